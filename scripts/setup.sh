@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Idempotent set-up shared by the README's two commands: a virtual environment
+# with the project installed, and the system pieces the real servers need.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${A4C_VENV:-.venv}
+if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV"
+fi
+stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+    "$VENV/bin/pip" install --quiet --upgrade pip
+    "$VENV/bin/pip" install --quiet -e ".[test]"
+    touch "$stamp"
+fi
+
+# BIND 9 (named, tsig-keygen) for the DNS tests and RFC 2136 provider.
+if ! command -v named >/dev/null 2>&1 && [ -x /usr/sbin/named ]; then :; fi
+if ! [ -x /usr/sbin/named ] && [ "${A4C_SKIP_APT:-}" != "1" ]; then
+    if [ "$(id -u)" = "0" ]; then
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9 bind9-utils) >/dev/null
+    else
+        echo "bind9 is missing: install it with 'sudo apt-get install bind9 bind9-utils'" >&2
+        exit 1
+    fi
+fi

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, strict typing, then pytest against real servers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/ensure-postgres.sh
+VENV=${A4C_VENV:-.venv}
+export PATH="$PWD/$VENV/bin:$PATH"
+ruff check src tests bench
+ruff format --check src tests bench
+mypy src
+exec pytest "$@"

@@ -1,0 +1,1 @@
+"""a4c_projector."""
