@@ -1,0 +1,5 @@
+"""Shared fixtures: each real server is a plugin module under tests/servers."""
+
+pytest_plugins = [
+    "tests.servers.postgres",
+]
