@@ -1,1 +1,33 @@
-"""a4c_domain."""
+"""a4c_domain — event-sourced organization onboarding.
+
+The public API: ``OnboardingApplication`` (one method per command), the aggregates and
+their past-tense event classes, the command models, the frozen views queries return,
+the cause context, and the exception tree in :mod:`a4c_domain.errors`.
+
+Importing this package does no I/O and reads no configuration.
+"""
+
+from a4c_domain import errors
+from a4c_domain.application import OnboardingApplication
+from a4c_domain.cause import Cause, caused_by, current_cause
+from a4c_domain.ids import event_id, invitation_id, organization_id
+from a4c_domain.invitation import Invitation
+from a4c_domain.organization import Organization
+from a4c_domain.tokens import hash_token
+from a4c_domain.views import InvitationView, OrganizationView
+
+__all__ = [
+    "Cause",
+    "Invitation",
+    "InvitationView",
+    "OnboardingApplication",
+    "Organization",
+    "OrganizationView",
+    "caused_by",
+    "current_cause",
+    "errors",
+    "event_id",
+    "hash_token",
+    "invitation_id",
+    "organization_id",
+]

@@ -1,0 +1,226 @@
+"""Command models: every input is validated here, before any aggregate is touched.
+
+``validate(Model, **fields)`` turns pydantic's errors into one
+:class:`~a4c_domain.errors.InvalidCommand` naming each bad field.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
+from uuid import UUID
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    ValidationError,
+)
+
+from a4c_domain.errors import InvalidCommand
+
+# Labels that would shadow infrastructure names under the organizations' zone.
+RESERVED_SLUGS = frozenset(
+    {
+        "admin", "api", "app", "auth", "autoconfig", "autodiscover", "cdn", "dns",
+        "docs", "ftp", "help", "imap", "localhost", "login", "mail", "mx", "ns",
+        "ns1", "ns2", "pop", "pop3", "root", "smtp", "static", "status", "support",
+        "test", "webmail", "www",
+    }
+)  # fmt: skip
+
+_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_TAG = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,62}$")
+
+
+def _no_control_chars(value: str) -> str:
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in value):
+        raise ValueError("must not contain control or unassigned characters")
+    return value
+
+
+def _slug(value: str) -> str:
+    if value != value.lower():
+        raise ValueError("must be lower-case")
+    if not _LABEL.fullmatch(value):
+        raise ValueError(
+            "must be a DNS label: 1-63 of a-z, 0-9 and '-', not starting or ending with '-'"
+        )
+    if value[2:4] == "--":
+        raise ValueError("must not have '--' in positions 3-4 (reserved for IDNA)")
+    if value in RESERVED_SLUGS:
+        raise ValueError(f"{value!r} is reserved")
+    return value
+
+
+def _hostname(value: str) -> str:
+    name = value.lower().rstrip(".")
+    if len(name) > 253:
+        raise ValueError("must be at most 253 characters")
+    labels = name.split(".")
+    if len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
+        raise ValueError("must be a fully qualified host name of DNS labels")
+    return name
+
+
+def _email(value: str) -> str:
+    try:
+        result = validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc)) from None
+    # Identity is case-insensitive in practice; the ID of an invitation depends on it.
+    return result.normalized.lower()
+
+
+def _tags(value: list[str]) -> list[str]:
+    for tag in value:
+        if not _TAG.fullmatch(tag):
+            raise ValueError(
+                f"tag {tag[:70]!r} must be 1-63 of a-z, 0-9, '_', '.', ':', '-' "
+                "starting with a letter or digit"
+            )
+    return sorted(set(value))
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must be timezone-aware")
+    return value
+
+
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_no_control_chars),
+]
+PersonName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(_no_control_chars),
+]
+Reason = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+    AfterValidator(_no_control_chars),
+]
+Identifier = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
+    AfterValidator(_no_control_chars),
+]
+Slug = Annotated[str, StringConstraints(max_length=63), AfterValidator(_slug)]
+Hostname = Annotated[str, StringConstraints(max_length=254), AfterValidator(_hostname)]
+Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(_email)]
+Tags = Annotated[list[str], Field(max_length=20), AfterValidator(_tags)]
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+Role = Literal["owner", "admin", "member", "viewer"]
+OrganizationType = Literal["provider", "partner"]
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
+
+
+class RegisterOrganization(Command):
+    name: Name
+    slug: Slug
+    org_type: OrganizationType
+    parent_id: UUID | None = None
+    tags: Tags = Field(default_factory=list)
+    domain: Hostname | None = None
+
+
+class ConfigureDNS(Command):
+    organization_id: UUID
+    fqdn: Hostname
+    target: Hostname
+    record_id: Identifier
+
+
+class OrganizationCommand(Command):
+    organization_id: UUID
+
+
+class VerifyDNS(OrganizationCommand):
+    pass
+
+
+class RemoveDNS(OrganizationCommand):
+    pass
+
+
+class ActivateOrganization(OrganizationCommand):
+    pass
+
+
+class DeactivateOrganization(OrganizationCommand):
+    reason: Reason
+    failed_step: Annotated[Identifier, StringConstraints(max_length=100)] | None = None
+
+
+class Invite(Command):
+    organization_id: UUID
+    email: Email
+    role: Role
+    first_name: PersonName
+    last_name: PersonName
+    generation: int = Field(default=1, ge=1, le=1000)
+    expires_at: AwareDatetime | None = None
+
+
+class InvitationCommand(Command):
+    invitation_id: UUID
+
+
+class RecordEmailSent(InvitationCommand):
+    token_generation: int = Field(ge=1)
+    message_id: Identifier
+
+
+class RecordEmailFailed(InvitationCommand):
+    token_generation: int = Field(ge=1)
+    reason: Reason
+
+
+class ReissueToken(InvitationCommand):
+    token_generation: int = Field(ge=2)
+    expires_at: AwareDatetime | None = None
+
+
+class AcceptInvitation(InvitationCommand):
+    token: SecretStr = Field(min_length=1, max_length=200)
+    user_id: Identifier
+
+
+class RevokeInvitation(InvitationCommand):
+    reason: Reason
+
+
+class ExpireInvitation(InvitationCommand):
+    pass
+
+
+TCommand = TypeVar("TCommand", bound=Command)
+
+
+def validate(model: type[TCommand], **fields: Any) -> TCommand:
+    """Build ``model`` from ``fields`` or raise one ``InvalidCommand`` naming each field."""
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        raise InvalidCommand(
+            model.__name__,
+            [
+                {
+                    "field": ".".join(str(p) for p in err["loc"]) or "(command)",
+                    "message": err["msg"],
+                }
+                for err in exc.errors(include_input=False, include_url=False)
+            ],
+        ) from None

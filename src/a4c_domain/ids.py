@@ -1,0 +1,31 @@
+"""Deterministic identifiers.
+
+Aggregate IDs are uuid5 of natural keys, so the event store's uniqueness constraint on
+(originator_id, originator_version) makes "create twice" impossible and a retried
+command lands on the same aggregate. Event IDs are uuid5 of (aggregate ID, version):
+every consumer computes the same ID for the same stored event and can deduplicate on it.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid5
+
+# Fixed namespaces: changing any of them changes every ID ever issued.
+ORGANIZATION_NAMESPACE = UUID("6f1d3a52-3c1e-5b7a-9a4e-0c4f2d9e7a10")
+INVITATION_NAMESPACE = UUID("b0a6e5c4-8d2f-5e19-8c7b-5a3e1f0d9c21")
+EVENT_NAMESPACE = UUID("2d8c9f7e-1a4b-5c3d-9e6f-7a8b9c0d1e32")
+
+
+def organization_id(slug: str) -> UUID:
+    """The ID of the organization that owns ``slug`` (already validated, lower-case)."""
+    return uuid5(ORGANIZATION_NAMESPACE, slug)
+
+
+def invitation_id(organization: UUID, email: str, generation: int = 1) -> UUID:
+    """The ID of the ``generation``-th invitation of normalised ``email`` to an org."""
+    return uuid5(INVITATION_NAMESPACE, f"{organization}|{email}|{generation}")
+
+
+def event_id(originator_id: UUID, originator_version: int) -> UUID:
+    """The ID of the stored event at ``originator_version`` of an aggregate."""
+    return uuid5(EVENT_NAMESPACE, f"{originator_id}|{originator_version}")

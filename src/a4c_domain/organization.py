@@ -1,0 +1,224 @@
+"""The Organization aggregate: registered → DNS configured → DNS verified → activated.
+
+Compensations (DNS removed, deactivated) are always allowed; after deactivation they are
+the only thing allowed. Public command methods check invariants and decide whether the
+command is a no-op (same content again) or a conflict; the ``@event`` methods only
+assign, so replaying history never re-runs a guard.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from uuid import UUID
+
+from eventsourcing.domain import event
+
+from a4c_domain.base import DomainAggregate
+from a4c_domain.errors import (
+    DNSNotConfigured,
+    DNSNotVerified,
+    OrganizationConflict,
+    OrganizationInactive,
+)
+from a4c_domain.ids import organization_id
+
+OrganizationType = Literal["provider", "partner"]
+OrganizationStatus = Literal["registered", "active", "deactivated"]
+DNSStatus = Literal["none", "configured", "verified", "removed"]
+
+
+class Organization(DomainAggregate):
+    """A tenant being onboarded. Its ID is derived from its slug: one slug, one org."""
+
+    class Registered(DomainAggregate.Created):
+        # v1 had no ``tags`` and no ``domain``; see upcast below.
+        class_version = 2
+
+        name: str
+        slug: str
+        org_type: str
+        parent_id: UUID | None
+        tags: list[str]
+        domain: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["tags"] = []
+            state["domain"] = None
+
+    class DNSConfigured(DomainAggregate.Event):
+        fqdn: str
+        target: str
+        record_id: str
+
+    class DNSVerified(DomainAggregate.Event):
+        pass
+
+    class DNSRemoved(DomainAggregate.Event):
+        fqdn: str
+        record_id: str
+
+    class Activated(DomainAggregate.Event):
+        pass
+
+    class Deactivated(DomainAggregate.Event):
+        reason: str
+        failed_step: str | None
+
+    @staticmethod
+    def create_id(slug: str) -> UUID:
+        return organization_id(slug)
+
+    @event(Registered)
+    def __init__(
+        self,
+        name: str,
+        slug: str,
+        org_type: str,
+        parent_id: UUID | None,
+        tags: list[str],
+        domain: str | None,
+    ) -> None:
+        self.name = name
+        self.slug = slug
+        self.org_type = org_type
+        self.parent_id = parent_id
+        self.tags = list(tags)
+        self.domain = domain
+        self.status: OrganizationStatus = "registered"
+        self.dns_status: DNSStatus = "none"
+        self.fqdn: str | None = None
+        self.dns_target: str | None = None
+        self.dns_record_id: str | None = None
+        self.deactivation_reason: str | None = None
+        self.failed_step: str | None = None
+
+    # --- queries on state -------------------------------------------------------------
+
+    @property
+    def is_deactivated(self) -> bool:
+        return self.status == "deactivated"
+
+    def registration_differences(
+        self,
+        *,
+        name: str,
+        org_type: str,
+        parent_id: UUID | None,
+        tags: list[str],
+        domain: str | None,
+    ) -> dict[str, tuple[Any, Any]]:
+        """Fields where a repeated registration differs from the recorded one."""
+        recorded = {
+            "name": self.name,
+            "org_type": self.org_type,
+            "parent_id": self.parent_id,
+            "tags": self.tags,
+            "domain": self.domain,
+        }
+        given = {
+            "name": name,
+            "org_type": org_type,
+            "parent_id": parent_id,
+            "tags": tags,
+            "domain": domain,
+        }
+        return {k: (recorded[k], given[k]) for k in recorded if recorded[k] != given[k]}
+
+    # --- commands ---------------------------------------------------------------------
+
+    def configure_dns(self, fqdn: str, target: str, record_id: str) -> None:
+        self._require_not_deactivated("configure DNS")
+        if self.dns_status in ("configured", "verified"):
+            recorded = (self.fqdn, self.dns_target, self.dns_record_id)
+            if recorded == (fqdn, target, record_id):
+                return
+            raise OrganizationConflict(
+                f"organization {self.slug!r} already has DNS {self.fqdn} -> {self.dns_target}",
+                {
+                    name: (old, new)
+                    for name, old, new in zip(
+                        ("fqdn", "target", "record_id"),
+                        recorded,
+                        (fqdn, target, record_id),
+                        strict=True,
+                    )
+                    if old != new
+                },
+            )
+        self._dns_configured(fqdn=fqdn, target=target, record_id=record_id)
+
+    def verify_dns(self) -> None:
+        self._require_not_deactivated("verify DNS")
+        if self.dns_status == "verified":
+            return
+        if self.dns_status != "configured":
+            raise DNSNotConfigured(f"organization {self.slug!r} has no DNS record to verify")
+        self._dns_verified()
+
+    def remove_dns(self) -> None:
+        """Compensation: allowed in any state; a no-op when no record is configured."""
+        if self.dns_status not in ("configured", "verified"):
+            return
+        assert self.fqdn is not None and self.dns_record_id is not None
+        self._dns_removed(fqdn=self.fqdn, record_id=self.dns_record_id)
+
+    def activate(self) -> None:
+        self._require_not_deactivated("activate")
+        if self.status == "active":
+            return
+        if self.domain is not None and self.dns_status != "verified":
+            raise DNSNotVerified(
+                f"organization {self.slug!r} cannot be activated before its DNS is verified"
+            )
+        self._activated()
+
+    def deactivate(self, reason: str, failed_step: str | None) -> None:
+        """Compensation: the same deactivation again is a no-op, a different one conflicts."""
+        if self.is_deactivated:
+            recorded = (self.deactivation_reason, self.failed_step)
+            if recorded == (reason, failed_step):
+                return
+            raise OrganizationConflict(
+                f"organization {self.slug!r} was already deactivated: {self.deactivation_reason}",
+                {"reason": (self.deactivation_reason, reason)}
+                | (
+                    {"failed_step": (self.failed_step, failed_step)}
+                    if recorded[1] != failed_step
+                    else {}
+                ),
+            )
+        self._deactivated(reason=reason, failed_step=failed_step)
+
+    def _require_not_deactivated(self, action: str) -> None:
+        if self.is_deactivated:
+            raise OrganizationInactive(
+                f"cannot {action}: organization {self.slug!r} is deactivated"
+            )
+
+    # --- events: bodies only assign ---------------------------------------------------
+
+    @event(DNSConfigured)
+    def _dns_configured(self, fqdn: str, target: str, record_id: str) -> None:
+        self.fqdn = fqdn
+        self.dns_target = target
+        self.dns_record_id = record_id
+        self.dns_status = "configured"
+
+    @event(DNSVerified)
+    def _dns_verified(self) -> None:
+        self.dns_status = "verified"
+
+    @event(DNSRemoved)
+    def _dns_removed(self, fqdn: str, record_id: str) -> None:
+        self.dns_status = "removed"
+
+    @event(Activated)
+    def _activated(self) -> None:
+        self.status = "active"
+
+    @event(Deactivated)
+    def _deactivated(self, reason: str, failed_step: str | None) -> None:
+        self.status = "deactivated"
+        self.deactivation_reason = reason
+        self.failed_step = failed_step
