@@ -2,4 +2,6 @@
 
 pytest_plugins = [
     "tests.servers.postgres",
+    "tests.servers.bind",
+    "tests.servers.smtp",
 ]

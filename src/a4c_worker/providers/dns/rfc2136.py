@@ -17,12 +17,14 @@ import dns.name
 import dns.rcode
 import dns.rdata
 import dns.rdataclass
+import dns.rdataset
 import dns.rdatatype
 import dns.tsig
 import dns.update
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from a4c_worker.providers.dns.address import to_address
+from a4c_worker.providers.dns.records import parse_rdata, parse_rdatatype
 from a4c_worker.providers.errors import PermanentProviderError, TransientProviderError
 
 TSIG_ALGORITHMS = frozenset(
@@ -30,6 +32,7 @@ TSIG_ALGORITHMS = frozenset(
 )
 
 # Server answers that mean "asking again later may work"; every other error is final.
+_CAS_ATTEMPTS = 5
 _TRANSIENT_RCODES = frozenset({dns.rcode.SERVFAIL})
 _TSIG_ERRORS = (
     dns.tsig.PeerError,
@@ -92,7 +95,7 @@ class RFC2136DNSProvider:
         self, fqdn: str, target: str, *, record_type: str = "CNAME", ttl: int = 300
     ) -> str:
         name = self._name_in_zone(fqdn)
-        rdata = _parse_rdata(record_type, target)
+        rdata = parse_rdata(record_type, target)
         record_id = f"{name} {dns.rdatatype.to_text(rdata.rdtype)} {rdata.to_text()}"
 
         update = self._update()
@@ -116,17 +119,32 @@ class RFC2136DNSProvider:
         self, fqdn: str, *, record_type: str = "CNAME", record_id: str | None = None
     ) -> bool:
         name = self._name_in_zone(fqdn)
+        if record_id is not None:
+            return await self._remove_one(name, self._rdata_from_id(name, record_id))
+        rdtype = parse_rdatatype(record_type)
         update = self._update()
-        if record_id is None:
-            rdtype = dns.rdatatype.from_text(record_type)
-            update.present(name, rdtype)
-            update.delete(name, rdtype)
-        else:
-            rdata = self._rdata_from_id(name, record_id)
-            update.present(name, rdata)
-            update.delete(name, rdata)
+        update.present(name, rdtype)
+        update.delete(name, rdtype)
         rcode = await self._send(update, dns.rcode.NXRRSET, dns.rcode.NXDOMAIN)
         return rcode == dns.rcode.NOERROR
+
+    async def _remove_one(self, name: dns.name.Name, rdata: dns.rdata.Rdata) -> bool:
+        """Delete one record of a possibly larger RRset, as a compare-and-swap on that RRset.
+
+        A value-dependent prerequisite must match the whole RRset, so read it, and delete
+        on condition that it is still what was read; a concurrent change makes us re-read.
+        """
+        for _ in range(_CAS_ATTEMPTS):
+            current = await self._current(name, rdata.rdtype)
+            if rdata not in current:
+                return False
+            update = self._update()
+            update.present(name, dns.rdataset.from_rdata_list(0, list(current)))
+            update.delete(name, rdata)
+            rcode = await self._send(update, dns.rcode.NXRRSET, dns.rcode.NXDOMAIN)
+            if rcode == dns.rcode.NOERROR:
+                return True
+        raise TransientProviderError(f"{name} kept changing while deleting {rdata}")
 
     def _name_in_zone(self, fqdn: str) -> dns.name.Name:
         name = dns.name.from_text(fqdn)
@@ -139,12 +157,14 @@ class RFC2136DNSProvider:
         parts = record_id.split(" ", 2)
         if len(parts) != 3 or dns.name.from_text(parts[0]) != name:
             raise PermanentProviderError(f"record id {record_id!r} does not belong to {name}")
-        return _parse_rdata(parts[1], parts[2])
+        return parse_rdata(parts[1], parts[2])
 
     def _update(self) -> dns.update.UpdateMessage:
         return dns.update.UpdateMessage(self._zone, keyring=self._key)
 
-    async def _current(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> set[object]:
+    async def _current(
+        self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType
+    ) -> set[dns.rdata.Rdata]:
         query = dns.message.make_query(name, rdtype)
         query.use_tsig(self._key)
         response = await self._exchange(query)
@@ -179,14 +199,6 @@ class RFC2136DNSProvider:
             raise TransientProviderError(
                 f"DNS server {settings.server}:{settings.port} unreachable: {exc!r}"
             ) from exc
-
-
-def _parse_rdata(record_type: str, target: str) -> dns.rdata.Rdata:
-    try:
-        rdtype = dns.rdatatype.from_text(record_type)
-        return dns.rdata.from_text(dns.rdataclass.IN, rdtype, target, origin=dns.name.root)
-    except dns.exception.DNSException as exc:
-        raise PermanentProviderError(f"invalid {record_type} record data {target!r}") from exc
 
 
 def _rcode_error(rcode: int, what: str) -> PermanentProviderError | TransientProviderError:
