@@ -111,7 +111,7 @@ def _authenticate(
         and auth_data.login == SMTP_USER.encode()
         and auth_data.password == SMTP_PASSWORD.encode()
     )
-    return AuthResult(success=ok)
+    return AuthResult(success=ok, handled=False)
 
 
 def _start(handler: RecordingHandler, **smtp_kwargs: Any) -> tuple[Controller, int]:
