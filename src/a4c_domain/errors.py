@@ -15,6 +15,7 @@
     │   ├── OrganizationInactive    deactivated: only compensation is allowed
     │   ├── DNSNotConfigured
     │   ├── DNSNotVerified          no activation before verification
+    │   ├── DNSAlreadyRemoved       DNS removal (a compensation) is final
     │   ├── InvitationNotPending    already accepted / revoked / expired
     │   │   ├── InvitationAlreadyAccepted
     │   │   ├── InvitationRevoked
@@ -108,6 +109,10 @@ class DNSNotConfigured(RuleViolation):
 
 class DNSNotVerified(RuleViolation):
     pass
+
+
+class DNSAlreadyRemoved(RuleViolation):
+    """DNS was removed (a compensation); a different record cannot be configured now."""
 
 
 class InvitationNotPending(RuleViolation):

@@ -98,6 +98,9 @@ class Invitation(DomainAggregate):
         self.email_error: str | None = None
         self.accepted_by: str | None = None
         self.revoke_reason: str | None = None
+        # Every e-mail outcome ever recorded, as (outcome, token generation, detail): a
+        # late retry of one is a no-op even after a later outcome or a new generation.
+        self.email_outcomes: set[tuple[str, int, str]] = set()
 
     # --- queries on state -------------------------------------------------------------
 
@@ -111,20 +114,28 @@ class Invitation(DomainAggregate):
     # --- commands ---------------------------------------------------------------------
 
     def record_email_sent(self, token_generation: int, message_id: str) -> None:
+        if ("sent", token_generation, message_id) in self.email_outcomes:
+            return
         self._require_current_generation(token_generation)
         if self.email_status == "sent" and self.message_id == message_id:
             return
         self._email_sent(token_generation=token_generation, message_id=message_id)
 
     def record_email_failed(self, token_generation: int, reason: str) -> None:
+        if ("failed", token_generation, reason) in self.email_outcomes:
+            return
         self._require_current_generation(token_generation)
         if self.email_status == "failed" and self.email_error == reason:
             return
         self._email_failed(token_generation=token_generation, reason=reason)
 
     def reissue_token(self, token_generation: int, token_hash: str, expires_at: datetime) -> None:
-        """Make ``token_generation`` current. Idempotent: asking for the current one is a no-op."""
-        if token_generation == self.token_generation:
+        """Make ``token_generation`` current.
+
+        Idempotent: asking for the current generation, or one already superseded (a late
+        retry), is a no-op.
+        """
+        if token_generation <= self.token_generation:
             return
         self._require_pending(now=None)
         if token_generation != self.token_generation + 1:
@@ -189,11 +200,13 @@ class Invitation(DomainAggregate):
         self.email_status = "sent"
         self.message_id = message_id
         self.email_error = None
+        self.email_outcomes.add(("sent", token_generation, message_id))
 
     @event(EmailFailed)
     def _email_failed(self, token_generation: int, reason: str) -> None:
         self.email_status = "failed"
         self.email_error = reason
+        self.email_outcomes.add(("failed", token_generation, reason))
 
     @event(TokenReissued)
     def _token_reissued(self, token_generation: int, token_hash: str, expires_at: datetime) -> None:

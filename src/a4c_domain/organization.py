@@ -15,6 +15,7 @@ from eventsourcing.domain import event
 
 from a4c_domain.base import DomainAggregate
 from a4c_domain.errors import (
+    DNSAlreadyRemoved,
     DNSNotConfigured,
     DNSNotVerified,
     OrganizationConflict,
@@ -92,6 +93,9 @@ class Organization(DomainAggregate):
         self.dns_record_id: str | None = None
         self.deactivation_reason: str | None = None
         self.failed_step: str | None = None
+        # Every (fqdn, target, record_id) ever configured: a late retry of one of them
+        # is recognised as already applied even after the record was removed.
+        self.dns_configurations: set[tuple[str, str, str]] = set()
 
     # --- queries on state -------------------------------------------------------------
 
@@ -128,23 +132,32 @@ class Organization(DomainAggregate):
     # --- commands ---------------------------------------------------------------------
 
     def configure_dns(self, fqdn: str, target: str, record_id: str) -> None:
+        """Record the DNS record. Any configuration applied before is a no-op forever.
+
+        Removal is a compensation and final: a late retry of the configuration that was
+        removed is a no-op (it must not resurrect the record), a different one is refused.
+        """
         self._require_not_deactivated("configure DNS")
+        configuration = (fqdn, target, record_id)
         if self.dns_status in ("configured", "verified"):
             recorded = (self.fqdn, self.dns_target, self.dns_record_id)
-            if recorded == (fqdn, target, record_id):
+            if recorded == configuration:
                 return
             raise OrganizationConflict(
                 f"organization {self.slug!r} already has DNS {self.fqdn} -> {self.dns_target}",
                 {
                     name: (old, new)
                     for name, old, new in zip(
-                        ("fqdn", "target", "record_id"),
-                        recorded,
-                        (fqdn, target, record_id),
-                        strict=True,
+                        ("fqdn", "target", "record_id"), recorded, configuration, strict=True
                     )
                     if old != new
                 },
+            )
+        if configuration in self.dns_configurations:
+            return
+        if self.dns_status == "removed":
+            raise DNSAlreadyRemoved(
+                f"organization {self.slug!r} had its DNS removed; it cannot be configured again"
             )
         self._dns_configured(fqdn=fqdn, target=target, record_id=record_id)
 
@@ -204,6 +217,7 @@ class Organization(DomainAggregate):
         self.dns_target = target
         self.dns_record_id = record_id
         self.dns_status = "configured"
+        self.dns_configurations.add((fqdn, target, record_id))
 
     @event(DNSVerified)
     def _dns_verified(self) -> None:

@@ -7,12 +7,15 @@ the saga's compensation paths; this keeps that seam in one place.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 
 class FaultInjector:
     """Raises queued or key-specific exceptions before an in-memory operation runs."""
 
-    def __init__(self) -> None:
+    def __init__(self, normalize: Callable[[str], str] = str.lower) -> None:
+        """``normalize`` maps keys to one spelling (e.g. DNS names with a trailing dot)."""
+        self._normalize = normalize
         self._next: deque[BaseException] = deque()
         self._by_key: dict[str, tuple[BaseException, int | None]] = {}
 
@@ -25,7 +28,7 @@ class FaultInjector:
 
         ``times=None`` keeps failing until :meth:`clear_failures`.
         """
-        self._by_key[key.lower()] = (exc, times)
+        self._by_key[self._normalize(key)] = (exc, times)
 
     def clear_failures(self) -> None:
         self._next.clear()
@@ -35,13 +38,14 @@ class FaultInjector:
         """Raise the pending failure for this call, if any."""
         if self._next:
             raise self._next.popleft()
-        entry = self._by_key.get(key.lower())
+        key = self._normalize(key)
+        entry = self._by_key.get(key)
         if entry is None:
             return
         exc, times = entry
         if times is not None:
             if times <= 1:
-                del self._by_key[key.lower()]
+                del self._by_key[key]
             else:
-                self._by_key[key.lower()] = (exc, times - 1)
+                self._by_key[key] = (exc, times - 1)
         raise exc

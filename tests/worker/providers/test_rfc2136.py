@@ -10,6 +10,7 @@ import dns.query
 import dns.rdatatype
 import pytest
 from pydantic import SecretStr, ValidationError
+from tests.servers.bind import BindServer, free_port
 
 from a4c_worker.providers.dns import (
     Nameserver,
@@ -19,7 +20,6 @@ from a4c_worker.providers.dns import (
     RFC2136Settings,
 )
 from a4c_worker.providers.errors import PermanentProviderError, TransientProviderError
-from tests.servers.bind import BindServer, free_port
 
 
 def settings_for(bind: BindServer, **overrides: object) -> RFC2136Settings:
@@ -141,7 +141,7 @@ async def test_name_outside_the_zone_is_permanent(provider: RFC2136DNSProvider) 
 
 async def test_zone_the_server_does_not_serve_is_refused(bind_server: BindServer) -> None:
     provider = RFC2136DNSProvider(settings_for(bind_server, zone="other.internal."))
-    with pytest.raises(PermanentProviderError, match="NOTAUTH|REFUSED|NOTZONE"):
+    with pytest.raises(PermanentProviderError, match=r"NOTAUTH|REFUSED|NOTZONE"):
         await provider.ensure_record("org.other.internal.", "app.example.com")
 
 
@@ -161,9 +161,7 @@ async def test_verifier_timeout_is_transient() -> None:
 
 def test_settings_reject_a_secret_that_is_not_base64() -> None:
     with pytest.raises(ValidationError, match="key_secret"):
-        RFC2136Settings(
-            server="127.0.0.1", zone="z.", key_name="k", key_secret=SecretStr("%%%")
-        )
+        RFC2136Settings(server="127.0.0.1", zone="z.", key_name="k", key_secret=SecretStr("%%%"))
 
 
 def test_settings_never_show_the_secret(bind_server: BindServer) -> None:

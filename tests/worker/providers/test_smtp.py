@@ -8,11 +8,11 @@ from email.message import EmailMessage
 
 import pytest
 from pydantic import SecretStr, ValidationError
+from tests.servers.smtp import SMTPTestServer, free_tcp_port
 
 from a4c_worker.providers.email import OutgoingMail, SMTPMailer, SMTPSettings
 from a4c_worker.providers.errors import PermanentProviderError, TransientProviderError
 from a4c_worker.providers.templates import invitation_message_id, render_invitation
-from tests.servers.smtp import SMTPTestServer, free_tcp_port
 
 SENDER = "a4c <noreply@a4c.test>"
 

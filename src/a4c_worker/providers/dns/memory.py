@@ -30,7 +30,7 @@ class InMemoryDNSProvider(FaultInjector):
     """Keeps one record per (name, type); ``operations`` logs every call for assertions."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(normalize_name)
         self.records: dict[tuple[str, str], MemoryRecord] = {}
         self.operations: list[tuple[str, str, str]] = []
 
@@ -69,7 +69,7 @@ class InMemoryDNSVerifier(FaultInjector):
     """Verifies against an :class:`InMemoryDNSProvider`'s records."""
 
     def __init__(self, provider: InMemoryDNSProvider) -> None:
-        super().__init__()
+        super().__init__(normalize_name)
         self.provider = provider
 
     async def verify(self, fqdn: str, target: str, *, record_type: str = "CNAME") -> bool:
@@ -82,7 +82,7 @@ class StaticDNSVerifier(FaultInjector):
     """Gives the same answer for every name: mock mode with a provider that keeps nothing."""
 
     def __init__(self, answer: bool = True) -> None:
-        super().__init__()
+        super().__init__(normalize_name)
         self.answer = answer
 
     async def verify(self, fqdn: str, target: str, *, record_type: str = "CNAME") -> bool:

@@ -1,0 +1,47 @@
+"""Domain fixtures: every storage-dependent test runs on SQLite and on PostgreSQL.
+
+PostgreSQL comes from ``pg_schema`` (tests/servers/postgres.py), which errors when the
+server is not there: the "postgres" half of the matrix never skips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from a4c_domain import OnboardingApplication
+from tests.domain.support import FakeClock, Store
+from tests.servers.postgres import postgres_env
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """An empty event store on the parametrized backend."""
+    if request.param == "sqlite":
+        result = Store(
+            "sqlite",
+            {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(tmp_path / "events.sqlite"),
+            },
+        )
+    else:
+        schema: str = request.getfixturevalue("pg_schema")
+        conninfo: str = request.getfixturevalue("pg_server")
+        result = Store("postgres", postgres_env(schema), conninfo=conninfo, schema=schema)
+    yield result
+    result.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def app(store: Store, clock: FakeClock) -> OnboardingApplication:
+    return store.open(clock)
