@@ -1,4 +1,4 @@
-"""SMTP for tests: aiosmtpd in-process, plain and with required STARTTLS.
+"""SMTP for tests: aiosmtpd in-process: plain, with required STARTTLS, and implicit TLS.
 
 The handler keeps every delivered message (parsed with the stdlib ``email`` package)
 and can be told to refuse a recipient with any reply, e.g. ``"550 5.1.1 no such user"``
@@ -133,11 +133,18 @@ def smtp_server() -> Iterator[SMTPTestServer]:
 
 
 @pytest.fixture(scope="session")
-def smtp_starttls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SMTPTestServer]:
-    """SMTP that requires STARTTLS before MAIL and offers AUTH (``SMTP_USER``) over TLS."""
+def smtp_certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ssl.SSLContext]:
+    """The test servers' certificate file (to trust) and their server-side TLS context."""
     cert, key = self_signed_certificate(tmp_path_factory.mktemp("smtp-tls"))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
+    return cert, context
+
+
+@pytest.fixture(scope="session")
+def smtp_starttls_server(smtp_certificate: tuple[Path, ssl.SSLContext]) -> Iterator[SMTPTestServer]:
+    """SMTP that requires STARTTLS before MAIL and offers AUTH (``SMTP_USER``) over TLS."""
+    cert, context = smtp_certificate
     handler = RecordingHandler()
     controller, port = _start(
         handler,
@@ -156,5 +163,17 @@ def smtp_starttls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
             password=SMTP_PASSWORD,
             controller=controller,
         )
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="session")
+def smtps_server(smtp_certificate: tuple[Path, ssl.SSLContext]) -> Iterator[SMTPTestServer]:
+    """SMTP over implicit TLS (the port-465 style): TLS from the first byte."""
+    cert, context = smtp_certificate
+    handler = RecordingHandler()
+    controller, port = _start(handler, ssl_context=context)
+    try:
+        yield SMTPTestServer("127.0.0.1", port, handler, ca_file=cert, controller=controller)
     finally:
         controller.stop()

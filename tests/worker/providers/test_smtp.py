@@ -105,6 +105,17 @@ async def test_starttls_delivery_with_authentication(smtp_starttls_server: SMTPT
     assert set(parts(received)) == {"plain", "html"}
 
 
+async def test_implicit_tls_delivery(smtps_server: SMTPTestServer) -> None:
+    to = recipient()
+    mail = invitation_mail(to)
+    settings = plain_settings(smtps_server, security="tls", ca_file=smtps_server.ca_file)
+
+    assert await SMTPMailer(settings).send(mail) == mail.message_id
+
+    [received] = smtps_server.messages_to(to)
+    assert received["Message-ID"] == mail.message_id
+
+
 async def test_a_mail_without_message_id_gets_one(smtp_server: SMTPTestServer) -> None:
     to = recipient()
     mail = OutgoingMail(to=to, subject="Hi", text="plain only")
