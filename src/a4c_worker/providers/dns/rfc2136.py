@@ -44,6 +44,14 @@ _TSIG_ERRORS = (
 )
 
 
+def tsig_algorithm(value: str) -> str:
+    """``value`` as a canonical TSIG algorithm name; ``ValueError`` listing the valid ones."""
+    value = value.lower().rstrip(".")
+    if value not in TSIG_ALGORITHMS:
+        raise ValueError(f"unsupported TSIG algorithm; use one of {sorted(TSIG_ALGORITHMS)}")
+    return value
+
+
 class RFC2136Settings(BaseModel):
     """Where and how to send signed updates. ``key_secret`` is the base64 TSIG secret."""
 
@@ -69,10 +77,7 @@ class RFC2136Settings(BaseModel):
     @field_validator("key_algorithm")
     @classmethod
     def _known_algorithm(cls, value: str) -> str:
-        value = value.lower().rstrip(".")
-        if value not in TSIG_ALGORITHMS:
-            raise ValueError(f"unsupported TSIG algorithm; use one of {sorted(TSIG_ALGORITHMS)}")
-        return value
+        return tsig_algorithm(value)
 
 
 class RFC2136DNSProvider:
