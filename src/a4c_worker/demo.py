@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from a4c_domain import Cause, OnboardingApplication, caused_by
+from a4c_domain.base import DomainAggregate
 
 
 def run_demo(data_dir: Path, token_secret: str, out: TextIO) -> None:
@@ -47,6 +48,7 @@ def run_demo(data_dir: Path, token_secret: str, out: TextIO) -> None:
     print("event stream:", file=out)
     for notification in app.recorder.select_notifications(start=1, limit=10_000):
         event = app.mapper.to_domain_event(notification)
+        assert isinstance(event, DomainAggregate.Event)
         print(
             f"  #{notification.id:<3} {type(event).__qualname__:<28} "
             f"v{event.originator_version} id={event.event_id} "
