@@ -1,0 +1,162 @@
+"""A thin connection wrapper so the projector speaks to PostgreSQL and SQLite alike.
+
+SQL is written once with ``%s`` placeholders; the SQLite side rewrites them to ``?``
+and adapts values SQLite has no type for (UUIDs and datetimes as text, lists as JSON).
+Opening a connection is always explicit: nothing here connects at import time.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+import psycopg
+from psycopg import sql as pgsql
+
+Dialect = Literal["postgres", "sqlite"]
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where the event store and the read models live (they share one database)."""
+
+    dialect: Dialect
+    conninfo: str = ""  # PostgreSQL
+    schema: str = "public"  # PostgreSQL
+    sqlite_path: str = ""  # SQLite
+    events_table: str = "a4c_events"
+
+    def connect(self, *, autocommit: bool = False) -> Database:
+        if self.dialect == "postgres":
+            conn = psycopg.connect(
+                self.conninfo,
+                autocommit=autocommit,
+                options=f"-c search_path={self.schema}",
+                connect_timeout=5,
+            )
+            return PostgresDatabase(conn, self)
+        lite = sqlite3.connect(self.sqlite_path, timeout=30, isolation_level=None)
+        lite.execute("PRAGMA journal_mode=WAL")
+        lite.execute("PRAGMA busy_timeout=30000")
+        return SQLiteDatabase(lite, self)
+
+    @property
+    def qualified_events_table(self) -> str:
+        if self.dialect == "postgres":
+            return pgsql.Identifier(self.schema, self.events_table).as_string(None)
+        return self.events_table
+
+
+class Database:
+    """One connection. ``transaction()`` commits on success and rolls back on error."""
+
+    dialect: Dialect
+    location: Location
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
+        raise NotImplementedError
+
+    def executemany(self, statement: str, params: Iterable[Sequence[Any]]) -> None:
+        raise NotImplementedError
+
+    def transaction(self) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class PostgresDatabase(Database):
+    dialect: Dialect = "postgres"
+
+    def __init__(self, conn: psycopg.Connection[Any], location: Location) -> None:
+        self.conn = conn
+        self.location = location
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
+        with self.conn.cursor() as cur:
+            cur.execute(statement.encode(), params or None)  # type: ignore[call-overload]
+            return list(cur.fetchall()) if cur.description else []
+
+    def executemany(self, statement: str, params: Iterable[Sequence[Any]]) -> None:
+        rows = list(params)
+        if rows:
+            with self.conn.cursor() as cur:
+                cur.executemany(statement.encode(), rows)  # type: ignore[arg-type]
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.conn.transaction():
+            yield
+
+    @property
+    def backend_pid(self) -> int:
+        return int(self.conn.info.backend_pid)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def adapt_for_sqlite(value: Any) -> Any:
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return json.dumps(list(value))
+    return value
+
+
+class SQLiteDatabase(Database):
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection, location: Location) -> None:
+        self.conn = conn
+        self.location = location
+        self._depth = 0
+
+    @staticmethod
+    def _sql(statement: str) -> str:
+        return statement.replace("%s", "?")
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
+        cur = self.conn.execute(self._sql(statement), [adapt_for_sqlite(p) for p in params])
+        return list(cur.fetchall())
+
+    def executemany(self, statement: str, params: Iterable[Sequence[Any]]) -> None:
+        self.conn.executemany(
+            self._sql(statement), ([adapt_for_sqlite(p) for p in row] for row in params)
+        )
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self._depth:
+            yield
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+        finally:
+            self._depth -= 1
+
+    def close(self) -> None:
+        self.conn.close()

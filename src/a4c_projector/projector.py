@@ -1,0 +1,211 @@
+"""One projection batch: read a guarded slice of the log, apply it, move the position.
+
+Everything a batch does — read-model upserts, the applied log, parked events and the
+new tracking position — commits in **one transaction**. A crash at any point leaves the
+previous position and the previous tables; the next batch replays from there, and the
+version guards make the replay land on the same rows (exactly-once effect).
+
+Poison events (an event that cannot be decoded or handled): by default the batch is cut
+just before it, the prefix is committed and :class:`PoisonEvent` is raised naming the
+event; the position stays before it. With ``dead_letter=True`` the event is parked in
+the dead-letter table with every later event of the same aggregate (so an aggregate's
+events are applied in order or not at all) and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Mapper
+
+from a4c_domain.ids import event_id
+from a4c_projector.db import Database, Location
+from a4c_projector.handlers import RowChange, RowHandlers
+from a4c_projector.source import Notification, NotificationSource, decode
+from a4c_projector.tables import LIVE, TableSet, ensure_schema
+from a4c_projector.writer import (
+    advance_position,
+    ensure_tracking,
+    read_position,
+    record_applied,
+    record_parked,
+    write_changes,
+)
+
+DEFAULT_PROJECTION = "a4c"
+FaultHook = Callable[[str, int], None]
+
+
+class PoisonEvent(Exception):
+    """An event the projection cannot apply; the position stays before it."""
+
+    def __init__(self, notification: Notification, cause: BaseException) -> None:
+        self.notification_id = notification.notification_id
+        self.topic = notification.topic
+        self.originator_id = notification.originator_id
+        super().__init__(
+            f"cannot apply notification {notification.notification_id} "
+            f"({notification.topic}) of aggregate {notification.originator_id} "
+            f"version {notification.originator_version}: {type(cause).__name__}: {cause}"
+        )
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    start: int
+    position: int
+    applied: int
+    parked: int
+    blocked: bool  # the guard held back rows that exist but are not yet safe
+    duration: float
+
+    @property
+    def size(self) -> int:
+        return self.applied + self.parked
+
+
+class Projector:
+    """Applies batches to one table set. Holds one connection; not thread-safe."""
+
+    def __init__(
+        self,
+        location: Location,
+        mapper: Mapper[Any],
+        *,
+        projection: str = DEFAULT_PROJECTION,
+        tables: TableSet = LIVE,
+        batch_size: int = 2000,
+        dead_letter: bool = False,
+        gap_grace: float = 0.25,
+        fault: FaultHook | None = None,
+    ) -> None:
+        self.location = location
+        self.mapper = mapper
+        self.projection = projection
+        self.tables = tables
+        self.batch_size = batch_size
+        self.dead_letter = dead_letter
+        self.handlers = RowHandlers()
+        self.source = NotificationSource()
+        self.source.guard.grace = gap_grace
+        self.fault = fault
+        self._db: Database | None = None
+        self._fence_db: Database | None = None
+
+    # --- connections ------------------------------------------------------------------
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            self._db = self.location.connect()
+            ensure_schema(self._db, self.tables)
+            with self._db.transaction():
+                ensure_tracking(self._db, self.projection)
+        return self._db
+
+    def close(self) -> None:
+        for db in (self._db, self._fence_db):
+            if db is not None:
+                try:
+                    db.close()
+                except Exception:  # noqa: S110 - closing a broken connection
+                    pass
+        self._db = self._fence_db = None
+
+    def _take_fence(self) -> int:
+        """A fresh xid, committed at once: see :mod:`a4c_projector.guard`."""
+        if self._fence_db is None:
+            self._fence_db = self.location.connect(autocommit=True)
+        return int(self._fence_db.execute("SELECT pg_current_xact_id()::text::bigint")[0][0])
+
+    def position(self) -> int:
+        with self.db.transaction():
+            return read_position(self.db, self.projection)
+
+    def _hook(self, stage: str, notification_id: int) -> None:
+        if self.fault is not None:
+            self.fault(stage, notification_id)
+
+    # --- one batch --------------------------------------------------------------------
+
+    def run_batch(self, limit: int | None = None) -> BatchResult:
+        started = time.monotonic()
+        db = self.db
+        poison: PoisonEvent | None = None
+        with db.transaction():
+            start = read_position(db, self.projection)
+            rows = self.source.fetch(db, start, limit or self.batch_size, self._take_fence)
+            parked_aggregates = self._parked_among(db, rows)
+            changes: list[RowChange] = []
+            applied: list[tuple[int, UUID]] = []
+            parked: list[tuple[int, UUID, int, str, str]] = []
+            position = start
+            for row in rows:
+                if row.originator_id in parked_aggregates:
+                    parked.append(self._parked(row, "an earlier event of it is parked"))
+                    position = row.notification_id
+                    continue
+                try:
+                    self._hook("handle", row.notification_id)
+                    change = self.handlers.changes(decode(self.mapper, row))
+                except Exception as exc:
+                    if not self.dead_letter:
+                        poison = PoisonEvent(row, exc)
+                        break
+                    parked_aggregates.add(row.originator_id)
+                    parked.append(self._parked(row, f"{type(exc).__name__}: {exc}"))
+                    position = row.notification_id
+                    continue
+                change.position = row.notification_id
+                changes.append(change)
+                applied.append(
+                    (row.notification_id, event_id(row.originator_id, row.originator_version))
+                )
+                position = row.notification_id
+            if position != start:
+                self._hook("before_write", position)
+                write_changes(db, self.tables, changes)
+                record_applied(db, self.tables, applied)
+                record_parked(db, self.tables, parked)
+                advance_position(db, self.projection, start, position)
+                self._hook("before_commit", position)
+        if position != start:
+            self._hook("after_commit", position)
+        if poison is not None:
+            raise poison
+        return BatchResult(
+            start=start,
+            position=position,
+            applied=len(applied),
+            parked=len(parked),
+            blocked=self.source.blocked,
+            duration=time.monotonic() - started,
+        )
+
+    def catch_up(self, until: int | None = None) -> int:
+        """Apply batches until nothing safe is left (or ``until`` is reached)."""
+        while True:
+            result = self.run_batch()
+            if result.size == 0 or (until is not None and result.position >= until):
+                return result.position
+
+    def _parked_among(self, db: Database, rows: list[Notification]) -> set[UUID]:
+        if not rows:
+            return set()
+        if db.dialect == "postgres":
+            found = db.execute(
+                f'SELECT DISTINCT originator_id FROM "{self.tables.dead_letters}" '
+                "WHERE originator_id = ANY(%s)",
+                (list({r.originator_id for r in rows}),),
+            )
+            return {r[0] for r in found}
+        found = db.execute(f'SELECT DISTINCT originator_id FROM "{self.tables.dead_letters}"')
+        return {UUID(r[0]) for r in found}
+
+    @staticmethod
+    def _parked(row: Notification, error: str) -> tuple[int, UUID, int, str, str]:
+        return (row.notification_id, row.originator_id, row.originator_version, row.topic, error)

@@ -1,0 +1,93 @@
+"""Reading the event store's notification log: fetch, guard, decode.
+
+Rows are fetched with one statement (one snapshot) together with the writer's xid and
+the snapshot's xmin horizon, then cut to the prefix :mod:`a4c_projector.guard` allows.
+Decoding goes through the domain application's mapper, so upcasting and the optional
+cipher apply exactly as they do for the domain itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Mapper, StoredEvent
+
+from a4c_projector.db import Database
+from a4c_projector.guard import FetchedRow, GapGuard
+
+
+@dataclass(frozen=True)
+class Notification:
+    notification_id: int
+    originator_id: UUID
+    originator_version: int
+    topic: str
+    state: bytes
+    xid: int | None
+
+
+class NotificationSource:
+    """Guarded reads of the notification log, for one projector."""
+
+    def __init__(self, guard: GapGuard | None = None) -> None:
+        self.guard = guard or GapGuard()
+        self.blocked = False  # the last fetch stopped at an unsafe row or an open gap
+
+    def fetch(
+        self,
+        db: Database,
+        position: int,
+        limit: int,
+        take_fence: Callable[[], int],
+    ) -> list[Notification]:
+        """Up to ``limit`` notifications after ``position`` that are safe to apply."""
+        table = db.location.qualified_events_table
+        horizon: int | None = None
+        if db.dialect == "postgres":
+            rows = db.execute(
+                "SELECT notification_id, originator_id, originator_version, topic, state, "
+                "xmin::text::bigint, pg_snapshot_xmin(pg_current_snapshot())::text::bigint "
+                f"FROM {table} WHERE notification_id > %s ORDER BY notification_id LIMIT %s",
+                (position, limit),
+            )
+            fetched = [Notification(r[0], r[1], r[2], r[3], bytes(r[4]), int(r[5])) for r in rows]
+            horizon = int(rows[0][6]) if rows else None
+        else:
+            rows = db.execute(
+                "SELECT rowid, originator_id, originator_version, topic, state "
+                f"FROM {table} WHERE rowid > %s ORDER BY rowid LIMIT %s",
+                (position, limit),
+            )
+            fetched = [Notification(r[0], UUID(r[1]), r[2], r[3], bytes(r[4]), None) for r in rows]
+        safe = self.guard.safe_prefix(
+            [FetchedRow(n.notification_id, n.xid) for n in fetched],
+            position,
+            horizon,
+            time.monotonic(),
+            take_fence,
+        )
+        self.blocked = safe < len(fetched)
+        return fetched[:safe]
+
+
+def head(db: Database) -> int:
+    """The highest notification id in the store (committed and visible now)."""
+    table = db.location.qualified_events_table
+    column = "notification_id" if db.dialect == "postgres" else "rowid"
+    rows = db.execute(f"SELECT coalesce(max({column}), 0) FROM {table}")
+    return int(rows[0][0])
+
+
+def decode(mapper: Mapper[Any], notification: Notification) -> Any:
+    return mapper.to_domain_event(
+        StoredEvent(
+            originator_id=notification.originator_id,
+            originator_version=notification.originator_version,
+            topic=notification.topic,
+            state=notification.state,
+        )
+    )

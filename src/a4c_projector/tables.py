@@ -1,0 +1,134 @@
+"""The read-model tables of one projection, and the DDL that creates them.
+
+A projection owns a *table set*: ``organizations``, ``invitations``, ``applied_events``
+and ``dead_letters``, all carrying the same ``suffix`` (empty for the live set). A
+rebuild fills a set with suffix ``__rebuild`` and then swaps names in one transaction,
+so readers never see a half-built model. The tracking table is shared, keyed by
+projection name.
+
+PostgreSQL DDL lives in ``sql/0NN_*.sql`` (ordered, idempotent; DBAs may run it
+themselves); fresh PostgreSQL sets are cloned from the live tables with ``LIKE ...
+INCLUDING ALL``. SQLite has its own equivalent DDL below (tags as a JSON array).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from a4c_projector.db import Database
+
+TRACKING_TABLE = "projector_tracking"
+REBUILD_SUFFIX = "__rebuild"
+RETIRED_SUFFIX = "__retired"
+SQL_DIR_VAR = "PROJECTOR_SQL_DIR"
+
+
+def default_sql_dir() -> Path:
+    """``sql/`` of the source tree (the DDL is kept there for DBAs as well)."""
+    return Path(__file__).resolve().parents[2] / "sql"
+
+
+@dataclass(frozen=True)
+class TableSet:
+    suffix: str = ""
+
+    @property
+    def organizations(self) -> str:
+        return f"organizations{self.suffix}"
+
+    @property
+    def invitations(self) -> str:
+        return f"invitations{self.suffix}"
+
+    @property
+    def applied(self) -> str:
+        return f"applied_events{self.suffix}"
+
+    @property
+    def dead_letters(self) -> str:
+        return f"dead_letters{self.suffix}"
+
+    @property
+    def all(self) -> tuple[str, str, str, str]:
+        return (self.organizations, self.invitations, self.applied, self.dead_letters)
+
+
+LIVE = TableSet()
+
+SQLITE_DDL = """
+CREATE TABLE IF NOT EXISTS projector_tracking (
+    projection TEXT PRIMARY KEY, position INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')));
+CREATE TABLE IF NOT EXISTS organizations{s} (
+    id TEXT PRIMARY KEY, slug TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+    org_type TEXT NOT NULL, parent_id TEXT, tags TEXT NOT NULL DEFAULT '[]', domain TEXT,
+    status TEXT NOT NULL, dns_status TEXT NOT NULL, fqdn TEXT, dns_target TEXT,
+    dns_record_id TEXT, deactivation_reason TEXT, failed_step TEXT,
+    registered_at TEXT NOT NULL, dns_configured_at TEXT, dns_verified_at TEXT,
+    dns_removed_at TEXT, activated_at TEXT, deactivated_at TEXT, modified_at TEXT NOT NULL,
+    version INTEGER NOT NULL, last_event_id TEXT NOT NULL, last_position INTEGER NOT NULL,
+    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')));
+CREATE INDEX IF NOT EXISTS organizations{s}_status_idx ON organizations{s} (status);
+CREATE TABLE IF NOT EXISTS invitations{s} (
+    id TEXT PRIMARY KEY, organization_id TEXT NOT NULL, email TEXT NOT NULL,
+    role TEXT NOT NULL, first_name TEXT NOT NULL, last_name TEXT NOT NULL,
+    generation INTEGER NOT NULL, token_generation INTEGER NOT NULL,
+    token_hash TEXT NOT NULL, expires_at TEXT NOT NULL, status TEXT NOT NULL,
+    email_status TEXT NOT NULL, message_id TEXT, email_error TEXT, accepted_by TEXT,
+    revoke_reason TEXT, invited_at TEXT NOT NULL, email_sent_at TEXT,
+    email_failed_at TEXT, token_reissued_at TEXT, accepted_at TEXT, revoked_at TEXT,
+    expired_at TEXT, modified_at TEXT NOT NULL, version INTEGER NOT NULL,
+    last_event_id TEXT NOT NULL, last_position INTEGER NOT NULL,
+    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')));
+CREATE INDEX IF NOT EXISTS invitations{s}_org_status_idx
+    ON invitations{s} (organization_id, status);
+CREATE INDEX IF NOT EXISTS invitations{s}_token_hash_idx ON invitations{s} (token_hash);
+CREATE TABLE IF NOT EXISTS applied_events{s} (
+    notification_id INTEGER PRIMARY KEY, event_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS dead_letters{s} (
+    notification_id INTEGER PRIMARY KEY, originator_id TEXT NOT NULL,
+    originator_version INTEGER NOT NULL, topic TEXT NOT NULL, error TEXT NOT NULL,
+    parked_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')));
+CREATE INDEX IF NOT EXISTS dead_letters{s}_originator_idx
+    ON dead_letters{s} (originator_id, originator_version);
+"""
+
+
+def sql_files(sql_dir: Path | None = None) -> list[Path]:
+    directory = sql_dir or Path(os.environ.get(SQL_DIR_VAR) or default_sql_dir())
+    files = sorted(
+        p for p in directory.glob("0*.sql") if p.name[:3].isdigit() and int(p.name[:3]) >= 10
+    )
+    if not files:
+        raise FileNotFoundError(f"no read-model DDL (sql/010_*.sql ...) in {directory}")
+    return files
+
+
+def ensure_schema(db: Database, tables: TableSet = LIVE, sql_dir: Path | None = None) -> None:
+    """Create the live tables (idempotent) and, for a suffixed set, fresh empty ones."""
+    with db.transaction():
+        if db.dialect == "sqlite":
+            for statement in SQLITE_DDL.format(s="").split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            if tables.suffix:
+                for statement in SQLITE_DDL.format(s=tables.suffix).split(";"):
+                    if statement.strip() and TRACKING_TABLE not in statement:
+                        db.execute(statement)
+            return
+        # Concurrent replicas may start together: serialise DDL on a transaction lock.
+        db.execute("SELECT pg_advisory_xact_lock(hashtext('a4c_projector_ddl'))")
+        for path in sql_files(sql_dir):
+            db.execute(path.read_text())
+        if tables.suffix:
+            for live, fresh in zip(LIVE.all, tables.all, strict=True):
+                db.execute(f'CREATE TABLE IF NOT EXISTS "{fresh}" (LIKE "{live}" INCLUDING ALL)')
+
+
+def drop_tables(db: Database, tables: TableSet) -> None:
+    assert tables.suffix, "refusing to drop the live tables"
+    with db.transaction():
+        for name in tables.all:
+            db.execute(f'DROP TABLE IF EXISTS "{name}"')
