@@ -1,0 +1,361 @@
+"""The worker's configuration: every environment variable it reads, validated at start.
+
+:func:`load_settings` is called once, by the CLI, with ``os.environ``; nothing else in
+the worker reads the environment (the mapping is passed in, like the domain library's
+``env``), so tests hand in plain dicts and nothing leaks in from the machine.
+
+Problems are reported as :class:`SettingsError`, one ``(VARIABLE, problem)`` pair per
+mistake, so an operator sees ``SMTP_HOST: required when EMAIL_PROVIDER is smtp`` rather
+than a stack trace. Secrets are ``SecretStr``: their ``repr``, ``str`` and the masked
+view printed by ``validate-config`` show ``**********``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from a4c_domain.errors import ConfigurationError
+from a4c_worker.providers.dns import Nameserver
+from a4c_worker.providers.dns.rfc2136 import TSIG_ALGORITHMS
+
+WorkflowMode = Literal["mock", "development", "production"]
+DNSProviderName = Literal["rfc2136", "cloudflare", "logging", "memory"]
+EmailProviderName = Literal["smtp", "file", "logging", "memory"]
+
+MIN_TOKEN_SECRET_LENGTH = 32
+MASK = "**********"
+
+# Passed through to the event store untouched: eventsourcing documents these itself.
+PERSISTENCE_PREFIXES = ("POSTGRES_", "SQLITE_", "CIPHER_")
+PERSISTENCE_NAMES = frozenset({"PERSISTENCE_MODULE", "COMPRESSOR_TOPIC", "SINGLE_ROW_TRACKING"})
+
+DEFAULT_DNS = {"mock": "memory", "development": "logging", "production": "rfc2136"}
+
+
+class SettingsError(ConfigurationError):
+    """One or more settings are wrong; ``problems`` lists ``(VARIABLE, message)`` pairs."""
+
+    def __init__(self, problems: Iterable[tuple[str, str]]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(f"{var}: {msg}" for var, msg in self.problems))
+
+    @property
+    def variables(self) -> list[str]:
+        return [var for var, _ in self.problems]
+
+
+class WorkerSettings(BaseSettings):
+    """Field ``x_y`` is environment variable ``X_Y``; see the module docstring."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    # Which providers: the mode picks defaults, the two overrides win.
+    workflow_mode: WorkflowMode = "development"
+    dns_provider: DNSProviderName | None = None
+    email_provider: EmailProviderName | None = None
+
+    # Temporal.
+    temporal_address: str = Field(default="localhost:7233", min_length=3)
+    temporal_namespace: str = Field(default="default", min_length=1)
+    temporal_task_queue: str = Field(default="a4c-onboarding", min_length=1)
+    max_concurrent_activities: int = Field(default=100, ge=1, le=10_000)
+    temporal_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+
+    # The domain's event store (eventsourcing's own variable names).
+    persistence_module: Literal["eventsourcing.sqlite", "eventsourcing.postgres"] = (
+        "eventsourcing.sqlite"
+    )
+    sqlite_dbname: str = Field(default="a4c-events.sqlite", min_length=1)
+    postgres_dbname: str | None = None
+    postgres_host: str | None = None
+    postgres_port: int = Field(default=5432, ge=1, le=65535)
+    postgres_user: str | None = None
+    postgres_password: SecretStr | None = None
+    postgres_schema: str | None = None
+    cipher_key: SecretStr | None = None
+    a4c_token_secret: SecretStr
+    a4c_invitation_ttl_seconds: int | None = Field(default=None, ge=60)
+    # Other POSTGRES_*/SQLITE_*/CIPHER_* variables, kept opaque: any of them may be a secret.
+    persistence_extra: dict[str, SecretStr] = Field(default_factory=dict)
+
+    # RFC 2136 dynamic DNS.
+    rfc2136_server: str | None = None
+    rfc2136_port: int = Field(default=53, ge=1, le=65535)
+    rfc2136_zone: str | None = None
+    rfc2136_key_name: str | None = None
+    rfc2136_key_secret: SecretStr | None = None
+    rfc2136_algorithm: str = "hmac-sha256"
+
+    # Cloudflare.
+    cloudflare_api_token: SecretStr | None = None
+    cloudflare_zone_id: str | None = None
+    cloudflare_base_url: str = "https://api.cloudflare.com/client/v4"
+
+    # Verification: the zone's authoritative servers ("host[:port],...").
+    dns_nameservers: list[Nameserver] = Field(default_factory=list)
+
+    # SMTP.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_from: str | None = None
+    smtp_timeout: float = Field(default=30.0, gt=0)
+    a4c_mail_dir: str | None = None
+
+    # What the activities put into records and mails.
+    accept_url_base: str = "http://localhost:8080/invitations/accept"
+    mail_domain: str | None = None
+    dns_target: str = "ingress.a4c.localhost"
+    dns_zone: str = "orgs.a4c.localhost"
+
+    # The process.
+    health_host: str = "0.0.0.0"  # noqa: S104 - pods are probed from outside
+    health_port: int = Field(default=8081, ge=0, le=65535)
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    # Production must say these itself: a dev default there would be silently wrong.
+    PRODUCTION_REQUIRED: ClassVar[tuple[str, ...]] = ("accept_url_base", "dns_target", "dns_zone")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only what :func:`load_settings` passes in: the environment is read by the CLI."""
+        return (init_settings,)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator(
+        "workflow_mode", "dns_provider", "email_provider", "smtp_security", mode="before"
+    )
+    @classmethod
+    def _lower_choice(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            return value or None
+        return value
+
+    @field_validator("dns_nameservers", mode="before")
+    @classmethod
+    def _parse_nameservers(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [_nameserver(item) for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("a4c_token_secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value().encode()) < MIN_TOKEN_SECRET_LENGTH:
+            raise ValueError(f"must be at least {MIN_TOKEN_SECRET_LENGTH} bytes")
+        return value
+
+    @field_validator("rfc2136_algorithm")
+    @classmethod
+    def _tsig_algorithm(cls, value: str) -> str:
+        value = value.lower().rstrip(".")
+        if value not in TSIG_ALGORITHMS:
+            raise ValueError(f"must be one of {', '.join(sorted(TSIG_ALGORITHMS))}")
+        return value
+
+    @field_validator("accept_url_base")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError("must be an http(s) URL")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or fragment (the token is appended)")
+        return value
+
+    # --- what the mode and overrides resolve to ------------------------------------
+
+    @property
+    def resolved_dns_provider(self) -> DNSProviderName:
+        chosen = self.dns_provider or DEFAULT_DNS[self.workflow_mode]
+        return chosen  # type: ignore[return-value]
+
+    @property
+    def resolved_email_provider(self) -> EmailProviderName:
+        if self.email_provider is not None:
+            return self.email_provider
+        if self.workflow_mode == "mock":
+            return "memory"
+        if self.workflow_mode == "production":
+            return "smtp"
+        return "file" if self.a4c_mail_dir else "logging"
+
+    @property
+    def resolved_nameservers(self) -> list[Nameserver]:
+        """``DNS_NAMESERVERS``, else the RFC 2136 primary (it is authoritative)."""
+        if self.dns_nameservers:
+            return list(self.dns_nameservers)
+        if self.resolved_dns_provider == "rfc2136" and self.rfc2136_server:
+            return [Nameserver(host=self.rfc2136_server, port=self.rfc2136_port)]
+        return []
+
+    @property
+    def resolved_mail_domain(self) -> str:
+        """``MAIL_DOMAIN``, else the domain of ``SMTP_FROM``, else ``a4c.localhost``."""
+        if self.mail_domain:
+            return self.mail_domain
+        if self.smtp_from and "@" in self.smtp_from:
+            return self.smtp_from.rsplit("@", 1)[1].strip(" >")
+        return "a4c.localhost"
+
+    @property
+    def from_address(self) -> str:
+        return self.smtp_from or f"a4c@{self.resolved_mail_domain}"
+
+    # --- checks that span several variables ----------------------------------------
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Cross-variable mistakes, each naming the variable to fix."""
+        found: list[tuple[str, str]] = []
+
+        def require(field: str, why: str) -> None:
+            if getattr(self, field) in (None, ""):
+                found.append((field.upper(), f"required {why}"))
+
+        dns, email = self.resolved_dns_provider, self.resolved_email_provider
+        if dns == "rfc2136":
+            for field in (
+                "rfc2136_server",
+                "rfc2136_zone",
+                "rfc2136_key_name",
+                "rfc2136_key_secret",
+            ):
+                require(field, "when DNS_PROVIDER is rfc2136")
+            if self.rfc2136_key_secret is not None and not _is_base64(self.rfc2136_key_secret):
+                found.append(("RFC2136_KEY_SECRET", "must be base64 (as tsig-keygen prints it)"))
+        if dns == "cloudflare":
+            require("cloudflare_api_token", "when DNS_PROVIDER is cloudflare")
+            require("cloudflare_zone_id", "when DNS_PROVIDER is cloudflare")
+            if not self.dns_nameservers:
+                found.append(
+                    ("DNS_NAMESERVERS", "required when DNS_PROVIDER is cloudflare (the zone's NS)")
+                )
+        if email == "smtp":
+            require("smtp_host", "when EMAIL_PROVIDER is smtp")
+            require("smtp_from", "when EMAIL_PROVIDER is smtp")
+            if (self.smtp_username is None) != (self.smtp_password is None):
+                missing = "SMTP_PASSWORD" if self.smtp_password is None else "SMTP_USERNAME"
+                found.append((missing, "SMTP_USERNAME and SMTP_PASSWORD must be set together"))
+        if email == "file":
+            require("a4c_mail_dir", "when EMAIL_PROVIDER is file")
+        if self.persistence_module == "eventsourcing.postgres":
+            for field in ("postgres_dbname", "postgres_host", "postgres_user"):
+                require(field, "when PERSISTENCE_MODULE is eventsourcing.postgres")
+        if self.workflow_mode == "production":
+            for field in self.PRODUCTION_REQUIRED:
+                if field not in self.model_fields_set:
+                    found.append((field.upper(), "required when WORKFLOW_MODE is production"))
+        return found
+
+    # --- what validate-config prints -------------------------------------------------
+
+    def masked(self) -> dict[str, Any]:
+        """Every setting by variable name, secrets masked, plus what the mode resolved to."""
+        shown: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = MASK
+            elif name == "dns_nameservers":
+                value = [f"{ns.host}:{ns.port}" for ns in value]
+            elif name == "persistence_extra":
+                value = {
+                    k: MASK if _looks_secret(k) else v.get_secret_value() for k, v in value.items()
+                }
+            shown[name.upper()] = value
+        shown["resolved"] = {
+            "dns_provider": self.resolved_dns_provider,
+            "email_provider": self.resolved_email_provider,
+            "dns_nameservers": [f"{ns.host}:{ns.port}" for ns in self.resolved_nameservers],
+            "mail_domain": self.resolved_mail_domain,
+        }
+        return shown
+
+
+def load_settings(environ: Mapping[str, str]) -> WorkerSettings:
+    """Validate the worker's variables from ``environ``; :class:`SettingsError` if wrong.
+
+    Empty values count as unset, so ``SMTP_HOST=`` in a manifest is reported as missing.
+    """
+    fields = WorkerSettings.model_fields
+    values: dict[str, Any] = {}
+    extra: dict[str, str] = {}
+    for key, value in environ.items():
+        name = key.lower()
+        if value == "":
+            continue
+        if name in fields and name != "persistence_extra":
+            values[name] = value
+        elif key.upper() in PERSISTENCE_NAMES or key.upper().startswith(PERSISTENCE_PREFIXES):
+            extra[key.upper()] = value
+    values["persistence_extra"] = extra
+    try:
+        settings = WorkerSettings(**values)
+    except ValidationError as exc:
+        raise SettingsError(_field_problems(exc)) from None
+    problems = settings.problems()
+    if problems:
+        raise SettingsError(problems)
+    return settings
+
+
+def _field_problems(exc: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        loc = error["loc"]
+        variable = str(loc[0]).upper() if loc else "configuration"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "missing":
+            message = "required"
+        problems.append((variable, message))
+    return problems
+
+
+def _nameserver(item: str) -> Nameserver:
+    """``host``, ``host:port`` or ``[v6]:port``."""
+    item = item.strip()
+    if item.startswith("["):
+        host, _, rest = item[1:].partition("]")
+        port = rest.removeprefix(":") or "53"
+    elif item.count(":") == 1:
+        host, port = item.split(":")
+    else:
+        host, port = item, "53"
+    if not port.isdigit():
+        raise ValueError(f"{item!r}: port must be a number")
+    return Nameserver(host=host, port=int(port))
+
+
+def _is_base64(secret: SecretStr) -> bool:
+    try:
+        base64.b64decode(secret.get_secret_value(), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
+def _looks_secret(name: str) -> bool:
+    return any(word in name.upper() for word in ("PASSWORD", "KEY", "SECRET", "TOKEN"))

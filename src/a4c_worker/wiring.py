@@ -1,0 +1,157 @@
+"""From validated settings to the objects the worker runs: event store env, providers, activities.
+
+Kept apart from the CLI so tests can build exactly what ``a4c-worker run`` builds and
+check which provider classes a mode selects, without starting anything. Constructing
+the providers does no I/O; building the application opens the event store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from a4c_domain import OnboardingApplication
+from a4c_domain.application import INVITATION_TTL_VAR, TOKEN_SECRET_VAR
+from a4c_worker.activities import Links, OnboardingActivities
+from a4c_worker.config import WorkerSettings
+from a4c_worker.providers.dns import (
+    CloudflareDNSProvider,
+    CloudflareSettings,
+    DNSProvider,
+    DNSVerifier,
+    InMemoryDNSProvider,
+    InMemoryDNSVerifier,
+    LoggingDNSProvider,
+    ResolverDNSVerifier,
+    ResolverSettings,
+    RFC2136DNSProvider,
+    RFC2136Settings,
+    StaticDNSVerifier,
+)
+from a4c_worker.providers.email import (
+    FileMailer,
+    InMemoryMailer,
+    LoggingMailer,
+    Mailer,
+    SMTPMailer,
+    SMTPSettings,
+)
+
+
+@dataclass(frozen=True)
+class Providers:
+    dns: DNSProvider
+    verifier: DNSVerifier
+    mailer: Mailer
+
+
+def application_env(settings: WorkerSettings) -> dict[str, str]:
+    """The eventsourcing environment for :class:`OnboardingApplication` (secrets included).
+
+    Explicit settings override the passed-through ``POSTGRES_*``/``SQLITE_*``/``CIPHER_*``
+    extras; only variables that were set are written, so the library's defaults stand.
+    """
+    env = {key: value.get_secret_value() for key, value in settings.persistence_extra.items()}
+    env["PERSISTENCE_MODULE"] = settings.persistence_module
+    env[TOKEN_SECRET_VAR] = settings.a4c_token_secret.get_secret_value()
+    if settings.a4c_invitation_ttl_seconds is not None:
+        env[INVITATION_TTL_VAR] = str(settings.a4c_invitation_ttl_seconds)
+    if settings.cipher_key is not None:
+        env["CIPHER_KEY"] = settings.cipher_key.get_secret_value()
+    if settings.persistence_module == "eventsourcing.sqlite":
+        env["SQLITE_DBNAME"] = settings.sqlite_dbname
+        return env
+    optional = {
+        "POSTGRES_DBNAME": settings.postgres_dbname,
+        "POSTGRES_HOST": settings.postgres_host,
+        "POSTGRES_USER": settings.postgres_user,
+        "POSTGRES_SCHEMA": settings.postgres_schema,
+    }
+    env.update({key: value for key, value in optional.items() if value is not None})
+    env["POSTGRES_PORT"] = str(settings.postgres_port)
+    password = settings.postgres_password
+    env["POSTGRES_PASSWORD"] = password.get_secret_value() if password is not None else ""
+    return env
+
+
+def build_application(settings: WorkerSettings) -> OnboardingApplication:
+    """Open the event store (creating its table if needed)."""
+    return OnboardingApplication(application_env(settings))
+
+
+def build_dns(settings: WorkerSettings) -> tuple[DNSProvider, DNSVerifier]:
+    """The DNS provider and the verifier that can see what it publishes."""
+    kind = settings.resolved_dns_provider
+    if kind == "memory":
+        memory = InMemoryDNSProvider()
+        return memory, InMemoryDNSVerifier(memory)
+    if kind == "logging":
+        # Nothing is published, so nothing could be resolved: trust the log.
+        return LoggingDNSProvider(), StaticDNSVerifier(answer=True)
+    verifier = ResolverDNSVerifier(ResolverSettings(nameservers=settings.resolved_nameservers))
+    if kind == "rfc2136":
+        assert settings.rfc2136_key_secret is not None  # checked by WorkerSettings.problems
+        rfc = RFC2136Settings(
+            server=settings.rfc2136_server or "",
+            port=settings.rfc2136_port,
+            zone=settings.rfc2136_zone or "",
+            key_name=settings.rfc2136_key_name or "",
+            key_secret=settings.rfc2136_key_secret,
+            key_algorithm=settings.rfc2136_algorithm,
+        )
+        return RFC2136DNSProvider(rfc), verifier
+    assert settings.cloudflare_api_token is not None  # checked by WorkerSettings.problems
+    cloudflare = CloudflareSettings(
+        api_token=settings.cloudflare_api_token,
+        zone_id=settings.cloudflare_zone_id or "",
+        base_url=settings.cloudflare_base_url,
+    )
+    return CloudflareDNSProvider(cloudflare), verifier
+
+
+def build_mailer(settings: WorkerSettings) -> Mailer:
+    kind = settings.resolved_email_provider
+    sender = settings.from_address
+    if kind == "memory":
+        return InMemoryMailer(from_address=sender)
+    if kind == "logging":
+        return LoggingMailer(from_address=sender)
+    if kind == "file":
+        return FileMailer(Path(settings.a4c_mail_dir or "."), from_address=sender)
+    return SMTPMailer(
+        SMTPSettings(
+            host=settings.smtp_host or "",
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            security=settings.smtp_security,
+            timeout=settings.smtp_timeout,
+            from_address=sender,
+        )
+    )
+
+
+def build_providers(settings: WorkerSettings) -> Providers:
+    dns, verifier = build_dns(settings)
+    return Providers(dns=dns, verifier=verifier, mailer=build_mailer(settings))
+
+
+def build_links(settings: WorkerSettings) -> Links:
+    return Links(
+        accept_url_base=settings.accept_url_base,
+        mail_domain=settings.resolved_mail_domain,
+        dns_target=settings.dns_target,
+        zone=settings.dns_zone,
+    )
+
+
+def build_activities(
+    settings: WorkerSettings,
+    app: OnboardingApplication,
+    providers: Providers | None = None,
+) -> OnboardingActivities:
+    """What ``a4c-worker run`` registers; ``providers`` default to the configured ones."""
+    chosen = providers or build_providers(settings)
+    return OnboardingActivities(
+        app, chosen.dns, chosen.verifier, chosen.mailer, build_links(settings)
+    )

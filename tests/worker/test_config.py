@@ -1,0 +1,281 @@
+"""Worker settings: each mistake names its variable; modes select provider classes; secrets hide."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+
+from a4c_domain.logs import JSONFormatter
+from a4c_worker.config import MASK, SettingsError, load_settings
+from a4c_worker.providers.dns import (
+    CloudflareDNSProvider,
+    InMemoryDNSProvider,
+    InMemoryDNSVerifier,
+    LoggingDNSProvider,
+    ResolverDNSVerifier,
+    RFC2136DNSProvider,
+    StaticDNSVerifier,
+)
+from a4c_worker.providers.email import FileMailer, InMemoryMailer, LoggingMailer, SMTPMailer
+from a4c_worker.wiring import application_env, build_links, build_providers
+
+TOKEN_SECRET = "t" * 40
+TSIG_SECRET = "c2VjcmV0LXRzaWcta2V5LWZvci10ZXN0cy0xMjM0NTY="
+SMTP_PASSWORD = "smtp-pass-W3ird-9k"
+CLOUDFLARE_TOKEN = "cf-token-Xy7-unique"
+PG_PASSWORD = "pg-pass-Qq1-unique"
+
+PRODUCTION = {
+    "WORKFLOW_MODE": "production",
+    "A4C_TOKEN_SECRET": TOKEN_SECRET,
+    "RFC2136_SERVER": "ns1.example.test",
+    "RFC2136_ZONE": "orgs.example.test",
+    "RFC2136_KEY_NAME": "a4c-update",
+    "RFC2136_KEY_SECRET": TSIG_SECRET,
+    "SMTP_HOST": "smtp.example.test",
+    "SMTP_FROM": "A4C <onboarding@mail.example.test>",
+    "SMTP_USERNAME": "a4c",
+    "SMTP_PASSWORD": SMTP_PASSWORD,
+    "ACCEPT_URL_BASE": "https://app.example.test/invitations/accept",
+    "DNS_TARGET": "ingress.example.test",
+    "DNS_ZONE": "orgs.example.test",
+    "PERSISTENCE_MODULE": "eventsourcing.postgres",
+    "POSTGRES_DBNAME": "a4c",
+    "POSTGRES_HOST": "db.example.test",
+    "POSTGRES_USER": "a4c",
+    "POSTGRES_PASSWORD": PG_PASSWORD,
+    "POSTGRES_POOL_SIZE": "7",
+}
+
+
+def problems_of(environ: dict[str, str]) -> dict[str, str]:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ)
+    assert str(caught.value)  # a readable message, not an empty exception
+    return dict(caught.value.problems)
+
+
+def without(environ: dict[str, str], *names: str) -> dict[str, str]:
+    return {k: v for k, v in environ.items() if k not in names}
+
+
+def test_complete_production_settings_load() -> None:
+    settings = load_settings(PRODUCTION)
+    assert settings.resolved_dns_provider == "rfc2136"
+    assert settings.resolved_email_provider == "smtp"
+    assert settings.resolved_mail_domain == "mail.example.test"
+    # The RFC 2136 primary is authoritative: verification asks it unless told otherwise.
+    assert [(ns.host, ns.port) for ns in settings.resolved_nameservers] == [
+        ("ns1.example.test", 53)
+    ]
+
+
+@pytest.mark.parametrize(
+    "missing",
+    [
+        "A4C_TOKEN_SECRET",
+        "RFC2136_SERVER",
+        "RFC2136_ZONE",
+        "RFC2136_KEY_NAME",
+        "RFC2136_KEY_SECRET",
+        "SMTP_HOST",
+        "SMTP_FROM",
+        "SMTP_PASSWORD",
+        "ACCEPT_URL_BASE",
+        "DNS_TARGET",
+        "DNS_ZONE",
+        "POSTGRES_DBNAME",
+        "POSTGRES_HOST",
+        "POSTGRES_USER",
+    ],
+)
+def test_each_missing_production_variable_is_named(missing: str) -> None:
+    problems = problems_of(without(PRODUCTION, missing))
+    assert missing in problems, problems
+    assert problems[missing].startswith("required") or "together" in problems[missing]
+
+
+def test_empty_value_counts_as_missing() -> None:
+    assert "SMTP_HOST" in problems_of({**PRODUCTION, "SMTP_HOST": ""})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "fragment"),
+    [
+        ("WORKFLOW_MODE", "staging", "mock"),
+        ("DNS_PROVIDER", "route53", "rfc2136"),
+        ("EMAIL_PROVIDER", "sendgrid", "smtp"),
+        ("A4C_TOKEN_SECRET", "short", "32"),
+        ("HEALTH_PORT", "eighty", "integer"),
+        ("HEALTH_PORT", "70000", "65535"),
+        ("SMTP_PORT", "0", "1"),
+        ("SMTP_SECURITY", "ssl", "starttls"),
+        ("RFC2136_ALGORITHM", "hmac-rot13", "hmac-sha256"),
+        ("RFC2136_KEY_SECRET", "not base64!", "base64"),
+        ("DNS_NAMESERVERS", "ns1:fifty-three", "port"),
+        ("ACCEPT_URL_BASE", "javascript:alert(1)", "http"),
+        ("ACCEPT_URL_BASE", "https://app.example.test/accept?x=1", "query"),
+        ("SHUTDOWN_GRACE_SECONDS", "-1", "0"),
+        ("LOG_LEVEL", "chatty", "INFO"),
+        ("LOG_FORMAT", "xml", "json"),
+        ("PERSISTENCE_MODULE", "eventsourcing.mysql", "postgres"),
+        ("TEMPORAL_METRICS_PORT", "nope", "integer"),
+    ],
+)
+def test_bad_value_is_named_with_the_problem(variable: str, value: str, fragment: str) -> None:
+    problems = problems_of({**PRODUCTION, variable: value})
+    assert variable in problems, problems
+    assert fragment in problems[variable]
+
+
+def test_all_field_errors_are_reported_at_once() -> None:
+    problems = problems_of({**PRODUCTION, "HEALTH_PORT": "x", "SMTP_PORT": "y"})
+    assert {"HEALTH_PORT", "SMTP_PORT"} <= problems.keys()
+
+
+def test_cloudflare_needs_token_zone_and_nameservers() -> None:
+    environ = {**without(PRODUCTION, "RFC2136_SERVER"), "DNS_PROVIDER": "cloudflare"}
+    problems = problems_of(environ)
+    assert {"CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ZONE_ID", "DNS_NAMESERVERS"} <= problems.keys()
+    assert "RFC2136_SERVER" not in problems  # not the provider in use
+
+
+def test_file_mailer_needs_a_folder() -> None:
+    problems = problems_of({"A4C_TOKEN_SECRET": TOKEN_SECRET, "EMAIL_PROVIDER": "file"})
+    assert "A4C_MAIL_DIR" in problems
+
+
+def test_mock_mode_needs_only_the_token_secret() -> None:
+    settings = load_settings({"WORKFLOW_MODE": "mock", "A4C_TOKEN_SECRET": TOKEN_SECRET})
+    providers = build_providers(settings)
+    assert type(providers.dns) is InMemoryDNSProvider
+    assert type(providers.verifier) is InMemoryDNSVerifier
+    assert type(providers.mailer) is InMemoryMailer
+    # The verifier sees exactly what the mock provider published.
+    assert providers.verifier.provider is providers.dns  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("environ", "dns", "verifier", "mailer"),
+    [
+        ({}, LoggingDNSProvider, StaticDNSVerifier, LoggingMailer),
+        ({"A4C_MAIL_DIR": "/tmp/a4c-mail"}, LoggingDNSProvider, StaticDNSVerifier, FileMailer),
+        (
+            {"EMAIL_PROVIDER": "memory", "DNS_PROVIDER": "memory"},
+            InMemoryDNSProvider,
+            InMemoryDNSVerifier,
+            InMemoryMailer,
+        ),
+        (
+            {
+                "DNS_PROVIDER": "rfc2136",
+                "RFC2136_SERVER": "127.0.0.1",
+                "RFC2136_PORT": "5353",
+                "RFC2136_ZONE": "test.a4c.internal",
+                "RFC2136_KEY_NAME": "k",
+                "RFC2136_KEY_SECRET": TSIG_SECRET,
+            },
+            RFC2136DNSProvider,
+            ResolverDNSVerifier,
+            LoggingMailer,
+        ),
+    ],
+)
+def test_development_mode_and_overrides_select_providers(
+    environ: dict[str, str], dns: type, verifier: type, mailer: type
+) -> None:
+    settings = load_settings({"A4C_TOKEN_SECRET": TOKEN_SECRET, **environ})
+    assert settings.workflow_mode == "development"
+    providers = build_providers(settings)
+    assert (type(providers.dns), type(providers.verifier), type(providers.mailer)) == (
+        dns,
+        verifier,
+        mailer,
+    )
+
+
+def test_production_selects_real_providers_and_overrides_win() -> None:
+    providers = build_providers(load_settings(PRODUCTION))
+    assert (type(providers.dns), type(providers.verifier), type(providers.mailer)) == (
+        RFC2136DNSProvider,
+        ResolverDNSVerifier,
+        SMTPMailer,
+    )
+    cloudflare = {
+        **PRODUCTION,
+        "DNS_PROVIDER": "cloudflare",
+        "CLOUDFLARE_API_TOKEN": CLOUDFLARE_TOKEN,
+        "CLOUDFLARE_ZONE_ID": "zone-1",
+        "DNS_NAMESERVERS": "ns1.cf.test,[::1]:5353",
+        "EMAIL_PROVIDER": "logging",
+    }
+    settings = load_settings(cloudflare)
+    assert [(ns.host, ns.port) for ns in settings.resolved_nameservers] == [
+        ("ns1.cf.test", 53),
+        ("::1", 5353),
+    ]
+    providers = build_providers(settings)
+    assert type(providers.dns) is CloudflareDNSProvider
+    assert type(providers.mailer) is LoggingMailer
+
+
+def test_application_env_carries_store_settings_and_passthrough() -> None:
+    env = application_env(load_settings(PRODUCTION))
+    assert env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
+    assert env["POSTGRES_HOST"] == "db.example.test"
+    assert env["POSTGRES_PASSWORD"] == PG_PASSWORD
+    assert env["POSTGRES_POOL_SIZE"] == "7"  # eventsourcing's own knobs pass through
+    assert env["A4C_TOKEN_SECRET"] == TOKEN_SECRET
+    sqlite = application_env(
+        load_settings({"A4C_TOKEN_SECRET": TOKEN_SECRET, "SQLITE_DBNAME": "/tmp/x.sqlite"})
+    )
+    assert sqlite["SQLITE_DBNAME"] == "/tmp/x.sqlite"
+    assert "POSTGRES_HOST" not in sqlite
+
+
+def test_links_follow_settings() -> None:
+    links = build_links(load_settings(PRODUCTION))
+    assert links.zone == "orgs.example.test"
+    assert links.dns_target == "ingress.example.test"
+    assert links.mail_domain == "mail.example.test"
+    assert links.accept_url("abc").startswith("https://app.example.test/invitations/accept?")
+
+
+SECRETS = (TOKEN_SECRET, SMTP_PASSWORD, PG_PASSWORD, CLOUDFLARE_TOKEN, TSIG_SECRET)
+
+
+def test_secrets_never_appear_in_repr_str_masked_view_or_logs() -> None:
+    settings = load_settings(
+        {**PRODUCTION, "CLOUDFLARE_API_TOKEN": CLOUDFLARE_TOKEN, "POSTGRES_SECRET_X": "zz-unique"}
+    )
+    masked = settings.masked()
+    assert masked["SMTP_PASSWORD"] == MASK
+    assert masked["PERSISTENCE_EXTRA"]["POSTGRES_SECRET_X"] == MASK
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JSONFormatter())
+    log = logging.getLogger("test.config.secrets")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        log.info("settings %s %r", settings, settings, extra={"settings": settings})
+        log.info("masked %s", masked)
+    finally:
+        log.removeHandler(handler)
+
+    rendered = "\n".join([repr(settings), str(settings), str(masked), stream.getvalue()])
+    assert "smtp.example.test" in rendered  # the non-secret values are there...
+    for secret in (*SECRETS, "zz-unique"):
+        assert secret not in rendered  # ...the secrets are not
+
+
+def test_errors_do_not_echo_rejected_secret_values() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**PRODUCTION, "A4C_TOKEN_SECRET": "too-short-but-secret"})
+    assert "too-short-but-secret" not in str(caught.value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**PRODUCTION, "RFC2136_KEY_SECRET": "secret-but-not-b64!"})
+    assert "secret-but-not-b64!" not in str(caught.value)

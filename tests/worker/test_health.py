@@ -1,0 +1,141 @@
+"""The health server over a real socket: liveness follows the heartbeat, readiness the probe."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from a4c_worker.health import HealthServer, HealthState, heartbeat, watch_readiness
+from a4c_worker.metrics import WorkerMetrics
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def get(port: int, path: str) -> tuple[int, str, str]:
+    """(status, content type, body) of GET ``path``; error statuses are answers too."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.headers["Content-Type"], response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers["Content-Type"], error.read().decode()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def state(clock: ManualClock) -> HealthState:
+    return HealthState(stale_after=5.0, clock=clock)
+
+
+@pytest.fixture
+def metrics() -> WorkerMetrics:
+    return WorkerMetrics()
+
+
+@pytest.fixture
+def port(state: HealthState, metrics: WorkerMetrics) -> Iterator[int]:
+    server = HealthServer(state, metrics.registry)
+    bound = server.start("127.0.0.1", 0)
+    try:
+        yield bound
+    finally:
+        server.stop()
+
+
+def body(text: str) -> dict[str, Any]:
+    parsed: dict[str, Any] = json.loads(text)
+    return parsed
+
+
+def test_health_fails_until_the_first_heartbeat_then_when_it_goes_stale(
+    port: int, state: HealthState, clock: ManualClock
+) -> None:
+    assert get(port, "/health")[0] == 503
+    state.beat()
+    status, content_type, text = get(port, "/health")
+    assert (status, content_type) == (200, "application/json")
+    assert body(text)["status"] == "ok"
+    clock.now += 6.0  # the loop stopped stamping: blocked
+    status, _, text = get(port, "/health")
+    assert status == 503
+    assert body(text)["status"] == "event loop stalled"
+
+
+def test_ready_follows_set_ready_and_stays_false_after_shutdown_begins(
+    port: int, state: HealthState
+) -> None:
+    assert get(port, "/ready")[0] == 503
+    state.set_ready(True)
+    assert get(port, "/ready")[0] == 200
+    state.begin_shutdown()
+    state.set_ready(True, "a late probe result")  # must not win over shutdown
+    status, _, text = get(port, "/ready")
+    assert status == 503
+    assert body(text) == {"status": "shutting down", "shutting_down": True}
+
+
+def test_metrics_are_prometheus_text_and_unknown_paths_are_404(
+    port: int, metrics: WorkerMetrics
+) -> None:
+    metrics.activities_started.labels("register_organization").inc()
+    metrics.activities_failed.labels("verify_dns", "DNSNotVisible").inc(2)
+    status, content_type, text = get(port, "/metrics")
+    assert status == 200
+    assert content_type.startswith("text/plain")
+    assert 'a4c_worker_activities_started_total{activity_type="register_organization"} 1.0' in text
+    assert (
+        'a4c_worker_activities_failed_total{activity_type="verify_dns",error_type="DNSNotVisible"}'
+        " 2.0" in text
+    )
+    assert get(port, "/nope")[0] == 404
+
+
+async def test_heartbeat_task_keeps_health_green_while_the_loop_runs() -> None:
+    state = HealthState(stale_after=5.0)
+    task = asyncio.create_task(heartbeat(state, interval=0.01))
+    try:
+        await asyncio.sleep(0.05)
+        assert state.liveness()[0] is True
+    finally:
+        task.cancel()
+
+
+async def test_readiness_watcher_treats_a_failing_probe_as_not_ready() -> None:
+    state = HealthState()
+    observed: list[tuple[bool, str]] = []  # readiness as each probe call begins
+    done = asyncio.Event()
+
+    async def probe() -> tuple[bool, str]:
+        ready, detail = state.readiness()
+        observed.append((ready, detail["status"]))
+        if len(observed) == 2:
+            raise RuntimeError("frontend unreachable")
+        if len(observed) == 3:
+            done.set()
+        return True, "polling"
+
+    task = asyncio.create_task(watch_readiness(state, probe, interval=0.001))
+    try:
+        await asyncio.wait_for(done.wait(), timeout=5)
+    finally:
+        task.cancel()
+    assert observed == [
+        (False, "starting"),
+        (True, "polling"),
+        (False, "probe failed: RuntimeError"),
+    ]
