@@ -1,0 +1,110 @@
+"""Tagged-entity listing and cleanup over a real event store (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.servers.postgres import postgres_env
+
+from a4c_domain import OnboardingApplication
+from a4c_worker.entities import cleanup, find_tagged, render
+from a4c_worker.providers.dns import InMemoryDNSProvider
+
+SECRET = "s" * 40
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OnboardingApplication]:
+    if request.param == "sqlite":
+        env = {"SQLITE_DBNAME": str(tmp_path / "events.sqlite")}
+    else:
+        env = postgres_env(request.getfixturevalue("pg_schema"))
+    application = OnboardingApplication(env, token_secret=SECRET)
+    yield application
+    application.close()
+
+
+async def seed(app: OnboardingApplication, dns: InMemoryDNSProvider) -> None:
+    for slug, tags in (("tagged-one", ["dev"]), ("tagged-two", ["dev", "x"]), ("kept", ["prod"])):
+        org = app.register_organization(
+            name=slug.title(), slug=slug, org_type="provider", tags=tags, domain="orgs.test"
+        )
+        fqdn = f"{slug}.orgs.test"
+        record_id = await dns.ensure_record(fqdn, "ingress.orgs.test")
+        app.configure_dns(
+            organization_id=org.id, fqdn=fqdn, target="ingress.orgs.test", record_id=record_id
+        )
+        for who in ("ann", "bob"):
+            app.invite(
+                organization_id=org.id,
+                email=f"{who}@{slug}.example",
+                role="member",
+                first_name=who,
+                last_name="Doe",
+            )
+    # One invitation already accepted: cleanup must leave it as it is.
+    kept_inv = find_tagged(app, "dev")[0].invitations[0]
+    app.accept_invitation(
+        invitation_id=kept_inv.id, token=app.invitation_token(kept_inv.id), user_id="u-ann"
+    )
+
+
+def head(app: OnboardingApplication) -> int:
+    return app.recorder.max_notification_id() or 0
+
+
+async def test_listing_finds_only_tagged_entities_in_every_format(
+    app: OnboardingApplication,
+) -> None:
+    await seed(app, InMemoryDNSProvider())
+    found = find_tagged(app, "dev")
+    assert sorted(e.organization.slug for e in found) == ["tagged-one", "tagged-two"]
+    assert all(len(e.invitations) == 2 for e in found)
+
+    rows = json.loads(render(found, "json"))
+    assert len(rows) == 6 and {r["kind"] for r in rows} == {"organization", "invitation"}
+    parsed = list(csv.DictReader(io.StringIO(render(found, "csv"))))
+    assert parsed == rows
+    table = render(found, "table").splitlines()
+    assert table[0].split()[:2] == ["KIND", "ID"] and len(table) == 7
+    assert find_tagged(app, "no-such-tag") == []
+
+
+async def test_dry_run_changes_nothing(app: OnboardingApplication) -> None:
+    dns = InMemoryDNSProvider()
+    await seed(app, dns)
+    before, records = head(app), dict(dns.records)
+    report = await cleanup(app, dns, "dev")
+    assert report.dry_run and report.failures == []
+    # 2 orgs: 3 pending invitations (one accepted), 2 DNS removals, 2 deactivations.
+    assert len(report.actions) == 7
+    assert all(a.startswith("would ") for a in report.actions)
+    assert head(app) == before and dns.records == records
+
+
+async def test_cleanup_compensates_tagged_and_leaves_the_rest(
+    app: OnboardingApplication,
+) -> None:
+    dns = InMemoryDNSProvider()
+    await seed(app, dns)
+    report = await cleanup(app, dns, "dev", dry_run=False)
+    assert report.failures == [] and len(report.actions) == 7
+
+    for entry in find_tagged(app, "dev"):
+        assert entry.organization.status == "deactivated"
+        assert entry.organization.dns_status == "removed"
+        assert {i.status for i in entry.invitations} <= {"revoked", "accepted"}
+    assert sorted(name for name, _ in dns.records) == ["kept.orgs.test."]
+    kept = app.get_organization_by_slug("kept")
+    assert kept.status == "registered" and kept.dns_status == "configured"
+    assert {i.status for i in find_tagged(app, "prod")[0].invitations} == {"pending"}
+
+    # Running it again finds nothing left to do and writes nothing.
+    before = head(app)
+    again = await cleanup(app, dns, "dev", dry_run=False)
+    assert again.actions == [] and head(app) == before
