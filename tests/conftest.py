@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.servers.postgres",
     "tests.servers.bind",
     "tests.servers.smtp",
+    "tests.servers.temporal",
 ]

@@ -1,0 +1,444 @@
+"""Temporal activities: each issues one domain command and/or makes one provider call.
+
+All I/O of the onboarding workflows happens here. Every activity is safe to retry
+after it acted: domain commands are idempotent (same command again is a no-op), DNS
+providers create-if-absent / delete-if-present, and mails carry a deterministic
+Message-ID and are not re-sent once recorded as sent.
+
+The Temporal activity context (workflow id, run id, activity type, attempt) becomes
+the :class:`~a4c_domain.Cause` of every event written, via ``caused_by``. Domain calls
+are blocking (database I/O), so they run in a thread; ``asyncio.to_thread`` copies the
+context, cause included.
+
+Errors: the a4c exception tree's ``retryable`` flag decides. Rule violations,
+conflicts, bad input, missing aggregates and permanent provider refusals become a
+non-retryable ``ApplicationError`` whose ``type`` is the exception's class name (so the
+workflow can tell them apart); lost races and transient provider failures retry.
+
+Invitation tokens are recomputed inside the activity that needs them (sending a mail,
+checking an accept) and never leave it: not returned, not logged, not in an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from a4c_domain import Cause, OnboardingApplication, caused_by
+from a4c_domain.errors import A4CError, InvalidCommand, InvalidToken, NotFound
+from a4c_domain.views import InvitationView, OrganizationView
+from a4c_worker.providers.dns import DNSProvider, DNSVerifier
+from a4c_worker.providers.email import Mailer, OutgoingMail
+from a4c_worker.providers.errors import PermanentProviderError
+from a4c_worker.providers.templates import (
+    invitation_message_id,
+    reminder_message_id,
+    render_invitation,
+    render_reminder,
+)
+from a4c_worker.workflows.models import (
+    AcceptInput,
+    CompensationOutcome,
+    DeactivateInput,
+    DNSRecordInput,
+    DNSRecordOutcome,
+    EmailFailureInput,
+    InvitationOutcome,
+    InvitationRef,
+    IssueInvitationInput,
+    MailOutcome,
+    OrganizationOutcome,
+    OrganizationRef,
+    RegisterOrganizationInput,
+    ReissueInput,
+    RevokeInput,
+    SendMailInput,
+    accept_proof,
+)
+
+T = TypeVar("T")
+
+# The ApplicationError type the verify activity raises while the record is not served
+# yet: retryable, so Temporal's back-off does the waiting.
+DNS_NOT_VISIBLE = "DNSNotVisible"
+DOMAIN_OUTSIDE_ZONE = "DomainOutsideZone"
+
+
+def _hostname(value: str) -> str:
+    return value.strip().lower().rstrip(".")
+
+
+class Links(BaseModel):
+    """Where things point: the accept page, the Message-ID domain, the DNS target and zone."""
+
+    model_config = ConfigDict(frozen=True)
+
+    accept_url_base: str = Field(min_length=8, description="the activity appends ?token=...")
+    mail_domain: str = Field(min_length=1)
+    dns_target: str = Field(min_length=1, description="CNAME target of every org record")
+    zone: str = Field(min_length=1, description="parent zone of the org records")
+
+    @field_validator("dns_target", "zone", "mail_domain")
+    @classmethod
+    def _normalise(cls, value: str) -> str:
+        return _hostname(value)
+
+    def accept_url(self, token: str) -> str:
+        separator = "&" if "?" in self.accept_url_base else "?"
+        return f"{self.accept_url_base}{separator}{urlencode({'token': token})}"
+
+    def in_zone(self, fqdn: str) -> bool:
+        name = _hostname(fqdn)
+        return name == self.zone or name.endswith("." + self.zone)
+
+
+def to_application_error(exc: A4CError) -> ApplicationError:
+    """The Temporal failure for an a4c error: retryable only if the error says so."""
+    details: list[Any] = []
+    if isinstance(exc, InvalidCommand):
+        details = [exc.errors]
+    return ApplicationError(
+        str(exc), *details, type=type(exc).__name__, non_retryable=not exc.retryable
+    )
+
+
+@contextmanager
+def temporal_errors() -> Iterator[None]:
+    """Re-raise a4c errors as ``ApplicationError``; anything else retries as it is."""
+    try:
+        yield
+    except A4CError as exc:
+        raise to_application_error(exc) from exc
+
+
+def current_activity_cause() -> Cause:
+    info = activity.info()
+    return Cause(
+        workflow_id=info.workflow_id,
+        run_id=info.workflow_run_id,
+        activity_type=info.activity_type,
+        attempt=info.attempt,
+    )
+
+
+def _organization_outcome(view: OrganizationView) -> OrganizationOutcome:
+    return OrganizationOutcome(
+        organization_id=view.id,
+        status=view.status,
+        dns_status=view.dns_status,
+        written=view.position is not None,
+    )
+
+
+def _invitation_outcome(view: InvitationView) -> InvitationOutcome:
+    return InvitationOutcome(
+        invitation_id=view.id,
+        email=view.email,
+        status=view.status,
+        email_status=view.email_status,
+        token_generation=view.token_generation,
+        expires_at=view.expires_at,
+        written=view.position is not None,
+    )
+
+
+class OnboardingActivities:
+    """The activities, bound to their dependencies. Register :meth:`all` with a worker."""
+
+    def __init__(
+        self,
+        app: OnboardingApplication,
+        dns: DNSProvider,
+        verifier: DNSVerifier,
+        mailer: Mailer,
+        links: Links,
+    ) -> None:
+        self.app = app
+        self.dns = dns
+        self.verifier = verifier
+        self.mailer = mailer
+        self.links = links
+
+    def all(self) -> list[Callable[..., Any]]:
+        """Every activity method, bound, for ``Worker(activities=...)``."""
+        return [
+            self.register_organization,
+            self.configure_dns,
+            self.verify_dns,
+            self.record_dns_verified,
+            self.activate_organization,
+            self.issue_invitation,
+            self.send_invitation_email,
+            self.record_email_failure,
+            self.reissue_token,
+            self.accept_invitation,
+            self.expire_invitation,
+            self.revoke_invitation,
+            self.remove_dns,
+            self.deactivate_organization,
+        ]
+
+    async def _domain(self, command: Callable[..., T], *args: Any, **fields: Any) -> T:
+        """Run a blocking domain call in a thread, under this activity's cause."""
+        with caused_by(current_activity_cause()), temporal_errors():
+            return await asyncio.to_thread(command, *args, **fields)
+
+    # --- organization -------------------------------------------------------------
+
+    @activity.defn
+    async def register_organization(self, input: RegisterOrganizationInput) -> OrganizationOutcome:
+        view = await self._domain(self.app.register_organization, **input.model_dump())
+        return _organization_outcome(view)
+
+    @activity.defn
+    async def configure_dns(self, input: DNSRecordInput) -> DNSRecordOutcome:
+        """Publish ``fqdn`` → the DNS target, then record it on the organization.
+
+        Both halves are idempotent, so a retry after either one converges.
+        """
+        if not self.links.in_zone(input.fqdn):
+            raise ApplicationError(
+                f"domain {input.fqdn} is not inside the zone {self.links.zone}",
+                type=DOMAIN_OUTSIDE_ZONE,
+                non_retryable=True,
+            )
+        with temporal_errors():
+            record_id = await self.dns.ensure_record(input.fqdn, self.links.dns_target)
+        await self._domain(
+            self.app.configure_dns,
+            organization_id=input.organization_id,
+            fqdn=input.fqdn,
+            target=self.links.dns_target,
+            record_id=record_id,
+        )
+        return DNSRecordOutcome(
+            organization_id=input.organization_id,
+            fqdn=input.fqdn,
+            target=self.links.dns_target,
+            record_id=record_id,
+        )
+
+    @activity.defn
+    async def verify_dns(self, input: DNSRecordInput) -> bool:
+        """Ask the authoritative servers; "not yet" raises a retryable error for back-off."""
+        with temporal_errors():
+            visible = await self.verifier.verify(input.fqdn, self.links.dns_target)
+        if not visible:
+            raise ApplicationError(
+                f"{input.fqdn} does not resolve to {self.links.dns_target} yet",
+                type=DNS_NOT_VISIBLE,
+            )
+        return True
+
+    @activity.defn
+    async def record_dns_verified(self, input: OrganizationRef) -> OrganizationOutcome:
+        view = await self._domain(self.app.verify_dns, organization_id=input.organization_id)
+        return _organization_outcome(view)
+
+    @activity.defn
+    async def activate_organization(self, input: OrganizationRef) -> OrganizationOutcome:
+        view = await self._domain(self.app.activate, organization_id=input.organization_id)
+        return _organization_outcome(view)
+
+    # --- invitations --------------------------------------------------------------
+
+    @activity.defn
+    async def issue_invitation(self, input: IssueInvitationInput) -> InvitationOutcome:
+        view = await self._domain(
+            self.app.invite,
+            organization_id=input.organization_id,
+            expires_at=input.expires_at,
+            **input.invitee.model_dump(),
+        )
+        return _invitation_outcome(view)
+
+    @activity.defn
+    async def send_invitation_email(self, input: SendMailInput) -> MailOutcome:
+        """Render and send the invitation (or reminder) mail, then record the result.
+
+        The token is recomputed here for the link and dropped. A permanent refusal is
+        recorded on the invitation and returned (``sent=False``), not raised: one bad
+        address must not fail a bootstrap. Transient failures raise and retry.
+        """
+        inv = await self._domain(self.app.get_invitation, input.invitation_id)
+        generation = inv.token_generation
+        domain = self.links.mail_domain
+        is_reminder = input.kind == "reminder"
+        message_id = (
+            reminder_message_id(inv.id, generation, domain)
+            if is_reminder
+            else invitation_message_id(inv.id, generation, domain)
+        )
+        if inv.status != "pending":
+            return MailOutcome(
+                invitation_id=inv.id,
+                email=inv.email,
+                sent=False,
+                error=f"invitation is {inv.status}",
+            )
+        if not is_reminder and inv.email_status == "sent" and inv.message_id == message_id:
+            # A retry after the send was recorded: the mail is out, do not send it twice.
+            return MailOutcome(
+                invitation_id=inv.id, email=inv.email, sent=True, message_id=message_id
+            )
+        mail = self._render(inv, input.organization_name, message_id, is_reminder)
+        with temporal_errors():
+            try:
+                sent_id = await self.mailer.send(mail)
+            except PermanentProviderError as exc:
+                reason = f"{type(exc).__name__}: {exc}"[:500]
+                if not is_reminder:
+                    await self._domain(
+                        self.app.record_email_failed,
+                        invitation_id=inv.id,
+                        token_generation=generation,
+                        reason=reason,
+                    )
+                activity.logger.warning(
+                    "mail to an address at %s refused for good", mail.recipient_domain
+                )
+                return MailOutcome(invitation_id=inv.id, email=inv.email, sent=False, error=reason)
+        if not is_reminder:
+            await self._domain(
+                self.app.record_email_sent,
+                invitation_id=inv.id,
+                token_generation=generation,
+                message_id=sent_id,
+            )
+        return MailOutcome(invitation_id=inv.id, email=inv.email, sent=True, message_id=sent_id)
+
+    def _render(
+        self, inv: InvitationView, organization_name: str, message_id: str, is_reminder: bool
+    ) -> OutgoingMail:
+        token = self.app.tokens.token(inv.id, inv.token_generation)
+        render = render_reminder if is_reminder else render_invitation
+        rendered = render(
+            organization_name=organization_name,
+            first_name=inv.first_name,
+            last_name=inv.last_name,
+            role=inv.role,
+            accept_url=self.links.accept_url(token),
+            expires_at=inv.expires_at,
+        )
+        return OutgoingMail(
+            to=inv.email,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            message_id=message_id,
+        )
+
+    @activity.defn
+    async def record_email_failure(self, input: EmailFailureInput) -> InvitationOutcome:
+        """Record a send that never succeeded (retries exhausted) on the invitation."""
+        inv = await self._domain(self.app.get_invitation, input.invitation_id)
+        view = await self._domain(
+            self.app.record_email_failed,
+            invitation_id=inv.id,
+            token_generation=inv.token_generation,
+            reason=input.reason,
+        )
+        return _invitation_outcome(view)
+
+    @activity.defn
+    async def reissue_token(self, input: ReissueInput) -> InvitationOutcome:
+        view = await self._domain(
+            self.app.reissue_token,
+            invitation_id=input.invitation_id,
+            token_generation=input.token_generation,
+            expires_at=input.expires_at,
+        )
+        return _invitation_outcome(view)
+
+    @activity.defn
+    async def accept_invitation(self, input: AcceptInput) -> InvitationOutcome:
+        """Check the proof against the current token, then accept with the real token."""
+        inv = await self._domain(self.app.get_invitation, input.invitation_id)
+        token = self.app.tokens.token(inv.id, inv.token_generation)
+        if not hmac.compare_digest(accept_proof(token), input.token_proof):
+            raise to_application_error(
+                InvalidToken(f"the token does not match invitation {inv.id}")
+            )
+        view = await self._domain(
+            self.app.accept_invitation, invitation_id=inv.id, token=token, user_id=input.user_id
+        )
+        return _invitation_outcome(view)
+
+    @activity.defn
+    async def expire_invitation(self, input: InvitationRef) -> InvitationOutcome:
+        view = await self._domain(self.app.expire_invitation, invitation_id=input.invitation_id)
+        return _invitation_outcome(view)
+
+    # --- compensations: idempotent, and "nothing to do" is a success --------------
+
+    @activity.defn
+    async def revoke_invitation(self, input: RevokeInput) -> CompensationOutcome:
+        view = await self._absent_is_fine(
+            self.app.revoke_invitation, invitation_id=input.invitation_id, reason=input.reason
+        )
+        return _compensated(view, "invitation never issued")
+
+    @activity.defn
+    async def remove_dns(self, input: DNSRecordInput) -> CompensationOutcome:
+        """Delete the published record (even if it was never recorded), then record it."""
+        with temporal_errors():
+            removed = await self.dns.remove_record(input.fqdn)
+        view = await self._absent_is_fine(
+            self.app.remove_dns, organization_id=input.organization_id
+        )
+        if removed or (view is not None and view.position is not None):
+            return CompensationOutcome(outcome="done", detail=f"{input.fqdn} removed")
+        return CompensationOutcome(outcome="nothing_to_do", detail=f"{input.fqdn} not published")
+
+    @activity.defn
+    async def deactivate_organization(self, input: DeactivateInput) -> CompensationOutcome:
+        view = await self._absent_is_fine(
+            self.app.deactivate,
+            organization_id=input.organization_id,
+            reason=input.reason,
+            failed_step=input.failed_step,
+        )
+        return _compensated(view, "organization never registered")
+
+    async def _absent_is_fine(self, command: Callable[..., T], **fields: Any) -> T | None:
+        """Compensating something that was never created is nothing to do, not an error."""
+        try:
+            with caused_by(current_activity_cause()):
+                return await asyncio.to_thread(command, **fields)
+        except NotFound:
+            return None
+        except A4CError as exc:
+            raise to_application_error(exc) from exc
+
+
+def _compensated(
+    view: OrganizationView | InvitationView | None, absent: str
+) -> CompensationOutcome:
+    if view is None:
+        return CompensationOutcome(outcome="nothing_to_do", detail=absent)
+    if view.position is None:
+        return CompensationOutcome(outcome="nothing_to_do", detail="already compensated")
+    return CompensationOutcome(outcome="done")
+
+
+def activity_methods(activities: OnboardingActivities) -> list[Callable[..., Any]]:
+    return activities.all()
+
+
+__all__ = [
+    "DNS_NOT_VISIBLE",
+    "DOMAIN_OUTSIDE_ZONE",
+    "Links",
+    "OnboardingActivities",
+    "activity_methods",
+    "temporal_errors",
+    "to_application_error",
+]

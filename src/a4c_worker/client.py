@@ -1,0 +1,125 @@
+"""Client-side helpers: connect with the right converter, start, follow and steer workflows.
+
+Start policy for bootstraps (one organization per slug): the workflow id is derived
+from the slug, a start while one is running joins it (``USE_EXISTING``: same handle,
+no second run), and a start after it closed is refused (``REJECT_DUPLICATE`` raises
+``WorkflowAlreadyStartedError``): a slug is bootstrapped once, whatever the outcome;
+a failed, compensated organization stays deactivated and needs a new slug.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+
+from a4c_worker.converter import DATA_CONVERTER
+from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
+from a4c_worker.workflows.invitation import InvitationWorkflow
+from a4c_worker.workflows.models import (
+    AcceptRequest,
+    BootstrapInput,
+    BootstrapProgress,
+    BootstrapResult,
+    InvitationInput,
+    InvitationStatus,
+    accept_proof,
+    bootstrap_workflow_id,
+    invitation_workflow_id,
+)
+
+BootstrapHandle = WorkflowHandle[OrganizationBootstrapWorkflow, BootstrapResult]
+InvitationHandle = WorkflowHandle[InvitationWorkflow, InvitationStatus]
+
+
+async def connect(address: str, namespace: str = "default", **options: Any) -> Client:
+    """A client that speaks the workers' data converter."""
+    return await Client.connect(
+        address, namespace=namespace, data_converter=DATA_CONVERTER, **options
+    )
+
+
+async def start_bootstrap(
+    client: Client, input: BootstrapInput | dict[str, Any], task_queue: str
+) -> BootstrapHandle:
+    """Validate (``pydantic.ValidationError`` naming each field) and start, or join.
+
+    Validation happens here, before anything reaches Temporal or the event store.
+    """
+    spec = BootstrapInput.model_validate(
+        input.model_dump() if isinstance(input, BootstrapInput) else input
+    )
+    return await client.start_workflow(
+        OrganizationBootstrapWorkflow.run,
+        spec,
+        id=bootstrap_workflow_id(spec.slug),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
+
+
+def bootstrap_handle(client: Client, slug: str) -> BootstrapHandle:
+    return client.get_workflow_handle_for(
+        OrganizationBootstrapWorkflow.run, bootstrap_workflow_id(slug)
+    )
+
+
+async def bootstrap_progress(client: Client, slug: str) -> BootstrapProgress:
+    return await bootstrap_handle(client, slug).query(OrganizationBootstrapWorkflow.progress)
+
+
+async def cancel_bootstrap(client: Client, slug: str, reason: str) -> BootstrapProgress:
+    """Cancel and wait for compensation; returns the final progress."""
+    return await bootstrap_handle(client, slug).execute_update(
+        OrganizationBootstrapWorkflow.request_cancel, reason
+    )
+
+
+async def start_invitation(
+    client: Client, input: InvitationInput | dict[str, Any], task_queue: str
+) -> InvitationHandle:
+    """Start the lifecycle of an invitation issued outside a bootstrap (one per id)."""
+    spec = InvitationInput.model_validate(
+        input.model_dump() if isinstance(input, InvitationInput) else input
+    )
+    return await client.start_workflow(
+        InvitationWorkflow.run,
+        spec,
+        id=invitation_workflow_id(spec.invitation_id),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
+
+
+def invitation_handle(client: Client, invitation_id: UUID) -> InvitationHandle:
+    return client.get_workflow_handle_for(
+        InvitationWorkflow.run, invitation_workflow_id(invitation_id)
+    )
+
+
+async def accept_invitation(
+    client: Client, invitation_id: UUID, token: str, user_id: str
+) -> InvitationStatus:
+    """Accept with the token from the mail; only its proof is sent (history never sees it).
+
+    A wrong token fails with ``WorkflowUpdateFailedError`` whose cause has type
+    ``InvalidToken``; the invitation keeps waiting.
+    """
+    request = AcceptRequest(token_proof=accept_proof(token), user_id=user_id)
+    return await invitation_handle(client, invitation_id).execute_update(
+        InvitationWorkflow.accept, request
+    )
+
+
+async def revoke_invitation(client: Client, invitation_id: UUID, reason: str) -> InvitationStatus:
+    return await invitation_handle(client, invitation_id).execute_update(
+        InvitationWorkflow.revoke, reason
+    )
+
+
+async def resend_invitation(client: Client, invitation_id: UUID) -> InvitationStatus:
+    return await invitation_handle(client, invitation_id).execute_update(InvitationWorkflow.resend)

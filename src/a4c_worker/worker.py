@@ -1,0 +1,54 @@
+"""Building the Temporal worker: both workflows, every activity, one task queue.
+
+The client passed in must use :data:`a4c_worker.converter.DATA_CONVERTER` (see
+:func:`a4c_worker.client.connect`): the worker decodes with the client's converter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
+from a4c_worker.workflows.invitation import InvitationWorkflow
+
+TASK_QUEUE = "a4c-onboarding"
+WORKFLOWS: list[type] = [OrganizationBootstrapWorkflow, InvitationWorkflow]
+DEFAULT_MAX_CONCURRENT_ACTIVITIES = 50
+# Validation libraries the workflow models use, loaded lazily on first use: share the
+# worker's copy instead of re-importing them inside each sandboxed run.
+PASSTHROUGH_MODULES = ("pydantic", "pydantic_core", "email_validator", "idna", "a4c_domain")
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    )
+
+
+def create_worker(
+    client: Client,
+    task_queue: str,
+    activities: Sequence[Callable[..., Any]],
+    *,
+    max_concurrent_activities: int = DEFAULT_MAX_CONCURRENT_ACTIVITIES,
+    **worker_options: Any,
+) -> Worker:
+    """A worker for the onboarding workflows; ``activities`` is ``OnboardingActivities.all()``.
+
+    Extra keyword arguments go to :class:`temporalio.worker.Worker` (e.g. identity,
+    graceful_shutdown_timeout).
+    """
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=list(activities),
+        max_concurrent_activities=max_concurrent_activities,
+        workflow_runner=worker_options.pop("workflow_runner", workflow_runner()),
+        **worker_options,
+    )

@@ -1,0 +1,1 @@
+"""The onboarding workflows: organization bootstrap (a saga) and invitation lifecycle."""

@@ -1,0 +1,310 @@
+"""Inputs, outputs and progress of the workflows and their activities (pydantic).
+
+Every model here crosses a Temporal boundary, so it is recorded in workflow history:
+none of them may ever hold an invitation token. Inputs reuse the domain's field types
+(slug, names, e-mail normalisation), so a bad bootstrap is refused by the starter and
+again by the workflow, with the same messages the domain would give, before any event.
+
+Changing a field here changes what recorded histories decode to: add fields with
+defaults, never rename or remove (tests/worker/histories replays the old ones).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Literal, Self
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from a4c_domain.commands import (
+    Email,
+    Hostname,
+    Identifier,
+    Name,
+    OrganizationType,
+    PersonName,
+    Reason,
+    Role,
+    Slug,
+    Tags,
+)
+
+DAY = 24 * 60 * 60
+BOOTSTRAP_WORKFLOW_PREFIX = "org-bootstrap-"
+INVITATION_WORKFLOW_PREFIX = "invitation-"
+
+
+def bootstrap_workflow_id(slug: str) -> str:
+    """One bootstrap per slug: the id is what makes a second start join the first."""
+    return f"{BOOTSTRAP_WORKFLOW_PREFIX}{slug}"
+
+
+def invitation_workflow_id(invitation_id: UUID) -> str:
+    return f"{INVITATION_WORKFLOW_PREFIX}{invitation_id}"
+
+
+def accept_proof(token: str) -> str:
+    """What an accept request carries instead of the token: a one-way, domain-separated hash.
+
+    Update arguments are written to workflow history, and the token must never be. The
+    proof is not the stored token hash (so read models cannot be replayed as proofs);
+    the accept activity recomputes the current token and compares its proof. A correct
+    proof only reaches history with the accept that consumes it.
+    """
+    return hashlib.sha256(b"a4c-accept-proof|" + token.encode()).hexdigest()
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StepPolicy(Model):
+    """Timeout and retries of each activity; production defaults, tests shorten them."""
+
+    timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    retry_initial_interval_seconds: float = Field(default=1.0, gt=0, le=3600)
+    max_attempts: int = Field(default=5, ge=1, le=100)
+
+
+# --- organization bootstrap ---------------------------------------------------------
+
+
+class Invitee(Model):
+    email: Email
+    role: Role
+    first_name: PersonName
+    last_name: PersonName
+
+
+class BootstrapInput(Model):
+    """What to onboard. ``domain`` None: the organization gets no DNS record.
+
+    Durations are seconds; the defaults are production's (DNS checked 7 times from 10 s
+    doubling, invitations valid 7 days with a reminder a day before expiry).
+    """
+
+    name: Name
+    slug: Slug
+    org_type: OrganizationType
+    parent_id: UUID | None = None
+    tags: Tags = Field(default_factory=list)
+    domain: Hostname | None = None
+    invitees: list[Invitee] = Field(default_factory=list, max_length=200)
+    propagation_wait_seconds: float = Field(default=60.0, ge=0, le=DAY)
+    dns_verify_attempts: int = Field(default=7, ge=1, le=50)
+    dns_verify_initial_interval_seconds: float = Field(default=10.0, gt=0, le=DAY)
+    invitation_ttl_seconds: float = Field(default=7 * DAY, gt=0, le=365 * DAY)
+    reminder_before_seconds: float = Field(default=DAY, ge=0)
+    activities: StepPolicy = Field(default_factory=StepPolicy)
+
+    @field_validator("invitees")
+    @classmethod
+    def _distinct_emails(cls, invitees: list[Invitee]) -> list[Invitee]:
+        seen: set[str] = set()
+        for invitee in invitees:
+            if invitee.email in seen:
+                raise ValueError(f"{invitee.email} is invited twice")
+            seen.add(invitee.email)
+        return invitees
+
+    @model_validator(mode="after")
+    def _reminder_inside_ttl(self) -> Self:
+        if self.reminder_before_seconds >= self.invitation_ttl_seconds:
+            raise ValueError("reminder_before_seconds must be less than invitation_ttl_seconds")
+        return self
+
+
+BootstrapState = Literal["running", "completed", "compensating", "failed", "cancelled"]
+
+
+class StepError(Model):
+    step: str
+    error_type: str
+    message: str
+    email: str | None = None
+
+
+class CompensationRecord(Model):
+    step: str
+    outcome: Literal["done", "nothing_to_do", "failed"]
+    detail: str | None = None
+
+
+class BootstrapProgress(Model):
+    state: BootstrapState = "running"
+    current_step: str | None = None
+    completed_steps: list[str] = Field(default_factory=list)
+    errors: list[StepError] = Field(default_factory=list)
+    compensations: list[CompensationRecord] = Field(default_factory=list)
+    organization_id: UUID | None = None
+    invitation_ids: list[UUID] = Field(default_factory=list)
+    failed_step: str | None = None
+    cancel_reason: str | None = None
+
+
+class BootstrapResult(Model):
+    organization_id: UUID
+    invitation_ids: list[UUID]
+    emails_sent: list[str]
+    emails_failed: list[str]
+    invitation_workflow_ids: list[str]
+    completed_steps: list[str]
+
+
+class CancelRequest(Model):
+    reason: Reason = "cancelled by request"
+
+
+# --- invitation lifecycle -----------------------------------------------------------
+
+
+class InvitationInput(Model):
+    invitation_id: UUID
+    organization_name: Name
+    ttl_seconds: float = Field(default=7 * DAY, gt=0, le=365 * DAY)
+    reminder_before_seconds: float = Field(default=DAY, ge=0)
+    already_sent: bool = False
+    expires_at: datetime | None = Field(
+        default=None, description="the invitation's recorded expiry; else now + ttl"
+    )
+    activities: StepPolicy = Field(default_factory=StepPolicy)
+
+    @model_validator(mode="after")
+    def _reminder_inside_ttl(self) -> Self:
+        if self.reminder_before_seconds >= self.ttl_seconds:
+            raise ValueError("reminder_before_seconds must be less than ttl_seconds")
+        return self
+
+
+class AcceptRequest(Model):
+    """``token_proof`` is :func:`accept_proof` of the token (never the token itself)."""
+
+    token_proof: str = Field(pattern=r"^[0-9a-f]{64}$")
+    user_id: Identifier
+
+
+class RevokeRequest(Model):
+    reason: Reason
+
+
+InvitationState = Literal["pending", "accepted", "revoked", "expired"]
+
+
+class InvitationStatus(Model):
+    invitation_id: UUID
+    state: InvitationState = "pending"
+    token_generation: int = 1
+    expires_at: datetime | None = None
+    emails_sent: int = 0
+    reminder_sent: bool = False
+    accepted_by: str | None = None
+    last_error: str | None = None
+
+
+# --- activity payloads --------------------------------------------------------------
+
+
+class RegisterOrganizationInput(Model):
+    name: Name
+    slug: Slug
+    org_type: OrganizationType
+    parent_id: UUID | None = None
+    tags: Tags = Field(default_factory=list)
+    domain: Hostname | None = None
+
+
+class OrganizationRef(Model):
+    organization_id: UUID
+
+
+class DNSRecordInput(Model):
+    organization_id: UUID
+    fqdn: Hostname
+
+
+class DeactivateInput(Model):
+    organization_id: UUID
+    reason: Reason
+    failed_step: str | None = None
+
+
+class OrganizationOutcome(Model):
+    organization_id: UUID
+    status: str
+    dns_status: str
+    written: bool
+
+
+class DNSRecordOutcome(Model):
+    organization_id: UUID
+    fqdn: str
+    target: str
+    record_id: str
+
+
+class IssueInvitationInput(Model):
+    organization_id: UUID
+    invitee: Invitee
+    expires_at: datetime
+
+
+class InvitationRef(Model):
+    invitation_id: UUID
+
+
+class InvitationOutcome(Model):
+    invitation_id: UUID
+    email: str
+    status: str
+    email_status: str
+    token_generation: int
+    expires_at: datetime
+    written: bool
+
+
+MailKind = Literal["invitation", "reminder"]
+
+
+class SendMailInput(Model):
+    invitation_id: UUID
+    organization_name: Name
+    kind: MailKind = "invitation"
+
+
+class MailOutcome(Model):
+    """``sent`` False: the provider refused for good, recorded on the invitation."""
+
+    invitation_id: UUID
+    email: str
+    sent: bool
+    message_id: str | None = None
+    error: str | None = None
+
+
+class EmailFailureInput(Model):
+    invitation_id: UUID
+    reason: Reason
+
+
+class RevokeInput(Model):
+    invitation_id: UUID
+    reason: Reason
+
+
+class ReissueInput(Model):
+    invitation_id: UUID
+    token_generation: int = Field(ge=2)
+    expires_at: datetime
+
+
+class AcceptInput(Model):
+    invitation_id: UUID
+    token_proof: str = Field(pattern=r"^[0-9a-f]{64}$")
+    user_id: Identifier
+
+
+class CompensationOutcome(Model):
+    outcome: Literal["done", "nothing_to_do"]
+    detail: str | None = None

@@ -1,0 +1,45 @@
+"""Timeouts and retry policies the workflows give their activities.
+
+Kept apart from the workflow logic so both workflows retry the same way and a test can
+shorten every wait through the input's ``StepPolicy`` instead of patching code.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio.common import RetryPolicy
+
+from a4c_worker.workflows.models import StepPolicy
+
+BACKOFF = 2.0
+MAX_INTERVAL = timedelta(minutes=5)
+
+
+def step_options(policy: StepPolicy) -> dict[str, Any]:
+    """``execute_activity`` keyword arguments for an ordinary step."""
+    return {
+        "start_to_close_timeout": timedelta(seconds=policy.timeout_seconds),
+        "retry_policy": RetryPolicy(
+            initial_interval=timedelta(seconds=policy.retry_initial_interval_seconds),
+            backoff_coefficient=BACKOFF,
+            maximum_interval=MAX_INTERVAL,
+            maximum_attempts=policy.max_attempts,
+        ),
+    }
+
+
+def dns_verify_options(
+    policy: StepPolicy, attempts: int, initial_interval_seconds: float
+) -> dict[str, Any]:
+    """Verification retries on "not visible yet": ``attempts`` tries, doubling the wait."""
+    return {
+        "start_to_close_timeout": timedelta(seconds=policy.timeout_seconds),
+        "retry_policy": RetryPolicy(
+            initial_interval=timedelta(seconds=initial_interval_seconds),
+            backoff_coefficient=BACKOFF,
+            maximum_interval=MAX_INTERVAL,
+            maximum_attempts=attempts,
+        ),
+    }

@@ -1,0 +1,115 @@
+"""Shared set-up for the workflow tests: an app, in-memory providers, a running worker.
+
+Most workflow tests use the real Temporal dev server with in-memory DNS and mail (the
+provider seams, where faults are injected) and a SQLite event store in the test's
+temporary folder; duplicate and retry tests pass a PostgreSQL app instead.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from temporalio.client import Client
+
+from a4c_domain import OnboardingApplication
+from a4c_worker.activities import Links, OnboardingActivities
+from a4c_worker.providers.dns import InMemoryDNSProvider, InMemoryDNSVerifier
+from a4c_worker.providers.email import InMemoryMailer
+from a4c_worker.worker import create_worker
+from a4c_worker.workflows.models import BootstrapInput, StepPolicy
+
+TOKEN_SECRET = "test-token-secret-0123456789-abcdefghijklmnop"
+ZONE = "orgs.a4c.test"
+LINKS = Links(
+    accept_url_base="http://localhost:8080/invitations/accept",
+    mail_domain="mail.a4c.test",
+    dns_target="edge.a4c.test",
+    zone=ZONE,
+)
+# Every wait shortened: sub-second back-off, a few attempts, short timeouts.
+FAST_STEPS = StepPolicy(timeout_seconds=5, retry_initial_interval_seconds=0.1, max_attempts=3)
+
+
+def sqlite_app(folder: Path, **kwargs: Any) -> OnboardingApplication:
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(folder / "ev.db")}
+    return OnboardingApplication(env, token_secret=TOKEN_SECRET, **kwargs)
+
+
+def bootstrap_input(
+    slug: str, *, invitees: int = 2, domain: bool = True, **extra: Any
+) -> BootstrapInput:
+    fields: dict[str, Any] = {
+        "name": f"Org {slug}",
+        "slug": slug,
+        "org_type": "provider",
+        "tags": ["test"],
+        "domain": f"{slug}.{ZONE}" if domain else None,
+        "invitees": [
+            {
+                "email": f"person{i}@{slug}.example.com",
+                "role": "admin" if i == 0 else "member",
+                "first_name": f"First{i}",
+                "last_name": f"Last{i}",
+            }
+            for i in range(invitees)
+        ],
+        "propagation_wait_seconds": 0.2,
+        "dns_verify_attempts": 3,
+        "dns_verify_initial_interval_seconds": 0.1,
+        "invitation_ttl_seconds": 3600,
+        "reminder_before_seconds": 600,
+        "activities": FAST_STEPS,
+    }
+    fields.update(extra)
+    return BootstrapInput.model_validate(fields)
+
+
+@dataclass
+class Flows:
+    """Everything a workflow test touches."""
+
+    app: OnboardingApplication
+    client: Client
+    task_queue: str
+    dns: InMemoryDNSProvider = field(default_factory=InMemoryDNSProvider)
+    mailer: InMemoryMailer = field(default_factory=InMemoryMailer)
+    verifier: InMemoryDNSVerifier | None = None
+    links: Links = LINKS
+
+    def __post_init__(self) -> None:
+        if self.verifier is None:
+            self.verifier = InMemoryDNSVerifier(self.dns)
+
+    def activities(self) -> OnboardingActivities:
+        assert self.verifier is not None
+        return OnboardingActivities(self.app, self.dns, self.verifier, self.mailer, self.links)
+
+    @asynccontextmanager
+    async def worker(self, app: OnboardingApplication | None = None) -> AsyncIterator[None]:
+        acts = self.activities()
+        if app is not None:
+            acts.app = app
+        async with create_worker(self.client, self.task_queue, acts.all()):
+            yield
+
+    def events(self) -> list[tuple[str, UUID, int, dict[str, str]]]:
+        """(event class, aggregate id, version, metadata) of every stored event, in order."""
+        out = []
+        for n in self.app.recorder.select_notifications(start=1, limit=100_000):
+            ev = self.app.mapper.to_domain_event(n)
+            out.append(
+                (type(ev).__qualname__, ev.originator_id, ev.originator_version, ev.metadata)
+            )
+        return out
+
+    def event_names(self, aggregate_id: UUID) -> list[str]:
+        return [name for name, agg, _, _ in self.events() if agg == aggregate_id]
+
+    def event_counts(self) -> Counter[str]:
+        return Counter(name for name, _, _, _ in self.events())
