@@ -1,17 +1,25 @@
-"""``a4c``: the developer's entry point.
+"""``a4c``: the developer's and operator's entry point.
 
-``a4c demo`` runs the domain scenario on the embedded SQLite store (no servers).
+* ``a4c dev`` — the whole stack locally on embedded defaults (see :mod:`a4c_worker.stack`).
+* ``a4c demo`` — the domain scenario on a SQLite file, no servers.
+* ``a4c entities list|cleanup --tag TAG`` — tagged (development/seed) entities.
+* ``a4c validate`` — check configuration and every dependency, one line each.
+
+Without configuration in the environment, ``a4c`` works on the local stack's data
+folder (``--data-dir``, default ``.a4c``); set ``PERSISTENCE_MODULE``/``POSTGRES_*``,
+``A4C_TOKEN_SECRET`` and the worker's variables to point it at a deployment.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import secrets
 import sys
 from pathlib import Path
 
-from a4c_worker.demo import run_demo
+from a4c_domain.errors import ConfigurationError
 
 DEFAULT_DATA_DIR = ".a4c"
 
@@ -29,8 +37,15 @@ def local_token_secret(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="a4c", description=__doc__)
+def effective_environ(data_dir: Path) -> dict[str, str]:
+    """The local stack's store and key, overridden by whatever the environment sets."""
+    from a4c_worker.stack import store_env
+
+    return store_env(data_dir, local_token_secret(data_dir)) | dict(os.environ)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="a4c", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--data-dir",
         type=Path,
@@ -38,12 +53,77 @@ def main(argv: list[str] | None = None) -> int:
         help="folder for the local stack's files (default: %(default)s)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    dev = sub.add_parser("dev", help="run the whole stack locally until Ctrl-C")
+    dev.add_argument("--once", action="store_true", help="stop after the sample bootstrap")
+    dev.add_argument("--temporal-port", type=int, default=7233)
+    dev.add_argument("--ui-port", type=int, default=8233)
     sub.add_parser("demo", help="run the domain scenario on SQLite, no servers")
-    args = parser.parse_args(argv)
+    entities = sub.add_parser("entities", help="list or clean up tagged entities")
+    entities_sub = entities.add_subparsers(dest="action", required=True)
+    listing = entities_sub.add_parser("list", help="organizations and invitations with a tag")
+    listing.add_argument("--tag", required=True)
+    listing.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    clean = entities_sub.add_parser("cleanup", help="revoke, remove DNS, deactivate (dry run)")
+    clean.add_argument("--tag", required=True)
+    clean.add_argument("--execute", action="store_true", help="really do it (default: dry run)")
+    sub.add_parser("validate", help="check configuration and every dependency")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     data_dir: Path = args.data_dir
-    if args.command == "demo":
-        run_demo(data_dir, local_token_secret(data_dir), sys.stdout)
-    return 0
+    try:
+        if args.command == "dev":
+            from a4c_worker.stack import run_stack
+
+            return run_stack(
+                data_dir,
+                local_token_secret(data_dir),
+                sys.stdout,
+                once=args.once,
+                temporal_port=args.temporal_port,
+                ui_port=args.ui_port,
+            )
+        if args.command == "demo":
+            from a4c_worker.demo import run_demo
+
+            run_demo(data_dir, local_token_secret(data_dir), sys.stdout)
+            return 0
+        if args.command == "entities":
+            return _entities(args, effective_environ(data_dir))
+        if args.command == "validate":
+            from a4c_worker.validate import main_validate
+
+            return main_validate(effective_environ(data_dir))
+    except ConfigurationError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    return 2
+
+
+def _entities(args: argparse.Namespace, environ: dict[str, str]) -> int:
+    from a4c_worker.config import load_settings
+    from a4c_worker.entities import cleanup, find_tagged, render
+    from a4c_worker.wiring import build_application, build_dns
+
+    settings = load_settings(environ)
+    app = build_application(settings)
+    try:
+        if args.action == "list":
+            print(render(find_tagged(app, args.tag), args.format))
+            return 0
+        dns, _ = build_dns(settings)
+        report = asyncio.run(cleanup(app, dns, args.tag, dry_run=not args.execute))
+    finally:
+        app.close()
+    for line in report.actions:
+        print(line)
+    for line in report.failures:
+        print(f"FAILED: {line}", file=sys.stderr)
+    if report.dry_run:
+        print("(dry run: nothing was changed; add --execute to do it)")
+    return 1 if report.failures else 0
 
 
 if __name__ == "__main__":

