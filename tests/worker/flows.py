@@ -7,12 +7,13 @@ temporary folder; duplicate and retry tests pass a PostgreSQL app instead.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from temporalio.client import Client
@@ -24,6 +25,7 @@ from a4c_worker.providers.email import InMemoryMailer
 from a4c_worker.worker import create_worker
 from a4c_worker.workflows.models import BootstrapInput, StepPolicy
 
+App = TypeVar("App", bound=OnboardingApplication)
 TOKEN_SECRET = "test-token-secret-0123456789-abcdefghijklmnop"
 ZONE = "orgs.a4c.test"
 LINKS = Links(
@@ -36,9 +38,9 @@ LINKS = Links(
 FAST_STEPS = StepPolicy(timeout_seconds=5, retry_initial_interval_seconds=0.1, max_attempts=3)
 
 
-def sqlite_app(folder: Path, **kwargs: Any) -> OnboardingApplication:
+def sqlite_app(folder: Path, app_class: type[App] = OnboardingApplication) -> App:  # type: ignore[assignment]
     env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(folder / "ev.db")}
-    return OnboardingApplication(env, token_secret=TOKEN_SECRET, **kwargs)
+    return app_class(env, token_secret=TOKEN_SECRET)
 
 
 def bootstrap_input(
@@ -113,3 +115,69 @@ class Flows:
 
     def event_counts(self) -> Counter[str]:
         return Counter(name for name, _, _, _ in self.events())
+
+
+COMMANDS = (
+    "register_organization",
+    "configure_dns",
+    "verify_dns",
+    "remove_dns",
+    "activate",
+    "deactivate",
+    "invite",
+    "record_email_sent",
+    "record_email_failed",
+    "revoke_invitation",
+    "accept_invitation",
+    "expire_invitation",
+    "reissue_token",
+)
+
+
+class FaultyApp(OnboardingApplication):
+    """The real application with faults at the command seam.
+
+    ``fail(command, exc, after_commit=...)``: the next call raises ``exc``, either before
+    doing anything or after its events are committed (the "acted, then failed to report"
+    case a retried activity must survive). ``hang(command)``: the next call commits, then
+    blocks until ``release()``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._faults: dict[str, list[tuple[BaseException | None, bool]]] = {}
+        self.released = threading.Event()
+        self.hanging = threading.Event()
+        self.calls: Counter[str] = Counter()
+        for name in COMMANDS:
+            setattr(self, name, self._wrap(name, getattr(self, name)))
+
+    def fail(
+        self, command: str, exc: BaseException, *, after_commit: bool = False, times: int = 1
+    ) -> None:
+        self._faults.setdefault(command, []).extend([(exc, after_commit)] * times)
+
+    def hang(self, command: str) -> None:
+        self._faults.setdefault(command, []).append((None, True))
+
+    def release(self) -> None:
+        self.released.set()
+
+    def _wrap(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(**fields: Any) -> Any:
+            self.calls[name] += 1
+            queue = self._faults.get(name)
+            fault = queue.pop(0) if queue else None
+            if fault is not None and not fault[1]:
+                raise fault[0]  # type: ignore[misc]
+            result = method(**fields)
+            if fault is not None:
+                exc, _ = fault
+                if exc is None:
+                    self.hanging.set()
+                    self.released.wait(60)
+                    raise RuntimeError(f"{name} hung and was released")
+                raise exc
+            return result
+
+        return wrapper
