@@ -29,6 +29,8 @@ WorkflowMode = Literal["mock", "development", "production"]
 DNSProviderName = Literal["rfc2136", "cloudflare", "logging", "memory"]
 EmailProviderName = Literal["smtp", "file", "logging", "memory"]
 
+Scope = Literal["client", "store", "worker"]
+
 MIN_TOKEN_SECRET_LENGTH = 32
 MASK = "**********"
 
@@ -80,7 +82,8 @@ class WorkerSettings(BaseSettings):
     postgres_password: SecretStr | None = None
     postgres_schema: str | None = None
     cipher_key: SecretStr | None = None
-    a4c_token_secret: SecretStr
+    # Required by whatever touches the event store (``run``, ``invite``); see problems().
+    a4c_token_secret: SecretStr | None = None
     a4c_invitation_ttl_seconds: int | None = Field(default=None, ge=60)
     # Other POSTGRES_*/SQLITE_*/CIPHER_* variables, kept opaque: any of them may be a secret.
     persistence_extra: dict[str, SecretStr] = Field(default_factory=dict)
@@ -163,8 +166,8 @@ class WorkerSettings(BaseSettings):
 
     @field_validator("a4c_token_secret")
     @classmethod
-    def _long_secret(cls, value: SecretStr) -> SecretStr:
-        if len(value.get_secret_value().encode()) < MIN_TOKEN_SECRET_LENGTH:
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_TOKEN_SECRET_LENGTH:
             raise ValueError(f"must be at least {MIN_TOKEN_SECRET_LENGTH} bytes")
         return value
 
@@ -227,13 +230,26 @@ class WorkerSettings(BaseSettings):
 
     # --- checks that span several variables ----------------------------------------
 
-    def problems(self) -> list[tuple[str, str]]:
-        """Cross-variable mistakes, each naming the variable to fix."""
+    def problems(self, scope: Scope = "worker") -> list[tuple[str, str]]:
+        """Cross-variable mistakes for ``scope``, each naming the variable to fix.
+
+        ``client`` (status, cancel, bootstrap...) needs only Temporal's settings;
+        ``store`` (invite) also the event store; ``worker`` (run) everything.
+        """
         found: list[tuple[str, str]] = []
 
         def require(field: str, why: str) -> None:
             if getattr(self, field) in (None, ""):
                 found.append((field.upper(), f"required {why}"))
+
+        if scope == "client":
+            return found
+        require("a4c_token_secret", "(at least 32 bytes; it derives invitation tokens)")
+        if self.persistence_module == "eventsourcing.postgres":
+            for field in ("postgres_dbname", "postgres_host", "postgres_user"):
+                require(field, "when PERSISTENCE_MODULE is eventsourcing.postgres")
+        if scope == "store":
+            return found
 
         dns, email = self.resolved_dns_provider, self.resolved_email_provider
         if dns == "rfc2136":
@@ -261,9 +277,6 @@ class WorkerSettings(BaseSettings):
                 found.append((missing, "SMTP_USERNAME and SMTP_PASSWORD must be set together"))
         if email == "file":
             require("a4c_mail_dir", "when EMAIL_PROVIDER is file")
-        if self.persistence_module == "eventsourcing.postgres":
-            for field in ("postgres_dbname", "postgres_host", "postgres_user"):
-                require(field, "when PERSISTENCE_MODULE is eventsourcing.postgres")
         if self.workflow_mode == "production":
             for field in self.PRODUCTION_REQUIRED:
                 if field not in self.model_fields_set:
@@ -295,8 +308,8 @@ class WorkerSettings(BaseSettings):
         return shown
 
 
-def load_settings(environ: Mapping[str, str]) -> WorkerSettings:
-    """Validate the worker's variables from ``environ``; :class:`SettingsError` if wrong.
+def load_settings(environ: Mapping[str, str], scope: Scope = "worker") -> WorkerSettings:
+    """Validate the variables ``scope`` needs from ``environ``; :class:`SettingsError` if wrong.
 
     Empty values count as unset, so ``SMTP_HOST=`` in a manifest is reported as missing.
     """
@@ -316,7 +329,7 @@ def load_settings(environ: Mapping[str, str]) -> WorkerSettings:
         settings = WorkerSettings(**values)
     except ValidationError as exc:
         raise SettingsError(_field_problems(exc)) from None
-    problems = settings.problems()
+    problems = settings.problems(scope)
     if problems:
         raise SettingsError(problems)
     return settings

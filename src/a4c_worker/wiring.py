@@ -53,7 +53,8 @@ def application_env(settings: WorkerSettings) -> dict[str, str]:
     """
     env = {key: value.get_secret_value() for key, value in settings.persistence_extra.items()}
     env["PERSISTENCE_MODULE"] = settings.persistence_module
-    env[TOKEN_SECRET_VAR] = settings.a4c_token_secret.get_secret_value()
+    if settings.a4c_token_secret is not None:
+        env[TOKEN_SECRET_VAR] = settings.a4c_token_secret.get_secret_value()
     if settings.a4c_invitation_ttl_seconds is not None:
         env[INVITATION_TTL_VAR] = str(settings.a4c_invitation_ttl_seconds)
     if settings.cipher_key is not None:

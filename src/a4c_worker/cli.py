@@ -1,0 +1,246 @@
+"""``a4c-worker``: run the Temporal worker, or start and steer onboarding workflows.
+
+Configuration comes from the environment only (see :mod:`a4c_worker.config`), read
+here and nowhere else. Exit codes: 0 success; 1 the workflow or request failed;
+2 bad configuration or bad input (``configuration error: VAR: problem`` lines on
+stderr); 3 Temporal or the event store could not be reached.
+
+    a4c-worker run
+    a4c-worker bootstrap --slug acme --name "Acme" --invitee ada@example.com,admin,Ada,Lovelace
+    a4c-worker bootstrap --file acme.json --no-follow
+    a4c-worker status acme
+    a4c-worker cancel acme --reason "customer withdrew"
+    a4c-worker invite --org-slug acme --email grace@example.com --role member \\
+        --first-name Grace --last-name Hopper
+    a4c-worker revoke 6f1c...-uuid --reason "left the company"
+    a4c-worker validate-config
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+from uuid import UUID
+
+from pydantic import ValidationError
+from temporalio.service import RPCError
+
+from a4c_domain.errors import A4CError, InvalidCommand
+from a4c_domain.logs import configure_logging
+from a4c_worker import control
+from a4c_worker.client import connect
+from a4c_worker.config import Scope, SettingsError, WorkerSettings, load_settings
+from a4c_worker.runner import run_worker
+from a4c_worker.wiring import build_application
+from a4c_worker.workflows.models import BootstrapInput
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+
+class Unreachable(Exception):
+    """Temporal did not answer the connection."""
+
+
+# What each command needs from the configuration (client commands need only Temporal).
+SCOPES: dict[str, Scope] = {
+    "run": "worker",
+    "validate-config": "worker",
+    "invite": "store",
+    "bootstrap": "client",
+    "status": "client",
+    "cancel": "client",
+    "revoke": "client",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="a4c-worker",
+        description="Temporal worker and operator commands for a4c onboarding.",
+        epilog="Configuration is read from environment variables; see validate-config.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the worker with /health, /ready and /metrics")
+    sub.add_parser("validate-config", help="check and print the configuration, secrets masked")
+
+    boot = sub.add_parser("bootstrap", help="start an organization bootstrap and follow it")
+    boot.add_argument("--file", type=Path, help="JSON file with the bootstrap input")
+    boot.add_argument("--name")
+    boot.add_argument("--slug")
+    boot.add_argument("--org-type", choices=["provider", "partner"])
+    boot.add_argument("--parent-id")
+    boot.add_argument("--domain", help="organization host name; omit for no DNS steps")
+    boot.add_argument("--tag", action="append", dest="tags", help="repeatable")
+    boot.add_argument(
+        "--invitee",
+        action="append",
+        dest="invitees",
+        metavar="EMAIL,ROLE,FIRST,LAST",
+        help="repeatable",
+    )
+    for option in (
+        "propagation-wait-seconds",
+        "dns-verify-initial-interval-seconds",
+        "invitation-ttl-seconds",
+        "reminder-before-seconds",
+    ):
+        boot.add_argument(f"--{option}", type=float)
+    boot.add_argument("--dns-verify-attempts", type=int)
+    boot.add_argument("--no-follow", action="store_true", help="start and return at once")
+
+    status = sub.add_parser("status", help="print a bootstrap's progress")
+    status.add_argument("slug")
+
+    cancel = sub.add_parser("cancel", help="cancel a running bootstrap (it compensates)")
+    cancel.add_argument("slug")
+    cancel.add_argument("--reason", default="cancelled by operator")
+    cancel.add_argument(
+        "--no-wait", action="store_true", help="send the signal, do not wait for compensation"
+    )
+
+    invite = sub.add_parser("invite", help="invite someone to an existing organization")
+    invite.add_argument("--org-slug", required=True)
+    invite.add_argument("--email", required=True)
+    invite.add_argument("--role", required=True)
+    invite.add_argument("--first-name", required=True)
+    invite.add_argument("--last-name", required=True)
+    invite.add_argument("--generation", type=int, default=1, help="re-invite after a revoke")
+
+    revoke = sub.add_parser("revoke", help="revoke a pending invitation")
+    revoke.add_argument("invitation_id", type=UUID)
+    revoke.add_argument("--reason", required=True)
+    return parser
+
+
+def bootstrap_input(args: argparse.Namespace) -> BootstrapInput:
+    """The file's fields (if any), overridden by options given on the command line."""
+    data: dict[str, Any] = {}
+    if args.file is not None:
+        data = _read_json_object(args.file)
+    for key in ("name", "slug", "org_type", "parent_id", "domain", "tags"):
+        if getattr(args, key) is not None:
+            data[key] = getattr(args, key)
+    if args.invitees is not None:
+        data["invitees"] = [_invitee(item) for item in args.invitees]
+    for key in (
+        "propagation_wait_seconds",
+        "dns_verify_attempts",
+        "dns_verify_initial_interval_seconds",
+        "invitation_ttl_seconds",
+        "reminder_before_seconds",
+    ):
+        if getattr(args, key) is not None:
+            data[key] = getattr(args, key)
+    data.setdefault("org_type", "provider")
+    return BootstrapInput.model_validate(data)
+
+
+def _read_json_object(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidCommand("bootstrap", [{"field": "--file", "message": str(exc)}]) from None
+    if not isinstance(data, dict):
+        raise InvalidCommand("bootstrap", [{"field": "--file", "message": "not a JSON object"}])
+    return data
+
+
+def _invitee(item: str) -> dict[str, str]:
+    parts = [part.strip() for part in item.split(",")]
+    if len(parts) != 4:
+        raise InvalidCommand(
+            "bootstrap",
+            [{"field": "--invitee", "message": f"{item!r}: expected EMAIL,ROLE,FIRST,LAST"}],
+        )
+    email, role, first_name, last_name = parts
+    return {"email": email, "role": role, "first_name": first_name, "last_name": last_name}
+
+
+async def dispatch(args: argparse.Namespace, settings: WorkerSettings, out: TextIO) -> int:
+    if args.command == "run":
+        return await run_worker(settings)
+    spec = bootstrap_input(args) if args.command == "bootstrap" else None
+    try:
+        client = await connect(settings.temporal_address, settings.temporal_namespace)
+    except RuntimeError as exc:  # the SDK's "Failed client connect"
+        raise Unreachable(f"cannot reach Temporal at {settings.temporal_address}: {exc}") from None
+    queue = settings.temporal_task_queue
+    if spec is not None:
+        return await control.bootstrap(client, spec, queue, out, follow=not args.no_follow)
+    if args.command == "status":
+        return await control.status(client, args.slug, out)
+    if args.command == "cancel":
+        return await control.cancel(client, args.slug, args.reason, out, wait=not args.no_wait)
+    if args.command == "revoke":
+        return await control.revoke(client, args.invitation_id, args.reason, out)
+    assert args.command == "invite"
+    app = await asyncio.to_thread(build_application, settings)
+    try:
+        return await control.invite(
+            client,
+            app,
+            queue,
+            out,
+            org_slug=args.org_slug,
+            email=args.email,
+            role=args.role,
+            first_name=args.first_name,
+            last_name=args.last_name,
+            generation=args.generation,
+        )
+    finally:
+        app.close()
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(os.environ if environ is None else environ, SCOPES[args.command])
+    except SettingsError as exc:
+        for variable, problem in exc.problems:
+            print(f"configuration error: {variable}: {problem}", file=err)
+        return EXIT_INVALID
+    configure_logging(settings.log_level, json_lines=settings.log_format == "json")
+    if args.command == "validate-config":
+        control.show(settings.masked(), out)
+        return EXIT_OK
+    try:
+        return asyncio.run(dispatch(args, settings, out))
+    except ValidationError as exc:
+        for detail in exc.errors(include_url=False, include_input=False):
+            field = ".".join(str(part) for part in detail["loc"]) or "input"
+            print(f"invalid input: {field}: {detail['msg']}", file=err)
+        return EXIT_INVALID
+    except InvalidCommand as exc:
+        for item in exc.errors:
+            print(f"invalid input: {item['field']}: {item['message']}", file=err)
+        return EXIT_INVALID
+    except control.CommandFailed as exc:
+        print(str(exc), file=err)
+        return EXIT_FAILED
+    except A4CError as exc:
+        print(f"{type(exc).__name__}: {exc}", file=err)
+        return EXIT_FAILED
+    except Unreachable as exc:
+        print(str(exc), file=err)
+        return EXIT_UNREACHABLE
+    except RPCError as exc:
+        print(f"Temporal refused the request: {exc.status.name}: {exc.message}", file=err)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

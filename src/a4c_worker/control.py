@@ -1,0 +1,217 @@
+"""The operator commands of ``a4c-worker`` that talk to running workflows.
+
+Each function takes a connected client and an output stream and returns the process
+exit code: 0 done, 1 the workflow (or the request) failed. Output is one line per
+progress change while following, and indented JSON for snapshots, so both people and
+scripts can read it. Nothing printed ever contains an invitation token: the models
+shown never hold one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+from uuid import UUID
+
+from pydantic import BaseModel
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from a4c_domain import Cause, OnboardingApplication, caused_by
+from a4c_worker.client import (
+    BootstrapHandle,
+    bootstrap_handle,
+    revoke_invitation,
+    start_bootstrap,
+    start_invitation,
+)
+from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
+from a4c_worker.workflows.models import (
+    BootstrapInput,
+    BootstrapProgress,
+    InvitationInput,
+    bootstrap_workflow_id,
+)
+
+FINAL_STATES = frozenset({"completed", "failed", "cancelled"})
+POLL_INTERVAL = 0.5
+
+
+class CommandFailed(Exception):
+    """A request was refused or the workflow does not exist; the message says which."""
+
+
+def show(model: BaseModel | dict[str, Any], out: TextIO) -> None:
+    data = model.model_dump(mode="json") if isinstance(model, BaseModel) else model
+    print(json.dumps(data, indent=2, sort_keys=True, default=str), file=out, flush=True)
+
+
+def progress_line(progress: BootstrapProgress) -> str:
+    parts = [f"state={progress.state}", f"step={progress.current_step or '-'}"]
+    parts.append(f"done={','.join(progress.completed_steps) or '-'}")
+    if progress.errors:
+        parts.append(f"errors={len(progress.errors)}")
+    if progress.compensations:
+        undone = ",".join(f"{c.step}:{c.outcome}" for c in progress.compensations)
+        parts.append(f"compensations={undone}")
+    return " ".join(parts)
+
+
+async def bootstrap(
+    client: Client,
+    spec: BootstrapInput,
+    task_queue: str,
+    out: TextIO,
+    *,
+    follow: bool = True,
+    poll_interval: float = POLL_INTERVAL,
+) -> int:
+    """Start (or join) the bootstrap of ``spec.slug``; follow it to the end unless told not to."""
+    handle = await start_bootstrap(client, spec, task_queue)
+    print(f"bootstrap {spec.slug!r}: workflow {handle.id} run {handle.result_run_id}", file=out)
+    if not follow:
+        return 0
+    return await follow_bootstrap(handle, out, poll_interval=poll_interval)
+
+
+async def follow_bootstrap(
+    handle: BootstrapHandle, out: TextIO, *, poll_interval: float = POLL_INTERVAL
+) -> int:
+    """Print each progress change until the workflow closes; 0 only if it completed."""
+    result = asyncio.create_task(handle.result())
+    last = ""
+    try:
+        while True:
+            done = result.done()  # read before the query, so the last state is shown
+            progress = await _query_progress(handle)
+            if progress is not None and (line := progress_line(progress)) != last:
+                print(line, file=out, flush=True)
+                last = line
+            if done:
+                break
+            await asyncio.wait({result}, timeout=poll_interval)
+        outcome = result.result()
+    except WorkflowFailureError as exc:
+        cause = exc.cause
+        print(f"bootstrap failed: {cause}", file=out, flush=True)
+        return 1
+    finally:
+        if not result.done():
+            result.cancel()
+    print(
+        f"bootstrap completed: organization {outcome.organization_id}, "
+        f"{len(outcome.invitation_ids)} invitation(s), {len(outcome.emails_sent)} e-mail(s) "
+        f"sent, {len(outcome.emails_failed)} failed",
+        file=out,
+        flush=True,
+    )
+    return 0
+
+
+async def _query_progress(handle: BootstrapHandle) -> BootstrapProgress | None:
+    """The progress, or None while the workflow has not run its first task yet."""
+    try:
+        return await handle.query(OrganizationBootstrapWorkflow.progress)
+    except WorkflowQueryFailedError:
+        return None
+
+
+async def status(client: Client, slug: str, out: TextIO) -> int:
+    handle = bootstrap_handle(client, slug)
+    try:
+        description = await handle.describe()
+        progress = await handle.query(
+            OrganizationBootstrapWorkflow.progress,
+            rpc_timeout=timedelta(seconds=10),
+        )
+    except RPCError as exc:
+        raise _not_found(exc, f"no bootstrap for slug {slug!r}") from None
+    show(
+        {
+            "workflow_id": bootstrap_workflow_id(slug),
+            "run_id": description.run_id,
+            "workflow_status": description.status.name if description.status else None,
+            "progress": progress.model_dump(mode="json"),
+        },
+        out,
+    )
+    return 0
+
+
+async def cancel(client: Client, slug: str, reason: str, out: TextIO, *, wait: bool) -> int:
+    """``wait``: the update, returning once compensation is over; else the signal."""
+    handle = bootstrap_handle(client, slug)
+    try:
+        if not wait:
+            await handle.signal(OrganizationBootstrapWorkflow.cancel, reason)
+            print(f"cancel requested for {handle.id}", file=out)
+            return 0
+        progress = await handle.execute_update(OrganizationBootstrapWorkflow.request_cancel, reason)
+    except WorkflowUpdateFailedError as exc:
+        raise CommandFailed(f"cancel refused: {exc.cause}") from None
+    except RPCError as exc:
+        raise _not_found(exc, f"no running bootstrap for slug {slug!r}") from None
+    show(progress, out)
+    return 0 if progress.state in ("cancelled", "failed") else 1
+
+
+async def invite(
+    client: Client,
+    app: OnboardingApplication,
+    task_queue: str,
+    out: TextIO,
+    *,
+    org_slug: str,
+    email: str,
+    role: str,
+    first_name: str,
+    last_name: str,
+    generation: int = 1,
+) -> int:
+    """Issue the invitation (a domain command, caused by this CLI) and start its workflow."""
+    org = await asyncio.to_thread(app.get_organization_by_slug, org_slug)
+    with caused_by(Cause(actor="a4c-worker invite")):
+        invitation = await asyncio.to_thread(
+            app.invite,
+            organization_id=org.id,
+            email=email,
+            role=role,
+            first_name=first_name,
+            last_name=last_name,
+            generation=generation,
+        )
+    ttl = (invitation.expires_at - datetime.now(UTC)).total_seconds()
+    spec = InvitationInput(
+        invitation_id=invitation.id,
+        organization_name=org.name,
+        ttl_seconds=max(ttl, 60.0),
+        reminder_before_seconds=min(24 * 3600.0, max(ttl, 60.0) / 2),
+        expires_at=invitation.expires_at,
+    )
+    handle = await start_invitation(client, spec, task_queue)
+    show({"invitation_id": str(invitation.id), "workflow_id": handle.id}, out)
+    return 0
+
+
+async def revoke(client: Client, invitation_id: UUID, reason: str, out: TextIO) -> int:
+    try:
+        result = await revoke_invitation(client, invitation_id, reason)
+    except WorkflowUpdateFailedError as exc:
+        raise CommandFailed(f"revoke refused: {exc.cause}") from None
+    except RPCError as exc:
+        raise _not_found(exc, f"no invitation workflow for {invitation_id}") from None
+    show(result, out)
+    return 0
+
+
+def _not_found(exc: RPCError, message: str) -> Exception:
+    if exc.status == RPCStatusCode.NOT_FOUND:
+        return CommandFailed(message)
+    return exc
