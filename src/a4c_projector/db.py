@@ -88,14 +88,14 @@ class PostgresDatabase(Database):
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
         with self.conn.cursor() as cur:
-            cur.execute(statement.encode(), params or None)  # type: ignore[call-overload]
+            cur.execute(statement.encode(), params or None)
             return list(cur.fetchall()) if cur.description else []
 
     def executemany(self, statement: str, params: Iterable[Sequence[Any]]) -> None:
         rows = list(params)
         if rows:
             with self.conn.cursor() as cur:
-                cur.executemany(statement.encode(), rows)  # type: ignore[arg-type]
+                cur.executemany(statement.encode(), rows)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -1,3 +1,4 @@
+# ruff: noqa: S608 - SQL identifiers come from code (TableSet, recorder names); values are bound
 """One projection batch: read a guarded slice of the log, apply it, move the position.
 
 Everything a batch does — read-model upserts, the applied log, parked events and the
@@ -14,6 +15,7 @@ events are applied in order or not at all) and the batch goes on.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -110,10 +112,8 @@ class Projector:
     def close(self) -> None:
         for db in (self._db, self._fence_db):
             if db is not None:
-                try:
+                with contextlib.suppress(Exception):  # closing a broken connection
                     db.close()
-                except Exception:  # noqa: S110 - closing a broken connection
-                    pass
         self._db = self._fence_db = None
 
     def _take_fence(self) -> int:
@@ -132,13 +132,14 @@ class Projector:
 
     # --- one batch --------------------------------------------------------------------
 
-    def run_batch(self, limit: int | None = None) -> BatchResult:
+    def run_batch(self, limit: int | None = None, stop: int | None = None) -> BatchResult:
+        """Apply one batch; ``stop``: an already-proven position to read up to, unguarded."""
         started = time.monotonic()
         db = self.db
         poison: PoisonEvent | None = None
         with db.transaction():
             start = read_position(db, self.projection)
-            rows = self.source.fetch(db, start, limit or self.batch_size, self._take_fence)
+            rows = self.source.fetch(db, start, limit or self.batch_size, self._take_fence, stop)
             parked_aggregates = self._parked_among(db, rows)
             changes: list[RowChange] = []
             applied: list[tuple[int, UUID]] = []

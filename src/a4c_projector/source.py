@@ -1,3 +1,4 @@
+# ruff: noqa: S608 - SQL identifiers come from code (TableSet, recorder names); values are bound
 """Reading the event store's notification log: fetch, guard, decode.
 
 Rows are fetched with one statement (one snapshot) together with the writer's xid and
@@ -43,26 +44,36 @@ class NotificationSource:
         position: int,
         limit: int,
         take_fence: Callable[[], int],
+        stop: int | None = None,
     ) -> list[Notification]:
-        """Up to ``limit`` notifications after ``position`` that are safe to apply."""
+        """Up to ``limit`` notifications after ``position`` that are safe to apply.
+
+        ``stop``: read only up to this id, without the guard — for positions another
+        projection has already proven complete (a rebuild following the live one).
+        """
         table = db.location.qualified_events_table
         horizon: int | None = None
+        upper = 2**63 - 1 if stop is None else stop
         if db.dialect == "postgres":
             rows = db.execute(
                 "SELECT notification_id, originator_id, originator_version, topic, state, "
                 "xmin::text::bigint, pg_snapshot_xmin(pg_current_snapshot())::text::bigint "
-                f"FROM {table} WHERE notification_id > %s ORDER BY notification_id LIMIT %s",
-                (position, limit),
+                f"FROM {table} WHERE notification_id > %s AND notification_id <= %s "
+                "ORDER BY notification_id LIMIT %s",
+                (position, upper, limit),
             )
             fetched = [Notification(r[0], r[1], r[2], r[3], bytes(r[4]), int(r[5])) for r in rows]
             horizon = int(rows[0][6]) if rows else None
         else:
             rows = db.execute(
                 "SELECT rowid, originator_id, originator_version, topic, state "
-                f"FROM {table} WHERE rowid > %s ORDER BY rowid LIMIT %s",
-                (position, limit),
+                f"FROM {table} WHERE rowid > %s AND rowid <= %s ORDER BY rowid LIMIT %s",
+                (position, upper, limit),
             )
             fetched = [Notification(r[0], UUID(r[1]), r[2], r[3], bytes(r[4]), None) for r in rows]
+        if stop is not None:
+            self.blocked = False
+            return fetched
         safe = self.guard.safe_prefix(
             [FetchedRow(n.notification_id, n.xid) for n in fetched],
             position,

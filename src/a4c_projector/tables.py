@@ -1,3 +1,4 @@
+# ruff: noqa: S608 - SQL identifiers come from code (TableSet, recorder names); values are bound
 """The read-model tables of one projection, and the DDL that creates them.
 
 A projection owns a *table set*: ``organizations``, ``invitations``, ``applied_events``
@@ -132,3 +133,47 @@ def drop_tables(db: Database, tables: TableSet) -> None:
     with db.transaction():
         for name in tables.all:
             db.execute(f'DROP TABLE IF EXISTS "{name}"')
+
+
+ORGANIZATION_COLUMNS = (
+    "id", "slug", "name", "org_type", "parent_id", "tags", "domain", "status", "dns_status",
+    "fqdn", "dns_target", "dns_record_id", "deactivation_reason", "failed_step",
+    "registered_at", "dns_configured_at", "dns_verified_at", "dns_removed_at",
+    "activated_at", "deactivated_at", "modified_at", "version", "last_event_id",
+    "last_position",
+)  # fmt: skip
+INVITATION_COLUMNS = (
+    "id", "organization_id", "email", "role", "first_name", "last_name", "generation",
+    "token_generation", "token_hash", "expires_at", "status", "email_status", "message_id",
+    "email_error", "accepted_by", "revoke_reason", "invited_at", "email_sent_at",
+    "email_failed_at", "token_reissued_at", "accepted_at", "revoked_at", "expired_at",
+    "modified_at", "version", "last_event_id", "last_position",
+)  # fmt: skip
+# Everything but ``updated_at`` (wall-clock time of the write): what two builds of the
+# same events must agree on.
+COMPARED_COLUMNS = {"organizations": ORGANIZATION_COLUMNS, "invitations": INVITATION_COLUMNS}
+
+
+def snapshot_rows(db: Database, tables: TableSet) -> dict[str, dict[str, tuple[object, ...]]]:
+    """Every read-model row by table and id, without ``updated_at`` (for comparisons)."""
+    result: dict[str, dict[str, tuple[object, ...]]] = {}
+    for kind, columns in COMPARED_COLUMNS.items():
+        table = getattr(tables, kind)
+        rows = db.execute(f'SELECT {", ".join(columns)} FROM "{table}" ORDER BY id')
+        result[kind] = {str(r[0]): tuple(_normal(v) for v in r) for r in rows}
+    return result
+
+
+def _normal(value: object) -> object:
+    """One representation per value across dialects (SQLite keeps text)."""
+    import json
+    from datetime import datetime
+    from uuid import UUID
+
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list):
+        return json.dumps(value)
+    return value

@@ -1,3 +1,4 @@
+# ruff: noqa: S608 - SQL identifiers come from code (TableSet, recorder names); values are bound
 """Turning a batch of row changes into few statements: fold, group, ``executemany``.
 
 Changes are folded per row first (consecutive events of one aggregate become one

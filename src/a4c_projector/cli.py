@@ -1,0 +1,179 @@
+"""``a4c-projector``: run, status, rebuild, audit, dead-letter list|retry.
+
+Configuration is read here and nowhere else (see :mod:`a4c_projector.settings`). Exit
+codes: 0 success, 1 the operation found a problem (poison event, audit gap, rebuild
+mismatch, failed retry), 2 bad configuration or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+from typing import Any
+from uuid import UUID
+
+from a4c_domain.errors import ConfigurationError
+from a4c_domain.logs import configure_logging
+from a4c_projector.audit import audit
+from a4c_projector.deadletter import list_parked, retry_parked
+from a4c_projector.http import Probes, serve
+from a4c_projector.lag import measure
+from a4c_projector.rebuild import RebuildMismatch, rebuild
+from a4c_projector.runner import Runner, RunnerOptions
+from a4c_projector.settings import ProjectorSettings, load_settings, store_env
+from a4c_projector.store import EventStore, open_event_store
+from a4c_projector.tables import ensure_schema
+
+log = logging.getLogger("a4c_projector")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="a4c-projector", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="the daemon: catch up, then follow the event store")
+    run.add_argument("--dead-letter", action="store_true", help="park poison events and go on")
+    sub.add_parser("status", help="position, head and lag (JSON)")
+    rb = sub.add_parser("rebuild", help="rebuild into fresh tables, verify, swap")
+    rb.add_argument("--force", action="store_true", help="swap even if rows differ")
+    rb.add_argument("--no-progress", action="store_true")
+    sub.add_parser("audit", help="list committed events up to the position not applied")
+    dl = sub.add_parser("dead-letter", help="parked events")
+    dl_sub = dl.add_subparsers(dest="action", required=True)
+    dl_sub.add_parser("list")
+    retry = dl_sub.add_parser("retry")
+    retry.add_argument("--aggregate", type=UUID, default=None)
+    return p
+
+
+def _print(data: Any) -> None:
+    print(json.dumps(data, default=str))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = load_settings(os.environ)
+        configure_logging(settings.log_level)
+        store = open_event_store(store_env(os.environ))
+    except ConfigurationError as exc:
+        print(f"a4c-projector: configuration error: {exc}", file=sys.stderr)
+        return 2
+    with store.location.connect() as db:
+        ensure_schema(db)
+    command = {
+        "run": _run,
+        "status": _status,
+        "rebuild": _rebuild,
+        "audit": _audit,
+        "dead-letter": _dead_letter,
+    }[args.command]
+    return command(args, settings, store)
+
+
+def _run(args: argparse.Namespace, settings: ProjectorSettings, store: EventStore) -> int:
+    runner = Runner(
+        store,
+        RunnerOptions(
+            projection=settings.projection,
+            batch_size=settings.batch_size,
+            poll_interval=settings.poll_interval,
+            gap_grace=settings.gap_grace,
+            dead_letter=settings.dead_letter or args.dead_letter,
+        ),
+    )
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %s: finishing the current batch", signum)
+        runner.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    heartbeat_max_age = max(5.0, 4 * settings.poll_interval)
+    server = serve(
+        Probes(runner, settings.ready_max_age, heartbeat_max_age),
+        settings.http_host,
+        settings.http_port,
+    )
+    log.info("probes on http://%s:%s", settings.http_host, server.server_address[1])
+    try:
+        return runner.run()
+    finally:
+        server.shutdown()
+
+
+def _status(args: argparse.Namespace, settings: ProjectorSettings, store: EventStore) -> int:
+    with store.location.connect() as db, db.transaction():
+        _print(
+            {
+                "projection": settings.projection,
+                **measure(db, store.mapper, settings.projection).as_dict(),
+            }
+        )
+    return 0
+
+
+def _rebuild(args: argparse.Namespace, settings: ProjectorSettings, store: EventStore) -> int:
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, unit="ev", disable=args.no_progress, file=sys.stderr)
+
+    def progress(position: int, head: int) -> None:
+        bar.total = head
+        bar.n = position
+        bar.refresh()
+
+    try:
+        report = rebuild(
+            store.location,
+            store.mapper,
+            projection=settings.projection,
+            batch_size=max(settings.batch_size, 5000),
+            force=args.force,
+            progress=progress,
+        )
+    except RebuildMismatch as exc:
+        bar.close()
+        _print({"swapped": False, "differences": exc.differences})
+        return 1
+    bar.close()
+    _print(
+        {
+            "swapped": report.swapped,
+            "position": report.position,
+            "events": report.events,
+            "differences": report.differences,
+        }
+    )
+    return 0
+
+
+def _audit(args: argparse.Namespace, settings: ProjectorSettings, store: EventStore) -> int:
+    with store.location.connect() as db:
+        report = audit(db, settings.projection)
+    _print(
+        {
+            "position": report.position,
+            "checked": report.checked,
+            "applied": report.applied,
+            "parked": report.parked,
+            "complete": report.complete,
+            "missing": [vars(m) for m in report.missing],
+        }
+    )
+    return 0 if report.complete else 1
+
+
+def _dead_letter(args: argparse.Namespace, settings: ProjectorSettings, store: EventStore) -> int:
+    with store.location.connect() as db:
+        if args.action == "list":
+            _print([vars(p) for p in list_parked(db)])
+            return 0
+        outcomes = retry_parked(db, store.mapper, originator_id=args.aggregate)
+    _print([vars(o) for o in outcomes])
+    return 0 if all(o.error is None for o in outcomes) else 1

@@ -1,0 +1,89 @@
+# ruff: noqa: S608 - SQL identifiers come from code; values are bound
+"""Parked events: list them, and retry them once the cause is fixed.
+
+A retry takes an aggregate's parked events in version order and applies them like a
+batch does (version-guarded upserts, applied log) in one transaction, removing them from
+the dead-letter table. If any still fails, nothing of that aggregate changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Mapper
+
+from a4c_domain.ids import event_id
+from a4c_projector.db import Database
+from a4c_projector.handlers import RowHandlers
+from a4c_projector.source import Notification, decode
+from a4c_projector.tables import LIVE, TableSet
+from a4c_projector.writer import record_applied, write_changes
+
+
+@dataclass(frozen=True)
+class ParkedEvent:
+    notification_id: int
+    originator_id: UUID
+    originator_version: int
+    topic: str
+    error: str
+
+
+def list_parked(db: Database, tables: TableSet = LIVE) -> list[ParkedEvent]:
+    rows = db.execute(
+        "SELECT notification_id, originator_id, originator_version, topic, error "
+        f'FROM "{tables.dead_letters}" ORDER BY notification_id'
+    )
+    return [ParkedEvent(r[0], UUID(str(r[1])), r[2], r[3], r[4]) for r in rows]
+
+
+@dataclass(frozen=True)
+class RetryOutcome:
+    originator_id: UUID
+    applied: int
+    error: str | None
+
+
+def retry_parked(
+    db: Database,
+    mapper: Mapper[Any],
+    tables: TableSet = LIVE,
+    originator_id: UUID | None = None,
+) -> list[RetryOutcome]:
+    events = db.location.qualified_events_table
+    column = "notification_id" if db.dialect == "postgres" else "rowid"
+    handlers = RowHandlers()
+    outcomes: list[RetryOutcome] = []
+    parked = list_parked(db, tables)
+    for aggregate in sorted({p.originator_id for p in parked}, key=str):
+        if originator_id is not None and aggregate != originator_id:
+            continue
+        ids = [p.notification_id for p in parked if p.originator_id == aggregate]
+        try:
+            with db.transaction():
+                changes, applied = [], []
+                for nid in ids:
+                    row = db.execute(
+                        f"SELECT {column}, originator_id, originator_version, topic, state "
+                        f"FROM {events} WHERE {column} = %s",
+                        (nid,),
+                    )[0]
+                    note = Notification(
+                        row[0], UUID(str(row[1])), row[2], row[3], bytes(row[4]), None
+                    )
+                    change = handlers.changes(decode(mapper, note))
+                    change.position = nid
+                    changes.append(change)
+                    applied.append((nid, event_id(note.originator_id, note.originator_version)))
+                write_changes(db, tables, changes)
+                record_applied(db, tables, applied)
+                db.executemany(
+                    f'DELETE FROM "{tables.dead_letters}" WHERE notification_id = %s',
+                    [(nid,) for nid in ids],
+                )
+            outcomes.append(RetryOutcome(aggregate, len(ids), None))
+        except Exception as exc:
+            outcomes.append(RetryOutcome(aggregate, 0, f"{type(exc).__name__}: {exc}"))
+    return outcomes

@@ -1,0 +1,197 @@
+# ruff: noqa: S608 - SQL identifiers come from code; values are bound
+"""The read side for other services: frozen models from the projector's tables.
+
+``ReadModel(location)`` holds one connection (open it per thread, or per request from
+a pool) and works the same on PostgreSQL and SQLite. Read your own writes: a command
+returns a view whose ``position`` is the notification id it wrote; ``wait_until``
+blocks until the projection has reached it::
+
+    view = app.activate(organization_id=org_id)
+    read_model.wait_until(view.position, timeout=5)
+    read_model.organization(org_id).status == "active"
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from a4c_domain import hash_token
+from a4c_projector.db import Database, Location
+from a4c_projector.projector import DEFAULT_PROJECTION
+from a4c_projector.tables import INVITATION_COLUMNS, LIVE, ORGANIZATION_COLUMNS, TableSet
+from a4c_projector.writer import read_position
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class OrganizationRecord(Record):
+    id: UUID
+    slug: str
+    name: str
+    org_type: str
+    parent_id: UUID | None
+    tags: tuple[str, ...]
+    domain: str | None
+    status: str
+    dns_status: str
+    fqdn: str | None
+    dns_target: str | None
+    dns_record_id: str | None
+    deactivation_reason: str | None
+    failed_step: str | None
+    registered_at: datetime
+    dns_configured_at: datetime | None
+    dns_verified_at: datetime | None
+    dns_removed_at: datetime | None
+    activated_at: datetime | None
+    deactivated_at: datetime | None
+    modified_at: datetime
+    version: int
+    last_event_id: UUID
+    last_position: int
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tags(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+
+class InvitationRecord(Record):
+    """An invitation as stored by the projector: the token's hash, never the token."""
+
+    id: UUID
+    organization_id: UUID
+    email: str
+    role: str
+    first_name: str
+    last_name: str
+    generation: int
+    token_generation: int
+    token_hash: str
+    expires_at: datetime
+    status: str
+    email_status: str
+    message_id: str | None
+    email_error: str | None
+    accepted_by: str | None
+    revoke_reason: str | None
+    invited_at: datetime
+    email_sent_at: datetime | None
+    email_failed_at: datetime | None
+    token_reissued_at: datetime | None
+    accepted_at: datetime | None
+    revoked_at: datetime | None
+    expired_at: datetime | None
+    modified_at: datetime
+    version: int
+    last_event_id: UUID
+    last_position: int
+
+
+class ProjectionTimeout(TimeoutError):
+    """The projection did not reach the wanted position in time."""
+
+
+class ReadModel:
+    def __init__(
+        self,
+        location: Location | Database,
+        *,
+        projection: str = DEFAULT_PROJECTION,
+        tables: TableSet = LIVE,
+    ) -> None:
+        self._db = location if isinstance(location, Database) else location.connect()
+        self._owns = not isinstance(location, Database)
+        self.projection = projection
+        self.tables = tables
+
+    def close(self) -> None:
+        if self._owns:
+            self._db.close()
+
+    def __enter__(self) -> ReadModel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _select(self, table: str, columns: tuple[str, ...], where: str, params: Any) -> list[Any]:
+        with self._db.transaction():
+            rows = self._db.execute(f'SELECT {", ".join(columns)} FROM "{table}" {where}', params)
+        return [dict(zip(columns, r, strict=True)) for r in rows]
+
+    def _organizations(self, where: str, params: Any) -> list[OrganizationRecord]:
+        rows = self._select(self.tables.organizations, ORGANIZATION_COLUMNS, where, params)
+        return [OrganizationRecord.model_validate(r) for r in rows]
+
+    def _invitations(self, where: str, params: Any) -> list[InvitationRecord]:
+        rows = self._select(self.tables.invitations, INVITATION_COLUMNS, where, params)
+        return [InvitationRecord.model_validate(r) for r in rows]
+
+    def organization(self, organization_id: UUID) -> OrganizationRecord | None:
+        found = self._organizations("WHERE id = %s", (organization_id,))
+        return found[0] if found else None
+
+    def organization_by_slug(self, slug: str) -> OrganizationRecord | None:
+        found = self._organizations("WHERE slug = %s", (slug,))
+        return found[0] if found else None
+
+    def organizations(
+        self, *, status: str | None = None, tag: str | None = None
+    ) -> list[OrganizationRecord]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            clauses.append("status = %s")
+            params.append(status)
+        if tag is not None:
+            if self._db.dialect == "postgres":
+                clauses.append("tags @> ARRAY[%s]::text[]")
+            else:
+                clauses.append("EXISTS (SELECT 1 FROM json_each(tags) WHERE value = %s)")
+            params.append(tag)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        return self._organizations(where + " ORDER BY slug", params)
+
+    def invitations(
+        self, organization_id: UUID, *, status: str | None = None
+    ) -> list[InvitationRecord]:
+        if status is None:
+            return self._invitations(
+                "WHERE organization_id = %s ORDER BY email, generation", (organization_id,)
+            )
+        return self._invitations(
+            "WHERE organization_id = %s AND status = %s ORDER BY email, generation",
+            (organization_id, status),
+        )
+
+    def invitation_by_token(self, token: str) -> InvitationRecord | None:
+        """The invitation whose *current* token this is (hashed here, never stored)."""
+        found = self._invitations("WHERE token_hash = %s", (hash_token(token),))
+        return found[0] if found else None
+
+    def position(self) -> int:
+        with self._db.transaction():
+            return read_position(self._db, self.projection)
+
+    def wait_until(self, position: int | None, timeout: float = 5.0, poll: float = 0.01) -> int:
+        """Block until the projection has applied ``position`` (None: nothing to wait for)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            current = self.position()
+            if position is None or current >= position:
+                return current
+            if time.monotonic() >= deadline:
+                raise ProjectionTimeout(
+                    f"projection {self.projection!r} is at {current}, not {position}, "
+                    f"after {timeout}s"
+                )
+            time.sleep(poll)

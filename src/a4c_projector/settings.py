@@ -1,0 +1,56 @@
+"""Projector configuration from the environment, validated once in the CLI entry point.
+
+``PROJECTOR_*`` variables tune the daemon; the event store is configured the
+eventsourcing way (``PERSISTENCE_MODULE``, ``POSTGRES_*``, ``SQLITE_DBNAME``,
+``CIPHER_*``) plus ``A4C_TOKEN_SECRET``, which the domain application requires even
+though the projector never derives a token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from a4c_domain.errors import ConfigurationError
+
+STORE_PREFIXES = ("PERSISTENCE_MODULE", "POSTGRES_", "SQLITE_", "CIPHER_", "A4C_")
+
+
+class ProjectorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PROJECTOR_", extra="ignore", frozen=True)
+
+    projection: str = Field(default="a4c", min_length=1, max_length=100)
+    batch_size: int = Field(default=2000, ge=1, le=50_000)
+    poll_interval: float = Field(default=0.5, gt=0, le=60)
+    gap_grace: float = Field(default=0.25, ge=0, le=60)
+    http_host: str = "0.0.0.0"  # noqa: S104 - a daemon's probes must be reachable
+    http_port: int = Field(default=9102, ge=0, le=65535)
+    ready_max_age: float = Field(default=30.0, gt=0)
+    dead_letter: bool = False
+    log_level: str = "INFO"
+
+
+def load_settings(environ: Mapping[str, str]) -> ProjectorSettings:
+    """Validate; a bad value raises ConfigurationError naming the variable."""
+    try:
+        # model_validate, not the constructor: only ``environ`` counts, not os.environ.
+        return ProjectorSettings.model_validate(
+            {
+                k[len("PROJECTOR_") :].lower(): v
+                for k, v in environ.items()
+                if k.startswith("PROJECTOR_")
+            }
+        )
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"PROJECTOR_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ConfigurationError(problems) from None
+
+
+def store_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The part of the environment that configures the event store."""
+    return {k: v for k, v in environ.items() if k.startswith(STORE_PREFIXES)}
