@@ -22,6 +22,7 @@ from temporalio.client import (
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from a4c_domain import Cause, OnboardingApplication, caused_by
@@ -74,7 +75,13 @@ async def bootstrap(
     poll_interval: float = POLL_INTERVAL,
 ) -> int:
     """Start (or join) the bootstrap of ``spec.slug``; follow it to the end unless told not to."""
-    handle = await start_bootstrap(client, spec, task_queue)
+    try:
+        handle = await start_bootstrap(client, spec, task_queue)
+    except WorkflowAlreadyStartedError:
+        raise CommandFailed(
+            f"slug {spec.slug!r} was bootstrapped already (a slug is bootstrapped once); "
+            f"see: a4c-worker status {spec.slug}"
+        ) from None
     print(f"bootstrap {spec.slug!r}: workflow {handle.id} run {handle.result_run_id}", file=out)
     if not follow:
         return 0
@@ -157,7 +164,9 @@ async def cancel(client: Client, slug: str, reason: str, out: TextIO, *, wait: b
     except WorkflowUpdateFailedError as exc:
         raise CommandFailed(f"cancel refused: {exc.cause}") from None
     except RPCError as exc:
-        raise _not_found(exc, f"no running bootstrap for slug {slug!r}") from None
+        raise _not_found(
+            exc, f"no running bootstrap for slug {slug!r} (see: a4c-worker status {slug})"
+        ) from None
     show(progress, out)
     return 0 if progress.state in ("cancelled", "failed") else 1
 
@@ -206,7 +215,9 @@ async def revoke(client: Client, invitation_id: UUID, reason: str, out: TextIO) 
     except WorkflowUpdateFailedError as exc:
         raise CommandFailed(f"revoke refused: {exc.cause}") from None
     except RPCError as exc:
-        raise _not_found(exc, f"no invitation workflow for {invitation_id}") from None
+        raise _not_found(
+            exc, f"no running invitation workflow for {invitation_id} (it may have ended)"
+        ) from None
     show(result, out)
     return 0
 
