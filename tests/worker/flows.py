@@ -143,6 +143,9 @@ class FaultyApp(OnboardingApplication):
     blocks until ``release()``.
     """
 
+    # eventsourcing names the events table after the application: keep the real one's.
+    name = OnboardingApplication.name
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._faults: dict[str, list[tuple[BaseException | None, bool]]] = {}
