@@ -6,7 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client
+from pydantic import ValidationError
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 from tests.worker.flows import Flows, bootstrap_input, sqlite_app
 
 from a4c_domain import organization_id
@@ -79,3 +82,52 @@ async def test_every_event_records_the_activity_that_caused_it(flows: Flows) -> 
         assert metadata["activity_type"] and int(metadata["attempt"]) >= 1
     registered = next(m for n, _, _, m in flows.events() if n == "Organization.Registered")
     assert registered["activity_type"] == "register_organization"
+
+
+async def test_bad_input_is_refused_by_the_starter_naming_the_fields(flows: Flows) -> None:
+    fields = bootstrap_input("fine-slug").model_dump()
+    fields.update(slug="Not A Label", invitees=[{"email": "nope", "role": "owner"}])
+    with pytest.raises(ValidationError) as refused:
+        await start_bootstrap(flows.client, fields, flows.task_queue)
+    locations = {err["loc"][0] for err in refused.value.errors()}
+    assert locations == {"slug", "invitees"}
+    with pytest.raises(RPCError, match="not found"):
+        await flows.client.get_workflow_handle("org-bootstrap-Not A Label").describe()
+    assert flows.events() == []
+
+
+async def test_bad_input_that_bypasses_the_starter_fails_the_workflow_before_any_event(
+    flows: Flows,
+) -> None:
+    raw = {"name": "", "slug": "bad--slug", "org_type": "reseller"}
+    async with flows.worker():
+        handle = await flows.client.start_workflow(
+            "OrganizationBootstrapWorkflow",
+            raw,
+            id="org-bootstrap-raw-bad",
+            task_queue=flows.task_queue,
+        )
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+    cause = failed.value.cause
+    # Failed for good (not a workflow task retried forever), naming each bad field.
+    assert isinstance(cause, ApplicationError) and cause.type == "ValidationError"
+    assert "name" in str(cause) and "org_type" in str(cause)
+    assert flows.events() == []
+
+
+async def test_an_organization_without_a_domain_skips_the_dns_steps(flows: Flows) -> None:
+    async with flows.worker():
+        handle = await start_bootstrap(
+            flows.client, bootstrap_input("no-dns", invitees=0, domain=False), flows.task_queue
+        )
+        result = await handle.result()
+    assert result.completed_steps == [
+        "register",
+        "issue_invitations",
+        "send_invitations",
+        "activate",
+        "start_invitation_workflows",
+    ]
+    assert flows.dns.operations == []
+    assert flows.app.get_organization(result.organization_id).status == "active"
