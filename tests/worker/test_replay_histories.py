@@ -1,0 +1,41 @@
+"""Determinism: the recorded histories of the main paths still replay with today's code.
+
+A change to the workflows that would break executions already running (reordered
+steps, a removed activity, a changed payload model) fails here. Re-record on purpose
+with ``python -m tests.worker.histories.record``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from a4c_worker.converter import DATA_CONVERTER
+from a4c_worker.worker import WORKFLOWS, workflow_runner
+
+HISTORIES = Path(__file__).parent / "histories"
+RECORDED = sorted(HISTORIES.glob("*.json"))
+EXPECTED = {
+    "bootstrap_happy",
+    "bootstrap_compensated",
+    "bootstrap_cancelled",
+    "invitation_accepted",
+}
+
+
+def test_every_main_path_has_a_recorded_history() -> None:
+    assert {p.stem for p in RECORDED} == EXPECTED
+
+
+@pytest.mark.parametrize("path", RECORDED, ids=lambda p: p.stem)
+async def test_recorded_history_replays(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    replayer = Replayer(
+        workflows=WORKFLOWS, data_converter=DATA_CONVERTER, workflow_runner=workflow_runner()
+    )
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
+    assert len(history.events) > 10
