@@ -17,6 +17,7 @@ Configuration comes only from the ``env`` mapping given to the constructor (neve
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -24,7 +25,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, InternalError
 from eventsourcing.utils import Environment
 
 from a4c_domain import commands as c
@@ -47,6 +48,7 @@ TOKEN_SECRET_VAR = "A4C_TOKEN_SECRET"  # noqa: S105 - the variable's name, not a
 INVITATION_TTL_VAR = "A4C_INVITATION_TTL_SECONDS"
 DEFAULT_INVITATION_TTL = timedelta(days=7)
 SAVE_ATTEMPTS = 4
+STARTUP_ATTEMPTS = 5
 
 TAgg = TypeVar("TAgg", bound=Aggregate)
 Clock = Callable[[], datetime]
@@ -98,6 +100,23 @@ class OnboardingApplication(Application[UUID]):
         merged = dict(type(self).env)
         merged.update(env or {})
         return Environment(name, merged)
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        """The recorder, creating its tables; retried when another process does the same.
+
+        Pods starting together on an empty PostgreSQL schema race in eventsourcing's
+        ``CREATE TABLE IF NOT EXISTS`` / ``CREATE TYPE`` / ``CREATE OR REPLACE FUNCTION``:
+        the loser gets "tuple concurrently updated" (InternalError) or a duplicate
+        ``pg_type`` key (IntegrityError). The DDL is idempotent, so trying again settles it.
+        """
+        for attempt in range(1, STARTUP_ATTEMPTS + 1):
+            try:
+                return super().construct_recorder()
+            except (InternalError, IntegrityError):
+                if attempt == STARTUP_ATTEMPTS:
+                    raise
+                time.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # --- organizations ----------------------------------------------------------------
 
