@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 from uuid import UUID
@@ -132,14 +134,11 @@ async def _query_progress(handle: BootstrapHandle) -> BootstrapProgress | None:
 
 async def status(client: Client, slug: str, out: TextIO) -> int:
     handle = bootstrap_handle(client, slug)
-    try:
+    with refusals("status refused", f"no bootstrap for slug {slug!r}"):
         description = await handle.describe()
         progress = await handle.query(
-            OrganizationBootstrapWorkflow.progress,
-            rpc_timeout=timedelta(seconds=10),
+            OrganizationBootstrapWorkflow.progress, rpc_timeout=timedelta(seconds=10)
         )
-    except RPCError as exc:
-        raise _not_found(exc, f"no bootstrap for slug {slug!r}") from None
     show(
         {
             "workflow_id": bootstrap_workflow_id(slug),
@@ -155,18 +154,13 @@ async def status(client: Client, slug: str, out: TextIO) -> int:
 async def cancel(client: Client, slug: str, reason: str, out: TextIO, *, wait: bool) -> int:
     """``wait``: the update, returning once compensation is over; else the signal."""
     handle = bootstrap_handle(client, slug)
-    try:
+    missing = f"no running bootstrap for slug {slug!r} (see: a4c-worker status {slug})"
+    with refusals("cancel refused", missing):
         if not wait:
             await handle.signal(OrganizationBootstrapWorkflow.cancel, reason)
             print(f"cancel requested for {handle.id}", file=out)
             return 0
         progress = await handle.execute_update(OrganizationBootstrapWorkflow.request_cancel, reason)
-    except WorkflowUpdateFailedError as exc:
-        raise CommandFailed(f"cancel refused: {exc.cause}") from None
-    except RPCError as exc:
-        raise _not_found(
-            exc, f"no running bootstrap for slug {slug!r} (see: a4c-worker status {slug})"
-        ) from None
     show(progress, out)
     return 0 if progress.state in ("cancelled", "failed") else 1
 
@@ -210,19 +204,21 @@ async def invite(
 
 
 async def revoke(client: Client, invitation_id: UUID, reason: str, out: TextIO) -> int:
-    try:
+    missing = f"no running invitation workflow for {invitation_id} (it may have ended)"
+    with refusals("revoke refused", missing):
         result = await revoke_invitation(client, invitation_id, reason)
-    except WorkflowUpdateFailedError as exc:
-        raise CommandFailed(f"revoke refused: {exc.cause}") from None
-    except RPCError as exc:
-        raise _not_found(
-            exc, f"no running invitation workflow for {invitation_id} (it may have ended)"
-        ) from None
     show(result, out)
     return 0
 
 
-def _not_found(exc: RPCError, message: str) -> Exception:
-    if exc.status == RPCStatusCode.NOT_FOUND:
-        return CommandFailed(message)
-    return exc
+@contextmanager
+def refusals(refused: str, missing: str) -> Iterator[None]:
+    """A rejected update or an unknown workflow as :class:`CommandFailed` with a plain message."""
+    try:
+        yield
+    except WorkflowUpdateFailedError as exc:
+        raise CommandFailed(f"{refused}: {exc.cause}") from None
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise CommandFailed(missing) from None
+        raise

@@ -63,7 +63,19 @@ def http_get(url: str) -> tuple[int, str]:
         return 0, ""
 
 
-def worker_env(temporal_env: WorkflowEnvironment, schema: str, **extra: str) -> dict[str, str]:
+def worker_env(
+    temporal_env: WorkflowEnvironment,
+    *,
+    schema: str | None = None,
+    sqlite: Path | None = None,
+    **extra: str,
+) -> dict[str, str]:
+    """Mock-mode worker settings on a PostgreSQL ``schema`` or a ``sqlite`` file."""
+    if schema is not None:
+        store = postgres_env(schema)
+    else:
+        assert sqlite is not None
+        store = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(sqlite)}
     return {
         "PATH": os.environ.get("PATH", ""),
         "WORKFLOW_MODE": "mock",
@@ -74,7 +86,7 @@ def worker_env(temporal_env: WorkflowEnvironment, schema: str, **extra: str) -> 
         "HEALTH_PORT": str(free_port()),
         "SHUTDOWN_GRACE_SECONDS": "30",
         "LOG_FORMAT": "json",
-        **postgres_env(schema),
+        **store,
         **extra,
     }
 
@@ -108,27 +120,22 @@ def stop_worker(worker: WorkerProcess, timeout: float = 60.0) -> int:
 
 
 @pytest.fixture(scope="module")
-def schema(pg_server: str) -> Iterator[str]:
-    name = f"t_cli_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{name}"')
-    try:
-        yield name
-    finally:
-        with psycopg.connect(pg_server, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-
-
-@pytest.fixture(scope="module")
 def worker(
-    temporal_env: WorkflowEnvironment, schema: str, tmp_path_factory: pytest.TempPathFactory
+    temporal_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerProcess]:
-    """One worker process shared by the module's command tests."""
-    log = tmp_path_factory.mktemp("cli-worker") / "worker.log"
-    running = start_worker(worker_env(temporal_env, schema), log)
+    """One worker process shared by the command tests, on the embedded SQLite store.
+
+    (The shutdown test below uses PostgreSQL, so ``run`` is exercised on both stores.)
+    """
+    folder = tmp_path_factory.mktemp("cli-worker")
+    running = start_worker(
+        worker_env(temporal_env, sqlite=folder / "events.sqlite"), folder / "w.log"
+    )
     yield running
     code = stop_worker(running)
     assert code == 0, running.log_text()
+    assert "worker polling" in running.log_text()
+    assert TOKEN_SECRET not in running.log_text()
 
 
 @dataclass
@@ -314,6 +321,8 @@ async def test_invite_then_revoke(worker: WorkerProcess) -> None:
     app = OnboardingApplication(worker.env)
     try:
         invitation = app.get_invitation(uuid.UUID(invited["invitation_id"]))
+        token = app.invitation_token(invitation.id)
+        assert token not in worker.log_text() + ran.out + ran.err  # the mailed token
         assert (invitation.email, invitation.status) == ("linus@example.com", "revoked")
         assert invitation.email_status == "sent"  # the workflow sent the mail first
     finally:
@@ -406,7 +415,7 @@ async def test_sigterm_lets_the_running_activity_finish_then_exits_0(
     exits 0 well inside the grace period. A second worker then finishes the bootstrap
     with exactly one Registered event.
     """
-    env = worker_env(temporal_env, pg_schema, SHUTDOWN_GRACE_SECONDS="30")
+    env = worker_env(temporal_env, schema=pg_schema, SHUTDOWN_GRACE_SECONDS="30")
     running = start_worker(env, tmp_path / "worker.log")
     org = slug()
     spec = BootstrapInput(
