@@ -7,6 +7,7 @@ temporary folder; duplicate and retry tests pass a PostgreSQL app instead.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -20,9 +21,11 @@ from temporalio.client import Client
 
 from a4c_domain import OnboardingApplication
 from a4c_worker.activities import Links, OnboardingActivities
+from a4c_worker.client import BootstrapHandle
 from a4c_worker.providers.dns import InMemoryDNSProvider, InMemoryDNSVerifier
 from a4c_worker.providers.email import InMemoryMailer
 from a4c_worker.worker import create_worker
+from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.models import BootstrapInput, StepPolicy
 
 App = TypeVar("App", bound=OnboardingApplication)
@@ -184,3 +187,13 @@ class FaultyApp(OnboardingApplication):
             return result
 
         return wrapper
+
+
+async def wait_for_step(handle: BootstrapHandle, step: str) -> None:
+    """Poll the progress query until the bootstrap is at ``step`` (10 s at most)."""
+    for _ in range(200):
+        progress = await handle.query(OrganizationBootstrapWorkflow.progress)
+        if progress.current_step == step:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the bootstrap never reached {step}: {progress}")

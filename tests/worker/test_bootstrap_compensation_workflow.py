@@ -10,7 +10,7 @@ import pytest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.service import RPCError
-from tests.worker.flows import FaultyApp, Flows, bootstrap_input, sqlite_app
+from tests.worker.flows import FaultyApp, Flows, bootstrap_input, sqlite_app, wait_for_step
 
 from a4c_domain import invitation_id, organization_id
 from a4c_domain.errors import DNSNotVerified, InvitationConflict, OrganizationInactive
@@ -138,15 +138,6 @@ async def test_a_mail_that_keeps_failing_transiently_is_recorded_as_failed(flows
     assert result.emails_failed == [f"person0@{slug}.example.com"]
     inv = flows.app.get_invitation(result.invitation_ids[0])
     assert inv.email_status == "failed" and "451 later" in (inv.email_error or "")
-
-
-async def wait_for_step(handle: BootstrapHandle, step: str) -> None:
-    for _ in range(200):
-        progress = await handle.query(OrganizationBootstrapWorkflow.progress)
-        if progress.current_step == step:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the bootstrap never reached {step}: {progress}")
 
 
 def assert_compensated(flows: Flows, slug: str, step: str, progress: BootstrapProgress) -> None:

@@ -17,7 +17,7 @@ from a4c_worker.converter import DATA_CONVERTER
 from a4c_worker.worker import WORKFLOWS, workflow_runner
 
 HISTORIES = Path(__file__).parent / "histories"
-RECORDED = sorted(HISTORIES.glob("*.json"))
+RECORDED = {path.stem: path.read_text() for path in sorted(HISTORIES.glob("*.json"))}
 EXPECTED = {
     "bootstrap_happy",
     "bootstrap_compensated",
@@ -27,12 +27,12 @@ EXPECTED = {
 
 
 def test_every_main_path_has_a_recorded_history() -> None:
-    assert {p.stem for p in RECORDED} == EXPECTED
+    assert set(RECORDED) == EXPECTED
 
 
-@pytest.mark.parametrize("path", RECORDED, ids=lambda p: p.stem)
-async def test_recorded_history_replays(path: Path) -> None:
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
+@pytest.mark.parametrize("name", sorted(RECORDED))
+async def test_recorded_history_replays(name: str) -> None:
+    history = WorkflowHistory.from_json(name, RECORDED[name])
     replayer = Replayer(
         workflows=WORKFLOWS, data_converter=DATA_CONVERTER, workflow_runner=workflow_runner()
     )

@@ -9,13 +9,14 @@ change that cannot replay the old files would break workflows already running.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from tests.servers.temporal import find_temporal_cli
-from tests.worker.flows import FaultyApp, Flows, bootstrap_input, sqlite_app
+from tests.worker.flows import FaultyApp, Flows, bootstrap_input, sqlite_app, wait_for_step
 
 from a4c_domain.errors import DNSNotVerified
 from a4c_worker.client import accept_invitation, invitation_handle, start_bootstrap
@@ -49,23 +50,16 @@ async def record(client: Client, folder: Path) -> None:
 
         app.fail("activate", DNSNotVerified("recorded failure"))
         failing = await start_bootstrap(client, bootstrap_input("history-fail"), flows.task_queue)
-        try:
+        with contextlib.suppress(WorkflowFailureError):
             await failing.result()
-        except WorkflowFailureError:
-            pass
         await save(failing, "bootstrap_compensated")  # type: ignore[arg-type]
 
         spec = bootstrap_input("history-cancel", propagation_wait_seconds=600)
         cancelled = await start_bootstrap(client, spec, flows.task_queue)
-        while (
-            await cancelled.query(OrganizationBootstrapWorkflow.progress)
-        ).current_step != "propagation_wait":
-            await asyncio.sleep(0.05)
+        await wait_for_step(cancelled, "propagation_wait")
         await cancelled.execute_update(OrganizationBootstrapWorkflow.request_cancel, "recorded")
-        try:
+        with contextlib.suppress(WorkflowFailureError):
             await cancelled.result()
-        except WorkflowFailureError:
-            pass
         await save(cancelled, "bootstrap_cancelled")  # type: ignore[arg-type]
     app.close()
 
