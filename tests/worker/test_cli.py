@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -146,8 +147,15 @@ class Ran:
 
 
 async def cli(*argv: str, env: dict[str, str]) -> Ran:
+    """``main`` as the console script runs it; the root logger is restored after it."""
     out, err = io.StringIO(), io.StringIO()
-    code = await asyncio.to_thread(main, list(argv), env, out, err)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        code = await asyncio.to_thread(main, list(argv), env, out, err)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
     return Ran(code, out.getvalue(), err.getvalue())
 
 
