@@ -49,19 +49,18 @@ def slow_insert(
 ) -> None:
     location = store.location
     table = location.qualified_events_table
-    with psycopg.connect(location.conninfo) as conn:
-        with conn.transaction():
-            if lock_table:
-                conn.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
-            with conn.cursor() as cur:
-                cur.executemany(
-                    f"INSERT INTO {table} (originator_id, originator_version, topic, state) "
-                    "VALUES (%s, %s, %s, %s)",
-                    stored_org_events(store, slug),
-                )
-            if started is not None:
-                started.set()
-            time.sleep(pause)
+    with psycopg.connect(location.conninfo) as conn, conn.transaction():
+        if lock_table:
+            conn.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+        with conn.cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO {table} (originator_id, originator_version, topic, state) "
+                "VALUES (%s, %s, %s, %s)",
+                stored_org_events(store, slug),
+            )
+        if started is not None:
+            started.set()
+        time.sleep(pause)
 
 
 def test_naive_max_id_skips_but_guard_does_not(pg_store: Store) -> None:

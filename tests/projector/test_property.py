@@ -1,0 +1,202 @@
+"""Property: any valid command history, projected live in small batches with injected
+crashes and restarts, equals one rebuild and the fold of the aggregates themselves."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from a4c_domain import OnboardingApplication, errors
+from a4c_projector.projector import PoisonEvent
+from a4c_projector.queries import ReadModel
+from a4c_projector.store import open_event_store
+from tests.projector.conftest import SECRET, Store
+
+SLUGS = ["alpha", "bravo", "charlie"]
+EMAILS = ["a@example.com", "b@example.com"]
+commands = st.lists(
+    st.tuples(
+        st.sampled_from(
+            ["register", "dns", "verify", "remove", "activate", "deactivate",
+             "invite", "sent", "failed", "reissue", "accept", "revoke", "expire"]
+        ),
+        st.sampled_from(SLUGS),
+        st.sampled_from(EMAILS),
+    ),
+    min_size=1,
+    max_size=40,
+)  # fmt: skip
+
+
+class Crash(Exception):
+    pass
+
+
+def apply(app: OnboardingApplication, kind: str, slug: str, email: str) -> None:
+    from a4c_domain import invitation_id, organization_id
+
+    org_id = organization_id(slug)
+    inv_id = invitation_id(org_id, email, 1)
+    past = datetime.now(UTC) - timedelta(days=1)
+    actions: dict[str, Any] = {
+        "register": lambda: app.register_organization(
+            name=slug.title(),
+            slug=slug,
+            org_type="provider",
+            tags=[slug[0]],
+            domain=f"{slug}.example.com",
+        ),
+        "dns": lambda: app.configure_dns(
+            organization_id=org_id,
+            fqdn=f"{slug}.example.com",
+            target="lb.example.com",
+            record_id="r1",
+        ),
+        "verify": lambda: app.verify_dns(organization_id=org_id),
+        "remove": lambda: app.remove_dns(organization_id=org_id),
+        "activate": lambda: app.activate(organization_id=org_id),
+        "deactivate": lambda: app.deactivate(organization_id=org_id, reason="r", failed_step="s"),
+        "invite": lambda: app.invite(
+            organization_id=org_id,
+            email=email,
+            role="member",
+            first_name="F",
+            last_name="L",
+            expires_at=past if email.startswith("b") else None,
+        ),
+        "sent": lambda: app.record_email_sent(
+            invitation_id=inv_id,
+            token_generation=app.get_invitation(inv_id).token_generation,
+            message_id="m",
+        ),
+        "failed": lambda: app.record_email_failed(
+            invitation_id=inv_id,
+            token_generation=app.get_invitation(inv_id).token_generation,
+            reason="bounce",
+        ),
+        "reissue": lambda: app.reissue_token(
+            invitation_id=inv_id, token_generation=app.get_invitation(inv_id).token_generation + 1
+        ),
+        "accept": lambda: app.accept_invitation(
+            invitation_id=inv_id, token=app.invitation_token(inv_id), user_id="u1"
+        ),
+        "revoke": lambda: app.revoke_invitation(invitation_id=inv_id, reason="no"),
+        "expire": lambda: app.expire_invitation(invitation_id=inv_id),
+    }
+    with contextlib.suppress(errors.A4CError):
+        actions[kind]()
+
+
+def folded(app: OnboardingApplication, store: Store) -> dict[str, dict[str, tuple[Any, ...]]]:
+    """The aggregates' own state, in the read model's terms (comparable columns)."""
+    from a4c_domain import invitation_id, organization_id
+
+    orgs, invs = {}, {}
+    for slug in SLUGS:
+        with contextlib.suppress(errors.NotFound):
+            o = app.get_organization(organization_id(slug))
+            orgs[str(o.id)] = (
+                o.slug,
+                o.status,
+                o.dns_status,
+                o.fqdn,
+                o.deactivation_reason,
+                tuple(o.tags),
+                o.version,
+                o.modified_on,
+            )
+            for email in EMAILS:
+                with contextlib.suppress(errors.NotFound):
+                    i = app.get_invitation(invitation_id(o.id, email, 1))
+                    invs[str(i.id)] = (
+                        i.status,
+                        i.email_status,
+                        i.token_generation,
+                        i.message_id,
+                        i.email_error,
+                        i.accepted_by,
+                        i.version,
+                        i.modified_on,
+                    )
+    return {"organizations": orgs, "invitations": invs}
+
+
+def read_model_view(store: Store) -> dict[str, dict[str, tuple[Any, ...]]]:
+    with ReadModel(store.location) as rm:
+        orgs = {
+            str(o.id): (
+                o.slug,
+                o.status,
+                o.dns_status,
+                o.fqdn,
+                o.deactivation_reason,
+                o.tags,
+                o.version,
+                o.modified_at,
+            )
+            for o in rm.organizations()
+        }
+        invs = {}
+        for o in rm.organizations():
+            for i in rm.invitations(o.id):
+                invs[str(i.id)] = (
+                    i.status,
+                    i.email_status,
+                    i.token_generation,
+                    i.message_id,
+                    i.email_error,
+                    i.accepted_by,
+                    i.version,
+                    i.modified_at,
+                )
+    return {"organizations": orgs, "invitations": invs}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    history=commands,
+    batches=st.lists(st.integers(1, 5), min_size=1, max_size=8),
+    crashes=st.lists(
+        st.sampled_from(["handle", "before_write", "before_commit", "after_commit", None]),
+        min_size=1,
+        max_size=8,
+    ),
+)
+def test_live_with_crashes_equals_rebuild_and_fold(
+    history: list[tuple[str, str, str]], batches: list[int], crashes: list[str | None]
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"SQLITE_DBNAME": str(Path(tmp) / "e.sqlite"), "A4C_TOKEN_SECRET": SECRET}
+        app = OnboardingApplication(env)
+        store = Store(env, app, open_event_store(env))
+        for step in history:
+            apply(app, *step)
+        step = 0
+        while True:
+            # Each planned crash happens once, then the projector is left to finish.
+            crash_at = crashes[step] if step < len(crashes) else None
+
+            def fault(stage: str, nid: int, crash_at: str | None = crash_at) -> None:
+                if stage == crash_at:
+                    raise Crash(stage)
+
+            projector = store.projector(fault=fault)  # a fresh projector: a restart
+            try:
+                result = projector.run_batch(limit=batches[step % len(batches)])
+                if result.size == 0:
+                    break
+            except (Crash, PoisonEvent):  # a crash inside the handler surfaces as poison
+                pass
+            finally:
+                projector.close()
+            step += 1
+        live = store.live_rows()
+        assert live == store.rebuilt_rows()
+        assert read_model_view(store) == folded(app, store)
+        app.close()
