@@ -143,7 +143,7 @@ class FaultyApp(OnboardingApplication):
     ``fail(command, exc, after_commit=...)``: the next call raises ``exc``, either before
     doing anything or after its events are committed (the "acted, then failed to report"
     case a retried activity must survive). ``hang(command)``: the next call commits, then
-    blocks until ``release()``.
+    blocks until ``release()``; with ``before_commit=True`` it blocks first, then commits.
     """
 
     # eventsourcing names the events table after the application: keep the real one's.
@@ -163,8 +163,9 @@ class FaultyApp(OnboardingApplication):
     ) -> None:
         self._faults.setdefault(command, []).extend([(exc, after_commit)] * times)
 
-    def hang(self, command: str) -> None:
-        self._faults.setdefault(command, []).append((None, True))
+    def hang(self, command: str, *, before_commit: bool = False) -> None:
+        """The next call blocks until ``release()``: after committing, or before it."""
+        self._faults.setdefault(command, []).append((None, not before_commit))
 
     def release(self) -> None:
         self.released.set()
@@ -175,7 +176,11 @@ class FaultyApp(OnboardingApplication):
             queue = self._faults.get(name)
             fault = queue.pop(0) if queue else None
             if fault is not None and not fault[1]:
-                raise fault[0]  # type: ignore[misc]
+                if fault[0] is None:
+                    self.hanging.set()
+                    self.released.wait(60)
+                    return method(**fields)
+                raise fault[0]
             result = method(**fields)
             if fault is not None:
                 exc, _ = fault

@@ -17,7 +17,7 @@ from a4c_domain.errors import DNSNotVerified, InvitationConflict, OrganizationIn
 from a4c_worker.client import BootstrapHandle, start_bootstrap
 from a4c_worker.providers.errors import PermanentProviderError
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
-from a4c_worker.workflows.models import BootstrapProgress
+from a4c_worker.workflows.models import BootstrapProgress, StepPolicy
 
 
 @pytest.fixture
@@ -213,3 +213,39 @@ async def test_cancel_after_completion_is_refused_and_undoes_nothing(flows: Flow
         with pytest.raises(RPCError, match="already completed"):
             await handle.execute_update(OrganizationBootstrapWorkflow.request_cancel, "too late")
     assert flows.app.get_organization(organization_id("cancel-late")).status == "active"
+
+
+async def test_a_cancel_during_a_write_waits_for_it_then_undoes_it(flows: Flows) -> None:
+    """An invite still writing when the cancel arrives commits first, then is revoked."""
+    slug = "cancel-write"
+    faulty(flows).hang("invite", before_commit=True)
+    steps = StepPolicy(timeout_seconds=10, retry_initial_interval_seconds=0.1, max_attempts=3)
+    async with flows.worker():
+        handle = await start_bootstrap(
+            flows.client, bootstrap_input(slug, activities=steps), flows.task_queue
+        )
+        assert await asyncio.to_thread(faulty(flows).hanging.wait, 30)
+        cancelling = asyncio.create_task(
+            handle.execute_update(OrganizationBootstrapWorkflow.request_cancel, "stop")
+        )
+        await wait_for_cancel_requested(handle)
+        await asyncio.sleep(0.5)
+        waiting = await handle.query(OrganizationBootstrapWorkflow.progress)
+        # Compensation has not started: the write in flight is still being waited for.
+        assert (waiting.state, waiting.compensations) == ("running", [])
+        faulty(flows).release()
+        final = await cancelling
+    assert final.failed_step == "issue_invitations"
+    org_id = organization_id(slug)
+    for i in range(2):
+        inv_id = invitation_id(org_id, f"person{i}@{slug}.example.com", 1)
+        assert flows.app.get_invitation(inv_id).status == "revoked"
+    assert flows.app.get_organization(org_id).status == "deactivated"
+
+
+async def wait_for_cancel_requested(handle: BootstrapHandle) -> None:
+    for _ in range(200):
+        if (await handle.query(OrganizationBootstrapWorkflow.progress)).cancel_reason:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the cancel request never arrived")

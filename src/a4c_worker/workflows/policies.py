@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.common import RetryPolicy
+from temporalio.workflow import ActivityCancellationType
 
 from a4c_worker.workflows.models import StepPolicy
 
@@ -18,9 +19,16 @@ MAX_INTERVAL = timedelta(minutes=5)
 
 
 def step_options(policy: StepPolicy) -> dict[str, Any]:
-    """``execute_activity`` keyword arguments for an ordinary step."""
+    """``execute_activity`` keyword arguments for an ordinary step.
+
+    A cancelled step waits for its activity to finish: a write still in flight when
+    compensation starts could land after its undo (an invitation created after its
+    revoke). Our activities are short and do not heartbeat, so "finish" means the
+    attempt completes or times out.
+    """
     return {
         "start_to_close_timeout": timedelta(seconds=policy.timeout_seconds),
+        "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         "retry_policy": RetryPolicy(
             initial_interval=timedelta(seconds=policy.retry_initial_interval_seconds),
             backoff_coefficient=BACKOFF,
@@ -33,7 +41,10 @@ def step_options(policy: StepPolicy) -> dict[str, Any]:
 def dns_verify_options(
     policy: StepPolicy, attempts: int, initial_interval_seconds: float
 ) -> dict[str, Any]:
-    """Verification retries on "not visible yet": ``attempts`` tries, doubling the wait."""
+    """Verification retries on "not visible yet": ``attempts`` tries, doubling the wait.
+
+    Read-only, so a cancellation does not wait for an attempt in flight.
+    """
     return {
         "start_to_close_timeout": timedelta(seconds=policy.timeout_seconds),
         "retry_policy": RetryPolicy(
