@@ -1,0 +1,71 @@
+"""The README's main job, end to end: ``a4c dev --once`` on a fresh data folder, then again.
+
+Real Temporal dev server, worker and projector as child processes, the SQLite event
+store, logging DNS and mails kept as files — exactly what a new user's first command
+runs, bounded by ``--once`` so the test ends.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from a4c_domain import OnboardingApplication, organization_id
+from a4c_projector.db import Location
+from a4c_projector.queries import ReadModel
+from a4c_worker.processes import free_port
+from a4c_worker.stack import SAMPLE, store_env
+
+A4C = str(Path(sys.executable).parent / "a4c")
+
+
+def run_once(data_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [A4C, "--data-dir", str(data_dir), "dev", "--once",
+         "--temporal-port", str(free_port()), "--ui-port", str(free_port())],
+        capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+
+
+def test_dev_stack_bootstraps_the_sample_and_a_second_run_adds_nothing(tmp_path: Path) -> None:
+    data_dir = tmp_path / "a4c"
+    first = run_once(data_dir)
+    assert first.returncode == 0, first.stdout + first.stderr
+    out = first.stdout
+    assert "state=completed" in out
+    assert "Temporal Web UI:  http://127.0.0.1:" in out
+    assert out.count("invitation link: http://localhost:8080/invitations/accept?token=") == 2
+    assert "stopped worker (exit 0)" in out and "stopped projector (exit 0)" in out
+
+    env = store_env(data_dir, (data_dir / "token-secret").read_text().strip())
+    app = OnboardingApplication(env)
+    try:
+        org = app.get_organization(organization_id(SAMPLE.slug))
+        assert org.status == "active" and org.dns_status == "verified"
+        events_after_first = app.recorder.max_notification_id()
+    finally:
+        app.close()
+
+    with ReadModel(Location(dialect="sqlite", sqlite_path=env["SQLITE_DBNAME"])) as reads:
+        record = reads.organization_by_slug(SAMPLE.slug)
+        assert record is not None and record.status == "active"
+        invitations = reads.invitations(record.id)
+        assert sorted(i.email for i in invitations) == sorted(i.email for i in SAMPLE.invitees)
+        assert {i.email_status for i in invitations} == {"sent"}
+        assert reads.position() == events_after_first
+
+    mails = sorted((data_dir / "mail").glob("*.eml"))
+    assert len(mails) == 2
+    for mail in mails:
+        assert "token=" in mail.read_text()
+
+    second = run_once(data_dir)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "was bootstrapped before" in second.stdout
+    app = OnboardingApplication(env)
+    try:
+        assert app.recorder.max_notification_id() == events_after_first
+    finally:
+        app.close()
+    assert sorted((data_dir / "mail").glob("*.eml")) == mails
