@@ -26,6 +26,9 @@ class Cause(BaseModel):
     run_id: str | None = Field(default=None, max_length=200)
     activity_type: str | None = Field(default=None, max_length=200)
     attempt: int | None = Field(default=None, ge=1)
+    # OpenTelemetry trace the command ran in, when tracing is on: event → trace.
+    trace_id: str | None = Field(default=None, max_length=32)
+    span_id: str | None = Field(default=None, max_length=16)
 
     def as_metadata(self) -> dict[str, str]:
         """Flat string mapping stored on each event (absent fields left out)."""

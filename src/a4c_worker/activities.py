@@ -44,6 +44,7 @@ from a4c_worker.providers.templates import (
     render_invitation,
     render_reminder,
 )
+from a4c_worker.tracing import current_trace_ids
 from a4c_worker.workflows.models import (
     AcceptInput,
     CompensationOutcome,
@@ -121,11 +122,14 @@ def temporal_errors() -> Iterator[None]:
 
 def current_activity_cause() -> Cause:
     info = activity.info()
+    trace_id, span_id = current_trace_ids()
     return Cause(
         workflow_id=info.workflow_id,
         run_id=info.workflow_run_id,
         activity_type=info.activity_type,
         attempt=info.attempt,
+        trace_id=trace_id,
+        span_id=span_id,
     )
 
 

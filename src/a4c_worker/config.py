@@ -126,6 +126,8 @@ class WorkerSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "text"] = "json"
+    # Tracing (off by default); the standard OpenTelemetry variable.
+    otel_traces_exporter: Literal["none", "console", "otlp"] = "none"
 
     # Production must say these itself: a dev default there would be silently wrong.
     PRODUCTION_REQUIRED: ClassVar[tuple[str, ...]] = ("accept_url_base", "dns_target", "dns_zone")

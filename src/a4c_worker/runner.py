@@ -29,6 +29,7 @@ from a4c_worker.client import connect
 from a4c_worker.config import WorkerSettings
 from a4c_worker.health import HealthServer, HealthState, heartbeat, watch_readiness
 from a4c_worker.metrics import WorkerMetrics
+from a4c_worker.tracing import tracing_interceptor
 from a4c_worker.wiring import build_activities, build_application
 from a4c_worker.worker import create_worker
 
@@ -60,7 +61,14 @@ async def run_worker(settings: WorkerSettings, stop: asyncio.Event | None = None
             activities.all(),
             max_concurrent_activities=settings.max_concurrent_activities,
             graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),
-            interceptors=[metrics.interceptor()],
+            interceptors=[
+                interceptor
+                for interceptor in (
+                    metrics.interceptor(),
+                    tracing_interceptor(settings.otel_traces_exporter),
+                )
+                if interceptor is not None
+            ],
         )
         return await _serve(worker, client, state, stop, settings)
     finally:

@@ -21,7 +21,15 @@ WORKFLOWS: list[type] = [OrganizationBootstrapWorkflow, InvitationWorkflow]
 DEFAULT_MAX_CONCURRENT_ACTIVITIES = 50
 # Validation libraries the workflow models use, loaded lazily on first use: share the
 # worker's copy instead of re-importing them inside each sandboxed run.
-PASSTHROUGH_MODULES = ("pydantic", "pydantic_core", "email_validator", "idna", "a4c_domain")
+PASSTHROUGH_MODULES = (
+    "pydantic",
+    "pydantic_core",
+    "email_validator",
+    "idna",
+    "a4c_domain",
+    # The tracing interceptor's workflow side keeps its context across the sandbox.
+    "opentelemetry",
+)
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
