@@ -76,6 +76,13 @@ class OnboardingApplication(Application[UUID]):
         "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
     }
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # eventsourcing names the events table after the class: a subclass (an adapter,
+        # a test double) would silently read and write an empty table of its own.
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            cls.name = OnboardingApplication.name
+
     def __init__(
         self,
         env: Mapping[str, str] | None = None,
