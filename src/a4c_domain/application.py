@@ -79,8 +79,9 @@ class OnboardingApplication(Application[UUID]):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # eventsourcing names the events table after the class: a subclass (an adapter,
         # a test double) would silently read and write an empty table of its own.
+        named = "name" in cls.__dict__
         super().__init_subclass__(**kwargs)
-        if "name" not in cls.__dict__:
+        if not named:
             cls.name = OnboardingApplication.name
 
     def __init__(
