@@ -56,8 +56,10 @@ class Organization(DomainAggregate):
         pass
 
     class DNSRemoved(DomainAggregate.Event):
-        fqdn: str
-        record_id: str
+        # None when nothing was configured yet: the removal is still recorded, so a
+        # configuration arriving late (a zombie activity attempt) cannot follow it.
+        fqdn: str | None
+        record_id: str | None
 
     class Activated(DomainAggregate.Event):
         pass
@@ -170,10 +172,10 @@ class Organization(DomainAggregate):
         self._dns_verified()
 
     def remove_dns(self) -> None:
-        """Compensation: allowed in any state; a no-op when no record is configured."""
-        if self.dns_status not in ("configured", "verified"):
+        """Compensation: allowed in any state, final, and recorded even when nothing was
+        configured yet, so a late configuration can never land after it."""
+        if self.dns_status == "removed":
             return
-        assert self.fqdn is not None and self.dns_record_id is not None
         self._dns_removed(fqdn=self.fqdn, record_id=self.dns_record_id)
 
     def activate(self) -> None:
@@ -224,7 +226,7 @@ class Organization(DomainAggregate):
         self.dns_status = "verified"
 
     @event(DNSRemoved)
-    def _dns_removed(self, fqdn: str, record_id: str) -> None:
+    def _dns_removed(self, fqdn: str | None, record_id: str | None) -> None:
         self.dns_status = "removed"
 
     @event(Activated)

@@ -148,8 +148,6 @@ def test_activation_without_domain_needs_no_dns(app: OnboardingApplication) -> N
 
 def test_remove_dns_is_a_final_compensation(app: OnboardingApplication) -> None:
     org = register_with_domain(app)
-    noop = assert_noop(app, app.remove_dns, app.get_organization(org.id), organization_id=org.id)
-    assert noop.dns_status == "none"
     app.configure_dns(organization_id=org.id, **DNS)
     removed = app.remove_dns(organization_id=org.id)
     assert (removed.dns_status, removed.position is not None) == ("removed", True)
@@ -165,8 +163,21 @@ def test_remove_dns_is_a_final_compensation(app: OnboardingApplication) -> None:
         **{**DNS, "record_id": "rec-2"},
     )
     assert_refused(app, DNSNotConfigured, app.verify_dns, organization_id=org.id)
+    assert_refused(app, DNSNotVerified, app.activate, organization_id=org.id)
     removed_events = [e for e in events(app) if isinstance(e, Organization.DNSRemoved)]
     assert [(e.fqdn, e.record_id) for e in removed_events] == [(DNS["fqdn"], "rec-1")]
+
+
+def test_removal_before_configuration_is_recorded(app: OnboardingApplication) -> None:
+    """Compensation may run before the configure step finished (a zombie attempt still
+    out there): the removal is recorded, so that configuration cannot land after it."""
+    org = register_with_domain(app)
+    removed = app.remove_dns(organization_id=org.id)
+    assert (removed.dns_status, removed.fqdn, removed.version) == ("removed", None, 2)
+    assert_noop(app, app.remove_dns, removed, organization_id=org.id)
+    assert_refused(app, DNSAlreadyRemoved, app.configure_dns, organization_id=org.id, **DNS)
+    (event,) = [e for e in events(app) if isinstance(e, Organization.DNSRemoved)]
+    assert (event.fqdn, event.record_id) == (None, None)
 
 
 def test_nothing_but_compensation_after_deactivation(app: OnboardingApplication) -> None:
