@@ -37,6 +37,8 @@ RESERVED_SLUGS = frozenset(
 
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _TAG = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,62}$")
+# What TokenIssuer produces: 32 bytes, URL-safe base64 without padding.
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
 def _no_control_chars(value: str) -> str:
@@ -86,6 +88,14 @@ def _tags(value: list[str]) -> list[str]:
                 "starting with a letter or digit"
             )
     return sorted(set(value))
+
+
+def _token_shape(value: SecretStr) -> SecretStr:
+    # Anything else cannot be a token; refusing it here keeps junk (control characters,
+    # huge strings) away from the comparison. The message never echoes the input.
+    if not _TOKEN.fullmatch(value.get_secret_value()):
+        raise ValueError("must be the 43-character token from the invitation link")
+    return value
 
 
 def _aware(value: datetime) -> datetime:
@@ -194,7 +204,7 @@ class ReissueToken(InvitationCommand):
 
 
 class AcceptInvitation(InvitationCommand):
-    token: SecretStr = Field(min_length=1, max_length=200)
+    token: Annotated[SecretStr, AfterValidator(_token_shape)]
     user_id: Identifier
 
 

@@ -151,7 +151,7 @@ class Runner:
             s, e, which, u = a
             iid = inv_id(s, e)
             if which == "wrong":
-                token = "not-the-token"
+                token = self.issuer.token(iid, 99)  # well-formed, never issued
             elif which == "first":
                 token = self.issuer.token(iid, 1)
             else:

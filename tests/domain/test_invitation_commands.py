@@ -20,8 +20,10 @@ from a4c_domain.errors import (
     OrganizationInactive,
     OrganizationNotFound,
 )
+from a4c_domain.tokens import TokenIssuer
 from a4c_domain.views import InvitationView
 from tests.domain.support import (
+    TOKEN_SECRET,
     FakeClock,
     assert_noop,
     assert_refused,
@@ -176,7 +178,9 @@ def test_accept_with_the_right_token(app: OnboardingApplication, invited: Invita
 def test_accept_with_a_wrong_token(app: OnboardingApplication, invited: InvitationView) -> None:
     token = app.invitation_token(invited.id)
     wrong = token[:-1] + ("A" if token[-1] != "A" else "B")
-    for bad in (wrong, "x", token.upper() if token.upper() != token else token + "x"):
+    other_invitation = TokenIssuer(TOKEN_SECRET).token(invitation_id(UUID(int=1), "a@b.cd"), 1)
+    other_secret = TokenIssuer("another-secret-that-is-32-bytes-long!").token(invited.id, 1)
+    for bad in (wrong, other_invitation, other_secret):
         assert_refused(
             app,
             InvalidToken,
@@ -185,6 +189,17 @@ def test_accept_with_a_wrong_token(app: OnboardingApplication, invited: Invitati
             token=bad,
             user_id="u",
         )
+    for malformed in ("x", token + "x", token[:-1] + "=", token[:-1] + "\x00"):
+        error = assert_refused(
+            app,
+            InvalidCommand,
+            app.accept_invitation,
+            invitation_id=invited.id,
+            token=malformed,
+            user_id="u",
+        )
+        assert isinstance(error, InvalidCommand) and error.fields == ["token"]
+        assert token[:20] not in str(error)
 
 
 def test_accept_after_expiry(
@@ -285,7 +300,7 @@ def test_commands_on_a_missing_invitation(app: OnboardingApplication) -> None:
         (app.record_email_sent, {"token_generation": 1, "message_id": "m"}),
         (app.record_email_failed, {"token_generation": 1, "reason": "r"}),
         (app.reissue_token, {"token_generation": 2}),
-        (app.accept_invitation, {"token": "t", "user_id": "u"}),
+        (app.accept_invitation, {"token": "t" * 43, "user_id": "u"}),
         (app.revoke_invitation, {"reason": "r"}),
         (app.expire_invitation, {}),
     ]:
