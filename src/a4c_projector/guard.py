@@ -6,22 +6,23 @@ order. A reader that sees ids 1, 2, 4 cannot tell whether 3 was rolled back or b
 a transaction still running; a reader that advances its position to 4 ("max id seen")
 skips 3 for ever when it commits.
 
-The rule (applied to rows read with one statement, so one snapshot ``S``):
+The rule (applied to rows read with one statement, so one snapshot ``S``, in id order,
+starting after the projection's position ``p``):
 
-1. **xmin horizon.** A row is *safe* only when the transaction that wrote it is older
-   than ``pg_snapshot_xmin(S)``: every transaction below that horizon has finished,
-   so no transaction that started before this writer can still be inserting. Rows are
-   taken in id order and the batch stops at the first row that is not safe. (``xmin``
-   is the 32-bit xid of the row; the horizon is a 64-bit ``xid8``: they are compared
-   modulo 2**32 as PostgreSQL itself does, with frozen xids always in the past.)
-2. **Gaps.** An id missing below a safe row is held either by an aborted transaction
-   (a permanent gap: e.g. a lost "create" race) or by a writer that drew the id from
-   the sequence *just before* being assigned its xid (the sequence is read before the
-   tuple's xid exists, so such a writer is invisible to rule 1 for a moment). The batch
-   stops at the gap. After ``grace`` seconds the projector takes a *fence*: a fresh
+1. **Contiguous rows are safe.** If ids ``p+1 .. k`` are all visible in ``S``, they are
+   all committed, and no id at or below ``k`` can appear later (ids are unique): nothing
+   can be skipped by applying them, whatever other transactions are still running. (An
+   earlier version also required each row's writer to be below the snapshot's xmin
+   horizon; that adds no safety and stalls the projection behind *any* long write
+   transaction in the cluster, since xids and snapshots are cluster-wide.)
+2. **A gap stops the batch until it is proven permanent.** An id missing below a
+   visible row is held either by an aborted transaction (a permanent gap: e.g. a lost
+   "create" race) or by a writer still running — possibly one that drew the id from the
+   sequence *just before* being assigned its xid (the sequence is read before the
+   tuple's xid exists). After ``grace`` seconds the projector takes a *fence*: a fresh
    xid ``F`` (``pg_current_xact_id()`` in its own transaction); any writer holding the
-   gap has an xid by then, smaller than ``F``. Once ``pg_snapshot_xmin > F`` every such
-   writer has finished and a still-missing id can never appear: the gap is passed.
+   gap has an xid by then, smaller than ``F``. Once ``pg_snapshot_xmin(S) > F`` every
+   such writer has finished and a still-missing id can never appear: the gap is passed.
 
 The residual assumption is that no backend stalls for longer than ``grace`` between
 ``nextval`` and the first tuple write of the same INSERT statement. The test
@@ -36,17 +37,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-
-XID_MODULUS = 1 << 32
-FROZEN_XIDS = (1, 2)  # BootstrapTransactionId, FrozenTransactionId
-
-
-def xid_precedes(row_xid: int, horizon_xid8: int) -> bool:
-    """Is the 32-bit ``row_xid`` older than the 64-bit horizon (modulo-2**32 order)?"""
-    if row_xid in FROZEN_XIDS:
-        return True
-    distance = (horizon_xid8 % XID_MODULUS - row_xid) % XID_MODULUS
-    return 0 < distance < (1 << 31)
 
 
 @dataclass(frozen=True)
@@ -80,14 +70,8 @@ class GapGuard:
         self.gaps = {start: s for start, s in self.gaps.items() if start > position}
         expected = position + 1
         for index, row in enumerate(rows):
-            if row.xid is None or horizon is None:
-                expected = row.notification_id + 1
-                continue
-            if row.notification_id != expected and not self._gap_closed(
-                expected, horizon, now, take_fence
-            ):
-                return index
-            if not xid_precedes(row.xid, horizon):
+            gap = row.xid is not None and horizon is not None and row.notification_id != expected
+            if gap and not self._gap_closed(expected, horizon or 0, now, take_fence):
                 return index
             expected = row.notification_id + 1
         return len(rows)

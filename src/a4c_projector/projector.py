@@ -24,9 +24,9 @@ from uuid import UUID
 
 from eventsourcing.persistence import Mapper
 
-from a4c_domain.ids import event_id
 from a4c_projector.db import Database, Location
 from a4c_projector.handlers import RowChange, RowHandlers
+from a4c_projector.lock import claim_position
 from a4c_projector.source import Notification, NotificationSource, decode
 from a4c_projector.tables import LIVE, TableSet, ensure_schema
 from a4c_projector.writer import (
@@ -138,7 +138,7 @@ class Projector:
         db = self.db
         poison: PoisonEvent | None = None
         with db.transaction():
-            start = read_position(db, self.projection)
+            start = claim_position(db, self.projection)
             rows = self.source.fetch(db, start, limit or self.batch_size, self._take_fence, stop)
             parked_aggregates = self._parked_among(db, rows)
             changes: list[RowChange] = []
@@ -163,9 +163,7 @@ class Projector:
                     continue
                 change.position = row.notification_id
                 changes.append(change)
-                applied.append(
-                    (row.notification_id, event_id(row.originator_id, row.originator_version))
-                )
+                applied.append((row.notification_id, change.event_id))
                 position = row.notification_id
             if position != start:
                 self._hook("before_write", position)
