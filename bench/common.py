@@ -1,0 +1,121 @@
+"""Small helpers shared by benchmarks: fresh schemas, timed concurrent writers, JSON lines.
+
+Benchmarks report ratios against a baseline measured in the same run: machines are
+noisy, absolute figures are only context.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+
+def emit(record: dict[str, Any]) -> None:
+    """One benchmark result: one JSON object on one line of stdout."""
+    sys.stdout.write(json.dumps(record, sort_keys=False) + "\n")
+    sys.stdout.flush()
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    return round(numerator / denominator, 3) if denominator else None
+
+
+@contextmanager
+def fresh_schema(conninfo: str, prefix: str = "bench") -> Iterator[str]:
+    """A new, empty PostgreSQL schema, dropped afterwards whatever happens."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')  # type: ignore[arg-type]
+    try:
+        yield schema
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class WriterResult:
+    """What ``n`` concurrent writers achieved together."""
+
+    events: int
+    seconds: float  # wall time from the common start to the last writer's end
+    cpu_seconds: float  # CPU the writers spent (all of them), to see who was the limit
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.seconds
+
+    @property
+    def cpu_share(self) -> float:
+        """CPU seconds per wall second per writer: near 1.0 means CPU-bound writers."""
+        return self.cpu_seconds / self.seconds
+
+
+# A writer: given (its index, events to write, setup args), set up outside the timed part
+# and return a callable that writes them.
+Writer = Callable[..., Callable[[], None]]
+
+
+def _writer_main(
+    prepare: Writer, index: int, count: int, args: Any, barrier: Any, out: Any
+) -> None:
+    try:
+        write = prepare(index, count, args)
+        barrier.wait(timeout=120)
+        start, cpu_start = time.monotonic(), time.thread_time()
+        write()
+        out.put((index, time.monotonic() - start, time.thread_time() - cpu_start, None))
+    except BaseException as exc:  # report instead of leaving the parent waiting
+        barrier.abort()
+        out.put((index, 0.0, 0.0, f"{type(exc).__name__}: {exc}"))
+
+
+def run_writers(
+    prepare: Writer, writers: int, events: int, args: Any, *, processes: bool = True
+) -> WriterResult:
+    """Run ``writers`` concurrent writers of ``events`` events in total, in lockstep start.
+
+    Processes by default: a Python command path is CPU-heavy enough that threads would
+    measure the GIL rather than the database (``--threads`` to see the difference).
+    """
+    per_writer = [events // writers + (1 if i < events % writers else 0) for i in range(writers)]
+    if processes:
+        ctx = multiprocessing.get_context("spawn")
+        barrier: Any = ctx.Barrier(writers)
+        out: Any = ctx.Queue()
+        workers: list[Any] = [
+            ctx.Process(target=_writer_main, args=(prepare, i, n, args, barrier, out))
+            for i, n in enumerate(per_writer)
+        ]
+    else:
+        import queue
+        import threading
+
+        barrier = threading.Barrier(writers)
+        out = queue.Queue()
+        workers = [
+            threading.Thread(target=_writer_main, args=(prepare, i, n, args, barrier, out))
+            for i, n in enumerate(per_writer)
+        ]
+    for worker in workers:
+        worker.start()
+    results = [out.get(timeout=600) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+    errors = [error for *_, error in results if error]
+    if errors:
+        raise RuntimeError(f"writer failed: {errors[0]}")
+    return WriterResult(
+        events=events,
+        seconds=max(seconds for _, seconds, _, _ in results),
+        cpu_seconds=sum(cpu for _, _, cpu, _ in results),
+    )
