@@ -1,4 +1,4 @@
-"""``a4c-projector``: run, status, rebuild, audit, dead-letter list|retry.
+"""``a4c-projector``: run, status, rebuild, audit, dead-letter list|retry, show.
 
 Configuration is read here and nowhere else (see :mod:`a4c_projector.settings`). Exit
 codes: 0 success, 1 the operation found a problem (poison event, audit gap, rebuild
@@ -24,9 +24,11 @@ from a4c_projector.audit import audit
 from a4c_projector.deadletter import list_parked, retry_parked
 from a4c_projector.http import Probes, serve
 from a4c_projector.lag import measure
+from a4c_projector.queries import ReadModel
 from a4c_projector.rebuild import RebuildMismatch, rebuild
 from a4c_projector.runner import Runner, RunnerOptions
 from a4c_projector.settings import ProjectorSettings, load_settings, store_env
+from a4c_projector.show import ShowFilter, UnknownOrganization, collect, fields_of, render
 from a4c_projector.store import EventStore, open_event_store
 from a4c_projector.tables import ensure_schema
 
@@ -42,13 +44,32 @@ def parser() -> argparse.ArgumentParser:
     rb = sub.add_parser("rebuild", help="rebuild into fresh tables, verify, swap")
     rb.add_argument("--force", action="store_true", help="swap even if rows differ")
     rb.add_argument("--no-progress", action="store_true")
+    rb.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=None,
+        help="events per batch (default: 5000 or more)",
+    )
     sub.add_parser("audit", help="list committed events up to the position not applied")
     dl = sub.add_parser("dead-letter", help="parked events")
     dl_sub = dl.add_subparsers(dest="action", required=True)
     dl_sub.add_parser("list")
     retry = dl_sub.add_parser("retry")
     retry.add_argument("--aggregate", type=UUID, default=None)
+    show = sub.add_parser("show", help="print a read model (no token hashes)")
+    show.add_argument("what", choices=["organizations", "invitations"])
+    show.add_argument("--tag", help="organizations with this tag (or their invitations)")
+    show.add_argument("--status", help="rows in this status")
+    show.add_argument("--org", metavar="SLUG", help="one organization (or its invitations)")
+    show.add_argument("--format", choices=["table", "json", "csv"], default="table")
     return p
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _print(data: Any) -> None:
@@ -60,18 +81,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(os.environ)
         configure_logging(settings.log_level)
-        store = open_event_store(store_env(os.environ))
-    except ConfigurationError as exc:
+        store = open_event_store(store_env(os.environ), sql_dir=settings.sql_dir)
+        with store.location.connect() as db:
+            ensure_schema(db)
+    except (ConfigurationError, FileNotFoundError) as exc:
         print(f"a4c-projector: configuration error: {exc}", file=sys.stderr)
         return 2
-    with store.location.connect() as db:
-        ensure_schema(db)
     command = {
         "run": _run,
         "status": _status,
         "rebuild": _rebuild,
         "audit": _audit,
         "dead-letter": _dead_letter,
+        "show": _show,
     }[args.command]
     return command(args, settings, store)
 
@@ -94,9 +116,8 @@ def _run(args: argparse.Namespace, settings: ProjectorSettings, store: EventStor
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    heartbeat_max_age = max(5.0, 4 * settings.poll_interval)
     server = serve(
-        Probes(runner, settings.ready_max_age, heartbeat_max_age),
+        Probes(runner, settings.ready_max_age, settings.heartbeat_limit),
         settings.http_host,
         settings.http_port,
     )
@@ -133,7 +154,7 @@ def _rebuild(args: argparse.Namespace, settings: ProjectorSettings, store: Event
             store.location,
             store.mapper,
             projection=settings.projection,
-            batch_size=max(settings.batch_size, 5000),
+            batch_size=args.batch_size or max(settings.batch_size, 5000),
             force=args.force,
             progress=progress,
         )
@@ -174,6 +195,20 @@ def _dead_letter(args: argparse.Namespace, settings: ProjectorSettings, store: E
         if args.action == "list":
             _print([vars(p) for p in list_parked(db)])
             return 0
-        outcomes = retry_parked(db, store.mapper, originator_id=args.aggregate)
+        outcomes = retry_parked(
+            db, store.mapper, originator_id=args.aggregate, projection=settings.projection
+        )
     _print([vars(o) for o in outcomes])
     return 0 if all(o.error is None for o in outcomes) else 1
+
+
+def _show(args: argparse.Namespace, settings: ProjectorSettings, store: EventStore) -> int:
+    where = ShowFilter(tag=args.tag, status=args.status, org=args.org)
+    with ReadModel(store.location, projection=settings.projection) as reads:
+        try:
+            rows = collect(reads, args.what, where)
+        except UnknownOrganization as exc:
+            print(f"a4c-projector: {exc}", file=sys.stderr)
+            return 1
+    print(render(rows, fields_of(args.what), args.format))
+    return 0

@@ -4,6 +4,14 @@
 A retry takes an aggregate's parked events in version order and applies them like a
 batch does (version-guarded upserts, applied log) in one transaction, removing them from
 the dead-letter table. If any still fails, nothing of that aggregate changes.
+
+A retry may run while the daemon is live (``a4c-projector dead-letter retry`` is another
+process). Its transaction claims the projection's tracking row first, as every batch
+does (:func:`a4c_projector.lock.claim_position`), and reads the parked events only
+then. So a batch that parks a later event of the same aggregate commits either before
+the retry (which then retries that event too) or after it (and then sees nothing parked
+and applies the event in order): an aggregate is never left half retried with a later
+event applied over a missing one.
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ from eventsourcing.persistence import Mapper
 from a4c_domain.ids import event_id
 from a4c_projector.db import Database
 from a4c_projector.handlers import RowHandlers
+from a4c_projector.lock import claim_position
+from a4c_projector.projector import DEFAULT_PROJECTION
 from a4c_projector.source import Notification, decode
 from a4c_projector.tables import LIVE, TableSet
 from a4c_projector.writer import record_applied, write_changes
@@ -31,10 +41,14 @@ class ParkedEvent:
     error: str
 
 
-def list_parked(db: Database, tables: TableSet = LIVE) -> list[ParkedEvent]:
+def list_parked(
+    db: Database, tables: TableSet = LIVE, originator_id: UUID | None = None
+) -> list[ParkedEvent]:
+    where, params = ("WHERE originator_id = %s", (originator_id,)) if originator_id else ("", ())
     rows = db.execute(
         "SELECT notification_id, originator_id, originator_version, topic, error "
-        f'FROM "{tables.dead_letters}" ORDER BY notification_id'
+        f'FROM "{tables.dead_letters}" {where} ORDER BY notification_id',
+        params,
     )
     return [ParkedEvent(r[0], UUID(str(r[1])), r[2], r[3], r[4]) for r in rows]
 
@@ -51,39 +65,45 @@ def retry_parked(
     mapper: Mapper[Any],
     tables: TableSet = LIVE,
     originator_id: UUID | None = None,
+    *,
+    projection: str = DEFAULT_PROJECTION,
 ) -> list[RetryOutcome]:
-    events = db.location.qualified_events_table
-    column = "notification_id" if db.dialect == "postgres" else "rowid"
-    handlers = RowHandlers()
+    """Retry every parked aggregate (or one), each in its own transaction."""
+    with db.transaction():
+        aggregates = sorted({p.originator_id for p in list_parked(db, tables, originator_id)})
     outcomes: list[RetryOutcome] = []
-    parked = list_parked(db, tables)
-    for aggregate in sorted({p.originator_id for p in parked}, key=str):
-        if originator_id is not None and aggregate != originator_id:
-            continue
-        ids = [p.notification_id for p in parked if p.originator_id == aggregate]
+    for aggregate in aggregates:
         try:
             with db.transaction():
-                changes, applied = [], []
-                for nid in ids:
-                    row = db.execute(
-                        f"SELECT {column}, originator_id, originator_version, topic, state "
-                        f"FROM {events} WHERE {column} = %s",
-                        (nid,),
-                    )[0]
-                    note = Notification(
-                        row[0], UUID(str(row[1])), row[2], row[3], bytes(row[4]), None
-                    )
-                    change = handlers.changes(decode(mapper, note))
-                    change.position = nid
-                    changes.append(change)
-                    applied.append((nid, event_id(note.originator_id, note.originator_version)))
-                write_changes(db, tables, changes)
-                record_applied(db, tables, applied)
-                db.executemany(
-                    f'DELETE FROM "{tables.dead_letters}" WHERE notification_id = %s',
-                    [(nid,) for nid in ids],
-                )
-            outcomes.append(RetryOutcome(aggregate, len(ids), None))
+                claim_position(db, projection)  # waits for a batch in flight
+                applied = _apply_parked(db, mapper, tables, aggregate)
+            outcomes.append(RetryOutcome(aggregate, applied, None))
         except Exception as exc:
             outcomes.append(RetryOutcome(aggregate, 0, f"{type(exc).__name__}: {exc}"))
     return outcomes
+
+
+def _apply_parked(db: Database, mapper: Mapper[Any], tables: TableSet, aggregate: UUID) -> int:
+    events = db.location.qualified_events_table
+    column = "notification_id" if db.dialect == "postgres" else "rowid"
+    handlers = RowHandlers()
+    changes, applied = [], []
+    ids = [p.notification_id for p in list_parked(db, tables, aggregate)]
+    for nid in ids:
+        row = db.execute(
+            f"SELECT {column}, originator_id, originator_version, topic, state "
+            f"FROM {events} WHERE {column} = %s",
+            (nid,),
+        )[0]
+        note = Notification(row[0], UUID(str(row[1])), row[2], row[3], bytes(row[4]), None)
+        change = handlers.changes(decode(mapper, note))
+        change.position = nid
+        changes.append(change)
+        applied.append((nid, event_id(note.originator_id, note.originator_version)))
+    write_changes(db, tables, changes)
+    record_applied(db, tables, applied)
+    db.executemany(
+        f'DELETE FROM "{tables.dead_letters}" WHERE notification_id = %s',
+        [(nid,) for nid in ids],
+    )
+    return len(ids)

@@ -5,8 +5,10 @@
 * ``/ready``: the projection is serving fresh data: the heartbeat is recent, this
   replica's LISTEN connection is up when it is the active one, and the oldest committed
   event it has not applied is younger than ``ready_max_age`` (read from the database,
-  so a standby reports on whichever replica is active).
-* ``/metrics``: Prometheus text, refreshed with head and lag on each scrape.
+  so a standby reports on whichever replica is active). A red answer lists its
+  ``reasons``.
+* ``/metrics``: Prometheus text, refreshed with head, lag and parked events (read from
+  the database) on each scrape.
 """
 
 from __future__ import annotations
@@ -45,15 +47,24 @@ class Probes:
         alive, body = self.health()
         state = self.runner.state
         body.update(active=state.active, listening=state.listening)
+        reasons: list[str] = []
+        if not alive:
+            reasons.append(f"heartbeat older than {self.heartbeat_max_age}s: the loop is stuck")
+        if state.active and self.runner.store.channel is not None and not state.listening:
+            reasons.append("the LISTEN connection is down")
         try:
             lag = self.lag()
         except Exception as exc:
-            body["error"] = f"{type(exc).__name__}: {exc}"
-            return False, body
-        body.update(lag.as_dict())
-        listen_ok = not state.active or self.runner.store.channel is None or state.listening
-        fresh = lag.events == 0 or lag.seconds <= self.ready_max_age
-        return alive and listen_ok and fresh, body
+            reasons.append(f"cannot measure the lag: {type(exc).__name__}: {exc}")
+        else:
+            body.update(lag.as_dict())
+            if lag.events and lag.seconds > self.ready_max_age:
+                reasons.append(
+                    f"the oldest unapplied event is {lag.seconds:.1f}s old "
+                    f"(> {self.ready_max_age}s)"
+                )
+        body["reasons"] = reasons
+        return not reasons, body
 
     def metrics(self) -> bytes:
         metrics = self.runner.metrics
@@ -62,6 +73,7 @@ class Probes:
             metrics.head.set(lag.head)
             metrics.lag_events.set(lag.events)
             metrics.lag_seconds.set(lag.seconds)
+            metrics.parked.set(lag.parked)
         except Exception:
             metrics.errors.labels(kind="metrics").inc()
         return generate_latest(metrics.registry)

@@ -12,6 +12,7 @@ from eventsourcing.persistence import Mapper
 
 from a4c_projector.db import Database
 from a4c_projector.source import Notification, decode, head
+from a4c_projector.tables import LIVE, TableSet
 from a4c_projector.writer import read_position
 
 
@@ -21,6 +22,7 @@ class Lag:
     head: int
     events: int  # committed events after the position
     seconds: float  # age of the oldest of them (0 when there are none)
+    parked: int = 0  # events in the dead-letter table
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -28,10 +30,11 @@ class Lag:
             "head": self.head,
             "lag_events": self.events,
             "lag_seconds": round(self.seconds, 3),
+            "parked": self.parked,
         }
 
 
-def measure(db: Database, mapper: Mapper[Any], projection: str) -> Lag:
+def measure(db: Database, mapper: Mapper[Any], projection: str, tables: TableSet = LIVE) -> Lag:
     table = db.location.qualified_events_table
     column = "notification_id" if db.dialect == "postgres" else "rowid"
     position = read_position(db, projection)
@@ -51,7 +54,8 @@ def measure(db: Database, mapper: Mapper[Any], projection: str) -> Lag:
             seconds = max(0.0, (datetime.now(UTC) - oldest.timestamp).total_seconds())
         except Exception:  # an undecodable event: its age is unknown, call it infinite
             seconds = float("inf")
-    return Lag(position=position, head=top, events=count, seconds=seconds)
+    parked = int(db.execute(f'SELECT count(*) FROM "{tables.dead_letters}"')[0][0])
+    return Lag(position=position, head=top, events=count, seconds=seconds, parked=parked)
 
 
 def _uuid(value: Any) -> UUID:

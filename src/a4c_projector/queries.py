@@ -162,16 +162,19 @@ class ReadModel:
         return self._organizations(where + " ORDER BY slug", params)
 
     def invitations(
-        self, organization_id: UUID, *, status: str | None = None
+        self, organization_id: UUID | None, *, status: str | None = None
     ) -> list[InvitationRecord]:
-        if status is None:
-            return self._invitations(
-                "WHERE organization_id = %s ORDER BY email, generation", (organization_id,)
-            )
-        return self._invitations(
-            "WHERE organization_id = %s AND status = %s ORDER BY email, generation",
-            (organization_id, status),
-        )
+        """An organization's invitations (``None``: every organization's), by e-mail."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if organization_id is not None:
+            clauses.append("organization_id = %s")
+            params.append(organization_id)
+        if status is not None:
+            clauses.append("status = %s")
+            params.append(status)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        return self._invitations(where + " ORDER BY organization_id, email, generation", params)
 
     def invitation_by_token(self, token: str) -> InvitationRecord | None:
         """The invitation whose *current* token this is (hashed here, never stored)."""

@@ -6,9 +6,11 @@
    runner keeps applying; the rebuild never passes the live position.
 2. In one transaction: lock the live tables (the live runner waits at its next write),
    bring the rebuild exactly to the live position, compare every row of both sets
-   (all columns but ``updated_at``), then rename live → ``__retired`` and rebuild →
-   live and drop the retired set. Readers see the old model until the commit and the
-   new one after it, never a half-built one.
+   (all columns but ``updated_at``), then drop the live set and rename the rebuild set
+   (tables and indexes) to the live names: :func:`a4c_projector.tables.replace_tables`.
+   Readers see the old model until the commit and the new one after it, never a
+   half-built one. (``__retired`` tables are left only by older versions; they are
+   dropped at the start.)
 
 A difference is reported and, unless ``force``, aborts the swap (the fresh tables are
 kept for inspection): a rebuild that disagrees with the live model means one of them is
@@ -34,6 +36,7 @@ from a4c_projector.tables import (
     TableSet,
     drop_tables,
     ensure_schema,
+    replace_tables,
     snapshot_rows,
 )
 from a4c_projector.writer import read_position
@@ -122,13 +125,7 @@ def rebuild(
             report = RebuildReport(position=target, events=events, differences=differences)
             if differences and not force:
                 raise RebuildMismatch(differences)
-            for live_name, fresh_name, retired_name in zip(
-                LIVE.all, fresh.all, retired.all, strict=True
-            ):
-                db.execute(f'ALTER TABLE "{live_name}" RENAME TO "{retired_name}"')
-                db.execute(f'ALTER TABLE "{fresh_name}" RENAME TO "{live_name}"')
-            for name in retired.all:
-                db.execute(f'DROP TABLE "{name}"')
+            replace_tables(db, LIVE, fresh)
             db.execute(f"DELETE FROM {TRACKING_TABLE} WHERE projection = %s", (fresh_projection,))
             report.swapped = True
         if progress is not None:

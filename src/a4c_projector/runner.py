@@ -9,7 +9,10 @@
   ``blocked_retry`` seconds, because the transaction that unblocks them may be one
   that sends no notification.
 * **Faults**: a lost connection closes everything and reconnects with exponential
-  backoff (capped); a poison event stops the loop with the error (exit code 1).
+  backoff (capped); a poison event stops the loop with the error (exit code 1). A lost
+  LISTEN connection alone is not worth a restart: the loop falls back to polling,
+  reports itself not listening (``/ready`` turns red) and opens a new one every poll
+  interval until it succeeds.
 * **Stop**: ``stop()`` (SIGTERM) is honoured between batches: the current batch commits,
   then ``run`` returns 0.
 """
@@ -142,17 +145,19 @@ class Runner:
 
     def _follow(self, projector: Projector, lock: ProjectionLock) -> None:
         self._open_listen()
-        last_lock_check = time.monotonic()
+        last_lock_check = last_listen_attempt = time.monotonic()
         while not self.stopping:
-            self.state.heartbeat = time.monotonic()
+            self.state.heartbeat = now = time.monotonic()
+            lost_listen = self.store.channel is not None and self._listen is None
+            if lost_listen and now - last_listen_attempt >= self.options.poll_interval:
+                last_listen_attempt = now
+                self._reopen_listen()
             result = projector.run_batch()
             self.state.position = result.position
             self.metrics.position.set(result.position)
             if result.size:
                 self.metrics.batch_size.observe(result.size)
                 self.metrics.batch_duration.observe(result.duration)
-            if result.parked:
-                self.metrics.parked.inc(result.parked)
             if time.monotonic() - last_lock_check >= self.options.poll_interval:
                 lock.check()
                 last_lock_check = time.monotonic()
@@ -165,11 +170,21 @@ class Runner:
     def _open_listen(self) -> None:
         if self.store.channel is None:
             return
-        self._listen = self.store.location.connect(autocommit=True)
+        self._listen = self.store.location.connect(autocommit=True, purpose="listen")
         self._listen.execute(f'LISTEN "{self.store.channel}"')
         self.state.listening = True
 
+    def _reopen_listen(self) -> None:
+        try:
+            self._open_listen()
+            log.info("listening for new events again")
+        except CONNECTION_ERRORS as exc:
+            self._close_listen()
+            self.metrics.errors.labels(kind="listen").inc()
+            log.warning("cannot LISTEN (%s); polling every %.2fs", exc, self.options.poll_interval)
+
     def _close_listen(self) -> None:
+        self.state.listening = False
         if self._listen is not None:
             try:
                 self._listen.close()
@@ -186,6 +201,9 @@ class Runner:
         try:
             for _ in conn.notifies(timeout=timeout, stop_after=1):
                 pass
-        except CONNECTION_ERRORS:
+        except CONNECTION_ERRORS as exc:
             self.state.listening = False
-            raise
+            self.metrics.errors.labels(kind="listen").inc()
+            self.state.last_error = f"LISTEN: {type(exc).__name__}: {exc}"
+            log.warning("lost the LISTEN connection (%s); polling meanwhile", exc)
+            self._close_listen()

@@ -9,6 +9,7 @@ though the projector never derives a token.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,8 +29,17 @@ class ProjectorSettings(BaseSettings):
     http_host: str = "0.0.0.0"  # noqa: S104 - a daemon's probes must be reachable
     http_port: int = Field(default=9102, ge=0, le=65535)
     ready_max_age: float = Field(default=30.0, gt=0)
+    # /health turns red when the loop has not beaten for this long (default: the larger
+    # of 5 s and four poll intervals).
+    heartbeat_max_age: float | None = Field(default=None, gt=0)
     dead_letter: bool = False
     log_level: str = "INFO"
+    # Where the read-model DDL is (default: the source tree, then <prefix>/share/a4c/sql).
+    sql_dir: Path | None = None
+
+    @property
+    def heartbeat_limit(self) -> float:
+        return self.heartbeat_max_age or max(5.0, 4 * self.poll_interval)
 
 
 def load_settings(environ: Mapping[str, str]) -> ProjectorSettings:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from eventsourcing.persistence import Mapper
@@ -37,7 +38,8 @@ def postgres_conninfo(env: Mapping[str, str]) -> str:
     return " ".join(f"{k}={v}" for k, v in parts.items())
 
 
-def open_event_store(env: Mapping[str, str]) -> EventStore:
+def open_event_store(env: Mapping[str, str], sql_dir: Path | None = None) -> EventStore:
+    """The store ``env`` configures; ``sql_dir``: the DDL directory set by the operator."""
     app = OnboardingApplication(env)
     recorder: Any = app.recorder
     module = app.env.get("PERSISTENCE_MODULE") or ""
@@ -47,6 +49,7 @@ def open_event_store(env: Mapping[str, str]) -> EventStore:
             conninfo=postgres_conninfo(app.env),
             schema=recorder.datastore.schema or "public",
             events_table=recorder.events_table_name,
+            sql_dir=sql_dir,
         )
         channel: str | None = recorder.channel_name
     else:
@@ -54,6 +57,7 @@ def open_event_store(env: Mapping[str, str]) -> EventStore:
             dialect="sqlite",
             sqlite_path=app.env.get("SQLITE_DBNAME") or "a4c-events.sqlite",
             events_table=recorder.events_table_name,
+            sql_dir=sql_dir,
         )
         channel = None
     mapper = app.mapper

@@ -10,11 +10,18 @@ projection name.
 PostgreSQL DDL lives in ``sql/0NN_*.sql`` (ordered, idempotent; DBAs may run it
 themselves); fresh PostgreSQL sets are cloned from the live tables with ``LIKE ...
 INCLUDING ALL``. SQLite has its own equivalent DDL below (tags as a JSON array).
+
+Where the DDL is found (:func:`find_sql_dir`): the directory configured with
+``PROJECTOR_SQL_DIR`` (passed in as ``Location.sql_dir``), else ``sql/`` of the source
+tree (a checkout or an editable install), else ``<prefix>/share/a4c/sql``, where a
+regular install puts the same files as data files.
 """
 
 from __future__ import annotations
 
-import os
+import sys
+import sysconfig
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,11 +31,57 @@ TRACKING_TABLE = "projector_tracking"
 REBUILD_SUFFIX = "__rebuild"
 RETIRED_SUFFIX = "__retired"
 SQL_DIR_VAR = "PROJECTOR_SQL_DIR"
+SHARED_SQL_DIR = Path("share", "a4c", "sql")
 
 
-def default_sql_dir() -> Path:
+def source_sql_dir() -> Path:
     """``sql/`` of the source tree (the DDL is kept there for DBAs as well)."""
     return Path(__file__).resolve().parents[2] / "sql"
+
+
+def installed_sql_dirs() -> list[Path]:
+    """Where ``pip install`` puts the data files: the environment's prefix, the user's."""
+    roots = [
+        sys.prefix,
+        sysconfig.get_path("data"),
+        sysconfig.get_path("data", sysconfig.get_preferred_scheme("user")),
+        sys.base_prefix,
+    ]
+    return list(dict.fromkeys(Path(root) / SHARED_SQL_DIR for root in roots if root))
+
+
+def find_sql_dir(
+    configured: Path | None = None,
+    *,
+    source: Path | None = None,
+    installed: Iterable[Path] | None = None,
+) -> Path:
+    """The first directory holding the read-model DDL, in the documented order.
+
+    A configured directory is taken or refused, never skipped: a typo in
+    ``PROJECTOR_SQL_DIR`` must not silently pick other DDL.
+    """
+    if configured is not None:
+        if not _ddl_in(configured):
+            raise FileNotFoundError(
+                f"{SQL_DIR_VAR}={configured}: no read-model DDL (010_*.sql ...) there"
+            )
+        return configured
+    candidates = [source or source_sql_dir(), *(installed or installed_sql_dirs())]
+    for candidate in candidates:
+        if _ddl_in(candidate):
+            return candidate
+    raise FileNotFoundError(
+        "no read-model DDL (010_*.sql ...) found; looked in "
+        + ", ".join(str(c) for c in candidates)
+        + f"; set {SQL_DIR_VAR}"
+    )
+
+
+def _ddl_in(directory: Path) -> list[Path]:
+    return sorted(
+        p for p in directory.glob("0*.sql") if p.name[:3].isdigit() and int(p.name[:3]) >= 10
+    )
 
 
 @dataclass(frozen=True)
@@ -98,13 +151,8 @@ CREATE INDEX IF NOT EXISTS dead_letters{s}_originator_idx
 
 
 def sql_files(sql_dir: Path | None = None) -> list[Path]:
-    directory = sql_dir or Path(os.environ.get(SQL_DIR_VAR) or default_sql_dir())
-    files = sorted(
-        p for p in directory.glob("0*.sql") if p.name[:3].isdigit() and int(p.name[:3]) >= 10
-    )
-    if not files:
-        raise FileNotFoundError(f"no read-model DDL (sql/010_*.sql ...) in {directory}")
-    return files
+    """The read-model DDL files in order (``001_event_store.sql`` is the DBA's, not ours)."""
+    return _ddl_in(find_sql_dir(sql_dir))
 
 
 def ensure_schema(db: Database, tables: TableSet = LIVE, sql_dir: Path | None = None) -> None:
@@ -121,7 +169,7 @@ def ensure_schema(db: Database, tables: TableSet = LIVE, sql_dir: Path | None = 
             return
         # Concurrent replicas may start together: serialise DDL on a transaction lock.
         db.execute("SELECT pg_advisory_xact_lock(hashtext('a4c_projector_ddl'))")
-        for path in sql_files(sql_dir):
+        for path in sql_files(sql_dir or db.location.sql_dir):
             db.execute(path.read_text())
         if tables.suffix:
             for live, fresh in zip(LIVE.all, tables.all, strict=True):
@@ -133,6 +181,76 @@ def drop_tables(db: Database, tables: TableSet) -> None:
     with db.transaction():
         for name in tables.all:
             db.execute(f'DROP TABLE IF EXISTS "{name}"')
+
+
+def replace_tables(db: Database, live: TableSet, fresh: TableSet) -> None:
+    """Put ``fresh`` in place of ``live`` (call inside a transaction that locks ``live``).
+
+    Indexes keep their *live* names: PostgreSQL renames a table but not its indexes, and
+    ``LIKE ... INCLUDING ALL`` named the fresh ones after the fresh table. Were they left
+    so, the next start's ``CREATE INDEX IF NOT EXISTS organizations_status_idx`` would
+    add a duplicate of every index, and each rebuild another. So each fresh index takes
+    the name of the live index with the same definition; SQLite, which cannot rename
+    an index, gets its indexes dropped and created again under the live names.
+    """
+    for live_name, fresh_name in zip(live.all, fresh.all, strict=True):
+        if db.dialect == "postgres":
+            names = _index_names_by_definition(db, live_name)
+            db.execute(f'DROP TABLE "{live_name}"')
+            db.execute(f'ALTER TABLE "{fresh_name}" RENAME TO "{live_name}"')
+            for key, fresh_indexes in _index_names_by_definition(db, live_name).items():
+                for old, new in zip(fresh_indexes, names.get(key, []), strict=False):
+                    if old != new:
+                        db.execute(f'ALTER INDEX "{old}" RENAME TO "{new}"')
+        else:
+            db.execute(f'DROP TABLE "{live_name}"')
+            db.execute(f'ALTER TABLE "{fresh_name}" RENAME TO "{live_name}"')
+            for (index,) in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = %s "
+                "AND sql IS NOT NULL",
+                (live_name,),
+            ):
+                db.execute(f'DROP INDEX "{index}"')
+    if db.dialect == "sqlite":
+        for statement in SQLITE_DDL.format(s=live.suffix).split(";"):
+            if statement.strip():
+                db.execute(statement)
+
+
+def _index_names_by_definition(db: Database, table: str) -> dict[tuple[bool, str], list[str]]:
+    """Index names of ``table`` keyed by (unique, method and columns), e.g. ``btree (status)``."""
+    rows = db.execute(
+        "SELECT i.relname, x.indisunique, "
+        "regexp_replace(pg_get_indexdef(x.indexrelid), '^.*? USING ', '') "
+        "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+        "JOIN pg_class t ON t.oid = x.indrelid "
+        "WHERE t.oid = to_regclass(%s) ORDER BY i.relname",
+        (f'"{table}"',),
+    )
+    names: dict[tuple[bool, str], list[str]] = {}
+    for name, unique, definition in rows:
+        names.setdefault((bool(unique), str(definition)), []).append(str(name))
+    return names
+
+
+def index_names(db: Database, tables: TableSet = LIVE) -> dict[str, list[str]]:
+    """The indexes of each table of a set, by name (what an operator would see)."""
+    result: dict[str, list[str]] = {}
+    for table in tables.all:
+        if db.dialect == "postgres":
+            rows = db.execute(
+                "SELECT indexrelid::regclass::text FROM pg_index "
+                "WHERE indrelid = to_regclass(%s) ORDER BY 1",
+                (f'"{table}"',),
+            )
+        else:
+            rows = db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = %s "
+                "ORDER BY name",
+                (table,),
+            )
+        result[table] = [str(r[0]) for r in rows]
+    return result
 
 
 ORGANIZATION_COLUMNS = (

@@ -1,0 +1,123 @@
+"""``a4c-projector show``: the read models as a table, JSON or CSV, for people and scripts.
+
+Columns are an allow-list, not "every column": the token hash (and anything added to
+the tables later) stays out of terminal scroll-back and CI logs unless listed here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from a4c_projector.queries import OrganizationRecord, ReadModel
+
+Kind = Literal["organizations", "invitations"]
+Format = Literal["table", "json", "csv"]
+
+ORGANIZATION_FIELDS = (
+    "slug", "name", "org_type", "status", "dns_status", "fqdn", "tags", "parent_id",
+    "deactivation_reason", "failed_step", "registered_at", "activated_at", "deactivated_at",
+    "version",
+)  # fmt: skip
+INVITATION_FIELDS = (
+    "organization", "email", "role", "first_name", "last_name", "status", "email_status",
+    "token_generation", "expires_at", "invited_at", "email_sent_at", "accepted_at",
+    "accepted_by", "revoked_at", "expired_at", "version",
+)  # fmt: skip
+
+
+class UnknownOrganization(LookupError):
+    """``--org`` names a slug the read model does not have."""
+
+
+@dataclass(frozen=True)
+class ShowFilter:
+    tag: str | None = None
+    status: str | None = None
+    org: str | None = None  # slug
+
+
+def collect(reads: ReadModel, kind: Kind, where: ShowFilter) -> list[dict[str, Any]]:
+    """The rows to show, as field → value, in the order of the field lists above."""
+    organizations = _organizations(reads, kind, where)
+    if kind == "organizations":
+        return [_pick(o.model_dump(), ORGANIZATION_FIELDS) for o in organizations]
+    slugs = {o.id: o.slug for o in organizations}  # every one, unless filtered
+    if where.org is None and where.tag is None:
+        invitations = reads.invitations(None, status=where.status)
+    else:
+        invitations = [
+            i for o in organizations for i in reads.invitations(o.id, status=where.status)
+        ]
+    rows = []
+    for invitation in invitations:
+        data = invitation.model_dump()
+        data["organization"] = slugs.get(invitation.organization_id, invitation.organization_id)
+        rows.append(_pick(data, INVITATION_FIELDS))
+    return sorted(rows, key=lambda r: (str(r["organization"]), r["email"]))
+
+
+def _organizations(reads: ReadModel, kind: Kind, where: ShowFilter) -> list[OrganizationRecord]:
+    status = where.status if kind == "organizations" else None
+    if where.org is None:
+        return reads.organizations(status=status, tag=where.tag)
+    found = reads.organization_by_slug(where.org)
+    if found is None:
+        raise UnknownOrganization(f"no organization with slug {where.org!r} in the read model")
+    matches = (status is None or found.status == status) and (
+        where.tag is None or where.tag in found.tags
+    )
+    return [found] if matches else []
+
+
+def _pick(data: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    return {name: data[name] for name in fields}
+
+
+def render(rows: list[dict[str, Any]], fields: Sequence[str], fmt: Format) -> str:
+    if fmt == "json":
+        return json.dumps([{k: _json(v) for k, v in row.items()} for row in rows], indent=2)
+    cells = [[_text(row[name]) for name in fields] for row in rows]
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(fields)
+        writer.writerows(cells)
+        return out.getvalue().rstrip("\n")
+    widths = [max([len(name), *(len(c[i]) for c in cells)]) for i, name in enumerate(fields)]
+    lines = [
+        "  ".join(name.ljust(w) for name, w in zip(fields, widths, strict=True)),
+        "  ".join("-" * w for w in widths),
+        *("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells),
+    ]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def fields_of(kind: Kind) -> tuple[str, ...]:
+    return ORGANIZATION_FIELDS if kind == "organizations" else INVITATION_FIELDS
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, tuple | list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    return str(value)
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
