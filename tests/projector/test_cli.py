@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import json
 import signal
-import urllib.error
-import urllib.request
 
-from tests.projector.conftest import Store, free_port, projector_cli, run_cli, seed, wait_for
-
-
-def http_get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-    except OSError:
-        return 0, ""
+from tests.projector.conftest import (
+    Store,
+    free_port,
+    http_get,
+    projector_cli,
+    run_cli,
+    seed,
+    tracked_position,
+    wait_for,
+)
 
 
 def test_run_status_audit_rebuild_and_probes(pg_store: Store) -> None:
@@ -28,6 +25,7 @@ def test_run_status_audit_rebuild_and_probes(pg_store: Store) -> None:
     )
     try:
         wait_for(lambda: http_get(port, "/ready")[0] == 200, what="/ready")
+        wait_for(lambda: tracked_position(pg_store) == views[-1].position, what="catch-up")
         status, body = http_get(port, "/health")
         assert status == 200 and json.loads(body)["status"] == "ok"
         ready = json.loads(http_get(port, "/ready")[1])
