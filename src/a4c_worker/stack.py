@@ -42,7 +42,7 @@ SAMPLE = BootstrapInput(
     slug="acme",
     org_type="provider",
     tags=["dev", "sample"],
-    domain="dev.a4c.localhost",
+    domain="acme.orgs.a4c.localhost",
     invitees=[
         Invitee(email="ada@example.com", role="admin", first_name="Ada", last_name="Lovelace"),
         Invitee(email="grace@example.com", role="member", first_name="Grace", last_name="Hopper"),
@@ -141,7 +141,7 @@ class Stack:
                 "TEMPORAL_TASK_QUEUE": TASK_QUEUE,
                 "HEALTH_HOST": "127.0.0.1",
                 "HEALTH_PORT": str(ports.worker_health),
-                "DNS_ZONE": SAMPLE.domain or "dev.a4c.localhost",
+                "DNS_ZONE": "orgs.a4c.localhost",
                 "SHUTDOWN_GRACE_SECONDS": "10",
             },
             logs / "worker.log",

@@ -37,6 +37,9 @@ def test_dev_stack_bootstraps_the_sample_and_a_second_run_adds_nothing(tmp_path:
     assert "Temporal Web UI:  http://127.0.0.1:" in out
     assert out.count("invitation link: http://localhost:8080/invitations/accept?token=") == 2
     assert "stopped worker (exit 0)" in out and "stopped projector (exit 0)" in out
+    read_models = out.split("read models:", 1)[1].split("Temporal Web UI", 1)[0]
+    assert "acme.orgs.a4c.localhost" in read_models and "active" in read_models
+    assert "ada@example.com" in read_models and "grace@example.com" in read_models
 
     env = store_env(data_dir, (data_dir / "token-secret").read_text().strip())
     app = OnboardingApplication(env)
