@@ -1,9 +1,11 @@
 # ruff: noqa: S608 - SQL identifiers come from code (TableSet, recorder names); values are bound
-"""Turning a batch of row changes into few statements: fold, group, ``executemany``.
+"""Turning a batch of row changes into few statements: fold, group, stage or ``executemany``.
 
 Changes are folded per row first (consecutive events of one aggregate become one
-change carrying the last version), then grouped by the shape of the statement they need,
-so a batch of thousands of events costs a handful of ``executemany`` calls. Every
+change carrying the last version), then grouped by the shape of the statement they need.
+A large group on PostgreSQL is streamed with ``COPY`` into a stage and applied with one
+set-based statement (:mod:`a4c_projector.staging`); a small one is one ``executemany``.
+Either way a batch of thousands of events costs a handful of statements, and every
 statement is guarded by ``version < new version``: applying a change a row already has
 (a replay) changes nothing.
 """
@@ -12,15 +14,25 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from a4c_projector.db import Database
+from a4c_projector.db import Database, PostgresDatabase
 from a4c_projector.handlers import RowChange
+from a4c_projector.staging import (
+    copy_rows,
+    ensure_stage,
+    insert_new_from_stage,
+    update_from_stage,
+    upsert_from_stage,
+)
 from a4c_projector.tables import TRACKING_TABLE, TableSet
 
 BOOKKEEPING = ("version", "last_event_id", "last_position", "modified_at", "updated_at")
+# Rows of one shape from which a stage (COPY + one statement) beats ``executemany``.
+COPY_THRESHOLD = 64
 
 
 class TrackingConflict(Exception):
@@ -40,7 +52,7 @@ def _insert_statement(table: str, columns: Sequence[str]) -> str:
     names = ["id", *columns, *BOOKKEEPING]
     updates = ", ".join(f"{n} = excluded.{n}" for n in names[1:])
     return (
-        f'INSERT INTO "{table}" AS t ({", ".join(names)}) '
+        f"INSERT INTO {table} AS t ({', '.join(names)}) "
         f"VALUES ({', '.join(['%s'] * len(names))}) "
         f"ON CONFLICT (id) DO UPDATE SET {updates} WHERE t.version < excluded.version"
     )
@@ -48,30 +60,106 @@ def _insert_statement(table: str, columns: Sequence[str]) -> str:
 
 def _update_statement(table: str, columns: Sequence[str]) -> str:
     sets = ", ".join(f"{n} = %s" for n in (*columns, *BOOKKEEPING))
-    return f'UPDATE "{table}" SET {sets} WHERE id = %s AND version < %s'
+    return f"UPDATE {table} SET {sets} WHERE id = %s AND version < %s"
 
 
-def write_changes(db: Database, tables: TableSet, changes: Iterable[RowChange]) -> None:
-    now = datetime.now(UTC)
-    groups: dict[tuple[str, bool, tuple[str, ...]], list[list[Any]]] = defaultdict(list)
+def change_statement(table: str, change: RowChange, now: datetime) -> tuple[str, list[Any]]:
+    """The version-guarded statement for one change; ``table`` a quoted SQL identifier.
+
+    For callers that write one change at a time (the one-event-per-transaction baseline
+    of ``bench/projector_catchup.py``): the same SQL the batched path runs per row.
+    """
+    columns = tuple(sorted(change.columns))
+    row = _row(change, columns, now)
+    if change.creates:
+        return _insert_statement(table, columns), row
+    return _update_statement(table, columns), _update_params(row, len(columns))
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Rows that take the same statement: one table, create or update, same columns."""
+
+    table: str  # "organizations" | "invitations"
+    creates: bool
+    columns: tuple[str, ...]
+
+
+def _row(change: RowChange, columns: tuple[str, ...], now: datetime) -> list[Any]:
+    """``[id, *column values, *BOOKKEEPING]``: the order of ``Shape.all_columns``."""
+    values = change.columns
+    return [
+        change.id,
+        *[values[c] for c in columns],
+        change.version,
+        change.event_id,
+        change.position,
+        change.modified_at,
+        now,
+    ]
+
+
+def _update_params(row: list[Any], width: int) -> list[Any]:
+    """A ``_row`` reordered for ``_update_statement``: values, bookkeeping, id, version."""
+    return [*row[1:], row[0], row[1 + width]]
+
+
+def group_changes(changes: Iterable[RowChange], now: datetime) -> dict[Shape, list[list[Any]]]:
+    """Folded changes grouped by statement shape, as rows in ``_row`` order."""
+    groups: dict[Shape, list[list[Any]]] = defaultdict(list)
     for change in fold(changes):
         columns = tuple(sorted(change.columns))
-        bookkeeping = [change.version, change.event_id, change.position, change.modified_at, now]
-        values = [change.columns[c] for c in columns]
-        if change.creates:
-            params = [change.id, *values, *bookkeeping]
+        groups[Shape(change.table, change.creates, columns)].append(_row(change, columns, now))
+    return groups
+
+
+def write_changes(
+    db: Database,
+    tables: TableSet,
+    changes: Iterable[RowChange],
+    *,
+    copy_threshold: int = COPY_THRESHOLD,
+) -> None:
+    """Apply ``changes`` with version guards: few statements, however many rows.
+
+    On PostgreSQL a group of at least ``copy_threshold`` rows goes through a stage
+    (:mod:`a4c_projector.staging`); smaller ones (live batches) are one ``executemany``.
+    """
+    now = datetime.now(UTC)
+    stages: dict[str, str] = {}
+    for group, (shape, rows) in enumerate(group_changes(changes, now).items()):
+        name = getattr(tables, shape.table)
+        if isinstance(db, PostgresDatabase) and len(rows) >= copy_threshold:
+            if name not in stages:
+                stages[name] = ensure_stage(db.conn, name)
+            columns = ("id", *shape.columns, *BOOKKEEPING)
+            copy_rows(db.conn, stages[name], group, columns, rows)
+            build = upsert_from_stage if shape.creates else update_from_stage
+            db.execute(build(name, stages[name], columns), (group,))
+        elif shape.creates:
+            db.executemany(_insert_statement(f'"{name}"', shape.columns), rows)
         else:
-            params = [*values, *bookkeeping, change.id, change.version]
-        groups[(change.table, change.creates, columns)].append(params)
-    for (table, creates, columns), rows in groups.items():
-        name = getattr(tables, table)
-        statement = (
-            _insert_statement(name, columns) if creates else _update_statement(name, columns)
-        )
-        db.executemany(statement, rows)
+            width = len(shape.columns)
+            db.executemany(
+                _update_statement(f'"{name}"', shape.columns),
+                [_update_params(row, width) for row in rows],
+            )
 
 
-def record_applied(db: Database, tables: TableSet, applied: Sequence[tuple[int, UUID]]) -> None:
+def record_applied(
+    db: Database,
+    tables: TableSet,
+    applied: Sequence[tuple[int, UUID]],
+    *,
+    copy_threshold: int = COPY_THRESHOLD,
+) -> None:
+    """The applied log of a batch (an id already logged is left as it is)."""
+    if isinstance(db, PostgresDatabase) and len(applied) >= copy_threshold:
+        stage = ensure_stage(db.conn, tables.applied)
+        columns = ("notification_id", "event_id")
+        copy_rows(db.conn, stage, 0, columns, applied)
+        db.execute(insert_new_from_stage(tables.applied, stage, columns, "notification_id"), (0,))
+        return
     db.executemany(
         f'INSERT INTO "{tables.applied}" (notification_id, event_id) VALUES (%s, %s) '
         "ON CONFLICT (notification_id) DO NOTHING",

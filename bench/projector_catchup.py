@@ -1,0 +1,283 @@
+"""Benchmark: projector catch-up on PostgreSQL, against one event per transaction.
+
+Seeds a fresh schema (dropped afterwards) with ``--events`` domain events written by the
+domain application itself (aggregates built by their own command methods, saved many
+aggregates per ``app.save`` so seeding is quick). The log is realistic: organizations
+registered, DNS configured / verified, activated, a few deactivated; two or three
+invitations each, e-mailed, some failing and re-sent, accepted, revoked or expired.
+Aggregates advance phase by phase over chunks of organizations, so one aggregate's
+events are spread over thousands of notification ids, as they are when many bootstraps
+run at once (a batch rarely holds a whole aggregate history).
+
+Two projections of the same events, same database, same run:
+
+* **ours**: :class:`a4c_projector.projector.Projector` catching up from 0 with its
+  default batch size (guard, decode, handlers, version-guarded upserts, applied log and
+  tracking position in one transaction per batch);
+* **baseline**: eventsourcing's own ``ProjectionRunner`` with a ``PostgresTrackingRecorder``
+  view whose projection upserts the same read-model rows (same handlers, same
+  statements) and records the tracking position, one event per transaction — the stock
+  pattern. It runs for ``--baseline-events`` events or ``--baseline-seconds``, whichever
+  comes first, and its rate is events/s over that prefix.
+
+Prints one JSON line. ``--rebuild-events 1000000`` seeds that many events instead and
+also reports the rate of a from-scratch rebuild (``a4c_projector.rebuild``-style: fresh
+table set, catch-up to the head) of all of them.
+
+    .venv/bin/python bench/projector_catchup.py [--events 100000] [--rebuild-events N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.projection import Projection, ProjectionRunner
+from psycopg.sql import Identifier
+
+from a4c_domain import Invitation, OnboardingApplication, Organization
+from a4c_projector.handlers import RowChange, RowHandlers
+from a4c_projector.projector import Projector
+from a4c_projector.store import open_event_store
+from a4c_projector.tables import TableSet, ensure_schema
+from a4c_projector.writer import change_statement
+
+TOKEN_SECRET = "bench-token-secret-0123456789abcdefghij"
+CONNINFO = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+CHUNK_ORGS = 400  # organizations advanced together, phase by phase
+BASELINE_SUFFIX = "__baseline"
+
+
+def store_env(schema: str) -> dict[str, str]:
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": "test",
+        "POSTGRES_HOST": "127.0.0.1",
+        "POSTGRES_PORT": "5432",
+        "POSTGRES_USER": "postgres",
+        "POSTGRES_PASSWORD": "",
+        "POSTGRES_SCHEMA": schema,
+        "A4C_TOKEN_SECRET": TOKEN_SECRET,
+    }
+
+
+@contextmanager
+def fresh_schema() -> Iterator[str]:
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(CONNINFO, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield schema
+    finally:
+        with psycopg.connect(CONNINFO, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+# --- seeding ---------------------------------------------------------------------------
+
+
+def seed_chunk(app: OnboardingApplication, first: int, count: int) -> int:
+    """``count`` organizations with their invitations, phase by phase; events written."""
+    written = 0
+
+    def save(*aggregates: Any) -> None:
+        nonlocal written
+        pending = sum(len(a.pending_events) for a in aggregates)
+        if pending:
+            app.save(*aggregates)
+            written += pending
+
+    now = datetime.now(UTC)
+    orgs = [
+        Organization(
+            name=f"Organization {n}",
+            slug=f"org-{n}",
+            org_type="provider" if n % 4 else "partner",
+            parent_id=None,
+            tags=[f"region-{n % 5}", "bench"],
+            domain=None if n % 10 == 0 else f"org-{n}.example.test",
+        )
+        for n in range(first, first + count)
+    ]
+    save(*orgs)
+    with_dns = [o for o in orgs if o.domain is not None]
+    for org in with_dns:
+        org.configure_dns(
+            f"{org.slug}.orgs.example.test", "ingress.example.test", f"rec-{org.slug}"
+        )
+    save(*with_dns)
+    for org in with_dns:
+        org.verify_dns()
+    save(*with_dns)
+    invitations: list[Invitation] = []
+    for index, org in enumerate(orgs):
+        for k in range(2 + index % 2):
+            email = f"user{k}@{org.slug}.example.test"
+            inv_id = Invitation.create_id(org.id, email, 1)
+            invitations.append(
+                Invitation(
+                    organization_id=org.id,
+                    email=email,
+                    role="admin" if k == 0 else "member",
+                    first_name=f"First{k}",
+                    last_name=org.slug,
+                    generation=1,
+                    token_hash=app.tokens.token_hash(inv_id, 1),
+                    expires_at=now + timedelta(days=7),
+                )
+            )
+    save(*invitations)
+    for index, inv in enumerate(invitations):
+        if index % 7 == 3:
+            inv.record_email_failed(1, "mailbox unavailable")
+            inv.reissue_token(2, app.tokens.token_hash(inv.id, 2), now + timedelta(days=7))
+            inv.record_email_sent(2, f"msg-{inv.id}-2")
+        else:
+            inv.record_email_sent(1, f"msg-{inv.id}")
+    save(*invitations)
+    for index, org in enumerate(orgs):
+        if index % 20 == 13:
+            org.deactivate("bootstrap cancelled", "activate")
+        else:
+            org.activate()
+    save(*orgs)
+    for index, inv in enumerate(invitations):
+        if index % 11 == 5:
+            inv.revoke("left the company")
+        elif index % 13 == 7:
+            inv.expire(now + timedelta(days=8))
+        elif index % 3 != 2:
+            inv.accept(app.tokens.token(inv.id, inv.token_generation), f"user-{inv.id}", now)
+    save(*invitations)
+    return written
+
+
+def seed(app: OnboardingApplication, events: int) -> int:
+    """At least ``events`` events; returns how many were written."""
+    written = 0
+    first = 0
+    while written < events:
+        written += seed_chunk(app, first, CHUNK_ORGS)
+        first += CHUNK_ORGS
+    return written
+
+
+# --- baseline: eventsourcing's ProjectionRunner, one event per transaction --------------
+
+
+class ReadModelView(PostgresTrackingRecorder):
+    """A materialised view in the eventsourcing style: one transaction per event.
+
+    Writes the same rows as the projector (same handlers, same version-guarded
+    statements, via :func:`a4c_projector.writer.change_statement`) into its own table
+    set, plus the tracking record, and commits.
+    """
+
+    tables: TableSet = TableSet(BASELINE_SUFFIX)
+
+    def apply(self, change: RowChange, tracking: Tracking) -> None:
+        table = Identifier(self.datastore.schema, getattr(self.tables, change.table))
+        statement, params = change_statement(table.as_string(None), change, datetime.now(UTC))
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(statement.encode(), params)
+            self._insert_tracking(curs, tracking)
+
+
+class ReadModelProjection(Projection[ReadModelView]):
+    name = "baseline"
+    handlers = RowHandlers()
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        change = self.handlers.changes(domain_event)
+        change.position = tracking.notification_id
+        self.view.apply(change, tracking)
+
+
+def measure_baseline(env: dict[str, str], max_events: int, max_seconds: float) -> tuple[int, float]:
+    """Events/s of the stock runner over a prefix of the log (count or time bound)."""
+    store = open_event_store(env)
+    with store.location.connect() as db:
+        ensure_schema(db, ReadModelView.tables)
+    runner_env = {**env, "CREATE_TABLE": "y"}
+    started = time.perf_counter()
+    with ProjectionRunner(
+        application_class=OnboardingApplication,
+        projection_class=ReadModelProjection,
+        view_class=ReadModelView,
+        env=runner_env,
+    ) as runner:
+        deadline = started + max_seconds
+        done = 0
+        while time.perf_counter() < deadline:
+            done = runner.view.max_tracking_id("a4c") or 0
+            if done >= max_events:
+                break
+            runner.run_forever(timeout=0.2)
+        elapsed = time.perf_counter() - started
+        done = runner.view.max_tracking_id("a4c") or 0
+    return done, elapsed
+
+
+# --- ours ------------------------------------------------------------------------------
+
+
+def measure_ours(env: dict[str, str], tables: TableSet, projection: str) -> tuple[int, float]:
+    store = open_event_store(env)
+    projector = Projector(store.location, store.mapper, projection=projection, tables=tables)
+    try:
+        projector.db  # noqa: B018 - connect and create the tables outside the timing
+        started = time.perf_counter()
+        position = projector.catch_up()
+        elapsed = time.perf_counter() - started
+    finally:
+        projector.close()
+    return position, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--baseline-events", type=int, default=20_000)
+    parser.add_argument("--baseline-seconds", type=float, default=60.0)
+    parser.add_argument("--rebuild-events", type=int, default=0)
+    args = parser.parse_args()
+    with fresh_schema() as schema:
+        env = store_env(schema)
+        app = OnboardingApplication(env)
+        started = time.perf_counter()
+        written = seed(app, args.events)
+        seed_seconds = time.perf_counter() - started
+        app.close()
+        print(f"seeded {written} events in {seed_seconds:.1f}s", file=sys.stderr)
+        position, elapsed = measure_ours(env, TableSet(), "a4c")
+        ours = position / elapsed
+        base_events, base_elapsed = measure_baseline(
+            env, args.baseline_events, args.baseline_seconds
+        )
+        baseline = base_events / base_elapsed
+        print(
+            json.dumps(
+                {
+                    "events": written,
+                    "ours_events_per_s": round(ours, 1),
+                    "ours_seconds": round(elapsed, 2),
+                    "baseline_events_per_s": round(baseline, 1),
+                    "baseline_events": base_events,
+                    "ratio": round(ours / baseline, 1),
+                }
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
