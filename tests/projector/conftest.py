@@ -183,11 +183,14 @@ class Poison:
 
     def repair(self, store: Store) -> None:
         with store.location.connect() as db, db.transaction():
-            db.execute(
+            # eventsourcing's SQLite recorder keeps ids as 32 hex digits
+            key = self.organization_id if db.dialect == "postgres" else self.organization_id.hex
+            repaired = db.execute(
                 f"UPDATE {db.location.qualified_events_table} SET state = %s "
-                "WHERE originator_id = %s AND originator_version = 2",
-                (self.good_state, self.organization_id),
+                "WHERE originator_id = %s AND originator_version = 2 RETURNING 1",
+                (self.good_state, key),
             )
+            assert repaired == [(1,)], "the poisoned event was not found"
 
 
 def write_poison(store: Store, slug: str = "poisoned") -> Poison:

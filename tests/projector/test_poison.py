@@ -1,0 +1,184 @@
+"""Poison events: stop by default, or park the aggregate and go on; list and retry.
+
+The poison is honest: a stored ``DNSConfigured`` whose payload decodes but lacks
+``fqdn``, so the projector's handler fails on it (see ``conftest.write_poison``); the
+cause is fixed by restoring the payload the domain wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import psycopg
+import pytest
+
+from a4c_projector.deadletter import ParkedEvent, list_parked, retry_parked
+from a4c_projector.projector import PoisonEvent
+from a4c_projector.queries import ReadModel
+from tests.projector.conftest import (
+    Daemon,
+    Store,
+    assert_complete,
+    run_cli,
+    seed,
+    store_head,
+    tracked_position,
+    wait_for,
+    write_poison,
+)
+
+POISON_TOPIC = "a4c_domain.organization:Organization.DNSConfigured"
+
+
+def parked_now(store: Store) -> list[ParkedEvent]:
+    with store.location.connect() as db, db.transaction():
+        return list_parked(db)
+
+
+def test_by_default_the_daemon_stops_at_the_poison_naming_it(pg_store: Store) -> None:
+    seed(pg_store.app, 2)  # notification ids 1-8
+    poison = write_poison(pg_store)  # 9 (fine), 10 (poison), 11, 12
+    seed(pg_store.app, 1, prefix="later")
+    daemon = Daemon(pg_store.env)
+    try:
+        assert daemon.proc.wait(timeout=30) == 1
+        _, err = daemon.proc.communicate()
+    finally:
+        daemon.close()
+    assert "notification 10" in err and POISON_TOPIC in err and str(poison.organization_id) in err
+    assert tracked_position(pg_store) == 9  # everything before it, nothing after
+    with ReadModel(pg_store.location) as reads:
+        poisoned = reads.organization(poison.organization_id)
+        assert poisoned is not None and poisoned.version == 1
+        assert reads.organization_by_slug("later-0") is None
+
+
+def test_dead_letter_parks_the_aggregate_goes_on_and_retry_applies_after_the_fix(
+    pg_store: Store,
+) -> None:
+    seed(pg_store.app, 2)
+    poison = write_poison(pg_store)
+    seed(pg_store.app, 2, prefix="later")
+    daemon = Daemon(pg_store.env, PROJECTOR_DEAD_LETTER="true")
+    try:
+        wait_for(lambda: tracked_position(pg_store) == store_head(pg_store), what="catch-up")
+        with ReadModel(pg_store.location) as reads:
+            assert reads.organization(poison.organization_id).version == 1  # type: ignore[union-attr]
+            assert reads.organization_by_slug("later-1") is not None  # the others went on
+        assert daemon.metrics()["a4c_projector_parked_events"] == 3.0
+
+        code, out, _ = run_cli(pg_store.env, "dead-letter", "list")
+        parked = json.loads(out)
+        assert code == 0 and [p["notification_id"] for p in parked] == [10, 11, 12]
+        assert {p["originator_id"] for p in parked} == {str(poison.organization_id)}
+        assert parked[0]["topic"] == POISON_TOPIC and "fqdn" in parked[0]["error"]
+        assert "earlier event" in parked[1]["error"]
+
+        code, out, _ = run_cli(pg_store.env, "dead-letter", "retry")
+        assert code == 1 and "fqdn" in json.loads(out)[0]["error"]  # not fixed yet
+        assert len(parked_now(pg_store)) == 3
+
+        poison.repair(pg_store)
+        # A new event of the parked aggregate while it is parked: parked behind the others.
+        view = pg_store.app.deactivate(
+            organization_id=poison.organization_id, reason="test", failed_step=None
+        )
+        wait_for(lambda: tracked_position(pg_store) >= view.position, what="the new event")
+        code, out, _ = run_cli(pg_store.env, "dead-letter", "retry")  # daemon still running
+        assert code == 0 and json.loads(out) == [
+            {"originator_id": str(poison.organization_id), "applied": 4, "error": None}
+        ]
+        assert parked_now(pg_store) == []
+        # After the retry the aggregate is no longer parked: its next event applies live.
+        view = pg_store.app.remove_dns(organization_id=poison.organization_id)
+        wait_for(lambda: tracked_position(pg_store) >= view.position, what="the next event")
+        with ReadModel(pg_store.location) as reads:
+            row = reads.organization(poison.organization_id)
+            assert row is not None and row.version == view.version
+            assert (row.status, row.dns_status) == ("deactivated", "removed")
+        assert daemon.metrics()["a4c_projector_parked_events"] == 0.0
+        code, err = daemon.terminate()
+        assert code == 0, err
+    finally:
+        daemon.close()
+    assert_complete(pg_store)
+
+
+def test_retry_waits_for_the_batch_in_flight_and_takes_what_it_parked(pg_store: Store) -> None:
+    poison = write_poison(pg_store)
+    parking = pg_store.projector(dead_letter=True)
+    parking.catch_up()
+    parking.close()
+    poison.repair(pg_store)
+    pg_store.app.deactivate(organization_id=poison.organization_id, reason="r", failed_step=None)
+
+    # A live batch parks the new event (its aggregate is parked) and is held before commit.
+    in_commit, release = threading.Event(), threading.Event()
+
+    def hold(stage: str, _nid: int) -> None:
+        if stage == "before_commit":
+            in_commit.set()
+            release.wait(30)
+
+    batch = pg_store.projector(dead_letter=True, fault=hold)
+    batch_thread = threading.Thread(target=batch.run_batch)
+    batch_thread.start()
+    outcomes = []
+    retry_db = pg_store.location.connect(purpose="retry")
+    try:
+        assert in_commit.wait(10)
+        retry_thread = threading.Thread(
+            target=lambda: outcomes.extend(retry_parked(retry_db, pg_store.store.mapper))
+        )
+        retry_thread.start()
+        with psycopg.connect(pg_store.location.conninfo, autocommit=True) as admin:
+            wait_for(
+                lambda: (
+                    admin.execute(
+                        "SELECT wait_event_type FROM pg_stat_activity WHERE application_name = %s",
+                        (pg_store.location.application_name("retry"),),
+                    ).fetchone()
+                    == ("Lock",)
+                ),
+                what="the retry to wait for the batch",
+            )
+        assert retry_thread.is_alive()
+        release.set()
+        batch_thread.join(10)
+        retry_thread.join(10)
+    finally:
+        release.set()
+        batch.close()
+        retry_db.close()
+    # The retry saw what the batch parked: versions 2-5, nothing left behind.
+    assert [(o.applied, o.error) for o in outcomes] == [(4, None)]
+    with pg_store.location.connect() as db:
+        assert list_parked(db) == []
+    with ReadModel(pg_store.location) as reads:
+        row = reads.organization(poison.organization_id)
+        assert row is not None and (row.version, row.status) == (5, "deactivated")
+    assert_complete(pg_store)
+
+
+def test_sqlite_parks_and_retries_too(sqlite_store: Store) -> None:
+    poison = write_poison(sqlite_store)
+    seed(sqlite_store.app, 1)
+    strict = sqlite_store.projector()
+    with pytest.raises(PoisonEvent) as stopped:
+        strict.catch_up()
+    strict.close()
+    assert (stopped.value.notification_id, stopped.value.topic) == (2, POISON_TOPIC)
+    assert stopped.value.originator_id == poison.organization_id
+
+    lenient = sqlite_store.projector(dead_letter=True)
+    lenient.catch_up()
+    lenient.close()
+    with sqlite_store.location.connect() as db:
+        assert [p.notification_id for p in list_parked(db)] == [2, 3, 4]
+        assert retry_parked(db, sqlite_store.store.mapper)[0].error is not None
+        assert len(list_parked(db)) == 3  # a failed retry changes nothing
+        poison.repair(sqlite_store)
+        assert [o.applied for o in retry_parked(db, sqlite_store.store.mapper)] == [3]
+        assert list_parked(db) == []
+    assert_complete(sqlite_store)
