@@ -116,8 +116,9 @@ def _run(args: argparse.Namespace, settings: ProjectorSettings, store: EventStor
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    probes = Probes(runner, settings.ready_max_age, settings.heartbeat_limit)
     server = serve(
-        Probes(runner, settings.ready_max_age, settings.heartbeat_limit),
+        probes,
         settings.http_host,
         settings.http_port,
     )
@@ -126,6 +127,7 @@ def _run(args: argparse.Namespace, settings: ProjectorSettings, store: EventStor
         return runner.run()
     finally:
         server.shutdown()
+        probes.close()
 
 
 def _status(args: argparse.Namespace, settings: ProjectorSettings, store: EventStore) -> int:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -22,6 +23,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from a4c_projector.db import Database
 from a4c_projector.lag import Lag, measure
 from a4c_projector.runner import Runner
 
@@ -29,10 +31,24 @@ log = logging.getLogger(__name__)
 
 
 class Probes:
+    """The checks behind the endpoints; one database connection, kept and reopened."""
+
     def __init__(self, runner: Runner, ready_max_age: float, heartbeat_max_age: float) -> None:
         self.runner = runner
         self.ready_max_age = ready_max_age
         self.heartbeat_max_age = heartbeat_max_age
+        self._db: Database | None = None
+        self._db_lock = threading.Lock()  # the HTTP server answers on several threads
+
+    def close(self) -> None:
+        with self._db_lock:
+            self._drop_connection()
+
+    def _drop_connection(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(Exception):  # it may be broken already
+                self._db.close()
+            self._db = None
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         age = time.monotonic() - self.runner.state.heartbeat
@@ -40,8 +56,15 @@ class Probes:
 
     def lag(self) -> Lag:
         store = self.runner.store
-        with store.location.connect() as db, db.transaction():
-            return measure(db, store.mapper, self.runner.options.projection)
+        with self._db_lock:
+            if self._db is None:
+                self._db = store.location.connect(purpose="probes")
+            try:
+                with self._db.transaction():
+                    return measure(self._db, store.mapper, self.runner.options.projection)
+            except Exception:
+                self._drop_connection()  # the next probe opens a new one
+                raise
 
     def ready(self) -> tuple[bool, dict[str, Any]]:
         alive, body = self.health()

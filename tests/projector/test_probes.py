@@ -1,0 +1,192 @@
+"""``/health``, ``/ready`` and ``/metrics`` of a real daemon, over its real socket.
+
+Each way readiness must fail is produced for real and then undone:
+
+* the loop stalls (its batch blocked on the tracking row the test locks): the heartbeat
+  ages, ``/health`` and ``/ready`` turn red, and green again when the lock goes;
+* the loop is alive but an event stays unapplied (held behind a lower id that an open
+  transaction owns): only ``/ready`` turns red, once the event is older than
+  ``PROJECTOR_READY_MAX_AGE``; the metrics show the lag in events and seconds;
+* the LISTEN connection dies and cannot come back (its role may not log in): ``/ready``
+  turns red while the loop keeps applying by polling; green again once it can.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from a4c_domain import Organization
+from a4c_projector.db import Location
+from tests.projector.conftest import (
+    SECRET,
+    Daemon,
+    Store,
+    assert_complete,
+    make_pg_store,
+    seed,
+    wait_for,
+)
+from tests.servers.postgres import postgres_env
+
+
+def insert_raw(location: Location, conn: psycopg.Connection[object], slug: str) -> None:
+    """A registered organization written straight into the events table (no commit)."""
+    from a4c_projector.store import open_event_store
+
+    mapper = open_event_store(postgres_env(location.schema, A4C_TOKEN_SECRET=SECRET)).mapper
+    org = Organization(
+        name=slug, slug=slug, org_type="partner", parent_id=None, tags=[], domain=None
+    )
+    stored = [mapper.to_stored_event(e) for e in org.collect_events()]
+    conn.cursor().executemany(
+        f"INSERT INTO {location.qualified_events_table} "
+        "(originator_id, originator_version, topic, state) VALUES (%s, %s, %s, %s)",
+        [(s.originator_id, s.originator_version, s.topic, s.state) for s in stored],
+    )
+
+
+def reasons(daemon: Daemon) -> list[str]:
+    return list(daemon.get("/ready")[1].get("reasons", ["no answer"]))
+
+
+def test_a_stalled_loop_turns_health_and_readiness_red(pg_store: Store) -> None:
+    seed(pg_store.app, 2)
+    daemon = Daemon(pg_store.env, PROJECTOR_HEARTBEAT_MAX_AGE="1", PROJECTOR_READY_MAX_AGE="60")
+    try:
+        wait_for(lambda: daemon.get("/ready")[1].get("lag_events") == 0, what="catch-up")
+        with psycopg.connect(pg_store.location.conninfo) as blocker:
+            blocker.execute(
+                f'SELECT 1 FROM "{pg_store.location.schema}".projector_tracking '
+                "WHERE projection = 'a4c' FOR UPDATE"
+            )
+            wait_for(lambda: daemon.get("/health")[0] == 503, what="/health to turn red")
+            status, body = daemon.get("/ready")
+            assert status == 503 and body["lag_events"] == 0
+            assert [r for r in body["reasons"] if "heartbeat" in r] == body["reasons"]
+            blocker.rollback()
+        wait_for(lambda: daemon.get("/ready")[0] == 200, what="ready again")
+        assert daemon.get("/health")[0] == 200
+        code, err = daemon.terminate()
+        assert code == 0, err
+    finally:
+        daemon.close()
+
+
+def test_an_old_unapplied_event_turns_readiness_red_and_shows_in_metrics(
+    pg_store: Store,
+) -> None:
+    views = seed(pg_store.app, 2)
+    daemon = Daemon(pg_store.env, PROJECTOR_READY_MAX_AGE="1")
+    holder_started, release = threading.Event(), threading.Event()
+
+    def holder() -> None:  # takes the next id and keeps its transaction open
+        with psycopg.connect(pg_store.location.conninfo) as conn:
+            insert_raw(pg_store.location, conn, "held")
+            holder_started.set()
+            release.wait(60)
+
+    thread = threading.Thread(target=holder)
+    try:
+        wait_for(lambda: daemon.get("/ready")[1].get("lag_events") == 0, what="catch-up")
+        before = daemon.metrics()
+        assert before["a4c_projector_position"] == views[-1].position
+        assert before["a4c_projector_head"] == views[-1].position
+        assert before["a4c_projector_lag_events"] == 0.0
+        assert before["a4c_projector_lag_seconds"] == 0.0
+        assert before["a4c_projector_active"] == 1.0
+        assert before["a4c_projector_parked_events"] == 0.0
+        thread.start()
+        assert holder_started.wait(10)
+        late = pg_store.app.register_organization(name="Late", slug="late", org_type="provider")
+        wait_for(lambda: daemon.get("/ready")[0] == 503, what="/ready to turn red")
+        assert daemon.get("/health")[0] == 200  # the loop itself is fine
+        (reason,) = reasons(daemon)
+        assert "oldest unapplied event" in reason
+        during = daemon.metrics()
+        assert during["a4c_projector_position"] == views[-1].position
+        assert during["a4c_projector_head"] == late.position
+        assert during["a4c_projector_lag_events"] == 1.0  # the open one is not committed
+        assert during["a4c_projector_lag_seconds"] > 1.0
+        release.set()
+        thread.join(10)
+        wait_for(lambda: daemon.get("/ready")[0] == 200, what="ready again")
+        after = daemon.metrics()
+        assert after["a4c_projector_position"] == after["a4c_projector_head"] == late.position
+        assert after["a4c_projector_lag_events"] == 0.0
+        # Every event went through a batch of this process: the histogram adds up.
+        assert after["a4c_projector_batch_size_sum"] == late.position
+        batches = after["a4c_projector_batch_size_count"]
+        assert 2 <= batches == after["a4c_projector_batch_duration_seconds_count"]
+        assert after["a4c_projector_batch_duration_seconds_sum"] > 0
+        code, err = daemon.terminate()
+        assert code == 0, err
+    finally:
+        release.set()
+        if thread.is_alive():
+            thread.join(10)
+        daemon.close()
+    assert_complete(pg_store)
+
+
+@pytest.fixture
+def own_role(pg_schema: str, pg_server: str) -> Iterator[str]:
+    """A login role owning the test schema, so the test can stop it logging in."""
+    role = f"a4c_probe_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        admin.execute(f'ALTER SCHEMA "{pg_schema}" OWNER TO "{role}"')
+    try:
+        yield role
+    finally:
+        with psycopg.connect(pg_server, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
+                (role,),
+            )
+            admin.execute(f'DROP OWNED BY "{role}"')
+            admin.execute(f'DROP ROLE "{role}"')
+
+
+def test_a_dead_listen_connection_turns_readiness_red_until_it_is_back(
+    pg_schema: str, pg_server: str, own_role: str
+) -> None:
+    store = make_pg_store(pg_schema, POSTGRES_USER=own_role)
+    seed(store.app, 1)
+    store.app.close()
+    daemon = Daemon(store.env)
+    listen_name = store.location.application_name("listen")
+    try:
+        wait_for(lambda: daemon.get("/ready")[1].get("listening") is True, what="listening")
+        with psycopg.connect(pg_server, autocommit=True) as admin:
+            admin.execute(f'ALTER ROLE "{own_role}" NOLOGIN')
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s",
+                (listen_name,),
+            )
+            wait_for(lambda: daemon.get("/ready")[0] == 503, what="/ready to turn red")
+            assert reasons(daemon) == ["the LISTEN connection is down"]
+            assert daemon.get("/health")[0] == 200
+            # Meanwhile the loop polls: a new event is still applied.
+            with psycopg.connect(pg_server) as writer:
+                writer.execute(f'SET search_path TO "{pg_schema}"')
+                insert_raw(store.location, writer, "while-deaf")
+            caught_up = (
+                f'SELECT (SELECT position FROM "{pg_schema}".projector_tracking) = '
+                f'(SELECT max(notification_id) FROM "{pg_schema}".a4c_events)'
+            )
+            wait_for(lambda: admin.execute(caught_up).fetchone() == (True,), what="polling")
+            assert daemon.get("/ready")[0] == 503  # still deaf: still red
+            admin.execute(f'ALTER ROLE "{own_role}" LOGIN')
+        wait_for(lambda: daemon.get("/ready")[0] == 200, what="ready again")
+        assert daemon.get("/ready")[1]["listening"] is True
+        assert daemon.metrics()["a4c_projector_errors_total{kind=listen}"] >= 1
+        code, err = daemon.terminate()
+        assert code == 0, err
+    finally:
+        daemon.close()
