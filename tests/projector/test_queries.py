@@ -1,0 +1,167 @@
+"""``a4c_projector.queries.ReadModel`` on both stores: every method, real data.
+
+The data comes from domain commands, the read model from the projector; each query is
+checked against what the commands did (and against what they did *not* do).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from a4c_domain import hash_token
+from a4c_projector.queries import ProjectionTimeout, ReadModel
+from tests.projector.conftest import Store
+
+
+@dataclass
+class World:
+    store: Store
+    ids: dict[str, Any]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def world(request: pytest.FixtureRequest) -> Iterator[World]:
+    store: Store = request.getfixturevalue(
+        f"{'pg' if request.param == 'postgres' else 'sqlite'}_store"
+    )
+    app = store.app
+    acme = app.register_organization(
+        name="Acme",
+        slug="acme",
+        org_type="provider",
+        tags=["eu", "gold"],
+        domain="acme.example.com",
+    )
+    app.configure_dns(
+        organization_id=acme.id, fqdn="acme.example.com", target="lb.example.com", record_id="r1"
+    )
+    app.verify_dns(organization_id=acme.id)
+    app.activate(organization_id=acme.id)
+    beta = app.register_organization(name="Beta", slug="beta", org_type="partner", tags=["eu"])
+    gamma = app.register_organization(name="Gamma", slug="gamma", org_type="partner", tags=["us"])
+    app.deactivate(organization_id=gamma.id, reason="bounced", failed_step="dns")
+    ids: dict[str, Any] = {"acme": acme.id, "beta": beta.id, "gamma": gamma.id}
+    for name in ("alice", "bob", "carol"):
+        ids[name] = app.invite(
+            organization_id=acme.id,
+            email=f"{name}@example.com",
+            role="member",
+            first_name=name.title(),
+            last_name="X",
+        ).id
+        app.record_email_sent(invitation_id=ids[name], token_generation=1, message_id=name)
+    app.revoke_invitation(invitation_id=ids["bob"], reason="left")
+    app.accept_invitation(
+        invitation_id=ids["carol"], token=app.invitation_token(ids["carol"]), user_id="u-carol"
+    )
+    projector = store.projector()
+    projector.catch_up()
+    projector.close()
+    yield World(store, ids)
+
+
+@pytest.fixture
+def reads(world: World) -> Iterator[ReadModel]:
+    with ReadModel(world.store.location) as read_model:
+        yield read_model
+
+
+def test_organization_by_id_and_by_slug(world: World, reads: ReadModel) -> None:
+    acme = reads.organization(world.ids["acme"])
+    assert acme is not None and acme == reads.organization_by_slug("acme")
+    assert (acme.slug, acme.name, acme.org_type, acme.tags) == (
+        "acme", "Acme", "provider", ("eu", "gold"),
+    )  # fmt: skip
+    assert (acme.status, acme.dns_status, acme.fqdn) == ("active", "verified", "acme.example.com")
+    assert acme.registered_at <= acme.dns_verified_at <= acme.activated_at  # type: ignore[operator]
+    assert acme.deactivated_at is None and acme.version == 4
+    gamma = reads.organization_by_slug("gamma")
+    assert gamma is not None and (gamma.status, gamma.deactivation_reason) == (
+        "deactivated", "bounced",
+    )  # fmt: skip
+    assert reads.organization(world.ids["alice"]) is None  # an invitation's id
+    assert reads.organization_by_slug("nobody") is None
+
+
+def test_list_organizations_by_status_and_tag(reads: ReadModel) -> None:
+    def slugs(**filters: str) -> list[str]:
+        return [o.slug for o in reads.organizations(**filters)]
+
+    assert slugs() == ["acme", "beta", "gamma"]
+    assert slugs(status="active") == ["acme"]
+    assert slugs(status="registered") == ["beta"]
+    assert slugs(tag="eu") == ["acme", "beta"]
+    assert slugs(tag="gold") == ["acme"]
+    assert slugs(tag="eu", status="registered") == ["beta"]
+    assert slugs(tag="e") == []  # a tag matches whole, not as a prefix
+    assert slugs(status="nope") == []
+
+
+def test_invitations_by_organization_and_status(world: World, reads: ReadModel) -> None:
+    def emails(organization: str | None, status: str | None = None) -> list[str]:
+        org = world.ids[organization] if organization else None
+        return [i.email for i in reads.invitations(org, status=status)]
+
+    everyone = ["alice@example.com", "bob@example.com", "carol@example.com"]
+    assert emails("acme") == everyone
+    assert emails(None) == everyone
+    assert emails("acme", "pending") == ["alice@example.com"]
+    assert emails("acme", "revoked") == ["bob@example.com"]
+    assert emails("acme", "accepted") == ["carol@example.com"]
+    assert emails("beta") == []
+    carol = reads.invitations(world.ids["acme"], status="accepted")[0]
+    assert (carol.accepted_by, carol.email_status, carol.message_id) == ("u-carol", "sent", "carol")
+
+
+def test_invitation_by_token_finds_only_the_current_token(world: World, reads: ReadModel) -> None:
+    app = world.store.app
+    token = app.invitation_token(world.ids["alice"])
+    found = reads.invitation_by_token(token)
+    assert found is not None and found.id == world.ids["alice"]
+    assert found.token_hash == hash_token(token) != token
+    assert token not in found.model_dump_json()  # the read model holds no token
+    assert reads.invitation_by_token(token[:-1] + ("A" if token[-1] != "A" else "B")) is None
+    assert reads.invitation_by_token("") is None
+    # A reissued token replaces the old one in the read model.
+    app.reissue_token(invitation_id=world.ids["alice"], token_generation=2)
+    projector = world.store.projector()
+    projector.catch_up()
+    projector.close()
+    assert reads.invitation_by_token(token) is None
+    fresh = reads.invitation_by_token(app.invitation_token(world.ids["alice"]))
+    assert fresh is not None and fresh.token_generation == 2
+
+
+def test_wait_until_returns_once_the_projection_reaches_the_write(
+    world: World, reads: ReadModel
+) -> None:
+    view = world.store.app.activate(organization_id=world.ids["beta"])
+    assert view.position is not None
+    before = reads.position()
+    assert before < view.position
+    assert reads.wait_until(None) == before  # nothing to wait for
+    with pytest.raises(ProjectionTimeout, match=f"at {before}, not {view.position}"):
+        reads.wait_until(view.position, timeout=0.2)
+
+    def project_later() -> None:
+        time.sleep(0.3)
+        projector = world.store.projector()
+        projector.catch_up()
+        projector.close()
+
+    thread = threading.Thread(target=project_later)
+    thread.start()
+    try:
+        assert reads.wait_until(view.position, timeout=30) >= view.position
+        beta = reads.organization(world.ids["beta"])
+        assert beta is not None and beta.status == "active"  # read your own write
+    finally:
+        thread.join()
+    # An already-reached position returns at once, even with no time to wait.
+    assert reads.wait_until(view.position, timeout=0) >= view.position
