@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from a4c_domain import OnboardingApplication
-from tests.domain.support import FakeClock, Store
+from tests.domain.support import FakeClock, Store, sqlite_store
 from tests.servers.postgres import postgres_env
 
 BACKENDS = ["sqlite", "postgres"]
@@ -22,13 +22,7 @@ BACKENDS = ["sqlite", "postgres"]
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """An empty event store on the parametrized backend."""
     if request.param == "sqlite":
-        result = Store(
-            "sqlite",
-            {
-                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                "SQLITE_DBNAME": str(tmp_path / "events.sqlite"),
-            },
-        )
+        result = sqlite_store(str(tmp_path / "events.sqlite"))
     else:
         schema: str = request.getfixturevalue("pg_schema")
         conninfo: str = request.getfixturevalue("pg_server")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -69,6 +71,24 @@ class Store:
                 f'SELECT topic, state FROM "{self.schema}".a4c_events ORDER BY notification_id'
             ).fetchall()
         return [(str(t), bytes(s)) for t, s in rows2]
+
+
+def sqlite_store(path: str) -> Store:
+    """A store in the SQLite file at ``path``."""
+    return Store("sqlite", {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path})
+
+
+@contextmanager
+def postgres_schema(conninfo: str) -> Iterator[str]:
+    """A fresh PostgreSQL schema, dropped afterwards (for tests that need more than one)."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')  # type: ignore[arg-type]
+    try:
+        yield schema
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')  # type: ignore[arg-type]
 
 
 def notification_count(app: OnboardingApplication) -> int:

@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import psycopg
 import pytest
 
 from a4c_domain import OnboardingApplication
-from tests.domain.support import TOKEN_SECRET, events, org_fields
+from tests.domain.support import TOKEN_SECRET, events, org_fields, postgres_schema
 from tests.servers.postgres import PG_DBNAME, PG_HOST, PG_PORT, PG_USER, postgres_env
 
 DDL = Path(__file__).resolve().parents[2] / "sql" / "001_event_store.sql"
@@ -35,12 +34,8 @@ def open_app(schema: str, **extra: str) -> OnboardingApplication:
 
 @pytest.fixture
 def other_schema(pg_server: str) -> Iterator[str]:
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    yield schema
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with postgres_schema(pg_server) as schema:
+        yield schema
 
 
 def normalise(text: str | None, schema: str) -> str | None:

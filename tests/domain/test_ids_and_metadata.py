@@ -6,7 +6,7 @@ from pathlib import Path
 from uuid import UUID
 
 from a4c_domain import Cause, caused_by, current_cause, event_id, invitation_id, organization_id
-from tests.domain.support import Store, events, org_fields
+from tests.domain.support import Store, events, org_fields, sqlite_store
 
 
 def test_ids_are_pinned() -> None:
@@ -47,13 +47,7 @@ def test_event_ids_follow_aggregate_and_version(store: Store) -> None:
 
 
 def test_event_ids_are_the_same_in_another_store(store: Store, tmp_path: Path) -> None:
-    other = Store(
-        "sqlite",
-        {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(tmp_path / "other.sqlite"),
-        },
-    )
+    other = sqlite_store(str(tmp_path / "other.sqlite"))
     try:
         assert run_scenario(store) == run_scenario(other)
     finally:

@@ -107,44 +107,22 @@ def test_invite_needs_a_live_organization(app: OnboardingApplication) -> None:
 
 
 def test_email_outcomes(app: OnboardingApplication, invited: InvitationView) -> None:
-    sent = app.record_email_sent(invitation_id=invited.id, token_generation=1, message_id="m-1")
-    assert (sent.email_status, sent.message_id) == ("sent", "m-1")
-    assert_noop(
-        app,
-        app.record_email_sent,
-        sent,
-        invitation_id=invited.id,
-        token_generation=1,
-        message_id="m-1",
-    )
-    failed = app.record_email_failed(invitation_id=invited.id, token_generation=1, reason="bounced")
+    def sent(message_id: str) -> dict[str, object]:
+        return {"invitation_id": invited.id, "token_generation": 1, "message_id": message_id}
+
+    failure = {"invitation_id": invited.id, "token_generation": 1, "reason": "bounced"}
+    first = app.record_email_sent(**sent("m-1"))
+    assert (first.email_status, first.message_id) == ("sent", "m-1")
+    assert_noop(app, app.record_email_sent, first, **sent("m-1"))
+    failed = app.record_email_failed(**failure)
     assert (failed.email_status, failed.email_error) == ("failed", "bounced")
     # A late retry of an outcome already recorded never reverts a later one.
-    assert_noop(
-        app,
-        app.record_email_sent,
-        failed,
-        invitation_id=invited.id,
-        token_generation=1,
-        message_id="m-1",
-    )
-    assert_noop(
-        app,
-        app.record_email_failed,
-        failed,
-        invitation_id=invited.id,
-        token_generation=1,
-        reason="bounced",
-    )
-    resent = app.record_email_sent(invitation_id=invited.id, token_generation=1, message_id="m-2")
+    assert_noop(app, app.record_email_sent, failed, **sent("m-1"))
+    assert_noop(app, app.record_email_failed, failed, **failure)
+    resent = app.record_email_sent(**sent("m-2"))
     assert (resent.email_status, resent.message_id, resent.email_error) == ("sent", "m-2", None)
     assert_refused(
-        app,
-        InvitationConflict,
-        app.record_email_sent,
-        invitation_id=invited.id,
-        token_generation=2,
-        message_id="m-3",
+        app, InvitationConflict, app.record_email_sent, **{**sent("m-3"), "token_generation": 2}
     )
 
 

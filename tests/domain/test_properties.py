@@ -17,14 +17,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from hypothesis import HealthCheck, given, settings
 
 from a4c_domain import Organization, organization_id
 from a4c_domain.errors import A4CError
 from a4c_domain.views import InvitationView, OrganizationView
 from tests.domain.scenario import Issued, Runner, Step, sequences
-from tests.domain.support import FakeClock, Store, events, notification_count, without_position
+from tests.domain.support import (
+    FakeClock,
+    Store,
+    events,
+    notification_count,
+    postgres_schema,
+    sqlite_store,
+    without_position,
+)
 from tests.servers.postgres import pg_conninfo, postgres_env
 
 TERMINAL = {"Accepted", "Revoked", "Expired"}
@@ -112,15 +119,9 @@ def fingerprint(store: Store) -> list[tuple[uuid.UUID, str]]:
 
 
 @contextmanager
-def sqlite_store() -> Iterator[Store]:
+def temporary_sqlite_store() -> Iterator[Store]:
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(
-            "sqlite",
-            {
-                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                "SQLITE_DBNAME": str(Path(tmp) / "events.sqlite"),
-            },
-        )
+        store = sqlite_store(str(Path(tmp) / "events.sqlite"))
         try:
             yield store
         finally:
@@ -128,22 +129,18 @@ def sqlite_store() -> Iterator[Store]:
 
 
 @contextmanager
-def postgres_store(conninfo: str) -> Iterator[Store]:
-    schema = f"h_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    store = Store("postgres", postgres_env(schema), conninfo=conninfo, schema=schema)
-    try:
-        yield store
-    finally:
-        store.close()
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+def temporary_postgres_store(conninfo: str) -> Iterator[Store]:
+    with postgres_schema(conninfo) as schema:
+        store = Store("postgres", postgres_env(schema), conninfo=conninfo, schema=schema)
+        try:
+            yield store
+        finally:
+            store.close()
 
 
 def check_replay_is_identical(store: Store, sequence: list[Step]) -> None:
     first = run_sequence(store, sequence)
-    with sqlite_store() as other:
+    with temporary_sqlite_store() as other:
         second = run_sequence(other, sequence)
         assert [o for o, _ in first] == [o for o, _ in second]
         assert fingerprint(store) == fingerprint(other)
@@ -156,7 +153,7 @@ def check_replay_is_identical(store: Store, sequence: list[Step]) -> None:
 )
 @given(sequence=sequences)
 def test_sequences_on_sqlite(sequence: list[Step]) -> None:
-    with sqlite_store() as store:
+    with temporary_sqlite_store() as store:
         check_replay_is_identical(store, sequence)
 
 
@@ -167,5 +164,5 @@ def test_sequences_on_sqlite(sequence: list[Step]) -> None:
 )
 @given(sequence=sequences)
 def test_sequences_on_postgres(pg_server: str, sequence: list[Step]) -> None:
-    with postgres_store(pg_conninfo()) as store:
+    with temporary_postgres_store(pg_conninfo()) as store:
         check_replay_is_identical(store, sequence)
