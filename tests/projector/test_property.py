@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +19,7 @@ from a4c_projector.projector import PoisonEvent
 from a4c_projector.queries import ReadModel
 from a4c_projector.store import open_event_store
 from tests.projector.conftest import SECRET, Store
+from tests.servers.postgres import postgres_env
 
 SLUGS = ["alpha", "bravo", "charlie"]
 EMAILS = ["a@example.com", "b@example.com"]
@@ -158,23 +161,16 @@ def read_model_view(store: Store) -> dict[str, dict[str, tuple[Any, ...]]]:
     return {"organizations": orgs, "invitations": invs}
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    history=commands,
-    batches=st.lists(st.integers(1, 5), min_size=1, max_size=8),
-    crashes=st.lists(
-        st.sampled_from(["handle", "before_write", "before_commit", "after_commit", None]),
-        min_size=1,
-        max_size=8,
-    ),
-)
-def test_live_with_crashes_equals_rebuild_and_fold(
-    history: list[tuple[str, str, str]], batches: list[int], crashes: list[str | None]
+def check_history(
+    env: dict[str, str],
+    history: list[tuple[str, str, str]],
+    batches: list[int],
+    crashes: list[str | None],
 ) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {"SQLITE_DBNAME": str(Path(tmp) / "e.sqlite"), "A4C_TOKEN_SECRET": SECRET}
-        app = OnboardingApplication(env)
-        store = Store(env, app, open_event_store(env))
+    """Project ``history`` live with the planned crashes; compare with rebuild and fold."""
+    app = OnboardingApplication(env)
+    store = Store(env, app, open_event_store(env))
+    try:
         for step in history:
             apply(app, *step)
         step = 0
@@ -199,4 +195,45 @@ def test_live_with_crashes_equals_rebuild_and_fold(
         live = store.live_rows()
         assert live == store.rebuilt_rows()
         assert read_model_view(store) == folded(app, store)
+    finally:
         app.close()
+
+
+batch_sizes = st.lists(st.integers(1, 5), min_size=1, max_size=8)
+crash_plans = st.lists(
+    st.sampled_from(["handle", "before_write", "before_commit", "after_commit", None]),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(history=commands, batches=batch_sizes, crashes=crash_plans)
+def test_live_with_crashes_equals_rebuild_and_fold(
+    history: list[tuple[str, str, str]], batches: list[int], crashes: list[str | None]
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"SQLITE_DBNAME": str(Path(tmp) / "e.sqlite"), "A4C_TOKEN_SECRET": SECRET}
+        check_history(env, history, batches, crashes)
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(history=commands, batches=batch_sizes, crashes=crash_plans)
+def test_live_with_crashes_equals_rebuild_and_fold_on_postgres(
+    pg_server: str,
+    history: list[tuple[str, str, str]],
+    batches: list[int],
+    crashes: list[str | None],
+) -> None:
+    schema = f"t_prop_{uuid.uuid4().hex[:10]}"  # one fresh schema per example
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        check_history(postgres_env(schema, A4C_TOKEN_SECRET=SECRET), history, batches, crashes)
+    finally:
+        with psycopg.connect(pg_server, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

@@ -1,0 +1,150 @@
+"""Rebuilds: readers keep the live model meanwhile, a mismatch is refused, the swap
+leaves the same tables and indexes a fresh start would."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from a4c_projector.queries import ReadModel
+from a4c_projector.rebuild import RebuildMismatch, rebuild
+from a4c_projector.tables import LIVE, TableSet, ensure_schema, index_names
+from tests.projector.conftest import (
+    Store,
+    bulk_organizations,
+    projector_cli,
+    seed,
+    wait_for,
+)
+
+ORGS = 500
+
+
+def test_cli_rebuild_keeps_serving_reads_until_the_swap(pg_store: Store) -> None:
+    bulk_organizations(pg_store, ORGS)
+    projector = pg_store.projector()
+    projector.catch_up()
+    projector.close()
+    expected = pg_store.live_rows()
+    with pg_store.location.connect() as db:
+        indexes = index_names(db)
+
+    # Readers on their own connection all along: each read sees the whole model.
+    stop, seen, failures = threading.Event(), [], []
+
+    def reader() -> None:
+        with ReadModel(pg_store.location) as reads:
+            while not stop.is_set():
+                try:
+                    seen.append(len(reads.organizations(tag="t0")))
+                except Exception as exc:
+                    failures.append(exc)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    schema = pg_store.location.schema
+    rebuild_row = (
+        f"SELECT position FROM \"{schema}\".projector_tracking WHERE projection = 'a4c__rebuild'"
+    )
+    proc = projector_cli(pg_store.env, "rebuild", "--no-progress", "--batch-size", "40")
+    try:
+        with psycopg.connect(pg_store.location.conninfo) as blocker:
+            # Freeze the rebuild half-way: its next batch waits for its tracking row.
+            def half_built() -> bool:
+                row = blocker.execute(rebuild_row + " FOR UPDATE").fetchone()
+                if row is not None and 0 < row[0] <= 2 * ORGS:
+                    return True
+                blocker.rollback()
+                assert proc.poll() is None, "the rebuild finished before the test froze it"
+                return False
+
+            wait_for(half_built, timeout=60, what="the rebuild to be half-way")
+            with pg_store.location.connect() as db:
+                fresh = db.execute('SELECT count(*) FROM "organizations__rebuild"')[0][0]
+            assert 0 < fresh < ORGS  # a half-built model exists ...
+            assert pg_store.live_rows() == expected  # ... and readers see the whole one
+            reads_while_frozen = len(seen)
+            wait_for(lambda: len(seen) > reads_while_frozen + 5, what="reads during the rebuild")
+            blocker.rollback()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        stop.set()
+        thread.join(10)
+    assert proc.returncode == 0, err
+    report = json.loads(out)
+    assert report["swapped"] is True and report["events"] == 4 * ORGS
+    assert report["differences"] == []
+    assert not failures
+    assert seen and set(seen) == {len([n for n in range(ORGS) if n % 3 == 0])}
+    assert pg_store.live_rows() == expected
+    with pg_store.location.connect() as db:
+        assert index_names(db) == indexes
+
+
+def test_a_rebuild_that_disagrees_is_not_swapped(pg_store: Store) -> None:
+    seed(pg_store.app, 3)
+    projector = pg_store.projector()
+    projector.catch_up()
+    projector.close()
+    with pg_store.location.connect() as db, db.transaction():
+        (tampered,) = db.execute(
+            "UPDATE organizations SET name = 'Tampered' WHERE slug = 'org-1' RETURNING id"
+        )[0]
+    with pytest.raises(RebuildMismatch) as refused:
+        rebuild(pg_store.location, pg_store.store.mapper)
+    assert refused.value.differences == [f"organizations {tampered}"]
+    with ReadModel(pg_store.location) as reads:
+        assert reads.organization_by_slug("org-1").name == "Tampered"  # type: ignore[union-attr]
+    report = rebuild(pg_store.location, pg_store.store.mapper, force=True)
+    assert report.swapped and report.differences == [f"organizations {tampered}"]
+    with ReadModel(pg_store.location) as reads:
+        assert reads.organization_by_slug("org-1").name == "Org 1"  # type: ignore[union-attr]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    yield request.getfixturevalue("sqlite_store" if request.param == "sqlite" else "pg_store")
+
+
+def constraint_names(store: Store) -> list[str]:
+    if store.location.dialect != "postgres":
+        return []
+    with store.location.connect() as db:
+        rows = db.execute(
+            "SELECT conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
+            "WHERE n.nspname = %s ORDER BY 1",
+            (store.location.schema,),
+        )
+    return [r[0] for r in rows]
+
+
+def test_rebuild_and_restart_leave_exactly_the_indexes_of_a_fresh_start(
+    any_store: Store,
+) -> None:
+    seed(any_store.app, 2)
+    with any_store.location.connect() as db:
+        ensure_schema(db)
+        fresh_start = index_names(db)
+    constraints = constraint_names(any_store)
+    assert fresh_start["organizations"] and fresh_start["invitations"]
+    for _ in range(2):  # a second rebuild must not stack anything either
+        projector = any_store.projector()
+        projector.catch_up()
+        projector.close()
+        assert rebuild(any_store.location, any_store.store.mapper).swapped
+        with any_store.location.connect() as db:
+            ensure_schema(db)  # what the next start of the daemon does
+            assert index_names(db) == fresh_start
+            assert index_names(db, TableSet("__rebuild")) == {
+                t: [] for t in TableSet("__rebuild").all
+            }
+        assert constraint_names(any_store) == constraints
+    with any_store.location.connect() as db:
+        assert set(index_names(db)) == set(LIVE.all)
