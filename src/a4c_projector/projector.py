@@ -27,6 +27,7 @@ from eventsourcing.persistence import Mapper
 from a4c_projector.db import Database, Location
 from a4c_projector.handlers import RowChange, RowHandlers
 from a4c_projector.lock import claim_position
+from a4c_projector.readahead import Outcome, ReadAhead, Slice
 from a4c_projector.source import Notification, NotificationSource, decode
 from a4c_projector.tables import LIVE, TableSet, ensure_schema
 from a4c_projector.writer import (
@@ -97,6 +98,8 @@ class Projector:
         self.fault = fault
         self._db: Database | None = None
         self._fence_db: Database | None = None
+        self._reader_db: Database | None = None
+        self.read_ahead = ReadAhead(self._read_slice)
 
     # --- connections ------------------------------------------------------------------
 
@@ -110,11 +113,12 @@ class Projector:
         return self._db
 
     def close(self) -> None:
-        for db in (self._db, self._fence_db):
+        self.read_ahead.cancel()
+        for db in (self._db, self._fence_db, self._reader_db):
             if db is not None:
                 with contextlib.suppress(Exception):  # closing a broken connection
                     db.close()
-        self._db = self._fence_db = None
+        self._db = self._fence_db = self._reader_db = None
 
     def _take_fence(self) -> int:
         """A fresh xid, committed at once: see :mod:`a4c_projector.guard`."""
@@ -136,23 +140,28 @@ class Projector:
         """Apply one batch; ``stop``: an already-proven position to read up to, unguarded."""
         started = time.monotonic()
         db = self.db
+        limit = limit or self.batch_size
         poison: PoisonEvent | None = None
         with db.transaction():
             start = claim_position(db, self.projection)
-            rows = self.source.fetch(db, start, limit or self.batch_size, self._take_fence, stop)
+            ahead = self.read_ahead.take(start, limit, stop)
+            if ahead is None:
+                ahead = self._slice(db, start, limit, stop)
+            rows = ahead.rows
             parked_aggregates = self._parked_among(db, rows)
             changes: list[RowChange] = []
             applied: list[tuple[int, UUID]] = []
             parked: list[tuple[int, UUID, int, str, str]] = []
             position = start
-            for row in rows:
+            for row, outcome in zip(rows, ahead.outcomes, strict=True):
                 if row.originator_id in parked_aggregates:
                     parked.append(self._parked(row, "an earlier event of it is parked"))
                     position = row.notification_id
                     continue
                 try:
                     self._hook("handle", row.notification_id)
-                    change = self.handlers.changes(decode(self.mapper, row))
+                    if isinstance(outcome, Exception):
+                        raise outcome
                 except Exception as exc:
                     if not self.dead_letter:
                         poison = PoisonEvent(row, exc)
@@ -161,10 +170,11 @@ class Projector:
                     parked.append(self._parked(row, f"{type(exc).__name__}: {exc}"))
                     position = row.notification_id
                     continue
-                change.position = row.notification_id
-                changes.append(change)
-                applied.append((row.notification_id, change.event_id))
+                changes.append(outcome)
+                applied.append((row.notification_id, outcome.event_id))
                 position = row.notification_id
+            if poison is None and ahead.full and position != stop:
+                self._read_ahead_from(db, position, limit, stop)
             if position != start:
                 self._hook("before_write", position)
                 write_changes(db, self.tables, changes)
@@ -181,9 +191,47 @@ class Projector:
             position=position,
             applied=len(applied),
             parked=len(parked),
-            blocked=self.source.blocked,
+            blocked=ahead.blocked,
             duration=time.monotonic() - started,
         )
+
+    # --- reading and decoding ---------------------------------------------------------
+
+    def _slice(self, db: Database, start: int, limit: int, stop: int | None) -> Slice:
+        """Guarded rows after ``start``, each decoded and handled (or its error)."""
+        rows = self.source.fetch(db, start, limit, self._take_fence, stop)
+        outcomes: list[Outcome] = []
+        for row in rows:
+            try:
+                change = self.handlers.changes(decode(self.mapper, row))
+            except Exception as exc:  # poison or parked: the batch loop decides
+                outcomes.append(exc)
+                continue
+            change.position = row.notification_id
+            outcomes.append(change)
+        return Slice(start, limit, stop, rows, outcomes, self.source.blocked)
+
+    def _read_slice(self, start: int, limit: int, stop: int | None) -> Slice:
+        """:meth:`_slice` on the read-ahead's own connection (runs in its thread)."""
+        if self._reader_db is None:
+            self._reader_db = self.location.connect(autocommit=True, purpose="read-ahead")
+        try:
+            return self._slice(self._reader_db, start, limit, stop)
+        except Exception:
+            with contextlib.suppress(Exception):  # a broken connection: next time, a new one
+                self._reader_db.close()
+            self._reader_db = None
+            raise
+
+    def _read_ahead_from(self, db: Database, position: int, limit: int, stop: int | None) -> None:
+        """Start reading the slice after ``position`` while this batch is written.
+
+        PostgreSQL only (SQLite has one connection's worth of concurrency), and only
+        after a full slice: the projection is catching up and the next batch follows at
+        once, so the slice will not be stale.
+        """
+        if db.dialect == "postgres":
+            self.read_ahead.start(position, limit, stop)
 
     def catch_up(self, until: int | None = None) -> int:
         """Apply batches until nothing safe is left (or ``until`` is reached)."""
