@@ -1,0 +1,124 @@
+"""``a4c-projector show``: the read models for people (table) and scripts (JSON, CSV),
+filtered, and never with a token or its hash."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from a4c_projector import cli
+from a4c_projector.queries import ReadModel
+from tests.projector.conftest import Store, run_cli
+
+
+@pytest.fixture
+def shown(sqlite_store: Store, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    app = sqlite_store.app
+    acme = app.register_organization(
+        name="Acme Corp", slug="acme", org_type="provider", tags=["eu", "gold"]
+    )
+    app.activate(organization_id=acme.id)
+    beta = app.register_organization(name="Beta", slug="beta", org_type="partner", tags=["eu"])
+    invited = {
+        name: app.invite(
+            organization_id=org.id,
+            email=f"{name}@example.com",
+            role="member",
+            first_name=name.title(),
+            last_name="X",
+        )
+        for org, name in ((acme, "alice"), (acme, "bob"), (beta, "dora"))
+    }
+    app.revoke_invitation(invitation_id=invited["bob"].id, reason="x")
+    projector = sqlite_store.projector()
+    projector.catch_up()
+    projector.close()
+    for key in list(os.environ):
+        if key.startswith(("PROJECTOR_", "POSTGRES_", "SQLITE_", "PERSISTENCE_", "A4C_")):
+            monkeypatch.delenv(key)
+    for key, value in sqlite_store.env.items():
+        monkeypatch.setenv(key, value)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield sqlite_store
+    root.handlers[:], root.level = handlers, level
+
+
+def show(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = cli.main(["show", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def secrets_of(store: Store) -> list[str]:
+    with ReadModel(store.location) as reads:
+        invitations = reads.invitations(None)
+    tokens = [store.app.invitation_token(i.id) for i in invitations]
+    return tokens + [i.token_hash for i in invitations]
+
+
+def test_show_as_a_table_in_a_real_process(shown: Store) -> None:
+    code, out, err = run_cli(shown.env, "show", "organizations")
+    assert code == 0, err
+    header, rule, *rows = out.splitlines()
+    assert header.split()[:4] == ["slug", "name", "org_type", "status"]
+    assert set(rule) == {"-", " "}
+    assert [r.split()[0] for r in rows] == ["acme", "beta"]
+    assert "eu,gold" in rows[0] and "active" in rows[0]
+    code, out, _ = run_cli(shown.env, "show", "invitations")
+    assert code == 0 and len(out.splitlines()) == 2 + 3
+    assert not [s for s in secrets_of(shown) if s in out]
+
+
+def test_show_filters_and_formats(shown: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = show(
+        capsys, "organizations", "--tag", "eu", "--status", "active", "--format", "json"
+    )
+    assert code == 0
+    (acme,) = json.loads(out)
+    assert (acme["slug"], acme["tags"], acme["status"]) == ("acme", ["eu", "gold"], "active")
+
+    code, out, _ = show(capsys, "organizations", "--tag", "gold", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["slug"] for r in rows] == ["acme"] and rows[0]["tags"] == "eu,gold"
+
+    code, out, _ = show(capsys, "invitations", "--org", "acme", "--format", "json")
+    data = json.loads(out)
+    assert [(i["organization"], i["email"], i["status"]) for i in data] == [
+        ("acme", "alice@example.com", "pending"),
+        ("acme", "bob@example.com", "revoked"),
+    ]
+    assert "token_hash" not in data[0]
+
+    code, out, _ = show(capsys, "invitations", "--status", "pending", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["organization"], r["email"]) for r in rows] == [
+        ("acme", "alice@example.com"),
+        ("beta", "dora@example.com"),
+    ]
+    code, out, _ = show(capsys, "invitations", "--tag", "gold", "--format", "json")
+    assert [i["email"] for i in json.loads(out)] == ["alice@example.com", "bob@example.com"]
+
+    everything = "".join(
+        show(capsys, kind, "--format", fmt)[1]
+        for kind in ("organizations", "invitations")
+        for fmt in ("table", "json", "csv")
+    )
+    assert "alice@example.com" in everything
+    assert not [s for s in secrets_of(shown) if s in everything]
+
+
+def test_show_refuses_an_unknown_organization(
+    shown: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = show(capsys, "invitations", "--org", "nobody")
+    assert code == 1 and out == "" and "nobody" in err
+    with pytest.raises(SystemExit) as usage:
+        cli.main(["show", "organizations", "--format", "xml"])
+    assert usage.value.code == 2 and "--format" in capsys.readouterr().err
