@@ -10,8 +10,8 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
-    "$VENV/bin/pip" install --quiet --upgrade pip
-    "$VENV/bin/pip" install --quiet -e ".[test]"
+    "$VENV/bin/pip" install -qq --upgrade pip
+    "$VENV/bin/pip" install -qq -e ".[test]"
     touch "$stamp"
 fi
 

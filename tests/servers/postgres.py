@@ -45,8 +45,7 @@ def pg_server() -> str:
             conn.execute("SELECT 1")
     except psycopg.OperationalError as exc:  # pragma: no cover - environment failure
         raise RuntimeError(
-            f"PostgreSQL is required at {PG_HOST}:{PG_PORT} (run scripts/ensure-postgres.sh): "
-            f"{exc}"
+            f"PostgreSQL is required at {PG_HOST}:{PG_PORT} (run scripts/ensure-postgres.sh): {exc}"
         ) from exc
     return pg_conninfo()
 
