@@ -1,0 +1,56 @@
+"""The no-skip guard's rule on its own (pure logic): contiguous rows pass at once
+whatever else runs; a gap holds the batch until a fence proves it permanent."""
+
+from __future__ import annotations
+
+from a4c_projector.guard import FetchedRow, GapGuard
+
+
+def rows(*ids: int, xid: int | None = 100) -> list[FetchedRow]:
+    return [FetchedRow(i, xid) for i in ids]
+
+
+class Fences:
+    def __init__(self, xid: int) -> None:
+        self.xid, self.taken = xid, 0
+
+    def __call__(self) -> int:
+        self.taken += 1
+        return self.xid
+
+
+def test_contiguous_rows_pass_even_below_an_old_horizon() -> None:
+    fences = Fences(500)
+    # Horizon 50: some transaction older than these rows' writer is still open somewhere.
+    assert GapGuard().safe_prefix(rows(6, 7, 8), 5, 50, now=0.0, take_fence=fences) == 3
+    assert fences.taken == 0
+
+
+def test_a_gap_holds_until_grace_then_a_fence_the_horizon_has_passed() -> None:
+    guard, fences = GapGuard(grace=0.25), Fences(500)
+    batch = rows(6, 8, 9)  # 7 is missing
+    assert guard.safe_prefix(batch, 5, 1000, now=0.0, take_fence=fences) == 1
+    assert guard.safe_prefix(batch[1:], 6, 1000, now=0.1, take_fence=fences) == 0  # in grace
+    assert fences.taken == 0 and guard.waiting_on_gap
+    # After the grace a fence is taken; a horizon not beyond it keeps the gap open.
+    assert guard.safe_prefix(batch[1:], 6, 400, now=0.3, take_fence=fences) == 0
+    assert fences.taken == 1
+    assert guard.safe_prefix(batch[1:], 6, 500, now=0.4, take_fence=fences) == 0
+    # Every transaction below the fence has finished: 7 can never appear.
+    assert guard.safe_prefix(batch[1:], 6, 501, now=0.5, take_fence=fences) == 2
+    assert fences.taken == 1
+    assert guard.safe_prefix(rows(10), 9, 501, now=0.6, take_fence=fences) == 1
+    assert not guard.waiting_on_gap  # gaps behind the position are forgotten
+
+
+def test_the_gap_filled_in_time_needs_no_fence() -> None:
+    guard, fences = GapGuard(grace=0.25), Fences(500)
+    assert guard.safe_prefix(rows(2, 3), 0, 1000, now=0.0, take_fence=fences) == 0
+    assert guard.safe_prefix(rows(1, 2, 3), 0, 1000, now=0.1, take_fence=fences) == 3
+    assert fences.taken == 0
+
+
+def test_sqlite_rows_carry_no_xid_and_always_pass() -> None:
+    fences = Fences(1)
+    assert GapGuard().safe_prefix(rows(3, 9, xid=None), 0, None, 0.0, fences) == 2
+    assert fences.taken == 0
