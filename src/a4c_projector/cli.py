@@ -193,7 +193,7 @@ def _audit(args: argparse.Namespace, settings: ProjectorSettings, store: EventSt
 
 
 def _dead_letter(args: argparse.Namespace, settings: ProjectorSettings, store: EventStore) -> int:
-    with store.location.connect() as db:
+    with store.location.connect(purpose="dead-letter") as db:
         if args.action == "list":
             _print([vars(p) for p in list_parked(db)])
             return 0
