@@ -1,13 +1,13 @@
 """Encryption at rest: with eventsourcing's AES cipher, e-mail addresses are unreadable.
 
-The cipher is `eventsourcing.cipher:AESCipher` (pycryptodome, the `crypto` extra this project
-installs); `eventsourcing.cryptography:AESCipher` would need the `cryptography` extra.
+The cipher is `eventsourcing.cryptography:AESCipher` (AES-GCM from the `cryptography`
+package, eventsourcing's `cryptography` extra, which this project installs).
 """
 
 from __future__ import annotations
 
 import pytest
-from eventsourcing.cipher import AESCipher
+from eventsourcing.cryptography import AESCipher
 
 from a4c_domain import OnboardingApplication
 from tests.domain.support import Store, org_fields
@@ -17,7 +17,7 @@ EMAIL = "very.secret.person@example.com"
 
 def test_payloads_are_encrypted_and_read_back(store: Store) -> None:
     cipher = {
-        "CIPHER_TOPIC": "eventsourcing.cipher:AESCipher",
+        "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
         "CIPHER_KEY": AESCipher.create_key(32),
     }
     app = store.open(**cipher)
