@@ -398,7 +398,10 @@ class OnboardingActivities:
         view = await self._absent_is_fine(
             self.app.remove_dns, organization_id=input.organization_id
         )
-        if removed or (view is not None and view.position is not None):
+        # The domain records a removal even when nothing was configured (so a late
+        # configure lands as a no-op); only a removal of a recorded record is "done".
+        recorded = view is not None and view.position is not None and view.fqdn is not None
+        if removed or recorded:
             return CompensationOutcome(outcome="done", detail=f"{input.fqdn} removed")
         return CompensationOutcome(outcome="nothing_to_do", detail=f"{input.fqdn} not published")
 
