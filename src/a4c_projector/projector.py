@@ -33,6 +33,7 @@ from a4c_projector.tables import LIVE, TableSet, ensure_schema
 from a4c_projector.writer import (
     advance_position,
     ensure_tracking,
+    one_round_trip,
     read_position,
     record_applied,
     record_parked,
@@ -177,9 +178,10 @@ class Projector:
                 self._read_ahead_from(db, position, limit, stop)
             if position != start:
                 self._hook("before_write", position)
-                write_changes(db, self.tables, changes)
-                record_applied(db, self.tables, applied)
-                record_parked(db, self.tables, parked)
+                with one_round_trip(db, len(applied) + len(parked)):
+                    write_changes(db, self.tables, changes)
+                    record_applied(db, self.tables, applied)
+                    record_parked(db, self.tables, parked)
                 advance_position(db, self.projection, start, position)
                 self._hook("before_commit", position)
         if position != start:

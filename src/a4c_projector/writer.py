@@ -13,7 +13,8 @@ statement is guarded by ``version < new version``: applying a change a row alrea
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -165,6 +166,23 @@ def record_applied(
         "ON CONFLICT (notification_id) DO NOTHING",
         applied,
     )
+
+
+@contextmanager
+def one_round_trip(db: Database, events: int) -> Iterator[None]:
+    """Send a small batch's writes together (psycopg pipeline mode), then wait once.
+
+    A live batch of a few events otherwise pays one round trip per statement group,
+    which is most of its latency. Batches of ``COPY_THRESHOLD`` events or more may use
+    ``COPY`` (not allowed in a pipeline) and are dominated by their rows anyway. Only
+    for statements whose results are not read: inside a pipeline a result is not there
+    until the pipeline syncs.
+    """
+    if isinstance(db, PostgresDatabase) and events < COPY_THRESHOLD:
+        with db.conn.pipeline():
+            yield
+    else:
+        yield
 
 
 def record_parked(

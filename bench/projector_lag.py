@@ -1,0 +1,292 @@
+"""Benchmark: live lag from commit to read-model visibility, on PostgreSQL at steady load.
+
+Everything is the production shape: a fresh schema (dropped afterwards) in the default
+lock-free insert mode (``POSTGRES_ENABLE_DB_FUNCTIONS=y``); the projector is the real
+daemon, ``python -m a4c_projector run``, in its own process, following the store with
+LISTEN/NOTIFY; ``--writers`` writer *processes* issue domain commands (one event each:
+register, configure and verify DNS, invite, record the e-mail, activate, accept) on a
+fixed schedule adding up to ``--rate`` events/s, for ``--seconds``.
+
+How lag is measured, and why it is honest:
+
+* **commit**: a writer stamps ``time.monotonic()`` (one clock for every process on
+  Linux) right after the command returns — after the commit, so a little later than
+  the commit itself: the figure errs on the long side. The command's view carries the
+  event's notification id.
+* **visible**: an observer process polls the projection's position every
+  ``--poll-ms`` and stamps the first moment it reaches each id. The position and the
+  read-model rows commit in one transaction, so "position ≥ id" is exactly "this
+  event and every one before it are in the read model" — what a reader waiting with
+  ``queries.wait_until`` sees. The polling adds up to one interval (and errs long too).
+
+Lag = visible - commit, per event. Prints one JSON line: events, rate, p50/p99/max in
+ms, and the writers' own command latency p50 as a yardstick.
+
+    .venv/bin/python bench/projector_lag.py [--seconds 30] [--rate 200] [--writers 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from multiprocessing.synchronize import Event as EventType
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from a4c_domain import OnboardingApplication
+
+TOKEN_SECRET = "bench-token-secret-0123456789abcdefghij"
+CONNINFO = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def store_env(schema: str) -> dict[str, str]:
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": "test",
+        "POSTGRES_HOST": "127.0.0.1",
+        "POSTGRES_PORT": "5432",
+        "POSTGRES_USER": "postgres",
+        "POSTGRES_PASSWORD": "",
+        "POSTGRES_SCHEMA": schema,
+        "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
+        "A4C_TOKEN_SECRET": TOKEN_SECRET,
+    }
+
+
+@contextmanager
+def fresh_schema() -> Iterator[str]:
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(CONNINFO, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield schema
+    finally:
+        with psycopg.connect(CONNINFO, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+# --- writers ---------------------------------------------------------------------------
+
+
+def one_event_commands(app: OnboardingApplication, prefix: str) -> Iterator[Any]:
+    """An endless stream of commands, each storing exactly one event."""
+    n = 0
+    while True:
+        slug = f"{prefix}-{n}"
+        org = app.register_organization(
+            name=f"Org {slug}", slug=slug, org_type="provider", domain=f"{slug}.example.test"
+        )
+        yield org
+        yield app.configure_dns(
+            organization_id=org.id,
+            fqdn=f"{slug}.example.test",
+            target="ingress.example.test",
+            record_id=f"rec-{slug}",
+        )
+        yield app.verify_dns(organization_id=org.id)
+        inv = app.invite(
+            organization_id=org.id,
+            email=f"owner@{slug}.example.com",
+            role="admin",
+            first_name="Ada",
+            last_name="Lovelace",
+        )
+        yield inv
+        yield app.record_email_sent(invitation_id=inv.id, token_generation=1, message_id="m")
+        yield app.activate(organization_id=org.id)
+        yield app.accept_invitation(
+            invitation_id=inv.id, token=app.invitation_token(inv.id), user_id=f"u-{slug}"
+        )
+        n += 1
+
+
+def writer(
+    env: dict[str, str],
+    prefix: str,
+    interval: float,
+    begin: float,
+    end: float,
+    out: Any,
+) -> None:
+    """Commands on a fixed schedule (no drift); (notification id, commit time, latency)."""
+    try:
+        out.put(scheduled_commands(env, prefix, interval, begin, end))
+    except Exception as exc:  # reported to the parent, which fails the benchmark
+        out.put(f"writer {prefix} failed: {type(exc).__name__}: {exc}")
+
+
+def scheduled_commands(
+    env: dict[str, str], prefix: str, interval: float, begin: float, end: float
+) -> list[tuple[int, float, float]]:
+    app = OnboardingApplication(env)
+    records: list[tuple[int, float, float]] = []
+    commands = one_event_commands(app, prefix)
+    due = begin
+    while due < end:
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        issued = time.monotonic()
+        view = next(commands)
+        committed = time.monotonic()
+        assert view.position is not None, "every scheduled command stores one event"
+        records.append((view.position, committed, committed - issued))
+        due += interval
+    app.close()
+    return records
+
+
+# --- observer --------------------------------------------------------------------------
+
+
+def observer(schema: str, poll: float, stop: EventType, out: Any) -> None:
+    """(position, first time seen) for every change of the projection's position."""
+    seen: list[tuple[int, float]] = []
+    last = -1
+    with psycopg.connect(CONNINFO, autocommit=True) as conn:
+        query = f'SELECT position FROM "{schema}".projector_tracking WHERE projection = %s'
+        statement = query.encode()
+        while not stop.is_set():
+            row = conn.execute(statement, ("a4c",), prepare=True).fetchone()
+            now = time.monotonic()
+            if row is not None and row[0] != last:
+                last = row[0]
+                seen.append((last, now))
+            time.sleep(poll)
+    out.put(seen)
+
+
+def visible_at(seen: list[tuple[int, float]], notification_id: int) -> float | None:
+    """When the position first reached ``notification_id`` (``seen`` is increasing)."""
+    low, high = 0, len(seen)
+    while low < high:
+        middle = (low + high) // 2
+        if seen[middle][0] < notification_id:
+            low = middle + 1
+        else:
+            high = middle
+    return seen[low][1] if low < len(seen) else None
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def wait_for_projector(schema: str, daemon: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(CONNINFO, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            if daemon.poll() is not None:
+                raise RuntimeError(f"the projector exited with {daemon.returncode}")
+            found = conn.execute(
+                "SELECT 1 FROM pg_tables WHERE schemaname = %s AND tablename = %s",
+                (schema, "projector_tracking"),
+            ).fetchone()
+            if (
+                found
+                and conn.execute(
+                    f'SELECT 1 FROM "{schema}".projector_tracking WHERE projection = %s',
+                    ("a4c",),
+                ).fetchone()
+            ):
+                return
+            time.sleep(0.05)
+    raise RuntimeError("the projector did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--rate", type=float, default=200.0, help="events/s, all writers")
+    parser.add_argument("--writers", type=int, default=4)
+    parser.add_argument("--poll-ms", type=float, default=1.0)
+    args = parser.parse_args()
+    ctx = multiprocessing.get_context("spawn")
+    with fresh_schema() as schema:
+        env = store_env(schema)
+        OnboardingApplication(env).close()  # the event store's tables, before anyone races
+        daemon_env = {
+            "PATH": os.environ.get("PATH", ""),
+            **env,
+            "PROJECTOR_HTTP_PORT": "0",
+            "PROJECTOR_LOG_LEVEL": "WARNING",
+        }
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "a4c_projector", "run"], env=daemon_env, cwd=ROOT
+        )
+        try:
+            wait_for_projector(schema, daemon, timeout=30)
+            results = ctx.Queue()
+            stop = ctx.Event()
+            watch = ctx.Process(target=observer, args=(schema, args.poll_ms / 1000, stop, results))
+            watch.start()
+            begin = time.monotonic() + 2.0  # every writer connected and ready
+            end = begin + args.seconds
+            interval = args.writers / args.rate
+            offsets = [w * interval / args.writers for w in range(args.writers)]  # staggered
+            writers = [
+                ctx.Process(
+                    target=writer, args=(env, f"w{w}", interval, begin + offset, end, results)
+                )
+                for w, offset in enumerate(offsets)
+            ]
+            for process in writers:
+                process.start()
+            records: list[tuple[int, float, float]] = []
+            for _ in writers:
+                result = results.get(timeout=args.seconds + 120)
+                if isinstance(result, str):
+                    raise RuntimeError(result)
+                records.extend(result)
+            for process in writers:
+                process.join()
+            time.sleep(1.0)  # let the projector apply the last events
+            stop.set()
+            seen = results.get(timeout=30)
+            watch.join()
+        finally:
+            daemon.terminate()
+            daemon.wait(timeout=30)
+    lags: list[float] = []
+    unseen = 0
+    for notification_id, committed, _ in records:
+        visible = visible_at(seen, notification_id)
+        if visible is None:
+            unseen += 1
+        else:
+            lags.append(max(0.0, visible - committed) * 1000)
+    print(
+        json.dumps(
+            {
+                "events": len(records),
+                "seconds": args.seconds,
+                "target_rate": args.rate,
+                "achieved_rate": round(len(records) / args.seconds, 1),
+                "writers": args.writers,
+                "insert_mode": "POSTGRES_ENABLE_DB_FUNCTIONS=y",
+                "lag_p50_ms": round(percentile(lags, 0.50), 1),
+                "lag_p99_ms": round(percentile(lags, 0.99), 1),
+                "lag_max_ms": round(max(lags), 1),
+                "not_visible": unseen,
+                "command_p50_ms": round(statistics.median(r[2] for r in records) * 1000, 1),
+                "poll_ms": args.poll_ms,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
