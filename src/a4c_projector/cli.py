@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from types import FrameType
 from typing import Any
@@ -114,20 +115,32 @@ def _run(args: argparse.Namespace, settings: ProjectorSettings, store: EventStor
         log.info("signal %s: finishing the current batch", signum)
         runner.stop()
 
+    # The loop runs on its own thread; the main thread only joins it and takes signals.
+    # A handler that sets the loop's threading.Event while the main thread itself is
+    # inside that Event's wait() can deadlock on the Event's lock (seen: a SIGTERM'd
+    # SQLite daemon that never exited), so the two must not share a thread.
+    outcome: list[int] = []
+
+    def loop() -> None:
+        try:
+            outcome.append(runner.run())
+        except Exception:
+            log.exception("the projector loop failed")
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     probes = Probes(runner, settings.ready_max_age, settings.heartbeat_limit)
-    server = serve(
-        probes,
-        settings.http_host,
-        settings.http_port,
-    )
+    server = serve(probes, settings.http_host, settings.http_port)
     log.info("probes on http://%s:%s", settings.http_host, server.server_address[1])
+    thread = threading.Thread(target=loop, name="projector-loop")
+    thread.start()
     try:
-        return runner.run()
+        while thread.is_alive():
+            thread.join(0.5)
     finally:
         server.shutdown()
         probes.close()
+    return outcome[0] if outcome else 1
 
 
 def _status(args: argparse.Namespace, settings: ProjectorSettings, store: EventStore) -> int:

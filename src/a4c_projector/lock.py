@@ -37,7 +37,9 @@ def claim_position(db: Database, projection: str) -> int:
 class ProjectionLock:
     def __init__(self, location: Location, projection: str) -> None:
         self.location = location
-        self.key = LOCK_NAMESPACE + projection
+        # Advisory locks are per database, not per schema: the key names the store too,
+        # or deployments in two schemas of one database would stand by for each other.
+        self.key = f"{LOCK_NAMESPACE}{location.schema}.{location.events_table}:{projection}"
         self._db: Database | None = None
 
     def try_acquire(self) -> bool:

@@ -6,6 +6,7 @@ import json
 import signal
 
 from tests.projector.conftest import (
+    Daemon,
     Store,
     free_port,
     http_get,
@@ -53,3 +54,23 @@ def test_run_status_audit_rebuild_and_probes(pg_store: Store) -> None:
 def test_bad_configuration_names_the_variable(pg_store: Store) -> None:
     code, _, err = run_cli(pg_store.env, "status", PROJECTOR_BATCH_SIZE="lots")
     assert code == 2 and "PROJECTOR_BATCH_SIZE" in err
+
+
+def test_sigterm_stops_idle_sqlite_daemons(sqlite_store: Store) -> None:
+    """SIGTERM lands while the loop waits between polls: every daemon exits 0.
+
+    (A handler setting the loop's Event on the thread that waits on it can deadlock;
+    with a 1 ms poll interval most signals land in that wait.)
+    """
+    seed(sqlite_store.app, 1)
+    daemons = [Daemon(sqlite_store.env, PROJECTOR_POLL_INTERVAL="0.001") for _ in range(4)]
+    try:
+        for daemon in daemons:
+            daemon.wait_serving()
+        wait_for(lambda: tracked_position(sqlite_store) == 4, what="catch-up")
+        for daemon in daemons:
+            daemon.proc.send_signal(signal.SIGTERM)
+        assert [d.proc.wait(timeout=15) for d in daemons] == [0, 0, 0, 0]
+    finally:
+        for daemon in daemons:
+            daemon.close()

@@ -13,15 +13,18 @@ event applied exactly once.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import psycopg
 
+from a4c_projector.runner import Runner, RunnerOptions
 from tests.projector.conftest import (
     Daemon,
     Store,
     assert_complete,
     bulk_organizations,
+    make_pg_store,
     seed,
     store_head,
     tracked_position,
@@ -144,3 +147,26 @@ def test_one_replica_holds_the_projection_and_another_takes_over(pg_store: Store
         for replica in replicas:
             replica.close()
     assert_complete(pg_store)
+
+
+def test_projections_in_two_schemas_do_not_share_a_lock(pg_store: Store, pg_server: str) -> None:
+    """Advisory locks are per database: the key must name the schema, or one
+    deployment's replica would stand by for another's."""
+    other_schema = f"{pg_store.location.schema}_b"
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{other_schema}"')
+    other = make_pg_store(other_schema)
+    runners = [Runner(s.store, RunnerOptions(poll_interval=0.05)) for s in (pg_store, other)]
+    threads = [threading.Thread(target=r.run) for r in runners]
+    try:
+        for thread in threads:
+            thread.start()
+        wait_for(lambda: all(r.state.active for r in runners), what="both projections active")
+    finally:
+        for runner in runners:
+            runner.stop()
+        for thread in threads:
+            thread.join(10)
+        other.app.close()
+        with psycopg.connect(pg_server, autocommit=True) as admin:
+            admin.execute(f'DROP SCHEMA "{other_schema}" CASCADE')
