@@ -21,8 +21,10 @@ Two projections of the same events, same database, same run:
   comes first, and its rate is events/s over that prefix.
 
 Prints one JSON line. ``--rebuild-events 1000000`` seeds that many events instead and
-also reports the rate of a from-scratch rebuild (``a4c_projector.rebuild``-style: fresh
-table set, catch-up to the head) of all of them.
+also times ``a4c_projector.rebuild.rebuild`` of all of them (fresh tables built beside
+the live ones, checked row by row against them, swapped in) while a reader keeps
+querying the live organizations table: the rebuild's events/s and the longest any of
+those reads waited (the swap takes the live tables' lock briefly).
 
     .venv/bin/python bench/projector_catchup.py [--events 100000] [--rebuild-events N]
 """
@@ -30,12 +32,9 @@ table set, catch-up to the head) of all of them.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+import threading
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,9 +47,11 @@ from psycopg.sql import Identifier
 from a4c_domain import Invitation, OnboardingApplication, Organization
 from a4c_projector.handlers import RowChange, RowHandlers
 from a4c_projector.projector import Projector
+from a4c_projector.rebuild import rebuild
 from a4c_projector.store import open_event_store
 from a4c_projector.tables import TableSet, ensure_schema
 from a4c_projector.writer import change_statement
+from common import emit, fresh_schema
 
 TOKEN_SECRET = "bench-token-secret-0123456789abcdefghij"
 CONNINFO = "host=127.0.0.1 port=5432 user=postgres dbname=test"
@@ -69,18 +70,6 @@ def store_env(schema: str) -> dict[str, str]:
         "POSTGRES_SCHEMA": schema,
         "A4C_TOKEN_SECRET": TOKEN_SECRET,
     }
-
-
-@contextmanager
-def fresh_schema() -> Iterator[str]:
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(CONNINFO, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield schema
-    finally:
-        with psycopg.connect(CONNINFO, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 # --- seeding ---------------------------------------------------------------------------
@@ -247,6 +236,42 @@ def measure_ours(env: dict[str, str], tables: TableSet, projection: str) -> tupl
     return position, elapsed
 
 
+def measure_rebuild(env: dict[str, str]) -> dict[str, float]:
+    """A full ``rebuild`` of the live projection (build, verify, swap), while a reader
+    keeps querying the live read model: the rate, and the longest a read waited."""
+    store = open_event_store(env)
+    stalls: list[float] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        with psycopg.connect(CONNINFO, autocommit=True) as conn:
+            conn.execute(f'SET search_path TO "{store.location.schema}"')
+            n = 0
+            while not done.is_set():
+                began = time.perf_counter()
+                conn.execute("SELECT status FROM organizations WHERE slug = %s", (f"org-{n}",))
+                stalls.append(time.perf_counter() - began)
+                n = (n + 7) % 1000
+                time.sleep(0.01)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    started = time.perf_counter()
+    try:
+        report = rebuild(store.location, store.mapper)
+    finally:
+        done.set()
+        thread.join()
+    elapsed = time.perf_counter() - started
+    assert report.swapped and not report.differences, report
+    return {
+        "rebuild_events": report.events,
+        "rebuild_events_per_s": round(report.events / elapsed, 1),
+        "rebuild_seconds": round(elapsed, 1),
+        "rebuild_longest_read_ms": round(max(stalls) * 1000, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
@@ -254,11 +279,11 @@ def main() -> None:
     parser.add_argument("--baseline-seconds", type=float, default=60.0)
     parser.add_argument("--rebuild-events", type=int, default=0)
     args = parser.parse_args()
-    with fresh_schema() as schema:
+    with fresh_schema(CONNINFO) as schema:
         env = store_env(schema)
         app = OnboardingApplication(env)
         started = time.perf_counter()
-        written = seed(app, args.events)
+        written = seed(app, args.rebuild_events or args.events)
         seed_seconds = time.perf_counter() - started
         app.close()
         print(f"seeded {written} events in {seed_seconds:.1f}s", file=sys.stderr)
@@ -268,18 +293,17 @@ def main() -> None:
             env, args.baseline_events, args.baseline_seconds
         )
         baseline = base_events / base_elapsed
-        print(
-            json.dumps(
-                {
-                    "events": written,
-                    "ours_events_per_s": round(ours, 1),
-                    "ours_seconds": round(elapsed, 2),
-                    "baseline_events_per_s": round(baseline, 1),
-                    "baseline_events": base_events,
-                    "ratio": round(ours / baseline, 1),
-                }
-            )
-        )
+        figures: dict[str, Any] = {
+            "events": written,
+            "ours_events_per_s": round(ours, 1),
+            "ours_seconds": round(elapsed, 2),
+            "baseline_events_per_s": round(baseline, 1),
+            "baseline_events": base_events,
+            "ratio": round(ours / baseline, 1),
+        }
+        if args.rebuild_events:
+            figures.update(measure_rebuild(env))
+        emit(figures)
 
 
 if __name__ == "__main__":

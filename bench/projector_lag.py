@@ -28,16 +28,13 @@ ms, and the writers' own command latency p50 as a yardstick.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
 import statistics
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import Any
@@ -45,36 +42,10 @@ from typing import Any
 import psycopg
 
 from a4c_domain import OnboardingApplication
+from common import emit, fresh_schema
+from projector_catchup import CONNINFO, store_env
 
-TOKEN_SECRET = "bench-token-secret-0123456789abcdefghij"
-CONNINFO = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def store_env(schema: str) -> dict[str, str]:
-    return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "POSTGRES_DBNAME": "test",
-        "POSTGRES_HOST": "127.0.0.1",
-        "POSTGRES_PORT": "5432",
-        "POSTGRES_USER": "postgres",
-        "POSTGRES_PASSWORD": "",
-        "POSTGRES_SCHEMA": schema,
-        "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
-        "A4C_TOKEN_SECRET": TOKEN_SECRET,
-    }
-
-
-@contextmanager
-def fresh_schema() -> Iterator[str]:
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(CONNINFO, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield schema
-    finally:
-        with psycopg.connect(CONNINFO, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 # --- writers ---------------------------------------------------------------------------
@@ -215,8 +186,8 @@ def main() -> None:
     parser.add_argument("--poll-ms", type=float, default=1.0)
     args = parser.parse_args()
     ctx = multiprocessing.get_context("spawn")
-    with fresh_schema() as schema:
-        env = store_env(schema)
+    with fresh_schema(CONNINFO) as schema:
+        env = {**store_env(schema), "POSTGRES_ENABLE_DB_FUNCTIONS": "y"}
         OnboardingApplication(env).close()  # the event store's tables, before anyone races
         daemon_env = {
             "PATH": os.environ.get("PATH", ""),
@@ -268,23 +239,21 @@ def main() -> None:
             unseen += 1
         else:
             lags.append(max(0.0, visible - committed) * 1000)
-    print(
-        json.dumps(
-            {
-                "events": len(records),
-                "seconds": args.seconds,
-                "target_rate": args.rate,
-                "achieved_rate": round(len(records) / args.seconds, 1),
-                "writers": args.writers,
-                "insert_mode": "POSTGRES_ENABLE_DB_FUNCTIONS=y",
-                "lag_p50_ms": round(percentile(lags, 0.50), 1),
-                "lag_p99_ms": round(percentile(lags, 0.99), 1),
-                "lag_max_ms": round(max(lags), 1),
-                "not_visible": unseen,
-                "command_p50_ms": round(statistics.median(r[2] for r in records) * 1000, 1),
-                "poll_ms": args.poll_ms,
-            }
-        )
+    emit(
+        {
+            "events": len(records),
+            "seconds": args.seconds,
+            "target_rate": args.rate,
+            "achieved_rate": round(len(records) / args.seconds, 1),
+            "writers": args.writers,
+            "insert_mode": "POSTGRES_ENABLE_DB_FUNCTIONS=y",
+            "lag_p50_ms": round(percentile(lags, 0.50), 1),
+            "lag_p99_ms": round(percentile(lags, 0.99), 1),
+            "lag_max_ms": round(max(lags), 1),
+            "not_visible": unseen,
+            "command_p50_ms": round(statistics.median(r[2] for r in records) * 1000, 1),
+            "poll_ms": args.poll_ms,
+        }
     )
 
 
