@@ -26,6 +26,7 @@ from a4c_domain.commands import (
     OrganizationType,
     PersonName,
     Reason,
+    RegisterOrganization,
     Role,
     Slug,
     Tags,
@@ -206,13 +207,8 @@ class InvitationStatus(Model):
 # --- activity payloads --------------------------------------------------------------
 
 
-class RegisterOrganizationInput(Model):
-    name: Name
-    slug: Slug
-    org_type: OrganizationType
-    parent_id: UUID | None = None
-    tags: Tags = Field(default_factory=list)
-    domain: Hostname | None = None
+# The activity's input is the domain command itself: one definition of a registration.
+RegisterOrganizationInput = RegisterOrganization
 
 
 class OrganizationRef(Model):
