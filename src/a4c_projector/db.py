@@ -83,6 +83,15 @@ class Database:
     def transaction(self) -> AbstractContextManager[None]:
         raise NotImplementedError
 
+    def snapshot(self) -> AbstractContextManager[None]:
+        """A transaction whose reads all see one moment (and its own writes).
+
+        PostgreSQL: ``REPEATABLE READ``, which takes no lock that would block writers
+        or readers of other connections. SQLite: the write transaction (WAL readers are
+        not blocked; other writers wait, SQLite has only one).
+        """
+        raise NotImplementedError
+
     def close(self) -> None:
         raise NotImplementedError
 
@@ -114,6 +123,13 @@ class PostgresDatabase(Database):
     @contextmanager
     def transaction(self) -> Iterator[None]:
         with self.conn.transaction():
+            yield
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        with self.conn.transaction():
+            # Must be the first statement: fails loudly if a transaction is already open.
+            self.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             yield
 
     @property
@@ -171,6 +187,9 @@ class SQLiteDatabase(Database):
             self.conn.execute("COMMIT")
         finally:
             self._depth -= 1
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        return self.transaction()
 
     def close(self) -> None:
         self.conn.close()

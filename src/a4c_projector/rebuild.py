@@ -1,16 +1,22 @@
 # ruff: noqa: S608 - SQL identifiers come from code; values are bound
 """Rebuild without downtime: fill a fresh table set, verify it, swap names atomically.
 
-1. Fresh ``*__rebuild`` tables are projected from position 0 (tracking row
-   ``<projection>__rebuild``) while the live tables keep serving reads and the live
-   runner keeps applying; the rebuild never passes the live position.
-2. In one transaction: lock the live tables (the live runner waits at its next write),
-   bring the rebuild exactly to the live position, compare every row of both sets
-   (all columns but ``updated_at``), then drop the live set and rename the rebuild set
+1. **Build** (no locks): fresh ``*__rebuild`` tables are projected from position 0
+   (tracking row ``<projection>__rebuild``) while the live tables keep serving reads and
+   the live runner keeps applying; the rebuild never passes the live position.
+2. **Compare** (no locks): in one snapshot (:meth:`Database.snapshot`, PostgreSQL
+   ``REPEATABLE READ``) read the live position, bring the fresh set exactly there (the
+   snapshot sees its own writes), and let the database compare both sets row by row
+   (:func:`a4c_projector.compare.differing_rows`, all columns but ``updated_at``).
+   Snapshot reads block nobody: readers and the live runner carry on, whatever the
+   size of the tables.
+3. **Swap** (brief exclusive lock): lock the live tables, apply the few events the live
+   runner applied since the snapshot, drop the live set and rename the fresh one
    (tables and indexes) to the live names: :func:`a4c_projector.tables.replace_tables`.
-   Readers see the old model until the commit and the new one after it, never a
-   half-built one. (``__retired`` tables are left only by older versions; they are
-   dropped at the start.)
+   The lock is held for the time of those few events and some renames, not for
+   anything proportional to the tables. Readers see the old model until the commit and
+   the new one after it, never a half-built one. (``__retired`` tables are left only by
+   older versions; they are dropped at the start.)
 
 A difference is reported and, unless ``force``, aborts the swap (the fresh tables are
 kept for inspection): a rebuild that disagrees with the live model means one of them is
@@ -25,7 +31,8 @@ from typing import Any
 
 from eventsourcing.persistence import Mapper
 
-from a4c_projector.db import Database, Location
+from a4c_projector.compare import differing_rows
+from a4c_projector.db import Location
 from a4c_projector.projector import DEFAULT_PROJECTION, Projector
 from a4c_projector.source import head
 from a4c_projector.tables import (
@@ -37,11 +44,11 @@ from a4c_projector.tables import (
     drop_tables,
     ensure_schema,
     replace_tables,
-    snapshot_rows,
 )
 from a4c_projector.writer import read_position
 
 Progress = Callable[[int, int], None]  # (position, head)
+Checkpoint = Callable[[str], None]  # the phase being entered: "compare", "swap"
 
 
 class RebuildMismatch(Exception):
@@ -61,16 +68,6 @@ class RebuildReport:
     swapped: bool = False
 
 
-def compare(db: Database, live: TableSet, fresh: TableSet) -> list[str]:
-    old, new = snapshot_rows(db, live), snapshot_rows(db, fresh)
-    differences: list[str] = []
-    for kind in old:
-        for key in sorted(old[kind].keys() | new[kind].keys()):
-            if old[kind].get(key) != new[kind].get(key):
-                differences.append(f"{kind} {key}")
-    return differences
-
-
 def rebuild(
     location: Location,
     mapper: Mapper[Any],
@@ -79,7 +76,11 @@ def rebuild(
     batch_size: int = 5000,
     force: bool = False,
     progress: Progress | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> RebuildReport:
+    """Rebuild ``projection`` from scratch; ``checkpoint(phase)`` is called on entering
+    the ``"compare"`` phase (inside its snapshot) and the ``"swap"`` phase (under the
+    lock), so tests can act at those moments."""
     fresh = TableSet(REBUILD_SUFFIX)
     retired = TableSet(RETIRED_SUFFIX)
     fresh_projection = projection + REBUILD_SUFFIX
@@ -95,41 +96,59 @@ def rebuild(
     builder = Projector(
         location, mapper, projection=fresh_projection, tables=fresh, batch_size=batch_size
     )
-    events = 0
     try:
         db = builder.db
-        while True:  # phase 1: alongside the live runner, never past its position
-            with db.transaction():
-                target, top = read_position(db, projection), head(db)
-            result = builder.run_batch(stop=target)
-            events += result.size
-            if progress is not None:
-                progress(result.position, top)
-            if result.position >= target or result.size == 0:
-                break
-        with db.transaction():  # phase 2: catch up to the frozen live position, check, swap
+        events = _build(builder, projection, progress)
+        with db.snapshot():
+            target = read_position(db, projection)
+            events += _catch_up(builder, target)
+            if checkpoint is not None:
+                checkpoint("compare")
+            differences = differing_rows(db, LIVE, fresh)
+        report = RebuildReport(position=target, events=events, differences=differences)
+        if differences and not force:
+            raise RebuildMismatch(differences)
+        with db.transaction():
             if db.dialect == "postgres":
                 names = ", ".join(f'"{t}"' for t in LIVE.all)
                 db.execute(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE")
-            target = read_position(db, projection)
-            while True:
-                result = builder.run_batch(stop=target)
-                events += result.size
-                if result.position >= target or result.size == 0:
-                    break
-            if result.position != target:
-                raise RuntimeError(
-                    f"rebuild reached {result.position}, not the live position {target}"
-                )
-            differences = compare(db, LIVE, fresh)
-            report = RebuildReport(position=target, events=events, differences=differences)
-            if differences and not force:
-                raise RebuildMismatch(differences)
+            if checkpoint is not None:
+                checkpoint("swap")
+            report.position = read_position(db, projection)
+            report.events += _catch_up(builder, report.position)
             replace_tables(db, LIVE, fresh)
             db.execute(f"DELETE FROM {TRACKING_TABLE} WHERE projection = %s", (fresh_projection,))
             report.swapped = True
         if progress is not None:
-            progress(target, target)
+            progress(report.position, report.position)
         return report
     finally:
         builder.close()
+
+
+def _build(builder: Projector, projection: str, progress: Progress | None) -> int:
+    """Phase 1: batches alongside the live runner, up to its position; events applied."""
+    db, events = builder.db, 0
+    while True:
+        with db.transaction():
+            target, top = read_position(db, projection), head(db)
+        result = builder.run_batch(stop=target)
+        events += result.size
+        if progress is not None:
+            progress(result.position, top)
+        if result.position >= target or result.size == 0:
+            return events
+
+
+def _catch_up(builder: Projector, target: int) -> int:
+    """Apply batches up to exactly ``target`` (already proven complete by the live
+    projection); the number of events applied."""
+    events = 0
+    while True:
+        result = builder.run_batch(stop=target)
+        events += result.size
+        if result.position >= target or result.size == 0:
+            break
+    if result.position != target:
+        raise RuntimeError(f"rebuild reached {result.position}, not the live position {target}")
+    return events

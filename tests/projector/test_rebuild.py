@@ -18,6 +18,7 @@ from tests.projector.conftest import (
     bulk_organizations,
     projector_cli,
     seed,
+    store_head,
     wait_for,
 )
 
@@ -148,3 +149,55 @@ def test_rebuild_and_restart_leave_exactly_the_indexes_of_a_fresh_start(
         assert constraint_names(any_store) == constraints
     with any_store.location.connect() as db:
         assert set(index_names(db)) == set(LIVE.all)
+
+
+def test_the_comparison_blocks_neither_readers_nor_the_live_runner(pg_store: Store) -> None:
+    """Paused inside the comparison phase, reads with a 1 s lock timeout still succeed
+    and the live runner still applies new events; the swap then takes those along."""
+    bulk_organizations(pg_store, 50)
+    live = pg_store.projector()
+    live.catch_up()
+    with live.db.transaction():  # SET (not LOCAL) in a committed transaction: the session's
+        live.db.execute("SET lock_timeout = '1s'")
+    reads: list[tuple[int, int]] = []
+
+    def read_live_tables() -> tuple[int, int]:
+        with psycopg.connect(pg_store.location.conninfo, autocommit=True) as reader:
+            reader.execute("SET lock_timeout = '1s'")
+            reader.execute(f'SET search_path = "{pg_store.location.schema}"')
+            row = reader.execute(
+                "SELECT (SELECT count(*) FROM organizations), (SELECT count(*) FROM invitations)"
+            ).fetchone()
+            assert row is not None
+            return int(row[0]), int(row[1])
+
+    def during(phase: str) -> None:
+        if phase != "compare":
+            return
+        reads.append(read_live_tables())
+        bulk_organizations(pg_store, 3, prefix="late")
+        live.catch_up()  # writes the live tables while the comparison's snapshot is open
+        reads.append(read_live_tables())
+
+    try:
+        report = rebuild(pg_store.location, pg_store.store.mapper, checkpoint=during)
+    finally:
+        live.close()
+    assert reads == [(50, 0), (53, 0)]
+    assert report.swapped and report.differences == []
+    assert report.events == 4 * 53 and report.position == store_head(pg_store)
+    assert pg_store.live_rows() == pg_store.rebuilt_rows()
+    with ReadModel(pg_store.location) as model:
+        assert model.organization_by_slug("late-2") is not None
+
+
+def test_the_comparison_reports_rows_missing_on_either_side(any_store: Store) -> None:
+    seed(any_store.app, 3)
+    projector = any_store.projector()
+    projector.catch_up()
+    projector.close()
+    with any_store.location.connect() as db, db.transaction():
+        (removed,) = db.execute("DELETE FROM organizations WHERE slug = 'org-0' RETURNING id")[0]
+    with pytest.raises(RebuildMismatch) as refused:
+        rebuild(any_store.location, any_store.store.mapper)
+    assert refused.value.differences == [f"organizations {removed}"]

@@ -1,0 +1,30 @@
+# ruff: noqa: S608 - SQL identifiers come from code (TableSet, column tuples)
+"""Which read-model rows differ between two table sets, computed by the database.
+
+Set differences (``EXCEPT``, which treats two NULLs as equal) over every compared
+column, in both directions; only the ids of differing rows travel back. Nothing is
+locked beyond what a plain ``SELECT`` takes, so run inside a snapshot
+(:meth:`a4c_projector.db.Database.snapshot`) readers and the live runner go on
+meanwhile, and both sides are seen at one moment.
+"""
+
+from __future__ import annotations
+
+from a4c_projector.db import Database
+from a4c_projector.tables import COMPARED_COLUMNS, TableSet
+
+
+def differing_rows(db: Database, live: TableSet, fresh: TableSet) -> list[str]:
+    """``"<table kind> <id>"`` for each row missing from one set or different in it."""
+    differences: list[str] = []
+    for kind, columns in COMPARED_COLUMNS.items():
+        old, new = f'"{getattr(live, kind)}"', f'"{getattr(fresh, kind)}"'
+        selected = ", ".join(columns)
+        rows = db.execute(f"{_only_in(old, new, selected)} UNION {_only_in(new, old, selected)}")
+        differences.extend(f"{kind} {row[0]}" for row in sorted(rows, key=lambda r: str(r[0])))
+    return differences
+
+
+def _only_in(table: str, other: str, columns: str) -> str:
+    """The ids of rows of ``table`` with no identical row in ``other``."""
+    return f"SELECT id FROM (SELECT {columns} FROM {table} EXCEPT SELECT {columns} FROM {other}) d"
