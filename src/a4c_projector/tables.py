@@ -168,7 +168,13 @@ def ensure_schema(db: Database, tables: TableSet = LIVE, sql_dir: Path | None = 
                         db.execute(statement)
             return
         # Concurrent replicas may start together: serialise DDL on a transaction lock.
-        db.execute("SELECT pg_advisory_xact_lock(hashtext('a4c_projector_ddl'))")
+        # Its key names the schema: ``CREATE INDEX IF NOT EXISTS`` waits for every open
+        # write on the table, and with one key for the whole database a single busy
+        # store would hold up the start of every projector of every other store.
+        db.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            (f"a4c_projector_ddl:{db.location.schema}",),
+        )
         for path in sql_files(sql_dir or db.location.sql_dir):
             db.execute(path.read_text())
         if tables.suffix:

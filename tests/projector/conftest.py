@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from uuid import UUID
 
 import psycopg
@@ -103,12 +104,6 @@ def seed(app: OnboardingApplication, count: int, prefix: str = "org") -> list[An
             app.record_email_sent(invitation_id=inv.id, token_generation=1, message_id="m")
         )
     return views
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def projector_cli(env: dict[str, str], *args: str, **extra_env: str) -> subprocess.Popen[str]:
@@ -218,6 +213,9 @@ def write_poison(store: Store, slug: str = "poisoned") -> Poison:
 # --- the daemon as a subprocess, and its probes ---------------------------------------
 
 
+PROBES_LINE = re.compile(r"probes on http://[^:\s]+:(\d+)")
+
+
 def http_get(port: int, path: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
@@ -239,14 +237,57 @@ def parse_metrics(text: str) -> dict[str, float]:
 
 
 class Daemon:
-    """``a4c-projector run`` in its own process, with its probes on a free port."""
+    """``a4c-projector run`` in its own process, with its probes on a port it chose.
+
+    The daemon binds port 0 and logs the port it got: a port picked by the test and
+    bound later by the daemon can be taken meanwhile (by any outgoing connection on the
+    machine, or another suite's daemon, which would then answer this test's probes).
+    Its stderr is drained all along, so a chatty daemon never blocks on a full pipe,
+    and a daemon that died says so (with its stderr) instead of a probe timing out.
+    """
 
     def __init__(self, env: dict[str, str], *args: str, **extra: str) -> None:
-        self.port = free_port()
-        settings = {"PROJECTOR_HTTP_PORT": str(self.port), "PROJECTOR_POLL_INTERVAL": "0.1"}
+        settings = {"PROJECTOR_HTTP_PORT": "0", "PROJECTOR_POLL_INTERVAL": "0.1"}
         self.proc = projector_cli(env, "run", *args, **{**settings, **extra})
+        self._lines: list[str] = []
+        self._drains = [
+            threading.Thread(target=self._drain, args=(stream, lines), daemon=True)
+            for stream, lines in ((self.proc.stderr, self._lines), (self.proc.stdout, []))
+        ]
+        for drain in self._drains:
+            drain.start()
+        self._port: int | None = None
+
+    @staticmethod
+    def _drain(stream: IO[str] | None, lines: list[str]) -> None:
+        assert stream is not None
+        for line in stream:
+            lines.append(line)
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self._lines)
+
+    @property
+    def port(self) -> int:
+        """The probes' port, from the daemon's "probes on http://host:port" log line."""
+        deadline = time.monotonic() + 60
+        while self._port is None:
+            found = PROBES_LINE.search(self.stderr)
+            if found:
+                self._port = int(found.group(1))
+                break
+            self.assert_alive()
+            assert time.monotonic() < deadline, f"no probes port logged:\n{self.stderr}"
+            time.sleep(0.02)
+        return self._port
+
+    def assert_alive(self) -> None:
+        code = self.proc.poll()
+        assert code is None, f"the daemon exited ({code}):\n{self.stderr}"
 
     def get(self, path: str) -> tuple[int, dict[str, Any]]:
+        self.assert_alive()
         status, body = http_get(self.port, path)
         return status, (json.loads(body) if status in (200, 503) else {})
 
@@ -257,6 +298,13 @@ class Daemon:
     def wait_serving(self, timeout: float = 30) -> None:
         wait_for(lambda: self.get("/health")[0] == 200, timeout, "the daemon's /health")
 
+    def wait(self, timeout: float = 30) -> tuple[int, str]:
+        """Wait for the daemon to exit by itself: its exit code and stderr."""
+        code = self.proc.wait(timeout)
+        for drain in self._drains:
+            drain.join(10)
+        return code, self.stderr
+
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
@@ -266,13 +314,12 @@ class Daemon:
         """SIGTERM; the exit code and stderr."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        _, err = self.proc.communicate(timeout=timeout)
-        return self.proc.returncode, err
+        return self.wait(timeout)
 
     def close(self) -> None:
         if self.proc.poll() is None:
             self.kill()
-        self.proc.communicate()
+        self.wait(10)
 
 
 def tracked_position(store: Store, projection: str = "a4c") -> int:

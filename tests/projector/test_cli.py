@@ -8,9 +8,7 @@ import signal
 from tests.projector.conftest import (
     Daemon,
     Store,
-    free_port,
     http_get,
-    projector_cli,
     run_cli,
     seed,
     tracked_position,
@@ -20,26 +18,21 @@ from tests.projector.conftest import (
 
 def test_run_status_audit_rebuild_and_probes(pg_store: Store) -> None:
     views = seed(pg_store.app, 5)
-    port = free_port()
-    daemon = projector_cli(
-        pg_store.env, "run", PROJECTOR_HTTP_PORT=str(port), PROJECTOR_POLL_INTERVAL="0.1"
-    )
+    daemon = Daemon(pg_store.env)
     try:
-        wait_for(lambda: http_get(port, "/ready")[0] == 200, what="/ready")
+        wait_for(lambda: daemon.get("/ready")[0] == 200, what="/ready")
         wait_for(lambda: tracked_position(pg_store) == views[-1].position, what="catch-up")
-        status, body = http_get(port, "/health")
-        assert status == 200 and json.loads(body)["status"] == "ok"
-        ready = json.loads(http_get(port, "/ready")[1])
+        status, body = daemon.get("/health")
+        assert status == 200 and body["status"] == "ok"
+        ready = daemon.get("/ready")[1]
         assert ready["position"] == views[-1].position and ready["lag_events"] == 0
-        metrics = http_get(port, "/metrics")[1]
+        metrics = http_get(daemon.port, "/metrics")[1]
         assert f"a4c_projector_position {float(views[-1].position)}" in metrics
         assert "a4c_projector_batch_duration_seconds_count" in metrics
-        daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(timeout=15) == 0
+        code, err = daemon.terminate(timeout=15)
+        assert code == 0, err
     finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait()
+        daemon.close()
     code, out, _ = run_cli(pg_store.env, "status")
     assert code == 0 and json.loads(out)["lag_events"] == 0
     code, out, _ = run_cli(pg_store.env, "audit")
@@ -70,7 +63,7 @@ def test_sigterm_stops_idle_sqlite_daemons(sqlite_store: Store) -> None:
         wait_for(lambda: tracked_position(sqlite_store) == 4, what="catch-up")
         for daemon in daemons:
             daemon.proc.send_signal(signal.SIGTERM)
-        assert [d.proc.wait(timeout=15) for d in daemons] == [0, 0, 0, 0]
+        assert [d.wait(timeout=15)[0] for d in daemons] == [0, 0, 0, 0]
     finally:
         for daemon in daemons:
             daemon.close()

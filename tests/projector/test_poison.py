@@ -42,8 +42,8 @@ def test_by_default_the_daemon_stops_at_the_poison_naming_it(pg_store: Store) ->
     seed(pg_store.app, 1, prefix="later")
     daemon = Daemon(pg_store.env)
     try:
-        assert daemon.proc.wait(timeout=30) == 1
-        _, err = daemon.proc.communicate()
+        code, err = daemon.wait(timeout=30)
+        assert code == 1
     finally:
         daemon.close()
     assert "notification 10" in err and POISON_TOPIC in err and str(poison.organization_id) in err
