@@ -25,10 +25,12 @@ from uuid import UUID
 from eventsourcing.persistence import Mapper
 
 from a4c_projector.db import Database, Location
+from a4c_projector.decoding import EventDecoder
 from a4c_projector.handlers import RowChange, RowHandlers
 from a4c_projector.lock import claim_position
 from a4c_projector.readahead import Outcome, ReadAhead, Slice
-from a4c_projector.source import Notification, NotificationSource, decode
+from a4c_projector.settings import DEFAULT_BATCH_SIZE
+from a4c_projector.source import Notification, NotificationSource
 from a4c_projector.tables import LIVE, TableSet, ensure_schema
 from a4c_projector.writer import (
     advance_position,
@@ -82,13 +84,14 @@ class Projector:
         *,
         projection: str = DEFAULT_PROJECTION,
         tables: TableSet = LIVE,
-        batch_size: int = 2000,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         dead_letter: bool = False,
         gap_grace: float = 0.25,
         fault: FaultHook | None = None,
     ) -> None:
         self.location = location
         self.mapper = mapper
+        self.decoder = EventDecoder(mapper)
         self.projection = projection
         self.tables = tables
         self.batch_size = batch_size
@@ -205,7 +208,7 @@ class Projector:
         outcomes: list[Outcome] = []
         for row in rows:
             try:
-                change = self.handlers.changes(decode(self.mapper, row))
+                change = self.handlers.changes(self.decoder.decode(row))
             except Exception as exc:  # poison or parked: the batch loop decides
                 outcomes.append(exc)
                 continue

@@ -17,13 +17,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from a4c_domain.errors import ConfigurationError
 
 STORE_PREFIXES = ("PERSISTENCE_MODULE", "POSTGRES_", "SQLITE_", "CIPHER_", "A4C_")
+# Events per catch-up batch. Measured with bench/projector_catchup.py: 5000 beats 2000 by
+# 10-25% (fewer commits and statements per event); a live batch is as small as the
+# events waiting, whatever this is.
+DEFAULT_BATCH_SIZE = 5000
 
 
 class ProjectorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PROJECTOR_", extra="ignore", frozen=True)
 
     projection: str = Field(default="a4c", min_length=1, max_length=100)
-    batch_size: int = Field(default=2000, ge=1, le=50_000)
+    batch_size: int = Field(default=DEFAULT_BATCH_SIZE, ge=1, le=50_000)
     poll_interval: float = Field(default=0.5, gt=0, le=60)
     gap_grace: float = Field(default=0.25, ge=0, le=60)
     http_host: str = "0.0.0.0"  # noqa: S104 - a daemon's probes must be reachable
