@@ -37,6 +37,7 @@ from eventsourcing.utils import resolve_topic
 
 from a4c_projector.source import Notification
 
+_parse = json.JSONDecoder().raw_decode  # no object_hook: the C scanner only
 TYPE_KEY = '"_type_"'  # as it appears in the JSON text only as a key (a value is escaped)
 
 
@@ -83,7 +84,9 @@ class EventDecoder:
         if self.mapper.compressor is not None:
             stored = self.mapper.compressor.decompress(stored)
         text = stored.decode("utf8")
-        state = json.loads(text)
+        state, end = _parse(text)  # json.loads less its two whitespace regexes per call
+        if end != len(text):
+            return None  # trailing text: let the mapper judge it
         typed = text.count(TYPE_KEY)
         if typed:
             converted = 0

@@ -237,11 +237,14 @@ def test_a_foreign_transcoder_or_mapper_is_left_to_the_mapper() -> None:
     assert EventDecoder(Mapper(transcoder=_transcoder(), compressor=ZlibCompressor())).fast
 
 
-def test_an_undecodable_row_fails_with_the_mappers_error() -> None:
+@pytest.mark.parametrize("state", [b"{", b'{"metadata": {}} trailing', b' {"metadata": {}}'])
+def test_an_undecodable_row_fails_with_the_mappers_error(state: bytes) -> None:
     mapper: Mapper[Any] = Mapper(transcoder=_transcoder())
-    broken = Notification(
-        7, organization_id("x"), 1, "a4c_domain.organization:Organization.Activated", b"{", None
-    )
+    topic = "a4c_domain.organization:Organization.Activated"
+    broken = Notification(7, organization_id("x"), 1, topic, state, None)
+    if state.startswith(b" "):  # leading whitespace is valid JSON: the mapper's event
+        assert_same_events(EventDecoder(mapper), [broken])
+        return
     with pytest.raises(Exception, match="Failed to deserialise") as raised:
         EventDecoder(mapper).decode(broken)
     assert type(raised.value).__name__ == "MapperDeserialisationError"
