@@ -11,9 +11,9 @@ run at once (a batch rarely holds a whole aggregate history).
 
 Two projections of the same events, same database, same run:
 
-* **ours**: :class:`a4c_projector.projector.Projector` catching up from 0 with its
-  default batch size (guard, decode, handlers, version-guarded upserts, applied log and
-  tracking position in one transaction per batch);
+* **ours**: :class:`a4c_projector.projector.Projector` catching up from 0 with the
+  default batch size or ``--batch-size`` (guard, decode, handlers, version-guarded
+  upserts, applied log and tracking position in one transaction per batch);
 * **baseline**: eventsourcing's own ``ProjectionRunner`` with a ``PostgresTrackingRecorder``
   view whose projection upserts the same read-model rows (same handlers, same
   statements) and records the tracking position, one event per transaction — the stock
@@ -26,7 +26,8 @@ the live ones, checked row by row against them, swapped in) while a reader keeps
 querying the live organizations table: the rebuild's events/s and the longest any of
 those reads waited (the swap takes the live tables' lock briefly).
 
-    .venv/bin/python bench/projector_catchup.py [--events 100000] [--rebuild-events N]
+    .venv/bin/python bench/projector_catchup.py [--events 100000] [--batch-size N]
+        [--rebuild-events N]
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from a4c_domain import Invitation, OnboardingApplication, Organization
 from a4c_projector.handlers import RowChange, RowHandlers
 from a4c_projector.projector import Projector
 from a4c_projector.rebuild import rebuild
+from a4c_projector.settings import DEFAULT_BATCH_SIZE
 from a4c_projector.store import open_event_store
 from a4c_projector.tables import TableSet, ensure_schema
 from a4c_projector.writer import change_statement
@@ -223,9 +225,13 @@ def measure_baseline(env: dict[str, str], max_events: int, max_seconds: float) -
 # --- ours ------------------------------------------------------------------------------
 
 
-def measure_ours(env: dict[str, str], tables: TableSet, projection: str) -> tuple[int, float]:
+def measure_ours(
+    env: dict[str, str], tables: TableSet, projection: str, batch_size: int
+) -> tuple[int, float]:
     store = open_event_store(env)
-    projector = Projector(store.location, store.mapper, projection=projection, tables=tables)
+    projector = Projector(
+        store.location, store.mapper, projection=projection, tables=tables, batch_size=batch_size
+    )
     try:
         projector.db  # noqa: B018 - connect and create the tables outside the timing
         started = time.perf_counter()
@@ -278,6 +284,7 @@ def main() -> None:
     parser.add_argument("--baseline-events", type=int, default=20_000)
     parser.add_argument("--baseline-seconds", type=float, default=60.0)
     parser.add_argument("--rebuild-events", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     args = parser.parse_args()
     with fresh_schema(CONNINFO) as schema:
         env = store_env(schema)
@@ -287,7 +294,7 @@ def main() -> None:
         seed_seconds = time.perf_counter() - started
         app.close()
         print(f"seeded {written} events in {seed_seconds:.1f}s", file=sys.stderr)
-        position, elapsed = measure_ours(env, TableSet(), "a4c")
+        position, elapsed = measure_ours(env, TableSet(), "a4c", args.batch_size)
         ours = position / elapsed
         base_events, base_elapsed = measure_baseline(
             env, args.baseline_events, args.baseline_seconds
@@ -297,6 +304,7 @@ def main() -> None:
             "events": written,
             "ours_events_per_s": round(ours, 1),
             "ours_seconds": round(elapsed, 2),
+            "batch_size": args.batch_size,
             "baseline_events_per_s": round(baseline, 1),
             "baseline_events": base_events,
             "ratio": round(ours / baseline, 1),
