@@ -25,7 +25,12 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError, InternalError
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    IntegrityError,
+    InternalError,
+    ProgrammingError,
+)
 from eventsourcing.utils import Environment
 
 from a4c_domain import commands as c
@@ -114,14 +119,17 @@ class OnboardingApplication(Application[UUID]):
 
         Pods starting together on an empty PostgreSQL schema race in eventsourcing's
         ``CREATE TABLE IF NOT EXISTS`` / ``CREATE TYPE`` / ``CREATE OR REPLACE FUNCTION``:
-        the loser gets "tuple concurrently updated" (InternalError) or a duplicate
-        ``pg_type`` key (IntegrityError). The DDL is idempotent, so trying again settles it.
+        the loser gets "tuple concurrently updated" (InternalError), a duplicate
+        ``pg_type`` key (IntegrityError) or "relation ... already exists"
+        (ProgrammingError: both passed the IF NOT EXISTS check before either committed).
+        The DDL is idempotent, so trying again settles it.
         """
         for attempt in range(1, STARTUP_ATTEMPTS + 1):
             try:
                 return super().construct_recorder()
-            except (InternalError, IntegrityError):
-                if attempt == STARTUP_ATTEMPTS:
+            except (InternalError, IntegrityError, ProgrammingError) as exc:
+                lost_race = not isinstance(exc, ProgrammingError) or "already exists" in str(exc)
+                if not lost_race or attempt == STARTUP_ATTEMPTS:
                     raise
                 time.sleep(0.05 * attempt)
         raise AssertionError("unreachable")  # pragma: no cover
