@@ -9,7 +9,8 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from tests.worker.flows import FAST_STEPS, Flows, bootstrap_input, sqlite_app
 
@@ -22,7 +23,7 @@ from a4c_worker.client import (
     start_invitation,
 )
 from a4c_worker.workflows.invitation import InvitationWorkflow
-from a4c_worker.workflows.models import InvitationInput
+from a4c_worker.workflows.models import InvitationInput, invitation_workflow_id
 
 
 @pytest.fixture
@@ -182,3 +183,29 @@ async def test_the_token_never_appears_in_any_workflow_history(flows: Flows) -> 
         for secret in (token, new_token):
             assert secret not in dumped
             assert flows.app.tokens.token_hash(inv_id, 1) not in dumped
+
+
+async def test_an_update_delivered_with_the_start_finds_the_input(flows: Flows) -> None:
+    """Update-with-start puts the update in the first activation, before run() starts."""
+    org = flows.app.register_organization(name="Early", slug="early-one", org_type="partner")
+    inv = flows.app.invite(
+        organization_id=org.id, email="early@example.com", role="viewer",
+        first_name="Early", last_name="Bird",
+    )  # fmt: skip
+    spec = InvitationInput(
+        invitation_id=inv.id, organization_name="Early", already_sent=True, activities=FAST_STEPS
+    )
+    async with flows.worker():
+        start = WithStartWorkflowOperation(
+            InvitationWorkflow.run,
+            spec,
+            id=invitation_workflow_id(inv.id),
+            task_queue=flows.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        )
+        status = await flows.client.execute_update_with_start_workflow(
+            InvitationWorkflow.resend, start_workflow_operation=start
+        )
+        await revoke_invitation(flows.client, inv.id, "test over")
+    assert status.token_generation == 2
+    assert flows.app.get_invitation(inv.id).token_generation == 2

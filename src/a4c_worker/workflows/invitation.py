@@ -62,7 +62,10 @@ NOT_YET_EXPIRED_PAUSE = timedelta(seconds=5)
 
 @workflow.defn(name="InvitationWorkflow", failure_exception_types=[ValidationError])
 class InvitationWorkflow:
-    def __init__(self) -> None:
+    # The input is taken here, not in run(): an update can be delivered in the very first
+    # activation, before run() starts, and its handler needs the input.
+    @workflow.init
+    def __init__(self, input: InvitationInput) -> None:
         self._state: InvitationState = "pending"
         self._generation = 1
         self._expires_at: datetime | None = None
@@ -72,7 +75,7 @@ class InvitationWorkflow:
         self._last_error: str | None = None
         self._deadline_moved = False
         self._lock = asyncio.Lock()
-        self._input: InvitationInput | None = None
+        self._input: InvitationInput | None = input
 
     # --- interface ------------------------------------------------------------------
 
