@@ -30,6 +30,12 @@ from a4c_worker.workflows.models import (
     invitation_workflow_id,
 )
 
+# One workflow per id: a start while it runs joins it, a start after it closed is refused.
+ONCE_PER_ID: dict[str, Any] = {
+    "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
+    "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE,
+}
+
 BootstrapHandle = WorkflowHandle[OrganizationBootstrapWorkflow, BootstrapResult]
 InvitationHandle = WorkflowHandle[InvitationWorkflow, InvitationStatus]
 
@@ -56,8 +62,7 @@ async def start_bootstrap(
         spec,
         id=bootstrap_workflow_id(spec.slug),
         task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        **ONCE_PER_ID,
     )
 
 
@@ -90,8 +95,7 @@ async def start_invitation(
         spec,
         id=invitation_workflow_id(spec.invitation_id),
         task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        **ONCE_PER_ID,
     )
 
 

@@ -9,7 +9,6 @@ daemons of unrelated test runs stuck before their first batch).
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 
 import psycopg
@@ -17,18 +16,13 @@ import pytest
 
 from a4c_projector.db import Location
 from a4c_projector.tables import ensure_schema
+from tests.servers.postgres import fresh_schema
 
 
 @pytest.fixture
 def other_schema(pg_server: str) -> Iterator[str]:
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
+    with fresh_schema(pg_server) as schema:
         yield schema
-    finally:
-        with psycopg.connect(pg_server, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def test_a_busy_store_does_not_hold_up_the_schema_of_another(

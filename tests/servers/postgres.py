@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -50,14 +51,21 @@ def pg_server() -> str:
     return pg_conninfo()
 
 
-@pytest.fixture
-def pg_schema(pg_server: str) -> Iterator[str]:
-    """A fresh, empty schema, dropped after the test."""
+@contextmanager
+def fresh_schema(conninfo: str) -> Iterator[str]:
+    """A new, empty schema, dropped (with everything in it) on exit."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
         yield schema
     finally:
-        with psycopg.connect(pg_server, autocommit=True) as conn:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def pg_schema(pg_server: str) -> Iterator[str]:
+    """A fresh, empty schema, dropped after the test."""
+    with fresh_schema(pg_server) as schema:
+        yield schema
