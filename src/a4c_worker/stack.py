@@ -14,12 +14,13 @@ The event store is the SQLite file in the data folder unless ``PERSISTENCE_MODUL
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -252,8 +253,6 @@ class Stack:
 
 
 def _fetch(url: str) -> str:
-    import urllib.request
-
     try:
         with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - local URL
             return str(response.read().decode())
@@ -262,8 +261,6 @@ def _fetch(url: str) -> str:
 
 
 def _run(argv: list[str], env: dict[str, str]) -> str:
-    import subprocess
-
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)  # noqa: S603
     return done.stdout.rstrip() or done.stderr.rstrip()
 
@@ -291,7 +288,3 @@ def run_stack(
         except KeyboardInterrupt:
             stack.say("\nstopping")
     return 0
-
-
-def summary(progress: BootstrapProgress) -> str:
-    return json.dumps(progress.model_dump(mode="json"), indent=2)
