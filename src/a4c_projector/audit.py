@@ -1,9 +1,11 @@
 # ruff: noqa: S608 - SQL identifiers come from code; values are bound
 """Completeness audit: was every committed notification up to the position applied?
 
-The projector writes each applied notification id to ``applied_events`` and each parked
-one to ``dead_letters`` in the batch's own transaction, so the audit is an exact set
-difference against the event store: any id ≤ position in neither table was skipped.
+The projector logs the ids it applies as runs of consecutive ids (``applied_ranges``)
+and each parked id in ``dead_letters``, in the batch's own transaction, so the audit is
+exact: any committed id ≤ position that no run covers and that is not parked was
+skipped. A run never bridges an id the batch did not apply, so a late commit below the
+position cannot hide inside one.
 """
 
 from __future__ import annotations
@@ -38,27 +40,36 @@ class AuditReport:
 def audit(db: Database, projection: str, tables: TableSet = LIVE) -> AuditReport:
     events = db.location.qualified_events_table
     column = "notification_id" if db.dialect == "postgres" else "rowid"
+    # The run that could cover an id is the one starting at or before it: one index
+    # probe per event, however many runs the log has.
+    covered = (
+        f'coalesce((SELECT a.last_id FROM "{tables.applied}" a WHERE a.first_id <= e.{column} '
+        f"ORDER BY a.first_id DESC LIMIT 1), -1) >= e.{column}"
+    )
+    parked = (
+        f'EXISTS (SELECT 1 FROM "{tables.dead_letters}" d WHERE d.notification_id = e.{column})'
+    )
+    state = f"CASE WHEN {covered} THEN 'applied' WHEN {parked} THEN 'parked' ELSE 'missing' END"
     with db.transaction():
         position = read_position(db, projection)
-        checked = int(
-            db.execute(f"SELECT count(*) FROM {events} WHERE {column} <= %s", (position,))[0][0]
-        )
-        applied = int(db.execute(f'SELECT count(*) FROM "{tables.applied}"')[0][0])
-        parked = int(db.execute(f'SELECT count(*) FROM "{tables.dead_letters}"')[0][0])
+        # One statement (one snapshot): a count per state, and each missing event itself.
         rows = db.execute(
-            f"SELECT e.{column}, e.topic, e.originator_id FROM {events} e "
-            f"WHERE e.{column} <= %s "
-            f'AND NOT EXISTS (SELECT 1 FROM "{tables.applied}" a '
-            f"WHERE a.notification_id = e.{column}) "
-            f'AND NOT EXISTS (SELECT 1 FROM "{tables.dead_letters}" d '
-            f"WHERE d.notification_id = e.{column}) "
-            f"ORDER BY e.{column}",
+            "SELECT state, count(*), "
+            "CASE WHEN state = 'missing' THEN nid END AS missing_id, "
+            "CASE WHEN state = 'missing' THEN topic END, "
+            "CASE WHEN state = 'missing' THEN originator_id END "
+            f"FROM (SELECT e.{column} AS nid, e.topic, e.originator_id, {state} AS state "
+            f"FROM {events} e WHERE e.{column} <= %s) AS checked "
+            "GROUP BY 1, 3, 4, 5 ORDER BY 3",
             (position,),
         )
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r[0]] = counts.get(r[0], 0) + int(r[1])
     return AuditReport(
         position=position,
-        checked=checked,
-        applied=applied,
-        parked=parked,
-        missing=[MissingEvent(int(r[0]), str(r[1]), str(r[2])) for r in rows],
+        checked=sum(counts.values()),
+        applied=counts.get("applied", 0),
+        parked=counts.get("parked", 0),
+        missing=[MissingEvent(int(r[2]), str(r[3]), str(r[4])) for r in rows if r[0] == "missing"],
     )

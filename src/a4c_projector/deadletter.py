@@ -22,7 +22,6 @@ from uuid import UUID
 
 from eventsourcing.persistence import Mapper
 
-from a4c_domain.ids import event_id
 from a4c_projector.db import Database
 from a4c_projector.handlers import RowHandlers
 from a4c_projector.lock import claim_position
@@ -87,7 +86,7 @@ def _apply_parked(db: Database, mapper: Mapper[Any], tables: TableSet, aggregate
     events = db.location.qualified_events_table
     column = "notification_id" if db.dialect == "postgres" else "rowid"
     handlers = RowHandlers()
-    changes, applied = [], []
+    changes = []
     ids = [p.notification_id for p in list_parked(db, tables, aggregate)]
     for nid in ids:
         row = db.execute(
@@ -99,9 +98,8 @@ def _apply_parked(db: Database, mapper: Mapper[Any], tables: TableSet, aggregate
         change = handlers.changes(decode(mapper, note))
         change.position = nid
         changes.append(change)
-        applied.append((nid, event_id(note.originator_id, note.originator_version)))
     write_changes(db, tables, changes)
-    record_applied(db, tables, applied)
+    record_applied(db, tables, ids)
     db.executemany(
         f'DELETE FROM "{tables.dead_letters}" WHERE notification_id = %s',
         [(nid,) for nid in ids],

@@ -35,11 +35,15 @@ class RowChange:
     table: str  # "organizations" | "invitations"
     id: UUID
     version: int
-    event_id: UUID
     modified_at: datetime
     columns: dict[str, Any] = field(default_factory=dict)
     creates: bool = False  # the row is created by this change (it carries every column)
     position: int = 0  # notification id of the (last) event folded into this change
+
+    @property
+    def event_id(self) -> UUID:
+        """The id of the (last) event: computed when written, once per folded row."""
+        return fast_event_id(self.id, self.version)
 
     def then(self, later: RowChange) -> RowChange:
         """This change followed by ``later`` (same row), as one change."""
@@ -48,7 +52,6 @@ class RowChange:
             table=self.table,
             id=self.id,
             version=later.version,
-            event_id=later.event_id,
             modified_at=later.modified_at,
             columns={**self.columns, **later.columns},
             creates=self.creates,
@@ -127,7 +130,6 @@ class RowHandlers:
             table=table,
             id=event.originator_id,
             version=event.originator_version,
-            event_id=fast_event_id(event.originator_id, event.originator_version),
             modified_at=event.timestamp,
             columns=columns,
         )

@@ -154,7 +154,7 @@ class Projector:
             rows = ahead.rows
             parked_aggregates = self._parked_among(db, rows)
             changes: list[RowChange] = []
-            applied: list[tuple[int, UUID]] = []
+            applied: list[int] = []
             parked: list[tuple[int, UUID, int, str, str]] = []
             position = start
             for row, outcome in zip(rows, ahead.outcomes, strict=True):
@@ -175,7 +175,7 @@ class Projector:
                     position = row.notification_id
                     continue
                 changes.append(outcome)
-                applied.append((row.notification_id, outcome.event_id))
+                applied.append(row.notification_id)
                 position = row.notification_id
             if poison is None and ahead.full and position != stop:
                 self._read_ahead_from(db, position, limit, stop)

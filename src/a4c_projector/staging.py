@@ -78,12 +78,3 @@ def update_from_stage(table: str, stage: str, columns: Sequence[str]) -> str:
         f'UPDATE "{table}" AS t SET {sets} FROM "{stage}" AS s '
         "WHERE s.grp = %s AND t.id = s.id AND t.version < s.version"
     )
-
-
-def insert_new_from_stage(table: str, stage: str, columns: Sequence[str], key: str) -> str:
-    """Insert a group's rows, skipping keys the table already has."""
-    names = ", ".join(columns)
-    return (
-        f'INSERT INTO "{table}" ({names}) SELECT {names} FROM "{stage}" WHERE grp = %s '
-        f"ON CONFLICT ({key}) DO NOTHING"
-    )

@@ -1,7 +1,7 @@
 # ruff: noqa: S608 - SQL identifiers come from code (TableSet, recorder names); values are bound
 """The read-model tables of one projection, and the DDL that creates them.
 
-A projection owns a *table set*: ``organizations``, ``invitations``, ``applied_events``
+A projection owns a *table set*: ``organizations``, ``invitations``, ``applied_ranges``
 and ``dead_letters``, all carrying the same ``suffix`` (empty for the live set). A
 rebuild fills a set with suffix ``__rebuild`` and then swaps names in one transaction,
 so readers never see a half-built model. The tracking table is shared, keyed by
@@ -98,7 +98,7 @@ class TableSet:
 
     @property
     def applied(self) -> str:
-        return f"applied_events{self.suffix}"
+        return f"applied_ranges{self.suffix}"
 
     @property
     def dead_letters(self) -> str:
@@ -139,8 +139,9 @@ CREATE TABLE IF NOT EXISTS invitations{s} (
 CREATE INDEX IF NOT EXISTS invitations{s}_org_status_idx
     ON invitations{s} (organization_id, status);
 CREATE INDEX IF NOT EXISTS invitations{s}_token_hash_idx ON invitations{s} (token_hash);
-CREATE TABLE IF NOT EXISTS applied_events{s} (
-    notification_id INTEGER PRIMARY KEY, event_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS applied_ranges{s} (
+    first_id INTEGER PRIMARY KEY, last_id INTEGER NOT NULL CHECK (last_id >= first_id));
+CREATE INDEX IF NOT EXISTS applied_ranges{s}_last_id_idx ON applied_ranges{s} (last_id);
 CREATE TABLE IF NOT EXISTS dead_letters{s} (
     notification_id INTEGER PRIMARY KEY, originator_id TEXT NOT NULL,
     originator_version INTEGER NOT NULL, topic TEXT NOT NULL, error TEXT NOT NULL,
@@ -162,6 +163,7 @@ def ensure_schema(db: Database, tables: TableSet = LIVE, sql_dir: Path | None = 
             for statement in SQLITE_DDL.format(s="").split(";"):
                 if statement.strip():
                     db.execute(statement)
+            _fold_legacy_applied_log(db)
             if tables.suffix:
                 for statement in SQLITE_DDL.format(s=tables.suffix).split(";"):
                     if statement.strip() and TRACKING_TABLE not in statement:
@@ -180,6 +182,25 @@ def ensure_schema(db: Database, tables: TableSet = LIVE, sql_dir: Path | None = 
         if tables.suffix:
             for live, fresh in zip(LIVE.all, tables.all, strict=True):
                 db.execute(f'CREATE TABLE IF NOT EXISTS "{fresh}" (LIKE "{live}" INCLUDING ALL)')
+
+
+# The applied log before 0.2: one row per event. Folded into runs of consecutive ids
+# (``sql/040_applied_ranges.sql`` does the same on PostgreSQL).
+FOLD_LEGACY_APPLIED_LOG = """
+INSERT INTO applied_ranges (first_id, last_id)
+SELECT min(notification_id), max(notification_id)
+FROM (SELECT notification_id,
+             notification_id - row_number() OVER (ORDER BY notification_id) AS run
+      FROM applied_events) AS numbered
+GROUP BY run
+"""
+
+
+def _fold_legacy_applied_log(db: Database) -> None:
+    legacy = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'applied_events'"
+    if db.execute(legacy):
+        db.execute(FOLD_LEGACY_APPLIED_LOG)
+        db.execute("DROP TABLE applied_events")
 
 
 def drop_tables(db: Database, tables: TableSet) -> None:

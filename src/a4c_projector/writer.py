@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import groupby
 from typing import Any
 from uuid import UUID
 
@@ -25,7 +26,6 @@ from a4c_projector.handlers import RowChange
 from a4c_projector.staging import (
     copy_rows,
     ensure_stage,
-    insert_new_from_stage,
     update_from_stage,
     upsert_from_stage,
 )
@@ -147,24 +147,33 @@ def write_changes(
             )
 
 
-def record_applied(
-    db: Database,
-    tables: TableSet,
-    applied: Sequence[tuple[int, UUID]],
-    *,
-    copy_threshold: int = COPY_THRESHOLD,
-) -> None:
-    """The applied log of a batch (an id already logged is left as it is)."""
-    if isinstance(db, PostgresDatabase) and len(applied) >= copy_threshold:
-        stage = ensure_stage(db.conn, tables.applied)
-        columns = ("notification_id", "event_id")
-        copy_rows(db.conn, stage, 0, columns, applied)
-        db.execute(insert_new_from_stage(tables.applied, stage, columns, "notification_id"), (0,))
-        return
+def runs(ids: Iterable[int]) -> list[tuple[int, int]]:
+    """Ascending ids as runs of consecutive ids: ``[1, 2, 3, 7]`` → ``[(1, 3), (7, 7)]``."""
+    found = []
+    for _, run in groupby(enumerate(ids), key=lambda pair: pair[1] - pair[0]):
+        members = [nid for _, nid in run]
+        found.append((members[0], members[-1]))
+    return found
+
+
+def record_applied(db: Database, tables: TableSet, notification_ids: Sequence[int]) -> None:
+    """Log a batch's applied ids (ascending) as runs of consecutive ids.
+
+    A run never bridges a missing id: an id the batch did not apply (a gap, or an event
+    parked) ends the run, so an event committing late below the position shows up in the
+    audit. A run that continues the log's previous run (``first - 1`` is where it ends:
+    the usual case, batch after batch) extends it instead, so the log stays a few rows
+    however many events and batches; one statement per run either way. Extending only
+    ever grows a run (``last_id < excluded.last_id``): replaying a batch adds nothing.
+    """
+    table = f'"{tables.applied}"'
     db.executemany(
-        f'INSERT INTO "{tables.applied}" (notification_id, event_id) VALUES (%s, %s) '
-        "ON CONFLICT (notification_id) DO NOTHING",
-        applied,
+        f"INSERT INTO {table} AS t (first_id, last_id) "
+        f"SELECT coalesce((SELECT min(first_id) FROM {table} WHERE last_id = %s), %s), %s "
+        "WHERE true "  # SQLite: without a WHERE, ``ON`` would be read as a join condition
+        "ON CONFLICT (first_id) DO UPDATE SET last_id = excluded.last_id "
+        "WHERE t.last_id < excluded.last_id",
+        [(first - 1, first, last) for first, last in runs(notification_ids)],
     )
 
 

@@ -100,6 +100,11 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
     store.app.close()
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    yield request.getfixturevalue("sqlite_store" if request.param == "sqlite" else "pg_store")
+
+
 def seed(app: OnboardingApplication, count: int, prefix: str = "org") -> list[Any]:
     """``count`` organizations through a few transitions, each with an invitation."""
     views = []

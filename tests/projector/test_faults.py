@@ -52,7 +52,7 @@ def test_sigkill_mid_batch_then_restart_loses_and_duplicates_nothing(pg_store: S
             # Blocks the batch at its applied-log insert: the read-model rows of the
             # batch are written, the position is not, the transaction is open.
             blocker.execute(
-                f'LOCK TABLE "{pg_store.location.schema}".applied_events IN EXCLUSIVE MODE'
+                f'LOCK TABLE "{pg_store.location.schema}".applied_ranges IN EXCLUSIVE MODE'
             )
             wait_for(
                 lambda: any(w == "Lock" for _, _, w in backends(pg_store, "batch")),

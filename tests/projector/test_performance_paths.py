@@ -53,7 +53,7 @@ def replay_from_zero(store: Store, suffix: str, **kwargs: Any) -> dict[str, Any]
         db.execute(
             "UPDATE projector_tracking SET position = 0 WHERE projection = %s", ("p" + suffix,)
         )
-        db.execute(f'DELETE FROM "applied_events{suffix}"')
+        db.execute(f'DELETE FROM "applied_ranges{suffix}"')
     return project(store, suffix, **kwargs)
 
 

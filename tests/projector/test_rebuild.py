@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -107,11 +106,6 @@ def test_a_rebuild_that_disagrees_is_not_swapped(pg_store: Store) -> None:
     assert report.swapped and report.differences == [f"organizations {tampered}"]
     with ReadModel(pg_store.location) as reads:
         assert reads.organization_by_slug("org-1").name == "Org 1"  # type: ignore[union-attr]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def any_store(request: pytest.FixtureRequest) -> Iterator[Store]:
-    yield request.getfixturevalue("sqlite_store" if request.param == "sqlite" else "pg_store")
 
 
 def constraint_names(store: Store) -> list[str]:
