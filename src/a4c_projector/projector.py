@@ -16,8 +16,9 @@ events are applied in order or not at all) and the batch goes on.
 from __future__ import annotations
 
 import contextlib
+import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -58,6 +59,26 @@ class PoisonEvent(Exception):
             f"({notification.topic}) of aggregate {notification.originator_id} "
             f"version {notification.originator_version}: {type(cause).__name__}: {cause}"
         )
+
+
+@contextlib.contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a batch runs; reference counting still frees.
+
+    A catch-up batch keeps tens of thousands of young container objects alive until it
+    ends (events, their state dicts, row changes, statement rows), none of them in a
+    reference cycle. The collector would traverse them again and again as they age:
+    about an eighth of the catch-up's CPU, measured. Collection resumes after the batch,
+    when they are gone. Left alone if the application disabled the collector itself.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 @dataclass(frozen=True)
@@ -142,6 +163,10 @@ class Projector:
 
     def run_batch(self, limit: int | None = None, stop: int | None = None) -> BatchResult:
         """Apply one batch; ``stop``: an already-proven position to read up to, unguarded."""
+        with cyclic_gc_paused():
+            return self._run_batch(limit, stop)
+
+    def _run_batch(self, limit: int | None, stop: int | None) -> BatchResult:
         started = time.monotonic()
         db = self.db
         limit = limit or self.batch_size
