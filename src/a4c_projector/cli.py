@@ -28,7 +28,12 @@ from a4c_projector.lag import measure
 from a4c_projector.queries import ReadModel
 from a4c_projector.rebuild import RebuildMismatch, rebuild
 from a4c_projector.runner import Runner, RunnerOptions
-from a4c_projector.settings import ProjectorSettings, load_settings, store_env
+from a4c_projector.settings import (
+    DEFAULT_BATCH_SIZE,
+    ProjectorSettings,
+    load_settings,
+    store_env,
+)
 from a4c_projector.show import ShowFilter, UnknownOrganization, collect, fields_of, render
 from a4c_projector.store import EventStore, open_event_store
 from a4c_projector.tables import ensure_schema
@@ -49,7 +54,7 @@ def parser() -> argparse.ArgumentParser:
         "--batch-size",
         type=_positive,
         default=None,
-        help="events per batch (default: 5000 or more)",
+        help=f"events per batch (default: {DEFAULT_BATCH_SIZE} or more)",
     )
     sub.add_parser("audit", help="list committed events up to the position not applied")
     dl = sub.add_parser("dead-letter", help="parked events")
@@ -169,7 +174,7 @@ def _rebuild(args: argparse.Namespace, settings: ProjectorSettings, store: Event
             store.location,
             store.mapper,
             projection=settings.projection,
-            batch_size=args.batch_size or max(settings.batch_size, 5000),
+            batch_size=args.batch_size or max(settings.batch_size, DEFAULT_BATCH_SIZE),
             force=args.force,
             progress=progress,
         )

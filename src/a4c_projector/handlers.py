@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
-from uuid import UUID
+from uuid import UUID, SafeUUID
 
 from a4c_domain import Invitation, Organization
 from a4c_domain.base import DomainAggregate
@@ -62,20 +62,31 @@ class RowChange:
 _NAMESPACE_SHA1 = hashlib.sha1(EVENT_NAMESPACE.bytes)  # noqa: S324 - uuid5 is SHA-1
 _VERSION_BITS_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
 _VERSION_BITS_SET = (5 << 76) | (0x8000 << 48)  # uuid version 5, RFC 4122 variant
+_HEX32 = "%032x"
+_new_object = object.__new__
+_set_attribute = object.__setattr__  # UUID is immutable: this is how it sets itself
 
 
 def fast_event_id(originator_id: UUID, originator_version: int) -> UUID:
-    """:func:`a4c_domain.ids.event_id`, computed in about half the time.
+    """:func:`a4c_domain.ids.event_id`, computed in a third of the time.
 
     The same uuid5 (SHA-1 of the namespace and ``"<id>|<version>"``) without
-    ``uuid.uuid5``'s per-call import and ``UUID(bytes=..., version=...)`` validation; it
-    runs once per event of a catch-up. ``tests/projector/test_performance_paths.py``
+    ``uuid.uuid5``'s per-call import, ``UUID.__str__`` and the ``UUID`` constructor's
+    argument checks (the value is built valid: 128 bits, version and variant set); it
+    runs once per row a catch-up writes. ``tests/projector/test_performance_paths.py``
     checks it against the domain's own function.
     """
+    digits = _HEX32 % originator_id.int
     sha1 = _NAMESPACE_SHA1.copy()  # cheaper than hashing the namespace again
-    sha1.update(f"{originator_id}|{originator_version}".encode())
+    sha1.update(
+        f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+        f"|{originator_version}".encode()
+    )
     value = int.from_bytes(sha1.digest()[:16], "big") & _VERSION_BITS_CLEAR | _VERSION_BITS_SET
-    return UUID(int=value)
+    event_id = _new_object(UUID)
+    _set_attribute(event_id, "int", value)
+    _set_attribute(event_id, "is_safe", SafeUUID.unknown)
+    return event_id
 
 
 Handler = Callable[[Any, Any], RowChange]

@@ -34,6 +34,7 @@ from eventsourcing.persistence import Mapper
 from a4c_projector.compare import differing_rows
 from a4c_projector.db import Location
 from a4c_projector.projector import DEFAULT_PROJECTION, Projector
+from a4c_projector.settings import DEFAULT_BATCH_SIZE
 from a4c_projector.source import head
 from a4c_projector.tables import (
     LIVE,
@@ -73,7 +74,7 @@ def rebuild(
     mapper: Mapper[Any],
     *,
     projection: str = DEFAULT_PROJECTION,
-    batch_size: int = 5000,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     force: bool = False,
     progress: Progress | None = None,
     checkpoint: Checkpoint | None = None,

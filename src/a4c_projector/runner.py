@@ -31,6 +31,7 @@ from a4c_projector.db import Database
 from a4c_projector.lock import ProjectionLock
 from a4c_projector.metrics import ProjectorMetrics
 from a4c_projector.projector import DEFAULT_PROJECTION, FaultHook, PoisonEvent, Projector
+from a4c_projector.settings import DEFAULT_BATCH_SIZE
 from a4c_projector.store import EventStore
 from a4c_projector.writer import TrackingConflict
 
@@ -47,7 +48,7 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 @dataclass
 class RunnerOptions:
     projection: str = DEFAULT_PROJECTION
-    batch_size: int = 2000
+    batch_size: int = DEFAULT_BATCH_SIZE
     poll_interval: float = 0.5
     blocked_retry: float = 0.005
     lock_retry: float = 1.0
