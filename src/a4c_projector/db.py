@@ -83,6 +83,10 @@ class Database:
     def transaction(self) -> AbstractContextManager[None]:
         raise NotImplementedError
 
+    def savepoint(self) -> AbstractContextManager[None]:
+        """Inside a transaction: what runs in it is undone alone if it raises."""
+        raise NotImplementedError
+
     def snapshot(self) -> AbstractContextManager[None]:
         """A transaction whose reads all see one moment (and its own writes).
 
@@ -123,6 +127,11 @@ class PostgresDatabase(Database):
     @contextmanager
     def transaction(self) -> Iterator[None]:
         with self.conn.transaction():
+            yield
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        with self.conn.transaction():  # nested in an open transaction: a savepoint
             yield
 
     @contextmanager
@@ -187,6 +196,17 @@ class SQLiteDatabase(Database):
             self.conn.execute("COMMIT")
         finally:
             self._depth -= 1
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        self.conn.execute("SAVEPOINT a4c_savepoint")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK TO a4c_savepoint")
+            raise
+        finally:
+            self.conn.execute("RELEASE a4c_savepoint")
 
     def snapshot(self) -> AbstractContextManager[None]:
         return self.transaction()

@@ -6,7 +6,9 @@ new tracking position — commits in **one transaction**. A crash at any point l
 previous position and the previous tables; the next batch replays from there, and the
 version guards make the replay land on the same rows (exactly-once effect).
 
-Poison events (an event that cannot be decoded or handled): by default the batch is cut
+Poison events (an event that cannot be decoded, handled, or written: a batch the read
+model refuses is rolled back and written again event by event, each in a savepoint, to
+find which event it refuses): by default the batch is cut
 just before it, the prefix is committed and :class:`PoisonEvent` is raised naming the
 event; the position stays before it. With ``dead_letter=True`` the event is parked in
 the dead-letter table with every later event of the same aggregate (so an aggregate's
@@ -17,12 +19,15 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import Mapper
 
 from a4c_projector.db import Database, Location
@@ -45,6 +50,17 @@ from a4c_projector.writer import (
 
 DEFAULT_PROJECTION = "a4c"
 FaultHook = Callable[[str, int], None]
+log = logging.getLogger(__name__)
+
+# A write the read model refuses for the data in it (a constraint, a value out of range):
+# one event's problem, found by writing the batch again event by event. Connection and
+# schema errors are not: they fail every event alike, and propagate.
+WRITE_ERRORS: tuple[type[Exception], ...] = (
+    psycopg.IntegrityError,
+    psycopg.DataError,
+    sqlite3.IntegrityError,
+    sqlite3.DataError,
+)
 
 
 class PoisonEvent(Exception):
@@ -164,9 +180,17 @@ class Projector:
     def run_batch(self, limit: int | None = None, stop: int | None = None) -> BatchResult:
         """Apply one batch; ``stop``: an already-proven position to read up to, unguarded."""
         with cyclic_gc_paused():
-            return self._run_batch(limit, stop)
+            try:
+                return self._run_batch(limit, stop, one_by_one=False)
+            except WRITE_ERRORS as exc:
+                # Rolled back whole. Which event cannot be written? Each alone says.
+                log.warning("a batch could not be written (%s); writing it event by event", exc)
+                return self._run_batch(limit, stop, one_by_one=True)
 
-    def _run_batch(self, limit: int | None, stop: int | None) -> BatchResult:
+    def _run_batch(self, limit: int | None, stop: int | None, *, one_by_one: bool) -> BatchResult:
+        """One batch. ``one_by_one``: write each event's change at once in a savepoint, so
+        a change the read model refuses is met as that event's failure (poison or
+        parked) rather than the whole batch's."""
         started = time.monotonic()
         db = self.db
         limit = limit or self.batch_size
@@ -191,6 +215,9 @@ class Projector:
                     self._hook("handle", row.notification_id)
                     if isinstance(outcome, Exception):
                         raise outcome
+                    if one_by_one:
+                        with db.savepoint():
+                            write_changes(db, self.tables, [outcome])
                 except Exception as exc:
                     if not self.dead_letter:
                         poison = PoisonEvent(row, exc)
@@ -199,10 +226,11 @@ class Projector:
                     parked.append(self._parked(row, f"{type(exc).__name__}: {exc}"))
                     position = row.notification_id
                     continue
-                changes.append(outcome)
+                if not one_by_one:
+                    changes.append(outcome)
                 applied.append(row.notification_id)
                 position = row.notification_id
-            if poison is None and ahead.full and position != stop:
+            if poison is None and ahead.full and position != stop and not one_by_one:
                 self._read_ahead_from(db, position, limit, stop)
             if position != start:
                 self._hook("before_write", position)

@@ -1,5 +1,8 @@
 """Poison events: stop by default, or park the aggregate and go on; list and retry.
 
+Also an event whose row the read model refuses (a constraint): the batch is written
+again event by event to find it, and it is treated as poison like any other.
+
 The poison is honest: a stored ``DNSConfigured`` whose payload decodes but lacks
 ``fqdn``, so the projector's handler fails on it (see ``conftest.write_poison``); the
 cause is fixed by restoring the payload the domain wrote.
@@ -13,9 +16,11 @@ import threading
 import psycopg
 import pytest
 
+from a4c_projector.audit import audit
 from a4c_projector.deadletter import ParkedEvent, list_parked, retry_parked
 from a4c_projector.projector import PoisonEvent
 from a4c_projector.queries import ReadModel
+from a4c_projector.tables import ensure_schema
 from tests.projector.conftest import (
     Daemon,
     Store,
@@ -182,3 +187,88 @@ def test_sqlite_parks_and_retries_too(sqlite_store: Store) -> None:
         assert [o.applied for o in retry_parked(db, sqlite_store.store.mapper)] == [3]
         assert list_parked(db) == []
     assert_complete(sqlite_store)
+
+
+# --- an event the read model refuses ---------------------------------------------------
+
+
+def refuse_name(store: Store, name: str) -> None:
+    """A read-model constraint that refuses one organization name (as a DBA might add):
+    the event decodes and handles fine, only its row cannot be written."""
+    with store.location.connect() as db, db.transaction():
+        ensure_schema(db)
+        if db.dialect == "postgres":
+            db.execute(f"ALTER TABLE organizations ADD CONSTRAINT refused CHECK (name <> '{name}')")
+        else:  # SQLite cannot add a constraint to a table: the same refusal as a trigger
+            db.execute(
+                "CREATE TRIGGER refused BEFORE INSERT ON organizations "
+                f"WHEN NEW.name = '{name}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+
+
+def allow_all_names(store: Store) -> None:
+    with store.location.connect() as db, db.transaction():
+        if db.dialect == "postgres":
+            db.execute("ALTER TABLE organizations DROP CONSTRAINT refused")
+        else:
+            db.execute("DROP TRIGGER refused")
+
+
+def register_refused(store: Store) -> int:
+    """Org 0-1 (ids 1-8), the refused org (9-10: registered, activated), org 2 (11-14)."""
+    seed(store.app, 2)
+    refused = store.app.register_organization(
+        name="Refused", slug="refused", org_type="provider", tags=[]
+    )
+    store.app.activate(organization_id=refused.id)
+    seed(store.app, 1, prefix="after")
+    return 9
+
+
+def test_a_row_the_read_model_refuses_stops_the_projection_at_its_event(
+    any_store: Store,
+) -> None:
+    refuse_name(any_store, "Refused")
+    refused_id = register_refused(any_store)
+    projector = any_store.projector(batch_size=100)
+    try:
+        with pytest.raises(PoisonEvent) as caught:
+            projector.catch_up()
+        assert caught.value.notification_id == refused_id
+        assert "Organization.Registered" in caught.value.topic
+        assert "refused" in str(caught.value).lower()
+        assert projector.position() == refused_id - 1  # everything before it, as one batch
+        with ReadModel(any_store.location) as reads:
+            assert reads.organization_by_slug("org-1") is not None
+            assert reads.organization_by_slug("after-0") is None
+    finally:
+        projector.close()
+
+
+def test_a_row_the_read_model_refuses_is_parked_with_its_aggregate_and_retried(
+    any_store: Store,
+) -> None:
+    refuse_name(any_store, "Refused")
+    refused_id = register_refused(any_store)
+    projector = any_store.projector(batch_size=100, dead_letter=True)
+    try:
+        assert projector.catch_up() == store_head(any_store)
+    finally:
+        projector.close()
+    parked = parked_now(any_store)
+    assert [p.notification_id for p in parked] == [refused_id, refused_id + 1]
+    assert "refused" in parked[0].error.lower()
+    with ReadModel(any_store.location) as reads:
+        assert reads.organization_by_slug("refused") is None
+        assert reads.organization_by_slug("after-0") is not None  # the others went on
+    with any_store.location.connect() as db:
+        report = audit(db, "a4c")
+    assert report.complete and report.parked == 2  # every event applied or parked
+    allow_all_names(any_store)
+    with any_store.location.connect() as db:
+        outcomes = retry_parked(db, any_store.store.mapper)
+    assert [(o.applied, o.error) for o in outcomes] == [(2, None)]
+    with ReadModel(any_store.location) as reads:
+        refused = reads.organization_by_slug("refused")
+        assert refused is not None and refused.status == "active"
+    assert_complete(any_store)
