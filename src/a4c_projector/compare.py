@@ -10,17 +10,32 @@ meanwhile, and both sides are seen at one moment.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from uuid import UUID
+
 from a4c_projector.db import Database
 from a4c_projector.tables import COMPARED_COLUMNS, TableSet
 
 
-def differing_rows(db: Database, live: TableSet, fresh: TableSet) -> list[str]:
-    """``"<table kind> <id>"`` for each row missing from one set or different in it."""
+def differing_rows(
+    db: Database, live: TableSet, fresh: TableSet, ids: Sequence[UUID] | None = None
+) -> list[str]:
+    """``"<table kind> <id>"`` for each row missing from one set or different in it;
+    only the rows of ``ids`` when given (by primary key: cheap however big the tables)."""
+    if ids is not None and not ids:
+        return []
     differences: list[str] = []
+    where = ""
+    params: tuple[UUID, ...] = ()
+    if ids is not None:
+        where = f" WHERE id IN ({', '.join(['%s'] * len(ids))})"
+        params = (*ids, *ids, *ids, *ids)
     for kind, columns in COMPARED_COLUMNS.items():
-        old, new = f'"{getattr(live, kind)}"', f'"{getattr(fresh, kind)}"'
+        old, new = f'"{getattr(live, kind)}"{where}', f'"{getattr(fresh, kind)}"{where}'
         selected = ", ".join(columns)
-        rows = db.execute(f"{_only_in(old, new, selected)} UNION {_only_in(new, old, selected)}")
+        rows = db.execute(
+            f"{_only_in(old, new, selected)} UNION {_only_in(new, old, selected)}", params
+        )
         differences.extend(f"{kind} {row[0]}" for row in sorted(rows, key=lambda r: str(r[0])))
     return differences
 
@@ -28,3 +43,14 @@ def differing_rows(db: Database, live: TableSet, fresh: TableSet) -> list[str]:
 def _only_in(table: str, other: str, columns: str) -> str:
     """The ids of rows of ``table`` with no identical row in ``other``."""
     return f"SELECT id FROM (SELECT {columns} FROM {table} EXCEPT SELECT {columns} FROM {other}) d"
+
+
+def touched_between(db: Database, after: int, upto: int) -> list[UUID]:
+    """The aggregates with an event in ``(after, upto]``: the rows those events wrote."""
+    events = db.location.qualified_events_table
+    column = "notification_id" if db.dialect == "postgres" else "rowid"
+    rows = db.execute(
+        f"SELECT DISTINCT originator_id FROM {events} WHERE {column} > %s AND {column} <= %s",
+        (after, upto),
+    )
+    return [UUID(str(r[0])) for r in rows]

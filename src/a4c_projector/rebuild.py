@@ -11,10 +11,12 @@
    Snapshot reads block nobody: readers and the live runner carry on, whatever the
    size of the tables.
 3. **Swap** (brief exclusive lock): lock the live tables, apply the few events the live
-   runner applied since the snapshot, drop the live set and rename the fresh one
-   (tables and indexes) to the live names: :func:`a4c_projector.tables.replace_tables`.
-   The lock is held for the time of those few events and some renames, not for
-   anything proportional to the tables. Readers see the old model until the commit and
+   runner applied since the snapshot, compare the rows those events wrote (by primary
+   key), drop the live set and rename the fresh one (tables and indexes) to the live
+   names: :func:`a4c_projector.tables.replace_tables`. The lock is held for the time of
+   those few events and some renames, not for anything proportional to the tables; it
+   is asked for with a timeout (:class:`SwapLock`) and again after a pause, so a long
+   reader already holding the tables delays the swap, not every reader behind it. Readers see the old model until the commit and
    the new one after it, never a half-built one. (``__retired`` tables are left only by
    older versions; they are dropped at the start.)
 
@@ -25,13 +27,16 @@ wrong, and an operator should decide which.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from eventsourcing.persistence import Mapper
 
-from a4c_projector.compare import differing_rows
+from a4c_projector.compare import differing_rows, touched_between
 from a4c_projector.db import Location
 from a4c_projector.projector import DEFAULT_PROJECTION, Projector
 from a4c_projector.settings import DEFAULT_BATCH_SIZE
@@ -50,6 +55,7 @@ from a4c_projector.writer import read_position
 
 Progress = Callable[[int, int], None]  # (position, head)
 Checkpoint = Callable[[str], None]  # the phase being entered: "compare", "swap"
+log = logging.getLogger(__name__)
 
 
 class RebuildMismatch(Exception):
@@ -78,6 +84,7 @@ def rebuild(
     force: bool = False,
     progress: Progress | None = None,
     checkpoint: Checkpoint | None = None,
+    swap_lock: SwapLock | None = None,
 ) -> RebuildReport:
     """Rebuild ``projection`` from scratch; ``checkpoint(phase)`` is called on entering
     the ``"compare"`` phase (inside its snapshot) and the ``"swap"`` phase (under the
@@ -109,22 +116,83 @@ def rebuild(
         report = RebuildReport(position=target, events=events, differences=differences)
         if differences and not force:
             raise RebuildMismatch(differences)
-        with db.transaction():
-            if db.dialect == "postgres":
-                names = ", ".join(f'"{t}"' for t in LIVE.all)
-                db.execute(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE")
-            if checkpoint is not None:
-                checkpoint("swap")
-            report.position = read_position(db, projection)
-            report.events += _catch_up(builder, report.position)
-            replace_tables(db, LIVE, fresh)
-            db.execute(f"DELETE FROM {TRACKING_TABLE} WHERE projection = %s", (fresh_projection,))
-            report.swapped = True
+        _swap(builder, projection, report, force, checkpoint, swap_lock)
         if progress is not None:
             progress(report.position, report.position)
         return report
     finally:
         builder.close()
+
+
+@dataclass(frozen=True)
+class SwapLock:
+    """How the swap waits for the live tables' exclusive lock (PostgreSQL).
+
+    A lock request queues behind a long reader, and every read after it queues behind
+    the request: waiting without bound would stall all readers for as long as that one
+    reader takes. Each attempt waits ``timeout`` seconds at most, then lets the queue
+    go and tries again after ``pause``; readers are held up ``timeout`` at worst.
+    """
+
+    timeout: float = 0.5
+    attempts: int = 40
+    pause: float = 0.5
+
+
+class SwapLockUnavailable(Exception):
+    """The live tables stayed busy through every attempt; the fresh set is kept."""
+
+
+def _swap(
+    builder: Projector,
+    projection: str,
+    report: RebuildReport,
+    force: bool,
+    checkpoint: Checkpoint | None,
+    swap_lock: SwapLock | None,
+) -> None:
+    """Phase 3: under the live tables' lock, apply what the live runner applied since
+    the comparison, compare the rows those events wrote, and swap the names."""
+    db, policy = builder.db, swap_lock or SwapLock()
+    fresh_projection = builder.projection
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            with db.transaction():
+                if db.dialect == "postgres":
+                    names = ", ".join(f'"{t}"' for t in LIVE.all)
+                    db.execute(f"SET LOCAL lock_timeout = '{int(policy.timeout * 1000)}ms'")
+                    db.execute(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE")
+                if checkpoint is not None:
+                    checkpoint("swap")
+                compared = report.position
+                position = read_position(db, projection)
+                events = _catch_up(builder, position)
+                late = differing_rows(
+                    db, LIVE, builder.tables, touched_between(db, compared, position)
+                )
+                if late and not force:
+                    raise RebuildMismatch(late)
+                replace_tables(db, LIVE, builder.tables)
+                db.execute(
+                    f"DELETE FROM {TRACKING_TABLE} WHERE projection = %s", (fresh_projection,)
+                )
+            report.position, report.swapped = position, True
+            report.events += events
+            report.differences += late
+            return
+        except psycopg.errors.LockNotAvailable:
+            log.warning(
+                "swap: the live tables are busy (attempt %d of %d); retrying in %.1fs",
+                attempt,
+                policy.attempts,
+                policy.pause,
+            )
+            time.sleep(policy.pause)
+    raise SwapLockUnavailable(
+        f"could not lock the live tables within {policy.timeout}s in {policy.attempts} "
+        "attempts (a long-running reader or writer holds them); the verified fresh tables "
+        f"are kept as *{REBUILD_SUFFIX}: run the rebuild again when the database is quieter"
+    )
 
 
 def _build(builder: Projector, projection: str, progress: Progress | None) -> int:

@@ -1,16 +1,18 @@
-"""Rebuilds: readers keep the live model meanwhile, a mismatch is refused, the swap
-leaves the same tables and indexes a fresh start would."""
+"""Rebuilds: readers keep the live model meanwhile, a mismatch is refused (also in rows
+written between the comparison and the swap), the swap lets readers pass while a long
+reader holds the tables, and leaves the same tables and indexes a fresh start would."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 
 import psycopg
 import pytest
 
 from a4c_projector.queries import ReadModel
-from a4c_projector.rebuild import RebuildMismatch, rebuild
+from a4c_projector.rebuild import RebuildMismatch, SwapLock, SwapLockUnavailable, rebuild
 from a4c_projector.tables import LIVE, TableSet, ensure_schema, index_names
 from tests.projector.conftest import (
     Store,
@@ -195,3 +197,117 @@ def test_the_comparison_reports_rows_missing_on_either_side(any_store: Store) ->
     with pytest.raises(RebuildMismatch) as refused:
         rebuild(any_store.location, any_store.store.mapper)
     assert refused.value.differences == [f"organizations {removed}"]
+
+
+def test_rows_written_between_the_comparison_and_the_swap_are_compared_too(
+    pg_store: Store,
+) -> None:
+    """The live runner applies events after the comparison's snapshot; the swap compares
+    the rows those events wrote, and a live row that went wrong there is caught."""
+    bulk_organizations(pg_store, 20)
+    live = pg_store.projector()
+    live.catch_up()
+
+    def during(phase: str) -> None:
+        if phase != "compare":
+            return
+        bulk_organizations(pg_store, 2, prefix="late")
+        live.catch_up()  # after the snapshot: not in the full comparison
+        with psycopg.connect(pg_store.location.conninfo, autocommit=True) as conn:
+            conn.execute(
+                f'UPDATE "{pg_store.location.schema}".organizations SET name = %s '
+                "WHERE slug = 'late-1'",
+                ("Tampered",),
+            )
+
+    try:
+        with pytest.raises(RebuildMismatch) as refused:
+            rebuild(pg_store.location, pg_store.store.mapper, checkpoint=during)
+    finally:
+        live.close()
+    with ReadModel(pg_store.location) as reads:
+        late = reads.organization_by_slug("late-1")
+        assert late is not None and late.name == "Tampered"  # not swapped
+    assert refused.value.differences == [f"organizations {late.id}"]
+
+
+class LockHolder:
+    """Another session holding the live organizations table (a long-running reader)."""
+
+    def __init__(self, store: Store) -> None:
+        self.conn = psycopg.connect(store.location.conninfo)
+        self.conn.execute(f'SELECT 1 FROM "{store.location.schema}".organizations LIMIT 1')
+
+    def release(self) -> None:
+        self.conn.rollback()
+        self.conn.close()
+
+
+def test_the_swap_lets_readers_pass_while_a_long_reader_holds_the_tables(
+    pg_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each attempt at the swap lock gives up after its timeout, so the reads queued
+    behind it go on; once the long reader is done, the swap happens."""
+    bulk_organizations(pg_store, 20)
+    live = pg_store.projector()
+    live.catch_up()
+    live.close()
+    holder: list[LockHolder] = []
+    read_errors: list[BaseException] = []
+    reads = 0
+    done = threading.Event()
+
+    def reader() -> None:
+        nonlocal reads
+        with psycopg.connect(pg_store.location.conninfo, autocommit=True) as conn:
+            conn.execute("SET lock_timeout = '1s'")  # a read stuck behind the swap fails
+            while not done.is_set():
+                try:
+                    conn.execute(f'SELECT count(*) FROM "{pg_store.location.schema}".organizations')
+                    reads += 1
+                except psycopg.Error as exc:
+                    read_errors.append(exc)
+                time.sleep(0.02)
+
+    def during(phase: str) -> None:
+        if phase == "compare":
+            holder.append(LockHolder(pg_store))
+            threading.Timer(2.0, holder[0].release).start()
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        report = rebuild(
+            pg_store.location,
+            pg_store.store.mapper,
+            checkpoint=during,
+            swap_lock=SwapLock(timeout=0.2, attempts=100, pause=0.1),
+        )
+    finally:
+        done.set()
+        thread.join()
+    assert report.swapped
+    assert read_errors == [] and reads > 0
+    assert any("live tables are busy" in r.getMessage() for r in caplog.records)
+
+
+def test_a_swap_that_never_gets_the_lock_gives_up_and_keeps_both_sets(pg_store: Store) -> None:
+    bulk_organizations(pg_store, 5)
+    live = pg_store.projector()
+    live.catch_up()
+    live.close()
+    before = pg_store.live_rows()
+    holder = LockHolder(pg_store)
+    try:
+        with pytest.raises(SwapLockUnavailable, match="run the rebuild again"):
+            rebuild(
+                pg_store.location,
+                pg_store.store.mapper,
+                swap_lock=SwapLock(timeout=0.1, attempts=3, pause=0.05),
+            )
+    finally:
+        holder.release()
+    assert pg_store.live_rows() == before
+    with pg_store.location.connect() as db, db.transaction():
+        fresh = db.execute('SELECT count(*) FROM "organizations__rebuild"')[0][0]
+    assert fresh == 5  # the verified fresh set is kept
