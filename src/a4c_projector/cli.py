@@ -26,7 +26,7 @@ from a4c_projector.deadletter import list_parked, retry_parked
 from a4c_projector.http import Probes, serve
 from a4c_projector.lag import measure
 from a4c_projector.queries import ReadModel
-from a4c_projector.rebuild import RebuildMismatch, rebuild
+from a4c_projector.rebuild import RebuildMismatch, SwapLockUnavailable, rebuild
 from a4c_projector.runner import Runner, RunnerOptions
 from a4c_projector.settings import (
     DEFAULT_BATCH_SIZE,
@@ -181,6 +181,10 @@ def _rebuild(args: argparse.Namespace, settings: ProjectorSettings, store: Event
     except RebuildMismatch as exc:
         bar.close()
         _print({"swapped": False, "differences": exc.differences})
+        return 1
+    except SwapLockUnavailable as exc:
+        bar.close()
+        _print({"swapped": False, "error": str(exc)})
         return 1
     bar.close()
     _print(

@@ -16,8 +16,9 @@
    names: :func:`a4c_projector.tables.replace_tables`. The lock is held for the time of
    those few events and some renames, not for anything proportional to the tables; it
    is asked for with a timeout (:class:`SwapLock`) and again after a pause, so a long
-   reader already holding the tables delays the swap, not every reader behind it. Readers see the old model until the commit and
-   the new one after it, never a half-built one. (``__retired`` tables are left only by
+   reader already holding the tables delays the swap, not every reader behind it.
+   Readers see the old model until the commit and the new one after it, never a
+   half-built one. (``__retired`` tables are left only by
    older versions; they are dropped at the start.)
 
 A difference is reported and, unless ``force``, aborts the swap (the fresh tables are
