@@ -51,6 +51,7 @@ from a4c_projector.writer import (
 DEFAULT_PROJECTION = "a4c"
 FaultHook = Callable[[str, int], None]
 log = logging.getLogger(__name__)
+ONE_BY_ONE_LIMIT = 500  # events per batch while looking for the one a write refuses
 
 # A write the read model refuses for the data in it (a constraint, a value out of range):
 # one event's problem, found by writing the batch again event by event. Connection and
@@ -141,6 +142,8 @@ class Projector:
         self._fence_db: Database | None = None
         self._reader_db: Database | None = None
         self.read_ahead = ReadAhead(self._read_slice)
+        self._writing_upto = 0  # the position the batch being written moves to
+        self._one_by_one_until: int | None = None  # a refused write lies at or below it
 
     # --- connections ------------------------------------------------------------------
 
@@ -180,12 +183,20 @@ class Projector:
     def run_batch(self, limit: int | None = None, stop: int | None = None) -> BatchResult:
         """Apply one batch; ``stop``: an already-proven position to read up to, unguarded."""
         with cyclic_gc_paused():
+            if self._one_by_one_until is not None:
+                result = self._run_batch(ONE_BY_ONE_LIMIT, stop, one_by_one=True)
+                if result.position >= self._one_by_one_until or result.size == 0:
+                    self._one_by_one_until = None
+                return result
             try:
                 return self._run_batch(limit, stop, one_by_one=False)
             except WRITE_ERRORS as exc:
-                # Rolled back whole. Which event cannot be written? Each alone says.
+                # Rolled back whole. Which event cannot be written? Each alone says: the
+                # slice is applied again event by event, in short batches (each is one
+                # statement per event, and the loop's heartbeat beats between batches).
                 log.warning("a batch could not be written (%s); writing it event by event", exc)
-                return self._run_batch(limit, stop, one_by_one=True)
+                self._one_by_one_until = self._writing_upto
+                return self.run_batch(limit, stop)
 
     def _run_batch(self, limit: int | None, stop: int | None, *, one_by_one: bool) -> BatchResult:
         """One batch. ``one_by_one``: write each event's change at once in a savepoint, so
@@ -233,6 +244,7 @@ class Projector:
             if poison is None and ahead.full and position != stop and not one_by_one:
                 self._read_ahead_from(db, position, limit, stop)
             if position != start:
+                self._writing_upto = position
                 self._hook("before_write", position)
                 with one_round_trip(db, len(applied) + len(parked)):
                     write_changes(db, self.tables, changes)

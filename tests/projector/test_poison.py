@@ -18,13 +18,14 @@ import pytest
 
 from a4c_projector.audit import audit
 from a4c_projector.deadletter import ParkedEvent, list_parked, retry_parked
-from a4c_projector.projector import PoisonEvent
+from a4c_projector.projector import ONE_BY_ONE_LIMIT, PoisonEvent
 from a4c_projector.queries import ReadModel
 from a4c_projector.tables import ensure_schema
 from tests.projector.conftest import (
     Daemon,
     Store,
     assert_complete,
+    bulk_organizations,
     run_cli,
     seed,
     store_head,
@@ -214,15 +215,17 @@ def allow_all_names(store: Store) -> None:
             db.execute("DROP TRIGGER refused")
 
 
-def register_refused(store: Store) -> int:
-    """Org 0-1 (ids 1-8), the refused org (9-10: registered, activated), org 2 (11-14)."""
+def register_refused(store: Store, backlog: int = 0) -> int:
+    """``backlog`` bulk orgs, orgs 0-1, the refused org (registered, activated), one more;
+    the refused registration's id."""
+    written = bulk_organizations(store, backlog) if backlog else 0
     seed(store.app, 2)
     refused = store.app.register_organization(
         name="Refused", slug="refused", org_type="provider", tags=[]
     )
     store.app.activate(organization_id=refused.id)
     seed(store.app, 1, prefix="after")
-    return 9
+    return written + 9
 
 
 def test_a_row_the_read_model_refuses_stops_the_projection_at_its_event(
@@ -249,12 +252,18 @@ def test_a_row_the_read_model_refuses_is_parked_with_its_aggregate_and_retried(
     any_store: Store,
 ) -> None:
     refuse_name(any_store, "Refused")
-    refused_id = register_refused(any_store)
-    projector = any_store.projector(batch_size=100, dead_letter=True)
+    # Far into a large batch: the search for it goes on in short batches.
+    refused_id = register_refused(any_store, backlog=400)
+    projector = any_store.projector(batch_size=5000, dead_letter=True)
     try:
-        assert projector.catch_up() == store_head(any_store)
+        sizes = []
+        while (result := projector.run_batch()).size:
+            sizes.append(result.size)
+        assert result.position == store_head(any_store)
     finally:
         projector.close()
+    # The failed batch (all 1,614 events) is redone in short one-by-one batches.
+    assert sizes == [ONE_BY_ONE_LIMIT] * 3 + [store_head(any_store) - 3 * ONE_BY_ONE_LIMIT]
     parked = parked_now(any_store)
     assert [p.notification_id for p in parked] == [refused_id, refused_id + 1]
     assert "refused" in parked[0].error.lower()
