@@ -17,17 +17,28 @@ starting after the projection's position ``p``):
    transaction in the cluster, since xids and snapshots are cluster-wide.)
 2. **A gap stops the batch until it is proven permanent.** An id missing below a
    visible row is held either by an aborted transaction (a permanent gap: e.g. a lost
-   "create" race) or by a writer still running — possibly one that drew the id from the
-   sequence *just before* being assigned its xid (the sequence is read before the
-   tuple's xid exists). After ``grace`` seconds the projector takes a *fence*: a fresh
-   xid ``F`` (``pg_current_xact_id()`` in its own transaction); any writer holding the
-   gap has an xid by then, smaller than ``F``. Once ``pg_snapshot_xmin(S) > F`` every
-   such writer has finished and a still-missing id can never appear: the gap is passed.
+   "create" race) or by a writer still running. After ``grace`` seconds the projector
+   takes a *fence* (:class:`Fence`, one statement) and passes the gap once either proof
+   holds:
 
-The residual assumption is that no backend stalls for longer than ``grace`` between
-``nextval`` and the first tuple write of the same INSERT statement. The test
-``tests/projector/test_no_skip.py`` drives slow concurrent writers in both insert modes
-and shows that the naive rule does skip.
+   a. **The writers are gone.** The id was drawn (``nextval``, the column default) by
+      an ``INSERT`` into the events table, which holds a lock on that table from before
+      it draws until its transaction ends; and it was drawn before the visible row above
+      it, so before the fetch that saw the gap. So the transaction holding the gap, if
+      still running, is among those the fence lists as locking the events table. Once
+      none of them is running any more — observed *before* the snapshot of a later
+      fetch, so that their commits are in it — a still-missing id can never appear.
+      This waits only for writers of this event store.
+   b. **The xid horizon is past the fence.** The fence also takes a fresh xid ``F``;
+      any writer holding the gap had an xid by then unless it stalled between ``nextval``
+      and its first tuple write for longer than ``grace``. Once ``pg_snapshot_xmin(S) >
+      F`` every such writer has finished. xids are cluster-wide, so this waits for every
+      writing transaction on the server, of any database: the fallback for writers (a)
+      cannot follow (a prepared transaction has no virtual transaction to watch).
+
+The test ``tests/projector/test_no_skip.py`` drives slow concurrent writers in both
+insert modes and shows that the naive rule does skip, and that a long writer elsewhere
+on the server does not hold a gap up.
 
 SQLite has one writer at a time and assigns rowids at commit order, so rows read from
 it carry no xid and are always safe.
@@ -35,7 +46,7 @@ it carry no xid and are always safe.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, field
 
 
@@ -45,10 +56,28 @@ class FetchedRow:
     xid: int | None  # None: the store orders commits itself (SQLite)
 
 
+@dataclass(frozen=True)
+class Fence:
+    """Taken once a gap's grace has run out."""
+
+    xid: int  # a fresh xid
+    # The virtual transaction ids then locking the events table for writing; None when
+    # one of them cannot be watched (proof (a) is then out, (b) remains).
+    writers: frozenset[str] | None
+
+
 @dataclass
 class GapState:
     first_seen: float
-    fence: int | None = None  # an xid taken after the grace period
+    fence: Fence | None = None
+    writers_gone: bool = False  # seen before the snapshot of the rows being judged
+
+    @property
+    def watching(self) -> frozenset[str] | None:
+        """The fence's writers, while their end is still to be seen."""
+        if self.fence is None or self.fence.writers is None or self.writers_gone:
+            return None
+        return self.fence.writers
 
 
 @dataclass
@@ -64,7 +93,7 @@ class GapGuard:
         position: int,
         horizon: int | None,
         now: float,
-        take_fence: Callable[[], int],
+        take_fence: Callable[[], Fence],
     ) -> int:
         """How many leading ``rows`` (ordered by id, all > ``position``) are safe to apply."""
         self.gaps = {start: s for start, s in self.gaps.items() if start > position}
@@ -77,14 +106,30 @@ class GapGuard:
         return len(rows)
 
     def _gap_closed(
-        self, start: int, horizon: int, now: float, take_fence: Callable[[], int]
+        self, start: int, horizon: int, now: float, take_fence: Callable[[], Fence]
     ) -> bool:
         state = self.gaps.setdefault(start, GapState(first_seen=now))
         if state.fence is None:
             if now - state.first_seen < self.grace:
                 return False
             state.fence = take_fence()
-        return horizon > state.fence
+        return state.writers_gone or horizon > state.fence.xid
+
+    @property
+    def watching(self) -> bool:
+        """Some fence's writers are still to be seen gone (ask before the next fetch)."""
+        return any(state.watching is not None for state in self.gaps.values())
+
+    def writers_to_watch(self) -> frozenset[str]:
+        return frozenset().union(*(s.watching or () for s in self.gaps.values()))
+
+    def observe_writers(self, running: Set[str]) -> None:
+        """``running``: those of :meth:`writers_to_watch` still running, read *before*
+        the snapshot of the next fetch (so the rows they committed are in it)."""
+        for state in self.gaps.values():
+            watching = state.watching
+            if watching is not None and not watching & running:
+                state.writers_gone = True
 
     @property
     def waiting_on_gap(self) -> bool:

@@ -30,13 +30,14 @@ from uuid import UUID
 import psycopg
 from eventsourcing.persistence import Mapper
 
-from a4c_projector.db import Database, Location
+from a4c_projector.db import Database, Location, PostgresDatabase
 from a4c_projector.decoding import EventDecoder
+from a4c_projector.guard import Fence
 from a4c_projector.handlers import RowChange, RowHandlers
 from a4c_projector.lock import claim_position
 from a4c_projector.readahead import Outcome, ReadAhead, Slice
 from a4c_projector.settings import DEFAULT_BATCH_SIZE
-from a4c_projector.source import Notification, NotificationSource
+from a4c_projector.source import Notification, NotificationSource, take_fence
 from a4c_projector.tables import LIVE, TableSet, ensure_schema
 from a4c_projector.writer import (
     advance_position,
@@ -164,11 +165,12 @@ class Projector:
                     db.close()
         self._db = self._fence_db = self._reader_db = None
 
-    def _take_fence(self) -> int:
-        """A fresh xid, committed at once: see :mod:`a4c_projector.guard`."""
+    def _take_fence(self) -> Fence:
+        """See :mod:`a4c_projector.guard`; on its own autocommit connection."""
         if self._fence_db is None:
-            self._fence_db = self.location.connect(autocommit=True)
-        return int(self._fence_db.execute("SELECT pg_current_xact_id()::text::bigint")[0][0])
+            self._fence_db = self.location.connect(autocommit=True, purpose="fence")
+        assert isinstance(self._fence_db, PostgresDatabase)  # SQLite rows never need one
+        return take_fence(self._fence_db)
 
     def position(self) -> int:
         with self.db.transaction():

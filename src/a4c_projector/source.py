@@ -17,7 +17,7 @@ from uuid import UUID
 from eventsourcing.persistence import Mapper, StoredEvent
 
 from a4c_projector.db import Database, PostgresDatabase
-from a4c_projector.guard import FetchedRow, GapGuard
+from a4c_projector.guard import Fence, FetchedRow, GapGuard
 
 
 class Notification(NamedTuple):
@@ -43,7 +43,7 @@ class NotificationSource:
         db: Database,
         position: int,
         limit: int,
-        take_fence: Callable[[], int],
+        take_fence: Callable[[], Fence],
         stop: int | None = None,
     ) -> list[Notification]:
         """Up to ``limit`` notifications after ``position`` that are safe to apply.
@@ -55,6 +55,9 @@ class NotificationSource:
         horizon: int | None = None
         upper = 2**63 - 1 if stop is None else stop
         if isinstance(db, PostgresDatabase):
+            if stop is None and self.guard.watching:
+                # Before the fetch: its snapshot must include what those writers committed.
+                self.guard.observe_writers(running_transactions(db, self.guard.writers_to_watch()))
             rows = _fetch_postgres(db, table, position, min(upper, position + limit), limit)
             if not rows and upper > position + limit:
                 # A whole window of ids without a visible row (rolled-back inserts, or
@@ -104,6 +107,36 @@ def _fetch_postgres(
             (position, upper, limit),
         )
         return cur.fetchall()
+
+
+def take_fence(db: PostgresDatabase) -> Fence:
+    """A fresh xid, and the transactions now locking the events table for writing (see
+    :mod:`a4c_projector.guard`). ``db``: autocommit, so the xid is committed at once."""
+    row = db.execute(
+        "SELECT pg_current_xact_id()::text::bigint, "
+        "array(SELECT DISTINCT coalesce(virtualtransaction, '') FROM pg_locks "
+        "WHERE locktype = 'relation' AND relation = to_regclass(%s) "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "AND mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', "
+        "'AccessExclusiveLock'))",
+        (db.location.qualified_events_table,),
+    )[0]
+    writers = frozenset(str(v) for v in row[1])
+    # A prepared transaction ("-1/<xid>") holds no virtual transaction lock to watch.
+    watchable = all(v and not v.startswith("-1/") for v in writers)
+    return Fence(int(row[0]), writers if watchable else None)
+
+
+def running_transactions(db: PostgresDatabase, ids: frozenset[str]) -> set[str]:
+    """Those of the virtual transaction ids ``ids`` still running (each running
+    transaction holds the lock on its own virtual transaction id until it ends)."""
+    if not ids:
+        return set()
+    rows = db.execute(
+        "SELECT virtualxid FROM pg_locks WHERE locktype = 'virtualxid' AND virtualxid = ANY(%s)",
+        (list(ids),),
+    )
+    return {str(r[0]) for r in rows}
 
 
 def head(db: Database) -> int:

@@ -1,9 +1,10 @@
 """The no-skip guard's rule on its own (pure logic): contiguous rows pass at once
-whatever else runs; a gap holds the batch until a fence proves it permanent."""
+whatever else runs; a gap holds the batch until a fence proves it permanent, by the
+horizon passing the fence's xid or by the fence's writers being seen gone."""
 
 from __future__ import annotations
 
-from a4c_projector.guard import FetchedRow, GapGuard
+from a4c_projector.guard import Fence, FetchedRow, GapGuard
 
 
 def rows(*ids: int, xid: int | None = 100) -> list[FetchedRow]:
@@ -11,12 +12,12 @@ def rows(*ids: int, xid: int | None = 100) -> list[FetchedRow]:
 
 
 class Fences:
-    def __init__(self, xid: int) -> None:
-        self.xid, self.taken = xid, 0
+    def __init__(self, xid: int, writers: frozenset[str] | None = None) -> None:
+        self.xid, self.writers, self.taken = xid, writers, 0
 
-    def __call__(self) -> int:
+    def __call__(self) -> Fence:
         self.taken += 1
-        return self.xid
+        return Fence(self.xid, self.writers)
 
 
 def test_contiguous_rows_pass_even_below_an_old_horizon() -> None:
@@ -54,3 +55,34 @@ def test_sqlite_rows_carry_no_xid_and_always_pass() -> None:
     fences = Fences(1)
     assert GapGuard().safe_prefix(rows(3, 9, xid=None), 0, None, 0.0, fences) == 2
     assert fences.taken == 0
+
+
+def test_a_gap_passes_once_the_fences_writers_are_seen_gone_whatever_the_horizon() -> None:
+    guard, fences = GapGuard(grace=0.25), Fences(500, frozenset({"3/10", "4/22"}))
+    batch = rows(6, 8)  # 7 is missing; horizon 50: an old writer elsewhere stays open
+    assert guard.safe_prefix(batch, 5, 50, now=0.0, take_fence=fences) == 1
+    assert guard.safe_prefix(batch[1:], 6, 50, now=0.3, take_fence=fences) == 0
+    assert fences.taken == 1 and guard.writers_to_watch() == {"3/10", "4/22"}
+    guard.observe_writers({"4/22"})  # one is still running
+    assert guard.safe_prefix(batch[1:], 6, 50, now=0.4, take_fence=fences) == 0
+    assert guard.writers_to_watch() == {"3/10", "4/22"}
+    guard.observe_writers(set())  # both gone before this fetch: 7 can never appear
+    assert not guard.watching
+    assert guard.safe_prefix(batch[1:], 6, 50, now=0.5, take_fence=fences) == 1
+
+
+def test_a_fence_with_no_writers_passes_at_the_next_fetch() -> None:
+    guard, fences = GapGuard(grace=0.0), Fences(500, frozenset())
+    assert guard.safe_prefix(rows(6, 8), 5, 50, now=0.0, take_fence=fences) == 1
+    assert guard.watching and guard.writers_to_watch() == frozenset()
+    guard.observe_writers(set())
+    assert guard.safe_prefix(rows(8), 6, 50, now=0.1, take_fence=fences) == 1
+
+
+def test_writers_that_cannot_be_watched_leave_only_the_horizon() -> None:
+    guard, fences = GapGuard(grace=0.0), Fences(500, None)  # e.g. a prepared transaction
+    assert guard.safe_prefix(rows(6, 8), 5, 50, now=0.0, take_fence=fences) == 1
+    assert not guard.watching
+    guard.observe_writers(set())
+    assert guard.safe_prefix(rows(8), 6, 50, now=0.1, take_fence=fences) == 0
+    assert guard.safe_prefix(rows(8), 6, 501, now=0.2, take_fence=fences) == 1

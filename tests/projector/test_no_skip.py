@@ -1,10 +1,11 @@
-"""No skipped events under out-of-order commits (the xmin-horizon guard), both insert modes.
+"""No skipped events under out-of-order commits (the gap guard), both insert modes.
 
 Slow writers insert real domain events and sleep before committing, so notification ids
 commit out of order; the projector runs live meanwhile. At the end the read model must
 equal a from-scratch rebuild and the audit must find nothing missing. The deterministic
 test shows that the naive "advance to the max id seen" rule does skip here, so these
-tests can fail.
+tests can fail. A permanent gap is passed while a long write transaction elsewhere on
+the server stays open; a gap held by a running writer of the events table never is.
 """
 
 from __future__ import annotations
@@ -150,3 +151,50 @@ def test_concurrent_slow_writers_live(pg_schema: str, db_functions: str) -> None
     with store.location.connect() as db:
         report = audit(db, "a4c")
     assert report.complete and report.checked == report.applied == 8 * 6 * 2 + 40
+
+
+def test_a_long_writer_elsewhere_does_not_hold_up_a_gap_but_an_events_writer_does(
+    pg_store: Store,
+) -> None:
+    """xids are cluster-wide: waiting for the xmin horizon alone would hold every gap for
+    as long as any write transaction anywhere on the server. The fence's writers of the
+    events table are what a gap waits for."""
+    location = pg_store.location
+    insert = (
+        f"INSERT INTO {location.qualified_events_table} "
+        "(originator_id, originator_version, topic, state) VALUES (%s, %s, %s, %s)"
+    )
+    with (
+        psycopg.connect(location.conninfo) as elsewhere,
+        psycopg.connect(location.conninfo) as events_writer,
+    ):
+        # A long transaction with an xid, writing something else entirely.
+        elsewhere.execute("CREATE TEMP TABLE busy (n int)")
+        elsewhere.execute("INSERT INTO busy VALUES (1)")
+        # A permanent gap: ids drawn and rolled back.
+        with psycopg.connect(location.conninfo) as aborted:
+            aborted.cursor().executemany(insert, stored_org_events(pg_store, "rolled-back"))
+            aborted.rollback()
+        pg_store.app.register_organization(name="A", slug="after-gap", org_type="provider")
+        projector = pg_store.projector(gap_grace=0.05)
+        try:
+            wait_for(
+                lambda: projector.run_batch().position == 3,
+                timeout=10,
+                what="the projection past the permanent gap, the long writer still open",
+            )
+            # A gap held by a running writer of the events table is never passed.
+            events_writer.cursor().executemany(insert, stored_org_events(pg_store, "held"))
+            pg_store.app.register_organization(name="B", slug="behind", org_type="provider")
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:
+                assert projector.run_batch().position == 3
+                time.sleep(0.02)
+            events_writer.commit()
+            wait_for(lambda: projector.run_batch().position == 6, what="the held events")
+        finally:
+            projector.close()
+        elsewhere.rollback()
+    with location.connect() as db:
+        report = audit(db, "a4c")
+    assert report.complete and report.applied == 4
