@@ -25,6 +25,7 @@ from a4c_projector.audit import audit
 from a4c_projector.deadletter import list_parked, retry_parked
 from a4c_projector.http import Probes, serve
 from a4c_projector.lag import measure
+from a4c_projector.projector import PoisonEvent
 from a4c_projector.queries import ReadModel
 from a4c_projector.rebuild import RebuildMismatch, SwapLockUnavailable, rebuild
 from a4c_projector.runner import Runner, RunnerOptions
@@ -175,6 +176,7 @@ def _rebuild(args: argparse.Namespace, settings: ProjectorSettings, store: Event
             store.mapper,
             projection=settings.projection,
             batch_size=args.batch_size or max(settings.batch_size, DEFAULT_BATCH_SIZE),
+            dead_letter=settings.dead_letter,
             force=args.force,
             progress=progress,
         )
@@ -182,7 +184,7 @@ def _rebuild(args: argparse.Namespace, settings: ProjectorSettings, store: Event
         bar.close()
         _print({"swapped": False, "differences": exc.differences})
         return 1
-    except SwapLockUnavailable as exc:
+    except (SwapLockUnavailable, PoisonEvent) as exc:
         bar.close()
         _print({"swapped": False, "error": str(exc)})
         return 1

@@ -82,6 +82,7 @@ def rebuild(
     *,
     projection: str = DEFAULT_PROJECTION,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    dead_letter: bool = False,
     force: bool = False,
     progress: Progress | None = None,
     checkpoint: Checkpoint | None = None,
@@ -89,7 +90,9 @@ def rebuild(
 ) -> RebuildReport:
     """Rebuild ``projection`` from scratch; ``checkpoint(phase)`` is called on entering
     the ``"compare"`` phase (inside its snapshot) and the ``"swap"`` phase (under the
-    lock), so tests can act at those moments."""
+    lock), so tests can act at those moments. ``dead_letter`` as the live runner has it:
+    poison events are parked in the fresh set as they were in the live one, rather than
+    stopping the rebuild (:class:`~a4c_projector.projector.PoisonEvent`)."""
     fresh = TableSet(REBUILD_SUFFIX)
     retired = TableSet(RETIRED_SUFFIX)
     fresh_projection = projection + REBUILD_SUFFIX
@@ -103,7 +106,12 @@ def rebuild(
                 f"DELETE FROM {TRACKING_TABLE} WHERE projection = %s", (fresh_projection,)
             )
     builder = Projector(
-        location, mapper, projection=fresh_projection, tables=fresh, batch_size=batch_size
+        location,
+        mapper,
+        projection=fresh_projection,
+        tables=fresh,
+        batch_size=batch_size,
+        dead_letter=dead_letter,
     )
     try:
         db = builder.db

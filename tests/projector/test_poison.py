@@ -20,6 +20,7 @@ from a4c_projector.audit import audit
 from a4c_projector.deadletter import ParkedEvent, list_parked, retry_parked
 from a4c_projector.projector import ONE_BY_ONE_LIMIT, PoisonEvent
 from a4c_projector.queries import ReadModel
+from a4c_projector.rebuild import rebuild
 from a4c_projector.tables import ensure_schema
 from tests.projector.conftest import (
     Daemon,
@@ -281,3 +282,24 @@ def test_a_row_the_read_model_refuses_is_parked_with_its_aggregate_and_retried(
         refused = reads.organization_by_slug("refused")
         assert refused is not None and refused.status == "active"
     assert_complete(any_store)
+
+
+def test_a_rebuild_parks_what_the_live_projection_parked_or_stops_naming_it(
+    pg_store: Store,
+) -> None:
+    seed(pg_store.app, 2)
+    write_poison(pg_store)  # 10 cannot be applied; 11 and 12 park behind it
+    seed(pg_store.app, 1, prefix="later")
+    live = pg_store.projector(dead_letter=True)
+    try:
+        live.catch_up()
+    finally:
+        live.close()
+    assert [p.notification_id for p in parked_now(pg_store)] == [10, 11, 12]
+    with pytest.raises(PoisonEvent, match="notification 10"):
+        rebuild(pg_store.location, pg_store.store.mapper)  # without dead letters
+    report = rebuild(pg_store.location, pg_store.store.mapper, dead_letter=True)
+    assert report.swapped and report.differences == []
+    assert [p.notification_id for p in parked_now(pg_store)] == [10, 11, 12]
+    with pg_store.location.connect() as db:
+        assert audit(db, "a4c").complete
