@@ -24,3 +24,6 @@ BEGIN
     END IF;
 END
 $$;
+-- ... and what an interrupted rebuild of those versions left beside it.
+DROP TABLE IF EXISTS applied_events__rebuild;
+DROP TABLE IF EXISTS applied_events__retired;

@@ -201,6 +201,8 @@ def _fold_legacy_applied_log(db: Database) -> None:
     if db.execute(legacy):
         db.execute(FOLD_LEGACY_APPLIED_LOG)
         db.execute("DROP TABLE applied_events")
+    for leftover in (REBUILD_SUFFIX, RETIRED_SUFFIX):  # of an interrupted rebuild
+        db.execute(f'DROP TABLE IF EXISTS "applied_events{leftover}"')
 
 
 def drop_tables(db: Database, tables: TableSet) -> None:
