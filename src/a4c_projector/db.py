@@ -182,8 +182,9 @@ class SQLiteDatabase(Database):
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        if self._depth:
-            yield
+        if self._depth:  # nested, as on PostgreSQL: a savepoint
+            with self.savepoint():
+                yield
             return
         self.conn.execute("BEGIN IMMEDIATE")
         self._depth += 1
@@ -199,14 +200,17 @@ class SQLiteDatabase(Database):
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
-        self.conn.execute("SAVEPOINT a4c_savepoint")
+        name = f"a4c_savepoint_{self._depth}"
+        self.conn.execute(f"SAVEPOINT {name}")
+        self._depth += 1
         try:
             yield
         except BaseException:
-            self.conn.execute("ROLLBACK TO a4c_savepoint")
+            self.conn.execute(f"ROLLBACK TO {name}")
             raise
         finally:
-            self.conn.execute("RELEASE a4c_savepoint")
+            self._depth -= 1
+            self.conn.execute(f"RELEASE {name}")
 
     def snapshot(self) -> AbstractContextManager[None]:
         return self.transaction()

@@ -186,7 +186,8 @@ class Projector:
         """Apply one batch; ``stop``: an already-proven position to read up to, unguarded."""
         with cyclic_gc_paused():
             if self._one_by_one_until is not None:
-                result = self._run_batch(ONE_BY_ONE_LIMIT, stop, one_by_one=True)
+                short = min(limit or self.batch_size, ONE_BY_ONE_LIMIT)
+                result = self._run_batch(short, stop, one_by_one=True)
                 if result.position >= self._one_by_one_until or result.size == 0:
                     self._one_by_one_until = None
                 return result
