@@ -26,10 +26,14 @@ def differing_rows(
         return []
     differences: list[str] = []
     where = ""
-    params: tuple[UUID, ...] = ()
-    if ids is not None:
-        where = f" WHERE id IN ({', '.join(['%s'] * len(ids))})"
-        params = (*ids, *ids, *ids, *ids)
+    params: tuple[object, ...] = ()
+    if ids is not None:  # one parameter however many ids (a statement takes 65,535 at most)
+        wanted: list[UUID] | list[str]
+        if db.dialect == "postgres":
+            where, wanted = " WHERE id = ANY(%s)", list(ids)
+        else:  # a list is passed to SQLite as a JSON array
+            where, wanted = " WHERE id IN (SELECT value FROM json_each(%s))", [str(i) for i in ids]
+        params = (wanted,) * 4
     for kind, columns in COMPARED_COLUMNS.items():
         old, new = f'"{getattr(live, kind)}"{where}', f'"{getattr(fresh, kind)}"{where}'
         selected = ", ".join(columns)

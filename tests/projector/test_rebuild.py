@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import threading
 import time
+from uuid import UUID
 
 import psycopg
 import pytest
 
+from a4c_projector.compare import differing_rows
 from a4c_projector.queries import ReadModel
 from a4c_projector.rebuild import RebuildMismatch, SwapLock, SwapLockUnavailable, rebuild
 from a4c_projector.tables import LIVE, TableSet, ensure_schema, index_names
@@ -197,6 +199,32 @@ def test_the_comparison_reports_rows_missing_on_either_side(any_store: Store) ->
     with pytest.raises(RebuildMismatch) as refused:
         rebuild(any_store.location, any_store.store.mapper)
     assert refused.value.differences == [f"organizations {removed}"]
+
+
+def test_the_comparison_of_given_rows_looks_at_those_rows_only(any_store: Store) -> None:
+    seed(any_store.app, 3)
+    for tables in (LIVE, TableSet("__other")):
+        projector = any_store.projector(projection=f"p{tables.suffix}", tables=tables)
+        projector.catch_up()
+        projector.close()
+    with any_store.location.connect() as db, db.transaction():
+        tampered = [
+            UUID(
+                str(
+                    db.execute(
+                        "UPDATE organizations SET name = 'Tampered' WHERE slug = %s RETURNING id",
+                        (slug,),
+                    )[0][0]
+                )
+            )
+            for slug in ("org-0", "org-2")
+        ]
+        other = TableSet("__other")
+        assert differing_rows(db, LIVE, other) == sorted(f"organizations {t}" for t in tampered)
+        assert differing_rows(db, LIVE, other, [tampered[1]]) == [f"organizations {tampered[1]}"]
+        untouched = UUID(str(db.execute("SELECT id FROM organizations WHERE slug = 'org-1'")[0][0]))
+        assert differing_rows(db, LIVE, other, [untouched]) == []
+        assert differing_rows(db, LIVE, other, []) == []
 
 
 def test_rows_written_between_the_comparison_and_the_swap_are_compared_too(
