@@ -36,6 +36,10 @@ starting after the projection's position ``p``):
       writing transaction on the server, of any database: the fallback for writers (a)
       cannot follow (a prepared transaction has no virtual transaction to watch).
 
+Both proofs need ids drawn in time order: a sequence with ``CACHE`` above 1 hands each
+session a block of ids of its own, so the projector refuses to start on one
+(:func:`a4c_projector.source.check_ids_drawn_in_order`).
+
 The test ``tests/projector/test_no_skip.py`` drives slow concurrent writers in both
 insert modes and shows that the naive rule does skip, and that a long writer elsewhere
 on the server does not hold a gap up.

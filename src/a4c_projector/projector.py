@@ -37,7 +37,12 @@ from a4c_projector.handlers import RowChange, RowHandlers
 from a4c_projector.lock import claim_position
 from a4c_projector.readahead import Outcome, ReadAhead, Slice
 from a4c_projector.settings import DEFAULT_BATCH_SIZE
-from a4c_projector.source import Notification, NotificationSource, take_fence
+from a4c_projector.source import (
+    Notification,
+    NotificationSource,
+    check_ids_drawn_in_order,
+    take_fence,
+)
 from a4c_projector.tables import LIVE, TableSet, ensure_schema
 from a4c_projector.writer import (
     advance_position,
@@ -154,6 +159,7 @@ class Projector:
             self._db = self.location.connect()
             ensure_schema(self._db, self.tables)
             with self._db.transaction():
+                check_ids_drawn_in_order(self._db)
                 ensure_tracking(self._db, self.projection)
         return self._db
 

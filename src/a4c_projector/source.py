@@ -16,6 +16,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import Mapper, StoredEvent
 
+from a4c_domain.errors import ConfigurationError
 from a4c_projector.db import Database, PostgresDatabase
 from a4c_projector.guard import Fence, FetchedRow, GapGuard
 
@@ -107,6 +108,30 @@ def _fetch_postgres(
             (position, upper, limit),
         )
         return cur.fetchall()
+
+
+def check_ids_drawn_in_order(db: Database) -> None:
+    """Refuse a notification-id sequence that hands out ids out of time order.
+
+    The guard's argument (:mod:`a4c_projector.guard`) needs ids drawn in increasing
+    order over time: a sequence ``CACHE`` above 1 gives each session a block of its own,
+    so a low id can be drawn after a higher one committed, and then skipped for ever.
+    ``bigserial`` (what eventsourcing creates) has ``CACHE 1``.
+    """
+    if not isinstance(db, PostgresDatabase):
+        return
+    table = db.location.qualified_events_table
+    rows = db.execute(
+        "SELECT seq.seqrelid::regclass::text, seq.seqcache FROM pg_sequence seq "
+        "WHERE seq.seqrelid = to_regclass(pg_get_serial_sequence(%s, 'notification_id'))",
+        (table,),
+    )
+    if rows and int(rows[0][1]) > 1:
+        raise ConfigurationError(
+            f"the notification id sequence {rows[0][0]} of {table} has CACHE {rows[0][1]}: "
+            "ids can then be drawn out of order and the projector could skip events; "
+            f"run ALTER SEQUENCE {rows[0][0]} CACHE 1"
+        )
 
 
 def take_fence(db: PostgresDatabase) -> Fence:

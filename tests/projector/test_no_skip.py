@@ -20,11 +20,12 @@ import psycopg
 import pytest
 
 from a4c_domain import Organization
+from a4c_domain.errors import ConfigurationError
 from a4c_projector.audit import audit
 from a4c_projector.guard import FetchedRow, GapGuard
 from a4c_projector.runner import Runner, RunnerOptions
 from a4c_projector.tables import TableSet
-from tests.projector.conftest import Store, make_pg_store, wait_for
+from tests.projector.conftest import Store, make_pg_store, run_cli, wait_for
 
 
 class NaiveGuard(GapGuard):
@@ -198,3 +199,22 @@ def test_a_long_writer_elsewhere_does_not_hold_up_a_gap_but_an_events_writer_doe
     with location.connect() as db:
         report = audit(db, "a4c")
     assert report.complete and report.applied == 4
+
+
+def test_a_sequence_that_draws_ids_out_of_order_is_refused(pg_store: Store) -> None:
+    """With CACHE > 1 each session draws from a block of its own: no guard can tell a
+    late low id from a gap, so the projector refuses to start, naming the fix."""
+    pg_store.app.register_organization(name="A", slug="a", org_type="provider")
+    table = pg_store.location.qualified_events_table
+    with psycopg.connect(pg_store.location.conninfo, autocommit=True) as conn:
+        row = conn.execute("SELECT pg_get_serial_sequence(%s, 'notification_id')", (table,))
+        sequence = row.fetchone()[0]  # type: ignore[index]
+        conn.execute(f"ALTER SEQUENCE {sequence} CACHE 20")  # type: ignore[arg-type]
+    projector = pg_store.projector()
+    try:
+        with pytest.raises(ConfigurationError, match=r"CACHE 20.*CACHE 1"):
+            projector.db  # noqa: B018 - the first connection checks the store
+    finally:
+        projector.close()
+    code, _, err = run_cli(pg_store.env, "status")
+    assert code == 2 and "CACHE 20" in err
