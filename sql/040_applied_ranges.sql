@@ -9,21 +9,5 @@ CREATE TABLE IF NOT EXISTS applied_ranges (
 );
 CREATE INDEX IF NOT EXISTS applied_ranges_last_id_idx ON applied_ranges (last_id);
 
--- Before 0.2 the log was one row per event (applied_events); fold it into runs once.
-DO $$
-BEGIN
-    IF to_regclass('applied_events') IS NOT NULL THEN
-        INSERT INTO applied_ranges (first_id, last_id)
-        SELECT min(notification_id), max(notification_id)
-        FROM (SELECT notification_id,
-                     notification_id - row_number() OVER (ORDER BY notification_id) AS run
-              FROM applied_events) AS numbered
-        GROUP BY run
-        ON CONFLICT (first_id) DO NOTHING;
-        DROP TABLE applied_events;
-    END IF;
-END
-$$;
--- ... and what an interrupted rebuild of those versions left beside it.
-DROP TABLE IF EXISTS applied_events__rebuild;
-DROP TABLE IF EXISTS applied_events__retired;
+-- Before 0.2 the log was one row per event (applied_events): the projector folds it
+-- into runs and drops it when it starts (a4c_projector.tables.ensure_schema).

@@ -77,7 +77,7 @@ class GapState:
     writers_gone: bool = False  # seen before the snapshot of the rows being judged
 
     @property
-    def watching(self) -> frozenset[str] | None:
+    def unseen_writers(self) -> frozenset[str] | None:
         """The fence's writers, while their end is still to be seen."""
         if self.fence is None or self.fence.writers is None or self.writers_gone:
             return None
@@ -122,17 +122,17 @@ class GapGuard:
     @property
     def watching(self) -> bool:
         """Some fence's writers are still to be seen gone (ask before the next fetch)."""
-        return any(state.watching is not None for state in self.gaps.values())
+        return any(state.unseen_writers is not None for state in self.gaps.values())
 
     def writers_to_watch(self) -> frozenset[str]:
-        return frozenset().union(*(s.watching or () for s in self.gaps.values()))
+        return frozenset().union(*(s.unseen_writers or () for s in self.gaps.values()))
 
     def observe_writers(self, running: Set[str]) -> None:
         """``running``: those of :meth:`writers_to_watch` still running, read *before*
         the snapshot of the next fetch (so the rows they committed are in it)."""
         for state in self.gaps.values():
-            watching = state.watching
-            if watching is not None and not watching & running:
+            unseen = state.unseen_writers
+            if unseen is not None and not unseen & running:
                 state.writers_gone = True
 
     @property

@@ -179,13 +179,14 @@ def ensure_schema(db: Database, tables: TableSet = LIVE, sql_dir: Path | None = 
         )
         for path in sql_files(sql_dir or db.location.sql_dir):
             db.execute(path.read_text())
+        _fold_legacy_applied_log(db)
         if tables.suffix:
             for live, fresh in zip(LIVE.all, tables.all, strict=True):
                 db.execute(f'CREATE TABLE IF NOT EXISTS "{fresh}" (LIKE "{live}" INCLUDING ALL)')
 
 
 # The applied log before 0.2: one row per event. Folded into runs of consecutive ids
-# (``sql/040_applied_ranges.sql`` does the same on PostgreSQL).
+# when the schema is ensured, on either database.
 FOLD_LEGACY_APPLIED_LOG = """
 INSERT INTO applied_ranges (first_id, last_id)
 SELECT min(notification_id), max(notification_id)
@@ -197,7 +198,11 @@ GROUP BY run
 
 
 def _fold_legacy_applied_log(db: Database) -> None:
-    legacy = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'applied_events'"
+    legacy = (
+        "SELECT 1 WHERE to_regclass('applied_events') IS NOT NULL"
+        if db.dialect == "postgres"
+        else "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'applied_events'"
+    )
     if db.execute(legacy):
         db.execute(FOLD_LEGACY_APPLIED_LOG)
         db.execute("DROP TABLE applied_events")
