@@ -36,7 +36,6 @@ from a4c_projector.settings import (
     store_env,
 )
 from a4c_projector.show import ShowFilter, UnknownOrganization, collect, fields_of, render
-from a4c_projector.source import check_ids_drawn_in_order
 from a4c_projector.store import EventStore, open_event_store
 from a4c_projector.tables import ensure_schema
 
@@ -92,8 +91,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         store = open_event_store(store_env(os.environ), sql_dir=settings.sql_dir)
         with store.location.connect() as db:
             ensure_schema(db)
-            with db.transaction():
-                check_ids_drawn_in_order(db)
     except (ConfigurationError, FileNotFoundError) as exc:
         print(f"a4c-projector: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -40,7 +40,6 @@ from a4c_projector.settings import DEFAULT_BATCH_SIZE
 from a4c_projector.source import (
     Notification,
     NotificationSource,
-    check_ids_drawn_in_order,
     take_fence,
 )
 from a4c_projector.tables import LIVE, TableSet, ensure_schema
@@ -159,7 +158,6 @@ class Projector:
             self._db = self.location.connect()
             ensure_schema(self._db, self.tables)
             with self._db.transaction():
-                check_ids_drawn_in_order(self._db)
                 ensure_tracking(self._db, self.projection)
         return self._db
 

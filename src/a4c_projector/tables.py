@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from a4c_projector.db import Database
+from a4c_projector.source import check_ids_drawn_in_order
 
 TRACKING_TABLE = "projector_tracking"
 REBUILD_SUFFIX = "__rebuild"
@@ -180,6 +181,7 @@ def ensure_schema(db: Database, tables: TableSet = LIVE, sql_dir: Path | None = 
         for path in sql_files(sql_dir or db.location.sql_dir):
             db.execute(path.read_text())
         _fold_legacy_applied_log(db)
+        check_ids_drawn_in_order(db)  # the store must be safe to tail before any batch
         if tables.suffix:
             for live, fresh in zip(LIVE.all, tables.all, strict=True):
                 db.execute(f'CREATE TABLE IF NOT EXISTS "{fresh}" (LIKE "{live}" INCLUDING ALL)')
