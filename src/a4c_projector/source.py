@@ -121,6 +121,8 @@ def check_ids_drawn_in_order(db: Database) -> None:
     if not isinstance(db, PostgresDatabase):
         return
     table = db.location.qualified_events_table
+    if db.execute("SELECT to_regclass(%s)", (table,))[0][0] is None:
+        return  # no event store here (yet): nothing to tail
     rows = db.execute(
         "SELECT seq.seqrelid::regclass::text, seq.seqcache FROM pg_sequence seq "
         "WHERE seq.seqrelid = to_regclass(pg_get_serial_sequence(%s, 'notification_id'))",
