@@ -29,16 +29,25 @@ starting after the projection's position ``p``):
       none of them is running any more — observed *before* the snapshot of a later
       fetch, so that their commits are in it — a still-missing id can never appear.
       This waits only for writers of this event store.
-   b. **The xid horizon is past the fence.** The fence also takes a fresh xid ``F``;
-      any writer holding the gap had an xid by then unless it stalled between ``nextval``
-      and its first tuple write for longer than ``grace``. Once ``pg_snapshot_xmin(S) >
-      F`` every such writer has finished. xids are cluster-wide, so this waits for every
-      writing transaction on the server, of any database: the fallback for writers (a)
-      cannot follow (a prepared transaction has no virtual transaction to watch).
+   b. **The xid horizon is past the fence** — only when the fence could not list the
+      writers (a prepared transaction holds the lock: it has no virtual transaction
+      to watch). The fence also takes a fresh xid ``F``; once ``pg_snapshot_xmin(S) >
+      F`` every transaction that had an xid at fence time has finished. This is weaker
+      than (a): a writer gets its xid only at its first row write (or when its
+      ``nextval`` happens to be one the sequence WAL-logs, one draw in 32), so a
+      writer stalled between ``nextval`` and its row — a ``BEFORE INSERT`` trigger, a
+      throttled container, a lock wait — may have no xid at fence time, and the
+      horizon passes it while it can still commit the id. Where (a) can be had it is
+      therefore the only proof (``tests/projector/test_stalled_writers.py``). xids are
+      cluster-wide, so (b) also waits for every writing transaction on the server.
 
 Both proofs need ids drawn in time order: a sequence with ``CACHE`` above 1 hands each
 session a block of ids of its own, so the projector refuses to start on one
-(:func:`a4c_projector.source.check_ids_drawn_in_order`).
+(:func:`a4c_projector.source.check_ids_drawn_in_order`), and checks again with every
+fence (an ``ALTER SEQUENCE`` while it runs would otherwise go unnoticed).
+
+The grace must be above zero: it is the time a gap gets to fill before a fence (two
+catalog reads) is taken, and a gap left by a lost race, the common case, fills never.
 
 The test ``tests/projector/test_no_skip.py`` drives slow concurrent writers in both
 insert modes and shows that the naive rule does skip, and that a long writer elsewhere
@@ -66,7 +75,7 @@ class Fence:
 
     xid: int  # a fresh xid
     # The virtual transaction ids then locking the events table for writing; None when
-    # one of them cannot be watched (proof (a) is then out, (b) remains).
+    # one of them cannot be watched: only then may proof (b) pass the gap.
     writers: frozenset[str] | None
 
 
@@ -84,12 +93,24 @@ class GapState:
         return self.fence.writers
 
 
+# Seconds a gap gets to fill by itself before a fence is taken.
+DEFAULT_GAP_GRACE = 0.25
+
+
 @dataclass
 class GapGuard:
     """Remembers the gaps it has seen between calls; ``grace`` in seconds."""
 
-    grace: float = 0.25
+    grace: float = DEFAULT_GAP_GRACE
     gaps: dict[int, GapState] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.check_grace(self.grace)
+
+    @staticmethod
+    def check_grace(grace: float) -> None:
+        if not grace > 0:
+            raise ValueError(f"the gap grace must be above 0 seconds, not {grace}")
 
     def safe_prefix(
         self,
@@ -117,7 +138,9 @@ class GapGuard:
             if now - state.first_seen < self.grace:
                 return False
             state.fence = take_fence()
-        return state.writers_gone or horizon > state.fence.xid
+        if state.fence.writers is not None:
+            return state.writers_gone  # proof (a): the listed writers' end, nothing else
+        return horizon > state.fence.xid  # proof (b), only for writers (a) cannot watch
 
     @property
     def watching(self) -> bool:

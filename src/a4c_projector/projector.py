@@ -32,7 +32,7 @@ from eventsourcing.persistence import Mapper
 
 from a4c_projector.db import Database, Location, PostgresDatabase
 from a4c_projector.decoding import EventDecoder
-from a4c_projector.guard import Fence
+from a4c_projector.guard import DEFAULT_GAP_GRACE, Fence, GapGuard
 from a4c_projector.handlers import RowChange, RowHandlers
 from a4c_projector.lock import claim_position
 from a4c_projector.readahead import Outcome, ReadAhead, Slice
@@ -129,7 +129,7 @@ class Projector:
         tables: TableSet = LIVE,
         batch_size: int = DEFAULT_BATCH_SIZE,
         dead_letter: bool = False,
-        gap_grace: float = 0.25,
+        gap_grace: float = DEFAULT_GAP_GRACE,
         fault: FaultHook | None = None,
     ) -> None:
         self.location = location
@@ -140,8 +140,7 @@ class Projector:
         self.batch_size = batch_size
         self.dead_letter = dead_letter
         self.handlers = RowHandlers()
-        self.source = NotificationSource()
-        self.source.guard.grace = gap_grace
+        self.source = NotificationSource(GapGuard(grace=gap_grace))
         self.fault = fault
         self._db: Database | None = None
         self._fence_db: Database | None = None

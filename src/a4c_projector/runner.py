@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from a4c_domain.errors import ConfigurationError
 from a4c_projector.db import Database
+from a4c_projector.guard import DEFAULT_GAP_GRACE
 from a4c_projector.lock import ProjectionLock
 from a4c_projector.metrics import ProjectorMetrics
 from a4c_projector.projector import DEFAULT_PROJECTION, FaultHook, PoisonEvent, Projector
@@ -53,7 +55,7 @@ class RunnerOptions:
     blocked_retry: float = 0.005
     lock_retry: float = 1.0
     dead_letter: bool = False
-    gap_grace: float = 0.25
+    gap_grace: float = DEFAULT_GAP_GRACE
     max_backoff: float = 5.0
 
 
@@ -93,7 +95,8 @@ class Runner:
         return self._stop.is_set()
 
     def run(self) -> int:
-        """Run until stopped (0) or a poison event stops the projection (1)."""
+        """Run until stopped (0), a poison event stops the projection (1), or the event
+        store turns out to be one the projection cannot follow safely (2)."""
         backoff = 0.1
         while not self.stopping:
             lock = ProjectionLock(self.store.location, self.options.projection)
@@ -108,6 +111,11 @@ class Runner:
                 self.state.last_error = str(poison)
                 log.error("projection stopped at a poison event: %s", poison)
                 return 1
+            except ConfigurationError as exc:  # e.g. a sequence CACHE raised meanwhile
+                self.metrics.errors.labels(kind="configuration").inc()
+                self.state.last_error = str(exc)
+                log.error("projection stopped: %s", exc)
+                return 2
             except CONNECTION_ERRORS as exc:
                 self.metrics.errors.labels(kind="connection").inc()
                 self.state.last_error = f"{type(exc).__name__}: {exc}"

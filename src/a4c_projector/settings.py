@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from a4c_domain.errors import ConfigurationError
+from a4c_projector.guard import DEFAULT_GAP_GRACE
 
 STORE_PREFIXES = ("PERSISTENCE_MODULE", "POSTGRES_", "SQLITE_", "CIPHER_", "A4C_")
 # Events per catch-up batch. Measured with bench/projector_catchup.py: 5000 beat 2000 by
@@ -31,7 +32,7 @@ class ProjectorSettings(BaseSettings):
     projection: str = Field(default="a4c", min_length=1, max_length=100)
     batch_size: int = Field(default=DEFAULT_BATCH_SIZE, ge=1, le=50_000)
     poll_interval: float = Field(default=0.5, gt=0, le=60)
-    gap_grace: float = Field(default=0.25, ge=0, le=60)
+    gap_grace: float = Field(default=DEFAULT_GAP_GRACE, gt=0, le=60)  # 0 would fence every gap
     http_host: str = "0.0.0.0"  # noqa: S104 - a daemon's probes must be reachable
     http_port: int = Field(default=9102, ge=0, le=65535)
     ready_max_age: float = Field(default=30.0, gt=0)

@@ -110,44 +110,62 @@ def _fetch_postgres(
         return cur.fetchall()
 
 
+# The name and CACHE of the notification-id sequence of the events table (parameter).
+SEQUENCE_CACHE_SQL = (
+    "SELECT seq.seqrelid::regclass::text, seq.seqcache FROM pg_sequence seq "
+    "WHERE seq.seqrelid = to_regclass(pg_get_serial_sequence(%s, 'notification_id'))"
+)
+
+
 def check_ids_drawn_in_order(db: Database) -> None:
     """Refuse a notification-id sequence that hands out ids out of time order.
 
     The guard's argument (:mod:`a4c_projector.guard`) needs ids drawn in increasing
     order over time: a sequence ``CACHE`` above 1 gives each session a block of its own,
     so a low id can be drawn after a higher one committed, and then skipped for ever.
-    ``bigserial`` (what eventsourcing creates) has ``CACHE 1``.
+    ``bigserial`` (what eventsourcing creates) has ``CACHE 1``. Checked at start and
+    again with every fence (:func:`take_fence`).
     """
     if not isinstance(db, PostgresDatabase):
         return
     table = db.location.qualified_events_table
     if db.execute("SELECT to_regclass(%s)", (table,))[0][0] is None:
         return  # no event store here (yet): nothing to tail
-    rows = db.execute(
-        "SELECT seq.seqrelid::regclass::text, seq.seqcache FROM pg_sequence seq "
-        "WHERE seq.seqrelid = to_regclass(pg_get_serial_sequence(%s, 'notification_id'))",
-        (table,),
-    )
-    if rows and int(rows[0][1]) > 1:
+    rows = db.execute(SEQUENCE_CACHE_SQL, (table,))
+    if rows:
+        _refuse_a_cached_sequence(table, str(rows[0][0]), int(rows[0][1]))
+
+
+def _refuse_a_cached_sequence(table: str, sequence: str, cache: int) -> None:
+    if cache > 1:
         raise ConfigurationError(
-            f"the notification id sequence {rows[0][0]} of {table} has CACHE {rows[0][1]}: "
+            f"the notification id sequence {sequence} of {table} has CACHE {cache}: "
             "ids can then be drawn out of order and the projector could skip events; "
-            f"run ALTER SEQUENCE {rows[0][0]} CACHE 1"
+            f"run ALTER SEQUENCE {sequence} CACHE 1"
         )
 
 
 def take_fence(db: PostgresDatabase) -> Fence:
     """A fresh xid, and the transactions now locking the events table for writing (see
-    :mod:`a4c_projector.guard`). ``db``: autocommit, so the xid is committed at once."""
+    :mod:`a4c_projector.guard`). ``db``: autocommit, so the xid is committed at once.
+
+    The same statement reads the sequence's ``CACHE`` again: a gap is only ever passed
+    after a fence, so an ``ALTER SEQUENCE ... CACHE 20`` made while the projector runs
+    stops it (:class:`ConfigurationError`) before it can pass an id drawn out of order.
+    """
+    table = db.location.qualified_events_table
     row = db.execute(
         "SELECT pg_current_xact_id()::text::bigint, "
         "array(SELECT DISTINCT coalesce(virtualtransaction, '') FROM pg_locks "
         "WHERE locktype = 'relation' AND relation = to_regclass(%s) "
         "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
         "AND mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', "
-        "'AccessExclusiveLock'))",
-        (db.location.qualified_events_table,),
+        f"'AccessExclusiveLock')), sequence.* "
+        f"FROM (SELECT 1) one LEFT JOIN ({SEQUENCE_CACHE_SQL}) sequence ON true",
+        (table, table),
     )[0]
+    if row[3] is not None:
+        _refuse_a_cached_sequence(table, str(row[2]), int(row[3]))
     writers = frozenset(str(v) for v in row[1])
     # A prepared transaction ("-1/<xid>") holds no virtual transaction lock to watch.
     watchable = all(v and not v.startswith("-1/") for v in writers)

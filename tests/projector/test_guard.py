@@ -1,6 +1,7 @@
 """The no-skip guard's rule on its own (pure logic): contiguous rows pass at once
 whatever else runs; a gap holds the batch until a fence proves it permanent, by the
-horizon passing the fence's xid or by the fence's writers being seen gone."""
+fence's writers being seen gone or, only when they could not be listed, by the horizon
+passing the fence's xid."""
 
 from __future__ import annotations
 
@@ -72,17 +73,32 @@ def test_a_gap_passes_once_the_fences_writers_are_seen_gone_whatever_the_horizon
 
 
 def test_a_fence_with_no_writers_passes_at_the_next_fetch() -> None:
-    guard, fences = GapGuard(grace=0.0), Fences(500, frozenset())
+    guard, fences = GapGuard(grace=0.05), Fences(500, frozenset())
     assert guard.safe_prefix(rows(6, 8), 5, 50, now=0.0, take_fence=fences) == 1
+    assert guard.safe_prefix(rows(8), 6, 50, now=0.1, take_fence=fences) == 0
     assert guard.watching and guard.writers_to_watch() == frozenset()
     guard.observe_writers(set())
-    assert guard.safe_prefix(rows(8), 6, 50, now=0.1, take_fence=fences) == 1
+    assert guard.safe_prefix(rows(8), 6, 50, now=0.2, take_fence=fences) == 1
+
+
+def test_a_listed_writer_still_running_holds_the_gap_whatever_the_horizon() -> None:
+    """A writer stalled between ``nextval`` and its row write had no xid at fence time:
+    the horizon passes the fence while it can still commit the missing id."""
+    guard, fences = GapGuard(grace=0.05), Fences(500, frozenset({"3/10"}))
+    assert guard.safe_prefix(rows(6, 8), 5, 1000, now=0.0, take_fence=fences) == 1
+    for now in (0.1, 0.2, 5.0):
+        guard.observe_writers({"3/10"})
+        assert guard.safe_prefix(rows(8), 6, 10_000, now=now, take_fence=fences) == 0
+    guard.observe_writers(set())
+    assert guard.safe_prefix(rows(8), 6, 10_000, now=5.1, take_fence=fences) == 1
+    assert fences.taken == 1
 
 
 def test_writers_that_cannot_be_watched_leave_only_the_horizon() -> None:
-    guard, fences = GapGuard(grace=0.0), Fences(500, None)  # e.g. a prepared transaction
+    guard, fences = GapGuard(grace=0.05), Fences(500, None)  # e.g. a prepared transaction
     assert guard.safe_prefix(rows(6, 8), 5, 50, now=0.0, take_fence=fences) == 1
+    assert guard.safe_prefix(rows(8), 6, 50, now=0.1, take_fence=fences) == 0
     assert not guard.watching
     guard.observe_writers(set())
-    assert guard.safe_prefix(rows(8), 6, 50, now=0.1, take_fence=fences) == 0
-    assert guard.safe_prefix(rows(8), 6, 501, now=0.2, take_fence=fences) == 1
+    assert guard.safe_prefix(rows(8), 6, 50, now=0.2, take_fence=fences) == 0
+    assert guard.safe_prefix(rows(8), 6, 501, now=0.3, take_fence=fences) == 1
