@@ -18,8 +18,8 @@ starting after the projection's position ``p``):
 2. **A gap stops the batch until it is proven permanent.** An id missing below a
    visible row is held either by an aborted transaction (a permanent gap: e.g. a lost
    "create" race) or by a writer still running. After ``grace`` seconds the projector
-   takes a *fence* (:class:`Fence`, one statement) and passes the gap once either proof
-   holds:
+   takes a *fence* (:class:`Fence`, one statement) and passes the gap on proof (a) or,
+   only where (a) cannot be had, on proof (b):
 
    a. **The writers are gone.** The id was drawn (``nextval``, the column default) by
       an ``INSERT`` into the events table, which holds a lock on that table from before
@@ -46,8 +46,9 @@ session a block of ids of its own, so the projector refuses to start on one
 (:func:`a4c_projector.source.check_ids_drawn_in_order`), and checks again with every
 fence (an ``ALTER SEQUENCE`` while it runs would otherwise go unnoticed).
 
-The grace must be above zero: it is the time a gap gets to fill before a fence (two
-catalog reads) is taken, and a gap left by a lost race, the common case, fills never.
+The grace must be above zero. Under concurrent lock-free writers most gaps are commits
+a few milliseconds apart and fill by themselves; the grace lets them, instead of taking
+a fence (an xid burnt, the lock table read) for each one.
 
 The test ``tests/projector/test_no_skip.py`` drives slow concurrent writers in both
 insert modes and shows that the naive rule does skip, and that a long writer elsewhere
