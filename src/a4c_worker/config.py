@@ -85,6 +85,9 @@ class WorkerSettings(BaseSettings):
     # Required by whatever touches the event store (``run``, ``invite``); see problems().
     a4c_token_secret: SecretStr | None = None
     a4c_invitation_ttl_seconds: int | None = Field(default=None, ge=60)
+    # Wrong tokens allowed per invitation per window before TooManyAttempts (attempts.py).
+    a4c_accept_max_wrong: int = Field(default=10, ge=1, le=10_000)
+    a4c_accept_window_seconds: float = Field(default=900.0, gt=0, le=86_400)
     # Other POSTGRES_*/SQLITE_*/CIPHER_* variables, kept opaque: any of them may be a secret.
     persistence_extra: dict[str, SecretStr] = Field(default_factory=dict)
 
