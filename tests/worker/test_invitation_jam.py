@@ -7,6 +7,7 @@ the limit refuses the right one, and revoke and resend with it) shows in seconds
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from uuid import UUID
@@ -16,19 +17,25 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 from tests.servers.temporal import start_dev_server
-from tests.worker.flows import Flows, bootstrap_input, sqlite_app
+from tests.worker.flows import FAST_STEPS, Flows, bootstrap_input, sqlite_app
 
 from a4c_domain.tokens import hash_token
+from a4c_worker.attempts import AcceptGuard, AttemptLimit
 from a4c_worker.client import (
     accept_invitation,
     invitation_handle,
     resend_invitation,
     revoke_invitation,
     start_bootstrap,
+    start_invitation,
 )
+from a4c_worker.converter import DATA_CONVERTER
+from a4c_worker.metrics import WorkerMetrics
+from a4c_worker.worker import WORKFLOWS, create_worker, workflow_runner
 from a4c_worker.workflows.invitation import InvitationWorkflow
-from a4c_worker.workflows.models import accept_proof
+from a4c_worker.workflows.models import InvitationInput, accept_proof, invitation_workflow_id
 
 # Temporal's default is 2,000 updates per execution; 25 makes the jam quick to reach.
 UPDATE_LIMIT = 25
@@ -121,3 +128,81 @@ async def test_revoke_works_after_a_flood(flows: Flows) -> None:
         status = await revoke_invitation(flows.client, inv_id, "flooded")
     assert status.state == "revoked"
     assert flows.app.get_invitation(inv_id).status == "revoked"
+
+
+async def test_wrong_tokens_past_the_limit_are_throttled_until_the_window_passes(
+    flows: Flows,
+) -> None:
+    metrics = WorkerMetrics()
+    guard = AcceptGuard(AttemptLimit(max_wrong=3, window_seconds=1.5), metrics.count_refused_accept)
+    worker = create_worker(
+        flows.client, flows.task_queue, flows.activities().all(), accept_guard=guard
+    )
+    async with worker:
+        inv_id = await bootstrapped_invitation(flows, "jam-throttle")
+        other_id = await bootstrapped_invitation(flows, "jam-bystander")
+        assert await flood(flows.client, inv_id, 3) == {"InvalidToken"}
+        with pytest.raises(WorkflowUpdateFailedError) as throttled:
+            await accept_invitation(flows.client, inv_id, "wrong-token-x", "mallory")
+        cause = throttled.value.cause
+        assert isinstance(cause, ApplicationError) and cause.type == "TooManyAttempts"
+        assert str(inv_id) in cause.message
+        assert 0 < cause.details[0] <= 1.5  # seconds to wait
+        # Another invitation is not affected.
+        assert await flood(flows.client, other_id, 1) == {"InvalidToken"}
+
+        await asyncio.sleep(1.6)
+        assert await flood(flows.client, inv_id, 1) == {"InvalidToken"}
+        assert await flood(flows.client, inv_id, 3) == {"InvalidToken", "TooManyAttempts"}
+        # The right token is never throttled: a flood cannot lock the invitee out.
+        status = await accept_invitation(flows.client, inv_id, token_of(flows, inv_id), "user-1")
+        assert status.state == "accepted"
+        await revoke_invitation(flows.client, other_id, "test over")
+
+    def refused(kind: str) -> float | None:
+        return metrics.registry.get_sample_value(
+            "a4c_worker_accept_proofs_refused_total", {"refusal": kind}
+        )
+
+    assert (refused("InvalidToken"), refused("TooManyAttempts")) == (7, 2)
+
+
+async def test_a_long_history_continues_as_new_carrying_the_invitation(flows: Flows) -> None:
+    org = flows.app.register_organization(name="Long", slug="jam-long", org_type="partner")
+    inv = flows.app.invite(
+        organization_id=org.id, email="long@example.com", role="viewer",
+        first_name="Long", last_name="History",
+    )  # fmt: skip
+    spec = InvitationInput(
+        invitation_id=inv.id,
+        organization_name="Long",
+        activities=FAST_STEPS,
+        history_events_before_continue=50,
+    )
+    async with flows.worker():
+        handle = await start_invitation(flows.client, spec, flows.task_queue)
+        first_run = handle.result_run_id
+        for _ in range(6):
+            await resend_invitation(flows.client, inv.id)
+        await flood(flows.client, inv.id, 5)
+        latest = invitation_handle(flows.client, inv.id)
+        status = await latest.query(InvitationWorkflow.status)
+        assert (status.token_generation, status.emails_sent) == (7, 7)
+        # The old generation's token is refused, the current one accepted.
+        with pytest.raises(WorkflowUpdateFailedError):
+            await accept_invitation(flows.client, inv.id, flows.app.tokens.token(inv.id, 6), "u")
+        accepted = await accept_invitation(flows.client, inv.id, token_of(flows, inv.id), "u-1")
+        assert accepted.state == "accepted"
+        final_run = (await latest.describe()).run_id
+    assert final_run != first_run
+    first = await flows.client.get_workflow_handle(
+        invitation_workflow_id(inv.id), run_id=first_run
+    ).fetch_history()
+    assert first.events[-1].HasField("workflow_execution_continued_as_new_event_attributes")
+    assert len(first.events) < 80
+    # Both kinds of run replay deterministically with the code that recorded them.
+    replayer = Replayer(
+        workflows=WORKFLOWS, data_converter=DATA_CONVERTER, workflow_runner=workflow_runner()
+    )
+    for run in (first, await latest.fetch_history()):
+        assert (await replayer.replay_workflow(run)).replay_failure is None

@@ -112,6 +112,10 @@ class InvitationWorkflow:
         self._proof_check: str | None = None
         # Started before the validator checked proofs (see the module docstring).
         self._legacy = False
+        if input.carried is not None:
+            # Here, not in run(): an update in the first activation must see it.
+            self._resume(input.carried)
+            self._expires_at = input.expires_at
 
     # --- interface ------------------------------------------------------------------
 
@@ -232,10 +236,10 @@ class InvitationWorkflow:
     @workflow.run
     async def run(self, input: InvitationInput) -> InvitationStatus:
         self._input = input
-        self._expires_at = input.expires_at or workflow.now() + timedelta(seconds=input.ttl_seconds)
-        if input.carried is not None:
-            self._resume(input.carried)
-        else:
+        if input.carried is None:
+            self._expires_at = input.expires_at or workflow.now() + timedelta(
+                seconds=input.ttl_seconds
+            )
             async with self._lock:
                 if workflow.patched(PROOF_CHECK_PATCH):
                     await self._fetch_proof_check()
