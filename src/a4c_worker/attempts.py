@@ -67,9 +67,15 @@ class _Window:
 class WrongAttempts:
     """Fixed-window counts of wrong attempts per key (here: invitation workflow id)."""
 
-    def __init__(self, limit: AttemptLimit, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        limit: AttemptLimit,
+        clock: Callable[[], float] = time.monotonic,
+        max_tracked: int = MAX_TRACKED,
+    ) -> None:
         self.limit = limit
         self._clock = clock
+        self._max_tracked = max_tracked
         self._windows: OrderedDict[str, _Window] = OrderedDict()
 
     def retry_after(self, key: str) -> float | None:
@@ -84,7 +90,7 @@ class WrongAttempts:
         window.wrong += 1
         self._windows[key] = window
         self._windows.move_to_end(key)
-        while len(self._windows) > MAX_TRACKED:
+        while len(self._windows) > self._max_tracked:
             self._windows.popitem(last=False)
 
     def _current(self, key: str) -> _Window | None:

@@ -206,3 +206,15 @@ async def test_a_long_history_continues_as_new_carrying_the_invitation(flows: Fl
     )
     for run in (first, await latest.fetch_history()):
         assert (await replayer.replay_workflow(run)).replay_failure is None
+
+
+async def test_resends_past_the_update_limit_continue_as_new(flows: Flows) -> None:
+    """Temporal suggests continue-as-new near the per-execution update limit: taken."""
+    async with flows.worker():
+        inv_id = await bootstrapped_invitation(flows, "jam-resends")
+        for _ in range(UPDATE_LIMIT + 5):
+            status = await resend_invitation(flows.client, inv_id)
+        assert status.token_generation == UPDATE_LIMIT + 6
+        accepted = await accept_invitation(flows.client, inv_id, token_of(flows, inv_id), "u-2")
+    assert accepted.state == "accepted"
+    assert flows.app.get_invitation(inv_id).token_generation == UPDATE_LIMIT + 6
