@@ -37,7 +37,9 @@ its history reaches ``history_events_before_continue`` events or when Temporal s
 it (near the history or update limits).
 
 Executions started before these checks (no ``accept-proof-check`` marker) keep the old
-path — the activity checks the proof — until their first ``resend`` fetches the check.
+path — the activity checks the proof, wrong ones reach history — until a ``resend``
+fetches the check; one resent before the upgrade keeps it until it ends (a patch's
+answer is fixed per execution). Either way it ends by its expiry at the latest.
 """
 
 from __future__ import annotations
