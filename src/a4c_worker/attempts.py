@@ -31,6 +31,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio import workflow
@@ -49,13 +50,20 @@ GUARDED_UPDATE = "accept"
 MAX_TRACKED = 100_000
 
 
+# The bounds and production defaults, also used by the worker's settings.
+MaxWrong = Annotated[int, Field(ge=1, le=10_000)]
+WindowSeconds = Annotated[float, Field(gt=0, le=86_400)]
+DEFAULT_MAX_WRONG = 10
+DEFAULT_WINDOW_SECONDS = 900.0
+
+
 class AttemptLimit(BaseModel):
-    """Wrong tokens allowed per invitation per window (production defaults)."""
+    """Wrong tokens allowed per invitation per window."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_wrong: int = Field(default=10, ge=1, le=10_000)
-    window_seconds: float = Field(default=900.0, gt=0, le=86_400)
+    max_wrong: MaxWrong = DEFAULT_MAX_WRONG
+    window_seconds: WindowSeconds = DEFAULT_WINDOW_SECONDS
 
 
 @dataclass

@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from a4c_worker.attempts import AttemptLimit, WrongAttempts
+from a4c_worker.config import SettingsError, load_settings
 
 
 class Clock:
@@ -45,3 +46,11 @@ def test_the_longest_untouched_invitation_is_forgotten_first() -> None:
 def test_a_limit_that_would_refuse_everything_is_refused(fields: dict[str, float]) -> None:
     with pytest.raises(ValidationError):
         AttemptLimit.model_validate(fields)
+
+
+def test_the_limit_is_configured_by_name() -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings({"A4C_ACCEPT_MAX_WRONG": "0", "A4C_ACCEPT_WINDOW_SECONDS": "x"}, "client")
+    assert set(refused.value.variables) == {"A4C_ACCEPT_MAX_WRONG", "A4C_ACCEPT_WINDOW_SECONDS"}
+    settings = load_settings({"A4C_ACCEPT_MAX_WRONG": "3"}, "client")
+    assert (settings.a4c_accept_max_wrong, settings.a4c_accept_window_seconds) == (3, 900)
