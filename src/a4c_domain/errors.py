@@ -22,7 +22,8 @@
     │   │   └── InvitationExpired
     │   ├── InvitationNotYetExpired
     │   └── InvalidToken
-    └── ConcurrencyError            lost a race on an aggregate; retry the command
+    ├── ConcurrencyError            lost a race on an aggregate; retry the command
+    └── TooManyAttempts             too many wrong tokens for one invitation; wait
 
 ``retryable`` tells an orchestrator (Temporal activities) whether trying the same
 command again can succeed: only ``ConcurrencyError`` is, everything else is a
@@ -143,3 +144,18 @@ class ConcurrencyError(A4CError):
     """Another writer changed the aggregate first; the command can be retried."""
 
     retryable: ClassVar[bool] = True
+
+
+class TooManyAttempts(A4CError):
+    """Too many wrong tokens were presented for one invitation; wait ``retry_after`` seconds.
+
+    Not ``retryable``: the same command fails the same way until the window passes.
+    """
+
+    def __init__(self, invitation: UUID | str, retry_after: float) -> None:
+        self.invitation = invitation
+        self.retry_after = retry_after
+        super().__init__(
+            f"too many wrong tokens for invitation {invitation}; "
+            f"try again in {max(1, round(retry_after))} s"
+        )

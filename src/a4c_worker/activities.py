@@ -58,11 +58,13 @@ from a4c_worker.workflows.models import (
     MailOutcome,
     OrganizationOutcome,
     OrganizationRef,
+    ProofCheckOutcome,
     RegisterOrganizationInput,
     ReissueInput,
     RevokeInput,
     SendMailInput,
     accept_proof,
+    proof_check,
 )
 
 T = TypeVar("T")
@@ -184,6 +186,7 @@ class OnboardingActivities:
             self.record_email_failure,
             self.reissue_token,
             self.accept_invitation,
+            self.accept_proof_check,
             self.expire_invitation,
             self.revoke_invitation,
             self.remove_dns,
@@ -375,6 +378,15 @@ class OnboardingActivities:
             self.app.accept_invitation, invitation_id=inv.id, token=token, user_id=input.user_id
         )
         return _invitation_outcome(view)
+
+    @activity.defn
+    async def accept_proof_check(self, input: InvitationRef) -> ProofCheckOutcome:
+        """What the workflow's accept validator compares proofs against (never the proof)."""
+        inv = await self._domain(self.app.get_invitation, input.invitation_id)
+        token = self.app.tokens.token(inv.id, inv.token_generation)
+        return ProofCheckOutcome(
+            token_generation=inv.token_generation, proof_check=proof_check(accept_proof(token))
+        )
 
     @activity.defn
     async def expire_invitation(self, input: InvitationRef) -> InvitationOutcome:

@@ -9,15 +9,17 @@ a failed, compensated organization stays deactivated and needs a new slug.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from uuid import UUID
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
 
 from a4c_worker.converter import DATA_CONVERTER
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
-from a4c_worker.workflows.invitation import InvitationWorkflow
+from a4c_worker.workflows.invitation import NOT_READY, InvitationWorkflow
 from a4c_worker.workflows.models import (
     AcceptRequest,
     BootstrapInput,
@@ -35,6 +37,9 @@ ONCE_PER_ID: dict[str, Any] = {
     "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
     "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE,
 }
+
+# How long an accept waits for a just-started invitation to be ready (seconds).
+NOT_READY_PATIENCE = 10.0
 
 BootstrapHandle = WorkflowHandle[OrganizationBootstrapWorkflow, BootstrapResult]
 InvitationHandle = WorkflowHandle[InvitationWorkflow, InvitationStatus]
@@ -111,12 +116,25 @@ async def accept_invitation(
     """Accept with the token from the mail; only its proof is sent (history never sees it).
 
     A wrong token fails with ``WorkflowUpdateFailedError`` whose cause has type
-    ``InvalidToken``; the invitation keeps waiting.
+    ``InvalidToken`` (``TooManyAttempts`` once the invitation has seen too many wrong
+    ones lately; its first detail is the seconds to wait); the invitation keeps waiting.
+    While a just-started invitation fetches what it checks proofs against, it answers
+    ``InvitationNotReady``: that is retried here for up to :data:`NOT_READY_PATIENCE`.
     """
     request = AcceptRequest(token_proof=accept_proof(token), user_id=user_id)
-    return await invitation_handle(client, invitation_id).execute_update(
-        InvitationWorkflow.accept, request
-    )
+    handle = invitation_handle(client, invitation_id)
+    pause, waited = 0.05, 0.0
+    while True:
+        try:
+            return await handle.execute_update(InvitationWorkflow.accept, request)
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            not_ready = isinstance(cause, ApplicationError) and cause.type == NOT_READY
+            if not not_ready or waited >= NOT_READY_PATIENCE:
+                raise
+        await asyncio.sleep(pause)
+        waited += pause
+        pause = min(pause * 2, 1.0)
 
 
 async def revoke_invitation(client: Client, invitation_id: UUID, reason: str) -> InvitationStatus:

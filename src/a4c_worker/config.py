@@ -22,6 +22,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from a4c_domain.errors import ConfigurationError
+from a4c_worker.attempts import DEFAULT_MAX_WRONG, DEFAULT_WINDOW_SECONDS, MaxWrong, WindowSeconds
 from a4c_worker.providers.dns import Nameserver
 from a4c_worker.providers.dns.rfc2136 import TSIG_ALGORITHMS
 
@@ -85,6 +86,9 @@ class WorkerSettings(BaseSettings):
     # Required by whatever touches the event store (``run``, ``invite``); see problems().
     a4c_token_secret: SecretStr | None = None
     a4c_invitation_ttl_seconds: int | None = Field(default=None, ge=60)
+    # Wrong tokens allowed per invitation per window before TooManyAttempts (attempts.py).
+    a4c_accept_max_wrong: MaxWrong = DEFAULT_MAX_WRONG
+    a4c_accept_window_seconds: WindowSeconds = DEFAULT_WINDOW_SECONDS
     # Other POSTGRES_*/SQLITE_*/CIPHER_* variables, kept opaque: any of them may be a secret.
     persistence_extra: dict[str, SecretStr] = Field(default_factory=dict)
 

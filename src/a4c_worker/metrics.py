@@ -3,6 +3,8 @@
 Activities: started, failed (by activity type and error type) and their duration.
 Workflows: executions this worker began running for the first time — replays after a
 cache eviction or a restart are not counted again, so the figure means "starts".
+Accepts refused for a wrong token, by refusal (``InvalidToken``, or ``TooManyAttempts``
+once an invitation is throttled; see :mod:`a4c_worker.attempts`).
 
 Each :class:`WorkerMetrics` has its own ``CollectorRegistry`` (served by ``/metrics``),
 so tests and several workers in one process never share counters.
@@ -57,6 +59,16 @@ class WorkerMetrics:
             ["workflow_type"],
             registry=self.registry,
         )
+
+        self.accept_proofs_refused = Counter(
+            "a4c_worker_accept_proofs_refused",
+            "Invitation accepts refused for a wrong token, by refusal type.",
+            ["refusal"],
+            registry=self.registry,
+        )
+
+    def count_refused_accept(self, refusal: str) -> None:
+        self.accept_proofs_refused.labels(refusal).inc()
 
     def interceptor(self) -> Interceptor:
         return MetricsInterceptor(self)

@@ -25,6 +25,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from a4c_domain import OnboardingApplication
+from a4c_worker.attempts import AcceptGuard, AttemptLimit
 from a4c_worker.client import connect
 from a4c_worker.config import WorkerSettings
 from a4c_worker.health import HealthServer, HealthState, heartbeat, watch_readiness
@@ -61,6 +62,13 @@ async def run_worker(settings: WorkerSettings, stop: asyncio.Event | None = None
             activities.all(),
             max_concurrent_activities=settings.max_concurrent_activities,
             graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),
+            accept_guard=AcceptGuard(
+                AttemptLimit(
+                    max_wrong=settings.a4c_accept_max_wrong,
+                    window_seconds=settings.a4c_accept_window_seconds,
+                ),
+                metrics.count_refused_accept,
+            ),
             interceptors=[
                 interceptor
                 for interceptor in (

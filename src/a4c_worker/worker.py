@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from a4c_worker.attempts import AcceptGuard
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.invitation import InvitationWorkflow
 
@@ -44,9 +45,13 @@ def create_worker(
     activities: Sequence[Callable[..., Any]],
     *,
     max_concurrent_activities: int = DEFAULT_MAX_CONCURRENT_ACTIVITIES,
+    accept_guard: AcceptGuard | None = None,
     **worker_options: Any,
 ) -> Worker:
     """A worker for the onboarding workflows; ``activities`` is ``OnboardingActivities.all()``.
+
+    Every worker limits wrong invitation tokens (``accept_guard``, default limits if
+    None); interceptors passed in run inside it.
 
     Extra keyword arguments go to :class:`temporalio.worker.Worker` (e.g. identity,
     graceful_shutdown_timeout).
@@ -58,5 +63,6 @@ def create_worker(
         activities=list(activities),
         max_concurrent_activities=max_concurrent_activities,
         workflow_runner=worker_options.pop("workflow_runner", workflow_runner()),
+        interceptors=[accept_guard or AcceptGuard(), *worker_options.pop("interceptors", [])],
         **worker_options,
     )

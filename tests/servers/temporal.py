@@ -30,14 +30,21 @@ def find_temporal_cli() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
-async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A running dev server (in-memory) with the workers' data converter."""
-    env = await WorkflowEnvironment.start_local(
+async def start_dev_server(*dynamic_config: str) -> WorkflowEnvironment:
+    """A dev server (in-memory) with the workers' data converter; ``KEY=VALUE`` settings."""
+    extra = [arg for value in dynamic_config for arg in ("--dynamic-config-value", value)]
+    return await WorkflowEnvironment.start_local(
         data_converter=DATA_CONVERTER,
         dev_server_existing_path=find_temporal_cli(),
         dev_server_log_level="error",
+        dev_server_extra_args=extra,
     )
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A running dev server (in-memory) with the workers' data converter."""
+    env = await start_dev_server()
     try:
         yield env
     finally:

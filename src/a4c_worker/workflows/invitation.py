@@ -5,23 +5,50 @@ Sends the mail (unless the bootstrap already did), then waits for the ``accept``
 ahead of it. ``resend`` moves to the next token generation (the old link stops
 working), restarts the expiry clock and mails the new link.
 
-Update validators only look at the workflow's own state (no I/O): an update for an
-invitation that is no longer pending is rejected and never written to history. The
-token is checked by the accept activity; a wrong one fails that update (the caller
-sees ``InvalidToken``) and the invitation keeps waiting. ``accept`` carries only a
-proof of the token (:func:`~a4c_worker.workflows.models.accept_proof`): update
-arguments are recorded in history, and the token itself must never be.
+Update validators only look at the workflow's own state (no I/O): an update the
+validator rejects is never written to history. Changes to the invitation are
+serialised by a lock, so a timer that fires while an accept is in flight cannot expire
+the invitation under it.
 
-Changes to the invitation are serialised by a lock, so a timer that fires while an
-accept is in flight cannot expire the invitation under it.
+How an accept proves the token, and why nothing in history can be used to accept
+(DESIGN: no token in any form that lets someone accept, in workflow history):
+
+- The caller sends ``accept_proof(token)`` (a domain-separated SHA-256), never the
+  token. Update arguments the validator accepts are recorded in history.
+- The workflow keeps only ``proof_check(proof)``, a hash of the expected proof, read
+  from the ``accept_proof_check`` activity when the run starts and again after every
+  ``resend`` (a new token generation). That value is in history (activity result,
+  continue-as-new input); it cannot be turned back into a proof.
+- The ``accept`` validator compares the hash of the presented proof with it in
+  constant time and rejects a wrong one (``InvalidToken``): a wrong proof never reaches
+  history, costs no activity, and cannot use up Temporal's per-execution update limit
+  (which used to jam an invitation: past it, the right accept, revoke and resend were
+  refused). The accept activity still recomputes the token and the domain verifies
+  the token hash: the workflow's check is a gate, not the authority.
+- So the only proof history ever holds is the right one, in the accept that uses it.
+  That accept's activity retries until the store answers, so it ends accepted, or
+  refused because the invitation is no longer pending: either way the proof is dead.
+  A proof of an older generation is dead after ``resend``.
+
+Wrong attempts are counted and throttled outside the workflow, by the worker
+(:mod:`a4c_worker.attempts`: a validator cannot change state, and a count in state would
+have to be written to history). The run continues as new, carrying its state, before
+its history reaches ``history_events_before_continue`` events or when Temporal suggests
+it (near the history or update limits).
+
+Executions started before these checks (no ``accept-proof-check`` marker) keep the old
+path — the activity checks the proof, wrong ones reach history — until a ``resend``
+fetches the check; one resent before the upgrade keeps it until it ends (a patch's
+answer is fixed per execution). Either way it ends by its expiry at the latest.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import Awaitable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -36,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
         AcceptInput,
         AcceptRequest,
         EmailFailureInput,
+        InvitationCarry,
         InvitationInput,
         InvitationRef,
         InvitationState,
@@ -44,6 +72,7 @@ with workflow.unsafe.imports_passed_through():
         ReissueInput,
         RevokeInput,
         SendMailInput,
+        proof_check,
     )
     from a4c_worker.workflows.policies import MAX_INTERVAL, step_options
     from a4c_worker.workflows.saga import describe, failure_type
@@ -58,6 +87,11 @@ _SETTLED: dict[str, InvitationState] = {
 }
 # The domain allows for clock drift; if our timer still beat its clock, try again soon.
 NOT_YET_EXPIRED_PAUSE = timedelta(seconds=5)
+# An accept that came before the run fetched its proof check (the caller retries).
+NOT_READY = "InvitationNotReady"
+# Patches: the proof check fetched when a run starts, and after each resend.
+PROOF_CHECK_PATCH = "accept-proof-check"
+PROOF_CHECK_ON_RESEND_PATCH = "accept-proof-check-on-resend"
 
 
 @workflow.defn(name="InvitationWorkflow", failure_exception_types=[ValidationError])
@@ -76,6 +110,14 @@ class InvitationWorkflow:
         self._deadline_moved = False
         self._lock = asyncio.Lock()
         self._input: InvitationInput | None = input
+        # proof_check() of the current token's proof; None until fetched.
+        self._proof_check: str | None = None
+        # Started before the validator checked proofs (see the module docstring).
+        self._legacy = False
+        if input.carried is not None:
+            # Here, not in run(): an update in the first activation must see it.
+            self._resume(input.carried)
+            self._expires_at = input.expires_at
 
     # --- interface ------------------------------------------------------------------
 
@@ -97,6 +139,8 @@ class InvitationWorkflow:
     async def accept(self, request: AcceptRequest) -> InvitationStatus:
         async with self._lock:
             self._require_pending()
+            # A resend may have moved the token on while this update waited for the lock.
+            self._require_expected_proof(request.token_proof)
             outcome = await _refusal_fails_update(
                 workflow.execute_activity_method(
                     OnboardingActivities.accept_invitation,
@@ -105,7 +149,7 @@ class InvitationWorkflow:
                         token_proof=request.token_proof,
                         user_id=request.user_id,
                     ),
-                    **step_options(self._spec.activities),
+                    **_until_answered(self._spec),
                 )
             )
             self._state = "accepted"
@@ -116,6 +160,23 @@ class InvitationWorkflow:
     @accept.validator
     def _validate_accept(self, request: AcceptRequest) -> None:
         self._require_pending()
+        if self._proof_check is None and not self._legacy:
+            raise ApplicationError(
+                "the invitation is starting; try again in a moment",
+                type=NOT_READY,
+                non_retryable=True,
+            )
+        self._require_expected_proof(request.token_proof)
+
+    def _require_expected_proof(self, proof: str) -> None:
+        if self._proof_check is not None and not hmac.compare_digest(
+            proof_check(proof), self._proof_check
+        ):
+            raise ApplicationError(
+                f"the token does not match invitation {self._spec.invitation_id}",
+                type="InvalidToken",
+                non_retryable=True,
+            )
 
     @workflow.update
     async def revoke(self, reason: str) -> InvitationStatus:
@@ -154,6 +215,8 @@ class InvitationWorkflow:
                 )
             )
             self._generation = outcome.token_generation
+            if workflow.patched(PROOF_CHECK_ON_RESEND_PATCH):
+                await self._fetch_proof_check()
             self._expires_at = outcome.expires_at
             self._reminder_sent = False
             self._deadline_moved = True
@@ -175,16 +238,73 @@ class InvitationWorkflow:
     @workflow.run
     async def run(self, input: InvitationInput) -> InvitationStatus:
         self._input = input
-        self._expires_at = input.expires_at or workflow.now() + timedelta(seconds=input.ttl_seconds)
-        if input.already_sent:
-            self._emails_sent = 1
-        else:
+        if input.carried is None:
+            self._expires_at = input.expires_at or workflow.now() + timedelta(
+                seconds=input.ttl_seconds
+            )
             async with self._lock:
-                await self._send("invitation")
+                if workflow.patched(PROOF_CHECK_PATCH):
+                    await self._fetch_proof_check()
+                else:
+                    self._legacy = True
+                if input.already_sent:
+                    self._emails_sent = 1
+                else:
+                    await self._send("invitation")
         while self._state == "pending":
-            await self._wait_for_next_deadline()
+            if self._history_long():
+                await self._continue_as_new()
+            else:
+                await self._wait_for_next_deadline()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
+
+    async def _fetch_proof_check(self) -> None:
+        outcome = await workflow.execute_activity_method(
+            OnboardingActivities.accept_proof_check,
+            InvitationRef(invitation_id=self._spec.invitation_id),
+            **_until_answered(self._spec),
+        )
+        self._proof_check = outcome.proof_check
+
+    # --- continue-as-new -----------------------------------------------------------
+
+    def _history_long(self) -> bool:
+        """Time to continue as new (only runs that check proofs: their history is new)."""
+        if self._proof_check is None:
+            return False
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= self._spec.history_events_before_continue
+        )
+
+    async def _continue_as_new(self) -> None:
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() and not self._lock.locked()
+        )
+        if self._state != "pending":
+            return
+        assert self._proof_check is not None
+        carried = InvitationCarry(
+            token_generation=self._generation,
+            emails_sent=self._emails_sent,
+            reminder_sent=self._reminder_sent,
+            last_error=self._last_error,
+            proof_check=self._proof_check,
+        )
+        workflow.continue_as_new(
+            self._spec.model_copy(
+                update={"expires_at": self._expires_at, "already_sent": True, "carried": carried}
+            )
+        )
+
+    def _resume(self, carried: InvitationCarry) -> None:
+        self._generation = carried.token_generation
+        self._emails_sent = carried.emails_sent
+        self._reminder_sent = carried.reminder_sent
+        self._last_error = carried.last_error
+        self._proof_check = carried.proof_check
 
     @property
     def _spec(self) -> InvitationInput:
@@ -205,7 +325,9 @@ class InvitationWorkflow:
         if deadline > now:
             try:
                 await workflow.wait_condition(
-                    lambda: self._state != "pending" or self._deadline_moved,
+                    lambda: (
+                        self._state != "pending" or self._deadline_moved or self._history_long()
+                    ),
                     timeout=deadline - now,
                 )
                 return  # settled by an update, or the deadline moved: look again
@@ -225,14 +347,8 @@ class InvitationWorkflow:
             await workflow.execute_activity_method(
                 OnboardingActivities.expire_invitation,
                 InvitationRef(invitation_id=self._spec.invitation_id),
-                start_to_close_timeout=timedelta(seconds=self._spec.activities.timeout_seconds),
-                # The timer is the authority: keep trying until the store answers.
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(
-                        seconds=self._spec.activities.retry_initial_interval_seconds
-                    ),
-                    maximum_interval=MAX_INTERVAL,
-                ),
+                # The timer is the authority.
+                **_until_answered(self._spec),
             )
             self._state = "expired"
         except ActivityError as exc:
@@ -275,6 +391,17 @@ class InvitationWorkflow:
 
 
 _REASON: TypeAdapter[str] = TypeAdapter(Reason)
+
+
+def _until_answered(spec: InvitationInput) -> dict[str, Any]:
+    """Options for a step that retries until the store answers (a refusal still ends it)."""
+    return {
+        "start_to_close_timeout": timedelta(seconds=spec.activities.timeout_seconds),
+        "retry_policy": RetryPolicy(
+            initial_interval=timedelta(seconds=spec.activities.retry_initial_interval_seconds),
+            maximum_interval=MAX_INTERVAL,
+        ),
+    }
 
 
 async def _refusal_fails_update(call: Awaitable[T]) -> T:

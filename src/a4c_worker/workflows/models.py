@@ -57,6 +57,15 @@ def accept_proof(token: str) -> str:
     return hashlib.sha256(b"a4c-accept-proof|" + token.encode()).hexdigest()
 
 
+def proof_check(proof: str) -> str:
+    """What the workflow keeps to recognise a proof: a one-way hash of it, never the proof.
+
+    Workflow state is rebuilt from history, so whatever the validator compares against
+    is in history too; this value cannot be turned back into a proof to send.
+    """
+    return hashlib.sha256(b"a4c-accept-proof-check|" + proof.encode()).hexdigest()
+
+
 class Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -161,6 +170,16 @@ class CancelRequest(Model):
 # --- invitation lifecycle -----------------------------------------------------------
 
 
+class InvitationCarry(Model):
+    """What one run of an InvitationWorkflow hands to the next (continue-as-new)."""
+
+    token_generation: int = Field(ge=1)
+    emails_sent: int = Field(ge=0)
+    reminder_sent: bool
+    last_error: str | None = None
+    proof_check: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
 class InvitationInput(Model):
     invitation_id: UUID
     organization_name: Name
@@ -171,6 +190,10 @@ class InvitationInput(Model):
         default=None, description="the invitation's recorded expiry; else now + ttl"
     )
     activities: StepPolicy = Field(default_factory=StepPolicy)
+    # Each accepted update adds at least two events, so this also keeps a run well
+    # below Temporal's per-execution update limit (2,000 by default).
+    history_events_before_continue: int = Field(default=2_000, ge=50, le=40_000)
+    carried: InvitationCarry | None = None
 
     @model_validator(mode="after")
     def _reminder_inside_ttl(self) -> Self:
@@ -299,6 +322,13 @@ class AcceptInput(Model):
     invitation_id: UUID
     token_proof: str = Field(pattern=r"^[0-9a-f]{64}$")
     user_id: Identifier
+
+
+class ProofCheckOutcome(Model):
+    """:func:`proof_check` of the current token's proof, and that token's generation."""
+
+    token_generation: int = Field(ge=1)
+    proof_check: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class CompensationOutcome(Model):
