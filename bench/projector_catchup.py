@@ -214,6 +214,9 @@ class ReadModelProjection(Projection[ReadModelView]):
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         change = self.handlers.changes(domain_event)
+        if change is None:  # a domain claim: no row, only the tracking record
+            self.view.insert_tracking(tracking)
+            return
         change.position = tracking.notification_id
         self.view.apply(change, tracking)
 

@@ -10,7 +10,8 @@ Importing this package does no I/O and reads no configuration.
 from a4c_domain import errors
 from a4c_domain.application import OnboardingApplication
 from a4c_domain.cause import Cause, caused_by, current_cause
-from a4c_domain.ids import event_id, invitation_id, organization_id
+from a4c_domain.claims import DomainClaim
+from a4c_domain.ids import domain_claim_id, event_id, invitation_id, organization_id
 from a4c_domain.invitation import Invitation
 from a4c_domain.organization import Organization
 from a4c_domain.tokens import hash_token
@@ -18,6 +19,7 @@ from a4c_domain.views import InvitationView, OrganizationView
 
 __all__ = [
     "Cause",
+    "DomainClaim",
     "Invitation",
     "InvitationView",
     "OnboardingApplication",
@@ -25,6 +27,7 @@ __all__ = [
     "OrganizationView",
     "caused_by",
     "current_cause",
+    "domain_claim_id",
     "errors",
     "event_id",
     "hash_token",

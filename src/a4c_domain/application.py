@@ -6,10 +6,11 @@ Every command method:
 2. loads the aggregate by its deterministic ID and decides: new events, a no-op (the
    same command again returns the same result), or a typed error (a conflict or a
    broken rule);
-3. saves; if another writer got there first (the store's uniqueness on
-   ``(originator_id, originator_version)``), it reloads and decides again, so a lost
-   race converges to the no-op or the conflict, and only after repeated losses raises
-   the retryable ``ConcurrencyError``.
+3. saves — together with the claim on a domain the command takes, in one atomic
+   write (``DomainTaken`` if another organization holds it); if another writer got
+   there first (the store's uniqueness on ``(originator_id, originator_version)``), it
+   reloads and decides again, so a lost race converges to the no-op or the conflict,
+   and only after repeated losses raises the retryable ``ConcurrencyError``.
 
 Configuration comes only from the ``env`` mapping given to the constructor (never from
 ``os.environ`` directly): entry points decide what the environment is.
@@ -34,16 +35,18 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment
 
 from a4c_domain import commands as c
+from a4c_domain.claims import DomainClaim
 from a4c_domain.errors import (
     ConcurrencyError,
     ConfigurationError,
+    DomainTaken,
     InvitationConflict,
     InvitationNotFound,
     OrganizationConflict,
     OrganizationInactive,
     OrganizationNotFound,
 )
-from a4c_domain.ids import organization_id
+from a4c_domain.ids import domain_claim_id, organization_id
 from a4c_domain.invitation import Invitation
 from a4c_domain.organization import Organization
 from a4c_domain.tokens import TokenIssuer
@@ -169,14 +172,35 @@ class OnboardingApplication(Application[UUID]):
             return None
 
         org, position = self._execute(
-            organization_id(cmd.slug), Organization, decide, assume_new=True
+            organization_id(cmd.slug), Organization, decide, assume_new=True, claim=cmd.domain
         )
         return OrganizationView.of(org, position)
+
+    def claim_domain(self, **fields: Any) -> OrganizationView:
+        """Take ``fqdn`` for the organization before publishing anything under it.
+
+        A no-op when the organization holds it already (``Registered`` with that domain
+        claims it); ``DomainTaken`` when another one does. Claims are never released.
+        """
+        cmd = c.validate(c.ClaimDomain, **fields)
+        return self._organization_command(
+            cmd.organization_id,
+            lambda o: o.require_not_deactivated(f"claim {cmd.fqdn}"),
+            claim=cmd.fqdn,
+        )
+
+    def domain_owner(self, fqdn: str) -> UUID | None:
+        """The organization that holds ``fqdn`` (any spelling of it), or None."""
+        cmd = c.validate(c.DomainName, fqdn=fqdn)
+        claim = self._load(domain_claim_id(cmd.fqdn), DomainClaim)
+        return None if claim is None else claim.organization_id
 
     def configure_dns(self, **fields: Any) -> OrganizationView:
         cmd = c.validate(c.ConfigureDNS, **fields)
         return self._organization_command(
-            cmd.organization_id, lambda o: o.configure_dns(cmd.fqdn, cmd.target, cmd.record_id)
+            cmd.organization_id,
+            lambda o: o.configure_dns(cmd.fqdn, cmd.target, cmd.record_id),
+            claim=cmd.fqdn,
         )
 
     def verify_dns(self, **fields: Any) -> OrganizationView:
@@ -312,7 +336,11 @@ class OnboardingApplication(Application[UUID]):
         return aggregate
 
     def _organization_command(
-        self, org_id: UUID, command: Callable[[Organization], None]
+        self,
+        org_id: UUID,
+        command: Callable[[Organization], None],
+        *,
+        claim: str | None = None,
     ) -> OrganizationView:
         def decide(org: Organization | None) -> Organization:
             if org is None:
@@ -320,8 +348,19 @@ class OnboardingApplication(Application[UUID]):
             command(org)
             return org
 
-        org, position = self._execute(org_id, Organization, decide)
+        org, position = self._execute(org_id, Organization, decide, claim=claim)
         return OrganizationView.of(org, position)
+
+    def _claims(self, owner: UUID, fqdn: str | None) -> list[DomainClaim]:
+        """The claim to save with ``owner``'s events: none if it holds ``fqdn`` already."""
+        if fqdn is None:
+            return []
+        claim = self._load(domain_claim_id(fqdn), DomainClaim)
+        if claim is None:
+            return [DomainClaim(fqdn=fqdn, organization_id=owner)]
+        if claim.organization_id != owner:
+            raise DomainTaken(fqdn)
+        return []
 
     def _invitation_command(
         self, inv_id: UUID, command: Callable[[Invitation], None]
@@ -342,8 +381,13 @@ class OnboardingApplication(Application[UUID]):
         decide: Callable[[TAgg | None], TAgg | None],
         *,
         assume_new: bool = False,
+        claim: str | None = None,
     ) -> tuple[TAgg, int | None]:
         """Load, decide, save; on a lost race reload and decide again.
+
+        ``claim``: a domain the decided aggregate takes; its claim (if not held yet) is
+        saved in the same atomic write, so the store's uniqueness on the claim's id
+        settles a race between organizations, and a refusal stores nothing.
 
         ``assume_new`` (create commands): first try to save without reading, since
         creating is the common case and the store's uniqueness on (id, version 1)
@@ -358,10 +402,11 @@ class OnboardingApplication(Application[UUID]):
             if decided is None:  # no-op: the command was already applied
                 assert current is not None
                 return current, None
-            if not decided.pending_events:
+            claims = self._claims(decided.id, claim)
+            if not decided.pending_events and not claims:
                 return decided, None
             try:
-                recordings = self.save(decided)
+                recordings = self.save(decided, *claims)
             except IntegrityError:
                 continue
             ids = [r.notification.id for r in recordings if r.notification.id is not None]

@@ -153,6 +153,15 @@ class ConfigureDNS(Command):
     record_id: Identifier
 
 
+class ClaimDomain(Command):
+    organization_id: UUID
+    fqdn: Hostname
+
+
+class DomainName(Command):
+    fqdn: Hostname
+
+
 class OrganizationCommand(Command):
     organization_id: UUID
 

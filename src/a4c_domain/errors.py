@@ -10,12 +10,14 @@
     │   └── InvitationNotFound
     ├── Conflict                    same natural key, different content
     │   ├── OrganizationConflict    e.g. the slug is registered with another name
-    │   └── InvitationConflict
+    │   ├── InvitationConflict
+    │   └── DomainTaken             the domain (fqdn) belongs to another organization
     ├── RuleViolation               the command breaks an aggregate invariant
     │   ├── OrganizationInactive    deactivated: only compensation is allowed
     │   ├── DNSNotConfigured
     │   ├── DNSNotVerified          no activation before verification
     │   ├── DNSAlreadyRemoved       DNS removal (a compensation) is final
+    │   ├── DomainOutsideZone       the zone apex, or a name outside the zone (worker)
     │   ├── InvitationNotPending    already accepted / revoked / expired
     │   │   ├── InvitationAlreadyAccepted
     │   │   ├── InvitationRevoked
@@ -96,6 +98,18 @@ class InvitationConflict(Conflict):
     pass
 
 
+class DomainTaken(Conflict):
+    """The domain is claimed by another organization; nothing was stored.
+
+    The message names the domain only: which organization holds it is another
+    tenant's business.
+    """
+
+    def __init__(self, fqdn: str) -> None:
+        self.fqdn = fqdn
+        super().__init__(f"domain {fqdn} is already taken by another organization", {})
+
+
 class RuleViolation(A4CError):
     """The command is well-formed but the aggregate's invariants forbid it now."""
 
@@ -114,6 +128,16 @@ class DNSNotVerified(RuleViolation):
 
 class DNSAlreadyRemoved(RuleViolation):
     """DNS was removed (a compensation); a different record cannot be configured now."""
+
+
+class DomainOutsideZone(RuleViolation):
+    """An organization's domain must be a name strictly below the worker's zone."""
+
+    def __init__(self, fqdn: str, zone: str) -> None:
+        self.fqdn = fqdn
+        self.zone = zone
+        where = "is the apex of" if fqdn == zone else "is not inside"
+        super().__init__(f"domain {fqdn} {where} the zone {zone}; use a name below it")
 
 
 class InvitationNotPending(RuleViolation):

@@ -14,11 +14,17 @@ from uuid import UUID, uuid5
 ORGANIZATION_NAMESPACE = UUID("6f1d3a52-3c1e-5b7a-9a4e-0c4f2d9e7a10")
 INVITATION_NAMESPACE = UUID("b0a6e5c4-8d2f-5e19-8c7b-5a3e1f0d9c21")
 EVENT_NAMESPACE = UUID("2d8c9f7e-1a4b-5c3d-9e6f-7a8b9c0d1e32")
+DOMAIN_NAMESPACE = UUID("9c3e7b1a-5d2f-5a84-b6e0-3f1d8c2a7e45")
 
 
 def organization_id(slug: str) -> UUID:
     """The ID of the organization that owns ``slug`` (already validated, lower-case)."""
     return uuid5(ORGANIZATION_NAMESPACE, slug)
+
+
+def domain_claim_id(fqdn: str) -> UUID:
+    """The ID of the claim on ``fqdn`` (already validated: lower-case, no trailing dot)."""
+    return uuid5(DOMAIN_NAMESPACE, fqdn)
 
 
 def invitation_id(organization: UUID, email: str, generation: int = 1) -> UUID:

@@ -1,9 +1,12 @@
 """The Organization aggregate: registered → DNS configured → DNS verified → activated.
 
 Compensations (DNS removed, deactivated) are always allowed; after deactivation they are
-the only thing allowed. Public command methods check invariants and decide whether the
-command is a no-op (same content again) or a conflict; the ``@event`` methods only
-assign, so replaying history never re-runs a guard.
+the only thing allowed. The domain an organization registers or configures DNS for is
+claimed for it (:mod:`a4c_domain.claims`, saved with the event by the application); the
+claim stays with the organization after its DNS is removed and after deactivation.
+Public command methods check invariants and decide whether the command is a no-op
+(same content again) or a conflict; the ``@event`` methods only assign, so replaying
+history never re-runs a guard.
 """
 
 from __future__ import annotations
@@ -139,7 +142,7 @@ class Organization(DomainAggregate):
         Removal is a compensation and final: a late retry of the configuration that was
         removed is a no-op (it must not resurrect the record), a different one is refused.
         """
-        self._require_not_deactivated("configure DNS")
+        self.require_not_deactivated("configure DNS")
         configuration = (fqdn, target, record_id)
         if self.dns_status in ("configured", "verified"):
             recorded = (self.fqdn, self.dns_target, self.dns_record_id)
@@ -164,7 +167,7 @@ class Organization(DomainAggregate):
         self._dns_configured(fqdn=fqdn, target=target, record_id=record_id)
 
     def verify_dns(self) -> None:
-        self._require_not_deactivated("verify DNS")
+        self.require_not_deactivated("verify DNS")
         if self.dns_status == "verified":
             return
         if self.dns_status != "configured":
@@ -179,7 +182,7 @@ class Organization(DomainAggregate):
         self._dns_removed(fqdn=self.fqdn, record_id=self.dns_record_id)
 
     def activate(self) -> None:
-        self._require_not_deactivated("activate")
+        self.require_not_deactivated("activate")
         if self.status == "active":
             return
         if self.domain is not None and self.dns_status != "verified":
@@ -205,7 +208,7 @@ class Organization(DomainAggregate):
             )
         self._deactivated(reason=reason, failed_step=failed_step)
 
-    def _require_not_deactivated(self, action: str) -> None:
+    def require_not_deactivated(self, action: str) -> None:
         if self.is_deactivated:
             raise OrganizationInactive(
                 f"cannot {action}: organization {self.slug!r} is deactivated"

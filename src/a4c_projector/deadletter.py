@@ -96,8 +96,9 @@ def _apply_parked(db: Database, mapper: Mapper[Any], tables: TableSet, aggregate
         )[0]
         note = Notification(row[0], UUID(str(row[1])), row[2], row[3], bytes(row[4]), None)
         change = handlers.changes(decode(mapper, note))
-        change.position = nid
-        changes.append(change)
+        if change is not None:
+            change.position = nid
+            changes.append(change)
     write_changes(db, tables, changes)
     record_applied(db, tables, ids)
     db.executemany(

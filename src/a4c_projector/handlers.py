@@ -3,7 +3,8 @@
 Handlers are pure (no I/O): ``RowHandlers().changes(event)`` returns a
 :class:`RowChange`. The writer folds a batch's changes per aggregate and turns them into
 version-guarded upserts, which is what makes replaying any range a no-op. Adding an
-event type means adding one ``@handles(EventClass)`` method here.
+event type means adding one ``@handles(EventClass)`` method here; one that changes no
+read-model row (a domain claim) returns None, and the event still counts as applied.
 
 Dispatch is a dict lookup on the event's class, built once per class: this runs for
 every event of a catch-up, and ``functools.singledispatchmethod`` rebuilt a bound
@@ -19,7 +20,7 @@ from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID, SafeUUID
 
-from a4c_domain import Invitation, Organization
+from a4c_domain import DomainClaim, Invitation, Organization
 from a4c_domain.base import DomainAggregate
 from a4c_domain.ids import EVENT_NAMESPACE
 
@@ -89,7 +90,7 @@ def fast_event_id(originator_id: UUID, originator_version: int) -> UUID:
     return event_id
 
 
-Handler = Callable[[Any, Any], RowChange]
+Handler = Callable[[Any, Any], RowChange | None]
 THandler = TypeVar("THandler", bound=Handler)
 
 
@@ -121,7 +122,7 @@ class RowHandlers:
                 if handled is not None:
                     cls._by_class[handled] = member
 
-    def changes(self, event: DomainAggregate.Event) -> RowChange:
+    def changes(self, event: DomainAggregate.Event) -> RowChange | None:
         handler = self._by_class.get(type(event))
         if handler is None:
             handler = self._resolve(type(event))
@@ -144,6 +145,12 @@ class RowHandlers:
             modified_at=event.timestamp,
             columns=columns,
         )
+
+    # --- domain claims: no read-model row (organizations show their domain) -----------
+
+    @handles(DomainClaim.Claimed)
+    def _domain_claimed(self, event: DomainClaim.Claimed) -> None:
+        return None
 
     # --- organizations ----------------------------------------------------------------
 

@@ -232,7 +232,7 @@ class Projector:
                     self._hook("handle", row.notification_id)
                     if isinstance(outcome, Exception):
                         raise outcome
-                    if one_by_one:
+                    if one_by_one and outcome is not None:
                         with db.savepoint():
                             write_changes(db, self.tables, [outcome])
                 except Exception as exc:
@@ -243,7 +243,7 @@ class Projector:
                     parked.append(self._parked(row, f"{type(exc).__name__}: {exc}"))
                     position = row.notification_id
                     continue
-                if not one_by_one:
+                if not one_by_one and outcome is not None:
                     changes.append(outcome)
                 applied.append(row.notification_id)
                 position = row.notification_id
@@ -283,7 +283,8 @@ class Projector:
             except Exception as exc:  # poison or parked: the batch loop decides
                 outcomes.append(exc)
                 continue
-            change.position = row.notification_id
+            if change is not None:
+                change.position = row.notification_id
             outcomes.append(change)
         return Slice(start, limit, stop, rows, outcomes, self.source.blocked)
 

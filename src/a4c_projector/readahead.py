@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from a4c_projector.handlers import RowChange
 from a4c_projector.source import Notification
 
-Outcome = RowChange | Exception  # a row's change, or why it could not be decoded/handled
+# A row's change (None: the event changes no row), or why it could not be decoded/handled.
+Outcome = RowChange | Exception | None
 
 
 @dataclass(frozen=True)

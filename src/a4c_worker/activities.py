@@ -5,6 +5,13 @@ after it acted: domain commands are idempotent (same command again is a no-op), 
 providers create-if-absent / delete-if-present, and mails carry a deterministic
 Message-ID and are not re-sent once recorded as sent.
 
+DNS and tenancy: an organization's domain must lie strictly below the worker's zone
+(``DomainOutsideZone`` before registering, so nothing is stored); the domain is claimed
+for the organization before anything is published under it (``DomainTaken`` otherwise);
+a record already there with other data is a ``DNSRecordConflict``; and removal deletes
+only the exact record this organization would have published, and only under a domain
+it holds — a compensation can never delete another tenant's record.
+
 The Temporal activity context (workflow id, run id, activity type, attempt) becomes
 the :class:`~a4c_domain.Cause` of every event written, via ``caused_by``. Domain calls
 are blocking (database I/O), so they run in a thread; ``asyncio.to_thread`` copies the
@@ -33,7 +40,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from a4c_domain import Cause, OnboardingApplication, caused_by
-from a4c_domain.errors import A4CError, InvalidCommand, InvalidToken, NotFound
+from a4c_domain.errors import (
+    A4CError,
+    DomainOutsideZone,
+    InvalidCommand,
+    InvalidToken,
+    NotFound,
+)
 from a4c_domain.views import InvitationView, OrganizationView
 from a4c_worker.providers.dns import DNSProvider, DNSVerifier
 from a4c_worker.providers.email import Mailer, OutgoingMail
@@ -72,7 +85,7 @@ T = TypeVar("T")
 # The ApplicationError type the verify activity raises while the record is not served
 # yet: retryable, so Temporal's back-off does the waiting.
 DNS_NOT_VISIBLE = "DNSNotVisible"
-DOMAIN_OUTSIDE_ZONE = "DomainOutsideZone"
+DOMAIN_OUTSIDE_ZONE = DomainOutsideZone.__name__
 
 
 def _hostname(value: str) -> str:
@@ -98,9 +111,11 @@ class Links(BaseModel):
         separator = "&" if "?" in self.accept_url_base else "?"
         return f"{self.accept_url_base}{separator}{urlencode({'token': token})}"
 
-    def in_zone(self, fqdn: str) -> bool:
+    def require_below_zone(self, fqdn: str) -> None:
+        """``DomainOutsideZone`` unless ``fqdn`` is strictly below the zone (not its apex)."""
         name = _hostname(fqdn)
-        return name == self.zone or name.endswith("." + self.zone)
+        if not name.endswith("." + self.zone):
+            raise DomainOutsideZone(name, self.zone)
 
 
 def to_application_error(exc: A4CError) -> ApplicationError:
@@ -202,21 +217,24 @@ class OnboardingActivities:
 
     @activity.defn
     async def register_organization(self, input: RegisterOrganizationInput) -> OrganizationOutcome:
+        if input.domain is not None:
+            with temporal_errors():  # refused before any event is stored
+                self.links.require_below_zone(input.domain)
         view = await self._domain(self.app.register_organization, **input.model_dump())
         return _organization_outcome(view)
 
     @activity.defn
     async def configure_dns(self, input: DNSRecordInput) -> DNSRecordOutcome:
-        """Publish ``fqdn`` → the DNS target, then record it on the organization.
+        """Claim ``fqdn``, publish ``fqdn`` → the DNS target, record it on the organization.
 
-        Both halves are idempotent, so a retry after either one converges.
+        Each part is idempotent, so a retry after any of them converges. The claim comes
+        first: nothing is published under a domain another organization holds.
         """
-        if not self.links.in_zone(input.fqdn):
-            raise ApplicationError(
-                f"domain {input.fqdn} is not inside the zone {self.links.zone}",
-                type=DOMAIN_OUTSIDE_ZONE,
-                non_retryable=True,
-            )
+        with temporal_errors():
+            self.links.require_below_zone(input.fqdn)
+        await self._domain(
+            self.app.claim_domain, organization_id=input.organization_id, fqdn=input.fqdn
+        )
         with temporal_errors():
             record_id = await self.dns.ensure_record(input.fqdn, self.links.dns_target)
         await self._domain(
@@ -404,9 +422,13 @@ class OnboardingActivities:
 
     @activity.defn
     async def remove_dns(self, input: DNSRecordInput) -> CompensationOutcome:
-        """Delete the published record (even if it was never recorded), then record it."""
-        with temporal_errors():
-            removed = await self.dns.remove_record(input.fqdn)
+        """Delete this organization's record (even if never recorded), then record that.
+
+        Only under a domain the organization holds, and only the exact record it
+        publishes (its recorded record id when there is one): a record of a domain held
+        by another organization, or with other data, is never touched.
+        """
+        removed = await self._remove_own_record(input)
         view = await self._absent_is_fine(
             self.app.remove_dns, organization_id=input.organization_id
         )
@@ -416,6 +438,20 @@ class OnboardingActivities:
         if removed or recorded:
             return CompensationOutcome(outcome="done", detail=f"{input.fqdn} removed")
         return CompensationOutcome(outcome="nothing_to_do", detail=f"{input.fqdn} not published")
+
+    async def _remove_own_record(self, input: DNSRecordInput) -> bool:
+        owner = await self._domain(self.app.domain_owner, input.fqdn)
+        if owner != input.organization_id:
+            activity.logger.warning("not removing %s: not this organization's domain", input.fqdn)
+            return False
+        org = await self._domain(self.app.get_organization, input.organization_id)
+        recorded = org.fqdn == _hostname(input.fqdn)
+        with temporal_errors():
+            return await self.dns.remove_record(
+                input.fqdn,
+                (org.dns_target if recorded else None) or self.links.dns_target,
+                record_id=org.dns_record_id if recorded else None,
+            )
 
     @activity.defn
     async def deactivate_organization(self, input: DeactivateInput) -> CompensationOutcome:

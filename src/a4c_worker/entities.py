@@ -130,8 +130,9 @@ async def _revoke(app: OnboardingApplication, inv_id: UUID, reason: str) -> None
 
 
 async def _remove_dns(app: OnboardingApplication, dns: DNSProvider, org: OrganizationView) -> None:
-    assert org.fqdn is not None
-    await dns.remove_record(org.fqdn, record_id=org.dns_record_id)
+    assert org.fqdn is not None and org.dns_target is not None
+    if app.domain_owner(org.fqdn) == org.id:  # never a record under another tenant's domain
+        await dns.remove_record(org.fqdn, org.dns_target, record_id=org.dns_record_id)
     app.remove_dns(organization_id=org.id)
 
 

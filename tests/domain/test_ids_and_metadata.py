@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from uuid import UUID
 
-from a4c_domain import Cause, caused_by, current_cause, event_id, invitation_id, organization_id
+from a4c_domain import (
+    Cause,
+    caused_by,
+    current_cause,
+    domain_claim_id,
+    event_id,
+    invitation_id,
+    organization_id,
+)
 from tests.domain.support import Store, events, org_fields, sqlite_store
 
 
@@ -16,6 +24,7 @@ def test_ids_are_pinned() -> None:
     assert invitation_id(UUID(int=0), "a@example.com", 1) == UUID(
         "11b38d06-fe71-5d50-b57f-63dad3f6e7b6"
     )
+    assert domain_claim_id("acme.example.com") == UUID("dcdd4b59-b1d7-5c23-a979-4b98db77dd09")
     assert event_id(UUID(int=0), 2) != event_id(UUID(int=0), 1)
     assert invitation_id(UUID(int=0), "a@example.com", 2) != invitation_id(
         UUID(int=0), "a@example.com", 1
@@ -37,7 +46,7 @@ def run_scenario(store: Store) -> list[tuple[UUID, str]]:
 
 def test_event_ids_follow_aggregate_and_version(store: Store) -> None:
     stored = run_scenario(store)
-    assert len(stored) == 4
+    assert len(stored) == 5  # the domain's claim is an aggregate of its own
     # The same on replay: a fresh app decodes the same IDs from the store.
     replayed = [(e.event_id, type(e).__qualname__) for e in events(store.open())]
     assert replayed == stored

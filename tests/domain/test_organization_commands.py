@@ -134,6 +134,7 @@ def test_dns_lifecycle_and_activation(app: OnboardingApplication) -> None:
     assert_noop(app, app.activate, active, organization_id=org.id)
     assert [type(e).__name__ for e in events(app)] == [
         "Registered",
+        "Claimed",  # the domain, saved with the registration
         "DNSConfigured",
         "DNSVerified",
         "Activated",

@@ -19,7 +19,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 
-from a4c_domain import Organization, organization_id
+from a4c_domain import DomainClaim, Organization, organization_id
 from a4c_domain.errors import A4CError
 from a4c_domain.views import InvitationView, OrganizationView
 from tests.domain.scenario import Issued, Runner, Step, sequences
@@ -73,6 +73,13 @@ def check_history(stored: list[Any]) -> None:
                 assert set(after) <= {"DNSRemoved"}  # only compensation after deactivation
             if "DNSRemoved" in names:
                 assert "DNSConfigured" not in names[names.index("DNSRemoved") :]
+        elif isinstance(stream[0], DomainClaim.Claimed):
+            assert names == ["Claimed"]  # a claim never changes hands
+            owner = streams[stream[0].organization_id]
+            taken = {getattr(e, "domain", None) for e in owner} | {
+                getattr(e, "fqdn", None) for e in owner
+            }
+            assert stream[0].fqdn in taken  # the owner took that very domain
         else:
             assert names[0] == "Invited"
             terminal = [n for n in names if n in TERMINAL]

@@ -27,6 +27,7 @@ from tests.projector.conftest import Store, make_pg_store
 ALL_TOPICS = {
     f"a4c_domain.{module}:{name}"
     for module, names in {
+        "claims": ("DomainClaim.Claimed",),
         "organization": (
             "Organization.Registered",
             "Organization.DNSConfigured",

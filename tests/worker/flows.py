@@ -17,12 +17,22 @@ from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
+from pydantic import SecretStr
 from temporalio.client import Client
+from tests.servers.bind import BindServer
 
 from a4c_domain import OnboardingApplication
 from a4c_worker.activities import Links, OnboardingActivities
 from a4c_worker.client import BootstrapHandle
-from a4c_worker.providers.dns import InMemoryDNSProvider, InMemoryDNSVerifier
+from a4c_worker.providers.dns import (
+    InMemoryDNSProvider,
+    InMemoryDNSVerifier,
+    Nameserver,
+    ResolverDNSVerifier,
+    ResolverSettings,
+    RFC2136DNSProvider,
+    RFC2136Settings,
+)
 from a4c_worker.providers.email import InMemoryMailer
 from a4c_worker.worker import create_worker
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
@@ -102,6 +112,24 @@ class Flows:
             acts.app = app
         async with create_worker(self.client, self.task_queue, acts.all()):
             yield
+
+    def use_bind(self, bind: BindServer) -> None:
+        """Publish to and verify at a real BIND (RFC 2136), its zone as the worker's."""
+        self.links = self.links.model_copy(update={"zone": bind.zone.rstrip(".")})
+        self.dns = RFC2136DNSProvider(  # type: ignore[assignment]
+            RFC2136Settings(
+                server=bind.host,
+                port=bind.port,
+                zone=bind.zone,
+                key_name=bind.key_name,
+                key_secret=SecretStr(bind.secret),
+                key_algorithm=bind.algorithm,
+                timeout=5,
+            )
+        )
+        self.verifier = ResolverDNSVerifier(  # type: ignore[assignment]
+            ResolverSettings(nameservers=[Nameserver(host=bind.host, port=bind.port)])
+        )
 
     def events(self) -> list[tuple[str, UUID, int, dict[str, str]]]:
         """(event class, aggregate id, version, metadata) of every stored event, in order."""

@@ -122,6 +122,32 @@ async def test_a_domain_outside_the_zone_is_refused_before_any_dns_call(
     assert acts.dns.operations == []  # type: ignore[attr-defined]
 
 
+async def test_remove_dns_never_deletes_a_record_under_another_organizations_domain(
+    acts: OnboardingActivities,
+) -> None:
+    """The compensation of an organization that does not hold the domain (refused, or
+    registered before claims existed) leaves the holder's record alone."""
+    fqdn = "shop.orgs.a4c.test"
+    await env().run(
+        acts.register_organization,
+        RegisterOrganizationInput(name="Owner", slug="owner", org_type="provider", domain=fqdn),
+    )
+    owner = organization_id("owner")
+    await env().run(acts.configure_dns, DNSRecordInput(organization_id=owner, fqdn=fqdn))
+    await env().run(
+        acts.register_organization,
+        RegisterOrganizationInput(name="Other", slug="other", org_type="provider"),
+    )
+
+    outcome = await env().run(
+        acts.remove_dns, DNSRecordInput(organization_id=organization_id("other"), fqdn=fqdn)
+    )
+
+    assert acts.dns.lookup(fqdn) is not None  # type: ignore[attr-defined]
+    assert outcome.outcome == "nothing_to_do"
+    assert acts.app.get_organization(owner).dns_status == "configured"
+
+
 async def test_a_send_retried_after_it_was_recorded_does_not_mail_twice(
     acts: OnboardingActivities, mailer: InMemoryMailer
 ) -> None:

@@ -27,6 +27,7 @@ HANG_STEPS = StepPolicy(timeout_seconds=2, retry_initial_interval_seconds=0.1, m
 ONE_CLEAN_BOOTSTRAP = Counter(
     {
         "Organization.Registered": 1,
+        "DomainClaim.Claimed": 1,  # saved with the registration
         "Organization.DNSConfigured": 1,
         "Organization.DNSVerified": 1,
         "Organization.Activated": 1,

@@ -31,10 +31,10 @@ def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OnboardingAp
 
 async def seed(app: OnboardingApplication, dns: InMemoryDNSProvider) -> None:
     for slug, tags in (("tagged-one", ["dev"]), ("tagged-two", ["dev", "x"]), ("kept", ["prod"])):
+        fqdn = f"{slug}.orgs.test"  # one domain per organization: a domain has one owner
         org = app.register_organization(
-            name=slug.title(), slug=slug, org_type="provider", tags=tags, domain="orgs.test"
+            name=slug.title(), slug=slug, org_type="provider", tags=tags, domain=fqdn
         )
-        fqdn = f"{slug}.orgs.test"
         record_id = await dns.ensure_record(fqdn, "ingress.orgs.test")
         app.configure_dns(
             organization_id=org.id, fqdn=fqdn, target="ingress.orgs.test", record_id=record_id

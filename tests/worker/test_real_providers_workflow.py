@@ -10,7 +10,6 @@ from pathlib import Path
 
 import dns.asyncresolver
 import dns.rdatatype
-from pydantic import SecretStr
 from temporalio.client import Client
 from tests.servers.bind import BindServer
 from tests.servers.smtp import SMTPTestServer
@@ -18,13 +17,6 @@ from tests.worker.flows import Flows, bootstrap_input, sqlite_app
 
 from a4c_worker.activities import Links
 from a4c_worker.client import accept_invitation, invitation_handle, start_bootstrap
-from a4c_worker.providers.dns import (
-    Nameserver,
-    ResolverDNSVerifier,
-    ResolverSettings,
-    RFC2136DNSProvider,
-    RFC2136Settings,
-)
 from a4c_worker.providers.email import SMTPMailer, SMTPSettings
 
 
@@ -56,20 +48,7 @@ async def test_bootstrap_publishes_real_dns_and_mails_a_working_token(
             zone=zone,
         ),
     )
-    flows.dns = RFC2136DNSProvider(  # type: ignore[assignment]
-        RFC2136Settings(
-            server=bind_server.host,
-            port=bind_server.port,
-            zone=bind_server.zone,
-            key_name=bind_server.key_name,
-            key_secret=SecretStr(bind_server.secret),
-            key_algorithm=bind_server.algorithm,
-            timeout=5,
-        )
-    )
-    flows.verifier = ResolverDNSVerifier(  # type: ignore[assignment]
-        ResolverSettings(nameservers=[Nameserver(host=bind_server.host, port=bind_server.port)])
-    )
+    flows.use_bind(bind_server)
     flows.mailer = SMTPMailer(  # type: ignore[assignment]
         SMTPSettings(
             host=smtp_server.host,

@@ -3,7 +3,8 @@
 Activities turn these into Temporal retry decisions: a ``TransientProviderError``
 (timeout, SMTP 4xx, DNS SERVFAIL, connection refused) is retried with back-off, a
 ``PermanentProviderError`` (SMTP 5xx, DNS REFUSED/NOTAUTH or a bad TSIG key, a rejected
-API token) fails the step at once so the saga can compensate.
+API token, a DNS name already holding other data) fails the step at once so the saga
+can compensate.
 """
 
 from __future__ import annotations
@@ -29,3 +30,11 @@ class PermanentProviderError(ProviderError):
     """The provider refused; repeating the same request cannot succeed."""
 
     retryable: ClassVar[bool] = False
+
+
+class DNSRecordConflict(PermanentProviderError):
+    """The name already holds a record of that type with other data: someone else's.
+
+    Never success (adopting it would hand another party's record to this organization,
+    whose compensation could then delete it) and never an addition next to it.
+    """

@@ -71,7 +71,10 @@ START_INVITATION_WORKFLOWS = "start_invitation_workflows"
 
 # Refusals that prove the step did nothing: its undo must not run. (Compensating a
 # register that hit another organization's slug would deactivate that organization.)
-REFUSED_BEFORE_ACTING = frozenset({"InvalidCommand", "OrganizationConflict"})
+# The domain refusals come before any event or DNS change (register, configure_dns).
+REFUSED_BEFORE_ACTING = frozenset(
+    {"InvalidCommand", "OrganizationConflict", "DomainTaken", "DomainOutsideZone"}
+)
 
 INVALID_INPUT = "InvalidBootstrapInput"
 CANCELLED = "BootstrapCancelled"

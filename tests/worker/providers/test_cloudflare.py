@@ -55,8 +55,8 @@ async def test_remove_by_name_then_again(cloudflare_api: FakeCloudflare) -> None
     provider = provider_for(cloudflare_api)
     await provider.ensure_record(name, "app.example.com")
 
-    assert await provider.remove_record(name) is True
-    assert await provider.remove_record(name) is False
+    assert await provider.remove_record(name, "app.example.com") is True
+    assert await provider.remove_record(name, "app.example.com") is False
     assert cloudflare_api.named(name) == []
 
 
@@ -65,8 +65,8 @@ async def test_remove_by_id_twice(cloudflare_api: FakeCloudflare) -> None:
     provider = provider_for(cloudflare_api)
     record_id = await provider.ensure_record(name, "app.example.com")
 
-    assert await provider.remove_record(name, record_id=record_id) is True
-    assert await provider.remove_record(name, record_id=record_id) is False
+    assert await provider.remove_record(name, "app.example.com", record_id=record_id) is True
+    assert await provider.remove_record(name, "app.example.com", record_id=record_id) is False
 
 
 async def test_a_different_cname_is_a_conflict(cloudflare_api: FakeCloudflare) -> None:
@@ -98,7 +98,42 @@ async def test_rate_limit_and_server_errors_are_transient(
 async def test_unreachable_api_is_transient(cloudflare_api: FakeCloudflare) -> None:
     provider = provider_for(cloudflare_api, base_url=f"http://127.0.0.1:{free_tcp_port()}/v4")
     with pytest.raises(TransientProviderError, match="unreachable"):
-        await provider.remove_record(unique_name())
+        await provider.remove_record(unique_name(), "app.example.com")
+
+
+def publish_foreign(api: FakeCloudflare, name: str, rtype: str, content: str) -> str:
+    """A record someone else created in the zone (the dashboard, another tool)."""
+    record = {"id": uuid.uuid4().hex, "type": rtype, "name": name, "content": content}
+    with api.lock:
+        api.records[record["id"]] = record
+    return record["id"]
+
+
+@pytest.mark.parametrize(
+    ("rtype", "theirs", "ours"),
+    [("CNAME", "victim.example.com", "app.example.com"), ("A", "192.0.2.99", "192.0.2.10")],
+)
+async def test_other_data_at_the_name_is_a_conflict(
+    cloudflare_api: FakeCloudflare, rtype: str, theirs: str, ours: str
+) -> None:
+    name = unique_name()
+    publish_foreign(cloudflare_api, name, rtype, theirs)
+    with pytest.raises(PermanentProviderError) as caught:
+        await provider_for(cloudflare_api).ensure_record(name, ours, record_type=rtype)
+    assert type(caught.value).__name__ == "DNSRecordConflict"
+    assert f"{name} already has {rtype} {theirs}" in str(caught.value)
+    assert [r["content"] for r in cloudflare_api.named(name)] == [theirs]
+
+
+async def test_remove_leaves_a_record_it_did_not_create_alone(
+    cloudflare_api: FakeCloudflare,
+) -> None:
+    name = unique_name()
+    theirs = publish_foreign(cloudflare_api, name, "CNAME", "victim.example.com")
+    provider = provider_for(cloudflare_api)
+    assert await provider.remove_record(name, "app.example.com") is False
+    assert await provider.remove_record(name, "victim.example.com", record_id="ours") is False
+    assert [r["id"] for r in cloudflare_api.named(name)] == [theirs]
 
 
 async def test_racing_create_is_resolved_by_a_second_lookup() -> None:
@@ -126,4 +161,6 @@ async def test_non_json_error_page_is_mapped() -> None:
     transport = httpx.MockTransport(lambda request: httpx.Response(502, text="<html>bad gateway"))
     settings = CloudflareSettings(api_token=SecretStr(TOKEN), zone_id=ZONE_ID)
     with pytest.raises(TransientProviderError, match="502"):
-        await CloudflareDNSProvider(settings, transport=transport).remove_record(unique_name())
+        await CloudflareDNSProvider(settings, transport=transport).remove_record(
+            unique_name(), "app.example.com"
+        )

@@ -29,9 +29,24 @@ async def test_in_memory_is_idempotent_and_verifiable() -> None:
     assert len(dns.records) == 1
     assert await verifier.verify("org.zone.test", "APP.example.com")
     assert not await verifier.verify("org.zone.test", "other.example.com")
-    assert await dns.remove_record("org.zone.test") is True
-    assert await dns.remove_record("org.zone.test") is False
+    assert await dns.remove_record("org.zone.test", "app.example.com") is True
+    assert await dns.remove_record("org.zone.test", "app.example.com") is False
     assert [op for op, _, _ in dns.operations] == ["ensure", "ensure", "remove", "remove"]
+
+
+async def test_in_memory_other_data_is_a_conflict_and_is_never_removed() -> None:
+    dns = InMemoryDNSProvider()
+    theirs = await dns.ensure_record("shop.zone.test", "victim.example.com")
+
+    with pytest.raises(PermanentProviderError) as caught:
+        await dns.ensure_record("shop.zone.test", "app.example.com")
+    assert type(caught.value).__name__ == "DNSRecordConflict"
+    assert "shop.zone.test. already has CNAME victim.example.com." in str(caught.value)
+
+    assert await dns.remove_record("shop.zone.test", "app.example.com") is False
+    assert await dns.remove_record("shop.zone.test", "victim.example.com", record_id="x") is False
+    record = dns.lookup("shop.zone.test")
+    assert record is not None and record.record_id == theirs
 
 
 async def test_in_memory_failures_are_injectable() -> None:
@@ -44,9 +59,9 @@ async def test_in_memory_failures_are_injectable() -> None:
 
     dns.fail_for("b.zone.test", PermanentProviderError("REFUSED"))
     with pytest.raises(PermanentProviderError):
-        await dns.remove_record("b.zone.test.")
+        await dns.remove_record("b.zone.test.", "t.example.com")
     dns.clear_failures()
-    assert await dns.remove_record("b.zone.test") is False
+    assert await dns.remove_record("b.zone.test", "t.example.com") is False
 
 
 async def test_verifier_failures_are_injectable() -> None:
@@ -66,7 +81,7 @@ async def test_logging_provider_keeps_nothing_but_returns_stable_ids(
     assert await dns.ensure_record("a.zone.test", "t.example.com") == await dns.ensure_record(
         "A.zone.test.", "t.example.com"
     )
-    assert await dns.remove_record("a.zone.test") is False
+    assert await dns.remove_record("a.zone.test", "t.example.com") is False
     assert "a.zone.test." in caplog.text
 
 

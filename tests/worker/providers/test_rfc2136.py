@@ -6,12 +6,16 @@ import base64
 import uuid
 
 import dns.message
+import dns.name
 import dns.query
 import dns.rdatatype
+import dns.tsigkeyring
+import dns.update
 import pytest
 from pydantic import SecretStr, ValidationError
 from tests.servers.bind import BindServer, free_port
 
+from a4c_domain.errors import DomainOutsideZone
 from a4c_worker.providers.dns import (
     Nameserver,
     ResolverDNSVerifier,
@@ -19,7 +23,11 @@ from a4c_worker.providers.dns import (
     RFC2136DNSProvider,
     RFC2136Settings,
 )
-from a4c_worker.providers.errors import PermanentProviderError, TransientProviderError
+from a4c_worker.providers.errors import (
+    PermanentProviderError,
+    ProviderError,
+    TransientProviderError,
+)
 
 
 def settings_for(bind: BindServer, **overrides: object) -> RFC2136Settings:
@@ -57,6 +65,17 @@ def served_targets(bind: BindServer, fqdn: str, rdtype: str = "CNAME") -> list[s
     return [rdata.to_text() for rrset in response.answer for rdata in rrset]
 
 
+def publish_foreign(bind: BindServer, fqdn: str, rdtype: str, data: str) -> None:
+    """Another party (an operator, another tool) adds a record, not through the provider."""
+    keyring = dns.tsigkeyring.from_text({bind.key_name: bind.secret})
+    update = dns.update.UpdateMessage(
+        bind.zone, keyring=keyring, keyalgorithm=dns.name.from_text(bind.algorithm)
+    )
+    update.add(fqdn, 300, rdtype, data)
+    response = dns.query.tcp(update, bind.host, port=bind.port, timeout=5)
+    assert response.rcode() == 0, response
+
+
 async def test_ensure_creates_a_record_that_resolves(
     bind_server: BindServer, provider: RFC2136DNSProvider, verifier: ResolverDNSVerifier
 ) -> None:
@@ -88,8 +107,8 @@ async def test_remove_twice_deletes_once(
     fqdn = unique_fqdn(bind_server)
     await provider.ensure_record(fqdn, "app.example.com")
 
-    assert await provider.remove_record(fqdn) is True
-    assert await provider.remove_record(fqdn) is False
+    assert await provider.remove_record(fqdn, "app.example.com") is True
+    assert await provider.remove_record(fqdn, "app.example.com") is False
     assert served_targets(bind_server, fqdn) == []
     assert not await verifier.verify(fqdn, "app.example.com")
 
@@ -99,22 +118,53 @@ async def test_remove_by_id_deletes_only_that_record(
 ) -> None:
     fqdn = unique_fqdn(bind_server)
     ours = await provider.ensure_record(fqdn, "192.0.2.10", record_type="A")
-    await provider.ensure_record(fqdn, "192.0.2.11", record_type="A")
+    publish_foreign(bind_server, fqdn, "A", "192.0.2.11")
     assert sorted(served_targets(bind_server, fqdn, "A")) == ["192.0.2.10", "192.0.2.11"]
 
-    assert await provider.remove_record(fqdn, record_type="A", record_id=ours) is True
-    assert await provider.remove_record(fqdn, record_type="A", record_id=ours) is False
+    assert await provider.remove_record(fqdn, "192.0.2.10", record_type="A", record_id=ours)
+    assert not await provider.remove_record(fqdn, "192.0.2.10", record_type="A", record_id=ours)
     assert served_targets(bind_server, fqdn, "A") == ["192.0.2.11"]
 
 
-async def test_a_different_cname_is_a_conflict_not_an_overwrite(
-    bind_server: BindServer, provider: RFC2136DNSProvider
+@pytest.mark.parametrize(
+    ("rdtype", "theirs", "ours"),
+    [("CNAME", "first.example.com.", "second.example.com"), ("A", "192.0.2.99", "192.0.2.10")],
+)
+async def test_a_record_with_other_data_is_a_conflict_not_success_nor_an_addition(
+    bind_server: BindServer, provider: RFC2136DNSProvider, rdtype: str, theirs: str, ours: str
 ) -> None:
     fqdn = unique_fqdn(bind_server)
-    await provider.ensure_record(fqdn, "first.example.com")
-    with pytest.raises(PermanentProviderError, match="already has CNAME"):
-        await provider.ensure_record(fqdn, "second.example.com")
-    assert served_targets(bind_server, fqdn) == ["first.example.com."]
+    publish_foreign(bind_server, fqdn, rdtype, theirs)
+    with pytest.raises(ProviderError) as caught:
+        await provider.ensure_record(fqdn, ours, record_type=rdtype)
+    # The class name is the activity's ApplicationError type: the workflow sees it.
+    assert type(caught.value).__name__ == "DNSRecordConflict"
+    assert caught.value.retryable is False
+    assert f"{fqdn} already has {rdtype} {theirs}" in str(caught.value)
+    assert served_targets(bind_server, fqdn, rdtype) == [theirs]
+
+
+async def test_remove_leaves_a_record_it_did_not_create_alone(
+    bind_server: BindServer, provider: RFC2136DNSProvider
+) -> None:
+    """Same name, other data: not ours, whatever the caller thinks; only exact data goes."""
+    fqdn = unique_fqdn(bind_server)
+    publish_foreign(bind_server, fqdn, "CNAME", "victim.example.com.")
+
+    assert await provider.remove_record(fqdn, "app.example.com") is False
+    ours_by_id = f"{fqdn} CNAME app.example.com."
+    assert await provider.remove_record(fqdn, "app.example.com", record_id=ours_by_id) is False
+    assert served_targets(bind_server, fqdn) == ["victim.example.com."]
+
+
+async def test_the_zone_apex_is_refused(
+    bind_server: BindServer, provider: RFC2136DNSProvider
+) -> None:
+    for call in (provider.ensure_record, provider.remove_record):
+        with pytest.raises(DomainOutsideZone, match="apex") as caught:
+            await call(bind_server.zone, "app.example.com")
+        assert caught.value.retryable is False
+    assert served_targets(bind_server, bind_server.zone) == []
 
 
 async def test_wrong_tsig_secret_is_permanent(bind_server: BindServer) -> None:
@@ -135,7 +185,7 @@ async def test_unknown_key_name_is_permanent(bind_server: BindServer) -> None:
 
 
 async def test_name_outside_the_zone_is_permanent(provider: RFC2136DNSProvider) -> None:
-    with pytest.raises(PermanentProviderError, match="not inside the zone"):
+    with pytest.raises(DomainOutsideZone, match="not inside the zone"):
         await provider.ensure_record("org.elsewhere.example.", "app.example.com")
 
 

@@ -2,7 +2,9 @@
 
 The API has no conditional create, so ``ensure_record`` looks the record up by name and
 type first and treats Cloudflare's "already exists" answer to a racing create as success
-once a second lookup finds the same content.
+once a second lookup finds the same content; other content is a ``DNSRecordConflict``.
+``remove_record`` deletes only records of that name and type with exactly the given
+content (and the given id), never every record of the name.
 """
 
 from __future__ import annotations
@@ -13,7 +15,11 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from a4c_worker.providers.dns.protocol import normalize_target, normalize_type
-from a4c_worker.providers.errors import PermanentProviderError, TransientProviderError
+from a4c_worker.providers.errors import (
+    DNSRecordConflict,
+    PermanentProviderError,
+    TransientProviderError,
+)
 
 # Cloudflare error codes for a create that collides with an existing record.
 _ALREADY_EXISTS = frozenset({81053, 81057, 81058})
@@ -64,14 +70,18 @@ class CloudflareDNSProvider:
             return str(_result(response, "create")["id"])
 
     async def remove_record(
-        self, fqdn: str, *, record_type: str = "CNAME", record_id: str | None = None
+        self, fqdn: str, target: str, *, record_type: str = "CNAME", record_id: str | None = None
     ) -> bool:
+        rtype = normalize_type(record_type)
+        wanted = normalize_target(target, rtype)
         async with self._client() as client:
-            if record_id is not None:
-                ids = [record_id]
-            else:
-                listed = await self._list(client, _cf_name(fqdn), normalize_type(record_type))
-                ids = [str(r["id"]) for r in listed]
+            listed = await self._list(client, _cf_name(fqdn), rtype)
+            ids = [
+                str(r["id"])
+                for r in listed
+                if normalize_target(str(r["content"]), rtype) == wanted
+                and record_id in (None, str(r["id"]))
+            ]
             deleted = False
             for rid in ids:
                 response = await self._send(client, "DELETE", f"{self._records}/{rid}")
@@ -84,16 +94,15 @@ class CloudflareDNSProvider:
     async def _find(
         self, client: httpx.AsyncClient, name: str, rtype: str, target: str
     ) -> str | None:
-        """Id of the existing record with this content; conflict if the name points elsewhere."""
+        """Id of the existing record with this content; conflict if the name holds other data."""
         listed = await self._list(client, name, rtype)
         wanted = normalize_target(target, rtype)
         for record in listed:
             if normalize_target(str(record["content"]), rtype) == wanted:
                 return str(record["id"])
-        if listed and rtype == "CNAME":
-            raise PermanentProviderError(
-                f"{name} already has CNAME {listed[0]['content']}, not {target}"
-            )
+        if listed:
+            current = ", ".join(sorted(str(r["content"]) for r in listed))
+            raise DNSRecordConflict(f"{name} already has {rtype} {current}, not {target}")
         return None
 
     async def _list(self, client: httpx.AsyncClient, name: str, rtype: str) -> list[Any]:

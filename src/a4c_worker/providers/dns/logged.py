@@ -24,7 +24,9 @@ class LoggingDNSProvider:
         return name_based_record_id("logging", name, rtype)
 
     async def remove_record(
-        self, fqdn: str, *, record_type: str = "CNAME", record_id: str | None = None
+        self, fqdn: str, target: str, *, record_type: str = "CNAME", record_id: str | None = None
     ) -> bool:
-        logger.info("dns remove %s %s, nothing to delete", normalize_name(fqdn), record_type)
+        logger.info(
+            "dns remove %s %s -> %s, nothing to delete", normalize_name(fqdn), record_type, target
+        )
         return False

@@ -14,6 +14,7 @@ from a4c_worker.providers.dns.protocol import (
     normalize_target,
     normalize_type,
 )
+from a4c_worker.providers.errors import DNSRecordConflict
 from a4c_worker.providers.faults import FaultInjector
 
 
@@ -27,7 +28,10 @@ class MemoryRecord:
 
 
 class InMemoryDNSProvider(FaultInjector):
-    """Keeps one record per (name, type); ``operations`` logs every call for assertions."""
+    """Keeps one record per (name, type); ``operations`` logs every call for assertions.
+
+    ``records`` may be written directly to stand for a record someone else published.
+    """
 
     def __init__(self) -> None:
         super().__init__(normalize_name)
@@ -40,26 +44,35 @@ class InMemoryDNSProvider(FaultInjector):
         name, rtype = normalize_name(fqdn), normalize_type(record_type)
         self.operations.append(("ensure", name, rtype))
         self.raise_injected(name)
+        wanted = normalize_target(target, rtype)
         existing = self.records.get((name, rtype))
         if existing is not None:
+            if existing.target != wanted:
+                raise DNSRecordConflict(f"{name} already has {rtype} {existing.target}")
             return existing.record_id
         record = MemoryRecord(
             record_id=name_based_record_id("memory", name, rtype),
             fqdn=name,
             record_type=rtype,
-            target=normalize_target(target, rtype),
+            target=wanted,
             ttl=ttl,
         )
         self.records[(name, rtype)] = record
         return record.record_id
 
     async def remove_record(
-        self, fqdn: str, *, record_type: str = "CNAME", record_id: str | None = None
+        self, fqdn: str, target: str, *, record_type: str = "CNAME", record_id: str | None = None
     ) -> bool:
         name, rtype = normalize_name(fqdn), normalize_type(record_type)
         self.operations.append(("remove", name, rtype))
         self.raise_injected(name)
-        return self.records.pop((name, rtype), None) is not None
+        existing = self.records.get((name, rtype))
+        if existing is None or existing.target != normalize_target(target, rtype):
+            return False
+        if record_id is not None and record_id != existing.record_id:
+            return False
+        del self.records[(name, rtype)]
+        return True
 
     def lookup(self, fqdn: str, record_type: str = "CNAME") -> MemoryRecord | None:
         return self.records.get((normalize_name(fqdn), normalize_type(record_type)))

@@ -2,7 +2,10 @@
 
 Both are idempotent by contract so a Temporal activity can be retried after it acted:
 ``ensure_record`` twice leaves one record and returns the same id, ``remove_record``
-on a missing record is a no-op that returns ``False``.
+on a missing record is a no-op that returns ``False``. Neither touches data it was not
+given: a name holding other data is a ``DNSRecordConflict`` for ``ensure_record``, and
+``remove_record`` deletes only the exact record (name, type, data and, when given, the
+provider's record id), never the rest of the record set.
 """
 
 from __future__ import annotations
@@ -17,13 +20,19 @@ class DNSProvider(Protocol):
     async def ensure_record(
         self, fqdn: str, target: str, *, record_type: str = "CNAME", ttl: int = 300
     ) -> str:
-        """Create ``fqdn`` → ``target`` unless it already exists; return the record id."""
+        """Create ``fqdn`` → ``target`` unless exactly it exists; return the record id.
+
+        Other data of ``record_type`` at ``fqdn`` raises ``DNSRecordConflict``.
+        """
         ...
 
     async def remove_record(
-        self, fqdn: str, *, record_type: str = "CNAME", record_id: str | None = None
+        self, fqdn: str, target: str, *, record_type: str = "CNAME", record_id: str | None = None
     ) -> bool:
-        """Delete the record if present; ``True`` when something was deleted."""
+        """Delete exactly ``fqdn`` → ``target`` (with ``record_id``, if given) if present.
+
+        ``True`` when something was deleted; any other record is left alone.
+        """
         ...
 
 

@@ -1,8 +1,10 @@
 """RFC 2136 dynamic updates signed with TSIG, sent over TCP to the zone's primary.
 
 Idempotency comes from update prerequisites evaluated atomically by the server:
-creation is conditional on the RRset being absent, deletion on the record being
-present, so the response code alone says whether this call changed anything.
+creation is conditional on the RRset being absent, deletion of the one exact record
+(never the RRset) on the RRset being what was read, so the response code alone says
+whether this call changed anything. A name holding other data is a conflict, never
+adopted and never added to; the zone apex and names outside the zone are refused.
 """
 
 from __future__ import annotations
@@ -23,9 +25,14 @@ import dns.tsig
 import dns.update
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from a4c_domain.errors import DomainOutsideZone
 from a4c_worker.providers.dns.address import to_address
-from a4c_worker.providers.dns.records import parse_rdata, parse_rdatatype
-from a4c_worker.providers.errors import PermanentProviderError, TransientProviderError
+from a4c_worker.providers.dns.records import parse_rdata
+from a4c_worker.providers.errors import (
+    DNSRecordConflict,
+    PermanentProviderError,
+    TransientProviderError,
+)
 
 TSIG_ALGORITHMS = frozenset(
     {"hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"}
@@ -110,28 +117,20 @@ class RFC2136DNSProvider:
             return record_id
 
         existing = await self._current(name, rdata.rdtype)
-        if rdata in existing:
+        if rdata in existing:  # a retry after the record was created
             return record_id
-        if rdata.rdtype == dns.rdatatype.CNAME:
-            current = ", ".join(r.to_text() for r in existing)
-            raise PermanentProviderError(f"{name} already has CNAME {current}, not {rdata}")
-        update = self._update()
-        update.add(name, ttl, rdata)
-        await self._send(update)
-        return record_id
+        current = ", ".join(sorted(r.to_text() for r in existing))
+        rtype = dns.rdatatype.to_text(rdata.rdtype)
+        raise DNSRecordConflict(f"{name} already has {rtype} {current}, not {rdata}")
 
     async def remove_record(
-        self, fqdn: str, *, record_type: str = "CNAME", record_id: str | None = None
+        self, fqdn: str, target: str, *, record_type: str = "CNAME", record_id: str | None = None
     ) -> bool:
         name = self._name_in_zone(fqdn)
-        if record_id is not None:
-            return await self._remove_one(name, self._rdata_from_id(name, record_id))
-        rdtype = parse_rdatatype(record_type)
-        update = self._update()
-        update.present(name, rdtype)
-        update.delete(name, rdtype)
-        rcode = await self._send(update, dns.rcode.NXRRSET, dns.rcode.NXDOMAIN)
-        return rcode == dns.rcode.NOERROR
+        rdata = parse_rdata(record_type, target)
+        if record_id is not None and self._rdata_from_id(name, record_id) != rdata:
+            return False  # the recorded record is not this data: nothing of ours to delete
+        return await self._remove_one(name, rdata)
 
     async def _remove_one(self, name: dns.name.Name, rdata: dns.rdata.Rdata) -> bool:
         """Delete one record of a possibly larger RRset, as a compare-and-swap on that RRset.
@@ -152,9 +151,12 @@ class RFC2136DNSProvider:
         raise TransientProviderError(f"{name} kept changing while deleting {rdata}")
 
     def _name_in_zone(self, fqdn: str) -> dns.name.Name:
+        """``fqdn`` as a name strictly below the zone; the apex holds the zone's own data."""
         name = dns.name.from_text(fqdn)
-        if not name.is_subdomain(self._zone):
-            raise PermanentProviderError(f"{name} is not inside the zone {self._zone}")
+        if name == self._zone or not name.is_subdomain(self._zone):
+            raise DomainOutsideZone(
+                name.to_text(omit_final_dot=True), self._zone.to_text(omit_final_dot=True)
+            )
         return name
 
     @staticmethod
