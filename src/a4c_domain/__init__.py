@@ -13,15 +13,18 @@ from a4c_domain.cause import Cause, caused_by, current_cause
 from a4c_domain.ids import event_id, invitation_id, organization_id
 from a4c_domain.invitation import Invitation
 from a4c_domain.organization import Organization
+from a4c_domain.scope import ALL_ORGANIZATIONS, OrganizationScope
 from a4c_domain.tokens import hash_token
 from a4c_domain.views import InvitationView, OrganizationView
 
 __all__ = [
+    "ALL_ORGANIZATIONS",
     "Cause",
     "Invitation",
     "InvitationView",
     "OnboardingApplication",
     "Organization",
+    "OrganizationScope",
     "OrganizationView",
     "caused_by",
     "current_cause",

@@ -21,7 +21,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from a4c_domain import hash_token
+from a4c_domain import ALL_ORGANIZATIONS, OrganizationScope, hash_token
+from a4c_domain.scope import in_scope
 from a4c_projector.db import Database, Location
 from a4c_projector.projector import DEFAULT_PROJECTION
 from a4c_projector.tables import INVITATION_COLUMNS, LIVE, ORGANIZATION_COLUMNS, TableSet
@@ -96,6 +97,16 @@ class InvitationRecord(Record):
     last_position: int
 
 
+def _scope_id(scope: OrganizationScope) -> UUID:
+    # None (the old "every organization") or a slug would silently match nothing or
+    # everything; only a UUID names one organization.
+    if not isinstance(scope, UUID):
+        raise TypeError(
+            f"organization_id must be a UUID or ALL_ORGANIZATIONS, not {type(scope).__name__}"
+        )
+    return scope
+
+
 class ProjectionTimeout(TimeoutError):
     """The projection did not reach the wanted position in time."""
 
@@ -162,19 +173,30 @@ class ReadModel:
         return self._organizations(where + " ORDER BY slug", params)
 
     def invitations(
-        self, organization_id: UUID | None, *, status: str | None = None
+        self, organization_id: OrganizationScope, *, status: str | None = None
     ) -> list[InvitationRecord]:
-        """An organization's invitations (``None``: every organization's), by e-mail."""
+        """An organization's invitations by e-mail; every tenant's only when asked for
+        with ``ALL_ORGANIZATIONS`` (there is no default)."""
         clauses: list[str] = []
         params: list[Any] = []
-        if organization_id is not None:
+        if organization_id is not ALL_ORGANIZATIONS:
             clauses.append("organization_id = %s")
-            params.append(organization_id)
+            params.append(_scope_id(organization_id))
         if status is not None:
             clauses.append("status = %s")
             params.append(status)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         return self._invitations(where + " ORDER BY organization_id, email, generation", params)
+
+    def invitation(
+        self, invitation_id: UUID, organization_id: OrganizationScope
+    ) -> InvitationRecord | None:
+        """One invitation; ``None`` when unknown or another organization's (the same
+        answer: the caller cannot tell the two apart)."""
+        found = self._invitations("WHERE id = %s", (invitation_id,))
+        if not found or not in_scope(found[0].organization_id, organization_id):
+            return None
+        return found[0]
 
     def invitation_by_token(self, token: str) -> InvitationRecord | None:
         """The invitation whose *current* token this is (hashed here, never stored)."""

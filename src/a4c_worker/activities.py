@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from a4c_domain import Cause, OnboardingApplication, caused_by
+from a4c_domain import ALL_ORGANIZATIONS, Cause, OnboardingApplication, caused_by
 from a4c_domain.errors import A4CError, InvalidCommand, InvalidToken, NotFound
 from a4c_domain.views import InvitationView, OrganizationView
 from a4c_worker.providers.dns import DNSProvider, DNSVerifier
@@ -64,6 +64,10 @@ from a4c_worker.workflows.models import (
     SendMailInput,
     accept_proof,
 )
+
+# Activities act for the platform on the invitation their workflow issued (the workflow
+# was started for that invitation id): they see every organization, on purpose.
+SYSTEM = ALL_ORGANIZATIONS
 
 T = TypeVar("T")
 
@@ -272,7 +276,7 @@ class OnboardingActivities:
         recorded on the invitation and returned (``sent=False``), not raised: one bad
         address must not fail a bootstrap. Transient failures raise and retry.
         """
-        inv = await self._domain(self.app.get_invitation, input.invitation_id)
+        inv = await self._domain(self.app.get_invitation, input.invitation_id, SYSTEM)
         generation = inv.token_generation
         domain = self.links.mail_domain
         is_reminder = input.kind == "reminder"
@@ -302,6 +306,7 @@ class OnboardingActivities:
                 if not is_reminder:
                     await self._domain(
                         self.app.record_email_failed,
+                        organization_id=SYSTEM,
                         invitation_id=inv.id,
                         token_generation=generation,
                         reason=reason,
@@ -313,6 +318,7 @@ class OnboardingActivities:
         if not is_reminder:
             await self._domain(
                 self.app.record_email_sent,
+                organization_id=SYSTEM,
                 invitation_id=inv.id,
                 token_generation=generation,
                 message_id=sent_id,
@@ -343,9 +349,10 @@ class OnboardingActivities:
     @activity.defn
     async def record_email_failure(self, input: EmailFailureInput) -> InvitationOutcome:
         """Record a send that never succeeded (retries exhausted) on the invitation."""
-        inv = await self._domain(self.app.get_invitation, input.invitation_id)
+        inv = await self._domain(self.app.get_invitation, input.invitation_id, SYSTEM)
         view = await self._domain(
             self.app.record_email_failed,
+            organization_id=SYSTEM,
             invitation_id=inv.id,
             token_generation=inv.token_generation,
             reason=input.reason,
@@ -356,6 +363,7 @@ class OnboardingActivities:
     async def reissue_token(self, input: ReissueInput) -> InvitationOutcome:
         view = await self._domain(
             self.app.reissue_token,
+            organization_id=SYSTEM,
             invitation_id=input.invitation_id,
             token_generation=input.token_generation,
             expires_at=input.expires_at,
@@ -365,20 +373,26 @@ class OnboardingActivities:
     @activity.defn
     async def accept_invitation(self, input: AcceptInput) -> InvitationOutcome:
         """Check the proof against the current token, then accept with the real token."""
-        inv = await self._domain(self.app.get_invitation, input.invitation_id)
+        inv = await self._domain(self.app.get_invitation, input.invitation_id, SYSTEM)
         token = self.app.tokens.token(inv.id, inv.token_generation)
         if not hmac.compare_digest(accept_proof(token), input.token_proof):
             raise to_application_error(
                 InvalidToken(f"the token does not match invitation {inv.id}")
             )
         view = await self._domain(
-            self.app.accept_invitation, invitation_id=inv.id, token=token, user_id=input.user_id
+            self.app.accept_invitation,
+            organization_id=SYSTEM,
+            invitation_id=inv.id,
+            token=token,
+            user_id=input.user_id,
         )
         return _invitation_outcome(view)
 
     @activity.defn
     async def expire_invitation(self, input: InvitationRef) -> InvitationOutcome:
-        view = await self._domain(self.app.expire_invitation, invitation_id=input.invitation_id)
+        view = await self._domain(
+            self.app.expire_invitation, organization_id=SYSTEM, invitation_id=input.invitation_id
+        )
         return _invitation_outcome(view)
 
     # --- compensations: idempotent, and "nothing to do" is a success --------------
@@ -386,7 +400,10 @@ class OnboardingActivities:
     @activity.defn
     async def revoke_invitation(self, input: RevokeInput) -> CompensationOutcome:
         view = await self._absent_is_fine(
-            self.app.revoke_invitation, invitation_id=input.invitation_id, reason=input.reason
+            self.app.revoke_invitation,
+            organization_id=SYSTEM,
+            invitation_id=input.invitation_id,
+            reason=input.reason,
         )
         return _compensated(view, "invitation never issued")
 

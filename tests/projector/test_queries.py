@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from a4c_domain import hash_token
+from a4c_domain import ALL_ORGANIZATIONS, hash_token
 from a4c_projector.queries import ProjectionTimeout, ReadModel
 from tests.projector.conftest import Store
 
@@ -55,10 +55,20 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
             first_name=name.title(),
             last_name="X",
         ).id
-        app.record_email_sent(invitation_id=ids[name], token_generation=1, message_id=name)
-    app.revoke_invitation(invitation_id=ids["bob"], reason="left")
+        app.record_email_sent(
+            organization_id=ALL_ORGANIZATIONS,
+            invitation_id=ids[name],
+            token_generation=1,
+            message_id=name,
+        )
+    app.revoke_invitation(
+        organization_id=ALL_ORGANIZATIONS, invitation_id=ids["bob"], reason="left"
+    )
     app.accept_invitation(
-        invitation_id=ids["carol"], token=app.invitation_token(ids["carol"]), user_id="u-carol"
+        organization_id=ALL_ORGANIZATIONS,
+        invitation_id=ids["carol"],
+        token=app.invitation_token(ids["carol"], ALL_ORGANIZATIONS),
+        user_id="u-carol",
     )
     projector = store.projector()
     projector.catch_up()
@@ -121,7 +131,7 @@ def test_invitations_by_organization_and_status(world: World, reads: ReadModel) 
 
 def test_invitation_by_token_finds_only_the_current_token(world: World, reads: ReadModel) -> None:
     app = world.store.app
-    token = app.invitation_token(world.ids["alice"])
+    token = app.invitation_token(world.ids["alice"], ALL_ORGANIZATIONS)
     found = reads.invitation_by_token(token)
     assert found is not None and found.id == world.ids["alice"]
     assert found.token_hash == hash_token(token) != token
@@ -129,12 +139,14 @@ def test_invitation_by_token_finds_only_the_current_token(world: World, reads: R
     assert reads.invitation_by_token(token[:-1] + ("A" if token[-1] != "A" else "B")) is None
     assert reads.invitation_by_token("") is None
     # A reissued token replaces the old one in the read model.
-    app.reissue_token(invitation_id=world.ids["alice"], token_generation=2)
+    app.reissue_token(
+        organization_id=ALL_ORGANIZATIONS, invitation_id=world.ids["alice"], token_generation=2
+    )
     projector = world.store.projector()
     projector.catch_up()
     projector.close()
     assert reads.invitation_by_token(token) is None
-    fresh = reads.invitation_by_token(app.invitation_token(world.ids["alice"]))
+    fresh = reads.invitation_by_token(app.invitation_token(world.ids["alice"], ALL_ORGANIZATIONS))
     assert fresh is not None and fresh.token_generation == 2
 
 
