@@ -7,12 +7,13 @@
     ├── ConfigurationError          a setting is missing or wrong (names the variable)
     ├── NotFound
     │   ├── OrganizationNotFound
-    │   └── InvitationNotFound
+    │   └── InvitationNotFound      also another organization's invitation (same text)
     ├── Conflict                    same natural key, different content
     │   ├── OrganizationConflict    e.g. the slug is registered with another name
     │   └── InvitationConflict
     ├── RuleViolation               the command breaks an aggregate invariant
-    │   ├── OrganizationInactive    deactivated: only compensation is allowed
+    │   ├── OrganizationInactive    deactivated: only compensation is allowed, and
+    │   │                           none of its invitations can be accepted
     │   ├── DNSNotConfigured
     │   ├── DNSNotVerified          no activation before verification
     │   ├── DNSAlreadyRemoved       DNS removal (a compensation) is final

@@ -106,7 +106,8 @@ def any_store(request: pytest.FixtureRequest) -> Iterator[Store]:
 
 
 def seed(app: OnboardingApplication, count: int, prefix: str = "org") -> list[Any]:
-    """``count`` organizations through a few transitions, each with an invitation."""
+    """``count`` organizations through a few transitions, each with an invitation: five
+    events each (registered, activated, invited, invitation listed, e-mail sent)."""
     views = []
     for n in range(count):
         org = app.register_organization(

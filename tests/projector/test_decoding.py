@@ -34,6 +34,7 @@ ALL_TOPICS = {
             "Organization.DNSRemoved",
             "Organization.Activated",
             "Organization.Deactivated",
+            "Organization.InvitationIssued",
         ),
         "invitation": (
             "Invitation.Invited",
