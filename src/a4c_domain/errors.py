@@ -4,6 +4,7 @@
 
     A4CError                        root of everything a4c raises on purpose
     ├── InvalidCommand              bad input; ``errors`` names each field and problem
+    ├── InvalidScope                a query's organization_id is no UUID nor ALL_ORGANIZATIONS
     ├── ConfigurationError          a setting is missing or wrong (names the variable)
     ├── NotFound
     │   ├── OrganizationNotFound
@@ -58,6 +59,20 @@ class InvalidCommand(A4CError, ValueError):
     @property
     def fields(self) -> list[str]:
         return [e["field"] for e in self.errors]
+
+
+class InvalidScope(A4CError, TypeError):
+    """A query's ``organization_id`` is neither a UUID nor ``ALL_ORGANIZATIONS``.
+
+    ``None`` in particular: it once meant "every organization"; that is now asked for
+    explicitly, so a forgotten scope fails instead of reading every tenant.
+    """
+
+    def __init__(self, given: object) -> None:
+        super().__init__(
+            "organization_id must be an organization's UUID or ALL_ORGANIZATIONS, "
+            f"not {type(given).__name__}"
+        )
 
 
 class ConfigurationError(A4CError):

@@ -17,6 +17,8 @@ from uuid import UUID
 
 from pydantic import Strict
 
+from a4c_domain.errors import InvalidScope
+
 
 class _Everyone(enum.Enum):
     ALL_ORGANIZATIONS = "all organizations"
@@ -35,4 +37,11 @@ ScopeField = UUID | Annotated[_Everyone, Strict()]
 
 def in_scope(owner: UUID, scope: OrganizationScope) -> bool:
     """Whether something owned by organization ``owner`` is visible to ``scope``."""
-    return scope is ALL_ORGANIZATIONS or owner == scope
+    return checked(scope) is ALL_ORGANIZATIONS or owner == scope
+
+
+def checked(scope: object) -> OrganizationScope:
+    """``scope`` itself if it is one; else ``InvalidScope`` (``None``, a slug, a string)."""
+    if isinstance(scope, UUID) or scope is ALL_ORGANIZATIONS:
+        return scope
+    raise InvalidScope(scope)

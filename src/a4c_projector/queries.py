@@ -22,7 +22,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from a4c_domain import ALL_ORGANIZATIONS, OrganizationScope, hash_token
-from a4c_domain.scope import in_scope
+from a4c_domain.scope import checked, in_scope
 from a4c_projector.db import Database, Location
 from a4c_projector.projector import DEFAULT_PROJECTION
 from a4c_projector.tables import INVITATION_COLUMNS, LIVE, ORGANIZATION_COLUMNS, TableSet
@@ -97,16 +97,6 @@ class InvitationRecord(Record):
     last_position: int
 
 
-def _scope_id(scope: OrganizationScope) -> UUID:
-    # None (the old "every organization") or a slug would silently match nothing or
-    # everything; only a UUID names one organization.
-    if not isinstance(scope, UUID):
-        raise TypeError(
-            f"organization_id must be a UUID or ALL_ORGANIZATIONS, not {type(scope).__name__}"
-        )
-    return scope
-
-
 class ProjectionTimeout(TimeoutError):
     """The projection did not reach the wanted position in time."""
 
@@ -179,9 +169,9 @@ class ReadModel:
         with ``ALL_ORGANIZATIONS`` (there is no default)."""
         clauses: list[str] = []
         params: list[Any] = []
-        if organization_id is not ALL_ORGANIZATIONS:
+        if checked(organization_id) is not ALL_ORGANIZATIONS:
             clauses.append("organization_id = %s")
-            params.append(_scope_id(organization_id))
+            params.append(organization_id)
         if status is not None:
             clauses.append("status = %s")
             params.append(status)
@@ -193,6 +183,7 @@ class ReadModel:
     ) -> InvitationRecord | None:
         """One invitation; ``None`` when unknown or another organization's (the same
         answer: the caller cannot tell the two apart)."""
+        checked(organization_id)
         found = self._invitations("WHERE id = %s", (invitation_id,))
         if not found or not in_scope(found[0].organization_id, organization_id):
             return None

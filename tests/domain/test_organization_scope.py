@@ -3,6 +3,7 @@ cannot reach another's invitations, and a new generation supersedes the old one.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
@@ -12,6 +13,7 @@ import pytest
 from a4c_domain import ALL_ORGANIZATIONS, Invitation, OnboardingApplication, Organization
 from a4c_domain.errors import (
     InvalidCommand,
+    InvalidScope,
     InvitationConflict,
     InvitationNotFound,
     InvitationRevoked,
@@ -79,7 +81,7 @@ def test_deactivation_revokes_pending_invitations_and_accept_is_refused(
     for inv in pending:
         view = app.get_invitation(inv.id, acme.id)
         assert (view.status, view.revoke_reason) == ("revoked", ORGANIZATION_DEACTIVATED)
-        error = assert_refused(app, OrganizationInactive, lambda: _accept(app, inv))
+        error = assert_refused(app, OrganizationInactive, functools.partial(_accept, app, inv))
         assert str(inv.id) in str(error)
     # What had ended before keeps its own ending.
     assert app.get_invitation(accepted.id, acme.id).status == "accepted"
@@ -244,6 +246,12 @@ def test_the_scope_is_required_and_only_a_uuid_or_the_sentinel(
         )
         assert isinstance(error, InvalidCommand)
         assert {f.split(".")[0] for f in error.fields} == {"organization_id"}
+    # Queries: a forgotten scope (None once meant "everyone") is refused, not widened.
+    for bad in (None, "acme", str(acme.id)):
+        with pytest.raises(InvalidScope, match="ALL_ORGANIZATIONS"):
+            app.get_invitation(inv.id, bad)  # type: ignore[arg-type]
+        with pytest.raises(InvalidScope):
+            app.invitation_token(inv.id, bad)  # type: ignore[arg-type]
 
 
 # --- generations: the newest supersedes -----------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from a4c_domain import ALL_ORGANIZATIONS, hash_token, invitation_id
+from a4c_domain.errors import InvalidScope
 from a4c_projector.queries import ProjectionTimeout, ReadModel
 from tests.projector.conftest import Store
 
@@ -185,7 +186,7 @@ def test_wait_until_returns_once_the_projection_reaches_the_write(
 def test_every_tenant_is_an_explicit_choice(reads: ReadModel, scope: str | None) -> None:
     """``invitations(None)`` used to mean every organization; now nothing but a UUID or
     ``ALL_ORGANIZATIONS`` is a scope."""
-    with pytest.raises(TypeError, match="ALL_ORGANIZATIONS"):
+    with pytest.raises(InvalidScope, match="ALL_ORGANIZATIONS"):
         reads.invitations(scope)  # type: ignore[arg-type]
 
 
