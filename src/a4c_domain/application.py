@@ -223,7 +223,7 @@ class OnboardingApplication(Application[UUID]):
                     ended.append(inv)
             return org, ended
 
-        org, position = self._save_together(cmd.organization_id, decide)
+        org, position = self._save_together(f"organization {cmd.organization_id}", decide)
         return OrganizationView.of(org, position)
 
     def get_organization(self, organization_id: UUID) -> OrganizationView:
@@ -286,7 +286,7 @@ class OnboardingApplication(Application[UUID]):
                     superseded.append(older)
             return inv, [inv, org, *superseded]
 
-        inv, position = self._save_together(inv_id, decide)
+        inv, position = self._save_together(f"invitation {inv_id}", decide)
         return InvitationView.of(inv, position)
 
     @staticmethod
@@ -410,7 +410,7 @@ class OnboardingApplication(Application[UUID]):
         return InvitationView.of(inv, position)
 
     def _save_together(
-        self, key: UUID, decide: Callable[[], tuple[TAgg, list[Aggregate]]]
+        self, what: str, decide: Callable[[], tuple[TAgg, list[Aggregate]]]
     ) -> tuple[TAgg, int | None]:
         """Decide (loading what it needs), then save every changed aggregate atomically;
         on a lost race (any of them) decide again from fresh state."""
@@ -424,7 +424,7 @@ class OnboardingApplication(Application[UUID]):
             except IntegrityError:
                 continue
             return result, _last_position(recordings)
-        raise ConcurrencyError(f"{key} kept changing under this command; retry it")
+        raise ConcurrencyError(f"{what} kept changing under this command; retry it")
 
     def _execute(
         self,

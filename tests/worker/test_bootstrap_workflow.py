@@ -53,6 +53,8 @@ async def test_happy_path_activates_the_organization_and_mails_every_invitee(flo
         "Organization.Registered",
         "Organization.DNSConfigured",
         "Organization.DNSVerified",
+        "Organization.InvitationIssued",
+        "Organization.InvitationIssued",
         "Organization.Activated",
     ]
     assert flows.event_counts()["Invitation.Invited"] == 2
