@@ -299,3 +299,33 @@ def test_an_older_generation_after_a_newer_one_is_refused(
     assert isinstance(error, InvitationConflict)
     assert error.differences == {"generation": (3, 2)}
     assert "generation 3" in str(error)
+
+
+def test_an_invitation_from_before_the_index_is_refused_all_the_same(
+    app: OnboardingApplication, acme: OrganizationView, clock: Any
+) -> None:
+    """Invitations stored before ``Organization.InvitationIssued`` existed are not listed
+    on their organization: deactivation leaves them pending, accept still refuses."""
+    inv_id = Invitation.create_id(acme.id, "old@example.com", 1)
+    legacy = Invitation(
+        organization_id=acme.id,
+        email="old@example.com",
+        role="member",
+        first_name="O",
+        last_name="L",
+        generation=1,
+        token_hash=app.tokens.token_hash(inv_id, 1),
+        expires_at=clock() + app.invitation_ttl,
+    )
+    app.save(legacy)
+    app.deactivate(organization_id=acme.id, reason="gone")
+    assert app.get_invitation(inv_id, acme.id).status == "pending"
+    assert_refused(
+        app,
+        OrganizationInactive,
+        app.accept_invitation,
+        organization_id=acme.id,
+        invitation_id=inv_id,
+        token=app.invitation_token(inv_id, acme.id),
+        user_id="u",
+    )
