@@ -142,13 +142,17 @@ def seed_chunk(app: OnboardingApplication, first: int, count: int) -> int:
         else:
             org.activate()
     save(*orgs)
+    deactivated = {org.id for org in orgs if org.is_deactivated}
     for index, inv in enumerate(invitations):
-        if index % 11 == 5:
+        if inv.organization_id in deactivated:
+            inv.revoke("organization deactivated")  # what the application's deactivate does
+        elif index % 11 == 5:
             inv.revoke("left the company")
         elif index % 13 == 7:
             inv.expire(now + timedelta(days=8))
         elif index % 3 != 2:
-            inv.accept(app.tokens.token(inv.id, inv.token_generation), f"user-{inv.id}", now)
+            token = app.tokens.token(inv.id, inv.token_generation)
+            inv.accept(token, f"user-{inv.id}", now, organization_active=True)
     save(*invitations)
     return written
 

@@ -75,10 +75,15 @@ def one_event_commands(app: OnboardingApplication, prefix: str) -> Iterator[Any]
             last_name="Lovelace",
         )
         yield inv
-        yield app.record_email_sent(invitation_id=inv.id, token_generation=1, message_id="m")
+        yield app.record_email_sent(
+            organization_id=org.id, invitation_id=inv.id, token_generation=1, message_id="m"
+        )
         yield app.activate(organization_id=org.id)
         yield app.accept_invitation(
-            invitation_id=inv.id, token=app.invitation_token(inv.id), user_id=f"u-{slug}"
+            organization_id=org.id,
+            invitation_id=inv.id,
+            token=app.invitation_token(inv.id, org.id),
+            user_id=f"u-{slug}",
         )
         n += 1
 

@@ -14,16 +14,19 @@ from a4c_domain.claims import DomainClaim
 from a4c_domain.ids import domain_claim_id, event_id, invitation_id, organization_id
 from a4c_domain.invitation import Invitation
 from a4c_domain.organization import Organization
+from a4c_domain.scope import ALL_ORGANIZATIONS, OrganizationScope
 from a4c_domain.tokens import hash_token
 from a4c_domain.views import InvitationView, OrganizationView
 
 __all__ = [
+    "ALL_ORGANIZATIONS",
     "Cause",
     "DomainClaim",
     "Invitation",
     "InvitationView",
     "OnboardingApplication",
     "Organization",
+    "OrganizationScope",
     "OrganizationView",
     "caused_by",
     "current_cause",

@@ -31,6 +31,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     InternalError,
     ProgrammingError,
+    Recording,
 )
 from eventsourcing.utils import Environment
 
@@ -47,8 +48,9 @@ from a4c_domain.errors import (
     OrganizationNotFound,
 )
 from a4c_domain.ids import domain_claim_id, organization_id
-from a4c_domain.invitation import Invitation
+from a4c_domain.invitation import ORGANIZATION_DEACTIVATED, Invitation, superseded_reason
 from a4c_domain.organization import Organization
+from a4c_domain.scope import OrganizationScope, in_scope
 from a4c_domain.tokens import TokenIssuer
 from a4c_domain.views import InvitationView, OrganizationView
 
@@ -64,6 +66,12 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _last_position(recordings: list[Recording[UUID]]) -> int | None:
+    """The notification id of the last event a save wrote (what views carry)."""
+    ids = [r.notification.id for r in recordings if r.notification.id is not None]
+    return max(ids) if ids else None
 
 
 class OnboardingApplication(Application[UUID]):
@@ -216,10 +224,31 @@ class OnboardingApplication(Application[UUID]):
         return self._organization_command(cmd.organization_id, Organization.activate)
 
     def deactivate(self, **fields: Any) -> OrganizationView:
+        """Deactivate, revoking the organization's pending invitations in the same save.
+
+        Every caller (the saga's compensation, an operator, a library user) gets the
+        revocations, reason ``"organization deactivated"``; a workflow revoking them
+        afterwards finds them revoked, which is a no-op. Invitations issued before the
+        organization kept its index (``Organization.invitation_ids``) are not listed, so
+        they stay pending; accept refuses them all the same.
+        """
         cmd = c.validate(c.DeactivateOrganization, **fields)
-        return self._organization_command(
-            cmd.organization_id, lambda o: o.deactivate(cmd.reason, cmd.failed_step)
-        )
+
+        def decide() -> tuple[Organization, list[Aggregate]]:
+            org = self._get_organization(cmd.organization_id)
+            org.deactivate(cmd.reason, cmd.failed_step)
+            if not org.pending_events:  # the same deactivation again: already done
+                return org, []
+            ended: list[Aggregate] = [org]
+            for inv_id in sorted(org.invitation_ids):
+                inv = self._load(inv_id, Invitation)
+                if inv is not None and inv.status == "pending":
+                    inv.revoke(ORGANIZATION_DEACTIVATED)
+                    ended.append(inv)
+            return org, ended
+
+        org, position = self._save_together(f"organization {cmd.organization_id}", decide)
+        return OrganizationView.of(org, position)
 
     def get_organization(self, organization_id: UUID) -> OrganizationView:
         return OrganizationView.of(self._get_organization(organization_id))
@@ -231,49 +260,83 @@ class OnboardingApplication(Application[UUID]):
     # --- invitations ------------------------------------------------------------------
 
     def invite(self, **fields: Any) -> InvitationView:
+        """Invite ``email``; the same invitation again is a no-op.
+
+        A new ``generation`` supersedes the e-mail's older pending generations: they are
+        revoked (``"superseded by generation N"``) in the same save, so at most one
+        generation of an address is pending. A generation older than one already issued
+        is refused (``InvitationConflict``). The organization records the invitation in
+        the same save (its version serialises an invite with a deactivation).
+        """
         cmd = c.validate(c.Invite, **fields)
-        org = self._get_organization(cmd.organization_id)
-        if org.is_deactivated:
-            raise OrganizationInactive(f"organization {org.slug!r} is deactivated")
         inv_id = Invitation.create_id(cmd.organization_id, cmd.email, cmd.generation)
         expires_at = cmd.expires_at or self.clock() + self.invitation_ttl
 
-        def decide(inv: Invitation | None) -> Invitation | None:
-            if inv is None:
-                return Invitation(
-                    organization_id=cmd.organization_id,
-                    email=cmd.email,
-                    role=cmd.role,
-                    first_name=cmd.first_name,
-                    last_name=cmd.last_name,
-                    generation=cmd.generation,
-                    token_hash=self.tokens.token_hash(inv_id, 1),
-                    expires_at=expires_at,
+        def decide() -> tuple[Invitation, list[Aggregate]]:
+            org = self._get_organization(cmd.organization_id)
+            if org.is_deactivated:
+                raise OrganizationInactive(f"organization {org.slug!r} is deactivated")
+            existing = self._load(inv_id, Invitation)
+            if existing is not None:
+                differences = existing.invitation_differences(
+                    role=cmd.role, first_name=cmd.first_name, last_name=cmd.last_name
                 )
-            differences = inv.invitation_differences(
-                role=cmd.role, first_name=cmd.first_name, last_name=cmd.last_name
+                if differences:
+                    raise InvitationConflict(
+                        f"{cmd.email} is already invited (generation {cmd.generation}) with "
+                        f"different {', '.join(sorted(differences))}",
+                        differences,
+                    )
+                return existing, []
+            self._refuse_older_generation(org, cmd.email, cmd.generation)
+            inv = Invitation(
+                organization_id=cmd.organization_id,
+                email=cmd.email,
+                role=cmd.role,
+                first_name=cmd.first_name,
+                last_name=cmd.last_name,
+                generation=cmd.generation,
+                token_hash=self.tokens.token_hash(inv_id, 1),
+                expires_at=expires_at,
             )
-            if differences:
-                raise InvitationConflict(
-                    f"{cmd.email} is already invited (generation {cmd.generation}) with "
-                    f"different {', '.join(sorted(differences))}",
-                    differences,
+            org.record_invitation(inv_id)
+            superseded: list[Aggregate] = []
+            for generation in range(1, cmd.generation):
+                older = self._load(
+                    Invitation.create_id(cmd.organization_id, cmd.email, generation), Invitation
                 )
-            return None
+                if older is not None and older.status == "pending":
+                    older.revoke(superseded_reason(cmd.generation))
+                    superseded.append(older)
+            return inv, [inv, org, *superseded]
 
-        inv, position = self._execute(inv_id, Invitation, decide, assume_new=True)
+        inv, position = self._save_together(f"invitation {inv_id}", decide)
         return InvitationView.of(inv, position)
+
+    @staticmethod
+    def _refuse_older_generation(org: Organization, email: str, generation: int) -> None:
+        newer = [
+            g
+            for g in range(generation + 1, c.MAX_GENERATION + 1)
+            if Invitation.create_id(org.id, email, g) in org.invitation_ids
+        ]
+        if newer:
+            raise InvitationConflict(
+                f"{email} already has a newer invitation (generation {newer[-1]}); "
+                f"generation {generation} cannot be issued after it",
+                {"generation": (newer[-1], generation)},
+            )
 
     def record_email_sent(self, **fields: Any) -> InvitationView:
         cmd = c.validate(c.RecordEmailSent, **fields)
         return self._invitation_command(
-            cmd.invitation_id, lambda i: i.record_email_sent(cmd.token_generation, cmd.message_id)
+            cmd, lambda i: i.record_email_sent(cmd.token_generation, cmd.message_id)
         )
 
     def record_email_failed(self, **fields: Any) -> InvitationView:
         cmd = c.validate(c.RecordEmailFailed, **fields)
         return self._invitation_command(
-            cmd.invitation_id, lambda i: i.record_email_failed(cmd.token_generation, cmd.reason)
+            cmd, lambda i: i.record_email_failed(cmd.token_generation, cmd.reason)
         )
 
     def reissue_token(self, **fields: Any) -> InvitationView:
@@ -281,7 +344,7 @@ class OnboardingApplication(Application[UUID]):
         cmd = c.validate(c.ReissueToken, **fields)
         expires_at = cmd.expires_at or self.clock() + self.invitation_ttl
         return self._invitation_command(
-            cmd.invitation_id,
+            cmd,
             lambda i: i.reissue_token(
                 cmd.token_generation,
                 self.tokens.token_hash(cmd.invitation_id, cmd.token_generation),
@@ -290,26 +353,36 @@ class OnboardingApplication(Application[UUID]):
         )
 
     def accept_invitation(self, **fields: Any) -> InvitationView:
+        """Accept with the token; ``OrganizationInactive`` once the organization is
+        deactivated (checked in the same decision, so a racing deactivation that revoked
+        the invitation makes this save lose and decide again)."""
         cmd = c.validate(c.AcceptInvitation, **fields)
         token = cmd.token.get_secret_value()
-        return self._invitation_command(
-            cmd.invitation_id, lambda i: i.accept(token, cmd.user_id, self.clock())
-        )
+
+        def accept(inv: Invitation) -> None:
+            org = self._load(inv.organization_id, Organization)
+            active = org is not None and not org.is_deactivated
+            inv.accept(token, cmd.user_id, self.clock(), organization_active=active)
+
+        return self._invitation_command(cmd, accept)
 
     def revoke_invitation(self, **fields: Any) -> InvitationView:
         cmd = c.validate(c.RevokeInvitation, **fields)
-        return self._invitation_command(cmd.invitation_id, lambda i: i.revoke(cmd.reason))
+        return self._invitation_command(cmd, lambda i: i.revoke(cmd.reason))
 
     def expire_invitation(self, **fields: Any) -> InvitationView:
         cmd = c.validate(c.ExpireInvitation, **fields)
-        return self._invitation_command(cmd.invitation_id, lambda i: i.expire(self.clock()))
+        return self._invitation_command(cmd, lambda i: i.expire(self.clock()))
 
-    def get_invitation(self, invitation_id: UUID) -> InvitationView:
-        return InvitationView.of(self._get_invitation(invitation_id))
+    def get_invitation(
+        self, invitation_id: UUID, organization_id: OrganizationScope
+    ) -> InvitationView:
+        """The invitation, if ``organization_id`` (or ``ALL_ORGANIZATIONS``) may see it."""
+        return InvitationView.of(self._get_invitation(invitation_id, organization_id))
 
-    def invitation_token(self, invitation_id: UUID) -> str:
+    def invitation_token(self, invitation_id: UUID, organization_id: OrganizationScope) -> str:
         """The current token of an invitation, recomputed (for the e-mail activity only)."""
-        inv = self._get_invitation(invitation_id)
+        inv = self._get_invitation(invitation_id, organization_id)
         return self.tokens.token(inv.id, inv.token_generation)
 
     # --- plumbing ---------------------------------------------------------------------
@@ -320,9 +393,10 @@ class OnboardingApplication(Application[UUID]):
             raise OrganizationNotFound(org_id)
         return org
 
-    def _get_invitation(self, inv_id: UUID) -> Invitation:
+    def _get_invitation(self, inv_id: UUID, scope: OrganizationScope) -> Invitation:
         inv = self._load(inv_id, Invitation)
-        if inv is None:
+        # Another tenant's invitation is reported exactly like one never issued.
+        if inv is None or not in_scope(inv.organization_id, scope):
             raise InvitationNotFound(inv_id)
         return inv
 
@@ -363,16 +437,33 @@ class OnboardingApplication(Application[UUID]):
         return []
 
     def _invitation_command(
-        self, inv_id: UUID, command: Callable[[Invitation], None]
+        self, cmd: c.InvitationCommand, command: Callable[[Invitation], None]
     ) -> InvitationView:
         def decide(inv: Invitation | None) -> Invitation:
-            if inv is None:
-                raise InvitationNotFound(inv_id)
+            if inv is None or not in_scope(inv.organization_id, cmd.organization_id):
+                raise InvitationNotFound(cmd.invitation_id)
             command(inv)
             return inv
 
-        inv, position = self._execute(inv_id, Invitation, decide)
+        inv, position = self._execute(cmd.invitation_id, Invitation, decide)
         return InvitationView.of(inv, position)
+
+    def _save_together(
+        self, what: str, decide: Callable[[], tuple[TAgg, list[Aggregate]]]
+    ) -> tuple[TAgg, int | None]:
+        """Decide (loading what it needs), then save every changed aggregate atomically;
+        on a lost race (any of them) decide again from fresh state."""
+        for _ in range(SAVE_ATTEMPTS):
+            result, changed = decide()
+            changed = [a for a in changed if a.pending_events]
+            if not changed:
+                return result, None
+            try:
+                recordings = self.save(*changed)
+            except IntegrityError:
+                continue
+            return result, _last_position(recordings)
+        raise ConcurrencyError(f"{what} kept changing under this command; retry it")
 
     def _execute(
         self,
@@ -409,8 +500,7 @@ class OnboardingApplication(Application[UUID]):
                 recordings = self.save(decided, *claims)
             except IntegrityError:
                 continue
-            ids = [r.notification.id for r in recordings if r.notification.id is not None]
-            return decided, max(ids) if ids else None
+            return decided, _last_position(recordings)
         raise ConcurrencyError(
             f"{kind.__name__} {aggregate_id} kept changing under this command; retry it"
         )

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from a4c_domain.errors import InvalidCommand
+from a4c_domain.scope import ScopeField
 
 # Labels that would shadow infrastructure names under the organizations' zone.
 RESERVED_SLUGS = frozenset(
@@ -183,17 +184,28 @@ class DeactivateOrganization(OrganizationCommand):
     failed_step: Annotated[Identifier, StringConstraints(max_length=100)] | None = None
 
 
+# Generations of one address's invitation (each a new invitation id).
+MAX_GENERATION = 1000
+
+
 class Invite(Command):
     organization_id: UUID
     email: Email
     role: Role
     first_name: PersonName
     last_name: PersonName
-    generation: int = Field(default=1, ge=1, le=1000)
+    generation: int = Field(default=1, ge=1, le=MAX_GENERATION)
     expires_at: AwareDatetime | None = None
 
 
 class InvitationCommand(Command):
+    """A command on one invitation, by a caller acting for ``organization_id``.
+
+    ``organization_id`` is required: the invitation's organization, or
+    ``ALL_ORGANIZATIONS`` for a caller acting for the platform (see a4c_domain.scope).
+    """
+
+    organization_id: ScopeField
     invitation_id: UUID
 
 

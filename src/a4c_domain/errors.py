@@ -4,16 +4,18 @@
 
     A4CError                        root of everything a4c raises on purpose
     ├── InvalidCommand              bad input; ``errors`` names each field and problem
+    ├── InvalidScope                a query's organization_id is no UUID nor ALL_ORGANIZATIONS
     ├── ConfigurationError          a setting is missing or wrong (names the variable)
     ├── NotFound
     │   ├── OrganizationNotFound
-    │   └── InvitationNotFound
+    │   └── InvitationNotFound      also another organization's invitation (same text)
     ├── Conflict                    same natural key, different content
     │   ├── OrganizationConflict    e.g. the slug is registered with another name
     │   ├── InvitationConflict
     │   └── DomainTaken             the domain (fqdn) belongs to another organization
     ├── RuleViolation               the command breaks an aggregate invariant
-    │   ├── OrganizationInactive    deactivated: only compensation is allowed
+    │   ├── OrganizationInactive    deactivated: only compensation is allowed, and
+    │   │                           none of its invitations can be accepted
     │   ├── DNSNotConfigured
     │   ├── DNSNotVerified          no activation before verification
     │   ├── DNSAlreadyRemoved       DNS removal (a compensation) is final
@@ -60,6 +62,20 @@ class InvalidCommand(A4CError, ValueError):
     @property
     def fields(self) -> list[str]:
         return [e["field"] for e in self.errors]
+
+
+class InvalidScope(A4CError, TypeError):
+    """A query's ``organization_id`` is neither a UUID nor ``ALL_ORGANIZATIONS``.
+
+    ``None`` in particular: it once meant "every organization"; that is now asked for
+    explicitly, so a forgotten scope fails instead of reading every tenant.
+    """
+
+    def __init__(self, given: object) -> None:
+        super().__init__(
+            "organization_id must be an organization's UUID or ALL_ORGANIZATIONS, "
+            f"not {type(given).__name__}"
+        )
 
 
 class ConfigurationError(A4CError):

@@ -2,6 +2,12 @@
 
 Only the hash of the current token is recorded. Re-sending moves to a new token
 generation (the old link stops working) and a new expiry.
+
+An invitation ends with its organization: deactivating the organization revokes its
+pending invitations (reason ``ORGANIZATION_DEACTIVATED``) in the same save, and accept
+refuses with ``OrganizationInactive`` once the organization is deactivated. A new
+generation for the same e-mail supersedes the older pending ones (revoked with
+``superseded_reason``, in the same save); see ``OnboardingApplication.invite``.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from a4c_domain.errors import (
     InvitationNotPending,
     InvitationNotYetExpired,
     InvitationRevoked,
+    OrganizationInactive,
 )
 from a4c_domain.ids import invitation_id
 from a4c_domain.tokens import token_matches
@@ -30,6 +37,13 @@ EmailStatus = Literal["not_sent", "sent", "failed"]
 
 # Worker clocks drift; an expiry issued a little early by a timer is still an expiry.
 EXPIRY_CLOCK_TOLERANCE = timedelta(seconds=5)
+
+# Revoke reasons the domain itself records.
+ORGANIZATION_DEACTIVATED = "organization deactivated"
+
+
+def superseded_reason(generation: int) -> str:
+    return f"superseded by generation {generation}"
 
 
 class Invitation(DomainAggregate):
@@ -148,10 +162,15 @@ class Invitation(DomainAggregate):
             token_generation=token_generation, token_hash=token_hash, expires_at=expires_at
         )
 
-    def accept(self, token: str, user_id: str, now: datetime) -> None:
+    def accept(self, token: str, user_id: str, now: datetime, *, organization_active: bool) -> None:
+        """Accept with the current token, while the organization is not deactivated."""
         # The token is checked first so nobody learns an invitation's state without it.
         if not token_matches(token, self.token_hash):
             raise InvalidToken(f"the token does not match invitation {self.id}")
+        if not organization_active:
+            raise OrganizationInactive(
+                f"invitation {self.id} belongs to an organization that is deactivated"
+            )
         if self.status == "accepted":
             if self.accepted_by == user_id:
                 return
@@ -160,6 +179,7 @@ class Invitation(DomainAggregate):
         self._accepted(user_id=user_id)
 
     def revoke(self, reason: str) -> None:
+        """End a pending invitation; revoking a revoked one again (any reason) is a no-op."""
         if self.status == "revoked":
             return
         self._require_pending(now=None)

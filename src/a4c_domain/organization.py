@@ -71,6 +71,12 @@ class Organization(DomainAggregate):
         reason: str
         failed_step: str | None
 
+    class InvitationIssued(DomainAggregate.Event):
+        # Recorded in the same save as the invitation's own first event: deactivation
+        # (and a new generation) find the organization's invitations here, and the
+        # organization's version makes an invite racing a deactivation retry.
+        invitation_id: UUID
+
     @staticmethod
     def create_id(slug: str) -> UUID:
         return organization_id(slug)
@@ -101,6 +107,8 @@ class Organization(DomainAggregate):
         # Every (fqdn, target, record_id) ever configured: a late retry of one of them
         # is recognised as already applied even after the record was removed.
         self.dns_configurations: set[tuple[str, str, str]] = set()
+        # Invitations issued since this index exists (older ones are not listed).
+        self.invitation_ids: set[UUID] = set()
 
     # --- queries on state -------------------------------------------------------------
 
@@ -208,6 +216,13 @@ class Organization(DomainAggregate):
             )
         self._deactivated(reason=reason, failed_step=failed_step)
 
+    def record_invitation(self, invitation_id: UUID) -> None:
+        """List a new invitation of this organization (the application saves both)."""
+        self.require_not_deactivated("invite")
+        if invitation_id in self.invitation_ids:
+            return
+        self._invitation_issued(invitation_id=invitation_id)
+
     def require_not_deactivated(self, action: str) -> None:
         if self.is_deactivated:
             raise OrganizationInactive(
@@ -241,3 +256,7 @@ class Organization(DomainAggregate):
         self.status = "deactivated"
         self.deactivation_reason = reason
         self.failed_step = failed_step
+
+    @event(InvitationIssued)
+    def _invitation_issued(self, invitation_id: UUID) -> None:
+        self.invitation_ids.add(invitation_id)

@@ -221,6 +221,12 @@ class RowHandlers:
             deactivated_at=event.timestamp,
         )
 
+    @handles(Organization.InvitationIssued)
+    def _organization_invitation_issued(self, event: Organization.InvitationIssued) -> RowChange:
+        # The organization's index of its invitations: nothing the row shows changes
+        # but its version (the invitations table has the invitation itself).
+        return self._change("organizations", event)
+
     # --- invitations ------------------------------------------------------------------
 
     @handles(Invitation.Invited)

@@ -21,7 +21,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from a4c_domain import hash_token
+from a4c_domain import ALL_ORGANIZATIONS, OrganizationScope, hash_token
+from a4c_domain.scope import checked, in_scope
 from a4c_projector.db import Database, Location
 from a4c_projector.projector import DEFAULT_PROJECTION
 from a4c_projector.tables import INVITATION_COLUMNS, LIVE, ORGANIZATION_COLUMNS, TableSet
@@ -162,12 +163,13 @@ class ReadModel:
         return self._organizations(where + " ORDER BY slug", params)
 
     def invitations(
-        self, organization_id: UUID | None, *, status: str | None = None
+        self, organization_id: OrganizationScope, *, status: str | None = None
     ) -> list[InvitationRecord]:
-        """An organization's invitations (``None``: every organization's), by e-mail."""
+        """An organization's invitations by e-mail; every tenant's only when asked for
+        with ``ALL_ORGANIZATIONS`` (there is no default)."""
         clauses: list[str] = []
         params: list[Any] = []
-        if organization_id is not None:
+        if checked(organization_id) is not ALL_ORGANIZATIONS:
             clauses.append("organization_id = %s")
             params.append(organization_id)
         if status is not None:
@@ -175,6 +177,17 @@ class ReadModel:
             params.append(status)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         return self._invitations(where + " ORDER BY organization_id, email, generation", params)
+
+    def invitation(
+        self, invitation_id: UUID, organization_id: OrganizationScope
+    ) -> InvitationRecord | None:
+        """One invitation; ``None`` when unknown or another organization's (the same
+        answer: the caller cannot tell the two apart)."""
+        checked(organization_id)
+        found = self._invitations("WHERE id = %s", (invitation_id,))
+        if not found or not in_scope(found[0].organization_id, organization_id):
+            return None
+        return found[0]
 
     def invitation_by_token(self, token: str) -> InvitationRecord | None:
         """The invitation whose *current* token this is (hashed here, never stored)."""

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
+from a4c_domain import ALL_ORGANIZATIONS
 from a4c_projector.queries import OrganizationRecord, ReadModel
 
 Kind = Literal["organizations", "invitations"]
@@ -50,7 +51,8 @@ def collect(reads: ReadModel, kind: Kind, where: ShowFilter) -> list[dict[str, A
         return [_pick(o.model_dump(), ORGANIZATION_FIELDS) for o in organizations]
     slugs = {o.id: o.slug for o in organizations}  # every one, unless filtered
     if where.org is None and where.tag is None:
-        invitations = reads.invitations(None, status=where.status)
+        # The operator's view: every tenant, asked for explicitly.
+        invitations = reads.invitations(ALL_ORGANIZATIONS, status=where.status)
     else:
         invitations = [
             i for o in organizations for i in reads.invitations(o.id, status=where.status)

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from a4c_domain import Cause, OnboardingApplication, caused_by
+from a4c_domain import ALL_ORGANIZATIONS, Cause, OnboardingApplication, caused_by
 from a4c_domain.errors import (
     A4CError,
     DomainOutsideZone,
@@ -79,6 +79,10 @@ from a4c_worker.workflows.models import (
     accept_proof,
     proof_check,
 )
+
+# Activities act for the platform on the invitation their workflow issued (the workflow
+# was started for that invitation id): they see every organization, on purpose.
+SYSTEM = ALL_ORGANIZATIONS
 
 T = TypeVar("T")
 
@@ -293,7 +297,7 @@ class OnboardingActivities:
         recorded on the invitation and returned (``sent=False``), not raised: one bad
         address must not fail a bootstrap. Transient failures raise and retry.
         """
-        inv = await self._domain(self.app.get_invitation, input.invitation_id)
+        inv = await self._domain(self.app.get_invitation, input.invitation_id, SYSTEM)
         generation = inv.token_generation
         domain = self.links.mail_domain
         is_reminder = input.kind == "reminder"
@@ -323,6 +327,7 @@ class OnboardingActivities:
                 if not is_reminder:
                     await self._domain(
                         self.app.record_email_failed,
+                        organization_id=SYSTEM,
                         invitation_id=inv.id,
                         token_generation=generation,
                         reason=reason,
@@ -334,6 +339,7 @@ class OnboardingActivities:
         if not is_reminder:
             await self._domain(
                 self.app.record_email_sent,
+                organization_id=SYSTEM,
                 invitation_id=inv.id,
                 token_generation=generation,
                 message_id=sent_id,
@@ -364,9 +370,10 @@ class OnboardingActivities:
     @activity.defn
     async def record_email_failure(self, input: EmailFailureInput) -> InvitationOutcome:
         """Record a send that never succeeded (retries exhausted) on the invitation."""
-        inv = await self._domain(self.app.get_invitation, input.invitation_id)
+        inv = await self._domain(self.app.get_invitation, input.invitation_id, SYSTEM)
         view = await self._domain(
             self.app.record_email_failed,
+            organization_id=SYSTEM,
             invitation_id=inv.id,
             token_generation=inv.token_generation,
             reason=input.reason,
@@ -377,6 +384,7 @@ class OnboardingActivities:
     async def reissue_token(self, input: ReissueInput) -> InvitationOutcome:
         view = await self._domain(
             self.app.reissue_token,
+            organization_id=SYSTEM,
             invitation_id=input.invitation_id,
             token_generation=input.token_generation,
             expires_at=input.expires_at,
@@ -386,21 +394,25 @@ class OnboardingActivities:
     @activity.defn
     async def accept_invitation(self, input: AcceptInput) -> InvitationOutcome:
         """Check the proof against the current token, then accept with the real token."""
-        inv = await self._domain(self.app.get_invitation, input.invitation_id)
+        inv = await self._domain(self.app.get_invitation, input.invitation_id, SYSTEM)
         token = self.app.tokens.token(inv.id, inv.token_generation)
         if not hmac.compare_digest(accept_proof(token), input.token_proof):
             raise to_application_error(
                 InvalidToken(f"the token does not match invitation {inv.id}")
             )
         view = await self._domain(
-            self.app.accept_invitation, invitation_id=inv.id, token=token, user_id=input.user_id
+            self.app.accept_invitation,
+            organization_id=SYSTEM,
+            invitation_id=inv.id,
+            token=token,
+            user_id=input.user_id,
         )
         return _invitation_outcome(view)
 
     @activity.defn
     async def accept_proof_check(self, input: InvitationRef) -> ProofCheckOutcome:
         """What the workflow's accept validator compares proofs against (never the proof)."""
-        inv = await self._domain(self.app.get_invitation, input.invitation_id)
+        inv = await self._domain(self.app.get_invitation, input.invitation_id, SYSTEM)
         token = self.app.tokens.token(inv.id, inv.token_generation)
         return ProofCheckOutcome(
             token_generation=inv.token_generation, proof_check=proof_check(accept_proof(token))
@@ -408,7 +420,9 @@ class OnboardingActivities:
 
     @activity.defn
     async def expire_invitation(self, input: InvitationRef) -> InvitationOutcome:
-        view = await self._domain(self.app.expire_invitation, invitation_id=input.invitation_id)
+        view = await self._domain(
+            self.app.expire_invitation, organization_id=SYSTEM, invitation_id=input.invitation_id
+        )
         return _invitation_outcome(view)
 
     # --- compensations: idempotent, and "nothing to do" is a success --------------
@@ -416,7 +430,10 @@ class OnboardingActivities:
     @activity.defn
     async def revoke_invitation(self, input: RevokeInput) -> CompensationOutcome:
         view = await self._absent_is_fine(
-            self.app.revoke_invitation, invitation_id=input.invitation_id, reason=input.reason
+            self.app.revoke_invitation,
+            organization_id=SYSTEM,
+            invitation_id=input.invitation_id,
+            reason=input.reason,
         )
         return _compensated(view, "invitation never issued")
 

@@ -41,7 +41,10 @@ def run_demo(data_dir: Path, token_secret: str, out: TextIO) -> None:
         )
         # The token is recomputed, used and dropped: only its hash is ever stored.
         app.accept_invitation(
-            invitation_id=ada.id, token=app.invitation_token(ada.id), user_id="user-ada"
+            organization_id=org.id,
+            invitation_id=ada.id,
+            token=app.invitation_token(ada.id, org.id),
+            user_id="user-ada",
         )
         app.activate(organization_id=org.id)
 
@@ -58,6 +61,6 @@ def run_demo(data_dir: Path, token_secret: str, out: TextIO) -> None:
     org_view = app.get_organization(org.id)
     print(f"organization: {org_view.slug} status={org_view.status}", file=out)
     for inv_id in (ada.id, grace.id):
-        inv = app.get_invitation(inv_id)
+        inv = app.get_invitation(inv_id, org.id)
         print(f"invitation: {inv.email} role={inv.role} status={inv.status}", file=out)
     app.close()

@@ -71,7 +71,7 @@ def find_tagged(app: OnboardingApplication, tag: str) -> list[TaggedOrganization
     return [
         TaggedOrganization(
             app.get_organization(org_id),
-            tuple(app.get_invitation(inv_id) for inv_id in invitations[org_id]),
+            tuple(app.get_invitation(inv_id, org_id) for inv_id in invitations[org_id]),
         )
         for org_id in org_ids
     ]
@@ -92,7 +92,7 @@ async def cleanup(
                         report,
                         f"revoke invitation {inv.id} ({inv.email})",
                         dry_run,
-                        functools.partial(_revoke, app, inv.id, reason),
+                        functools.partial(_revoke, app, org.id, inv.id, reason),
                     )
             if org.dns_status in ("configured", "verified") and org.fqdn:
                 await _step(
@@ -125,8 +125,8 @@ async def _step(
         report.actions.append(what)
 
 
-async def _revoke(app: OnboardingApplication, inv_id: UUID, reason: str) -> None:
-    app.revoke_invitation(invitation_id=inv_id, reason=reason)
+async def _revoke(app: OnboardingApplication, org_id: UUID, inv_id: UUID, reason: str) -> None:
+    app.revoke_invitation(organization_id=org_id, invitation_id=inv_id, reason=reason)
 
 
 async def _remove_dns(app: OnboardingApplication, dns: DNSProvider, org: OrganizationView) -> None:

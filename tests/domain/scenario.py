@@ -15,7 +15,7 @@ from uuid import UUID
 
 from hypothesis import strategies as st
 
-from a4c_domain import OnboardingApplication, invitation_id, organization_id
+from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication, invitation_id, organization_id
 from a4c_domain.errors import A4CError, InvalidCommand, NotFound
 from a4c_domain.tokens import TokenIssuer
 from a4c_domain.views import InvitationView, OrganizationView
@@ -142,11 +142,24 @@ class Runner:
             s, e, g, v = a
             detail = {"message_id": f"msg-{v}"} if k == "email_sent" else {"reason": f"bounce {v}"}
             return Issued(
-                f"record_{k}", {"invitation_id": inv_id(s, e), "token_generation": g, **detail}
+                f"record_{k}",
+                {
+                    "organization_id": ALL_ORGANIZATIONS,
+                    "invitation_id": inv_id(s, e),
+                    "token_generation": g,
+                    **detail,
+                },
             )
         if k == "reissue":
             s, e, g = a
-            return Issued("reissue_token", {"invitation_id": inv_id(s, e), "token_generation": g})
+            return Issued(
+                "reissue_token",
+                {
+                    "organization_id": ALL_ORGANIZATIONS,
+                    "invitation_id": inv_id(s, e),
+                    "token_generation": g,
+                },
+            )
         if k == "accept":
             s, e, which, u = a
             iid = inv_id(s, e)
@@ -156,19 +169,33 @@ class Runner:
                 token = self.issuer.token(iid, 1)
             else:
                 try:
-                    token = self.app.invitation_token(iid)
+                    token = self.app.invitation_token(iid, ALL_ORGANIZATIONS)
                 except NotFound:
                     token = self.issuer.token(iid, 1)
             return Issued(
-                "accept_invitation", {"invitation_id": iid, "token": token, "user_id": f"user-{u}"}
+                "accept_invitation",
+                {
+                    "organization_id": ALL_ORGANIZATIONS,
+                    "invitation_id": iid,
+                    "token": token,
+                    "user_id": f"user-{u}",
+                },
             )
         if k == "revoke":
             s, e, v = a
             return Issued(
-                "revoke_invitation", {"invitation_id": inv_id(s, e), "reason": f"why {v}"}
+                "revoke_invitation",
+                {
+                    "organization_id": ALL_ORGANIZATIONS,
+                    "invitation_id": inv_id(s, e),
+                    "reason": f"why {v}",
+                },
             )
         if k == "expire":
-            return Issued("expire_invitation", {"invitation_id": inv_id(*a)})
+            return Issued(
+                "expire_invitation",
+                {"organization_id": ALL_ORGANIZATIONS, "invitation_id": inv_id(*a)},
+            )
         if k == "invalid":
             bad = {
                 "slug": (
@@ -219,5 +246,5 @@ class Runner:
                 continue
             for e in EMAILS:
                 with contextlib.suppress(NotFound):
-                    out[inv_id(s, e)] = self.app.get_invitation(inv_id(s, e))
+                    out[inv_id(s, e)] = self.app.get_invitation(inv_id(s, e), ALL_ORGANIZATIONS)
         return out

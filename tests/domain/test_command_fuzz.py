@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from a4c_domain import OnboardingApplication
+from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication
 from a4c_domain.errors import A4CError, InvalidCommand
 from tests.domain.support import T0, notification_count, org_fields
 
@@ -83,12 +83,35 @@ def valid_fields(org_id: Any, inv_id: Any) -> dict[str, dict[str, Any]]:
             "generation": 1,
             "expires_at": datetime(2031, 1, 1, tzinfo=T0.tzinfo),
         },
-        "record_email_sent": {"invitation_id": inv_id, "token_generation": 1, "message_id": "m"},
-        "record_email_failed": {"invitation_id": inv_id, "token_generation": 1, "reason": "r"},
-        "reissue_token": {"invitation_id": inv_id, "token_generation": 2},
-        "accept_invitation": {"invitation_id": inv_id, "token": "t" * 43, "user_id": "u"},
-        "revoke_invitation": {"invitation_id": inv_id, "reason": "r"},
-        "expire_invitation": {"invitation_id": inv_id},
+        "record_email_sent": {
+            "organization_id": ALL_ORGANIZATIONS,
+            "invitation_id": inv_id,
+            "token_generation": 1,
+            "message_id": "m",
+        },
+        "record_email_failed": {
+            "organization_id": ALL_ORGANIZATIONS,
+            "invitation_id": inv_id,
+            "token_generation": 1,
+            "reason": "r",
+        },
+        "reissue_token": {
+            "organization_id": ALL_ORGANIZATIONS,
+            "invitation_id": inv_id,
+            "token_generation": 2,
+        },
+        "accept_invitation": {
+            "organization_id": ALL_ORGANIZATIONS,
+            "invitation_id": inv_id,
+            "token": "t" * 43,
+            "user_id": "u",
+        },
+        "revoke_invitation": {
+            "organization_id": ALL_ORGANIZATIONS,
+            "invitation_id": inv_id,
+            "reason": "r",
+        },
+        "expire_invitation": {"organization_id": ALL_ORGANIZATIONS, "invitation_id": inv_id},
     }
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from a4c_domain import OnboardingApplication
+from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication
 from tests.domain.support import TOKEN_SECRET, events, org_fields, postgres_schema
 from tests.servers.postgres import PG_DBNAME, PG_HOST, PG_PORT, PG_USER, postgres_env
 
@@ -131,7 +131,10 @@ def test_app_runs_on_the_ddl_without_creating_tables(
             last_name="B",
         )
         accepted = app.accept_invitation(
-            invitation_id=inv.id, token=app.invitation_token(inv.id), user_id="u"
+            organization_id=ALL_ORGANIZATIONS,
+            invitation_id=inv.id,
+            token=app.invitation_token(inv.id, ALL_ORGANIZATIONS),
+            user_id="u",
         )
         assert accepted.position is not None and org.position is not None
         assert app.register_organization(**org_fields()).position is None
@@ -139,8 +142,13 @@ def test_app_runs_on_the_ddl_without_creating_tables(
         app.close()
     reader = open_app(pg_schema, CREATE_TABLE="n")
     try:
-        assert [type(e).__name__ for e in events(reader)] == ["Registered", "Invited", "Accepted"]
-        assert reader.get_invitation(inv.id).status == "accepted"
+        assert [type(e).__name__ for e in events(reader)] == [
+            "Registered",
+            "Invited",
+            "InvitationIssued",
+            "Accepted",
+        ]
+        assert reader.get_invitation(inv.id, ALL_ORGANIZATIONS).status == "accepted"
     finally:
         reader.close()
     assert catalog(pg_server, pg_schema) == before  # the app changed no DDL

@@ -6,6 +6,7 @@ from pathlib import Path
 from uuid import UUID
 
 from a4c_domain import (
+    ALL_ORGANIZATIONS,
     Cause,
     caused_by,
     current_cause,
@@ -40,13 +41,17 @@ def run_scenario(store: Store) -> list[tuple[UUID, str]]:
     inv = app.invite(
         organization_id=org.id, email="a@example.com", role="member", first_name="A", last_name="B"
     )
-    app.record_email_sent(invitation_id=inv.id, token_generation=1, message_id="m")
+    app.record_email_sent(
+        organization_id=ALL_ORGANIZATIONS, invitation_id=inv.id, token_generation=1, message_id="m"
+    )
     return [(e.event_id, type(e).__qualname__) for e in events(app)]
 
 
 def test_event_ids_follow_aggregate_and_version(store: Store) -> None:
     stored = run_scenario(store)
-    assert len(stored) == 5  # the domain's claim is an aggregate of its own
+    # The domain's claim is an aggregate of its own; the invite also lists the
+    # invitation on the organization.
+    assert len(stored) == 6
     # The same on replay: a fresh app decodes the same IDs from the store.
     replayed = [(e.event_id, type(e).__qualname__) for e in events(store.open())]
     assert replayed == stored

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import pytest
 
-from a4c_domain import Invitation, OnboardingApplication, invitation_id
+from a4c_domain import ALL_ORGANIZATIONS, Invitation, OnboardingApplication, invitation_id
 from a4c_domain.errors import (
     InvalidCommand,
     InvalidToken,
@@ -95,7 +95,9 @@ def test_a_new_generation_is_a_new_invitation(
 ) -> None:
     second = app.invite(organization_id=invited.organization_id, generation=2, **PERSON)
     assert second.id != invited.id and second.generation == 2
-    assert app.invitation_token(second.id) != app.invitation_token(invited.id)
+    assert app.invitation_token(second.id, invited.organization_id) != app.invitation_token(
+        invited.id, invited.organization_id
+    )
 
 
 def test_invite_needs_a_live_organization(app: OnboardingApplication) -> None:
@@ -108,9 +110,19 @@ def test_invite_needs_a_live_organization(app: OnboardingApplication) -> None:
 
 def test_email_outcomes(app: OnboardingApplication, invited: InvitationView) -> None:
     def sent(message_id: str) -> dict[str, object]:
-        return {"invitation_id": invited.id, "token_generation": 1, "message_id": message_id}
+        return {
+            "organization_id": invited.organization_id,
+            "invitation_id": invited.id,
+            "token_generation": 1,
+            "message_id": message_id,
+        }
 
-    failure = {"invitation_id": invited.id, "token_generation": 1, "reason": "bounced"}
+    failure = {
+        "organization_id": invited.organization_id,
+        "invitation_id": invited.id,
+        "token_generation": 1,
+        "reason": "bounced",
+    }
     first = app.record_email_sent(**sent("m-1"))
     assert (first.email_status, first.message_id) == ("sent", "m-1")
     assert_noop(app, app.record_email_sent, first, **sent("m-1"))
@@ -127,13 +139,19 @@ def test_email_outcomes(app: OnboardingApplication, invited: InvitationView) -> 
 
 
 def test_accept_with_the_right_token(app: OnboardingApplication, invited: InvitationView) -> None:
-    token = app.invitation_token(invited.id)
-    accepted = app.accept_invitation(invitation_id=invited.id, token=token, user_id="user-1")
+    token = app.invitation_token(invited.id, invited.organization_id)
+    accepted = app.accept_invitation(
+        organization_id=invited.organization_id,
+        invitation_id=invited.id,
+        token=token,
+        user_id="user-1",
+    )
     assert (accepted.status, accepted.accepted_by) == ("accepted", "user-1")
     assert_noop(
         app,
         app.accept_invitation,
         accepted,
+        organization_id=invited.organization_id,
         invitation_id=invited.id,
         token=token,
         user_id="user-1",
@@ -142,19 +160,31 @@ def test_accept_with_the_right_token(app: OnboardingApplication, invited: Invita
         app,
         InvitationAlreadyAccepted,
         app.accept_invitation,
+        organization_id=invited.organization_id,
         invitation_id=invited.id,
         token=token,
         user_id="user-2",
     )
     assert_refused(
-        app, InvitationAlreadyAccepted, app.revoke_invitation, invitation_id=invited.id, reason="x"
+        app,
+        InvitationAlreadyAccepted,
+        app.revoke_invitation,
+        organization_id=invited.organization_id,
+        invitation_id=invited.id,
+        reason="x",
     )
-    assert_refused(app, InvitationAlreadyAccepted, app.expire_invitation, invitation_id=invited.id)
+    assert_refused(
+        app,
+        InvitationAlreadyAccepted,
+        app.expire_invitation,
+        organization_id=invited.organization_id,
+        invitation_id=invited.id,
+    )
     assert [type(e) for e in events(app)][-1] is Invitation.Accepted
 
 
 def test_accept_with_a_wrong_token(app: OnboardingApplication, invited: InvitationView) -> None:
-    token = app.invitation_token(invited.id)
+    token = app.invitation_token(invited.id, invited.organization_id)
     wrong = token[:-1] + ("A" if token[-1] != "A" else "B")
     other_invitation = TokenIssuer(TOKEN_SECRET).token(invitation_id(UUID(int=1), "a@b.cd"), 1)
     other_secret = TokenIssuer("another-secret-that-is-32-bytes-long!").token(invited.id, 1)
@@ -163,6 +193,7 @@ def test_accept_with_a_wrong_token(app: OnboardingApplication, invited: Invitati
             app,
             InvalidToken,
             app.accept_invitation,
+            organization_id=invited.organization_id,
             invitation_id=invited.id,
             token=bad,
             user_id="u",
@@ -172,6 +203,7 @@ def test_accept_with_a_wrong_token(app: OnboardingApplication, invited: Invitati
             app,
             InvalidCommand,
             app.accept_invitation,
+            organization_id=invited.organization_id,
             invitation_id=invited.id,
             token=malformed,
             user_id="u",
@@ -183,12 +215,13 @@ def test_accept_with_a_wrong_token(app: OnboardingApplication, invited: Invitati
 def test_accept_after_expiry(
     app: OnboardingApplication, invited: InvitationView, clock: FakeClock
 ) -> None:
-    token = app.invitation_token(invited.id)
+    token = app.invitation_token(invited.id, invited.organization_id)
     clock.now = invited.expires_at
     assert_refused(
         app,
         InvitationExpired,
         app.accept_invitation,
+        organization_id=invited.organization_id,
         invitation_id=invited.id,
         token=token,
         user_id="u",
@@ -196,79 +229,138 @@ def test_accept_after_expiry(
 
 
 def test_accept_after_revocation(app: OnboardingApplication, invited: InvitationView) -> None:
-    token = app.invitation_token(invited.id)
-    revoked = app.revoke_invitation(invitation_id=invited.id, reason="bootstrap failed")
+    token = app.invitation_token(invited.id, invited.organization_id)
+    revoked = app.revoke_invitation(
+        organization_id=invited.organization_id, invitation_id=invited.id, reason="bootstrap failed"
+    )
     assert (revoked.status, revoked.revoke_reason) == ("revoked", "bootstrap failed")
     assert_noop(
-        app, app.revoke_invitation, revoked, invitation_id=invited.id, reason="bootstrap failed"
+        app,
+        app.revoke_invitation,
+        revoked,
+        organization_id=invited.organization_id,
+        invitation_id=invited.id,
+        reason="bootstrap failed",
     )
     assert_refused(
         app,
         InvitationRevoked,
         app.accept_invitation,
+        organization_id=invited.organization_id,
         invitation_id=invited.id,
         token=token,
         user_id="u",
     )
-    assert_refused(app, InvitationRevoked, app.expire_invitation, invitation_id=invited.id)
+    assert_refused(
+        app,
+        InvitationRevoked,
+        app.expire_invitation,
+        organization_id=invited.organization_id,
+        invitation_id=invited.id,
+    )
 
 
 def test_reissue_invalidates_the_old_token(
     app: OnboardingApplication, invited: InvitationView, clock: FakeClock
 ) -> None:
-    old_token = app.invitation_token(invited.id)
+    old_token = app.invitation_token(invited.id, invited.organization_id)
     clock.advance(timedelta(days=6))
-    reissued = app.reissue_token(invitation_id=invited.id, token_generation=2)
+    reissued = app.reissue_token(
+        organization_id=invited.organization_id, invitation_id=invited.id, token_generation=2
+    )
     assert reissued.token_generation == 2
     assert reissued.expires_at == clock.now + timedelta(days=7)
     assert reissued.email_status == "not_sent"
-    assert_noop(app, app.reissue_token, reissued, invitation_id=invited.id, token_generation=2)
-    new_token = app.invitation_token(invited.id)
+    assert_noop(
+        app,
+        app.reissue_token,
+        reissued,
+        organization_id=invited.organization_id,
+        invitation_id=invited.id,
+        token_generation=2,
+    )
+    new_token = app.invitation_token(invited.id, invited.organization_id)
     assert new_token != old_token
     assert_refused(
         app,
         InvalidToken,
         app.accept_invitation,
+        organization_id=invited.organization_id,
         invitation_id=invited.id,
         token=old_token,
         user_id="u",
     )
     assert_refused(
-        app, InvitationConflict, app.reissue_token, invitation_id=invited.id, token_generation=4
+        app,
+        InvitationConflict,
+        app.reissue_token,
+        organization_id=invited.organization_id,
+        invitation_id=invited.id,
+        token_generation=4,
     )
-    app.reissue_token(invitation_id=invited.id, token_generation=3)
+    app.reissue_token(
+        organization_id=invited.organization_id, invitation_id=invited.id, token_generation=3
+    )
     # A late retry of an already superseded generation is a no-op, not a step back.
     assert_noop(
         app,
         app.reissue_token,
-        app.get_invitation(invited.id),
+        app.get_invitation(invited.id, invited.organization_id),
+        organization_id=invited.organization_id,
         invitation_id=invited.id,
         token_generation=2,
     )
-    latest = app.invitation_token(invited.id)
-    accepted = app.accept_invitation(invitation_id=invited.id, token=latest, user_id="u")
+    latest = app.invitation_token(invited.id, invited.organization_id)
+    accepted = app.accept_invitation(
+        organization_id=invited.organization_id, invitation_id=invited.id, token=latest, user_id="u"
+    )
     assert accepted.status == "accepted"
     assert_refused(
         app,
         InvitationAlreadyAccepted,
         app.reissue_token,
+        organization_id=invited.organization_id,
         invitation_id=invited.id,
         token_generation=4,
     )
 
 
 def test_expire(app: OnboardingApplication, invited: InvitationView, clock: FakeClock) -> None:
-    assert_refused(app, InvitationNotYetExpired, app.expire_invitation, invitation_id=invited.id)
+    assert_refused(
+        app,
+        InvitationNotYetExpired,
+        app.expire_invitation,
+        organization_id=invited.organization_id,
+        invitation_id=invited.id,
+    )
     # A timer firing a few seconds early (clock drift) still expires it.
     clock.now = invited.expires_at - timedelta(seconds=3)
-    expired = app.expire_invitation(invitation_id=invited.id)
+    expired = app.expire_invitation(
+        organization_id=invited.organization_id, invitation_id=invited.id
+    )
     assert expired.status == "expired"
-    assert_noop(app, app.expire_invitation, expired, invitation_id=invited.id)
-    assert_refused(
-        app, InvitationExpired, app.revoke_invitation, invitation_id=invited.id, reason="x"
+    assert_noop(
+        app,
+        app.expire_invitation,
+        expired,
+        organization_id=invited.organization_id,
+        invitation_id=invited.id,
     )
     assert_refused(
-        app, InvitationExpired, app.reissue_token, invitation_id=invited.id, token_generation=2
+        app,
+        InvitationExpired,
+        app.revoke_invitation,
+        organization_id=invited.organization_id,
+        invitation_id=invited.id,
+        reason="x",
+    )
+    assert_refused(
+        app,
+        InvitationExpired,
+        app.reissue_token,
+        organization_id=invited.organization_id,
+        invitation_id=invited.id,
+        token_generation=2,
     )
 
 
@@ -282,11 +374,19 @@ def test_commands_on_a_missing_invitation(app: OnboardingApplication) -> None:
         (app.revoke_invitation, {"reason": "r"}),
         (app.expire_invitation, {}),
     ]:
-        assert_refused(app, InvitationNotFound, command, invitation_id=missing, **fields)
+        for scope in (UUID(int=1), ALL_ORGANIZATIONS):
+            assert_refused(
+                app,
+                InvitationNotFound,
+                command,
+                organization_id=scope,
+                invitation_id=missing,
+                **fields,
+            )
     with pytest.raises(InvitationNotFound):
-        app.get_invitation(missing)
+        app.get_invitation(missing, ALL_ORGANIZATIONS)
     with pytest.raises(InvitationNotFound):
-        app.invitation_token(missing)
+        app.invitation_token(missing, UUID(int=1))
 
 
 def test_explicit_expiry_must_be_timezone_aware(

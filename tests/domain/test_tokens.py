@@ -8,7 +8,7 @@ from uuid import UUID
 
 import pytest
 
-from a4c_domain import OnboardingApplication, hash_token
+from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication, hash_token
 from a4c_domain.errors import ConfigurationError
 from a4c_domain.tokens import TokenIssuer, token_matches
 from tests.domain.support import TOKEN_SECRET, Store, org_fields
@@ -25,16 +25,18 @@ def invite(app: OnboardingApplication) -> UUID:
 def test_only_the_hash_is_ever_stored(store: Store) -> None:
     app = store.open()
     inv = invite(app)
-    tokens = [app.invitation_token(inv)]
-    app.reissue_token(invitation_id=inv, token_generation=2)
-    tokens.append(app.invitation_token(inv))
-    app.accept_invitation(invitation_id=inv, token=tokens[-1], user_id="u")
+    tokens = [app.invitation_token(inv, ALL_ORGANIZATIONS)]
+    app.reissue_token(organization_id=ALL_ORGANIZATIONS, invitation_id=inv, token_generation=2)
+    tokens.append(app.invitation_token(inv, ALL_ORGANIZATIONS))
+    app.accept_invitation(
+        organization_id=ALL_ORGANIZATIONS, invitation_id=inv, token=tokens[-1], user_id="u"
+    )
     raw = b"".join(store.raw_states())
     for token in tokens:
         assert token.encode() not in raw
         assert hash_token(token).encode() in raw  # what is stored instead
     assert TOKEN_SECRET.encode() not in raw
-    view = app.get_invitation(inv).model_dump_json()
+    view = app.get_invitation(inv, ALL_ORGANIZATIONS).model_dump_json()
     assert all(t not in view and hash_token(t) not in view for t in tokens)
 
 
@@ -62,7 +64,12 @@ def test_accept_compares_in_constant_time(
         return real(a, b)
 
     monkeypatch.setattr(hmac, "compare_digest", spy)
-    app.accept_invitation(invitation_id=inv, token=app.invitation_token(inv), user_id="u")
+    app.accept_invitation(
+        organization_id=ALL_ORGANIZATIONS,
+        invitation_id=inv,
+        token=app.invitation_token(inv, ALL_ORGANIZATIONS),
+        user_id="u",
+    )
     assert len(calls) == 1
     assert token_matches("x" * 43, hash_token("x" * 43))
     assert not token_matches("x" * 43, hash_token("y" * 43))

@@ -24,7 +24,7 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from prometheus_client.parser import text_string_to_metric_families
 
-from a4c_domain import OnboardingApplication, Organization
+from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication, Organization
 from a4c_projector.audit import audit
 from a4c_projector.db import Location
 from a4c_projector.projector import Projector
@@ -106,7 +106,8 @@ def any_store(request: pytest.FixtureRequest) -> Iterator[Store]:
 
 
 def seed(app: OnboardingApplication, count: int, prefix: str = "org") -> list[Any]:
-    """``count`` organizations through a few transitions, each with an invitation."""
+    """``count`` organizations through a few transitions, each with an invitation: five
+    events each (registered, activated, invited, invitation listed, e-mail sent)."""
     views = []
     for n in range(count):
         org = app.register_organization(
@@ -121,7 +122,12 @@ def seed(app: OnboardingApplication, count: int, prefix: str = "org") -> list[An
             last_name="B",
         )
         views.append(
-            app.record_email_sent(invitation_id=inv.id, token_generation=1, message_id="m")
+            app.record_email_sent(
+                organization_id=ALL_ORGANIZATIONS,
+                invitation_id=inv.id,
+                token_generation=1,
+                message_id="m",
+            )
         )
     return views
 

@@ -44,21 +44,21 @@ def applied_log(db: Database) -> list[tuple[int, int]]:
 
 
 def test_batches_over_a_contiguous_log_extend_one_run(any_store: Store) -> None:
-    seed(any_store.app, 6)  # 24 events, no gaps
+    seed(any_store.app, 6)  # 30 events, no gaps
     projector = any_store.projector(batch_size=5)
     try:
-        assert projector.catch_up() == 24
-        assert applied_log(projector.db) == [(1, 24)]
+        assert projector.catch_up() == 30
+        assert applied_log(projector.db) == [(1, 30)]
         report = audit(projector.db, "a4c")
-        assert (report.checked, report.applied, report.parked, report.missing) == (24, 24, 0, [])
+        assert (report.checked, report.applied, report.parked, report.missing) == (30, 30, 0, [])
     finally:
         projector.close()
 
 
 def test_a_parked_event_ends_a_run_and_is_audited_as_parked(any_store: Store) -> None:
-    seed(any_store.app, 2)  # ids 1-8
-    write_poison(any_store)  # ids 9-12: 9 applies, 10 cannot, 11 and 12 park behind it
-    seed(any_store.app, 1, prefix="after")  # ids 13-16
+    seed(any_store.app, 2)  # ids 1-10
+    write_poison(any_store)  # ids 11-14: 11 applies, 12 cannot, 13 and 14 park behind it
+    seed(any_store.app, 1, prefix="after")  # ids 15-19
     projector = any_store.projector(batch_size=100, dead_letter=True)
     try:
         position = projector.catch_up()
@@ -66,8 +66,8 @@ def test_a_parked_event_ends_a_run_and_is_audited_as_parked(any_store: Store) ->
         parked = [
             int(r[0]) for r in projector.db.execute("SELECT notification_id FROM dead_letters")
         ]
-        assert parked == [10, 11, 12]
-        assert applied_log(projector.db) == [(1, 9), (13, 16)]
+        assert parked == [12, 13, 14]
+        assert applied_log(projector.db) == [(1, 11), (15, 19)]
         report = audit(projector.db, "a4c")
         assert report.complete and report.parked == len(parked)
         assert report.applied + report.parked == report.checked == position

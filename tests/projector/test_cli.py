@@ -60,7 +60,7 @@ def test_sigterm_stops_idle_sqlite_daemons(sqlite_store: Store) -> None:
     try:
         for daemon in daemons:
             daemon.wait_serving()
-        wait_for(lambda: tracked_position(sqlite_store) == 4, what="catch-up")
+        wait_for(lambda: tracked_position(sqlite_store) == 5, what="catch-up")
         for daemon in daemons:
             daemon.proc.send_signal(signal.SIGTERM)
         assert [d.wait(timeout=15)[0] for d in daemons] == [0, 0, 0, 0]

@@ -18,7 +18,7 @@ from eventsourcing.compressor import ZlibCompressor
 from eventsourcing.cryptography import AESCipher
 from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
 
-from a4c_domain import OnboardingApplication, Organization, organization_id
+from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication, Organization, organization_id
 from a4c_projector.decoding import EventDecoder
 from a4c_projector.source import Notification
 from a4c_projector.tables import TableSet, snapshot_rows
@@ -35,6 +35,7 @@ ALL_TOPICS = {
             "Organization.DNSRemoved",
             "Organization.Activated",
             "Organization.Deactivated",
+            "Organization.InvitationIssued",
         ),
         "invitation": (
             "Invitation.Invited",
@@ -88,14 +89,26 @@ def write_every_event_type(store: Store) -> None:
     ]
     # The fourth stays pending: an Invited with nothing after it.
     first, second, third, _ = (i.id for i in invitations)
-    app.record_email_failed(invitation_id=first, token_generation=1, reason="mailbox full")
-    app.reissue_token(invitation_id=first, token_generation=2)
-    app.record_email_sent(invitation_id=first, token_generation=2, message_id="m-2")
-    app.accept_invitation(invitation_id=first, token=app.invitation_token(first), user_id="user-1")
-    app.revoke_invitation(invitation_id=second, reason="left")
+    app.record_email_failed(
+        organization_id=ALL_ORGANIZATIONS,
+        invitation_id=first,
+        token_generation=1,
+        reason="mailbox full",
+    )
+    app.reissue_token(organization_id=ALL_ORGANIZATIONS, invitation_id=first, token_generation=2)
+    app.record_email_sent(
+        organization_id=ALL_ORGANIZATIONS, invitation_id=first, token_generation=2, message_id="m-2"
+    )
+    app.accept_invitation(
+        organization_id=ALL_ORGANIZATIONS,
+        invitation_id=first,
+        token=app.invitation_token(first, ALL_ORGANIZATIONS),
+        user_id="user-1",
+    )
+    app.revoke_invitation(organization_id=ALL_ORGANIZATIONS, invitation_id=second, reason="left")
     later = OnboardingApplication(store.env, clock=lambda: datetime.now(UTC) + timedelta(days=9))
     try:
-        later.expire_invitation(invitation_id=third)
+        later.expire_invitation(organization_id=ALL_ORGANIZATIONS, invitation_id=third)
     finally:
         later.close()
     write_v1_registered(app)

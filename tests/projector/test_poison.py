@@ -44,8 +44,8 @@ def parked_now(store: Store) -> list[ParkedEvent]:
 
 
 def test_by_default_the_daemon_stops_at_the_poison_naming_it(pg_store: Store) -> None:
-    seed(pg_store.app, 2)  # notification ids 1-8
-    poison = write_poison(pg_store)  # 9 (fine), 10 (poison), 11, 12
+    seed(pg_store.app, 2)  # notification ids 1-10
+    poison = write_poison(pg_store)  # 11 (fine), 12 (poison), 13, 14
     seed(pg_store.app, 1, prefix="later")
     daemon = Daemon(pg_store.env)
     try:
@@ -53,8 +53,8 @@ def test_by_default_the_daemon_stops_at_the_poison_naming_it(pg_store: Store) ->
         assert code == 1
     finally:
         daemon.close()
-    assert "notification 10" in err and POISON_TOPIC in err and str(poison.organization_id) in err
-    assert tracked_position(pg_store) == 9  # everything before it, nothing after
+    assert "notification 12" in err and POISON_TOPIC in err and str(poison.organization_id) in err
+    assert tracked_position(pg_store) == 11  # everything before it, nothing after
     with ReadModel(pg_store.location) as reads:
         poisoned = reads.organization(poison.organization_id)
         assert poisoned is not None and poisoned.version == 1
@@ -77,7 +77,7 @@ def test_dead_letter_parks_the_aggregate_goes_on_and_retry_applies_after_the_fix
 
         code, out, _ = run_cli(pg_store.env, "dead-letter", "list")
         parked = json.loads(out)
-        assert code == 0 and [p["notification_id"] for p in parked] == [10, 11, 12]
+        assert code == 0 and [p["notification_id"] for p in parked] == [12, 13, 14]
         assert {p["originator_id"] for p in parked} == {str(poison.organization_id)}
         assert parked[0]["topic"] == POISON_TOPIC and "fqdn" in parked[0]["error"]
         assert "earlier event" in parked[1]["error"]
@@ -226,7 +226,7 @@ def register_refused(store: Store, backlog: int = 0) -> int:
     )
     store.app.activate(organization_id=refused.id)
     seed(store.app, 1, prefix="after")
-    return written + 9
+    return written + 11
 
 
 def test_a_row_the_read_model_refuses_stops_the_projection_at_its_event(
@@ -263,7 +263,7 @@ def test_a_row_the_read_model_refuses_is_parked_with_its_aggregate_and_retried(
         assert result.position == store_head(any_store)
     finally:
         projector.close()
-    # The failed batch (all 1,614 events) is redone in short one-by-one batches.
+    # The failed batch (all 1,617 events) is redone in short one-by-one batches.
     assert sizes == [ONE_BY_ONE_LIMIT] * 3 + [store_head(any_store) - 3 * ONE_BY_ONE_LIMIT]
     parked = parked_now(any_store)
     assert [p.notification_id for p in parked] == [refused_id, refused_id + 1]
@@ -288,18 +288,18 @@ def test_a_rebuild_parks_what_the_live_projection_parked_or_stops_naming_it(
     pg_store: Store,
 ) -> None:
     seed(pg_store.app, 2)
-    write_poison(pg_store)  # 10 cannot be applied; 11 and 12 park behind it
+    write_poison(pg_store)  # 12 cannot be applied; 13 and 14 park behind it
     seed(pg_store.app, 1, prefix="later")
     live = pg_store.projector(dead_letter=True)
     try:
         live.catch_up()
     finally:
         live.close()
-    assert [p.notification_id for p in parked_now(pg_store)] == [10, 11, 12]
-    with pytest.raises(PoisonEvent, match="notification 10"):
+    assert [p.notification_id for p in parked_now(pg_store)] == [12, 13, 14]
+    with pytest.raises(PoisonEvent, match="notification 12"):
         rebuild(pg_store.location, pg_store.store.mapper)  # without dead letters
     report = rebuild(pg_store.location, pg_store.store.mapper, dead_letter=True)
     assert report.swapped and report.differences == []
-    assert [p.notification_id for p in parked_now(pg_store)] == [10, 11, 12]
+    assert [p.notification_id for p in parked_now(pg_store)] == [12, 13, 14]
     with pg_store.location.connect() as db:
         assert audit(db, "a4c").complete

@@ -15,7 +15,7 @@ import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from a4c_domain import OnboardingApplication, errors
+from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication, errors
 from a4c_projector.projector import PoisonEvent
 from a4c_projector.queries import ReadModel
 from a4c_projector.store import open_event_store
@@ -75,23 +75,34 @@ def apply(app: OnboardingApplication, kind: str, slug: str, email: str) -> None:
             expires_at=past if email.startswith("b") else None,
         ),
         "sent": lambda: app.record_email_sent(
+            organization_id=ALL_ORGANIZATIONS,
             invitation_id=inv_id,
-            token_generation=app.get_invitation(inv_id).token_generation,
+            token_generation=app.get_invitation(inv_id, ALL_ORGANIZATIONS).token_generation,
             message_id="m",
         ),
         "failed": lambda: app.record_email_failed(
+            organization_id=ALL_ORGANIZATIONS,
             invitation_id=inv_id,
-            token_generation=app.get_invitation(inv_id).token_generation,
+            token_generation=app.get_invitation(inv_id, ALL_ORGANIZATIONS).token_generation,
             reason="bounce",
         ),
         "reissue": lambda: app.reissue_token(
-            invitation_id=inv_id, token_generation=app.get_invitation(inv_id).token_generation + 1
+            organization_id=ALL_ORGANIZATIONS,
+            invitation_id=inv_id,
+            token_generation=app.get_invitation(inv_id, ALL_ORGANIZATIONS).token_generation + 1,
         ),
         "accept": lambda: app.accept_invitation(
-            invitation_id=inv_id, token=app.invitation_token(inv_id), user_id="u1"
+            organization_id=ALL_ORGANIZATIONS,
+            invitation_id=inv_id,
+            token=app.invitation_token(inv_id, ALL_ORGANIZATIONS),
+            user_id="u1",
         ),
-        "revoke": lambda: app.revoke_invitation(invitation_id=inv_id, reason="no"),
-        "expire": lambda: app.expire_invitation(invitation_id=inv_id),
+        "revoke": lambda: app.revoke_invitation(
+            organization_id=ALL_ORGANIZATIONS, invitation_id=inv_id, reason="no"
+        ),
+        "expire": lambda: app.expire_invitation(
+            organization_id=ALL_ORGANIZATIONS, invitation_id=inv_id
+        ),
     }
     with contextlib.suppress(errors.A4CError):
         actions[kind]()
@@ -117,7 +128,7 @@ def folded(app: OnboardingApplication, store: Store) -> dict[str, dict[str, tupl
             )
             for email in EMAILS:
                 with contextlib.suppress(errors.NotFound):
-                    i = app.get_invitation(invitation_id(o.id, email, 1))
+                    i = app.get_invitation(invitation_id(o.id, email, 1), ALL_ORGANIZATIONS)
                     invs[str(i.id)] = (
                         i.status,
                         i.email_status,

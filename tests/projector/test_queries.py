@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from a4c_domain import hash_token
+from a4c_domain import ALL_ORGANIZATIONS, hash_token, invitation_id
+from a4c_domain.errors import InvalidScope
 from a4c_projector.queries import ProjectionTimeout, ReadModel
 from tests.projector.conftest import Store
 
@@ -55,10 +56,18 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
             first_name=name.title(),
             last_name="X",
         ).id
-        app.record_email_sent(invitation_id=ids[name], token_generation=1, message_id=name)
-    app.revoke_invitation(invitation_id=ids["bob"], reason="left")
+        app.record_email_sent(
+            organization_id=acme.id,
+            invitation_id=ids[name],
+            token_generation=1,
+            message_id=name,
+        )
+    app.revoke_invitation(organization_id=acme.id, invitation_id=ids["bob"], reason="left")
     app.accept_invitation(
-        invitation_id=ids["carol"], token=app.invitation_token(ids["carol"]), user_id="u-carol"
+        organization_id=acme.id,
+        invitation_id=ids["carol"],
+        token=app.invitation_token(ids["carol"], acme.id),
+        user_id="u-carol",
     )
     projector = store.projector()
     projector.catch_up()
@@ -80,7 +89,8 @@ def test_organization_by_id_and_by_slug(world: World, reads: ReadModel) -> None:
     )  # fmt: skip
     assert (acme.status, acme.dns_status, acme.fqdn) == ("active", "verified", "acme.example.com")
     assert acme.registered_at <= acme.dns_verified_at <= acme.activated_at  # type: ignore[operator]
-    assert acme.deactivated_at is None and acme.version == 4
+    # Registered, DNS configured and verified, activated, and three invitations listed.
+    assert acme.deactivated_at is None and acme.version == 7
     gamma = reads.organization_by_slug("gamma")
     assert gamma is not None and (gamma.status, gamma.deactivation_reason) == (
         "deactivated", "bounced",
@@ -104,13 +114,13 @@ def test_list_organizations_by_status_and_tag(reads: ReadModel) -> None:
 
 
 def test_invitations_by_organization_and_status(world: World, reads: ReadModel) -> None:
-    def emails(organization: str | None, status: str | None = None) -> list[str]:
-        org = world.ids[organization] if organization else None
+    def emails(organization: str, status: str | None = None) -> list[str]:
+        org = ALL_ORGANIZATIONS if organization == "all" else world.ids[organization]
         return [i.email for i in reads.invitations(org, status=status)]
 
     everyone = ["alice@example.com", "bob@example.com", "carol@example.com"]
     assert emails("acme") == everyone
-    assert emails(None) == everyone
+    assert emails("all") == everyone
     assert emails("acme", "pending") == ["alice@example.com"]
     assert emails("acme", "revoked") == ["bob@example.com"]
     assert emails("acme", "accepted") == ["carol@example.com"]
@@ -121,7 +131,7 @@ def test_invitations_by_organization_and_status(world: World, reads: ReadModel) 
 
 def test_invitation_by_token_finds_only_the_current_token(world: World, reads: ReadModel) -> None:
     app = world.store.app
-    token = app.invitation_token(world.ids["alice"])
+    token = app.invitation_token(world.ids["alice"], world.ids["acme"])
     found = reads.invitation_by_token(token)
     assert found is not None and found.id == world.ids["alice"]
     assert found.token_hash == hash_token(token) != token
@@ -129,12 +139,14 @@ def test_invitation_by_token_finds_only_the_current_token(world: World, reads: R
     assert reads.invitation_by_token(token[:-1] + ("A" if token[-1] != "A" else "B")) is None
     assert reads.invitation_by_token("") is None
     # A reissued token replaces the old one in the read model.
-    app.reissue_token(invitation_id=world.ids["alice"], token_generation=2)
+    app.reissue_token(
+        organization_id=ALL_ORGANIZATIONS, invitation_id=world.ids["alice"], token_generation=2
+    )
     projector = world.store.projector()
     projector.catch_up()
     projector.close()
     assert reads.invitation_by_token(token) is None
-    fresh = reads.invitation_by_token(app.invitation_token(world.ids["alice"]))
+    fresh = reads.invitation_by_token(app.invitation_token(world.ids["alice"], ALL_ORGANIZATIONS))
     assert fresh is not None and fresh.token_generation == 2
 
 
@@ -165,3 +177,50 @@ def test_wait_until_returns_once_the_projection_reaches_the_write(
         thread.join()
     # An already-reached position returns at once, even with no time to wait.
     assert reads.wait_until(view.position, timeout=0) >= view.position
+
+
+# --- organization scope -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scope", [None, "acme", "all"])
+def test_every_tenant_is_an_explicit_choice(reads: ReadModel, scope: str | None) -> None:
+    """``invitations(None)`` used to mean every organization; now nothing but a UUID or
+    ``ALL_ORGANIZATIONS`` is a scope."""
+    with pytest.raises(InvalidScope, match="ALL_ORGANIZATIONS"):
+        reads.invitations(scope)  # type: ignore[arg-type]
+
+
+def test_another_tenants_invitation_is_not_found(world: World, reads: ReadModel) -> None:
+    alice, acme, beta = world.ids["alice"], world.ids["acme"], world.ids["beta"]
+    unknown = invitation_id(beta, "alice@example.com")  # issued nowhere
+    assert reads.invitation(alice, beta) is None
+    assert reads.invitation(alice, beta) == reads.invitation(unknown, beta)
+    assert reads.invitations(beta) == []
+    for scope in (acme, ALL_ORGANIZATIONS):
+        found = reads.invitation(alice, scope)
+        assert found is not None and (found.id, found.status) == (alice, "pending")
+    assert reads.invitation(unknown, ALL_ORGANIZATIONS) is None
+
+
+def test_a_deactivation_revokes_in_the_read_model_too(world: World) -> None:
+    app, beta = world.store.app, world.ids["beta"]
+    dave = app.invite(
+        organization_id=beta, email="dave@example.com", role="owner", first_name="D", last_name="X"
+    )
+    done = app.deactivate(organization_id=beta, reason="bootstrap failed")
+    projector = world.store.projector()
+    projector.catch_up()
+    projector.close()
+    with ReadModel(world.store.location) as reads:
+        reads.wait_until(done.position)
+        row = reads.invitation(dave.id, beta)
+        assert row is not None
+        assert (row.status, row.revoke_reason) == ("revoked", "organization deactivated")
+        org = reads.organization(beta)
+        assert org is not None and (org.status, org.version) == ("deactivated", 3)
+        # acme's invitations are another organization's: untouched.
+        assert [i.status for i in reads.invitations(world.ids["acme"])] == [
+            "pending",
+            "revoked",
+            "accepted",
+        ]

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from a4c_domain import ALL_ORGANIZATIONS
 from a4c_projector import cli
 from a4c_projector.queries import ReadModel
 from tests.projector.conftest import Store, run_cli
@@ -35,7 +36,9 @@ def shown(sqlite_store: Store, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stor
         )
         for org, name in ((acme, "alice"), (acme, "bob"), (beta, "dora"))
     }
-    app.revoke_invitation(invitation_id=invited["bob"].id, reason="x")
+    app.revoke_invitation(
+        organization_id=ALL_ORGANIZATIONS, invitation_id=invited["bob"].id, reason="x"
+    )
     projector = sqlite_store.projector()
     projector.catch_up()
     projector.close()
@@ -58,8 +61,8 @@ def show(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
 
 def secrets_of(store: Store) -> list[str]:
     with ReadModel(store.location) as reads:
-        invitations = reads.invitations(None)
-    tokens = [store.app.invitation_token(i.id) for i in invitations]
+        invitations = reads.invitations(ALL_ORGANIZATIONS)
+    tokens = [store.app.invitation_token(i.id, ALL_ORGANIZATIONS) for i in invitations]
     return tokens + [i.token_hash for i in invitations]
 
 

@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 from tests.worker.flows import LINKS, sqlite_app
 
-from a4c_domain import OnboardingApplication, organization_id
+from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication, organization_id
 from a4c_domain.errors import (
     ConcurrencyError,
     InvalidCommand,
@@ -173,7 +173,7 @@ async def test_a_refused_mail_is_recorded_and_returned_not_raised(
         acts.send_invitation_email, SendMailInput(invitation_id=inv_id, organization_name="Acts")
     )
     assert not outcome.sent and "550 unknown user" in (outcome.error or "")
-    assert acts.app.get_invitation(inv_id).email_status == "failed"
+    assert acts.app.get_invitation(inv_id, ALL_ORGANIZATIONS).email_status == "failed"
 
 
 async def test_a_transient_mail_failure_raises_for_retry(
@@ -188,7 +188,7 @@ async def test_a_transient_mail_failure_raises_for_retry(
             SendMailInput(invitation_id=inv_id, organization_name="Acts"),
         )
     assert raised.value.type == "TransientProviderError" and not raised.value.non_retryable
-    assert acts.app.get_invitation(inv_id).email_status == "not_sent"
+    assert acts.app.get_invitation(inv_id, ALL_ORGANIZATIONS).email_status == "not_sent"
 
 
 async def test_accept_checks_the_proof_of_the_current_token(acts: OnboardingActivities) -> None:

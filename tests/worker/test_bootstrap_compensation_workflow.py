@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.service import RPCError
 from tests.worker.flows import FaultyApp, Flows, bootstrap_input, sqlite_app, wait_for_step
 
-from a4c_domain import invitation_id, organization_id
+from a4c_domain import ALL_ORGANIZATIONS, invitation_id, organization_id
 from a4c_domain.errors import DNSNotVerified, InvitationConflict, OrganizationInactive
 from a4c_worker.client import BootstrapHandle, start_bootstrap
 from a4c_worker.providers.errors import PermanentProviderError
@@ -101,7 +101,7 @@ async def test_a_failing_step_is_compensated_in_reverse_and_the_workflow_fails(
     if step in ("issue_invitations", "activate"):
         for i in range(2):
             inv_id = invitation_id(org.id, f"person{i}@{slug}.example.com", 1)
-            assert flows.app.get_invitation(inv_id).status == "revoked"
+            assert flows.app.get_invitation(inv_id, ALL_ORGANIZATIONS).status == "revoked"
     assert flows.event_counts()["Organization.Activated"] == 0
 
 
@@ -119,7 +119,7 @@ async def test_a_refused_mail_is_a_recorded_error_not_a_failure(flows: Flows) ->
         ("send_invitations", f"person1@{slug}.example.com")
     ]
     assert "550 no such user" in progress.errors[0].message
-    failed = flows.app.get_invitation(result.invitation_ids[1])
+    failed = flows.app.get_invitation(result.invitation_ids[1], ALL_ORGANIZATIONS)
     assert (failed.email_status, failed.status) == ("failed", "pending")
     assert failed.email_error is not None and "550" in failed.email_error
     assert flows.app.get_organization(result.organization_id).status == "active"
@@ -136,7 +136,7 @@ async def test_a_mail_that_keeps_failing_transiently_is_recorded_as_failed(flows
         )
         result = await handle.result()
     assert result.emails_failed == [f"person0@{slug}.example.com"]
-    inv = flows.app.get_invitation(result.invitation_ids[0])
+    inv = flows.app.get_invitation(result.invitation_ids[0], ALL_ORGANIZATIONS)
     assert inv.email_status == "failed" and "451 later" in (inv.email_error or "")
 
 
@@ -239,7 +239,7 @@ async def test_a_cancel_during_a_write_waits_for_it_then_undoes_it(flows: Flows)
     org_id = organization_id(slug)
     for i in range(2):
         inv_id = invitation_id(org_id, f"person{i}@{slug}.example.com", 1)
-        assert flows.app.get_invitation(inv_id).status == "revoked"
+        assert flows.app.get_invitation(inv_id, ALL_ORGANIZATIONS).status == "revoked"
     assert flows.app.get_organization(org_id).status == "deactivated"
 
 

@@ -31,6 +31,7 @@ ONE_CLEAN_BOOTSTRAP = Counter(
         "Organization.DNSConfigured": 1,
         "Organization.DNSVerified": 1,
         "Organization.Activated": 1,
+        "Organization.InvitationIssued": 2,
         "Invitation.Invited": 2,
         "Invitation.EmailSent": 2,
     }

@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from tests.worker.flows import Flows, bootstrap_input, sqlite_app
 
-from a4c_domain import organization_id
+from a4c_domain import ALL_ORGANIZATIONS, organization_id
 from a4c_worker.client import start_bootstrap
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 
@@ -46,13 +46,15 @@ async def test_happy_path_activates_the_organization_and_mails_every_invitee(flo
     ]
     assert result.emails_failed == []
     for inv_id in result.invitation_ids:
-        inv = flows.app.get_invitation(inv_id)
+        inv = flows.app.get_invitation(inv_id, ALL_ORGANIZATIONS)
         assert (inv.status, inv.email_status) == ("pending", "sent")
         assert [m.message_id for m in flows.mailer.sent_to(inv.email)] == [inv.message_id]
     assert flows.event_names(org_id) == [
         "Organization.Registered",
         "Organization.DNSConfigured",
         "Organization.DNSVerified",
+        "Organization.InvitationIssued",
+        "Organization.InvitationIssued",
         "Organization.Activated",
     ]
     assert flows.event_counts()["Invitation.Invited"] == 2

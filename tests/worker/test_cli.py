@@ -30,7 +30,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from tests.servers.postgres import postgres_env
 
-from a4c_domain import OnboardingApplication, organization_id
+from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication, organization_id
 from a4c_worker.cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_UNREACHABLE, main
 from a4c_worker.client import bootstrap_handle, start_bootstrap
 from a4c_worker.processes import free_port
@@ -328,8 +328,8 @@ async def test_invite_then_revoke(worker: WorkerProcess) -> None:
 
     app = OnboardingApplication(worker.env)
     try:
-        invitation = app.get_invitation(uuid.UUID(invited["invitation_id"]))
-        token = app.invitation_token(invitation.id)
+        invitation = app.get_invitation(uuid.UUID(invited["invitation_id"]), ALL_ORGANIZATIONS)
+        token = app.invitation_token(invitation.id, ALL_ORGANIZATIONS)
         assert token not in worker.log_text() + ran.out + ran.err  # the mailed token
         assert (invitation.email, invitation.status) == ("linus@example.com", "revoked")
         assert invitation.email_status == "sent"  # the workflow sent the mail first

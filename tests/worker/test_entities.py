@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from tests.servers.postgres import postgres_env
 
-from a4c_domain import OnboardingApplication
+from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication
 from a4c_worker.entities import cleanup, find_tagged, render
 from a4c_worker.providers.dns import InMemoryDNSProvider
 
@@ -50,7 +50,10 @@ async def seed(app: OnboardingApplication, dns: InMemoryDNSProvider) -> None:
     # One invitation already accepted: cleanup must leave it as it is.
     kept_inv = find_tagged(app, "dev")[0].invitations[0]
     app.accept_invitation(
-        invitation_id=kept_inv.id, token=app.invitation_token(kept_inv.id), user_id="u-ann"
+        organization_id=ALL_ORGANIZATIONS,
+        invitation_id=kept_inv.id,
+        token=app.invitation_token(kept_inv.id, ALL_ORGANIZATIONS),
+        user_id="u-ann",
     )
 
 

@@ -14,6 +14,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from tests.worker.flows import FAST_STEPS, Flows, bootstrap_input, sqlite_app
 
+from a4c_domain import ALL_ORGANIZATIONS
 from a4c_worker.client import (
     accept_invitation,
     invitation_handle,
@@ -42,7 +43,7 @@ async def bootstrapped_invitation(flows: Flows, slug: str, **extra: Any) -> UUID
 
 def token_of(flows: Flows, inv_id: UUID) -> str:
     """What the invitee finds in the mail's link (the real mail, not recomputed)."""
-    inv = flows.app.get_invitation(inv_id)
+    inv = flows.app.get_invitation(inv_id, ALL_ORGANIZATIONS)
     text = flows.mailer.sent_to(inv.email)[-1].text
     return text.split("?token=", 1)[1].split()[0]
 
@@ -66,7 +67,7 @@ async def test_accept_with_the_mailed_token_accepts_and_a_bad_token_is_refused(
         status = await accept_invitation(flows.client, inv_id, token_of(flows, inv_id), "user-1")
         final = await invitation_handle(flows.client, inv_id).result()
     assert status.state == final.state == "accepted"
-    inv = flows.app.get_invitation(inv_id)
+    inv = flows.app.get_invitation(inv_id, ALL_ORGANIZATIONS)
     assert (inv.status, inv.accepted_by) == ("accepted", "user-1")
 
 
@@ -90,7 +91,7 @@ async def test_a_malformed_accept_is_rejected_without_reaching_history(flows: Fl
     # Only the revoke was accepted into history; the rejected accept left no trace.
     assert len(accepted_updates) == 1
     assert token_of(flows, inv_id) not in history.to_json()
-    assert flows.app.get_invitation(inv_id).status == "revoked"
+    assert flows.app.get_invitation(inv_id, ALL_ORGANIZATIONS).status == "revoked"
 
 
 async def test_revoke_ends_the_invitation(flows: Flows) -> None:
@@ -99,7 +100,7 @@ async def test_revoke_ends_the_invitation(flows: Flows) -> None:
         status = await revoke_invitation(flows.client, inv_id, "left the company")
         final = await invitation_handle(flows.client, inv_id).result()
     assert status.state == final.state == "revoked"
-    inv = flows.app.get_invitation(inv_id)
+    inv = flows.app.get_invitation(inv_id, ALL_ORGANIZATIONS)
     assert (inv.status, inv.revoke_reason) == ("revoked", "left the company")
 
 
@@ -116,7 +117,7 @@ async def test_resend_issues_a_new_token_and_the_old_link_stops_working(flows: F
         accepted = await accept_invitation(flows.client, inv_id, new_token, "user-3")
     assert status.token_generation == 2 and status.emails_sent == 2
     assert accepted.state == "accepted"
-    inv = flows.app.get_invitation(inv_id)
+    inv = flows.app.get_invitation(inv_id, ALL_ORGANIZATIONS)
     assert (inv.token_generation, inv.status) == (2, "accepted")
     ids = [m.message_id for m in flows.mailer.sent_to(inv.email)]
     assert ids == [
@@ -133,7 +134,7 @@ async def test_an_unanswered_invitation_gets_a_reminder_then_expires(flows: Flow
         final = await invitation_handle(flows.client, inv_id).result()
     assert final.state == "expired"
     assert final.reminder_sent
-    inv = flows.app.get_invitation(inv_id)
+    inv = flows.app.get_invitation(inv_id, ALL_ORGANIZATIONS)
     assert inv.status == "expired"
     subjects = [m.subject for m in flows.mailer.sent_to(inv.email)]
     assert subjects == [
@@ -162,7 +163,7 @@ async def test_an_invitation_started_on_its_own_sends_its_mail(flows: Flows) -> 
         await revoke_invitation(flows.client, inv.id, "test over")
     assert status.emails_sent == 1
     assert len(flows.mailer.sent_to("solo@example.com")) == 1
-    assert flows.app.get_invitation(inv.id).email_status == "sent"
+    assert flows.app.get_invitation(inv.id, ALL_ORGANIZATIONS).email_status == "sent"
 
 
 async def test_the_token_never_appears_in_any_workflow_history(flows: Flows) -> None:
@@ -209,4 +210,4 @@ async def test_an_update_delivered_with_the_start_finds_the_input(flows: Flows) 
         )
         await revoke_invitation(flows.client, inv.id, "test over")
     assert status.token_generation == 2
-    assert flows.app.get_invitation(inv.id).token_generation == 2
+    assert flows.app.get_invitation(inv.id, ALL_ORGANIZATIONS).token_generation == 2

@@ -15,6 +15,7 @@ from tests.servers.bind import BindServer
 from tests.servers.smtp import SMTPTestServer
 from tests.worker.flows import Flows, bootstrap_input, sqlite_app
 
+from a4c_domain import ALL_ORGANIZATIONS
 from a4c_worker.activities import Links
 from a4c_worker.client import accept_invitation, invitation_handle, start_bootstrap
 from a4c_worker.providers.email import SMTPMailer, SMTPSettings
@@ -79,7 +80,7 @@ async def test_bootstrap_publishes_real_dns_and_mails_a_working_token(
             final = await invitation_handle(flows.client, inv_id).result()
         assert status.state == final.state == "accepted"
         assert final.accepted_by == "user-real"
-        assert app.get_invitation(inv_id).status == "accepted"
+        assert app.get_invitation(inv_id, ALL_ORGANIZATIONS).status == "accepted"
         assert app.get_organization(result.organization_id).dns_status == "verified"
     finally:
         app.close()
