@@ -21,6 +21,7 @@ from temporalio.worker import Replayer
 from tests.servers.temporal import start_dev_server
 from tests.worker.flows import FAST_STEPS, Flows, bootstrap_input, sqlite_app
 
+from a4c_domain import ALL_ORGANIZATIONS
 from a4c_domain.tokens import hash_token
 from a4c_worker.attempts import AcceptGuard, AttemptLimit
 from a4c_worker.client import (
@@ -67,7 +68,7 @@ async def bootstrapped_invitation(flows: Flows, slug: str) -> UUID:
 
 def token_of(flows: Flows, inv_id: UUID) -> str:
     """The token in the last mail the invitee received."""
-    text = flows.mailer.sent_to(flows.app.get_invitation(inv_id).email)[-1].text
+    text = flows.mailer.sent_to(flows.app.get_invitation(inv_id, ALL_ORGANIZATIONS).email)[-1].text
     return text.split("?token=", 1)[1].split()[0]
 
 
@@ -114,7 +115,7 @@ async def test_a_flood_of_wrong_tokens_neither_jams_nor_reaches_history(flows: F
             await handle.execute_update(
                 InvitationWorkflow.accept, {"token_proof": accept_proof(fresh), "user_id": "eve"}
             )
-    assert flows.app.get_invitation(inv_id).accepted_by == "user-1"
+    assert flows.app.get_invitation(inv_id, ALL_ORGANIZATIONS).accepted_by == "user-1"
     after = (await handle.fetch_history()).to_json()
     for secret in (token, fresh, accept_proof(token), hash_token(token), hash_token(fresh)):
         assert secret not in after
@@ -127,7 +128,7 @@ async def test_revoke_works_after_a_flood(flows: Flows) -> None:
         await flood(flows.client, inv_id, UPDATE_LIMIT * 4)
         status = await revoke_invitation(flows.client, inv_id, "flooded")
     assert status.state == "revoked"
-    assert flows.app.get_invitation(inv_id).status == "revoked"
+    assert flows.app.get_invitation(inv_id, ALL_ORGANIZATIONS).status == "revoked"
 
 
 async def test_wrong_tokens_past_the_limit_are_throttled_until_the_window_passes(
@@ -217,4 +218,4 @@ async def test_resends_past_the_update_limit_continue_as_new(flows: Flows) -> No
         assert status.token_generation == UPDATE_LIMIT + 6
         accepted = await accept_invitation(flows.client, inv_id, token_of(flows, inv_id), "u-2")
     assert accepted.state == "accepted"
-    assert flows.app.get_invitation(inv_id).token_generation == UPDATE_LIMIT + 6
+    assert flows.app.get_invitation(inv_id, ALL_ORGANIZATIONS).token_generation == UPDATE_LIMIT + 6
