@@ -37,8 +37,14 @@ def worker_reads(variable: str) -> bool:
     )
 
 
-def secret_keys() -> set[str]:
-    return set(of_kind(documents("secret.example.yaml"), "Secret")["stringData"])
+def secret_keys(name: str = "a4c-secrets") -> set[str]:
+    (secret,) = [d for d in documents("secret.example.yaml") if d["metadata"]["name"] == name]
+    return set(secret["stringData"])
+
+
+def secret_ref(deployment: dict[str, Any]) -> str:
+    (ref,) = [s["secretRef"]["name"] for s in container(deployment)["envFrom"] if "secretRef" in s]
+    return str(ref)
 
 
 def container(deployment: dict[str, Any]) -> dict[str, Any]:
@@ -77,6 +83,7 @@ def test_worker_manifest_agrees_with_worker_settings() -> None:
     assert settings.workflow_mode == "production"
 
     deployment = of_kind(docs, "Deployment")
+    assert secret_ref(deployment) == "a4c-secrets"
     check_probes(deployment, settings.health_port)
     grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     assert grace > settings.shutdown_grace_seconds
@@ -92,6 +99,9 @@ def test_projector_manifest_agrees_with_projector_settings() -> None:
     unknown = [v for v in config if v not in reads and not v.startswith(STORE_PREFIXES)]
     assert unknown == [], f"variables the projector never reads: {unknown}"
     deployment = of_kind(docs, "Deployment")
+    # Its secret holds only what it reads: never the token key, TSIG key or SMTP login.
+    secrets = secret_keys(secret_ref(deployment))
+    assert secrets and [v for v in secrets if not v.startswith(STORE_PREFIXES)] == []
     assert deployment["spec"]["replicas"] == 2  # one active, one standby
     check_probes(deployment, int(config["PROJECTOR_HTTP_PORT"]))
 
