@@ -17,13 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import Mapper
+from eventsourcing.persistence import Mapper, PersistenceError
 from eventsourcing.utils import Environment
 
 from a4c_domain import OnboardingApplication
 from a4c_domain.application import TOKEN_SECRET_VAR
 from a4c_domain.errors import ConfigurationError
 from a4c_domain.persistence import (
+    PASSWORD_TOPIC_VAR,
+    PASSWORD_VAR,
     PERSISTENCE_MODULE_VAR,
     PERSISTENCE_MODULES,
     TIMEOUT_VAR,
@@ -36,7 +38,7 @@ from a4c_projector.db import Location
 CONNECT_FAILURES = (
     (re.compile(r'database "([^"]*)" does not exist'), "POSTGRES_DBNAME"),
     (re.compile(r'role "([^"]*)" does not exist'), "POSTGRES_USER"),
-    (re.compile(r"password|authentication failed"), "POSTGRES_PASSWORD"),
+    (re.compile(r"password|authentication failed"), PASSWORD_VAR),
     (re.compile(r"resolve host|translate host name"), "POSTGRES_HOST"),
     (re.compile(r"SSL"), "PGSSLMODE"),  # libpq's TLS variables (see a4c_domain.persistence)
     (re.compile(r"timeout expired"), f"POSTGRES_HOST/POSTGRES_PORT ({TIMEOUT_VAR})"),
@@ -65,7 +67,7 @@ def open_event_store(env: Mapping[str, str], sql_dir: Path | None = None) -> Eve
     if module == "eventsourcing.postgres":
         connection = postgres_connection(environment)
         check_reachable(connection)
-    app = _application(env)
+    app = _application(env, "SQLITE_DBNAME" if connection is None else "POSTGRES_SCHEMA")
     recorder: Any = app.recorder
     if connection is not None:
         location = Location(
@@ -92,11 +94,12 @@ def open_event_store(env: Mapping[str, str], sql_dir: Path | None = None) -> Eve
     return EventStore(location=location, mapper=mapper, channel=channel)
 
 
-def _application(env: Mapping[str, str]) -> OnboardingApplication:
+def _application(env: Mapping[str, str], where: str) -> OnboardingApplication:
     """The domain application, holding a throwaway token key.
 
     The projector never issues or checks a token, so it needs no secret, and with a
-    fresh random key it could not derive a real token even if asked.
+    fresh random key it could not derive a real token even if asked. ``where``: the
+    variable to name when the store cannot be opened (reached, but no schema or file).
     """
     without_secret = {k: v for k, v in env.items() if not k.endswith(TOKEN_SECRET_VAR)}
     try:
@@ -104,6 +107,9 @@ def _application(env: Mapping[str, str]) -> OnboardingApplication:
     except OSError as exc:  # eventsourcing's word for a bad value; it quotes the variable
         named = re.search(r"'([A-Z][A-Z0-9_]*)'", str(exc))
         raise ConfigurationError(f"{named.group(1)}: {exc}" if named else str(exc)) from None
+    except PersistenceError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigurationError(f"{where}: cannot open the event store: {reason}") from None
 
 
 def check_reachable(connection: PostgresConnection) -> None:
@@ -123,6 +129,8 @@ def connect_failure(connection: PostgresConnection, exc: psycopg.OperationalErro
     where = f"PostgreSQL at {connection.address}, database {connection.dbname!r}"
     for pattern, variable in CONNECT_FAILURES:
         if pattern.search(reason):
+            if variable == PASSWORD_VAR and connection.get_password is not None:
+                variable = PASSWORD_TOPIC_VAR
             if variable.startswith("POSTGRES_HOST/"):
                 return f"{variable}: no answer from {where} within {connection.connect_timeout} s"
             return f"{variable}: {where}: {reason}"

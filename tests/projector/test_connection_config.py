@@ -171,6 +171,14 @@ def test_a_bad_setting_exits_2_naming_it(
     assert_config_error(code, err, variable)
 
 
+def test_a_store_that_cannot_be_opened_is_named(pg_env: dict[str, str], tmp_path: Path) -> None:
+    code, _, err, _ = projector({**pg_env, "POSTGRES_SCHEMA": "no_such_schema"}, "status")
+    assert_config_error(code, err, "POSTGRES_SCHEMA")
+    unopenable = {"SQLITE_DBNAME": str(tmp_path / "missing" / "events.sqlite")}
+    code, _, err, _ = projector(unopenable, "status")
+    assert_config_error(code, err, "SQLITE_DBNAME")
+
+
 def test_a_database_that_does_not_exist_is_named_at_once(pg_env: dict[str, str]) -> None:
     code, _, err, took = projector({**pg_env, "POSTGRES_DBNAME": "no_such_db"}, "status")
     assert_config_error(code, err, "POSTGRES_DBNAME")
