@@ -26,19 +26,31 @@ from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from eventsourcing.utils import TopicError, resolve_topic
+from eventsourcing.utils import TopicError, resolve_topic, strtobool
 
 from a4c_domain.errors import ConfigurationError
 
+PERSISTENCE_MODULE_VAR = "PERSISTENCE_MODULE"
+# The eventsourcing variables every entry point hands to the event store (the worker's
+# writes and the projector's reads must agree on all of them). Not ORIGINATOR_ID_TYPE,
+# TRANSCODER_TOPIC or MAPPER_TOPIC: the domain's ids and codec are fixed.
+STORE_PREFIXES = ("POSTGRES_", "SQLITE_", "CIPHER_")
+STORE_NAMES = frozenset(
+    {PERSISTENCE_MODULE_VAR, "COMPRESSOR_TOPIC", "SINGLE_ROW_TRACKING", "CREATE_TABLE"}
+)
+
 PersistenceModule = Literal["eventsourcing.sqlite", "eventsourcing.postgres"]
 PERSISTENCE_MODULES: tuple[str, ...] = get_args(PersistenceModule)
-PERSISTENCE_MODULE_VAR = "PERSISTENCE_MODULE"
 PASSWORD_VAR = "POSTGRES_PASSWORD"  # noqa: S105 - the variable's name
 PASSWORD_TOPIC_VAR = "POSTGRES_GET_PASSWORD_TOPIC"  # noqa: S105 - the variable's name
 TIMEOUT_VAR = "POSTGRES_CONNECT_TIMEOUT"
 # Our own connections: long enough for a TLS handshake across a region, short enough
 # that a wrong address is reported while the operator is still looking.
 DEFAULT_CONNECT_TIMEOUT = 5
+
+
+def is_store_variable(name: str) -> bool:
+    return name in STORE_NAMES or name.startswith(STORE_PREFIXES)
 
 
 @dataclass(frozen=True)
@@ -114,6 +126,27 @@ def postgres_connection(env: Mapping[str, str]) -> PostgresConnection:
         password=None if topic else env.get(PASSWORD_VAR),
         get_password=get_password,
     )
+
+
+# eventsourcing's yes/no variables: it raises a ValueError that names no variable.
+FLAG_DEFAULTS = {
+    "CREATE_TABLE": True,
+    "SINGLE_ROW_TRACKING": True,
+    "POSTGRES_ENABLE_DB_FUNCTIONS": False,
+    "POSTGRES_PRE_PING": False,
+}
+
+
+def store_flags(env: Mapping[str, str]) -> dict[str, bool]:
+    """The yes/no store variables read as eventsourcing reads them; a bad one is named."""
+    flags = {}
+    for name, default in FLAG_DEFAULTS.items():
+        text = env.get(name) or ""
+        try:
+            flags[name] = strtobool(text) if text else default
+        except ValueError:
+            raise ConfigurationError(f"{name}: must be yes or no, not {text!r}") from None
+    return flags
 
 
 def default_to_no_password(env: MutableMapping[str, str]) -> None:

@@ -17,9 +17,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from a4c_domain.errors import ConfigurationError
 from a4c_domain.logs import LOG_FORMAT_VAR, LogFormat, LogLevel
+from a4c_domain.persistence import is_store_variable
 
-# What the event store reads (no A4C_TOKEN_SECRET: the projector never sees the key).
-STORE_PREFIXES = ("PERSISTENCE_MODULE", "POSTGRES_", "SQLITE_", "CIPHER_")
 # Events per catch-up batch. Measured with bench/projector_catchup.py: 5000 beat 2000 by
 # 10-25% (fewer commits and statements per event), and 10000 beats 5000 by 5-15% (more
 # of an aggregate's events fold into one row write) for ~20 MB more memory at peak and
@@ -85,5 +84,5 @@ def _variable(loc: tuple[int | str, ...]) -> str:
 
 
 def store_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The part of the environment that configures the event store."""
-    return {k: v for k, v in environ.items() if k.startswith(STORE_PREFIXES)}
+    """The part of the environment that configures the event store (never the token key)."""
+    return {k: v for k, v in environ.items() if is_store_variable(k)}

@@ -31,6 +31,7 @@ from a4c_domain.persistence import (
     TIMEOUT_VAR,
     PostgresConnection,
     postgres_connection,
+    store_flags,
 )
 from a4c_projector.db import Location
 
@@ -63,6 +64,7 @@ def open_event_store(env: Mapping[str, str], sql_dir: Path | None = None) -> Eve
         raise ConfigurationError(
             f"{PERSISTENCE_MODULE_VAR}: {module!r} is not one of {', '.join(PERSISTENCE_MODULES)}"
         )
+    creates_table = store_flags(environment)["CREATE_TABLE"]
     connection = None
     if module == "eventsourcing.postgres":
         connection = postgres_connection(environment)
@@ -91,7 +93,27 @@ def open_event_store(env: Mapping[str, str], sql_dir: Path | None = None) -> Eve
         channel = None
     mapper = app.mapper
     app.close()
+    if not creates_table:
+        require_events_table(location)
     return EventStore(location=location, mapper=mapper, channel=channel)
+
+
+def require_events_table(location: Location) -> None:
+    """With ``CREATE_TABLE=n`` nobody creates the event store: a missing one is named."""
+    with location.connect(purpose="startup") as db:
+        if db.dialect == "postgres":
+            found = db.execute("SELECT to_regclass(%s)", [location.qualified_events_table])
+        else:
+            found = db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = %s",
+                [location.events_table],
+            )
+    if not found or found[0][0] is None:
+        where = "POSTGRES_SCHEMA" if location.dialect == "postgres" else "SQLITE_DBNAME"
+        raise ConfigurationError(
+            f"{where}: no event store table {location.qualified_events_table} and "
+            "CREATE_TABLE is off (create it with sql/001_event_store.sql)"
+        )
 
 
 def _application(env: Mapping[str, str], where: str) -> OnboardingApplication:

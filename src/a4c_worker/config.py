@@ -23,7 +23,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from a4c_domain.errors import ConfigurationError
 from a4c_domain.logs import LogFormat, LogLevel
-from a4c_domain.persistence import PersistenceModule
+from a4c_domain.persistence import PersistenceModule, is_store_variable
 from a4c_worker.providers.dns import Nameserver
 from a4c_worker.providers.dns.rfc2136 import TSIG_ALGORITHMS
 
@@ -36,9 +36,6 @@ Scope = Literal["client", "store", "worker"]
 MIN_TOKEN_SECRET_LENGTH = 32
 MASK = "**********"
 
-# Passed through to the event store untouched: eventsourcing documents these itself.
-PERSISTENCE_PREFIXES = ("POSTGRES_", "SQLITE_", "CIPHER_")
-PERSISTENCE_NAMES = frozenset({"PERSISTENCE_MODULE", "COMPRESSOR_TOPIC", "SINGLE_ROW_TRACKING"})
 
 DEFAULT_DNS = {"mock": "memory", "development": "logging", "production": "rfc2136"}
 
@@ -324,7 +321,7 @@ def load_settings(environ: Mapping[str, str], scope: Scope = "worker") -> Worker
             continue
         if name in fields and name != "persistence_extra":
             values[name] = value
-        elif key.upper() in PERSISTENCE_NAMES or key.upper().startswith(PERSISTENCE_PREFIXES):
+        elif is_store_variable(key.upper()):  # passed through: eventsourcing documents them
             extra[key.upper()] = value
     values["persistence_extra"] = extra
     try:

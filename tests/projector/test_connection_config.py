@@ -25,10 +25,11 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from a4c_domain import OnboardingApplication
 from a4c_domain.application import TOKEN_SECRET_VAR
 from a4c_projector.store import open_event_store
 from tests.projector.conftest import ROOT, SECRET, Daemon, Store, seed, tracked_position, wait_for
-from tests.servers.postgres import postgres_env
+from tests.servers.postgres import fresh_schema, postgres_env
 
 SCRIPT = Path(sys.executable).with_name("a4c-projector")
 CANARY = "canary-password"  # must never be printed
@@ -260,3 +261,31 @@ def test_the_daemon_honours_log_format(pg_env: dict[str, str], log_format: str) 
         assert daemon.terminate()[0] == 0
     finally:
         daemon.close()
+
+
+def test_the_daemon_reads_a_compressed_store_and_passes_create_table_on(
+    pg_server: str, pg_schema: str
+) -> None:
+    """Every store variable the worker passes on reaches the projector too."""
+    env = postgres_env(
+        pg_schema,
+        A4C_TOKEN_SECRET=SECRET,
+        COMPRESSOR_TOPIC="eventsourcing.compressor:ZlibCompressor",
+    )
+    store = Store(env, OnboardingApplication(env), open_event_store(env))
+    daemon = Daemon(env)
+    try:
+        views = seed(store.app, 1)
+        wait_for(lambda: tracked_position(store) == views[-1].position, what="catch-up")
+        assert daemon.terminate()[0] == 0
+    finally:
+        daemon.close()
+        store.app.close()
+    assert "org-0" in projector(env, "show", "organizations")[1]
+    # CREATE_TABLE=n reaches eventsourcing: in a schema without the table, none is made.
+    with fresh_schema(pg_server) as empty:
+        unmade = {**env, "CREATE_TABLE": "n", "POSTGRES_SCHEMA": empty}
+        code, _, err, _ = projector(unmade, "status")
+    assert_config_error(code, err, "POSTGRES_SCHEMA")
+    code, _, err, _ = projector({**env, "CREATE_TABLE": "maybe"}, "status")
+    assert_config_error(code, err, "CREATE_TABLE")
