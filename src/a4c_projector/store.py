@@ -42,7 +42,6 @@ CONNECT_FAILURES = (
     (re.compile(r"password|authentication failed"), PASSWORD_VAR),
     (re.compile(r"resolve host|translate host name"), "POSTGRES_HOST"),
     (re.compile(r"SSL"), "PGSSLMODE"),  # libpq's TLS variables (see a4c_domain.persistence)
-    (re.compile(r"timeout expired"), f"POSTGRES_HOST/POSTGRES_PORT ({TIMEOUT_VAR})"),
 )
 
 
@@ -130,8 +129,9 @@ def _application(env: Mapping[str, str], where: str) -> OnboardingApplication:
         named = re.search(r"'([A-Z][A-Z0-9_]*)'", str(exc))
         raise ConfigurationError(f"{named.group(1)}: {exc}" if named else str(exc)) from None
     except PersistenceError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigurationError(f"{where}: cannot open the event store: {reason}") from None
+        raise ConfigurationError(
+            f"{where}: cannot open the event store: {_first_line(exc)}"
+        ) from None
 
 
 def check_reachable(connection: PostgresConnection) -> None:
@@ -145,15 +145,22 @@ def check_reachable(connection: PostgresConnection) -> None:
 
 def connect_failure(connection: PostgresConnection, exc: psycopg.OperationalError) -> str:
     """One line naming the variable; libpq's reason, with no password in it."""
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    reason = _first_line(exc)
     if connection.password:  # libpq does not quote it; never let a future version
         reason = reason.replace(connection.password, "***")
     where = f"PostgreSQL at {connection.address}, database {connection.dbname!r}"
+    unreachable = "POSTGRES_HOST/POSTGRES_PORT"
+    if "timeout expired" in reason:
+        seconds = f"{connection.connect_timeout} s ({TIMEOUT_VAR})"
+        return f"{unreachable}: no answer from {where} within {seconds}"
     for pattern, variable in CONNECT_FAILURES:
         if pattern.search(reason):
             if variable == PASSWORD_VAR and connection.get_password is not None:
                 variable = PASSWORD_TOPIC_VAR
-            if variable.startswith("POSTGRES_HOST/"):
-                return f"{variable}: no answer from {where} within {connection.connect_timeout} s"
             return f"{variable}: {where}: {reason}"
-    return f"POSTGRES_HOST/POSTGRES_PORT: cannot connect to {where}: {reason}"
+    return f"{unreachable}: cannot connect to {where}: {reason}"
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
