@@ -50,6 +50,7 @@ from a4c_domain.errors import (
 from a4c_domain.ids import domain_claim_id, organization_id
 from a4c_domain.invitation import ORGANIZATION_DEACTIVATED, Invitation, superseded_reason
 from a4c_domain.organization import Organization
+from a4c_domain.persistence import default_to_no_password
 from a4c_domain.scope import OrganizationScope, in_scope
 from a4c_domain.tokens import TokenIssuer
 from a4c_domain.views import InvitationView, OrganizationView
@@ -78,7 +79,8 @@ class OnboardingApplication(Application[UUID]):
     """Organizations and invitations, event-sourced.
 
     ``env`` is the eventsourcing environment (``PERSISTENCE_MODULE``, ``SQLITE_DBNAME``,
-    ``POSTGRES_*``, ``CIPHER_TOPIC``/``CIPHER_KEY``...) plus ``A4C_TOKEN_SECRET`` (≥ 32
+    ``POSTGRES_*``, ``CIPHER_TOPIC``/``CIPHER_KEY``...; no ``POSTGRES_PASSWORD``: none,
+    as with trust auth) plus ``A4C_TOKEN_SECRET`` (≥ 32
     bytes; or pass ``token_secret``) and optionally ``A4C_INVITATION_TTL_SECONDS``.
     """
 
@@ -123,7 +125,9 @@ class OnboardingApplication(Application[UUID]):
         """Class defaults overlaid with ``env`` only: no implicit ``os.environ``."""
         merged = dict(type(self).env)
         merged.update(env or {})
-        return Environment(name, merged)
+        environment = Environment(name, merged)
+        default_to_no_password(environment)
+        return environment
 
     def construct_recorder(self) -> ApplicationRecorder:
         """The recorder, creating its tables; retried when another process does the same.

@@ -14,9 +14,14 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from a4c_domain.cause import current_cause
+
+# The choices every entry point offers (``LOG_FORMAT``; its own ``*_LOG_LEVEL``).
+LOG_FORMAT_VAR = "LOG_FORMAT"
+LogFormat = Literal["json", "text"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 # Attributes every LogRecord has; anything else was passed with ``extra=``.
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}

@@ -2,7 +2,8 @@
 
 Configuration is read here and nowhere else (see :mod:`a4c_projector.settings`). Exit
 codes: 0 success, 1 the operation found a problem (poison event, audit gap, rebuild
-mismatch, failed retry), 2 bad configuration or usage.
+mismatch, failed retry), 2 bad configuration or usage, including a database that
+cannot be reached (one line naming the variable to fix).
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         settings = load_settings(os.environ)
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, json_lines=settings.log_format == "json")
         store = open_event_store(store_env(os.environ), sql_dir=settings.sql_dir)
         with store.location.connect() as db:
             ensure_schema(db)

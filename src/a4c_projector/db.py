@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -29,7 +29,11 @@ class Location:
     """Where the event store and the read models live (they share one database)."""
 
     dialect: Dialect
-    conninfo: str = ""  # PostgreSQL
+    # PostgreSQL: built by psycopg from keywords (store.py), never joined by hand; it
+    # may hold the password, so it is kept out of reprs.
+    conninfo: str = field(default="", repr=False)
+    # PostgreSQL: POSTGRES_GET_PASSWORD_TOPIC, asked for every new connection.
+    get_password: Callable[[], str] | None = field(default=None, repr=False, compare=False)
     schema: str = "public"  # PostgreSQL
     sqlite_path: str = ""  # SQLite
     events_table: str = "a4c_events"
@@ -39,10 +43,10 @@ class Location:
         """A new connection; ``purpose`` names it in ``pg_stat_activity`` for operators."""
         if self.dialect == "postgres":
             conn = psycopg.connect(
-                self.conninfo,
+                self.conninfo,  # carries the operator's connect_timeout
+                password=self.get_password() if self.get_password else None,
                 autocommit=autocommit,
                 options=f"-c search_path={self.schema}",
-                connect_timeout=5,
                 application_name=self.application_name(purpose),
                 # A peer that vanishes without a FIN (node lost) is noticed in ~25 s
                 # instead of the kernel's two hours.

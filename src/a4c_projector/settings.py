@@ -1,23 +1,25 @@
 """Projector configuration from the environment, validated once in the CLI entry point.
 
-``PROJECTOR_*`` variables tune the daemon; the event store is configured the
-eventsourcing way (``PERSISTENCE_MODULE``, ``POSTGRES_*``, ``SQLITE_DBNAME``,
-``CIPHER_*``) plus ``A4C_TOKEN_SECRET``, which the domain application requires even
-though the projector never derives a token.
+``PROJECTOR_*`` variables tune the daemon, ``LOG_FORMAT`` (json | text) is shared with
+the worker; the event store is configured the eventsourcing way
+(``PERSISTENCE_MODULE``, ``POSTGRES_*``, ``SQLITE_DBNAME``, ``CIPHER_*``). No token
+secret: the projector never derives a token (see :mod:`a4c_projector.store`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from a4c_domain.errors import ConfigurationError
+from a4c_domain.logs import LOG_FORMAT_VAR, LogFormat, LogLevel
+from a4c_domain.persistence import is_store_variable
 from a4c_projector.guard import DEFAULT_GAP_GRACE
 
-STORE_PREFIXES = ("PERSISTENCE_MODULE", "POSTGRES_", "SQLITE_", "CIPHER_", "A4C_")
 # Events per catch-up batch. Measured with bench/projector_catchup.py: 5000 beat 2000 by
 # 10-25% (fewer commits and statements per event), and 10000 beats 5000 by 5-15% (more
 # of an aggregate's events fold into one row write) for ~20 MB more memory at peak and
@@ -40,9 +42,20 @@ class ProjectorSettings(BaseSettings):
     # of 5 s and four poll intervals).
     heartbeat_max_age: float | None = Field(default=None, gt=0)
     dead_letter: bool = False
-    log_level: str = "INFO"
+    log_level: LogLevel = "INFO"
+    log_format: LogFormat = "json"  # from LOG_FORMAT, the worker's variable
     # Where the read-model DDL is (default: the source tree, then <prefix>/share/a4c/sql).
     sql_dir: Path | None = None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @property
     def heartbeat_limit(self) -> float:
@@ -53,21 +66,24 @@ def load_settings(environ: Mapping[str, str]) -> ProjectorSettings:
     """Validate; a bad value raises ConfigurationError naming the variable."""
     try:
         # model_validate, not the constructor: only ``environ`` counts, not os.environ.
-        return ProjectorSettings.model_validate(
-            {
-                k[len("PROJECTOR_") :].lower(): v
-                for k, v in environ.items()
-                if k.startswith("PROJECTOR_")
-            }
-        )
+        fields = {
+            k[len("PROJECTOR_") :].lower(): v
+            for k, v in environ.items()
+            if k.startswith("PROJECTOR_") and k != "PROJECTOR_LOG_FORMAT"
+        }
+        if LOG_FORMAT_VAR in environ:
+            fields["log_format"] = environ[LOG_FORMAT_VAR]
+        return ProjectorSettings.model_validate(fields)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"PROJECTOR_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in exc.errors()
-        )
+        problems = "; ".join(f"{_variable(e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ConfigurationError(problems) from None
 
 
+def _variable(loc: tuple[int | str, ...]) -> str:
+    field = "_".join(str(p) for p in loc)
+    return LOG_FORMAT_VAR if field == "log_format" else f"PROJECTOR_{field.upper()}"
+
+
 def store_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The part of the environment that configures the event store."""
-    return {k: v for k, v in environ.items() if k.startswith(STORE_PREFIXES)}
+    """The part of the environment that configures the event store (never the token key)."""
+    return {k: v for k, v in environ.items() if is_store_variable(k)}

@@ -2,20 +2,47 @@
 
 The domain application is constructed (it never issues a command here) only for its
 mapper — upcasting, the optional cipher — and for the name of its events table, so the
-projector reads exactly what the domain wrote.
+projector reads exactly what the domain wrote. A configuration mistake, including a
+PostgreSQL that cannot be reached, raises ``ConfigurationError`` naming the variable,
+within the connect timeout (before eventsourcing's pool would wait for a connection).
 """
 
 from __future__ import annotations
 
+import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eventsourcing.persistence import Mapper
+import psycopg
+from eventsourcing.persistence import Mapper, PersistenceError
+from eventsourcing.utils import Environment
 
 from a4c_domain import OnboardingApplication
+from a4c_domain.application import TOKEN_SECRET_VAR
+from a4c_domain.errors import ConfigurationError
+from a4c_domain.persistence import (
+    PASSWORD_TOPIC_VAR,
+    PASSWORD_VAR,
+    PERSISTENCE_MODULE_VAR,
+    PERSISTENCE_MODULES,
+    TIMEOUT_VAR,
+    PostgresConnection,
+    postgres_connection,
+    store_flags,
+)
 from a4c_projector.db import Location
+
+# libpq's reasons for a failed connection, by the variable that fixes them.
+CONNECT_FAILURES = (
+    (re.compile(r'database "([^"]*)" does not exist'), "POSTGRES_DBNAME"),
+    (re.compile(r'role "([^"]*)" does not exist'), "POSTGRES_USER"),
+    (re.compile(r"password|authentication failed"), PASSWORD_VAR),
+    (re.compile(r"resolve host|translate host name"), "POSTGRES_HOST"),
+    (re.compile(r"SSL"), "PGSSLMODE"),  # libpq's TLS variables (see a4c_domain.persistence)
+)
 
 
 @dataclass(frozen=True)
@@ -25,29 +52,32 @@ class EventStore:
     channel: str | None  # the NOTIFY channel of PostgreSQL inserts
 
 
-def postgres_conninfo(env: Mapping[str, str]) -> str:
-    parts = {
-        "host": env.get("POSTGRES_HOST", "127.0.0.1"),
-        "port": env.get("POSTGRES_PORT", "5432"),
-        "user": env.get("POSTGRES_USER", "postgres"),
-        "dbname": env.get("POSTGRES_DBNAME", "postgres"),
-    }
-    password = env.get("POSTGRES_PASSWORD")
-    if password:
-        parts["password"] = password
-    return " ".join(f"{k}={v}" for k, v in parts.items())
-
-
 def open_event_store(env: Mapping[str, str], sql_dir: Path | None = None) -> EventStore:
     """The store ``env`` configures; ``sql_dir``: the DDL directory set by the operator."""
-    app = OnboardingApplication(env)
+    # Read as the application reads it (A4C_-prefixed names first).
+    environment = Environment(OnboardingApplication.name, env)
+    module = (
+        environment.get(PERSISTENCE_MODULE_VAR) or OnboardingApplication.env[PERSISTENCE_MODULE_VAR]
+    )
+    if module not in PERSISTENCE_MODULES:
+        raise ConfigurationError(
+            f"{PERSISTENCE_MODULE_VAR}: {module!r} is not one of {', '.join(PERSISTENCE_MODULES)}"
+        )
+    creates_table = store_flags(environment)["CREATE_TABLE"]
+    connection = None
+    if module == "eventsourcing.postgres":
+        connection = postgres_connection(environment)
+        check_reachable(connection)
+    app = _application(env, "SQLITE_DBNAME" if connection is None else "POSTGRES_SCHEMA")
     recorder: Any = app.recorder
-    module = app.env.get("PERSISTENCE_MODULE") or ""
-    if "postgres" in module:
+    if connection is not None:
         location = Location(
             dialect="postgres",
-            conninfo=postgres_conninfo(app.env),
-            schema=recorder.datastore.schema or "public",
+            conninfo=psycopg.conninfo.make_conninfo(
+                **connection.keywords(with_password=connection.get_password is None)
+            ),
+            get_password=connection.get_password,
+            schema=connection.schema,
             events_table=recorder.events_table_name,
             sql_dir=sql_dir,
         )
@@ -62,4 +92,75 @@ def open_event_store(env: Mapping[str, str], sql_dir: Path | None = None) -> Eve
         channel = None
     mapper = app.mapper
     app.close()
+    if not creates_table:
+        require_events_table(location)
     return EventStore(location=location, mapper=mapper, channel=channel)
+
+
+def require_events_table(location: Location) -> None:
+    """With ``CREATE_TABLE=n`` nobody creates the event store: a missing one is named."""
+    with location.connect(purpose="startup") as db:
+        if db.dialect == "postgres":
+            found = db.execute("SELECT to_regclass(%s)", [location.qualified_events_table])
+        else:
+            found = db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = %s",
+                [location.events_table],
+            )
+    if not found or found[0][0] is None:
+        where = "POSTGRES_SCHEMA" if location.dialect == "postgres" else "SQLITE_DBNAME"
+        raise ConfigurationError(
+            f"{where}: no event store table {location.qualified_events_table} and "
+            "CREATE_TABLE is off (create it with sql/001_event_store.sql)"
+        )
+
+
+def _application(env: Mapping[str, str], where: str) -> OnboardingApplication:
+    """The domain application, holding a throwaway token key.
+
+    The projector never issues or checks a token, so it needs no secret, and with a
+    fresh random key it could not derive a real token even if asked. ``where``: the
+    variable to name when the store cannot be opened (reached, but no schema or file).
+    """
+    without_secret = {k: v for k, v in env.items() if not k.endswith(TOKEN_SECRET_VAR)}
+    try:
+        return OnboardingApplication(without_secret, token_secret=secrets.token_bytes(32))
+    except OSError as exc:  # eventsourcing's word for a bad value; it quotes the variable
+        named = re.search(r"'([A-Z][A-Z0-9_]*)'", str(exc))
+        raise ConfigurationError(f"{named.group(1)}: {exc}" if named else str(exc)) from None
+    except PersistenceError as exc:
+        raise ConfigurationError(
+            f"{where}: cannot open the event store: {_first_line(exc)}"
+        ) from None
+
+
+def check_reachable(connection: PostgresConnection) -> None:
+    """Connect once; a failure raises ConfigurationError naming the variable to fix."""
+    try:
+        with psycopg.connect(**connection.keywords()):
+            pass
+    except psycopg.OperationalError as exc:
+        raise ConfigurationError(connect_failure(connection, exc)) from None
+
+
+def connect_failure(connection: PostgresConnection, exc: psycopg.OperationalError) -> str:
+    """One line naming the variable; libpq's reason, with no password in it."""
+    reason = _first_line(exc)
+    if connection.password:  # libpq does not quote it; never let a future version
+        reason = reason.replace(connection.password, "***")
+    where = f"PostgreSQL at {connection.address}, database {connection.dbname!r}"
+    unreachable = "POSTGRES_HOST/POSTGRES_PORT"
+    if "timeout expired" in reason:
+        seconds = f"{connection.connect_timeout} s ({TIMEOUT_VAR})"
+        return f"{unreachable}: no answer from {where} within {seconds}"
+    for pattern, variable in CONNECT_FAILURES:
+        if pattern.search(reason):
+            if variable == PASSWORD_VAR and connection.get_password is not None:
+                variable = PASSWORD_TOPIC_VAR
+            return f"{variable}: {where}: {reason}"
+    return f"{unreachable}: cannot connect to {where}: {reason}"
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

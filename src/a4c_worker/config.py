@@ -22,6 +22,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from a4c_domain.errors import ConfigurationError
+from a4c_domain.logs import LogFormat, LogLevel
+from a4c_domain.persistence import PersistenceModule, is_store_variable
 from a4c_worker.attempts import DEFAULT_MAX_WRONG, DEFAULT_WINDOW_SECONDS, MaxWrong, WindowSeconds
 from a4c_worker.providers.dns import Nameserver
 from a4c_worker.providers.dns.rfc2136 import TSIG_ALGORITHMS
@@ -35,9 +37,6 @@ Scope = Literal["client", "store", "worker"]
 MIN_TOKEN_SECRET_LENGTH = 32
 MASK = "**********"
 
-# Passed through to the event store untouched: eventsourcing documents these itself.
-PERSISTENCE_PREFIXES = ("POSTGRES_", "SQLITE_", "CIPHER_")
-PERSISTENCE_NAMES = frozenset({"PERSISTENCE_MODULE", "COMPRESSOR_TOPIC", "SINGLE_ROW_TRACKING"})
 
 DEFAULT_DNS = {"mock": "memory", "development": "logging", "production": "rfc2136"}
 
@@ -72,9 +71,7 @@ class WorkerSettings(BaseSettings):
     temporal_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     # The domain's event store (eventsourcing's own variable names).
-    persistence_module: Literal["eventsourcing.sqlite", "eventsourcing.postgres"] = (
-        "eventsourcing.sqlite"
-    )
+    persistence_module: PersistenceModule = "eventsourcing.sqlite"
     sqlite_dbname: str = Field(default="a4c-events.sqlite", min_length=1)
     postgres_dbname: str | None = None
     postgres_host: str | None = None
@@ -128,8 +125,8 @@ class WorkerSettings(BaseSettings):
     health_host: str = "0.0.0.0"  # noqa: S104 - pods are probed from outside
     health_port: int = Field(default=8081, ge=0, le=65535)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    log_format: Literal["json", "text"] = "json"
+    log_level: LogLevel = "INFO"
+    log_format: LogFormat = "json"
     # Tracing (off by default); the standard OpenTelemetry variable.
     otel_traces_exporter: Literal["none", "console", "otlp"] = "none"
 
@@ -328,7 +325,7 @@ def load_settings(environ: Mapping[str, str], scope: Scope = "worker") -> Worker
             continue
         if name in fields and name != "persistence_extra":
             values[name] = value
-        elif key.upper() in PERSISTENCE_NAMES or key.upper().startswith(PERSISTENCE_PREFIXES):
+        elif is_store_variable(key.upper()):  # passed through: eventsourcing documents them
             extra[key.upper()] = value
     values["persistence_extra"] = extra
     try:

@@ -22,8 +22,11 @@ import dns.rcode
 import dns.rdatatype
 import httpx
 import psycopg
+from eventsourcing.utils import Environment
 from temporalio.client import Client
 
+from a4c_domain import OnboardingApplication
+from a4c_domain.persistence import postgres_connection
 from a4c_worker.config import SettingsError, WorkerSettings, load_settings
 from a4c_worker.wiring import application_env, build_application
 
@@ -69,16 +72,9 @@ async def _read_models(settings: WorkerSettings) -> str:
     def probe() -> str:
         counts = []
         if settings.persistence_module == "eventsourcing.postgres":
-            conninfo = psycopg.conninfo.make_conninfo(
-                host=env.get("POSTGRES_HOST"),
-                port=env.get("POSTGRES_PORT"),
-                dbname=env.get("POSTGRES_DBNAME"),
-                user=env.get("POSTGRES_USER"),
-                password=env.get("POSTGRES_PASSWORD") or None,
-                connect_timeout=5,
-            )
-            schema = env.get("POSTGRES_SCHEMA") or "public"
-            with psycopg.connect(conninfo) as conn:
+            connection = postgres_connection(Environment(OnboardingApplication.name, env))
+            schema = connection.schema
+            with psycopg.connect(**connection.keywords()) as conn:
                 for table in READ_MODEL_TABLES:
                     query = psycopg.sql.SQL("SELECT count(*) FROM {}.{}").format(
                         psycopg.sql.Identifier(schema), psycopg.sql.Identifier(table)

@@ -70,8 +70,8 @@ def application_env(settings: WorkerSettings) -> dict[str, str]:
     }
     env.update({key: value for key, value in optional.items() if value is not None})
     env["POSTGRES_PORT"] = str(settings.postgres_port)
-    password = settings.postgres_password
-    env["POSTGRES_PASSWORD"] = password.get_secret_value() if password is not None else ""
+    if settings.postgres_password is not None:  # unset: none (the domain's default)
+        env["POSTGRES_PASSWORD"] = settings.postgres_password.get_secret_value()
     return env
 
 

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from a4c_worker.config import PERSISTENCE_NAMES, PERSISTENCE_PREFIXES, WorkerSettings, load_settings
+from a4c_domain.persistence import is_store_variable
+from a4c_worker.config import WorkerSettings, load_settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 PROBE_PATHS = {"/health", "/ready"}
@@ -30,15 +31,17 @@ def of_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
 
 
 def worker_reads(variable: str) -> bool:
-    return (
-        variable.lower() in WorkerSettings.model_fields
-        or variable in PERSISTENCE_NAMES
-        or variable.startswith(PERSISTENCE_PREFIXES)
-    )
+    return variable.lower() in WorkerSettings.model_fields or is_store_variable(variable)
 
 
-def secret_keys() -> set[str]:
-    return set(of_kind(documents("secret.example.yaml"), "Secret")["stringData"])
+def secret_keys(name: str = "a4c-secrets") -> set[str]:
+    (secret,) = [d for d in documents("secret.example.yaml") if d["metadata"]["name"] == name]
+    return set(secret["stringData"])
+
+
+def secret_ref(deployment: dict[str, Any]) -> str:
+    (ref,) = [s["secretRef"]["name"] for s in container(deployment)["envFrom"] if "secretRef" in s]
+    return str(ref)
 
 
 def container(deployment: dict[str, Any]) -> dict[str, Any]:
@@ -77,6 +80,7 @@ def test_worker_manifest_agrees_with_worker_settings() -> None:
     assert settings.workflow_mode == "production"
 
     deployment = of_kind(docs, "Deployment")
+    assert secret_ref(deployment) == "a4c-secrets"
     check_probes(deployment, settings.health_port)
     grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     assert grace > settings.shutdown_grace_seconds
@@ -84,14 +88,17 @@ def test_worker_manifest_agrees_with_worker_settings() -> None:
 
 
 def test_projector_manifest_agrees_with_projector_settings() -> None:
-    from a4c_projector.settings import STORE_PREFIXES, ProjectorSettings
+    from a4c_projector.settings import ProjectorSettings
 
     docs = documents("projector.yaml")
     config = of_kind(docs, "ConfigMap")["data"]
     reads = {f"PROJECTOR_{name.upper()}" for name in ProjectorSettings.model_fields}
-    unknown = [v for v in config if v not in reads and not v.startswith(STORE_PREFIXES)]
+    unknown = [v for v in config if v not in reads and not is_store_variable(v)]
     assert unknown == [], f"variables the projector never reads: {unknown}"
     deployment = of_kind(docs, "Deployment")
+    # Its secret holds only what it reads: never the token key, TSIG key or SMTP login.
+    secrets = secret_keys(secret_ref(deployment))
+    assert secrets and [v for v in secrets if not is_store_variable(v)] == []
     assert deployment["spec"]["replicas"] == 2  # one active, one standby
     check_probes(deployment, int(config["PROJECTOR_HTTP_PORT"]))
 

@@ -1,0 +1,159 @@
+"""The event store's configuration: which module, and how to reach PostgreSQL.
+
+eventsourcing's ``PostgresFactory`` reads ``POSTGRES_*`` into the keyword arguments of
+its connection pool. Code that opens its own connections to the same database (the
+projector, ``a4c validate``) reads the connection variables here, the one place outside
+eventsourcing that does, so a password, a password topic or a port means the same to
+both. The result is libpq keywords, never a joined string: psycopg quotes each value
+(``psycopg.connect(**keywords)``, ``psycopg.conninfo.make_conninfo``), so a password
+holding spaces, quotes or ``x port=1`` stays one value.
+
+Read here (eventsourcing 9.5's names): ``POSTGRES_HOST``, ``POSTGRES_PORT``,
+``POSTGRES_DBNAME``, ``POSTGRES_USER``, ``POSTGRES_PASSWORD``,
+``POSTGRES_GET_PASSWORD_TOPIC`` (``module:function`` returning a password, called for
+every new connection: short-lived cloud IAM tokens), ``POSTGRES_CONNECT_TIMEOUT``
+(whole seconds; eventsourcing waits that long for a pool connection, our own
+connections give up connecting after it) and ``POSTGRES_SCHEMA``. The pool's own
+settings (``POSTGRES_POOL_SIZE``, ``..._MAX_OVERFLOW``, ``..._CONN_MAX_AGE``...) concern
+only eventsourcing's pool. TLS: eventsourcing has no variable for it; libpq's
+``PGSSLMODE``, ``PGSSLROOTCERT``, ``PGSSLCERT``... apply to every connection of the
+process, eventsourcing's and ours alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+from eventsourcing.utils import TopicError, resolve_topic, strtobool
+
+from a4c_domain.errors import ConfigurationError
+
+PERSISTENCE_MODULE_VAR = "PERSISTENCE_MODULE"
+# The eventsourcing variables every entry point hands to the event store (the worker's
+# writes and the projector's reads must agree on all of them). Not ORIGINATOR_ID_TYPE,
+# TRANSCODER_TOPIC or MAPPER_TOPIC: the domain's ids and codec are fixed.
+STORE_PREFIXES = ("POSTGRES_", "SQLITE_", "CIPHER_")
+STORE_NAMES = frozenset(
+    {PERSISTENCE_MODULE_VAR, "COMPRESSOR_TOPIC", "SINGLE_ROW_TRACKING", "CREATE_TABLE"}
+)
+
+PersistenceModule = Literal["eventsourcing.sqlite", "eventsourcing.postgres"]
+PERSISTENCE_MODULES: tuple[str, ...] = get_args(PersistenceModule)
+PASSWORD_VAR = "POSTGRES_PASSWORD"  # noqa: S105 - the variable's name
+PASSWORD_TOPIC_VAR = "POSTGRES_GET_PASSWORD_TOPIC"  # noqa: S105 - the variable's name
+TIMEOUT_VAR = "POSTGRES_CONNECT_TIMEOUT"
+# Our own connections: long enough for a TLS handshake across a region, short enough
+# that a wrong address is reported while the operator is still looking.
+DEFAULT_CONNECT_TIMEOUT = 5
+
+
+def is_store_variable(name: str) -> bool:
+    return name in STORE_NAMES or name.startswith(STORE_PREFIXES)
+
+
+@dataclass(frozen=True)
+class PostgresConnection:
+    """Where the PostgreSQL event store is and how to log in (the password is never shown)."""
+
+    host: str
+    port: int
+    dbname: str
+    user: str
+    schema: str
+    connect_timeout: int
+    password: str | None = field(default=None, repr=False)
+    get_password: Callable[[], str] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def keywords(self, *, with_password: bool = True) -> dict[str, Any]:
+        """libpq keywords; a password topic is asked now (its tokens may be short-lived)."""
+        found: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "dbname": self.dbname,
+            "user": self.user,
+            "connect_timeout": self.connect_timeout,
+        }
+        password = self.current_password() if with_password else None
+        if password:  # none: trust, peer or ~/.pgpass, as libpq decides
+            found["password"] = password
+        return found
+
+    def current_password(self) -> str | None:
+        return self.get_password() if self.get_password is not None else self.password
+
+
+def postgres_connection(env: Mapping[str, str]) -> PostgresConnection:
+    """Read the connection variables; a missing or bad one raises ConfigurationError naming it.
+
+    Pass the application's ``Environment`` to honour its prefixed names
+    (``A4C_POSTGRES_HOST`` before ``POSTGRES_HOST``), as eventsourcing does.
+    """
+
+    def required(name: str) -> str:
+        value = env.get(name)
+        if not value:
+            raise ConfigurationError(f"{name}: required when {PERSISTENCE_MODULE_VAR} is postgres")
+        return value
+
+    def whole(name: str, default: int, low: int, high: int) -> int:
+        text = env.get(name) or str(default)
+        if not text.strip().isdigit() or not low <= int(text) <= high:
+            raise ConfigurationError(f"{name}: must be a whole number from {low} to {high}")
+        return int(text)
+
+    get_password: Callable[[], str] | None = None
+    topic = env.get(PASSWORD_TOPIC_VAR)
+    if topic:
+        try:
+            get_password = resolve_topic(topic)
+        except TopicError:
+            raise ConfigurationError(f"{PASSWORD_TOPIC_VAR}: cannot import {topic!r}") from None
+        if not callable(get_password):
+            raise ConfigurationError(f"{PASSWORD_TOPIC_VAR}: {topic!r} is not a function")
+    return PostgresConnection(
+        host=required("POSTGRES_HOST"),
+        port=whole("POSTGRES_PORT", 5432, 1, 65535),
+        dbname=required("POSTGRES_DBNAME"),
+        user=required("POSTGRES_USER"),
+        schema=(env.get("POSTGRES_SCHEMA") or "").strip() or "public",
+        connect_timeout=whole(TIMEOUT_VAR, DEFAULT_CONNECT_TIMEOUT, 1, 3600),
+        password=None if topic else env.get(PASSWORD_VAR),
+        get_password=get_password,
+    )
+
+
+# eventsourcing's yes/no variables: it raises a ValueError that names no variable.
+FLAG_DEFAULTS = {
+    "CREATE_TABLE": True,
+    "SINGLE_ROW_TRACKING": True,
+    "POSTGRES_ENABLE_DB_FUNCTIONS": False,
+    "POSTGRES_PRE_PING": False,
+}
+
+
+def store_flags(env: Mapping[str, str]) -> dict[str, bool]:
+    """The yes/no store variables read as eventsourcing reads them; a bad one is named."""
+    flags = {}
+    for name, default in FLAG_DEFAULTS.items():
+        text = env.get(name) or ""
+        try:
+            flags[name] = strtobool(text) if text else default
+        except ValueError:
+            raise ConfigurationError(f"{name}: must be yes or no, not {text!r}") from None
+    return flags
+
+
+def default_to_no_password(env: MutableMapping[str, str]) -> None:
+    """Unset ``POSTGRES_PASSWORD`` means no password (trust, peer or ``~/.pgpass``).
+
+    eventsourcing refuses to start without the variable or a password topic; libpq
+    needs neither. An empty password is what libpq treats as none.
+    """
+    if env.get(PASSWORD_VAR) is None and not env.get(PASSWORD_TOPIC_VAR):
+        env[PASSWORD_VAR] = ""

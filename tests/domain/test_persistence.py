@@ -1,0 +1,83 @@
+"""The event store's connection settings: read once, as eventsourcing reads them.
+
+The PostgreSQL half runs on the real local server (trust auth for 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import pytest
+from eventsourcing.postgres import PostgresFactory
+from eventsourcing.utils import Environment
+
+from a4c_domain import OnboardingApplication
+from a4c_domain.errors import ConfigurationError
+from a4c_domain.persistence import postgres_connection
+from tests.domain.support import TOKEN_SECRET
+from tests.servers.postgres import postgres_env
+
+
+def issued_password() -> str:
+    """A ``POSTGRES_GET_PASSWORD_TOPIC`` target."""
+    return "from the topic"
+
+
+def test_trust_auth_needs_no_postgres_password(pg_schema: str) -> None:
+    env = postgres_env(pg_schema)
+    del env["POSTGRES_PASSWORD"]
+    app = OnboardingApplication(env, token_secret=TOKEN_SECRET)
+    try:
+        org = app.register_organization(name="Trust", slug="trust", org_type="provider")
+        assert org.position == 1
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"POSTGRES_PASSWORD": "x port=1 'q' \\ a=b", "POSTGRES_CONNECT_TIMEOUT": "9"},
+        {"POSTGRES_GET_PASSWORD_TOPIC": f"{__name__}:issued_password"},
+        {"A4C_POSTGRES_HOST": "db.example", "A4C_POSTGRES_PASSWORD": "prefixed"},
+        {},
+    ],
+)
+def test_the_connection_is_what_eventsourcing_connects_to(extra: dict[str, str]) -> None:
+    env = {**postgres_env("s1"), "POSTGRES_PORT": "6543", **extra}
+    if "POSTGRES_GET_PASSWORD_TOPIC" in extra:
+        del env["POSTGRES_PASSWORD"]
+    environment = Environment(OnboardingApplication.name, env)
+    ours = postgres_connection(environment)
+    pool = PostgresFactory(environment).datastore.pool  # builds the pool, connects nothing
+    theirs = {k: v for k, v in (pool.kwargs or {}).items() if k != "row_factory"}
+    if pool.get_password_func is not None:
+        assert ours.get_password is pool.get_password_func
+        theirs["password"] = pool.get_password_func()
+    keywords = ours.keywords()
+    assert theirs == {
+        "host": keywords["host"],
+        "port": str(keywords["port"]),
+        "dbname": keywords["dbname"],
+        "user": keywords["user"],
+        "password": keywords.get("password", ""),
+    }
+    if "POSTGRES_CONNECT_TIMEOUT" in extra:
+        assert keywords["connect_timeout"] == pool.timeout == 9
+    assert ours.schema == "s1"
+    assert "x port=1" not in repr(ours) and "prefixed" not in repr(ours)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("POSTGRES_HOST", ""),
+        ("POSTGRES_PORT", "5432x"),
+        ("POSTGRES_PORT", "70000"),
+        ("POSTGRES_CONNECT_TIMEOUT", "0"),
+        ("POSTGRES_GET_PASSWORD_TOPIC", "no.such.module:f"),
+        ("POSTGRES_GET_PASSWORD_TOPIC", f"{__name__}:TOKEN_SECRET"),
+    ],
+)
+def test_a_bad_connection_setting_is_named(variable: str, value: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"^{variable}: ") as caught:
+        postgres_connection({**postgres_env("s1"), variable: value})
+    assert TOKEN_SECRET not in str(caught.value)
