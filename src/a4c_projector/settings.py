@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from a4c_domain.errors import ConfigurationError
+from a4c_domain.probes import DEFAULT_HOST as PROBE_HOST
 
 STORE_PREFIXES = ("PERSISTENCE_MODULE", "POSTGRES_", "SQLITE_", "CIPHER_", "A4C_")
 # Events per catch-up batch. Measured with bench/projector_catchup.py: 5000 beat 2000 by
@@ -32,7 +33,7 @@ class ProjectorSettings(BaseSettings):
     batch_size: int = Field(default=DEFAULT_BATCH_SIZE, ge=1, le=50_000)
     poll_interval: float = Field(default=0.5, gt=0, le=60)
     gap_grace: float = Field(default=0.25, ge=0, le=60)
-    http_host: str = "0.0.0.0"  # noqa: S104 - a daemon's probes must be reachable
+    http_host: str = PROBE_HOST  # loopback unless set (the k8s manifest sets 0.0.0.0)
     http_port: int = Field(default=9102, ge=0, le=65535)
     ready_max_age: float = Field(default=30.0, gt=0)
     # /health turns red when the loop has not beaten for this long (default: the larger

@@ -22,6 +22,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from a4c_domain.errors import ConfigurationError
+from a4c_domain.probes import DEFAULT_HOST as PROBE_HOST
 from a4c_worker.providers.dns import Nameserver
 from a4c_worker.providers.dns.rfc2136 import TSIG_ALGORITHMS
 
@@ -121,7 +122,7 @@ class WorkerSettings(BaseSettings):
     dns_zone: str = "orgs.a4c.localhost"
 
     # The process.
-    health_host: str = "0.0.0.0"  # noqa: S104 - pods are probed from outside
+    health_host: str = PROBE_HOST  # loopback unless set (the k8s manifest sets 0.0.0.0)
     health_port: int = Field(default=8081, ge=0, le=65535)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
