@@ -37,6 +37,7 @@ from a4c_domain import commands as c
 from a4c_domain.errors import (
     ConcurrencyError,
     ConfigurationError,
+    InvalidCommand,
     InvitationConflict,
     InvitationNotFound,
     OrganizationConflict,
@@ -52,6 +53,9 @@ from a4c_domain.views import InvitationView, OrganizationView
 TOKEN_SECRET_VAR = "A4C_TOKEN_SECRET"  # noqa: S105 - the variable's name, not a secret
 INVITATION_TTL_VAR = "A4C_INVITATION_TTL_SECONDS"
 DEFAULT_INVITATION_TTL = timedelta(days=7)
+# The longest an invitation may live; a larger value is a mistake, not a wish (and one
+# past datetime's range would fail every invite with an OverflowError).
+MAX_INVITATION_TTL = timedelta(days=365)
 SAVE_ATTEMPTS = 4
 STARTUP_ATTEMPTS = 5
 
@@ -61,6 +65,22 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def invitation_ttl(value: str | None) -> timedelta:
+    """``A4C_INVITATION_TTL_SECONDS`` (whole seconds, 1 s to a year), or the default."""
+    if not value:
+        return DEFAULT_INVITATION_TTL
+    limit = int(MAX_INVITATION_TTL.total_seconds())
+    try:
+        seconds = int(value)
+    except ValueError:
+        seconds = 0
+    if not 0 < seconds <= limit:
+        raise ConfigurationError(
+            f"{INVITATION_TTL_VAR} must be whole seconds from 1 to {limit} (a year)"
+        )
+    return timedelta(seconds=seconds)
 
 
 class OnboardingApplication(Application[UUID]):
@@ -102,11 +122,7 @@ class OnboardingApplication(Application[UUID]):
             raise ConfigurationError(f"{TOKEN_SECRET_VAR} is not set")
         self.tokens = TokenIssuer(secret)
         self.clock = clock
-        ttl = self.env.get(INVITATION_TTL_VAR)
-        try:
-            self.invitation_ttl = timedelta(seconds=int(ttl)) if ttl else DEFAULT_INVITATION_TTL
-        except ValueError:
-            raise ConfigurationError(f"{INVITATION_TTL_VAR} must be whole seconds") from None
+        self.invitation_ttl = invitation_ttl(self.env.get(INVITATION_TTL_VAR))
 
     def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
         """Class defaults overlaid with ``env`` only: no implicit ``os.environ``."""
@@ -212,10 +228,15 @@ class OnboardingApplication(Application[UUID]):
         if org.is_deactivated:
             raise OrganizationInactive(f"organization {org.slug!r} is deactivated")
         inv_id = Invitation.create_id(cmd.organization_id, cmd.email, cmd.generation)
-        expires_at = cmd.expires_at or self.clock() + self.invitation_ttl
+        now = self.clock()
+        expires_at = cmd.expires_at or now + self.invitation_ttl
 
         def decide(inv: Invitation | None) -> Invitation | None:
             if inv is None:
+                if expires_at <= now:  # a repeat of an earlier invite stays a no-op
+                    raise InvalidCommand(
+                        "Invite", [{"field": "expires_at", "message": "must be in the future"}]
+                    )
                 return Invitation(
                     organization_id=cmd.organization_id,
                     email=cmd.email,

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
+from a4c_domain.spreadsheet import csv_cell
 from a4c_projector.queries import OrganizationRecord, ReadModel
 
 Kind = Literal["organizations", "invitations"]
@@ -88,7 +89,7 @@ def render(rows: list[dict[str, Any]], fields: Sequence[str], fmt: Format) -> st
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(fields)
-        writer.writerows(cells)
+        writer.writerows([csv_cell(cell) for cell in row] for row in cells)
         return out.getvalue().rstrip("\n")
     widths = [max([len(name), *(len(c[i]) for c in cells)]) for i, name in enumerate(fields)]
     lines = [

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from a4c_domain.application import MAX_INVITATION_TTL
 from a4c_domain.errors import ConfigurationError
 from a4c_domain.probes import DEFAULT_HOST as PROBE_HOST
 from a4c_worker.providers.dns import Nameserver
@@ -85,7 +86,9 @@ class WorkerSettings(BaseSettings):
     cipher_key: SecretStr | None = None
     # Required by whatever touches the event store (``run``, ``invite``); see problems().
     a4c_token_secret: SecretStr | None = None
-    a4c_invitation_ttl_seconds: int | None = Field(default=None, ge=60)
+    a4c_invitation_ttl_seconds: int | None = Field(
+        default=None, ge=60, le=int(MAX_INVITATION_TTL.total_seconds())
+    )
     # Other POSTGRES_*/SQLITE_*/CIPHER_* variables, kept opaque: any of them may be a secret.
     persistence_extra: dict[str, SecretStr] = Field(default_factory=dict)
 

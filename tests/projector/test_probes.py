@@ -162,13 +162,18 @@ def own_role(pg_schema: str, pg_server: str) -> Iterator[str]:
             admin.execute(f'DROP ROLE "{role}"')
 
 
+def daemon_as(role: str, schema: str) -> tuple[Store, Daemon]:
+    """A daemon connecting as ``role``, over a store holding one seeded organization."""
+    store = make_pg_store(schema, POSTGRES_USER=role)
+    seed(store.app, 1)
+    store.app.close()
+    return store, Daemon(store.env)
+
+
 def test_a_dead_listen_connection_turns_readiness_red_until_it_is_back(
     pg_schema: str, pg_server: str, own_role: str
 ) -> None:
-    store = make_pg_store(pg_schema, POSTGRES_USER=own_role)
-    seed(store.app, 1)
-    store.app.close()
-    daemon = Daemon(store.env)
+    store, daemon = daemon_as(own_role, pg_schema)
     listen_name = store.location.application_name("listen")
     try:
         wait_for(lambda: daemon.get("/ready")[1].get("listening") is True, what="listening")
@@ -205,10 +210,7 @@ def test_a_dead_listen_connection_turns_readiness_red_until_it_is_back(
 def test_the_probes_connection_lost_for_good_reads_database_unreachable_and_no_more(
     pg_schema: str, pg_server: str, own_role: str
 ) -> None:
-    store = make_pg_store(pg_schema, POSTGRES_USER=own_role)
-    seed(store.app, 1)
-    store.app.close()
-    daemon = Daemon(store.env)
+    store, daemon = daemon_as(own_role, pg_schema)
     try:
         wait_for(lambda: daemon.get("/ready")[0] == 200, what="ready")
         with psycopg.connect(pg_server, autocommit=True) as admin:
