@@ -6,8 +6,9 @@ its clients, but anyone who can reach the port is one too, so it is built not to
 down by them:
 
 * it binds ``127.0.0.1`` unless told otherwise (the manifests bind ``0.0.0.0``);
-* every connection has a socket timeout: a client that connects and sends nothing (or
-  trickles) is dropped when it runs out, instead of holding a thread for ever;
+* every connection has a socket timeout, and its whole request a deadline of the same
+  length: a client that connects and sends nothing, or trickles a byte at a time, is
+  dropped when it runs out, instead of holding a thread for ever;
 * at most ``max_connections`` are served at once, one thread each; a connection beyond
   that is answered ``503`` at once and closed, so idle clients cannot grow the threads;
 * the query string is ignored (``/health?x=1`` is ``/health``); an unknown path is 404;
@@ -16,10 +17,12 @@ down by them:
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -100,8 +103,35 @@ class ProbeServer(ThreadingHTTPServer):
             self.shutdown_request(request)
 
 
+class _DeadlineReader(io.RawIOBase):
+    """Reads the socket until ``deadline`` (monotonic): each read waits at most what is
+    left, so the socket timeout bounds the whole request, not just each read."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request took too long")
+        self._sock.settimeout(left)
+        return self._sock.recv_into(buffer)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: ProbeServer
+
+    def setup(self) -> None:
+        super().setup()
+        assert self.timeout is not None  # set by ProbeServer
+        deadline = time.monotonic() + self.timeout
+        self.rfile.close()  # the plain reader; the socket stays open
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, deadline))
 
     def do_GET(self) -> None:
         route = self.server.routes.get(urlsplit(self.path).path)
@@ -117,6 +147,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, response: Response) -> None:
         status, content_type, body = response
+        self.connection.settimeout(self.timeout)  # the reads may have left it shorter
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import select
 import socket
 import threading
 import time
@@ -197,3 +199,35 @@ def test_idle_connections_cannot_grow_the_threads_without_bound(
 
 def test_the_probes_bind_loopback_unless_told_otherwise() -> None:
     assert WorkerSettings.model_fields["health_host"].default == "127.0.0.1"
+
+
+def closed_by_peer(sock: socket.socket) -> bool:
+    """Whether the other end has closed ``sock`` (without waiting)."""
+    readable, _, _ = select.select([sock], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return sock.recv(100, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
+def test_a_client_trickling_its_request_is_dropped_when_the_whole_request_times_out(
+    state: HealthState, metrics: WorkerMetrics
+) -> None:
+    server = HealthServer(state, metrics.registry, timeout=1.0)
+    port = server.start("127.0.0.1", 0)
+    trickler = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        trickler.sendall(b"GET /health HTTP/1.0\r\nX-Pad: ")
+        began = time.monotonic()
+        # One byte every 0.2 s: every read is quick, the request never ends.
+        while not closed_by_peer(trickler) and time.monotonic() - began < 4:
+            with contextlib.suppress(OSError):
+                trickler.sendall(b"a")
+            time.sleep(0.2)
+        assert closed_by_peer(trickler)
+        assert time.monotonic() - began < 2.5  # the 1 s deadline of the whole request
+    finally:
+        trickler.close()
+        server.stop()
