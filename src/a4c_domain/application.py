@@ -41,6 +41,7 @@ from a4c_domain.errors import (
     ConcurrencyError,
     ConfigurationError,
     DomainTaken,
+    InvalidCommand,
     InvitationConflict,
     InvitationNotFound,
     OrganizationConflict,
@@ -58,6 +59,9 @@ from a4c_domain.views import InvitationView, OrganizationView
 TOKEN_SECRET_VAR = "A4C_TOKEN_SECRET"  # noqa: S105 - the variable's name, not a secret
 INVITATION_TTL_VAR = "A4C_INVITATION_TTL_SECONDS"
 DEFAULT_INVITATION_TTL = timedelta(days=7)
+# The longest an invitation may live; a larger value is a mistake, not a wish (and one
+# past datetime's range would fail every invite with an OverflowError).
+MAX_INVITATION_TTL = timedelta(days=365)
 SAVE_ATTEMPTS = 4
 STARTUP_ATTEMPTS = 5
 
@@ -73,6 +77,27 @@ def _last_position(recordings: list[Recording[UUID]]) -> int | None:
     """The notification id of the last event a save wrote (what views carry)."""
     ids = [r.notification.id for r in recordings if r.notification.id is not None]
     return max(ids) if ids else None
+
+
+def _require_future(command: str, expires_at: datetime, now: datetime) -> None:
+    if expires_at <= now:
+        raise InvalidCommand(command, [{"field": "expires_at", "message": "must be in the future"}])
+
+
+def invitation_ttl(value: str | None) -> timedelta:
+    """``A4C_INVITATION_TTL_SECONDS`` (whole seconds, 1 s to a year), or the default."""
+    if not value:
+        return DEFAULT_INVITATION_TTL
+    limit = int(MAX_INVITATION_TTL.total_seconds())
+    try:
+        seconds = int(value)
+    except ValueError:
+        seconds = 0
+    if not 0 < seconds <= limit:
+        raise ConfigurationError(
+            f"{INVITATION_TTL_VAR} must be whole seconds from 1 to {limit} (a year)"
+        )
+    return timedelta(seconds=seconds)
 
 
 class OnboardingApplication(Application[UUID]):
@@ -115,11 +140,7 @@ class OnboardingApplication(Application[UUID]):
             raise ConfigurationError(f"{TOKEN_SECRET_VAR} is not set")
         self.tokens = TokenIssuer(secret)
         self.clock = clock
-        ttl = self.env.get(INVITATION_TTL_VAR)
-        try:
-            self.invitation_ttl = timedelta(seconds=int(ttl)) if ttl else DEFAULT_INVITATION_TTL
-        except ValueError:
-            raise ConfigurationError(f"{INVITATION_TTL_VAR} must be whole seconds") from None
+        self.invitation_ttl = invitation_ttl(self.env.get(INVITATION_TTL_VAR))
 
     def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
         """Class defaults overlaid with ``env`` only: no implicit ``os.environ``."""
@@ -274,7 +295,8 @@ class OnboardingApplication(Application[UUID]):
         """
         cmd = c.validate(c.Invite, **fields)
         inv_id = Invitation.create_id(cmd.organization_id, cmd.email, cmd.generation)
-        expires_at = cmd.expires_at or self.clock() + self.invitation_ttl
+        now = self.clock()
+        expires_at = cmd.expires_at or now + self.invitation_ttl
 
         def decide() -> tuple[Invitation, list[Aggregate]]:
             org = self._get_organization(cmd.organization_id)
@@ -292,6 +314,8 @@ class OnboardingApplication(Application[UUID]):
                         differences,
                     )
                 return existing, []
+            # Checked only for a new invitation: a repeat of an earlier invite is a no-op.
+            _require_future("Invite", expires_at, now)
             self._refuse_older_generation(org, cmd.email, cmd.generation)
             inv = Invitation(
                 organization_id=cmd.organization_id,
@@ -346,7 +370,9 @@ class OnboardingApplication(Application[UUID]):
     def reissue_token(self, **fields: Any) -> InvitationView:
         """Re-send: move to ``token_generation`` (the old link stops working)."""
         cmd = c.validate(c.ReissueToken, **fields)
-        expires_at = cmd.expires_at or self.clock() + self.invitation_ttl
+        now = self.clock()
+        expires_at = cmd.expires_at or now + self.invitation_ttl
+        _require_future("ReissueToken", expires_at, now)
         return self._invitation_command(
             cmd,
             lambda i: i.reissue_token(

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from a4c_domain.errors import InvalidCommand
+from a4c_domain.redaction import redact
 from a4c_domain.scope import ScopeField
 
 # Labels that would shadow infrastructure names under the organizations' zone.
@@ -115,11 +116,22 @@ PersonName = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
     AfterValidator(_no_control_chars),
 ]
+REASON_MAX_LENGTH = 500
 Reason = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=REASON_MAX_LENGTH),
     AfterValidator(_no_control_chars),
 ]
+
+
+def _redacted(value: str) -> str:
+    return redact(value, limit=REASON_MAX_LENGTH)
+
+
+# Text from outside (a provider's error) recorded on an event: checked as any reason
+# (too long or with control characters: refused), then stored without a token or an
+# accept link whatever the caller did (defence in depth).
+FailureReason = Annotated[Reason, AfterValidator(_redacted)]
 Identifier = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
@@ -216,7 +228,7 @@ class RecordEmailSent(InvitationCommand):
 
 class RecordEmailFailed(InvitationCommand):
     token_generation: int = Field(ge=1)
-    reason: Reason
+    reason: FailureReason
 
 
 class ReissueToken(InvitationCommand):

@@ -2,27 +2,36 @@
 
 * ``/health``: the loop's heartbeat is recent (it beats every poll interval even when
   idle or standing by): the process is alive, not necessarily making progress.
-* ``/ready``: the projection is serving fresh data: the heartbeat is recent, this
-  replica's LISTEN connection is up when it is the active one, and the oldest committed
-  event it has not applied is younger than ``ready_max_age`` (read from the database,
-  so a standby reports on whichever replica is active). A red answer lists its
-  ``reasons``.
+* ``/ready``: this replica is the active one and serves fresh data: it holds the
+  projection's lock, its heartbeat is recent, its LISTEN connection is up, and the
+  oldest committed event it has not applied is younger than ``ready_max_age``. A red
+  answer's status is ``not_ready: <code>`` and ``reasons`` lists every code
+  (``standby``, ``heartbeat_stale``, ``listen_down``, ``database_unreachable``,
+  ``lag_too_high``); exception texts go to the log only.
 * ``/metrics``: Prometheus text, refreshed with head, lag and parked events (read from
   the database) on each scrape.
+
+The server is ``a4c_domain.probes`` (bounded threads, socket timeouts, query ignored).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from a4c_domain.probes import (
+    ProbeServer,
+    Response,
+    Route,
+    json_response,
+    not_ready,
+    start_probe_server,
+)
 from a4c_projector.db import Database
 from a4c_projector.lag import Lag, measure
 from a4c_projector.runner import Runner
@@ -71,21 +80,21 @@ class Probes:
         state = self.runner.state
         body.update(active=state.active, listening=state.listening)
         reasons: list[str] = []
+        if not state.active:
+            reasons.append("standby")  # another replica holds the lock and serves
         if not alive:
-            reasons.append(f"heartbeat older than {self.heartbeat_max_age}s: the loop is stuck")
+            reasons.append("heartbeat_stale")  # the loop is stuck
         if state.active and self.runner.store.channel is not None and not state.listening:
-            reasons.append("the LISTEN connection is down")
+            reasons.append("listen_down")
         try:
             lag = self.lag()
         except Exception as exc:
-            reasons.append(f"cannot measure the lag: {type(exc).__name__}: {exc}")
+            log.warning("/ready cannot measure the lag: %s", type(exc).__name__)
+            reasons.append("database_unreachable")
         else:
             body.update(lag.as_dict())
             if lag.events and lag.seconds > self.ready_max_age:
-                reasons.append(
-                    f"the oldest unapplied event is {lag.seconds:.1f}s old "
-                    f"(> {self.ready_max_age}s)"
-                )
+                reasons.append("lag_too_high")
         body["reasons"] = reasons
         return not reasons, body
 
@@ -102,31 +111,20 @@ class Probes:
         return generate_latest(metrics.registry)
 
 
-def serve(probes: Probes, host: str, port: int) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/metrics":
-                self._send(200, probes.metrics(), CONTENT_TYPE_LATEST)
-                return
-            check = {"/health": probes.health, "/ready": probes.ready}.get(self.path)
-            if check is None:
-                self._send(404, b'{"error": "not found"}', "application/json")
-                return
-            ok, body = check()
-            body["status"] = "ok" if ok else "unavailable"
-            self._send(200 if ok else 503, json.dumps(body).encode(), "application/json")
+def serve(probes: Probes, host: str, port: int, **limits: Any) -> ProbeServer:
+    """Serve ``probes`` on a daemon thread; ``limits``: ``timeout``, ``max_connections``."""
 
-        def _send(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def health() -> Response:
+        ok, body = probes.health()
+        return json_response(ok, {**body, "status": "ok" if ok else "unavailable"})
 
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("http: " + format, *args)
+    def ready() -> Response:
+        ok, body = probes.ready()
+        return json_response(ok, {**body, "status": not_ready(body["reasons"])})
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="projector-http", daemon=True).start()
-    return server
+    routes: dict[str, Route] = {
+        "/health": health,
+        "/ready": ready,
+        "/metrics": lambda: (200, CONTENT_TYPE_LATEST, probes.metrics()),
+    }
+    return start_probe_server(routes, host, port, name="projector-http", **limits)

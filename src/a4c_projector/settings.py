@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from a4c_domain.errors import ConfigurationError
 from a4c_domain.logs import LOG_FORMAT_VAR, LogFormat, LogLevel
 from a4c_domain.persistence import is_store_variable
+from a4c_domain.probes import DEFAULT_HOST as PROBE_HOST
 from a4c_projector.guard import DEFAULT_GAP_GRACE
 
 # Events per catch-up batch. Measured with bench/projector_catchup.py: 5000 beat 2000 by
@@ -35,7 +36,7 @@ class ProjectorSettings(BaseSettings):
     batch_size: int = Field(default=DEFAULT_BATCH_SIZE, ge=1, le=50_000)
     poll_interval: float = Field(default=0.5, gt=0, le=60)
     gap_grace: float = Field(default=DEFAULT_GAP_GRACE, gt=0, le=60)  # 0 would fence every gap
-    http_host: str = "0.0.0.0"  # noqa: S104 - a daemon's probes must be reachable
+    http_host: str = PROBE_HOST  # loopback unless set (the k8s manifest sets 0.0.0.0)
     http_port: int = Field(default=9102, ge=0, le=65535)
     ready_max_age: float = Field(default=30.0, gt=0)
     # /health turns red when the loop has not beaten for this long (default: the larger

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from a4c_domain import ALL_ORGANIZATIONS
+from a4c_domain.spreadsheet import csv_cell
 from a4c_projector.queries import OrganizationRecord, ReadModel
 
 Kind = Literal["organizations", "invitations"]
@@ -90,7 +91,7 @@ def render(rows: list[dict[str, Any]], fields: Sequence[str], fmt: Format) -> st
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(fields)
-        writer.writerows(cells)
+        writer.writerows([csv_cell(cell) for cell in row] for row in cells)
         return out.getvalue().rstrip("\n")
     widths = [max([len(name), *(len(c[i]) for c in cells)]) for i, name in enumerate(fields)]
     lines = [

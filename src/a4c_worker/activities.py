@@ -23,7 +23,10 @@ non-retryable ``ApplicationError`` whose ``type`` is the exception's class name 
 workflow can tell them apart); lost races and transient provider failures retry.
 
 Invitation tokens are recomputed inside the activity that needs them (sending a mail,
-checking an accept) and never leave it: not returned, not logged, not in an error.
+checking an accept) and never leave it: not returned, not logged, not in an error. A
+provider's error text is redacted (``ProviderError``; the mail activity also redacts the
+token it just sent) and cut off from the library exception it came from before it
+becomes an ``ApplicationError``, a recorded failure reason or a log line.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ from a4c_domain.errors import (
 from a4c_domain.views import InvitationView, OrganizationView
 from a4c_worker.providers.dns import DNSProvider, DNSVerifier
 from a4c_worker.providers.email import Mailer, OutgoingMail
-from a4c_worker.providers.errors import PermanentProviderError
+from a4c_worker.providers.errors import PermanentProviderError, ProviderError
 from a4c_worker.providers.templates import (
     invitation_message_id,
     reminder_message_id,
@@ -138,6 +141,8 @@ def temporal_errors() -> Iterator[None]:
     try:
         yield
     except A4CError as exc:
+        if isinstance(exc, ProviderError):
+            exc.sanitised()  # history and logs get the redacted text, never the original
         raise to_application_error(exc) from exc
 
 
@@ -318,12 +323,17 @@ class OnboardingActivities:
             return MailOutcome(
                 invitation_id=inv.id, email=inv.email, sent=True, message_id=message_id
             )
-        mail = self._render(inv, input.organization_name, message_id, is_reminder)
+        token = self.app.tokens.token(inv.id, generation)
+        mail = self._render(inv, input.organization_name, message_id, is_reminder, token)
         with temporal_errors():
             try:
                 sent_id = await self.mailer.send(mail)
-            except PermanentProviderError as exc:
-                reason = f"{type(exc).__name__}: {exc}"[:500]
+            except ProviderError as exc:
+                # The provider's text may quote the mail: redact this very token too.
+                exc.sanitised(token)
+                if not isinstance(exc, PermanentProviderError):
+                    raise
+                reason = f"{type(exc).__name__}: {exc}"
                 if not is_reminder:
                     await self._domain(
                         self.app.record_email_failed,
@@ -347,9 +357,13 @@ class OnboardingActivities:
         return MailOutcome(invitation_id=inv.id, email=inv.email, sent=True, message_id=sent_id)
 
     def _render(
-        self, inv: InvitationView, organization_name: str, message_id: str, is_reminder: bool
+        self,
+        inv: InvitationView,
+        organization_name: str,
+        message_id: str,
+        is_reminder: bool,
+        token: str,
     ) -> OutgoingMail:
-        token = self.app.tokens.token(inv.id, inv.token_generation)
         render = render_reminder if is_reminder else render_invitation
         rendered = render(
             organization_name=organization_name,

@@ -21,9 +21,11 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from a4c_domain.application import MAX_INVITATION_TTL
 from a4c_domain.errors import ConfigurationError
 from a4c_domain.logs import LogFormat, LogLevel
 from a4c_domain.persistence import PersistenceModule, is_store_variable
+from a4c_domain.probes import DEFAULT_HOST as PROBE_HOST
 from a4c_worker.attempts import DEFAULT_MAX_WRONG, DEFAULT_WINDOW_SECONDS, MaxWrong, WindowSeconds
 from a4c_worker.providers.dns import Nameserver
 from a4c_worker.providers.dns.rfc2136 import TSIG_ALGORITHMS
@@ -82,7 +84,9 @@ class WorkerSettings(BaseSettings):
     cipher_key: SecretStr | None = None
     # Required by whatever touches the event store (``run``, ``invite``); see problems().
     a4c_token_secret: SecretStr | None = None
-    a4c_invitation_ttl_seconds: int | None = Field(default=None, ge=60)
+    a4c_invitation_ttl_seconds: int | None = Field(
+        default=None, ge=60, le=int(MAX_INVITATION_TTL.total_seconds())
+    )
     # Wrong tokens allowed per invitation per window before TooManyAttempts (attempts.py).
     a4c_accept_max_wrong: MaxWrong = DEFAULT_MAX_WRONG
     a4c_accept_window_seconds: WindowSeconds = DEFAULT_WINDOW_SECONDS
@@ -122,7 +126,7 @@ class WorkerSettings(BaseSettings):
     dns_zone: str = "orgs.a4c.localhost"
 
     # The process.
-    health_host: str = "0.0.0.0"  # noqa: S104 - pods are probed from outside
+    health_host: str = PROBE_HOST  # loopback unless set (the k8s manifest sets 0.0.0.0)
     health_port: int = Field(default=8081, ge=0, le=65535)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
     log_level: LogLevel = "INFO"

@@ -25,6 +25,7 @@ from a4c_domain import Cause, InvitationView, OnboardingApplication, Organizatio
 from a4c_domain.errors import A4CError
 from a4c_domain.invitation import Invitation
 from a4c_domain.organization import Organization
+from a4c_domain.spreadsheet import csv_cell
 from a4c_worker.providers.dns import DNSProvider
 
 SCAN_PAGE = 1000
@@ -171,7 +172,7 @@ def render(entries: list[TaggedOrganization], fmt: OutputFormat) -> str:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
         return buffer.getvalue().rstrip("\n")
     widths = {c: max([len(c), *(len(r[c]) for r in rows)]) for c in COLUMNS}
     lines = ["  ".join(c.upper().ljust(widths[c]) for c in COLUMNS)]

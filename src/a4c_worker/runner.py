@@ -95,10 +95,10 @@ async def _serve(
 ) -> int:
     async def probe() -> tuple[bool, str]:
         if not worker.is_running:
-            return False, "worker not running"
+            return False, "worker_not_running"
         if not await client.service_client.check_health(timeout=timedelta(seconds=2)):
-            return False, "temporal frontend unhealthy"
-        return True, "polling"
+            return False, "temporal_unhealthy"
+        return True, ""
 
     running = asyncio.create_task(worker.run())
     watching = asyncio.create_task(watch_readiness(state, probe, READINESS_INTERVAL))

@@ -8,12 +8,20 @@ Each way readiness must fail is produced for real and then undone:
   transaction owns): only ``/ready`` turns red, once the event is older than
   ``PROJECTOR_READY_MAX_AGE``; the metrics show the lag in events and seconds;
 * the LISTEN connection dies and cannot come back (its role may not log in): ``/ready``
-  turns red while the loop keeps applying by polling; green again once it can.
+  turns red while the loop keeps applying by polling; green again once it can;
+* the probes' own connection dies and cannot come back: ``database_unreachable``, and
+  not a word of the driver's error text;
+* a standby replica (not holding the lock) is not ready.
+
+Red answers carry reason codes. The server itself (a4c_domain.probes) ignores the query
+string and drops a client that sends nothing once the socket timeout runs out.
 """
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -21,7 +29,9 @@ import psycopg
 import pytest
 
 from a4c_domain import Organization
+from a4c_domain.probes import DEFAULT_TIMEOUT
 from a4c_projector.db import Location
+from a4c_projector.settings import ProjectorSettings
 from tests.projector.conftest import (
     SECRET,
     Daemon,
@@ -67,7 +77,8 @@ def test_a_stalled_loop_turns_health_and_readiness_red(pg_store: Store) -> None:
             wait_for(lambda: daemon.get("/health")[0] == 503, what="/health to turn red")
             status, body = daemon.get("/ready")
             assert status == 503 and body["lag_events"] == 0
-            assert [r for r in body["reasons"] if "heartbeat" in r] == body["reasons"]
+            assert body["reasons"] == ["heartbeat_stale"]
+            assert body["status"] == "not_ready: heartbeat_stale"
             blocker.rollback()
         wait_for(lambda: daemon.get("/ready")[0] == 200, what="ready again")
         assert daemon.get("/health")[0] == 200
@@ -105,8 +116,7 @@ def test_an_old_unapplied_event_turns_readiness_red_and_shows_in_metrics(
         late = pg_store.app.register_organization(name="Late", slug="late", org_type="provider")
         wait_for(lambda: daemon.get("/ready")[0] == 503, what="/ready to turn red")
         assert daemon.get("/health")[0] == 200  # the loop itself is fine
-        (reason,) = reasons(daemon)
-        assert "oldest unapplied event" in reason
+        assert reasons(daemon) == ["lag_too_high"]
         during = daemon.metrics()
         assert during["a4c_projector_position"] == views[-1].position
         assert during["a4c_projector_head"] == late.position
@@ -152,13 +162,18 @@ def own_role(pg_schema: str, pg_server: str) -> Iterator[str]:
             admin.execute(f'DROP ROLE "{role}"')
 
 
+def daemon_as(role: str, schema: str) -> tuple[Store, Daemon]:
+    """A daemon connecting as ``role``, over a store holding one seeded organization."""
+    store = make_pg_store(schema, POSTGRES_USER=role)
+    seed(store.app, 1)
+    store.app.close()
+    return store, Daemon(store.env)
+
+
 def test_a_dead_listen_connection_turns_readiness_red_until_it_is_back(
     pg_schema: str, pg_server: str, own_role: str
 ) -> None:
-    store = make_pg_store(pg_schema, POSTGRES_USER=own_role)
-    seed(store.app, 1)
-    store.app.close()
-    daemon = Daemon(store.env)
+    store, daemon = daemon_as(own_role, pg_schema)
     listen_name = store.location.application_name("listen")
     try:
         wait_for(lambda: daemon.get("/ready")[1].get("listening") is True, what="listening")
@@ -170,7 +185,7 @@ def test_a_dead_listen_connection_turns_readiness_red_until_it_is_back(
                 (listen_name,),
             )
             wait_for(lambda: daemon.get("/ready")[0] == 503, what="/ready to turn red")
-            assert reasons(daemon) == ["the LISTEN connection is down"]
+            assert reasons(daemon) == ["listen_down"]
             assert daemon.get("/health")[0] == 200
             # Meanwhile the loop polls: a new event is still applied.
             with psycopg.connect(pg_server) as writer:
@@ -190,3 +205,73 @@ def test_a_dead_listen_connection_turns_readiness_red_until_it_is_back(
         assert code == 0, err
     finally:
         daemon.close()
+
+
+def test_the_probes_connection_lost_for_good_reads_database_unreachable_and_no_more(
+    pg_schema: str, pg_server: str, own_role: str
+) -> None:
+    store, daemon = daemon_as(own_role, pg_schema)
+    try:
+        wait_for(lambda: daemon.get("/ready")[0] == 200, what="ready")
+        with psycopg.connect(pg_server, autocommit=True) as admin:
+            admin.execute(f'ALTER ROLE "{own_role}" NOLOGIN')
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s",
+                (store.location.application_name("probes"),),
+            )
+            wait_for(lambda: daemon.get("/ready")[0] == 503, what="/ready to turn red")
+            body = daemon.get("/ready")[1]
+            assert body["reasons"] == ["database_unreachable"]
+            assert body["status"] == "not_ready: database_unreachable"
+            text = str(body).lower()
+            assert own_role not in text and "login" not in text and "error" not in text
+            admin.execute(f'ALTER ROLE "{own_role}" LOGIN')
+        wait_for(lambda: daemon.get("/ready")[0] == 200, what="ready again")
+    finally:
+        daemon.close()
+
+
+def test_a_standby_replica_is_not_ready(pg_store: Store) -> None:
+    seed(pg_store.app, 1)
+    replicas = [Daemon(pg_store.env), Daemon(pg_store.env)]
+    try:
+        for replica in replicas:
+            replica.wait_serving()
+
+        def role(replica: Daemon) -> float | None:
+            return replica.metrics().get("a4c_projector_active")
+
+        wait_for(lambda: sorted(role(r) or 0.0 for r in replicas) == [0.0, 1.0], what="roles")
+        active = next(r for r in replicas if role(r) == 1.0)
+        standby = next(r for r in replicas if role(r) == 0.0)
+        wait_for(lambda: active.get("/ready")[0] == 200, what="the active one ready")
+        status, body = standby.get("/ready")
+        assert (status, body["reasons"]) == (503, ["standby"])
+        assert standby.get("/health")[0] == 200  # alive, standing by
+    finally:
+        for replica in replicas:
+            replica.close()
+
+
+def test_the_query_string_is_ignored_and_a_silent_client_is_dropped(sqlite_store: Store) -> None:
+    seed(sqlite_store.app, 1)
+    daemon = Daemon(sqlite_store.env)
+    try:
+        daemon.wait_serving()
+        assert daemon.get("/health?x=1")[0] == 200
+        assert daemon.get("/ready?verbose")[0] == 200
+        silent = socket.create_connection(("127.0.0.1", daemon.port), timeout=DEFAULT_TIMEOUT + 5)
+        try:
+            began = time.monotonic()
+            assert daemon.get("/health")[0] == 200  # others are answered meanwhile
+            assert silent.recv(1) == b""  # closed by the server once its timeout ran out
+            assert time.monotonic() - began < DEFAULT_TIMEOUT + 2
+        finally:
+            silent.close()
+    finally:
+        daemon.close()
+
+
+def test_the_probes_bind_loopback_unless_told_otherwise() -> None:
+    assert ProjectorSettings.model_fields["http_host"].default == "127.0.0.1"

@@ -125,3 +125,30 @@ def test_show_refuses_an_unknown_organization(
     with pytest.raises(SystemExit) as usage:
         cli.main(["show", "organizations", "--format", "xml"])
     assert usage.value.code == 2 and "--format" in capsys.readouterr().err
+
+
+FORMULAS = ['=HYPERLINK("http://evil.test","x")', "+1+1", "-2+3", "@SUM(A1)"]
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(
+    sqlite_store: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = sqlite_store.app
+    for n, formula in enumerate(FORMULAS):
+        org = app.register_organization(name=formula, slug=f"f{n}", org_type="provider")
+        app.invite(
+            organization_id=org.id, email=f"u{n}@example.com", role="member",
+            first_name=formula, last_name="X",
+        )  # fmt: skip
+    projector = sqlite_store.projector()
+    projector.catch_up()
+    projector.close()
+    for key, value in sqlite_store.env.items():
+        monkeypatch.setenv(key, value)
+    _, out, _ = show(capsys, "organizations", "--format", "csv")
+    names = [r["name"] for r in csv.DictReader(io.StringIO(out))]
+    assert names == ["'" + f for f in FORMULAS]  # shown as text, never evaluated
+    _, out, _ = show(capsys, "invitations", "--format", "csv")
+    assert [r["first_name"] for r in csv.DictReader(io.StringIO(out))] == names
+    _, out, _ = show(capsys, "organizations", "--format", "json")
+    assert [o["name"] for o in json.loads(out)] == FORMULAS  # JSON is data: unchanged

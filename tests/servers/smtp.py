@@ -2,7 +2,8 @@
 
 The handler keeps every delivered message (parsed with the stdlib ``email`` package)
 and can be told to refuse a recipient with any reply, e.g. ``"550 5.1.1 no such user"``
-or ``"451 4.3.0 try later"``, to exercise error mapping. Servers are session-scoped,
+or ``"451 4.3.0 try later"``, to exercise error mapping, or to refuse the message with a
+reply that quotes all of it, as content filters do (``reject_quoting``). Servers are session-scoped,
 so tests use their own recipient addresses and look up mail by recipient.
 """
 
@@ -35,6 +36,9 @@ class RecordingHandler:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.rejections: dict[str, str] = {}
+        # recipient -> (reply code, one line?): refuse DATA quoting the whole message.
+        self.quoting: dict[str, tuple[int, bool]] = {}
+        self.quoted_replies: list[str] = []
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
@@ -46,11 +50,30 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        for rcpt in envelope.rcpt_tos:
+            if rcpt.lower() in self.quoting:
+                code, one_line = self.quoting[rcpt.lower()]
+                return self._quote(code, one_line, envelope.content)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         self.messages.append(message)
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 Message accepted"
+
+    def _quote(self, code: int, one_line: bool, content: bytes) -> str:
+        """A refusal quoting the message's decoded text, then the message as received."""
+        parsed = email.message_from_bytes(content, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        body = parsed.get_body(("plain",))
+        text = str(body.get_content()) if body is not None else ""
+        lines = ["rejected by content filter:", *text.splitlines(), "message received:"]
+        lines += content.decode("utf-8", "replace").splitlines()
+        if one_line:
+            reply = f"{code} " + " ".join(lines)
+        else:
+            reply = "\r\n".join(f"{code}-{line}" for line in lines) + f"\r\n{code} end"
+        self.quoted_replies.append(reply)
+        return reply
 
 
 @dataclass
@@ -76,6 +99,11 @@ class SMTPTestServer:
     def reject(self, address: str, reply: str) -> None:
         """Answer ``RCPT TO:<address>`` with ``reply`` (e.g. ``"550 5.1.1 unknown"``)."""
         self.handler.rejections[address.lower()] = reply
+
+    def reject_quoting(self, address: str, code: int, *, one_line: bool = False) -> None:
+        """Refuse mail to ``address`` with ``code``, the reply quoting the whole message
+        (one line, or one reply line per message line)."""
+        self.handler.quoting[address.lower()] = (code, one_line)
 
 
 def free_tcp_port(host: str = "127.0.0.1") -> int:

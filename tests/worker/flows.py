@@ -20,6 +20,7 @@ from uuid import UUID
 from pydantic import SecretStr
 from temporalio.client import Client
 from tests.servers.bind import BindServer
+from tests.servers.smtp import SMTPTestServer
 
 from a4c_domain import OnboardingApplication
 from a4c_worker.activities import Links, OnboardingActivities
@@ -33,7 +34,7 @@ from a4c_worker.providers.dns import (
     RFC2136DNSProvider,
     RFC2136Settings,
 )
-from a4c_worker.providers.email import InMemoryMailer
+from a4c_worker.providers.email import InMemoryMailer, SMTPMailer, SMTPSettings
 from a4c_worker.worker import create_worker
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.models import BootstrapInput, StepPolicy
@@ -230,3 +231,16 @@ async def wait_for_step(handle: BootstrapHandle, step: str) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"the bootstrap never reached {step}: {progress}")
+
+
+def smtp_mailer(server: SMTPTestServer) -> SMTPMailer:
+    """A mailer delivering to the aiosmtpd test server in clear text, with short timeouts."""
+    return SMTPMailer(
+        SMTPSettings(
+            host=server.host,
+            port=server.port,
+            security="none",
+            timeout=5,
+            from_address="a4c@mail.a4c.test",
+        )
+    )

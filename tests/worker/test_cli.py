@@ -230,7 +230,7 @@ def test_run_serves_health_ready_and_metrics(worker: WorkerProcess) -> None:
     assert status == 200, body
     assert json.loads(body)["status"] == "ok"
     status, body = http_get(worker.url("/ready"))
-    assert (status, json.loads(body)["status"]) == (200, "polling")
+    assert (status, json.loads(body)["status"]) == (200, "ok")
     status, body = http_get(worker.url("/metrics"))
     assert status == 200
     assert "a4c_worker_activities_running" in body

@@ -111,3 +111,21 @@ async def test_cleanup_compensates_tagged_and_leaves_the_rest(
     before = head(app)
     again = await cleanup(app, dns, "dev", dry_run=False)
     assert again.actions == [] and head(app) == before
+
+
+async def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(
+    app: OnboardingApplication,
+) -> None:
+    # E-mail local parts may start with '=', '+' or '-': the listing shows addresses.
+    formulas = ["=1+cmd@example.com", "+1@example.com", "-2+3@example.com"]
+    org = app.register_organization(name="F", slug="formulas", org_type="provider", tags=["dev"])
+    for email in formulas:
+        app.invite(
+            organization_id=org.id, email=email, role="member", first_name="A", last_name="B"
+        )
+    parsed = list(csv.DictReader(io.StringIO(render(find_tagged(app, "dev"), "csv"))))
+    names = sorted(r["name"] for r in parsed if r["kind"] == "invitation")
+    assert names == sorted("'" + f for f in formulas)  # shown as text, never evaluated
+    assert sorted(r["name"] for r in json.loads(render(find_tagged(app, "dev"), "json"))) == (
+        sorted(["formulas", *formulas])  # JSON is data: unchanged
+    )

@@ -13,12 +13,11 @@ import dns.rdatatype
 from temporalio.client import Client
 from tests.servers.bind import BindServer
 from tests.servers.smtp import SMTPTestServer
-from tests.worker.flows import Flows, bootstrap_input, sqlite_app
+from tests.worker.flows import Flows, bootstrap_input, smtp_mailer, sqlite_app
 
 from a4c_domain import ALL_ORGANIZATIONS
 from a4c_worker.activities import Links
 from a4c_worker.client import accept_invitation, invitation_handle, start_bootstrap
-from a4c_worker.providers.email import SMTPMailer, SMTPSettings
 
 
 async def resolve_cname(bind: BindServer, fqdn: str) -> list[str]:
@@ -50,15 +49,7 @@ async def test_bootstrap_publishes_real_dns_and_mails_a_working_token(
         ),
     )
     flows.use_bind(bind_server)
-    flows.mailer = SMTPMailer(  # type: ignore[assignment]
-        SMTPSettings(
-            host=smtp_server.host,
-            port=smtp_server.port,
-            security="none",
-            timeout=5,
-            from_address="a4c@mail.a4c.test",
-        )
-    )
+    flows.mailer = smtp_mailer(smtp_server)  # type: ignore[assignment]
     spec = bootstrap_input("real-one", invitees=1, domain=False).model_copy(
         update={"domain": f"real-one.{zone}"}
     )

@@ -10,6 +10,8 @@ import pytest
 from pydantic import SecretStr, ValidationError
 from tests.servers.smtp import SMTPTestServer, free_tcp_port
 
+from a4c_domain.redaction import MAX_LENGTH
+from a4c_domain.tokens import TokenIssuer
 from a4c_worker.providers.email import OutgoingMail, SMTPMailer, SMTPSettings
 from a4c_worker.providers.errors import PermanentProviderError, TransientProviderError
 from a4c_worker.providers.templates import invitation_message_id, render_invitation
@@ -40,14 +42,14 @@ def tls_settings(server: SMTPTestServer, **overrides: object) -> SMTPSettings:
     return plain_settings(server, **values)
 
 
-def invitation_mail(to: str, generation: int = 1) -> OutgoingMail:
+def invitation_mail(to: str, generation: int = 1, accept_url: str | None = None) -> OutgoingMail:
     invitation_id = uuid.uuid4()
     rendered = render_invitation(
         organization_name="Acme <Labs>",
         first_name="Ada",
         last_name="Lovelace",
         role="admin",
-        accept_url=f"https://app.a4c.test/accept?token=tok-{invitation_id.hex}",
+        accept_url=accept_url or f"https://app.a4c.test/accept?token=tok-{invitation_id.hex}",
         expires_at=datetime(2030, 1, 2, 3, 4, tzinfo=UTC),
     )
     return OutgoingMail(
@@ -180,3 +182,22 @@ def test_settings_hide_the_password() -> None:
     )
     assert "hunter2" not in repr(settings)
     assert "hunter2" not in settings.model_dump_json()
+
+
+@pytest.mark.parametrize("one_line", [True, False], ids=["one-line", "many-lines"])
+async def test_a_refusal_quoting_the_mail_is_redacted_and_keeps_its_code(
+    smtp_server: SMTPTestServer, one_line: bool
+) -> None:
+    to = recipient()
+    token = TokenIssuer("k" * 32).token(uuid.uuid4(), 1)
+    mail = invitation_mail(to, accept_url=f"https://app.a4c.test/accept?token={token}")
+    smtp_server.reject_quoting(to, 554, one_line=one_line)
+    with pytest.raises(PermanentProviderError) as caught:
+        await SMTPMailer(plain_settings(smtp_server)).send(mail)
+    assert token in smtp_server.handler.quoted_replies[-1]  # the server did quote it
+    text = str(caught.value)
+    assert text.startswith("server answered 554 ")
+    assert token not in text and "accept?token" not in text
+    assert "\n" not in text and len(text) <= MAX_LENGTH
+    # The library exception holds the reply unredacted: it is not chained.
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__

@@ -33,7 +33,9 @@ def build_message(mail: OutgoingMail, sender: str) -> EmailMessage:
         message["Message-ID"] = mail.message_id
     for name, value in mail.headers.items():
         message[name] = value
-    message.set_content(mail.text)
+    # Quoted-printable, never base64: a server that quotes a refused mail back then
+    # shows the accept link in a form the error redaction recognises.
+    message.set_content(mail.text, cte="quoted-printable")
     if mail.html is not None:
-        message.add_alternative(mail.html, subtype="html")
+        message.add_alternative(mail.html, subtype="html", cte="quoted-printable")
     return message

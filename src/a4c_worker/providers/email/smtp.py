@@ -3,6 +3,8 @@
 The rule follows SMTP itself: a 5xx reply is the server's final "no" (permanent), a 4xx
 reply, a timeout or a dropped connection may clear up (transient). A certificate that
 does not verify or a server lacking STARTTLS is configuration, hence permanent.
+The error keeps the reply code first and the server's words redacted and bounded
+(``ProviderError``), since a refusal may quote the mail, token and all.
 """
 
 from __future__ import annotations
@@ -77,7 +79,9 @@ class SMTPMailer:
             logger.warning(
                 "mail to %s (%s) failed: %s", mail.recipient_domain, mail.message_id, error
             )
-            raise error from exc
+            # Not chained: the library exception holds the server's reply unredacted,
+            # and a content filter's reply may quote the mail with its accept link.
+            raise error from None
         logger.info("mail to %s sent as %s", mail.recipient_domain, mail.message_id)
         return mail.message_id
 
