@@ -1,8 +1,25 @@
 """Shared fixtures: each real server is a plugin module under tests/servers."""
 
+import logging
+from collections.abc import Iterator
+
+import pytest
+
 pytest_plugins = [
     "tests.servers.postgres",
     "tests.servers.bind",
     "tests.servers.smtp",
     "tests.servers.temporal",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """An entry point run in-process (``cli.main``) points the root logger at the
+    stderr pytest captured for that test; later tests' threads (aiosmtpd's) would then
+    log to a closed stream. Put the root logger back as it was."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

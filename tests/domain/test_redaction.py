@@ -60,12 +60,16 @@ def test_a_recorded_email_failure_holds_no_token_whatever_the_caller_passed(
     token = app.tokens.token(inv.id, 1)
     link = f"https://x.test/accept?token={token}"
     reply = f"550 5.7.1 rejected {link} {quote(link, safe='')} {token} token=3D{token}"
-    failed = app.record_email_failed(invitation_id=inv.id, token_generation=1, reason=reply)
+    failed = app.record_email_failed(
+        organization_id=org.id, invitation_id=inv.id, token_generation=1, reason=reply
+    )
     assert failed.email_error is not None and failed.email_error.startswith("550 5.7.1 rejected")
     stored = " ".join(str(vars(event)) for event in events(app))
     assert failed.email_error in stored
     assert token not in stored
     # Bounded as every reason: a longer one is refused, naming the field; nothing stored.
     with pytest.raises(InvalidCommand) as refused:
-        app.record_email_failed(invitation_id=inv.id, token_generation=1, reason="refused " * 70)
+        app.record_email_failed(
+            organization_id=org.id, invitation_id=inv.id, token_generation=1, reason="refused " * 70
+        )
     assert refused.value.fields == ["reason"]

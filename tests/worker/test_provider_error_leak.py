@@ -20,6 +20,7 @@ from temporalio.client import Client
 from tests.servers.smtp import SMTPTestServer
 from tests.worker.flows import LINKS, TOKEN_SECRET, Flows, bootstrap_input, smtp_mailer, sqlite_app
 
+from a4c_domain import ALL_ORGANIZATIONS
 from a4c_projector.projector import Projector
 from a4c_projector.store import open_event_store
 from a4c_worker.client import invitation_handle, start_bootstrap
@@ -88,7 +89,7 @@ async def test_a_refusal_quoting_the_mail_leaves_no_token_in_any_record(
     assert len(replies) >= len(refusals)
     assert all(any(token in reply for reply in replies) for token in tokens)
 
-    views = [app.get_invitation(inv_id) for inv_id in result.invitation_ids]
+    views = [app.get_invitation(inv_id, ALL_ORGANIZATIONS) for inv_id in result.invitation_ids]
     assert [v.email_status for v in views] == ["failed"] * len(refusals)
     for view, (code, _) in zip(views, refusals, strict=True):
         assert view.email_error is not None and str(code) in view.email_error
