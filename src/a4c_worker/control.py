@@ -43,6 +43,7 @@ from a4c_worker.workflows.invitation import InvitationWorkflow
 from a4c_worker.workflows.models import (
     BootstrapInput,
     BootstrapProgress,
+    CancelRequest,
     InvitationInput,
     bootstrap_workflow_id,
 )
@@ -156,7 +157,12 @@ async def status(client: Client, slug: str, out: TextIO) -> int:
 
 
 async def cancel(client: Client, slug: str, reason: str, out: TextIO, *, wait: bool) -> int:
-    """``wait``: the update, returning once compensation is over; else the signal."""
+    """``wait``: the update, returning once compensation is over; else the signal.
+
+    The reason is checked here first (``ValidationError`` naming ``reason``), so a bad one
+    is refused in the caller's terms rather than in the workflow validator's.
+    """
+    CancelRequest(reason=reason)
     handle = bootstrap_handle(client, slug)
     missing = f"no running bootstrap for slug {slug!r} (see: a4c-worker status {slug})"
     with refusals("cancel refused", missing):

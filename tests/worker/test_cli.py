@@ -428,6 +428,8 @@ async def test_cancel_compensates_a_running_bootstrap(
         ):
             break
         await asyncio.sleep(0.1)
+    ran = await cli("cancel", org, "--reason", " ", env=worker.env)
+    assert (ran.code, ran.err) == (EXIT_INVALID, "invalid input: reason: must not be empty\n")
     ran = await cli("cancel", org, "--reason", "operator said so", env=worker.env)
     assert ran.code == EXIT_OK, ran.err
     final = json.loads(ran.out)
