@@ -24,15 +24,57 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class ChildFailed(RuntimeError):
     """A child process exited or never became ready."""
+
+
+class StopRequested(Exception):
+    """Ctrl-C or SIGTERM asked the supervisor to stop."""
+
+
+class StopSignals:
+    """Ctrl-C and SIGTERM as a request that the supervisor's waits act on.
+
+    The handler only records the request: an exception raised from a signal handler
+    lands wherever the main thread happens to be, and in an at-fork hook or a finalizer
+    it is printed and dropped (the stack would keep running). So every wait calls
+    :meth:`check`, which raises :class:`StopRequested` there. A second signal raises
+    ``KeyboardInterrupt`` at once: stop waiting for the orderly end (the kernel's
+    PDEATHSIG still stops the children when the supervisor exits).
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def check(self) -> None:
+        if self.requested:
+            raise StopRequested
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        previous = {signum: signal.signal(signum, self.handle) for signum in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @dataclass
@@ -122,9 +164,17 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def wait_for_port(child: Child, port: int, timeout: float = 60.0) -> None:
+def _no_stop() -> None:
+    pass
+
+
+def wait_for_port(
+    child: Child, port: int, timeout: float = 60.0, check: Callable[[], None] = _no_stop
+) -> None:
+    """Until ``port`` accepts; ``check`` runs on every round (a stop request raises)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        check()
         child.check_alive()
         if port_open(port):
             return
@@ -140,9 +190,13 @@ def http_ok(url: str) -> bool:
         return False
 
 
-def wait_for_http(child: Child, url: str, timeout: float = 60.0) -> None:
+def wait_for_http(
+    child: Child, url: str, timeout: float = 60.0, check: Callable[[], None] = _no_stop
+) -> None:
+    """Until ``url`` answers 2xx; ``check`` runs on every round (a stop request raises)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        check()
         child.check_alive()
         if http_ok(url):
             return

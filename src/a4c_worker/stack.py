@@ -17,7 +17,6 @@ import asyncio
 import os
 import select
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -28,7 +27,6 @@ from dataclasses import dataclass
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
-from types import FrameType
 from typing import TextIO
 
 from temporalio.client import WorkflowFailureError
@@ -37,7 +35,15 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from a4c_domain import OnboardingApplication
 from a4c_worker.client import BootstrapHandle, bootstrap_handle, connect, start_bootstrap
 from a4c_worker.datafolder import check_temporal_state, claimed
-from a4c_worker.processes import Child, free_port, port_open, wait_for_http, wait_for_port
+from a4c_worker.processes import (
+    Child,
+    StopRequested,
+    StopSignals,
+    free_port,
+    port_open,
+    wait_for_http,
+    wait_for_port,
+)
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.models import BootstrapInput, BootstrapProgress, Invitee
 
@@ -113,6 +119,7 @@ class Stack:
         self.out = out
         self.output_closed = False
         self.stopping = False
+        self.stop = StopSignals()
         self.mail_dir = self.data_dir / "mail"
         self.store = store_env(self.data_dir, token_secret)
         base = {k: v for k, v in os.environ.items() if k not in PERSISTENCE_VARS}
@@ -178,25 +185,25 @@ class Stack:
                 self.say(f"a4c dev: data folder {self.data_dir}")
                 self.temporal.start(pass_fds=[lock])
                 started.append(self.temporal)
-                wait_for_port(self.temporal, self.ports.temporal, timeout=90)
+                wait_for_port(self.temporal, self.ports.temporal, 90, self.stop.check)
                 self.say(f"  temporal dev server  127.0.0.1:{self.ports.temporal}")
                 self.projector.start(pass_fds=[lock])
                 started.append(self.projector)
-                wait_for_http(
-                    self.projector, f"http://127.0.0.1:{self.ports.projector_http}/health"
-                )
+                projector_health = f"http://127.0.0.1:{self.ports.projector_http}/health"
+                wait_for_http(self.projector, projector_health, 60, self.stop.check)
                 self.say(
                     f"  projector            http://127.0.0.1:{self.ports.projector_http}/metrics"
                 )
                 self.worker.start(pass_fds=[lock])
                 started.append(self.worker)
-                wait_for_http(self.worker, f"http://127.0.0.1:{self.ports.worker_health}/ready", 90)
+                worker_ready = f"http://127.0.0.1:{self.ports.worker_health}/ready"
+                wait_for_http(self.worker, worker_ready, 90, self.stop.check)
                 self.say(
                     f"  worker               http://127.0.0.1:{self.ports.worker_health}/ready"
                 )
                 yield
             finally:
-                self.stopping = True  # from here on nothing may interrupt the stopping
+                self.stopping = True  # a closed output no longer interrupts anything
                 self.say("stopping")
                 for child in reversed(started):
                     code = child.stop()
@@ -205,6 +212,7 @@ class Stack:
     def watch(self) -> None:
         """Until Ctrl-C (or SIGTERM): a child that dies, or a reader that goes, ends it."""
         while True:
+            self.stop.check()
             for child in (self.temporal, self.projector, self.worker):
                 child.check_alive()
             if reader_gone(self.out):
@@ -235,6 +243,7 @@ class Stack:
         app = OnboardingApplication(self.store)
         try:
             while True:
+                self.stop.check()
                 progress = await handle.query(OrganizationBootstrapWorkflow.progress)
                 line = (
                     f"  step={progress.current_step or '-':<24} state={progress.state:<12} "
@@ -265,6 +274,7 @@ class Stack:
             app.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            self.stop.check()
             position = self.projector_position()
             if position.isdigit() and int(position) >= head:
                 return
@@ -313,10 +323,6 @@ def reader_gone(out: TextIO) -> bool:
     return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt  # SIGTERM stops the stack the way Ctrl-C does
-
-
 def run_stack(
     data_dir: Path, token_secret: str, out: TextIO, *, once: bool, temporal_port: int, ui_port: int
 ) -> int:
@@ -326,10 +332,9 @@ def run_stack(
     exception — leaves through :meth:`Stack.running`, which stops every child.
     """
     stack = Stack(data_dir, token_secret, Ports.choose(temporal_port, ui_port), out)
-    previous = signal.signal(signal.SIGTERM, _interrupt)
     ready = False
     try:
-        with stack.running():
+        with stack.stop.installed(), stack.running():
             progress = asyncio.run(stack.bootstrap())
             stack.wait_for_projection()
             stack.report()
@@ -340,11 +345,9 @@ def run_stack(
             stack.say("\nrunning; press Ctrl-C to stop")
             ready = True
             stack.watch()
-    except KeyboardInterrupt:
+    except StopRequested:
         return 0 if ready else 130
     except OutputClosed:
         print("a4c dev: the output was closed (its reader exited); stopped", file=sys.stderr)
         return 1
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     return 0
