@@ -19,7 +19,8 @@ fi
 if ! command -v named >/dev/null 2>&1 && [ -x /usr/sbin/named ]; then :; fi
 if ! [ -x /usr/sbin/named ] && [ "${A4C_SKIP_APT:-}" != "1" ]; then
     if [ "$(id -u)" = "0" ]; then
-        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9 bind9-utils) >/dev/null
+        bash scripts/apt-wait.sh update -qq
+        DEBIAN_FRONTEND=noninteractive bash scripts/apt-wait.sh install -y -qq bind9 bind9-utils
     else
         echo "bind9 is missing: install it with 'sudo apt-get install bind9 bind9-utils'" >&2
         exit 1

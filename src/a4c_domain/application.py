@@ -280,7 +280,10 @@ class OnboardingApplication(Application[UUID]):
 
     def get_organization_by_slug(self, slug: str) -> OrganizationView:
         cmd = c.validate(c.RegisterOrganization, name="-", slug=slug, org_type="provider")
-        return self.get_organization(organization_id(cmd.slug))
+        try:
+            return self.get_organization(organization_id(cmd.slug))
+        except OrganizationNotFound:
+            raise OrganizationNotFound(cmd.slug) from None  # named as the caller named it
 
     # --- invitations ------------------------------------------------------------------
 

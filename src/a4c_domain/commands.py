@@ -257,13 +257,35 @@ def validate(model: type[TCommand], **fields: Any) -> TCommand:
     try:
         return model(**fields)
     except ValidationError as exc:
-        raise InvalidCommand(
-            model.__name__,
-            [
-                {
-                    "field": ".".join(str(p) for p in err["loc"]) or "(command)",
-                    "message": err["msg"],
-                }
-                for err in exc.errors(include_input=False, include_url=False)
-            ],
-        ) from None
+        raise InvalidCommand(model.__name__, field_errors(exc)) from None
+
+
+# pydantic's wording for a few error types, said the way a caller reads a refusal.
+_PLAIN = {"missing": "is required", "extra_forbidden": "is not a field of this command"}
+# "Input should be a valid UUID" -> "must be a valid UUID"; likewise String/List/... should.
+_SHOULD = re.compile(r"^(?:Input|String|List|Value|Dictionary|Tuple|Set|Date|Datetime) should ")
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """``{"field", "message"}`` per problem, worded for the caller ("reason: must not be empty").
+
+    Never the input (it may be a secret) nor pydantic's internals (validator names, error
+    type codes, documentation URLs).
+    """
+    return [
+        {
+            "field": ".".join(str(part) for part in err["loc"]) or "(command)",
+            "message": _message(err["type"], err["msg"], err.get("ctx") or {}),
+        }
+        for err in exc.errors(include_input=False, include_url=False)
+    ]
+
+
+def _message(kind: str, text: str, ctx: dict[str, Any]) -> str:
+    if kind in _PLAIN:
+        return _PLAIN[kind]
+    if kind == "value_error" and "error" in ctx:
+        return str(ctx["error"])  # our own validators' words, without "Value error, "
+    if kind == "string_too_short" and ctx.get("min_length") == 1:
+        return "must not be empty"
+    return _SHOULD.sub("must ", text)

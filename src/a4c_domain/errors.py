@@ -86,16 +86,23 @@ class NotFound(A4CError, LookupError):
     """The aggregate does not exist."""
 
 
+def _named(key: UUID | str) -> str:
+    """An id as is; a natural key (a slug) quoted, the way the caller typed it."""
+    return str(key) if isinstance(key, UUID) else repr(key)
+
+
 class OrganizationNotFound(NotFound):
+    """``key``: the id, or the slug when the caller looked it up by slug."""
+
     def __init__(self, key: UUID | str) -> None:
         self.key = key
-        super().__init__(f"organization {key} not found")
+        super().__init__(f"organization {_named(key)} not found")
 
 
 class InvitationNotFound(NotFound):
     def __init__(self, key: UUID | str) -> None:
         self.key = key
-        super().__init__(f"invitation {key} not found")
+        super().__init__(f"invitation {_named(key)} not found")
 
 
 class Conflict(A4CError):

@@ -25,17 +25,19 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 from uuid import UUID
 
 from pydantic import ValidationError
 from temporalio.service import RPCError
 
+from a4c_domain.commands import field_errors
 from a4c_domain.errors import A4CError, InvalidCommand
 from a4c_domain.logs import configure_logging
 from a4c_worker import control
 from a4c_worker.client import connect
 from a4c_worker.config import Scope, SettingsError, WorkerSettings, load_settings
+from a4c_worker.exit import run_and_exit
 from a4c_worker.runner import run_worker
 from a4c_worker.wiring import build_application
 from a4c_worker.workflows.models import BootstrapInput
@@ -219,13 +221,9 @@ def main(
         return EXIT_OK
     try:
         return asyncio.run(dispatch(args, settings, out))
-    except ValidationError as exc:
-        for detail in exc.errors(include_url=False, include_input=False):
-            field = ".".join(str(part) for part in detail["loc"]) or "input"
-            print(f"invalid input: {field}: {detail['msg']}", file=err)
-        return EXIT_INVALID
-    except InvalidCommand as exc:
-        for item in exc.errors:
+    except (ValidationError, InvalidCommand) as exc:
+        problems = field_errors(exc) if isinstance(exc, ValidationError) else exc.errors
+        for item in problems:
             print(f"invalid input: {item['field']}: {item['message']}", file=err)
         return EXIT_INVALID
     except control.CommandFailed as exc:
@@ -242,5 +240,10 @@ def main(
         return EXIT_FAILED
 
 
+def entry_point() -> NoReturn:
+    """The ``a4c-worker`` console script."""
+    run_and_exit(main)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry_point()

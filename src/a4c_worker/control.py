@@ -20,6 +20,7 @@ from uuid import UUID
 from pydantic import BaseModel
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
@@ -28,17 +29,21 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from a4c_domain import Cause, OnboardingApplication, caused_by
+from a4c_domain.commands import RevokeInvitation, validate
 from a4c_worker.client import (
     BootstrapHandle,
     bootstrap_handle,
+    invitation_handle,
     revoke_invitation,
     start_bootstrap,
     start_invitation,
 )
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
+from a4c_worker.workflows.invitation import InvitationWorkflow
 from a4c_worker.workflows.models import (
     BootstrapInput,
     BootstrapProgress,
+    CancelRequest,
     InvitationInput,
     bootstrap_workflow_id,
 )
@@ -152,7 +157,12 @@ async def status(client: Client, slug: str, out: TextIO) -> int:
 
 
 async def cancel(client: Client, slug: str, reason: str, out: TextIO, *, wait: bool) -> int:
-    """``wait``: the update, returning once compensation is over; else the signal."""
+    """``wait``: the update, returning once compensation is over; else the signal.
+
+    The reason is checked here first (``ValidationError`` naming ``reason``), so a bad one
+    is refused in the caller's terms rather than in the workflow validator's.
+    """
+    CancelRequest(reason=reason)
     handle = bootstrap_handle(client, slug)
     missing = f"no running bootstrap for slug {slug!r} (see: a4c-worker status {slug})"
     with refusals("cancel refused", missing):
@@ -204,11 +214,39 @@ async def invite(
 
 
 async def revoke(client: Client, invitation_id: UUID, reason: str, out: TextIO) -> int:
-    missing = f"no running invitation workflow for {invitation_id} (it may have ended)"
-    with refusals("revoke refused", missing):
+    """Revoke through the invitation's workflow; bad input is refused before it is sent."""
+    validate(RevokeInvitation, invitation_id=invitation_id, reason=reason)
+    try:
         result = await revoke_invitation(client, invitation_id, reason)
+    except WorkflowUpdateFailedError as exc:
+        if getattr(exc.cause, "type", None) != "InvitationNotPending":
+            raise CommandFailed(f"revoke refused: {exc.cause}") from None
+        raise await _not_pending(client, invitation_id) from None
+    except RPCError as exc:  # NOT_FOUND: no such workflow, or it has ended
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        raise await _not_pending(client, invitation_id) from None
     show(result, out)
     return 0
+
+
+async def _not_pending(client: Client, invitation_id: UUID) -> CommandFailed:
+    """Why an invitation cannot be revoked, from what its workflow says about it."""
+    handle = invitation_handle(client, invitation_id)
+    state: str
+    try:
+        description = await handle.describe()
+        if description.status == WorkflowExecutionStatus.RUNNING:
+            state = (await handle.query(InvitationWorkflow.status)).state
+        elif description.status == WorkflowExecutionStatus.COMPLETED:
+            state = (await handle.result()).state
+        else:  # ended some other way (terminated, timed out...): say so as Temporal does
+            state = description.status.name.lower() if description.status else "closed"
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return CommandFailed(f"no invitation {invitation_id} was found")
+    return CommandFailed(f"revoke refused: invitation {invitation_id} is already {state}")
 
 
 @contextmanager

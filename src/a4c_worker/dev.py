@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import secrets
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from a4c_domain.errors import ConfigurationError
+from a4c_worker.datafolder import DataFolderInUse, StoreMismatch
+from a4c_worker.exit import run_and_exit
+from a4c_worker.processes import ChildFailed
 
 DEFAULT_DATA_DIR = ".a4c"
 
@@ -52,13 +57,18 @@ def _parser() -> argparse.ArgumentParser:
         default=Path(os.environ.get("A4C_DATA_DIR", DEFAULT_DATA_DIR)),
         help="folder for the local stack's files (default: %(default)s)",
     )
+    # Also accepted after the subcommand (``a4c dev --data-dir X``); SUPPRESS keeps a
+    # value given before it when none is given after.
+    data_dir = argparse.ArgumentParser(add_help=False)
+    data_dir.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
-    dev = sub.add_parser("dev", help="run the whole stack locally until Ctrl-C")
+    sub_parser = functools.partial(sub.add_parser, parents=[data_dir])
+    dev = sub_parser("dev", help="run the whole stack locally until Ctrl-C")
     dev.add_argument("--once", action="store_true", help="stop after the sample bootstrap")
     dev.add_argument("--temporal-port", type=int, default=7233)
     dev.add_argument("--ui-port", type=int, default=8233)
-    sub.add_parser("demo", help="run the domain scenario on SQLite, no servers")
-    entities = sub.add_parser("entities", help="list or clean up tagged entities")
+    sub_parser("demo", help="run the domain scenario on SQLite, no servers")
+    entities = sub_parser("entities", help="list or clean up tagged entities")
     entities_sub = entities.add_subparsers(dest="action", required=True)
     listing = entities_sub.add_parser("list", help="organizations and invitations with a tag")
     listing.add_argument("--tag", required=True)
@@ -66,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     clean = entities_sub.add_parser("cleanup", help="revoke, remove DNS, deactivate (dry run)")
     clean.add_argument("--tag", required=True)
     clean.add_argument("--execute", action="store_true", help="really do it (default: dry run)")
-    sub.add_parser("validate", help="check configuration and every dependency")
+    sub_parser("validate", help="check configuration and every dependency")
     return parser
 
 
@@ -96,10 +106,21 @@ def main(argv: list[str] | None = None) -> int:
             from a4c_worker.validate import main_validate
 
             return main_validate(effective_environ(data_dir))
+    except (DataFolderInUse, StoreMismatch) as exc:
+        print(f"a4c dev: {exc}", file=sys.stderr)
+        return 2
     except ConfigurationError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    except ChildFailed as exc:
+        print(f"a4c dev: {exc}", file=sys.stderr)
+        return 1
     return 2
+
+
+def entry_point() -> NoReturn:
+    """The ``a4c`` console script."""
+    run_and_exit(main)
 
 
 def _entities(args: argparse.Namespace, environ: dict[str, str]) -> int:
@@ -127,4 +148,4 @@ def _entities(args: argparse.Namespace, environ: dict[str, str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry_point()

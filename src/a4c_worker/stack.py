@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -34,7 +34,16 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from a4c_domain import OnboardingApplication
 from a4c_worker.client import BootstrapHandle, bootstrap_handle, connect, start_bootstrap
-from a4c_worker.processes import Child, free_port, port_open, wait_for_http, wait_for_port
+from a4c_worker.datafolder import check_temporal_state, claimed
+from a4c_worker.processes import (
+    Child,
+    StopRequested,
+    StopSignals,
+    free_port,
+    port_open,
+    wait_for_http,
+    wait_for_port,
+)
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.models import BootstrapInput, BootstrapProgress, Invitee
 
@@ -97,6 +106,10 @@ def store_env(data_dir: Path, token_secret: str) -> dict[str, str]:
     return env
 
 
+class OutputClosed(Exception):
+    """Whoever read ``a4c dev``'s output went away (``| head`` exited): the stack stops."""
+
+
 class Stack:
     """The three children and the sample bootstrap."""
 
@@ -104,6 +117,9 @@ class Stack:
         self.data_dir = data_dir.resolve()
         self.ports = ports
         self.out = out
+        self.output_closed = False
+        self.stopping = False
+        self.stop = StopSignals()
         self.mail_dir = self.data_dir / "mail"
         self.store = store_env(self.data_dir, token_secret)
         base = {k: v for k, v in os.environ.items() if k not in PERSISTENCE_VARS}
@@ -149,31 +165,60 @@ class Stack:
         )
 
     def say(self, line: str) -> None:
-        print(line, file=self.out, flush=True)
+        """Print a line; a closed output stops the stack (``OutputClosed``) unless stopping."""
+        if not self.output_closed:
+            try:
+                print(line, file=self.out, flush=True)
+                return
+            except (BrokenPipeError, ValueError):  # ValueError: the stream object was closed
+                self.output_closed = True
+        if not self.stopping:
+            raise OutputClosed
 
     @contextmanager
     def running(self) -> Iterator[None]:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """The three children up; on leaving, by any path, every started one stopped."""
         started: list[Child] = []
-        try:
-            self.say(f"a4c dev: data folder {self.data_dir}")
-            self.temporal.start()
-            started.append(self.temporal)
-            wait_for_port(self.temporal, self.ports.temporal, timeout=90)
-            self.say(f"  temporal dev server  127.0.0.1:{self.ports.temporal}")
-            self.projector.start()
-            started.append(self.projector)
-            wait_for_http(self.projector, f"http://127.0.0.1:{self.ports.projector_http}/health")
-            self.say(f"  projector            http://127.0.0.1:{self.ports.projector_http}/metrics")
-            self.worker.start()
-            started.append(self.worker)
-            wait_for_http(self.worker, f"http://127.0.0.1:{self.ports.worker_health}/ready", 90)
-            self.say(f"  worker               http://127.0.0.1:{self.ports.worker_health}/ready")
-            yield
-        finally:
-            for child in reversed(started):
-                code = child.stop()
-                self.say(f"  stopped {child.name} (exit {code})")
+        with claimed(self.data_dir) as lock:
+            check_temporal_state(self.data_dir, self.store)
+            try:
+                self.say(f"a4c dev: data folder {self.data_dir}")
+                self.temporal.start(pass_fds=[lock])
+                started.append(self.temporal)
+                wait_for_port(self.temporal, self.ports.temporal, 90, self.stop.check)
+                self.say(f"  temporal dev server  127.0.0.1:{self.ports.temporal}")
+                self.projector.start(pass_fds=[lock])
+                started.append(self.projector)
+                projector_health = f"http://127.0.0.1:{self.ports.projector_http}/health"
+                wait_for_http(self.projector, projector_health, 60, self.stop.check)
+                self.say(
+                    f"  projector            http://127.0.0.1:{self.ports.projector_http}/metrics"
+                )
+                self.worker.start(pass_fds=[lock])
+                started.append(self.worker)
+                worker_ready = f"http://127.0.0.1:{self.ports.worker_health}/ready"
+                wait_for_http(self.worker, worker_ready, 90, self.stop.check)
+                self.say(
+                    f"  worker               http://127.0.0.1:{self.ports.worker_health}/ready"
+                )
+                yield
+            finally:
+                self.stopping = True  # a closed output no longer interrupts anything
+                self.say("stopping")
+                for child in reversed(started):
+                    code = child.stop()
+                    self.say(f"  stopped {child.name} (exit {code})")
+
+    def watch(self) -> None:
+        """Until Ctrl-C (or SIGTERM): a child that dies, or a reader that goes, ends it."""
+        while True:
+            self.stop.check()
+            for child in (self.temporal, self.projector, self.worker):
+                child.check_alive()
+            if reader_gone(self.out):
+                self.output_closed = True
+                raise OutputClosed
+            time.sleep(1)
 
     # --- the sample bootstrap -----------------------------------------------------------
 
@@ -198,6 +243,7 @@ class Stack:
         app = OnboardingApplication(self.store)
         try:
             while True:
+                self.stop.check()
                 progress = await handle.query(OrganizationBootstrapWorkflow.progress)
                 line = (
                     f"  step={progress.current_step or '-':<24} state={progress.state:<12} "
@@ -228,6 +274,7 @@ class Stack:
             app.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            self.stop.check()
             position = self.projector_position()
             if position.isdigit() and int(position) >= head:
                 return
@@ -265,26 +312,42 @@ def _run(argv: list[str], env: dict[str, str]) -> str:
     return done.stdout.rstrip() or done.stderr.rstrip()
 
 
+def reader_gone(out: TextIO) -> bool:
+    """The reading end of ``out`` went away (a pipe whose reader exited, a hung-up tty)."""
+    try:
+        fd = out.fileno()
+    except (OSError, ValueError):  # not a file (a test's StringIO): it cannot go away
+        return False
+    poller = select.poll()
+    poller.register(fd, 0)  # POLLERR and POLLHUP are reported whatever is asked for
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
 def run_stack(
     data_dir: Path, token_secret: str, out: TextIO, *, once: bool, temporal_port: int, ui_port: int
 ) -> int:
+    """0 when the sample bootstrap completed (and, without ``once``, Ctrl-C stopped it).
+
+    Every way out — Ctrl-C or SIGTERM, a child failing, the output closing, any
+    exception — leaves through :meth:`Stack.running`, which stops every child.
+    """
     stack = Stack(data_dir, token_secret, Ports.choose(temporal_port, ui_port), out)
-    stop = asyncio.Event()
-    with stack.running():
-        progress = asyncio.run(stack.bootstrap())
-        stack.wait_for_projection()
-        stack.report()
-        if progress.state != "completed":
-            return 1
-        if once:
-            return 0
-        stack.say("\nrunning; press Ctrl-C to stop")
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        try:
-            while not stop.is_set():
-                for child in (stack.temporal, stack.projector, stack.worker):
-                    child.check_alive()
-                time.sleep(1)
-        except KeyboardInterrupt:
-            stack.say("\nstopping")
+    ready = False
+    try:
+        with stack.stop.installed(), stack.running():
+            progress = asyncio.run(stack.bootstrap())
+            stack.wait_for_projection()
+            stack.report()
+            if progress.state != "completed":
+                return 1
+            if once:
+                return 0
+            stack.say("\nrunning; press Ctrl-C to stop")
+            ready = True
+            stack.watch()
+    except StopRequested:
+        return 0 if ready else 130
+    except OutputClosed:
+        print("a4c dev: the output was closed (its reader exited); stopped", file=sys.stderr)
+        return 1
     return 0

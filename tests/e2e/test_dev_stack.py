@@ -7,28 +7,40 @@ runs, bounded by ``--once`` so the test ends.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from tests.servers.postgres import postgres_env
+
 from a4c_domain import OnboardingApplication, organization_id
 from a4c_projector.db import Location
 from a4c_projector.queries import ReadModel
+from a4c_worker.dev import main
 from a4c_worker.processes import free_port
 from a4c_worker.stack import SAMPLE, store_env
 
 A4C = str(Path(sys.executable).parent / "a4c")
 
 
-def run_once(data_dir: Path) -> subprocess.CompletedProcess[str]:
+def run_once(
+    data_dir: Path, *, after: bool = False, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``a4c --data-dir X dev --once``, or with ``after`` ``a4c dev --data-dir X --once``."""
+    folder = ["--data-dir", str(data_dir)]
     return subprocess.run(
-        [A4C, "--data-dir", str(data_dir), "dev", "--once",
+        [A4C, *([] if after else folder), "dev", *(folder if after else []), "--once",
          "--temporal-port", str(free_port()), "--ui-port", str(free_port())],
         capture_output=True, text=True, timeout=240, check=False,
+        env=None if env is None else os.environ | env,
     )  # fmt: skip
 
 
-def test_dev_stack_bootstraps_the_sample_and_a_second_run_adds_nothing(tmp_path: Path) -> None:
+def test_dev_stack_bootstraps_the_sample_and_a_second_run_adds_nothing(
+    tmp_path: Path, pg_schema: str
+) -> None:
     data_dir = tmp_path / "a4c"
     first = run_once(data_dir)
     assert first.returncode == 0, first.stdout + first.stderr
@@ -63,7 +75,7 @@ def test_dev_stack_bootstraps_the_sample_and_a_second_run_adds_nothing(tmp_path:
     for mail in mails:
         assert "token=" in mail.read_text()
 
-    second = run_once(data_dir)
+    second = run_once(data_dir, after=True)  # --data-dir after "dev" names the same folder
     assert second.returncode == 0, second.stdout + second.stderr
     assert "was bootstrapped before" in second.stdout
     app = OnboardingApplication(env)
@@ -72,3 +84,26 @@ def test_dev_stack_bootstraps_the_sample_and_a_second_run_adds_nothing(tmp_path:
     finally:
         app.close()
     assert sorted((data_dir / "mail").glob("*.eml")) == mails
+
+    # The same folder pointed at PostgreSQL: its Temporal state's events are in the
+    # SQLite file, so the run is refused, naming both stores, before anything starts.
+    third = run_once(data_dir, env=postgres_env(pg_schema))
+    assert third.returncode == 2, third.stdout + third.stderr
+    assert "reusing" not in third.stdout and "temporal dev server" not in third.stdout
+    assert f"belongs to the SQLite file {env['SQLITE_DBNAME']}, but this run uses PostgreSQL" in (
+        third.stderr
+    ), third.stderr
+    assert f"(schema {pg_schema!r})" in third.stderr
+
+
+def test_data_dir_is_accepted_before_and_after_the_subcommand(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before, after = tmp_path / "before", tmp_path / "after"
+    assert main(["--data-dir", str(before), "demo"]) == 0
+    assert main(["demo", "--data-dir", str(after)]) == 0
+    assert (before / "demo-events.sqlite").exists() and (after / "demo-events.sqlite").exists()
+    # Given in both places, the one after the subcommand (the nearer) wins.
+    assert main(["--data-dir", str(tmp_path / "unused"), "demo", "--data-dir", str(after)]) == 0
+    assert not (tmp_path / "unused").exists()
+    assert "acme-demo" in capsys.readouterr().out

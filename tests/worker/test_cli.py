@@ -32,7 +32,7 @@ from tests.servers.postgres import postgres_env
 
 from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication, organization_id
 from a4c_worker.cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_UNREACHABLE, main
-from a4c_worker.client import bootstrap_handle, start_bootstrap
+from a4c_worker.client import accept_invitation, bootstrap_handle, start_bootstrap
 from a4c_worker.processes import free_port
 from a4c_worker.workflows.models import BootstrapInput, Invitee
 
@@ -209,8 +209,9 @@ async def test_bad_bootstrap_input_exits_2_naming_the_field_before_connecting() 
     # Nothing listens at this address: input is refused before any connection.
     env = {"TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}
     ran = await cli("bootstrap", "--slug", "Not A Slug!", "--name", "X", env=env)
-    assert ran.code == EXIT_INVALID
-    assert "invalid input: slug: " in ran.err
+    assert (ran.code, ran.err) == (EXIT_INVALID, "invalid input: slug: must be lower-case\n")
+    ran = await cli("bootstrap", "--slug", "ok-slug", "--name", " ", env=env)
+    assert (ran.code, ran.err) == (EXIT_INVALID, "invalid input: name: must not be empty\n")
     ran = await cli("bootstrap", "--slug", "ok-slug", "--name", "X", "--invitee", "a@b", env=env)
     assert ran.code == EXIT_INVALID
     assert "invalid input: --invitee: 'a@b': expected EMAIL,ROLE,FIRST,LAST" in ran.err
@@ -322,6 +323,9 @@ async def test_invite_then_revoke(worker: WorkerProcess) -> None:
     invited = json.loads(ran.out)
     assert invited["workflow_id"] == f"invitation-{invited['invitation_id']}"
 
+    for blank in ("", "  "):  # refused before reaching the workflow, in the caller's terms
+        ran = await cli("revoke", invited["invitation_id"], "--reason", blank, env=worker.env)
+        assert (ran.code, ran.err) == (EXIT_INVALID, "invalid input: reason: must not be empty\n")
     ran = await cli("revoke", invited["invitation_id"], "--reason", "changed plans", env=worker.env)
     assert ran.code == EXIT_OK, ran.err
     assert json.loads(ran.out)["state"] == "revoked"
@@ -338,7 +342,36 @@ async def test_invite_then_revoke(worker: WorkerProcess) -> None:
 
     ran = await cli("revoke", invited["invitation_id"], "--reason", "again", env=worker.env)
     assert ran.code == EXIT_FAILED  # the lifecycle is over: nothing left to revoke
-    assert ran.err.startswith(f"no running invitation workflow for {invited['invitation_id']}")
+    assert ran.err == (
+        f"revoke refused: invitation {invited['invitation_id']} is already revoked\n"
+    )
+    unknown = uuid.uuid4()
+    ran = await cli("revoke", str(unknown), "--reason", "who?", env=worker.env)
+    assert (ran.code, ran.err) == (EXIT_FAILED, f"no invitation {unknown} was found\n")
+
+
+async def test_revoking_an_accepted_invitation_says_it_is_accepted(
+    worker: WorkerProcess, temporal_env: WorkflowEnvironment
+) -> None:
+    org = slug()
+    ran = await cli(
+        "bootstrap", "--slug", org, "--name", "Accept Org",
+        "--invitee", "ada@example.com,admin,Ada,Lovelace", env=worker.env,
+    )  # fmt: skip
+    assert ran.code == EXIT_OK, ran.out + ran.err
+    status = json.loads((await cli("status", org, env=worker.env)).out)
+    invitation_id = uuid.UUID(status["progress"]["invitation_ids"][0])
+    app = OnboardingApplication(worker.env)
+    try:
+        token = app.invitation_token(invitation_id)
+    finally:
+        app.close()
+    await accept_invitation(temporal_env.client, invitation_id, token, "user-ada")
+    ran = await cli("revoke", str(invitation_id), "--reason", "too late", env=worker.env)
+    assert (ran.code, ran.err) == (
+        EXIT_FAILED,
+        f"revoke refused: invitation {invitation_id} is already accepted\n",
+    )
 
 
 async def test_invite_into_unknown_organization_fails_naming_it(worker: WorkerProcess) -> None:
@@ -357,7 +390,8 @@ async def test_invite_into_unknown_organization_fails_naming_it(worker: WorkerPr
         env=worker.env,
     )
     assert ran.code == EXIT_FAILED
-    assert "OrganizationNotFound" in ran.err
+    assert ran.err == "OrganizationNotFound: organization 'no-such-org' not found\n"
+    assert str(organization_id("no-such-org")) not in ran.err
 
 
 async def test_status_and_cancel_of_unknown_slug_fail_clearly(worker: WorkerProcess) -> None:
@@ -394,6 +428,8 @@ async def test_cancel_compensates_a_running_bootstrap(
         ):
             break
         await asyncio.sleep(0.1)
+    ran = await cli("cancel", org, "--reason", " ", env=worker.env)
+    assert (ran.code, ran.err) == (EXIT_INVALID, "invalid input: reason: must not be empty\n")
     ran = await cli("cancel", org, "--reason", "operator said so", env=worker.env)
     assert ran.code == EXIT_OK, ran.err
     final = json.loads(ran.out)
