@@ -28,7 +28,7 @@ from temporalio.client import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from a4c_domain import Cause, OnboardingApplication, caused_by
+from a4c_domain import ALL_ORGANIZATIONS, Cause, OnboardingApplication, caused_by
 from a4c_domain.commands import RevokeInvitation, validate
 from a4c_worker.client import (
     BootstrapHandle,
@@ -215,7 +215,13 @@ async def invite(
 
 async def revoke(client: Client, invitation_id: UUID, reason: str, out: TextIO) -> int:
     """Revoke through the invitation's workflow; bad input is refused before it is sent."""
-    validate(RevokeInvitation, invitation_id=invitation_id, reason=reason)
+    # The operator tool acts for the platform, on any organization's invitation.
+    validate(
+        RevokeInvitation,
+        organization_id=ALL_ORGANIZATIONS,
+        invitation_id=invitation_id,
+        reason=reason,
+    )
     try:
         result = await revoke_invitation(client, invitation_id, reason)
     except WorkflowUpdateFailedError as exc:

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from a4c_domain.application import TOKEN_SECRET_VAR
 from a4c_domain.errors import ConfigurationError
 from a4c_worker.datafolder import DataFolderInUse, StoreMismatch
 from a4c_worker.exit import run_and_exit
@@ -31,7 +32,7 @@ DEFAULT_DATA_DIR = ".a4c"
 
 def local_token_secret(data_dir: Path) -> str:
     """The dev stack's token key: from A4C_TOKEN_SECRET, else generated once and kept."""
-    configured = os.environ.get("A4C_TOKEN_SECRET")
+    configured = os.environ.get(TOKEN_SECRET_VAR)
     if configured:
         return configured
     path = data_dir / "token-secret"

@@ -33,6 +33,7 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from a4c_domain import OnboardingApplication
+from a4c_domain.application import TOKEN_SECRET_VAR
 from a4c_worker.client import BootstrapHandle, bootstrap_handle, connect, start_bootstrap
 from a4c_worker.datafolder import check_temporal_state, claimed
 from a4c_worker.processes import (
@@ -93,7 +94,7 @@ def temporal_binary() -> str:
 
 def store_env(data_dir: Path, token_secret: str) -> dict[str, str]:
     """The event-store configuration every child shares."""
-    env = {"A4C_TOKEN_SECRET": token_secret}
+    env = {TOKEN_SECRET_VAR: token_secret}
     if os.environ.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
         env.update({k: v for k, v in os.environ.items() if k.startswith("POSTGRES_")})
         env["PERSISTENCE_MODULE"] = "eventsourcing.postgres"
@@ -122,9 +123,7 @@ class Stack:
         self.stop = StopSignals()
         self.mail_dir = self.data_dir / "mail"
         self.store = store_env(self.data_dir, token_secret)
-        base = {k: v for k, v in os.environ.items() if k not in PERSISTENCE_VARS}
-        base.update(self.store)
-        base["LOG_FORMAT"] = "json"
+        base = self.child_env() | {"LOG_FORMAT": "json"}
         bin_dir = Path(sys.executable).parent
         logs = self.data_dir / "logs"
         self.temporal = Child(
@@ -151,6 +150,7 @@ class Stack:
             [str(bin_dir / "a4c-worker"), "run"],
             base
             | {
+                TOKEN_SECRET_VAR: token_secret,  # only the worker derives tokens
                 "WORKFLOW_MODE": "development",
                 "EMAIL_PROVIDER": "file",
                 "A4C_MAIL_DIR": str(self.mail_dir),
@@ -163,6 +163,12 @@ class Stack:
             },
             logs / "worker.log",
         )
+
+    def child_env(self) -> dict[str, str]:
+        """The environment of a child: the event store's, without the token secret."""
+        env = {k: v for k, v in os.environ.items() if k not in PERSISTENCE_VARS} | self.store
+        del env[TOKEN_SECRET_VAR]
+        return env
 
     def say(self, line: str) -> None:
         """Print a line; a closed output stops the stack (``OutputClosed``) unless stopping."""
@@ -282,7 +288,7 @@ class Stack:
 
     def report(self) -> None:
         bin_dir = Path(sys.executable).parent
-        env = {k: v for k, v in os.environ.items() if k not in PERSISTENCE_VARS} | self.store
+        env = self.child_env()
         self.say("\nread models:")
         for what in ("organizations", "invitations"):
             self.say(_run([str(bin_dir / "a4c-projector"), "show", what], env))

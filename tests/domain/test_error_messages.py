@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from a4c_domain import ALL_ORGANIZATIONS
 from a4c_domain import commands as c
 from a4c_domain.errors import InvalidCommand, OrganizationNotFound
 
@@ -21,7 +22,12 @@ def refusal(model: type[c.Command], **fields: object) -> InvalidCommand:
 
 def test_an_empty_or_blank_reason_must_not_be_empty() -> None:
     for reason in ("", "   "):
-        error = refusal(c.RevokeInvitation, invitation_id=uuid.uuid4(), reason=reason)
+        error = refusal(
+            c.RevokeInvitation,
+            organization_id=ALL_ORGANIZATIONS,
+            invitation_id=uuid.uuid4(),
+            reason=reason,
+        )
         assert error.errors == [{"field": "reason", "message": "must not be empty"}]
         assert str(error) == "invalid RevokeInvitation: reason: must not be empty"
 

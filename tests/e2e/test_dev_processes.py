@@ -167,11 +167,19 @@ def test_ctrl_c_with_the_output_piped_through_tee_stops_every_child(tmp_path: Pa
     assert "BrokenPipeError" not in err and "Traceback" not in err, err
 
 
+def environment(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+    return dict(entry.partition("=")[::2] for entry in raw.split("\0") if entry)
+
+
 def test_sigkill_of_the_supervisor_takes_the_children_along(data_dir: Path) -> None:
-    dev = start_dev(data_dir)
+    dev = start_dev(data_dir, A4C_TOKEN_SECRET="t" * 40)
     read_until(dev, "  worker ")
     children = descendants(dev.pid)
     the_stack(children)
+    # Only the worker derives tokens: the other children never hold the secret.
+    holders = {cmd for pid, cmd in children.items() if "A4C_TOKEN_SECRET" in environment(pid)}
+    assert holders and all("a4c-worker" in cmd for cmd in holders), holders
     dev.kill()
     dev.communicate(timeout=30)
     assert_all_gone(children)

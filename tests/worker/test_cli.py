@@ -363,7 +363,7 @@ async def test_revoking_an_accepted_invitation_says_it_is_accepted(
     invitation_id = uuid.UUID(status["progress"]["invitation_ids"][0])
     app = OnboardingApplication(worker.env)
     try:
-        token = app.invitation_token(invitation_id)
+        token = app.invitation_token(invitation_id, ALL_ORGANIZATIONS)
     finally:
         app.close()
     await accept_invitation(temporal_env.client, invitation_id, token, "user-ada")
