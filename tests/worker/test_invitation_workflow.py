@@ -104,6 +104,22 @@ async def test_revoke_ends_the_invitation(flows: Flows) -> None:
     assert (inv.status, inv.revoke_reason) == ("revoked", "left the company")
 
 
+async def test_a_bad_revoke_reason_is_refused_in_the_callers_terms(flows: Flows) -> None:
+    """The validator's refusal names the field, never pydantic's internals."""
+    async with flows.worker():
+        inv_id = await bootstrapped_invitation(flows, "revoke-blank")
+        for reason, message in (("", "must not be empty"), ("a\x00b", "control")):
+            with pytest.raises(WorkflowUpdateFailedError) as refused:
+                await revoke_invitation(flows.client, inv_id, reason)
+            cause = refused.value.cause
+            assert isinstance(cause, ApplicationError) and cause.type == "InvalidCommand"
+            assert "invalid input: reason: " in str(cause) and message in str(cause)
+            for internal in ("function-after", "constrained-str", "pydantic", "Value error"):
+                assert internal not in str(cause)
+        status = await revoke_invitation(flows.client, inv_id, "left the company")
+    assert status.state == "revoked"
+
+
 async def test_resend_issues_a_new_token_and_the_old_link_stops_working(flows: Flows) -> None:
     async with flows.worker():
         inv_id = await bootstrapped_invitation(flows, "resend-one")

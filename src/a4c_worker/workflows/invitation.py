@@ -57,7 +57,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import TypeAdapter, ValidationError
 
-    from a4c_domain.commands import Reason
+    from a4c_domain.commands import Reason, field_errors
     from a4c_worker.activities import OnboardingActivities
     from a4c_worker.workflows.models import (
         AcceptInput,
@@ -195,7 +195,13 @@ class InvitationWorkflow:
     @revoke.validator
     def _validate_revoke(self, reason: str) -> None:
         self._require_pending()
-        _REASON.validate_python(reason)
+        try:
+            _REASON.validate_python(reason)
+        except ValidationError as exc:  # the caller's terms, not pydantic's internals
+            problems = "; ".join(f"reason: {e['message']}" for e in field_errors(exc))
+            raise ApplicationError(
+                f"invalid input: {problems}", type="InvalidCommand", non_retryable=True
+            ) from None
 
     @workflow.update
     async def resend(self) -> InvitationStatus:
