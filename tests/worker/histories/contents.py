@@ -54,5 +54,11 @@ def _decoded(value: str) -> str:
         return value
 
 
-def event_types(history_json: str) -> list[str]:
-    return [event["eventType"] for event in json.loads(history_json)["events"]]
+def workflow_type(found: list[Text]) -> str:
+    """The type of the workflow whose history ``found`` was read from."""
+    return next(
+        text.text
+        for text in found
+        if text.event_type == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
+        and text.where.endswith(".workflowType.name")
+    )
