@@ -1,78 +1,227 @@
-"""Re-record the histories the replay test checks: ``python -m tests.worker.histories.record``.
+"""Record this release's workflow histories: ``python -m tests.worker.histories.record 0.3.0``.
 
-Runs the main paths (happy bootstrap, a failing step compensated, a cancelled bootstrap,
-an accepted invitation) on a fresh dev server with in-memory providers and writes each
-workflow's history as ``<name>.json`` beside this file. Re-record only on purpose: a
-change that cannot replay the old files would break workflows already running.
+Runs the paths that matter on a fresh Temporal dev server, with in-memory DNS and mail,
+a SQLite event store in a temporary folder and the tests' fixed token secret, and writes
+each execution's history to ``v<release>/<path>.json`` beside this file (one file per
+run: a run that continued as new is followed to the run that ends). The slugs, e-mail
+addresses and so the (uuid5) organization and invitation ids are fixed, so a new
+recording differs from the last only in times, run ids and how parallel steps (the
+bootstrap's invites and mails) interleave into workflow tasks; and the secret scan
+(``tests/worker/test_recorded_histories_hold_no_secret.py``) can derive every token.
+
+For a new release: bump the version, run this with it, commit the new folder. It refuses
+to write into a folder that exists: the histories of released versions are never
+re-recorded or deleted, since they stand for executions still running somewhere.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from uuid import UUID
 
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from tests.servers.temporal import find_temporal_cli
-from tests.worker.flows import FaultyApp, Flows, bootstrap_input, sqlite_app, wait_for_step
+from tests.worker.flows import (
+    FAST_STEPS,
+    ZONE,
+    FaultyApp,
+    Flows,
+    bootstrap_input,
+    sqlite_app,
+    wait_for_step,
+)
+from tests.worker.histories import release_folder
 
+from a4c_domain import ALL_ORGANIZATIONS
 from a4c_domain.errors import DNSNotVerified
-from a4c_worker.client import accept_invitation, invitation_handle, start_bootstrap
+from a4c_worker.client import (
+    BootstrapHandle,
+    accept_invitation,
+    invitation_handle,
+    resend_invitation,
+    revoke_invitation,
+    start_bootstrap,
+    start_invitation,
+)
 from a4c_worker.converter import DATA_CONVERTER
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
+from a4c_worker.workflows.models import InvitationInput, invitation_workflow_id
 
-HERE = Path(__file__).parent
+TASK_QUEUE = "a4c-record-histories"
+# The lowest bound the input allows: a few resends continue the run as new.
+CONTINUE_AFTER_EVENTS = 50
+RESENDS_BEFORE_ACCEPT = 5
+
+Save = Callable[[str, WorkflowHistory], None]
 
 
-async def save(handle: WorkflowHandle[object, object], name: str) -> None:
-    history = await handle.fetch_history()
-    (HERE / f"{name}.json").write_text(history.to_json())
-    print(f"recorded {name}.json ({len(history.events)} events)")
+class Recorder:
+    """Drives each path through the real worker and hands each run's history to ``save``."""
 
+    def __init__(self, client: Client, folder: Path, save: Save) -> None:
+        self.client = client
+        self.app = sqlite_app(folder, FaultyApp)
+        self.flows = Flows(app=self.app, client=client, task_queue=TASK_QUEUE)
+        self.save = save
 
-async def record(client: Client, folder: Path) -> None:
-    app = sqlite_app(folder, FaultyApp)
-    flows = Flows(app=app, client=client, task_queue="a4c-record-histories")
-    async with flows.worker():
-        happy = await start_bootstrap(client, bootstrap_input("history-happy"), flows.task_queue)
-        result = await happy.result()
-        await save(happy, "bootstrap_happy")  # type: ignore[arg-type]
+    async def record(self) -> None:
+        async with self.flows.worker():
+            await self.happy_bootstrap_and_its_invitations()
+            await self.invitation_resent_then_accepted()
+            await self.bootstrap_compensated()
+            await self.bootstrap_domain_taken()
+            await self.bootstrap_cancelled()
+            await self.invitation_continued_as_new()
+        self.app.close()
 
-        inv_id = result.invitation_ids[0]
-        token = flows.mailer.sent_to("person0@history-happy.example.com")[0].text
-        token = token.split("?token=", 1)[1].split()[0]
-        await accept_invitation(client, inv_id, token, "user-h")
-        child = invitation_handle(client, inv_id)
-        await child.result()
-        await save(child, "invitation_accepted")  # type: ignore[arg-type]
+    # --- the paths -------------------------------------------------------------------
 
-        app.fail("activate", DNSNotVerified("recorded failure"))
-        failing = await start_bootstrap(client, bootstrap_input("history-fail"), flows.task_queue)
-        with contextlib.suppress(WorkflowFailureError):
-            await failing.result()
-        await save(failing, "bootstrap_compensated")  # type: ignore[arg-type]
+    async def happy_bootstrap_and_its_invitations(self) -> None:
+        """Happy bootstrap; its first invitation is accepted, its second revoked."""
+        happy = await start_bootstrap(self.client, bootstrap_input("history-happy"), TASK_QUEUE)
+        accepted_id, revoked_id = (await happy.result()).invitation_ids
+        await self.save_bootstrap("bootstrap_happy", happy, fails=False)
+        await self.idle(accepted_id)
+        await accept_invitation(self.client, accepted_id, self.token_of(accepted_id), "user-h")
+        await self.save_invitation("invitation_accepted", accepted_id)
+        await self.idle(revoked_id)
+        await revoke_invitation(self.client, revoked_id, "recorded revoke")
+        await self.save_invitation("invitation_revoked", revoked_id)
 
+    async def invitation_resent_then_accepted(self) -> None:
+        """A new token generation: the proof check is fetched again (the on-resend patch)."""
+        spec = bootstrap_input("history-resend", invitees=1, domain=False)
+        (inv_id,) = (
+            await (await start_bootstrap(self.client, spec, TASK_QUEUE)).result()
+        ).invitation_ids
+        await self.idle(inv_id)
+        await resend_invitation(self.client, inv_id)
+        await accept_invitation(self.client, inv_id, self.token_of(inv_id), "user-r")
+        await self.save_invitation("invitation_resent_accepted", inv_id)
+
+    async def bootstrap_compensated(self) -> None:
+        """A failure after the invitations were issued: revoked, DNS removed, deactivated."""
+        self.app.fail("activate", DNSNotVerified("recorded failure"))
+        failing = await start_bootstrap(self.client, bootstrap_input("history-fail"), TASK_QUEUE)
+        await self.save_bootstrap("bootstrap_compensated", failing, fails=True)
+
+    async def bootstrap_domain_taken(self) -> None:
+        """Refused at register (the domain is history-happy's): nothing to undo."""
+        spec = bootstrap_input("history-taken").model_copy(
+            update={"domain": f"history-happy.{ZONE}"}
+        )
+        taken = await start_bootstrap(self.client, spec, TASK_QUEUE)
+        await self.save_bootstrap("bootstrap_domain_taken", taken, fails=True)
+
+    async def bootstrap_cancelled(self) -> None:
         spec = bootstrap_input("history-cancel", propagation_wait_seconds=600)
-        cancelled = await start_bootstrap(client, spec, flows.task_queue)
+        cancelled = await start_bootstrap(self.client, spec, TASK_QUEUE)
         await wait_for_step(cancelled, "propagation_wait")
         await cancelled.execute_update(OrganizationBootstrapWorkflow.request_cancel, "recorded")
-        with contextlib.suppress(WorkflowFailureError):
-            await cancelled.result()
-        await save(cancelled, "bootstrap_cancelled")  # type: ignore[arg-type]
-    app.close()
+        await self.save_bootstrap("bootstrap_cancelled", cancelled, fails=True)
+
+    async def invitation_continued_as_new(self) -> None:
+        """A standalone invitation with a low history bound: resends continue it as new."""
+        org = self.app.register_organization(
+            name="Org history-long", slug="history-long", org_type="partner"
+        )
+        inv = self.app.invite(
+            organization_id=org.id, email="person0@history-long.example.com", role="viewer",
+            first_name="Long", last_name="History",
+        )  # fmt: skip
+        spec = InvitationInput(
+            invitation_id=inv.id,
+            organization_name=org.name,
+            activities=FAST_STEPS,
+            history_events_before_continue=CONTINUE_AFTER_EVENTS,
+        )
+        first_run = (await start_invitation(self.client, spec, TASK_QUEUE)).result_run_id
+        await self.idle(inv.id)
+        for _ in range(RESENDS_BEFORE_ACCEPT):
+            await resend_invitation(self.client, inv.id)
+        await accept_invitation(self.client, inv.id, self.token_of(inv.id), "user-l")
+        await invitation_handle(self.client, inv.id).result()
+        chain = await self.runs(invitation_workflow_id(inv.id), first_run)
+        if len(chain) < 2:
+            raise RuntimeError("the invitation did not continue as new: lower the bound")
+        for number, history in enumerate(chain, start=1):
+            self.save(f"invitation_continued_as_new_run{number}", history)
+
+    # --- helpers ---------------------------------------------------------------------
+
+    async def runs(self, workflow_id: str, run_id: str | None = None) -> list[WorkflowHistory]:
+        """The histories of a workflow's runs, from ``run_id`` through continue-as-new."""
+        out: list[WorkflowHistory] = []
+        while True:
+            handle = self.client.get_workflow_handle(workflow_id, run_id=run_id)
+            history = await handle.fetch_history()
+            out.append(history)
+            last = history.events[-1]
+            if not last.HasField("workflow_execution_continued_as_new_event_attributes"):
+                return out
+            run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+
+    async def save_invitation(self, name: str, inv_id: UUID) -> None:
+        await invitation_handle(self.client, inv_id).result()
+        (history,) = await self.runs(invitation_workflow_id(inv_id))
+        self.save(name, history)
+
+    async def save_bootstrap(self, name: str, handle: BootstrapHandle, *, fails: bool) -> None:
+        if fails:
+            with contextlib.suppress(WorkflowFailureError):
+                await handle.result()
+        else:
+            await handle.result()
+        self.save(name, await handle.fetch_history())
+
+    async def idle(self, inv_id: UUID) -> None:
+        """Wait until the invitation waits for its deadline (its proof check fetched).
+
+        An update sent earlier would run in the first activation, before ``run``: a
+        valid path too, but recording it would depend on timing.
+        """
+        handle = invitation_handle(self.client, inv_id)
+        for _ in range(200):
+            history = await handle.fetch_history()
+            if any(event.HasField("timer_started_event_attributes") for event in history.events):
+                return
+            await asyncio.sleep(0.05)
+        raise RuntimeError(f"invitation {inv_id} never started waiting")
+
+    def token_of(self, inv_id: UUID) -> str:
+        """The token in the last mail the invitee received."""
+        invitation = self.app.get_invitation(inv_id, ALL_ORGANIZATIONS)
+        text = self.flows.mailer.sent_to(invitation.email)[-1].text
+        return text.split("?token=", 1)[1].split()[0]
 
 
 async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("release", help="the version being released, e.g. 0.3.0")
+    folder = release_folder(parser.parse_args().release)
+    if folder.exists():
+        raise SystemExit(f"{folder} exists: a release's histories are never re-recorded")
+
+    recorded: dict[str, WorkflowHistory] = {}
     env = await WorkflowEnvironment.start_local(
         data_converter=DATA_CONVERTER, dev_server_existing_path=find_temporal_cli()
     )
     try:
-        with tempfile.TemporaryDirectory() as folder:
-            await record(env.client, Path(folder))
+        with tempfile.TemporaryDirectory() as scratch:
+            await Recorder(env.client, Path(scratch), recorded.__setitem__).record()
     finally:
         await env.shutdown()
+    # Written only once every path ran: a failed recording leaves no half folder behind.
+    folder.mkdir()
+    for name, history in recorded.items():
+        (folder / f"{name}.json").write_text(history.to_json())
+        print(f"recorded {folder.name}/{name}.json ({len(history.events)} events)")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,61 @@
+"""Where workflow history carries invitees' e-mail addresses: known places only.
+
+The DESIGN keeps tokens out of history but allows the address there (the bootstrap is
+started with the invitees, and the steps carry them); this pins today's places, so a new
+one (an update argument, an invitation's input, a failure message or id that logs and UIs
+show without decoding) is a decision someone makes, not an accident:
+
+- the bootstrap's input, result and failure details (its progress: the undo names and
+  step errors name the address);
+- activity inputs (``issue_invitation``) and results (the invitation and mail outcomes;
+  the mail's provider message id looks like an address too).
+
+Always inside a payload (encoded data, never a plain-text field of the event).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from tests.worker.histories import recorded_histories
+from tests.worker.histories.contents import texts, workflow_type
+
+RECORDED = {name: path.read_text() for name, path in recorded_histories().items()}
+ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+BOOTSTRAP = "OrganizationBootstrapWorkflow"
+ALLOWED = {
+    (BOOTSTRAP, "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"),
+    (BOOTSTRAP, "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"),
+    (BOOTSTRAP, "EVENT_TYPE_WORKFLOW_EXECUTION_FAILED"),
+    (BOOTSTRAP, "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"),
+    (BOOTSTRAP, "EVENT_TYPE_ACTIVITY_TASK_COMPLETED"),
+    ("InvitationWorkflow", "EVENT_TYPE_ACTIVITY_TASK_COMPLETED"),
+}
+
+
+def places(history_json: str) -> set[tuple[str, str, str]]:
+    """(workflow type, event type, field) of every address in the history."""
+    found = list(texts(history_json))
+    kind = workflow_type(found)
+    return {
+        (kind, text.event_type, re.sub(r"\[\d+\]", "[]", text.where))
+        for text in found
+        if ADDRESS.search(text.text)
+    }
+
+
+@pytest.mark.parametrize("name", sorted(RECORDED))
+def test_e_mail_addresses_only_in_the_known_payloads(name: str) -> None:
+    for kind, event_type, where in places(RECORDED[name]):
+        assert (kind, event_type) in ALLOWED, (event_type, where)
+        assert where.endswith(".payloads[].data"), (event_type, where)
+
+
+def test_the_scan_sees_the_addresses_the_bootstrap_was_given() -> None:
+    happy = places(RECORDED["v0.3.0/bootstrap_happy"])
+    assert (
+        BOOTSTRAP,
+        "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED",
+        ".workflowExecutionStartedEventAttributes.input.payloads[].data",
+    ) in happy
