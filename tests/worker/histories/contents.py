@@ -62,3 +62,8 @@ def workflow_type(found: list[Text]) -> str:
         if text.event_type == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
         and text.where.endswith(".workflowType.name")
     )
+
+
+def plain_text(history_json: str) -> str:
+    """All of :func:`texts` in one string: what ``secret in ...`` checks must search."""
+    return "\n".join(found.text for found in texts(history_json))
