@@ -55,13 +55,19 @@ from a4c_domain.errors import (
 from a4c_domain.ids import domain_claim_id, organization_id
 from a4c_domain.invitation import ORGANIZATION_DEACTIVATED, Invitation, superseded_reason
 from a4c_domain.organization import Organization
-from a4c_domain.persistence import default_to_no_password
+from a4c_domain.persistence import (
+    DEFAULT_PERSISTENCE_MODULE,
+    DEFAULT_SQLITE_DBNAME,
+    PERSISTENCE_MODULE_VAR,
+    SQLITE_DBNAME_VAR,
+    default_to_no_password,
+)
 from a4c_domain.scope import OrganizationScope, in_scope
 from a4c_domain.signatures import command
+from a4c_domain.tokens import TOKEN_SECRET_VAR as TOKEN_SECRET_VAR  # still importable here
 from a4c_domain.tokens import TokenIssuer
 from a4c_domain.views import InvitationView, OrganizationView
 
-TOKEN_SECRET_VAR = "A4C_TOKEN_SECRET"  # noqa: S105 - the variable's name, not a secret
 INVITATION_TTL_VAR = "A4C_INVITATION_TTL_SECONDS"
 DEFAULT_INVITATION_TTL = timedelta(days=7)
 # The longest an invitation may live; a larger value is a mistake, not a wish (and one
@@ -121,8 +127,8 @@ class OnboardingApplication(Application[UUID]):
     name = "a4c"
     env = {
         # Embedded default: a SQLite file; production sets eventsourcing.postgres.
-        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-        "SQLITE_DBNAME": "a4c-events.sqlite",
+        PERSISTENCE_MODULE_VAR: DEFAULT_PERSISTENCE_MODULE,
+        SQLITE_DBNAME_VAR: DEFAULT_SQLITE_DBNAME,
         # The lock-free insert path; the projector reads only below the xmin horizon,
         # which is what makes out-of-order commits safe to tail.
         "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
