@@ -152,3 +152,18 @@ def test_a_positional_argument_stays_a_type_error(app: OnboardingApplication) ->
     # Fields are keywords; a value without its name is a programming error, not input.
     with pytest.raises(TypeError, match="positional"):
         app.activate(uuid4())  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("value", ["not-a-uuid", 42, None])
+def test_a_wrong_type_from_an_untyped_caller_is_still_invalid_command(
+    app: OnboardingApplication, value: Any
+) -> None:
+    with pytest.raises(InvalidCommand) as info:
+        call_with(app, "activate", {"organization_id": value})
+    assert info.value.fields == ["organization_id"]
+
+
+def test_text_the_model_converts_is_still_accepted(app: OnboardingApplication) -> None:
+    org = app.register_organization(name="Acme", slug="acme", org_type="provider")
+    view = call_with(app, "activate", {"organization_id": str(org.id)})  # as from JSON
+    assert view.status == "active"
