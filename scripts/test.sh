@@ -8,5 +8,5 @@ VENV=${A4C_VENV:-.venv}
 export PATH="$PWD/$VENV/bin:$PATH"
 ruff check src tests bench
 ruff format --check src tests bench
-mypy src
+mypy src tests/domain  # the other test folders are not mypy-clean yet (issue 10, part 5)
 exec pytest "$@"

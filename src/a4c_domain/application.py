@@ -2,7 +2,10 @@
 
 Every command method:
 
-1. validates its input into a command model (``InvalidCommand`` before anything else);
+1. takes typed keyword-only parameters (named and typed as its command model's fields,
+   so mypy checks a caller) and validates them into that model (``InvalidCommand``,
+   naming every bad field, before anything else; an untyped caller's unknown or missing
+   keyword is refused the same way, see a4c_domain.signatures);
 2. loads the aggregate by its deterministic ID and decides: new events, a no-op (the
    same command again returns the same result), or a typed error (a conflict or a
    broken rule);
@@ -14,6 +17,10 @@ Every command method:
 
 Configuration comes only from the ``env`` mapping given to the constructor (never from
 ``os.environ`` directly): entry points decide what the environment is.
+
+Why one long module: it is the library's whole public surface, read in one place, and
+each command spells out its typed parameters and what it raises (a split by aggregate,
+with the save-and-retry plumbing in a base class of its own, is the next step if it grows).
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from eventsourcing.persistence import (
     Recording,
 )
 from eventsourcing.utils import Environment
+from pydantic import SecretStr
 
 from a4c_domain import commands as c
 from a4c_domain.claims import DomainClaim
@@ -51,12 +59,19 @@ from a4c_domain.errors import (
 from a4c_domain.ids import domain_claim_id, organization_id
 from a4c_domain.invitation import ORGANIZATION_DEACTIVATED, Invitation, superseded_reason
 from a4c_domain.organization import Organization
-from a4c_domain.persistence import default_to_no_password
+from a4c_domain.persistence import (
+    DEFAULT_PERSISTENCE_MODULE,
+    DEFAULT_SQLITE_DBNAME,
+    PERSISTENCE_MODULE_VAR,
+    SQLITE_DBNAME_VAR,
+    default_to_no_password,
+)
 from a4c_domain.scope import OrganizationScope, in_scope
+from a4c_domain.signatures import command
+from a4c_domain.tokens import TOKEN_SECRET_VAR as TOKEN_SECRET_VAR  # still importable here
 from a4c_domain.tokens import TokenIssuer
 from a4c_domain.views import InvitationView, OrganizationView
 
-TOKEN_SECRET_VAR = "A4C_TOKEN_SECRET"  # noqa: S105 - the variable's name, not a secret
 INVITATION_TTL_VAR = "A4C_INVITATION_TTL_SECONDS"
 DEFAULT_INVITATION_TTL = timedelta(days=7)
 # The longest an invitation may live; a larger value is a mistake, not a wish (and one
@@ -107,13 +122,17 @@ class OnboardingApplication(Application[UUID]):
     ``POSTGRES_*``, ``CIPHER_TOPIC``/``CIPHER_KEY``...; no ``POSTGRES_PASSWORD``: none,
     as with trust auth) plus ``A4C_TOKEN_SECRET`` (≥ 32
     bytes; or pass ``token_secret``) and optionally ``A4C_INVITATION_TTL_SECONDS``.
+
+    Invitation commands and queries take the ``organization_id`` the caller acts for:
+    the invitation's organization, or ``ALL_ORGANIZATIONS``; for any other organization
+    the invitation is ``InvitationNotFound``, as one never issued (a4c_domain.scope).
     """
 
     name = "a4c"
     env = {
         # Embedded default: a SQLite file; production sets eventsourcing.postgres.
-        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-        "SQLITE_DBNAME": "a4c-events.sqlite",
+        PERSISTENCE_MODULE_VAR: DEFAULT_PERSISTENCE_MODULE,
+        SQLITE_DBNAME_VAR: DEFAULT_SQLITE_DBNAME,
         # The lock-free insert path; the projector reads only below the xmin horizon,
         # which is what makes out-of-order commits safe to tail.
         "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
@@ -172,8 +191,33 @@ class OnboardingApplication(Application[UUID]):
 
     # --- organizations ----------------------------------------------------------------
 
-    def register_organization(self, **fields: Any) -> OrganizationView:
-        cmd = c.validate(c.RegisterOrganization, **fields)
+    @command(c.RegisterOrganization)
+    def register_organization(
+        self,
+        *,
+        name: c.Name,
+        slug: c.Slug,
+        org_type: c.OrganizationType,
+        parent_id: UUID | None = None,
+        tags: c.Tags = [],  # noqa: B006 - never mutated: validation builds a new list
+        domain: c.Hostname | None = None,
+    ) -> OrganizationView:
+        """Register the organization ``slug`` (its id derives from the slug).
+
+        The same registration again is a no-op; other details under the same slug are an
+        ``OrganizationConflict``. ``parent_id``: ``OrganizationNotFound`` if unknown,
+        ``OrganizationInactive`` if deactivated. ``domain`` is claimed in the same save
+        (``DomainTaken`` if another organization holds it).
+        """
+        cmd = c.validate(
+            c.RegisterOrganization,
+            name=name,
+            slug=slug,
+            org_type=org_type,
+            parent_id=parent_id,
+            tags=tags,
+            domain=domain,
+        )
         if cmd.parent_id is not None:
             parent = self._get_organization(cmd.parent_id)
             if parent.is_deactivated:
@@ -209,13 +253,14 @@ class OnboardingApplication(Application[UUID]):
         )
         return OrganizationView.of(org, position)
 
-    def claim_domain(self, **fields: Any) -> OrganizationView:
+    @command(c.ClaimDomain)
+    def claim_domain(self, *, organization_id: UUID, fqdn: c.Hostname) -> OrganizationView:
         """Take ``fqdn`` for the organization before publishing anything under it.
 
         A no-op when the organization holds it already (``Registered`` with that domain
         claims it); ``DomainTaken`` when another one does. Claims are never released.
         """
-        cmd = c.validate(c.ClaimDomain, **fields)
+        cmd = c.validate(c.ClaimDomain, organization_id=organization_id, fqdn=fqdn)
         return self._organization_command(
             cmd.organization_id,
             lambda o: o.require_not_deactivated(f"claim {cmd.fqdn}"),
@@ -228,27 +273,61 @@ class OnboardingApplication(Application[UUID]):
         claim = self._load(domain_claim_id(cmd.fqdn), DomainClaim)
         return None if claim is None else claim.organization_id
 
-    def configure_dns(self, **fields: Any) -> OrganizationView:
-        cmd = c.validate(c.ConfigureDNS, **fields)
+    @command(c.ConfigureDNS)
+    def configure_dns(
+        self,
+        *,
+        organization_id: UUID,
+        fqdn: c.Hostname,
+        target: c.Hostname,
+        record_id: c.Identifier,
+    ) -> OrganizationView:
+        """Record that ``fqdn`` points at ``target`` (the provider's ``record_id``).
+
+        Claims ``fqdn`` in the same save (``DomainTaken`` if another organization holds
+        it). Any configuration recorded before is a no-op; a different one while one is
+        configured is an ``OrganizationConflict``, any after a removal ``DNSAlreadyRemoved``;
+        ``OrganizationInactive`` once deactivated.
+        """
+        cmd = c.validate(
+            c.ConfigureDNS,
+            organization_id=organization_id,
+            fqdn=fqdn,
+            target=target,
+            record_id=record_id,
+        )
         return self._organization_command(
             cmd.organization_id,
             lambda o: o.configure_dns(cmd.fqdn, cmd.target, cmd.record_id),
             claim=cmd.fqdn,
         )
 
-    def verify_dns(self, **fields: Any) -> OrganizationView:
-        cmd = c.validate(c.VerifyDNS, **fields)
+    @command(c.VerifyDNS)
+    def verify_dns(self, *, organization_id: UUID) -> OrganizationView:
+        """Record that the configured record is served (``DNSNotConfigured`` if none is)."""
+        cmd = c.validate(c.VerifyDNS, organization_id=organization_id)
         return self._organization_command(cmd.organization_id, Organization.verify_dns)
 
-    def remove_dns(self, **fields: Any) -> OrganizationView:
-        cmd = c.validate(c.RemoveDNS, **fields)
+    @command(c.RemoveDNS)
+    def remove_dns(self, *, organization_id: UUID) -> OrganizationView:
+        """Compensation: record the DNS removal, in any state and final (again: a no-op)."""
+        cmd = c.validate(c.RemoveDNS, organization_id=organization_id)
         return self._organization_command(cmd.organization_id, Organization.remove_dns)
 
-    def activate(self, **fields: Any) -> OrganizationView:
-        cmd = c.validate(c.ActivateOrganization, **fields)
+    @command(c.ActivateOrganization)
+    def activate(self, *, organization_id: UUID) -> OrganizationView:
+        """Activate; ``DNSNotVerified`` while an organization with a domain lacks it."""
+        cmd = c.validate(c.ActivateOrganization, organization_id=organization_id)
         return self._organization_command(cmd.organization_id, Organization.activate)
 
-    def deactivate(self, **fields: Any) -> OrganizationView:
+    @command(c.DeactivateOrganization)
+    def deactivate(
+        self,
+        *,
+        organization_id: UUID,
+        reason: c.Reason,
+        failed_step: c.StepName | None = None,
+    ) -> OrganizationView:
         """Deactivate, revoking the organization's pending invitations in the same save.
 
         Every caller (the saga's compensation, an operator, a library user) gets the
@@ -257,7 +336,12 @@ class OnboardingApplication(Application[UUID]):
         organization kept its index (``Organization.invitation_ids``) are not listed, so
         they stay pending; accept refuses them all the same.
         """
-        cmd = c.validate(c.DeactivateOrganization, **fields)
+        cmd = c.validate(
+            c.DeactivateOrganization,
+            organization_id=organization_id,
+            reason=reason,
+            failed_step=failed_step,
+        )
 
         def decide() -> tuple[Organization, list[Aggregate]]:
             org = self._get_organization(cmd.organization_id)
@@ -287,7 +371,18 @@ class OnboardingApplication(Application[UUID]):
 
     # --- invitations ------------------------------------------------------------------
 
-    def invite(self, **fields: Any) -> InvitationView:
+    @command(c.Invite)
+    def invite(
+        self,
+        *,
+        organization_id: UUID,
+        email: c.Email,
+        role: c.Role,
+        first_name: c.PersonName,
+        last_name: c.PersonName,
+        generation: int = c.FIRST_GENERATION,
+        expires_at: c.AwareDatetime | None = None,
+    ) -> InvitationView:
         """Invite ``email``; the same invitation again is a no-op.
 
         A new ``generation`` supersedes the e-mail's older pending generations: they are
@@ -295,8 +390,19 @@ class OnboardingApplication(Application[UUID]):
         generation of an address is pending. A generation older than one already issued
         is refused (``InvitationConflict``). The organization records the invitation in
         the same save (its version serialises an invite with a deactivation).
+        ``expires_at`` (default: now + the TTL) must be in the future;
+        ``OrganizationInactive`` once the organization is deactivated.
         """
-        cmd = c.validate(c.Invite, **fields)
+        cmd = c.validate(
+            c.Invite,
+            organization_id=organization_id,
+            email=email,
+            role=role,
+            first_name=first_name,
+            last_name=last_name,
+            generation=generation,
+            expires_at=expires_at,
+        )
         inv_id = Invitation.create_id(cmd.organization_id, cmd.email, cmd.generation)
         now = self.clock()
         expires_at = cmd.expires_at or now + self.invitation_ttl
@@ -358,21 +464,74 @@ class OnboardingApplication(Application[UUID]):
                 {"generation": (newer[-1], generation)},
             )
 
-    def record_email_sent(self, **fields: Any) -> InvitationView:
-        cmd = c.validate(c.RecordEmailSent, **fields)
+    @command(c.RecordEmailSent)
+    def record_email_sent(
+        self,
+        *,
+        organization_id: OrganizationScope,
+        invitation_id: UUID,
+        token_generation: int,
+        message_id: c.Identifier,
+    ) -> InvitationView:
+        """Record that the mail for ``token_generation`` went out as ``message_id``.
+
+        ``InvitationConflict`` unless ``token_generation`` is the current one.
+        """
+        cmd = c.validate(
+            c.RecordEmailSent,
+            organization_id=organization_id,
+            invitation_id=invitation_id,
+            token_generation=token_generation,
+            message_id=message_id,
+        )
         return self._invitation_command(
             cmd, lambda i: i.record_email_sent(cmd.token_generation, cmd.message_id)
         )
 
-    def record_email_failed(self, **fields: Any) -> InvitationView:
-        cmd = c.validate(c.RecordEmailFailed, **fields)
+    @command(c.RecordEmailFailed)
+    def record_email_failed(
+        self,
+        *,
+        organization_id: OrganizationScope,
+        invitation_id: UUID,
+        token_generation: int,
+        reason: c.FailureReason,
+    ) -> InvitationView:
+        """Record that the mail for ``token_generation`` failed (``reason`` is redacted).
+
+        ``InvitationConflict`` unless ``token_generation`` is the current one.
+        """
+        cmd = c.validate(
+            c.RecordEmailFailed,
+            organization_id=organization_id,
+            invitation_id=invitation_id,
+            token_generation=token_generation,
+            reason=reason,
+        )
         return self._invitation_command(
             cmd, lambda i: i.record_email_failed(cmd.token_generation, cmd.reason)
         )
 
-    def reissue_token(self, **fields: Any) -> InvitationView:
-        """Re-send: move to ``token_generation`` (the old link stops working)."""
-        cmd = c.validate(c.ReissueToken, **fields)
+    @command(c.ReissueToken)
+    def reissue_token(
+        self,
+        *,
+        organization_id: OrganizationScope,
+        invitation_id: UUID,
+        token_generation: int,
+        expires_at: c.AwareDatetime | None = None,
+    ) -> InvitationView:
+        """Re-send: move to ``token_generation`` (the old link stops working).
+
+        ``expires_at`` (default: now + the TTL) must be in the future.
+        """
+        cmd = c.validate(
+            c.ReissueToken,
+            organization_id=organization_id,
+            invitation_id=invitation_id,
+            token_generation=token_generation,
+            expires_at=expires_at,
+        )
         now = self.clock()
         expires_at = cmd.expires_at or now + self.invitation_ttl
         _require_future("ReissueToken", expires_at, now)
@@ -385,11 +544,26 @@ class OnboardingApplication(Application[UUID]):
             ),
         )
 
-    def accept_invitation(self, **fields: Any) -> InvitationView:
+    @command(c.AcceptInvitation)
+    def accept_invitation(
+        self,
+        *,
+        organization_id: OrganizationScope,
+        invitation_id: UUID,
+        token: str | SecretStr,
+        user_id: c.Identifier,
+    ) -> InvitationView:
         """Accept with the token; ``OrganizationInactive`` once the organization is
         deactivated (checked in the same decision, so a racing deactivation that revoked
-        the invitation makes this save lose and decide again)."""
-        cmd = c.validate(c.AcceptInvitation, **fields)
+        the invitation makes this save lose and decide again).
+        """
+        cmd = c.validate(
+            c.AcceptInvitation,
+            organization_id=organization_id,
+            invitation_id=invitation_id,
+            token=token,
+            user_id=user_id,
+        )
         token = cmd.token.get_secret_value()
 
         def accept(inv: Invitation) -> None:
@@ -399,12 +573,27 @@ class OnboardingApplication(Application[UUID]):
 
         return self._invitation_command(cmd, accept)
 
-    def revoke_invitation(self, **fields: Any) -> InvitationView:
-        cmd = c.validate(c.RevokeInvitation, **fields)
+    @command(c.RevokeInvitation)
+    def revoke_invitation(
+        self, *, organization_id: OrganizationScope, invitation_id: UUID, reason: c.Reason
+    ) -> InvitationView:
+        """Revoke a pending invitation (a revoked one again: a no-op)."""
+        cmd = c.validate(
+            c.RevokeInvitation,
+            organization_id=organization_id,
+            invitation_id=invitation_id,
+            reason=reason,
+        )
         return self._invitation_command(cmd, lambda i: i.revoke(cmd.reason))
 
-    def expire_invitation(self, **fields: Any) -> InvitationView:
-        cmd = c.validate(c.ExpireInvitation, **fields)
+    @command(c.ExpireInvitation)
+    def expire_invitation(
+        self, *, organization_id: OrganizationScope, invitation_id: UUID
+    ) -> InvitationView:
+        """Expire a pending invitation whose time has come (else ``InvitationNotYetExpired``)."""
+        cmd = c.validate(
+            c.ExpireInvitation, organization_id=organization_id, invitation_id=invitation_id
+        )
         return self._invitation_command(cmd, lambda i: i.expire(self.clock()))
 
     def get_invitation(

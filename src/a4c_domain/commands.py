@@ -142,6 +142,9 @@ Hostname = Annotated[str, StringConstraints(max_length=254), AfterValidator(_hos
 Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(_email)]
 Tags = Annotated[list[str], Field(max_length=20), AfterValidator(_tags)]
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+StepName = Annotated[Identifier, StringConstraints(max_length=100)]
+# A presented invitation token: a str (or pydantic's SecretStr) of the issued shape.
+Token = Annotated[SecretStr, AfterValidator(_token_shape)]
 Role = Literal["owner", "admin", "member", "viewer"]
 OrganizationType = Literal["provider", "partner"]
 
@@ -193,10 +196,11 @@ class ActivateOrganization(OrganizationCommand):
 
 class DeactivateOrganization(OrganizationCommand):
     reason: Reason
-    failed_step: Annotated[Identifier, StringConstraints(max_length=100)] | None = None
+    failed_step: StepName | None = None
 
 
 # Generations of one address's invitation (each a new invitation id).
+FIRST_GENERATION = 1
 MAX_GENERATION = 1000
 
 
@@ -206,7 +210,7 @@ class Invite(Command):
     role: Role
     first_name: PersonName
     last_name: PersonName
-    generation: int = Field(default=1, ge=1, le=MAX_GENERATION)
+    generation: int = Field(default=FIRST_GENERATION, ge=FIRST_GENERATION, le=MAX_GENERATION)
     expires_at: AwareDatetime | None = None
 
 
@@ -237,7 +241,7 @@ class ReissueToken(InvitationCommand):
 
 
 class AcceptInvitation(InvitationCommand):
-    token: Annotated[SecretStr, AfterValidator(_token_shape)]
+    token: Token
     user_id: Identifier
 
 

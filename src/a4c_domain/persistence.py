@@ -31,6 +31,10 @@ from eventsourcing.utils import TopicError, resolve_topic, strtobool
 from a4c_domain.errors import ConfigurationError
 
 PERSISTENCE_MODULE_VAR = "PERSISTENCE_MODULE"
+SQLITE_DBNAME_VAR = "SQLITE_DBNAME"
+# The embedded default store: a SQLite file (relative to the working directory).
+DEFAULT_PERSISTENCE_MODULE = "eventsourcing.sqlite"
+DEFAULT_SQLITE_DBNAME = "a4c-events.sqlite"
 # The eventsourcing variables every entry point hands to the event store (the worker's
 # writes and the projector's reads must agree on all of them). Not ORIGINATOR_ID_TYPE,
 # TRANSCODER_TOPIC or MAPPER_TOPIC: the domain's ids and codec are fixed.

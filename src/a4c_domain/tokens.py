@@ -15,6 +15,8 @@ from uuid import UUID
 
 from a4c_domain.errors import ConfigurationError
 
+# The environment variable holding the key (entry points read it; see OnboardingApplication).
+TOKEN_SECRET_VAR = "A4C_TOKEN_SECRET"  # noqa: S105 - the variable's name, not a secret
 MIN_SECRET_BYTES = 32
 
 
@@ -27,7 +29,7 @@ class TokenIssuer:
         key = secret.encode() if isinstance(secret, str) else bytes(secret)
         if len(key) < MIN_SECRET_BYTES:
             raise ConfigurationError(
-                f"A4C_TOKEN_SECRET must be at least {MIN_SECRET_BYTES} bytes long"
+                f"{TOKEN_SECRET_VAR} must be at least {MIN_SECRET_BYTES} bytes long"
             )
         self._key = key
 

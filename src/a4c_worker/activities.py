@@ -35,7 +35,7 @@ import asyncio
 import hmac
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -88,6 +88,7 @@ from a4c_worker.workflows.models import (
 SYSTEM = ALL_ORGANIZATIONS
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 # The ApplicationError type the verify activity raises while the record is not served
 # yet: retryable, so Temporal's back-off does the waiting.
@@ -217,10 +218,12 @@ class OnboardingActivities:
             self.deactivate_organization,
         ]
 
-    async def _domain(self, command: Callable[..., T], *args: Any, **fields: Any) -> T:
-        """Run a blocking domain call in a thread, under this activity's cause."""
+    async def _domain(self, command: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a blocking domain call in a thread, under this activity's cause.
+
+        Typed by ``command``'s own parameters, so mypy checks each activity's call."""
         with caused_by(current_activity_cause()), temporal_errors():
-            return await asyncio.to_thread(command, *args, **fields)
+            return await asyncio.to_thread(command, *args, **kwargs)
 
     # --- organization -------------------------------------------------------------
 
@@ -229,7 +232,15 @@ class OnboardingActivities:
         if input.domain is not None:
             with temporal_errors():  # refused before any event is stored
                 self.links.require_below_zone(input.domain)
-        view = await self._domain(self.app.register_organization, **input.model_dump())
+        view = await self._domain(
+            self.app.register_organization,
+            name=input.name,
+            slug=input.slug,
+            org_type=input.org_type,
+            parent_id=input.parent_id,
+            tags=input.tags,
+            domain=input.domain,
+        )
         return _organization_outcome(view)
 
     @activity.defn
@@ -289,8 +300,11 @@ class OnboardingActivities:
         view = await self._domain(
             self.app.invite,
             organization_id=input.organization_id,
+            email=input.invitee.email,
+            role=input.invitee.role,
+            first_name=input.invitee.first_name,
+            last_name=input.invitee.last_name,
             expires_at=input.expires_at,
-            **input.invitee.model_dump(),
         )
         return _invitation_outcome(view)
 
@@ -494,11 +508,13 @@ class OnboardingActivities:
         )
         return _compensated(view, "organization never registered")
 
-    async def _absent_is_fine(self, command: Callable[..., T], **fields: Any) -> T | None:
+    async def _absent_is_fine(
+        self, command: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T | None:
         """Compensating something that was never created is nothing to do, not an error."""
         try:
             with caused_by(current_activity_cause()):
-                return await asyncio.to_thread(command, **fields)
+                return await asyncio.to_thread(command, *args, **kwargs)
         except NotFound:
             return None
         except A4CError as exc:

@@ -29,7 +29,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from a4c_domain import ALL_ORGANIZATIONS, Cause, OnboardingApplication, caused_by
-from a4c_domain.commands import RevokeInvitation, validate
+from a4c_domain.commands import RevokeInvitation, Role, validate
 from a4c_worker.client import (
     BootstrapHandle,
     bootstrap_handle,
@@ -183,7 +183,7 @@ async def invite(
     *,
     org_slug: str,
     email: str,
-    role: str,
+    role: Role,  # the command line's text: the domain refuses one that is not a role
     first_name: str,
     last_name: str,
     generation: int = 1,

@@ -197,7 +197,7 @@ class Runner:
                 {"organization_id": ALL_ORGANIZATIONS, "invitation_id": inv_id(*a)},
             )
         if k == "invalid":
-            bad = {
+            choices: dict[str, tuple[str, dict[str, Any]]] = {
                 "slug": (
                     "register_organization",
                     {"name": "X", "slug": "-Bad-", "org_type": "provider"},
@@ -216,8 +216,8 @@ class Runner:
                     "deactivate",
                     {"organization_id": organization_id("alpha"), "reason": "\x00"},
                 ),
-            }[a[0]]
-            return Issued(*bad)
+            }
+            return Issued(*choices[a[0]])
         assert k == "advance_clock"
         self.clock.advance(timedelta(days=a[0]))
         return None

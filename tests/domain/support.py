@@ -7,11 +7,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import psycopg
 
 from a4c_domain import OnboardingApplication
+from a4c_domain.commands import Role
 
 TOKEN_SECRET = "a4c-test-secret-that-is-at-least-32-bytes-long"
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -40,7 +41,7 @@ class Store:
     schema: str | None = None
     apps: list[OnboardingApplication] = field(default_factory=list)
 
-    def open(self, clock: FakeClock | None = None, **extra_env: str) -> OnboardingApplication:
+    def open(self, clock: FakeClock | None = None, /, **extra_env: str) -> OnboardingApplication:
         env = {**self.env, "A4C_TOKEN_SECRET": TOKEN_SECRET, **extra_env}
         app = OnboardingApplication(env, clock=clock or FakeClock())
         self.apps.append(app)
@@ -83,12 +84,12 @@ def postgres_schema(conninfo: str) -> Iterator[str]:
     """A fresh PostgreSQL schema, dropped afterwards (for tests that need more than one)."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')  # type: ignore[arg-type]
+        conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
         yield schema
     finally:
         with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')  # type: ignore[arg-type]
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def notification_count(app: OnboardingApplication) -> int:
@@ -111,6 +112,15 @@ def notifications(app: OnboardingApplication) -> list[Any]:
 def events(app: OnboardingApplication) -> list[Any]:
     """Every stored event, decoded through the app's mapper, in notification order."""
     return [app.mapper.to_domain_event(n) for n in notifications(app)]
+
+
+class Invitee(TypedDict):
+    """An invite's person, typed as ``OnboardingApplication.invite`` takes it."""
+
+    email: str
+    role: Role
+    first_name: str
+    last_name: str
 
 
 def org_fields(**overrides: Any) -> dict[str, Any]:

@@ -97,9 +97,9 @@ def test_racing_the_same_commands(pg_env: dict[str, str], pg_server: str, pg_sch
         written = {p for _, p in first + second if p is not None}
         # Every write reported (a registration's position is its claim's, written with
         # it), none extra.
-        positions = set(_positions(app))
-        assert written <= positions and len(written) == 4 * ROUNDS
-        assert len(positions) == 5 * ROUNDS
+        stored_positions = set(_positions(app))
+        assert written <= stored_positions and len(written) == 4 * ROUNDS
+        assert len(stored_positions) == 5 * ROUNDS
         assert Counter(type(e).__name__ for e in stored) == {
             "Registered": ROUNDS,
             "Claimed": ROUNDS,
@@ -216,7 +216,7 @@ def inject_before_save(
 def test_lost_race_converges_to_the_no_op(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     mine, rival = store.open(), store.open()
     org = mine.register_organization(**org_fields(domain="acme.example.com"))
-    fields = {"organization_id": org.id, **dns("acme")}
+    fields: dict[str, Any] = {"organization_id": org.id, **dns("acme")}
     calls = inject_before_save(monkeypatch, mine, lambda: rival.configure_dns(**fields))
     view = mine.configure_dns(**fields)
     assert calls[0] == 1  # our save was refused, the reload decided "already done"

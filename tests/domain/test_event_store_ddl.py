@@ -23,7 +23,7 @@ DDL = Path(__file__).resolve().parents[2] / "sql" / "001_event_store.sql"
 def apply_ddl(conninfo: str, schema: str) -> None:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'SET search_path TO "{schema}"')
-        conn.execute(DDL.read_text())  # type: ignore[call-overload]  # a script, no parameters
+        conn.execute(DDL.read_text())  # a script, no parameters
 
 
 def open_app(schema: str, **extra: str) -> OnboardingApplication:
@@ -85,7 +85,7 @@ def catalog(conninfo: str, schema: str) -> dict[str, Any]:
         return {
             name: [
                 tuple(normalise(v, schema) if isinstance(v, str) else v for v in row)
-                for row in conn.execute(sql, {"s": schema}).fetchall()  # type: ignore[arg-type]
+                for row in conn.execute(sql, {"s": schema}).fetchall()
             ]
             for name, sql in queries.items()
         }

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -25,13 +27,14 @@ from a4c_domain.views import InvitationView
 from tests.domain.support import (
     TOKEN_SECRET,
     FakeClock,
+    Invitee,
     assert_noop,
     assert_refused,
     events,
     org_fields,
 )
 
-PERSON = {
+PERSON: Invitee = {
     "email": "Alice@Example.COM",
     "role": "admin",
     "first_name": "Alice",
@@ -109,7 +112,7 @@ def test_invite_needs_a_live_organization(app: OnboardingApplication) -> None:
 
 
 def test_email_outcomes(app: OnboardingApplication, invited: InvitationView) -> None:
-    def sent(message_id: str) -> dict[str, object]:
+    def sent(message_id: str) -> dict[str, Any]:
         return {
             "organization_id": invited.organization_id,
             "invitation_id": invited.id,
@@ -117,7 +120,7 @@ def test_email_outcomes(app: OnboardingApplication, invited: InvitationView) -> 
             "message_id": message_id,
         }
 
-    failure = {
+    failure: dict[str, Any] = {
         "organization_id": invited.organization_id,
         "invitation_id": invited.id,
         "token_generation": 1,
@@ -366,14 +369,15 @@ def test_expire(app: OnboardingApplication, invited: InvitationView, clock: Fake
 
 def test_commands_on_a_missing_invitation(app: OnboardingApplication) -> None:
     missing = invitation_id(UUID(int=1), "nobody@example.com")
-    for command, fields in [
+    commands: list[tuple[Callable[..., InvitationView], dict[str, Any]]] = [
         (app.record_email_sent, {"token_generation": 1, "message_id": "m"}),
         (app.record_email_failed, {"token_generation": 1, "reason": "r"}),
         (app.reissue_token, {"token_generation": 2}),
         (app.accept_invitation, {"token": "t" * 43, "user_id": "u"}),
         (app.revoke_invitation, {"reason": "r"}),
         (app.expire_invitation, {}),
-    ]:
+    ]
+    for command, fields in commands:
         for scope in (UUID(int=1), ALL_ORGANIZATIONS):
             assert_refused(
                 app,

@@ -22,6 +22,7 @@ from a4c_domain.errors import (
 from a4c_domain.invitation import ORGANIZATION_DEACTIVATED
 from a4c_domain.views import InvitationView, OrganizationView
 from tests.domain.support import (
+    Invitee,
     assert_noop,
     assert_refused,
     events,
@@ -29,7 +30,7 @@ from tests.domain.support import (
     org_fields,
 )
 
-PEOPLE = [
+PEOPLE: list[Invitee] = [
     {"email": f"{name}@example.com", "role": "member", "first_name": name, "last_name": "X"}
     for name in ("ann", "bob", "cid", "dee")
 ]
@@ -127,7 +128,7 @@ def test_accept_racing_a_deactivation_loses(
     the invitation): accept's save loses, decides again and is refused."""
     inv = _invite(app, acme, 0)
     real_load = app._load
-    raced = []
+    raced: list[bool] = []
 
     def load_then_deactivate(aggregate_id: UUID, kind: Any) -> Any:
         loaded = real_load(aggregate_id, kind)
@@ -149,7 +150,7 @@ def test_invite_racing_a_deactivation_is_refused(
     """The invitation is saved with the organization's event: an invite that read the
     organization before a deactivation committed loses the save and is refused."""
     real_load = app._load
-    raced = []
+    raced: list[bool] = []
 
     def load_then_deactivate(aggregate_id: UUID, kind: Any) -> Any:
         loaded = real_load(aggregate_id, kind)
@@ -263,7 +264,7 @@ def test_a_new_generation_supersedes_the_pending_one(
     first = _invite(app, acme, 0)
     old_token = app.invitation_token(first.id, acme.id)
     before = len(notifications(app))
-    second = app.invite(organization_id=acme.id, generation=2, **{**PEOPLE[0], "role": "admin"})
+    second = app.invite(organization_id=acme.id, generation=2, **(PEOPLE[0] | {"role": "admin"}))
 
     written = events(app)[before:]
     assert [type(e) for e in written] == [

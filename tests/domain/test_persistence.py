@@ -48,6 +48,7 @@ def test_the_connection_is_what_eventsourcing_connects_to(extra: dict[str, str])
     environment = Environment(OnboardingApplication.name, env)
     ours = postgres_connection(environment)
     pool = PostgresFactory(environment).datastore.pool  # builds the pool, connects nothing
+    assert isinstance(pool.kwargs, dict | None)  # psycopg_pool also allows a callable
     theirs = {k: v for k, v in (pool.kwargs or {}).items() if k != "row_factory"}
     if pool.get_password_func is not None:
         assert ours.get_password is pool.get_password_func
