@@ -1,0 +1,1 @@
+"""One module per database dialect behind one interface (:mod:`.base`)."""
