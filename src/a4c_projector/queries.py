@@ -25,9 +25,9 @@ from a4c_domain import ALL_ORGANIZATIONS, OrganizationScope, hash_token
 from a4c_domain.scope import checked, in_scope
 from a4c_projector.dialects.base import Database
 from a4c_projector.dialects.location import Location
-from a4c_projector.readmodel.schema import INVITATIONS, ORGANIZATIONS, compared_columns
 from a4c_projector.readmodel.tables import LIVE, TableSet
 from a4c_projector.readmodel.tracking import DEFAULT_PROJECTION, read_position
+from a4c_projector.schema import INVITATIONS, ORGANIZATIONS, compared_columns
 
 __all__ = [
     "InvitationRecord",
@@ -45,7 +45,7 @@ INVITATION_COLUMNS = compared_columns(INVITATIONS)
 
 class Record(BaseModel):
     """A row of a read model; its fields are the table's columns (bar ``updated_at``),
-    declared in :mod:`a4c_projector.readmodel.schema`."""
+    declared in :mod:`a4c_projector.schema`."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -1,6 +1,6 @@
 """One read-model schema: ``sql/``, the SQLite DDL and the query records agree with it.
 
-:mod:`a4c_projector.readmodel.schema` declares every table, column, type, default,
+:mod:`a4c_projector.schema` declares every table, column, type, default,
 constraint and index once. The PostgreSQL DDL stays hand-written in ``sql/`` for DBAs;
 these tests apply it to a fresh schema (and the derived SQLite DDL to a fresh file),
 read back what the database created, and compare it with the declaration, so a column
@@ -17,8 +17,10 @@ import psycopg
 import pytest
 
 from a4c_projector.dialects.location import Location
+from a4c_projector.dialects.sqldir import source_sql_dir, sql_files
 from a4c_projector.queries import InvitationRecord, OrganizationRecord
-from a4c_projector.readmodel.schema import (
+from a4c_projector.readmodel.tables import ensure_schema
+from a4c_projector.schema import (
     INVITATIONS,
     ORGANIZATIONS,
     SQLITE_AFFINITY,
@@ -30,8 +32,6 @@ from a4c_projector.readmodel.schema import (
     expected_columns,
     expected_tables,
 )
-from a4c_projector.readmodel.sqldir import source_sql_dir, sql_files
-from a4c_projector.readmodel.tables import ensure_schema
 
 # How PostgreSQL prints each declared type and default (format_type, pg_get_expr).
 PG_TYPE = {

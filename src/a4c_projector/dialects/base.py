@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from a4c_projector.dialects.location import Location
-    from a4c_projector.readmodel.schema import Table
+    from a4c_projector.schema import Table
 
 Dialect = Literal["postgres", "sqlite"]
 Row = tuple[Any, ...]

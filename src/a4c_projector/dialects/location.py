@@ -28,7 +28,7 @@ class Location:
     schema: str = "public"  # PostgreSQL
     sqlite_path: str = ""  # SQLite
     events_table: str = "a4c_events"
-    # The read-model DDL; None: discovered (a4c_projector.readmodel.sqldir.find_sql_dir).
+    # The read-model DDL; None: discovered (a4c_projector.dialects.sqldir.find_sql_dir).
     sql_dir: Path | None = None
 
     def connect(self, *, autocommit: bool = False, purpose: str = "batch") -> Database:

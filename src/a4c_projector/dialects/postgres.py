@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from a4c_projector.dialects.base import Database, Dialect, LogRow, Row
-from a4c_projector.readmodel.schema import PER_SET, Table
-from a4c_projector.readmodel.sqldir import sql_files
+from a4c_projector.dialects.sqldir import sql_files
+from a4c_projector.schema import PER_SET, Table
 
 if TYPE_CHECKING:
     from a4c_projector.dialects.location import Location

@@ -1,7 +1,7 @@
 # ruff: noqa: S608 - SQL identifiers come from code (table sets, recorder names); values are bound
 """SQLite: ``%s`` placeholders rewritten to ``?``, values SQLite has no type for adapted
 (UUIDs and datetimes as text, lists as JSON), the DDL derived from the schema
-(:func:`a4c_projector.readmodel.schema.sqlite_ddl`).
+(:func:`a4c_projector.schema.sqlite_ddl`).
 
 SQLite has one writer at a time (``BEGIN IMMEDIATE``) and assigns rowids in commit order,
 so it needs no row locks, no table locks for a swap, and no gap guard.
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from a4c_projector.dialects.base import Database, Dialect, LogRow, Row
-from a4c_projector.readmodel.schema import PER_SET, TABLES, Table, sqlite_ddl
+from a4c_projector.schema import PER_SET, TABLES, Table, sqlite_ddl
 
 if TYPE_CHECKING:
     from a4c_projector.dialects.location import Location

@@ -16,8 +16,8 @@ from datetime import datetime
 from uuid import UUID
 
 from a4c_projector.dialects.base import Database
-from a4c_projector.readmodel.schema import READ_MODELS, compared_columns
 from a4c_projector.readmodel.tables import TableSet
+from a4c_projector.schema import READ_MODELS, compared_columns
 
 # Every column but ``updated_at``, by table: what two builds of the same events must
 # agree on.

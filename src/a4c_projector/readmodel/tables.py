@@ -1,14 +1,14 @@
 """A projection's table set, and creating, upgrading, swapping and dropping it.
 
 A projection owns a *table set*: ``organizations``, ``invitations``, ``applied_ranges``
-and ``dead_letters`` (:data:`a4c_projector.readmodel.schema.PER_SET`), all carrying the
+and ``dead_letters`` (:data:`a4c_projector.schema.PER_SET`), all carrying the
 same ``suffix`` (empty for the live set). A rebuild fills a set with suffix ``__rebuild``
 and then swaps names in one transaction, so readers never see a half-built model. The
 tracking table is shared, keyed by projection name.
 
 How each dialect creates the tables is its own (:meth:`Database.create_tables
 <a4c_projector.dialects.base.Database.create_tables>`): PostgreSQL runs ``sql/``,
-SQLite the DDL derived from :mod:`a4c_projector.readmodel.schema`.
+SQLite the DDL derived from :mod:`a4c_projector.schema`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from a4c_projector.dialects.base import Database
 from a4c_projector.eventlog.source import check_ids_drawn_in_order
-from a4c_projector.readmodel.schema import PER_SET
+from a4c_projector.schema import PER_SET
 
 REBUILD_SUFFIX = "__rebuild"
 RETIRED_SUFFIX = "__retired"

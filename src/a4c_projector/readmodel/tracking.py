@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from a4c_projector.dialects.base import Database
-from a4c_projector.readmodel.schema import TRACKING
+from a4c_projector.schema import TRACKING
 
 TRACKING_TABLE = TRACKING.name
 DEFAULT_PROJECTION = "a4c"
