@@ -1,7 +1,7 @@
 """The projector's tables, defined once: columns, types, constraints and indexes.
 
 Everything else derives from :data:`TABLES`: the SQLite DDL (:func:`sqlite_ddl`), the
-column lists the writer, the queries and the rebuild comparison use, and what
+column lists the queries and the rebuild comparison read, and what
 ``a4c validate`` expects (:func:`expected_tables`, :func:`expected_columns`). The
 PostgreSQL DDL stays hand-written in ``sql/0NN_*.sql`` for DBAs (with comments, and as
 migrations: an existing database is upgraded by running them again);
@@ -80,11 +80,7 @@ def _c(name: str, type_: Type, *, null: bool = False, default: Default | None = 
     return Column(name, type_, nullable=null, default=default)
 
 
-def _times(*names: str) -> tuple[Column, ...]:
-    return tuple(_c(n, "timestamptz", null=True) for n in names)
-
-
-# Every projected row carries these: the version guard and where it came from.
+# Every projected row ends with these: the version guard and where it came from.
 BOOKKEEPING = (
     _c("modified_at", "timestamptz"),
     _c("version", "bigint"),
@@ -115,11 +111,17 @@ ORGANIZATIONS = Table(
         _c("domain", "text", null=True),
         _c("status", "text"),
         _c("dns_status", "text"),
-        *(_c(n, "text", null=True) for n in ("fqdn", "dns_target", "dns_record_id")),
-        *(_c(n, "text", null=True) for n in ("deactivation_reason", "failed_step")),
+        _c("fqdn", "text", null=True),
+        _c("dns_target", "text", null=True),
+        _c("dns_record_id", "text", null=True),
+        _c("deactivation_reason", "text", null=True),
+        _c("failed_step", "text", null=True),
         _c("registered_at", "timestamptz"),
-        *_times("dns_configured_at", "dns_verified_at", "dns_removed_at"),
-        *_times("activated_at", "deactivated_at"),
+        _c("dns_configured_at", "timestamptz", null=True),
+        _c("dns_verified_at", "timestamptz", null=True),
+        _c("dns_removed_at", "timestamptz", null=True),
+        _c("activated_at", "timestamptz", null=True),
+        _c("deactivated_at", "timestamptz", null=True),
         *BOOKKEEPING,
     ),
     primary_key="id",
@@ -134,18 +136,27 @@ INVITATIONS = Table(
     (
         _c("id", "uuid"),
         _c("organization_id", "uuid"),
-        *(_c(n, "text") for n in ("email", "role", "first_name", "last_name")),
+        _c("email", "text"),
+        _c("role", "text"),
+        _c("first_name", "text"),
+        _c("last_name", "text"),
         _c("generation", "integer"),
         _c("token_generation", "integer"),
         _c("token_hash", "text"),  # the token's hash, never the token
         _c("expires_at", "timestamptz"),
         _c("status", "text"),
         _c("email_status", "text"),
-        *(_c(n, "text", null=True) for n in ("message_id", "email_error", "accepted_by")),
+        _c("message_id", "text", null=True),
+        _c("email_error", "text", null=True),
+        _c("accepted_by", "text", null=True),
         _c("revoke_reason", "text", null=True),
         _c("invited_at", "timestamptz"),
-        *_times("email_sent_at", "email_failed_at", "token_reissued_at"),
-        *_times("accepted_at", "revoked_at", "expired_at"),
+        _c("email_sent_at", "timestamptz", null=True),
+        _c("email_failed_at", "timestamptz", null=True),
+        _c("token_reissued_at", "timestamptz", null=True),
+        _c("accepted_at", "timestamptz", null=True),
+        _c("revoked_at", "timestamptz", null=True),
+        _c("expired_at", "timestamptz", null=True),
         *BOOKKEEPING,
     ),
     primary_key="id",
