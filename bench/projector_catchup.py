@@ -11,7 +11,7 @@ run at once (a batch rarely holds a whole aggregate history).
 
 Two projections of the same events, same database, same run:
 
-* **ours**: :class:`a4c_projector.projector.Projector` catching up from 0 with the
+* **ours**: :class:`a4c_projector.engine.projector.Projector` catching up from 0 with the
   default batch size or ``--batch-size`` (guard, decode, handlers, version-guarded
   upserts, applied log and tracking position in one transaction per batch);
 * **baseline**: eventsourcing's own ``ProjectionRunner`` with a ``PostgresTrackingRecorder``
@@ -21,7 +21,7 @@ Two projections of the same events, same database, same run:
   comes first, and its rate is events/s over that prefix.
 
 Prints one JSON line. ``--rebuild-events 1000000`` seeds that many events instead and
-also times ``a4c_projector.rebuild.rebuild`` of all of them (fresh tables built beside
+also times ``a4c_projector.maintenance.rebuild.rebuild`` of all of them (fresh tables built beside
 the live ones, checked row by row against them, swapped in) while a reader keeps
 querying the live organizations table: the rebuild's events/s and the longest any of
 those reads waited (the swap takes the live tables' lock briefly).
@@ -46,13 +46,13 @@ from eventsourcing.projection import Projection, ProjectionRunner
 from psycopg.sql import Identifier
 
 from a4c_domain import Invitation, OnboardingApplication, Organization
-from a4c_projector.handlers import RowChange, RowHandlers
-from a4c_projector.projector import Projector
-from a4c_projector.rebuild import rebuild
+from a4c_projector.engine.projector import Projector
+from a4c_projector.eventlog.store import open_event_store
+from a4c_projector.maintenance.rebuild import rebuild
+from a4c_projector.readmodel.handlers import RowChange, RowHandlers
+from a4c_projector.readmodel.tables import TableSet, ensure_schema
+from a4c_projector.readmodel.writer import change_statement
 from a4c_projector.settings import DEFAULT_BATCH_SIZE
-from a4c_projector.store import open_event_store
-from a4c_projector.tables import TableSet, ensure_schema
-from a4c_projector.writer import change_statement
 from common import emit, fresh_schema
 
 TOKEN_SECRET = "bench-token-secret-0123456789abcdefghij"
@@ -198,7 +198,7 @@ class ReadModelView(PostgresTrackingRecorder):
     """A materialised view in the eventsourcing style: one transaction per event.
 
     Writes the same rows as the projector (same handlers, same version-guarded
-    statements, via :func:`a4c_projector.writer.change_statement`) into its own table
+    statements, via :func:`a4c_projector.readmodel.writer.change_statement`) into its own table
     set, plus the tracking record, and commits.
     """
 

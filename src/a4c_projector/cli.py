@@ -22,23 +22,29 @@ from uuid import UUID
 
 from a4c_domain.errors import ConfigurationError
 from a4c_domain.logs import configure_logging
-from a4c_projector.audit import audit
-from a4c_projector.deadletter import list_parked, retry_parked
+from a4c_projector.engine.projector import PoisonEvent
+from a4c_projector.engine.runner import Runner, RunnerOptions
+from a4c_projector.eventlog.store import EventStore, open_event_store
 from a4c_projector.http import Probes, serve
-from a4c_projector.lag import measure
-from a4c_projector.projector import PoisonEvent
+from a4c_projector.maintenance.audit import audit
+from a4c_projector.maintenance.lag import measure
+from a4c_projector.maintenance.rebuild import RebuildMismatch, SwapLockUnavailable, rebuild
+from a4c_projector.maintenance.show import (
+    ShowFilter,
+    UnknownOrganization,
+    collect,
+    fields_of,
+    render,
+)
 from a4c_projector.queries import ReadModel
-from a4c_projector.rebuild import RebuildMismatch, SwapLockUnavailable, rebuild
-from a4c_projector.runner import Runner, RunnerOptions
+from a4c_projector.readmodel.deadletters import list_parked, retry_parked
+from a4c_projector.readmodel.tables import ensure_schema
 from a4c_projector.settings import (
     DEFAULT_BATCH_SIZE,
     ProjectorSettings,
     load_settings,
     store_env,
 )
-from a4c_projector.show import ShowFilter, UnknownOrganization, collect, fields_of, render
-from a4c_projector.store import EventStore, open_event_store
-from a4c_projector.tables import ensure_schema
 
 log = logging.getLogger("a4c_projector")
 

@@ -32,9 +32,9 @@ from a4c_domain.probes import (
     not_ready,
     start_probe_server,
 )
-from a4c_projector.db import Database
-from a4c_projector.lag import Lag, measure
-from a4c_projector.runner import Runner
+from a4c_projector.dialects.base import Database
+from a4c_projector.engine.runner import Runner
+from a4c_projector.maintenance.lag import Lag, measure
 
 log = logging.getLogger(__name__)
 

@@ -23,13 +23,30 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from a4c_domain import ALL_ORGANIZATIONS, OrganizationScope, hash_token
 from a4c_domain.scope import checked, in_scope
-from a4c_projector.db import Database, Location
-from a4c_projector.projector import DEFAULT_PROJECTION
-from a4c_projector.tables import INVITATION_COLUMNS, LIVE, ORGANIZATION_COLUMNS, TableSet
-from a4c_projector.writer import read_position
+from a4c_projector.dialects.base import Database
+from a4c_projector.dialects.location import Location
+from a4c_projector.readmodel.tables import LIVE, TableSet
+from a4c_projector.readmodel.tracking import DEFAULT_PROJECTION, read_position
+from a4c_projector.schema import INVITATIONS, ORGANIZATIONS, compared_columns
+
+__all__ = [
+    "InvitationRecord",
+    "Location",
+    "OrganizationRecord",
+    "ProjectionTimeout",
+    "ReadModel",
+]
+
+# The columns a record is read from: every column of its table but ``updated_at``
+# (tests/projector/test_schema.py checks each record's fields are exactly these).
+ORGANIZATION_COLUMNS = compared_columns(ORGANIZATIONS)
+INVITATION_COLUMNS = compared_columns(INVITATIONS)
 
 
 class Record(BaseModel):
+    """A row of a read model; its fields are the table's columns (bar ``updated_at``),
+    declared in :mod:`a4c_projector.schema`."""
+
     model_config = ConfigDict(frozen=True)
 
 
@@ -154,10 +171,7 @@ class ReadModel:
             clauses.append("status = %s")
             params.append(status)
         if tag is not None:
-            if self._db.dialect == "postgres":
-                clauses.append("tags @> ARRAY[%s]::text[]")
-            else:
-                clauses.append("EXISTS (SELECT 1 FROM json_each(tags) WHERE value = %s)")
+            clauses.append(self._db.has_tag("tags"))
             params.append(tag)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         return self._organizations(where + " ORDER BY slug", params)

@@ -3,7 +3,7 @@
 ``PROJECTOR_*`` variables tune the daemon, ``LOG_FORMAT`` (json | text) is shared with
 the worker; the event store is configured the eventsourcing way
 (``PERSISTENCE_MODULE``, ``POSTGRES_*``, ``SQLITE_DBNAME``, ``CIPHER_*``). No token
-secret: the projector never derives a token (see :mod:`a4c_projector.store`).
+secret: the projector never derives a token (see :mod:`a4c_projector.eventlog.store`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from a4c_domain.errors import ConfigurationError
 from a4c_domain.logs import LOG_FORMAT_VAR, LogFormat, LogLevel
 from a4c_domain.persistence import is_store_variable
 from a4c_domain.probes import DEFAULT_HOST as PROBE_HOST
-from a4c_projector.guard import DEFAULT_GAP_GRACE
+from a4c_projector.eventlog.guard import DEFAULT_GAP_GRACE
+from a4c_projector.readmodel.tracking import DEFAULT_PROJECTION
 
 # Events per catch-up batch. Measured with bench/projector_catchup.py: 5000 beat 2000 by
 # 10-25% (fewer commits and statements per event), and 10000 beats 5000 by 5-15% (more
@@ -32,7 +33,7 @@ DEFAULT_BATCH_SIZE = 10_000
 class ProjectorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PROJECTOR_", extra="ignore", frozen=True)
 
-    projection: str = Field(default="a4c", min_length=1, max_length=100)
+    projection: str = Field(default=DEFAULT_PROJECTION, min_length=1, max_length=100)
     batch_size: int = Field(default=DEFAULT_BATCH_SIZE, ge=1, le=50_000)
     poll_interval: float = Field(default=0.5, gt=0, le=60)
     gap_grace: float = Field(default=DEFAULT_GAP_GRACE, gt=0, le=60)  # 0 would fence every gap

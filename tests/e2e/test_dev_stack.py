@@ -16,7 +16,7 @@ import pytest
 from tests.servers.postgres import postgres_env
 
 from a4c_domain import OnboardingApplication, organization_id
-from a4c_projector.db import Location
+from a4c_projector.dialects.location import Location
 from a4c_projector.queries import ReadModel
 from a4c_worker.dev import main
 from a4c_worker.processes import free_port

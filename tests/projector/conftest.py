@@ -25,13 +25,14 @@ from eventsourcing.persistence import StoredEvent
 from prometheus_client.parser import text_string_to_metric_families
 
 from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication, Organization
-from a4c_projector.audit import audit
-from a4c_projector.db import Location
-from a4c_projector.projector import Projector
-from a4c_projector.source import head
-from a4c_projector.store import EventStore, open_event_store
-from a4c_projector.tables import TableSet, snapshot_rows
-from a4c_projector.writer import read_position
+from a4c_projector.dialects.location import Location
+from a4c_projector.engine.projector import Projector
+from a4c_projector.eventlog.source import head
+from a4c_projector.eventlog.store import EventStore, open_event_store
+from a4c_projector.maintenance.audit import audit
+from a4c_projector.maintenance.compare import snapshot_rows
+from a4c_projector.readmodel.tables import TableSet
+from a4c_projector.readmodel.tracking import read_position
 from tests.servers.postgres import postgres_env
 
 SECRET = "s" * 40

@@ -15,11 +15,11 @@ from itertools import pairwise
 from hypothesis import given
 from hypothesis import strategies as st
 
-from a4c_projector.audit import audit
-from a4c_projector.db import Database
-from a4c_projector.source import head
-from a4c_projector.tables import LIVE, ensure_schema
-from a4c_projector.writer import runs
+from a4c_projector.dialects.base import Database
+from a4c_projector.eventlog.source import head
+from a4c_projector.maintenance.audit import audit
+from a4c_projector.readmodel.tables import LIVE, ensure_schema
+from a4c_projector.readmodel.writer import runs
 from tests.projector.conftest import Store, seed, write_poison
 
 

@@ -27,7 +27,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from a4c_domain import OnboardingApplication
 from a4c_domain.application import TOKEN_SECRET_VAR
-from a4c_projector.store import open_event_store
+from a4c_projector.eventlog.store import open_event_store
 from tests.projector.conftest import ROOT, SECRET, Daemon, Store, seed, tracked_position, wait_for
 from tests.servers.postgres import fresh_schema, postgres_env
 

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from a4c_projector.db import Location
-from a4c_projector.tables import ensure_schema
+from a4c_projector.dialects.location import Location
+from a4c_projector.readmodel.tables import ensure_schema
 from tests.servers.postgres import fresh_schema
 
 

@@ -19,9 +19,10 @@ from eventsourcing.cryptography import AESCipher
 from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
 
 from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication, Organization, organization_id
-from a4c_projector.decoding import EventDecoder
-from a4c_projector.source import Notification
-from a4c_projector.tables import TableSet, snapshot_rows
+from a4c_projector.eventlog.decoding import EventDecoder
+from a4c_projector.eventlog.source import Notification
+from a4c_projector.maintenance.compare import snapshot_rows
+from a4c_projector.readmodel.tables import TableSet
 from tests.projector.conftest import Store, make_pg_store
 
 ALL_TOPICS = {

@@ -18,7 +18,7 @@ import time
 
 import psycopg
 
-from a4c_projector.runner import Runner, RunnerOptions
+from a4c_projector.engine.runner import Runner, RunnerOptions
 from tests.projector.conftest import (
     Daemon,
     Store,

@@ -5,7 +5,7 @@ passing the fence's xid."""
 
 from __future__ import annotations
 
-from a4c_projector.guard import Fence, FetchedRow, GapGuard
+from a4c_projector.eventlog.guard import Fence, FetchedRow, GapGuard
 
 
 def rows(*ids: int, xid: int | None = 100) -> list[FetchedRow]:

@@ -21,10 +21,10 @@ import pytest
 
 from a4c_domain import Organization
 from a4c_domain.errors import ConfigurationError
-from a4c_projector.audit import audit
-from a4c_projector.guard import FetchedRow, GapGuard
-from a4c_projector.runner import Runner, RunnerOptions
-from a4c_projector.tables import TableSet
+from a4c_projector.engine.runner import Runner, RunnerOptions
+from a4c_projector.eventlog.guard import FetchedRow, GapGuard
+from a4c_projector.maintenance.audit import audit
+from a4c_projector.readmodel.tables import TableSet
 from tests.projector.conftest import Store, make_pg_store, run_cli, wait_for
 
 

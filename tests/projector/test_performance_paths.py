@@ -19,12 +19,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from a4c_domain.ids import event_id
-from a4c_projector import readahead, writer
-from a4c_projector.handlers import fast_event_id
-from a4c_projector.projector import PoisonEvent
-from a4c_projector.source import head
-from a4c_projector.tables import TableSet, snapshot_rows
-from a4c_projector.writer import read_position
+from a4c_projector.engine import readahead
+from a4c_projector.engine.projector import PoisonEvent
+from a4c_projector.eventlog.source import head
+from a4c_projector.maintenance.compare import snapshot_rows
+from a4c_projector.readmodel import writer
+from a4c_projector.readmodel.handlers import fast_event_id
+from a4c_projector.readmodel.tables import TableSet
+from a4c_projector.readmodel.tracking import read_position
 from tests.projector.conftest import Store, seed, wait_for
 
 

@@ -16,12 +16,12 @@ import threading
 import psycopg
 import pytest
 
-from a4c_projector.audit import audit
-from a4c_projector.deadletter import ParkedEvent, list_parked, retry_parked
-from a4c_projector.projector import ONE_BY_ONE_LIMIT, PoisonEvent
+from a4c_projector.engine.projector import ONE_BY_ONE_LIMIT, PoisonEvent
+from a4c_projector.maintenance.audit import audit
+from a4c_projector.maintenance.rebuild import rebuild
 from a4c_projector.queries import ReadModel
-from a4c_projector.rebuild import rebuild
-from a4c_projector.tables import ensure_schema
+from a4c_projector.readmodel.deadletters import ParkedEvent, list_parked, retry_parked
+from a4c_projector.readmodel.tables import ensure_schema
 from tests.projector.conftest import (
     Daemon,
     Store,

@@ -30,7 +30,7 @@ import pytest
 
 from a4c_domain import Organization
 from a4c_domain.probes import DEFAULT_TIMEOUT
-from a4c_projector.db import Location
+from a4c_projector.dialects.location import Location
 from a4c_projector.settings import ProjectorSettings
 from tests.projector.conftest import (
     SECRET,
@@ -46,7 +46,7 @@ from tests.servers.postgres import postgres_env
 
 def insert_raw(location: Location, conn: psycopg.Connection[object], slug: str) -> None:
     """A registered organization written straight into the events table (no commit)."""
-    from a4c_projector.store import open_event_store
+    from a4c_projector.eventlog.store import open_event_store
 
     mapper = open_event_store(postgres_env(location.schema, A4C_TOKEN_SECRET=SECRET)).mapper
     org = Organization(

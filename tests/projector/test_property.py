@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication, errors
-from a4c_projector.projector import PoisonEvent
+from a4c_projector.engine.projector import PoisonEvent
+from a4c_projector.eventlog.store import open_event_store
 from a4c_projector.queries import ReadModel
-from a4c_projector.store import open_event_store
 from tests.projector.conftest import SECRET, Store
 from tests.servers.postgres import postgres_env
 

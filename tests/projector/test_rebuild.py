@@ -12,10 +12,15 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from a4c_projector.compare import differing_rows
+from a4c_projector.maintenance.compare import differing_rows
+from a4c_projector.maintenance.rebuild import (
+    RebuildMismatch,
+    SwapLock,
+    SwapLockUnavailable,
+    rebuild,
+)
 from a4c_projector.queries import ReadModel
-from a4c_projector.rebuild import RebuildMismatch, SwapLock, SwapLockUnavailable, rebuild
-from a4c_projector.tables import LIVE, TableSet, ensure_schema, index_names
+from a4c_projector.readmodel.tables import LIVE, TableSet, ensure_schema, index_names
 from tests.projector.conftest import (
     Store,
     bulk_organizations,

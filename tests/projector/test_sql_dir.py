@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from a4c_projector.tables import SHARED_SQL_DIR, find_sql_dir, source_sql_dir, sql_files
+from a4c_projector.dialects.sqldir import SHARED_SQL_DIR, find_sql_dir, source_sql_dir, sql_files
 from tests.projector.conftest import Store, run_cli
 
 

@@ -6,7 +6,7 @@ before the row is written, and a transaction gets its xid only at its first row 
 a DBA added, a throttled container, a lock wait) has drawn an id but no xid yet: the
 xmin horizon says nothing about it, however long it stalls. Only its end, watched
 through the lock it holds on the events table, may pass the gap it holds (see
-:mod:`a4c_projector.guard`).
+:mod:`a4c_projector.eventlog.guard`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import psycopg
 import pytest
 
 from a4c_domain.errors import ConfigurationError
-from a4c_projector.audit import audit
-from a4c_projector.guard import GapGuard
+from a4c_projector.eventlog.guard import GapGuard
+from a4c_projector.maintenance.audit import audit
 from a4c_projector.settings import load_settings
 from tests.projector.conftest import (
     ROOT,

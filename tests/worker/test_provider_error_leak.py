@@ -21,8 +21,8 @@ from tests.servers.smtp import SMTPTestServer
 from tests.worker.flows import LINKS, TOKEN_SECRET, Flows, bootstrap_input, smtp_mailer, sqlite_app
 
 from a4c_domain import ALL_ORGANIZATIONS
-from a4c_projector.projector import Projector
-from a4c_projector.store import open_event_store
+from a4c_projector.engine.projector import Projector
+from a4c_projector.eventlog.store import open_event_store
 from a4c_worker.client import invitation_handle, start_bootstrap
 
 # The aiosmtpd test server's own log (``mail.log``) is the remote server's record, not ours.

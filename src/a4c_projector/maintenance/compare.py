@@ -4,17 +4,24 @@
 Set differences (``EXCEPT``, which treats two NULLs as equal) over every compared
 column, in both directions; only the ids of differing rows travel back. Nothing is
 locked beyond what a plain ``SELECT`` takes, so run inside a snapshot
-(:meth:`a4c_projector.db.Database.snapshot`) readers and the live runner go on
+(:meth:`a4c_projector.dialects.base.Database.snapshot`) readers and the live runner go on
 meanwhile, and both sides are seen at one moment.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from datetime import datetime
 from uuid import UUID
 
-from a4c_projector.db import Database
-from a4c_projector.tables import COMPARED_COLUMNS, TableSet
+from a4c_projector.dialects.base import Database
+from a4c_projector.readmodel.tables import TableSet
+from a4c_projector.schema import READ_MODELS, compared_columns
+
+# Every column but ``updated_at``, by table: what two builds of the same events must
+# agree on.
+COMPARED_COLUMNS = {table.name: compared_columns(table) for table in READ_MODELS}
 
 
 def differing_rows(
@@ -28,14 +35,10 @@ def differing_rows(
     where = ""
     params: tuple[object, ...] = ()
     if ids is not None:  # one parameter however many ids (a statement takes 65,535 at most)
-        wanted: list[UUID] | list[str]
-        if db.dialect == "postgres":
-            where, wanted = " WHERE id = ANY(%s)", list(ids)
-        else:  # a list is passed to SQLite as a JSON array
-            where, wanted = " WHERE id IN (SELECT value FROM json_each(%s))", [str(i) for i in ids]
-        params = (wanted,) * 4
+        condition, wanted = db.in_list("id", ids)
+        where, params = f" WHERE {condition}", (wanted,) * 4
     for kind, columns in COMPARED_COLUMNS.items():
-        old, new = f'"{getattr(live, kind)}"{where}', f'"{getattr(fresh, kind)}"{where}'
+        old, new = f'"{live.name(kind)}"{where}', f'"{fresh.name(kind)}"{where}'
         selected = ", ".join(columns)
         rows = db.execute(
             f"{_only_in(old, new, selected)} UNION {_only_in(new, old, selected)}", params
@@ -52,9 +55,29 @@ def _only_in(table: str, other: str, columns: str) -> str:
 def touched_between(db: Database, after: int, upto: int) -> list[UUID]:
     """The aggregates with an event in ``(after, upto]``: the rows those events wrote."""
     events = db.location.qualified_events_table
-    column = "notification_id" if db.dialect == "postgres" else "rowid"
+    column = db.id_column
     rows = db.execute(
         f"SELECT DISTINCT originator_id FROM {events} WHERE {column} > %s AND {column} <= %s",
         (after, upto),
     )
     return [UUID(str(r[0])) for r in rows]
+
+
+def snapshot_rows(db: Database, tables: TableSet) -> dict[str, dict[str, tuple[object, ...]]]:
+    """Every read-model row by table and id, without ``updated_at`` (for comparisons)."""
+    result: dict[str, dict[str, tuple[object, ...]]] = {}
+    for kind, columns in COMPARED_COLUMNS.items():
+        rows = db.execute(f'SELECT {", ".join(columns)} FROM "{tables.name(kind)}" ORDER BY id')
+        result[kind] = {str(r[0]): tuple(_normal(v) for v in r) for r in rows}
+    return result
+
+
+def _normal(value: object) -> object:
+    """One representation per value across dialects (SQLite keeps text)."""
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list):
+        return json.dumps(value)
+    return value

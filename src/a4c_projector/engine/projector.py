@@ -1,4 +1,3 @@
-# ruff: noqa: S608 - SQL identifiers come from code (TableSet, recorder names); values are bound
 """One projection batch: read a guarded slice of the log, apply it, move the position.
 
 Everything a batch does — read-model upserts, the applied log, parked events and the
@@ -13,6 +12,10 @@ just before it, the prefix is committed and :class:`PoisonEvent` is raised namin
 event; the position stays before it. With ``dead_letter=True`` the event is parked in
 the dead-letter table with every later event of the same aggregate (so an aggregate's
 events are applied in order or not at all) and the batch goes on.
+
+(Just over 300 lines: the batch, its poison/one-by-one handling and its slice reading
+share the projector's connections and state; what is not the batch's own lives in
+:mod:`a4c_projector.readmodel` and :mod:`a4c_projector.eventlog`.)
 """
 
 from __future__ import annotations
@@ -25,35 +28,30 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import Mapper
 
-from a4c_projector.db import Database, Location, PostgresDatabase
-from a4c_projector.decoding import EventDecoder
-from a4c_projector.guard import DEFAULT_GAP_GRACE, Fence, GapGuard
-from a4c_projector.handlers import RowChange, RowHandlers
-from a4c_projector.lock import claim_position
-from a4c_projector.readahead import Outcome, ReadAhead, Slice
-from a4c_projector.settings import DEFAULT_BATCH_SIZE
-from a4c_projector.source import (
-    Notification,
-    NotificationSource,
-    take_fence,
-)
-from a4c_projector.tables import LIVE, TableSet, ensure_schema
-from a4c_projector.writer import (
+from a4c_projector.dialects.base import Database
+from a4c_projector.dialects.location import Location
+from a4c_projector.dialects.postgres import PostgresDatabase
+from a4c_projector.engine.readahead import Outcome, ReadAhead, Slice
+from a4c_projector.eventlog.decoding import EventDecoder
+from a4c_projector.eventlog.guard import DEFAULT_GAP_GRACE, Fence, GapGuard
+from a4c_projector.eventlog.source import Notification, NotificationSource, take_fence
+from a4c_projector.readmodel.deadletters import ParkedEvent, parked_among, record_parked
+from a4c_projector.readmodel.handlers import RowChange, RowHandlers
+from a4c_projector.readmodel.tables import LIVE, TableSet, ensure_schema
+from a4c_projector.readmodel.tracking import (
+    DEFAULT_PROJECTION,
     advance_position,
+    claim_position,
     ensure_tracking,
-    one_round_trip,
     read_position,
-    record_applied,
-    record_parked,
-    write_changes,
 )
+from a4c_projector.readmodel.writer import one_round_trip, record_applied, write_changes
+from a4c_projector.settings import DEFAULT_BATCH_SIZE
 
-DEFAULT_PROJECTION = "a4c"
 FaultHook = Callable[[str, int], None]
 log = logging.getLogger(__name__)
 ONE_BY_ONE_LIMIT = 500  # events per batch while looking for the one a write refuses
@@ -169,7 +167,7 @@ class Projector:
         self._db = self._fence_db = self._reader_db = None
 
     def _take_fence(self) -> Fence:
-        """See :mod:`a4c_projector.guard`; on its own autocommit connection."""
+        """See :mod:`a4c_projector.eventlog.guard`; on its own autocommit connection."""
         if self._fence_db is None:
             self._fence_db = self.location.connect(autocommit=True, purpose="fence")
         assert isinstance(self._fence_db, PostgresDatabase)  # SQLite rows never need one
@@ -218,14 +216,14 @@ class Projector:
             if ahead is None:
                 ahead = self._slice(db, start, limit, stop)
             rows = ahead.rows
-            parked_aggregates = self._parked_among(db, rows)
+            parked_aggregates = parked_among(db, self.tables, (r.originator_id for r in rows))
             changes: list[RowChange] = []
             applied: list[int] = []
-            parked: list[tuple[int, UUID, int, str, str]] = []
+            parked: list[ParkedEvent] = []
             position = start
             for row, outcome in zip(rows, ahead.outcomes, strict=True):
                 if row.originator_id in parked_aggregates:
-                    parked.append(self._parked(row, "an earlier event of it is parked"))
+                    parked.append(ParkedEvent.of(row, "an earlier event of it is parked"))
                     position = row.notification_id
                     continue
                 try:
@@ -240,7 +238,7 @@ class Projector:
                         poison = PoisonEvent(row, exc)
                         break
                     parked_aggregates.add(row.originator_id)
-                    parked.append(self._parked(row, f"{type(exc).__name__}: {exc}"))
+                    parked.append(ParkedEvent.of(row, f"{type(exc).__name__}: {exc}"))
                     position = row.notification_id
                     continue
                 if not one_by_one and outcome is not None:
@@ -307,7 +305,7 @@ class Projector:
         after a full slice: the projection is catching up and the next batch follows at
         once, so the slice will not be stale.
         """
-        if db.dialect == "postgres":
+        if db.concurrent_reads:
             self.read_ahead.start(position, limit, stop)
 
     def catch_up(self, until: int | None = None) -> int:
@@ -316,23 +314,3 @@ class Projector:
             result = self.run_batch()
             if result.size == 0 or (until is not None and result.position >= until):
                 return result.position
-
-    def _parked_among(self, db: Database, rows: list[Notification]) -> set[UUID]:
-        if not rows:
-            return set()
-        if db.dialect == "postgres":
-            # Almost always empty: a cheap probe saves sending every batch's ids.
-            if not db.execute(f'SELECT EXISTS (SELECT 1 FROM "{self.tables.dead_letters}")')[0][0]:
-                return set()
-            found = db.execute(
-                f'SELECT DISTINCT originator_id FROM "{self.tables.dead_letters}" '
-                "WHERE originator_id = ANY(%s)",
-                (list({r.originator_id for r in rows}),),
-            )
-            return {r[0] for r in found}
-        found = db.execute(f'SELECT DISTINCT originator_id FROM "{self.tables.dead_letters}"')
-        return {UUID(r[0]) for r in found}
-
-    @staticmethod
-    def _parked(row: Notification, error: str) -> tuple[int, UUID, int, str, str]:
-        return (row.notification_id, row.originator_id, row.originator_version, row.topic, error)

@@ -1,4 +1,3 @@
-# ruff: noqa: S608 - SQL identifiers come from code; values are bound
 """Rebuild without downtime: fill a fresh table set, verify it, swap names atomically.
 
 1. **Build** (no locks): fresh ``*__rebuild`` tables are projected from position 0
@@ -7,13 +6,13 @@
 2. **Compare** (no locks): in one snapshot (:meth:`Database.snapshot`, PostgreSQL
    ``REPEATABLE READ``) read the live position, bring the fresh set exactly there (the
    snapshot sees its own writes), and let the database compare both sets row by row
-   (:func:`a4c_projector.compare.differing_rows`, all columns but ``updated_at``).
+   (:func:`a4c_projector.maintenance.compare.differing_rows`, all columns but ``updated_at``).
    Snapshot reads block nobody: readers and the live runner carry on, whatever the
    size of the tables.
 3. **Swap** (brief exclusive lock): lock the live tables, apply the few events the live
    runner applied since the snapshot, compare the rows those events wrote (by primary
    key), drop the live set and rename the fresh one (tables and indexes) to the live
-   names: :func:`a4c_projector.tables.replace_tables`. The lock is held for the time of
+   names: :func:`a4c_projector.readmodel.tables.replace_tables`. The lock is held for the time of
    those few events and some renames, not for anything proportional to the tables; it
    is asked for with a timeout (:class:`SwapLock`) and again after a pause, so a long
    reader already holding the tables delays the swap, not every reader behind it.
@@ -37,22 +36,21 @@ from typing import Any
 import psycopg
 from eventsourcing.persistence import Mapper
 
-from a4c_projector.compare import differing_rows, touched_between
-from a4c_projector.db import Location
-from a4c_projector.projector import DEFAULT_PROJECTION, Projector
-from a4c_projector.settings import DEFAULT_BATCH_SIZE
-from a4c_projector.source import head
-from a4c_projector.tables import (
+from a4c_projector.dialects.location import Location
+from a4c_projector.engine.projector import Projector
+from a4c_projector.eventlog.source import head
+from a4c_projector.maintenance.compare import differing_rows, touched_between
+from a4c_projector.readmodel.tables import (
     LIVE,
     REBUILD_SUFFIX,
     RETIRED_SUFFIX,
-    TRACKING_TABLE,
     TableSet,
     drop_tables,
     ensure_schema,
     replace_tables,
 )
-from a4c_projector.writer import read_position
+from a4c_projector.readmodel.tracking import DEFAULT_PROJECTION, forget_projection, read_position
+from a4c_projector.settings import DEFAULT_BATCH_SIZE
 
 Progress = Callable[[int, int], None]  # (position, head)
 Checkpoint = Callable[[str], None]  # the phase being entered: "compare", "swap"
@@ -92,7 +90,7 @@ def rebuild(
     the ``"compare"`` phase (inside its snapshot) and the ``"swap"`` phase (under the
     lock), so tests can act at those moments. ``dead_letter`` as the live runner has it:
     poison events are parked in the fresh set as they were in the live one, rather than
-    stopping the rebuild (:class:`~a4c_projector.projector.PoisonEvent`)."""
+    stopping the rebuild (:class:`~a4c_projector.engine.projector.PoisonEvent`)."""
     fresh = TableSet(REBUILD_SUFFIX)
     retired = TableSet(RETIRED_SUFFIX)
     fresh_projection = projection + REBUILD_SUFFIX
@@ -102,9 +100,7 @@ def rebuild(
         drop_tables(setup, retired)
         ensure_schema(setup, fresh)
         with setup.transaction():
-            setup.execute(
-                f"DELETE FROM {TRACKING_TABLE} WHERE projection = %s", (fresh_projection,)
-            )
+            forget_projection(setup, fresh_projection)
     builder = Projector(
         location,
         mapper,
@@ -167,10 +163,7 @@ def _swap(
     for attempt in range(1, policy.attempts + 1):
         try:
             with db.transaction():
-                if db.dialect == "postgres":
-                    names = ", ".join(f'"{t}"' for t in LIVE.all)
-                    db.execute(f"SET LOCAL lock_timeout = '{int(policy.timeout * 1000)}ms'")
-                    db.execute(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE")
+                db.lock_exclusively(LIVE.all, policy.timeout)
                 if checkpoint is not None:
                     checkpoint("swap")
                 compared = report.position
@@ -182,9 +175,7 @@ def _swap(
                 if late and not force:
                     raise RebuildMismatch(late)
                 replace_tables(db, LIVE, builder.tables)
-                db.execute(
-                    f"DELETE FROM {TRACKING_TABLE} WHERE projection = %s", (fresh_projection,)
-                )
+                forget_projection(db, fresh_projection)
             report.position, report.swapped = position, True
             report.events += events
             report.differences += late

@@ -9,6 +9,9 @@ read-model row (a domain claim) returns None, and the event still counts as appl
 Dispatch is a dict lookup on the event's class, built once per class: this runs for
 every event of a catch-up, and ``functools.singledispatchmethod`` rebuilt a bound
 function on each call.
+
+(Over 300 lines because it is one handler per event type, each a few lines: splitting
+them would scatter the one table an event-type change has to be read against.)
 """
 
 from __future__ import annotations

@@ -6,14 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.persistence import Mapper
 
-from a4c_projector.db import Database
-from a4c_projector.source import Notification, decode, head
-from a4c_projector.tables import LIVE, TableSet
-from a4c_projector.writer import read_position
+from a4c_projector.dialects.base import Database
+from a4c_projector.eventlog.decoding import EventDecoder
+from a4c_projector.eventlog.source import first_after, head
+from a4c_projector.readmodel.deadletters import count_parked
+from a4c_projector.readmodel.tables import LIVE, TableSet
+from a4c_projector.readmodel.tracking import read_position
 
 
 @dataclass(frozen=True)
@@ -36,27 +37,17 @@ class Lag:
 
 def measure(db: Database, mapper: Mapper[Any], projection: str, tables: TableSet = LIVE) -> Lag:
     table = db.location.qualified_events_table
-    column = "notification_id" if db.dialect == "postgres" else "rowid"
+    column = db.id_column
     position = read_position(db, projection)
     top = head(db)
     count = int(db.execute(f"SELECT count(*) FROM {table} WHERE {column} > %s", (position,))[0][0])
     seconds = 0.0
-    if count:
-        row = db.execute(
-            f"SELECT {column}, originator_id, originator_version, topic, state FROM {table} "
-            f"WHERE {column} > %s ORDER BY {column} LIMIT 1",
-            (position,),
-        )[0]
+    oldest = first_after(db, position) if count else None
+    if oldest is not None:
         try:
-            oldest = decode(
-                mapper, Notification(row[0], _uuid(row[1]), row[2], row[3], bytes(row[4]), None)
-            )
-            seconds = max(0.0, (datetime.now(UTC) - oldest.timestamp).total_seconds())
+            event = EventDecoder(mapper).decode(oldest)
+            seconds = max(0.0, (datetime.now(UTC) - event.timestamp).total_seconds())
         except Exception:  # an undecodable event: its age is unknown, call it infinite
             seconds = float("inf")
-    parked = int(db.execute(f'SELECT count(*) FROM "{tables.dead_letters}"')[0][0])
+    parked = count_parked(db, tables)
     return Lag(position=position, head=top, events=count, seconds=seconds, parked=parked)
-
-
-def _uuid(value: Any) -> UUID:
-    return value if isinstance(value, UUID) else UUID(str(value))

@@ -28,14 +28,14 @@ from dataclasses import dataclass, field
 import psycopg
 
 from a4c_domain.errors import ConfigurationError
-from a4c_projector.db import Database
-from a4c_projector.guard import DEFAULT_GAP_GRACE
-from a4c_projector.lock import ProjectionLock
+from a4c_projector.dialects.base import Database
+from a4c_projector.engine.lock import ProjectionLock
+from a4c_projector.engine.projector import FaultHook, PoisonEvent, Projector
+from a4c_projector.eventlog.guard import DEFAULT_GAP_GRACE
+from a4c_projector.eventlog.store import EventStore
 from a4c_projector.metrics import ProjectorMetrics
-from a4c_projector.projector import DEFAULT_PROJECTION, FaultHook, PoisonEvent, Projector
+from a4c_projector.readmodel.tracking import DEFAULT_PROJECTION, TrackingConflict
 from a4c_projector.settings import DEFAULT_BATCH_SIZE
-from a4c_projector.store import EventStore
-from a4c_projector.writer import TrackingConflict
 
 log = logging.getLogger(__name__)
 

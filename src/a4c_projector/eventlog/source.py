@@ -1,24 +1,22 @@
 # ruff: noqa: S608 - SQL identifiers come from code (TableSet, recorder names); values are bound
-"""Reading the event store's notification log: fetch, guard, decode.
+"""Reading the event store's notification log: fetch and guard.
 
 Rows are fetched with one statement (one snapshot) together with the writer's xid and
-the snapshot's xmin horizon, then cut to the prefix :mod:`a4c_projector.guard` allows.
-Decoding goes through the domain application's mapper, so upcasting and the optional
-cipher apply exactly as they do for the domain itself.
+the snapshot's xmin horizon, then cut to the prefix :mod:`a4c_projector.eventlog.guard`
+allows. Decoding them is :mod:`a4c_projector.eventlog.decoding`'s.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 from uuid import UUID
 
-from eventsourcing.persistence import Mapper, StoredEvent
-
 from a4c_domain.errors import ConfigurationError
-from a4c_projector.db import Database, PostgresDatabase
-from a4c_projector.guard import Fence, FetchedRow, GapGuard
+from a4c_projector.dialects.base import Database
+from a4c_projector.dialects.postgres import PostgresDatabase
+from a4c_projector.eventlog.guard import Fence, FetchedRow, GapGuard
 
 
 class Notification(NamedTuple):
@@ -52,27 +50,15 @@ class NotificationSource:
         ``stop``: read only up to this id, without the guard — for positions another
         projection has already proven complete (a rebuild following the live one).
         """
-        table = db.location.qualified_events_table
-        horizon: int | None = None
         upper = 2**63 - 1 if stop is None else stop
-        if isinstance(db, PostgresDatabase):
-            if stop is None and self.guard.watching:
-                # Before the fetch: its snapshot must include what those writers committed.
-                self.guard.observe_writers(running_transactions(db, self.guard.writers_to_watch()))
-            rows = _fetch_postgres(db, table, position, min(upper, position + limit), limit)
-            if not rows and upper > position + limit:
-                # A whole window of ids without a visible row (rolled-back inserts, or
-                # writers still open): look past it; the guard decides what is safe.
-                rows = _fetch_postgres(db, table, position, upper, limit)
-            fetched = [Notification(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
-            horizon = int(rows[0][6]) if rows else None
-        else:
-            rows = db.execute(
-                "SELECT rowid, originator_id, originator_version, topic, state "
-                f"FROM {table} WHERE rowid > %s AND rowid <= %s ORDER BY rowid LIMIT %s",
-                (position, upper, limit),
-            )
-            fetched = [Notification(r[0], UUID(r[1]), r[2], r[3], bytes(r[4]), None) for r in rows]
+        if stop is None and self.guard.watching and isinstance(db, PostgresDatabase):
+            # Before the fetch: its snapshot must include what those writers committed.
+            self.guard.observe_writers(running_transactions(db, self.guard.writers_to_watch()))
+        fetched, horizon = read_log(db, position, min(upper, position + limit), limit)
+        if not fetched and upper > position + limit:
+            # A whole window of ids without a visible row (rolled-back inserts, or
+            # writers still open): look past it; the guard decides what is safe.
+            fetched, horizon = read_log(db, position, upper, limit)
         if stop is not None:
             self.blocked = False
             return fetched
@@ -87,27 +73,32 @@ class NotificationSource:
         return fetched[:safe]
 
 
-def _fetch_postgres(
-    db: PostgresDatabase, table: str, position: int, upper: int, limit: int
-) -> list[tuple[Any, ...]]:
-    """Rows in ``(position, upper]`` with their writer's xid and the snapshot's horizon.
+def read_log(
+    db: Database, position: int, upper: int, limit: int
+) -> tuple[list[Notification], int | None]:
+    """Up to ``limit`` rows with ids in ``(position, upper]``, in one snapshot, and its
+    xid horizon (PostgreSQL; None on SQLite or without rows).
 
     Callers bound ``upper`` to ``position + limit`` first: ``ORDER BY ... LIMIT`` over an
     open range lets the planner, without fresh statistics (just after a bulk load),
     pick a bitmap scan of *every* later row plus a sort — each batch then costs as much
     as the rest of the log, and a catch-up becomes quadratic. Ids are dense (a gap is a
     rolled-back insert), so a window of ``limit`` ids normally holds ``limit`` rows.
-    Results are binary: bytea and uuid arrive as bytes, not as hex and text to parse.
     """
-    with db.conn.cursor(binary=True) as cur:
-        cur.execute(
-            "SELECT notification_id, originator_id, originator_version, topic, state, "
-            "xmin::text::bigint, pg_snapshot_xmin(pg_current_snapshot())::text::bigint "
-            f"FROM {table} WHERE notification_id > %s AND notification_id <= %s "
-            "ORDER BY notification_id LIMIT %s".encode(),
-            (position, upper, limit),
-        )
-        return cur.fetchall()
+    rows, horizon = db.log_rows(position, upper, limit)
+    return [Notification._make(r) for r in rows], horizon
+
+
+def notification(db: Database, notification_id: int) -> Notification | None:
+    """One row of the log by id (unguarded: for ids already known to be committed)."""
+    found, _ = read_log(db, notification_id - 1, notification_id, 1)
+    return found[0] if found else None
+
+
+def first_after(db: Database, position: int) -> Notification | None:
+    """The oldest committed row after ``position`` (unguarded)."""
+    found, _ = read_log(db, position, 2**63 - 1, 1)
+    return found[0] if found else None
 
 
 # The name and CACHE of the notification-id sequence of the events table (parameter).
@@ -120,16 +111,16 @@ SEQUENCE_CACHE_SQL = (
 def check_ids_drawn_in_order(db: Database) -> None:
     """Refuse a notification-id sequence that hands out ids out of time order.
 
-    The guard's argument (:mod:`a4c_projector.guard`) needs ids drawn in increasing
+    The guard's argument (:mod:`a4c_projector.eventlog.guard`) needs ids drawn in increasing
     order over time: a sequence ``CACHE`` above 1 gives each session a block of its own,
     so a low id can be drawn after a higher one committed, and then skipped for ever.
     ``bigserial`` (what eventsourcing creates) has ``CACHE 1``. Checked at start and
     again with every fence (:func:`take_fence`).
     """
     if not isinstance(db, PostgresDatabase):
-        return
+        return  # SQLite assigns rowids in commit order
     table = db.location.qualified_events_table
-    if db.execute("SELECT to_regclass(%s)", (table,))[0][0] is None:
+    if not db.events_table_exists():
         return  # no event store here (yet): nothing to tail
     rows = db.execute(SEQUENCE_CACHE_SQL, (table,))
     if rows:
@@ -147,7 +138,7 @@ def _refuse_a_cached_sequence(table: str, sequence: str, cache: int) -> None:
 
 def take_fence(db: PostgresDatabase) -> Fence:
     """A fresh xid, and the transactions now locking the events table for writing (see
-    :mod:`a4c_projector.guard`). ``db``: autocommit, so the xid is committed at once.
+    :mod:`a4c_projector.eventlog.guard`). ``db``: autocommit, so the xid is committed at once.
 
     The same statement reads the sequence's ``CACHE`` again: a gap is only ever passed
     after a fence, so an ``ALTER SEQUENCE ... CACHE 20`` made while the projector runs
@@ -187,17 +178,5 @@ def running_transactions(db: PostgresDatabase, ids: frozenset[str]) -> set[str]:
 def head(db: Database) -> int:
     """The highest notification id in the store (committed and visible now)."""
     table = db.location.qualified_events_table
-    column = "notification_id" if db.dialect == "postgres" else "rowid"
-    rows = db.execute(f"SELECT coalesce(max({column}), 0) FROM {table}")
+    rows = db.execute(f"SELECT coalesce(max({db.id_column}), 0) FROM {table}")
     return int(rows[0][0])
-
-
-def decode(mapper: Mapper[Any], notification: Notification) -> Any:
-    return mapper.to_domain_event(
-        StoredEvent(
-            originator_id=notification.originator_id,
-            originator_version=notification.originator_version,
-            topic=notification.topic,
-            state=notification.state,
-        )
-    )

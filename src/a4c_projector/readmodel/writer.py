@@ -4,7 +4,7 @@
 Changes are folded per row first (consecutive events of one aggregate become one
 change carrying the last version), then grouped by the shape of the statement they need.
 A large group on PostgreSQL is streamed with ``COPY`` into a stage and applied with one
-set-based statement (:mod:`a4c_projector.staging`); a small one is one ``executemany``.
+set-based statement (:mod:`a4c_projector.readmodel.staging`); a small one is one ``executemany``.
 Either way a batch of thousands of events costs a handful of statements, and every
 statement is guarded by ``version < new version``: applying a change a row already has
 (a replay) changes nothing.
@@ -21,23 +21,20 @@ from itertools import groupby
 from typing import Any
 from uuid import UUID
 
-from a4c_projector.db import Database, PostgresDatabase
-from a4c_projector.handlers import RowChange
-from a4c_projector.staging import (
+from a4c_projector.dialects.base import Database
+from a4c_projector.dialects.postgres import PostgresDatabase
+from a4c_projector.readmodel.handlers import RowChange
+from a4c_projector.readmodel.staging import (
     copy_rows,
     ensure_stage,
     update_from_stage,
     upsert_from_stage,
 )
-from a4c_projector.tables import TRACKING_TABLE, TableSet
+from a4c_projector.readmodel.tables import TableSet
 
 BOOKKEEPING = ("version", "last_event_id", "last_position", "modified_at", "updated_at")
 # Rows of one shape from which a stage (COPY + one statement) beats ``executemany``.
 COPY_THRESHOLD = 64
-
-
-class TrackingConflict(Exception):
-    """Another runner moved this projection's position: this runner is not the owner."""
 
 
 def fold(changes: Iterable[RowChange]) -> list[RowChange]:
@@ -124,7 +121,7 @@ def write_changes(
     """Apply ``changes`` with version guards: few statements, however many rows.
 
     On PostgreSQL a group of at least ``copy_threshold`` rows goes through a stage
-    (:mod:`a4c_projector.staging`); smaller ones (live batches) are one ``executemany``.
+    (:mod:`a4c_projector.readmodel.staging`); smaller ones (live batches) are one ``executemany``.
     """
     now = datetime.now(UTC)
     stages: dict[str, str] = {}
@@ -192,40 +189,3 @@ def one_round_trip(db: Database, events: int) -> Iterator[None]:
             yield
     else:
         yield
-
-
-def record_parked(
-    db: Database, tables: TableSet, parked: Sequence[tuple[int, UUID, int, str, str]]
-) -> None:
-    db.executemany(
-        f'INSERT INTO "{tables.dead_letters}" '
-        "(notification_id, originator_id, originator_version, topic, error) "
-        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (notification_id) DO NOTHING",
-        parked,
-    )
-
-
-def ensure_tracking(db: Database, projection: str) -> None:
-    db.execute(
-        f"INSERT INTO {TRACKING_TABLE} (projection, position) VALUES (%s, 0) "
-        "ON CONFLICT (projection) DO NOTHING",
-        (projection,),
-    )
-
-
-def read_position(db: Database, projection: str) -> int:
-    rows = db.execute(f"SELECT position FROM {TRACKING_TABLE} WHERE projection = %s", (projection,))
-    return int(rows[0][0]) if rows else 0
-
-
-def advance_position(db: Database, projection: str, old: int, new: int) -> None:
-    """Move the position; fails if it is no longer ``old`` (someone else is writing)."""
-    rows = db.execute(
-        f"UPDATE {TRACKING_TABLE} SET position = %s, updated_at = %s "
-        "WHERE projection = %s AND position = %s RETURNING position",
-        (new, datetime.now(UTC), projection, old),
-    )
-    if not rows:
-        raise TrackingConflict(
-            f"projection {projection!r} moved away from position {old}: another runner is active"
-        )

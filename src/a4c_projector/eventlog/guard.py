@@ -43,7 +43,7 @@ starting after the projection's position ``p``):
 
 Both proofs need ids drawn in time order: a sequence with ``CACHE`` above 1 hands each
 session a block of ids of its own, so the projector refuses to start on one
-(:func:`a4c_projector.source.check_ids_drawn_in_order`), and checks again with every
+(:func:`a4c_projector.eventlog.source.check_ids_drawn_in_order`), and checks again with every
 fence (an ``ALTER SEQUENCE`` while it runs would otherwise go unnoticed).
 
 The grace must be above zero. Under concurrent lock-free writers most gaps are commits

@@ -24,8 +24,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from a4c_projector.handlers import RowChange
-from a4c_projector.source import Notification
+from a4c_projector.eventlog.source import Notification
+from a4c_projector.readmodel.handlers import RowChange
 
 # A row's change (None: the event changes no row), or why it could not be decoded/handled.
 Outcome = RowChange | Exception | None

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from a4c_projector.db import Database
-from a4c_projector.tables import LIVE, TableSet
-from a4c_projector.writer import read_position
+from a4c_projector.dialects.base import Database
+from a4c_projector.readmodel.tables import LIVE, TableSet
+from a4c_projector.readmodel.tracking import read_position
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class AuditReport:
 
 def audit(db: Database, projection: str, tables: TableSet = LIVE) -> AuditReport:
     events = db.location.qualified_events_table
-    column = "notification_id" if db.dialect == "postgres" else "rowid"
+    column = db.id_column
     # The run that could cover an id is the one starting at or before it: one index
     # probe per event, however many runs the log has.
     covered = (

@@ -33,7 +33,7 @@ from a4c_domain.persistence import (
     postgres_connection,
     store_flags,
 )
-from a4c_projector.db import Location
+from a4c_projector.dialects.location import Location
 
 # libpq's reasons for a failed connection, by the variable that fixes them.
 CONNECT_FAILURES = (
@@ -100,14 +100,8 @@ def open_event_store(env: Mapping[str, str], sql_dir: Path | None = None) -> Eve
 def require_events_table(location: Location) -> None:
     """With ``CREATE_TABLE=n`` nobody creates the event store: a missing one is named."""
     with location.connect(purpose="startup") as db:
-        if db.dialect == "postgres":
-            found = db.execute("SELECT to_regclass(%s)", [location.qualified_events_table])
-        else:
-            found = db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = %s",
-                [location.events_table],
-            )
-    if not found or found[0][0] is None:
+        found = db.events_table_exists()
+    if not found:
         where = "POSTGRES_SCHEMA" if location.dialect == "postgres" else "SQLITE_DBNAME"
         raise ConfigurationError(
             f"{where}: no event store table {location.qualified_events_table} and "

@@ -35,7 +35,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import resolve_topic
 
-from a4c_projector.source import Notification
+from a4c_projector.eventlog.source import Notification
 
 _parse = json.JSONDecoder().raw_decode  # no object_hook: the C scanner only
 TYPE_KEY = '"_type_"'  # as it appears in the JSON text only as a key (a value is escaped)

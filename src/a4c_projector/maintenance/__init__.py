@@ -1,0 +1,1 @@
+"""Operating a projection: rebuild, compare, audit, show and lag."""

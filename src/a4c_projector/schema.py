@@ -1,0 +1,241 @@
+"""The projector's tables, defined once: columns, types, constraints and indexes.
+
+Everything else derives from :data:`TABLES`: the SQLite DDL (:func:`sqlite_ddl`), the
+column lists the queries and the rebuild comparison read, and what
+``a4c validate`` expects (:func:`expected_tables`, :func:`expected_columns`). The
+PostgreSQL DDL stays hand-written in ``sql/0NN_*.sql`` for DBAs (with comments, and as
+migrations: an existing database is upgraded by running them again);
+``tests/projector/test_schema.py`` applies those files to a fresh schema and checks that
+they create exactly what is declared here, so the two cannot drift.
+
+Adding a column: declare it here, add it to the query record in
+:mod:`a4c_projector.queries`, and write its migration in ``sql/`` (``ALTER TABLE ... ADD
+COLUMN IF NOT EXISTS``); the test names whatever was forgotten.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+# Column types as PostgreSQL spells them in ``sql/``; SQLite stores each with the
+# affinity below (uuids, timestamps and text arrays as text; arrays as a JSON list).
+Type = Literal["uuid", "text", "text[]", "timestamptz", "bigint", "integer"]
+SQLITE_AFFINITY: dict[Type, str] = {
+    "uuid": "TEXT",
+    "text": "TEXT",
+    "text[]": "TEXT",
+    "timestamptz": "TEXT",
+    "bigint": "INTEGER",
+    "integer": "INTEGER",
+}
+# Defaults, by meaning: the time of the insert, an empty array, zero.
+Default = Literal["now", "empty", "zero"]
+SQLITE_DEFAULT: dict[Default, str] = {
+    "now": "(strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'))",
+    "empty": "'[]'",
+    "zero": "0",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: Type
+    nullable: bool = False
+    default: Default | None = None
+    unique: bool = False
+
+
+@dataclass(frozen=True)
+class Index:
+    """A secondary index, named ``<table>_<suffix>``; ``gin`` ones are PostgreSQL only
+    (SQLite has no GIN; its tags column is JSON text, searched with ``json_each``)."""
+
+    suffix: str
+    columns: tuple[str, ...]
+    method: Literal["btree", "gin"] = "btree"
+
+
+@dataclass(frozen=True)
+class Table:
+    """``per_set``: one copy per table set (live, ``__rebuild``); otherwise shared."""
+
+    name: str
+    columns: tuple[Column, ...]
+    primary_key: str
+    indexes: tuple[Index, ...] = ()
+    check: str | None = None  # a table CHECK constraint, as PostgreSQL prints it
+    per_set: bool = True
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def index_name(self, index: Index, suffix: str = "") -> str:
+        return f"{self.name}{suffix}_{index.suffix}"
+
+
+def _c(name: str, type_: Type, *, null: bool = False, default: Default | None = None) -> Column:
+    return Column(name, type_, nullable=null, default=default)
+
+
+# Every projected row ends with these: the version guard and where it came from.
+BOOKKEEPING = (
+    _c("modified_at", "timestamptz"),
+    _c("version", "bigint"),
+    _c("last_event_id", "uuid"),
+    _c("last_position", "bigint"),
+    _c("updated_at", "timestamptz", default="now"),  # wall-clock time of the write
+)
+
+TRACKING = Table(
+    "projector_tracking",
+    (
+        _c("projection", "text"),
+        _c("position", "bigint", default="zero"),
+        _c("updated_at", "timestamptz", default="now"),
+    ),
+    primary_key="projection",
+    per_set=False,
+)
+ORGANIZATIONS = Table(
+    "organizations",
+    (
+        _c("id", "uuid"),
+        Column("slug", "text", unique=True),
+        _c("name", "text"),
+        _c("org_type", "text"),
+        _c("parent_id", "uuid", null=True),
+        _c("tags", "text[]", default="empty"),
+        _c("domain", "text", null=True),
+        _c("status", "text"),
+        _c("dns_status", "text"),
+        _c("fqdn", "text", null=True),
+        _c("dns_target", "text", null=True),
+        _c("dns_record_id", "text", null=True),
+        _c("deactivation_reason", "text", null=True),
+        _c("failed_step", "text", null=True),
+        _c("registered_at", "timestamptz"),
+        _c("dns_configured_at", "timestamptz", null=True),
+        _c("dns_verified_at", "timestamptz", null=True),
+        _c("dns_removed_at", "timestamptz", null=True),
+        _c("activated_at", "timestamptz", null=True),
+        _c("deactivated_at", "timestamptz", null=True),
+        *BOOKKEEPING,
+    ),
+    primary_key="id",
+    indexes=(
+        Index("status_idx", ("status",)),
+        Index("tags_idx", ("tags",), "gin"),
+        Index("parent_idx", ("parent_id",)),
+    ),
+)
+INVITATIONS = Table(
+    "invitations",
+    (
+        _c("id", "uuid"),
+        _c("organization_id", "uuid"),
+        _c("email", "text"),
+        _c("role", "text"),
+        _c("first_name", "text"),
+        _c("last_name", "text"),
+        _c("generation", "integer"),
+        _c("token_generation", "integer"),
+        _c("token_hash", "text"),  # the token's hash, never the token
+        _c("expires_at", "timestamptz"),
+        _c("status", "text"),
+        _c("email_status", "text"),
+        _c("message_id", "text", null=True),
+        _c("email_error", "text", null=True),
+        _c("accepted_by", "text", null=True),
+        _c("revoke_reason", "text", null=True),
+        _c("invited_at", "timestamptz"),
+        _c("email_sent_at", "timestamptz", null=True),
+        _c("email_failed_at", "timestamptz", null=True),
+        _c("token_reissued_at", "timestamptz", null=True),
+        _c("accepted_at", "timestamptz", null=True),
+        _c("revoked_at", "timestamptz", null=True),
+        _c("expired_at", "timestamptz", null=True),
+        *BOOKKEEPING,
+    ),
+    primary_key="id",
+    indexes=(
+        Index("org_status_idx", ("organization_id", "status")),
+        Index("token_hash_idx", ("token_hash",)),
+    ),
+)
+APPLIED_RANGES = Table(
+    "applied_ranges",
+    (_c("first_id", "bigint"), _c("last_id", "bigint")),
+    primary_key="first_id",
+    indexes=(Index("last_id_idx", ("last_id",)),),
+    check="last_id >= first_id",
+)
+DEAD_LETTERS = Table(
+    "dead_letters",
+    (
+        _c("notification_id", "bigint"),
+        _c("originator_id", "uuid"),
+        _c("originator_version", "bigint"),
+        _c("topic", "text"),
+        _c("error", "text"),
+        _c("parked_at", "timestamptz", default="now"),
+    ),
+    primary_key="notification_id",
+    indexes=(Index("originator_idx", ("originator_id", "originator_version")),),
+)
+
+TABLES = (TRACKING, ORGANIZATIONS, INVITATIONS, APPLIED_RANGES, DEAD_LETTERS)
+# The read models proper: what other services query (:mod:`a4c_projector.queries`).
+READ_MODELS = (ORGANIZATIONS, INVITATIONS)
+# A table set's tables, in the order :class:`~a4c_projector.readmodel.tables.TableSet`
+# lists them.
+PER_SET = tuple(t for t in TABLES if t.per_set)
+
+
+def expected_tables(*, read_models_only: bool = False) -> tuple[str, ...]:
+    """The live tables the projector creates (``read_models_only``: the queried ones)."""
+    return tuple(t.name for t in (READ_MODELS if read_models_only else TABLES))
+
+
+def expected_columns(table: str) -> tuple[str, ...]:
+    """A live table's columns, in order."""
+    for declared in TABLES:
+        if declared.name == table:
+            return declared.column_names
+    raise KeyError(f"no projector table {table!r}; there are {', '.join(expected_tables())}")
+
+
+def compared_columns(table: Table) -> tuple[str, ...]:
+    """Every column but ``updated_at`` (when a row was written): what two builds of the
+    same events must agree on, and what a query record holds."""
+    return tuple(n for n in table.column_names if n != "updated_at")
+
+
+def sqlite_ddl(table: Table, suffix: str = "") -> list[str]:
+    """``CREATE ... IF NOT EXISTS`` statements for one table of a set, on SQLite."""
+    name = f"{table.name}{suffix}"
+    lines = []
+    for column in table.columns:
+        # ``INTEGER PRIMARY KEY`` makes the key SQLite's rowid, as it always was here.
+        parts = [column.name, SQLITE_AFFINITY[column.type]]
+        if column.name == table.primary_key:
+            parts.append("PRIMARY KEY")
+        elif not column.nullable:
+            parts.append("NOT NULL")
+        if column.unique:
+            parts.append("UNIQUE")
+        if column.default is not None:
+            parts.append(f"DEFAULT {SQLITE_DEFAULT[column.default]}")
+        lines.append(" ".join(parts))
+    if table.check is not None:
+        lines.append(f"CHECK ({table.check})")
+    statements = [f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(lines)})"]
+    for index in table.indexes:
+        if index.method == "btree":
+            statements.append(
+                f"CREATE INDEX IF NOT EXISTS {table.index_name(index, suffix)} "
+                f"ON {name} ({', '.join(index.columns)})"
+            )
+    return statements
