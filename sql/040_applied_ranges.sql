@@ -10,4 +10,4 @@ CREATE TABLE IF NOT EXISTS applied_ranges (
 CREATE INDEX IF NOT EXISTS applied_ranges_last_id_idx ON applied_ranges (last_id);
 
 -- Before 0.2 the log was one row per event (applied_events): the projector folds it
--- into runs and drops it when it starts (a4c_projector.tables.ensure_schema).
+-- into runs and drops it when it starts (a4c_projector.readmodel.tables.ensure_schema).
