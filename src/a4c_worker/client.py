@@ -17,6 +17,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 
+from a4c_worker.contracts import accept_proof
 from a4c_worker.converter import DATA_CONVERTER
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.invitation import NOT_READY, InvitationWorkflow
@@ -27,7 +28,6 @@ from a4c_worker.workflows.models import (
     BootstrapResult,
     InvitationInput,
     InvitationStatus,
-    accept_proof,
     bootstrap_workflow_id,
     invitation_workflow_id,
 )

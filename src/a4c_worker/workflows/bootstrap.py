@@ -30,19 +30,11 @@ with workflow.unsafe.imports_passed_through():
 
     from a4c_domain.ids import invitation_id, organization_id
     from a4c_worker.activities import OnboardingActivities
-    from a4c_worker.workflows.invitation import InvitationWorkflow
-    from a4c_worker.workflows.models import (
-        BootstrapInput,
-        BootstrapProgress,
-        BootstrapResult,
-        BootstrapState,
-        CancelRequest,
+    from a4c_worker.contracts import (
         CompensationOutcome,
-        CompensationRecord,
         DeactivateInput,
         DNSRecordInput,
         EmailFailureInput,
-        InvitationInput,
         InvitationOutcome,
         IssueInvitationInput,
         MailOutcome,
@@ -50,6 +42,16 @@ with workflow.unsafe.imports_passed_through():
         RegisterOrganizationInput,
         RevokeInput,
         SendMailInput,
+    )
+    from a4c_worker.workflows.invitation import InvitationWorkflow
+    from a4c_worker.workflows.models import (
+        BootstrapInput,
+        BootstrapProgress,
+        BootstrapResult,
+        BootstrapState,
+        CancelRequest,
+        CompensationRecord,
+        InvitationInput,
         StepError,
         invitation_workflow_id,
     )

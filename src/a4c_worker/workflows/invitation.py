@@ -59,20 +59,22 @@ with workflow.unsafe.imports_passed_through():
 
     from a4c_domain.commands import Reason
     from a4c_worker.activities import OnboardingActivities
-    from a4c_worker.workflows.models import (
+    from a4c_worker.contracts import (
         AcceptInput,
-        AcceptRequest,
         EmailFailureInput,
-        InvitationCarry,
-        InvitationInput,
         InvitationRef,
-        InvitationState,
-        InvitationStatus,
         MailKind,
         ReissueInput,
         RevokeInput,
         SendMailInput,
         proof_check,
+    )
+    from a4c_worker.workflows.models import (
+        AcceptRequest,
+        InvitationCarry,
+        InvitationInput,
+        InvitationState,
+        InvitationStatus,
     )
     from a4c_worker.workflows.policies import MAX_INTERVAL, step_options
     from a4c_worker.workflows.saga import describe, failure_type

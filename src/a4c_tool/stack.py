@@ -34,9 +34,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from a4c_domain import OnboardingApplication
 from a4c_domain.application import TOKEN_SECRET_VAR
-from a4c_worker.client import BootstrapHandle, bootstrap_handle, connect, start_bootstrap
-from a4c_worker.datafolder import check_temporal_state, claimed
-from a4c_worker.processes import (
+from a4c_tool.datafolder import check_temporal_state, claimed
+from a4c_tool.processes import (
     Child,
     StopRequested,
     StopSignals,
@@ -45,8 +44,13 @@ from a4c_worker.processes import (
     wait_for_http,
     wait_for_port,
 )
+from a4c_worker.client import BootstrapHandle, bootstrap_handle, connect, start_bootstrap
+from a4c_worker.contracts import Invitee
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
-from a4c_worker.workflows.models import BootstrapInput, BootstrapProgress, Invitee
+from a4c_worker.workflows.models import (
+    BootstrapInput,
+    BootstrapProgress,
+)
 
 SAMPLE = BootstrapInput(
     name="Acme Widgets",

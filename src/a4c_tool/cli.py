@@ -1,6 +1,6 @@
 """``a4c``: the developer's and operator's entry point.
 
-* ``a4c dev`` — the whole stack locally on embedded defaults (see :mod:`a4c_worker.stack`).
+* ``a4c dev`` — the whole stack locally on embedded defaults (see :mod:`a4c_tool.stack`).
 * ``a4c demo`` — the domain scenario on a SQLite file, no servers.
 * ``a4c entities list|cleanup --tag TAG`` — tagged (development/seed) entities.
 * ``a4c validate`` — check configuration and every dependency, one line each.
@@ -23,9 +23,9 @@ from typing import NoReturn
 
 from a4c_domain.application import TOKEN_SECRET_VAR
 from a4c_domain.errors import ConfigurationError
-from a4c_worker.datafolder import DataFolderInUse, StoreMismatch
+from a4c_tool.datafolder import DataFolderInUse, StoreMismatch
+from a4c_tool.processes import ChildFailed
 from a4c_worker.exit import run_and_exit
-from a4c_worker.processes import ChildFailed
 
 DEFAULT_DATA_DIR = ".a4c"
 
@@ -45,7 +45,7 @@ def local_token_secret(data_dir: Path) -> str:
 
 def effective_environ(data_dir: Path) -> dict[str, str]:
     """The local stack's store and key, overridden by whatever the environment sets."""
-    from a4c_worker.stack import store_env
+    from a4c_tool.stack import store_env
 
     return store_env(data_dir, local_token_secret(data_dir)) | dict(os.environ)
 
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir: Path = args.data_dir
     try:
         if args.command == "dev":
-            from a4c_worker.stack import run_stack
+            from a4c_tool.stack import run_stack
 
             return run_stack(
                 data_dir,
@@ -97,14 +97,14 @@ def main(argv: list[str] | None = None) -> int:
                 ui_port=args.ui_port,
             )
         if args.command == "demo":
-            from a4c_worker.demo import run_demo
+            from a4c_tool.demo import run_demo
 
             run_demo(data_dir, local_token_secret(data_dir), sys.stdout)
             return 0
         if args.command == "entities":
             return _entities(args, effective_environ(data_dir))
         if args.command == "validate":
-            from a4c_worker.validate import main_validate
+            from a4c_tool.validate import main_validate
 
             return main_validate(effective_environ(data_dir))
     except (DataFolderInUse, StoreMismatch) as exc:
@@ -125,8 +125,8 @@ def entry_point() -> NoReturn:
 
 
 def _entities(args: argparse.Namespace, environ: dict[str, str]) -> int:
+    from a4c_tool.entities import cleanup, find_tagged, render
     from a4c_worker.config import load_settings
-    from a4c_worker.entities import cleanup, find_tagged, render
     from a4c_worker.wiring import build_application, build_dns
 
     settings = load_settings(environ)
