@@ -1,20 +1,8 @@
-"""CSV cells that are safe to open in a spreadsheet, for every tool that prints CSV.
+"""Moved to ``a4c_service.spreadsheet``; this alias stays until the projector imports it from there.
 
-Spreadsheets (Excel, LibreOffice, Google Sheets) treat a cell that starts with ``=``,
-``+``, ``-`` or ``@`` (and, in some, a tab or a carriage return) as a formula: an
-organization named ``=HYPERLINK(...)`` or an address like ``=1+cmd@example.com`` would
-run when an operator opens an export. As OWASP advises, such a cell is prefixed with a
-single quote, which the spreadsheet shows as text. JSON output is data and stays as is.
+Remove it (and its ignore in pyproject.toml's import-linter contracts) once nothing
+imports ``a4c_domain.spreadsheet``.
 """
 
-from __future__ import annotations
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(text: str) -> str:
-    """``text`` as a CSV cell no spreadsheet evaluates."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-__all__ = ["FORMULA_STARTS", "csv_cell"]
+from a4c_service.spreadsheet import *  # noqa: F403
+from a4c_service.spreadsheet import __all__ as __all__

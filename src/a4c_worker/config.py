@@ -25,7 +25,7 @@ from a4c_domain.application import MAX_INVITATION_TTL
 from a4c_domain.errors import ConfigurationError
 from a4c_domain.logs import LogFormat, LogLevel
 from a4c_domain.persistence import PersistenceModule, is_store_variable
-from a4c_domain.probes import DEFAULT_HOST as PROBE_HOST
+from a4c_service.probes import DEFAULT_HOST as PROBE_HOST
 from a4c_worker.attempts import DEFAULT_MAX_WRONG, DEFAULT_WINDOW_SECONDS, MaxWrong, WindowSeconds
 from a4c_worker.providers.dns import Nameserver
 from a4c_worker.providers.dns.rfc2136 import TSIG_ALGORITHMS
