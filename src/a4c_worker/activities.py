@@ -515,16 +515,11 @@ def _compensated(
     return CompensationOutcome(outcome="done")
 
 
-def activity_methods(activities: OnboardingActivities) -> list[Callable[..., Any]]:
-    return activities.all()
-
-
 __all__ = [
     "DNS_NOT_VISIBLE",
     "DOMAIN_OUTSIDE_ZONE",
     "Links",
     "OnboardingActivities",
-    "activity_methods",
     "temporal_errors",
     "to_application_error",
 ]

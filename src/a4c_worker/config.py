@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from a4c_domain.application import MAX_INVITATION_TTL
+from a4c_domain.application import MAX_INVITATION_TTL, OnboardingApplication
 from a4c_domain.errors import ConfigurationError
 from a4c_domain.logs import LogFormat, LogLevel
 from a4c_domain.persistence import PersistenceModule, is_store_variable
@@ -37,6 +37,9 @@ EmailProviderName = Literal["smtp", "file", "logging", "memory"]
 Scope = Literal["client", "store", "worker"]
 
 MIN_TOKEN_SECRET_LENGTH = 32
+# The worker's defaults, also used by whatever starts workflows or workers without settings.
+DEFAULT_TASK_QUEUE = "a4c-onboarding"
+DEFAULT_MAX_CONCURRENT_ACTIVITIES = 100
 MASK = "**********"
 
 
@@ -68,13 +71,16 @@ class WorkerSettings(BaseSettings):
     # Temporal.
     temporal_address: str = Field(default="localhost:7233", min_length=3)
     temporal_namespace: str = Field(default="default", min_length=1)
-    temporal_task_queue: str = Field(default="a4c-onboarding", min_length=1)
-    max_concurrent_activities: int = Field(default=100, ge=1, le=10_000)
+    temporal_task_queue: str = Field(default=DEFAULT_TASK_QUEUE, min_length=1)
+    max_concurrent_activities: int = Field(
+        default=DEFAULT_MAX_CONCURRENT_ACTIVITIES, ge=1, le=10_000
+    )
     temporal_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     # The domain's event store (eventsourcing's own variable names).
     persistence_module: PersistenceModule = "eventsourcing.sqlite"
-    sqlite_dbname: str = Field(default="a4c-events.sqlite", min_length=1)
+    # The domain library's default file, so both say the same.
+    sqlite_dbname: str = Field(default=OnboardingApplication.env["SQLITE_DBNAME"], min_length=1)
     postgres_dbname: str | None = None
     postgres_host: str | None = None
     postgres_port: int = Field(default=5432, ge=1, le=65535)

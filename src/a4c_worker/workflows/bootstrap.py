@@ -153,11 +153,11 @@ class OrganizationBootstrapWorkflow:
         try:
             result = await self._bootstrap(spec, org_id)
         except asyncio.CancelledError:
-            await self._unwind(spec, org_id, "cancelled", "cancelled: workflow cancelled")
+            await self._unwind("cancelled", "cancelled: workflow cancelled")
             raise
         except CancelRequested:
             reason = self._cancel_reason or "cancelled"
-            await self._unwind(spec, org_id, "cancelled", f"cancelled: {reason}")
+            await self._unwind("cancelled", f"cancelled: {reason}")
             raise ApplicationError(
                 f"bootstrap of {spec.slug!r} cancelled at {self._failed_step}: {reason}",
                 self.progress(),
@@ -166,13 +166,13 @@ class OrganizationBootstrapWorkflow:
             ) from None
         except (ActivityError, ApplicationError) as exc:
             if is_cancelled_exception(exc):
-                await self._unwind(spec, org_id, "cancelled", "cancelled: workflow cancelled")
+                await self._unwind("cancelled", "cancelled: workflow cancelled")
                 raise
             failed_type = failure_type(exc)
             if failed_type in REFUSED_BEFORE_ACTING and self._current_step is not None:
                 self._saga.discard(self._current_step)
             detail = describe(exc)
-            await self._unwind(spec, org_id, "failed", f"failed: {detail}")
+            await self._unwind("failed", f"failed: {detail}")
             raise ApplicationError(
                 f"bootstrap of {spec.slug!r} failed at {self._failed_step}: {detail}",
                 self.progress(),
@@ -406,9 +406,7 @@ class OrganizationBootstrapWorkflow:
         self._completed.append(name)
         return result
 
-    async def _unwind(
-        self, spec: BootstrapInput, org_id: UUID, final: BootstrapState, reason: str
-    ) -> None:
+    async def _unwind(self, final: BootstrapState, reason: str) -> None:
         self._state = "compensating"
         self._failed_step = self._current_step
         failure = Failure(step=self._current_step or "start", reason=reason)
