@@ -9,6 +9,10 @@ every ID is deterministic and the bootstrap's workflow id is its slug's, adds no
 
 The event store is the SQLite file in the data folder unless ``PERSISTENCE_MODULE`` /
 ``POSTGRES_*`` are set in the environment, in which case they are passed through.
+
+Longer than most modules: the stack's children, their order and the sample bootstrap
+they serve are one sequence, read top to bottom; the process mechanics are in
+``processes`` and the data folder's rules in ``datafolder``.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from a4c_worker.client import (
 )
 from a4c_worker.config import DEFAULT_TASK_QUEUE
 from a4c_worker.contracts import Invitee
+from a4c_worker.exit import INTERRUPTED
 from a4c_worker.workflows.models import (
     BootstrapInput,
     BootstrapProgress,
@@ -362,7 +367,7 @@ def run_stack(
             ready = True
             stack.watch()
     except StopRequested:
-        return 0 if ready else 130
+        return 0 if ready else INTERRUPTED
     except OutputClosed:
         print("a4c dev: the output was closed (its reader exited); stopped", file=sys.stderr)
         return 1

@@ -8,6 +8,9 @@ Problems are reported as :class:`SettingsError`, one ``(VARIABLE, problem)`` pai
 mistake, so an operator sees ``SMTP_HOST: required when EMAIL_PROVIDER is smtp`` rather
 than a stack trace. Secrets are ``SecretStr``: their ``repr``, ``str`` and the masked
 view printed by ``validate-config`` show ``**********``.
+
+Longer than most modules on purpose: every variable the worker reads, its default and
+its cross-checks are in this one place.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ reverse (revoke invitations → remove DNS → deactivate with the failed step),
 best-effort and recorded in ``progress``; then the workflow fails with an
 ``ApplicationError`` (or ends cancelled, for a Temporal cancellation). It never
 "completes with an error inside".
+
+Longer than most modules: one workflow class, whose steps and undos are read together.
 """
 
 from __future__ import annotations

@@ -40,6 +40,8 @@ Executions started before these checks (no ``accept-proof-check`` marker) keep t
 path — the activity checks the proof, wrong ones reach history — until a ``resend``
 fetches the check; one resent before the upgrade keeps it until it ends (a patch's
 answer is fixed per execution). Either way it ends by its expiry at the latest.
+
+Longer than most modules: one workflow class and its patches, read together.
 """
 
 from __future__ import annotations
