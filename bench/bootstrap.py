@@ -47,7 +47,10 @@ from a4c_worker.converter import DATA_CONVERTER
 from a4c_worker.providers.dns import InMemoryDNSProvider, InMemoryDNSVerifier
 from a4c_worker.providers.email import InMemoryMailer
 from a4c_worker.worker import create_worker
-from a4c_worker.workflows.models import BootstrapInput, StepPolicy
+from a4c_worker.workflows.models import (
+    BootstrapInput,
+    StepPolicy,
+)
 
 ZONE = "orgs.bench.test"
 TOKEN_SECRET = "bench-token-secret-0123456789abcdefghij"

@@ -11,7 +11,7 @@ fi
 stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
     "$VENV/bin/pip" install -qq --upgrade pip
-    "$VENV/bin/pip" install -qq -e ".[test]"
+    "$VENV/bin/pip" install -qq -e ".[dev,test]"
     touch "$stamp"
 fi
 

@@ -11,7 +11,7 @@
 * ``/metrics``: Prometheus text, refreshed with head, lag and parked events (read from
   the database) on each scrape.
 
-The server is ``a4c_domain.probes`` (bounded threads, socket timeouts, query ignored).
+The server is ``a4c_service.probes`` (bounded threads, socket timeouts, query ignored).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from a4c_domain.probes import (
+from a4c_service.probes import (
     ProbeServer,
     Response,
     Route,

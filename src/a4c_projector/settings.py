@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from a4c_domain.errors import ConfigurationError
 from a4c_domain.logs import LOG_FORMAT_VAR, LogFormat, LogLevel
 from a4c_domain.persistence import is_store_variable
-from a4c_domain.probes import DEFAULT_HOST as PROBE_HOST
+from a4c_service.probes import DEFAULT_HOST as PROBE_HOST
 from a4c_projector.eventlog.guard import DEFAULT_GAP_GRACE
 from a4c_projector.readmodel.tracking import DEFAULT_PROJECTION
 

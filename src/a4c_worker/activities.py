@@ -51,17 +51,7 @@ from a4c_domain.errors import (
     NotFound,
 )
 from a4c_domain.views import InvitationView, OrganizationView
-from a4c_worker.providers.dns import DNSProvider, DNSVerifier
-from a4c_worker.providers.email import Mailer, OutgoingMail
-from a4c_worker.providers.errors import PermanentProviderError, ProviderError
-from a4c_worker.providers.templates import (
-    invitation_message_id,
-    reminder_message_id,
-    render_invitation,
-    render_reminder,
-)
-from a4c_worker.tracing import current_trace_ids
-from a4c_worker.workflows.models import (
+from a4c_worker.contracts import (
     AcceptInput,
     CompensationOutcome,
     DeactivateInput,
@@ -82,6 +72,16 @@ from a4c_worker.workflows.models import (
     accept_proof,
     proof_check,
 )
+from a4c_worker.providers.dns import DNSProvider, DNSVerifier
+from a4c_worker.providers.email import Mailer, OutgoingMail
+from a4c_worker.providers.errors import PermanentProviderError, ProviderError
+from a4c_worker.providers.templates import (
+    invitation_message_id,
+    reminder_message_id,
+    render_invitation,
+    render_reminder,
+)
+from a4c_worker.tracing import current_trace_ids
 
 # Activities act for the platform on the invitation their workflow issued (the workflow
 # was started for that invitation id): they see every organization, on purpose.
@@ -531,16 +531,11 @@ def _compensated(
     return CompensationOutcome(outcome="done")
 
 
-def activity_methods(activities: OnboardingActivities) -> list[Callable[..., Any]]:
-    return activities.all()
-
-
 __all__ = [
     "DNS_NOT_VISIBLE",
     "DOMAIN_OUTSIDE_ZONE",
     "Links",
     "OnboardingActivities",
-    "activity_methods",
     "temporal_errors",
     "to_application_error",
 ]

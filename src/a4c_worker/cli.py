@@ -1,9 +1,12 @@
 """``a4c-worker``: run the Temporal worker, or start and steer onboarding workflows.
 
 Configuration comes from the environment only (see :mod:`a4c_worker.config`), read
-here and nowhere else. Exit codes: 0 success; 1 the workflow or request failed;
-2 bad configuration or bad input (``configuration error: VAR: problem`` lines on
-stderr); 3 Temporal or the event store could not be reached.
+here and nowhere else. The exit codes are :data:`EXIT_CODES` (listed by ``--help``);
+bad configuration is reported as ``configuration error: VAR: problem`` lines on stderr.
+
+The operator commands (bootstrap, status, cancel, invite, revoke) stay with the worker:
+they steer its workflows with its own configuration and client, and ship in its image;
+the ``a4c`` tool (``a4c_tool``) is what drives both daemons.
 
     a4c-worker run
     a4c-worker bootstrap --slug acme --name "Acme" --invitee ada@example.com,admin,Ada,Lovelace
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import sys
@@ -34,15 +38,23 @@ from temporalio.service import RPCError
 from a4c_domain.commands import field_errors
 from a4c_domain.errors import A4CError, InvalidCommand
 from a4c_domain.logs import configure_logging
+from a4c_service.cli import HelpFormatter, add_version, exit_codes
 from a4c_worker import control
 from a4c_worker.client import connect
 from a4c_worker.config import Scope, SettingsError, WorkerSettings, load_settings
-from a4c_worker.exit import run_and_exit
+from a4c_worker.exit import INTERRUPTED, run_and_exit
 from a4c_worker.runner import run_worker
 from a4c_worker.wiring import build_application
 from a4c_worker.workflows.models import BootstrapInput
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_UNREACHABLE = 0, 1, 2, 3
+EXIT_CODES = (
+    (EXIT_OK, "success"),
+    (EXIT_FAILED, "the workflow or the request failed"),
+    (EXIT_INVALID, "bad configuration, bad input or bad usage"),
+    (EXIT_UNREACHABLE, "Temporal or the event store could not be reached"),
+    (INTERRUPTED, "interrupted (Ctrl-C)"),
+)
 
 
 class Unreachable(Exception):
@@ -61,62 +73,78 @@ SCOPES: dict[str, Scope] = {
 }
 
 
+# Bootstrap options override the --file's fields; unset, the file (or the input) decides.
+FROM_FILE = "(default: from --file, else the input's)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="a4c-worker",
         description="Temporal worker and operator commands for a4c onboarding.",
-        epilog="Configuration is read from environment variables; see validate-config.",
+        epilog="Configuration is read from environment variables; see validate-config.\n\n"
+        + exit_codes(EXIT_CODES),
+        formatter_class=HelpFormatter,
     )
+    add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run the worker with /health, /ready and /metrics")
-    sub.add_parser("validate-config", help="check and print the configuration, secrets masked")
+    command = functools.partial(sub.add_parser, formatter_class=HelpFormatter)
+    command("run", help="run the worker with /health, /ready and /metrics")
+    command("validate-config", help="check and print the configuration, secrets masked")
 
-    boot = sub.add_parser("bootstrap", help="start an organization bootstrap and follow it")
+    boot = command("bootstrap", help="start an organization bootstrap and follow it")
     boot.add_argument("--file", type=Path, help="JSON file with the bootstrap input")
-    boot.add_argument("--name")
-    boot.add_argument("--slug")
-    boot.add_argument("--org-type", choices=["provider", "partner"])
-    boot.add_argument("--parent-id")
-    boot.add_argument("--domain", help="organization host name; omit for no DNS steps")
-    boot.add_argument("--tag", action="append", dest="tags", help="repeatable")
+    boot.add_argument("--name", help=f"organization name {FROM_FILE}")
+    boot.add_argument("--slug", help=f"organization slug (one bootstrap per slug) {FROM_FILE}")
+    boot.add_argument(
+        "--org-type",
+        choices=["provider", "partner"],
+        help="organization type (default: from --file, else provider)",
+    )
+    boot.add_argument("--parent-id", help=f"the parent organization's id {FROM_FILE}")
+    boot.add_argument("--domain", help=f"organization host name; omit for no DNS steps {FROM_FILE}")
+    boot.add_argument("--tag", action="append", dest="tags", help=f"a tag; repeatable {FROM_FILE}")
     boot.add_argument(
         "--invitee",
         action="append",
         dest="invitees",
         metavar="EMAIL,ROLE,FIRST,LAST",
-        help="repeatable",
+        help=f"someone to invite; repeatable {FROM_FILE}",
     )
-    for option in (
-        "propagation-wait-seconds",
-        "dns-verify-initial-interval-seconds",
-        "invitation-ttl-seconds",
-        "reminder-before-seconds",
+    for option, what in (
+        ("propagation-wait-seconds", "wait for DNS to propagate"),
+        ("dns-verify-initial-interval-seconds", "first pause between DNS checks"),
+        ("invitation-ttl-seconds", "how long the invitations stay valid"),
+        ("reminder-before-seconds", "send the reminder this long before expiry"),
     ):
-        boot.add_argument(f"--{option}", type=float)
-    boot.add_argument("--dns-verify-attempts", type=int)
+        boot.add_argument(f"--{option}", type=float, help=f"{what} {FROM_FILE}")
+    boot.add_argument(
+        "--dns-verify-attempts",
+        type=int,
+        help=f"DNS checks before giving up {FROM_FILE}",
+    )
     boot.add_argument("--no-follow", action="store_true", help="start and return at once")
 
-    status = sub.add_parser("status", help="print a bootstrap's progress")
-    status.add_argument("slug")
+    status = command("status", help="print a bootstrap's progress")
+    status.add_argument("slug", help="the organization's slug")
 
-    cancel = sub.add_parser("cancel", help="cancel a running bootstrap (it compensates)")
-    cancel.add_argument("slug")
-    cancel.add_argument("--reason", default="cancelled by operator")
+    cancel = command("cancel", help="cancel a running bootstrap (it compensates)")
+    cancel.add_argument("slug", help="the organization's slug")
+    cancel.add_argument("--reason", default="cancelled by operator", help="why, recorded")
     cancel.add_argument(
         "--no-wait", action="store_true", help="send the signal, do not wait for compensation"
     )
 
-    invite = sub.add_parser("invite", help="invite someone to an existing organization")
-    invite.add_argument("--org-slug", required=True)
-    invite.add_argument("--email", required=True)
-    invite.add_argument("--role", required=True)
-    invite.add_argument("--first-name", required=True)
-    invite.add_argument("--last-name", required=True)
+    invite = command("invite", help="invite someone to an existing organization")
+    invite.add_argument("--org-slug", required=True, help="the organization's slug (required)")
+    invite.add_argument("--email", required=True, help="the invitee's address (required)")
+    invite.add_argument("--role", required=True, help="the invitee's role (required)")
+    invite.add_argument("--first-name", required=True, help="the invitee's first name (required)")
+    invite.add_argument("--last-name", required=True, help="the invitee's last name (required)")
     invite.add_argument("--generation", type=int, default=1, help="re-invite after a revoke")
 
-    revoke = sub.add_parser("revoke", help="revoke a pending invitation")
-    revoke.add_argument("invitation_id", type=UUID)
-    revoke.add_argument("--reason", required=True)
+    revoke = command("revoke", help="revoke a pending invitation")
+    revoke.add_argument("invitation_id", type=UUID, help="the invitation's id")
+    revoke.add_argument("--reason", required=True, help="why, recorded (required)")
     return parser
 
 

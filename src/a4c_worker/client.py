@@ -10,13 +10,20 @@ a failed, compensated organization stays deactivated and needs a new slug.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 
+from a4c_worker.contracts import accept_proof
 from a4c_worker.converter import DATA_CONVERTER
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.invitation import NOT_READY, InvitationWorkflow
@@ -27,7 +34,6 @@ from a4c_worker.workflows.models import (
     BootstrapResult,
     InvitationInput,
     InvitationStatus,
-    accept_proof,
     bootstrap_workflow_id,
     invitation_workflow_id,
 )
@@ -40,6 +46,8 @@ ONCE_PER_ID: dict[str, Any] = {
 
 # How long an accept waits for a just-started invitation to be ready (seconds).
 NOT_READY_PATIENCE = 10.0
+# How often a follower asks a bootstrap for its progress (seconds).
+POLL_INTERVAL = 0.5
 
 BootstrapHandle = WorkflowHandle[OrganizationBootstrapWorkflow, BootstrapResult]
 InvitationHandle = WorkflowHandle[InvitationWorkflow, InvitationStatus]
@@ -77,15 +85,42 @@ def bootstrap_handle(client: Client, slug: str) -> BootstrapHandle:
     )
 
 
-async def bootstrap_progress(client: Client, slug: str) -> BootstrapProgress:
-    return await bootstrap_handle(client, slug).query(OrganizationBootstrapWorkflow.progress)
+async def watch_bootstrap(
+    handle: BootstrapHandle,
+    on_progress: Callable[[BootstrapProgress], None],
+    *,
+    poll_interval: float = POLL_INTERVAL,
+    check: Callable[[], None] = lambda: None,
+) -> BootstrapResult:
+    """Show ``on_progress`` each polled progress until the workflow closes; its result.
+
+    The one follow loop (``a4c-worker bootstrap`` and ``a4c dev``). The last progress is
+    queried after the workflow closed, so the final state is always shown. ``check`` runs
+    before each poll (a stop request raises there). A failed workflow raises
+    ``WorkflowFailureError``.
+    """
+    result = asyncio.create_task(handle.result())
+    try:
+        while True:
+            check()
+            done = result.done()  # read before the query, so the last state is shown
+            progress = await _query_progress(handle)
+            if progress is not None:
+                on_progress(progress)
+            if done:
+                return result.result()
+            await asyncio.wait({result}, timeout=poll_interval)
+    finally:
+        if not result.done():
+            result.cancel()
 
 
-async def cancel_bootstrap(client: Client, slug: str, reason: str) -> BootstrapProgress:
-    """Cancel and wait for compensation; returns the final progress."""
-    return await bootstrap_handle(client, slug).execute_update(
-        OrganizationBootstrapWorkflow.request_cancel, reason
-    )
+async def _query_progress(handle: BootstrapHandle) -> BootstrapProgress | None:
+    """The progress, or None while the workflow has not run its first task yet."""
+    try:
+        return await handle.query(OrganizationBootstrapWorkflow.progress)
+    except WorkflowQueryFailedError:
+        return None
 
 
 async def start_invitation(

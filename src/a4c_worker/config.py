@@ -8,6 +8,9 @@ Problems are reported as :class:`SettingsError`, one ``(VARIABLE, problem)`` pai
 mistake, so an operator sees ``SMTP_HOST: required when EMAIL_PROVIDER is smtp`` rather
 than a stack trace. Secrets are ``SecretStr``: their ``repr``, ``str`` and the masked
 view printed by ``validate-config`` show ``**********``.
+
+Longer than most modules on purpose: every variable the worker reads, its default and
+its cross-checks are in this one place.
 """
 
 from __future__ import annotations
@@ -21,11 +24,11 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from a4c_domain.application import MAX_INVITATION_TTL
+from a4c_domain.application import MAX_INVITATION_TTL, OnboardingApplication
 from a4c_domain.errors import ConfigurationError
 from a4c_domain.logs import LogFormat, LogLevel
 from a4c_domain.persistence import PersistenceModule, is_store_variable
-from a4c_domain.probes import DEFAULT_HOST as PROBE_HOST
+from a4c_service.probes import DEFAULT_HOST as PROBE_HOST
 from a4c_worker.attempts import DEFAULT_MAX_WRONG, DEFAULT_WINDOW_SECONDS, MaxWrong, WindowSeconds
 from a4c_worker.providers.dns import Nameserver
 from a4c_worker.providers.dns.rfc2136 import TSIG_ALGORITHMS
@@ -37,6 +40,9 @@ EmailProviderName = Literal["smtp", "file", "logging", "memory"]
 Scope = Literal["client", "store", "worker"]
 
 MIN_TOKEN_SECRET_LENGTH = 32
+# The worker's defaults, also used by whatever starts workflows or workers without settings.
+DEFAULT_TASK_QUEUE = "a4c-onboarding"
+DEFAULT_MAX_CONCURRENT_ACTIVITIES = 100
 MASK = "**********"
 
 
@@ -68,13 +74,16 @@ class WorkerSettings(BaseSettings):
     # Temporal.
     temporal_address: str = Field(default="localhost:7233", min_length=3)
     temporal_namespace: str = Field(default="default", min_length=1)
-    temporal_task_queue: str = Field(default="a4c-onboarding", min_length=1)
-    max_concurrent_activities: int = Field(default=100, ge=1, le=10_000)
+    temporal_task_queue: str = Field(default=DEFAULT_TASK_QUEUE, min_length=1)
+    max_concurrent_activities: int = Field(
+        default=DEFAULT_MAX_CONCURRENT_ACTIVITIES, ge=1, le=10_000
+    )
     temporal_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     # The domain's event store (eventsourcing's own variable names).
     persistence_module: PersistenceModule = "eventsourcing.sqlite"
-    sqlite_dbname: str = Field(default="a4c-events.sqlite", min_length=1)
+    # The domain library's default file, so both say the same.
+    sqlite_dbname: str = Field(default=OnboardingApplication.env["SQLITE_DBNAME"], min_length=1)
     postgres_dbname: str | None = None
     postgres_host: str | None = None
     postgres_port: int = Field(default=5432, ge=1, le=65535)

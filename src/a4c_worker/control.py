@@ -22,7 +22,6 @@ from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
     WorkflowFailureError,
-    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -31,12 +30,14 @@ from temporalio.service import RPCError, RPCStatusCode
 from a4c_domain import ALL_ORGANIZATIONS, Cause, OnboardingApplication, caused_by
 from a4c_domain.commands import RevokeInvitation, Role, validate
 from a4c_worker.client import (
+    POLL_INTERVAL,
     BootstrapHandle,
     bootstrap_handle,
     invitation_handle,
     revoke_invitation,
     start_bootstrap,
     start_invitation,
+    watch_bootstrap,
 )
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.invitation import InvitationWorkflow
@@ -47,9 +48,6 @@ from a4c_worker.workflows.models import (
     InvitationInput,
     bootstrap_workflow_id,
 )
-
-FINAL_STATES = frozenset({"completed", "failed", "cancelled"})
-POLL_INTERVAL = 0.5
 
 
 class CommandFailed(Exception):
@@ -99,26 +97,19 @@ async def follow_bootstrap(
     handle: BootstrapHandle, out: TextIO, *, poll_interval: float = POLL_INTERVAL
 ) -> int:
     """Print each progress change until the workflow closes; 0 only if it completed."""
-    result = asyncio.create_task(handle.result())
     last = ""
+
+    def show_change(progress: BootstrapProgress) -> None:
+        nonlocal last
+        if (line := progress_line(progress)) != last:
+            print(line, file=out, flush=True)
+            last = line
+
     try:
-        while True:
-            done = result.done()  # read before the query, so the last state is shown
-            progress = await _query_progress(handle)
-            if progress is not None and (line := progress_line(progress)) != last:
-                print(line, file=out, flush=True)
-                last = line
-            if done:
-                break
-            await asyncio.wait({result}, timeout=poll_interval)
-        outcome = result.result()
+        outcome = await watch_bootstrap(handle, show_change, poll_interval=poll_interval)
     except WorkflowFailureError as exc:
-        cause = exc.cause
-        print(f"bootstrap failed: {cause}", file=out, flush=True)
+        print(f"bootstrap failed: {exc.cause}", file=out, flush=True)
         return 1
-    finally:
-        if not result.done():
-            result.cancel()
     print(
         f"bootstrap completed: organization {outcome.organization_id}, "
         f"{len(outcome.invitation_ids)} invitation(s), {len(outcome.emails_sent)} e-mail(s) "
@@ -127,14 +118,6 @@ async def follow_bootstrap(
         flush=True,
     )
     return 0
-
-
-async def _query_progress(handle: BootstrapHandle) -> BootstrapProgress | None:
-    """The progress, or None while the workflow has not run its first task yet."""
-    try:
-        return await handle.query(OrganizationBootstrapWorkflow.progress)
-    except WorkflowQueryFailedError:
-        return None
 
 
 async def status(client: Client, slug: str, out: TextIO) -> int:

@@ -19,6 +19,9 @@ import traceback
 from collections.abc import Callable
 from typing import NoReturn
 
+# The exit code of a console script stopped by Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
+
 
 def run_and_exit(main: Callable[[], int]) -> NoReturn:
     """Run a console script's ``main`` and end the process with its exit code."""
@@ -27,7 +30,7 @@ def run_and_exit(main: Callable[[], int]) -> NoReturn:
     except SystemExit as exc:  # argparse's usage errors (2) and --help (0)
         code = _system_exit_code(exc)
     except KeyboardInterrupt:
-        code = 130
+        code = INTERRUPTED
     except BaseException:
         traceback.print_exc()
         code = 1

@@ -11,7 +11,7 @@ new work) stops before the grace period runs out. Its status is ``ok`` or
 ``not_ready: <code>`` (``starting``, ``worker_not_running``, ``temporal_unhealthy``,
 ``probe_failed``, ``shutting_down``), never an exception's text.
 
-The server is ``a4c_domain.probes`` (bounded threads, socket timeouts, query ignored).
+The server is ``a4c_service.probes`` (bounded threads, socket timeouts, query ignored).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from a4c_domain.probes import ProbeServer, json_response, not_ready, start_probe_server
+from a4c_service.probes import ProbeServer, json_response, not_ready, start_probe_server
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ async def watch_readiness(
 class HealthServer:
     """Serves the three endpoints for ``state`` and ``registry`` until :meth:`stop`.
 
-    ``limits``: ``timeout`` and ``max_connections`` of :mod:`a4c_domain.probes`.
+    ``limits``: ``timeout`` and ``max_connections`` of :mod:`a4c_service.probes`.
     """
 
     def __init__(self, state: HealthState, registry: CollectorRegistry, **limits: Any) -> None:

@@ -14,12 +14,11 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from a4c_worker.attempts import AcceptGuard
+from a4c_worker.config import DEFAULT_MAX_CONCURRENT_ACTIVITIES
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.invitation import InvitationWorkflow
 
-TASK_QUEUE = "a4c-onboarding"
 WORKFLOWS: list[type] = [OrganizationBootstrapWorkflow, InvitationWorkflow]
-DEFAULT_MAX_CONCURRENT_ACTIVITIES = 50
 # Validation libraries the workflow models use, loaded lazily on first use: share the
 # worker's copy instead of re-importing them inside each sandboxed run.
 PASSTHROUGH_MODULES = (

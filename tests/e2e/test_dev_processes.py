@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from a4c_worker.processes import free_port
+from a4c_tool.processes import free_port
 
 A4C = str(Path(sys.executable).parent / "a4c")
 TEMPORAL = str(Path(sys.executable).parent / "temporal")

@@ -18,9 +18,9 @@ from tests.servers.postgres import postgres_env
 from a4c_domain import OnboardingApplication, organization_id
 from a4c_projector.dialects.location import Location
 from a4c_projector.queries import ReadModel
-from a4c_worker.dev import main
-from a4c_worker.processes import free_port
-from a4c_worker.stack import SAMPLE, store_env
+from a4c_tool.cli import main
+from a4c_tool.processes import free_port
+from a4c_tool.stack import SAMPLE, store_env
 
 A4C = str(Path(sys.executable).parent / "a4c")
 

@@ -13,7 +13,7 @@ Each way readiness must fail is produced for real and then undone:
   not a word of the driver's error text;
 * a standby replica (not holding the lock) is not ready.
 
-Red answers carry reason codes. The server itself (a4c_domain.probes) ignores the query
+Red answers carry reason codes. The server itself (a4c_service.probes) ignores the query
 string and drops a client that sends nothing once the socket timeout runs out.
 """
 
@@ -29,7 +29,7 @@ import psycopg
 import pytest
 
 from a4c_domain import Organization
-from a4c_domain.probes import DEFAULT_TIMEOUT
+from a4c_service.probes import DEFAULT_TIMEOUT
 from a4c_projector.dialects.location import Location
 from a4c_projector.settings import ProjectorSettings
 from tests.projector.conftest import (

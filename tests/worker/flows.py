@@ -37,7 +37,10 @@ from a4c_worker.providers.dns import (
 from a4c_worker.providers.email import InMemoryMailer, SMTPMailer, SMTPSettings
 from a4c_worker.worker import create_worker
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
-from a4c_worker.workflows.models import BootstrapInput, StepPolicy
+from a4c_worker.workflows.models import (
+    BootstrapInput,
+    StepPolicy,
+)
 
 App = TypeVar("App", bound=OnboardingApplication)
 TOKEN_SECRET = "test-token-secret-0123456789-abcdefghijklmnop"

@@ -20,10 +20,7 @@ from a4c_domain.errors import (
     OrganizationConflict,
 )
 from a4c_worker.activities import OnboardingActivities, to_application_error
-from a4c_worker.providers.dns import InMemoryDNSProvider, InMemoryDNSVerifier
-from a4c_worker.providers.email import InMemoryMailer
-from a4c_worker.providers.errors import PermanentProviderError, TransientProviderError
-from a4c_worker.workflows.models import (
+from a4c_worker.contracts import (
     AcceptInput,
     DeactivateInput,
     DNSRecordInput,
@@ -34,6 +31,9 @@ from a4c_worker.workflows.models import (
     SendMailInput,
     accept_proof,
 )
+from a4c_worker.providers.dns import InMemoryDNSProvider, InMemoryDNSVerifier
+from a4c_worker.providers.email import InMemoryMailer
+from a4c_worker.providers.errors import PermanentProviderError, TransientProviderError
 
 
 @pytest.fixture

@@ -17,7 +17,10 @@ from a4c_domain.errors import DNSNotVerified, InvitationConflict, OrganizationIn
 from a4c_worker.client import BootstrapHandle, start_bootstrap
 from a4c_worker.providers.errors import PermanentProviderError
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
-from a4c_worker.workflows.models import BootstrapProgress, StepPolicy
+from a4c_worker.workflows.models import (
+    BootstrapProgress,
+    StepPolicy,
+)
 
 
 @pytest.fixture

@@ -28,13 +28,14 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
+from tests.servers.bind import free_port
 from tests.servers.postgres import postgres_env
 
 from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication, organization_id
 from a4c_worker.cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_UNREACHABLE, main
 from a4c_worker.client import accept_invitation, bootstrap_handle, start_bootstrap
-from a4c_worker.processes import free_port
-from a4c_worker.workflows.models import BootstrapInput, Invitee
+from a4c_worker.contracts import Invitee
+from a4c_worker.workflows.models import BootstrapInput
 
 TOKEN_SECRET = "cli-test-token-secret-0123456789abcdef"
 READY_TIMEOUT = 60.0

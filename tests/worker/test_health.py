@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from a4c_domain.probes import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT
+from a4c_service.probes import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT
 from a4c_worker.config import WorkerSettings
 from a4c_worker.health import HealthServer, HealthState, heartbeat, watch_readiness
 from a4c_worker.metrics import WorkerMetrics

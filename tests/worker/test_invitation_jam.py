@@ -33,11 +33,15 @@ from a4c_worker.client import (
     start_bootstrap,
     start_invitation,
 )
+from a4c_worker.contracts import accept_proof
 from a4c_worker.converter import DATA_CONVERTER
 from a4c_worker.metrics import WorkerMetrics
 from a4c_worker.worker import WORKFLOWS, create_worker, workflow_runner
 from a4c_worker.workflows.invitation import InvitationWorkflow
-from a4c_worker.workflows.models import InvitationInput, accept_proof, invitation_workflow_id
+from a4c_worker.workflows.models import (
+    InvitationInput,
+    invitation_workflow_id,
+)
 
 # Temporal's default is 2,000 updates per execution; 25 makes the jam quick to reach.
 UPDATE_LIMIT = 25

@@ -24,8 +24,12 @@ from a4c_worker.client import (
     start_bootstrap,
     start_invitation,
 )
+from a4c_worker.contracts import accept_proof
 from a4c_worker.workflows.invitation import InvitationWorkflow
-from a4c_worker.workflows.models import InvitationInput, accept_proof, invitation_workflow_id
+from a4c_worker.workflows.models import (
+    InvitationInput,
+    invitation_workflow_id,
+)
 
 
 @pytest.fixture

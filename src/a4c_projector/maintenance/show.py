@@ -16,7 +16,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from a4c_domain import ALL_ORGANIZATIONS
-from a4c_domain.spreadsheet import csv_cell
+from a4c_service.spreadsheet import csv_cell
 from a4c_projector.queries import OrganizationRecord, ReadModel
 
 Kind = Literal["organizations", "invitations"]

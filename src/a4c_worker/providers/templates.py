@@ -1,4 +1,4 @@
-"""Invitation, reminder and welcome mails, as plain text and HTML.
+"""Invitation and reminder mails, as plain text and HTML.
 
 Everything a user typed (organization name, names, the inviter's note) is escaped in
 the HTML part, and the accept link must be http(s), so a crafted name cannot inject
@@ -34,11 +34,6 @@ def invitation_message_id(invitation_id: UUID, token_generation: int, domain: st
 def reminder_message_id(invitation_id: UUID, token_generation: int, domain: str) -> str:
     """``<reminder.{id}.{generation}@{domain}>``: one reminder per token generation."""
     return _message_id("reminder", f"{invitation_id}.{token_generation}", domain)
-
-
-def welcome_message_id(invitation_id: UUID, domain: str) -> str:
-    """``<welcome.{id}@{domain}>``: an invitation is accepted at most once."""
-    return _message_id("welcome", str(invitation_id), domain)
 
 
 def render_invitation(
@@ -87,26 +82,6 @@ def render_reminder(
     )
 
 
-def render_welcome(
-    *,
-    organization_name: str,
-    first_name: str,
-    last_name: str,
-    role: str,
-    login_url: str | None = None,
-) -> RenderedMail:
-    """Confirms an accepted invitation."""
-    return _render(
-        subject=f"Welcome to {organization_name}",
-        first_name=first_name,
-        last_name=last_name,
-        intro=f"You are now a member of {organization_name} as {role}.",
-        note=None,
-        action=("Sign in", login_url) if login_url is not None else None,
-        outro="",
-    )
-
-
 def _render(
     *,
     subject: str,
@@ -114,7 +89,7 @@ def _render(
     last_name: str,
     intro: str,
     note: str | None,
-    action: tuple[str, str] | None,
+    action: tuple[str, str],
     outro: str,
 ) -> RenderedMail:
     """Both parts from the same pieces, so text and HTML never say different things."""
@@ -124,11 +99,10 @@ def _render(
     if note:
         text += ["", "Message from the person who invited you:", "", note]
         html.append(f"<blockquote>{escape(note).replace(chr(10), '<br>')}</blockquote>")
-    if action is not None:
-        label, url = action
-        _check_url(url)
-        text += ["", f"{label}: {url}"]
-        html.append(f'<p><a href="{escape(url)}">{escape(label)}</a></p>')
+    label, url = action
+    _check_url(url)
+    text += ["", f"{label}: {url}"]
+    html.append(f'<p><a href="{escape(url)}">{escape(label)}</a></p>')
     if outro:
         text += ["", outro]
         html.append(f"<p>{escape(outro)}</p>")

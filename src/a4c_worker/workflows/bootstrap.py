@@ -12,6 +12,8 @@ reverse (revoke invitations → remove DNS → deactivate with the failed step),
 best-effort and recorded in ``progress``; then the workflow fails with an
 ``ApplicationError`` (or ends cancelled, for a Temporal cancellation). It never
 "completes with an error inside".
+
+Longer than most modules: one workflow class, whose steps and undos are read together.
 """
 
 from __future__ import annotations
@@ -30,19 +32,11 @@ with workflow.unsafe.imports_passed_through():
 
     from a4c_domain.ids import invitation_id, organization_id
     from a4c_worker.activities import OnboardingActivities
-    from a4c_worker.workflows.invitation import InvitationWorkflow
-    from a4c_worker.workflows.models import (
-        BootstrapInput,
-        BootstrapProgress,
-        BootstrapResult,
-        BootstrapState,
-        CancelRequest,
+    from a4c_worker.contracts import (
         CompensationOutcome,
-        CompensationRecord,
         DeactivateInput,
         DNSRecordInput,
         EmailFailureInput,
-        InvitationInput,
         InvitationOutcome,
         IssueInvitationInput,
         MailOutcome,
@@ -50,6 +44,16 @@ with workflow.unsafe.imports_passed_through():
         RegisterOrganizationInput,
         RevokeInput,
         SendMailInput,
+    )
+    from a4c_worker.workflows.invitation import InvitationWorkflow
+    from a4c_worker.workflows.models import (
+        BootstrapInput,
+        BootstrapProgress,
+        BootstrapResult,
+        BootstrapState,
+        CancelRequest,
+        CompensationRecord,
+        InvitationInput,
         StepError,
         invitation_workflow_id,
     )
@@ -151,11 +155,11 @@ class OrganizationBootstrapWorkflow:
         try:
             result = await self._bootstrap(spec, org_id)
         except asyncio.CancelledError:
-            await self._unwind(spec, org_id, "cancelled", "cancelled: workflow cancelled")
+            await self._unwind("cancelled", "cancelled: workflow cancelled")
             raise
         except CancelRequested:
             reason = self._cancel_reason or "cancelled"
-            await self._unwind(spec, org_id, "cancelled", f"cancelled: {reason}")
+            await self._unwind("cancelled", f"cancelled: {reason}")
             raise ApplicationError(
                 f"bootstrap of {spec.slug!r} cancelled at {self._failed_step}: {reason}",
                 self.progress(),
@@ -164,13 +168,13 @@ class OrganizationBootstrapWorkflow:
             ) from None
         except (ActivityError, ApplicationError) as exc:
             if is_cancelled_exception(exc):
-                await self._unwind(spec, org_id, "cancelled", "cancelled: workflow cancelled")
+                await self._unwind("cancelled", "cancelled: workflow cancelled")
                 raise
             failed_type = failure_type(exc)
             if failed_type in REFUSED_BEFORE_ACTING and self._current_step is not None:
                 self._saga.discard(self._current_step)
             detail = describe(exc)
-            await self._unwind(spec, org_id, "failed", f"failed: {detail}")
+            await self._unwind("failed", f"failed: {detail}")
             raise ApplicationError(
                 f"bootstrap of {spec.slug!r} failed at {self._failed_step}: {detail}",
                 self.progress(),
@@ -404,9 +408,7 @@ class OrganizationBootstrapWorkflow:
         self._completed.append(name)
         return result
 
-    async def _unwind(
-        self, spec: BootstrapInput, org_id: UUID, final: BootstrapState, reason: str
-    ) -> None:
+    async def _unwind(self, final: BootstrapState, reason: str) -> None:
         self._state = "compensating"
         self._failed_step = self._current_step
         failure = Failure(step=self._current_step or "start", reason=reason)

@@ -40,6 +40,8 @@ Executions started before these checks (no ``accept-proof-check`` marker) keep t
 path — the activity checks the proof, wrong ones reach history — until a ``resend``
 fetches the check; one resent before the upgrade keeps it until it ends (a patch's
 answer is fixed per execution). Either way it ends by its expiry at the latest.
+
+Longer than most modules: one workflow class and its patches, read together.
 """
 
 from __future__ import annotations
@@ -59,20 +61,22 @@ with workflow.unsafe.imports_passed_through():
 
     from a4c_domain.commands import Reason, field_errors
     from a4c_worker.activities import OnboardingActivities
-    from a4c_worker.workflows.models import (
+    from a4c_worker.contracts import (
         AcceptInput,
-        AcceptRequest,
         EmailFailureInput,
-        InvitationCarry,
-        InvitationInput,
         InvitationRef,
-        InvitationState,
-        InvitationStatus,
         MailKind,
         ReissueInput,
         RevokeInput,
         SendMailInput,
         proof_check,
+    )
+    from a4c_worker.workflows.models import (
+        AcceptRequest,
+        InvitationCarry,
+        InvitationInput,
+        InvitationState,
+        InvitationStatus,
     )
     from a4c_worker.workflows.policies import MAX_INTERVAL, step_options
     from a4c_worker.workflows.saga import describe, failure_type

@@ -1,4 +1,4 @@
-"""Inputs, outputs and progress of the workflows and their activities (pydantic).
+"""Inputs, outputs and progress of the workflows (pydantic); the activities' are in contracts.
 
 Every model here crosses a Temporal boundary, so it is recorded in workflow history:
 none of them may ever hold an invitation token. Inputs reuse the domain's field types
@@ -11,26 +11,22 @@ defaults, never rename or remove (tests/worker/histories replays the old ones).
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Literal, Self
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from a4c_domain.commands import (
-    Email,
     Hostname,
     Identifier,
     Name,
     OrganizationType,
-    PersonName,
     Reason,
-    RegisterOrganization,
-    Role,
     Slug,
     Tags,
 )
+from a4c_worker.contracts import Invitee, Model
 
 DAY = 24 * 60 * 60
 BOOTSTRAP_WORKFLOW_PREFIX = "org-bootstrap-"
@@ -46,30 +42,6 @@ def invitation_workflow_id(invitation_id: UUID) -> str:
     return f"{INVITATION_WORKFLOW_PREFIX}{invitation_id}"
 
 
-def accept_proof(token: str) -> str:
-    """What an accept request carries instead of the token: a one-way, domain-separated hash.
-
-    Update arguments are written to workflow history, and the token must never be. The
-    proof is not the stored token hash (so read models cannot be replayed as proofs);
-    the accept activity recomputes the current token and compares its proof. A correct
-    proof only reaches history with the accept that consumes it.
-    """
-    return hashlib.sha256(b"a4c-accept-proof|" + token.encode()).hexdigest()
-
-
-def proof_check(proof: str) -> str:
-    """What the workflow keeps to recognise a proof: a one-way hash of it, never the proof.
-
-    Workflow state is rebuilt from history, so whatever the validator compares against
-    is in history too; this value cannot be turned back into a proof to send.
-    """
-    return hashlib.sha256(b"a4c-accept-proof-check|" + proof.encode()).hexdigest()
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
 class StepPolicy(Model):
     """Timeout and retries of each activity; production defaults, tests shorten them."""
 
@@ -79,13 +51,6 @@ class StepPolicy(Model):
 
 
 # --- organization bootstrap ---------------------------------------------------------
-
-
-class Invitee(Model):
-    email: Email
-    role: Role
-    first_name: PersonName
-    last_name: PersonName
 
 
 class BootstrapInput(Model):
@@ -225,112 +190,3 @@ class InvitationStatus(Model):
     reminder_sent: bool = False
     accepted_by: str | None = None
     last_error: str | None = None
-
-
-# --- activity payloads --------------------------------------------------------------
-
-
-# The activity's input is the domain command itself: one definition of a registration.
-RegisterOrganizationInput = RegisterOrganization
-
-
-class OrganizationRef(Model):
-    organization_id: UUID
-
-
-class DNSRecordInput(Model):
-    organization_id: UUID
-    fqdn: Hostname
-
-
-class DeactivateInput(Model):
-    organization_id: UUID
-    reason: Reason
-    failed_step: str | None = None
-
-
-class OrganizationOutcome(Model):
-    organization_id: UUID
-    status: str
-    dns_status: str
-    written: bool
-
-
-class DNSRecordOutcome(Model):
-    organization_id: UUID
-    fqdn: str
-    target: str
-    record_id: str
-
-
-class IssueInvitationInput(Model):
-    organization_id: UUID
-    invitee: Invitee
-    expires_at: datetime
-
-
-class InvitationRef(Model):
-    invitation_id: UUID
-
-
-class InvitationOutcome(Model):
-    invitation_id: UUID
-    email: str
-    status: str
-    email_status: str
-    token_generation: int
-    expires_at: datetime
-    written: bool
-
-
-MailKind = Literal["invitation", "reminder"]
-
-
-class SendMailInput(Model):
-    invitation_id: UUID
-    organization_name: Name
-    kind: MailKind = "invitation"
-
-
-class MailOutcome(Model):
-    """``sent`` False: the provider refused for good, recorded on the invitation."""
-
-    invitation_id: UUID
-    email: str
-    sent: bool
-    message_id: str | None = None
-    error: str | None = None
-
-
-class EmailFailureInput(Model):
-    invitation_id: UUID
-    reason: Reason
-
-
-class RevokeInput(Model):
-    invitation_id: UUID
-    reason: Reason
-
-
-class ReissueInput(Model):
-    invitation_id: UUID
-    token_generation: int = Field(ge=2)
-    expires_at: datetime
-
-
-class AcceptInput(Model):
-    invitation_id: UUID
-    token_proof: str = Field(pattern=r"^[0-9a-f]{64}$")
-    user_id: Identifier
-
-
-class ProofCheckOutcome(Model):
-    """:func:`proof_check` of the current token's proof, and that token's generation."""
-
-    token_generation: int = Field(ge=1)
-    proof_check: str = Field(pattern=r"^[0-9a-f]{64}$")
-
-
-class CompensationOutcome(Model):
-    outcome: Literal["done", "nothing_to_do"]
-    detail: str | None = None

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from a4c_worker.workflows.models import CompensationOutcome, CompensationRecord
+from a4c_worker.contracts import CompensationOutcome
+from a4c_worker.workflows.models import CompensationRecord
 
 
 @dataclass(frozen=True)

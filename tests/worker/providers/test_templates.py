@@ -1,4 +1,4 @@
-"""Invitation, reminder and welcome rendering: content, escaping, Message-IDs."""
+"""Invitation and reminder rendering: content, escaping, Message-IDs."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from a4c_worker.providers.templates import (
     reminder_message_id,
     render_invitation,
     render_reminder,
-    render_welcome,
-    welcome_message_id,
 )
 
 EXPIRES = datetime(2030, 5, 6, 7, 8, tzinfo=UTC)
@@ -73,14 +71,6 @@ def test_user_text_is_escaped_in_html(render: Callable[..., RenderedMail]) -> No
     assert HOSTILE in mail.text  # the text part is shown as-is, never interpreted
 
 
-def test_welcome_without_link() -> None:
-    mail = render_welcome(organization_name="<Acme>", first_name="Ada", last_name="", role="member")
-    assert mail.subject == "Welcome to <Acme>"
-    assert "Hello Ada," in mail.text
-    assert "&lt;Acme&gt;" in mail.html
-    assert "href" not in mail.html
-
-
 def test_subject_cannot_carry_header_line_breaks() -> None:
     mail = render_invitation(**fields(organization_name="Acme\r\nBcc: victim@example.org"))
     assert "\n" not in mail.subject and "\r" not in mail.subject
@@ -112,8 +102,7 @@ def test_message_ids_are_deterministic_and_distinct() -> None:
         invitation_message_id(invitation, 1, "a4c.example"),
         invitation_message_id(invitation, 2, "a4c.example"),
         reminder_message_id(invitation, 1, "a4c.example"),
-        welcome_message_id(invitation, "a4c.example"),
     }
-    assert len(ids) == 4
+    assert len(ids) == 3
     with pytest.raises(ValueError, match="domain"):
         invitation_message_id(invitation, 1, "bad domain>")

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import psycopg
 from temporalio.testing import WorkflowEnvironment
+
+from a4c_tool.validate import validate
 from tests.servers.bind import BindServer
 from tests.servers.postgres import PG_DBNAME, PG_HOST, PG_PORT, PG_USER
 from tests.servers.smtp import SMTPTestServer, free_tcp_port
-
-from a4c_worker.validate import validate
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 

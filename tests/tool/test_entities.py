@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.servers.postgres import postgres_env
 
 from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication
-from a4c_worker.entities import cleanup, find_tagged, render
+from a4c_tool.entities import cleanup, find_tagged, render
 from a4c_worker.providers.dns import InMemoryDNSProvider
+from tests.servers.postgres import postgres_env
 
 SECRET = "s" * 40
 

@@ -1,6 +1,6 @@
-"""``a4c``: the developer's and operator's entry point.
+"""``a4c``: the developer's and operator's entry point (the tool's console script).
 
-* ``a4c dev`` — the whole stack locally on embedded defaults (see :mod:`a4c_worker.stack`).
+* ``a4c dev`` — the whole stack locally on embedded defaults (see :mod:`a4c_tool.stack`).
 * ``a4c demo`` — the domain scenario on a SQLite file, no servers.
 * ``a4c entities list|cleanup --tag TAG`` — tagged (development/seed) entities.
 * ``a4c validate`` — check configuration and every dependency, one line each.
@@ -23,9 +23,10 @@ from typing import NoReturn
 
 from a4c_domain.application import TOKEN_SECRET_VAR
 from a4c_domain.errors import ConfigurationError
-from a4c_worker.datafolder import DataFolderInUse, StoreMismatch
-from a4c_worker.exit import run_and_exit
-from a4c_worker.processes import ChildFailed
+from a4c_service.cli import HelpFormatter, add_version, exit_codes
+from a4c_tool.datafolder import DataFolderInUse, StoreMismatch
+from a4c_tool.processes import ChildFailed
+from a4c_worker.exit import INTERRUPTED, run_and_exit
 
 DEFAULT_DATA_DIR = ".a4c"
 
@@ -45,48 +46,79 @@ def local_token_secret(data_dir: Path) -> str:
 
 def effective_environ(data_dir: Path) -> dict[str, str]:
     """The local stack's store and key, overridden by whatever the environment sets."""
-    from a4c_worker.stack import store_env
+    from a4c_tool.stack import store_env
 
     return store_env(data_dir, local_token_secret(data_dir)) | dict(os.environ)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="a4c", description=__doc__.split("\n\n")[0])
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+EXIT_CODES = (
+    (EXIT_OK, "success"),
+    (EXIT_FAILED, "a child process, a check, the sample bootstrap or a cleanup step failed"),
+    (EXIT_INVALID, "bad configuration or usage; the data folder is in use or another store's"),
+    (INTERRUPTED, "interrupted (Ctrl-C) before the stack was running"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="a4c",
+        description="The a4c tool: the local stack, the demo, tagged entities and validate.",
+        epilog="Without configuration in the environment, a4c works on the local stack's data\n"
+        "folder; set PERSISTENCE_MODULE/POSTGRES_*, A4C_TOKEN_SECRET and the worker's\n"
+        "variables to point it at a deployment.\n\n" + exit_codes(EXIT_CODES),
+        formatter_class=HelpFormatter,
+    )
+    add_version(parser)
     parser.add_argument(
         "--data-dir",
         type=Path,
         default=Path(os.environ.get("A4C_DATA_DIR", DEFAULT_DATA_DIR)),
-        help="folder for the local stack's files (default: %(default)s)",
+        help="folder for the local stack's files (A4C_DATA_DIR)",
     )
     # Also accepted after the subcommand (``a4c dev --data-dir X``); SUPPRESS keeps a
     # value given before it when none is given after.
     data_dir = argparse.ArgumentParser(add_help=False)
-    data_dir.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS)
+    data_dir.add_argument(
+        "--data-dir",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="folder for the local stack's files (default: as given before the command)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub_parser = functools.partial(sub.add_parser, parents=[data_dir])
+    sub_parser = functools.partial(
+        sub.add_parser, parents=[data_dir], formatter_class=HelpFormatter
+    )
     dev = sub_parser("dev", help="run the whole stack locally until Ctrl-C")
     dev.add_argument("--once", action="store_true", help="stop after the sample bootstrap")
-    dev.add_argument("--temporal-port", type=int, default=7233)
-    dev.add_argument("--ui-port", type=int, default=8233)
+    dev.add_argument(
+        "--temporal-port", type=int, default=7233, help="Temporal's port, if free (else any)"
+    )
+    dev.add_argument(
+        "--ui-port", type=int, default=8233, help="the Temporal Web UI's port, if free (else any)"
+    )
     sub_parser("demo", help="run the domain scenario on SQLite, no servers")
     entities = sub_parser("entities", help="list or clean up tagged entities")
     entities_sub = entities.add_subparsers(dest="action", required=True)
-    listing = entities_sub.add_parser("list", help="organizations and invitations with a tag")
-    listing.add_argument("--tag", required=True)
-    listing.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    clean = entities_sub.add_parser("cleanup", help="revoke, remove DNS, deactivate (dry run)")
-    clean.add_argument("--tag", required=True)
-    clean.add_argument("--execute", action="store_true", help="really do it (default: dry run)")
+    entity_parser = functools.partial(entities_sub.add_parser, formatter_class=HelpFormatter)
+    listing = entity_parser("list", help="organizations and invitations with a tag")
+    listing.add_argument("--tag", required=True, help="the tag to look for (required)")
+    listing.add_argument(
+        "--format", choices=("table", "json", "csv"), default="table", help="output format"
+    )
+    clean = entity_parser("cleanup", help="revoke, remove DNS, deactivate (dry run)")
+    clean.add_argument("--tag", required=True, help="the tag to clean up (required)")
+    clean.add_argument("--execute", action="store_true", help="really do it (else a dry run)")
     sub_parser("validate", help="check configuration and every dependency")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     data_dir: Path = args.data_dir
     try:
         if args.command == "dev":
-            from a4c_worker.stack import run_stack
+            from a4c_tool.stack import run_stack
 
             return run_stack(
                 data_dir,
@@ -97,26 +129,26 @@ def main(argv: list[str] | None = None) -> int:
                 ui_port=args.ui_port,
             )
         if args.command == "demo":
-            from a4c_worker.demo import run_demo
+            from a4c_tool.demo import run_demo
 
             run_demo(data_dir, local_token_secret(data_dir), sys.stdout)
             return 0
         if args.command == "entities":
             return _entities(args, effective_environ(data_dir))
         if args.command == "validate":
-            from a4c_worker.validate import main_validate
+            from a4c_tool.validate import main_validate
 
             return main_validate(effective_environ(data_dir))
     except (DataFolderInUse, StoreMismatch) as exc:
         print(f"a4c dev: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_INVALID
     except ConfigurationError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_INVALID
     except ChildFailed as exc:
         print(f"a4c dev: {exc}", file=sys.stderr)
-        return 1
-    return 2
+        return EXIT_FAILED
+    return EXIT_INVALID
 
 
 def entry_point() -> NoReturn:
@@ -125,8 +157,8 @@ def entry_point() -> NoReturn:
 
 
 def _entities(args: argparse.Namespace, environ: dict[str, str]) -> int:
+    from a4c_tool.entities import cleanup, find_tagged, render
     from a4c_worker.config import load_settings
-    from a4c_worker.entities import cleanup, find_tagged, render
     from a4c_worker.wiring import build_application, build_dns
 
     settings = load_settings(environ)

@@ -9,6 +9,10 @@ every ID is deterministic and the bootstrap's workflow id is its slug's, adds no
 
 The event store is the SQLite file in the data folder unless ``PERSISTENCE_MODULE`` /
 ``POSTGRES_*`` are set in the environment, in which case they are passed through.
+
+Longer than most modules: the stack's children, their order and the sample bootstrap
+they serve are one sequence, read top to bottom; the process mechanics are in
+``processes`` and the data folder's rules in ``datafolder``.
 """
 
 from __future__ import annotations
@@ -34,9 +38,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from a4c_domain import OnboardingApplication
 from a4c_domain.application import TOKEN_SECRET_VAR
-from a4c_worker.client import BootstrapHandle, bootstrap_handle, connect, start_bootstrap
-from a4c_worker.datafolder import check_temporal_state, claimed
-from a4c_worker.processes import (
+from a4c_tool.datafolder import check_temporal_state, claimed
+from a4c_tool.processes import (
     Child,
     StopRequested,
     StopSignals,
@@ -45,8 +48,20 @@ from a4c_worker.processes import (
     wait_for_http,
     wait_for_port,
 )
-from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
-from a4c_worker.workflows.models import BootstrapInput, BootstrapProgress, Invitee
+from a4c_worker.client import (
+    BootstrapHandle,
+    bootstrap_handle,
+    connect,
+    start_bootstrap,
+    watch_bootstrap,
+)
+from a4c_worker.config import DEFAULT_TASK_QUEUE
+from a4c_worker.contracts import Invitee
+from a4c_worker.exit import INTERRUPTED
+from a4c_worker.workflows.models import (
+    BootstrapInput,
+    BootstrapProgress,
+)
 
 SAMPLE = BootstrapInput(
     name="Acme Widgets",
@@ -61,7 +76,6 @@ SAMPLE = BootstrapInput(
     propagation_wait_seconds=2,
     dns_verify_initial_interval_seconds=1,
 )
-TASK_QUEUE = "a4c-onboarding"
 PERSISTENCE_VARS = ("PERSISTENCE_MODULE", "SQLITE_DBNAME", "CIPHER_TOPIC", "CIPHER_KEY")
 
 
@@ -155,7 +169,7 @@ class Stack:
                 "EMAIL_PROVIDER": "file",
                 "A4C_MAIL_DIR": str(self.mail_dir),
                 "TEMPORAL_ADDRESS": f"127.0.0.1:{ports.temporal}",
-                "TEMPORAL_TASK_QUEUE": TASK_QUEUE,
+                "TEMPORAL_TASK_QUEUE": DEFAULT_TASK_QUEUE,
                 "HEALTH_HOST": "127.0.0.1",
                 "HEALTH_PORT": str(ports.worker_health),
                 "DNS_ZONE": "orgs.a4c.localhost",
@@ -231,39 +245,40 @@ class Stack:
     async def bootstrap(self) -> BootstrapProgress:
         client = await connect(f"127.0.0.1:{self.ports.temporal}", "default")
         try:
-            handle = await start_bootstrap(client, SAMPLE, TASK_QUEUE)
+            handle = await start_bootstrap(client, SAMPLE, DEFAULT_TASK_QUEUE)
             self.say(f"bootstrapping {SAMPLE.slug!r} (workflow {handle.id})")
         except WorkflowAlreadyStartedError:
             # A second run: the slug's bootstrap already ran in this data folder.
             handle = bootstrap_handle(client, SAMPLE.slug)
             self.say(f"{SAMPLE.slug!r} was bootstrapped before (workflow {handle.id}); reusing it")
-        progress = await self._follow(handle)
-        try:
-            await handle.result()
-        except WorkflowFailureError as exc:
-            self.say(f"bootstrap failed: {exc.cause}")
-        return progress
+        return await self._follow(handle)
 
     async def _follow(self, handle: BootstrapHandle) -> BootstrapProgress:
-        last = ""
+        """Each change of step, state, events written or projector position; the last progress."""
+        last_line = ""
+        last: BootstrapProgress | None = None
         app = OnboardingApplication(self.store)
+
+        def show(progress: BootstrapProgress) -> None:
+            nonlocal last_line, last
+            last = progress
+            line = (
+                f"  step={progress.current_step or '-':<24} state={progress.state:<12} "
+                f"events={app.recorder.max_notification_id() or 0:<4} "
+                f"projector={self.projector_position()}"
+            )
+            if line != last_line:
+                self.say(line)
+                last_line = line
+
         try:
-            while True:
-                self.stop.check()
-                progress = await handle.query(OrganizationBootstrapWorkflow.progress)
-                line = (
-                    f"  step={progress.current_step or '-':<24} state={progress.state:<12} "
-                    f"events={app.recorder.max_notification_id() or 0:<4} "
-                    f"projector={self.projector_position()}"
-                )
-                if line != last:
-                    self.say(line)
-                    last = line
-                if progress.state in ("completed", "failed", "cancelled"):
-                    return progress
-                await asyncio.sleep(0.5)
+            await watch_bootstrap(handle, show, check=self.stop.check)
+        except WorkflowFailureError as exc:
+            self.say(f"bootstrap failed: {exc.cause}")
         finally:
             app.close()
+        assert last is not None  # the loop queries once more after the workflow closed
+        return last
 
     def projector_position(self) -> str:
         metrics = _fetch(f"http://127.0.0.1:{self.ports.projector_http}/metrics")
@@ -352,7 +367,7 @@ def run_stack(
             ready = True
             stack.watch()
     except StopRequested:
-        return 0 if ready else 130
+        return 0 if ready else INTERRUPTED
     except OutputClosed:
         print("a4c dev: the output was closed (its reader exited); stopped", file=sys.stderr)
         return 1

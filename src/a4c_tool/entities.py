@@ -25,7 +25,7 @@ from a4c_domain import Cause, InvitationView, OnboardingApplication, Organizatio
 from a4c_domain.errors import A4CError
 from a4c_domain.invitation import Invitation
 from a4c_domain.organization import Organization
-from a4c_domain.spreadsheet import csv_cell
+from a4c_service.spreadsheet import csv_cell
 from a4c_worker.providers.dns import DNSProvider
 
 SCAN_PAGE = 1000

@@ -1,7 +1,7 @@
 """The small HTTP server behind both daemons' ``/health``, ``/ready`` and ``/metrics``.
 
-It lives here because the worker and the projector both depend on ``a4c_domain`` and on
-nothing else in common; it uses the standard library only. Kubernetes and Prometheus are
+It lives in ``a4c_service``, below both daemons and beside the domain library, which
+has no business serving HTTP; it uses the standard library only. Kubernetes and Prometheus are
 its clients, but anyone who can reach the port is one too, so it is built not to be held
 down by them:
 

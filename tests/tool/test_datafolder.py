@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from a4c_worker.datafolder import (
+from a4c_tool.datafolder import (
     DataFolderInUse,
     StoreMismatch,
     check_temporal_state,

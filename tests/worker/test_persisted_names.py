@@ -1,0 +1,61 @@
+"""The names Temporal stores never move, whatever module the code lives in.
+
+Workflow, activity, query, signal and update names are written to workflow history and
+used by clients of running executions; a rename (of a method, since activities and
+handlers are named after theirs) would strand them. Add names; never change these.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from temporalio import activity, workflow
+
+from a4c_worker.activities import OnboardingActivities
+from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
+from a4c_worker.workflows.invitation import InvitationWorkflow
+
+ACTIVITIES = {
+    "accept_invitation",
+    "accept_proof_check",
+    "activate_organization",
+    "configure_dns",
+    "deactivate_organization",
+    "expire_invitation",
+    "issue_invitation",
+    "record_dns_verified",
+    "record_email_failure",
+    "register_organization",
+    "reissue_token",
+    "remove_dns",
+    "revoke_invitation",
+    "send_invitation_email",
+    "verify_dns",
+}
+WORKFLOWS = {
+    OrganizationBootstrapWorkflow: (
+        "OrganizationBootstrapWorkflow",
+        {"progress"},
+        {"cancel"},
+        {"request_cancel"},
+    ),
+    InvitationWorkflow: ("InvitationWorkflow", {"status"}, set(), {"accept", "resend", "revoke"}),
+}
+
+
+def test_activity_names() -> None:
+    defined = {
+        definition.name
+        for _, method in inspect.getmembers(OnboardingActivities)
+        if (definition := activity._Definition.from_callable(method)) is not None
+    }
+    assert defined >= ACTIVITIES, ACTIVITIES - defined
+
+
+def test_workflow_and_handler_names() -> None:
+    for cls, (name, queries, signals, updates) in WORKFLOWS.items():
+        definition = workflow._Definition.must_from_class(cls)
+        assert definition.name == name
+        assert set(definition.queries) >= queries
+        assert set(definition.signals) >= signals
+        assert set(definition.updates) >= updates
