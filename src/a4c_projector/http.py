@@ -24,6 +24,9 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from a4c_projector.dialects.base import Database
+from a4c_projector.engine.runner import Runner
+from a4c_projector.maintenance.lag import Lag, measure
 from a4c_service.probes import (
     ProbeServer,
     Response,
@@ -32,9 +35,6 @@ from a4c_service.probes import (
     not_ready,
     start_probe_server,
 )
-from a4c_projector.dialects.base import Database
-from a4c_projector.engine.runner import Runner
-from a4c_projector.maintenance.lag import Lag, measure
 
 log = logging.getLogger(__name__)
 

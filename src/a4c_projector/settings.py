@@ -18,9 +18,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from a4c_domain.errors import ConfigurationError
 from a4c_domain.logs import LOG_FORMAT_VAR, LogFormat, LogLevel
 from a4c_domain.persistence import is_store_variable
-from a4c_service.probes import DEFAULT_HOST as PROBE_HOST
 from a4c_projector.eventlog.guard import DEFAULT_GAP_GRACE
 from a4c_projector.readmodel.tracking import DEFAULT_PROJECTION
+from a4c_service.probes import DEFAULT_HOST as PROBE_HOST
 
 # Events per catch-up batch. Measured with bench/projector_catchup.py: 5000 beat 2000 by
 # 10-25% (fewer commits and statements per event), and 10000 beats 5000 by 5-15% (more

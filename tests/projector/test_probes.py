@@ -29,9 +29,9 @@ import psycopg
 import pytest
 
 from a4c_domain import Organization
-from a4c_service.probes import DEFAULT_TIMEOUT
 from a4c_projector.dialects.location import Location
 from a4c_projector.settings import ProjectorSettings
+from a4c_service.probes import DEFAULT_TIMEOUT
 from tests.projector.conftest import (
     SECRET,
     Daemon,

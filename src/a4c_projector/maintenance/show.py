@@ -16,8 +16,8 @@ from typing import Any, Literal
 from uuid import UUID
 
 from a4c_domain import ALL_ORGANIZATIONS
-from a4c_service.spreadsheet import csv_cell
 from a4c_projector.queries import OrganizationRecord, ReadModel
+from a4c_service.spreadsheet import csv_cell
 
 Kind = Literal["organizations", "invitations"]
 Format = Literal["table", "json", "csv"]
