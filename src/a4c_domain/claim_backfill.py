@@ -85,6 +85,11 @@ class ClaimSummary(BaseModel):
     conflicts: int = 0
     invalid: int = 0
 
+    @property
+    def settled(self) -> bool:
+        """Every organization holds the domains it took (or would, after a dry run)."""
+        return self.conflicts == 0 and self.invalid == 0
+
     @classmethod
     def of(cls, outcomes: Iterable[ClaimOutcome]) -> ClaimSummary:
         counts = Counter(o.outcome for o in outcomes)

@@ -14,6 +14,7 @@ stderr); 3 Temporal or the event store could not be reached.
         --first-name Grace --last-name Hopper
     a4c-worker revoke 6f1c...-uuid --reason "left the company"
     a4c-worker validate-config
+    a4c-worker claim-domains --dry-run   # once after upgrading to 0.3.0 (README)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 from uuid import UUID
 
+from eventsourcing.persistence import PersistenceError
 from pydantic import ValidationError
 from temporalio.service import RPCError
 
@@ -35,6 +37,7 @@ from a4c_domain.commands import field_errors
 from a4c_domain.errors import A4CError, InvalidCommand
 from a4c_domain.logs import configure_logging
 from a4c_worker import control
+from a4c_worker.claim_domains import claim_domains
 from a4c_worker.client import connect
 from a4c_worker.config import Scope, SettingsError, WorkerSettings, load_settings
 from a4c_worker.exit import run_and_exit
@@ -54,6 +57,7 @@ SCOPES: dict[str, Scope] = {
     "run": "worker",
     "validate-config": "worker",
     "invite": "store",
+    "claim-domains": "store",
     "bootstrap": "client",
     "status": "client",
     "cancel": "client",
@@ -117,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = sub.add_parser("revoke", help="revoke a pending invitation")
     revoke.add_argument("invitation_id", type=UUID)
     revoke.add_argument("--reason", required=True)
+
+    claim = sub.add_parser(
+        "claim-domains",
+        help="claim the domains organizations took before 0.3.0, oldest first (run once)",
+    )
+    claim.add_argument("--dry-run", action="store_true", help="report, write nothing")
     return parser
 
 
@@ -167,6 +177,12 @@ def _invitee(item: str) -> dict[str, str]:
 async def dispatch(args: argparse.Namespace, settings: WorkerSettings, out: TextIO) -> int:
     if args.command == "run":
         return await run_worker(settings)
+    if args.command == "claim-domains":  # the event store only; no Temporal
+        try:
+            summary = await asyncio.to_thread(claim_domains, settings, out, dry_run=args.dry_run)
+        except PersistenceError as exc:
+            raise Unreachable(f"the event store failed: {exc}") from None
+        return EXIT_OK if summary.settled else EXIT_FAILED
     spec = bootstrap_input(args) if args.command == "bootstrap" else None
     try:
         client = await connect(settings.temporal_address, settings.temporal_namespace)

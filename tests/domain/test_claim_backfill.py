@@ -50,7 +50,7 @@ def old_organization(
 
 def configure_old(app: OnboardingApplication, org_id: UUID, fqdn: str) -> None:
     """DNS configured later, still without a claim (0.2.0)."""
-    org = app.repository.get(org_id)
+    org: Organization = app.repository.get(org_id)
     org.configure_dns(fqdn, "edge.example.com", f"r-{org.slug}")
     app.save(org)
 
@@ -252,7 +252,7 @@ def test_a_claim_saved_by_the_backfill_is_a_plain_domain_claim(
     with caused_by(Cause(actor="a4c-worker claim-domains")):
         run(app)
 
-    claim = app.repository.get(DomainClaim.create_id(SHOP))
+    claim: object = app.repository.get(DomainClaim.create_id(SHOP))
     assert isinstance(claim, DomainClaim)
     assert (claim.fqdn, claim.organization_id, claim.version) == (SHOP, old, 1)
     [event] = app.repository.event_store.get(claim.id)
