@@ -31,7 +31,8 @@ def claim_domains(settings: WorkerSettings, out: TextIO, *, dry_run: bool) -> Cl
             summary = ClaimSummary.of(_printed(outcomes, out))
     finally:
         app.close()
-    print(json.dumps({"summary": summary.model_dump(), "dry_run": dry_run}), file=out, flush=True)
+    line = {"summary": summary.model_dump(), "dry_run": dry_run}
+    print(json.dumps(line, separators=(",", ":")), file=out, flush=True)  # as the outcomes
     return summary
 
 
