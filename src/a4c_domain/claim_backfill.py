@@ -5,7 +5,7 @@ Releases before 0.3.0 stored ``Organization.Registered`` with a domain, and
 a domain has no owner: another organization can still take it, and its own
 organization's DNS removal leaves the record (removal acts only under a domain held).
 :func:`backfill_domain_claims` gives each such domain to the organization that took it
-first, in notification-log order, which is the order the old release committed them.
+first, in notification-log order (the order the store numbered their events).
 
 * **Oldest first.** The log is read once, in order; an organization's first event
   taking a domain is where it asks for it. Where two old organizations took one domain,
