@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlencode
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from temporalio import activity
@@ -93,6 +94,11 @@ P = ParamSpec("P")
 # The ApplicationError type the verify activity raises while the record is not served
 # yet: retryable, so Temporal's back-off does the waiting.
 DNS_NOT_VISIBLE = "DNSNotVisible"
+# Why an organization registered before 0.3.0 keeps its record, and what fixes it.
+UNCLAIMED = (
+    "the organization holds no claim on it (it took the domain before 0.3.0); "
+    "run `a4c-worker claim-domains`, then delete the record"
+)
 DOMAIN_OUTSIDE_ZONE = DomainOutsideZone.__name__
 
 
@@ -472,8 +478,19 @@ class OnboardingActivities:
         Only under a domain the organization holds, and only the exact record it
         publishes (its recorded record id when there is one): a record of a domain held
         by another organization, or with other data, is never touched.
+
+        An organization that took its domain before 0.3.0 may hold no claim on it yet:
+        nothing is deleted then either (another old organization may share the name),
+        the removal is not recorded (its state keeps saying what is published), and the
+        outcome and a warning name the backfill that claims it.
         """
-        removed = await self._remove_own_record(input)
+        owner = await self._domain(self.app.domain_owner, input.fqdn)
+        if owner is None and await self._took_domain(input):
+            activity.logger.warning("%s not removed: %s", input.fqdn, UNCLAIMED)
+            return CompensationOutcome(
+                outcome="nothing_to_do", detail=f"{input.fqdn} not removed: {UNCLAIMED}"
+            )
+        removed = await self._remove_own_record(input, owner)
         view = await self._absent_is_fine(
             self.app.remove_dns, organization_id=input.organization_id
         )
@@ -484,8 +501,14 @@ class OnboardingActivities:
             return CompensationOutcome(outcome="done", detail=f"{input.fqdn} removed")
         return CompensationOutcome(outcome="nothing_to_do", detail=f"{input.fqdn} not published")
 
-    async def _remove_own_record(self, input: DNSRecordInput) -> bool:
-        owner = await self._domain(self.app.domain_owner, input.fqdn)
+    async def _took_domain(self, input: DNSRecordInput) -> bool:
+        """Whether the organization registered with ``input.fqdn`` or configured it."""
+        org = await self._absent_is_fine(
+            self.app.get_organization, organization_id=input.organization_id
+        )
+        return org is not None and _hostname(input.fqdn) in (org.domain, org.fqdn)
+
+    async def _remove_own_record(self, input: DNSRecordInput, owner: UUID | None) -> bool:
         if owner != input.organization_id:
             activity.logger.warning("not removing %s: not this organization's domain", input.fqdn)
             return False

@@ -17,6 +17,7 @@ the ``a4c`` tool (``a4c_tool``) is what drives both daemons.
         --first-name Grace --last-name Hopper
     a4c-worker revoke 6f1c...-uuid --reason "left the company"
     a4c-worker validate-config
+    a4c-worker claim-domains --dry-run   # once after upgrading to 0.3.0 (README)
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 from uuid import UUID
 
+from eventsourcing.persistence import PersistenceError
 from pydantic import ValidationError
 from temporalio.service import RPCError
 
@@ -40,6 +42,7 @@ from a4c_domain.errors import A4CError, InvalidCommand
 from a4c_domain.logs import configure_logging
 from a4c_service.cli import HelpFormatter, add_version, exit_codes
 from a4c_worker import control
+from a4c_worker.claim_domains import claim_domains
 from a4c_worker.client import connect
 from a4c_worker.config import Scope, SettingsError, WorkerSettings, load_settings
 from a4c_worker.exit import INTERRUPTED, run_and_exit
@@ -66,6 +69,7 @@ SCOPES: dict[str, Scope] = {
     "run": "worker",
     "validate-config": "worker",
     "invite": "store",
+    "claim-domains": "store",
     "bootstrap": "client",
     "status": "client",
     "cancel": "client",
@@ -145,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = command("revoke", help="revoke a pending invitation")
     revoke.add_argument("invitation_id", type=UUID, help="the invitation's id")
     revoke.add_argument("--reason", required=True, help="why, recorded (required)")
+
+    claim = command(
+        "claim-domains",
+        help="claim the domains organizations took before 0.3.0, oldest first (run once)",
+    )
+    claim.add_argument("--dry-run", action="store_true", help="report, write nothing")
     return parser
 
 
@@ -195,6 +205,12 @@ def _invitee(item: str) -> dict[str, str]:
 async def dispatch(args: argparse.Namespace, settings: WorkerSettings, out: TextIO) -> int:
     if args.command == "run":
         return await run_worker(settings)
+    if args.command == "claim-domains":  # the event store only; no Temporal
+        try:
+            summary = await asyncio.to_thread(claim_domains, settings, out, dry_run=args.dry_run)
+        except PersistenceError as exc:
+            raise Unreachable(f"the event store failed: {exc}") from None
+        return EXIT_OK if summary.settled else EXIT_FAILED
     spec = bootstrap_input(args) if args.command == "bootstrap" else None
     try:
         client = await connect(settings.temporal_address, settings.temporal_namespace)

@@ -25,12 +25,8 @@ from tests.worker.histories import recorded_histories
 from tests.worker.histories.contents import UUID_PATTERN, Text, texts, workflow_type
 
 from a4c_domain.tokens import TokenIssuer, hash_token
-from a4c_worker.workflows.models import (
-    INVITATION_WORKFLOW_PREFIX,
-    InvitationStatus,
-    accept_proof,
-    proof_check,
-)
+from a4c_worker.contracts import accept_proof, proof_check
+from a4c_worker.workflows.models import INVITATION_WORKFLOW_PREFIX, InvitationStatus
 
 RECORDED = {name: path.read_text() for name, path in recorded_histories().items()}
 ISSUER = TokenIssuer(TOKEN_SECRET)
