@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from a4c_projector import cli as projector_cli
 from a4c_tool import cli as tool_cli
 from a4c_worker import cli as worker_cli
 
@@ -22,6 +23,7 @@ BIN = Path(sys.executable).parent
 PARSERS: dict[str, tuple[Callable[[], argparse.ArgumentParser], tuple[tuple[int, str], ...]]] = {
     "a4c": (tool_cli.build_parser, tool_cli.EXIT_CODES),
     "a4c-worker": (worker_cli.build_parser, worker_cli.EXIT_CODES),
+    "a4c-projector": (projector_cli.parser, projector_cli.EXIT_CODES),
 }
 # reStructuredText that leaks from docstrings: ``literal``, :mod:`x`, :func:`x`...
 MARKUP = re.compile(r"``|:[a-z]+:`")

@@ -9,6 +9,7 @@ cannot be reached (one line naming the variable to fix).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -45,37 +46,58 @@ from a4c_projector.settings import (
     load_settings,
     store_env,
 )
+from a4c_service.cli import INTERRUPTED, HelpFormatter, add_version, exit_codes
 
 log = logging.getLogger("a4c_projector")
 
 
+EXIT_OK, EXIT_PROBLEM, EXIT_INVALID = 0, 1, 2
+EXIT_CODES = (
+    (EXIT_OK, "success"),
+    (EXIT_PROBLEM, "a problem was found: poison event, audit gap, rebuild mismatch, failed retry"),
+    (EXIT_INVALID, "bad configuration or usage, or a database that cannot be reached"),
+    (INTERRUPTED, "interrupted (Ctrl-C) outside the daemon, which stops cleanly with 0"),
+)
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="a4c-projector", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="a4c-projector",
+        description="Keeps a4c's read models current from the event store, and maintains them.",
+        epilog="Configuration is read from environment variables (README: the projector).\n\n"
+        + exit_codes(EXIT_CODES),
+        formatter_class=HelpFormatter,
+    )
+    add_version(p)
     sub = p.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="the daemon: catch up, then follow the event store")
+    command = functools.partial(sub.add_parser, formatter_class=HelpFormatter)
+    run = command("run", help="the daemon: catch up, then follow the event store")
     run.add_argument("--dead-letter", action="store_true", help="park poison events and go on")
-    sub.add_parser("status", help="position, head and lag (JSON)")
-    rb = sub.add_parser("rebuild", help="rebuild into fresh tables, verify, swap")
+    command("status", help="position, head and lag (JSON)")
+    rb = command("rebuild", help="rebuild into fresh tables, verify, swap")
     rb.add_argument("--force", action="store_true", help="swap even if rows differ")
-    rb.add_argument("--no-progress", action="store_true")
+    rb.add_argument("--no-progress", action="store_true", help="no progress bar")
     rb.add_argument(
         "--batch-size",
         type=_positive,
         default=None,
         help=f"events per batch (default: {DEFAULT_BATCH_SIZE} or more)",
     )
-    sub.add_parser("audit", help="list committed events up to the position not applied")
-    dl = sub.add_parser("dead-letter", help="parked events")
+    command("audit", help="list committed events up to the position not applied")
+    dl = command("dead-letter", help="parked events")
     dl_sub = dl.add_subparsers(dest="action", required=True)
-    dl_sub.add_parser("list")
-    retry = dl_sub.add_parser("retry")
-    retry.add_argument("--aggregate", type=UUID, default=None)
-    show = sub.add_parser("show", help="print a read model (no token hashes)")
+    dl_command = functools.partial(dl_sub.add_parser, formatter_class=HelpFormatter)
+    dl_command("list", help="the parked events (JSON)")
+    retry = dl_command("retry", help="apply parked events again")
+    retry.add_argument("--aggregate", type=UUID, default=None, help="only this aggregate's")
+    show = command("show", help="print a read model (no token hashes)")
     show.add_argument("what", choices=["organizations", "invitations"])
     show.add_argument("--tag", help="organizations with this tag (or their invitations)")
     show.add_argument("--status", help="rows in this status")
     show.add_argument("--org", metavar="SLUG", help="one organization (or its invitations)")
-    show.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    show.add_argument(
+        "--format", choices=["table", "json", "csv"], default="table", help="output format"
+    )
     return p
 
 
@@ -100,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ensure_schema(db)
     except (ConfigurationError, FileNotFoundError) as exc:
         print(f"a4c-projector: configuration error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_INVALID
     command = {
         "run": _run,
         "status": _status,
@@ -109,7 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "dead-letter": _dead_letter,
         "show": _show,
     }[args.command]
-    return command(args, settings, store)
+    try:
+        return command(args, settings, store)
+    except KeyboardInterrupt:  # a rebuild or an audit stopped by hand: no traceback
+        print("a4c-projector: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 def _run(args: argparse.Namespace, settings: ProjectorSettings, store: EventStore) -> int:

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from importlib.metadata import version
 
 DISTRIBUTION = "a4c"
+# The exit code of a console script stopped by Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -54,4 +56,4 @@ def add_version(parser: argparse.ArgumentParser) -> None:
     )
 
 
-__all__ = ["DISTRIBUTION", "HelpFormatter", "add_version", "exit_codes"]
+__all__ = ["DISTRIBUTION", "INTERRUPTED", "HelpFormatter", "add_version", "exit_codes"]

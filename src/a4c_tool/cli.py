@@ -23,10 +23,10 @@ from typing import NoReturn
 
 from a4c_domain.application import TOKEN_SECRET_VAR
 from a4c_domain.errors import ConfigurationError
-from a4c_service.cli import HelpFormatter, add_version, exit_codes
+from a4c_service.cli import INTERRUPTED, HelpFormatter, add_version, exit_codes
 from a4c_tool.datafolder import DataFolderInUse, StoreMismatch
 from a4c_tool.processes import ChildFailed
-from a4c_worker.exit import INTERRUPTED, run_and_exit
+from a4c_worker.exit import run_and_exit
 
 DEFAULT_DATA_DIR = ".a4c"
 

@@ -38,6 +38,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from a4c_domain import OnboardingApplication
 from a4c_domain.application import TOKEN_SECRET_VAR
+from a4c_service.cli import INTERRUPTED
 from a4c_tool.datafolder import check_temporal_state, claimed
 from a4c_tool.processes import (
     Child,
@@ -57,7 +58,6 @@ from a4c_worker.client import (
 )
 from a4c_worker.config import DEFAULT_TASK_QUEUE
 from a4c_worker.contracts import Invitee
-from a4c_worker.exit import INTERRUPTED
 from a4c_worker.workflows.models import (
     BootstrapInput,
     BootstrapProgress,

@@ -40,12 +40,12 @@ from temporalio.service import RPCError
 from a4c_domain.commands import field_errors
 from a4c_domain.errors import A4CError, InvalidCommand
 from a4c_domain.logs import configure_logging
-from a4c_service.cli import HelpFormatter, add_version, exit_codes
+from a4c_service.cli import INTERRUPTED, HelpFormatter, add_version, exit_codes
 from a4c_worker import control
 from a4c_worker.claim_domains import claim_domains
 from a4c_worker.client import connect
 from a4c_worker.config import Scope, SettingsError, WorkerSettings, load_settings
-from a4c_worker.exit import INTERRUPTED, run_and_exit
+from a4c_worker.exit import run_and_exit
 from a4c_worker.runner import run_worker
 from a4c_worker.wiring import build_application
 from a4c_worker.workflows.models import BootstrapInput

@@ -19,8 +19,7 @@ import traceback
 from collections.abc import Callable
 from typing import NoReturn
 
-# The exit code of a console script stopped by Ctrl-C (128 + SIGINT, as shells report it).
-INTERRUPTED = 130
+from a4c_service.cli import INTERRUPTED
 
 
 def run_and_exit(main: Callable[[], int]) -> NoReturn:

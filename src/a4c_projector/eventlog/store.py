@@ -24,10 +24,12 @@ from a4c_domain import OnboardingApplication
 from a4c_domain.application import TOKEN_SECRET_VAR
 from a4c_domain.errors import ConfigurationError
 from a4c_domain.persistence import (
+    DEFAULT_SQLITE_DBNAME,
     PASSWORD_TOPIC_VAR,
     PASSWORD_VAR,
     PERSISTENCE_MODULE_VAR,
     PERSISTENCE_MODULES,
+    SQLITE_DBNAME_VAR,
     TIMEOUT_VAR,
     PostgresConnection,
     postgres_connection,
@@ -85,7 +87,7 @@ def open_event_store(env: Mapping[str, str], sql_dir: Path | None = None) -> Eve
     else:
         location = Location(
             dialect="sqlite",
-            sqlite_path=app.env.get("SQLITE_DBNAME") or "a4c-events.sqlite",
+            sqlite_path=app.env.get(SQLITE_DBNAME_VAR) or DEFAULT_SQLITE_DBNAME,
             events_table=recorder.events_table_name,
             sql_dir=sql_dir,
         )
