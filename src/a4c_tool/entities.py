@@ -26,10 +26,16 @@ from a4c_domain.errors import A4CError
 from a4c_domain.invitation import Invitation
 from a4c_domain.organization import Organization
 from a4c_service.spreadsheet import csv_cell
+from a4c_worker.activities import UNCLAIMED
 from a4c_worker.providers.dns import DNSProvider
 
 SCAN_PAGE = 1000
 OutputFormat = Literal["table", "json", "csv"]
+
+
+class DNSLeftUnclaimed(A4CError):
+    """A cleanup step left a record its organization holds no claim on (reported as a
+    failure of that step; the other steps go on)."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +138,10 @@ async def _revoke(app: OnboardingApplication, org_id: UUID, inv_id: UUID, reason
 
 async def _remove_dns(app: OnboardingApplication, dns: DNSProvider, org: OrganizationView) -> None:
     assert org.fqdn is not None and org.dns_target is not None
-    if app.domain_owner(org.fqdn) == org.id:  # never a record under another tenant's domain
+    owner = app.domain_owner(org.fqdn)
+    if owner is None:  # taken before 0.3.0: left, and not recorded, as remove_dns does
+        raise DNSLeftUnclaimed(f"{org.fqdn} not removed: {UNCLAIMED}")
+    if owner == org.id:  # never a record under another tenant's domain
         await dns.remove_record(org.fqdn, org.dns_target, record_id=org.dns_record_id)
     app.remove_dns(organization_id=org.id)
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication
+from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication, Organization
+from a4c_domain.claim_backfill import backfill_domain_claims
 from a4c_tool.entities import cleanup, find_tagged, render
 from a4c_worker.providers.dns import InMemoryDNSProvider
 from tests.servers.postgres import postgres_env
@@ -129,3 +130,32 @@ async def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(
     assert sorted(r["name"] for r in json.loads(render(find_tagged(app, "dev"), "json"))) == (
         sorted(["formulas", *formulas])  # JSON is data: unchanged
     )
+
+
+async def test_cleanup_leaves_an_unclaimed_record_and_says_how_to_fix_it(
+    app: OnboardingApplication,
+) -> None:
+    """An organization that took its domain before 0.3.0 holds no claim: its record is
+    left (nothing proves it is its own), its state is not changed, and the report names
+    the backfill; after the backfill the same cleanup removes it."""
+    dns = InMemoryDNSProvider()
+    fqdn = "old.orgs.test"
+    record_id = await dns.ensure_record(fqdn, "ingress.orgs.test")
+    old = Organization(
+        name="Old", slug="old", org_type="provider", parent_id=None, tags=["dev"], domain=fqdn
+    )
+    old.configure_dns(fqdn, "ingress.orgs.test", record_id)
+    app.save(old)  # as 0.2.0 left it: no claim
+
+    report = await cleanup(app, dns, "dev", dry_run=False)
+
+    [failure] = [f for f in report.failures if f.startswith(f"remove DNS {fqdn}")]
+    assert "holds no claim" in failure and "a4c-worker claim-domains" in failure
+    assert dns.lookup(fqdn) is not None
+    assert app.get_organization(old.id).dns_status == "configured"
+
+    assert [o.outcome for o in backfill_domain_claims(app)] == ["claimed"]
+    again = await cleanup(app, dns, "dev", dry_run=False)
+    assert f"remove DNS {fqdn}" in again.actions and not again.failures
+    assert dns.lookup(fqdn) is None
+    assert app.get_organization(old.id).dns_status == "removed"
