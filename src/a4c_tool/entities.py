@@ -10,9 +10,7 @@ event, each idempotent, so an interrupted cleanup can simply be run again.
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,7 +23,7 @@ from a4c_domain import Cause, InvitationView, OnboardingApplication, Organizatio
 from a4c_domain.errors import A4CError
 from a4c_domain.invitation import Invitation
 from a4c_domain.organization import Organization
-from a4c_service.spreadsheet import csv_cell
+from a4c_service.tabular import render_text
 from a4c_worker.activities import UNCLAIMED
 from a4c_worker.providers.dns import DNSProvider
 
@@ -177,13 +175,4 @@ def render(entries: list[TaggedOrganization], fmt: OutputFormat) -> str:
     rows = list(_rows(entries))
     if fmt == "json":
         return json.dumps(rows, indent=2)
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
-        return buffer.getvalue().rstrip("\n")
-    widths = {c: max([len(c), *(len(r[c]) for r in rows)]) for c in COLUMNS}
-    lines = ["  ".join(c.upper().ljust(widths[c]) for c in COLUMNS)]
-    lines += ["  ".join(r[c].ljust(widths[c]) for c in COLUMNS) for r in rows]
-    return "\n".join(lines)
+    return render_text(COLUMNS, [[row[c] for c in COLUMNS] for row in rows], fmt)

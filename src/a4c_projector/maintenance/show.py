@@ -6,8 +6,6 @@ the tables later) stays out of terminal scroll-back and CI logs unless listed he
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +15,7 @@ from uuid import UUID
 
 from a4c_domain import ALL_ORGANIZATIONS
 from a4c_projector.queries import OrganizationRecord, ReadModel
-from a4c_service.spreadsheet import csv_cell
+from a4c_service.tabular import render_text
 
 Kind = Literal["organizations", "invitations"]
 Format = Literal["table", "json", "csv"]
@@ -86,20 +84,7 @@ def _pick(data: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
 def render(rows: list[dict[str, Any]], fields: Sequence[str], fmt: Format) -> str:
     if fmt == "json":
         return json.dumps([{k: _json(v) for k, v in row.items()} for row in rows], indent=2)
-    cells = [[_text(row[name]) for name in fields] for row in rows]
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(fields)
-        writer.writerows([csv_cell(cell) for cell in row] for row in cells)
-        return out.getvalue().rstrip("\n")
-    widths = [max([len(name), *(len(c[i]) for c in cells)]) for i, name in enumerate(fields)]
-    lines = [
-        "  ".join(name.ljust(w) for name, w in zip(fields, widths, strict=True)),
-        "  ".join("-" * w for w in widths),
-        *("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells),
-    ]
-    return "\n".join(line.rstrip() for line in lines)
+    return render_text(fields, [[_text(row[name]) for name in fields] for row in rows], fmt)
 
 
 def fields_of(kind: Kind) -> tuple[str, ...]:
