@@ -27,6 +27,12 @@ checking an accept) and never leave it: not returned, not logged, not in an erro
 provider's error text is redacted (``ProviderError``; the mail activity also redacts the
 token it just sent) and cut off from the library exception it came from before it
 becomes an ``ApplicationError``, a recorded failure reason or a log line.
+
+Why one module of over 500 lines: Temporal registers the methods of one activities
+object, built once per worker with its providers; the methods are one-command wrappers
+that share the error translation and the cause. Split it by concern (DNS, invitations)
+only together with the worker's registration, and never rename a method: its name is
+the activity type in every recorded history.
 """
 
 from __future__ import annotations
