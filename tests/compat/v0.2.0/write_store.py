@@ -1,3 +1,5 @@
+# mypy: ignore-errors
+# (written against the 0.2.0 API, which the current code no longer type-checks against)
 """Write the 0.2.0 compatibility fixture: ``events.sqlite`` and ``manifest.json`` here.
 
 Run with release 0.2.0 installed, never with the current code (the point is what the
@@ -38,7 +40,7 @@ from eventsourcing.persistence import StoredEvent
 from a4c_domain import Cause, OnboardingApplication, caused_by, event_id, organization_id
 
 HERE = Path(__file__).resolve().parent
-TOKEN_SECRET = "a4c-compat-fixture-secret-at-least-32-bytes"  # noqa: S105 - a fixture's
+TOKEN_SECRET = "a4c-compat-fixture-secret-at-least-32-bytes"
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
 
@@ -71,7 +73,7 @@ def operator(actor: str, n: int) -> Cause:
     return Cause(correlation_id=f"op-{n:03d}", actor=actor)
 
 
-def scenario(app: OnboardingApplication, clock: Clock) -> None:  # noqa: PLR0915 - a script
+def scenario(app: OnboardingApplication, clock: Clock) -> None:
     wf = "org-bootstrap-acme"
     with caused_by(activity(wf, "register_organization")):
         acme = app.register_organization(
