@@ -1,6 +1,8 @@
 # mypy: ignore-errors
 # (written against the 0.2.0 API, which the current code no longer type-checks against)
-"""Write the 0.2.0 compatibility fixture: ``events.sqlite`` and ``manifest.json`` here.
+"""Write the 0.2.0 compatibility fixture here: ``events.sqlite`` (the event store alone),
+``deployed.sqlite`` (the same events with the read models 0.2.0's projector made of
+them) and ``manifest.json``.
 
 Run with release 0.2.0 installed, never with the current code (the point is what the
 previous release wrote)::
@@ -9,8 +11,10 @@ previous release wrote)::
     python3 -m venv /tmp/a4c-020/.venv && /tmp/a4c-020/.venv/bin/pip install -q -e /tmp/a4c-020
     /tmp/a4c-020/.venv/bin/python tests/compat/v0.2.0/write_store.py
 
-The output is deterministic: a fixed token secret, a fixed clock for the commands and
-for the event timestamps, fixed causes. ``manifest.json`` records what 0.2.0 itself
+Commit the files it writes with ``git add -f`` (``*.sqlite`` is git-ignored). They are
+the same byte for byte on every run: a fixed token secret, one fixed clock for the
+commands and the event timestamps, fixed causes, and the projector's wall-clock
+``updated_at`` stamps set to a fixed time. ``manifest.json`` records what 0.2.0 itself
 said about the store (each event's topic, ids and the ``event_id`` it computed; each
 aggregate's view), so ``tests/compat/test_previous_release_store.py`` compares the
 current code with the release's own answers, not with a re-derivation.
@@ -28,6 +32,7 @@ recorders store the same topic and state bytes), so a PostgreSQL dump would add 
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import sys
 from datetime import UTC, datetime, timedelta
@@ -42,6 +47,7 @@ from a4c_domain import Cause, OnboardingApplication, caused_by, event_id, organi
 HERE = Path(__file__).resolve().parent
 TOKEN_SECRET = "a4c-compat-fixture-secret-at-least-32-bytes"
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+PROJECTED_AT = "2030-01-01T15:00:00.000+00:00"
 
 
 class Clock:
@@ -271,20 +277,49 @@ def manifest(app: OnboardingApplication) -> dict[str, Any]:
     return {"release": "0.2.0", "token_secret": TOKEN_SECRET, "events": events, "views": views}
 
 
+def store_env(db: Path) -> dict[str, str]:
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": str(db),
+        "A4C_TOKEN_SECRET": TOKEN_SECRET,
+    }
+
+
+def project_as_deployed(events: Path, deployed: Path) -> None:
+    """The same store with the read models 0.2.0's projector kept in it (one SQLite
+    file holds both): what an upgrade to the next release starts from."""
+    from a4c_projector.projector import Projector
+    from a4c_projector.store import open_event_store
+
+    shutil.copyfile(events, deployed)
+    store = open_event_store(store_env(deployed))
+    projector = Projector(store.location, store.mapper)
+    try:
+        projector.catch_up()
+    finally:
+        projector.close()
+    with sqlite3.connect(deployed) as conn:
+        # The projector stamps rows with the wall clock; fixed, the file is reproducible.
+        for table in ("organizations", "invitations", "projector_tracking"):
+            conn.execute(f"UPDATE {table} SET updated_at = ?", (PROJECTED_AT,))
+    with sqlite3.connect(deployed) as conn:
+        conn.execute("VACUUM")
+
+
 def main(out: Path = HERE) -> None:
     db = out / "events.sqlite"
     db.unlink(missing_ok=True)
     clock = Clock()
     # Event timestamps come from the same fixed clock (eventsourcing reads the wall clock).
     Aggregate.Event.create_timestamp = staticmethod(clock)  # type: ignore[method-assign]
-    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(db)}
-    app = OnboardingApplication(env, token_secret=TOKEN_SECRET, clock=clock)
+    app = OnboardingApplication(store_env(db), clock=clock)
     scenario(app, clock)
     legacy_v1_registration(app)
     record = manifest(app)
     app.close()
     with sqlite3.connect(db) as conn:
         conn.execute("VACUUM")
+    project_as_deployed(db, out / "deployed.sqlite")
     (out / "manifest.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     print(f"wrote {db} ({db.stat().st_size} bytes, {len(record['events'])} events)")
 
