@@ -27,10 +27,11 @@ from temporalio.client import Client
 
 from a4c_domain import OnboardingApplication
 from a4c_domain.persistence import postgres_connection
+from a4c_projector.schema import expected_tables
 from a4c_worker.config import SettingsError, WorkerSettings, load_settings
 from a4c_worker.wiring import application_env, build_application
 
-READ_MODEL_TABLES = ("organizations", "invitations")
+READ_MODEL_TABLES = expected_tables(read_models_only=True)  # declared once, by the projector
 TIMEOUT = 10.0
 
 
