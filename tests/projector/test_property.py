@@ -184,8 +184,8 @@ def check_history(
     app = OnboardingApplication(env)
     store = Store(env, app, open_event_store(env))
     try:
-        for step in history:
-            apply(app, *step)
+        for command in history:
+            apply(app, *command)
         step = 0
         while True:
             # Each planned crash happens once, then the projector is left to finish.

@@ -46,7 +46,9 @@ PG_DEFAULT = {"now": "now()", "empty": "'{}'::text[]", "zero": "0"}
 
 
 def declared_pg(table: Table) -> dict[str, object]:
-    indexes = {f"{table.name}_pkey": ("primary", "btree", (table.primary_key,))}
+    indexes: dict[str, tuple[str, str, tuple[str, ...]]] = {
+        f"{table.name}_pkey": ("primary", "btree", (table.primary_key,))
+    }
     for column in table.columns:
         if column.unique:
             indexes[f"{table.name}_{column.name}_key"] = ("unique", "btree", (column.name,))
@@ -65,6 +67,12 @@ def declared_pg(table: Table) -> dict[str, object]:
         "indexes": indexes,
         "checks": [] if table.check is None else [f"CHECK (({table.check}))"],
     }
+
+
+def names(array: object) -> tuple[str, ...]:
+    """A PostgreSQL ``name[]`` as psycopg returns it (a list of str), as a tuple."""
+    assert isinstance(array, list)
+    return tuple(array)
 
 
 def created_pg(
@@ -94,7 +102,7 @@ def created_pg(
     ).fetchall()
     return {
         "columns": [tuple(c) for c in columns],
-        "indexes": {str(r[0]): (r[1], r[2], tuple(r[3])) for r in indexes},
+        "indexes": {str(r[0]): (r[1], r[2], names(r[3])) for r in indexes},
         "checks": [str(r[0]) for r in checks],
     }
 

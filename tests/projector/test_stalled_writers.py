@@ -67,8 +67,9 @@ def raise_cache_and_leave_a_gap(store: Store) -> None:
     table = location.qualified_events_table
     with psycopg.connect(location.conninfo, autocommit=True) as conn:
         row = conn.execute("SELECT pg_get_serial_sequence(%s, 'notification_id')", (table,))
-        sequence = row.fetchone()[0]  # type: ignore[index]
-        conn.execute(f"ALTER SEQUENCE {sequence} CACHE 20")  # type: ignore[arg-type]
+        found = row.fetchone()
+        assert found is not None
+        conn.execute(f"ALTER SEQUENCE {found[0]} CACHE 20")
     with psycopg.connect(location.conninfo) as conn:
         conn.cursor().executemany(
             f"INSERT INTO {table} (originator_id, originator_version, topic, state) "

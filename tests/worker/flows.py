@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 from uuid import UUID
 
 from pydantic import SecretStr
@@ -23,6 +23,7 @@ from tests.servers.bind import BindServer
 from tests.servers.smtp import SMTPTestServer
 
 from a4c_domain import OnboardingApplication
+from a4c_domain.base import DomainAggregate
 from a4c_worker.activities import Links, OnboardingActivities
 from a4c_worker.client import BootstrapHandle
 from a4c_worker.providers.dns import (
@@ -55,7 +56,13 @@ LINKS = Links(
 FAST_STEPS = StepPolicy(timeout_seconds=5, retry_initial_interval_seconds=0.1, max_attempts=3)
 
 
-def sqlite_app(folder: Path, app_class: type[App] = OnboardingApplication) -> App:  # type: ignore[assignment]
+@overload
+def sqlite_app(folder: Path) -> OnboardingApplication: ...
+@overload
+def sqlite_app(folder: Path, app_class: type[App]) -> App: ...
+def sqlite_app(
+    folder: Path, app_class: type[OnboardingApplication] = OnboardingApplication
+) -> OnboardingApplication:
     env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(folder / "ev.db")}
     return app_class(env, token_secret=TOKEN_SECRET)
 
@@ -140,6 +147,7 @@ class Flows:
         out = []
         for n in self.app.recorder.select_notifications(start=1, limit=100_000):
             ev = self.app.mapper.to_domain_event(n)
+            assert isinstance(ev, DomainAggregate.Event)
             out.append(
                 (type(ev).__qualname__, ev.originator_id, ev.originator_version, ev.metadata)
             )

@@ -14,6 +14,7 @@ from temporalio.testing import ActivityEnvironment
 from tests.worker.flows import LINKS, sqlite_app
 
 from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication, organization_id
+from a4c_domain.base import DomainAggregate
 from a4c_domain.errors import (
     ConcurrencyError,
     InvalidCommand,
@@ -104,6 +105,7 @@ async def test_events_carry_the_activity_coordinates(acts: OnboardingActivities)
     )
     [notification] = acts.app.recorder.select_notifications(start=1, limit=10)
     event = acts.app.mapper.to_domain_event(notification)
+    assert isinstance(event, DomainAggregate.Event)
     assert event.metadata["workflow_id"] == "wf-test"
     assert event.metadata["attempt"] == "3"
     assert event.metadata["activity_type"] == "unknown"  # ActivityEnvironment's default

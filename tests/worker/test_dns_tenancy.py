@@ -12,6 +12,7 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dns.message
 import dns.query
@@ -51,7 +52,7 @@ def refusal_of(error: BaseException) -> ApplicationError:
     return refusal
 
 
-def spec_for(slug: str, fqdn: str, **extra: object) -> BootstrapInput:
+def spec_for(slug: str, fqdn: str, **extra: Any) -> BootstrapInput:
     return bootstrap_input(slug, invitees=1, **extra).model_copy(update={"domain": fqdn})
 
 
