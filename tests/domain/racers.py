@@ -13,7 +13,7 @@ from eventsourcing.persistence import IntegrityError
 
 from a4c_domain import OnboardingApplication
 from a4c_domain.errors import A4CError
-from tests.domain.support import TOKEN_SECRET
+from tests.support import TOKEN_SECRET
 
 Step = tuple[str, dict[str, Any]]
 Outcome = tuple[str, int | None]  # ("ok", position) or (error class name, None)

@@ -18,6 +18,7 @@ from a4c_domain import Cause, DomainClaim, OnboardingApplication, Organization, 
 from a4c_domain.claim_backfill import ClaimOutcome, ClaimSummary, backfill_domain_claims
 from a4c_domain.errors import DomainTaken, InvalidCommand
 from tests.domain.support import Store, assert_refused, notification_count, org_fields
+from tests.support import TOKEN_SECRET
 
 SHOP = "shop.example.com"
 
@@ -229,7 +230,7 @@ def test_a_claim_lost_to_a_racing_registration_is_reported_and_the_run_goes_on(
                 rival.register_organization(**org_fields(slug="newcomer", domain=SHOP))
             return owner
 
-    backfill_app = Raced({**store.env, "A4C_TOKEN_SECRET": "x" * 32})
+    backfill_app = Raced({**store.env, "A4C_TOKEN_SECRET": TOKEN_SECRET})
     store.apps.append(backfill_app)
 
     outcomes, summary = run(backfill_app)

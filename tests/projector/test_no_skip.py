@@ -25,7 +25,8 @@ from a4c_projector.engine.runner import Runner, RunnerOptions
 from a4c_projector.eventlog.guard import FetchedRow, GapGuard
 from a4c_projector.maintenance.audit import audit
 from a4c_projector.readmodel.tables import TableSet
-from tests.projector.conftest import Store, make_pg_store, run_cli, wait_for
+from tests.projector.conftest import Store, make_pg_store, run_cli
+from tests.support import wait_for
 
 
 class NaiveGuard(GapGuard):

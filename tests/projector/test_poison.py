@@ -31,9 +31,9 @@ from tests.projector.conftest import (
     seed,
     store_head,
     tracked_position,
-    wait_for,
     write_poison,
 )
+from tests.support import wait_for
 
 POISON_TOPIC = "a4c_domain.organization:Organization.DNSConfigured"
 

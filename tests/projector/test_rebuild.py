@@ -27,8 +27,8 @@ from tests.projector.conftest import (
     projector_cli,
     seed,
     store_head,
-    wait_for,
 )
+from tests.support import wait_for
 
 ORGS = 500
 

@@ -33,9 +33,9 @@ from tests.projector.conftest import (
     make_pg_store,
     store_head,
     tracked_position,
-    wait_for,
 )
 from tests.projector.test_no_skip import stored_org_events
+from tests.support import wait_for
 
 
 def add_stall_trigger(store: Store, seconds_sql: str) -> None:
@@ -148,11 +148,11 @@ WRITER = textwrap.dedent(
     """
     import sys
     from a4c_domain import OnboardingApplication
-    from tests.projector.conftest import SECRET
+    from tests.projector.conftest import TOKEN_SECRET
     from tests.servers.postgres import postgres_env
 
     schema, name, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    env = postgres_env(schema, A4C_TOKEN_SECRET=SECRET, POSTGRES_ENABLE_DB_FUNCTIONS="y")
+    env = postgres_env(schema, A4C_TOKEN_SECRET=TOKEN_SECRET, POSTGRES_ENABLE_DB_FUNCTIONS="y")
     app = OnboardingApplication(env)
     for n in range(count):
         org = app.register_organization(

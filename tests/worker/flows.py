@@ -21,6 +21,7 @@ from pydantic import SecretStr
 from temporalio.client import Client
 from tests.servers.bind import BindServer
 from tests.servers.smtp import SMTPTestServer
+from tests.support import TOKEN_SECRET
 
 from a4c_domain import OnboardingApplication
 from a4c_domain.base import DomainAggregate
@@ -44,7 +45,6 @@ from a4c_worker.workflows.models import (
 )
 
 App = TypeVar("App", bound=OnboardingApplication)
-TOKEN_SECRET = "test-token-secret-0123456789-abcdefghijklmnop"
 ZONE = "orgs.a4c.test"
 LINKS = Links(
     accept_url_base="http://localhost:8080/invitations/accept",

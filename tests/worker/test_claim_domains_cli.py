@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.servers.bind import free_port
 from tests.servers.postgres import postgres_env
+from tests.support import TOKEN_SECRET, free_port
 
 from a4c_domain import DomainClaim, OnboardingApplication, Organization
 from a4c_domain.errors import DomainTaken
 from a4c_worker.cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_UNREACHABLE
 
-TOKEN_SECRET = "claim-domains-cli-secret-0123456789abcdef"
 SCRIPT = Path(sys.executable).with_name("a4c-worker")
 SHOP = "shop.orgs.example.com"
 

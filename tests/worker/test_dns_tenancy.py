@@ -21,7 +21,8 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 from tests.servers.bind import BindServer
 from tests.servers.postgres import postgres_env
-from tests.worker.flows import TOKEN_SECRET, Flows, bootstrap_input, sqlite_app
+from tests.support import TOKEN_SECRET
+from tests.worker.flows import Flows, bootstrap_input, sqlite_app
 from tests.worker.providers.test_rfc2136 import publish_foreign
 
 from a4c_domain import OnboardingApplication, organization_id

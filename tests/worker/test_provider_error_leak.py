@@ -18,7 +18,8 @@ from urllib.parse import quote
 import pytest
 from temporalio.client import Client
 from tests.servers.smtp import SMTPTestServer
-from tests.worker.flows import LINKS, TOKEN_SECRET, Flows, bootstrap_input, smtp_mailer, sqlite_app
+from tests.support import TOKEN_SECRET
+from tests.worker.flows import LINKS, Flows, bootstrap_input, smtp_mailer, sqlite_app
 
 from a4c_domain import ALL_ORGANIZATIONS
 from a4c_projector.engine.projector import Projector
