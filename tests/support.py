@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 # The A4C_TOKEN_SECRET of every test that needs one. Distinctive, so a leak check can
 # search for it; the recorded workflow histories (tests/worker/histories) hold tokens
@@ -48,13 +48,16 @@ def wait_for(
 
 
 async def wait_for_async(
-    condition: Callable[[], object], seconds: float = 30.0, what: str = "condition"
+    condition: Callable[[], Awaitable[object]],
+    seconds: float = 30.0,
+    what: str = "condition",
+    interval: float = 0.1,
 ) -> None:
-    """:func:`wait_for` inside an event loop: ``condition`` (which may block, e.g. an
-    HTTP GET) runs in a thread so the loop keeps serving meanwhile."""
+    """:func:`wait_for` inside an event loop, for a condition that is awaited (a
+    workflow query; a blocking check wrapped in ``asyncio.to_thread``)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if await asyncio.to_thread(condition):
+        if await condition():
             return
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(interval)
     raise AssertionError(f"timed out waiting for {what}")

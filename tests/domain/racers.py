@@ -36,7 +36,7 @@ def run_plan(index: int, env: dict[str, str], plan: list[Step], barrier: Any, re
                 lost_saves += 1
                 raise
 
-        app.save = counting_save  # type: ignore[method-assign]
+        app.save = counting_save  # type: ignore[method-assign]  # a spy counting saves
         try:
             for method, fields in plan:
                 barrier.wait(timeout=60)

@@ -15,6 +15,7 @@ from uuid import UUID
 import pytest
 
 from a4c_domain import Cause, DomainClaim, OnboardingApplication, Organization, caused_by
+from a4c_domain.base import DomainAggregate
 from a4c_domain.claim_backfill import ClaimOutcome, ClaimSummary, backfill_domain_claims
 from a4c_domain.errors import DomainTaken, InvalidCommand
 from tests.domain.support import Store, assert_refused, notification_count, org_fields
@@ -200,7 +201,7 @@ def test_the_log_is_read_in_pages(app: OnboardingApplication) -> None:
         limits.append(kwargs["limit"])
         return select(*args, **kwargs)
 
-    app.recorder.select_notifications = spy  # type: ignore[method-assign]
+    app.recorder.select_notifications = spy  # type: ignore[method-assign]  # a spy on pages
 
     _, summary = run(app, page_size=2)
 
@@ -257,7 +258,8 @@ def test_a_claim_saved_by_the_backfill_is_a_plain_domain_claim(
     assert isinstance(claim, DomainClaim)
     assert (claim.fqdn, claim.organization_id, claim.version) == (SHOP, old, 1)
     [event] = app.repository.event_store.get(claim.id)
-    assert event.metadata["actor"] == "a4c-worker claim-domains"  # type: ignore[attr-defined]
+    assert isinstance(event, DomainAggregate.Event)
+    assert event.metadata["actor"] == "a4c-worker claim-domains"
 
 
 def test_a_page_size_below_one_is_refused(app: OnboardingApplication) -> None:

@@ -43,7 +43,8 @@ def test_a_second_organization_cannot_register_a_taken_domain(app: OnboardingApp
         **org_fields(slug="attacker", domain="SHOP.example.com."),  # same name, other spelling
     )
 
-    assert refused.fqdn == "shop.example.com"  # type: ignore[attr-defined]
+    assert isinstance(refused, DomainTaken)
+    assert refused.fqdn == "shop.example.com"
     assert "shop.example.com" in str(refused)
     assert "victim" not in str(refused)  # the owner is not revealed to the other tenant
     with pytest.raises(OrganizationNotFound):

@@ -27,6 +27,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from a4c_domain import OnboardingApplication
 from a4c_domain.application import TOKEN_SECRET_VAR
+from a4c_projector.dialects.postgres import PostgresDatabase
 from a4c_projector.eventlog.store import open_event_store
 from tests.projector.conftest import (
     ROOT,
@@ -107,7 +108,8 @@ def test_a_password_libpq_would_misread_reaches_postgres_intact(
     assert (parsed["password"], parsed["port"], parsed["user"]) == (password, "5432", role)
     with location.connect() as db:
         assert db.execute("SELECT current_user") == [(role,)]
-        info = db.conn.info  # type: ignore[attr-defined]
+        assert isinstance(db, PostgresDatabase)
+        info = db.conn.info
         assert (info.password, info.port, info.user) == (password, 5432, role)
 
 
@@ -149,7 +151,8 @@ def test_the_password_topic_and_connect_timeout_are_honoured(
         _TOPIC_PASSWORD.append(token)
         set_password(pg_server, role, token)
         with location.connect() as db:
-            assert db.conn.info.password == token  # type: ignore[attr-defined]
+            assert isinstance(db, PostgresDatabase)
+            assert db.conn.info.password == token
 
 
 @pytest.fixture

@@ -119,7 +119,7 @@ def write_every_event_type(store: Store) -> None:
 def write_v1_registered(app: OnboardingApplication) -> None:
     """A stored v1 ``Registered`` (no tags, no domain, no class_version): upcast on read."""
     state = app.mapper.to_stored_event(
-        Organization.Registered(  # type: ignore[call-arg]
+        Organization.Registered(  # type: ignore[call-arg]  # @event fields: unseen by mypy
             originator_id=organization_id("legacy"),
             originator_version=1,
             timestamp=datetime(2024, 5, 1, tzinfo=UTC),
@@ -224,7 +224,7 @@ def test_rows_the_fast_path_must_not_decode_go_through_the_mapper() -> None:
     """A typed value below the top level, a stray ``_type_`` key: the mapper's result."""
     mapper: Mapper[Any] = Mapper(transcoder=_transcoder())
     decoder = EventDecoder(mapper)
-    event = Organization.Registered(  # type: ignore[call-arg]
+    event = Organization.Registered(  # type: ignore[call-arg]  # @event fields: unseen by mypy
         originator_id=organization_id("nested"),
         originator_version=1,
         timestamp=datetime(2025, 1, 2, tzinfo=UTC),

@@ -91,9 +91,9 @@ def test_terminated_connections_are_reopened_and_the_run_finishes(pg_store: Stor
             assert pids, "the daemon has no connections to terminate"
             with psycopg.connect(pg_store.location.conninfo, autocommit=True) as admin:
                 for pid in pids:
-                    killed += bool(
-                        admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]  # type: ignore[index]
-                    )
+                    terminated = admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()
+                    assert terminated is not None
+                    killed += bool(terminated[0])
 
             def progressed(since: int = tracked_position(pg_store)) -> bool:
                 return tracked_position(pg_store) > since

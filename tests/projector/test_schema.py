@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from pydantic import BaseModel
 
 from a4c_projector.dialects.location import Location
 from a4c_projector.dialects.sqldir import source_sql_dir, sql_files
@@ -211,8 +212,8 @@ def test_the_derived_sqlite_ddl_creates_exactly_the_declared_schema(tmp_path: Pa
 @pytest.mark.parametrize(
     ("record", "table"), [(OrganizationRecord, ORGANIZATIONS), (InvitationRecord, INVITATIONS)]
 )
-def test_each_query_record_holds_its_tables_columns(record: type, table: Table) -> None:
-    assert tuple(record.model_fields) == compared_columns(table)  # type: ignore[attr-defined]
+def test_each_query_record_holds_its_tables_columns(record: type[BaseModel], table: Table) -> None:
+    assert tuple(record.model_fields) == compared_columns(table)
 
 
 def test_validate_can_ask_for_the_expected_tables_and_columns() -> None:

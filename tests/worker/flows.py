@@ -7,7 +7,6 @@ temporary folder; duplicate and retry tests pass a PostgreSQL app instead.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -21,7 +20,7 @@ from pydantic import SecretStr
 from temporalio.client import Client
 from tests.servers.bind import BindServer
 from tests.servers.smtp import SMTPTestServer
-from tests.support import TOKEN_SECRET
+from tests.support import TOKEN_SECRET, wait_for_async
 
 from a4c_domain import OnboardingApplication
 from a4c_domain.base import DomainAggregate
@@ -127,6 +126,7 @@ class Flows:
     def use_bind(self, bind: BindServer) -> None:
         """Publish to and verify at a real BIND (RFC 2136), its zone as the worker's."""
         self.links = self.links.model_copy(update={"zone": bind.zone.rstrip(".")})
+        # The slots are typed as the doubles most tests drive; these tests put real ones in.
         self.dns = RFC2136DNSProvider(  # type: ignore[assignment]
             RFC2136Settings(
                 server=bind.host,
@@ -138,7 +138,7 @@ class Flows:
                 timeout=5,
             )
         )
-        self.verifier = ResolverDNSVerifier(  # type: ignore[assignment]
+        self.verifier = ResolverDNSVerifier(  # type: ignore[assignment]  # as above
             ResolverSettings(nameservers=[Nameserver(host=bind.host, port=bind.port)])
         )
 
@@ -235,13 +235,13 @@ class FaultyApp(OnboardingApplication):
 
 
 async def wait_for_step(handle: BootstrapHandle, step: str) -> None:
-    """Poll the progress query until the bootstrap is at ``step`` (10 s at most)."""
-    for _ in range(200):
+    """Poll the progress query until the bootstrap is at ``step``."""
+
+    async def at_step() -> bool:
         progress = await handle.query(OrganizationBootstrapWorkflow.progress)
-        if progress.current_step == step:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the bootstrap never reached {step}: {progress}")
+        return progress.current_step == step
+
+    await wait_for_async(at_step, what=f"the bootstrap to reach {step}", interval=0.05)
 
 
 def smtp_mailer(server: SMTPTestServer) -> SMTPMailer:

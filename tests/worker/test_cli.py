@@ -474,8 +474,9 @@ async def test_sigterm_lets_the_running_activity_finish_then_exits_0(
             handle = await start_bootstrap(temporal_env.client, spec, env["TEMPORAL_TASK_QUEUE"])
             await wait_for_metric(running, "a4c_worker_activities_running 1.0")
             running.process.send_signal(signal.SIGTERM)
+            ready = running.url("/ready")
             await wait_for_async(
-                lambda: http_get(running.url("/ready"))[0] == 503, what="not ready"
+                lambda: asyncio.to_thread(lambda: http_get(ready)[0] == 503), what="not ready"
             )
             await asyncio.sleep(0.5)
             assert running.process.poll() is None  # still waiting for the activity
@@ -510,6 +511,7 @@ async def test_sigterm_lets_the_running_activity_finish_then_exits_0(
 
 
 async def wait_for_metric(worker: WorkerProcess, line: str) -> None:
+    metrics = worker.url("/metrics")
     await wait_for_async(
-        lambda: line in http_get(worker.url("/metrics"))[1], what=f"metric {line!r}"
+        lambda: asyncio.to_thread(lambda: line in http_get(metrics)[1]), what=f"metric {line!r}"
     )

@@ -68,7 +68,7 @@ async def test_a_refusal_quoting_the_mail_leaves_no_token_in_any_record(
     caplog.set_level(logging.DEBUG)
     app = sqlite_app(tmp_path)
     flows = Flows(app=app, client=temporal_client, task_queue=task_queue)
-    flows.mailer = smtp_mailer(smtp_server)  # type: ignore[assignment]
+    flows.mailer = smtp_mailer(smtp_server)  # type: ignore[assignment]  # a real one in the double's slot
     slug = f"quoted-{len(refusals)}"
     spec = bootstrap_input(slug, invitees=len(refusals), domain=False)
     for invitee, (code, one_line) in zip(spec.invitees, refusals, strict=True):
