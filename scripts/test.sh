@@ -9,6 +9,6 @@ VENV=${A4C_VENV:-.venv}
 export PATH="$PWD/$VENV/bin:$PATH"
 ruff check src tests bench
 ruff format --check src tests bench
-mypy src tests/domain  # the other test folders are not mypy-clean yet (issue 10, part 5)
+mypy src tests
 lint-imports
 exec pytest "$@"

@@ -1,4 +1,6 @@
-"""Shared fixtures: each real server is a plugin module under tests/servers."""
+"""Shared fixtures: each real server is a plugin module under tests/servers (PostgreSQL
+with ``fresh_schema``, Temporal, BIND, SMTP); the token secret, ``free_port`` and
+``wait_for`` are in tests/support.py."""
 
 import logging
 from collections.abc import Iterator

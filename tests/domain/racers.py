@@ -13,7 +13,7 @@ from eventsourcing.persistence import IntegrityError
 
 from a4c_domain import OnboardingApplication
 from a4c_domain.errors import A4CError
-from tests.domain.support import TOKEN_SECRET
+from tests.support import TOKEN_SECRET
 
 Step = tuple[str, dict[str, Any]]
 Outcome = tuple[str, int | None]  # ("ok", position) or (error class name, None)
@@ -36,7 +36,7 @@ def run_plan(index: int, env: dict[str, str], plan: list[Step], barrier: Any, re
                 lost_saves += 1
                 raise
 
-        app.save = counting_save  # type: ignore[method-assign]
+        app.save = counting_save  # type: ignore[method-assign]  # a spy counting saves
         try:
             for method, fields in plan:
                 barrier.wait(timeout=60)

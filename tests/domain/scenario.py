@@ -19,7 +19,8 @@ from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication, invitation_id, 
 from a4c_domain.errors import A4CError, InvalidCommand, NotFound
 from a4c_domain.tokens import TokenIssuer
 from a4c_domain.views import InvitationView, OrganizationView
-from tests.domain.support import TOKEN_SECRET, FakeClock
+from tests.domain.support import FakeClock
+from tests.support import TOKEN_SECRET
 
 SLUGS = ("alpha", "beta")
 EMAILS = ("ann@example.com", "bob@example.com")

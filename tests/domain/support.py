@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict
@@ -13,8 +11,8 @@ import psycopg
 
 from a4c_domain import OnboardingApplication
 from a4c_domain.commands import Role
+from tests.support import TOKEN_SECRET
 
-TOKEN_SECRET = "a4c-test-secret-that-is-at-least-32-bytes-long"
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
 
@@ -77,19 +75,6 @@ class Store:
 def sqlite_store(path: str) -> Store:
     """A store in the SQLite file at ``path``."""
     return Store("sqlite", {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path})
-
-
-@contextmanager
-def postgres_schema(conninfo: str) -> Iterator[str]:
-    """A fresh PostgreSQL schema, dropped afterwards (for tests that need more than one)."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield schema
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def notification_count(app: OnboardingApplication) -> int:

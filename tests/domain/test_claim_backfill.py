@@ -15,9 +15,11 @@ from uuid import UUID
 import pytest
 
 from a4c_domain import Cause, DomainClaim, OnboardingApplication, Organization, caused_by
+from a4c_domain.base import DomainAggregate
 from a4c_domain.claim_backfill import ClaimOutcome, ClaimSummary, backfill_domain_claims
 from a4c_domain.errors import DomainTaken, InvalidCommand
 from tests.domain.support import Store, assert_refused, notification_count, org_fields
+from tests.support import TOKEN_SECRET
 
 SHOP = "shop.example.com"
 
@@ -199,7 +201,7 @@ def test_the_log_is_read_in_pages(app: OnboardingApplication) -> None:
         limits.append(kwargs["limit"])
         return select(*args, **kwargs)
 
-    app.recorder.select_notifications = spy  # type: ignore[method-assign]
+    app.recorder.select_notifications = spy  # type: ignore[method-assign]  # a spy on pages
 
     _, summary = run(app, page_size=2)
 
@@ -229,7 +231,7 @@ def test_a_claim_lost_to_a_racing_registration_is_reported_and_the_run_goes_on(
                 rival.register_organization(**org_fields(slug="newcomer", domain=SHOP))
             return owner
 
-    backfill_app = Raced({**store.env, "A4C_TOKEN_SECRET": "x" * 32})
+    backfill_app = Raced({**store.env, "A4C_TOKEN_SECRET": TOKEN_SECRET})
     store.apps.append(backfill_app)
 
     outcomes, summary = run(backfill_app)
@@ -256,7 +258,8 @@ def test_a_claim_saved_by_the_backfill_is_a_plain_domain_claim(
     assert isinstance(claim, DomainClaim)
     assert (claim.fqdn, claim.organization_id, claim.version) == (SHOP, old, 1)
     [event] = app.repository.event_store.get(claim.id)
-    assert event.metadata["actor"] == "a4c-worker claim-domains"  # type: ignore[attr-defined]
+    assert isinstance(event, DomainAggregate.Event)
+    assert event.metadata["actor"] == "a4c-worker claim-domains"
 
 
 def test_a_page_size_below_one_is_refused(app: OnboardingApplication) -> None:

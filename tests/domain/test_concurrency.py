@@ -16,8 +16,9 @@ import pytest
 from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication, organization_id
 from a4c_domain.errors import ConcurrencyError, OrganizationConflict
 from tests.domain.racers import Outcome, Step, run_plan
-from tests.domain.support import TOKEN_SECRET, Store, events, notification_count, org_fields
+from tests.domain.support import Store, events, notification_count, org_fields
 from tests.servers.postgres import postgres_env
+from tests.support import TOKEN_SECRET
 
 ROUNDS = 12
 

@@ -17,6 +17,7 @@ from a4c_domain.errors import DomainTaken, OrganizationNotFound
 from tests.domain.racers import Step
 from tests.domain.support import assert_noop, assert_refused, events, org_fields
 from tests.domain.test_concurrency import pg_env, race
+from tests.support import TOKEN_SECRET
 
 __all__ = ["pg_env"]  # the racing schema fixture, shared with test_concurrency
 
@@ -42,7 +43,8 @@ def test_a_second_organization_cannot_register_a_taken_domain(app: OnboardingApp
         **org_fields(slug="attacker", domain="SHOP.example.com."),  # same name, other spelling
     )
 
-    assert refused.fqdn == "shop.example.com"  # type: ignore[attr-defined]
+    assert isinstance(refused, DomainTaken)
+    assert refused.fqdn == "shop.example.com"
     assert "shop.example.com" in str(refused)
     assert "victim" not in str(refused)  # the owner is not revealed to the other tenant
     with pytest.raises(OrganizationNotFound):
@@ -123,7 +125,7 @@ def test_organizations_racing_for_one_domain_exactly_one_wins(
     for mine, theirs in zip(first[0], second[0], strict=True):
         kinds = sorted([mine[0], theirs[0]])
         assert kinds == ["DomainTaken", "ok"], (mine, theirs)
-    app = OnboardingApplication({**pg_env, "A4C_TOKEN_SECRET": "x" * 32})
+    app = OnboardingApplication({**pg_env, "A4C_TOKEN_SECRET": TOKEN_SECRET})
     try:
         registered = [e for e in events(app) if type(e).__qualname__ == "Organization.Registered"]
         assert len(registered) == ROUNDS  # the losers stored nothing

@@ -14,8 +14,9 @@ import psycopg
 import pytest
 
 from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication
-from tests.domain.support import TOKEN_SECRET, events, org_fields, postgres_schema
-from tests.servers.postgres import PG_DBNAME, PG_HOST, PG_PORT, PG_USER, postgres_env
+from tests.domain.support import events, org_fields
+from tests.servers.postgres import PG_DBNAME, PG_HOST, PG_PORT, PG_USER, fresh_schema, postgres_env
+from tests.support import TOKEN_SECRET
 
 DDL = Path(__file__).resolve().parents[2] / "sql" / "001_event_store.sql"
 
@@ -34,7 +35,7 @@ def open_app(schema: str, **extra: str) -> OnboardingApplication:
 
 @pytest.fixture
 def other_schema(pg_server: str) -> Iterator[str]:
-    with postgres_schema(pg_server) as schema:
+    with fresh_schema(pg_server) as schema:
         yield schema
 
 

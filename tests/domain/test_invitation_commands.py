@@ -25,7 +25,6 @@ from a4c_domain.errors import (
 from a4c_domain.tokens import TokenIssuer
 from a4c_domain.views import InvitationView
 from tests.domain.support import (
-    TOKEN_SECRET,
     FakeClock,
     Invitee,
     assert_noop,
@@ -33,6 +32,7 @@ from tests.domain.support import (
     events,
     org_fields,
 )
+from tests.support import TOKEN_SECRET
 
 PERSON: Invitee = {
     "email": "Alice@Example.COM",

@@ -9,7 +9,8 @@ import pytest
 
 from a4c_domain import OnboardingApplication
 from a4c_domain.errors import ConfigurationError, InvalidCommand
-from tests.domain.support import TOKEN_SECRET, FakeClock, notifications, org_fields
+from tests.domain.support import FakeClock, notifications, org_fields
+from tests.support import TOKEN_SECRET
 
 
 def app_with_ttl(tmp_path: Path, ttl: str) -> OnboardingApplication:

@@ -137,7 +137,7 @@ def test_accept_racing_a_deactivation_loses(
             app.deactivate(organization_id=acme.id, reason="raced")
         return loaded
 
-    app._load = load_then_deactivate  # type: ignore[method-assign]
+    app._load = load_then_deactivate  # type: ignore[method-assign]  # a spy on the load
     with pytest.raises(OrganizationInactive):
         _accept(app, inv)
     assert raced
@@ -159,7 +159,7 @@ def test_invite_racing_a_deactivation_is_refused(
             app.deactivate(organization_id=acme.id, reason="raced")
         return loaded
 
-    app._load = load_then_deactivate  # type: ignore[method-assign]
+    app._load = load_then_deactivate  # type: ignore[method-assign]  # a spy on the load
     with pytest.raises(OrganizationInactive):
         _invite(app, acme, 0)
     assert raced
@@ -250,9 +250,9 @@ def test_the_scope_is_required_and_only_a_uuid_or_the_sentinel(
     # Queries: a forgotten scope (None once meant "everyone") is refused, not widened.
     for bad in (None, "acme", str(acme.id)):
         with pytest.raises(InvalidScope, match="ALL_ORGANIZATIONS"):
-            app.get_invitation(inv.id, bad)  # type: ignore[arg-type]
+            app.get_invitation(inv.id, bad)  # type: ignore[arg-type]  # a bad scope: the test
         with pytest.raises(InvalidScope):
-            app.invitation_token(inv.id, bad)  # type: ignore[arg-type]
+            app.invitation_token(inv.id, bad)  # type: ignore[arg-type]  # a bad scope: the test
 
 
 # --- generations: the newest supersedes -----------------------------------------------

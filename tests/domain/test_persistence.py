@@ -12,8 +12,8 @@ from eventsourcing.utils import Environment
 from a4c_domain import OnboardingApplication
 from a4c_domain.errors import ConfigurationError
 from a4c_domain.persistence import postgres_connection
-from tests.domain.support import TOKEN_SECRET
 from tests.servers.postgres import postgres_env
+from tests.support import TOKEN_SECRET
 
 
 def issued_password() -> str:

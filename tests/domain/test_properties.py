@@ -28,11 +28,10 @@ from tests.domain.support import (
     Store,
     events,
     notification_count,
-    postgres_schema,
     sqlite_store,
     without_position,
 )
-from tests.servers.postgres import pg_conninfo, postgres_env
+from tests.servers.postgres import fresh_schema, pg_conninfo, postgres_env
 
 TERMINAL = {"Accepted", "Revoked", "Expired"}
 
@@ -137,7 +136,7 @@ def temporary_sqlite_store() -> Iterator[Store]:
 
 @contextmanager
 def temporary_postgres_store(conninfo: str) -> Iterator[Store]:
-    with postgres_schema(conninfo) as schema:
+    with fresh_schema(conninfo) as schema:
         store = Store("postgres", postgres_env(schema), conninfo=conninfo, schema=schema)
         try:
             yield store

@@ -12,8 +12,9 @@ from a4c_domain.errors import InvalidCommand
 from a4c_domain.redaction import MAX_LENGTH, REDACTED, redact
 from a4c_domain.tokens import TokenIssuer
 from tests.domain.support import events, org_fields
+from tests.support import TOKEN_SECRET
 
-TOKEN = TokenIssuer("k" * 32).token(UUID(int=7), 1)
+TOKEN = TokenIssuer(TOKEN_SECRET).token(UUID(int=7), 1)
 URL = f"https://app.a4c.test/invitations/accept?token={TOKEN}"
 
 

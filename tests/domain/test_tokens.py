@@ -11,7 +11,8 @@ import pytest
 from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication, hash_token
 from a4c_domain.errors import ConfigurationError
 from a4c_domain.tokens import TokenIssuer, token_matches
-from tests.domain.support import TOKEN_SECRET, Store, org_fields
+from tests.domain.support import Store, org_fields
+from tests.support import TOKEN_SECRET
 
 
 def invite(app: OnboardingApplication) -> UUID:

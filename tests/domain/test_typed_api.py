@@ -151,7 +151,7 @@ def test_an_untyped_callers_keywords_are_refused_as_the_model_refuses_them(
 def test_a_positional_argument_stays_a_type_error(app: OnboardingApplication) -> None:
     # Fields are keywords; a value without its name is a programming error, not input.
     with pytest.raises(TypeError, match="positional"):
-        app.activate(uuid4())  # type: ignore[misc]
+        app.activate(uuid4())  # type: ignore[misc]  # the positional call is the test
 
 
 @pytest.mark.parametrize("value", ["not-a-uuid", 42, None])

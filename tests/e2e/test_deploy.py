@@ -46,6 +46,7 @@ def secret_ref(deployment: dict[str, Any]) -> str:
 
 def container(deployment: dict[str, Any]) -> dict[str, Any]:
     (only,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert isinstance(only, dict)
     return only
 
 

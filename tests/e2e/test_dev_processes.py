@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.support import TOKEN_SECRET
 
 from a4c_tool.processes import free_port
 
@@ -173,7 +174,7 @@ def environment(pid: int) -> dict[str, str]:
 
 
 def test_sigkill_of_the_supervisor_takes_the_children_along(data_dir: Path) -> None:
-    dev = start_dev(data_dir, A4C_TOKEN_SECRET="t" * 40)
+    dev = start_dev(data_dir, A4C_TOKEN_SECRET=TOKEN_SECRET)
     read_until(dev, "  worker ")
     children = descendants(dev.pid)
     the_stack(children)

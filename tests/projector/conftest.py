@@ -34,8 +34,8 @@ from a4c_projector.maintenance.compare import snapshot_rows
 from a4c_projector.readmodel.tables import TableSet
 from a4c_projector.readmodel.tracking import read_position
 from tests.servers.postgres import postgres_env
+from tests.support import TOKEN_SECRET, wait_for
 
-SECRET = "s" * 40
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -82,7 +82,7 @@ def catch_up_past_gaps(projector: Projector) -> int:
 
 
 def make_pg_store(schema: str, **extra: str) -> Store:
-    env = postgres_env(schema, A4C_TOKEN_SECRET=SECRET, **extra)
+    env = postgres_env(schema, A4C_TOKEN_SECRET=TOKEN_SECRET, **extra)
     return Store(env, OnboardingApplication(env), open_event_store(env))
 
 
@@ -95,7 +95,7 @@ def pg_store(pg_schema: str) -> Iterator[Store]:
 
 @pytest.fixture
 def sqlite_store(tmp_path: Path) -> Iterator[Store]:
-    env = {"SQLITE_DBNAME": str(tmp_path / "events.sqlite"), "A4C_TOKEN_SECRET": SECRET}
+    env = {"SQLITE_DBNAME": str(tmp_path / "events.sqlite"), "A4C_TOKEN_SECRET": TOKEN_SECRET}
     store = Store(env, OnboardingApplication(env), open_event_store(env))
     yield store
     store.app.close()
@@ -151,15 +151,6 @@ def run_cli(
     proc = projector_cli(env, *args, **extra)
     out, err = proc.communicate(timeout=timeout)
     return proc.returncode, out, err
-
-
-def wait_for(predicate: Any, timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # --- bulk data, poison events ------------------------------------------------------------

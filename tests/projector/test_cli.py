@@ -12,8 +12,8 @@ from tests.projector.conftest import (
     run_cli,
     seed,
     tracked_position,
-    wait_for,
 )
+from tests.support import wait_for
 
 
 def test_run_status_audit_rebuild_and_probes(pg_store: Store) -> None:

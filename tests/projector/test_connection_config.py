@@ -27,9 +27,17 @@ from psycopg.conninfo import conninfo_to_dict
 
 from a4c_domain import OnboardingApplication
 from a4c_domain.application import TOKEN_SECRET_VAR
+from a4c_projector.dialects.postgres import PostgresDatabase
 from a4c_projector.eventlog.store import open_event_store
-from tests.projector.conftest import ROOT, SECRET, Daemon, Store, seed, tracked_position, wait_for
+from tests.projector.conftest import (
+    ROOT,
+    Daemon,
+    Store,
+    seed,
+    tracked_position,
+)
 from tests.servers.postgres import fresh_schema, postgres_env
+from tests.support import TOKEN_SECRET, free_port, wait_for
 
 SCRIPT = Path(sys.executable).with_name("a4c-projector")
 CANARY = "canary-password"  # must never be printed
@@ -58,7 +66,7 @@ def assert_config_error(code: int, err: str, variable: str) -> None:
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert variable in lines[0], err
-    for secret in (CANARY, "canary", SECRET):
+    for secret in (CANARY, "canary", TOKEN_SECRET):
         assert secret not in err
 
 
@@ -92,13 +100,16 @@ def test_a_password_libpq_would_misread_reaches_postgres_intact(
 ) -> None:
     set_password(pg_server, role, password)
     env = postgres_env(pg_schema, POSTGRES_USER=role, POSTGRES_PASSWORD=password)
-    env[TOKEN_SECRET_VAR] = SECRET  # the projector ignores it; set so only the password differs
+    env[TOKEN_SECRET_VAR] = (
+        TOKEN_SECRET  # the projector ignores it; set so only the password differs
+    )
     location = open_event_store(env).location
     parsed = conninfo_to_dict(location.conninfo)
     assert (parsed["password"], parsed["port"], parsed["user"]) == (password, "5432", role)
     with location.connect() as db:
         assert db.execute("SELECT current_user") == [(role,)]
-        info = db.conn.info  # type: ignore[attr-defined]
+        assert isinstance(db, PostgresDatabase)
+        info = db.conn.info
         assert (info.password, info.port, info.user) == (password, 5432, role)
 
 
@@ -107,7 +118,7 @@ def test_the_cli_works_as_a_role_with_a_nasty_password(
 ) -> None:
     set_password(pg_server, role, NASTY)
     env = postgres_env(pg_schema, POSTGRES_USER=role, POSTGRES_PASSWORD=NASTY)
-    env[TOKEN_SECRET_VAR] = SECRET
+    env[TOKEN_SECRET_VAR] = TOKEN_SECRET
     code, out, err, _ = projector(env, "status")
     assert code == 0, err
     assert json.loads(out)["position"] == 0
@@ -130,7 +141,7 @@ def test_the_password_topic_and_connect_timeout_are_honoured(
         POSTGRES_USER=role,
         POSTGRES_GET_PASSWORD_TOPIC=f"{__name__}:topic_password",
         POSTGRES_CONNECT_TIMEOUT="7",
-        A4C_TOKEN_SECRET=SECRET,
+        A4C_TOKEN_SECRET=TOKEN_SECRET,
     )
     del env["POSTGRES_PASSWORD"]
     _TOPIC_PASSWORD.append("first token")
@@ -140,13 +151,14 @@ def test_the_password_topic_and_connect_timeout_are_honoured(
         _TOPIC_PASSWORD.append(token)
         set_password(pg_server, role, token)
         with location.connect() as db:
-            assert db.conn.info.password == token  # type: ignore[attr-defined]
+            assert isinstance(db, PostgresDatabase)
+            assert db.conn.info.password == token
 
 
 @pytest.fixture
 def pg_env(pg_schema: str) -> dict[str, str]:
     """A valid PostgreSQL environment with a password (and a token secret, ignored)."""
-    return postgres_env(pg_schema, POSTGRES_PASSWORD=CANARY, A4C_TOKEN_SECRET=SECRET)
+    return postgres_env(pg_schema, POSTGRES_PASSWORD=CANARY, A4C_TOKEN_SECRET=TOKEN_SECRET)
 
 
 @pytest.mark.parametrize(
@@ -188,9 +200,7 @@ def test_a_database_that_does_not_exist_is_named_at_once(pg_env: dict[str, str])
 
 
 def test_a_port_nobody_listens_on_is_named(pg_env: dict[str, str]) -> None:
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
+    port = free_port()
     code, _, err, _ = projector({**pg_env, "POSTGRES_PORT": str(port)}, "status")
     assert_config_error(code, err, "POSTGRES_PORT")
 
@@ -223,7 +233,7 @@ def test_a_server_that_never_answers_is_given_up_on_after_the_connect_timeout(
 
 
 def test_trust_auth_needs_no_postgres_password(pg_schema: str) -> None:
-    env = postgres_env(pg_schema, A4C_TOKEN_SECRET=SECRET)
+    env = postgres_env(pg_schema, A4C_TOKEN_SECRET=TOKEN_SECRET)
     del env["POSTGRES_PASSWORD"]
     code, out, err, _ = projector(env, "status")
     assert code == 0, err
@@ -269,7 +279,7 @@ def test_the_daemon_reads_a_compressed_store_and_passes_create_table_on(
     """Every store variable the worker passes on reaches the projector too."""
     env = postgres_env(
         pg_schema,
-        A4C_TOKEN_SECRET=SECRET,
+        A4C_TOKEN_SECRET=TOKEN_SECRET,
         COMPRESSOR_TOPIC="eventsourcing.compressor:ZlibCompressor",
     )
     store = Store(env, OnboardingApplication(env), open_event_store(env))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import pytest
 from eventsourcing.compressor import ZlibCompressor
@@ -118,7 +119,7 @@ def write_every_event_type(store: Store) -> None:
 def write_v1_registered(app: OnboardingApplication) -> None:
     """A stored v1 ``Registered`` (no tags, no domain, no class_version): upcast on read."""
     state = app.mapper.to_stored_event(
-        Organization.Registered(  # type: ignore[call-arg]
+        Organization.Registered(  # type: ignore[call-arg]  # @event fields: unseen by mypy
             originator_id=organization_id("legacy"),
             originator_version=1,
             timestamp=datetime(2024, 5, 1, tzinfo=UTC),
@@ -162,7 +163,7 @@ def _wrap(mapper: Mapper[Any], state: bytes) -> bytes:
 def stored_notifications(store: Store) -> list[Notification]:
     found = store.app.recorder.select_notifications(start=1, limit=10_000)
     return [
-        Notification(n.id, n.originator_id, n.originator_version, n.topic, n.state, None)
+        Notification(n.id, UUID(str(n.originator_id)), n.originator_version, n.topic, n.state, None)
         for n in found
     ]
 
@@ -223,7 +224,7 @@ def test_rows_the_fast_path_must_not_decode_go_through_the_mapper() -> None:
     """A typed value below the top level, a stray ``_type_`` key: the mapper's result."""
     mapper: Mapper[Any] = Mapper(transcoder=_transcoder())
     decoder = EventDecoder(mapper)
-    event = Organization.Registered(  # type: ignore[call-arg]
+    event = Organization.Registered(  # type: ignore[call-arg]  # @event fields: unseen by mypy
         originator_id=organization_id("nested"),
         originator_version=1,
         timestamp=datetime(2025, 1, 2, tzinfo=UTC),
@@ -233,10 +234,11 @@ def test_rows_the_fast_path_must_not_decode_go_through_the_mapper() -> None:
         slug="nested",
         org_type="partner",
         parent_id=organization_id("parent"),
-        tags=[{"_type_": "x"}, {"at": datetime(2025, 1, 3, tzinfo=UTC)}],  # type: ignore[list-item]
+        tags=[{"_type_": "x"}, {"at": datetime(2025, 1, 3, tzinfo=UTC)}],
         domain=None,
     )
     stored = mapper.to_stored_event(event)
+    assert isinstance(stored.originator_id, UUID)
     assert stored.state.count(b'"_type_"') == 4  # timestamp, parent_id, a stray, a nested
     notification = Notification(1, stored.originator_id, 1, stored.topic, stored.state, None)
     assert decoder._decode_fast(notification) is None

@@ -28,8 +28,9 @@ from tests.projector.conftest import (
     seed,
     store_head,
     tracked_position,
-    wait_for,
 )
+from tests.servers.postgres import fresh_schema
+from tests.support import wait_for
 
 
 def backends(store: Store, purpose: str = "") -> list[tuple[int, str, str | None]]:
@@ -90,11 +91,14 @@ def test_terminated_connections_are_reopened_and_the_run_finishes(pg_store: Stor
             assert pids, "the daemon has no connections to terminate"
             with psycopg.connect(pg_store.location.conninfo, autocommit=True) as admin:
                 for pid in pids:
-                    killed += bool(
-                        admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]  # type: ignore[index]
-                    )
-            before = tracked_position(pg_store)
-            wait_for(lambda b=before: tracked_position(pg_store) > b, what="progress again")
+                    terminated = admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()
+                    assert terminated is not None
+                    killed += bool(terminated[0])
+
+            def progressed(since: int = tracked_position(pg_store)) -> bool:
+                return tracked_position(pg_store) > since
+
+            wait_for(progressed, what="progress again")
         assert killed >= 3
         wait_for(lambda: tracked_position(pg_store) == store_head(pg_store), what="catch-up")
         errors = daemon.metrics()
@@ -152,21 +156,17 @@ def test_one_replica_holds_the_projection_and_another_takes_over(pg_store: Store
 def test_projections_in_two_schemas_do_not_share_a_lock(pg_store: Store, pg_server: str) -> None:
     """Advisory locks are per database: the key must name the schema, or one
     deployment's replica would stand by for another's."""
-    other_schema = f"{pg_store.location.schema}_b"
-    with psycopg.connect(pg_server, autocommit=True) as admin:
-        admin.execute(f'CREATE SCHEMA "{other_schema}"')
-    other = make_pg_store(other_schema)
-    runners = [Runner(s.store, RunnerOptions(poll_interval=0.05)) for s in (pg_store, other)]
-    threads = [threading.Thread(target=r.run) for r in runners]
-    try:
-        for thread in threads:
-            thread.start()
-        wait_for(lambda: all(r.state.active for r in runners), what="both projections active")
-    finally:
-        for runner in runners:
-            runner.stop()
-        for thread in threads:
-            thread.join(10)
-        other.app.close()
-        with psycopg.connect(pg_server, autocommit=True) as admin:
-            admin.execute(f'DROP SCHEMA "{other_schema}" CASCADE')
+    with fresh_schema(pg_server) as other_schema:
+        other = make_pg_store(other_schema)
+        runners = [Runner(s.store, RunnerOptions(poll_interval=0.05)) for s in (pg_store, other)]
+        threads = [threading.Thread(target=r.run) for r in runners]
+        try:
+            for thread in threads:
+                thread.start()
+            wait_for(lambda: all(r.state.active for r in runners), what="both projections active")
+        finally:
+            for runner in runners:
+                runner.stop()
+            for thread in threads:
+                thread.join(10)
+            other.app.close()

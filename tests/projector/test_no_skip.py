@@ -25,7 +25,8 @@ from a4c_projector.engine.runner import Runner, RunnerOptions
 from a4c_projector.eventlog.guard import FetchedRow, GapGuard
 from a4c_projector.maintenance.audit import audit
 from a4c_projector.readmodel.tables import TableSet
-from tests.projector.conftest import Store, make_pg_store, run_cli, wait_for
+from tests.projector.conftest import Store, make_pg_store, run_cli
+from tests.support import wait_for
 
 
 class NaiveGuard(GapGuard):
@@ -208,8 +209,9 @@ def test_a_sequence_that_draws_ids_out_of_order_is_refused(pg_store: Store) -> N
     table = pg_store.location.qualified_events_table
     with psycopg.connect(pg_store.location.conninfo, autocommit=True) as conn:
         row = conn.execute("SELECT pg_get_serial_sequence(%s, 'notification_id')", (table,))
-        sequence = row.fetchone()[0]  # type: ignore[index]
-        conn.execute(f"ALTER SEQUENCE {sequence} CACHE 20")  # type: ignore[arg-type]
+        found = row.fetchone()
+        assert found is not None
+        conn.execute(f"ALTER SEQUENCE {found[0]} CACHE 20")
     projector = pg_store.projector()
     try:
         with pytest.raises(ConfigurationError, match=r"CACHE 20.*CACHE 1"):

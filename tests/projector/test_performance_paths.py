@@ -27,7 +27,8 @@ from a4c_projector.readmodel import writer
 from a4c_projector.readmodel.handlers import fast_event_id
 from a4c_projector.readmodel.tables import TableSet
 from a4c_projector.readmodel.tracking import read_position
-from tests.projector.conftest import Store, seed, wait_for
+from tests.projector.conftest import Store, seed
+from tests.support import wait_for
 
 
 @settings(max_examples=50, deadline=None)

@@ -31,9 +31,9 @@ from tests.projector.conftest import (
     seed,
     store_head,
     tracked_position,
-    wait_for,
     write_poison,
 )
+from tests.support import wait_for
 
 POISON_TOPIC = "a4c_domain.organization:Organization.DNSConfigured"
 
@@ -71,7 +71,8 @@ def test_dead_letter_parks_the_aggregate_goes_on_and_retry_applies_after_the_fix
     try:
         wait_for(lambda: tracked_position(pg_store) == store_head(pg_store), what="catch-up")
         with ReadModel(pg_store.location) as reads:
-            assert reads.organization(poison.organization_id).version == 1  # type: ignore[union-attr]
+            row = reads.organization(poison.organization_id)
+            assert row is not None and row.version == 1
             assert reads.organization_by_slug("later-1") is not None  # the others went on
         assert daemon.metrics()["a4c_projector_parked_events"] == 3.0
 
@@ -91,7 +92,9 @@ def test_dead_letter_parks_the_aggregate_goes_on_and_retry_applies_after_the_fix
         view = pg_store.app.deactivate(
             organization_id=poison.organization_id, reason="test", failed_step=None
         )
-        wait_for(lambda: tracked_position(pg_store) >= view.position, what="the new event")
+        position = view.position
+        assert position is not None
+        wait_for(lambda: tracked_position(pg_store) >= position, what="the new event")
         code, out, _ = run_cli(pg_store.env, "dead-letter", "retry")  # daemon still running
         assert code == 0 and json.loads(out) == [
             {"originator_id": str(poison.organization_id), "applied": 4, "error": None}
@@ -99,7 +102,9 @@ def test_dead_letter_parks_the_aggregate_goes_on_and_retry_applies_after_the_fix
         assert parked_now(pg_store) == []
         # After the retry the aggregate is no longer parked: its next event applies live.
         view = pg_store.app.remove_dns(organization_id=poison.organization_id)
-        wait_for(lambda: tracked_position(pg_store) >= view.position, what="the next event")
+        next_position = view.position
+        assert next_position is not None
+        wait_for(lambda: tracked_position(pg_store) >= next_position, what="the next event")
         with ReadModel(pg_store.location) as reads:
             row = reads.organization(poison.organization_id)
             assert row is not None and row.version == view.version

@@ -33,22 +33,21 @@ from a4c_projector.dialects.location import Location
 from a4c_projector.settings import ProjectorSettings
 from a4c_service.probes import DEFAULT_TIMEOUT
 from tests.projector.conftest import (
-    SECRET,
     Daemon,
     Store,
     assert_complete,
     make_pg_store,
     seed,
-    wait_for,
 )
 from tests.servers.postgres import postgres_env
+from tests.support import TOKEN_SECRET, wait_for
 
 
 def insert_raw(location: Location, conn: psycopg.Connection[object], slug: str) -> None:
     """A registered organization written straight into the events table (no commit)."""
     from a4c_projector.eventlog.store import open_event_store
 
-    mapper = open_event_store(postgres_env(location.schema, A4C_TOKEN_SECRET=SECRET)).mapper
+    mapper = open_event_store(postgres_env(location.schema, A4C_TOKEN_SECRET=TOKEN_SECRET)).mapper
     org = Organization(
         name=slug, slug=slug, org_type="partner", parent_id=None, tags=[], domain=None
     )

@@ -88,7 +88,8 @@ def test_organization_by_id_and_by_slug(world: World, reads: ReadModel) -> None:
         "acme", "Acme", "provider", ("eu", "gold"),
     )  # fmt: skip
     assert (acme.status, acme.dns_status, acme.fqdn) == ("active", "verified", "acme.example.com")
-    assert acme.registered_at <= acme.dns_verified_at <= acme.activated_at  # type: ignore[operator]
+    assert acme.dns_verified_at is not None and acme.activated_at is not None
+    assert acme.registered_at <= acme.dns_verified_at <= acme.activated_at
     # Registered, DNS configured and verified, activated, and three invitations listed.
     assert acme.deactivated_at is None and acme.version == 7
     gamma = reads.organization_by_slug("gamma")
@@ -187,7 +188,7 @@ def test_every_tenant_is_an_explicit_choice(reads: ReadModel, scope: str | None)
     """``invitations(None)`` used to mean every organization; now nothing but a UUID or
     ``ALL_ORGANIZATIONS`` is a scope."""
     with pytest.raises(InvalidScope, match="ALL_ORGANIZATIONS"):
-        reads.invitations(scope)  # type: ignore[arg-type]
+        reads.invitations(scope)  # type: ignore[arg-type]  # the wrong scope is the test
 
 
 def test_another_tenants_invitation_is_not_found(world: World, reads: ReadModel) -> None:

@@ -27,8 +27,8 @@ from tests.projector.conftest import (
     projector_cli,
     seed,
     store_head,
-    wait_for,
 )
+from tests.support import wait_for
 
 ORGS = 500
 
@@ -110,11 +110,13 @@ def test_a_rebuild_that_disagrees_is_not_swapped(pg_store: Store) -> None:
         rebuild(pg_store.location, pg_store.store.mapper)
     assert refused.value.differences == [f"organizations {tampered}"]
     with ReadModel(pg_store.location) as reads:
-        assert reads.organization_by_slug("org-1").name == "Tampered"  # type: ignore[union-attr]
+        row = reads.organization_by_slug("org-1")
+        assert row is not None and row.name == "Tampered"
     report = rebuild(pg_store.location, pg_store.store.mapper, force=True)
     assert report.swapped and report.differences == [f"organizations {tampered}"]
     with ReadModel(pg_store.location) as reads:
-        assert reads.organization_by_slug("org-1").name == "Org 1"  # type: ignore[union-attr]
+        row = reads.organization_by_slug("org-1")
+        assert row is not None and row.name == "Org 1"
 
 
 def constraint_names(store: Store) -> list[str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from pydantic import BaseModel
 
 from a4c_projector.dialects.location import Location
 from a4c_projector.dialects.sqldir import source_sql_dir, sql_files
@@ -46,7 +47,9 @@ PG_DEFAULT = {"now": "now()", "empty": "'{}'::text[]", "zero": "0"}
 
 
 def declared_pg(table: Table) -> dict[str, object]:
-    indexes = {f"{table.name}_pkey": ("primary", "btree", (table.primary_key,))}
+    indexes: dict[str, tuple[str, str, tuple[str, ...]]] = {
+        f"{table.name}_pkey": ("primary", "btree", (table.primary_key,))
+    }
     for column in table.columns:
         if column.unique:
             indexes[f"{table.name}_{column.name}_key"] = ("unique", "btree", (column.name,))
@@ -65,6 +68,12 @@ def declared_pg(table: Table) -> dict[str, object]:
         "indexes": indexes,
         "checks": [] if table.check is None else [f"CHECK (({table.check}))"],
     }
+
+
+def names(array: object) -> tuple[str, ...]:
+    """A PostgreSQL ``name[]`` as psycopg returns it (a list of str), as a tuple."""
+    assert isinstance(array, list)
+    return tuple(array)
 
 
 def created_pg(
@@ -94,7 +103,7 @@ def created_pg(
     ).fetchall()
     return {
         "columns": [tuple(c) for c in columns],
-        "indexes": {str(r[0]): (r[1], r[2], tuple(r[3])) for r in indexes},
+        "indexes": {str(r[0]): (r[1], r[2], names(r[3])) for r in indexes},
         "checks": [str(r[0]) for r in checks],
     }
 
@@ -203,8 +212,8 @@ def test_the_derived_sqlite_ddl_creates_exactly_the_declared_schema(tmp_path: Pa
 @pytest.mark.parametrize(
     ("record", "table"), [(OrganizationRecord, ORGANIZATIONS), (InvitationRecord, INVITATIONS)]
 )
-def test_each_query_record_holds_its_tables_columns(record: type, table: Table) -> None:
-    assert tuple(record.model_fields) == compared_columns(table)  # type: ignore[attr-defined]
+def test_each_query_record_holds_its_tables_columns(record: type[BaseModel], table: Table) -> None:
+    assert tuple(record.model_fields) == compared_columns(table)
 
 
 def test_validate_can_ask_for_the_expected_tables_and_columns() -> None:

@@ -33,9 +33,9 @@ from tests.projector.conftest import (
     make_pg_store,
     store_head,
     tracked_position,
-    wait_for,
 )
 from tests.projector.test_no_skip import stored_org_events
+from tests.support import wait_for
 
 
 def add_stall_trigger(store: Store, seconds_sql: str) -> None:
@@ -67,8 +67,9 @@ def raise_cache_and_leave_a_gap(store: Store) -> None:
     table = location.qualified_events_table
     with psycopg.connect(location.conninfo, autocommit=True) as conn:
         row = conn.execute("SELECT pg_get_serial_sequence(%s, 'notification_id')", (table,))
-        sequence = row.fetchone()[0]  # type: ignore[index]
-        conn.execute(f"ALTER SEQUENCE {sequence} CACHE 20")  # type: ignore[arg-type]
+        found = row.fetchone()
+        assert found is not None
+        conn.execute(f"ALTER SEQUENCE {found[0]} CACHE 20")
     with psycopg.connect(location.conninfo) as conn:
         conn.cursor().executemany(
             f"INSERT INTO {table} (originator_id, originator_version, topic, state) "
@@ -147,11 +148,11 @@ WRITER = textwrap.dedent(
     """
     import sys
     from a4c_domain import OnboardingApplication
-    from tests.projector.conftest import SECRET
+    from tests.projector.conftest import TOKEN_SECRET
     from tests.servers.postgres import postgres_env
 
     schema, name, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    env = postgres_env(schema, A4C_TOKEN_SECRET=SECRET, POSTGRES_ENABLE_DB_FUNCTIONS="y")
+    env = postgres_env(schema, A4C_TOKEN_SECRET=TOKEN_SECRET, POSTGRES_ENABLE_DB_FUNCTIONS="y")
     app = OnboardingApplication(env)
     for n in range(count):
         org = app.register_organization(

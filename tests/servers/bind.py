@@ -10,7 +10,6 @@ import base64
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,6 +21,8 @@ import dns.message
 import dns.query
 import dns.rcode
 import pytest
+
+from tests.support import free_port
 
 NAMED_CANDIDATES = ("/usr/sbin/named", "named")
 TEST_ZONE = "test.a4c.internal."
@@ -56,21 +57,6 @@ def find_named() -> str:
         "BIND 9 `named` is required for the DNS tests but was not found: "
         "run scripts/setup.sh or `apt-get install bind9 bind9-utils`"
     )
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port free for both TCP and UDP right now (named needs both)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((host, 0))
-            port = int(tcp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind((host, port))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no free port for both TCP and UDP")
 
 
 def write_config(directory: Path, host: str, port: int, secret: str) -> Path:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import email
 import email.policy
 import shutil
-import socket
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -24,6 +23,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.support import free_port
 
 SMTP_USER = "a4c"
 SMTP_PASSWORD = "test-password"  # only for the throwaway test server
@@ -106,12 +107,6 @@ class SMTPTestServer:
         self.handler.quoting[address.lower()] = (code, one_line)
 
 
-def free_tcp_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     """A throwaway certificate for 127.0.0.1 and localhost, made with the openssl CLI."""
     openssl = shutil.which("openssl")
@@ -143,7 +138,7 @@ def _authenticate(
 
 
 def _start(handler: RecordingHandler, **smtp_kwargs: Any) -> tuple[Controller, int]:
-    port = free_tcp_port()
+    port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port, **smtp_kwargs)
     controller.start()
     return controller, port

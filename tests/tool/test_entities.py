@@ -15,8 +15,7 @@ from a4c_domain.claim_backfill import backfill_domain_claims
 from a4c_tool.entities import cleanup, find_tagged, render
 from a4c_worker.providers.dns import InMemoryDNSProvider
 from tests.servers.postgres import postgres_env
-
-SECRET = "s" * 40
+from tests.support import TOKEN_SECRET
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -25,7 +24,7 @@ def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OnboardingAp
         env = {"SQLITE_DBNAME": str(tmp_path / "events.sqlite")}
     else:
         env = postgres_env(request.getfixturevalue("pg_schema"))
-    application = OnboardingApplication(env, token_secret=SECRET)
+    application = OnboardingApplication(env, token_secret=TOKEN_SECRET)
     yield application
     application.close()
 

@@ -10,7 +10,8 @@ from temporalio.testing import WorkflowEnvironment
 from a4c_tool.validate import validate
 from tests.servers.bind import BindServer
 from tests.servers.postgres import PG_DBNAME, PG_HOST, PG_PORT, PG_USER
-from tests.servers.smtp import SMTPTestServer, free_tcp_port
+from tests.servers.smtp import SMTPTestServer
+from tests.support import TOKEN_SECRET, free_port
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 
@@ -20,7 +21,7 @@ def production_environ(
 ) -> dict[str, str]:
     return {
         "WORKFLOW_MODE": "production",
-        "A4C_TOKEN_SECRET": "v" * 40,
+        "A4C_TOKEN_SECRET": TOKEN_SECRET,
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_HOST": PG_HOST,
         "POSTGRES_PORT": PG_PORT,
@@ -76,7 +77,7 @@ async def test_everything_reachable_is_ok(
     assert bind_server.zone in by_name["dns"]
     # The TSIG secret and the token key never appear in the report.
     report = "\n".join(c.line() for c in checks)
-    assert bind_server.secret not in report and "v" * 40 not in report
+    assert bind_server.secret not in report and TOKEN_SECRET not in report
 
 
 async def test_failures_are_named_and_do_not_hide_the_rest(
@@ -86,7 +87,7 @@ async def test_failures_are_named_and_do_not_hide_the_rest(
     temporal_env: WorkflowEnvironment,
 ) -> None:
     environ = production_environ(pg_schema, bind_server, smtp_server, address(temporal_env))
-    environ["SMTP_PORT"] = str(free_tcp_port())  # nothing listens there
+    environ["SMTP_PORT"] = str(free_port())  # nothing listens there
     environ["RFC2136_ZONE"] = "not-served.example."
     checks = {c.name: c for c in await validate(environ)}
     assert checks["event store"].ok and checks["temporal"].ok
@@ -100,7 +101,7 @@ async def test_bad_configuration_names_each_variable() -> None:
     assert [(c.name, c.ok) for c in checks] == [("config", False)]
     assert "A4C_TOKEN_SECRET" in checks[0].detail
 
-    checks = await validate({"WORKFLOW_MODE": "production", "A4C_TOKEN_SECRET": "k" * 40})
+    checks = await validate({"WORKFLOW_MODE": "production", "A4C_TOKEN_SECRET": TOKEN_SECRET})
     assert not any(c.ok for c in checks)
     failing = " ".join(c.detail for c in checks)
     assert "SMTP_HOST" in failing and "RFC2136_SERVER" in failing

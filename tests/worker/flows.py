@@ -7,22 +7,23 @@ temporary folder; duplicate and retry tests pass a PostgreSQL app instead.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 from uuid import UUID
 
 from pydantic import SecretStr
 from temporalio.client import Client
 from tests.servers.bind import BindServer
 from tests.servers.smtp import SMTPTestServer
+from tests.support import TOKEN_SECRET, wait_for_async
 
 from a4c_domain import OnboardingApplication
+from a4c_domain.base import DomainAggregate
 from a4c_worker.activities import Links, OnboardingActivities
 from a4c_worker.client import BootstrapHandle
 from a4c_worker.providers.dns import (
@@ -43,7 +44,6 @@ from a4c_worker.workflows.models import (
 )
 
 App = TypeVar("App", bound=OnboardingApplication)
-TOKEN_SECRET = "test-token-secret-0123456789-abcdefghijklmnop"
 ZONE = "orgs.a4c.test"
 LINKS = Links(
     accept_url_base="http://localhost:8080/invitations/accept",
@@ -55,7 +55,13 @@ LINKS = Links(
 FAST_STEPS = StepPolicy(timeout_seconds=5, retry_initial_interval_seconds=0.1, max_attempts=3)
 
 
-def sqlite_app(folder: Path, app_class: type[App] = OnboardingApplication) -> App:  # type: ignore[assignment]
+@overload
+def sqlite_app(folder: Path) -> OnboardingApplication: ...
+@overload
+def sqlite_app(folder: Path, app_class: type[App]) -> App: ...
+def sqlite_app(
+    folder: Path, app_class: type[OnboardingApplication] = OnboardingApplication
+) -> OnboardingApplication:
     env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(folder / "ev.db")}
     return app_class(env, token_secret=TOKEN_SECRET)
 
@@ -120,6 +126,7 @@ class Flows:
     def use_bind(self, bind: BindServer) -> None:
         """Publish to and verify at a real BIND (RFC 2136), its zone as the worker's."""
         self.links = self.links.model_copy(update={"zone": bind.zone.rstrip(".")})
+        # The slots are typed as the doubles most tests drive; these tests put real ones in.
         self.dns = RFC2136DNSProvider(  # type: ignore[assignment]
             RFC2136Settings(
                 server=bind.host,
@@ -131,7 +138,7 @@ class Flows:
                 timeout=5,
             )
         )
-        self.verifier = ResolverDNSVerifier(  # type: ignore[assignment]
+        self.verifier = ResolverDNSVerifier(  # type: ignore[assignment]  # as above
             ResolverSettings(nameservers=[Nameserver(host=bind.host, port=bind.port)])
         )
 
@@ -140,6 +147,7 @@ class Flows:
         out = []
         for n in self.app.recorder.select_notifications(start=1, limit=100_000):
             ev = self.app.mapper.to_domain_event(n)
+            assert isinstance(ev, DomainAggregate.Event)
             out.append(
                 (type(ev).__qualname__, ev.originator_id, ev.originator_version, ev.metadata)
             )
@@ -227,13 +235,13 @@ class FaultyApp(OnboardingApplication):
 
 
 async def wait_for_step(handle: BootstrapHandle, step: str) -> None:
-    """Poll the progress query until the bootstrap is at ``step`` (10 s at most)."""
-    for _ in range(200):
+    """Poll the progress query until the bootstrap is at ``step``."""
+
+    async def at_step() -> bool:
         progress = await handle.query(OrganizationBootstrapWorkflow.progress)
-        if progress.current_step == step:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the bootstrap never reached {step}: {progress}")
+        return progress.current_step == step
+
+    await wait_for_async(at_step, what=f"the bootstrap to reach {step}", interval=0.05)
 
 
 def smtp_mailer(server: SMTPTestServer) -> SMTPMailer:

@@ -14,6 +14,7 @@ from temporalio.testing import ActivityEnvironment
 from tests.worker.flows import LINKS, sqlite_app
 
 from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication, organization_id
+from a4c_domain.base import DomainAggregate
 from a4c_domain.errors import (
     ConcurrencyError,
     InvalidCommand,
@@ -70,7 +71,7 @@ def env(attempt: int = 1) -> ActivityEnvironment:
     ],
 )
 def test_errors_map_to_retry_decisions_by_class(error: Exception, retryable: bool) -> None:
-    mapped = to_application_error(error)  # type: ignore[arg-type]
+    mapped = to_application_error(error)  # type: ignore[arg-type]  # also non-A4C errors
     assert mapped.type == type(error).__name__
     assert mapped.non_retryable is not retryable
 
@@ -104,6 +105,7 @@ async def test_events_carry_the_activity_coordinates(acts: OnboardingActivities)
     )
     [notification] = acts.app.recorder.select_notifications(start=1, limit=10)
     event = acts.app.mapper.to_domain_event(notification)
+    assert isinstance(event, DomainAggregate.Event)
     assert event.metadata["workflow_id"] == "wf-test"
     assert event.metadata["attempt"] == "3"
     assert event.metadata["activity_type"] == "unknown"  # ActivityEnvironment's default
@@ -119,7 +121,8 @@ async def test_a_domain_outside_the_zone_is_refused_before_any_dns_call(
             DNSRecordInput(organization_id=organization_id("acts-one"), fqdn="acts.other.test"),
         )
     assert refused.value.type == "DomainOutsideZone" and refused.value.non_retryable
-    assert acts.dns.operations == []  # type: ignore[attr-defined]
+    assert isinstance(acts.dns, InMemoryDNSProvider)
+    assert acts.dns.operations == []
 
 
 async def test_remove_dns_never_deletes_a_record_under_another_organizations_domain(
@@ -143,7 +146,8 @@ async def test_remove_dns_never_deletes_a_record_under_another_organizations_dom
         acts.remove_dns, DNSRecordInput(organization_id=organization_id("other"), fqdn=fqdn)
     )
 
-    assert acts.dns.lookup(fqdn) is not None  # type: ignore[attr-defined]
+    assert isinstance(acts.dns, InMemoryDNSProvider)
+    assert acts.dns.lookup(fqdn) is not None
     assert outcome.outcome == "nothing_to_do"
     assert acts.app.get_organization(owner).dns_status == "configured"
 

@@ -10,6 +10,7 @@ import pytest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.service import RPCError
+from tests.support import wait_for_async
 from tests.worker.flows import FaultyApp, Flows, bootstrap_input, sqlite_app, wait_for_step
 
 from a4c_domain import ALL_ORGANIZATIONS, invitation_id, organization_id
@@ -57,6 +58,7 @@ STEP_FAULTS: dict[str, Inject] = {
     "configure_dns": lambda f, slug: f.dns.fail_for(
         fqdn(slug), PermanentProviderError("REFUSED"), times=1
     ),
+    # The verifier is set up by flows (not None) when these faults are injected.
     "verify_dns": lambda f, slug: f.verifier.fail_for(  # type: ignore[union-attr]
         fqdn(slug), PermanentProviderError("NOTAUTH")
     ),
@@ -195,6 +197,7 @@ async def test_the_cancel_update_during_a_hanging_activity_compensates_and_repor
         await never.wait()
         return True
 
+    # A hanging verify in the double flows set up (so not None).
     flows.verifier.verify = hang  # type: ignore[method-assign,union-attr]
     async with flows.worker():
         handle = await start_bootstrap(flows.client, bootstrap_input(slug), flows.task_queue)
@@ -247,8 +250,7 @@ async def test_a_cancel_during_a_write_waits_for_it_then_undoes_it(flows: Flows)
 
 
 async def wait_for_cancel_requested(handle: BootstrapHandle) -> None:
-    for _ in range(200):
-        if (await handle.query(OrganizationBootstrapWorkflow.progress)).cancel_reason:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the cancel request never arrived")
+    async def requested() -> bool:
+        return bool((await handle.query(OrganizationBootstrapWorkflow.progress)).cancel_reason)
+
+    await wait_for_async(requested, what="the cancel request", interval=0.05)

@@ -14,7 +14,8 @@ import pytest
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from tests.servers.postgres import postgres_env
-from tests.worker.flows import TOKEN_SECRET, FaultyApp, Flows, bootstrap_input
+from tests.support import TOKEN_SECRET
+from tests.worker.flows import FaultyApp, Flows, bootstrap_input
 
 from a4c_domain import OnboardingApplication, organization_id
 from a4c_domain.errors import ConcurrencyError

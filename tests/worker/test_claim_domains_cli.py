@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.servers.bind import free_port
 from tests.servers.postgres import postgres_env
+from tests.support import TOKEN_SECRET, free_port
 
 from a4c_domain import DomainClaim, OnboardingApplication, Organization
+from a4c_domain.base import DomainAggregate
 from a4c_domain.errors import DomainTaken
 from a4c_worker.cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_UNREACHABLE
 
-TOKEN_SECRET = "claim-domains-cli-secret-0123456789abcdef"
 SCRIPT = Path(sys.executable).with_name("a4c-worker")
 SHOP = "shop.orgs.example.com"
 
@@ -91,7 +91,8 @@ def test_claim_domains_claims_an_old_organizations_domain_once(
             name="Attacker", slug="attacker", org_type="provider", domain=SHOP
         )
     [claimed_event] = app.repository.event_store.get(DomainClaim.create_id(SHOP))
-    assert claimed_event.metadata["actor"] == "a4c-worker claim-domains"  # type: ignore[attr-defined]
+    assert isinstance(claimed_event, DomainAggregate.Event)
+    assert claimed_event.metadata["actor"] == "a4c-worker claim-domains"
 
     code, lines, err = claim_domains(store_env)
 

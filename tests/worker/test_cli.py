@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +28,8 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
-from tests.servers.bind import free_port
 from tests.servers.postgres import postgres_env
+from tests.support import TOKEN_SECRET, free_port, wait_for_async
 
 from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication, organization_id
 from a4c_worker.cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_UNREACHABLE, main
@@ -37,7 +37,6 @@ from a4c_worker.client import accept_invitation, bootstrap_handle, start_bootstr
 from a4c_worker.contracts import Invitee
 from a4c_worker.workflows.models import BootstrapInput
 
-TOKEN_SECRET = "cli-test-token-secret-0123456789abcdef"
 READY_TIMEOUT = 60.0
 
 
@@ -475,7 +474,10 @@ async def test_sigterm_lets_the_running_activity_finish_then_exits_0(
             handle = await start_bootstrap(temporal_env.client, spec, env["TEMPORAL_TASK_QUEUE"])
             await wait_for_metric(running, "a4c_worker_activities_running 1.0")
             running.process.send_signal(signal.SIGTERM)
-            await wait_for(lambda: http_get(running.url("/ready"))[0] == 503, "not ready")
+            ready = running.url("/ready")
+            await wait_for_async(
+                lambda: asyncio.to_thread(lambda: http_get(ready)[0] == 503), what="not ready"
+            )
             await asyncio.sleep(0.5)
             assert running.process.poll() is None  # still waiting for the activity
             lock.rollback()  # release: the INSERT goes through
@@ -509,13 +511,7 @@ async def test_sigterm_lets_the_running_activity_finish_then_exits_0(
 
 
 async def wait_for_metric(worker: WorkerProcess, line: str) -> None:
-    await wait_for(lambda: line in http_get(worker.url("/metrics"))[1], f"metric {line!r}")
-
-
-async def wait_for(condition: Callable[[], bool], what: str, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if await asyncio.to_thread(condition):
-            return
-        await asyncio.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
+    metrics = worker.url("/metrics")
+    await wait_for_async(
+        lambda: asyncio.to_thread(lambda: line in http_get(metrics)[1]), what=f"metric {line!r}"
+    )

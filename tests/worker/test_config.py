@@ -6,6 +6,7 @@ import io
 import logging
 
 import pytest
+from tests.support import TOKEN_SECRET
 
 from a4c_domain.logs import JSONFormatter
 from a4c_worker.config import MASK, SettingsError, load_settings
@@ -21,7 +22,6 @@ from a4c_worker.providers.dns import (
 from a4c_worker.providers.email import FileMailer, InMemoryMailer, LoggingMailer, SMTPMailer
 from a4c_worker.wiring import application_env, build_links, build_providers
 
-TOKEN_SECRET = "t" * 40
 TSIG_SECRET = "c2VjcmV0LXRzaWcta2V5LWZvci10ZXN0cy0xMjM0NTY="
 SMTP_PASSWORD = "smtp-pass-W3ird-9k"
 CLOUDFLARE_TOKEN = "cf-token-Xy7-unique"
@@ -154,7 +154,7 @@ def test_mock_mode_needs_only_the_token_secret() -> None:
     assert type(providers.verifier) is InMemoryDNSVerifier
     assert type(providers.mailer) is InMemoryMailer
     # The verifier sees exactly what the mock provider published.
-    assert providers.verifier.provider is providers.dns  # type: ignore[attr-defined]
+    assert providers.verifier.provider is providers.dns
 
 
 @pytest.mark.parametrize(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from tests.support import TOKEN_SECRET
 
 from a4c_worker.config import SettingsError, load_settings
 
-BASE = {"WORKFLOW_MODE": "mock", "A4C_TOKEN_SECRET": "t" * 40}
+BASE = {"WORKFLOW_MODE": "mock", "A4C_TOKEN_SECRET": TOKEN_SECRET}
 
 
 @pytest.mark.parametrize("ttl", ["10" * 20, str(366 * 24 * 3600), "-60", "59"])

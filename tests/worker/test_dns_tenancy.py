@@ -12,6 +12,7 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dns.message
 import dns.query
@@ -20,7 +21,8 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 from tests.servers.bind import BindServer
 from tests.servers.postgres import postgres_env
-from tests.worker.flows import TOKEN_SECRET, Flows, bootstrap_input, sqlite_app
+from tests.support import TOKEN_SECRET
+from tests.worker.flows import Flows, bootstrap_input, sqlite_app
 from tests.worker.providers.test_rfc2136 import publish_foreign
 
 from a4c_domain import OnboardingApplication, organization_id
@@ -51,7 +53,7 @@ def refusal_of(error: BaseException) -> ApplicationError:
     return refusal
 
 
-def spec_for(slug: str, fqdn: str, **extra: object) -> BootstrapInput:
+def spec_for(slug: str, fqdn: str, **extra: Any) -> BootstrapInput:
     return bootstrap_input(slug, invitees=1, **extra).model_copy(update={"domain": fqdn})
 
 

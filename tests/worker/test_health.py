@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tests.support import wait_for
 
 from a4c_service.probes import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT
 from a4c_worker.config import WorkerSettings
@@ -191,10 +192,7 @@ def test_idle_connections_cannot_grow_the_threads_without_bound(
         for client in clients:
             client.close()
     # Once the idle ones are gone, /health answers again.
-    deadline = time.monotonic() + DEFAULT_TIMEOUT + 2
-    while get(port, "/health")[0] != 200:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_for(lambda: get(port, "/health")[0] == 200, DEFAULT_TIMEOUT + 2, "/health to answer again")
 
 
 def test_the_probes_bind_loopback_unless_told_otherwise() -> None:

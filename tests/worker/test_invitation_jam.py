@@ -39,6 +39,7 @@ from a4c_worker.metrics import WorkerMetrics
 from a4c_worker.worker import WORKFLOWS, create_worker, workflow_runner
 from a4c_worker.workflows.invitation import InvitationWorkflow
 from a4c_worker.workflows.models import (
+    AcceptRequest,
     InvitationInput,
     invitation_workflow_id,
 )
@@ -118,7 +119,8 @@ async def test_a_flood_of_wrong_tokens_neither_jams_nor_reaches_history(flows: F
         # execution is over; the server refuses an update to it).
         with pytest.raises(RPCError, match="already completed"):
             await handle.execute_update(
-                InvitationWorkflow.accept, {"token_proof": accept_proof(fresh), "user_id": "eve"}
+                InvitationWorkflow.accept,
+                AcceptRequest(token_proof=accept_proof(fresh), user_id="eve"),
             )
     assert flows.app.get_invitation(inv_id, ALL_ORGANIZATIONS).accepted_by == "user-1"
     after = plain_text((await handle.fetch_history()).to_json())

@@ -18,7 +18,8 @@ from urllib.parse import quote
 import pytest
 from temporalio.client import Client
 from tests.servers.smtp import SMTPTestServer
-from tests.worker.flows import LINKS, TOKEN_SECRET, Flows, bootstrap_input, smtp_mailer, sqlite_app
+from tests.support import TOKEN_SECRET
+from tests.worker.flows import LINKS, Flows, bootstrap_input, smtp_mailer, sqlite_app
 
 from a4c_domain import ALL_ORGANIZATIONS
 from a4c_projector.engine.projector import Projector
@@ -67,7 +68,7 @@ async def test_a_refusal_quoting_the_mail_leaves_no_token_in_any_record(
     caplog.set_level(logging.DEBUG)
     app = sqlite_app(tmp_path)
     flows = Flows(app=app, client=temporal_client, task_queue=task_queue)
-    flows.mailer = smtp_mailer(smtp_server)  # type: ignore[assignment]
+    flows.mailer = smtp_mailer(smtp_server)  # type: ignore[assignment]  # a real one in the double's slot
     slug = f"quoted-{len(refusals)}"
     spec = bootstrap_input(slug, invitees=len(refusals), domain=False)
     for invitee, (code, one_line) in zip(spec.invitees, refusals, strict=True):

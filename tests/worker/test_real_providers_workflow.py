@@ -49,7 +49,7 @@ async def test_bootstrap_publishes_real_dns_and_mails_a_working_token(
         ),
     )
     flows.use_bind(bind_server)
-    flows.mailer = smtp_mailer(smtp_server)  # type: ignore[assignment]
+    flows.mailer = smtp_mailer(smtp_server)  # type: ignore[assignment]  # a real one in the double's slot
     spec = bootstrap_input("real-one", invitees=1, domain=False).model_copy(
         update={"domain": f"real-one.{zone}"}
     )

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 import pytest
-from tests.worker.flows import TOKEN_SECRET
+from tests.support import TOKEN_SECRET
 from tests.worker.histories import recorded_histories
 from tests.worker.histories.contents import UUID_PATTERN, Text, texts, workflow_type
 

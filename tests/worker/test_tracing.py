@@ -9,6 +9,7 @@ import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.client import Client
+from tests.support import TOKEN_SECRET
 from tests.worker.flows import Flows, bootstrap_input, sqlite_app
 
 from a4c_domain import organization_id
@@ -65,7 +66,7 @@ async def test_workflow_activity_and_event_metadata_share_one_trace(flows: Flows
 
 
 def test_the_worker_setting_is_the_standard_variable_and_is_validated() -> None:
-    base = {"A4C_TOKEN_SECRET": "t" * 40}
+    base = {"A4C_TOKEN_SECRET": TOKEN_SECRET}
     assert load_settings(base).otel_traces_exporter == "none"
     assert load_settings(base | {"OTEL_TRACES_EXPORTER": "console"}).otel_traces_exporter == (
         "console"

@@ -7,7 +7,7 @@ import uuid
 import httpx
 import pytest
 from pydantic import SecretStr
-from tests.servers.smtp import free_tcp_port
+from tests.support import free_port
 from tests.worker.providers.fake_cloudflare import TOKEN, ZONE_ID, FakeCloudflare
 
 from a4c_worker.providers.dns import CloudflareDNSProvider, CloudflareSettings
@@ -96,7 +96,7 @@ async def test_rate_limit_and_server_errors_are_transient(
 
 
 async def test_unreachable_api_is_transient(cloudflare_api: FakeCloudflare) -> None:
-    provider = provider_for(cloudflare_api, base_url=f"http://127.0.0.1:{free_tcp_port()}/v4")
+    provider = provider_for(cloudflare_api, base_url=f"http://127.0.0.1:{free_port()}/v4")
     with pytest.raises(TransientProviderError, match="unreachable"):
         await provider.remove_record(unique_name(), "app.example.com")
 

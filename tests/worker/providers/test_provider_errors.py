@@ -7,6 +7,7 @@ from uuid import UUID
 
 import pytest
 from temporalio.exceptions import ApplicationError
+from tests.support import TOKEN_SECRET
 
 from a4c_domain.redaction import MAX_LENGTH
 from a4c_domain.tokens import TokenIssuer
@@ -17,7 +18,7 @@ from a4c_worker.providers.errors import (
     TransientProviderError,
 )
 
-TOKEN = TokenIssuer("k" * 32).token(UUID(int=1), 1)
+TOKEN = TokenIssuer(TOKEN_SECRET).token(UUID(int=1), 1)
 ECHO = f"Cloudflare create answered 400: 9005: content https://a.test/accept?token={TOKEN}"
 
 

@@ -13,7 +13,8 @@ import dns.tsigkeyring
 import dns.update
 import pytest
 from pydantic import SecretStr, ValidationError
-from tests.servers.bind import BindServer, free_port
+from tests.servers.bind import BindServer
+from tests.support import free_port
 
 from a4c_domain.errors import DomainOutsideZone
 from a4c_worker.providers.dns import (

@@ -8,7 +8,8 @@ from email.message import EmailMessage
 
 import pytest
 from pydantic import SecretStr, ValidationError
-from tests.servers.smtp import SMTPTestServer, free_tcp_port
+from tests.servers.smtp import SMTPTestServer
+from tests.support import TOKEN_SECRET, free_port
 
 from a4c_domain.redaction import MAX_LENGTH
 from a4c_domain.tokens import TokenIssuer
@@ -166,7 +167,7 @@ async def test_4xx_recipient_is_transient(smtp_server: SMTPTestServer) -> None:
 
 
 async def test_server_down_is_transient(smtp_server: SMTPTestServer) -> None:
-    mailer = SMTPMailer(plain_settings(smtp_server, port=free_tcp_port(), timeout=2))
+    mailer = SMTPMailer(plain_settings(smtp_server, port=free_port(), timeout=2))
     with pytest.raises(TransientProviderError):
         await mailer.send(invitation_mail(recipient()))
 
@@ -189,7 +190,7 @@ async def test_a_refusal_quoting_the_mail_is_redacted_and_keeps_its_code(
     smtp_server: SMTPTestServer, one_line: bool
 ) -> None:
     to = recipient()
-    token = TokenIssuer("k" * 32).token(uuid.uuid4(), 1)
+    token = TokenIssuer(TOKEN_SECRET).token(uuid.uuid4(), 1)
     mail = invitation_mail(to, accept_url=f"https://app.a4c.test/accept?token={token}")
     smtp_server.reject_quoting(to, 554, one_line=one_line)
     with pytest.raises(PermanentProviderError) as caught:

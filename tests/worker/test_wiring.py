@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from tests.servers.postgres import postgres_env
+from tests.support import TOKEN_SECRET
 
 from a4c_worker.config import load_settings
 from a4c_worker.wiring import application_env, build_application
-
-TOKEN_SECRET = "w" * 40
 
 
 def test_every_store_variable_reaches_the_event_store() -> None:

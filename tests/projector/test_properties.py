@@ -6,12 +6,10 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,8 +17,9 @@ from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication, errors
 from a4c_projector.engine.projector import PoisonEvent
 from a4c_projector.eventlog.store import open_event_store
 from a4c_projector.queries import ReadModel
-from tests.projector.conftest import SECRET, Store
-from tests.servers.postgres import postgres_env
+from tests.projector.conftest import Store
+from tests.servers.postgres import fresh_schema, postgres_env
+from tests.support import TOKEN_SECRET
 
 SLUGS = ["alpha", "bravo", "charlie"]
 EMAILS = ["a@example.com", "b@example.com"]
@@ -184,8 +183,8 @@ def check_history(
     app = OnboardingApplication(env)
     store = Store(env, app, open_event_store(env))
     try:
-        for step in history:
-            apply(app, *step)
+        for command in history:
+            apply(app, *command)
         step = 0
         while True:
             # Each planned crash happens once, then the projector is left to finish.
@@ -231,7 +230,7 @@ def test_live_with_crashes_equals_rebuild_and_fold(
     history: list[tuple[str, str, str]], batches: list[int], crashes: list[str | None]
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        env = {"SQLITE_DBNAME": str(Path(tmp) / "e.sqlite"), "A4C_TOKEN_SECRET": SECRET}
+        env = {"SQLITE_DBNAME": str(Path(tmp) / "e.sqlite"), "A4C_TOKEN_SECRET": TOKEN_SECRET}
         check_history(env, history, batches, crashes)
 
 
@@ -247,11 +246,6 @@ def test_live_with_crashes_equals_rebuild_and_fold_on_postgres(
     batches: list[int],
     crashes: list[str | None],
 ) -> None:
-    schema = f"t_prop_{uuid.uuid4().hex[:10]}"  # one fresh schema per example
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        check_history(postgres_env(schema, A4C_TOKEN_SECRET=SECRET), history, batches, crashes)
-    finally:
-        with psycopg.connect(pg_server, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with fresh_schema(pg_server) as schema:  # one fresh schema per example
+        env = postgres_env(schema, A4C_TOKEN_SECRET=TOKEN_SECRET)
+        check_history(env, history, batches, crashes)
