@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from eventsourcing.persistence import PersistenceError
+
 from a4c_domain.application import TOKEN_SECRET_VAR
 from a4c_domain.errors import ConfigurationError
 from a4c_service.cli import INTERRUPTED, HelpFormatter, add_version, exit_codes
@@ -54,7 +56,10 @@ def effective_environ(data_dir: Path) -> dict[str, str]:
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 EXIT_CODES = (
     (EXIT_OK, "success"),
-    (EXIT_FAILED, "a child process, a check, the sample bootstrap or a cleanup step failed"),
+    (
+        EXIT_FAILED,
+        "a child process, a check, the sample bootstrap, a cleanup step or the store failed",
+    ),
     (EXIT_INVALID, "bad configuration or usage; the data folder is in use or another store's"),
     (INTERRUPTED, "interrupted (Ctrl-C) before the stack was running"),
 )
@@ -147,6 +152,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INVALID
     except ChildFailed as exc:
         print(f"a4c dev: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except PersistenceError as exc:  # the store is down or cannot be created there
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+        print(f"a4c {args.command}: the event store cannot be opened: {reason}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:  # the data folder: a file, not writable, ...
+        print(f"a4c {args.command}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_INVALID
 

@@ -42,7 +42,10 @@ class Check:
     detail: str
 
     def line(self) -> str:
-        return f"{'ok' if self.ok else 'FAILING':<8} {self.name:<12} {self.detail}"
+        # One line whatever the detail: a driver's error text spans several (psycopg's
+        # hint, the offending SQL and a caret) and would break the one-line-per-check form.
+        detail = " ".join(self.detail.split())
+        return f"{'ok' if self.ok else 'FAILING':<8} {self.name:<12} {detail}"
 
 
 async def _check(name: str, probe: Callable[[], Awaitable[str]]) -> Check:
