@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from a4c_domain.commands import field_errors
 from a4c_domain.errors import ConfigurationError
 from a4c_domain.logs import LOG_FORMAT_VAR, LogFormat, LogLevel
 from a4c_domain.persistence import is_store_variable
@@ -77,12 +78,12 @@ def load_settings(environ: Mapping[str, str]) -> ProjectorSettings:
             fields["log_format"] = environ[LOG_FORMAT_VAR]
         return ProjectorSettings.model_validate(fields)
     except ValidationError as exc:
-        problems = "; ".join(f"{_variable(e['loc'])}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{_variable(e['field'])}: {e['message']}" for e in field_errors(exc))
         raise ConfigurationError(problems) from None
 
 
-def _variable(loc: tuple[int | str, ...]) -> str:
-    field = "_".join(str(p) for p in loc)
+def _variable(field: str) -> str:
+    field = field.replace(".", "_")
     return LOG_FORMAT_VAR if field == "log_format" else f"PROJECTOR_{field.upper()}"
 
 

@@ -25,6 +25,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from a4c_domain.application import MAX_INVITATION_TTL, OnboardingApplication
+from a4c_domain.commands import field_errors
 from a4c_domain.errors import ConfigurationError
 from a4c_domain.logs import LogFormat, LogLevel
 from a4c_domain.persistence import PersistenceModule, is_store_variable
@@ -352,13 +353,12 @@ def load_settings(environ: Mapping[str, str], scope: Scope = "worker") -> Worker
 
 
 def _field_problems(exc: ValidationError) -> list[tuple[str, str]]:
+    """``(VARIABLE, message)`` in the operator's terms (``field_errors``' wording)."""
     problems = []
-    for error in exc.errors(include_url=False, include_input=False):
-        loc = error["loc"]
-        variable = str(loc[0]).upper() if loc else "configuration"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "missing":
-            message = "required"
+    for error in field_errors(exc):
+        field = error["field"].split(".")[0]
+        variable = field.upper() if field != "(command)" else "configuration"
+        message = "required" if error["message"] == "is required" else error["message"]
         problems.append((variable, message))
     return problems
 

@@ -122,7 +122,7 @@ def test_a_writer_stalled_after_drawing_its_id_is_never_skipped(pg_store: Store)
 
 
 def test_a_grace_of_zero_is_refused() -> None:
-    with pytest.raises(ConfigurationError, match="PROJECTOR_GAP_GRACE"):
+    with pytest.raises(ConfigurationError, match="PROJECTOR_GAP_GRACE: must be greater than 0"):
         load_settings({"PROJECTOR_GAP_GRACE": "0"})
     with pytest.raises(ValueError, match="grace"):
         GapGuard(grace=0)

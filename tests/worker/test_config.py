@@ -130,6 +130,14 @@ def test_bad_value_is_named_with_the_problem(variable: str, value: str, fragment
     assert fragment in problems[variable]
 
 
+def test_problems_are_worded_for_the_operator_not_in_pydantics_terms() -> None:
+    problems = problems_of({**PRODUCTION, "SMTP_PORT": "x", "HEALTH_PORT": "70000"})
+    assert problems["SMTP_PORT"].startswith("must be a valid integer"), problems
+    assert problems["HEALTH_PORT"].startswith("must be less than or equal to 65535"), problems
+    for message in problems.values():
+        assert "should" not in message and "Input" not in message, message
+
+
 def test_all_field_errors_are_reported_at_once() -> None:
     problems = problems_of({**PRODUCTION, "HEALTH_PORT": "x", "SMTP_PORT": "y"})
     assert {"HEALTH_PORT", "SMTP_PORT"} <= problems.keys()
