@@ -27,11 +27,12 @@ from a4c_projector.dialects.base import Database
 from a4c_projector.dialects.location import Location
 from a4c_projector.readmodel.tables import LIVE, TableSet
 from a4c_projector.readmodel.tracking import DEFAULT_PROJECTION, read_position
-from a4c_projector.schema import INVITATIONS, ORGANIZATIONS, compared_columns
+from a4c_projector.schema import INVITATIONS, MEMBERS, ORGANIZATIONS, compared_columns
 
 __all__ = [
     "InvitationRecord",
     "Location",
+    "MemberRecord",
     "OrganizationRecord",
     "ProjectionTimeout",
     "ReadModel",
@@ -41,6 +42,7 @@ __all__ = [
 # (tests/projector/test_schema.py checks each record's fields are exactly these).
 ORGANIZATION_COLUMNS = compared_columns(ORGANIZATIONS)
 INVITATION_COLUMNS = compared_columns(INVITATIONS)
+MEMBER_COLUMNS = compared_columns(MEMBERS)
 
 
 class Record(BaseModel):
@@ -114,8 +116,36 @@ class InvitationRecord(Record):
     last_position: int
 
 
+class MemberRecord(Record):
+    """Someone who accepted an invitation: ``user_id`` is the identity that accepted,
+    ``joined_at`` when. Kept when the organization is deactivated (read its status)."""
+
+    invitation_id: UUID
+    organization_id: UUID
+    user_id: str
+    email: str
+    role: str
+    first_name: str
+    last_name: str
+    joined_at: datetime
+    modified_at: datetime
+    version: int
+    last_event_id: UUID
+    last_position: int
+
+
 class ProjectionTimeout(TimeoutError):
     """The projection did not reach the wanted position in time."""
+
+
+def _scoped(scope: OrganizationScope, **equal: object) -> tuple[str, list[Any]]:
+    """``WHERE`` limiting rows to ``scope`` (nothing for ``ALL_ORGANIZATIONS``; anything
+    else refused) and to each column equal to its value (unless None)."""
+    if checked(scope) is not ALL_ORGANIZATIONS:
+        equal = {"organization_id": scope, **equal}
+    wanted = {column: value for column, value in equal.items() if value is not None}
+    where = " AND ".join(f"{column} = %s" for column in wanted)
+    return ("WHERE " + where) if where else "", list(wanted.values())
 
 
 class ReadModel:
@@ -154,6 +184,10 @@ class ReadModel:
         rows = self._select(self.tables.invitations, INVITATION_COLUMNS, where, params)
         return [InvitationRecord.model_validate(r) for r in rows]
 
+    def _members(self, where: str, params: Any) -> list[MemberRecord]:
+        rows = self._select(self.tables.members, MEMBER_COLUMNS, where, params)
+        return [MemberRecord.model_validate(r) for r in rows]
+
     def organization(self, organization_id: UUID) -> OrganizationRecord | None:
         found = self._organizations("WHERE id = %s", (organization_id,))
         return found[0] if found else None
@@ -181,15 +215,7 @@ class ReadModel:
     ) -> list[InvitationRecord]:
         """An organization's invitations by e-mail; every tenant's only when asked for
         with ``ALL_ORGANIZATIONS`` (there is no default)."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        if checked(organization_id) is not ALL_ORGANIZATIONS:
-            clauses.append("organization_id = %s")
-            params.append(organization_id)
-        if status is not None:
-            clauses.append("status = %s")
-            params.append(status)
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        where, params = _scoped(organization_id, status=status)
         return self._invitations(where + " ORDER BY organization_id, email, generation", params)
 
     def invitation(
@@ -206,6 +232,27 @@ class ReadModel:
     def invitation_by_token(self, token: str) -> InvitationRecord | None:
         """The invitation whose *current* token this is (hashed here, never stored)."""
         found = self._invitations("WHERE token_hash = %s", (hash_token(token),))
+        return found[0] if found else None
+
+    def members(
+        self, organization_id: OrganizationScope, *, role: str | None = None
+    ) -> list[MemberRecord]:
+        """An organization's members (with ``role`` only, when given), by when they
+        joined; every tenant's only when asked for with ``ALL_ORGANIZATIONS``. Members
+        of a deactivated organization are still listed: check its status to decide."""
+        where, params = _scoped(organization_id, role=role)
+        return self._members(where + " ORDER BY organization_id, joined_at, invitation_id", params)
+
+    def member(
+        self, organization_id: OrganizationScope, user_id: str, *, role: str | None = None
+    ) -> MemberRecord | None:
+        """User ``user_id``'s membership of one organization (with ``role``, when given):
+        the authorization question. ``None`` when not a member, and for another
+        organization's member alike (``ALL_ORGANIZATIONS``: of any organization). Someone
+        who accepted two invitations of an organization is a member twice; this answers
+        with the one they accepted last."""
+        where, params = _scoped(organization_id, user_id=user_id, role=role)
+        found = self._members(where + " ORDER BY joined_at DESC, invitation_id LIMIT 1", params)
         return found[0] if found else None
 
     def position(self) -> int:

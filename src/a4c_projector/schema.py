@@ -165,6 +165,30 @@ INVITATIONS = Table(
         Index("token_hash_idx", ("token_hash",)),
     ),
 )
+# Everyone who accepted an invitation: one row per accepted invitation, derived from the
+# invitation's row (so from its own event stream alone) by
+# :mod:`a4c_projector.readmodel.members`. A row stays when the organization is
+# deactivated (accepting was a fact); callers that decide on access read the
+# organization's status too.
+MEMBERS = Table(
+    "members",
+    (
+        _c("invitation_id", "uuid"),
+        _c("organization_id", "uuid"),
+        _c("user_id", "text"),
+        _c("email", "text"),
+        _c("role", "text"),
+        _c("first_name", "text"),
+        _c("last_name", "text"),
+        _c("joined_at", "timestamptz"),  # the invitation's accepted_at
+        *BOOKKEEPING,  # the invitation row's: a member row changes with its invitation
+    ),
+    primary_key="invitation_id",
+    indexes=(
+        Index("org_role_idx", ("organization_id", "role")),  # members of X (by role)
+        Index("org_user_idx", ("organization_id", "user_id")),  # is U a member of X
+    ),
+)
 APPLIED_RANGES = Table(
     "applied_ranges",
     (_c("first_id", "bigint"), _c("last_id", "bigint")),
@@ -186,9 +210,9 @@ DEAD_LETTERS = Table(
     indexes=(Index("originator_idx", ("originator_id", "originator_version")),),
 )
 
-TABLES = (TRACKING, ORGANIZATIONS, INVITATIONS, APPLIED_RANGES, DEAD_LETTERS)
+TABLES = (TRACKING, ORGANIZATIONS, INVITATIONS, MEMBERS, APPLIED_RANGES, DEAD_LETTERS)
 # The read models proper: what other services query (:mod:`a4c_projector.queries`).
-READ_MODELS = (ORGANIZATIONS, INVITATIONS)
+READ_MODELS = (ORGANIZATIONS, INVITATIONS, MEMBERS)
 # A table set's tables, in the order :class:`~a4c_projector.readmodel.tables.TableSet`
 # lists them.
 PER_SET = tuple(t for t in TABLES if t.per_set)

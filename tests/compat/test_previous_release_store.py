@@ -33,6 +33,7 @@ from a4c_domain import (
     Invitation,
     OnboardingApplication,
     Organization,
+    OrganizationScope,
     event_id,
     invitation_id,
     organization_id,
@@ -119,6 +120,10 @@ def old_store(tmp_path: Path) -> Iterator[OldStore]:
 def deployed(tmp_path: Path) -> Iterator[OldStore]:
     """The same events with the read models 0.2.0's projector kept beside them."""
     yield from open_copy(tmp_path, "deployed.sqlite")
+
+
+def members_of(reads: ReadModel, scope: OrganizationScope) -> list[tuple[UUID, str, str, str]]:
+    return [(m.organization_id, m.user_id, m.role, m.first_name) for m in reads.members(scope)]
 
 
 def token(invitation: UUID, generation: int) -> str:
@@ -270,6 +275,9 @@ def test_the_projector_catches_up_from_scratch_and_a_rebuild_agrees(old_store: O
         found = reads.invitation_by_token(token(GRACE, 2))
         assert found is not None and found.id == GRACE
         assert reads.invitation_by_token(token(GRACE, 1)) is None  # the reissued-away link
+        # 0.2.0 had no members read model: its one accepted invitation is a member now.
+        assert members_of(reads, ALL_ORGANIZATIONS) == [(ACME, "user-ada", "admin", "Ada")]
+        assert reads.member(GLOBEX, "user-ada") is None  # another tenant's: not found
 
     result = rebuild(old_store.events.location, old_store.events.mapper)
     assert (result.events, result.differences, result.swapped) == (last, [], True)
@@ -341,6 +349,13 @@ def test_new_commands_work_on_the_old_store(old_store: OldStore) -> None:
     with old_store.read_model() as reads:
         grace = reads.invitation(GRACE, ACME)
         assert grace is not None and grace.status == "accepted"
+        member = reads.member(ACME, "user-grace", role="member")
+        assert member is not None and member.joined_at == grace.accepted_at
+        # (By when they joined: the fixture's events are dated 2030, grace's today.)
+        assert sorted(members_of(reads, ACME)) == [
+            (ACME, "user-ada", "admin", "Ada"),
+            (ACME, "user-grace", "member", "Grace"),
+        ]
         record = reads.organization_by_slug("newco")
         assert record is not None and record.parent_id == ACME
         assert [i.id for i in reads.invitations(newco.id)] == [invite.id]
@@ -352,10 +367,16 @@ def test_the_projector_takes_over_the_read_models_0_2_0_kept(deployed: OldStore)
         assert reads.position() == last
         acme = reads.organization_by_slug("acme")
         assert acme is not None and acme.tags == ("eu", "gold")
+    with deployed.events.location.connect() as db:
+        assert not db.table_exists("members")  # 0.2.0 kept no members
     projector = deployed.projector()
     try:
         assert projector.catch_up() == last  # nothing missed, nothing applied twice
         assert audit(projector.db, projector.projection).complete
+        # Starting created the members table and derived the members of invitations
+        # accepted under 0.2.0 (README, "Upgrading to 0.3.0"): no event was replayed.
+        with deployed.read_model() as reads:
+            assert members_of(reads, ACME) == [(ACME, "user-ada", "admin", "Ada")]
         app = deployed.app
         app.accept_invitation(
             organization_id=ACME, invitation_id=GRACE, token=token(GRACE, 2), user_id="user-g"
@@ -374,6 +395,8 @@ def test_the_projector_takes_over_the_read_models_0_2_0_kept(deployed: OldStore)
     with deployed.read_model() as reads:
         grace = reads.invitation(GRACE, ACME)
         assert grace is not None and (grace.status, grace.accepted_by) == ("accepted", "user-g")
+        assert sorted(m.user_id for m in reads.members(ACME)) == ["user-ada", "user-g"]
+        assert reads.members(GLOBEX) == []
         assert [o.slug for o in reads.organizations(tag="eu")] == ["acme", "acme-eu"]
         assert reads.organization(newco.id) is not None
     # The rows 0.2.0 wrote, carried on by the current projector, are what the current

@@ -112,7 +112,7 @@ def folded(app: OnboardingApplication, store: Store) -> dict[str, dict[str, tupl
     """The aggregates' own state, in the read model's terms (comparable columns)."""
     from a4c_domain import invitation_id, organization_id
 
-    orgs, invs = {}, {}
+    orgs, invs, members = {}, {}, {}
     for slug in SLUGS:
         with contextlib.suppress(errors.NotFound):
             o = app.get_organization(organization_id(slug))
@@ -139,7 +139,23 @@ def folded(app: OnboardingApplication, store: Store) -> dict[str, dict[str, tupl
                         i.version,
                         i.modified_on,
                     )
-    return {"organizations": orgs, "invitations": invs}
+                    if i.status == "accepted":  # a member: whoever accepted, as invited
+                        members[str(i.id)] = _member(i, i.accepted_by, i.modified_on)
+    return {"organizations": orgs, "invitations": invs, "members": members}
+
+
+def _member(invitation: Any, user_id: str | None, modified: Any) -> tuple[Any, ...]:
+    """A member in comparable terms: an invitation (aggregate or record) and who joined."""
+    return (
+        str(invitation.organization_id),
+        user_id,
+        invitation.email,
+        invitation.role,
+        invitation.first_name,
+        invitation.last_name,
+        invitation.version,
+        modified,
+    )
 
 
 def read_model_view(store: Store) -> dict[str, dict[str, tuple[Any, ...]]]:
@@ -157,7 +173,7 @@ def read_model_view(store: Store) -> dict[str, dict[str, tuple[Any, ...]]]:
             )
             for o in rm.organizations()
         }
-        invs = {}
+        invs, members = {}, {}
         for o in rm.organizations():
             for i in rm.invitations(o.id):
                 invs[str(i.id)] = (
@@ -170,7 +186,9 @@ def read_model_view(store: Store) -> dict[str, dict[str, tuple[Any, ...]]]:
                     i.version,
                     i.modified_at,
                 )
-    return {"organizations": orgs, "invitations": invs}
+            for m in rm.members(o.id):
+                members[str(m.invitation_id)] = _member(m, m.user_id, m.modified_at)
+    return {"organizations": orgs, "invitations": invs, "members": members}
 
 
 def check_history(

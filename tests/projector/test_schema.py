@@ -19,10 +19,11 @@ from pydantic import BaseModel
 
 from a4c_projector.dialects.location import Location
 from a4c_projector.dialects.sqldir import source_sql_dir, sql_files
-from a4c_projector.queries import InvitationRecord, OrganizationRecord
+from a4c_projector.queries import InvitationRecord, MemberRecord, OrganizationRecord
 from a4c_projector.readmodel.tables import ensure_schema
 from a4c_projector.schema import (
     INVITATIONS,
+    MEMBERS,
     ORGANIZATIONS,
     SQLITE_AFFINITY,
     SQLITE_DEFAULT,
@@ -210,18 +211,24 @@ def test_the_derived_sqlite_ddl_creates_exactly_the_declared_schema(tmp_path: Pa
 
 
 @pytest.mark.parametrize(
-    ("record", "table"), [(OrganizationRecord, ORGANIZATIONS), (InvitationRecord, INVITATIONS)]
+    ("record", "table"),
+    [
+        (OrganizationRecord, ORGANIZATIONS),
+        (InvitationRecord, INVITATIONS),
+        (MemberRecord, MEMBERS),
+    ],
 )
 def test_each_query_record_holds_its_tables_columns(record: type[BaseModel], table: Table) -> None:
     assert tuple(record.model_fields) == compared_columns(table)
 
 
 def test_validate_can_ask_for_the_expected_tables_and_columns() -> None:
-    assert expected_tables(read_models_only=True) == ("organizations", "invitations")
+    assert expected_tables(read_models_only=True) == ("organizations", "invitations", "members")
     assert set(expected_tables()) == {
         "projector_tracking",
         "organizations",
         "invitations",
+        "members",
         "applied_ranges",
         "dead_letters",
     }

@@ -20,8 +20,10 @@ from a4c_projector.readmodel.tables import TableSet
 from a4c_projector.schema import READ_MODELS, compared_columns
 
 # Every column but ``updated_at``, by table: what two builds of the same events must
-# agree on.
+# agree on. The first is the table's key (a member's is its invitation's id).
 COMPARED_COLUMNS = {table.name: compared_columns(table) for table in READ_MODELS}
+KEYS = {table.name: table.primary_key for table in READ_MODELS}
+assert all(columns[0] == KEYS[kind] for kind, columns in COMPARED_COLUMNS.items())
 
 
 def differing_rows(
@@ -32,24 +34,27 @@ def differing_rows(
     if ids is not None and not ids:
         return []
     differences: list[str] = []
-    where = ""
-    params: tuple[object, ...] = ()
-    if ids is not None:  # one parameter however many ids (a statement takes 65,535 at most)
-        condition, wanted = db.in_list("id", ids)
-        where, params = f" WHERE {condition}", (wanted,) * 4
     for kind, columns in COMPARED_COLUMNS.items():
+        where = ""
+        params: tuple[object, ...] = ()
+        if ids is not None:  # one parameter however many ids (a statement takes 65,535 at most)
+            condition, wanted = db.in_list(KEYS[kind], ids)
+            where, params = f" WHERE {condition}", (wanted,) * 4
         old, new = f'"{live.name(kind)}"{where}', f'"{fresh.name(kind)}"{where}'
         selected = ", ".join(columns)
         rows = db.execute(
-            f"{_only_in(old, new, selected)} UNION {_only_in(new, old, selected)}", params
+            f"{_only_in(old, new, selected, KEYS[kind])} UNION "
+            f"{_only_in(new, old, selected, KEYS[kind])}",
+            params,
         )
         differences.extend(f"{kind} {row[0]}" for row in sorted(rows, key=lambda r: str(r[0])))
     return differences
 
 
-def _only_in(table: str, other: str, columns: str) -> str:
-    """The ids of rows of ``table`` with no identical row in ``other``."""
-    return f"SELECT id FROM (SELECT {columns} FROM {table} EXCEPT SELECT {columns} FROM {other}) d"
+def _only_in(table: str, other: str, columns: str, key: str) -> str:
+    """The keys of rows of ``table`` with no identical row in ``other``."""
+    differing = f"SELECT {columns} FROM {table} EXCEPT SELECT {columns} FROM {other}"
+    return f"SELECT {key} FROM ({differing}) d"
 
 
 def touched_between(db: Database, after: int, upto: int) -> list[UUID]:
@@ -67,7 +72,9 @@ def snapshot_rows(db: Database, tables: TableSet) -> dict[str, dict[str, tuple[o
     """Every read-model row by table and id, without ``updated_at`` (for comparisons)."""
     result: dict[str, dict[str, tuple[object, ...]]] = {}
     for kind, columns in COMPARED_COLUMNS.items():
-        rows = db.execute(f'SELECT {", ".join(columns)} FROM "{tables.name(kind)}" ORDER BY id')
+        rows = db.execute(
+            f'SELECT {", ".join(columns)} FROM "{tables.name(kind)}" ORDER BY {KEYS[kind]}'
+        )
         result[kind] = {str(r[0]): tuple(_normal(v) for v in r) for r in rows}
     return result
 

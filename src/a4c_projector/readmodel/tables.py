@@ -1,6 +1,6 @@
 """A projection's table set, and creating, upgrading, swapping and dropping it.
 
-A projection owns a *table set*: ``organizations``, ``invitations``, ``applied_ranges``
+A projection owns a *table set*: ``organizations``, ``invitations``, ``members``, ``applied_ranges``
 and ``dead_letters`` (:data:`a4c_projector.schema.PER_SET`), all carrying the
 same ``suffix`` (empty for the live set). A rebuild fills a set with suffix ``__rebuild``
 and then swaps names in one transaction, so readers never see a half-built model. The
@@ -18,6 +18,7 @@ from pathlib import Path
 
 from a4c_projector.dialects.base import Database
 from a4c_projector.eventlog.source import check_ids_drawn_in_order
+from a4c_projector.readmodel.members import backfill_members
 from a4c_projector.schema import PER_SET
 
 REBUILD_SUFFIX = "__rebuild"
@@ -41,6 +42,10 @@ class TableSet:
         return self.name("invitations")
 
     @property
+    def members(self) -> str:
+        return self.name("members")
+
+    @property
     def applied(self) -> str:
         return self.name("applied_ranges")
 
@@ -57,10 +62,16 @@ LIVE = TableSet()
 
 
 def ensure_schema(db: Database, tables: TableSet = LIVE, sql_dir: Path | None = None) -> None:
-    """Create the live tables (idempotent) and, for a suffixed set, fresh empty ones."""
+    """Create the live tables (idempotent) and, for a suffixed set, fresh empty ones.
+
+    Also derives the live members of accepted invitations that have none: on a
+    projection that ran before the members table existed (0.2) that is every member,
+    without a rebuild (:mod:`a4c_projector.readmodel.members`); afterwards a no-op.
+    """
     with db.transaction():
         db.create_tables(sql_dir, tables.suffix)
         _fold_legacy_applied_log(db)
+        backfill_members(db, LIVE)
         check_ids_drawn_in_order(db)  # the store must be safe to tail before any batch
 
 

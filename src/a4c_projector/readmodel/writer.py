@@ -24,6 +24,7 @@ from uuid import UUID
 from a4c_projector.dialects.base import Database
 from a4c_projector.dialects.postgres import PostgresDatabase
 from a4c_projector.readmodel.handlers import RowChange
+from a4c_projector.readmodel.members import write_members
 from a4c_projector.readmodel.staging import (
     copy_rows,
     ensure_stage,
@@ -125,6 +126,7 @@ def write_changes(
     """
     now = datetime.now(UTC)
     stages: dict[str, str] = {}
+    changes = list(changes)
     for group, (shape, rows) in enumerate(group_changes(changes, now).items()):
         name = getattr(tables, shape.table)
         if isinstance(db, PostgresDatabase) and len(rows) >= copy_threshold:
@@ -142,6 +144,8 @@ def write_changes(
                 _update_statement(f'"{name}"', shape.columns),
                 [_update_params(row, width) for row in rows],
             )
+    # After the invitations: their member rows are derived from what was just written.
+    write_members(db, tables, list({c.id: None for c in changes if c.table == "invitations"}))
 
 
 def runs(ids: Iterable[int]) -> list[tuple[int, int]]:
