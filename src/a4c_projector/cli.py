@@ -31,6 +31,7 @@ from a4c_projector.maintenance.audit import audit
 from a4c_projector.maintenance.lag import measure
 from a4c_projector.maintenance.rebuild import RebuildMismatch, SwapLockUnavailable, rebuild
 from a4c_projector.maintenance.show import (
+    KINDS,
     ShowFilter,
     UnknownOrganization,
     collect,
@@ -91,9 +92,9 @@ def parser() -> argparse.ArgumentParser:
     retry = dl_command("retry", help="apply parked events again")
     retry.add_argument("--aggregate", type=UUID, default=None, help="only this aggregate's")
     show = command("show", help="print a read model (no token hashes)")
-    show.add_argument("what", choices=["organizations", "invitations"])
+    show.add_argument("what", choices=KINDS)
     show.add_argument("--tag", help="organizations with this tag (or their invitations)")
-    show.add_argument("--status", help="rows in this status")
+    show.add_argument("--status", help="organizations or invitations in this status")
     show.add_argument("--org", metavar="SLUG", help="one organization (or its invitations)")
     show.add_argument(
         "--format", choices=["table", "json", "csv"], default="table", help="output format"

@@ -305,7 +305,7 @@ class Stack:
         bin_dir = Path(sys.executable).parent
         env = self.child_env()
         self.say("\nread models:")
-        for what in ("organizations", "invitations"):
+        for what in ("organizations", "invitations", "members"):
             self.say(_run([str(bin_dir / "a4c-projector"), "show", what], env))
         self.say(f"Temporal Web UI:  http://127.0.0.1:{self.ports.ui}/namespaces/default/workflows")
         self.say(f"mails:            {self.mail_dir}")

@@ -52,6 +52,7 @@ def test_dev_stack_bootstraps_the_sample_and_a_second_run_adds_nothing(
     read_models = out.split("read models:", 1)[1].split("Temporal Web UI", 1)[0]
     assert "acme.orgs.a4c.localhost" in read_models and "active" in read_models
     assert "ada@example.com" in read_models and "grace@example.com" in read_models
+    assert "user_id" in read_models and "joined_at" in read_models  # members: none yet
 
     env = store_env(data_dir, (data_dir / "token-secret").read_text().strip())
     app = OnboardingApplication(env)

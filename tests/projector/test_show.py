@@ -152,3 +152,33 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(
     assert [r["first_name"] for r in csv.DictReader(io.StringIO(out))] == names
     _, out, _ = show(capsys, "organizations", "--format", "json")
     assert [o["name"] for o in json.loads(out)] == FORMULAS  # JSON is data: unchanged
+
+
+def test_show_members_after_an_accept(shown: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    """Who joined, per organization (the `a4c dev` report shows them after an accept)."""
+    app = shown.app
+    with ReadModel(shown.location) as reads:
+        alice = next(i for i in reads.invitations(ALL_ORGANIZATIONS) if i.first_name == "Alice")
+    app.accept_invitation(
+        organization_id=alice.organization_id,
+        invitation_id=alice.id,
+        token=app.invitation_token(alice.id, alice.organization_id),
+        user_id="user-alice",
+    )
+    projector = shown.projector()
+    projector.catch_up()
+    projector.close()
+    code, out, err = show(capsys, "members", "--format", "json")
+    assert (code, err) == (0, "")
+    [member] = json.loads(out)
+    assert (member["organization"], member["email"], member["role"], member["user_id"]) == (
+        "acme",
+        "alice@example.com",
+        "member",
+        "user-alice",
+    )
+    code, out, _ = show(capsys, "members", "--org", "beta")
+    assert code == 0 and out.splitlines()[2:] == []  # header and rule only
+    code, out, _ = show(capsys, "members", "--tag", "gold")
+    assert code == 0 and "user-alice" in out.splitlines()[2]
+    assert not [s for s in secrets_of(shown) if s in out]

@@ -14,10 +14,11 @@ from typing import Any, Literal
 from uuid import UUID
 
 from a4c_domain import ALL_ORGANIZATIONS
-from a4c_projector.queries import OrganizationRecord, ReadModel
+from a4c_projector.queries import InvitationRecord, MemberRecord, OrganizationRecord, ReadModel
 from a4c_service.tabular import render_text
 
-Kind = Literal["organizations", "invitations"]
+Kind = Literal["organizations", "invitations", "members"]
+KINDS: tuple[Kind, ...] = ("organizations", "invitations", "members")
 Format = Literal["table", "json", "csv"]
 
 ORGANIZATION_FIELDS = (
@@ -29,6 +30,10 @@ INVITATION_FIELDS = (
     "organization", "email", "role", "first_name", "last_name", "status", "email_status",
     "token_generation", "expires_at", "invited_at", "email_sent_at", "accepted_at",
     "accepted_by", "revoked_at", "expired_at", "version",
+)  # fmt: skip
+MEMBER_FIELDS = (
+    "organization", "email", "role", "first_name", "last_name", "user_id", "joined_at",
+    "version",
 )  # fmt: skip
 
 
@@ -49,18 +54,28 @@ def collect(reads: ReadModel, kind: Kind, where: ShowFilter) -> list[dict[str, A
     if kind == "organizations":
         return [_pick(o.model_dump(), ORGANIZATION_FIELDS) for o in organizations]
     slugs = {o.id: o.slug for o in organizations}  # every one, unless filtered
-    if where.org is None and where.tag is None:
+    every_tenant = where.org is None and where.tag is None
+    records: Sequence[InvitationRecord | MemberRecord]
+    if kind == "members":  # members have no status of their own: --status is not theirs
+        fields: Sequence[str] = MEMBER_FIELDS
         # The operator's view: every tenant, asked for explicitly.
-        invitations = reads.invitations(ALL_ORGANIZATIONS, status=where.status)
+        records = (
+            reads.members(ALL_ORGANIZATIONS)
+            if every_tenant
+            else [m for o in organizations for m in reads.members(o.id)]
+        )
     else:
-        invitations = [
-            i for o in organizations for i in reads.invitations(o.id, status=where.status)
-        ]
+        fields = INVITATION_FIELDS
+        records = (
+            reads.invitations(ALL_ORGANIZATIONS, status=where.status)
+            if every_tenant
+            else [i for o in organizations for i in reads.invitations(o.id, status=where.status)]
+        )
     rows = []
-    for invitation in invitations:
-        data = invitation.model_dump()
-        data["organization"] = slugs.get(invitation.organization_id, invitation.organization_id)
-        rows.append(_pick(data, INVITATION_FIELDS))
+    for record in records:
+        data = record.model_dump()
+        data["organization"] = slugs.get(record.organization_id, record.organization_id)
+        rows.append(_pick(data, fields))
     return sorted(rows, key=lambda r: (str(r["organization"]), r["email"]))
 
 
@@ -88,7 +103,11 @@ def render(rows: list[dict[str, Any]], fields: Sequence[str], fmt: Format) -> st
 
 
 def fields_of(kind: Kind) -> tuple[str, ...]:
-    return ORGANIZATION_FIELDS if kind == "organizations" else INVITATION_FIELDS
+    return {
+        "organizations": ORGANIZATION_FIELDS,
+        "invitations": INVITATION_FIELDS,
+        "members": MEMBER_FIELDS,
+    }[kind]
 
 
 def _text(value: Any) -> str:
