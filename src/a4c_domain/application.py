@@ -28,7 +28,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -82,6 +82,8 @@ STARTUP_ATTEMPTS = 5
 
 TAgg = TypeVar("TAgg", bound=Aggregate)
 Clock = Callable[[], datetime]
+# What an organization may do with its DNS record under a name (OnboardingApplication.dns_removal).
+DNSRemoval = Literal["own", "unclaimed", "not_own"]
 
 
 def utc_now() -> datetime:
@@ -272,6 +274,27 @@ class OnboardingApplication(Application[UUID]):
         cmd = c.validate(c.DomainName, fqdn=fqdn)
         claim = self._load(domain_claim_id(cmd.fqdn), DomainClaim)
         return None if claim is None else claim.organization_id
+
+    def dns_removal(self, organization_id: UUID, fqdn: str) -> DNSRemoval:
+        """May ``organization_id`` delete its record under ``fqdn``? The one rule every
+        compensation follows (the worker's ``remove_dns``, ``a4c entities cleanup``):
+
+        - ``"own"``: it holds the domain: delete its exact record, record the removal;
+        - ``"unclaimed"``: nobody holds it, but this organization took it (before 0.3.0
+          there were no claims): delete nothing — another old organization may share
+          the name — and record nothing, until the claim backfill has run;
+        - ``"not_own"``: another organization holds it, or this one never took it:
+          delete nothing; recording the removal is harmless.
+        """
+        cmd = c.validate(c.DomainName, fqdn=fqdn)
+        owner = self.domain_owner(cmd.fqdn)
+        if owner == organization_id:
+            return "own"
+        if owner is None:
+            org = self._load(organization_id, Organization)
+            if org is not None and cmd.fqdn in (org.domain, org.fqdn):
+                return "unclaimed"
+        return "not_own"
 
     @command(c.ConfigureDNS)
     def configure_dns(

@@ -136,10 +136,10 @@ async def _revoke(app: OnboardingApplication, org_id: UUID, inv_id: UUID, reason
 
 async def _remove_dns(app: OnboardingApplication, dns: DNSProvider, org: OrganizationView) -> None:
     assert org.fqdn is not None and org.dns_target is not None
-    owner = app.domain_owner(org.fqdn)
-    if owner is None:  # taken before 0.3.0: left, and not recorded, as remove_dns does
+    right = app.dns_removal(org.id, org.fqdn)  # the rule the worker's remove_dns follows
+    if right == "unclaimed":
         raise DNSLeftUnclaimed(f"{org.fqdn} not removed: {UNCLAIMED}")
-    if owner == org.id:  # never a record under another tenant's domain
+    if right == "own":  # never a record under another tenant's domain
         await dns.remove_record(org.fqdn, org.dns_target, record_id=org.dns_record_id)
     app.remove_dns(organization_id=org.id)
 

@@ -43,7 +43,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlencode
-from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from temporalio import activity
@@ -490,13 +489,15 @@ class OnboardingActivities:
         the removal is not recorded (its state keeps saying what is published), and the
         outcome and a warning name the backfill that claims it.
         """
-        owner = await self._domain(self.app.domain_owner, input.fqdn)
-        if owner is None and await self._took_domain(input):
+        right = await self._domain(self.app.dns_removal, input.organization_id, input.fqdn)
+        if right == "unclaimed":
             activity.logger.warning("%s not removed: %s", input.fqdn, UNCLAIMED)
             return CompensationOutcome(
                 outcome="nothing_to_do", detail=f"{input.fqdn} not removed: {UNCLAIMED}"
             )
-        removed = await self._remove_own_record(input, owner)
+        if right == "not_own":
+            activity.logger.warning("not removing %s: not this organization's domain", input.fqdn)
+        removed = right == "own" and await self._remove_own_record(input)
         view = await self._absent_is_fine(
             self.app.remove_dns, organization_id=input.organization_id
         )
@@ -507,17 +508,7 @@ class OnboardingActivities:
             return CompensationOutcome(outcome="done", detail=f"{input.fqdn} removed")
         return CompensationOutcome(outcome="nothing_to_do", detail=f"{input.fqdn} not published")
 
-    async def _took_domain(self, input: DNSRecordInput) -> bool:
-        """Whether the organization registered with ``input.fqdn`` or configured it."""
-        org = await self._absent_is_fine(
-            self.app.get_organization, organization_id=input.organization_id
-        )
-        return org is not None and _hostname(input.fqdn) in (org.domain, org.fqdn)
-
-    async def _remove_own_record(self, input: DNSRecordInput, owner: UUID | None) -> bool:
-        if owner != input.organization_id:
-            activity.logger.warning("not removing %s: not this organization's domain", input.fqdn)
-            return False
+    async def _remove_own_record(self, input: DNSRecordInput) -> bool:
         org = await self._domain(self.app.get_organization, input.organization_id)
         recorded = org.fqdn == _hostname(input.fqdn)
         with temporal_errors():

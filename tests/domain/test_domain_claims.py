@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from a4c_domain import OnboardingApplication, organization_id
+from a4c_domain import OnboardingApplication, Organization, organization_id
 from a4c_domain.errors import DomainTaken, OrganizationNotFound
 from tests.domain.racers import Step
 from tests.domain.support import assert_noop, assert_refused, events, org_fields
@@ -131,3 +131,24 @@ def test_organizations_racing_for_one_domain_exactly_one_wins(
         assert len(registered) == ROUNDS  # the losers stored nothing
     finally:
         app.close()
+
+
+def test_dns_removal_is_allowed_only_under_a_held_domain(app: OnboardingApplication) -> None:
+    """The rule every DNS compensation follows (the worker's remove_dns, entities cleanup)."""
+    holder = app.register_organization(**org_fields(slug="holder", domain="shop.example.com"))
+    other = app.register_organization(**org_fields(slug="other"))
+    old = Organization(
+        name="Old",
+        slug="old",
+        org_type="provider",
+        parent_id=None,
+        tags=[],
+        domain="old.example.com",
+    )
+    app.save(old)  # registered before 0.3.0: no claim
+
+    assert app.dns_removal(holder.id, "SHOP.example.com.") == "own"
+    assert app.dns_removal(other.id, "shop.example.com") == "not_own"
+    assert app.dns_removal(old.id, "old.example.com") == "unclaimed"
+    assert app.dns_removal(other.id, "old.example.com") == "not_own"  # never took it
+    assert app.dns_removal(organization_id("nobody"), "shop.example.com") == "not_own"
