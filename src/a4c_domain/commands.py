@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
@@ -276,12 +277,19 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
     Never the input (it may be a secret) nor pydantic's internals (validator names, error
     type codes, documentation URLs).
     """
+    return worded(exc.errors(include_input=False, include_url=False))
+
+
+def worded(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """:func:`field_errors` of pydantic's error dicts however they were raised (the HTTP
+    service gets them from FastAPI's request validation). Reads only ``loc``, ``type``,
+    ``msg`` and ``ctx``: never the input."""
     return [
         {
             "field": ".".join(str(part) for part in err["loc"]) or "(command)",
             "message": _message(err["type"], err["msg"], err.get("ctx") or {}),
         }
-        for err in exc.errors(include_input=False, include_url=False)
+        for err in errors
     ]
 
 

@@ -44,6 +44,10 @@ MIN_TOKEN_SECRET_LENGTH = 32
 # The worker's defaults, also used by whatever starts workflows or workers without settings.
 DEFAULT_TASK_QUEUE = "a4c-onboarding"
 DEFAULT_MAX_CONCURRENT_ACTIVITIES = 100
+# Where invitation links lead: a4c-api serves the accept page at this path, and in the
+# local stack listens where the default link points.
+ACCEPT_PATH = "/invitations/accept"
+DEFAULT_API_URL = "http://localhost:8080"
 MASK = "**********"
 
 
@@ -130,7 +134,7 @@ class WorkerSettings(BaseSettings):
     a4c_mail_dir: str | None = None
 
     # What the activities put into records and mails.
-    accept_url_base: str = "http://localhost:8080/invitations/accept"
+    accept_url_base: str = DEFAULT_API_URL + ACCEPT_PATH
     mail_domain: str | None = None
     dns_target: str = "ingress.a4c.localhost"
     dns_zone: str = "orgs.a4c.localhost"

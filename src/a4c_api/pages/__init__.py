@@ -1,0 +1,7 @@
+"""The invitee's pages (HTML): the accept link from the e-mail, sign-in, accept, done."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(include_in_schema=False)

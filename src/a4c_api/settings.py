@@ -1,0 +1,246 @@
+"""a4c-api's configuration: every variable it reads, validated once by the entry point.
+
+Like the daemons, :func:`load_settings` takes the environment as a mapping (tests pass
+plain dicts) and reports every mistake as ``VARIABLE: problem`` in a
+:class:`~a4c_worker.config.SettingsError`. The event store and read models are found the
+eventsourcing way (``PERSISTENCE_MODULE``, ``POSTGRES_*``, ``SQLITE_DBNAME``), Temporal
+by the worker's own variables, so one environment serves every process.
+
+``API_MODE=production`` refuses the development conveniences: the dev sign-in, a
+random session key, a missing OpenID provider.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from a4c_domain.commands import field_errors
+from a4c_domain.logs import LOG_FORMAT_VAR, LogFormat, LogLevel
+from a4c_worker.config import DEFAULT_API_URL, DEFAULT_TASK_QUEUE, MASK, SettingsError
+
+ApiMode = Literal["development", "production"]
+
+MIN_SESSION_SECRET_LENGTH = 32
+DEFAULT_PORT = urlsplit(DEFAULT_API_URL).port or 80
+# An API key is "a4c_" and 43 URL-safe characters (32 random bytes); only its SHA-256 is
+# configured, so a leaked configuration does not leak a key.
+API_KEY_PREFIX = "a4c_"
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def api_key_hash(key: str) -> str:
+    """What ``API_KEYS`` holds for ``key``: its SHA-256 (keys are random, so no salt is needed)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiKeyGrant(BaseModel):
+    """One entry of ``API_KEYS``: ``name:sha256:operator`` or ``name:sha256:org=<uuid>``.
+
+    ``organization_id`` None means a platform operator's key (acts on any organization).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    sha256: str = Field(pattern=_SHA256_HEX.pattern)
+    organization_id: UUID | None = None
+
+    @classmethod
+    def parse(cls, entry: str) -> ApiKeyGrant:
+        parts = entry.strip().split(":")
+        if len(parts) != 3:
+            raise ValueError("each entry must be name:sha256:operator or name:sha256:org=<uuid>")
+        name, digest, grant = parts
+        if grant == "operator":
+            return cls(name=name, sha256=digest.lower())
+        if grant.startswith("org="):
+            return cls(name=name, sha256=digest.lower(), organization_id=UUID(grant[4:]))
+        raise ValueError(f"{name}: the grant must be 'operator' or 'org=<uuid>'")
+
+    def entry(self) -> str:
+        grant = "operator" if self.organization_id is None else f"org={self.organization_id}"
+        return f"{self.name}:{self.sha256}:{grant}"
+
+
+class ApiSettings(BaseSettings):
+    """Field ``x_y`` is environment variable ``X_Y``."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    api_mode: ApiMode = "development"
+    api_host: str = "127.0.0.1"  # loopback unless set (the k8s manifest sets 0.0.0.0)
+    api_port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
+    # The address people reach the service at: the OpenID Connect redirect is built on it.
+    api_public_url: str = DEFAULT_API_URL
+    # Signs the session cookie (sign-in state, CSRF token). Development: random per process.
+    api_session_secret: SecretStr | None = None
+    # How long a write waits for the projection to show it (read-your-writes), seconds.
+    api_consistency_timeout: float = Field(default=5.0, ge=0, le=60)
+    # Accept attempts (``limits`` notation), on top of the workflow's own limit.
+    api_accept_rate_per_invitation: str = "10/minute"
+    api_accept_rate_per_client: str = "30/minute"
+    # Proxies whose X-Forwarded-For is believed (uvicorn's forwarded_allow_ips).
+    api_forwarded_allow_ips: str = "127.0.0.1"
+    api_shutdown_grace_seconds: float = Field(default=20.0, ge=0, le=3600)
+    api_keys: tuple[ApiKeyGrant, ...] = ()
+    # Who is a platform operator: a bearer token whose ``API_ROLES_CLAIM`` (a list, or a
+    # space-separated string such as ``scope``) holds ``API_OPERATOR_ROLE``.
+    api_roles_claim: str = Field(default="roles", min_length=1)
+    api_operator_role: str = Field(default="a4c:operator", min_length=1)
+    api_dev_sign_in: bool | None = None  # None: on in development, off in production
+
+    # OpenID Connect: the accept page is a relying party; bearer tokens are its issuer's.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_audience: str | None = None  # bearer tokens' audience; default OIDC_CLIENT_ID
+    oidc_scopes: str = "openid email profile"
+
+    # Temporal: the worker's variables.
+    temporal_address: str = Field(default="localhost:7233", min_length=3)
+    temporal_namespace: str = Field(default="default", min_length=1)
+    temporal_task_queue: str = Field(default=DEFAULT_TASK_QUEUE, min_length=1)
+
+    log_level: LogLevel = "INFO"
+    log_format: LogFormat = "json"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only what :func:`load_settings` passes in: the environment is read by the CLI."""
+        return (init_settings,)
+
+    @field_validator("api_mode", "log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("api_public_url", "oidc_issuer")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError("must be an http(s) URL")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or fragment")
+        return value.rstrip("/")
+
+    @field_validator("api_session_secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_SESSION_SECRET_LENGTH:
+            raise ValueError(f"must be at least {MIN_SESSION_SECRET_LENGTH} bytes")
+        return value
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _parse_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(ApiKeyGrant.parse(e) for e in value.split(",") if e.strip())
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _distinct_keys(cls, value: tuple[ApiKeyGrant, ...]) -> tuple[ApiKeyGrant, ...]:
+        names = [grant.name for grant in value]
+        if len(set(names)) != len(names):
+            raise ValueError("each key needs its own name")
+        return value
+
+    @field_validator("api_accept_rate_per_invitation", "api_accept_rate_per_client")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from limits import parse  # the one notation the rate limiter reads
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError("must be a rate such as '10/minute'") from None
+        return value
+
+    @property
+    def production(self) -> bool:
+        return self.api_mode == "production"
+
+    @property
+    def dev_sign_in(self) -> bool:
+        return (not self.production) if self.api_dev_sign_in is None else self.api_dev_sign_in
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return self.oidc_issuer is not None
+
+    @property
+    def bearer_audience(self) -> str | None:
+        return self.oidc_audience or self.oidc_client_id
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Mistakes spanning several variables, each naming the one to fix."""
+        found: list[tuple[str, str]] = []
+        if self.oidc_enabled:
+            for field in ("oidc_client_id", "oidc_client_secret"):
+                if getattr(self, field) is None:
+                    found.append((field.upper(), "required when OIDC_ISSUER is set"))
+        if self.production:
+            if self.api_dev_sign_in:
+                found.append(("API_DEV_SIGN_IN", "the dev sign-in is refused in production"))
+            if self.api_session_secret is None:
+                found.append(("API_SESSION_SECRET", "required when API_MODE is production"))
+            if not self.oidc_enabled:
+                found.append(("OIDC_ISSUER", "required when API_MODE is production"))
+            if "api_public_url" not in self.model_fields_set:
+                found.append(("API_PUBLIC_URL", "required when API_MODE is production"))
+        return found
+
+    def masked(self) -> dict[str, Any]:
+        """Every setting by variable name, secrets masked (``validate-config``)."""
+        shown: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = MASK
+            elif name == "api_keys":
+                value = [f"{grant.name}:{MASK}" for grant in value]
+            shown[name.upper()] = value
+        return shown
+
+
+def load_settings(environ: Mapping[str, str]) -> ApiSettings:
+    """Validate ``environ``; :class:`SettingsError` names every wrong variable."""
+    fields: dict[str, Any] = {
+        name: environ[name.upper()]
+        for name in ApiSettings.model_fields
+        if name.upper() in environ and name != "log_format"
+    }
+    if LOG_FORMAT_VAR in environ:
+        fields["log_format"] = environ[LOG_FORMAT_VAR]
+    try:
+        settings = ApiSettings.model_validate(fields)
+    except ValidationError as exc:
+        raise SettingsError(
+            (e["field"].split(".")[0].upper(), e["message"]) for e in field_errors(exc)
+        ) from None
+    if problems := settings.problems():
+        raise SettingsError(problems)
+    return settings
