@@ -104,12 +104,12 @@ class Stack:
     def read_model(self) -> ReadModel:
         return ReadModel(self.store.location)
 
-    async def settle(self, timeout: float = 10.0) -> None:
-        """Wait until the projection shows every event written so far."""
+    async def settle(self) -> None:
+        """Wait (up to 10 s) until the projection shows every event written so far."""
 
         def catch_up() -> None:
             with self.read_model() as rm:
-                rm.catch_up(timeout)
+                rm.catch_up(10.0)
 
         await asyncio.to_thread(catch_up)
 
@@ -160,8 +160,9 @@ class Stack:
         await self.settle()
         return result
 
-    async def wait_for_mail(self, count: int, slug: str, timeout: float = 10.0) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
+    async def wait_for_mail(self, count: int, slug: str) -> None:
+        """Wait (up to 10 s) until ``count`` mails went to ``slug``'s invitees."""
+        deadline = asyncio.get_running_loop().time() + 10.0
         while True:
             mails = [
                 p for p in self.mail_dir.glob("*.eml") if f"@{slug}.example.com" in p.read_text()
