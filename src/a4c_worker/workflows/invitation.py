@@ -1,6 +1,9 @@
 """InvitationWorkflow: one invitation from sending to accepted, revoked or expired.
 
-Sends the mail (unless the bootstrap already did), then waits for the ``accept`` or
+Issues the invitation first when its input says which (``issue``: one invitation
+issued on its own, through :func:`a4c_worker.client.invite`; the ``issued`` update tells
+the starter the outcome, and a refusal by the domain fails the run with that refusal's
+type, nothing stored), sends the mail (unless the bootstrap already did), then waits for the ``accept`` or
 ``revoke`` update, or for the expiry timer, sending a reminder ``reminder_before``
 ahead of it. ``resend`` moves to the next token generation (the old link stops
 working), restarts the expiry clock and mails the new link.
@@ -64,7 +67,9 @@ with workflow.unsafe.imports_passed_through():
     from a4c_worker.contracts import (
         AcceptInput,
         EmailFailureInput,
+        InvitationOutcome,
         InvitationRef,
+        IssueInvitationInput,
         MailKind,
         ReissueInput,
         RevokeInput,
@@ -77,9 +82,10 @@ with workflow.unsafe.imports_passed_through():
         InvitationInput,
         InvitationState,
         InvitationStatus,
+        InvitationToIssue,
     )
     from a4c_worker.workflows.policies import MAX_INTERVAL, step_options
-    from a4c_worker.workflows.saga import describe, failure_type
+    from a4c_worker.workflows.saga import application_cause, describe, failure_type
 
 T = TypeVar("T")
 
@@ -118,6 +124,11 @@ class InvitationWorkflow:
         self._proof_check: str | None = None
         # Started before the validator checked proofs (see the module docstring).
         self._legacy = False
+        # The domain's refusal to issue this run's invitation: (type, message, details).
+        self._refusal: tuple[str, str, tuple[Any, ...]] | None = None
+        # Whether the invitation exists (or was refused): what ``issued`` waits for. Only
+        # a fresh run with ``issue`` still has to issue it.
+        self._issue_settled = input.issue is None or input.carried is not None
         if input.carried is not None:
             # Here, not in run(): an update in the first activation must see it.
             self._resume(input.carried)
@@ -138,6 +149,50 @@ class InvitationWorkflow:
             accepted_by=self._accepted_by,
             last_error=self._last_error,
         )
+
+    @workflow.update
+    async def issued(self, request: InvitationToIssue) -> InvitationStatus:
+        """The status once the invitation is issued, or the domain's refusal (its type).
+
+        Sent with the start (update-with-start), so the starter learns synchronously
+        whether the invitation exists. A request other than the one this run issued (a
+        different role or name, or a run started by a bootstrap) is put to the domain
+        again: the same invitation is a no-op, a different one its ``InvitationConflict``.
+        """
+        await workflow.wait_condition(lambda: self._issue_settled)
+        if self._refusal is not None:
+            raise self._refusal_error()
+        if request != self._spec.issue:
+            await _refusal_fails_update(self._issue_activity(request))
+        return self.status()
+
+    @issued.validator
+    def _validate_issued(self, request: InvitationToIssue) -> None:
+        if request.invitation_id != self._spec.invitation_id:
+            raise ApplicationError(
+                f"the request is not for invitation {self._spec.invitation_id}",
+                type="InvalidCommand",
+                non_retryable=True,
+            )
+
+    def _issue_activity(self, request: InvitationToIssue) -> Awaitable[InvitationOutcome]:
+        return workflow.execute_activity_method(
+            OnboardingActivities.issue_invitation,
+            IssueInvitationInput(
+                organization_id=request.organization_id,
+                invitee=request.invitee,
+                generation=request.generation,
+                expires_at=workflow.now() + timedelta(seconds=self._spec.ttl_seconds),
+            ),
+            # Until the store answers: a refusal ends it, and an invite that committed
+            # but timed out is found again (idempotent), so nothing is left half-written.
+            **_until_answered(self._spec),
+        )
+
+    def _refusal_error(self) -> ApplicationError:
+        assert self._refusal is not None
+        kind, message, details = self._refusal
+        return ApplicationError(message, *details, type=kind, non_retryable=True)
 
     @workflow.update
     async def accept(self, request: AcceptRequest) -> InvitationStatus:
@@ -238,6 +293,12 @@ class InvitationWorkflow:
         self._require_pending()
 
     def _require_pending(self) -> None:
+        if self._state == "refused":
+            raise ApplicationError(
+                "the invitation was never issued (refused)",
+                type="InvitationNotPending",
+                non_retryable=True,
+            )
         if self._state != "pending":
             raise ApplicationError(
                 f"invitation is {self._state}", type="InvitationNotPending", non_retryable=True
@@ -253,14 +314,24 @@ class InvitationWorkflow:
                 seconds=input.ttl_seconds
             )
             async with self._lock:
-                if workflow.patched(PROOF_CHECK_PATCH):
-                    await self._fetch_proof_check()
-                else:
-                    self._legacy = True
-                if input.already_sent:
-                    self._emails_sent = 1
-                else:
-                    await self._send("invitation")
+                # Only inputs with ``issue`` (which no run before it had) take this step;
+                # older inputs replay exactly as recorded, so no workflow.patched here.
+                if input.issue is not None:
+                    await self._issue(input.issue)
+                if self._refusal is None:
+                    if workflow.patched(PROOF_CHECK_PATCH):
+                        await self._fetch_proof_check()
+                    else:
+                        self._legacy = True
+                    if input.already_sent:
+                        self._emails_sent = 1
+                    else:
+                        await self._send("invitation")
+            if self._refusal is not None:
+                # Nothing was stored: the run fails with the domain's refusal, once every
+                # update (``issued`` above all) has had its answer.
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                raise self._refusal_error()
         while self._state == "pending":
             if self._history_long():
                 await self._continue_as_new()
@@ -268,6 +339,26 @@ class InvitationWorkflow:
                 await self._wait_for_next_deadline()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
+
+    async def _issue(self, request: InvitationToIssue) -> None:
+        """Issue the invitation, or record the domain's refusal (``state`` "refused")."""
+        try:
+            outcome = await self._issue_activity(request)
+        except ActivityError as exc:
+            cause = application_cause(exc)
+            self._state = "refused"
+            self._refusal = (
+                failure_type(exc) or "ActivityFailed",
+                cause.message if cause is not None else describe(exc),
+                tuple(cause.details) if cause is not None else (),
+            )
+            self._last_error = describe(exc)
+            self._expires_at = None
+        else:
+            # The stored invitation's, which an earlier identical invite may have set.
+            self._generation = outcome.token_generation
+            self._expires_at = outcome.expires_at
+        self._issue_settled = True
 
     async def _fetch_proof_check(self) -> None:
         outcome = await workflow.execute_activity_method(
