@@ -149,6 +149,9 @@ async def test_a_different_role_for_the_same_address_is_an_invitation_conflict(
         with pytest.raises(InviteRefused) as refused:
             await invite_into(flows, org, as_member)
         assert refused.value.error_type == "InvitationConflict"
+        assert str(refused.value) == (
+            "ada@example.com is already invited (generation 1) with different role"
+        )
         handle = invitation_handle(flows.client, first.invitation_id)
         assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
         await revoke_invitation(flows.client, first.invitation_id, "test over")

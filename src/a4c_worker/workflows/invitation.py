@@ -1,12 +1,13 @@
 """InvitationWorkflow: one invitation from sending to accepted, revoked or expired.
 
-Issues the invitation first when its input says which (``issue``: one invitation
-issued on its own, through :func:`a4c_worker.client.invite`; the ``issued`` update tells
-the starter the outcome, and a refusal by the domain fails the run with that refusal's
-type, nothing stored), sends the mail (unless the bootstrap already did), then waits for the ``accept`` or
-``revoke`` update, or for the expiry timer, sending a reminder ``reminder_before``
-ahead of it. ``resend`` moves to the next token generation (the old link stops
-working), restarts the expiry clock and mails the new link.
+Issues the invitation first when its input says which (``issue``: an invitation issued
+on its own, through :func:`a4c_worker.client.invite`; the ``issued`` update tells the
+starter the outcome, and a refusal by the domain fails the run with that refusal's
+type, nothing stored). Then sends the mail (unless the bootstrap already did) and
+waits for the ``accept`` or ``revoke`` update, or for the expiry timer, sending a
+reminder ``reminder_before`` ahead of it. ``resend`` moves to the next token
+generation (the old link stops working), restarts the expiry clock and mails the new
+link.
 
 Update validators only look at the workflow's own state (no I/O): an update the
 validator rejects is never written to history. Changes to the invitation are
@@ -88,6 +89,8 @@ with workflow.unsafe.imports_passed_through():
     from a4c_worker.workflows.saga import application_cause, describe, failure_type
 
 T = TypeVar("T")
+# A domain refusal to issue: its type (the domain error's class name), message, details.
+Refusal = tuple[str, str, tuple[Any, ...]]
 
 # Outcomes of the expire command that mean "already settled some other way".
 _SETTLED: dict[str, InvitationState] = {
@@ -124,8 +127,8 @@ class InvitationWorkflow:
         self._proof_check: str | None = None
         # Started before the validator checked proofs (see the module docstring).
         self._legacy = False
-        # The domain's refusal to issue this run's invitation: (type, message, details).
-        self._refusal: tuple[str, str, tuple[Any, ...]] | None = None
+        # The domain's refusal to issue this run's invitation.
+        self._refusal: Refusal | None = None
         # Whether the invitation exists (or was refused): what ``issued`` waits for. Only
         # a fresh run with ``issue`` still has to issue it.
         self._issue_settled = input.issue is None or input.carried is not None
@@ -161,9 +164,12 @@ class InvitationWorkflow:
         """
         await workflow.wait_condition(lambda: self._issue_settled)
         if self._refusal is not None:
-            raise self._refusal_error()
+            raise _refusal_error(self._refusal)
         if request != self._spec.issue:
-            await _refusal_fails_update(self._issue_activity(request))
+            try:
+                await self._issue_activity(request)
+            except ActivityError as exc:  # fails this update only: the run's invitation stands
+                raise _refusal_error(_refusal_of(exc)) from None
         return self.status()
 
     @issued.validator
@@ -188,11 +194,6 @@ class InvitationWorkflow:
             # but timed out is found again (idempotent), so nothing is left half-written.
             **_until_answered(self._spec),
         )
-
-    def _refusal_error(self) -> ApplicationError:
-        assert self._refusal is not None
-        kind, message, details = self._refusal
-        return ApplicationError(message, *details, type=kind, non_retryable=True)
 
     @workflow.update
     async def accept(self, request: AcceptRequest) -> InvitationStatus:
@@ -331,7 +332,7 @@ class InvitationWorkflow:
                 # Nothing was stored: the run fails with the domain's refusal, once every
                 # update (``issued`` above all) has had its answer.
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                raise self._refusal_error()
+                raise _refusal_error(self._refusal)
         while self._state == "pending":
             if self._history_long():
                 await self._continue_as_new()
@@ -345,13 +346,8 @@ class InvitationWorkflow:
         try:
             outcome = await self._issue_activity(request)
         except ActivityError as exc:
-            cause = application_cause(exc)
             self._state = "refused"
-            self._refusal = (
-                failure_type(exc) or "ActivityFailed",
-                cause.message if cause is not None else describe(exc),
-                tuple(cause.details) if cause is not None else (),
-            )
+            self._refusal = _refusal_of(exc)
             self._last_error = describe(exc)
             self._expires_at = None
         else:
@@ -503,6 +499,19 @@ def _until_answered(spec: InvitationInput) -> dict[str, Any]:
             maximum_interval=MAX_INTERVAL,
         ),
     }
+
+
+def _refusal_of(exc: ActivityError) -> Refusal:
+    cause = application_cause(exc)
+    if cause is None:
+        return ("ActivityFailed", describe(exc), ())
+    return (cause.type or "ActivityFailed", cause.message, tuple(cause.details))
+
+
+def _refusal_error(refusal: Refusal) -> ApplicationError:
+    """The refusal as the caller gets it: the domain's type, message and details."""
+    kind, message, details = refusal
+    return ApplicationError(message, *details, type=kind, non_retryable=True)
 
 
 async def _refusal_fails_update(call: Awaitable[T]) -> T:
