@@ -192,6 +192,25 @@ async def test_inviting_someone_a_bootstrap_invited_returns_that_invitation(
     assert len(flows.mailer.sent_to(spec.invitees[0].email)) == 1  # no second mail
 
 
+async def test_an_invitation_settled_before_its_workflow_ran_is_reported_as_settled(
+    flows: Flows,
+) -> None:
+    """Issued and revoked without a workflow: the run finds it revoked and ends so."""
+    org = organization(flows, "wf-settled")
+    issued = flows.app.invite(
+        organization_id=org.id, email="ada@example.com", role="admin",
+        first_name="Ada", last_name="Lovelace",
+    )  # fmt: skip
+    flows.app.revoke_invitation(
+        organization_id=ALL_ORGANIZATIONS, invitation_id=issued.id, reason="changed plans"
+    )
+    async with flows.worker():
+        status = await invite_into(flows, org)
+        final = await invitation_handle(flows.client, issued.id).result()
+    assert (status.invitation_id, status.state, final.state) == (issued.id, "revoked", "revoked")
+    assert flows.mailer.sent_to("ada@example.com") == []
+
+
 async def test_a_bad_generation_is_refused_before_anything_is_sent(flows: Flows) -> None:
     org = organization(flows, "wf-bad-generation")
     # No worker runs: had the request reached Temporal, this would wait, not raise.

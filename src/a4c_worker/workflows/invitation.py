@@ -98,6 +98,12 @@ _SETTLED: dict[str, InvitationState] = {
     "InvitationRevoked": "revoked",
     "InvitationExpired": "expired",
 }
+# The stored invitation's status as this workflow's state (all but "pending").
+_STORED_STATE: dict[str, InvitationState] = {
+    "accepted": "accepted",
+    "revoked": "revoked",
+    "expired": "expired",
+}
 # The domain allows for clock drift; if our timer still beat its clock, try again soon.
 NOT_YET_EXPIRED_PAUSE = timedelta(seconds=5)
 # An accept that came before the run fetched its proof check (the caller retries).
@@ -317,9 +323,11 @@ class InvitationWorkflow:
             async with self._lock:
                 # Only inputs with ``issue`` (which no run before it had) take this step;
                 # older inputs replay exactly as recorded, so no workflow.patched here.
+                pending = True
                 if input.issue is not None:
                     await self._issue(input.issue)
-                if self._refusal is None:
+                    pending = self._state == "pending"  # not refused, nor settled before
+                if pending:
                     if workflow.patched(PROOF_CHECK_PATCH):
                         await self._fetch_proof_check()
                     else:
@@ -351,9 +359,11 @@ class InvitationWorkflow:
             self._last_error = describe(exc)
             self._expires_at = None
         else:
-            # The stored invitation's, which an earlier identical invite may have set.
+            # The stored invitation's, which an earlier identical invite may have set (and
+            # a run of a workflow id whose last run failed may find it settled already).
             self._generation = outcome.token_generation
             self._expires_at = outcome.expires_at
+            self._state = _STORED_STATE.get(outcome.status, "pending")
         self._issue_settled = True
 
     async def _fetch_proof_check(self) -> None:
