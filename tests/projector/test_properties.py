@@ -193,7 +193,7 @@ def read_model_view(store: Store) -> dict[str, dict[str, tuple[Any, ...]]]:
                 for generation in range(1, i.token_generation + 1):
                     match = rm.token_match(store.app.tokens.token(i.id, generation))
                     tokens[f"{i.id}/{generation}"] = (
-                        (str(match.invitation.id), match.current) if match else None
+                        (str(match.invitation.id), match.current) if match else ()  # unknown
                     )
             for m in rm.members(o.id):
                 members[str(m.invitation_id)] = _member(m, m.user_id, m.modified_at)
