@@ -50,7 +50,12 @@ from a4c_projector.readmodel.tracking import (
     ensure_tracking,
     read_position,
 )
-from a4c_projector.readmodel.writer import one_round_trip, record_applied, write_changes
+from a4c_projector.readmodel.writer import (
+    COPY_THRESHOLD,
+    one_round_trip,
+    record_applied,
+    write_changes,
+)
 from a4c_projector.settings import DEFAULT_BATCH_SIZE
 
 FaultHook = Callable[[str, int], None]
@@ -158,7 +163,7 @@ class Projector:
             with self._db.transaction():
                 ensure_tracking(self._db, self.projection)
                 # Here, not in ensure_schema: it decodes events, with this mapper.
-                backfill_tokens(self._db, self.tables, self.decoder)
+                backfill_tokens(self._db, self.tables, self.decoder, COPY_THRESHOLD)
         return self._db
 
     def close(self) -> None:

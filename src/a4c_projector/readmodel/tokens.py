@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from a4c_projector.dialects.base import Database
+from a4c_projector.dialects.postgres import PostgresDatabase
 from a4c_projector.eventlog.decoding import EventDecoder
 from a4c_projector.eventlog.source import head, read_log
 from a4c_projector.readmodel.handlers import RowChange, RowHandlers
+from a4c_projector.readmodel.staging import copy_rows, ensure_stage
 from a4c_projector.schema import INVITATION_TOKENS
 
 if TYPE_CHECKING:  # tables.py is above this module (it ensures the schema)
@@ -36,39 +38,56 @@ if TYPE_CHECKING:  # tables.py is above this module (it ensures the schema)
 # Events read per statement while backfilling.
 BACKFILL_WINDOW = 5000
 
-# The statement takes the invitation and organization ids from the invitation row.
+# The statements take the organization from the invitation row, and rely on this order.
 assert INVITATION_TOKENS.column_names[:5] == (
     "token_hash",
     "invitation_id",
     "organization_id",
     "token_generation",
     "issued_at",
-), "the token row's columns moved: update _statement"
+), "the token row's columns moved: update the statements"
+
+
+# What a token row takes from its change: every column but the organization's.
+FROM_CHANGE = tuple(c for c in INVITATION_TOKENS.column_names if c != "organization_id")
+_UPSERT = (
+    "ON CONFLICT (token_hash) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in INVITATION_TOKENS.column_names[1:])
+    + " WHERE t.version < excluded.version"
+)
 
 
 def _statement(tables: TableSet) -> str:
+    """One token row (``FROM_CHANGE`` values), its organization from the invitation row."""
     columns = ", ".join(INVITATION_TOKENS.column_names)
-    updates = ", ".join(
-        f"{c} = excluded.{c}" for c in INVITATION_TOKENS.column_names if c != "token_hash"
-    )
-    values = ", ".join(["%s"] * (len(INVITATION_TOKENS.column_names) - 3))
+    values = ", ".join(["%s"] * (len(FROM_CHANGE) - 2))
     return (
         f'INSERT INTO "{tables.invitation_tokens}" AS t ({columns}) '
-        f"SELECT %s, id, organization_id, {values} "
-        f'FROM "{tables.invitations}" WHERE id = %s '
-        "ON CONFLICT (token_hash) DO UPDATE SET "
-        f"{updates} WHERE t.version < excluded.version"
+        f'SELECT %s, id, organization_id, {values} FROM "{tables.invitations}" WHERE id = %s '
+        + _UPSERT
+    )
+
+
+def _from_stage(tables: TableSet, stage: str) -> str:
+    """Every staged token row at once, its organization from the invitation row."""
+    columns = ", ".join(INVITATION_TOKENS.column_names)
+    values = ", ".join(f"s.{c}" for c in INVITATION_TOKENS.column_names[3:])
+    return (
+        f'INSERT INTO "{tables.invitation_tokens}" AS t ({columns}) '
+        f"SELECT s.token_hash, i.id, i.organization_id, {values} "
+        f'FROM "{stage}" s JOIN "{tables.invitations}" i ON i.id = s.invitation_id ' + _UPSERT
     )
 
 
 def token_rows(changes: Iterable[RowChange], now: datetime) -> list[list[Any]]:
-    """The parameters of :func:`_statement` for each change that issues a token."""
+    """The ``FROM_CHANGE`` values of each change that issues a token."""
     rows = []
     for change in changes:
         if change.table == "invitations" and "token_hash" in change.columns:
             rows.append(
                 [
                     change.columns["token_hash"],
+                    change.id,
                     change.columns["token_generation"],
                     change.modified_at,  # issued_at: the event's time
                     change.modified_at,
@@ -76,20 +95,32 @@ def token_rows(changes: Iterable[RowChange], now: datetime) -> list[list[Any]]:
                     change.event_id,
                     change.position,
                     now,
-                    change.id,
                 ]
             )
     return rows
 
 
-def write_tokens(db: Database, tables: TableSet, changes: Sequence[RowChange]) -> None:
-    """Write the token rows of a batch's (unfolded) changes; after their invitations."""
+def write_tokens(
+    db: Database, tables: TableSet, changes: Sequence[RowChange], copy_threshold: int
+) -> None:
+    """Write the token rows of a batch's (unfolded) changes; after their invitations.
+
+    From ``copy_threshold`` rows on PostgreSQL, staged and written by one statement
+    (as the writer does: a catch-up issues thousands); otherwise one ``executemany``.
+    """
     rows = token_rows(changes, datetime.now(UTC))
-    if rows:
-        db.executemany(_statement(tables), rows)
+    if isinstance(db, PostgresDatabase) and len(rows) >= copy_threshold:
+        stage = ensure_stage(db.conn, tables.invitation_tokens)
+        db.execute(f'DELETE FROM "{stage}"')  # of an earlier write in this transaction
+        copy_rows(db.conn, stage, 0, FROM_CHANGE, rows)
+        db.execute(_from_stage(tables, stage))
+    elif rows:
+        db.executemany(_statement(tables), [[*row[:1], *row[2:], row[1]] for row in rows])
 
 
-def backfill_tokens(db: Database, tables: TableSet, decoder: EventDecoder) -> None:
+def backfill_tokens(
+    db: Database, tables: TableSet, decoder: EventDecoder, copy_threshold: int
+) -> None:
     """Write the token rows of invitations whose current token has none (idempotent:
     one indexed query, and nothing else, on a projection whose tokens are complete).
 
@@ -118,4 +149,4 @@ def backfill_tokens(db: Database, tables: TableSet, decoder: EventDecoder) -> No
                     change.position = row.notification_id
                     changes.append(change)
         position = upper
-    write_tokens(db, tables, changes)
+    write_tokens(db, tables, changes, copy_threshold)

@@ -148,7 +148,7 @@ def write_changes(
     # After the invitations: their member rows are derived from what was just written.
     write_members(db, tables, list({c.id: None for c in changes if c.table == "invitations"}))
     # Unfolded: every token a change issued, not only each invitation's last.
-    write_tokens(db, tables, changes)
+    write_tokens(db, tables, changes, copy_threshold)
 
 
 def runs(ids: Iterable[int]) -> list[tuple[int, int]]:
