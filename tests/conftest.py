@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.servers.temporal",
     "tests.servers.http",
     "tests.servers.browser",
+    "tests.servers.oidc",
 ]
 
 
