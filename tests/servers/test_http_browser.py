@@ -1,17 +1,24 @@
 """The HTTP and browser test servers work: uvicorn serves an app and captures its
-access log; Chromium opens the page, clicks, and takes a screenshot."""
+access log; Chromium opens the page, clicks, and takes a screenshot; a relying party
+signs in through the test OpenID provider in Chromium."""
 
 from __future__ import annotations
 
+import logging
+
 import httpx
+from authlib.integrations.starlette_client import OAuth
 from playwright.async_api import Page
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from tests.servers.browser import screenshot
 from tests.servers.http import serve_asgi
+from tests.servers.oidc import OIDCProvider, sub_for
 
 PAGE = """<!doctype html><html><head><title>Test page</title></head><body>
 <p id="status">waiting</p>
@@ -50,6 +57,28 @@ async def test_each_server_sees_only_its_own_access_lines() -> None:
     assert [("say=two" in line) for line in second.access_log] == [True]
 
 
+class _HideQuery(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        assert isinstance(record.args, tuple)
+        record.args = (*record.args[:2], str(record.args[2]).split("?")[0], *record.args[3:])
+        return True
+
+
+async def test_the_captured_lines_are_what_the_access_loggers_filters_let_through() -> None:
+    """A service that rewrites its access lines with a logger filter (the API drops the
+    query string) is judged on the rewritten lines, as its log handlers see them."""
+    hide = _HideQuery()
+    logging.getLogger("uvicorn.access").addFilter(hide)
+    try:
+        with serve_asgi(APP) as served:
+            async with httpx.AsyncClient() as client:
+                await client.get(served.url("/echo"), params={"say": "secret-ish"})
+    finally:
+        logging.getLogger("uvicorn.access").removeFilter(hide)
+    assert len(served.access_log) == 1
+    assert '"GET /echo HTTP/1.1" 200' in served.access_log[0]
+
+
 async def test_no_access_log_when_turned_off() -> None:
     with serve_asgi(APP, access_log=False) as served:
         async with httpx.AsyncClient() as client:
@@ -69,3 +98,39 @@ async def test_chromium_opens_the_page_clicks_and_takes_a_screenshot(page: Page)
     assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert path.stat().st_size > 1000
     assert any('"GET / HTTP/1.1" 200' in line for line in served.access_log)
+
+
+async def test_a_relying_party_signs_in_through_the_oidc_provider_in_chromium(
+    page: Page, oidc_provider: OIDCProvider
+) -> None:
+    """The path the accept page takes: Authlib's Starlette client (code flow, PKCE,
+    nonce) against the test provider, the e-mail typed into its sign-in form."""
+    oauth = OAuth()
+    app = Starlette(middleware=[Middleware(SessionMiddleware, secret_key="test-session-key")])
+    with serve_asgi(app) as served:
+        client = oidc_provider.register_client(served.url("/callback"))
+        oauth.register(
+            "test",
+            client_id=client.client_id,
+            client_secret=client.client_secret,
+            server_metadata_url=oidc_provider.url("/.well-known/openid-configuration"),
+            client_kwargs={"scope": "openid email", "code_challenge_method": "S256"},
+        )
+        remote = oauth.create_client("test")
+
+        async def login(request: Request) -> Response:
+            response: Response = await remote.authorize_redirect(request, served.url("/callback"))
+            return response
+
+        async def callback(request: Request) -> HTMLResponse:
+            token = await remote.authorize_access_token(request)
+            user = token["userinfo"]
+            return HTMLResponse(f'<p id="who">{user["email"]} {user["sub"]}</p>')
+
+        app.router.routes.extend([Route("/login", login), Route("/callback", callback)])
+        await page.goto(served.url("/login"))
+        await page.get_by_label("E-mail").fill("ada@example.org")
+        await page.get_by_role("button", name="Sign in").click()
+        who = await page.locator("#who").text_content()
+        await screenshot(page, "servers/oidc signed in")
+    assert who == f"ada@example.org {sub_for('ada@example.org')}"
