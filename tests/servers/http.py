@@ -71,10 +71,14 @@ class _ThreadCapture(logging.Handler):
 def serve_asgi(
     app: ASGIApp,
     *,
+    port: int | None = None,
     log_config: dict[str, Any] | str | None = None,
     access_log: bool = True,
 ) -> Iterator[ServedApp]:
     """Serve ``app`` on ``http://127.0.0.1:<free port>`` for the ``with`` block.
+
+    ``port`` (from ``tests.support.free_port()``) is for an app that must know its own
+    URL before it is served (links it mails, its sign-in callback); default: a free one.
 
     ``log_config`` is passed to uvicorn (a ``dictConfig`` dict or a file), for tests
     of the service's own logging configuration; note that uvicorn applies it to the
@@ -82,7 +86,7 @@ def serve_asgi(
     alone and the lines are still captured. ``access_log=False`` serves as uvicorn's
     ``--no-access-log`` does.
     """
-    port = free_port(HOST)
+    port = free_port(HOST) if port is None else port
     served = ServedApp(base_url=f"http://{HOST}:{port}")
     loggers = [logging.getLogger(name) for name in UVICORN_LOGGERS]
     # uvicorn.Config changes these loggers (access_log=False empties the access logger

@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 from authlib.oauth2 import AuthorizationServer, OAuth2Error, OAuth2Request
-from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Payload
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core.grants import OpenIDCode
@@ -174,23 +174,24 @@ class _Request(OAuth2Request):  # type: ignore[misc]
         return self.payload.data
 
 
-class _Payload:
-    """Authlib's ``OAuth2Payload`` protocol: the single values and every repeated one."""
+class _Payload(OAuth2Payload):  # type: ignore[misc]
+    """Authlib's payload: the single values and every repeated one (Authlib refuses
+    repeated parameters); its properties (``client_id``, ``state``...) read ``data``."""
 
     def __init__(self, params: QueryParams | FormData) -> None:
-        self.data = {k: v for k, v in params.items() if isinstance(v, str)}
-        self.datalist: dict[str, list[str]] = {}
+        self._data = {k: v for k, v in params.items() if isinstance(v, str)}
+        self._datalist: dict[str, list[str]] = {}
         for key, value in params.multi_items():
             if isinstance(value, str):
-                self.datalist.setdefault(key, []).append(value)
+                self._datalist.setdefault(key, []).append(value)
 
-    def __getattr__(self, name: str) -> Any:
-        if name in ("client_id", "grant_type", "redirect_uri", "scope", "state"):
-            return self.data.get(name)
-        if name == "response_type":
-            value = self.data.get("response_type")
-            return " ".join(sorted(value.split())) if value else value
-        raise AttributeError(name)
+    @property
+    def data(self) -> dict[str, str]:
+        return self._data
+
+    @property
+    def datalist(self) -> dict[str, list[str]]:
+        return self._datalist
 
 
 class _Strict:

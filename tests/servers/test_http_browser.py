@@ -19,6 +19,7 @@ from starlette.routing import Route
 from tests.servers.browser import screenshot
 from tests.servers.http import serve_asgi
 from tests.servers.oidc import OIDCProvider, sub_for
+from tests.support import free_port
 
 PAGE = """<!doctype html><html><head><title>Test page</title></head><body>
 <p id="status">waiting</p>
@@ -46,6 +47,15 @@ async def test_uvicorn_serves_the_app_and_captures_its_access_log() -> None:
     assert missing.status_code == 404
     assert any('"GET /echo?say=hello HTTP/1.1" 200' in line for line in served.access_log)
     assert any('"GET /nowhere HTTP/1.1" 404' in line for line in served.access_log)
+
+
+async def test_an_app_is_served_on_the_port_chosen_for_it() -> None:
+    port = free_port()
+    with serve_asgi(APP, port=port) as served:
+        async with httpx.AsyncClient() as client:
+            response = await client.get(f"http://127.0.0.1:{port}/echo", params={"say": "here"})
+    assert served.base_url == f"http://127.0.0.1:{port}"
+    assert response.text == "here"
 
 
 async def test_each_server_sees_only_its_own_access_lines() -> None:
