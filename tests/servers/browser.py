@@ -8,14 +8,15 @@ One Chromium per session (``browser``); each test gets a fresh context and page
 Chromium is ``/usr/bin/chromium`` (scripts/setup-browser.sh installs it). Nothing here
 downloads a browser; if Chromium is missing the fixture errors, loudly, never skips.
 ``screenshot(page, name)`` saves a PNG under the artefacts folder (``A4C_TEST_ARTIFACTS``,
-default ``.artifacts/`` in the project root).
+default ``.artifacts/`` in the project root); a test using ``page`` that fails leaves
+one too (``failed-<test id>.png``), to see what the browser showed.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,20 @@ async def screenshot(page: Page, name: str) -> Path:
     return path
 
 
+_CALL_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Remember whether the test itself failed, for the ``page`` fixture's teardown."""
+    report = yield
+    if report.when == "call":
+        item.stash[_CALL_FAILED] = report.failed
+    return report
+
+
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
     """Headless Chromium from Debian for the whole session."""
@@ -86,6 +101,12 @@ async def browser_context(browser: Browser) -> AsyncIterator[BrowserContext]:
 
 
 @pytest.fixture
-async def page(browser_context: BrowserContext) -> Page:
-    """A fresh page in the test's own context (closed with the context)."""
-    return await browser_context.new_page()
+async def page(
+    browser_context: BrowserContext, request: pytest.FixtureRequest
+) -> AsyncIterator[Page]:
+    """A fresh page in the test's own context (closed with the context); screenshotted
+    if the test fails."""
+    page = await browser_context.new_page()
+    yield page
+    if request.node.stash.get(_CALL_FAILED, False) and not page.is_closed():
+        await screenshot(page, f"failed-{request.node.nodeid}")
