@@ -263,3 +263,18 @@ def test_bad_tokens_fail_verification(oidc_provider: OIDCProvider) -> None:
         with pytest.raises(JoseError):
             verify(oidc_provider, token, API_AUDIENCE, oidc_provider.jwks)
             pytest.fail(f"the {name} token verified")
+
+
+async def test_an_unverified_email_is_said_so_in_the_id_token(
+    oidc_provider: OIDCProvider, client: OIDCClient, http: httpx.AsyncClient
+) -> None:
+    email = f"unverified-{secrets.token_hex(4)}@example.org"
+    oidc_provider.mark_unverified(email)
+    auth = authorization(client)
+    code = code_from(await sign_in(http, oidc_provider, auth, email), auth)
+    tokens = (await exchange(http, oidc_provider, client, code, auth.verifier)).json()
+    claims = verify(oidc_provider, tokens["id_token"], client.client_id, oidc_provider.jwks)
+    assert claims["email_verified"] is False
+    minted = oidc_provider.mint(sub_for(email), email, audience=API_AUDIENCE)
+    minted_claims = verify(oidc_provider, minted, API_AUDIENCE, oidc_provider.jwks)
+    assert minted_claims["email_verified"] is False
