@@ -17,6 +17,7 @@ a new run may ask again; after it ended otherwise the invitation is settled
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
@@ -227,6 +228,10 @@ async def invite(
             InvitationWorkflow.issued, request, start_workflow_operation=start
         )
     except WorkflowAlreadyStartedError:  # closed, and not by a refusal
+        # The start operation holds the same error: take it, or asyncio reports it as
+        # never retrieved.
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await start.workflow_handle()
         raise await _how_it_ended(client, request.invitation_id) from None
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
