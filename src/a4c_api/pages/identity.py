@@ -91,8 +91,9 @@ def sign_out(request: Request) -> None:
 
 
 def dev_identity(address: str) -> Identity:
-    """The development identity of ``address``; :class:`IdentityError` if it is none."""
-    email = normalised_email(address)
+    """The development identity of ``address`` (as typed: surrounding blanks ignored);
+    :class:`IdentityError` if it is none."""
+    email = normalised_email(address.strip())
     if email is None:
         raise IdentityError("Enter an e-mail address such as name@example.com.")
     sub = DEV_PREFIX + str(uuid.uuid5(DEV_NAMESPACE, email))
