@@ -166,15 +166,19 @@ PATHS = {"accept": "/a", "sign_in_dev": "/d", "sign_in_oidc": "/o", "sign_out": 
 def test_every_notice_has_its_own_heading_and_escapes_what_it_shows() -> None:
     headings = set()
     for state in NOTICE_STATUS:
-        html = templates().get_template("notice.html").render(
-            state=state,
-            paths=PATHS,
-            csrf="c",
-            organization_name="<script>alert(1)</script>",
-            invited="a***@example.com",
-            signed_in=Identity(sub="s", email="x<b>@example.com", method="dev"),
-            retry_after=7,
-            reason="Because.",
+        html = (
+            templates()
+            .get_template("notice.html")
+            .render(
+                state=state,
+                paths=PATHS,
+                csrf="c",
+                organization_name="<script>alert(1)</script>",
+                invited="a***@example.com",
+                signed_in=Identity(sub="s", email="x<b>@example.com", method="dev"),
+                retry_after=7,
+                reason="Because.",
+            )
         )
         assert "<script>" not in html and "x<b>" not in html
         assert '<meta name="viewport"' in html
