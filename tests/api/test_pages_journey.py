@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 import httpx
 from playwright.async_api import Page, expect
+from prometheus_client.parser import text_string_to_metric_families
 
 from a4c_api.pages import OIDC_CALLBACK_PATH, SIGN_IN_DEV_PATH, STYLESHEET_PATH
 from a4c_api.pages.identity import dev_identity
@@ -39,6 +40,12 @@ HEADINGS = {
 }
 CSRF_INPUT = re.compile(r'name="csrf" value="([^"]+)"')
 INVITATION_INPUT = re.compile(r'name="invitation_id" value="([^"]+)"')
+
+
+async def onboard(stack: Stack, slug: str, **extra: object) -> None:
+    """Bootstrap ``slug`` without a domain: the invitee pages need no DNS (and the stack's
+    zone differs from the one bootstrap_input names domains in)."""
+    await stack.bootstrap(slug, domain=False, **extra)
 
 
 def invitee(slug: str, i: int = 0) -> str:
@@ -75,7 +82,7 @@ async def test_dev_sign_in_accepts_and_a_second_visit_says_already_accepted(
     api_stack: Stack, page: Page
 ) -> None:
     slug = unique_slug("pages-dev")
-    await api_stack.bootstrap(slug)
+    await onboard(api_stack, slug)
     email = invitee(slug)
     link = api_stack.link(email)
 
@@ -88,6 +95,9 @@ async def test_dev_sign_in_accepts_and_a_second_visit_says_already_accepted(
     await expect(page.locator("dl")).to_contain_text("admin")
     await expect(page.locator("dl")).to_contain_text("UTC")
     await screenshot(page, "pages/pending-signed-out")
+    await page.set_viewport_size({"width": 360, "height": 740})  # a small phone
+    await screenshot(page, "pages/pending-signed-out-phone")
+    await page.set_viewport_size({"width": 1280, "height": 720})
 
     await page.get_by_label("Your e-mail address").fill(email.upper())
     await page.locator("#sign-in-dev").click()
@@ -108,7 +118,7 @@ async def test_dev_sign_in_accepts_and_a_second_visit_says_already_accepted(
 
 async def test_oidc_sign_in_as_the_invited_address_accepts(api_stack: Stack, page: Page) -> None:
     slug = unique_slug("pages-oidc")
-    await api_stack.bootstrap(slug)
+    await onboard(api_stack, slug)
     email = invitee(slug, 1)
 
     await page.goto(api_stack.link(email))
@@ -138,7 +148,7 @@ async def oidc_sign_in(stack: Stack, page: Page, link: str, as_email: str) -> No
 
 async def test_oidc_sign_in_as_another_address_is_refused(api_stack: Stack, page: Page) -> None:
     slug = unique_slug("pages-other")
-    await api_stack.bootstrap(slug)
+    await onboard(api_stack, slug)
     email = invitee(slug)
     intruder = f"someone@{slug}.example.org"
 
@@ -168,7 +178,7 @@ async def test_oidc_sign_in_without_a_verified_address_is_refused(
     api_stack: Stack, page: Page
 ) -> None:
     slug = unique_slug("pages-unverified")
-    await api_stack.bootstrap(slug, invitees=1)
+    await onboard(api_stack, slug, invitees=1)
     email = invitee(slug)
     api_stack.oidc.mark_unverified(email)
 
@@ -181,7 +191,7 @@ async def test_oidc_sign_in_without_a_verified_address_is_refused(
 
 async def test_revoked_and_resent_links_show_their_pages(api_stack: Stack, page: Page) -> None:
     slug = unique_slug("pages-states")
-    await api_stack.bootstrap(slug)
+    await onboard(api_stack, slug)
     revoked, resent = invitee(slug, 0), invitee(slug, 1)
     await revoke_invitation(
         api_stack.client, api_stack.invitation(slug, revoked).id, "left the company"
@@ -215,7 +225,7 @@ async def test_revoked_and_resent_links_show_their_pages(api_stack: Stack, page:
 async def test_an_expired_link_shows_the_expired_page(api_stack: Stack, page: Page) -> None:
     slug = unique_slug("pages-expired")
     # Valid for two seconds: long enough to be issued and mailed, then it lapses.
-    await api_stack.bootstrap(slug, invitees=1, invitation_ttl_seconds=2, reminder_before_seconds=1)
+    await onboard(api_stack, slug, invitees=1, invitation_ttl_seconds=2, reminder_before_seconds=1)
     email = invitee(slug)
 
     async def expired() -> bool:  # the workflow's timer
@@ -269,6 +279,16 @@ def open_link(client: httpx.Client, link: str) -> httpx.Response:
     return opened
 
 
+def accept_count(client: httpx.Client, outcome: str) -> float:
+    """``a4c_api_invitation_accepts_total{outcome=...}`` from the server's /metrics."""
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            named = sample.name == "a4c_api_invitation_accepts_total"
+            if named and sample.labels["outcome"] == outcome:
+                return sample.value
+    return 0.0
+
+
 def dev_sign_in(client: httpx.Client, page_html: str, email: str) -> httpx.Response:
     csrf = CSRF_INPUT.findall(page_html)[0]
     return client.post(SIGN_IN_DEV_PATH, data={"csrf": csrf, "email": email})
@@ -276,12 +296,13 @@ def dev_sign_in(client: httpx.Client, page_html: str, email: str) -> httpx.Respo
 
 async def test_accept_needs_the_sessions_csrf_token(api_stack: Stack) -> None:
     slug = unique_slug("pages-csrf")
-    await api_stack.bootstrap(slug, invitees=1)
+    await onboard(api_stack, slug, invitees=1)
     email = invitee(slug)
     link = api_stack.link(email)
 
     def run() -> None:
         with session(api_stack.base_url) as client:
+            refused_before = accept_count(client, "csrf_failed")
             signed_in = dev_sign_in(client, open_link(client, link).text, email)
             form = {"invitation_id": INVITATION_INPUT.findall(signed_in.text)[0]}
             for csrf in (None, "", "forged-" + secrets.token_urlsafe(32)):
@@ -295,6 +316,7 @@ async def test_accept_needs_the_sessions_csrf_token(api_stack: Stack) -> None:
                 foreign = CSRF_INPUT.findall(open_link(other, link).text)[0]
             assert client.post(ACCEPT_PATH, data={**form, "csrf": foreign}).status_code == 403
             assert api_stack.invitation(slug, email).status == "pending"
+            assert accept_count(client, "csrf_failed") == refused_before + 4
             # The page's own form, posted as a browser without JavaScript would.
             csrf = CSRF_INPUT.findall(signed_in.text)[0]
             joined = client.post(ACCEPT_PATH, data={**form, "csrf": csrf})
@@ -306,7 +328,7 @@ async def test_accept_needs_the_sessions_csrf_token(api_stack: Stack) -> None:
 
 async def test_accept_attempts_are_rate_limited_per_invitation(api_stack: Stack) -> None:
     slug = unique_slug("pages-rate")
-    await api_stack.bootstrap(slug, invitees=1)
+    await onboard(api_stack, slug, invitees=1)
     email = invitee(slug)
     link = api_stack.link(email)
 
@@ -332,7 +354,7 @@ async def test_accept_attempts_are_rate_limited_per_invitation(api_stack: Stack)
 
 async def test_accept_attempts_are_rate_limited_per_client(api_stack: Stack) -> None:
     slug = unique_slug("pages-client")
-    await api_stack.bootstrap(slug, invitees=2)
+    await onboard(api_stack, slug, invitees=2)
 
     with api_stack.serve(API_ACCEPT_RATE_PER_CLIENT="2/minute") as served:
 
@@ -358,7 +380,7 @@ async def test_accept_attempts_are_rate_limited_per_client(api_stack: Stack) -> 
 
 async def test_dev_sign_in_is_refused_in_production(api_stack: Stack) -> None:
     slug = unique_slug("pages-prod")
-    await api_stack.bootstrap(slug, invitees=1)
+    await onboard(api_stack, slug, invitees=1)
     email = invitee(slug)
     with api_stack.serve(
         API_MODE="production",

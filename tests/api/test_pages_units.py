@@ -34,17 +34,20 @@ NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
 def _organization(status: str = "active") -> OrganizationRecord:
-    return OrganizationRecord.model_construct(id=uuid.uuid4(), name="Acme", status=status)
+    # Only the fields the page choice reads (model_construct: no others needed).
+    fields: dict[str, Any] = {"id": uuid.uuid4(), "name": "Acme", "status": status}
+    return OrganizationRecord.model_construct(**fields)
 
 
 def _match(status: str = "pending", *, current: bool = True, expires_in: float = 3600) -> Any:
-    invitation = InvitationRecord.model_construct(
-        id=uuid.uuid4(),
-        email="alice@example.com",
-        role="admin",
-        status=status,
-        expires_at=NOW + timedelta(seconds=expires_in),
-    )
+    fields: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "email": "alice@example.com",
+        "role": "admin",
+        "status": status,
+        "expires_at": NOW + timedelta(seconds=expires_in),
+    }
+    invitation = InvitationRecord.model_construct(**fields)
     return TokenMatch.model_construct(invitation=invitation, current=current)
 
 
