@@ -173,6 +173,12 @@ async def test_oidc_sign_in_as_another_address_is_refused(api_stack: Stack, page
     assert api_stack.invitation(slug, email).status == "pending"
     assert await member_ids(api_stack, slug) == []
 
+    # Signing out offers the sign-in again, for the right address this time.
+    await page.goto(api_stack.served.url(ACCEPT_PATH))
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.locator("footer")).to_have_count(0)
+    await expect(page.locator("#sign-in-oidc")).to_be_visible()
+
 
 async def test_oidc_sign_in_without_a_verified_address_is_refused(
     api_stack: Stack, page: Page
