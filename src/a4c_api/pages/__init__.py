@@ -316,8 +316,12 @@ async def _refused(
         found, errors.InvitationNotPending | errors.OrganizationInactive
     ):
         # The workflow is ahead of the projection: wait for it, then show what it says.
-        await api.gateway_of(request).catch_up()
-        state, match, organization = await _look_up(request)
+        try:
+            await api.gateway_of(request).catch_up()
+            state, match, organization = await _look_up(request)
+        except Exception:
+            log.exception("reading the invitation failed")
+            return counted("unavailable", _unavailable(request))
         if state == "pending":
             state = _STATE_OF_REFUSAL.get(found, "expired")
         return counted("not_pending", _state_page(request, state, match, organization))
