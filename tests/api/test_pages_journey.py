@@ -12,20 +12,21 @@ import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 from playwright.async_api import Page, expect
 from prometheus_client.parser import text_string_to_metric_families
-
-from a4c_api.pages import OIDC_CALLBACK_PATH, SIGN_IN_DEV_PATH, STYLESHEET_PATH
-from a4c_api.pages.identity import dev_identity
-from a4c_worker.client import resend_invitation, revoke_invitation
-from a4c_worker.config import ACCEPT_PATH
 from tests.api.conftest import Stack, unique_slug
 from tests.servers.browser import screenshot
 from tests.servers.http import ServedApp
 from tests.servers.oidc import sub_for
 from tests.support import wait_for_async
+
+from a4c_api.pages import OIDC_CALLBACK_PATH, SIGN_IN_DEV_PATH, STYLESHEET_PATH
+from a4c_api.pages.identity import dev_identity
+from a4c_worker.client import resend_invitation, revoke_invitation
+from a4c_worker.config import ACCEPT_PATH
 
 HEADINGS = {
     "unknown": "This invitation link does not work",
@@ -42,7 +43,7 @@ CSRF_INPUT = re.compile(r'name="csrf" value="([^"]+)"')
 INVITATION_INPUT = re.compile(r'name="invitation_id" value="([^"]+)"')
 
 
-async def onboard(stack: Stack, slug: str, **extra: object) -> None:
+async def onboard(stack: Stack, slug: str, **extra: Any) -> None:
     """Bootstrap ``slug`` without a domain: the invitee pages need no DNS (and the stack's
     zone differs from the one bootstrap_input names domains in)."""
     await stack.bootstrap(slug, domain=False, **extra)
