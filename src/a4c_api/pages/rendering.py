@@ -1,0 +1,111 @@
+"""How the invitee's pages are answered: templates, security headers, the CSRF token.
+
+Every page goes through :func:`page` (or :func:`redirect`), so every answer carries the
+same headers:
+
+* ``Cache-Control: no-store``: any of these pages may carry a token (in its address, the
+  session cookie, or the form) or who is signed in; nothing keeps a copy.
+* ``Referrer-Policy: no-referrer``: a link followed from a page never tells the next
+  site the address it came from.
+* A Content-Security-Policy allowing this origin's stylesheet and nothing else: no
+  script at all (the pages work without one), no framing (``frame-ancestors 'none'``:
+  no clickjacking of the Accept button), forms posting only here.
+* ``X-Content-Type-Options: nosniff``.
+
+CSRF: a synchroniser token per session, sent in each form and compared with
+``secrets.compare_digest``. The session cookie is SameSite=Lax, so a form posted from
+another site arrives without a session and fails the check anyway; the token covers
+older browsers and same-site subdomains. (No library: the Starlette CSRF packages
+check a header or a double-submit cookie, not a form field against the session, and
+this is a dozen lines.)
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+CSRF_SESSION_KEY = "csrf"
+CSRF_FIELD = "csrf"
+SECURITY_HEADERS: Mapping[str, str] = {
+    "Cache-Control": "no-store",
+    "Pragma": "no-cache",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+
+
+@functools.cache
+def templates() -> Environment:
+    """The pages' templates (package data), autoescaped; loaded on first use."""
+    return Environment(
+        loader=PackageLoader("a4c_api.pages", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def secured(response: Response) -> Response:
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def page(
+    request: Request,
+    template: str,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """``template`` rendered with ``context`` (and the CSRF token), securely headed."""
+    body = templates().get_template(template).render(csrf=csrf_token(request), **context)
+    response = HTMLResponse(body, status_code=status_code, headers=dict(headers or {}))
+    secured(response)
+    return response
+
+
+def redirect(location: str) -> Response:
+    """See Other: after a POST, or to take the token out of the address bar."""
+    return secured(RedirectResponse(location, status_code=303))
+
+
+def csrf_token(request: Request) -> str:
+    """This session's CSRF token, made on first use."""
+    token = request.session.get(CSRF_SESSION_KEY)
+    if not isinstance(token, str) or not token:
+        token = secrets.token_urlsafe(32)
+        request.session[CSRF_SESSION_KEY] = token
+    return token
+
+
+def csrf_valid(request: Request, presented: object) -> bool:
+    expected = request.session.get(CSRF_SESSION_KEY)
+    if not isinstance(expected, str) or not expected or not isinstance(presented, str):
+        return False
+    return secrets.compare_digest(presented.encode(), expected.encode())
+
+
+def renew_csrf(request: Request) -> None:
+    """A new token when who is signed in changes (a token seen before sign-in is spent)."""
+    request.session[CSRF_SESSION_KEY] = secrets.token_urlsafe(32)
+
+
+def mask_email(address: str) -> str:
+    """``alice@example.com`` -> ``a***@example.com``: enough to recognise one's own
+    address, not enough to harvest it from a forwarded link."""
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return "***"
+    return f"{local[:1]}***@{domain}"

@@ -1,0 +1,190 @@
+"""The invitee pages' pure logic: which page a token's invitation gets, masking, who is
+signed in, CSRF, the accept throttle and the templates' escaping. The pages themselves,
+served, are tested in a browser and over HTTP in test_pages_journey.py."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from starlette.requests import Request
+
+from a4c_api.pages import NOTICE_STATUS, classify
+from a4c_api.pages.identity import (
+    DEV_PREFIX,
+    Identity,
+    IdentityError,
+    dev_identity,
+    normalised_email,
+    oidc_identity,
+)
+from a4c_api.pages.rendering import (
+    csrf_token,
+    csrf_valid,
+    mask_email,
+    renew_csrf,
+    templates,
+)
+from a4c_api.pages.throttle import AcceptThrottle
+from a4c_projector.queries import InvitationRecord, OrganizationRecord, TokenMatch
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def _organization(status: str = "active") -> OrganizationRecord:
+    # Only the fields the page choice reads (model_construct: no others needed).
+    fields: dict[str, Any] = {"id": uuid.uuid4(), "name": "Acme", "status": status}
+    return OrganizationRecord.model_construct(**fields)
+
+
+def _match(status: str = "pending", *, current: bool = True, expires_in: float = 3600) -> Any:
+    fields: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "email": "alice@example.com",
+        "role": "admin",
+        "status": status,
+        "expires_at": NOW + timedelta(seconds=expires_in),
+    }
+    invitation = InvitationRecord.model_construct(**fields)
+    return TokenMatch.model_construct(invitation=invitation, current=current)
+
+
+@pytest.mark.parametrize(
+    ("match", "organization", "expected"),
+    [
+        (None, None, "unknown"),
+        (_match(), None, "unknown"),  # not projected yet: nothing to show
+        (_match(), _organization(), "pending"),
+        (_match(), _organization("registered"), "pending"),
+        (_match(), _organization("deactivated"), "inactive"),
+        (_match("accepted"), _organization(), "accepted"),
+        (_match("accepted", current=False, expires_in=-1), _organization(), "accepted"),
+        (_match("revoked"), _organization(), "revoked"),
+        (_match("expired"), _organization(), "expired"),
+        (_match(expires_in=0), _organization(), "expired"),  # due, not recorded yet
+        (_match(current=False, expires_in=-5), _organization(), "expired"),
+        (_match(current=False), _organization(), "superseded"),
+    ],
+)
+def test_each_invitation_state_gets_its_page(
+    match: Any, organization: OrganizationRecord | None, expected: str
+) -> None:
+    assert classify(match, organization, NOW) == expected
+
+
+def test_a_naive_expiry_is_read_as_utc() -> None:
+    match = _match()
+    naive = match.invitation.model_copy(update={"expires_at": datetime(2026, 11, 30, 11, 59)})
+    assert classify(match.model_copy(update={"invitation": naive}), _organization(), NOW) == (
+        "expired"
+    )
+
+
+@pytest.mark.parametrize(
+    ("address", "masked"),
+    [
+        ("alice@example.com", "a***@example.com"),
+        ("a@example.com", "a***@example.com"),
+        ("first.last+tag@sub.example.org", "f***@sub.example.org"),
+        ("nonsense", "***"),
+    ],
+)
+def test_masking_keeps_the_first_letter_and_the_domain(address: str, masked: str) -> None:
+    assert mask_email(address) == masked
+
+
+def test_dev_identity_is_stable_and_normalised() -> None:
+    first = dev_identity(" Alice@Example.COM ")
+    assert first == dev_identity("alice@example.com")
+    assert first.sub.startswith(DEV_PREFIX) and first.email == "alice@example.com"
+    assert first.sub != dev_identity("bob@example.com").sub
+    assert first.is_invited("ALICE@example.com") and not first.is_invited("bob@example.com")
+    with pytest.raises(IdentityError, match=r"e-mail address"):
+        dev_identity("not an address")
+
+
+def test_oidc_identity_requires_a_subject_and_a_verified_address() -> None:
+    person = oidc_identity({"sub": "s-1", "email": "Alice@Example.com", "email_verified": True})
+    assert person == Identity(sub="s-1", email="alice@example.com", method="oidc")
+    for claims, problem in [
+        ({"email": "a@example.com", "email_verified": True}, "who you are"),
+        ({"sub": "s-1", "email_verified": True}, "e-mail address"),
+        ({"sub": "s-1", "email": "a@example.com"}, "not verified"),
+        ({"sub": "s-1", "email": "a@example.com", "email_verified": "true"}, "not verified"),
+        ("claims", "who you are"),
+    ]:
+        with pytest.raises(IdentityError, match=problem):
+            oidc_identity(claims)
+
+
+def test_a_session_identity_is_read_back_only_when_whole() -> None:
+    person = Identity(sub="s", email="a@example.com", method="dev")
+    assert Identity.from_session(person.to_session()) == person
+    assert Identity.from_session({"sub": "s", "email": "a@example.com"}) is None
+    assert Identity.from_session({**person.to_session(), "method": "password"}) is None
+    assert Identity.from_session("s") is None
+
+
+def test_normalised_email_is_the_domains() -> None:
+    assert normalised_email("Bob@EXAMPLE.com") == "bob@example.com"
+    assert normalised_email("bob") is None
+
+
+def _request(session: dict[str, Any]) -> Request:
+    return Request({"type": "http", "session": session})
+
+
+def test_csrf_token_is_per_session_and_compared_exactly() -> None:
+    session: dict[str, Any] = {}
+    request = _request(session)
+    token = csrf_token(request)
+    assert csrf_token(request) == token and len(token) >= 40
+    assert csrf_valid(request, token)
+    assert not csrf_valid(request, token[:-1])
+    assert not csrf_valid(request, None)
+    assert not csrf_valid(_request({}), token)  # another session (none): refused
+    renew_csrf(request)
+    assert not csrf_valid(request, token)
+
+
+async def test_throttle_counts_per_invitation_and_per_client_apart() -> None:
+    throttle = AcceptThrottle("2/minute", "3/minute")
+    invitation, other = uuid.uuid4(), uuid.uuid4()
+    assert await throttle.invitation(invitation) is None
+    assert await throttle.invitation(invitation) is None
+    refused = await throttle.invitation(invitation)
+    assert refused is not None and 1 <= refused.retry_after <= 60
+    assert await throttle.invitation(other) is None
+    for _ in range(3):
+        assert await throttle.client("192.0.2.1") is None
+    assert await throttle.client("192.0.2.1") is not None
+    assert await throttle.client("192.0.2.2") is None
+
+
+PATHS = {"accept": "/a", "sign_in_dev": "/d", "sign_in_oidc": "/o", "sign_out": "/s", "css": "/c"}
+
+
+def test_every_notice_has_its_own_heading_and_escapes_what_it_shows() -> None:
+    headings = set()
+    for state in NOTICE_STATUS:
+        html = (
+            templates()
+            .get_template("notice.html")
+            .render(
+                state=state,
+                paths=PATHS,
+                csrf="c",
+                organization_name="<script>alert(1)</script>",
+                invited="a***@example.com",
+                signed_in=Identity(sub="s", email="x<b>@example.com", method="dev"),
+                retry_after=7,
+                reason="Because.",
+            )
+        )
+        assert "<script>" not in html and "x<b>" not in html
+        assert '<meta name="viewport"' in html
+        heading = html.split("<h1>", 1)[1].split("</h1>", 1)[0]
+        headings.add(heading)
+    assert len(headings) == len(NOTICE_STATUS)
