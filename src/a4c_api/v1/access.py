@@ -43,9 +43,7 @@ def not_found(slug: str) -> ProblemError:
 
 def forbidden(action: Action) -> ProblemError:
     who = (
-        "platform operators"
-        if action is Action.OPERATE
-        else "the organization's owners and admins"
+        "platform operators" if action is Action.OPERATE else "the organization's owners and admins"
     )
     return problem(403, f"only {who} may do this", kind="forbidden")
 

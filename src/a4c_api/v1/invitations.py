@@ -83,9 +83,7 @@ async def _invitation(
 
 
 def _location(request: Request, slug: str, invitation_id: UUID) -> str:
-    return str(
-        request.url_for("get_invitation", slug=slug, invitation_id=str(invitation_id)).path
-    )
+    return str(request.url_for("get_invitation", slug=slug, invitation_id=str(invitation_id)).path)
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -103,9 +101,7 @@ async def list_invitations(
     """Every generation of every address, by address then generation; only those with
     ``status`` when given."""
     org = await _organization(request, caller, slug)
-    found = await api_app.gateway_of(request).read(
-        lambda rm: rm.invitations(org.id, status=status)
-    )
+    found = await api_app.gateway_of(request).read(lambda rm: rm.invitations(org.id, status=status))
     return InvitationList(invitations=[Invitation.of(i) for i in found])
 
 

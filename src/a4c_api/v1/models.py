@@ -193,8 +193,7 @@ class RevokeBody(Request):
 
 
 _NOT_YET_SHOWN = (
-    "null only in the answer to an invite the read models did not show yet "
-    "(A4C-Consistent: false)"
+    "null only in the answer to an invite the read models did not show yet (A4C-Consistent: false)"
 )
 
 

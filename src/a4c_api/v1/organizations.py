@@ -322,4 +322,3 @@ async def cancel(
     view = await _view(request, slug)
     assert view is not None  # the workflow exists
     return view.model_copy(update={"progress": progress})
-
