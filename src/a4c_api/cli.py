@@ -25,7 +25,6 @@ from uuid import UUID
 import uvicorn
 
 from a4c_api.app import create_app
-from a4c_api.observability import redact_access_log
 from a4c_api.settings import API_KEY_PREFIX, ApiKeyGrant, ApiSettings, api_key_hash, load_settings
 from a4c_domain.errors import ConfigurationError
 from a4c_domain.logs import configure_logging
@@ -75,7 +74,6 @@ def new_key(name: str, organization_id: UUID | None) -> tuple[str, ApiKeyGrant]:
 def serve(settings: ApiSettings) -> int:
     store = open_event_store(store_env(os.environ))
     app = create_app(settings, store.location)
-    redact_access_log()
     config = uvicorn.Config(
         app,
         host=settings.api_host,
