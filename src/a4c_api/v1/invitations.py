@@ -52,7 +52,7 @@ from a4c_worker.client import (
 )
 from a4c_worker.workflows.models import InvitationStatus
 
-router = APIRouter(tags=["invitations"])
+router: APIRouter = APIRouter(tags=["invitations"])
 Caller = Annotated[Principal, Depends(authenticate)]
 ADMIN_ERRORS: Responses = {**COMMON_ERRORS, **FORBIDDEN}
 

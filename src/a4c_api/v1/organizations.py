@@ -62,7 +62,7 @@ from a4c_worker.converter import DATA_CONVERTER
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.models import BootstrapInput, BootstrapProgress
 
-router = APIRouter(tags=["organizations"])
+router: APIRouter = APIRouter(tags=["organizations"])
 
 # A query or history read that takes longer than this answers without it (seconds).
 TEMPORAL_RPC_TIMEOUT = timedelta(seconds=5)
