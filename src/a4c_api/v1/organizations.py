@@ -12,6 +12,7 @@ the meantime) shows in ``progress``.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -63,6 +64,7 @@ from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.models import BootstrapInput, BootstrapProgress
 
 router: APIRouter = APIRouter(tags=["organizations"])
+log = logging.getLogger(__name__)
 
 # A query or history read that takes longer than this answers without it (seconds).
 TEMPORAL_RPC_TIMEOUT = timedelta(seconds=5)
@@ -91,9 +93,11 @@ async def _progress(request: Request, slug: str) -> tuple[bool, BootstrapProgres
     except WorkflowQueryFailedError:
         return True, None
     except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return False, None
-        raise
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            # No worker answered in time, or Temporal is struggling: the read model
+            # still answers; progress is shown as unknown.
+            log.warning("progress of the bootstrap of %r unavailable: %s", slug, exc)
+        return False, None
     return True, found
 
 
