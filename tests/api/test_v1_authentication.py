@@ -100,7 +100,7 @@ def _b64(data: dict[str, Any]) -> str:
 def _hs256_with_the_public_key(world: World) -> str:
     """The algorithm-confusion forgery: HS256 keyed with the provider's public key."""
     stack = world.stack
-    public = json.dumps(stack.oidc.jwks()["keys"][0]).encode()
+    public = json.dumps(stack.oidc.jwks["keys"][0]).encode()
     claims = stack.oidc.claims(
         OPERATOR_SUBJECT,
         None,
@@ -123,7 +123,7 @@ def _operator_token(world: World, **changes: Any) -> str:
 BAD: dict[str, Callable[[World], str]] = {
     "no scheme": lambda w: "",
     "garbage": lambda w: "Bearer not-a-token",
-    "empty": lambda w: "Bearer ",
+    "empty": lambda w: "Bearer",
     "basic": lambda w: "Basic " + base64.b64encode(b"ops:secret").decode(),
     "unknown key": lambda w: "Bearer " + new_key("nobody", None)[0],
     "oversized": lambda w: "Bearer " + "a" * 10_000,
@@ -178,10 +178,11 @@ async def test_good_credentials_are_admitted(world: World) -> None:
 
 
 async def test_unknown_kids_fetch_the_keys_again_at_most_once(world: World) -> None:
-    provider = world.stack.oidc
+    served = world.stack.oidc.served
+    assert served is not None
 
     def fetches() -> int:
-        return sum("/jwks" in line for line in provider.served.access_log)
+        return sum("/jwks" in line for line in served.access_log)
 
     async with world.client() as client:
         before = fetches()

@@ -72,7 +72,7 @@ invite_bodies = st.one_of(
         }
     ),
 )
-header_text = st.text(alphabet=string.printable.strip("\r\n\x0b\x0c"), max_size=120)
+header_text = st.text(alphabet=string.printable.strip("\r\n\x0b\x0c"), max_size=120).map(str.strip)
 
 
 @pytest.fixture(scope="module")
