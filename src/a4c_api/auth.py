@@ -52,6 +52,9 @@ JWKS_MAX_AGE = 600.0
 # An unknown ``kid`` fetches the keys again at most this often (seconds), so a stream
 # of forged tokens cannot make the API hammer the provider.
 REFETCH_INTERVAL = 30.0
+# After a failed fetch with no keys cached, JWTs are answered 503 for this long before
+# the provider is asked again (seconds).
+RETRY_AFTER_FAILURE = 5.0
 # How long fetching the discovery document or the keys may take (seconds).
 FETCH_TIMEOUT = 5.0
 # Longer than any real token; refused before any parsing.
@@ -128,6 +131,7 @@ class IssuerKeys:
         self.issuer = issuer
         self._keys: KeySet | None = None
         self._fetched_at = -REFETCH_INTERVAL
+        self._failed_at = -RETRY_AFTER_FAILURE
         self._lock = asyncio.Lock()
 
     async def _fetch(self) -> KeySet:
@@ -146,15 +150,16 @@ class IssuerKeys:
             # Another request may have fetched while this one waited for the lock.
             if self._keys is not None and self._fetched_at > unless_newer_than:
                 return self._keys
+            if self._keys is None and time.monotonic() - self._failed_at < RETRY_AFTER_FAILURE:
+                raise _unreachable()  # asked a moment ago: do not hammer a provider that is down
             try:
                 self._keys = await self._fetch()
             except (httpx.HTTPError, ValueError, KeyError, TypeError, JoseError) as exc:
                 log.warning("could not fetch the signing keys of %s: %s", self.issuer, exc)
+                self._failed_at = time.monotonic()
                 if self._keys is None:
-                    raise problem(
-                        503, "the identity provider is not reachable", kind="unavailable"
-                    ) from None
-                self._fetched_at = time.monotonic()  # keep the old keys; retry later
+                    raise _unreachable() from None
+                self._fetched_at = self._failed_at  # keep the old keys; retry later
                 return self._keys
             self._fetched_at = time.monotonic()
             return self._keys
@@ -170,6 +175,12 @@ class IssuerKeys:
         if unknown and time.monotonic() - self._fetched_at >= REFETCH_INTERVAL:
             keys = await self._refresh(unless_newer_than=time.monotonic() - REFETCH_INTERVAL)
         return keys
+
+
+def _unreachable() -> ProblemError:
+    found = problem(503, "the identity provider is not reachable", kind="unavailable")
+    found.headers["Retry-After"] = str(int(RETRY_AFTER_FAILURE))
+    return found
 
 
 def _holds(keys: KeySet, kid: str) -> bool:

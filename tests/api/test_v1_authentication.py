@@ -29,6 +29,7 @@ from tests.api.v1_support import (
     organizations_of,
 )
 from tests.servers.oidc import other_key
+from tests.support import free_port
 
 from a4c_api.auth import Principal, api_key_principal, holds_role
 from a4c_api.cli import new_key
@@ -228,3 +229,18 @@ async def test_no_credential_reaches_the_access_log(world: World) -> None:
     log = "\n".join(world.served.access_log)
     assert "/v1/organizations" in log
     assert token not in log and world.key_a not in log
+
+
+async def test_an_unreachable_provider_is_503_and_keys_still_work(world: World) -> None:
+    """An instance trusting a provider that does not answer: a JWT cannot be checked
+    (503, not 401: the caller's token may be fine), an API key still can."""
+    dead_issuer = f"http://127.0.0.1:{free_port()}"
+    with world.stack.serve(OIDC_ISSUER=dead_issuer) as served:
+        async with httpx.AsyncClient(base_url=served.base_url, timeout=30.0) as client:
+            token = await client.get("/v1/organizations", headers=world.headers(Caller.OPERATOR))
+            again = await client.get("/v1/organizations", headers=world.headers(Caller.OPERATOR))
+            key = await client.get("/v1/organizations", headers=world.headers(Caller.OPERATOR_KEY))
+    for answer in (token, again):  # the second without asking the provider again
+        assert assert_problem(answer, 503)["type"] == "urn:a4c:problem:unavailable"
+        assert answer.headers["Retry-After"] == "5"
+    assert key.status_code == 200, key.text

@@ -78,6 +78,8 @@ async def test_the_openapi_document_lists_every_route(world: World) -> None:
     assert "bearer" in document["components"]["securitySchemes"]
     onboard = document["paths"]["/v1/organizations"]["post"]
     assert {"202", "200", "401", "403", "409", "422"} <= set(onboard["responses"])
+    assert CONSISTENT_HEADER in onboard["responses"]["202"]["headers"]
+    assert "Location" in onboard["responses"]["202"]["headers"]
     schemas = document["components"]["schemas"]
     assert schemas["OnboardRequest"]["examples"], "the request is documented with an example"
     assert "token_hash" not in str(schemas["Invitation"])

@@ -53,5 +53,23 @@ COMMON_ERRORS: Responses = {
     422: _problem("The request is not valid: `errors` names each field"),
     503: _problem("The workflow service or the identity provider is not reachable"),
 }
+_CONSISTENT_DOC = {
+    "description": "true: the read models already show this write (a GET now sees it); "
+    "false: not yet, within API_CONSISTENCY_TIMEOUT (it shows up shortly)",
+    "schema": {"type": "string", "enum": ["true", "false"]},
+}
+
+
+def written(status: int, description: str, *, location: bool = False) -> Responses:
+    """OpenAPI for a write's success answer: its ``A4C-Consistent`` (and ``Location``)."""
+    headers: dict[str, Any] = {CONSISTENT_HEADER: _CONSISTENT_DOC}
+    if location:
+        headers["Location"] = {
+            "description": "where to GET what was written",
+            "schema": {"type": "string"},
+        }
+    return {status: {"description": description, "headers": headers}}
+
+
 FORBIDDEN: Responses = {403: _problem("In the caller's organization, but not theirs to do")}
 CONFLICT: Responses = {409: _problem("Conflicts with what exists (`fields` names what differs)")}

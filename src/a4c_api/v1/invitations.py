@@ -22,7 +22,15 @@ from a4c_api import app as api_app
 from a4c_api.auth import Principal, authenticate
 from a4c_api.problems import ProblemError, from_workflow_refusal, problem
 from a4c_api.v1.access import Action, not_found, organization_for
-from a4c_api.v1.common import COMMON_ERRORS, CONFLICT, FORBIDDEN, Responses, caught_up, refusal
+from a4c_api.v1.common import (
+    COMMON_ERRORS,
+    CONFLICT,
+    FORBIDDEN,
+    Responses,
+    caught_up,
+    refusal,
+    written,
+)
 from a4c_api.v1.models import (
     Invitation,
     InvitationFilter,
@@ -174,7 +182,8 @@ def _issued(
     status_code=201,
     summary="Invite someone to an organization",
     responses={
-        200: {"model": Invitation, "description": "This invitation is already pending"},
+        **written(201, "Issued; its mail is on its way", location=True),
+        **written(200, "This invitation was already pending", location=True),
         **ADMIN_ERRORS,
         **CONFLICT,
     },
@@ -265,7 +274,7 @@ async def _changed(
     "/organizations/{slug}/invitations/{invitation_id}/revoke",
     response_model=Invitation,
     summary="Revoke a pending invitation",
-    responses={**ADMIN_ERRORS, **CONFLICT},
+    responses={**written(200, "Revoked"), **ADMIN_ERRORS, **CONFLICT},
 )
 async def revoke(
     slug: str,
@@ -295,7 +304,7 @@ async def revoke(
     "/organizations/{slug}/invitations/{invitation_id}/resend",
     response_model=Invitation,
     summary="Re-send a pending invitation with a new link",
-    responses={**ADMIN_ERRORS, **CONFLICT},
+    responses={**written(200, "Re-sent with a new link"), **ADMIN_ERRORS, **CONFLICT},
 )
 async def resend(
     slug: str, invitation_id: UUID, request: Request, response: Response, caller: Caller

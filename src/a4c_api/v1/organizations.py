@@ -40,6 +40,7 @@ from a4c_api.v1.common import (
     caught_up,
     invalid,
     refusal,
+    written,
 )
 from a4c_api.v1.models import (
     CancelBody,
@@ -235,8 +236,8 @@ async def _refuse_early(request: Request, spec: BootstrapInput) -> None:
     status_code=202,
     summary="Onboard an organization (platform operators)",
     responses={
-        200: {"model": OrganizationView, "description": "The same request was made before"},
-        202: {"description": "Onboarding started; follow it with GET (Location)"},
+        **written(200, "The same request was made before", location=True),
+        **written(202, "Onboarding started; follow it with GET (Location)", location=True),
         **COMMON_ERRORS,
         **FORBIDDEN,
         **CONFLICT,
@@ -293,7 +294,12 @@ def _registration_of(spec: BootstrapInput) -> dict[str, Any]:
     "/organizations/{slug}/cancel",
     response_model=OrganizationView,
     summary="Cancel a bootstrap in progress (platform operators)",
-    responses={**COMMON_ERRORS, **FORBIDDEN, **CONFLICT},
+    responses={
+        **written(200, "Cancelled and undone: the final progress"),
+        **COMMON_ERRORS,
+        **FORBIDDEN,
+        **CONFLICT,
+    },
 )
 async def cancel(
     slug: str, body: CancelBody, request: Request, response: Response, caller: Caller
