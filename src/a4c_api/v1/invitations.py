@@ -33,7 +33,6 @@ from a4c_api.v1.common import (
 )
 from a4c_api.v1.models import (
     Invitation,
-    InvitationFilter,
     InvitationList,
     InviteRequest,
     Member,
@@ -50,6 +49,7 @@ from a4c_domain.errors import (
     InvitationRevoked,
     OrganizationInactive,
 )
+from a4c_domain.invitation import InvitationStatus as InvitationState
 from a4c_projector.queries import InvitationRecord, OrganizationRecord
 from a4c_worker.client import (
     InvitationClosed,
@@ -104,7 +104,7 @@ def _location(request: Request, slug: str, invitation_id: UUID) -> str:
     responses=ADMIN_ERRORS,
 )
 async def list_invitations(
-    slug: str, request: Request, caller: Caller, status: InvitationFilter | None = None
+    slug: str, request: Request, caller: Caller, status: InvitationState | None = None
 ) -> InvitationList:
     """Every generation of every address, by address then generation; only those with
     ``status`` when given."""

@@ -9,7 +9,7 @@ token hash or a mail's message id.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,18 +33,22 @@ from a4c_worker.contracts import Invitee
 from a4c_worker.workflows.models import DAY, BootstrapProgress
 
 
-class Request(BaseModel):
+class Incoming(BaseModel):
+    """A request body: unknown fields are refused, not ignored."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Answer(BaseModel):
+    """A response body."""
+
     model_config = ConfigDict(frozen=True)
 
 
 # --- organizations --------------------------------------------------------------------
 
 
-class BootstrapTiming(Request):
+class BootstrapTiming(Incoming):
     """How long the bootstrap waits (seconds); production's defaults when left out.
 
     Meant for tests and staging; onboarding is a platform operator's action anyway.
@@ -57,7 +61,7 @@ class BootstrapTiming(Request):
     reminder_before_seconds: float | None = Field(default=None, ge=0)
 
 
-class OnboardRequest(Request):
+class OnboardRequest(Incoming):
     """An organization to onboard: registered, its DNS record (with ``domain``), its
     first invitations mailed, then activated. The same request again answers with the
     same organization; another request for a slug already taken is a conflict."""
@@ -103,7 +107,7 @@ class OnboardRequest(Request):
         return fields
 
 
-class CancelBody(Request):
+class CancelBody(Incoming):
     model_config = ConfigDict(
         extra="forbid", frozen=True, json_schema_extra={"examples": [{"reason": "wrong slug"}]}
     )
@@ -155,7 +159,7 @@ class OrganizationList(Answer):
 # --- invitations ----------------------------------------------------------------------
 
 
-class InviteRequest(Request):
+class InviteRequest(Incoming):
     """Invite someone to the organization. Inviting an address whose last invitation was
     revoked or expired issues the next generation; the same invitation while it is
     pending answers with it; a pending one with other details is a conflict."""
@@ -184,7 +188,7 @@ class InviteRequest(Request):
         return Invitee.model_validate(self.model_dump())
 
 
-class RevokeBody(Request):
+class RevokeBody(Incoming):
     model_config = ConfigDict(
         extra="forbid", frozen=True, json_schema_extra={"examples": [{"reason": "left the team"}]}
     )
@@ -246,7 +250,3 @@ class Member(Answer):
 
 class MemberList(Answer):
     members: list[Member]
-
-
-InvitationFilter = Literal["pending", "accepted", "revoked", "expired"]
-OrganizationFilter = Literal["registered", "active", "deactivated"]

@@ -46,7 +46,6 @@ from a4c_api.v1.models import (
     CancelBody,
     OnboardRequest,
     Organization,
-    OrganizationFilter,
     OrganizationList,
     OrganizationView,
 )
@@ -58,6 +57,7 @@ from a4c_domain.errors import (
     OrganizationInactive,
 )
 from a4c_domain.ids import organization_id
+from a4c_domain.organization import OrganizationStatus
 from a4c_projector.queries import OrganizationRecord
 from a4c_worker.client import bootstrap_handle, start_bootstrap
 from a4c_worker.converter import DATA_CONVERTER
@@ -152,7 +152,7 @@ async def list_organizations(
     request: Request,
     caller: Caller,
     tag: Annotated[str | None, Query(max_length=63)] = None,
-    status: OrganizationFilter | None = None,
+    status: OrganizationStatus | None = None,
 ) -> OrganizationList:
     """Every organization for a platform operator; an organization's key sees its own;
     a person sees the organizations they are a member of. Filtered by ``tag`` and
