@@ -36,6 +36,9 @@ from a4c_api.cli import new_key
 from a4c_api.problems import ProblemError
 from a4c_api.settings import API_KEY_PREFIX, ApiSettings
 from a4c_api.v1.access import mask_email
+from a4c_api.v1.models import OrganizationView
+from a4c_api.v1.organizations import masked_for_members
+from a4c_worker.workflows.models import BootstrapProgress, StepError
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +92,19 @@ def test_the_operator_role_from_a_list_or_a_space_separated_claim(
 def test_an_address_is_masked_for_plain_members() -> None:
     assert mask_email("ada@example.com") == "a***@example.com"
     assert mask_email("not-an-address") == "***"
+    failed = StepError(
+        step="send_invitations", error_type="X", message="refused", email="ada@example.com"
+    )
+    view = OrganizationView(
+        id=uuid4(),
+        slug="acme",
+        organization=None,
+        progress=BootstrapProgress(errors=[failed, failed.model_copy(update={"email": None})]),
+    )
+    masked = masked_for_members(view)
+    assert masked.progress is not None
+    assert [e.email for e in masked.progress.errors] == ["a***@example.com", None]
+    assert "ada@" not in masked.model_dump_json()
 
 
 # --- against the server -----------------------------------------------------------------

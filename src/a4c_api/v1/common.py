@@ -49,7 +49,6 @@ def _problem(description: str) -> dict[str, Any]:
 Responses = dict[int | str, dict[str, Any]]
 COMMON_ERRORS: Responses = {
     401: _problem("No credential, or not a valid one (WWW-Authenticate: Bearer)"),
-    404: _problem("No such organization, or not one the caller may see (the same answer)"),
     422: _problem("The request is not valid: `errors` names each field"),
     503: _problem("The workflow service or the identity provider is not reachable"),
 }
@@ -71,5 +70,8 @@ def written(status: int, description: str, *, location: bool = False) -> Respons
     return {status: {"description": description, "headers": headers}}
 
 
+NOT_FOUND: Responses = {
+    404: _problem("No such organization, or not one the caller may see (the same answer)")
+}
 FORBIDDEN: Responses = {403: _problem("In the caller's organization, but not theirs to do")}
 CONFLICT: Responses = {409: _problem("Conflicts with what exists (`fields` names what differs)")}

@@ -26,6 +26,7 @@ from a4c_api.v1.common import (
     COMMON_ERRORS,
     CONFLICT,
     FORBIDDEN,
+    NOT_FOUND,
     Responses,
     caught_up,
     refusal,
@@ -62,7 +63,7 @@ from a4c_worker.workflows.models import InvitationStatus
 
 router: APIRouter = APIRouter(tags=["invitations"])
 Caller = Annotated[Principal, Depends(authenticate)]
-ADMIN_ERRORS: Responses = {**COMMON_ERRORS, **FORBIDDEN}
+ADMIN_ERRORS: Responses = {**COMMON_ERRORS, **NOT_FOUND, **FORBIDDEN}
 
 # Why an invitation that is not pending cannot be revoked or re-sent, by its status.
 NOT_PENDING: dict[str, type[InvitationNotPending]] = {
@@ -130,6 +131,7 @@ async def get_invitation(
     "/organizations/{slug}/members",
     response_model=MemberList,
     summary="List an organization's members",
+    tags=["members"],
     responses=ADMIN_ERRORS,
 )
 async def list_members(

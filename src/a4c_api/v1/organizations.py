@@ -37,6 +37,7 @@ from a4c_api.v1.common import (
     COMMON_ERRORS,
     CONFLICT,
     FORBIDDEN,
+    NOT_FOUND,
     caught_up,
     invalid,
     refusal,
@@ -115,7 +116,7 @@ async def _view(request: Request, slug: str) -> OrganizationView | None:
     )
 
 
-def _masked(view: OrganizationView) -> OrganizationView:
+def masked_for_members(view: OrganizationView) -> OrganizationView:
     """The view for a plain member: invitees' addresses in progress masked."""
     if view.progress is None:
         return view
@@ -130,7 +131,7 @@ def _masked(view: OrganizationView) -> OrganizationView:
     "/organizations/{slug}",
     response_model=OrganizationView,
     summary="Get an organization and its bootstrap's progress",
-    responses={**COMMON_ERRORS},
+    responses={**COMMON_ERRORS, **NOT_FOUND},
 )
 async def get_organization(slug: str, request: Request, caller: Caller) -> OrganizationView:
     """The read model's row and the bootstrap workflow's live progress. Any member of
@@ -139,7 +140,7 @@ async def get_organization(slug: str, request: Request, caller: Caller) -> Organ
     view = await _view(request, slug)
     if view is None:
         raise not_found(slug)
-    return view if await may_see_emails(request, caller, org_id) else _masked(view)
+    return view if await may_see_emails(request, caller, org_id) else masked_for_members(view)
 
 
 @router.get(
@@ -297,6 +298,7 @@ def _registration_of(spec: BootstrapInput) -> dict[str, Any]:
     responses={
         **written(200, "Cancelled and undone: the final progress"),
         **COMMON_ERRORS,
+        **NOT_FOUND,
         **FORBIDDEN,
         **CONFLICT,
     },
