@@ -137,6 +137,19 @@ def _operator_token(world: World, **changes: Any) -> str:
     return stack.oidc.mint(OPERATOR_SUBJECT, None, **fields)
 
 
+def _signed(world: World, **changes: Any) -> str:
+    """An operator's token signed by the provider, its claims changed (None: removed)."""
+    stack = world.stack
+    claims = stack.oidc.claims(
+        OPERATOR_SUBJECT,
+        None,
+        audience=str(stack.settings.bearer_audience),
+        roles=[stack.settings.api_operator_role],
+    )
+    claims.update(changes)
+    return stack.oidc.sign({k: v for k, v in claims.items() if v is not None})
+
+
 BAD: dict[str, Callable[[World], str]] = {
     "no scheme": lambda w: "",
     "garbage": lambda w: "Bearer not-a-token",
@@ -158,6 +171,9 @@ BAD: dict[str, Callable[[World], str]] = {
         )
     ),
     "HS256 keyed with the public key": lambda w: "Bearer " + _hs256_with_the_public_key(w),
+    "not yet valid": lambda w: "Bearer " + _signed(w, nbf=int(time.time()) + 600),
+    "no subject": lambda w: "Bearer " + _signed(w, sub=None),
+    "no expiry": lambda w: "Bearer " + _signed(w, exp=None),
     "no signature": lambda w: "Bearer " + _operator_token(w).rsplit(".", 1)[0] + ".",
     "tampered claims": lambda w: (
         "Bearer "
@@ -188,10 +204,17 @@ async def test_a_wrong_credential_is_401_and_never_repeated(world: World, case: 
 
 
 async def test_good_credentials_are_admitted(world: World) -> None:
+    audience = str(world.stack.settings.bearer_audience)
+    # One audience among several, and a clock a little behind (within the leeway).
+    several = _signed(world, aud=["another-api", audience], iat=int(time.time()) + 10)
     async with world.client() as client:
         for caller in (Caller.OPERATOR, Caller.OPERATOR_KEY, Caller.ADMIN_A, Caller.KEY_A):
             response = await client.get("/v1/organizations", headers=world.headers(caller))
             assert response.status_code == 200, (caller, response.text)
+        response = await client.get(
+            "/v1/organizations", headers={"Authorization": f"Bearer {several}"}
+        )
+        assert response.status_code == 200, response.text
 
 
 async def test_unknown_kids_fetch_the_keys_again_at_most_once(world: World) -> None:

@@ -146,7 +146,7 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     return body
 
 
-async def quiet(stack: Stack, settle_for: float = 0.2, within: float = 15.0) -> int:
+async def quiet(stack: Stack, settle_for: float = 0.3, within: float = 15.0) -> int:
     """The event store's head once nothing has been written for ``settle_for`` seconds
     (workflows of earlier tests may still be mailing); fails after ``within``."""
     loop = asyncio.get_running_loop()
