@@ -27,6 +27,15 @@ RUNTIME = {
     "httpx",
     "opentelemetry-api",
     "opentelemetry-sdk",
+    # a4c-api
+    "fastapi",
+    "uvicorn",
+    "jinja2",
+    "python-multipart",
+    "itsdangerous",
+    "authlib",
+    "joserfc",
+    "limits",
 }
 
 
