@@ -209,6 +209,10 @@ def _registration(record: OrganizationRecord) -> dict[str, Any]:
     return fields
 
 
+def _registration_of(spec: BootstrapInput) -> dict[str, Any]:
+    return spec.model_dump(include=set(REGISTRATION_FIELDS))
+
+
 async def _refuse_early(request: Request, spec: BootstrapInput) -> None:
     """What the register step would refuse, refused before anything starts."""
     gateway = api_app.gateway_of(request)
@@ -285,10 +289,6 @@ async def onboard(
     return view or OrganizationView(
         id=organization_id(spec.slug), slug=spec.slug, organization=None, progress=None
     )
-
-
-def _registration_of(spec: BootstrapInput) -> dict[str, Any]:
-    return spec.model_dump(include=set(REGISTRATION_FIELDS))
 
 
 @router.post(
