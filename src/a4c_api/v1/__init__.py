@@ -8,10 +8,11 @@ through the workflows and then wait, bounded, for the read models to show them: 
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from a4c_api.v1 import invitations, organizations
+from a4c_api.v1.common import temporal_errors
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", dependencies=[Depends(temporal_errors)])
 router.include_router(organizations.router)
 router.include_router(invitations.router)

@@ -3,15 +3,25 @@ and the standard error answers documented in OpenAPI."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Request, Response
 from pydantic import ValidationError
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import RPCTimeoutOrCancelledError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from a4c_api import app as api_app
-from a4c_api.problems import PROBLEM_JSON, Problem, ProblemError, from_domain, from_workflow_refusal
+from a4c_api.problems import (
+    PROBLEM_JSON,
+    Problem,
+    ProblemError,
+    from_domain,
+    from_workflow_refusal,
+    problem,
+)
 from a4c_domain.commands import field_errors
 from a4c_domain.errors import InvalidCommand
 
@@ -19,6 +29,25 @@ from a4c_domain.errors import InvalidCommand
 # after sees it), "false" when the projection had not caught up within
 # API_CONSISTENCY_TIMEOUT (the write happened; it shows up shortly).
 CONSISTENT_HEADER = "A4C-Consistent"
+# Temporal answers that mean "not now" rather than "no": the caller may try again.
+TRANSIENT = frozenset(
+    {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
+)
+log = logging.getLogger(__name__)
+
+
+async def temporal_errors() -> AsyncIterator[None]:
+    """A router dependency: Temporal being unreachable or overloaded in the middle of a
+    request is a 503 (with Retry-After), not a 500. Anything else propagates."""
+    try:
+        yield
+    except (RPCError, RPCTimeoutOrCancelledError) as exc:
+        if isinstance(exc, RPCError) and exc.status not in TRANSIENT:
+            raise
+        log.warning("the workflow service did not answer: %s", exc)
+        found = problem(503, "the workflow service did not answer; try again", kind="unavailable")
+        found.headers["Retry-After"] = "1"
+        raise found from None
 
 
 async def caught_up(request: Request, response: Response) -> bool:
