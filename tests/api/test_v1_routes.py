@@ -309,3 +309,26 @@ async def test_an_invitation_of_a_missing_organization_is_not_found(world: World
             headers=world.headers(OP),
         )
     assert assert_problem(response, 404)["type"] == "urn:a4c:problem:organization-not-found"
+
+
+async def test_a_write_says_when_the_read_models_do_not_show_it_yet(world: World) -> None:
+    """With no time to wait for the projection, the answer says so (A4C-Consistent:
+    false) and still names the invitation it issued; a moment later the GET shows it."""
+    stack, slug = world.stack, world.orgs.a
+    keys = ",".join(grant.entry() for grant in stack.settings.api_keys)
+    email = f"hasty-{uuid.uuid4().hex[:8]}@example.com"
+    person = {"email": email, "role": "member", "first_name": "Has", "last_name": "Ty"}
+    headers = world.headers(Caller.OPERATOR_KEY)
+    with stack.serve(API_CONSISTENCY_TIMEOUT="0", API_KEYS=keys) as served:
+        async with httpx.AsyncClient(base_url=served.base_url, timeout=60.0) as client:
+            issued = await client.post(
+                f"/v1/organizations/{slug}/invitations", json=person, headers=headers
+            )
+            assert issued.status_code == 201, issued.text
+            assert issued.headers[CONSISTENT_HEADER] == "false"
+            invitation = issued.json()
+            assert (invitation["email"], invitation["status"]) == (email, "pending")
+            await stack.settle()
+            shown = await client.get(issued.headers["Location"], headers=headers)
+    assert shown.status_code == 200
+    assert shown.json()["id"] == invitation["id"]
