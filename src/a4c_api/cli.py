@@ -17,6 +17,7 @@ import functools
 import json
 import os
 import secrets
+import signal
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -85,6 +86,10 @@ def serve(settings: ApiSettings) -> int:
         server_header=False,
     )
     server = uvicorn.Server(config)
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again for the
+    # handler it found; the default one would end the process by the signal (-15), not
+    # with the exit code of a clean stop. So the handler it finds does nothing.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     server.run()
     return EXIT_OK if server.started else EXIT_FAILED
 
