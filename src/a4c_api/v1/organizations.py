@@ -13,6 +13,7 @@ the meantime) shows in ``progress``.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -75,15 +76,36 @@ CANCEL_REFUSED = "CancelRefused"
 # What a registration is compared on (the read model's columns of the request's fields).
 REGISTRATION_FIELDS = ("name", "org_type", "parent_id", "tags", "domain")
 
+# States a bootstrap never leaves (its progress is final), and how many are kept.
+FINAL_STATES = frozenset({"completed", "failed", "cancelled"})
+FINAL_PROGRESS_KEPT = 10_000
+
 Caller = Annotated[Principal, Depends(authenticate)]
 
 
 # --- reading ----------------------------------------------------------------------------
 
 
+def _final_progress(request: Request) -> OrderedDict[str, BootstrapProgress]:
+    """The app's cache of bootstraps' last progress, by slug (made on first use).
+
+    A bootstrap that has ended never changes again, and querying a closed workflow
+    makes a worker replay its whole history (tens of milliseconds): its last progress
+    is kept instead, for at most :data:`FINAL_PROGRESS_KEPT` slugs."""
+    state = request.app.state
+    found: OrderedDict[str, BootstrapProgress] | None = getattr(state, "final_progress", None)
+    if found is None:
+        found = state.final_progress = OrderedDict()
+    return found
+
+
 async def _progress(request: Request, slug: str) -> tuple[bool, BootstrapProgress | None]:
     """Whether a bootstrap workflow exists for ``slug``, and its live progress (None if
     there is none, it has not run yet, or Temporal is not reachable)."""
+    final = _final_progress(request)
+    if slug in final:
+        final.move_to_end(slug)
+        return True, final[slug]
     gateway = api_app.gateway_of(request)
     if not gateway.connected:
         return False, None
@@ -100,6 +122,10 @@ async def _progress(request: Request, slug: str) -> tuple[bool, BootstrapProgres
             # still answers; progress is shown as unknown.
             log.warning("progress of the bootstrap of %r unavailable: %s", slug, exc)
         return False, None
+    if found.state in FINAL_STATES:
+        final[slug] = found
+        while len(final) > FINAL_PROGRESS_KEPT:
+            final.popitem(last=False)
     return True, found
 
 
