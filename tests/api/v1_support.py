@@ -47,6 +47,20 @@ class Organizations:
     admin_b: str
 
 
+# Every /v1 route (method, path template): what the OpenAPI document must list, and
+# what the authorization matrix must have a row for.
+V1_ROUTES = {
+    ("post", "/v1/organizations"),
+    ("get", "/v1/organizations"),
+    ("get", "/v1/organizations/{slug}"),
+    ("post", "/v1/organizations/{slug}/cancel"),
+    ("post", "/v1/organizations/{slug}/invitations"),
+    ("get", "/v1/organizations/{slug}/invitations"),
+    ("get", "/v1/organizations/{slug}/invitations/{invitation_id}"),
+    ("post", "/v1/organizations/{slug}/invitations/{invitation_id}/revoke"),
+    ("post", "/v1/organizations/{slug}/invitations/{invitation_id}/resend"),
+    ("get", "/v1/organizations/{slug}/members"),
+}
 OPERATOR_SUBJECT = "operator-0001"
 _organizations: dict[int, Organizations] = {}
 _building = asyncio.Lock()
