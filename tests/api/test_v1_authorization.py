@@ -187,7 +187,11 @@ async def test_authorization_matrix(
         if prepare is onboard and expected == 202:
             # Let it finish, so its writes do not run into the next case's check.
             await wait_for_state(
-                client, call.body["slug"] if call.body else "", world.headers(OP), {"completed"}
+                world.stack,
+                client,
+                call.body["slug"] if call.body else "",
+                world.headers(OP),
+                {"completed"},
             )
 
 

@@ -99,7 +99,7 @@ async def test_onboarding_is_idempotent_by_slug(world: World) -> None:
         assert conflict["type"] == "urn:a4c:problem:organization-conflict"
         assert conflict["fields"] == ["name"]
 
-        done = await wait_for_state(client, slug, headers, {"completed"})
+        done = await wait_for_state(world.stack, client, slug, headers, {"completed"})
         assert done["organization"]["status"] == "active"
         # Once it has ended: the same request still answers 200, another still 409.
         after = await client.post("/v1/organizations", json=request, headers=headers)
@@ -121,7 +121,7 @@ async def test_onboarding_refuses_a_domain_another_organization_holds(world: Wor
             "/v1/organizations", json=onboarding(holder, domain=domain), headers=headers
         )
         assert first.status_code == 202, first.text
-        done = await wait_for_state(client, holder, headers, {"completed"})
+        done = await wait_for_state(world.stack, client, holder, headers, {"completed"})
         assert done["organization"]["fqdn"] == domain
         head = await quiet(world.stack)
         taken = await client.post(
@@ -182,7 +182,7 @@ async def test_cancel_a_bootstrap_in_progress(world: World) -> None:
     async with world.client() as client:
         started = await client.post("/v1/organizations", json=request, headers=headers)
         assert started.status_code == 202, started.text
-        await wait_for_state(client, slug, headers, {"running"})
+        await wait_for_state(world.stack, client, slug, headers, {"running"})
         cancelled = await client.post(
             f"/v1/organizations/{slug}/cancel", json={"reason": "wrong customer"}, headers=headers
         )

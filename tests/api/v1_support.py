@@ -177,20 +177,32 @@ async def quiet(stack: Stack, settle_for: float = 0.3, within: float = 15.0) -> 
 
 
 async def wait_for_state(
-    client: httpx.AsyncClient, slug: str, headers: Mapping[str, str], states: set[str]
+    stack: Stack,
+    client: httpx.AsyncClient,
+    slug: str,
+    headers: Mapping[str, str],
+    states: set[str],
 ) -> dict[str, Any]:
-    """GET the organization until its bootstrap's progress is in one of ``states``."""
+    """GET the organization until its bootstrap's progress is in one of ``states``; then,
+    once the projection shows what the bootstrap wrote so far, GET it once more (a GET
+    does not wait for the projection; a write does)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 60.0
+    path = f"/v1/organizations/{slug}"
     while True:
-        response = await client.get(f"/v1/organizations/{slug}", headers=dict(headers))
+        response = await client.get(path, headers=dict(headers))
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         progress = body.get("progress")
         if progress is not None and progress["state"] in states:
-            return body
+            break
         assert loop.time() < deadline, f"{slug} never reached {states}: {body}"
         await asyncio.sleep(0.1)
+    await stack.settle()
+    response = await client.get(path, headers=dict(headers))
+    assert response.status_code == 200, response.text
+    settled: dict[str, Any] = response.json()
+    return settled
 
 
 def onboarding(slug: str, *, invitees: int = 1, **extra: Any) -> dict[str, Any]:

@@ -117,11 +117,12 @@ async def _progress(request: Request, slug: str) -> tuple[bool, BootstrapProgres
     except WorkflowQueryFailedError:
         return True, None
     except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            # No worker answered in time, or Temporal is struggling: the read model
-            # still answers; progress is shown as unknown.
-            log.warning("progress of the bootstrap of %r unavailable: %s", slug, exc)
-        return False, None
+        if exc.status == RPCStatusCode.NOT_FOUND:  # the one answer that means "none"
+            return False, None
+        # It exists, but no worker answered in time (or Temporal is struggling): the
+        # read model still answers; progress is shown as unknown.
+        log.warning("progress of the bootstrap of %r unavailable: %s", slug, exc)
+        return True, None
     if found.state in FINAL_STATES:
         final[slug] = found
         while len(final) > FINAL_PROGRESS_KEPT:
