@@ -45,7 +45,12 @@ async def test_uvicorn_serves_the_app_and_captures_its_access_log() -> None:
             missing = await client.get(served.url("/nowhere"))
     assert response.status_code == 200 and response.text == "hello"
     assert missing.status_code == 404
-    assert any('"GET /echo?say=hello HTTP/1.1" 200' in line for line in served.access_log)
+    # The query string may be gone: the API, once served in this process, leaves its
+    # filter on uvicorn's access logger (see the filters test below).
+    assert any(
+        '"GET /echo?say=hello HTTP/1.1" 200' in line or '"GET /echo HTTP/1.1" 200' in line
+        for line in served.access_log
+    )
     assert any('"GET /nowhere HTTP/1.1" 404' in line for line in served.access_log)
 
 
