@@ -1,0 +1,98 @@
+"""Who may do what to which organization (the ``/v1`` authorization rules).
+
+- A platform operator (an operator's bearer token or API key) acts on any organization,
+  and alone may onboard, cancel a bootstrap and list every organization.
+- An organization's API key acts on its organization as its admins do.
+- A person acts on an organization as the members read model says: its owners and
+  admins read it and manage its invitations (invite, list, revoke, re-send) and list its
+  members; its other members (member, viewer) may only read the organization itself.
+- Any other organization is answered exactly as one that does not exist (404, same
+  body): a caller learns nothing about organizations that are not theirs. A 403 is
+  only ever given inside the caller's own organization.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from uuid import UUID
+
+from fastapi import Request
+from pydantic import TypeAdapter, ValidationError
+
+from a4c_api import app as api_app
+from a4c_api.auth import Principal
+from a4c_api.problems import ProblemError, from_domain, problem
+from a4c_domain.commands import Slug
+from a4c_domain.errors import OrganizationNotFound
+from a4c_domain.ids import organization_id
+
+ADMIN_ROLES = frozenset({"owner", "admin"})
+_SLUG: TypeAdapter[str] = TypeAdapter(Slug)
+
+
+class Action(Enum):
+    READ = "read"  # see the organization (any member)
+    ADMINISTER = "administer"  # invitations and members (owners, admins)
+    OPERATE = "operate"  # onboard, cancel (platform operators)
+
+
+def not_found(slug: str) -> ProblemError:
+    """The one answer for a missing organization and for one the caller may not see."""
+    return from_domain(OrganizationNotFound(slug))
+
+
+def forbidden(action: Action) -> ProblemError:
+    who = (
+        "platform operators" if action is Action.OPERATE else "the organization's owners and admins"
+    )
+    return problem(403, f"only {who} may do this", kind="forbidden")
+
+
+def require_operator(principal: Principal) -> None:
+    if not principal.operator:
+        raise forbidden(Action.OPERATE)
+
+
+async def organization_for(
+    request: Request, principal: Principal, slug: str, action: Action
+) -> UUID:
+    """The id of organization ``slug`` if ``principal`` may do ``action`` to it.
+
+    The id follows from the slug, so this holds before the organization is in the read
+    model (a bootstrap in progress). Whether it exists is the caller's next question.
+    """
+    try:
+        valid = _SLUG.validate_python(slug)
+    except ValidationError:
+        raise not_found(slug) from None  # no organization can have it
+    org_id = organization_id(valid)
+    if principal.operator:
+        return org_id
+    if principal.organization_id is not None:  # an organization's API key
+        if principal.organization_id != org_id:
+            raise not_found(slug)
+        if action is Action.OPERATE:
+            raise forbidden(action)
+        return org_id
+    member = await api_app.gateway_of(request).read(lambda rm: rm.member(org_id, principal.subject))
+    if member is None:
+        raise not_found(slug)
+    if action is Action.OPERATE:
+        raise forbidden(action)
+    if action is Action.ADMINISTER and member.role not in ADMIN_ROLES:
+        raise forbidden(action)
+    return org_id
+
+
+async def may_see_emails(request: Request, principal: Principal, org_id: UUID) -> bool:
+    """Whether addresses are shown in full: not to an organization's plain members."""
+    if principal.operator or principal.organization_id is not None:
+        return True
+    member = await api_app.gateway_of(request).read(lambda rm: rm.member(org_id, principal.subject))
+    return member is not None and member.role in ADMIN_ROLES
+
+
+def mask_email(email: str) -> str:
+    """``a***@example.com``: enough to recognise, not enough to collect."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"

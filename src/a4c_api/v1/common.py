@@ -1,0 +1,106 @@
+"""What every ``/v1`` route shares: the read-your-writes header, refusals from workflows,
+and the standard error answers documented in OpenAPI."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import Request, Response
+from pydantic import ValidationError
+from temporalio.client import RPCTimeoutOrCancelledError, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from a4c_api import app as api_app
+from a4c_api.problems import (
+    PROBLEM_JSON,
+    Problem,
+    ProblemError,
+    from_domain,
+    from_workflow_refusal,
+    problem,
+)
+from a4c_domain.commands import field_errors
+from a4c_domain.errors import InvalidCommand
+
+# Answered on every write: "true" when the read models already show it (a GET right
+# after sees it), "false" when the projection had not caught up within
+# API_CONSISTENCY_TIMEOUT (the write happened; it shows up shortly).
+CONSISTENT_HEADER = "A4C-Consistent"
+# Temporal answers that mean "not now" rather than "no": the caller may try again.
+TRANSIENT = frozenset(
+    {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
+)
+log = logging.getLogger(__name__)
+
+
+async def temporal_errors() -> AsyncIterator[None]:
+    """A router dependency: Temporal being unreachable or overloaded in the middle of a
+    request is a 503 (with Retry-After), not a 500. Anything else propagates."""
+    try:
+        yield
+    except (RPCError, RPCTimeoutOrCancelledError) as exc:
+        if isinstance(exc, RPCError) and exc.status not in TRANSIENT:
+            raise
+        log.warning("the workflow service did not answer: %s", exc)
+        found = problem(503, "the workflow service did not answer; try again", kind="unavailable")
+        found.headers["Retry-After"] = "1"
+        raise found from None
+
+
+async def caught_up(request: Request, response: Response) -> bool:
+    """Wait (bounded) until the read models show every write so far; say so in the answer."""
+    consistent = await api_app.gateway_of(request).catch_up()
+    response.headers[CONSISTENT_HEADER] = "true" if consistent else "false"
+    return consistent
+
+
+def invalid(command: str, exc: ValidationError) -> ProblemError:
+    """A model built from a valid request still refused (a rule across fields): 422."""
+    return from_domain(InvalidCommand(command, field_errors(exc)))
+
+
+def refusal(exc: WorkflowUpdateFailedError) -> ProblemError:
+    """A workflow's refusal of an update, as the problem its domain error type maps to."""
+    cause = exc.cause
+    if isinstance(cause, ApplicationError):
+        return from_workflow_refusal(cause.type, cause.message)
+    return from_workflow_refusal(None, str(cause))
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "model": Problem, "content": {PROBLEM_JSON: {}}}
+
+
+# OpenAPI: the errors any /v1 route may answer with (each a problem+json body).
+Responses = dict[int | str, dict[str, Any]]
+COMMON_ERRORS: Responses = {
+    401: _problem("No credential, or not a valid one (WWW-Authenticate: Bearer)"),
+    422: _problem("The request is not valid: `errors` names each field"),
+    503: _problem("The workflow service or the identity provider is not reachable"),
+}
+_CONSISTENT_DOC = {
+    "description": "true: the read models already show this write (a GET now sees it); "
+    "false: not yet, within API_CONSISTENCY_TIMEOUT (it shows up shortly)",
+    "schema": {"type": "string", "enum": ["true", "false"]},
+}
+
+
+def written(status: int, description: str, *, location: bool = False) -> Responses:
+    """OpenAPI for a write's success answer: its ``A4C-Consistent`` (and ``Location``)."""
+    headers: dict[str, Any] = {CONSISTENT_HEADER: _CONSISTENT_DOC}
+    if location:
+        headers["Location"] = {
+            "description": "where to GET what was written",
+            "schema": {"type": "string"},
+        }
+    return {status: {"description": description, "headers": headers}}
+
+
+NOT_FOUND: Responses = {
+    404: _problem("No such organization, or not one the caller may see (the same answer)")
+}
+FORBIDDEN: Responses = {403: _problem("In the caller's organization, but not theirs to do")}
+CONFLICT: Responses = {409: _problem("Conflicts with what exists (`fields` names what differs)")}

@@ -1,0 +1,252 @@
+"""What the ``/v1`` routes take and answer.
+
+Requests reuse the workflows' field types (slug, names, normalised e-mail), so a bad
+field is refused with the same words the domain would use, before anything starts.
+Answers are built from the read models' records field by field: never a token, a
+token hash or a mail's message id.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from a4c_domain.commands import (
+    Email,
+    Hostname,
+    Name,
+    OrganizationType,
+    PersonName,
+    Reason,
+    Role,
+    Slug,
+    Tags,
+)
+from a4c_domain.invitation import EmailStatus
+from a4c_domain.invitation import InvitationStatus as InvitationState
+from a4c_domain.organization import DNSStatus, OrganizationStatus
+from a4c_projector.queries import InvitationRecord, MemberRecord, OrganizationRecord
+from a4c_worker.contracts import Invitee
+from a4c_worker.workflows.models import DAY, BootstrapProgress
+
+
+class Incoming(BaseModel):
+    """A request body: unknown fields are refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Answer(BaseModel):
+    """A response body."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+# --- organizations --------------------------------------------------------------------
+
+
+class BootstrapTiming(Incoming):
+    """How long the bootstrap waits (seconds); production's defaults when left out.
+
+    Meant for tests and staging; onboarding is a platform operator's action anyway.
+    """
+
+    propagation_wait_seconds: float | None = Field(default=None, ge=0, le=DAY)
+    dns_verify_attempts: int | None = Field(default=None, ge=1, le=50)
+    dns_verify_initial_interval_seconds: float | None = Field(default=None, gt=0, le=DAY)
+    invitation_ttl_seconds: float | None = Field(default=None, gt=0, le=365 * DAY)
+    reminder_before_seconds: float | None = Field(default=None, ge=0)
+
+
+class OnboardRequest(Incoming):
+    """An organization to onboard: registered, its DNS record (with ``domain``), its
+    first invitations mailed, then activated. The same request again answers with the
+    same organization; another request for a slug already taken is a conflict."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Acme Health",
+                    "slug": "acme",
+                    "org_type": "provider",
+                    "tags": ["pilot"],
+                    "domain": "acme.orgs.example.com",
+                    "invitees": [
+                        {
+                            "email": "ada@acme.example",
+                            "role": "owner",
+                            "first_name": "Ada",
+                            "last_name": "Lovelace",
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+
+    name: Name
+    slug: Slug
+    org_type: OrganizationType
+    parent_id: UUID | None = None
+    tags: Tags = Field(default_factory=list)
+    domain: Hostname | None = None
+    invitees: list[Invitee] = Field(default_factory=list, max_length=200)
+    timing: BootstrapTiming | None = None
+
+    def bootstrap_fields(self) -> dict[str, Any]:
+        """The fields of ``BootstrapInput`` this request sets."""
+        fields = self.model_dump(exclude={"timing"})
+        if self.timing is not None:
+            fields.update(self.timing.model_dump(exclude_none=True))
+        return fields
+
+
+class CancelBody(Incoming):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_extra={"examples": [{"reason": "wrong slug"}]}
+    )
+
+    reason: Reason = "cancelled by request"
+
+
+class Organization(Answer):
+    """An organization as the read model shows it."""
+
+    id: UUID
+    slug: str
+    name: str
+    org_type: str
+    parent_id: UUID | None
+    tags: tuple[str, ...]
+    domain: str | None
+    status: OrganizationStatus
+    dns_status: DNSStatus
+    fqdn: str | None
+    deactivation_reason: str | None
+    failed_step: str | None
+    registered_at: datetime
+    dns_verified_at: datetime | None
+    activated_at: datetime | None
+    deactivated_at: datetime | None
+    modified_at: datetime
+
+    @classmethod
+    def of(cls, record: OrganizationRecord) -> Organization:
+        return cls.model_validate(record.model_dump(include=set(cls.model_fields)))
+
+
+class OrganizationView(Answer):
+    """One organization: ``organization`` is the read model's row (null until the
+    projection shows the registration), ``progress`` the bootstrap workflow's live
+    progress (null when there is no such workflow, or it has not run yet)."""
+
+    id: UUID
+    slug: str
+    organization: Organization | None
+    progress: BootstrapProgress | None
+
+
+class OrganizationList(Answer):
+    organizations: list[Organization]
+
+
+# --- invitations ----------------------------------------------------------------------
+
+
+class InviteRequest(Incoming):
+    """Invite someone to the organization. Inviting an address whose last invitation was
+    revoked or expired issues the next generation; the same invitation while it is
+    pending answers with it; a pending one with other details is a conflict."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "grace@acme.example",
+                    "role": "admin",
+                    "first_name": "Grace",
+                    "last_name": "Hopper",
+                }
+            ]
+        },
+    )
+
+    email: Email
+    role: Role
+    first_name: PersonName
+    last_name: PersonName
+
+    def invitee(self) -> Invitee:
+        return Invitee.model_validate(self.model_dump())
+
+
+class RevokeBody(Incoming):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_extra={"examples": [{"reason": "left the team"}]}
+    )
+
+    reason: Reason
+
+
+_NOT_YET_SHOWN = (
+    "null only in the answer to an invite the read models did not show yet (A4C-Consistent: false)"
+)
+
+
+class Invitation(Answer):
+    """An invitation: never its token nor the token's hash."""
+
+    id: UUID
+    organization_id: UUID
+    email: str
+    role: str
+    first_name: str
+    last_name: str
+    generation: int
+    token_generation: int = Field(description="1, then one more per re-send")
+    status: InvitationState
+    email_status: EmailStatus | None = Field(description=_NOT_YET_SHOWN)
+    expires_at: datetime | None = Field(description=_NOT_YET_SHOWN)
+    invited_at: datetime | None = Field(description=_NOT_YET_SHOWN)
+    email_sent_at: datetime | None
+    accepted_by: str | None
+    accepted_at: datetime | None
+    revoke_reason: str | None
+    revoked_at: datetime | None
+    expired_at: datetime | None
+
+    @classmethod
+    def of(cls, record: InvitationRecord) -> Invitation:
+        return cls.model_validate(record.model_dump(include=set(cls.model_fields)))
+
+
+class InvitationList(Answer):
+    invitations: list[Invitation]
+
+
+class Member(Answer):
+    """Someone who accepted an invitation: ``user_id`` is who signed in to accept."""
+
+    user_id: str
+    email: str
+    role: str
+    first_name: str
+    last_name: str
+    joined_at: datetime
+    invitation_id: UUID
+
+    @classmethod
+    def of(cls, record: MemberRecord) -> Member:
+        return cls.model_validate(record.model_dump(include=set(cls.model_fields)))
+
+
+class MemberList(Answer):
+    members: list[Member]
