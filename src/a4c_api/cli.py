@@ -17,8 +17,10 @@ import functools
 import json
 import os
 import secrets
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 from typing import NoReturn
 from uuid import UUID
 
@@ -87,7 +89,20 @@ def serve(settings: ApiSettings) -> int:
         server_header=False,
     )
     server = uvicorn.Server(config)
-    server.run()
+
+    # SIGTERM is the planned way to stop (Kubernetes, a4c dev): once uvicorn has shut down
+    # gracefully it raises the signal again for the handler it found, and with the default
+    # one the process would die of it (-15) instead of exiting 0 like the daemons. So the
+    # handler it finds, and later calls, only asks the server to stop (which it has; a
+    # SIGTERM just before uvicorn installs its own handler still stops it).
+    def stop(signum: int, frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        server.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return EXIT_OK if server.started else EXIT_FAILED
 
 
