@@ -141,8 +141,9 @@ def test_a_failing_child_stops_the_others_and_is_named_in_one_line(
     assert dev.returncode == 1, out + err
     assert "Traceback" not in err, err
     assert err.strip().splitlines()[-1].startswith(f"a4c dev: {child} exited (code 2); see "), err
+    # The failed child first (reaped), then the others in reverse starting order.
     shown = [line.split()[1] for line in out.splitlines() if line.startswith("  stopped ")]
-    assert shown == list(stopped), out
+    assert shown == [child, *stopped], out
 
 
 def test_the_api_port_taken_is_refused_before_anything_starts(data_dir: Path) -> None:
