@@ -27,6 +27,15 @@ RUNTIME = {
     "httpx",
     "opentelemetry-api",
     "opentelemetry-sdk",
+    # a4c-api, which the same image runs (`a4c-api run`).
+    "fastapi",
+    "uvicorn",
+    "jinja2",
+    "python-multipart",
+    "itsdangerous",
+    "authlib",
+    "joserfc",
+    "limits",
 }
 
 
