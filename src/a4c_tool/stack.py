@@ -106,8 +106,8 @@ class Ports:
         and the mails of an earlier run in this data folder already carry it.
         """
         return cls(
-            temporal=temporal if not port_open(temporal) else free_port(),
-            ui=ui if not port_open(ui) else free_port(),
+            temporal=temporal if not port_open(temporal) and temporal != api else free_port(),
+            ui=ui if not port_open(ui) and ui not in (api, temporal) else free_port(),
             worker_health=free_port(),
             projector_http=free_port(),
             api=api,
