@@ -77,7 +77,7 @@ def test_dev_stack_bootstraps_the_sample_serves_its_links_and_a_second_run_adds_
         with httpx.Client(timeout=10) as http:
             ready = http.get(f"{origin}/ready")
             docs = http.get(f"{api}/docs")
-            page = http.get(link)
+            page = http.get(link, follow_redirects=True)  # as a browser does
     finally:
         dev.send_signal(signal.SIGINT)  # Ctrl-C
         rest, err = dev.communicate(timeout=120)
