@@ -42,24 +42,36 @@ def start_dev(
 def read_until(
     process: subprocess.Popen[str], marker: str, timeout: float = STARTUP_TIMEOUT
 ) -> list[str]:
-    """The lines ``a4c dev`` printed up to the first one holding ``marker``."""
+    """The lines ``a4c dev`` printed up to the first one holding ``marker``.
+
+    Read from the descriptor, not the text stream: a buffered ``readline`` may take in
+    several lines at once, and a marker already in its buffer would never wake the
+    selector again when nothing follows it (the stack says it is running, then waits).
+    Nothing after the marker's line is consumed (one byte at a time past the selector),
+    so ``communicate`` still gets the rest.
+    """
     assert process.stdout is not None
+    fd = process.stdout.fileno()
     lines: list[str] = []
+    line = bytearray()
     deadline = time.monotonic() + timeout
     with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
+        selector.register(fd, selectors.EVENT_READ)
         while time.monotonic() < deadline:
             if not selector.select(timeout=1.0):
                 continue
-            line = process.stdout.readline()
-            if not line:
+            byte = os.read(fd, 1)
+            if not byte:
                 break
-            lines.append(line)
-            if marker in line:
-                return lines
+            line += byte
+            if byte == b"\n":
+                lines.append(line.decode())
+                line.clear()
+                if marker in lines[-1]:
+                    return lines
     process.kill()
     _, err = process.communicate(timeout=30)
-    pytest.fail(f"no {marker!r} from a4c dev:\n{''.join(lines)}\n{err}")
+    pytest.fail(f"no {marker!r} from a4c dev:\n{''.join(lines)}{line.decode()}\n{err}")
 
 
 def descendants(pid: int) -> dict[int, str]:
