@@ -1,6 +1,7 @@
 """Shared fixtures: each real server is a plugin module under tests/servers (PostgreSQL
-with ``fresh_schema``, Temporal, BIND, SMTP); the token secret, ``free_port`` and
-``wait_for`` are in tests/support.py."""
+with ``fresh_schema``, Temporal, BIND, SMTP, uvicorn's ``serve_asgi``, Chromium's
+``browser``/``page``, the OpenID provider ``oidc_provider``); the token secret,
+``free_port`` and ``wait_for`` are in tests/support.py."""
 
 import logging
 from collections.abc import Iterator
@@ -12,6 +13,9 @@ pytest_plugins = [
     "tests.servers.bind",
     "tests.servers.smtp",
     "tests.servers.temporal",
+    "tests.servers.http",
+    "tests.servers.browser",
+    "tests.servers.oidc",
 ]
 
 

@@ -1,10 +1,10 @@
 """Shared test support, each defined once: the token secret, a free port, waiting.
 
 The real servers (PostgreSQL with its fresh-schema helper ``fresh_schema``, Temporal,
-BIND, SMTP) are pytest plugins under ``tests/servers/``, registered in
-``tests/conftest.py``; import their helpers from there. Helpers for one package's tests
-live next to them (``tests/domain/support.py``, ``tests/projector/conftest.py``,
-``tests/worker/flows.py``).
+BIND, SMTP, uvicorn, Chromium, an OpenID provider) are pytest plugins under
+``tests/servers/``, registered in ``tests/conftest.py``; import their helpers from there.
+Helpers for one package's tests live next to them (``tests/domain/support.py``,
+``tests/projector/conftest.py``, ``tests/worker/flows.py``).
 """
 
 from __future__ import annotations

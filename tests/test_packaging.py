@@ -27,7 +27,7 @@ RUNTIME = {
     "httpx",
     "opentelemetry-api",
     "opentelemetry-sdk",
-    # a4c-api, which the same image runs (`a4c-api run`).
+    # a4c-api
     "fastapi",
     "uvicorn",
     "jinja2",

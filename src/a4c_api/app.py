@@ -21,7 +21,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from a4c_api import pages, problems, v1
 from a4c_api.gateway import Gateway
-from a4c_api.observability import ApiMetrics, metrics_middleware
+from a4c_api.observability import ApiMetrics, metrics_middleware, redact_access_log
 from a4c_api.settings import ApiSettings
 from a4c_projector.queries import Location
 from a4c_service.cli import DISTRIBUTION
@@ -44,6 +44,7 @@ def create_app(settings: ApiSettings, location: Location) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redact_access_log()  # whoever serves the app: its access log never holds a token
         gateway.start()
         try:
             yield

@@ -20,14 +20,12 @@ import secrets
 import signal
 import sys
 from collections.abc import Sequence
-from types import FrameType
 from typing import NoReturn
 from uuid import UUID
 
 import uvicorn
 
 from a4c_api.app import create_app
-from a4c_api.observability import redact_access_log
 from a4c_api.settings import API_KEY_PREFIX, ApiKeyGrant, ApiSettings, api_key_hash, load_settings
 from a4c_domain.errors import ConfigurationError
 from a4c_domain.logs import configure_logging
@@ -77,7 +75,6 @@ def new_key(name: str, organization_id: UUID | None) -> tuple[str, ApiKeyGrant]:
 def serve(settings: ApiSettings) -> int:
     store = open_event_store(store_env(os.environ))
     app = create_app(settings, store.location)
-    redact_access_log()
     config = uvicorn.Config(
         app,
         host=settings.api_host,
@@ -89,20 +86,11 @@ def serve(settings: ApiSettings) -> int:
         server_header=False,
     )
     server = uvicorn.Server(config)
-
-    # SIGTERM is the planned way to stop (Kubernetes, a4c dev): once uvicorn has shut down
-    # gracefully it raises the signal again for the handler it found, and with the default
-    # one the process would die of it (-15) instead of exiting 0 like the daemons. So the
-    # handler it finds, and later calls, only asks the server to stop (which it has; a
-    # SIGTERM just before uvicorn installs its own handler still stops it).
-    def stop(signum: int, frame: FrameType | None) -> None:
-        server.should_exit = True
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        server.run()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again for the
+    # handler it found; the default one would end the process by the signal (-15), not
+    # with the exit code of a clean stop. So the handler it finds does nothing.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    server.run()
     return EXIT_OK if server.started else EXIT_FAILED
 
 

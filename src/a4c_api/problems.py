@@ -180,7 +180,9 @@ def install(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
-        found = problem(exc.status_code, exc.detail if exc.status_code < 500 else None)
+        # Starlette's default detail is the status phrase: said once, as the title.
+        said = exc.detail if exc.detail != HTTPStatus(exc.status_code).phrase else None
+        found = problem(exc.status_code, said if exc.status_code < 500 else None)
         found.headers = dict(exc.headers or {})
         return answer(found)
 

@@ -9,6 +9,9 @@ blocks until the projection has reached it::
     view = app.activate(organization_id=org_id)
     read_model.wait_until(view.position, timeout=5)
     read_model.organization(org_id).status == "active"
+
+After a write whose position the caller does not know (a workflow's), ``catch_up``
+waits for everything committed when it was called.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from a4c_domain import ALL_ORGANIZATIONS, OrganizationScope, hash_token
 from a4c_domain.scope import checked, in_scope
 from a4c_projector.dialects.base import Database
 from a4c_projector.dialects.location import Location
+from a4c_projector.eventlog.source import head
 from a4c_projector.readmodel.tables import LIVE, TableSet
 from a4c_projector.readmodel.tracking import DEFAULT_PROJECTION, read_position
 from a4c_projector.schema import INVITATIONS, MEMBERS, ORGANIZATIONS, compared_columns
@@ -36,6 +40,7 @@ __all__ = [
     "OrganizationRecord",
     "ProjectionTimeout",
     "ReadModel",
+    "TokenMatch",
 ]
 
 # The columns a record is read from: every column of its table but ``updated_at``
@@ -132,6 +137,16 @@ class MemberRecord(Record):
     version: int
     last_event_id: UUID
     last_position: int
+
+
+class TokenMatch(BaseModel):
+    """The invitation a token was issued to. ``current`` False: an older generation,
+    superseded by a re-send (the invitation's own status still says the rest)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    invitation: InvitationRecord
+    current: bool
 
 
 class ProjectionTimeout(TimeoutError):
@@ -234,6 +249,25 @@ class ReadModel:
         found = self._invitations("WHERE token_hash = %s", (hash_token(token),))
         return found[0] if found else None
 
+    def token_match(self, token: str) -> TokenMatch | None:
+        """The invitation this token was ever issued to, and whether it is still its
+        current one; None for a token never issued. Hashed here, never stored."""
+        columns = ", ".join(f"i.{c}" for c in INVITATION_COLUMNS)
+        with self._db.transaction():
+            rows = self._db.execute(
+                f'SELECT t.token_generation, {columns} FROM "{self.tables.invitation_tokens}" t '
+                f'JOIN "{self.tables.invitations}" i ON i.id = t.invitation_id '
+                "WHERE t.token_hash = %s",
+                (hash_token(token),),
+            )
+        if not rows:
+            return None
+        generation, *values = rows[0]
+        invitation = InvitationRecord.model_validate(
+            dict(zip(INVITATION_COLUMNS, values, strict=True))
+        )
+        return TokenMatch(invitation=invitation, current=generation == invitation.token_generation)
+
     def members(
         self, organization_id: OrganizationScope, *, role: str | None = None
     ) -> list[MemberRecord]:
@@ -258,6 +292,16 @@ class ReadModel:
     def position(self) -> int:
         with self._db.transaction():
             return read_position(self._db, self.projection)
+
+    def head(self) -> int:
+        """The event store's highest committed notification id (visible now)."""
+        with self._db.transaction():
+            return head(self._db)
+
+    def catch_up(self, timeout: float = 5.0) -> int:
+        """Block until the projection has applied every event committed when called: read
+        your writes after a write whose position is unknown (raises ProjectionTimeout)."""
+        return self.wait_until(self.head(), timeout)
 
     def wait_until(self, position: int | None, timeout: float = 5.0, poll: float = 0.01) -> int:
         """Block until the projection has applied ``position`` (None: nothing to wait for)."""

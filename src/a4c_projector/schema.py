@@ -67,10 +67,17 @@ class Table:
     indexes: tuple[Index, ...] = ()
     check: str | None = None  # a table CHECK constraint, as PostgreSQL prints it
     per_set: bool = True
+    # The column holding the id of the aggregate whose events write a row, when it is
+    # not the key: how an audit finds the rows a range of events touched.
+    aggregate_column: str | None = None
 
     @property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
+
+    @property
+    def aggregate_key(self) -> str:
+        return self.aggregate_column or self.primary_key
 
     def index_name(self, index: Index, suffix: str = "") -> str:
         return f"{self.name}{suffix}_{index.suffix}"
@@ -189,6 +196,25 @@ MEMBERS = Table(
         Index("org_user_idx", ("organization_id", "user_id")),  # is U a member of X
     ),
 )
+# Every token ever issued to an invitation, one row per token generation (the invitation
+# row holds only the current one): how the accept page tells a superseded link from an
+# unknown one. Written from each Invited and TokenReissued event by
+# :mod:`a4c_projector.readmodel.tokens`; the token's hash, never the token. A row is a
+# fact: it never changes once written (the bookkeeping is its issuing event's).
+INVITATION_TOKENS = Table(
+    "invitation_tokens",
+    (
+        _c("token_hash", "text"),
+        _c("invitation_id", "uuid"),
+        _c("organization_id", "uuid"),
+        _c("token_generation", "integer"),
+        _c("issued_at", "timestamptz"),  # the issuing event's time
+        *BOOKKEEPING,  # the issuing event's
+    ),
+    primary_key="token_hash",
+    indexes=(Index("invitation_idx", ("invitation_id", "token_generation")),),
+    aggregate_column="invitation_id",
+)
 APPLIED_RANGES = Table(
     "applied_ranges",
     (_c("first_id", "bigint"), _c("last_id", "bigint")),
@@ -210,9 +236,17 @@ DEAD_LETTERS = Table(
     indexes=(Index("originator_idx", ("originator_id", "originator_version")),),
 )
 
-TABLES = (TRACKING, ORGANIZATIONS, INVITATIONS, MEMBERS, APPLIED_RANGES, DEAD_LETTERS)
+TABLES = (
+    TRACKING,
+    ORGANIZATIONS,
+    INVITATIONS,
+    MEMBERS,
+    INVITATION_TOKENS,
+    APPLIED_RANGES,
+    DEAD_LETTERS,
+)
 # The read models proper: what other services query (:mod:`a4c_projector.queries`).
-READ_MODELS = (ORGANIZATIONS, INVITATIONS, MEMBERS)
+READ_MODELS = (ORGANIZATIONS, INVITATIONS, MEMBERS, INVITATION_TOKENS)
 # A table set's tables, in the order :class:`~a4c_projector.readmodel.tables.TableSet`
 # lists them.
 PER_SET = tuple(t for t in TABLES if t.per_set)

@@ -315,6 +315,7 @@ class OnboardingActivities:
             role=input.invitee.role,
             first_name=input.invitee.first_name,
             last_name=input.invitee.last_name,
+            generation=input.generation,
             expires_at=input.expires_at,
         )
         return _invitation_outcome(view)

@@ -5,35 +5,47 @@ from the slug, a start while one is running joins it (``USE_EXISTING``: same han
 no second run), and a start after it closed is refused (``REJECT_DUPLICATE`` raises
 ``WorkflowAlreadyStartedError``): a slug is bootstrapped once, whatever the outcome;
 a failed, compensated organization stays deactivated and needs a new slug.
+
+Invitations issued one by one (:func:`invite`) are issued by their workflow, and the
+caller learns the outcome in the same call (update-with-start). The workflow id
+follows from the invitation (organization, normalised address, generation): the same
+request while it runs joins it; after it failed (the domain refused, nothing stored)
+a new run may ask again; after it ended otherwise the invitation is settled
+(:class:`InvitationClosed`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
 from temporalio.client import (
     Client,
+    WithStartWorkflowOperation,
+    WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
-from a4c_worker.contracts import accept_proof
+from a4c_worker.contracts import Invitee, accept_proof
 from a4c_worker.converter import DATA_CONVERTER
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.invitation import NOT_READY, InvitationWorkflow
 from a4c_worker.workflows.models import (
+    DAY,
     AcceptRequest,
     BootstrapInput,
     BootstrapProgress,
     BootstrapResult,
     InvitationInput,
     InvitationStatus,
+    InvitationToIssue,
+    StepPolicy,
     bootstrap_workflow_id,
     invitation_workflow_id,
 )
@@ -42,6 +54,13 @@ from a4c_worker.workflows.models import (
 ONCE_PER_ID: dict[str, Any] = {
     "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
     "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE,
+}
+
+# An invitation's workflow: joined while it runs; started again only after it failed (the
+# domain refused to issue, so nothing was stored and asking again may now succeed).
+ISSUE_PER_ID: dict[str, Any] = {
+    "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
+    "id_reuse_policy": WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
 }
 
 # How long an accept waits for a just-started invitation to be ready (seconds).
@@ -137,6 +156,101 @@ async def start_invitation(
         task_queue=task_queue,
         **ONCE_PER_ID,
     )
+
+
+class InviteRefused(Exception):
+    """The invitation was not issued: the domain refused it and nothing was stored.
+
+    ``error_type`` is the domain error's class name (``OrganizationInactive``,
+    ``InvitationConflict``, ``InvalidCommand``, ``OrganizationNotFound``...); ``details``
+    its details (for ``InvalidCommand``, the field errors).
+    """
+
+    def __init__(self, error_type: str, message: str, details: Sequence[Any] = ()) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.details = tuple(details)
+
+
+class InvitationClosed(Exception):
+    """This invitation (organization, address, generation) is settled; it is not issued again.
+
+    ``state`` is how it ended (accepted, revoked, expired; or Temporal's word, such as
+    ``terminated``). Inviting the address again takes the next generation.
+    """
+
+    def __init__(self, invitation_id: UUID, state: str) -> None:
+        super().__init__(f"invitation {invitation_id} is already {state}")
+        self.invitation_id = invitation_id
+        self.state = state
+
+
+async def invite(
+    client: Client,
+    *,
+    organization_id: UUID,
+    organization_name: str,
+    invitee: Invitee,
+    generation: int = 1,
+    task_queue: str,
+    ttl_seconds: float = 7 * DAY,
+    reminder_before_seconds: float = DAY,
+    activities: StepPolicy | None = None,
+) -> InvitationStatus:
+    """Issue an invitation through its workflow; its status once issued.
+
+    Bad input is refused here (``pydantic.ValidationError`` naming the field) before
+    anything is sent. The same request again returns the same invitation (one invitation,
+    one workflow). Raises :class:`InviteRefused` when the domain refuses (nothing is
+    stored) and :class:`InvitationClosed` when the invitation has already ended.
+    """
+    request = InvitationToIssue(
+        organization_id=organization_id, invitee=invitee, generation=generation
+    )
+    spec = InvitationInput(
+        invitation_id=request.invitation_id,
+        organization_name=organization_name,
+        ttl_seconds=ttl_seconds,
+        reminder_before_seconds=reminder_before_seconds,
+        issue=request,
+        activities=activities or StepPolicy(),
+    )
+    start = WithStartWorkflowOperation(
+        InvitationWorkflow.run,
+        spec,
+        id=invitation_workflow_id(request.invitation_id),
+        task_queue=task_queue,
+        **ISSUE_PER_ID,
+    )
+    try:
+        return await client.execute_update_with_start_workflow(
+            InvitationWorkflow.issued, request, start_workflow_operation=start
+        )
+    except WorkflowAlreadyStartedError:  # closed, and not by a refusal
+        raise await _how_it_ended(client, request.invitation_id) from None
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        if not isinstance(cause, ApplicationError) or cause.type is None:
+            raise
+        raise InviteRefused(cause.type, cause.message, cause.details) from None
+
+
+async def _how_it_ended(client: Client, invitation_id: UUID) -> InvitationClosed:
+    return InvitationClosed(invitation_id, await invitation_state(client, invitation_id))
+
+
+async def invitation_state(client: Client, invitation_id: UUID) -> str:
+    """Where an invitation's workflow stands: its state while it runs or once it completed,
+    else Temporal's word for how it ended (``terminated``...). ``RPCError`` NOT_FOUND
+    if there is no such workflow."""
+    handle = invitation_handle(client, invitation_id)
+    description = await handle.describe()
+    if description.status == WorkflowExecutionStatus.RUNNING:
+        return (await handle.query(InvitationWorkflow.status)).state
+    if description.status == WorkflowExecutionStatus.COMPLETED:
+        return (await handle.result()).state
+    # Ended some other way (failed, terminated, timed out...): say so as Temporal does.
+    return description.status.name.lower() if description.status else "closed"
 
 
 def invitation_handle(client: Client, invitation_id: UUID) -> InvitationHandle:

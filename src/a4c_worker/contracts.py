@@ -101,6 +101,8 @@ class IssueInvitationInput(Model):
     organization_id: UUID
     invitee: Invitee
     expires_at: datetime
+    # Defaulted: inputs recorded before it (the bootstrap's, always the first) decode.
+    generation: int = Field(default=1, ge=1)
 
 
 class InvitationRef(Model):

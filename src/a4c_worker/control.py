@@ -13,39 +13,41 @@ import asyncio
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, TextIO
 from uuid import UUID
 
 from pydantic import BaseModel
 from temporalio.client import (
     Client,
-    WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowUpdateFailedError,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from a4c_domain import ALL_ORGANIZATIONS, Cause, OnboardingApplication, caused_by
-from a4c_domain.commands import RevokeInvitation, Role, validate
+from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication
+from a4c_domain.commands import RevokeInvitation, validate
 from a4c_worker.client import (
     POLL_INTERVAL,
     BootstrapHandle,
+    InvitationClosed,
+    InviteRefused,
     bootstrap_handle,
     invitation_handle,
+    invitation_state,
     revoke_invitation,
     start_bootstrap,
-    start_invitation,
     watch_bootstrap,
 )
+from a4c_worker.client import invite as invite_through_workflow
+from a4c_worker.contracts import Invitee
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
-from a4c_worker.workflows.invitation import InvitationWorkflow
 from a4c_worker.workflows.models import (
+    DAY,
     BootstrapInput,
     BootstrapProgress,
     CancelRequest,
-    InvitationInput,
     bootstrap_workflow_id,
 )
 
@@ -166,33 +168,39 @@ async def invite(
     *,
     org_slug: str,
     email: str,
-    role: Role,  # the command line's text: the domain refuses one that is not a role
+    role: str,  # the command line's text: the invitee model refuses one that is not a role
     first_name: str,
     last_name: str,
     generation: int = 1,
 ) -> int:
-    """Issue the invitation (a domain command, caused by this CLI) and start its workflow."""
+    """Have the invitation's workflow issue it (and mail it); show its id once issued.
+
+    The organization is read from the store (unknown slug: ``OrganizationNotFound``);
+    the invitation is written by the workflow only, so the same command again shows the
+    same invitation, and a refusal stores nothing.
+    """
     org = await asyncio.to_thread(app.get_organization_by_slug, org_slug)
-    with caused_by(Cause(actor="a4c-worker invite")):
-        invitation = await asyncio.to_thread(
-            app.invite,
-            organization_id=org.id,
-            email=email,
-            role=role,
-            first_name=first_name,
-            last_name=last_name,
-            generation=generation,
-        )
-    ttl = (invitation.expires_at - datetime.now(UTC)).total_seconds()
-    spec = InvitationInput(
-        invitation_id=invitation.id,
-        organization_name=org.name,
-        ttl_seconds=max(ttl, 60.0),
-        reminder_before_seconds=min(24 * 3600.0, max(ttl, 60.0) / 2),
-        expires_at=invitation.expires_at,
+    invitee = Invitee.model_validate(
+        {"email": email, "role": role, "first_name": first_name, "last_name": last_name}
     )
-    handle = await start_invitation(client, spec, task_queue)
-    show({"invitation_id": str(invitation.id), "workflow_id": handle.id}, out)
+    ttl = app.invitation_ttl.total_seconds()
+    try:
+        issued = await invite_through_workflow(
+            client,
+            organization_id=org.id,
+            organization_name=org.name,
+            invitee=invitee,
+            generation=generation,
+            task_queue=task_queue,
+            ttl_seconds=ttl,
+            reminder_before_seconds=min(float(DAY), ttl / 2),
+        )
+    except InviteRefused as exc:
+        raise CommandFailed(f"invite refused: {exc.error_type}: {exc}") from None
+    except InvitationClosed as exc:
+        raise CommandFailed(f"invite refused: {exc}") from None
+    handle = invitation_handle(client, issued.invitation_id)
+    show({"invitation_id": str(issued.invitation_id), "workflow_id": handle.id}, out)
     return 0
 
 
@@ -221,16 +229,8 @@ async def revoke(client: Client, invitation_id: UUID, reason: str, out: TextIO) 
 
 async def _not_pending(client: Client, invitation_id: UUID) -> CommandFailed:
     """Why an invitation cannot be revoked, from what its workflow says about it."""
-    handle = invitation_handle(client, invitation_id)
-    state: str
     try:
-        description = await handle.describe()
-        if description.status == WorkflowExecutionStatus.RUNNING:
-            state = (await handle.query(InvitationWorkflow.status)).state
-        elif description.status == WorkflowExecutionStatus.COMPLETED:
-            state = (await handle.result()).state
-        else:  # ended some other way (terminated, timed out...): say so as Temporal does
-            state = description.status.name.lower() if description.status else "closed"
+        state = await invitation_state(client, invitation_id)
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise

@@ -275,6 +275,9 @@ def test_the_projector_catches_up_from_scratch_and_a_rebuild_agrees(old_store: O
         found = reads.invitation_by_token(token(GRACE, 2))
         assert found is not None and found.id == GRACE
         assert reads.invitation_by_token(token(GRACE, 1)) is None  # the reissued-away link
+        superseded = reads.token_match(token(GRACE, 1))  # known, but not current
+        assert superseded is not None
+        assert (superseded.invitation.id, superseded.current) == (GRACE, False)
         # 0.2.0 had no members read model: its one accepted invitation is a member now.
         assert members_of(reads, ALL_ORGANIZATIONS) == [(ACME, "user-ada", "admin", "Ada")]
         assert reads.member(GLOBEX, "user-ada") is None  # another tenant's: not found
@@ -377,6 +380,10 @@ def test_the_projector_takes_over_the_read_models_0_2_0_kept(deployed: OldStore)
         # accepted under 0.2.0 (README, "Upgrading to 0.3.0"): no event was replayed.
         with deployed.read_model() as reads:
             assert members_of(reads, ACME) == [(ACME, "user-ada", "admin", "Ada")]
+            # and wrote every token generation issued under 0.2.0, read from its events.
+            old, new = reads.token_match(token(GRACE, 1)), reads.token_match(token(GRACE, 2))
+            assert old is not None and new is not None
+            assert (old.current, new.current) == (False, True)
         app = deployed.app
         app.accept_invitation(
             organization_id=ACME, invitation_id=GRACE, token=token(GRACE, 2), user_id="user-g"

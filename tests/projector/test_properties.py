@@ -112,7 +112,7 @@ def folded(app: OnboardingApplication, store: Store) -> dict[str, dict[str, tupl
     """The aggregates' own state, in the read model's terms (comparable columns)."""
     from a4c_domain import invitation_id, organization_id
 
-    orgs, invs, members = {}, {}, {}
+    orgs, invs, members, tokens = {}, {}, {}, {}
     for slug in SLUGS:
         with contextlib.suppress(errors.NotFound):
             o = app.get_organization(organization_id(slug))
@@ -141,7 +141,10 @@ def folded(app: OnboardingApplication, store: Store) -> dict[str, dict[str, tupl
                     )
                     if i.status == "accepted":  # a member: whoever accepted, as invited
                         members[str(i.id)] = _member(i, i.accepted_by, i.modified_on)
-    return {"organizations": orgs, "invitations": invs, "members": members}
+                    for generation in range(1, i.token_generation + 1):  # every one issued
+                        current = generation == i.token_generation
+                        tokens[f"{i.id}/{generation}"] = (str(i.id), current)
+    return {"organizations": orgs, "invitations": invs, "members": members, "tokens": tokens}
 
 
 def _member(invitation: Any, user_id: str | None, modified: Any) -> tuple[Any, ...]:
@@ -173,7 +176,7 @@ def read_model_view(store: Store) -> dict[str, dict[str, tuple[Any, ...]]]:
             )
             for o in rm.organizations()
         }
-        invs, members = {}, {}
+        invs, members, tokens = {}, {}, {}
         for o in rm.organizations():
             for i in rm.invitations(o.id):
                 invs[str(i.id)] = (
@@ -186,9 +189,15 @@ def read_model_view(store: Store) -> dict[str, dict[str, tuple[Any, ...]]]:
                     i.version,
                     i.modified_at,
                 )
+                # Each generation's token, as the invitee would present it.
+                for generation in range(1, i.token_generation + 1):
+                    match = rm.token_match(store.app.tokens.token(i.id, generation))
+                    tokens[f"{i.id}/{generation}"] = (
+                        (str(match.invitation.id), match.current) if match else ()  # unknown
+                    )
             for m in rm.members(o.id):
                 members[str(m.invitation_id)] = _member(m, m.user_id, m.modified_at)
-    return {"organizations": orgs, "invitations": invs, "members": members}
+    return {"organizations": orgs, "invitations": invs, "members": members, "tokens": tokens}
 
 
 def check_history(

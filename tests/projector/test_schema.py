@@ -223,12 +223,18 @@ def test_each_query_record_holds_its_tables_columns(record: type[BaseModel], tab
 
 
 def test_validate_can_ask_for_the_expected_tables_and_columns() -> None:
-    assert expected_tables(read_models_only=True) == ("organizations", "invitations", "members")
+    assert expected_tables(read_models_only=True) == (
+        "organizations",
+        "invitations",
+        "members",
+        "invitation_tokens",
+    )
     assert set(expected_tables()) == {
         "projector_tracking",
         "organizations",
         "invitations",
         "members",
+        "invitation_tokens",
         "applied_ranges",
         "dead_letters",
     }

@@ -350,6 +350,36 @@ async def test_invite_then_revoke(worker: WorkerProcess) -> None:
     assert (ran.code, ran.err) == (EXIT_FAILED, f"no invitation {unknown} was found\n")
 
 
+async def test_invite_again_is_the_same_invitation_and_a_conflict_is_refused(
+    worker: WorkerProcess,
+) -> None:
+    org = slug()
+    ran = await cli("bootstrap", "--slug", org, "--name", "Twice Org", env=worker.env)
+    assert ran.code == EXIT_OK, ran.out + ran.err
+
+    def invite(role: str) -> list[str]:
+        return [
+            "invite", "--org-slug", org, "--email", "grace@example.com", "--role", role,
+            "--first-name", "Grace", "--last-name", "Hopper",
+        ]  # fmt: skip
+
+    first = await cli(*invite("member"), env=worker.env)
+    again = await cli(*invite("member"), env=worker.env)
+    assert (first.code, again.code) == (EXIT_OK, EXIT_OK), first.err + again.err
+    assert json.loads(again.out) == json.loads(first.out)  # one invitation, one workflow
+    ran = await cli(*invite("admin"), env=worker.env)
+    assert (ran.code, ran.err) == (
+        EXIT_FAILED,
+        "invite refused: InvitationConflict: grace@example.com is already invited "
+        "(generation 1) with different role\n",
+    )
+    ran = await cli(*invite("overlord"), env=worker.env)
+    assert ran.code == EXIT_INVALID and ran.err.startswith("invalid input: role: ")
+    ran = await cli("revoke", json.loads(first.out)["invitation_id"], "--reason", "done",
+                    env=worker.env)  # fmt: skip
+    assert ran.code == EXIT_OK, ran.err
+
+
 async def test_revoking_an_accepted_invitation_says_it_is_accepted(
     worker: WorkerProcess, temporal_env: WorkflowEnvironment
 ) -> None:

@@ -8,7 +8,9 @@ show without decoding) is a decision someone makes, not an accident:
 - the bootstrap's input, result and failure details (its progress: the undo names and
   step errors name the address);
 - activity inputs (``issue_invitation``) and results (the invitation and mail outcomes;
-  the mail's provider message id looks like an address too).
+  the mail's provider message id looks like an address too);
+- an invitation that issues itself (``a4c_worker.client.invite``, since 0.3.0): its input
+  and its ``issued`` update's argument name the invitee, as a bootstrap's input does.
 
 Always inside a payload (encoded data, never a plain-text field of the event).
 """
@@ -24,13 +26,19 @@ from tests.worker.histories.contents import texts, workflow_type
 RECORDED = {name: path.read_text() for name, path in recorded_histories().items()}
 ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 BOOTSTRAP = "OrganizationBootstrapWorkflow"
+INVITATION = "InvitationWorkflow"
 ALLOWED = {
     (BOOTSTRAP, "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"),
     (BOOTSTRAP, "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"),
     (BOOTSTRAP, "EVENT_TYPE_WORKFLOW_EXECUTION_FAILED"),
     (BOOTSTRAP, "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"),
     (BOOTSTRAP, "EVENT_TYPE_ACTIVITY_TASK_COMPLETED"),
-    ("InvitationWorkflow", "EVENT_TYPE_ACTIVITY_TASK_COMPLETED"),
+    (INVITATION, "EVENT_TYPE_ACTIVITY_TASK_COMPLETED"),
+    # An invitation issued by its own workflow: the invitee is its input, the issued
+    # update's argument and the issue_invitation activity's input.
+    (INVITATION, "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"),
+    (INVITATION, "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED"),
+    (INVITATION, "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"),
 }
 
 

@@ -42,6 +42,7 @@ from a4c_projector.eventlog.source import Notification, NotificationSource, take
 from a4c_projector.readmodel.deadletters import ParkedEvent, parked_among, record_parked
 from a4c_projector.readmodel.handlers import RowChange, RowHandlers
 from a4c_projector.readmodel.tables import LIVE, TableSet, ensure_schema
+from a4c_projector.readmodel.tokens import backfill_tokens
 from a4c_projector.readmodel.tracking import (
     DEFAULT_PROJECTION,
     advance_position,
@@ -49,7 +50,12 @@ from a4c_projector.readmodel.tracking import (
     ensure_tracking,
     read_position,
 )
-from a4c_projector.readmodel.writer import one_round_trip, record_applied, write_changes
+from a4c_projector.readmodel.writer import (
+    COPY_THRESHOLD,
+    one_round_trip,
+    record_applied,
+    write_changes,
+)
 from a4c_projector.settings import DEFAULT_BATCH_SIZE
 
 FaultHook = Callable[[str, int], None]
@@ -156,6 +162,8 @@ class Projector:
             ensure_schema(self._db, self.tables)
             with self._db.transaction():
                 ensure_tracking(self._db, self.projection)
+                # Here, not in ensure_schema: it decodes events, with this mapper.
+                backfill_tokens(self._db, self.tables, self.decoder, COPY_THRESHOLD)
         return self._db
 
     def close(self) -> None:

@@ -24,13 +24,17 @@ from a4c_projector.schema import READ_MODELS, compared_columns
 COMPARED_COLUMNS = {table.name: compared_columns(table) for table in READ_MODELS}
 KEYS = {table.name: table.primary_key for table in READ_MODELS}
 assert all(columns[0] == KEYS[kind] for kind, columns in COMPARED_COLUMNS.items())
+# The id of the aggregate that wrote a row: what ``ids`` select and what a difference
+# names (a token row's is its invitation's: a token hash is never reported).
+AGGREGATES = {table.name: table.aggregate_key for table in READ_MODELS}
 
 
 def differing_rows(
     db: Database, live: TableSet, fresh: TableSet, ids: Sequence[UUID] | None = None
 ) -> list[str]:
-    """``"<table kind> <id>"`` for each row missing from one set or different in it;
-    only the rows of ``ids`` when given (by primary key: cheap however big the tables)."""
+    """``"<table kind> <id>"`` for each row missing from one set or different in it (the
+    id of the aggregate that wrote it, once per table); only the rows of the aggregates
+    ``ids`` when given (by an indexed column: cheap however big the tables)."""
     if ids is not None and not ids:
         return []
     differences: list[str] = []
@@ -38,13 +42,13 @@ def differing_rows(
         where = ""
         params: tuple[object, ...] = ()
         if ids is not None:  # one parameter however many ids (a statement takes 65,535 at most)
-            condition, wanted = db.in_list(KEYS[kind], ids)
+            condition, wanted = db.in_list(AGGREGATES[kind], ids)
             where, params = f" WHERE {condition}", (wanted,) * 4
         old, new = f'"{live.name(kind)}"{where}', f'"{fresh.name(kind)}"{where}'
         selected = ", ".join(columns)
         rows = db.execute(
-            f"{_only_in(old, new, selected, KEYS[kind])} UNION "
-            f"{_only_in(new, old, selected, KEYS[kind])}",
+            f"{_only_in(old, new, selected, AGGREGATES[kind])} UNION "
+            f"{_only_in(new, old, selected, AGGREGATES[kind])}",
             params,
         )
         differences.extend(f"{kind} {row[0]}" for row in sorted(rows, key=lambda r: str(r[0])))
@@ -52,7 +56,7 @@ def differing_rows(
 
 
 def _only_in(table: str, other: str, columns: str, key: str) -> str:
-    """The keys of rows of ``table`` with no identical row in ``other``."""
+    """The ``key`` of rows of ``table`` with no identical row in ``other``."""
     differing = f"SELECT {columns} FROM {table} EXCEPT SELECT {columns} FROM {other}"
     return f"SELECT {key} FROM ({differing}) d"
 

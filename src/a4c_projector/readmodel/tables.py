@@ -1,10 +1,11 @@
 """A projection's table set, and creating, upgrading, swapping and dropping it.
 
-A projection owns a *table set*: ``organizations``, ``invitations``, ``members``, ``applied_ranges``
-and ``dead_letters`` (:data:`a4c_projector.schema.PER_SET`), all carrying the
-same ``suffix`` (empty for the live set). A rebuild fills a set with suffix ``__rebuild``
-and then swaps names in one transaction, so readers never see a half-built model. The
-tracking table is shared, keyed by projection name.
+A projection owns a *table set*: ``organizations``, ``invitations``, ``members``,
+``invitation_tokens``, ``applied_ranges`` and ``dead_letters``
+(:data:`a4c_projector.schema.PER_SET`), all carrying the same ``suffix`` (empty for the
+live set). A rebuild fills a set with suffix ``__rebuild`` and then swaps names in one
+transaction, so readers never see a half-built model. The tracking table is shared,
+keyed by projection name.
 
 How each dialect creates the tables is its own (:meth:`Database.create_tables
 <a4c_projector.dialects.base.Database.create_tables>`): PostgreSQL runs ``sql/``,
@@ -44,6 +45,10 @@ class TableSet:
     @property
     def members(self) -> str:
         return self.name("members")
+
+    @property
+    def invitation_tokens(self) -> str:
+        return self.name("invitation_tokens")
 
     @property
     def applied(self) -> str:

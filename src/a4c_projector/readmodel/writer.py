@@ -32,6 +32,7 @@ from a4c_projector.readmodel.staging import (
     upsert_from_stage,
 )
 from a4c_projector.readmodel.tables import TableSet
+from a4c_projector.readmodel.tokens import write_tokens
 
 BOOKKEEPING = ("version", "last_event_id", "last_position", "modified_at", "updated_at")
 # Rows of one shape from which a stage (COPY + one statement) beats ``executemany``.
@@ -146,6 +147,8 @@ def write_changes(
             )
     # After the invitations: their member rows are derived from what was just written.
     write_members(db, tables, list({c.id: None for c in changes if c.table == "invitations"}))
+    # Unfolded: every token a change issued, not only each invitation's last.
+    write_tokens(db, tables, changes, copy_threshold)
 
 
 def runs(ids: Iterable[int]) -> list[tuple[int, int]]:

@@ -1,9 +1,13 @@
 """InvitationWorkflow: one invitation from sending to accepted, revoked or expired.
 
-Sends the mail (unless the bootstrap already did), then waits for the ``accept`` or
-``revoke`` update, or for the expiry timer, sending a reminder ``reminder_before``
-ahead of it. ``resend`` moves to the next token generation (the old link stops
-working), restarts the expiry clock and mails the new link.
+Issues the invitation first when its input says which (``issue``: an invitation issued
+on its own, through :func:`a4c_worker.client.invite`; the ``issued`` update tells the
+starter the outcome, and a refusal by the domain fails the run with that refusal's
+type, nothing stored). Then sends the mail (unless the bootstrap already did) and
+waits for the ``accept`` or ``revoke`` update, or for the expiry timer, sending a
+reminder ``reminder_before`` ahead of it. ``resend`` moves to the next token
+generation (the old link stops working), restarts the expiry clock and mails the new
+link.
 
 Update validators only look at the workflow's own state (no I/O): an update the
 validator rejects is never written to history. Changes to the invitation are
@@ -64,7 +68,9 @@ with workflow.unsafe.imports_passed_through():
     from a4c_worker.contracts import (
         AcceptInput,
         EmailFailureInput,
+        InvitationOutcome,
         InvitationRef,
+        IssueInvitationInput,
         MailKind,
         ReissueInput,
         RevokeInput,
@@ -77,17 +83,26 @@ with workflow.unsafe.imports_passed_through():
         InvitationInput,
         InvitationState,
         InvitationStatus,
+        InvitationToIssue,
     )
     from a4c_worker.workflows.policies import MAX_INTERVAL, step_options
-    from a4c_worker.workflows.saga import describe, failure_type
+    from a4c_worker.workflows.saga import application_cause, describe, failure_type
 
 T = TypeVar("T")
+# A domain refusal to issue: its type (the domain error's class name), message, details.
+Refusal = tuple[str, str, tuple[Any, ...]]
 
 # Outcomes of the expire command that mean "already settled some other way".
 _SETTLED: dict[str, InvitationState] = {
     "InvitationAlreadyAccepted": "accepted",
     "InvitationRevoked": "revoked",
     "InvitationExpired": "expired",
+}
+# The stored invitation's status as this workflow's state (all but "pending").
+_STORED_STATE: dict[str, InvitationState] = {
+    "accepted": "accepted",
+    "revoked": "revoked",
+    "expired": "expired",
 }
 # The domain allows for clock drift; if our timer still beat its clock, try again soon.
 NOT_YET_EXPIRED_PAUSE = timedelta(seconds=5)
@@ -118,6 +133,11 @@ class InvitationWorkflow:
         self._proof_check: str | None = None
         # Started before the validator checked proofs (see the module docstring).
         self._legacy = False
+        # The domain's refusal to issue this run's invitation.
+        self._refusal: Refusal | None = None
+        # Whether the invitation exists (or was refused): what ``issued`` waits for. Only
+        # a fresh run with ``issue`` still has to issue it.
+        self._issue_settled = input.issue is None or input.carried is not None
         if input.carried is not None:
             # Here, not in run(): an update in the first activation must see it.
             self._resume(input.carried)
@@ -137,6 +157,48 @@ class InvitationWorkflow:
             reminder_sent=self._reminder_sent,
             accepted_by=self._accepted_by,
             last_error=self._last_error,
+        )
+
+    @workflow.update
+    async def issued(self, request: InvitationToIssue) -> InvitationStatus:
+        """The status once the invitation is issued, or the domain's refusal (its type).
+
+        Sent with the start (update-with-start), so the starter learns synchronously
+        whether the invitation exists. A request other than the one this run issued (a
+        different role or name, or a run started by a bootstrap) is put to the domain
+        again: the same invitation is a no-op, a different one its ``InvitationConflict``.
+        """
+        await workflow.wait_condition(lambda: self._issue_settled)
+        if self._refusal is not None:
+            raise _refusal_error(self._refusal)
+        if request != self._spec.issue:
+            try:
+                await self._issue_activity(request)
+            except ActivityError as exc:  # fails this update only: the run's invitation stands
+                raise _refusal_error(_refusal_of(exc)) from None
+        return self.status()
+
+    @issued.validator
+    def _validate_issued(self, request: InvitationToIssue) -> None:
+        if request.invitation_id != self._spec.invitation_id:
+            raise ApplicationError(
+                f"the request is not for invitation {self._spec.invitation_id}",
+                type="InvalidCommand",
+                non_retryable=True,
+            )
+
+    def _issue_activity(self, request: InvitationToIssue) -> Awaitable[InvitationOutcome]:
+        return workflow.execute_activity_method(
+            OnboardingActivities.issue_invitation,
+            IssueInvitationInput(
+                organization_id=request.organization_id,
+                invitee=request.invitee,
+                generation=request.generation,
+                expires_at=workflow.now() + timedelta(seconds=self._spec.ttl_seconds),
+            ),
+            # Until the store answers: a refusal ends it, and an invite that committed
+            # but timed out is found again (idempotent), so nothing is left half-written.
+            **_until_answered(self._spec),
         )
 
     @workflow.update
@@ -238,6 +300,12 @@ class InvitationWorkflow:
         self._require_pending()
 
     def _require_pending(self) -> None:
+        if self._state == "refused":
+            raise ApplicationError(
+                "the invitation was never issued (refused)",
+                type="InvitationNotPending",
+                non_retryable=True,
+            )
         if self._state != "pending":
             raise ApplicationError(
                 f"invitation is {self._state}", type="InvitationNotPending", non_retryable=True
@@ -253,14 +321,26 @@ class InvitationWorkflow:
                 seconds=input.ttl_seconds
             )
             async with self._lock:
-                if workflow.patched(PROOF_CHECK_PATCH):
-                    await self._fetch_proof_check()
-                else:
-                    self._legacy = True
-                if input.already_sent:
-                    self._emails_sent = 1
-                else:
-                    await self._send("invitation")
+                # Only inputs with ``issue`` (which no run before it had) take this step;
+                # older inputs replay exactly as recorded, so no workflow.patched here.
+                pending = True
+                if input.issue is not None:
+                    await self._issue(input.issue)
+                    pending = self._state == "pending"  # not refused, nor settled before
+                if pending:
+                    if workflow.patched(PROOF_CHECK_PATCH):
+                        await self._fetch_proof_check()
+                    else:
+                        self._legacy = True
+                    if input.already_sent:
+                        self._emails_sent = 1
+                    else:
+                        await self._send("invitation")
+            if self._refusal is not None:
+                # Nothing was stored: the run fails with the domain's refusal, once every
+                # update (``issued`` above all) has had its answer.
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                raise _refusal_error(self._refusal)
         while self._state == "pending":
             if self._history_long():
                 await self._continue_as_new()
@@ -268,6 +348,23 @@ class InvitationWorkflow:
                 await self._wait_for_next_deadline()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
+
+    async def _issue(self, request: InvitationToIssue) -> None:
+        """Issue the invitation, or record the domain's refusal (``state`` "refused")."""
+        try:
+            outcome = await self._issue_activity(request)
+        except ActivityError as exc:
+            self._state = "refused"
+            self._refusal = _refusal_of(exc)
+            self._last_error = describe(exc)
+            self._expires_at = None
+        else:
+            # The stored invitation's, which an earlier identical invite may have set (and
+            # a run of a workflow id whose last run failed may find it settled already).
+            self._generation = outcome.token_generation
+            self._expires_at = outcome.expires_at
+            self._state = _STORED_STATE.get(outcome.status, "pending")
+        self._issue_settled = True
 
     async def _fetch_proof_check(self) -> None:
         outcome = await workflow.execute_activity_method(
@@ -412,6 +509,19 @@ def _until_answered(spec: InvitationInput) -> dict[str, Any]:
             maximum_interval=MAX_INTERVAL,
         ),
     }
+
+
+def _refusal_of(exc: ActivityError) -> Refusal:
+    cause = application_cause(exc)
+    if cause is None:
+        return ("ActivityFailed", describe(exc), ())
+    return (cause.type or "ActivityFailed", cause.message, tuple(cause.details))
+
+
+def _refusal_error(refusal: Refusal) -> ApplicationError:
+    """The refusal as the caller gets it: the domain's type, message and details."""
+    kind, message, details = refusal
+    return ApplicationError(message, *details, type=kind, non_retryable=True)
 
 
 async def _refusal_fails_update(call: Awaitable[T]) -> T:

@@ -18,6 +18,8 @@ from uuid import UUID
 from pydantic import Field, field_validator, model_validator
 
 from a4c_domain.commands import (
+    FIRST_GENERATION,
+    MAX_GENERATION,
     Hostname,
     Identifier,
     Name,
@@ -26,6 +28,7 @@ from a4c_domain.commands import (
     Slug,
     Tags,
 )
+from a4c_domain.ids import invitation_id as derived_invitation_id
 from a4c_worker.contracts import Invitee, Model
 
 DAY = 24 * 60 * 60
@@ -145,7 +148,28 @@ class InvitationCarry(Model):
     proof_check: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+class InvitationToIssue(Model):
+    """An invitation the workflow issues itself (a domain command in its first step).
+
+    Its id follows from these fields (:meth:`invitation_id`), so the same request again
+    names the same workflow.
+    """
+
+    organization_id: UUID
+    invitee: Invitee
+    generation: int = Field(default=FIRST_GENERATION, ge=FIRST_GENERATION, le=MAX_GENERATION)
+
+    @property
+    def invitation_id(self) -> UUID:
+        # ``invitee.email`` is the domain's normalised address (the ``Email`` type).
+        return derived_invitation_id(self.organization_id, self.invitee.email, self.generation)
+
+
 class InvitationInput(Model):
+    """``issue`` None: the invitation was issued before the workflow started (by a
+    bootstrap, or by runs recorded before ``issue`` existed); else the run issues it first.
+    """
+
     invitation_id: UUID
     organization_name: Name
     ttl_seconds: float = Field(default=7 * DAY, gt=0, le=365 * DAY)
@@ -159,11 +183,18 @@ class InvitationInput(Model):
     # below Temporal's per-execution update limit (2,000 by default).
     history_events_before_continue: int = Field(default=2_000, ge=50, le=40_000)
     carried: InvitationCarry | None = None
+    issue: InvitationToIssue | None = None
 
     @model_validator(mode="after")
     def _reminder_inside_ttl(self) -> Self:
         if self.reminder_before_seconds >= self.ttl_seconds:
             raise ValueError("reminder_before_seconds must be less than ttl_seconds")
+        return self
+
+    @model_validator(mode="after")
+    def _issues_its_own_invitation(self) -> Self:
+        if self.issue is not None and self.issue.invitation_id != self.invitation_id:
+            raise ValueError("invitation_id must be the id of the invitation to issue")
         return self
 
 
@@ -178,7 +209,9 @@ class RevokeRequest(Model):
     reason: Reason
 
 
-InvitationState = Literal["pending", "accepted", "revoked", "expired"]
+# "refused": the domain refused to issue the invitation the run was to issue; nothing
+# was stored and the run failed with that refusal.
+InvitationState = Literal["pending", "accepted", "revoked", "expired", "refused"]
 
 
 class InvitationStatus(Model):

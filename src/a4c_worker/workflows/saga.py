@@ -82,9 +82,15 @@ def describe(exc: BaseException) -> str:
     return f"{kind}: {cause.message if isinstance(cause, ApplicationError) else cause}"[:500]
 
 
-def failure_type(exc: BaseException) -> str | None:
-    """The ``ApplicationError.type`` behind an activity failure, if there is one."""
+def application_cause(exc: BaseException) -> ApplicationError | None:
+    """The ``ApplicationError`` behind an activity failure (the refusal), if there is one."""
     cause: BaseException | None = exc
     while isinstance(cause, ActivityError):
         cause = cause.cause
-    return cause.type if isinstance(cause, ApplicationError) else None
+    return cause if isinstance(cause, ApplicationError) else None
+
+
+def failure_type(exc: BaseException) -> str | None:
+    """The ``ApplicationError.type`` behind an activity failure, if there is one."""
+    cause = application_cause(exc)
+    return cause.type if cause is not None else None

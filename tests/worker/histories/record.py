@@ -11,7 +11,9 @@ bootstrap's invites and mails) interleave into workflow tasks; and the secret sc
 
 For a new release: bump the version, run this with it, commit the new folder. It refuses
 to write into a folder that exists: the histories of released versions are never
-re-recorded or deleted, since they stand for executions still running somewhere.
+re-recorded or deleted, since they stand for executions still running somewhere. While
+a release is being made, a path added to it is recorded alone into its folder with
+``--add PATH`` (the method's name below), which refuses to replace any file there.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from uuid import UUID
 
@@ -44,11 +46,13 @@ from a4c_worker.client import (
     BootstrapHandle,
     accept_invitation,
     invitation_handle,
+    invite,
     resend_invitation,
     revoke_invitation,
     start_bootstrap,
     start_invitation,
 )
+from a4c_worker.contracts import Invitee
 from a4c_worker.converter import DATA_CONVERTER
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.models import InvitationInput, invitation_workflow_id
@@ -70,14 +74,21 @@ class Recorder:
         self.flows = Flows(app=self.app, client=client, task_queue=TASK_QUEUE)
         self.save = save
 
-    async def record(self) -> None:
+    PATHS = (
+        "happy_bootstrap_and_its_invitations",
+        "invitation_resent_then_accepted",
+        "bootstrap_compensated",
+        "bootstrap_domain_taken",
+        "bootstrap_cancelled",
+        "invitation_continued_as_new",
+        "invitation_issued_by_its_workflow",
+    )
+
+    async def record(self, only: Sequence[str] = ()) -> None:
+        """Every path in order, or only the ones named."""
         async with self.flows.worker():
-            await self.happy_bootstrap_and_its_invitations()
-            await self.invitation_resent_then_accepted()
-            await self.bootstrap_compensated()
-            await self.bootstrap_domain_taken()
-            await self.bootstrap_cancelled()
-            await self.invitation_continued_as_new()
+            for path in only or self.PATHS:
+                await getattr(self, path)()
         self.app.close()
 
     # --- the paths -------------------------------------------------------------------
@@ -153,6 +164,28 @@ class Recorder:
         for number, history in enumerate(chain, start=1):
             self.save(f"invitation_continued_as_new_run{number}", history)
 
+    async def invitation_issued_by_its_workflow(self) -> None:
+        """Issued by the workflow itself (update-with-start of ``issued``), then accepted."""
+        org = self.app.register_organization(
+            name="Org history-invite", slug="history-invite", org_type="partner"
+        )
+        invitee = Invitee(
+            email="person0@history-invite.example.com", role="member",
+            first_name="Issued", last_name="Byworkflow",
+        )  # fmt: skip
+        status = await invite(
+            self.client,
+            organization_id=org.id,
+            organization_name=org.name,
+            invitee=invitee,
+            task_queue=TASK_QUEUE,
+            activities=FAST_STEPS,
+        )
+        await self.idle(status.invitation_id)
+        token = self.token_of(status.invitation_id)
+        await accept_invitation(self.client, status.invitation_id, token, "user-i")
+        await self.save_invitation("invitation_issued_accepted", status.invitation_id)
+
     # --- helpers ---------------------------------------------------------------------
 
     async def runs(self, workflow_id: str, run_id: str | None = None) -> list[WorkflowHistory]:
@@ -204,8 +237,17 @@ class Recorder:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("release", help="the version being released, e.g. 0.3.0")
-    folder = release_folder(parser.parse_args().release)
-    if folder.exists():
+    parser.add_argument(
+        "--add",
+        action="append",
+        choices=Recorder.PATHS,
+        default=[],
+        metavar="PATH",
+        help="record only this path, into the release's folder (repeatable)",
+    )
+    args = parser.parse_args()
+    folder = release_folder(args.release)
+    if folder.exists() and not args.add:
         raise SystemExit(f"{folder} exists: a release's histories are never re-recorded")
 
     recorded: dict[str, WorkflowHistory] = {}
@@ -214,11 +256,13 @@ async def main() -> None:
     )
     try:
         with tempfile.TemporaryDirectory() as scratch:
-            await Recorder(env.client, Path(scratch), recorded.__setitem__).record()
+            await Recorder(env.client, Path(scratch), recorded.__setitem__).record(args.add)
     finally:
         await env.shutdown()
+    if taken := sorted(name for name in recorded if (folder / f"{name}.json").exists()):
+        raise SystemExit(f"not replacing recorded histories: {', '.join(taken)}")
     # Written only once every path ran: a failed recording leaves no half folder behind.
-    folder.mkdir()
+    folder.mkdir(exist_ok=bool(args.add))
     for name, history in recorded.items():
         (folder / f"{name}.json").write_text(history.to_json())
         print(f"recorded {folder.name}/{name}.json ({len(history.events)} events)")

@@ -1,0 +1,568 @@
+"""OpenID Connect for tests: a real provider over HTTP, built from Authlib's server parts.
+
+One provider per session (``oidc_provider``), served by ``serve_asgi`` on a free port.
+Its issuer is its base URL. It serves discovery (``/.well-known/openid-configuration``),
+``/jwks`` (one RSA key), ``/authorize`` (a sign-in form: type the e-mail to sign in
+as, click "Sign in"), ``/token`` (authorization code grant) and ``/userinfo``.
+
+The checks are Authlib's (``AuthorizationCodeGrant`` with ``OpenIDCode`` and PKCE's
+``CodeChallenge``) plus this server's stricter rules: every authorization request must
+carry ``state``, ``nonce``, the ``openid`` scope and an ``S256`` code challenge; clients
+authenticate with ``client_secret_post`` or ``client_secret_basic``; a code is good once.
+
+Tests register a client of their own (``register_client(redirect_uri)``), so tests never
+share clients; a person's ``sub`` is stable per e-mail (``sub_for``). Bearer tokens for
+the API tests come from ``mint``; bad ones from its arguments (``expires_in=-60``,
+``issuer=``, ``audience=``, ``key=other_key()`` or ``key=provider.forged_key()``) and
+from ``mint_unsigned`` (``alg: none``).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from authlib.oauth2 import AuthorizationServer, OAuth2Error, OAuth2Request
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Payload
+from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core.grants import OpenIDCode
+from joserfc import jwt
+from joserfc.jwk import KeySet, RSAKey
+from starlette.applications import Starlette
+from starlette.datastructures import FormData, QueryParams
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from tests.servers.http import ServedApp, serve_asgi
+
+SCOPES = ("openid", "email", "profile")
+SIGNING_ALG = "RS256"
+CODE_LIFETIME = 600  # seconds; RFC 6749 recommends at most ten minutes
+TOKEN_LIFETIME = 300
+# The audience of the access tokens the code flow issues, unless a client says otherwise.
+DEFAULT_ACCESS_TOKEN_AUDIENCE = "a4c-api-test"
+_SUB_NAMESPACE = uuid.UUID("5d0c5a2e-4a4c-4f1d-9d0e-a4c0de5e0001")
+
+
+def sub_for(email: str) -> str:
+    """The stable subject of the person signing in as ``email`` (case-insensitive)."""
+    return str(uuid.uuid5(_SUB_NAMESPACE, email.strip().lower()))
+
+
+def other_key(kid: str | None = None) -> RSAKey:
+    """A fresh RSA signing key the provider does not publish (``kid`` of its own)."""
+    return RSAKey.generate_key(
+        2048, parameters={"kid": kid or f"other-{secrets.token_hex(4)}", "use": "sig"}
+    )
+
+
+@dataclass(frozen=True)
+class OIDCUser:
+    """A person as the provider knows them."""
+
+    email: str
+    sub: str
+    email_verified: bool = True
+
+
+@dataclass(frozen=True)
+class OIDCClient:
+    """A registered relying party (Authlib's ``ClientMixin`` protocol, by duck typing)."""
+
+    client_id: str
+    client_secret: str
+    redirect_uris: tuple[str, ...]
+    access_token_audience: str = DEFAULT_ACCESS_TOKEN_AUDIENCE
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        # A redirect_uri is always required (OpenID Connect Core 3.1.2.1).
+        return None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        return " ".join(s for s in (scope or "").split() if s in SCOPES)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return redirect_uri in self.redirect_uris
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return secrets.compare_digest(client_secret, self.client_secret)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method in ("client_secret_post", "client_secret_basic")
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code"
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type == "authorization_code"
+
+
+@dataclass
+class _AuthorizationCode:
+    """One issued code (Authlib's ``AuthorizationCodeMixin`` protocol, by duck typing)."""
+
+    code: str
+    client_id: str
+    redirect_uri: str
+    scope: str
+    user: OIDCUser
+    nonce: str | None
+    code_challenge: str
+    code_challenge_method: str
+    auth_time: int
+    expires_at: float
+
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return self.auth_time
+
+    def get_acr(self) -> None:
+        return None
+
+    def get_amr(self) -> None:
+        return None
+
+
+@dataclass
+class _State:
+    """Everything the provider remembers; guarded by ``lock`` (uvicorn's thread and the
+    test's both touch it)."""
+
+    clients: dict[str, OIDCClient] = field(default_factory=dict)
+    codes: dict[str, _AuthorizationCode] = field(default_factory=dict)
+    access_tokens: dict[str, OIDCUser] = field(default_factory=dict)
+    unverified: set[str] = field(default_factory=set)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+
+class _Request(OAuth2Request):  # type: ignore[misc]
+    """Authlib's request over already-read Starlette data (Authlib is synchronous)."""
+
+    def __init__(self, request: Request, params: QueryParams | FormData) -> None:
+        super().__init__(request.method, str(request.url), headers=request.headers)
+        self._params = params
+        self.payload = _Payload(params)
+
+    @property
+    def args(self) -> Mapping[str, str]:
+        return self.payload.data
+
+    @property
+    def form(self) -> Mapping[str, str]:
+        return self.payload.data
+
+
+class _Payload(OAuth2Payload):  # type: ignore[misc]
+    """Authlib's payload: the single values and every repeated one (Authlib refuses
+    repeated parameters); its properties (``client_id``, ``state``...) read ``data``."""
+
+    def __init__(self, params: QueryParams | FormData) -> None:
+        self._data = {k: v for k, v in params.items() if isinstance(v, str)}
+        self._datalist: dict[str, list[str]] = {}
+        for key, value in params.multi_items():
+            if isinstance(value, str):
+                self._datalist.setdefault(key, []).append(value)
+
+    @property
+    def data(self) -> dict[str, str]:
+        return self._data
+
+    @property
+    def datalist(self) -> dict[str, list[str]]:
+        return self._datalist
+
+
+class _Strict:
+    """Requirements beyond Authlib's defaults, as a grant extension: ``state``, the
+    ``openid`` scope and an ``S256`` code challenge on every authorization request
+    (Authlib asks PKCE of public clients only, and accepts ``plain``)."""
+
+    def __call__(self, grant: Any) -> None:
+        grant.register_hook("after_validate_authorization_request_payload", self.validate)
+
+    def validate(self, grant: Any, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        if not data.get("state"):
+            raise InvalidRequestError("Missing 'state'.", redirect_uri=redirect_uri)
+        if "openid" not in (data.get("scope") or "").split():
+            raise InvalidRequestError("The 'openid' scope is required.", redirect_uri=redirect_uri)
+        if not data.get("code_challenge"):
+            raise InvalidRequestError("Missing 'code_challenge'.", redirect_uri=redirect_uri)
+        if data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError(
+                "'code_challenge_method' must be S256.", redirect_uri=redirect_uri
+            )
+
+
+class OIDCProvider:
+    """The provider's state and keys, and its Starlette app (``app``); ``issuer`` and
+    ``served`` are set once it is being served."""
+
+    def __init__(self) -> None:
+        self.kid = f"test-{secrets.token_hex(4)}"
+        self.key = RSAKey.generate_key(
+            2048, parameters={"kid": self.kid, "use": "sig", "alg": SIGNING_ALG}
+        )
+        self.issuer = ""
+        self.served: ServedApp | None = None
+        self._state = _State()
+        self._server = _build_server(self)
+        self.app = Starlette(
+            routes=[
+                Route("/.well-known/openid-configuration", self._discovery),
+                Route("/jwks", self._jwks),
+                Route("/authorize", self._authorize, methods=["GET", "POST"]),
+                Route("/token", self._token, methods=["POST"]),
+                Route("/userinfo", self._userinfo, methods=["GET", "POST"]),
+            ]
+        )
+
+    # -- for tests -----------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        return self.issuer + path
+
+    @property
+    def jwks(self) -> dict[str, Any]:
+        """The published key set (public parts only), as ``/jwks`` serves it."""
+        return dict(KeySet([self.key]).as_dict(private=False))
+
+    def register_client(
+        self,
+        redirect_uris: str | Sequence[str],
+        *,
+        access_token_audience: str = DEFAULT_ACCESS_TOKEN_AUDIENCE,
+    ) -> OIDCClient:
+        """A new confidential client (random id and secret) allowed those redirect URIs."""
+        uris = (redirect_uris,) if isinstance(redirect_uris, str) else tuple(redirect_uris)
+        client = OIDCClient(
+            client_id=f"client-{secrets.token_hex(6)}",
+            client_secret=secrets.token_urlsafe(24),
+            redirect_uris=uris,
+            access_token_audience=access_token_audience,
+        )
+        with self._state.lock:
+            self._state.clients[client.client_id] = client
+        return client
+
+    def user(self, email: str) -> OIDCUser:
+        """The person signing in as ``email`` (any e-mail signs in; ``sub_for`` names it)."""
+        with self._state.lock:
+            verified = email.strip().lower() not in self._state.unverified
+        return OIDCUser(email=email.strip(), sub=sub_for(email), email_verified=verified)
+
+    def mark_unverified(self, email: str) -> None:
+        """From now on ``email``'s tokens say ``email_verified: false``."""
+        with self._state.lock:
+            self._state.unverified.add(email.strip().lower())
+
+    def forged_key(self) -> RSAKey:
+        """A key that is not the provider's but carries its ``kid`` (a forger's guess)."""
+        return other_key(kid=self.kid)
+
+    def claims(
+        self,
+        sub: str,
+        email: str | None,
+        *,
+        audience: str | Sequence[str],
+        roles: Sequence[str] = (),
+        scope: str = "",
+        expires_in: int = TOKEN_LIFETIME,
+        issuer: str | None = None,
+    ) -> dict[str, Any]:
+        """The claims ``mint`` signs (for tests that tamper with them)."""
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer if issuer is None else issuer,
+            "sub": sub,
+            "aud": audience if isinstance(audience, str) else list(audience),
+            "iat": now,
+            "nbf": now,
+            "exp": now + expires_in,
+            "jti": secrets.token_hex(8),
+        }
+        if email is not None:
+            claims["email"] = email
+            claims["email_verified"] = self.user(email).email_verified
+        if roles:
+            claims["roles"] = list(roles)
+        if scope:
+            claims["scope"] = scope
+        return claims
+
+    def mint(
+        self,
+        sub: str,
+        email: str | None,
+        *,
+        audience: str | Sequence[str],
+        roles: Sequence[str] = (),
+        scope: str = "",
+        expires_in: int = TOKEN_LIFETIME,
+        issuer: str | None = None,
+        key: RSAKey | None = None,
+    ) -> str:
+        """A bearer token (JWT, RS256) as this provider would issue it; bad ones with
+        ``expires_in`` <= 0, another ``issuer``, another ``audience``, or ``key`` (not
+        published: ``other_key()``, ``forged_key()``)."""
+        claims = self.claims(
+            sub,
+            email,
+            audience=audience,
+            roles=roles,
+            scope=scope,
+            expires_in=expires_in,
+            issuer=issuer,
+        )
+        return self.sign(claims, key=key)
+
+    def sign(self, claims: Mapping[str, Any], *, key: RSAKey | None = None) -> str:
+        """``claims`` signed RS256 by ``key`` (default: the provider's), ``kid`` in the header."""
+        signer = key or self.key
+        header = {"alg": SIGNING_ALG, "typ": "JWT", "kid": signer.kid}
+        return jwt.encode(header, dict(claims), signer, algorithms=[SIGNING_ALG])
+
+    def mint_unsigned(self, sub: str, email: str | None, *, audience: str) -> str:
+        """A token with ``alg: none`` and no signature, claims otherwise valid."""
+        header = {"alg": "none", "typ": "JWT"}
+        claims = self.claims(sub, email, audience=audience)
+        return f"{_b64(header)}.{_b64(claims)}."
+
+    # -- endpoints -----------------------------------------------------------------
+
+    async def _discovery(self, request: Request) -> JSONResponse:
+        return JSONResponse(
+            {
+                "issuer": self.issuer,
+                "authorization_endpoint": self.url("/authorize"),
+                "token_endpoint": self.url("/token"),
+                "userinfo_endpoint": self.url("/userinfo"),
+                "jwks_uri": self.url("/jwks"),
+                "response_types_supported": ["code"],
+                "response_modes_supported": ["query"],
+                "grant_types_supported": ["authorization_code"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": [SIGNING_ALG],
+                "scopes_supported": list(SCOPES),
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_post",
+                    "client_secret_basic",
+                ],
+                "code_challenge_methods_supported": ["S256"],
+                "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nonce", "email",
+                                     "email_verified"],
+            }
+        )  # fmt: skip
+
+    async def _jwks(self, request: Request) -> JSONResponse:
+        return JSONResponse(self.jwks)
+
+    async def _authorize(self, request: Request) -> Response:
+        if request.method == "GET":
+            oauth = _Request(request, request.query_params)
+            with self._state.lock:
+                try:
+                    self._server.get_consent_grant(oauth, end_user=None)
+                except OAuth2Error as error:
+                    return self._server.handle_error_response(oauth, error)  # type: ignore[no-any-return]
+            return HTMLResponse(_sign_in_form(request.query_params))
+        form = await request.form()
+        oauth = _Request(request, form)
+        email = str(form.get("email") or "").strip()
+        if "@" not in email:
+            return HTMLResponse(_sign_in_form(form, "Type an e-mail address."), 400)
+        user = self.user(email)
+        with self._state.lock:
+            try:
+                grant = self._server.get_consent_grant(oauth, end_user=user)
+            except OAuth2Error as error:
+                return self._server.handle_error_response(oauth, error)  # type: ignore[no-any-return]
+            return self._server.create_authorization_response(  # type: ignore[no-any-return]
+                oauth, grant_user=user, grant=grant
+            )
+
+    async def _token(self, request: Request) -> Response:
+        oauth = _Request(request, await request.form())
+        # One at a time: a code is checked and spent under the lock, so it is good once.
+        with self._state.lock:
+            return self._server.create_token_response(oauth)  # type: ignore[no-any-return]
+
+    async def _userinfo(self, request: Request) -> JSONResponse:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        with self._state.lock:
+            user = self._state.access_tokens.get(token) if scheme.lower() == "bearer" else None
+        if user is None:
+            return JSONResponse(
+                {"error": "invalid_token"},
+                401,
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        return JSONResponse(
+            {"sub": user.sub, "email": user.email, "email_verified": user.email_verified}
+        )
+
+
+def _b64(value: Mapping[str, Any]) -> str:
+    raw = json.dumps(value, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _sign_in_form(params: QueryParams | FormData, problem: str = "") -> str:
+    hidden = "".join(
+        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+        for k, v in params.multi_items()
+        if isinstance(v, str) and k != "email"
+    )
+    message = f'<p role="alert">{html.escape(problem)}</p>' if problem else ""
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Test identity provider: sign in</title></head>
+<body><h1>Sign in</h1>{message}
+<form method="post" action="/authorize">{hidden}
+<label for="email">E-mail</label> <input id="email" name="email" type="email" required>
+<button type="submit">Sign in</button>
+</form></body></html>"""
+
+
+def _build_server(provider: OIDCProvider) -> Any:
+    """Authlib's authorization server wired to ``provider``'s state and key."""
+    state = provider._state
+
+    class Server(AuthorizationServer):  # type: ignore[misc]
+        def query_client(self, client_id: str) -> OIDCClient | None:
+            return state.clients.get(client_id)
+
+        def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
+            state.access_tokens[token["access_token"]] = request.user
+
+        def create_oauth2_request(self, request: Any) -> OAuth2Request:
+            assert isinstance(request, _Request)
+            return request
+
+        def handle_response(
+            self, status: int, body: Any, headers: Sequence[tuple[str, str]]
+        ) -> Response:
+            if isinstance(body, dict):
+                return JSONResponse(body, status, headers=dict(headers))
+            return Response(body or b"", status, headers=dict(headers))
+
+        def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+            pass  # Authlib's hook for framework signals; nothing listens here
+
+    class CodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
+        TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+        def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
+            data = request.payload.data
+            state.codes[code] = _AuthorizationCode(
+                code=code,
+                client_id=request.client.client_id,
+                redirect_uri=data["redirect_uri"],
+                scope=request.scope,
+                user=request.user,
+                nonce=data.get("nonce"),
+                code_challenge=data["code_challenge"],
+                code_challenge_method=data["code_challenge_method"],
+                auth_time=int(time.time()),
+                expires_at=time.monotonic() + CODE_LIFETIME,
+            )
+
+        def query_authorization_code(
+            self, code: str, client: OIDCClient
+        ) -> _AuthorizationCode | None:
+            found = state.codes.get(code)
+            if found is None or found.client_id != client.client_id:
+                return None
+            if found.expires_at < time.monotonic():
+                return None
+            return found
+
+        def delete_authorization_code(self, authorization_code: _AuthorizationCode) -> None:
+            state.codes.pop(authorization_code.code, None)
+
+        def authenticate_user(self, authorization_code: _AuthorizationCode) -> OIDCUser:
+            return authorization_code.user
+
+    class IDToken(OpenIDCode):  # type: ignore[misc]
+        def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
+            # A nonce seen on an unspent code of this client is a replayed request.
+            client_id = request.payload.client_id
+            return any(c.nonce == nonce and c.client_id == client_id for c in state.codes.values())
+
+        def resolve_client_private_key(self, client: OIDCClient) -> RSAKey:
+            return provider.key
+
+        def get_client_algorithm(self, client: OIDCClient) -> str:
+            return SIGNING_ALG
+
+        def get_encode_header(self, client: OIDCClient) -> dict[str, str]:
+            return {"alg": SIGNING_ALG, "typ": "JWT", "kid": provider.kid}
+
+        def get_client_claims(self, client: OIDCClient) -> dict[str, Any]:
+            now = int(time.time())
+            return {
+                "iss": provider.issuer,
+                "aud": client.client_id,
+                "iat": now,
+                "exp": now + TOKEN_LIFETIME,
+            }
+
+        def generate_user_info(self, user: OIDCUser, scope: str) -> dict[str, Any]:
+            return {"sub": user.sub, "email": user.email, "email_verified": user.email_verified}
+
+    def generate_token(
+        grant_type: str,
+        client: OIDCClient,
+        user: OIDCUser | None = None,
+        scope: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = True,
+    ) -> dict[str, Any]:
+        assert user is not None
+        return {
+            "token_type": "Bearer",
+            "access_token": provider.mint(
+                user.sub, user.email, audience=client.access_token_audience, scope=scope or ""
+            ),
+            "expires_in": TOKEN_LIFETIME,
+            "scope": scope or "",
+        }
+
+    server = Server(scopes_supported=list(SCOPES))
+    server.register_token_generator("default", generate_token)
+    server.register_grant(
+        CodeGrant, [_Strict(), CodeChallenge(required=True), IDToken(require_nonce=True)]
+    )
+    return server
+
+
+@pytest.fixture(scope="session")
+def oidc_provider() -> Iterator[OIDCProvider]:
+    """The session's OpenID provider, served on a free port; its issuer is its URL."""
+    provider = OIDCProvider()
+    with serve_asgi(provider.app) as served:
+        provider.issuer = served.base_url
+        provider.served = served
+        yield provider
