@@ -3,11 +3,13 @@
 Real Temporal dev server, worker, projector and API as child processes, the SQLite event
 store, logging DNS and mails kept as files — exactly what a new user's first command
 runs: the first run until it says it is running (then the invitation link from the mail
-is opened, and Ctrl-C stops it), the second bounded by ``--once``.
+is opened, an invitee accepts through the stack's Temporal, and Ctrl-C stops it), the
+second bounded by ``--once``, whose report shows the new member.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -16,7 +18,8 @@ import sys
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
+from uuid import UUID
 
 import httpx
 import pytest
@@ -27,9 +30,13 @@ from a4c_projector.queries import ReadModel
 from a4c_tool.cli import main
 from a4c_tool.processes import free_port
 from a4c_tool.stack import SAMPLE, store_env
+from a4c_worker.client import accept_invitation, connect
 from a4c_worker.config import ACCEPT_PATH
 from tests.e2e.dev import CHILD_COMMANDS, assert_all_gone, descendants, read_until, start_dev
 from tests.servers.postgres import postgres_env
+from tests.support import wait_for
+
+USER_ID = "u-dev-stack"
 
 A4C = str(Path(sys.executable).parent / "a4c")
 
@@ -58,6 +65,12 @@ def link_in(mail: Path) -> str:
     return link
 
 
+async def accept(temporal_address: str, invitation_id: UUID, token: str) -> None:
+    """What the accept page does once the person is known: the invitation's workflow."""
+    client = await connect(temporal_address, "default")
+    await accept_invitation(client, invitation_id, token, USER_ID)
+
+
 def test_dev_stack_bootstraps_the_sample_serves_its_links_and_a_second_run_adds_nothing(
     tmp_path: Path, pg_schema: str
 ) -> None:
@@ -78,6 +91,22 @@ def test_dev_stack_bootstraps_the_sample_serves_its_links_and_a_second_run_adds_
             ready = http.get(f"{origin}/ready")
             docs = http.get(f"{api}/docs")
             page = http.get(link, follow_redirects=True)  # as a browser does
+        # Someone accepts (through the stack's Temporal, as the page would), and is
+        # projected before the stack stops: the next run's report shows the member.
+        token = parse_qs(urlsplit(link).query)["token"][0]
+        location = Location(dialect="sqlite", sqlite_path=str(data_dir / "events.sqlite"))
+        with ReadModel(location) as reads:
+            match = reads.token_match(token)
+        assert match is not None and match.current
+        temporal = re.findall(r"  temporal dev server  (\S+)", out)[0]
+        asyncio.run(accept(temporal, match.invitation.id, token))
+        org_id = organization_id(SAMPLE.slug)
+
+        def projected() -> bool:
+            with ReadModel(location) as reads:
+                return reads.member(org_id, USER_ID) is not None
+
+        wait_for(projected, 30, "the new member in the read model")
     finally:
         dev.send_signal(signal.SIGINT)  # Ctrl-C
         rest, err = dev.communicate(timeout=120)
@@ -137,6 +166,10 @@ def test_dev_stack_bootstraps_the_sample_serves_its_links_and_a_second_run_adds_
     second = run_once(data_dir, after=True)  # --data-dir after "dev" names the same folder
     assert second.returncode == 0, second.stdout + second.stderr
     assert "was bootstrapped before" in second.stdout
+    read_models = second.stdout.split("read models:", 1)[1].split("Temporal Web UI", 1)[0]
+    members = read_models.split("joined_at", 1)[1]  # the members table, after its header
+    (row,) = [line for line in members.splitlines() if USER_ID in line]
+    assert row.split()[:3] == [SAMPLE.slug, match.invitation.email, match.invitation.role], row
     app = OnboardingApplication(env)
     try:
         assert app.recorder.max_notification_id() == events_after_first
