@@ -5,8 +5,9 @@ projector, the worker and the API (``a4c-api``, where the invitation links point
 child processes, bootstraps a sample organization with two invitees (logging DNS, mails
 kept as files), shows progress while it runs, prints the read models, where to look and
 a dev operator key for the API, then keeps running until Ctrl-C and stops every child
-cleanly, the API first. Everything lives in one data folder; a second run reuses it and, because
-every ID is deterministic and the bootstrap's workflow id is its slug's, adds nothing.
+cleanly, the API first. Everything lives in one data folder; a second run reuses it
+and, because every ID is deterministic and the bootstrap's workflow id is its slug's,
+adds nothing.
 
 The event store is the SQLite file in the data folder unless ``PERSISTENCE_MODULE`` /
 ``POSTGRES_*`` are set in the environment, in which case they are passed through.
