@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email import policy
@@ -41,6 +41,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from a4c_domain import OnboardingApplication
 from a4c_domain.application import TOKEN_SECRET_VAR
+from a4c_domain.persistence import is_store_variable
+from a4c_projector.settings import ProjectorSettings
 from a4c_service.cli import INTERRUPTED
 from a4c_tool.datafolder import check_temporal_state, claimed
 from a4c_tool.processes import (
@@ -60,7 +62,7 @@ from a4c_worker.client import (
     start_bootstrap,
     watch_bootstrap,
 )
-from a4c_worker.config import ACCEPT_PATH, DEFAULT_API_URL, DEFAULT_TASK_QUEUE
+from a4c_worker.config import ACCEPT_PATH, DEFAULT_API_URL, DEFAULT_TASK_QUEUE, WorkerSettings
 from a4c_worker.contracts import Invitee
 from a4c_worker.workflows.models import (
     BootstrapInput,
@@ -83,6 +85,31 @@ SAMPLE = BootstrapInput(
 PERSISTENCE_VARS = ("PERSISTENCE_MODULE", "SQLITE_DBNAME", "CIPHER_TOPIC", "CIPHER_KEY")
 # The dev credential's name in API_KEYS; a fresh key each run, shown once.
 DEV_KEY_NAME = "a4c-dev"
+
+
+def api_env(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` without the other processes' configuration, for the API child.
+
+    What the worker or the projector read and a4c-api does not — the SMTP login, the
+    TSIG key, the token key — stays out; what a4c-api reads (``ApiSettings``, the event
+    store's variables) and what is no a4c setting (``PATH``, proxies, ``PYTHONPATH``)
+    passes, as it does to every child.
+    """
+    from a4c_api.settings import ApiSettings
+
+    reads = {name.upper() for name in ApiSettings.model_fields}
+    others = {name.upper() for name in WorkerSettings.model_fields}
+    projector_prefix = str(ProjectorSettings.model_config.get("env_prefix", ""))
+    return {
+        name: value
+        for name, value in env.items()
+        if name != TOKEN_SECRET_VAR
+        and (
+            name in reads
+            or is_store_variable(name)
+            or (name not in others and not name.startswith(projector_prefix))
+        )
+    }
 
 
 def api_url(port: int) -> str:
@@ -200,12 +227,13 @@ class Stack:
             },
             logs / "worker.log",
         )
-        # Reads from the read models, writes through Temporal: no token secret (it never
-        # derives a token), and of the dev credential only its hash.
+        # Reads from the read models, writes through Temporal: none of the other processes'
+        # secrets (no token key: it never derives a token), and of the dev credential only
+        # its hash.
         self.api = Child(
             "api",
             [str(bin_dir / "a4c-api"), "run"],
-            base
+            api_env(base)
             | {
                 "API_MODE": "development",
                 "API_HOST": "127.0.0.1",

@@ -91,7 +91,8 @@ def test_ctrl_c_with_the_output_piped_through_tee_stops_every_child(tmp_path: Pa
 
 
 def test_sigkill_of_the_supervisor_takes_the_children_along(data_dir: Path) -> None:
-    dev = start_dev(data_dir, env={"A4C_TOKEN_SECRET": TOKEN_SECRET})
+    # A worker's secret the developer exported: the worker gets it, the API does not.
+    dev = start_dev(data_dir, env={"A4C_TOKEN_SECRET": TOKEN_SECRET, "SMTP_PASSWORD": "pw"})
     read_until(dev, "  api ")
     children = descendants(dev.pid)
     the_stack(children)
@@ -100,6 +101,8 @@ def test_sigkill_of_the_supervisor_takes_the_children_along(data_dir: Path) -> N
     assert holders and all("a4c-worker" in cmd for cmd in holders), holders
     # The API holds its dev credential as API_KEYS, a hash; the key itself only the report shows.
     (api,) = [pid for pid, cmd in children.items() if "a4c-api" in cmd]
+    (worker,) = [pid for pid, cmd in children.items() if "a4c-worker" in cmd]
+    assert "SMTP_PASSWORD" in environment(worker) and "SMTP_PASSWORD" not in environment(api)
     (entry,) = environment(api)["API_KEYS"].split(",")
     name, digest, grant = entry.split(":")
     assert (name, len(digest), grant) == ("a4c-dev", 64, "operator")
