@@ -240,6 +240,9 @@ async def run(
             if baseline is None:
                 baseline = figures
                 record["baseline"] = True
+                # Context for the figures: on a shared machine the CPU shares say more.
+                record["cpus"] = os.cpu_count()
+                record["load_1m"] = round(os.getloadavg()[0], 2)
             else:
                 record["rps_ratio"] = ratio(figures["per_second"], baseline["per_second"])
                 record["p99_ratio"] = ratio(figures["p99_ms"], baseline["p99_ms"])
