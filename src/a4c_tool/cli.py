@@ -1,6 +1,7 @@
 """``a4c``: the developer's and operator's entry point (the tool's console script).
 
-* ``a4c dev`` — the whole stack locally on embedded defaults (see :mod:`a4c_tool.stack`).
+* ``a4c dev`` — the whole stack locally on embedded defaults, the API included (see
+  :mod:`a4c_tool.stack`).
 * ``a4c demo`` — the domain scenario on a SQLite file, no servers.
 * ``a4c entities list|cleanup --tag TAG`` — tagged (development/seed) entities.
 * ``a4c validate`` — check configuration and every dependency, one line each.
@@ -20,6 +21,7 @@ import secrets
 import sys
 from pathlib import Path
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 from eventsourcing.persistence import PersistenceError
 
@@ -27,7 +29,8 @@ from a4c_domain.application import TOKEN_SECRET_VAR
 from a4c_domain.errors import ConfigurationError
 from a4c_service.cli import INTERRUPTED, HelpFormatter, add_version, exit_codes
 from a4c_tool.datafolder import DataFolderInUse, StoreMismatch
-from a4c_tool.processes import ChildFailed
+from a4c_tool.processes import ChildFailed, PortInUse
+from a4c_worker.config import DEFAULT_API_URL
 from a4c_worker.exit import run_and_exit
 
 DEFAULT_DATA_DIR = ".a4c"
@@ -102,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument(
         "--ui-port", type=int, default=8233, help="the Temporal Web UI's port, if free (else any)"
     )
+    dev.add_argument(
+        "--api-port",
+        type=int,
+        default=urlsplit(DEFAULT_API_URL).port,
+        help="the API's port, where the invitation links of this run point; refused if taken",
+    )
     sub_parser("demo", help="run the domain scenario on SQLite, no servers")
     entities = sub_parser("entities", help="list or clean up tagged entities")
     entities_sub = entities.add_subparsers(dest="action", required=True)
@@ -132,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                 once=args.once,
                 temporal_port=args.temporal_port,
                 ui_port=args.ui_port,
+                api_port=args.api_port,
             )
         if args.command == "demo":
             from a4c_tool.demo import run_demo
@@ -144,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             from a4c_tool.validate import main_validate
 
             return main_validate(effective_environ(data_dir))
-    except (DataFolderInUse, StoreMismatch) as exc:
+    except (DataFolderInUse, StoreMismatch, PortInUse) as exc:
         print(f"a4c dev: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except ConfigurationError as exc:

@@ -9,7 +9,7 @@ killer), so on Linux each child also asks the kernel for SIGTERM when its parent
 (``PR_SET_PDEATHSIG``). The kernel sends it when the *thread* that forked the child
 ends, so children are started from the supervisor's main thread. It reaches the child
 itself, not its descendants: the stack's children (the Temporal CLI's dev server, the
-projector, the worker) start none of their own.
+projector, the worker, the API served by one uvicorn process) start none of their own.
 """
 
 from __future__ import annotations
@@ -30,11 +30,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from a4c_domain.errors import ConfigurationError
+
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class ChildFailed(RuntimeError):
     """A child process exited or never became ready."""
+
+
+class PortInUse(ConfigurationError):
+    """A port the stack must have (it cannot take another) is taken by another program."""
 
 
 class StopRequested(Exception):

@@ -1,11 +1,13 @@
 """``a4c dev``: the whole stack on one machine, on embedded defaults.
 
 Starts the Temporal dev server (persisted to a SQLite file, with its Web UI), the
-projector and the worker as child processes, bootstraps a sample organization with two
-invitees (logging DNS, mails kept as files), shows progress while it runs, prints the
-read models and where to look, then keeps running until Ctrl-C and stops every child
-cleanly. Everything lives in one data folder; a second run reuses it and, because
-every ID is deterministic and the bootstrap's workflow id is its slug's, adds nothing.
+projector, the worker and the API (``a4c-api``, where the invitation links point) as
+child processes, bootstraps a sample organization with two invitees (logging DNS, mails
+kept as files), shows progress while it runs, prints the read models, where to look and
+a dev operator key for the API, then keeps running until Ctrl-C and stops every child
+cleanly, the API first. Everything lives in one data folder; a second run reuses it
+and, because every ID is deterministic and the bootstrap's workflow id is its slug's,
+adds nothing.
 
 The event store is the SQLite file in the data folder unless ``PERSISTENCE_MODULE`` /
 ``POSTGRES_*`` are set in the environment, in which case they are passed through.
@@ -25,23 +27,27 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlsplit
 
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from a4c_domain import OnboardingApplication
 from a4c_domain.application import TOKEN_SECRET_VAR
+from a4c_domain.persistence import is_store_variable
+from a4c_projector.settings import ProjectorSettings
 from a4c_service.cli import INTERRUPTED
 from a4c_tool.datafolder import check_temporal_state, claimed
 from a4c_tool.processes import (
     Child,
+    PortInUse,
     StopRequested,
     StopSignals,
     free_port,
@@ -56,7 +62,7 @@ from a4c_worker.client import (
     start_bootstrap,
     watch_bootstrap,
 )
-from a4c_worker.config import DEFAULT_TASK_QUEUE
+from a4c_worker.config import ACCEPT_PATH, DEFAULT_API_URL, DEFAULT_TASK_QUEUE, WorkerSettings
 from a4c_worker.contracts import Invitee
 from a4c_worker.workflows.models import (
     BootstrapInput,
@@ -77,6 +83,39 @@ SAMPLE = BootstrapInput(
     dns_verify_initial_interval_seconds=1,
 )
 PERSISTENCE_VARS = ("PERSISTENCE_MODULE", "SQLITE_DBNAME", "CIPHER_TOPIC", "CIPHER_KEY")
+# The dev credential's name in API_KEYS; a fresh key each run, shown once.
+DEV_KEY_NAME = "a4c-dev"
+
+
+def api_env(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` without the other processes' configuration, for the API child.
+
+    What the worker or the projector read and a4c-api does not — the SMTP login, the
+    TSIG key, the token key — stays out; what a4c-api reads (``ApiSettings``, the event
+    store's variables) and what is no a4c setting (``PATH``, proxies, ``PYTHONPATH``)
+    passes, as it does to every child.
+    """
+    from a4c_api.settings import ApiSettings
+
+    reads = {name.upper() for name in ApiSettings.model_fields}
+    others = {name.upper() for name in WorkerSettings.model_fields}
+    projector_prefix = str(ProjectorSettings.model_config.get("env_prefix", ""))
+    return {
+        name: value
+        for name, value in env.items()
+        if name != TOKEN_SECRET_VAR
+        and (
+            name in reads
+            or is_store_variable(name)
+            or (name not in others and not name.startswith(projector_prefix))
+        )
+    }
+
+
+def api_url(port: int) -> str:
+    """Where the local API answers: the default link's host, on ``port``."""
+    default = urlsplit(DEFAULT_API_URL)
+    return default._replace(netloc=f"{default.hostname}:{port}").geturl()
 
 
 @dataclass(frozen=True)
@@ -85,15 +124,21 @@ class Ports:
     ui: int
     worker_health: int
     projector_http: int
+    api: int
 
     @classmethod
-    def choose(cls, temporal: int, ui: int) -> Ports:
-        """The preferred ports when free (a stable Web UI address), else any free ones."""
+    def choose(cls, temporal: int, ui: int, api: int) -> Ports:
+        """The preferred ports when free (a stable Web UI address), else any free ones.
+
+        The API's port is never swapped for another: the invitation links point at it,
+        and the mails of an earlier run in this data folder already carry it.
+        """
         return cls(
-            temporal=temporal if not port_open(temporal) else free_port(),
-            ui=ui if not port_open(ui) else free_port(),
+            temporal=temporal if not port_open(temporal) and temporal != api else free_port(),
+            ui=ui if not port_open(ui) and ui not in (api, temporal) else free_port(),
             worker_health=free_port(),
             projector_http=free_port(),
+            api=api,
         )
 
 
@@ -126,11 +171,15 @@ class OutputClosed(Exception):
 
 
 class Stack:
-    """The three children and the sample bootstrap."""
+    """The four children and the sample bootstrap."""
 
-    def __init__(self, data_dir: Path, token_secret: str, ports: Ports, out: TextIO) -> None:
+    def __init__(
+        self, data_dir: Path, token_secret: str, ports: Ports, out: TextIO, api_keys: str
+    ) -> None:
+        """``api_keys``: the API's ``API_KEYS`` (hashes only; the key itself stays out)."""
         self.data_dir = data_dir.resolve()
         self.ports = ports
+        self.api_url = api_url(ports.api)
         self.out = out
         self.output_closed = False
         self.stopping = False
@@ -170,6 +219,7 @@ class Stack:
                 "A4C_MAIL_DIR": str(self.mail_dir),
                 "TEMPORAL_ADDRESS": f"127.0.0.1:{ports.temporal}",
                 "TEMPORAL_TASK_QUEUE": DEFAULT_TASK_QUEUE,
+                "ACCEPT_URL_BASE": self.api_url + ACCEPT_PATH,  # where the API child listens
                 "HEALTH_HOST": "127.0.0.1",
                 "HEALTH_PORT": str(ports.worker_health),
                 "DNS_ZONE": "orgs.a4c.localhost",
@@ -177,6 +227,30 @@ class Stack:
             },
             logs / "worker.log",
         )
+        # Reads from the read models, writes through Temporal: none of the other processes'
+        # secrets (no token key: it never derives a token), and of the dev credential only
+        # its hash.
+        self.api = Child(
+            "api",
+            [str(bin_dir / "a4c-api"), "run"],
+            api_env(base)
+            | {
+                "API_MODE": "development",
+                "API_HOST": "127.0.0.1",
+                "API_PORT": str(ports.api),
+                "API_PUBLIC_URL": self.api_url,
+                "API_KEYS": api_keys,
+                "API_SHUTDOWN_GRACE_SECONDS": "5",
+                "TEMPORAL_ADDRESS": f"127.0.0.1:{ports.temporal}",
+                "TEMPORAL_TASK_QUEUE": DEFAULT_TASK_QUEUE,
+            },
+            logs / "api.log",
+        )
+
+    @property
+    def children(self) -> tuple[Child, ...]:
+        """In starting order; they stop in the reverse one (the API first)."""
+        return (self.temporal, self.projector, self.worker, self.api)
 
     def child_env(self) -> dict[str, str]:
         """The environment of a child: the event store's, without the token secret."""
@@ -197,10 +271,11 @@ class Stack:
 
     @contextmanager
     def running(self) -> Iterator[None]:
-        """The three children up; on leaving, by any path, every started one stopped."""
+        """The four children up; on leaving, by any path, every started one stopped."""
         started: list[Child] = []
         with claimed(self.data_dir) as lock:
             check_temporal_state(self.data_dir, self.store)
+            self.check_api_port()
             try:
                 self.say(f"a4c dev: data folder {self.data_dir}")
                 self.temporal.start(pass_fds=[lock])
@@ -221,6 +296,12 @@ class Stack:
                 self.say(
                     f"  worker               http://127.0.0.1:{self.ports.worker_health}/ready"
                 )
+                self.api.start(pass_fds=[lock])
+                started.append(self.api)
+                # Ready: Temporal connected and the read models readable.
+                api_ready = f"http://127.0.0.1:{self.ports.api}/ready"
+                wait_for_http(self.api, api_ready, 60, self.stop.check)
+                self.say(f"  api                  {self.api_url}  (OpenAPI: {self.api_url}/docs)")
                 yield
             finally:
                 self.stopping = True  # a closed output no longer interrupts anything
@@ -233,12 +314,21 @@ class Stack:
         """Until Ctrl-C (or SIGTERM): a child that dies, or a reader that goes, ends it."""
         while True:
             self.stop.check()
-            for child in (self.temporal, self.projector, self.worker):
+            for child in self.children:
                 child.check_alive()
             if reader_gone(self.out):
                 self.output_closed = True
                 raise OutputClosed
             time.sleep(1)
+
+    def check_api_port(self) -> None:
+        """Refuse before starting anything when the links' port is taken."""
+        if port_open(self.ports.api):
+            raise PortInUse(
+                f"port {self.ports.api}, where the invitation links point "
+                f"({self.api_url}{ACCEPT_PATH}), is in use by another program: stop it, or "
+                f"choose another port with --api-port (links sent by that run point there)"
+            )
 
     # --- the sample bootstrap -----------------------------------------------------------
 
@@ -301,7 +391,7 @@ class Stack:
                 return
             time.sleep(0.3)
 
-    def report(self) -> None:
+    def report(self, dev_key: str) -> None:
         bin_dir = Path(sys.executable).parent
         env = self.child_env()
         self.say("\nread models:")
@@ -317,6 +407,14 @@ class Stack:
             self.say(f"  {mail.name}: to {message['To']}: {message['Subject']}")
             # Local development only: the link is shown so a developer can click it.
             self.say(f"    invitation link: {link}")
+        self.say(f"API:              {self.api_url}  (OpenAPI: {self.api_url}/docs)")
+        # Local development only, like the links: a fresh operator key for this run, shown
+        # once; the API child holds only its hash.
+        self.say(f"  dev operator key (this run only): {dev_key}")
+        self.say(
+            f'  curl -H "Authorization: Bearer {dev_key}" '
+            f"{self.api_url}/v1/organizations/{SAMPLE.slug}"
+        )
         self.say(f"logs:             {self.data_dir / 'logs'}")
 
 
@@ -345,20 +443,31 @@ def reader_gone(out: TextIO) -> bool:
 
 
 def run_stack(
-    data_dir: Path, token_secret: str, out: TextIO, *, once: bool, temporal_port: int, ui_port: int
+    data_dir: Path,
+    token_secret: str,
+    out: TextIO,
+    *,
+    once: bool,
+    temporal_port: int,
+    ui_port: int,
+    api_port: int,
 ) -> int:
     """0 when the sample bootstrap completed (and, without ``once``, Ctrl-C stopped it).
 
     Every way out — Ctrl-C or SIGTERM, a child failing, the output closing, any
     exception — leaves through :meth:`Stack.running`, which stops every child.
     """
-    stack = Stack(data_dir, token_secret, Ports.choose(temporal_port, ui_port), out)
+    from a4c_api.cli import new_key
+
+    dev_key, grant = new_key(DEV_KEY_NAME, None)  # an operator: acts on any organization
+    ports = Ports.choose(temporal_port, ui_port, api_port)
+    stack = Stack(data_dir, token_secret, ports, out, api_keys=grant.entry())
     ready = False
     try:
         with stack.stop.installed(), stack.running():
             progress = asyncio.run(stack.bootstrap())
             stack.wait_for_projection()
-            stack.report()
+            stack.report(dev_key)
             if progress.state != "completed":
                 return 1
             if once:

@@ -1,19 +1,28 @@
-"""The README's main job, end to end: ``a4c dev --once`` on a fresh data folder, then again.
+"""The README's main job, end to end: ``a4c dev`` on a fresh data folder, then again.
 
-Real Temporal dev server, worker and projector as child processes, the SQLite event
+Real Temporal dev server, worker, projector and API as child processes, the SQLite event
 store, logging DNS and mails kept as files — exactly what a new user's first command
-runs, bounded by ``--once`` so the test ends.
+runs: the first run until it says it is running (then the invitation link from the mail
+is opened, an invitee accepts through the stack's Temporal, and Ctrl-C stops it), the
+second bounded by ``--once``, whose report shows the new member.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
+import signal
 import subprocess
 import sys
+from email import policy
+from email.parser import BytesParser
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+from uuid import UUID
 
+import httpx
 import pytest
-from tests.servers.postgres import postgres_env
 
 from a4c_domain import OnboardingApplication, organization_id
 from a4c_projector.dialects.location import Location
@@ -21,6 +30,13 @@ from a4c_projector.queries import ReadModel
 from a4c_tool.cli import main
 from a4c_tool.processes import free_port
 from a4c_tool.stack import SAMPLE, store_env
+from a4c_worker.client import accept_invitation, connect
+from a4c_worker.config import ACCEPT_PATH
+from tests.e2e.dev import CHILD_COMMANDS, assert_all_gone, descendants, read_until, start_dev
+from tests.servers.postgres import postgres_env
+from tests.support import wait_for
+
+USER_ID = "u-dev-stack"
 
 A4C = str(Path(sys.executable).parent / "a4c")
 
@@ -32,27 +48,98 @@ def run_once(
     folder = ["--data-dir", str(data_dir)]
     return subprocess.run(
         [A4C, *([] if after else folder), "dev", *(folder if after else []), "--once",
-         "--temporal-port", str(free_port()), "--ui-port", str(free_port())],
+         "--temporal-port", str(free_port()), "--ui-port", str(free_port()),
+         "--api-port", str(free_port())],
         capture_output=True, text=True, timeout=240, check=False,
         env=None if env is None else os.environ | env,
     )  # fmt: skip
 
 
-def test_dev_stack_bootstraps_the_sample_and_a_second_run_adds_nothing(
+def link_in(mail: Path) -> str:
+    """The accept link in a mail the file mailer wrote, as the invitee sees it."""
+    message = BytesParser(policy=policy.default).parsebytes(mail.read_bytes())
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    text: str = body.get_content()
+    (link,) = [word for word in text.split() if ACCEPT_PATH in word]
+    return link
+
+
+async def accept(temporal_address: str, invitation_id: UUID, token: str) -> None:
+    """What the accept page does once the person is known: the invitation's workflow."""
+    client = await connect(temporal_address, "default")
+    await accept_invitation(client, invitation_id, token, USER_ID)
+
+
+def test_dev_stack_bootstraps_the_sample_serves_its_links_and_a_second_run_adds_nothing(
     tmp_path: Path, pg_schema: str
 ) -> None:
     data_dir = tmp_path / "a4c"
-    first = run_once(data_dir)
-    assert first.returncode == 0, first.stdout + first.stderr
-    out = first.stdout
+    api_port = free_port()
+    api = f"http://localhost:{api_port}"
+    dev = start_dev(data_dir, api_port=api_port)
+    try:
+        out = "".join(read_until(dev, "running; press Ctrl-C to stop"))
+        children = descendants(dev.pid)
+        mails = sorted((data_dir / "mail").glob("*.eml"))
+        assert len(mails) == 2
+        # The invitee's first step: the link in the mail reaches the API child.
+        link = link_in(mails[0])
+        assert link.startswith(f"{api}{ACCEPT_PATH}?token="), link
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(link))
+        with httpx.Client(timeout=10) as http:
+            ready = http.get(f"{origin}/ready")
+            docs = http.get(f"{api}/docs")
+            page = http.get(link, follow_redirects=True)  # as a browser does
+        # Someone accepts (through the stack's Temporal, as the page would), and is
+        # projected before the stack stops: the next run's report shows the member.
+        token = parse_qs(urlsplit(link).query)["token"][0]
+        location = Location(dialect="sqlite", sqlite_path=str(data_dir / "events.sqlite"))
+        with ReadModel(location) as reads:
+            match = reads.token_match(token)
+        assert match is not None and match.current
+        temporal = re.findall(r"  temporal dev server  (\S+)", out)[0]
+        asyncio.run(accept(temporal, match.invitation.id, token))
+        org_id = organization_id(SAMPLE.slug)
+
+        def projected() -> bool:
+            with ReadModel(location) as reads:
+                return reads.member(org_id, USER_ID) is not None
+
+        wait_for(projected, 30, "the new member in the read model")
+    finally:
+        dev.send_signal(signal.SIGINT)  # Ctrl-C
+        rest, err = dev.communicate(timeout=120)
+    assert dev.returncode == 0, out + rest + err
+    assert "Traceback" not in err, err
+    assert_all_gone(children)
+    assert all(name in " | ".join(children.values()) for name in CHILD_COMMANDS), children
+    # Stopped in reverse order, the API first (no request meets a worker already gone).
+    stopped = [line.strip() for line in rest.splitlines() if line.startswith("  stopped ")]
+    order = ("api", "worker", "projector", "temporal")
+    assert stopped == [f"stopped {name} (exit 0)" for name in order], rest
+
     assert "state=completed" in out
     assert "Temporal Web UI:  http://127.0.0.1:" in out
-    assert out.count("invitation link: http://localhost:8080/invitations/accept?token=") == 2
-    assert "stopped worker (exit 0)" in out and "stopped projector (exit 0)" in out
+    assert out.count(f"invitation link: {api}{ACCEPT_PATH}?token=") == 2
+    assert f"  api                  {api}  (OpenAPI: {api}/docs)" in out
+    assert f"API:              {api}  (OpenAPI: {api}/docs)" in out
+    key = re.findall(r"dev operator key \(this run only\): (a4c_\S+)", out)
+    assert len(key) == 1 and out.count(key[0]) == 2  # the key line and the curl line
+    assert f'curl -H "Authorization: Bearer {key[0]}" {api}/v1/organizations/acme' in out
     read_models = out.split("read models:", 1)[1].split("Temporal Web UI", 1)[0]
     assert "acme.orgs.a4c.localhost" in read_models and "active" in read_models
     assert "ada@example.com" in read_models and "grace@example.com" in read_models
     assert "user_id" in read_models and "joined_at" in read_models  # members: none yet
+
+    assert ready.status_code == 200 and docs.status_code == 200, (ready.text, docs.text)
+    assert "text/html" in docs.headers["content-type"]
+    # The API child answered the link (its access log has the request) and logged it
+    # without the query string: the token is nowhere in its log.
+    assert page.status_code < 500, page.text
+    api_log = (data_dir / "logs" / "api.log").read_text()
+    assert f"GET {ACCEPT_PATH} HTTP/1.1" in api_log, api_log
+    assert "token=" not in api_log and link.split("token=")[1] not in api_log
 
     env = store_env(data_dir, (data_dir / "token-secret").read_text().strip())
     app = OnboardingApplication(env)
@@ -79,6 +166,10 @@ def test_dev_stack_bootstraps_the_sample_and_a_second_run_adds_nothing(
     second = run_once(data_dir, after=True)  # --data-dir after "dev" names the same folder
     assert second.returncode == 0, second.stdout + second.stderr
     assert "was bootstrapped before" in second.stdout
+    read_models = second.stdout.split("read models:", 1)[1].split("Temporal Web UI", 1)[0]
+    members = read_models.split("joined_at", 1)[1]  # the members table, after its header
+    (row,) = [line for line in members.splitlines() if USER_ID in line]
+    assert row.split()[:3] == [SAMPLE.slug, match.invitation.email, match.invitation.role], row
     app = OnboardingApplication(env)
     try:
         assert app.recorder.max_notification_id() == events_after_first
