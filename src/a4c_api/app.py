@@ -97,21 +97,3 @@ def _add_probes(app: FastAPI, gateway: Gateway, metrics: ApiMetrics) -> None:
     @app.get("/metrics", include_in_schema=False)
     async def prometheus(request: Request) -> PlainTextResponse:
         return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-
-def gateway_of(request: Request) -> Gateway:
-    found = request.app.state.gateway
-    assert isinstance(found, Gateway)
-    return found
-
-
-def settings_of(request: Request) -> ApiSettings:
-    found = request.app.state.settings
-    assert isinstance(found, ApiSettings)
-    return found
-
-
-def metrics_of(request: Request) -> ApiMetrics:
-    found = request.app.state.metrics
-    assert isinstance(found, ApiMetrics)
-    return found

@@ -33,7 +33,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.servers.http import ServedApp, serve_asgi
 from tests.servers.oidc import OIDCClient, OIDCProvider
 from tests.support import TOKEN_SECRET, free_port
-from tests.worker.flows import bootstrap_input
+from tests.worker.flows import ZONE, bootstrap_input
 
 from a4c_api.app import create_app
 from a4c_api.cli import new_key
@@ -51,7 +51,6 @@ from a4c_worker.providers.email import FileMailer
 from a4c_worker.worker import create_worker
 from a4c_worker.workflows.models import BootstrapResult
 
-ZONE = "orgs.api.test"
 OIDC_CALLBACK_PATH = "/sign-in/oidc/callback"
 LINK = re.compile(r"https?://[^\s\"'<>]+" + re.escape(ACCEPT_PATH) + r"\?token=[A-Za-z0-9_\-%.~]+")
 

@@ -23,11 +23,11 @@ from a4c_api.pages.identity import (
 from a4c_api.pages.rendering import (
     csrf_token,
     csrf_valid,
-    mask_email,
     renew_csrf,
     templates,
 )
 from a4c_api.pages.throttle import AcceptThrottle
+from a4c_api.privacy import mask_email
 from a4c_projector.queries import InvitationRecord, OrganizationRecord, TokenMatch
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

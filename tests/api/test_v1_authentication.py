@@ -33,9 +33,9 @@ from tests.support import free_port
 
 from a4c_api.auth import Principal, api_key_principal, holds_role
 from a4c_api.cli import new_key
+from a4c_api.privacy import mask_email
 from a4c_api.problems import ProblemError
 from a4c_api.settings import API_KEY_PREFIX, ApiSettings
-from a4c_api.v1.access import mask_email
 from a4c_api.v1.models import OrganizationView
 from a4c_api.v1.organizations import masked_for_members
 from a4c_worker.workflows.models import BootstrapProgress, StepError

@@ -9,7 +9,6 @@ second bounded by ``--once``, whose report shows the new member.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import signal
@@ -18,25 +17,27 @@ import sys
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
-from uuid import UUID
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from a4c_api.pages import SIGN_IN_DEV_PATH
+from a4c_api.pages.identity import dev_identity
 from a4c_domain import OnboardingApplication, organization_id
 from a4c_projector.dialects.location import Location
 from a4c_projector.queries import ReadModel
 from a4c_tool.cli import main
 from a4c_tool.processes import free_port
 from a4c_tool.stack import SAMPLE, store_env
-from a4c_worker.client import accept_invitation, connect
 from a4c_worker.config import ACCEPT_PATH
 from tests.e2e.dev import CHILD_COMMANDS, assert_all_gone, descendants, read_until, start_dev
 from tests.servers.postgres import postgres_env
 from tests.support import wait_for
 
-USER_ID = "u-dev-stack"
+INVITED = SAMPLE.invitees[0].email
+# Who the dev sign-in says the invitee is.
+USER_ID = dev_identity(INVITED).sub
 
 A4C = str(Path(sys.executable).parent / "a4c")
 
@@ -65,10 +66,11 @@ def link_in(mail: Path) -> str:
     return link
 
 
-async def accept(temporal_address: str, invitation_id: UUID, token: str) -> None:
-    """What the accept page does once the person is known: the invitation's workflow."""
-    client = await connect(temporal_address, "default")
-    await accept_invitation(client, invitation_id, token, USER_ID)
+def form_value(html: str, name: str) -> str:
+    """The value of the form field ``name`` on a page."""
+    found = re.search(rf'name="{name}" value="([^"]+)"', html)
+    assert found is not None, f"no {name} field in {html}"
+    return found.group(1)
 
 
 def test_dev_stack_bootstraps_the_sample_serves_its_links_and_a_second_run_adds_nothing(
@@ -84,23 +86,33 @@ def test_dev_stack_bootstraps_the_sample_serves_its_links_and_a_second_run_adds_
         mails = sorted((data_dir / "mail").glob("*.eml"))
         assert len(mails) == 2
         # The invitee's first step: the link in the mail reaches the API child.
-        link = link_in(mails[0])
+        link = link_in(next(m for m in mails if INVITED in m.read_text()))
         assert link.startswith(f"{api}{ACCEPT_PATH}?token="), link
         origin = "{0.scheme}://{0.netloc}".format(urlsplit(link))
-        with httpx.Client(timeout=10) as http:
+        with httpx.Client(timeout=30, follow_redirects=True) as http:
             ready = http.get(f"{origin}/ready")
             docs = http.get(f"{api}/docs")
-            page = http.get(link, follow_redirects=True)  # as a browser does
-        # Someone accepts (through the stack's Temporal, as the page would), and is
-        # projected before the stack stops: the next run's report shows the member.
-        token = parse_qs(urlsplit(link).query)["token"][0]
-        location = Location(dialect="sqlite", sqlite_path=str(data_dir / "events.sqlite"))
-        with ReadModel(location) as reads:
-            match = reads.token_match(token)
-        assert match is not None and match.current
-        temporal = re.findall(r"  temporal dev server  (\S+)", out)[0]
-        asyncio.run(accept(temporal, match.invitation.id, token))
+            # The journey as a new user makes it: open the link, dev sign-in, accept.
+            page = http.get(link)
+            signed_in = http.post(
+                f"{api}{SIGN_IN_DEV_PATH}",
+                data={"csrf": form_value(page.text, "csrf"), "email": INVITED},
+            )
+            joined = http.post(
+                f"{api}{ACCEPT_PATH}",
+                data={
+                    "csrf": form_value(signed_in.text, "csrf"),
+                    "invitation_id": form_value(signed_in.text, "invitation_id"),
+                },
+            )
+            again = http.get(link)
+            key = re.findall(r"dev operator key \(this run only\): (a4c_\S+)", out)
+            listed = http.get(
+                f"{api}/v1/organizations/{SAMPLE.slug}/members",
+                headers={"Authorization": f"Bearer {key[0]}"} if key else {},
+            )
         org_id = organization_id(SAMPLE.slug)
+        location = Location(dialect="sqlite", sqlite_path=str(data_dir / "events.sqlite"))
 
         def projected() -> bool:
             with ReadModel(location) as reads:
@@ -134,9 +146,16 @@ def test_dev_stack_bootstraps_the_sample_serves_its_links_and_a_second_run_adds_
 
     assert ready.status_code == 200 and docs.status_code == 200, (ready.text, docs.text)
     assert "text/html" in docs.headers["content-type"]
-    # The API child answered the link (its access log has the request) and logged it
-    # without the query string: the token is nowhere in its log.
-    assert page.status_code < 500, page.text
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"], page.text
+    assert "Acme Widgets" in page.text and "a***@example.com" in page.text
+    assert signed_in.status_code == 200 and INVITED in signed_in.text, signed_in.text
+    assert joined.status_code == 200, joined.text
+    assert "You joined" in joined.text and "Acme Widgets" in joined.text, joined.text
+    assert "already accepted" in again.text, again.text
+    assert listed.status_code == 200, listed.text
+    assert [m["user_id"] for m in listed.json()["members"]] == [USER_ID], listed.text
+    # The API child logged the link's request without the query string: the token is
+    # nowhere in its log.
     api_log = (data_dir / "logs" / "api.log").read_text()
     assert f"GET {ACCEPT_PATH} HTTP/1.1" in api_log, api_log
     assert "token=" not in api_log and link.split("token=")[1] not in api_log
@@ -169,7 +188,7 @@ def test_dev_stack_bootstraps_the_sample_serves_its_links_and_a_second_run_adds_
     read_models = second.stdout.split("read models:", 1)[1].split("Temporal Web UI", 1)[0]
     members = read_models.split("joined_at", 1)[1]  # the members table, after its header
     (row,) = [line for line in members.splitlines() if USER_ID in line]
-    assert row.split()[:3] == [SAMPLE.slug, match.invitation.email, match.invitation.role], row
+    assert row.split()[:3] == [SAMPLE.slug, INVITED, SAMPLE.invitees[0].role], row
     app = OnboardingApplication(env)
     try:
         assert app.recorder.max_notification_id() == events_after_first

@@ -31,20 +31,18 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-# The module, not its functions: a4c_api.app imports this package while it is being
-# imported itself, so its accessors are looked up when a request comes, not now.
-from a4c_api import app as api
+from a4c_api import context as api
 from a4c_api.pages import identity
 from a4c_api.pages.rendering import (
     CSRF_FIELD,
     csrf_valid,
-    mask_email,
     page,
     redirect,
     renew_csrf,
     secured,
 )
 from a4c_api.pages.throttle import Throttled, client_address, throttle_of
+from a4c_api.privacy import mask_email
 from a4c_api.problems import ERROR_TYPES, ProblemError
 from a4c_domain import errors
 from a4c_domain.commands import Token

@@ -100,12 +100,3 @@ def csrf_valid(request: Request, presented: object) -> bool:
 def renew_csrf(request: Request) -> None:
     """A new token when who is signed in changes (a token seen before sign-in is spent)."""
     request.session[CSRF_SESSION_KEY] = secrets.token_urlsafe(32)
-
-
-def mask_email(address: str) -> str:
-    """``alice@example.com`` -> ``a***@example.com``: enough to recognise one's own
-    address, not enough to harvest it from a forwarded link."""
-    local, at, domain = address.rpartition("@")
-    if not at:
-        return "***"
-    return f"{local[:1]}***@{domain}"

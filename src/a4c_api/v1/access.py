@@ -19,7 +19,7 @@ from uuid import UUID
 from fastapi import Request
 from pydantic import TypeAdapter, ValidationError
 
-from a4c_api import app as api_app
+from a4c_api import context as api_app
 from a4c_api.auth import Principal
 from a4c_api.problems import ProblemError, from_domain, problem
 from a4c_domain.commands import Slug
@@ -90,9 +90,3 @@ async def may_see_emails(request: Request, principal: Principal, org_id: UUID) -
         return True
     member = await api_app.gateway_of(request).read(lambda rm: rm.member(org_id, principal.subject))
     return member is not None and member.role in ADMIN_ROLES
-
-
-def mask_email(email: str) -> str:
-    """``a***@example.com``: enough to recognise, not enough to collect."""
-    local, _, domain = email.partition("@")
-    return f"{local[:1]}***@{domain}" if domain else "***"

@@ -13,7 +13,7 @@ from temporalio.client import RPCTimeoutOrCancelledError, WorkflowUpdateFailedEr
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from a4c_api import app as api_app
+from a4c_api import context as api_app
 from a4c_api.problems import (
     PROBLEM_JSON,
     Problem,

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from a4c_api import app as api_app
+from a4c_api import context as api_app
 from a4c_api.auth import Principal, authenticate
 from a4c_api.problems import ProblemError, from_workflow_refusal, problem
 from a4c_api.v1.access import Action, not_found, organization_for

@@ -23,12 +23,12 @@ from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateFailedErro
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from a4c_api import app as api_app
+from a4c_api import context as api_app
 from a4c_api.auth import Principal, authenticate
+from a4c_api.privacy import mask_email
 from a4c_api.problems import problem
 from a4c_api.v1.access import (
     Action,
-    mask_email,
     may_see_emails,
     not_found,
     organization_for,
