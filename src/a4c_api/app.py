@@ -35,8 +35,7 @@ SESSION_MAX_AGE = 60 * 60  # seconds: long enough to sign in and accept
 def create_app(settings: ApiSettings, location: Location) -> FastAPI:
     gateway = Gateway(
         location,
-        temporal_address=settings.temporal_address,
-        temporal_namespace=settings.temporal_namespace,
+        temporal=settings.temporal_connection(),
         task_queue=settings.temporal_task_queue,
         consistency_timeout=settings.api_consistency_timeout,
     )

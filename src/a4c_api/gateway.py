@@ -24,6 +24,7 @@ from temporalio.client import Client
 from a4c_api.problems import problem
 from a4c_projector.queries import Location, ProjectionTimeout, ReadModel
 from a4c_worker.client import connect
+from a4c_worker.connection import TemporalConnection
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -37,14 +38,12 @@ class Gateway:
         self,
         location: Location,
         *,
-        temporal_address: str,
-        temporal_namespace: str,
+        temporal: TemporalConnection,
         task_queue: str,
         consistency_timeout: float,
     ) -> None:
         self.location = location
-        self.temporal_address = temporal_address
-        self.temporal_namespace = temporal_namespace
+        self.temporal = temporal
         self.task_queue = task_queue
         self.consistency_timeout = consistency_timeout
         self._client: Client | None = None
@@ -64,9 +63,9 @@ class Gateway:
         pause = 0.2
         while self._client is None:
             try:
-                self._client = await connect(self.temporal_address, self.temporal_namespace)
+                self._client = await connect(self.temporal)
             except RuntimeError as exc:  # the SDK's "Failed client connect"
-                log.warning("Temporal at %s not reachable yet: %s", self.temporal_address, exc)
+                log.warning("Temporal at %s not reachable yet: %s", self.temporal.describe(), exc)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, CONNECT_RETRY_MAX)
 

@@ -24,7 +24,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from a4c_domain.commands import field_errors
 from a4c_domain.logs import LOG_FORMAT_VAR, LogFormat, LogLevel
-from a4c_worker.config import DEFAULT_API_URL, DEFAULT_TASK_QUEUE, MASK, SettingsError
+from a4c_worker.config import DEFAULT_API_URL, DEFAULT_TASK_QUEUE, SettingsError
+from a4c_worker.connection import MASK, TemporalSettings, displayed
 
 ApiMode = Literal["development", "production"]
 
@@ -70,8 +71,9 @@ class ApiKeyGrant(BaseModel):
         return f"{self.name}:{self.sha256}:{grant}"
 
 
-class ApiSettings(BaseSettings):
-    """Field ``x_y`` is environment variable ``X_Y``."""
+class ApiSettings(TemporalSettings):
+    """Field ``x_y`` is environment variable ``X_Y``; Temporal's connection variables are
+    the worker's (:class:`~a4c_worker.connection.TemporalSettings`)."""
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
@@ -104,9 +106,7 @@ class ApiSettings(BaseSettings):
     oidc_audience: str | None = None  # bearer tokens' audience; default OIDC_CLIENT_ID
     oidc_scopes: str = "openid email profile"
 
-    # Temporal: the worker's variables.
-    temporal_address: str = Field(default="localhost:7233", min_length=3)
-    temporal_namespace: str = Field(default="default", min_length=1)
+    # Temporal: the worker's variables (the connection's: TemporalSettings).
     temporal_task_queue: str = Field(default=DEFAULT_TASK_QUEUE, min_length=1)
 
     log_level: LogLevel = "INFO"
@@ -197,7 +197,7 @@ class ApiSettings(BaseSettings):
 
     def problems(self) -> list[tuple[str, str]]:
         """Mistakes spanning several variables, each naming the one to fix."""
-        found: list[tuple[str, str]] = []
+        found = self.temporal_problems()
         if self.oidc_enabled:
             for field in ("oidc_client_id", "oidc_client_secret"):
                 if getattr(self, field) is None:
@@ -214,16 +214,16 @@ class ApiSettings(BaseSettings):
         return found
 
     def masked(self) -> dict[str, Any]:
-        """Every setting by variable name, secrets masked (``validate-config``)."""
-        shown: dict[str, Any] = {}
+        """Every setting by variable name, secrets masked (``validate-config``), and the
+        Temporal connection they resolve to."""
+        found: dict[str, Any] = {}
         for name in type(self).model_fields:
-            value = getattr(self, name)
-            if isinstance(value, SecretStr):
-                value = MASK
-            elif name == "api_keys":
+            value = displayed(name, getattr(self, name))
+            if name == "api_keys":
                 value = [f"{grant.name}:{MASK}" for grant in value]
-            shown[name.upper()] = value
-        return shown
+            found[name.upper()] = value
+        found["resolved"] = {"temporal": self.temporal_connection().masked()}
+        return found
 
 
 def load_settings(environ: Mapping[str, str]) -> ApiSettings:

@@ -63,6 +63,7 @@ from a4c_worker.client import (
     watch_bootstrap,
 )
 from a4c_worker.config import ACCEPT_PATH, DEFAULT_API_URL, DEFAULT_TASK_QUEUE, WorkerSettings
+from a4c_worker.connection import TemporalConnection, TemporalSettings
 from a4c_worker.contracts import Invitee
 from a4c_worker.workflows.models import (
     BootstrapInput,
@@ -186,6 +187,13 @@ class Stack:
         self.stop = StopSignals()
         self.mail_dir = self.data_dir / "mail"
         self.store = store_env(self.data_dir, token_secret)
+        # The stack's own dev server: plain, namespace "default", whatever the shell says.
+        self.local_temporal = TemporalConnection(target_host=f"127.0.0.1:{ports.temporal}")
+        temporal_env = {
+            "TEMPORAL_ADDRESS": self.local_temporal.target_host,
+            "TEMPORAL_NAMESPACE": self.local_temporal.namespace,
+            "TEMPORAL_TASK_QUEUE": DEFAULT_TASK_QUEUE,
+        }
         base = self.child_env() | {"LOG_FORMAT": "json"}
         bin_dir = Path(sys.executable).parent
         logs = self.data_dir / "logs"
@@ -217,8 +225,7 @@ class Stack:
                 "WORKFLOW_MODE": "development",
                 "EMAIL_PROVIDER": "file",
                 "A4C_MAIL_DIR": str(self.mail_dir),
-                "TEMPORAL_ADDRESS": f"127.0.0.1:{ports.temporal}",
-                "TEMPORAL_TASK_QUEUE": DEFAULT_TASK_QUEUE,
+                **temporal_env,
                 "ACCEPT_URL_BASE": self.api_url + ACCEPT_PATH,  # where the API child listens
                 "HEALTH_HOST": "127.0.0.1",
                 "HEALTH_PORT": str(ports.worker_health),
@@ -241,8 +248,7 @@ class Stack:
                 "API_PUBLIC_URL": self.api_url,
                 "API_KEYS": api_keys,
                 "API_SHUTDOWN_GRACE_SECONDS": "5",
-                "TEMPORAL_ADDRESS": f"127.0.0.1:{ports.temporal}",
-                "TEMPORAL_TASK_QUEUE": DEFAULT_TASK_QUEUE,
+                **temporal_env,
             },
             logs / "api.log",
         )
@@ -253,8 +259,11 @@ class Stack:
         return (self.temporal, self.projector, self.worker, self.api)
 
     def child_env(self) -> dict[str, str]:
-        """The environment of a child: the event store's, without the token secret."""
-        env = {k: v for k, v in os.environ.items() if k not in PERSISTENCE_VARS} | self.store
+        """The environment of a child: the event store's, without the token secret, and
+        none of the shell's Temporal connection (an API key or client certificate meant for
+        a cluster would be sent to, or refused by, the stack's own plain dev server)."""
+        dropped = TemporalSettings.variables().union(PERSISTENCE_VARS)
+        env = {k: v for k, v in os.environ.items() if k not in dropped} | self.store
         del env[TOKEN_SECRET_VAR]
         return env
 
@@ -333,7 +342,7 @@ class Stack:
     # --- the sample bootstrap -----------------------------------------------------------
 
     async def bootstrap(self) -> BootstrapProgress:
-        client = await connect(f"127.0.0.1:{self.ports.temporal}", "default")
+        client = await connect(self.local_temporal)
         try:
             handle = await start_bootstrap(client, SAMPLE, DEFAULT_TASK_QUEUE)
             self.say(f"bootstrapping {SAMPLE.slug!r} (workflow {handle.id})")

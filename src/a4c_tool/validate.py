@@ -23,11 +23,11 @@ import dns.rdatatype
 import httpx
 import psycopg
 from eventsourcing.utils import Environment
-from temporalio.client import Client
 
 from a4c_domain import OnboardingApplication
 from a4c_domain.persistence import postgres_connection
 from a4c_projector.schema import expected_tables
+from a4c_worker.client import connect
 from a4c_worker.config import SettingsError, WorkerSettings, load_settings
 from a4c_worker.wiring import application_env, build_application
 
@@ -99,9 +99,10 @@ async def _read_models(settings: WorkerSettings) -> str:
 
 
 async def _temporal(settings: WorkerSettings) -> str:
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    temporal = settings.temporal_connection()
+    client = await connect(temporal)
     await client.service_client.check_health()
-    return f"{settings.temporal_address} namespace={settings.temporal_namespace}"
+    return temporal.describe()
 
 
 async def _dns(settings: WorkerSettings) -> str:

@@ -212,10 +212,11 @@ async def dispatch(args: argparse.Namespace, settings: WorkerSettings, out: Text
             raise Unreachable(f"the event store failed: {exc}") from None
         return EXIT_OK if summary.settled else EXIT_FAILED
     spec = bootstrap_input(args) if args.command == "bootstrap" else None
+    temporal = settings.temporal_connection()
     try:
-        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        client = await connect(temporal)
     except RuntimeError as exc:  # the SDK's "Failed client connect"
-        raise Unreachable(f"cannot reach Temporal at {settings.temporal_address}: {exc}") from None
+        raise Unreachable(f"cannot reach Temporal at {temporal.describe()}: {exc}") from None
     queue = settings.temporal_task_queue
     if spec is not None:
         return await control.bootstrap(client, spec, queue, out, follow=not args.no_follow)

@@ -33,6 +33,7 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
+from a4c_worker.connection import TemporalConnection
 from a4c_worker.contracts import Invitee, accept_proof
 from a4c_worker.converter import DATA_CONVERTER
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
@@ -73,10 +74,12 @@ BootstrapHandle = WorkflowHandle[OrganizationBootstrapWorkflow, BootstrapResult]
 InvitationHandle = WorkflowHandle[InvitationWorkflow, InvitationStatus]
 
 
-async def connect(address: str, namespace: str = "default", **options: Any) -> Client:
-    """A client that speaks the workers' data converter."""
+async def connect(connection: TemporalConnection, **options: Any) -> Client:
+    """A client on ``connection`` (address, namespace, TLS, API key: one resolved
+    configuration, see :mod:`a4c_worker.connection`) that speaks the workers' data
+    converter. ``options``: further ``Client.connect`` arguments (``runtime``)."""
     return await Client.connect(
-        address, namespace=namespace, data_converter=DATA_CONVERTER, **options
+        **connection.client_options(), data_converter=DATA_CONVERTER, **options
     )
 
 

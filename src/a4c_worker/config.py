@@ -31,6 +31,7 @@ from a4c_domain.logs import LogFormat, LogLevel
 from a4c_domain.persistence import PersistenceModule, is_store_variable
 from a4c_service.probes import DEFAULT_HOST as PROBE_HOST
 from a4c_worker.attempts import DEFAULT_MAX_WRONG, DEFAULT_WINDOW_SECONDS, MaxWrong, WindowSeconds
+from a4c_worker.connection import MASK, TemporalSettings, displayed
 from a4c_worker.providers.dns import Nameserver
 from a4c_worker.providers.dns.rfc2136 import TSIG_ALGORITHMS
 
@@ -48,7 +49,6 @@ DEFAULT_MAX_CONCURRENT_ACTIVITIES = 100
 # local stack listens where the default link points.
 ACCEPT_PATH = "/invitations/accept"
 DEFAULT_API_URL = "http://localhost:8080"
-MASK = "**********"
 
 
 DEFAULT_DNS = {"mock": "memory", "development": "logging", "production": "rfc2136"}
@@ -66,8 +66,10 @@ class SettingsError(ConfigurationError):
         return [var for var, _ in self.problems]
 
 
-class WorkerSettings(BaseSettings):
-    """Field ``x_y`` is environment variable ``X_Y``; see the module docstring."""
+class WorkerSettings(TemporalSettings):
+    """Field ``x_y`` is environment variable ``X_Y``; see the module docstring. The
+    connection to Temporal (``TEMPORAL_ADDRESS``, TLS, API key...) is
+    :class:`~a4c_worker.connection.TemporalSettings`'."""
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
@@ -76,9 +78,7 @@ class WorkerSettings(BaseSettings):
     dns_provider: DNSProviderName | None = None
     email_provider: EmailProviderName | None = None
 
-    # Temporal.
-    temporal_address: str = Field(default="localhost:7233", min_length=3)
-    temporal_namespace: str = Field(default="default", min_length=1)
+    # Temporal (the connection itself: TemporalSettings).
     temporal_task_queue: str = Field(default=DEFAULT_TASK_QUEUE, min_length=1)
     max_concurrent_activities: int = Field(
         default=DEFAULT_MAX_CONCURRENT_ACTIVITIES, ge=1, le=10_000
@@ -263,6 +263,7 @@ class WorkerSettings(BaseSettings):
             if getattr(self, field) in (None, ""):
                 found.append((field.upper(), f"required {why}"))
 
+        found.extend(self.temporal_problems())  # every command reaches Temporal or may
         if scope == "client":
             return found
         require("a4c_token_secret", "(at least 32 bytes; it derives invitation tokens)")
@@ -310,10 +311,8 @@ class WorkerSettings(BaseSettings):
         """Every setting by variable name, secrets masked, plus what the mode resolved to."""
         shown: dict[str, Any] = {}
         for name in type(self).model_fields:
-            value = getattr(self, name)
-            if isinstance(value, SecretStr):
-                value = MASK
-            elif name == "dns_nameservers":
+            value = displayed(name, getattr(self, name))
+            if name == "dns_nameservers":
                 value = [f"{ns.host}:{ns.port}" for ns in value]
             elif name == "persistence_extra":
                 value = {
@@ -325,6 +324,7 @@ class WorkerSettings(BaseSettings):
             "email_provider": self.resolved_email_provider,
             "dns_nameservers": [f"{ns.host}:{ns.port}" for ns in self.resolved_nameservers],
             "mail_domain": self.resolved_mail_domain,
+            "temporal": self.temporal_connection().masked(),
         }
         return shown
 

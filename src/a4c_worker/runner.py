@@ -104,10 +104,9 @@ async def _serve(
     watching = asyncio.create_task(watch_readiness(state, probe, READINESS_INTERVAL))
     stopping = asyncio.create_task(stop.wait())
     logger.info(
-        "worker polling %s on %s (namespace %s, mode %s, dns %s, email %s)",
+        "worker polling %s on %s (mode %s, dns %s, email %s)",
         settings.temporal_task_queue,
-        settings.temporal_address,
-        settings.temporal_namespace,
+        settings.temporal_connection().describe(),
         settings.workflow_mode,
         settings.resolved_dns_provider,
         settings.resolved_email_provider,
@@ -134,15 +133,14 @@ async def _connect_until_stopped(settings: WorkerSettings, stop: asyncio.Event) 
     """Connect, retrying with back-off; ``None`` if asked to stop first."""
     delay = 1.0
     runtime = _runtime(settings)  # once: it owns the metrics listener
+    temporal = settings.temporal_connection()
     while not stop.is_set():
         try:
-            return await connect(
-                settings.temporal_address, settings.temporal_namespace, runtime=runtime
-            )
+            return await connect(temporal, runtime=runtime)
         except RuntimeError as exc:  # the SDK's "failed client connect"
             logger.warning(
                 "cannot reach Temporal at %s (%s); retrying in %.0fs",
-                settings.temporal_address,
+                temporal.describe(),
                 exc,
                 delay,
             )

@@ -9,7 +9,8 @@ import pytest
 from tests.support import TOKEN_SECRET
 
 from a4c_domain.logs import JSONFormatter
-from a4c_worker.config import MASK, SettingsError, load_settings
+from a4c_worker.config import SettingsError, load_settings
+from a4c_worker.connection import MASK
 from a4c_worker.providers.dns import (
     CloudflareDNSProvider,
     InMemoryDNSProvider,

@@ -1,0 +1,351 @@
+"""How every a4c process reaches Temporal: the SDK's environment configuration, checked.
+
+The worker, the operator commands, ``a4c`` (the dev stack, ``a4c validate``) and a4c-api
+all connect through :meth:`TemporalSettings.temporal_connection`. Its variables are the
+ones Temporal's own tools read (``temporalio.envconfig``): ``TEMPORAL_ADDRESS``,
+``TEMPORAL_NAMESPACE``, ``TEMPORAL_API_KEY``, ``TEMPORAL_TLS``, ``TEMPORAL_TLS_*`` (server
+CA, server name, client certificate and key, as ``_PATH`` files or ``_DATA`` PEM text),
+and a profile (``TEMPORAL_PROFILE``) of a TOML file (``TEMPORAL_CONFIG_FILE``), so a
+connection set up for the ``temporal`` CLI serves a4c unchanged.
+
+Two choices differ from the SDK's defaults, on purpose:
+
+- Values come from the mapping the entry point passed in (the settings), never from
+  ``os.environ`` here: the environment is read by entry points only.
+- A profile file is read only when ``TEMPORAL_CONFIG_FILE`` names it; the SDK's default
+  location (in the home folder of whoever runs the process) is not looked at, so a server
+  never picks up a developer's profile. To use the ``temporal`` CLI's profiles, set
+  ``TEMPORAL_CONFIG_FILE=~/.config/temporalio/temporal.toml``.
+
+The SDK silently ignores what it does not understand (``TEMPORAL_TLS=maybe``, a missing
+file, a profile asked for without a file). Here each such mistake is a
+:class:`~a4c_domain.errors.ConfigurationError` naming the variable, raised when the
+settings are loaded, before anything connects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from temporalio.envconfig import ClientConfigProfile, ClientConfigTLS
+from temporalio.service import TLSConfig
+
+DEFAULT_ADDRESS = "localhost:7233"
+DEFAULT_NAMESPACE = "default"
+MASK = "**********"
+
+TLSMode = Literal["off", "tls", "mtls"]
+
+# The TLS sources: (field, variable naming the file, variable holding the PEM text).
+_SOURCES = {
+    "server_root_ca_cert": ("TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_SERVER_CA_CERT_DATA"),
+    "client_cert": ("TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_CERT_DATA"),
+    "client_private_key": ("TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_CLIENT_KEY_DATA"),
+}
+# What a profile file calls them (its ``[profile.NAME.tls]`` keys), for messages.
+_PROFILE_KEYS = {
+    "server_root_ca_cert": "server_ca_cert",
+    "client_cert": "client_cert",
+    "client_private_key": "client_key",
+}
+
+
+class TemporalConfigError(ValueError):
+    """One Temporal setting is wrong: ``variable`` names it, the message says why."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        self.variable = variable
+        self.problem = problem
+        super().__init__(f"{variable}: {problem}")
+
+
+@dataclass(frozen=True)
+class TemporalConnection:
+    """Everything ``Client.connect`` needs to reach one namespace; built once, by
+    :meth:`TemporalSettings.temporal_connection` (or directly, for a known local server).
+
+    ``repr`` shows no key material: the TLS object holds the client key's bytes.
+    """
+
+    target_host: str = DEFAULT_ADDRESS
+    namespace: str = DEFAULT_NAMESPACE
+    tls: bool | TLSConfig = field(default=False, repr=False)
+    api_key: SecretStr | None = field(default=None, repr=False)
+    rpc_metadata: Mapping[str, str] = field(default_factory=dict, repr=False)
+    profile: str | None = None
+    config_file: str | None = None
+
+    @property
+    def tls_mode(self) -> TLSMode:
+        if self.tls is False:
+            return "off"
+        if isinstance(self.tls, TLSConfig) and self.tls.client_cert is not None:
+            return "mtls"
+        return "tls"
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``temporalio.client.Client.connect``."""
+        options: dict[str, Any] = {
+            "target_host": self.target_host,
+            "namespace": self.namespace,
+            "tls": self.tls,
+        }
+        if self.api_key is not None:
+            options["api_key"] = self.api_key.get_secret_value()
+        if self.rpc_metadata:
+            options["rpc_metadata"] = dict(self.rpc_metadata)
+        return options
+
+    def describe(self) -> str:
+        """One line for logs and reports; no secret: ``host:7233 namespace=x tls=mtls api-key``."""
+        parts = [self.target_host, f"namespace={self.namespace}", f"tls={self.tls_mode}"]
+        if self.api_key is not None:
+            parts.append("api-key")
+        if self.profile is not None:
+            parts.append(f"profile={self.profile}")
+        return " ".join(parts)
+
+    def masked(self) -> dict[str, Any]:
+        """What ``validate-config`` prints of the resolved connection: keys and gRPC
+        metadata values (often an authorization header) masked."""
+        server_name = self.tls.domain if isinstance(self.tls, TLSConfig) else None
+        custom_ca = isinstance(self.tls, TLSConfig) and self.tls.server_root_ca_cert is not None
+        return {
+            "address": self.target_host,
+            "namespace": self.namespace,
+            "tls": self.tls_mode,
+            "tls_server_name": server_name,
+            "tls_server_ca": ("custom" if custom_ca else "system") if self.tls else None,
+            "api_key": MASK if self.api_key is not None else None,
+            "grpc_meta": {name: MASK for name in self.rpc_metadata},
+            "profile": self.profile,
+            "config_file": self.config_file,
+        }
+
+
+def displayed(name: str, value: Any) -> Any:
+    """A setting as ``validate-config`` prints it: secrets masked, PEM text abbreviated
+    (a certificate is not secret, but a page of base64 helps nobody)."""
+    if isinstance(value, SecretStr):
+        return MASK
+    if name.endswith("_data") and isinstance(value, str):
+        return f"(PEM, {len(value)} characters)"
+    return value
+
+
+class TemporalSettings(BaseSettings):
+    """The connection variables, shared by every process's settings class (field ``x_y``
+    is variable ``X_Y``). Address and namespace keep their defaults as fields; a profile's
+    values are used where the variable is not set."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    temporal_address: str = Field(default=DEFAULT_ADDRESS, min_length=3)
+    temporal_namespace: str = Field(default=DEFAULT_NAMESPACE, min_length=1)
+    # Temporal Cloud's API key: sent as ``authorization: Bearer ...``; turns TLS on.
+    temporal_api_key: SecretStr | None = None
+    # Unset: TLS when an API key or any TLS_* setting is given; false: never.
+    temporal_tls: bool | None = None
+    temporal_tls_server_name: str | None = None
+    temporal_tls_server_ca_cert_path: str | None = None
+    temporal_tls_server_ca_cert_data: str | None = None
+    temporal_tls_client_cert_path: str | None = None
+    temporal_tls_client_cert_data: str | None = None
+    temporal_tls_client_key_path: str | None = None
+    temporal_tls_client_key_data: SecretStr | None = None
+    # Read so it can be refused: the Python SDK cannot skip host verification.
+    temporal_tls_disable_host_verification: bool = False
+    temporal_profile: str | None = None
+    temporal_config_file: str | None = None
+
+    @classmethod
+    def variables(cls) -> frozenset[str]:
+        """Every connection variable (what a process that brings its own server, the dev
+        stack, keeps from reaching its children)."""
+        return frozenset(name.upper() for name in TemporalSettings.model_fields)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the values passed in: entry points read the environment, never this class."""
+        return (init_settings,)
+
+    @field_validator(
+        "temporal_api_key",
+        "temporal_tls",
+        "temporal_tls_server_name",
+        "temporal_tls_server_ca_cert_path",
+        "temporal_tls_server_ca_cert_data",
+        "temporal_tls_client_cert_path",
+        "temporal_tls_client_cert_data",
+        "temporal_tls_client_key_path",
+        "temporal_tls_client_key_data",
+        "temporal_profile",
+        "temporal_config_file",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """``TEMPORAL_TLS_CLIENT_KEY_PATH=`` in a manifest means "none", as the SDK reads it."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def temporal_problems(self) -> list[tuple[str, str]]:
+        """``(VARIABLE, problem)`` for the connection settings; empty when they connect."""
+        try:
+            self.temporal_connection()
+        except TemporalConfigError as exc:
+            return [(exc.variable, exc.problem)]
+        return []
+
+    def temporal_connection(self) -> TemporalConnection:
+        """The resolved connection: these variables over the profile over the defaults.
+
+        Reads the profile file and the certificate files (configuration, read when the
+        settings are loaded); :class:`TemporalConfigError` names the variable to fix.
+        """
+        config_file = self.temporal_config_file
+        if self.temporal_tls_disable_host_verification:
+            raise TemporalConfigError(
+                "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION",
+                "not supported by the Temporal Python SDK; set TEMPORAL_TLS_SERVER_NAME to the "
+                "name in the server's certificate instead",
+            )
+        if self.temporal_profile is not None and config_file is None:
+            raise TemporalConfigError(
+                "TEMPORAL_PROFILE",
+                "names a profile of TEMPORAL_CONFIG_FILE, which is not set",
+            )
+        if config_file is not None and not Path(config_file).is_file():
+            raise TemporalConfigError("TEMPORAL_CONFIG_FILE", f"{config_file}: no such file")
+        for path_var, data_var in _SOURCES.values():
+            path = self._variable(path_var)
+            if path is not None and self._variable(data_var) is not None:
+                raise TemporalConfigError(path_var, f"set either {path_var} or {data_var}")
+            if path is not None and not Path(path).is_file():
+                raise TemporalConfigError(path_var, f"{path}: no such file")
+        if self.temporal_tls is False:
+            given = [name for name in self._tls_variables() if self._variable(name) is not None]
+            if given:
+                raise TemporalConfigError(
+                    "TEMPORAL_TLS", f"is false, but {', '.join(given)} asks for TLS"
+                )
+
+        try:
+            profile = ClientConfigProfile.load(
+                self.temporal_profile,
+                config_source=Path(config_file) if config_file else None,
+                disable_file=config_file is None,
+                override_env_vars=self._explicit_variables(),
+            )
+        except RuntimeError as exc:  # the SDK's ConfigError
+            raise _profile_error(str(exc), self.temporal_profile, config_file) from None
+        self._check_pair(profile.tls, from_file=config_file is not None)
+        try:
+            options = profile.to_client_connect_config()  # reads the certificate files
+        except OSError as exc:  # present but unreadable (permissions)
+            raise TemporalConfigError(self._file_variable(exc.filename), str(exc)) from None
+        return TemporalConnection(
+            target_host=options.get("target_host") or self.temporal_address,
+            namespace=options.get("namespace") or self.temporal_namespace,
+            tls=options.get("tls", False),
+            api_key=SecretStr(options["api_key"]) if "api_key" in options else None,
+            rpc_metadata=dict(options.get("rpc_metadata") or {}),
+            profile=(self.temporal_profile or "default") if config_file else None,
+            config_file=config_file,
+        )
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _variable(self, name: str) -> str | None:
+        value = getattr(self, name.lower())
+        if isinstance(value, SecretStr):
+            return value.get_secret_value()
+        return None if value is None else str(value)
+
+    @staticmethod
+    def _tls_variables() -> list[str]:
+        return [name.upper() for name in TemporalSettings.model_fields if "_tls_" in name]
+
+    def _file_variable(self, filename: object) -> str:
+        """The variable that named ``filename`` (else the profile file named it)."""
+        for path_var, _ in _SOURCES.values():
+            path = self._variable(path_var)
+            if path is not None and str(Path(path)) == str(filename):
+                return path_var
+        return "TEMPORAL_CONFIG_FILE"
+
+    def _explicit_variables(self) -> dict[str, str]:
+        """What was set, as the SDK's variables: a field's default must not hide the
+        profile's value (``TEMPORAL_ADDRESS`` unset, the profile's address is used)."""
+        found: dict[str, str] = {}
+        for name in TemporalSettings.model_fields:
+            if name in ("temporal_profile", "temporal_config_file"):
+                continue  # passed as arguments: the SDK would read them from env otherwise
+            value = getattr(self, name)
+            if name not in self.model_fields_set or value is None:
+                continue
+            if isinstance(value, SecretStr):
+                found[name.upper()] = value.get_secret_value()
+            elif isinstance(value, bool):
+                found[name.upper()] = "true" if value else "false"
+            else:
+                found[name.upper()] = str(value)
+        return found
+
+    def _check_pair(self, tls: ClientConfigTLS | None, *, from_file: bool) -> None:
+        """A client key without its certificate (or the reverse) is a mistake, not "no
+        mTLS"; files named by a profile must exist (the SDK would fail at connect)."""
+        if tls is None:
+            return
+        has_cert, has_key = tls.client_cert is not None, tls.client_private_key is not None
+        if has_cert != has_key:
+            missing = "client_cert" if has_key else "client_private_key"
+            given = "client_private_key" if has_key else "client_cert"
+            path_var, data_var = _SOURCES[missing]
+            given_var = next(
+                (name for name in _SOURCES[given] if self._variable(name) is not None),
+                f"the profile's tls.{_PROFILE_KEYS[given]}_path",
+            )
+            where = f", or the profile's tls.{_PROFILE_KEYS[missing]}_path" if from_file else ""
+            raise TemporalConfigError(
+                path_var,
+                f"required with {given_var}: mTLS needs both the client certificate and "
+                f"its key (or {data_var}{where})",
+            )
+        for source_field in _SOURCES:
+            source = getattr(tls, source_field)
+            if isinstance(source, Path) and not source.is_file():
+                # The variables' files were checked already: this one is the profile's.
+                setting = f"tls.{_PROFILE_KEYS[source_field]}_path"
+                raise TemporalConfigError(
+                    "TEMPORAL_CONFIG_FILE",
+                    f"{source}: no such file ({setting} of profile "
+                    f"{self.temporal_profile or 'default'})",
+                )
+
+
+def _profile_error(
+    message: str, profile: str | None, config_file: str | None
+) -> TemporalConfigError:
+    """The SDK's ConfigError in the operator's terms. Only its first line: a TOML parse
+    error quotes the offending line, which may hold an API key."""
+    first = message.strip().splitlines()[0] if message.strip() else "invalid"
+    if "not found" in first and first.startswith("Profile"):
+        return TemporalConfigError(
+            "TEMPORAL_PROFILE", f"no profile {profile or 'default'!r} in {config_file}"
+        )
+    if "Cannot specify both" in first:
+        variable = first.split("both", 1)[1].split()[0]
+        return TemporalConfigError(variable, first.split(": ", 1)[-1])
+    return TemporalConfigError("TEMPORAL_CONFIG_FILE", f"{config_file}: {first}")
