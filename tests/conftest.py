@@ -1,7 +1,8 @@
 """Shared fixtures: each real server is a plugin module under tests/servers (PostgreSQL
 with ``fresh_schema``, Temporal, BIND, SMTP, uvicorn's ``serve_asgi``, Chromium's
-``browser``/``page``, the OpenID provider ``oidc_provider``); the token secret,
-``free_port`` and ``wait_for`` are in tests/support.py."""
+``browser``/``page``, the OpenID provider ``oidc_provider``, nginx terminating TLS in
+front of Temporal ``tls_proxy``); the token secret, ``free_port`` and ``wait_for`` are
+in tests/support.py."""
 
 import logging
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ pytest_plugins = [
     "tests.servers.http",
     "tests.servers.browser",
     "tests.servers.oidc",
+    "tests.servers.tlsproxy",
 ]
 
 

@@ -24,7 +24,7 @@ from temporalio.client import Client
 from a4c_api.problems import problem
 from a4c_projector.queries import Location, ProjectionTimeout, ReadModel
 from a4c_worker.client import connect
-from a4c_worker.connection import TemporalConnection
+from a4c_worker.connection import TemporalConnection, connect_failure
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class Gateway:
             try:
                 self._client = await connect(self.temporal)
             except RuntimeError as exc:  # the SDK's "Failed client connect"
-                log.warning("Temporal at %s not reachable yet: %s", self.temporal.describe(), exc)
+                log.warning("%s (retrying)", connect_failure(self.temporal, exc))
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, CONNECT_RETRY_MAX)
 

@@ -29,6 +29,7 @@ from a4c_domain.persistence import postgres_connection
 from a4c_projector.schema import expected_tables
 from a4c_worker.client import connect
 from a4c_worker.config import SettingsError, WorkerSettings, load_settings
+from a4c_worker.connection import connect_failure
 from a4c_worker.wiring import application_env, build_application
 
 READ_MODEL_TABLES = expected_tables(read_models_only=True)  # declared once, by the projector
@@ -100,7 +101,10 @@ async def _read_models(settings: WorkerSettings) -> str:
 
 async def _temporal(settings: WorkerSettings) -> str:
     temporal = settings.temporal_connection()
-    client = await connect(temporal)
+    try:
+        client = await connect(temporal)
+    except RuntimeError as exc:  # the SDK's "Failed client connect"
+        raise ConnectionError(connect_failure(temporal, exc)) from None
     await client.service_client.check_health()
     return temporal.describe()
 

@@ -45,6 +45,7 @@ from a4c_worker import control
 from a4c_worker.claim_domains import claim_domains
 from a4c_worker.client import connect
 from a4c_worker.config import Scope, SettingsError, WorkerSettings, load_settings
+from a4c_worker.connection import connect_failure
 from a4c_worker.exit import run_and_exit
 from a4c_worker.runner import run_worker
 from a4c_worker.wiring import build_application
@@ -216,7 +217,7 @@ async def dispatch(args: argparse.Namespace, settings: WorkerSettings, out: Text
     try:
         client = await connect(temporal)
     except RuntimeError as exc:  # the SDK's "Failed client connect"
-        raise Unreachable(f"cannot reach Temporal at {temporal.describe()}: {exc}") from None
+        raise Unreachable(connect_failure(temporal, exc)) from None
     queue = settings.temporal_task_queue
     if spec is not None:
         return await control.bootstrap(client, spec, queue, out, follow=not args.no_follow)

@@ -349,3 +349,45 @@ def _profile_error(
         variable = first.split("both", 1)[1].split()[0]
         return TemporalConfigError(variable, first.split(": ", 1)[-1])
     return TemporalConfigError("TEMPORAL_CONFIG_FILE", f"{config_file}: {first}")
+
+
+# What the SDK's connect errors say (rustls / tonic / gRPC words), and what to fix.
+_CERTIFICATE_HINTS = (
+    (
+        "UnknownIssuer",
+        "the server's certificate is not signed by a CA this client trusts: set "
+        "TEMPORAL_TLS_SERVER_CA_CERT_PATH to the CA that signed it",
+    ),
+    (
+        "NotValidForName",
+        "the server's certificate is not issued for this address: set "
+        "TEMPORAL_TLS_SERVER_NAME to the name it was issued for",
+    ),
+    (
+        "InvalidContentType",
+        "the server does not speak TLS: set TEMPORAL_TLS=false (or point TEMPORAL_ADDRESS at "
+        "its TLS port)",
+    ),
+    ("ConnectionRefused", "nothing listens at TEMPORAL_ADDRESS"),
+)
+
+
+def connect_failure(connection: TemporalConnection, error: BaseException) -> str:
+    """Why connecting failed, in the operator's terms (which variable to look at), then
+    the SDK's own words; for logs, ``a4c validate`` and the commands' exit message."""
+    text = " ".join(str(error).split())
+    hint = next((why for word, why in _CERTIFICATE_HINTS if word in text), None)
+    if hint is None and ("Unauthenticated" in text or "PermissionDenied" in text):
+        if connection.api_key is not None:
+            hint = "the server refused the API key (TEMPORAL_API_KEY)"
+        elif connection.tls_mode == "mtls":
+            hint = "the server refused the client certificate (TEMPORAL_TLS_CLIENT_CERT_PATH)"
+        else:
+            hint = (
+                "the server wants credentials: an API key (TEMPORAL_API_KEY) or a client "
+                "certificate (TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH)"
+            )
+    if hint is None and connection.tls_mode == "off" and "http2 error" in text:
+        hint = "the server may expect TLS: set TEMPORAL_TLS=true"
+    reason = f"{hint}; {text}" if hint else text
+    return f"cannot reach Temporal at {connection.describe()}: {reason}"

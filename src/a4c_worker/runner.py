@@ -28,6 +28,7 @@ from a4c_domain import OnboardingApplication
 from a4c_worker.attempts import AcceptGuard, AttemptLimit
 from a4c_worker.client import connect
 from a4c_worker.config import WorkerSettings
+from a4c_worker.connection import connect_failure
 from a4c_worker.health import HealthServer, HealthState, heartbeat, watch_readiness
 from a4c_worker.metrics import WorkerMetrics
 from a4c_worker.tracing import tracing_interceptor
@@ -138,12 +139,7 @@ async def _connect_until_stopped(settings: WorkerSettings, stop: asyncio.Event) 
         try:
             return await connect(temporal, runtime=runtime)
         except RuntimeError as exc:  # the SDK's "failed client connect"
-            logger.warning(
-                "cannot reach Temporal at %s (%s); retrying in %.0fs",
-                temporal.describe(),
-                exc,
-                delay,
-            )
+            logger.warning("%s; retrying in %.0fs", connect_failure(temporal, exc), delay)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=delay)
         delay = min(delay * 2, CONNECT_BACKOFF_MAX)
