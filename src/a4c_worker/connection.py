@@ -275,7 +275,12 @@ class TemporalSettings(BaseSettings):
 
     @staticmethod
     def _tls_variables() -> list[str]:
-        return [name.upper() for name in TemporalSettings.model_fields if "_tls_" in name]
+        """The settings that ask for TLS (certificates, server name; not the refused switch)."""
+        return [
+            name.upper()
+            for name in TemporalSettings.model_fields
+            if "_tls_" in name and name != "temporal_tls_disable_host_verification"
+        ]
 
     def _file_variable(self, filename: object) -> str:
         """The variable that named ``filename`` (else the profile file named it)."""
