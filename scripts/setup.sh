@@ -26,3 +26,15 @@ if ! [ -x /usr/sbin/named ] && [ "${A4C_SKIP_APT:-}" != "1" ]; then
         exit 1
     fi
 fi
+
+# nginx terminates TLS in front of the Temporal dev server for the secured-connection
+# tests (tests/servers/tlsproxy.py); it is never started as a service.
+if ! [ -x /usr/sbin/nginx ] && [ "${A4C_SKIP_APT:-}" != "1" ]; then
+    if [ "$(id -u)" = "0" ]; then
+        bash scripts/apt-wait.sh update -qq
+        DEBIAN_FRONTEND=noninteractive bash scripts/apt-wait.sh install -y -qq nginx
+    else
+        echo "nginx is missing: install it with 'sudo apt-get install nginx'" >&2
+        exit 1
+    fi
+fi

@@ -182,7 +182,7 @@ def find_nginx() -> str:
     if found is None:
         raise RuntimeError(
             "nginx is required for the Temporal TLS tests: scripts/setup.sh installs it "
-            "(apt-get install nginx-light)"
+            "(apt-get install nginx)"
         )
     return found
 
