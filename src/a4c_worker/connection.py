@@ -159,7 +159,7 @@ class TemporalSettings(BaseSettings):
     temporal_tls_client_key_path: str | None = None
     temporal_tls_client_key_data: SecretStr | None = None
     # Read so it can be refused: the Python SDK cannot skip host verification.
-    temporal_tls_disable_host_verification: bool = False
+    temporal_tls_disable_host_verification: bool | None = None
     temporal_profile: str | None = None
     temporal_config_file: str | None = None
 
@@ -191,6 +191,7 @@ class TemporalSettings(BaseSettings):
         "temporal_tls_client_cert_data",
         "temporal_tls_client_key_path",
         "temporal_tls_client_key_data",
+        "temporal_tls_disable_host_verification",
         "temporal_profile",
         "temporal_config_file",
         mode="before",

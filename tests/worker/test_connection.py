@@ -322,6 +322,7 @@ def test_disabling_host_verification_is_refused() -> None:
     variable, message = problem({"TEMPORAL_TLS_DISABLE_HOST_VERIFICATION": "true"})
     assert variable == "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION"
     assert "TEMPORAL_TLS_SERVER_NAME" in message  # what to do instead
+    assert connection({"TEMPORAL_TLS_DISABLE_HOST_VERIFICATION": "false"}).tls is False
 
 
 @pytest.mark.parametrize("load", LOADERS)
