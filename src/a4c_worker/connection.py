@@ -298,6 +298,8 @@ class TemporalSettings(BaseSettings):
         for name in TemporalSettings.model_fields:
             if name in ("temporal_profile", "temporal_config_file"):
                 continue  # passed as arguments: the SDK would read them from env otherwise
+            if name == "temporal_tls_disable_host_verification":
+                continue  # true is refused; false must not switch TLS on (the SDK would)
             value = getattr(self, name)
             if name not in self.model_fields_set or value is None:
                 continue
