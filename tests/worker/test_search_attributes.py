@@ -96,19 +96,28 @@ async def test_a_visibility_query_lists_one_organizations_workflows(flows: Flows
 
 
 async def test_no_started_workflow_has_an_address_in_its_search_attributes(
-    temporal_client: Client,
+    flows: Flows,
 ) -> None:
-    """Every workflow the session's tests started so far (this module's above among them)."""
-    seen = 0
-    async for execution in temporal_client.list_workflows():
+    """Every workflow the session's tests started so far, this test's own among them."""
+    slug = f"scan-{uuid.uuid4().hex[:8]}"
+    async with flows.worker():
+        spec = bootstrap_input(slug, domain=False)
+        await (await start_bootstrap(flows.client, spec, flows.task_queue)).result()
+
+    async def own_listed() -> bool:
+        return len(await listed(flows.client, organization_query(slug))) == 3
+
+    await wait_for_async(own_listed, seconds=20, what=f"visibility to list {slug}")
+    scanned: set[str] = set()
+    async for execution in flows.client.list_workflows():
         for pair in execution.typed_search_attributes:
             values = pair.value if isinstance(pair.value, list) else [pair.value]
             assert not any(ADDRESS.search(str(v)) for v in values), (execution.id, pair)
-            seen += 1
-    assert seen > 0  # the scan saw attributes, not an empty namespace
+            scanned.add(execution.id)
+    assert bootstrap_workflow_id(slug) in scanned  # the scan saw attributes
 
 
-def search_attribute_texts(name: str, history_json: str) -> list[str]:
+def search_attribute_texts(history_json: str) -> list[str]:
     """Every decoded search attribute value in a recorded history (start, child start,
     upsert, continue-as-new)."""
     return [text.text for text in texts(history_json) if ".searchAttributes." in text.where]
@@ -117,16 +126,26 @@ def search_attribute_texts(name: str, history_json: str) -> list[str]:
 @pytest.mark.parametrize("name", sorted(recorded_histories()))
 def test_no_recorded_search_attribute_is_an_address(name: str) -> None:
     path = recorded_histories()[name]
-    for value in search_attribute_texts(name, path.read_text()):
+    for value in search_attribute_texts(path.read_text()):
         assert not ADDRESS.search(value), (name, value)
 
 
 def test_the_recorded_histories_carry_the_attributes_since_0_4_0() -> None:
     """Guards the scan above: it reads the attributes where they are recorded."""
     happy = recorded_histories()["v0.4.0/bootstrap_happy"].read_text()
-    found = " ".join(search_attribute_texts("v0.4.0/bootstrap_happy", happy))
+    found = " ".join(search_attribute_texts(happy))
     assert '"history-happy"' in found  # its own start and its invitations' child starts
     assert str(organization_id("history-happy")) in found
+    children = [
+        text
+        for text in texts(happy)
+        if text.where.startswith(".startChildWorkflowExecutionInitiatedEventAttributes")
+        and text.where.endswith(".searchAttributes.indexedFields.OrganizationSlug.data")
+    ]
+    assert len(children) == 2  # both invitations' workflows, labelled by the bootstrap
+    # A run that continued as new keeps its first run's attributes.
+    run2 = recorded_histories()["v0.4.0/invitation_continued_as_new_run2"].read_text()
+    assert '"history-long"' in search_attribute_texts(run2)
 
 
 def test_the_dev_servers_register_every_attribute_and_the_readme_says_how() -> None:
