@@ -64,6 +64,7 @@ from a4c_worker.client import (
 )
 from a4c_worker.config import ACCEPT_PATH, DEFAULT_API_URL, DEFAULT_TASK_QUEUE, WorkerSettings
 from a4c_worker.contracts import Invitee
+from a4c_worker.search_attributes import dev_server_args
 from a4c_worker.workflows.models import (
     BootstrapInput,
     BootstrapProgress,
@@ -198,6 +199,7 @@ class Stack:
                 "--port", str(ports.temporal),
                 "--ui-port", str(ports.ui),
                 "--log-level", "warn",
+                *dev_server_args(),
             ],
             base,
             logs / "temporal.log",
