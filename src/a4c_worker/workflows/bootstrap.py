@@ -89,6 +89,8 @@ REFUSED_BEFORE_ACTING = frozenset(
 # workflow.patched (0.4.0): activate, then mail. README "Changing a workflow safely"
 # says when it becomes deprecate_patch, and when it goes.
 ACTIVATE_BEFORE_MAILS_PATCH = "bootstrap-activate-before-mails"
+# The refusal type of a cancel that came too late (what a caller matches on).
+CANCEL_REFUSED = "CancelRefused"
 
 INVALID_INPUT = "InvalidBootstrapInput"
 CANCELLED = "BootstrapCancelled"
@@ -151,7 +153,7 @@ class OrganizationBootstrapWorkflow:
         if not self._cancellable():
             raise ApplicationError(
                 f"the bootstrap is {self._state} at {self._current_step}: too late to cancel",
-                type="CancelRefused",
+                type=CANCEL_REFUSED,
             )
 
     def _cancellable(self) -> bool:
