@@ -223,7 +223,6 @@ def test_the_health_check_asks_only_the_process_it_names(tmp_path: Path) -> None
     assert run_healthcheck("api", API_PORT=port).returncode == 1  # nothing answers yet
     env = {
         "API_PORT": port,
-        "API_HOST": "0.0.0.0",  # as the manifest has it: asked on loopback
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
         "SQLITE_DBNAME": str(tmp_path / "events.sqlite"),
         "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",  # none there: /health answers anyway
@@ -234,6 +233,7 @@ def test_the_health_check_asks_only_the_process_it_names(tmp_path: Path) -> None
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
+        # API_HOST as the manifest has it (every address): the check asks loopback.
         while run_healthcheck("api", API_PORT=port, API_HOST="0.0.0.0").returncode != 0:
             assert api.poll() is None, api.communicate()[1]
             assert time.monotonic() < deadline, "a4c-api never answered /health"
