@@ -209,9 +209,12 @@ class WorkerMetrics:
 
     # --- what the interceptors report --------------------------------------------------
 
-    def count_bootstrap(self, error: BaseException | None, seconds: float) -> None:
-        """A bootstrap ended: returned (``error`` None) or raised ``error``."""
-        outcome, progress = bootstrap_outcome(error)
+    def count_bootstrap(
+        self, error: BaseException | None, progress: BootstrapProgress | None, seconds: float
+    ) -> None:
+        """A bootstrap ended: returned (``error`` None) or raised ``error``; ``progress`` is
+        its final progress (what its undos did, where it failed)."""
+        outcome = bootstrap_outcome(error, progress)
         self.bootstraps.labels(outcome).inc()
         self.bootstrap_seconds.labels(outcome).observe(max(seconds, 0.0))
         if progress is None:
@@ -220,9 +223,8 @@ class WorkerMetrics:
             # "revoke_invitation:<address>" names the invitee: the undo's kind only.
             undo = record.step.split(":", 1)[0]
             self.bootstrap_compensations.labels(undo, record.outcome).inc()
-        if outcome != "cancelled" and progress.failed_step in DNS_STEPS:
-            assert error is not None
-            cause = error.__cause__
+        if outcome in ("compensated", "failed") and progress.failed_step in DNS_STEPS:
+            cause = error.__cause__ if error is not None else None
             error_type = (failure_type(cause) or type(cause).__name__) if cause else "unknown"
             self.dns_configuration_failures.labels(progress.failed_step, error_type).inc()
 
@@ -253,25 +255,21 @@ class WorkerMetrics:
 
 
 def bootstrap_outcome(
-    error: BaseException | None,
-) -> tuple[BootstrapOutcome, BootstrapProgress | None]:
-    """How a bootstrap ended, from what its run raised (None: it completed), and its final
-    progress when the failure carries it (``BootstrapFailed``/``BootstrapCancelled``)."""
+    error: BaseException | None, progress: BootstrapProgress | None
+) -> BootstrapOutcome:
+    """How a bootstrap ended, from what its run raised (None: it completed) and its final
+    progress (None if it has none to tell)."""
     if error is None:
-        return "completed", None
-    progress = None
-    if isinstance(error, ApplicationError) and error.details:
-        found = error.details[0]
-        progress = found if isinstance(found, BootstrapProgress) else None
+        return "completed"
     if isinstance(error, asyncio.CancelledError) or is_cancelled_exception(error):
-        return "cancelled", progress
+        return "cancelled"  # a Temporal cancellation
     if isinstance(error, ApplicationError) and error.type == CANCELLED:
-        return "cancelled", progress
+        return "cancelled"  # the cancel signal or update
     if isinstance(error, ApplicationError) and error.type == FAILED and progress is not None:
         undone = all(c.outcome != "failed" for c in progress.compensations)
-        return ("compensated" if undone else "failed"), progress
+        return "compensated" if undone else "failed"
     # Failed before its saga began (invalid input) or in a way it does not describe.
-    return "failed", progress
+    return "failed"
 
 
 class MetricsInterceptor(Interceptor):
@@ -317,7 +315,13 @@ def _count_bootstrap(
     if workflow.unsafe.is_replaying():
         return
     seconds = (workflow.now() - info.start_time).total_seconds()
-    metrics.count_bootstrap(error, seconds)
+    # The run's own account (a pure query method), whichever way it ended: a Temporal
+    # cancellation raises no error that carries it.
+    # By attribute: the sandbox's copy of the workflow class is not the one imported here
+    # (the models are passed through, so the progress is the class imported here).
+    found = getattr(workflow.instance(), "progress", lambda: None)()
+    progress = found if isinstance(found, BootstrapProgress) else None
+    metrics.count_bootstrap(error, progress, seconds)
 
 
 class _ActivityMetrics(ActivityInboundInterceptor):
