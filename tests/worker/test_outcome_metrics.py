@@ -13,8 +13,10 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
+from temporalio.worker import Replayer
 from tests.worker.flows import FaultyApp, Flows, bootstrap_input, sqlite_app, wait_for_step
+from tests.worker.histories import recorded_histories
 
 from a4c_domain import ALL_ORGANIZATIONS
 from a4c_domain.errors import OrganizationInactive
@@ -24,9 +26,10 @@ from a4c_worker.client import (
     revoke_invitation,
     start_bootstrap,
 )
+from a4c_worker.converter import DATA_CONVERTER
 from a4c_worker.metrics import WorkerMetrics, bootstrap_outcome
 from a4c_worker.providers.errors import PermanentProviderError
-from a4c_worker.worker import create_worker
+from a4c_worker.worker import WORKFLOWS, create_worker, workflow_runner
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 
 
@@ -219,3 +222,30 @@ async def test_invitations_sent_accepted_revoked_and_expired_are_counted(flows: 
 def test_the_outcome_of_a_run_that_raised_something_undescribed_is_failed() -> None:
     assert bootstrap_outcome(None, None) == "completed"
     assert bootstrap_outcome(RuntimeError("a bug"), None) == "failed"
+
+
+async def test_replaying_the_recorded_histories_counts_nothing() -> None:
+    """Every recorded run of every release, replayed to its end with the interceptor:
+    completed, compensated and cancelled bootstraps, accepted and revoked invitations."""
+    metrics = WorkerMetrics()
+    replayer = Replayer(
+        workflows=WORKFLOWS,
+        data_converter=DATA_CONVERTER,
+        workflow_runner=workflow_runner(),
+        interceptors=[metrics.interceptor()],
+    )
+    histories = recorded_histories()
+    assert any(name.startswith("bootstrap_cancelled") for name in histories), histories
+    for name, path in sorted(histories.items()):
+        history = WorkflowHistory.from_json(name, path.read_text())
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+        assert result.replay_failure is None
+
+    a4c_samples = [
+        (sample.name, sample.labels, sample.value)
+        for family in metrics.registry.collect()
+        if family.name.startswith("a4c_worker_")
+        for sample in family.samples
+        if not sample.name.endswith("_created")
+    ]
+    assert [s for s in a4c_samples if s[2] != 0 and s[0] != "a4c_worker_activities_running"] == []
