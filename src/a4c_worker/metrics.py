@@ -314,14 +314,18 @@ def _count_bootstrap(
     """Count the end of a bootstrap run, unless this is a replay (see the module doc)."""
     if workflow.unsafe.is_replaying():
         return
-    seconds = (workflow.now() - info.start_time).total_seconds()
-    # The run's own account (a pure query method), whichever way it ended: a Temporal
-    # cancellation raises no error that carries it.
-    # By attribute: the sandbox's copy of the workflow class is not the one imported here
-    # (the models are passed through, so the progress is the class imported here).
-    found = getattr(workflow.instance(), "progress", lambda: None)()
-    progress = found if isinstance(found, BootstrapProgress) else None
-    metrics.count_bootstrap(error, progress, seconds)
+    try:
+        seconds = (workflow.now() - info.start_time).total_seconds()
+        # The run's own account (a pure query method), whichever way it ended: a Temporal
+        # cancellation raises no error that carries it. By attribute: the sandbox's copy
+        # of the workflow class is not the one imported here (the models are passed
+        # through, so the progress is of the class imported here).
+        found = getattr(workflow.instance(), "progress", lambda: None)()
+        progress = found if isinstance(found, BootstrapProgress) else None
+        metrics.count_bootstrap(error, progress, seconds)
+    except Exception:
+        # A metric must never fail the workflow task (it would be retried forever).
+        workflow.logger.exception("counting the end of a bootstrap failed")
 
 
 class _ActivityMetrics(ActivityInboundInterceptor):
@@ -343,5 +347,9 @@ class _ActivityMetrics(ActivityInboundInterceptor):
         finally:
             self.metrics.activities_running.dec()
             self.metrics.activity_seconds.labels(activity_type).observe(time.perf_counter() - began)
-        self.metrics.count_activity_result(activity_type, input.args, result)
+        try:
+            self.metrics.count_activity_result(activity_type, input.args, result)
+        except Exception:
+            # The activity did its work: a metric must not fail it (it would be retried).
+            activity.logger.exception("counting the result of %s failed", activity_type)
         return result
