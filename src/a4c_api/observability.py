@@ -17,12 +17,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
 
+from a4c_projector.metrics import register_process_collectors
+
 ACCESS_LOGGER = "uvicorn.access"
 
 
 class ApiMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        register_process_collectors(self.registry)
         self.requests = Counter(
             "a4c_api_requests",
             "HTTP requests answered, by route template, method and status code.",

@@ -1,7 +1,8 @@
 """``a4c``: the developer's and operator's entry point (the tool's console script).
 
 * ``a4c dev`` — the whole stack locally on embedded defaults, the API included (see
-  :mod:`a4c_tool.stack`).
+  :mod:`a4c_tool.stack`); ``a4c dev --postgres`` the same on the local PostgreSQL, in a
+  database of its own (:mod:`a4c_tool.devstore`) and a data folder of its own.
 * ``a4c demo`` — the domain scenario on a SQLite file, no servers.
 * ``a4c entities list|cleanup --tag TAG`` — tagged (development/seed) entities.
 * ``a4c validate`` — check configuration and every dependency, one line each.
@@ -29,11 +30,22 @@ from a4c_domain.application import TOKEN_SECRET_VAR
 from a4c_domain.errors import ConfigurationError
 from a4c_service.cli import INTERRUPTED, HelpFormatter, add_version, exit_codes
 from a4c_tool.datafolder import DataFolderInUse, StoreMismatch
+from a4c_tool.devstore import DEV_DATABASE, DevDatabaseUnavailable
 from a4c_tool.processes import ChildFailed, PortInUse
 from a4c_worker.config import DEFAULT_API_URL
 from a4c_worker.exit import run_and_exit
 
 DEFAULT_DATA_DIR = ".a4c"
+# ``a4c dev --postgres``'s own folder: a data folder's Temporal state belongs to one event
+# store (datafolder.py), so the two stacks run one after the other without --data-dir.
+POSTGRES_DATA_DIR = ".a4c-postgres"
+DATA_DIR_VAR = "A4C_DATA_DIR"
+
+
+def default_data_dir(*, postgres: bool = False) -> Path:
+    """``A4C_DATA_DIR``, else the embedded stack's folder or ``--postgres``'s."""
+    fallback = POSTGRES_DATA_DIR if postgres else DEFAULT_DATA_DIR
+    return Path(os.environ.get(DATA_DIR_VAR) or fallback)
 
 
 def local_token_secret(data_dir: Path) -> str:
@@ -81,8 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--data-dir",
         type=Path,
-        default=Path(os.environ.get("A4C_DATA_DIR", DEFAULT_DATA_DIR)),
-        help="folder for the local stack's files (A4C_DATA_DIR)",
+        default=None,  # resolved in main: --postgres has a folder of its own
+        help=f"folder for the local stack's files (default: {DATA_DIR_VAR}, else "
+        f"{DEFAULT_DATA_DIR}, or {POSTGRES_DATA_DIR} with dev --postgres)",
     )
     # Also accepted after the subcommand (``a4c dev --data-dir X``); SUPPRESS keeps a
     # value given before it when none is given after.
@@ -104,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dev.add_argument(
         "--ui-port", type=int, default=8233, help="the Temporal Web UI's port, if free (else any)"
+    )
+    dev.add_argument(
+        "--postgres",
+        action="store_true",
+        help=f"keep the event store and read models in the local PostgreSQL, database "
+        f"{DEV_DATABASE} (created if missing; POSTGRES_* override), not the SQLite file",
     )
     dev.add_argument(
         "--api-port",
@@ -129,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    data_dir: Path = args.data_dir
+    postgres = args.command == "dev" and args.postgres
+    data_dir: Path = args.data_dir or default_data_dir(postgres=postgres)
     try:
         if args.command == "dev":
             from a4c_tool.stack import run_stack
@@ -142,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                 temporal_port=args.temporal_port,
                 ui_port=args.ui_port,
                 api_port=args.api_port,
+                postgres=postgres,
             )
         if args.command == "demo":
             from a4c_tool.demo import run_demo
@@ -160,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    except ChildFailed as exc:
+    except (ChildFailed, DevDatabaseUnavailable) as exc:
         print(f"a4c dev: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except PersistenceError as exc:  # the store is down or cannot be created there

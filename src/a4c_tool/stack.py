@@ -9,8 +9,10 @@ cleanly, the API first. Everything lives in one data folder; a second run reuses
 and, because every ID is deterministic and the bootstrap's workflow id is its slug's,
 adds nothing.
 
-The event store is the SQLite file in the data folder unless ``PERSISTENCE_MODULE`` /
-``POSTGRES_*`` are set in the environment, in which case they are passed through.
+The event store is the SQLite file in the data folder unless ``--postgres`` puts it, and
+the read models, in a database of its own on the local PostgreSQL (:mod:`a4c_tool.devstore`,
+created if missing), or ``PERSISTENCE_MODULE`` / ``POSTGRES_*`` are set in the
+environment, in which case they are passed through.
 
 Longer than most modules: the stack's children, their order and the sample bootstrap
 they serve are one sequence, read top to bottom; the process mechanics are in
@@ -44,7 +46,8 @@ from a4c_domain.application import TOKEN_SECRET_VAR
 from a4c_domain.persistence import is_store_variable
 from a4c_projector.settings import ProjectorSettings
 from a4c_service.cli import INTERRUPTED
-from a4c_tool.datafolder import check_temporal_state, claimed
+from a4c_tool.datafolder import check_temporal_state, claimed, store_identity
+from a4c_tool.devstore import ensure_database, postgres_store
 from a4c_tool.processes import (
     Child,
     PortInUse,
@@ -65,6 +68,7 @@ from a4c_worker.client import (
 from a4c_worker.config import ACCEPT_PATH, DEFAULT_API_URL, DEFAULT_TASK_QUEUE, WorkerSettings
 from a4c_worker.connection import TemporalConnection, TemporalSettings
 from a4c_worker.contracts import Invitee
+from a4c_worker.search_attributes import dev_server_args
 from a4c_worker.workflows.models import (
     BootstrapInput,
     BootstrapProgress,
@@ -152,10 +156,12 @@ def temporal_binary() -> str:
     return found
 
 
-def store_env(data_dir: Path, token_secret: str) -> dict[str, str]:
-    """The event-store configuration every child shares."""
+def store_env(data_dir: Path, token_secret: str, *, postgres: bool = False) -> dict[str, str]:
+    """The event-store configuration every child shares (``postgres``: ``a4c dev --postgres``)."""
     env = {TOKEN_SECRET_VAR: token_secret}
-    if os.environ.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
+    if postgres:
+        env.update(postgres_store(os.environ))
+    elif os.environ.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
         env.update({k: v for k, v in os.environ.items() if k.startswith("POSTGRES_")})
         env["PERSISTENCE_MODULE"] = "eventsourcing.postgres"
     else:
@@ -175,9 +181,17 @@ class Stack:
     """The four children and the sample bootstrap."""
 
     def __init__(
-        self, data_dir: Path, token_secret: str, ports: Ports, out: TextIO, api_keys: str
+        self,
+        data_dir: Path,
+        token_secret: str,
+        ports: Ports,
+        out: TextIO,
+        api_keys: str,
+        *,
+        postgres: bool = False,
     ) -> None:
-        """``api_keys``: the API's ``API_KEYS`` (hashes only; the key itself stays out)."""
+        """``api_keys``: the API's ``API_KEYS`` (hashes only; the key itself stays out);
+        ``postgres``: the store in the local PostgreSQL's dev database (``--postgres``)."""
         self.data_dir = data_dir.resolve()
         self.ports = ports
         self.api_url = api_url(ports.api)
@@ -186,7 +200,8 @@ class Stack:
         self.stopping = False
         self.stop = StopSignals()
         self.mail_dir = self.data_dir / "mail"
-        self.store = store_env(self.data_dir, token_secret)
+        self.postgres = postgres
+        self.store = store_env(self.data_dir, token_secret, postgres=postgres)
         # The stack's own dev server: plain, namespace "default", whatever the shell says.
         self.local_temporal = TemporalConnection(target_host=f"127.0.0.1:{ports.temporal}")
         temporal_env = {
@@ -206,6 +221,7 @@ class Stack:
                 "--port", str(ports.temporal),
                 "--ui-port", str(ports.ui),
                 "--log-level", "warn",
+                *dev_server_args(),
             ],
             base,
             logs / "temporal.log",
@@ -287,6 +303,10 @@ class Stack:
             self.check_api_port()
             try:
                 self.say(f"a4c dev: data folder {self.data_dir}")
+                # Before any child: the projector would fail on a database that is not there.
+                created = self.postgres and ensure_database(self.store)
+                made = " (created)" if created else ""
+                self.say(f"  event store          {store_identity(self.store)}{made}")
                 self.temporal.start(pass_fds=[lock])
                 started.append(self.temporal)
                 wait_for_port(self.temporal, self.ports.temporal, 90, self.stop.check)
@@ -460,6 +480,7 @@ def run_stack(
     temporal_port: int,
     ui_port: int,
     api_port: int,
+    postgres: bool = False,
 ) -> int:
     """0 when the sample bootstrap completed (and, without ``once``, Ctrl-C stopped it).
 
@@ -470,7 +491,7 @@ def run_stack(
 
     dev_key, grant = new_key(DEV_KEY_NAME, None)  # an operator: acts on any organization
     ports = Ports.choose(temporal_port, ui_port, api_port)
-    stack = Stack(data_dir, token_secret, ports, out, api_keys=grant.entry())
+    stack = Stack(data_dir, token_secret, ports, out, api_keys=grant.entry(), postgres=postgres)
     ready = False
     try:
         with stack.stop.installed(), stack.running():

@@ -30,12 +30,18 @@ from temporalio.client import (
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
+from a4c_domain.ids import organization_id as organization_id_of
 from a4c_worker.connection import TemporalConnection
 from a4c_worker.contracts import Invitee, accept_proof
 from a4c_worker.converter import DATA_CONVERTER
+from a4c_worker.search_attributes import organization_search_attributes
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.invitation import NOT_READY, InvitationWorkflow
 from a4c_worker.workflows.models import (
@@ -88,7 +94,8 @@ async def start_bootstrap(
 ) -> BootstrapHandle:
     """Validate (``pydantic.ValidationError`` naming each field) and start, or join.
 
-    Validation happens here, before anything reaches Temporal or the event store.
+    Validation happens here, before anything reaches Temporal or the event store. The
+    workflow carries its organization's search attributes from the start.
     """
     spec = BootstrapInput.model_validate(
         input.model_dump() if isinstance(input, BootstrapInput) else input
@@ -98,6 +105,9 @@ async def start_bootstrap(
         spec,
         id=bootstrap_workflow_id(spec.slug),
         task_queue=task_queue,
+        search_attributes=organization_search_attributes(
+            organization_id_of(spec.slug), spec.slug, spec.tags
+        ),
         **ONCE_PER_ID,
     )
 
@@ -147,9 +157,18 @@ async def _query_progress(handle: BootstrapHandle) -> BootstrapProgress | None:
 
 
 async def start_invitation(
-    client: Client, input: InvitationInput | dict[str, Any], task_queue: str
+    client: Client,
+    input: InvitationInput | dict[str, Any],
+    task_queue: str,
+    *,
+    search_attributes: TypedSearchAttributes = TypedSearchAttributes.empty,
 ) -> InvitationHandle:
-    """Start the lifecycle of an invitation issued outside a bootstrap (one per id)."""
+    """Start the lifecycle of an invitation issued outside a bootstrap (one per id).
+
+    ``search_attributes``: its organization's
+    (:func:`~a4c_worker.search_attributes.organization_search_attributes`); the input
+    does not name the organization.
+    """
     spec = InvitationInput.model_validate(
         input.model_dump() if isinstance(input, InvitationInput) else input
     )
@@ -158,6 +177,7 @@ async def start_invitation(
         spec,
         id=invitation_workflow_id(spec.invitation_id),
         task_queue=task_queue,
+        search_attributes=search_attributes,
         **ONCE_PER_ID,
     )
 
@@ -197,6 +217,8 @@ async def invite(
     invitee: Invitee,
     generation: int = 1,
     task_queue: str,
+    organization_slug: str | None = None,
+    organization_tags: Sequence[str] = (),
     ttl_seconds: float = 7 * DAY,
     reminder_before_seconds: float = DAY,
     activities: StepPolicy | None = None,
@@ -207,6 +229,8 @@ async def invite(
     anything is sent. The same request again returns the same invitation (one invitation,
     one workflow). Raises :class:`InviteRefused` when the domain refuses (nothing is
     stored) and :class:`InvitationClosed` when the invitation has already ended.
+    ``organization_slug`` and ``organization_tags`` label the workflow for visibility
+    queries (its organization id always does).
     """
     request = InvitationToIssue(
         organization_id=organization_id, invitee=invitee, generation=generation
@@ -224,6 +248,9 @@ async def invite(
         spec,
         id=invitation_workflow_id(request.invitation_id),
         task_queue=task_queue,
+        search_attributes=organization_search_attributes(
+            organization_id, organization_slug, organization_tags
+        ),
         **ISSUE_PER_ID,
     )
     try:

@@ -192,6 +192,8 @@ async def invite(
             invitee=invitee,
             generation=generation,
             task_queue=task_queue,
+            organization_slug=org.slug,
+            organization_tags=org.tags,
             ttl_seconds=ttl,
             reminder_before_seconds=min(float(DAY), ttl / 2),
         )

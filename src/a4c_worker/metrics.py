@@ -1,10 +1,44 @@
 """Prometheus metrics of the worker, collected by a Temporal interceptor.
 
-Activities: started, failed (by activity type and error type) and their duration.
-Workflows: executions this worker began running for the first time — replays after a
-cache eviction or a restart are not counted again, so the figure means "starts".
-Accepts refused for a wrong token, by refusal (``InvalidToken``, or ``TooManyAttempts``
-once an invitation is throttled; see :mod:`a4c_worker.attempts`).
+What an operator asks, and where the answer is counted:
+
+* Activities: attempts started, failed (by activity type and error type), their duration
+  and how many run now.
+* Workflows: executions this worker began running for the first time.
+* Bootstraps: how each ended (``a4c_worker_bootstraps_total{outcome}``) and how long it
+  took (``a4c_worker_bootstrap_duration_seconds{outcome}``), what its undos did
+  (``a4c_worker_bootstrap_compensations_total{undo,outcome}``), and the bootstraps that
+  failed at a DNS step (``a4c_worker_dns_configuration_failures_total{step,error_type}``).
+* DNS: time from the first verification attempt to the record found visible
+  (``a4c_worker_dns_verification_seconds``; the propagation wait before it is the
+  bootstrap's fixed, configured timer).
+* Invitations: issued, mails sent (by kind: invitation or reminder), and closed as
+  accepted, revoked or expired.
+* Accepts refused for a wrong token, by refusal (``InvalidToken``, or ``TooManyAttempts``
+  once an invitation is throttled; see :mod:`a4c_worker.attempts`).
+* The process (CPU, memory, open files, start time) and the Python runtime.
+
+Where to count, and why never twice:
+
+* Workflow code must stay deterministic and replayable, so nothing is counted in it.
+  Bootstrap outcomes are counted by the workflow interceptor, around the workflow's run:
+  once it returns or raises, and only when that is not a replay
+  (``workflow.unsafe.is_replaying()``). A workflow whose history is replayed — after a
+  cache eviction, a worker restart, for a query on a closed workflow — reaches its end
+  again only under replay, so it is not counted again; the eviction itself is processed
+  as a replay too (the SDK says so), so a run torn down from the cache is not a failure.
+  The duration is workflow time (``workflow.now()`` less the run's start time), so it
+  is the same whichever worker ends the run.
+* Invitations and DNS verification are counted by the activity interceptor from what
+  the activities return: activities never replay. The domain commands say whether they
+  wrote (``written``; a compensation's ``done``), so a retried command that was a no-op
+  is not counted again. A mail is counted when the send activity returns ``sent``; the
+  only double count left is an attempt that succeeded but whose completion never
+  reached the server (it is retried): these are rates for dashboards and alerts.
+
+Names follow Prometheus conventions: counters end in ``_total`` (the client appends it),
+durations are ``_seconds``, label values are a small fixed set (never an address, an id
+or a message).
 
 Each :class:`WorkerMetrics` has its own ``CollectorRegistry`` (served by ``/metrics``),
 so tests and several workers in one process never share counters.
@@ -12,11 +46,24 @@ so tests and several workers in one process never share counters.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from typing import Any
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    GC_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 from temporalio import activity, workflow
+from temporalio.exceptions import ApplicationError, is_cancelled_exception
 from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
@@ -26,45 +73,132 @@ from temporalio.worker import (
     WorkflowInterceptorClassInput,
 )
 
+from a4c_worker.contracts import CompensationOutcome, InvitationOutcome, MailOutcome, SendMailInput
+from a4c_worker.workflows.bootstrap import (
+    CANCELLED,
+    CONFIGURE_DNS,
+    FAILED,
+    RECORD_DNS_VERIFIED,
+    VERIFY_DNS,
+    OrganizationBootstrapWorkflow,
+)
+from a4c_worker.workflows.models import BootstrapProgress
+from a4c_worker.workflows.saga import failure_type
+
+BootstrapOutcome = Literal["completed", "compensated", "failed", "cancelled"]
+BOOTSTRAP_OUTCOMES: tuple[BootstrapOutcome, ...] = (
+    "completed",
+    "compensated",
+    "failed",
+    "cancelled",
+)
+DNS_STEPS = (CONFIGURE_DNS, VERIFY_DNS, RECORD_DNS_VERIFIED)
+# A bootstrap runs for minutes (DNS propagation, verification back-off), sometimes hours.
+BOOTSTRAP_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 21600)
+DNS_VERIFICATION_BUCKETS = (0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600, 1200, 3600)
+
+
+def register_process_collectors(registry: CollectorRegistry) -> None:
+    """CPU, memory, file descriptors and start time of this process; Python's version and
+    garbage collector. On a registry of our own: the default one is never served.
+    (The projector has its own copy, which the API uses: neither may import the other.)"""
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    if GC_COLLECTOR is not None:  # CPython only
+        GCCollector(registry=registry)
+
 
 class WorkerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        r = self.registry
+        register_process_collectors(r)
         self.activities_started = Counter(
             "a4c_worker_activities_started",
             "Activity attempts started, by activity type.",
             ["activity_type"],
-            registry=self.registry,
+            registry=r,
         )
         self.activities_failed = Counter(
             "a4c_worker_activities_failed",
             "Activity attempts that raised, by activity type and error type.",
             ["activity_type", "error_type"],
-            registry=self.registry,
+            registry=r,
         )
         self.activity_seconds = Histogram(
             "a4c_worker_activity_seconds",
             "Duration of activity attempts, by activity type.",
             ["activity_type"],
-            registry=self.registry,
+            registry=r,
         )
         self.activities_running = Gauge(
             "a4c_worker_activities_running",
             "Activity attempts running now.",
-            registry=self.registry,
+            registry=r,
         )
         self.workflows_started = Counter(
             "a4c_worker_workflows_started",
             "Workflow executions this worker ran for the first time, by workflow type.",
             ["workflow_type"],
-            registry=self.registry,
+            registry=r,
         )
-
+        self.bootstraps = Counter(
+            "a4c_worker_bootstraps",
+            "Organization bootstraps ended, by outcome: completed; compensated (failed at a "
+            "step, and every undo succeeded); failed (any other failure: an undo failed, or "
+            "the input was refused before any step); cancelled.",
+            ["outcome"],
+            registry=r,
+        )
+        self.bootstrap_seconds = Histogram(
+            "a4c_worker_bootstrap_duration_seconds",
+            "Time from a bootstrap's start to its end (workflow time), by outcome.",
+            ["outcome"],
+            buckets=BOOTSTRAP_BUCKETS,
+            registry=r,
+        )
+        self.bootstrap_compensations = Counter(
+            "a4c_worker_bootstrap_compensations",
+            "Undo actions run by failed or cancelled bootstraps, by undo and outcome "
+            "(done, nothing_to_do, failed).",
+            ["undo", "outcome"],
+            registry=r,
+        )
+        self.dns_configuration_failures = Counter(
+            "a4c_worker_dns_configuration_failures",
+            "Bootstraps that failed at a DNS step (configure_dns, verify_dns, "
+            "record_dns_verified), by step and error type.",
+            ["step", "error_type"],
+            registry=r,
+        )
+        self.dns_verification_seconds = Histogram(
+            "a4c_worker_dns_verification_seconds",
+            "Time from the first DNS verification attempt to the record found visible.",
+            buckets=DNS_VERIFICATION_BUCKETS,
+            registry=r,
+        )
+        self.invitations_issued = Counter(
+            "a4c_worker_invitations_issued",
+            "Invitations issued (stored).",
+            registry=r,
+        )
+        self.invitations_sent = Counter(
+            "a4c_worker_invitations_sent",
+            "Invitation mails handed to the mail provider, by kind (invitation, reminder).",
+            ["kind"],
+            registry=r,
+        )
+        self.invitations_closed = Counter(
+            "a4c_worker_invitations_closed",
+            "Invitations closed, by outcome (accepted, revoked, expired).",
+            ["outcome"],
+            registry=r,
+        )
         self.accept_proofs_refused = Counter(
             "a4c_worker_accept_proofs_refused",
             "Invitation accepts refused for a wrong token, by refusal type.",
             ["refusal"],
-            registry=self.registry,
+            registry=r,
         )
 
     def count_refused_accept(self, refusal: str) -> None:
@@ -72,6 +206,70 @@ class WorkerMetrics:
 
     def interceptor(self) -> Interceptor:
         return MetricsInterceptor(self)
+
+    # --- what the interceptors report --------------------------------------------------
+
+    def count_bootstrap(
+        self, error: BaseException | None, progress: BootstrapProgress | None, seconds: float
+    ) -> None:
+        """A bootstrap ended: returned (``error`` None) or raised ``error``; ``progress`` is
+        its final progress (what its undos did, where it failed)."""
+        outcome = bootstrap_outcome(error, progress)
+        self.bootstraps.labels(outcome).inc()
+        self.bootstrap_seconds.labels(outcome).observe(max(seconds, 0.0))
+        if progress is None:
+            return
+        for record in progress.compensations:
+            # "revoke_invitation:<address>" names the invitee: the undo's kind only.
+            undo = record.step.split(":", 1)[0]
+            self.bootstrap_compensations.labels(undo, record.outcome).inc()
+        if outcome in ("compensated", "failed") and progress.failed_step in DNS_STEPS:
+            cause = error.__cause__ if error is not None else None
+            error_type = (failure_type(cause) or type(cause).__name__) if cause else "unknown"
+            self.dns_configuration_failures.labels(progress.failed_step, error_type).inc()
+
+    def count_activity_result(self, activity_type: str, args: Sequence[Any], result: Any) -> None:
+        """What a returning activity did, for the activities that answer an operator's
+        question (the rest are counted as attempts only)."""
+        if activity_type == "verify_dns":
+            first_try = activity.info().scheduled_time
+            waited = (datetime.now(UTC) - first_try).total_seconds()
+            self.dns_verification_seconds.observe(max(waited, 0.0))
+        elif isinstance(result, InvitationOutcome) and result.written:
+            if activity_type == "issue_invitation":
+                self.invitations_issued.inc()
+            elif activity_type == "accept_invitation":
+                self.invitations_closed.labels("accepted").inc()
+            elif activity_type == "expire_invitation" and result.status == "expired":
+                self.invitations_closed.labels("expired").inc()
+        elif isinstance(result, MailOutcome) and result.sent and args:
+            request = args[0]
+            kind = request.kind if isinstance(request, SendMailInput) else "invitation"
+            self.invitations_sent.labels(kind).inc()
+        elif (
+            activity_type == "revoke_invitation"
+            and isinstance(result, CompensationOutcome)
+            and result.outcome == "done"
+        ):
+            self.invitations_closed.labels("revoked").inc()
+
+
+def bootstrap_outcome(
+    error: BaseException | None, progress: BootstrapProgress | None
+) -> BootstrapOutcome:
+    """How a bootstrap ended, from what its run raised (None: it completed) and its final
+    progress (None if it has none to tell)."""
+    if error is None:
+        return "completed"
+    if isinstance(error, asyncio.CancelledError) or is_cancelled_exception(error):
+        return "cancelled"  # a Temporal cancellation
+    if isinstance(error, ApplicationError) and error.type == CANCELLED:
+        return "cancelled"  # the cancel signal or update
+    if isinstance(error, ApplicationError) and error.type == FAILED and progress is not None:
+        undone = all(c.outcome != "failed" for c in progress.compensations)
+        return "compensated" if undone else "failed"
+    # Failed before its saga began (invalid input) or in a way it does not describe.
+    return "failed"
 
 
 class MetricsInterceptor(Interceptor):
@@ -88,11 +286,46 @@ class MetricsInterceptor(Interceptor):
 
         class _WorkflowMetrics(WorkflowInboundInterceptor):
             async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
+                info = workflow.info()
                 if not workflow.unsafe.is_replaying():
-                    metrics.workflows_started.labels(workflow.info().workflow_type).inc()
-                return await super().execute_workflow(input)
+                    metrics.workflows_started.labels(info.workflow_type).inc()
+                if not _is_bootstrap(input.type):
+                    return await super().execute_workflow(input)
+                try:
+                    result = await super().execute_workflow(input)
+                except BaseException as exc:
+                    _count_bootstrap(metrics, info, exc)
+                    raise
+                _count_bootstrap(metrics, info, None)
+                return result
 
         return _WorkflowMetrics
+
+
+def _is_bootstrap(cls: type) -> bool:
+    # By name: the sandbox runs its own import of the workflow's module, another class object.
+    bootstrap = OrganizationBootstrapWorkflow
+    return (cls.__module__, cls.__qualname__) == (bootstrap.__module__, bootstrap.__qualname__)
+
+
+def _count_bootstrap(
+    metrics: WorkerMetrics, info: workflow.Info, error: BaseException | None
+) -> None:
+    """Count the end of a bootstrap run, unless this is a replay (see the module doc)."""
+    if workflow.unsafe.is_replaying():
+        return
+    try:
+        seconds = (workflow.now() - info.start_time).total_seconds()
+        # The run's own account (a pure query method), whichever way it ended: a Temporal
+        # cancellation raises no error that carries it. By attribute: the sandbox's copy
+        # of the workflow class is not the one imported here (the models are passed
+        # through, so the progress is of the class imported here).
+        found = getattr(workflow.instance(), "progress", lambda: None)()
+        progress = found if isinstance(found, BootstrapProgress) else None
+        metrics.count_bootstrap(error, progress, seconds)
+    except Exception:
+        # A metric must never fail the workflow task (it would be retried forever).
+        workflow.logger.exception("counting the end of a bootstrap failed")
 
 
 class _ActivityMetrics(ActivityInboundInterceptor):
@@ -106,7 +339,7 @@ class _ActivityMetrics(ActivityInboundInterceptor):
         self.metrics.activities_running.inc()
         began = time.perf_counter()
         try:
-            return await super().execute_activity(input)
+            result = await super().execute_activity(input)
         except BaseException as exc:
             error_type = getattr(exc, "type", None) or type(exc).__name__
             self.metrics.activities_failed.labels(activity_type, error_type).inc()
@@ -114,3 +347,9 @@ class _ActivityMetrics(ActivityInboundInterceptor):
         finally:
             self.metrics.activities_running.dec()
             self.metrics.activity_seconds.labels(activity_type).observe(time.perf_counter() - began)
+        try:
+            self.metrics.count_activity_result(activity_type, input.args, result)
+        except Exception:
+            # The activity did its work: a metric must not fail it (it would be retried).
+            activity.logger.exception("counting the result of %s failed", activity_type)
+        return result

@@ -151,7 +151,13 @@ def _runtime(settings: WorkerSettings) -> Runtime | None:
     if settings.temporal_metrics_port is None:
         return None
     address = f"{settings.health_host}:{settings.temporal_metrics_port}"
-    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(
+                bind_address=address, durations_as_seconds=True, unit_suffix=True
+            )
+        )
+    )
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
-from tests.api.conftest import ZONE, Stack, unique_slug
+from tests.api.conftest import Stack, unique_slug
 from tests.api.v1_support import (
     V1_ROUTES,
     Caller,
@@ -24,6 +24,7 @@ from tests.api.v1_support import (
     wait_for_state,
 )
 from tests.support import wait_for_async
+from tests.worker.flows import ZONE
 
 from a4c_api.v1.common import CONSISTENT_HEADER
 from a4c_worker.client import bootstrap_handle

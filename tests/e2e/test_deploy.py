@@ -3,8 +3,13 @@
 They cannot be built or applied here (no Docker engine, no cluster), so this checks
 what must agree: every variable a manifest sets is one the configuration reads, the
 probe paths are ones the health servers answer, ports line up, the grace period covers
-the process's own, the image runs as a non-root user with a health check that asks
-whichever process runs (tried against a real ``a4c-api``).
+the process's own, the pods pass the "restricted" Pod Security level, every 2-replica
+Deployment has a disruption budget and every scraped or served port a Service, the image
+tag is the package's version, the image is built in two stages from the hashed lock and
+runs as a non-root user, and its per-process health check asks only its own process
+(tried against a real ``a4c-api``). The validators run here too: ``kubernetes-validate
+--strict`` on every manifest and ``hadolint`` on the Dockerfile (both from the test
+extra; a missing one fails, it is never skipped).
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import os
 import subprocess
 import sys
 import time
+import tomllib
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +34,12 @@ from a4c_projector.settings import ProjectorSettings
 from a4c_worker.config import ACCEPT_PATH, WorkerSettings, load_settings
 from tests.support import free_port
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+MANIFESTS = sorted((DEPLOY / "k8s").glob("*.yaml"))
 PROBE_PATHS = {"/health", "/ready"}
 HEALTHCHECK = DEPLOY / "healthcheck.py"
+BIN = Path(sys.executable).parent
 
 
 def documents(name: str) -> list[dict[str, Any]]:
@@ -70,7 +80,7 @@ def container(deployment: dict[str, Any]) -> dict[str, Any]:
     return only
 
 
-def check_probes(deployment: dict[str, Any], port: int) -> None:
+def check_probes(deployment: dict[str, Any], port: int, ready_path: str = "/ready") -> None:
     main = container(deployment)
     ports = {p["name"]: p["containerPort"] for p in main["ports"]}
     for probe in ("livenessProbe", "readinessProbe"):
@@ -78,7 +88,7 @@ def check_probes(deployment: dict[str, Any], port: int) -> None:
         assert http["path"] in PROBE_PATHS
         assert ports[http["port"]] == port
     assert main["livenessProbe"]["httpGet"]["path"] == "/health"
-    assert main["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert main["readinessProbe"]["httpGet"]["path"] == ready_path
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     assert int(annotations["prometheus.io/port"]) == port
     pod_security = deployment["spec"]["template"]["spec"]["securityContext"]
@@ -118,7 +128,9 @@ def test_projector_manifest_agrees_with_projector_settings() -> None:
     secrets = secret_keys(secret_ref(deployment))
     assert secrets and [v for v in secrets if not is_store_variable(v)] == []
     assert deployment["spec"]["replicas"] == 2  # one active, one standby
-    check_probes(deployment, int(config["PROJECTOR_HTTP_PORT"]))
+    # Ready while alive: a standby is never /ready, and a Deployment whose second pod
+    # can never be Ready neither rolls out (maxSurge 0) nor lets its budget evict.
+    check_probes(deployment, int(config["PROJECTOR_HTTP_PORT"]), ready_path="/health")
 
 
 def test_api_manifest_agrees_with_api_settings() -> None:
@@ -195,38 +207,214 @@ def test_image_ports_are_the_manifests_and_each_process_reads_its_own() -> None:
     assert projector_reads("PROJECTOR_HTTP_PORT")
 
 
-def run_healthcheck(port: int) -> int:
-    """The image's health check, with this port as every process's."""
-    ports = {v: str(port) for v in ("API_PORT", "HEALTH_PORT", "PROJECTOR_HTTP_PORT")}
-    done = subprocess.run(
-        [sys.executable, str(HEALTHCHECK)], env=os.environ | ports, timeout=30, check=False
-    )
-    return done.returncode
+def run_healthcheck(process: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The image's health check for ``process``, with these variables (and no others of its)."""
+    known = {"API_HOST", "API_PORT", "HEALTH_HOST", "HEALTH_PORT"}
+    known |= {"PROJECTOR_HTTP_HOST", "PROJECTOR_HTTP_PORT"}
+    base = {k: v for k, v in os.environ.items() if k not in known}
+    return subprocess.run(
+        [sys.executable, str(HEALTHCHECK), process],
+        env=base | env, capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
 
 
-def test_the_image_health_check_asks_the_api_in_an_api_container(tmp_path: Path) -> None:
-    port = free_port()
-    assert run_healthcheck(port) == 1  # nothing answers yet: unhealthy
+def test_the_health_check_asks_only_the_process_it_names(tmp_path: Path) -> None:
+    port, closed = str(free_port()), str(free_port())
+    assert run_healthcheck("api", API_PORT=port).returncode == 1  # nothing answers yet
     env = {
-        "API_PORT": str(port),
+        "API_PORT": port,
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
         "SQLITE_DBNAME": str(tmp_path / "events.sqlite"),
         "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",  # none there: /health answers anyway
     }
     api = subprocess.Popen(
-        [str(Path(sys.executable).parent / "a4c-api"), "run"],
+        [str(BIN / "a4c-api"), "run"],
         env=os.environ | env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        while run_healthcheck(port) != 0:
+        # API_HOST as the manifest has it (every address): the check asks loopback.
+        while run_healthcheck("api", API_PORT=port, API_HOST="0.0.0.0").returncode != 0:
             assert api.poll() is None, api.communicate()[1]
             assert time.monotonic() < deadline, "a4c-api never answered /health"
             time.sleep(0.3)
+        # Another process's check never counts the API's answer: it asks its own port.
+        worker = run_healthcheck("worker", API_PORT=port, HEALTH_PORT=closed)
+        projector = run_healthcheck("projector", API_PORT=port, HEALTH_PORT=port)
+        usage = run_healthcheck("scheduler", API_PORT=port)
     finally:
         api.terminate()
         _, err = api.communicate(timeout=60)
     assert api.returncode == 0, err  # SIGTERM is a clean stop
+    assert worker.returncode == 1
+    assert projector.returncode == 1 and "PROJECTOR_HTTP_PORT is not set" in projector.stderr
+    assert usage.returncode == 2 and "worker|projector|api" in usage.stderr
+
+
+def test_the_health_check_reads_each_process_own_variables() -> None:
+    names = healthcheck_processes()
+    assert set(names) == {"worker", "projector", "api"}
+    assert all(worker_reads(v) for v in names["worker"])
+    assert all(projector_reads(v) for v in names["projector"])
+    assert all(api_reads(v) for v in names["api"])
+    # The image sets each process's port; the manifests' commands are those processes.
+    env = image_env((DEPLOY / "Dockerfile").read_text())
+    assert {port for _, port in names.values()} <= env.keys()
+    commands = {container(of_kind(documents(f"{p}.yaml"), "Deployment"))["args"][0] for p in names}
+    assert commands == {f"a4c-{p}" for p in names}
+
+
+def healthcheck_processes() -> dict[str, tuple[str, str]]:
+    """``PROCESSES`` of deploy/healthcheck.py (a script, not an importable module)."""
+    scope: dict[str, Any] = {"__name__": "healthcheck"}
+    exec(compile(HEALTHCHECK.read_text(), str(HEALTHCHECK), "exec"), scope)
+    found: dict[str, tuple[str, str]] = scope["PROCESSES"]
+    return found
+
+
+def dockerfile_stages() -> list[list[str]]:
+    """The Dockerfile's instructions (continuations joined, comments dropped), per stage."""
+    text = (DEPLOY / "Dockerfile").read_text().replace("\\\n", " ")
+    stages: list[list[str]] = []
+    for row in text.splitlines():
+        row = row.strip()
+        if not row or row.startswith("#"):
+            continue
+        if row.startswith("FROM "):
+            stages.append([])
+        stages[-1].append(" ".join(row.split()))
+    return stages
+
+
+def test_the_image_is_built_in_two_stages_from_the_hashed_lock() -> None:
+    build, final = dockerfile_stages()
+    assert build[0].startswith("FROM ") and build[0].endswith(" AS build")
+    runs = [row for row in build if row.startswith("RUN ")]
+    locked = [row for row in runs if "-r requirements.lock" in row]
+    assert len(locked) == 1 and "--require-hashes" in locked[0] and "--only-binary" in locked[0]
+    # The project on top, adding nothing unlocked; nothing with an extra ("[dev]", "[test]").
+    (project,) = [row for row in runs if row.endswith(" .")]
+    assert "--no-deps" in project
+    assert all("[" not in row for row in runs)
+    assert "COPY requirements.lock ./" in build
+    # The final stage installs nothing: it copies the built environment and the DDL.
+    assert not any("pip" in row for row in final)
+    assert "COPY --from=build /opt/a4c /opt/a4c" in final
+    assert final[0].split()[1] == build[0].split()[1]  # the environment's own interpreter
+    assert image_env("\n".join(final))["PATH"].startswith("/opt/a4c/bin:")
+    # No image-wide health check: each process has its own (Kubernetes probes, or
+    # healthcheck.py naming the process).
+    assert not any(row.startswith("HEALTHCHECK") for row in final)
+
+
+def test_the_lock_is_made_for_the_image_python() -> None:
+    (base,) = {stage[0].split()[1] for stage in dockerfile_stages()}
+    header = (ROOT / "requirements.lock").read_text().split("\n", 3)[:3]
+    assert f"bash scripts/lock.sh  (for {base}, linux)" in header[1], header
+
+
+def package_version() -> str:
+    """The version pyproject.toml defines (the installed distribution says the same)."""
+    declared = str(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"])
+    assert version("a4c") == declared, "reinstall: pip install -e '.[dev,test]'"
+    return declared
+
+
+def deployments() -> dict[str, list[dict[str, Any]]]:
+    """Each manifest file with a Deployment: its documents."""
+    found = {m.name: documents(m.name) for m in MANIFESTS}
+    return {
+        name: docs for name, docs in found.items() if any(d["kind"] == "Deployment" for d in docs)
+    }
+
+
+def selects(selector: dict[str, str], deployment: dict[str, Any]) -> bool:
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    return bool(selector) and selector.items() <= labels.items()
+
+
+@pytest.mark.parametrize("name", sorted(deployments()))
+def test_every_pod_passes_the_restricted_pod_security_level(name: str) -> None:
+    deployment = of_kind(documents(name), "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["automountServiceAccountToken"] is False
+    for each in pod["containers"]:
+        context = each["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["capabilities"] == {"drop": ["ALL"]}
+        assert context["readOnlyRootFilesystem"] is True
+        assert each["livenessProbe"] and each["readinessProbe"]
+        assert "hostPort" not in str(each["ports"])
+    assert not {"hostNetwork", "hostPID", "hostIPC"} & pod.keys()
+
+
+@pytest.mark.parametrize("name", sorted(deployments()))
+def test_every_deployment_runs_the_package_version_with_a_budget_and_a_service(name: str) -> None:
+    docs = documents(name)
+    deployment = of_kind(docs, "Deployment")
+    main = container(deployment)
+    assert main["image"] == f"a4c:{package_version()}"  # pinned: never a4c:latest
+    # Two replicas or more: a node drain may take only one at a time.
+    budgets = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
+    if deployment["spec"]["replicas"] >= 2:
+        (budget,) = budgets
+        assert selects(budget["spec"]["selector"]["matchLabels"], deployment)
+        assert 1 <= budget["spec"]["minAvailable"] < deployment["spec"]["replicas"]
+    # The scraped port (and the API's served one) behind a Service selecting these pods.
+    scraped = int(deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"])
+    by_name = {p["name"]: p["containerPort"] for p in main["ports"]}
+    (service,) = [d for d in docs if d["kind"] == "Service"]
+    assert selects(service["spec"]["selector"], deployment)
+    targets = {by_name[p["targetPort"]] for p in service["spec"]["ports"]}
+    assert scraped in targets
+
+
+def tool(name: str) -> str:
+    """A validator from the test extra, beside this interpreter; its absence fails the run."""
+    path = BIN / name
+    if not path.exists():
+        pytest.fail(
+            f"{name} is missing from {BIN}: it comes with the test extra "
+            f"(bash scripts/setup.sh installs .[dev,test])"
+        )
+    return str(path)
+
+
+def run_tool(*argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv, input=stdin, capture_output=True, text=True, timeout=120, check=False, cwd=ROOT
+    )
+
+
+def test_every_manifest_passes_kubernetes_validate_strict() -> None:
+    done = run_tool(tool("kubernetes-validate"), "--strict", *(str(m) for m in MANIFESTS))
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    resources = sum(len(documents(m.name)) for m in MANIFESTS)
+    assert output.count(" passed for resource ") == resources, output
+    assert "WARN" not in output, output
+
+
+def test_kubernetes_validate_strict_rejects_an_unknown_field(tmp_path: Path) -> None:
+    """The validator is really checking (its schemas are there): a typo fails it."""
+    wrong = (DEPLOY / "k8s" / "worker.yaml").read_text().replace("seccompProfile:", "seccomp:")
+    (tmp_path / "worker.yaml").write_text(wrong)
+    done = run_tool(tool("kubernetes-validate"), "--strict", str(tmp_path / "worker.yaml"))
+    assert done.returncode == 1 and "'seccomp' was unexpected" in done.stdout + done.stderr
+
+
+def test_hadolint_passes_on_the_dockerfile() -> None:
+    done = run_tool(tool("hadolint"), "--no-color", "deploy/Dockerfile")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout == "", done.stdout  # not even an info-level finding
+
+
+def test_hadolint_rejects_an_unpinned_base_image() -> None:
+    """The linter is really checking: the image this one replaced would fail it."""
+    done = run_tool(tool("hadolint"), "--no-color", "-", stdin="FROM python:latest\n")
+    assert done.returncode == 1 and "DL3007" in done.stdout, done.stdout + done.stderr
 
 
 @pytest.mark.parametrize(
@@ -235,11 +423,10 @@ def test_the_image_health_check_asks_the_api_in_an_api_container(tmp_path: Path)
         "USER 10001:10001",
         "COPY sql /app/sql",
         "COPY deploy/healthcheck.py /app/healthcheck.py",
-        'CMD ["python", "/app/healthcheck.py"]',
+        'CMD ["a4c-worker", "run"]',
     ],
 )
 def test_image_definition(line: str) -> None:
-    dockerfile = (DEPLOY / "Dockerfile").read_text()
-    assert line in dockerfile
-    assert 'CMD ["python", "/app/healthcheck.py"]' in dockerfile.split("HEALTHCHECK", 1)[1]
+    (_, final) = dockerfile_stages()
+    assert line in final
     assert "/health" in HEALTHCHECK.read_text()

@@ -128,8 +128,8 @@ def test_an_old_unapplied_event_turns_readiness_red_and_shows_in_metrics(
         assert after["a4c_projector_position"] == after["a4c_projector_head"] == late.position
         assert after["a4c_projector_lag_events"] == 0.0
         # Every event went through a batch of this process: the histogram adds up.
-        assert after["a4c_projector_batch_size_sum"] == late.position
-        batches = after["a4c_projector_batch_size_count"]
+        assert after["a4c_projector_batch_events_sum"] == late.position
+        batches = after["a4c_projector_batch_events_count"]
         assert 2 <= batches == after["a4c_projector_batch_duration_seconds_count"]
         assert after["a4c_projector_batch_duration_seconds_sum"] > 0
         code, err = daemon.terminate()

@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from a4c_worker.converter import DATA_CONVERTER
+from a4c_worker.search_attributes import dev_server_args
 
 
 def find_temporal_cli() -> str:
@@ -31,8 +32,13 @@ def find_temporal_cli() -> str:
 
 
 async def start_dev_server(*dynamic_config: str) -> WorkflowEnvironment:
-    """A dev server (in-memory) with the workers' data converter; ``KEY=VALUE`` settings."""
+    """A dev server (in-memory) with the workers' data converter; ``KEY=VALUE`` settings.
+
+    Our search attributes are registered at start, as ``a4c dev`` does: a workflow
+    started with an unregistered one is refused.
+    """
     extra = [arg for value in dynamic_config for arg in ("--dynamic-config-value", value)]
+    extra += dev_server_args()
     return await WorkflowEnvironment.start_local(
         data_converter=DATA_CONVERTER,
         dev_server_existing_path=find_temporal_cli(),

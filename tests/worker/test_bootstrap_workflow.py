@@ -67,8 +67,8 @@ async def test_happy_path_activates_the_organization_and_mails_every_invitee(flo
         "verify_dns",
         "record_dns_verified",
         "issue_invitations",
-        "send_invitations",
         "activate",
+        "send_invitations",
         "start_invitation_workflows",
     ]
     assert result.invitation_workflow_ids == [f"invitation-{i}" for i in result.invitation_ids]
@@ -127,8 +127,8 @@ async def test_an_organization_without_a_domain_skips_the_dns_steps(flows: Flows
     assert result.completed_steps == [
         "register",
         "issue_invitations",
-        "send_invitations",
         "activate",
+        "send_invitations",
         "start_invitation_workflows",
     ]
     assert flows.dns.operations == []

@@ -34,7 +34,9 @@ def mailed_token(flows: Flows, email: str) -> str:
 async def test_a_compensated_bootstraps_invitations_cannot_be_accepted(flows: Flows) -> None:
     slug = "undone-invites"
     assert isinstance(flows.app, FaultyApp)
-    flows.app.fail("activate", DNSNotVerified("injected"))  # after the mails went out
+    # After the invitations were issued. (Since 0.4.0 no mail has gone out yet: the token
+    # is the one a link would carry, as a bootstrap of 0.3.0 had mailed it.)
+    flows.app.fail("activate", DNSNotVerified("injected"))
     async with flows.worker():
         handle = await start_bootstrap(flows.client, bootstrap_input(slug), flows.task_queue)
         with pytest.raises(WorkflowFailureError):
@@ -50,7 +52,7 @@ async def test_a_compensated_bootstraps_invitations_cannot_be_accepted(flows: Fl
             flows.app.accept_invitation(
                 organization_id=org_id,
                 invitation_id=inv_id,
-                token=mailed_token(flows, email),
+                token=flows.app.tokens.token(inv_id, 1),
                 user_id="late-user",
             )
         inv = flows.app.get_invitation(inv_id, org_id)

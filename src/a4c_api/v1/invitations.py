@@ -235,6 +235,8 @@ async def invite_someone(
             invitee=invitee,
             generation=generation,
             task_queue=gateway.task_queue,
+            organization_slug=org.slug,
+            organization_tags=org.tags,
         )
     except InviteRefused as exc:
         raise from_workflow_refusal(exc.error_type, str(exc)) from None

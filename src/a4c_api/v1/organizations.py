@@ -63,7 +63,7 @@ from a4c_domain.organization import OrganizationStatus
 from a4c_projector.queries import OrganizationRecord
 from a4c_worker.client import bootstrap_handle, start_bootstrap
 from a4c_worker.converter import DATA_CONVERTER
-from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
+from a4c_worker.workflows.bootstrap import CANCEL_REFUSED, OrganizationBootstrapWorkflow
 from a4c_worker.workflows.models import BootstrapInput, BootstrapProgress
 
 router: APIRouter = APIRouter(tags=["organizations"])
@@ -71,8 +71,6 @@ log = logging.getLogger(__name__)
 
 # A query or history read that takes longer than this answers without it (seconds).
 TEMPORAL_RPC_TIMEOUT = timedelta(seconds=5)
-# The refusal type of a cancel that came too late (the bootstrap's own word).
-CANCEL_REFUSED = "CancelRefused"
 # What a registration is compared on (the read model's columns of the request's fields).
 REGISTRATION_FIELDS = ("name", "org_type", "parent_id", "tags", "domain")
 

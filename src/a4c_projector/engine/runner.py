@@ -130,6 +130,12 @@ class Runner:
                 lock.release()
         return 0
 
+    def _beat(self) -> float:
+        """The loop is alive: for ``/health`` (monotonic) and for Prometheus (Unix time)."""
+        self.state.heartbeat = now = time.monotonic()
+        self.metrics.heartbeat.set_to_current_time()
+        return now
+
     def _projector(self) -> Projector:
         return Projector(
             self.store.location,
@@ -143,7 +149,7 @@ class Runner:
 
     def _acquire(self, lock: ProjectionLock) -> bool:
         while not self.stopping:
-            self.state.heartbeat = time.monotonic()
+            self._beat()
             if lock.try_acquire():
                 log.info("holding projection %r", self.options.projection)
                 self.state.active = True
@@ -156,7 +162,7 @@ class Runner:
         self._open_listen()
         last_lock_check = last_listen_attempt = time.monotonic()
         while not self.stopping:
-            self.state.heartbeat = now = time.monotonic()
+            now = self._beat()
             lost_listen = self.store.channel is not None and self._listen is None
             if lost_listen and now - last_listen_attempt >= self.options.poll_interval:
                 last_listen_attempt = now
@@ -165,7 +171,7 @@ class Runner:
             self.state.position = result.position
             self.metrics.position.set(result.position)
             if result.size:
-                self.metrics.batch_size.observe(result.size)
+                self.metrics.batch_events.observe(result.size)
                 self.metrics.batch_duration.observe(result.duration)
             if time.monotonic() - last_lock_check >= self.options.poll_interval:
                 lock.check()

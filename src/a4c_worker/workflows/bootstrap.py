@@ -1,10 +1,15 @@
 """OrganizationBootstrapWorkflow: onboard one organization, or undo what was done.
 
 Steps: register → configure DNS → wait for propagation (durable timer) → verify DNS
-(retried with back-off) → record verified → issue invitations → send the mails in
-parallel (a refused address is a recorded, non-fatal error) → activate → start one
-InvitationWorkflow per invitation (abandoned on close: they outlive the bootstrap).
-Without a ``domain`` the three DNS steps are skipped.
+(retried with back-off) → record verified → issue invitations → activate → send the
+mails in parallel (a refused address is a recorded, non-fatal error) → start one
+InvitationWorkflow per invitation (abandoned on close: they outlive the bootstrap),
+labelled like the bootstrap with the organization's search attributes. Without a
+``domain`` the three DNS steps are skipped.
+
+Activation is the point of no return (too late to cancel after it), and the mails go
+out after it, so no invitee is mailed a link that a rollback then revokes. Executions
+started before 0.4.0 mailed first, then activated; they replay that way.
 
 Every step registers its undo before it runs. On a fatal failure, a Temporal
 cancellation, the ``cancel`` signal or the ``request_cancel`` update, the undos run in
@@ -45,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         RevokeInput,
         SendMailInput,
     )
+    from a4c_worker.search_attributes import organization_search_attributes
     from a4c_worker.workflows.invitation import InvitationWorkflow
     from a4c_worker.workflows.models import (
         BootstrapInput,
@@ -80,6 +86,12 @@ REFUSED_BEFORE_ACTING = frozenset(
     {"InvalidCommand", "OrganizationConflict", "DomainTaken", "DomainOutsideZone"}
 )
 
+# workflow.patched (0.4.0): activate, then mail. README "Changing a workflow safely"
+# says when it becomes deprecate_patch, and when it goes.
+ACTIVATE_BEFORE_MAILS_PATCH = "bootstrap-activate-before-mails"
+# The refusal type of a cancel that came too late (what a caller matches on).
+CANCEL_REFUSED = "CancelRefused"
+
 INVALID_INPUT = "InvalidBootstrapInput"
 CANCELLED = "BootstrapCancelled"
 FAILED = "BootstrapFailed"
@@ -102,6 +114,8 @@ class OrganizationBootstrapWorkflow:
         self._failed_step: str | None = None
         self._cancel_reason: str | None = None
         self._saga = Saga()
+        # Activated by a bootstrap that mails afterwards: past the point of no return.
+        self._activated = False
 
     # --- the interface: query, signal, update -----------------------------------------
 
@@ -139,11 +153,15 @@ class OrganizationBootstrapWorkflow:
         if not self._cancellable():
             raise ApplicationError(
                 f"the bootstrap is {self._state} at {self._current_step}: too late to cancel",
-                type="CancelRefused",
+                type=CANCEL_REFUSED,
             )
 
     def _cancellable(self) -> bool:
-        return self._state == "running" and self._current_step != START_INVITATION_WORKFLOWS
+        return (
+            self._state == "running"
+            and not self._activated
+            and self._current_step != START_INVITATION_WORKFLOWS
+        )
 
     # --- the run ------------------------------------------------------------------------
 
@@ -221,13 +239,7 @@ class OrganizationBootstrapWorkflow:
             await self._dns_steps(spec, DNSRecordInput(organization_id=org_id, fqdn=spec.domain))
 
         invitations = await self._issue_invitations(spec, org_id)
-        mails = await self._step(SEND_INVITATIONS, lambda: self._send_all(spec, invitations))
-        await self._step(
-            ACTIVATE,
-            lambda: workflow.execute_activity_method(
-                OnboardingActivities.activate_organization, ref, **options
-            ),
-        )
+        mails = await self._activate_and_mail(spec, ref, invitations)
         children = await self._start_invitation_workflows(spec, invitations)
         return BootstrapResult(
             organization_id=org_id,
@@ -236,6 +248,42 @@ class OrganizationBootstrapWorkflow:
             emails_failed=[m.email for m in mails if not m.sent],
             invitation_workflow_ids=children,
             completed_steps=list(self._completed),
+        )
+
+    async def _activate_and_mail(
+        self, spec: BootstrapInput, ref: OrganizationRef, invitations: list[InvitationOutcome]
+    ) -> list[MailOutcome]:
+        if workflow.patched(ACTIVATE_BEFORE_MAILS_PATCH):
+            return await self._activate_then_send(spec, ref, invitations)
+        return await self._send_then_activate(spec, ref, invitations)
+
+    async def _activate_then_send(
+        self, spec: BootstrapInput, ref: OrganizationRef, invitations: list[InvitationOutcome]
+    ) -> list[MailOutcome]:
+        """Since 0.4.0: mail only once the organization is active, and can no longer be
+        rolled back. Mailed before activation (which can fail, or be cancelled), an
+        invitee of a rolled-back organization got a link that was dead on arrival.
+        """
+        await self._activate(spec, ref)
+        self._activated = True
+        return await self._step(SEND_INVITATIONS, lambda: self._send_all(spec, invitations))
+
+    async def _send_then_activate(
+        self, spec: BootstrapInput, ref: OrganizationRef, invitations: list[InvitationOutcome]
+    ) -> list[MailOutcome]:
+        """Before 0.4.0 (executions without the patch's marker replay this order)."""
+        mails = await self._step(SEND_INVITATIONS, lambda: self._send_all(spec, invitations))
+        await self._activate(spec, ref)
+        return mails
+
+    async def _activate(self, spec: BootstrapInput, ref: OrganizationRef) -> None:
+        await self._step(
+            ACTIVATE,
+            lambda: workflow.execute_activity_method(
+                OnboardingActivities.activate_organization,
+                ref,
+                **step_options(spec.activities),
+            ),
         )
 
     async def _dns_steps(self, spec: BootstrapInput, record: DNSRecordInput) -> None:
@@ -367,6 +415,7 @@ class OrganizationBootstrapWorkflow:
     ) -> list[str]:
         """Hand each invitation to its own long-lived workflow; not cancellable any more."""
         self._current_step = START_INVITATION_WORKFLOWS
+        labels = organization_search_attributes(organization_id(spec.slug), spec.slug, spec.tags)
         ids: list[str] = []
         for inv in invitations:
             child_id = invitation_workflow_id(inv.invitation_id)
@@ -383,6 +432,8 @@ class OrganizationBootstrapWorkflow:
                 ),
                 id=child_id,
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                # Not compared on replay: histories recorded without them still replay.
+                search_attributes=labels,
             )
             ids.append(child_id)
         self._completed.append(START_INVITATION_WORKFLOWS)

@@ -27,8 +27,7 @@ from pathlib import Path
 from uuid import UUID
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
-from temporalio.testing import WorkflowEnvironment
-from tests.servers.temporal import find_temporal_cli
+from tests.servers.temporal import start_dev_server
 from tests.worker.flows import (
     FAST_STEPS,
     ZONE,
@@ -53,7 +52,7 @@ from a4c_worker.client import (
     start_invitation,
 )
 from a4c_worker.contracts import Invitee
-from a4c_worker.converter import DATA_CONVERTER
+from a4c_worker.search_attributes import organization_search_attributes
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.models import InvitationInput, invitation_workflow_id
 
@@ -152,7 +151,9 @@ class Recorder:
             activities=FAST_STEPS,
             history_events_before_continue=CONTINUE_AFTER_EVENTS,
         )
-        first_run = (await start_invitation(self.client, spec, TASK_QUEUE)).result_run_id
+        labels = organization_search_attributes(org.id, org.slug, org.tags)
+        started = await start_invitation(self.client, spec, TASK_QUEUE, search_attributes=labels)
+        first_run = started.result_run_id
         await self.idle(inv.id)
         for _ in range(RESENDS_BEFORE_ACCEPT):
             await resend_invitation(self.client, inv.id)
@@ -179,6 +180,8 @@ class Recorder:
             organization_name=org.name,
             invitee=invitee,
             task_queue=TASK_QUEUE,
+            organization_slug=org.slug,
+            organization_tags=org.tags,
             activities=FAST_STEPS,
         )
         await self.idle(status.invitation_id)
@@ -251,9 +254,7 @@ async def main() -> None:
         raise SystemExit(f"{folder} exists: a release's histories are never re-recorded")
 
     recorded: dict[str, WorkflowHistory] = {}
-    env = await WorkflowEnvironment.start_local(
-        data_converter=DATA_CONVERTER, dev_server_existing_path=find_temporal_cli()
-    )
+    env = await start_dev_server()  # the tests' server: search attributes registered
     try:
         with tempfile.TemporaryDirectory() as scratch:
             await Recorder(env.client, Path(scratch), recorded.__setitem__).record(args.add)
