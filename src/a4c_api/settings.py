@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from a4c_domain.commands import field_errors
 from a4c_domain.logs import LOG_FORMAT_VAR, LogFormat, LogLevel
@@ -111,18 +111,6 @@ class ApiSettings(TemporalSettings):
 
     log_level: LogLevel = "INFO"
     log_format: LogFormat = "json"
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Only what :func:`load_settings` passes in: the environment is read by the CLI."""
-        return (init_settings,)
 
     @field_validator("api_mode", "log_format", mode="before")
     @classmethod

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from a4c_domain.application import MAX_INVITATION_TTL, OnboardingApplication
 from a4c_domain.commands import field_errors
@@ -150,18 +150,6 @@ class WorkerSettings(TemporalSettings):
 
     # Production must say these itself: a dev default there would be silently wrong.
     PRODUCTION_REQUIRED: ClassVar[tuple[str, ...]] = ("accept_url_base", "dns_target", "dns_zone")
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Only what :func:`load_settings` passes in: the environment is read by the CLI."""
-        return (init_settings,)
 
     @field_validator("log_level", mode="before")
     @classmethod
