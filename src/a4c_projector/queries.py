@@ -291,6 +291,11 @@ class ReadModel:
         where, params = _scoped(organization_id, role=role)
         return self._members(where + " ORDER BY organization_id, joined_at, invitation_id", params)
 
+    def memberships(self, user_id: str) -> list[MemberRecord]:
+        """Every membership of user ``user_id``, in any organization, by when they joined
+        (the organizations a person may see; answered from an index on ``user_id``)."""
+        return self._members("WHERE user_id = %s ORDER BY joined_at, invitation_id", (user_id,))
+
     def member(
         self, organization_id: OrganizationScope, user_id: str, *, role: str | None = None
     ) -> MemberRecord | None:

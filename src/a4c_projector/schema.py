@@ -194,6 +194,7 @@ MEMBERS = Table(
     indexes=(
         Index("org_role_idx", ("organization_id", "role")),  # members of X (by role)
         Index("org_user_idx", ("organization_id", "user_id")),  # is U a member of X
+        Index("user_idx", ("user_id",)),  # the organizations U belongs to
     ),
 )
 # Every token ever issued to an invitation, one row per token generation (the invitation

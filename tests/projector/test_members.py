@@ -195,6 +195,20 @@ def test_scoped_queries_never_show_another_organizations_members(
     assert reads.member(ALL_ORGANIZATIONS, "u-frank") is not None
 
 
+def test_a_persons_memberships_are_theirs_in_every_organization(
+    tenants: Tenants, reads: ReadModel
+) -> None:
+    """What a person may list (a4c-api's organizations of a caller): their own rows only."""
+    alice = reads.memberships("u-alice")
+    assert [(m.organization_id, m.role) for m in alice] == [
+        (tenants.acme, "owner"),
+        (tenants.beta, "member"),
+    ]
+    assert {m.user_id for m in alice} == {"u-alice"}
+    assert [m.organization_id for m in reads.memberships("u-frank")] == [tenants.beta]
+    assert reads.memberships("u-nobody") == []
+
+
 @pytest.mark.parametrize("scope", [None, "acme", str(UUID(int=1))])
 def test_members_need_an_explicit_scope(reads: ReadModel, scope: str | None) -> None:
     with pytest.raises(InvalidScope, match="ALL_ORGANIZATIONS"):

@@ -51,7 +51,6 @@ from a4c_api.v1.models import (
     OrganizationList,
     OrganizationView,
 )
-from a4c_domain import ALL_ORGANIZATIONS
 from a4c_domain.errors import (
     DomainTaken,
     InvalidCommand,
@@ -189,8 +188,8 @@ async def list_organizations(
         if caller.organization_id is not None:
             visible = {caller.organization_id}
         else:
-            members = await gateway.read(lambda rm: rm.members(ALL_ORGANIZATIONS))
-            visible = {m.organization_id for m in members if m.user_id == caller.subject}
+            joined = await gateway.read(lambda rm: rm.memberships(caller.subject))
+            visible = {m.organization_id for m in joined}
         records = [r for r in records if r.id in visible]
     return OrganizationList(organizations=[Organization.of(r) for r in records])
 
