@@ -15,26 +15,39 @@ if [ ! -f "$stamp" ]; then
     touch "$stamp"
 fi
 
-# BIND 9 (named, tsig-keygen) for the DNS tests and RFC 2136 provider.
-if ! command -v named >/dev/null 2>&1 && [ -x /usr/sbin/named ]; then :; fi
-if ! [ -x /usr/sbin/named ] && [ "${A4C_SKIP_APT:-}" != "1" ]; then
-    if [ "$(id -u)" = "0" ]; then
-        bash scripts/apt-wait.sh update -qq
-        DEBIAN_FRONTEND=noninteractive bash scripts/apt-wait.sh install -y -qq bind9 bind9-utils
-    else
-        echo "bind9 is missing: install it with 'sudo apt-get install bind9 bind9-utils'" >&2
+# Debian packages: installed when their binary is missing (waiting for the package
+# manager's lock, scripts/apt-wait.sh), refused with the command to run when not root.
+need() {  # need [--no-recommends] BINARY PACKAGE... : install PACKAGE... unless BINARY exists
+    local options=()
+    if [ "$1" = "--no-recommends" ]; then
+        options=(--no-install-recommends)
+        shift
+    fi
+    local binary=$1
+    shift
+    if [ -x "$binary" ] || [ "${A4C_SKIP_APT:-}" = "1" ]; then
+        return 0
+    fi
+    if [ "$(id -u)" != "0" ]; then
+        echo "$binary is missing: install it with 'sudo apt-get install $*'" >&2
         exit 1
     fi
-fi
+    bash scripts/apt-wait.sh update -qq
+    DEBIAN_FRONTEND=noninteractive bash scripts/apt-wait.sh install -y -qq "${options[@]}" "$@"
+}
 
-# nginx terminates TLS in front of the Temporal dev server for the secured-connection
-# tests (tests/servers/tlsproxy.py); it is never started as a service.
-if ! [ -x /usr/sbin/nginx ] && [ "${A4C_SKIP_APT:-}" != "1" ]; then
-    if [ "$(id -u)" = "0" ]; then
-        bash scripts/apt-wait.sh update -qq
-        DEBIAN_FRONTEND=noninteractive bash scripts/apt-wait.sh install -y -qq nginx
-    else
-        echo "nginx is missing: install it with 'sudo apt-get install nginx'" >&2
-        exit 1
-    fi
+# BIND 9 (named, tsig-keygen) for the DNS tests and the RFC 2136 provider.
+need /usr/sbin/named bind9 bind9-utils
+
+# What only the tests need (scripts/test.sh passes --tests; the dev stack needs none):
+if [ "${1:-}" = "--tests" ]; then
+    # nginx terminates TLS in front of the Temporal dev server for the secured-connection
+    # tests (tests/servers/tlsproxy.py); it is never started as a service.
+    need /usr/sbin/nginx nginx
+    # Chromium and its driver: the invitee's pages are tested in this real browser, driven
+    # by Playwright (a test dependency), which never downloads one.
+    need /usr/bin/chromium chromium chromium-driver
+    # promtool, from the prometheus package, checks and unit-tests deploy/prometheus/;
+    # no Prometheus server runs (nor the exporters the package recommends).
+    need --no-recommends /usr/bin/promtool prometheus
 fi

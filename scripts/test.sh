@@ -3,9 +3,7 @@
 # pytest against real servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-bash scripts/setup-browser.sh  # the invitee pages are tested in a real browser
-bash scripts/setup-promtool.sh  # the alert rules are checked and unit-tested with promtool
+bash scripts/setup.sh --tests  # also nginx, Chromium and promtool, which only tests use
 bash scripts/ensure-postgres.sh
 VENV=${A4C_VENV:-.venv}
 export PATH="$PWD/$VENV/bin:$PATH"

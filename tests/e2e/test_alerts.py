@@ -2,7 +2,7 @@
 rules``), every alert has a case where it fires, and the dashboard is well formed.
 
 promtool comes from Debian's ``prometheus`` package, installed by
-scripts/setup-promtool.sh (which the test command runs). Missing, these tests fail: a
+scripts/setup.sh --tests (which the test command runs). Missing, these tests fail: a
 rule file nobody checks is worse than none.
 """
 
@@ -26,7 +26,7 @@ def promtool() -> str:
     found = shutil.which("promtool")
     if found is None:
         pytest.fail(
-            "promtool is missing: run scripts/setup-promtool.sh "
+            "promtool is missing: run scripts/setup.sh --tests "
             "(or apt-get install prometheus) — the test command does"
         )
     return found

@@ -5,7 +5,7 @@ The async API because the tests run in pytest-asyncio's session event loop
 One Chromium per session (``browser``); each test gets a fresh context and page
 (``page``), so cookies and storage never leak between tests.
 
-Chromium is ``/usr/bin/chromium`` (scripts/setup-browser.sh installs it). Nothing here
+Chromium is ``/usr/bin/chromium`` (``scripts/setup.sh --tests`` installs it). Nothing here
 downloads a browser; if Chromium is missing the fixture errors, loudly, never skips.
 ``screenshot(page, name)`` saves a PNG under the artefacts folder (``A4C_TEST_ARTIFACTS``,
 default ``.artifacts/`` in the project root); a test using ``page`` that fails leaves
@@ -77,7 +77,7 @@ async def browser() -> AsyncIterator[Browser]:
     if not os.access(CHROMIUM, os.X_OK):
         raise RuntimeError(
             f"{CHROMIUM} is required for the browser tests but is missing: "
-            "run scripts/setup-browser.sh (apt-get install chromium)"
+            "run scripts/setup.sh --tests (apt-get install chromium chromium-driver)"
         )
     async with async_playwright() as playwright:
         chromium = await playwright.chromium.launch(

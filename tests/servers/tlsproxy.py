@@ -2,7 +2,7 @@
 
 The dev server speaks plain gRPC only; Temporal Cloud and secured clusters speak TLS and
 authenticate a client by its certificate (mTLS) or by an API key. nginx (``grpc_pass``,
-installed by scripts/setup.sh) plays that part, with throwaway certificates made here
+installed by scripts/setup.sh --tests) plays that part, with throwaway certificates made here
 (``cryptography``), on two listeners:
 
 - ``api_key_address``: TLS, and every call must carry ``authorization: Bearer <api_key>``
@@ -181,7 +181,7 @@ def find_nginx() -> str:
     )
     if found is None:
         raise RuntimeError(
-            "nginx is required for the Temporal TLS tests: scripts/setup.sh installs it "
+            "nginx is required for the Temporal TLS tests: scripts/setup.sh --tests installs it "
             "(apt-get install nginx)"
         )
     return found
