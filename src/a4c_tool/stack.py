@@ -311,26 +311,24 @@ class Stack:
                 started.append(self.temporal)
                 wait_for_port(self.temporal, self.ports.temporal, 90, self.stop.check)
                 self.say(f"  temporal dev server  127.0.0.1:{self.ports.temporal}")
-                self.projector.start(pass_fds=[lock])
-                started.append(self.projector)
-                projector_health = f"http://127.0.0.1:{self.ports.projector_http}/health"
-                wait_for_http(self.projector, projector_health, 60, self.stop.check)
-                self.say(
-                    f"  projector            http://127.0.0.1:{self.ports.projector_http}/metrics"
-                )
-                self.worker.start(pass_fds=[lock])
-                started.append(self.worker)
-                worker_ready = f"http://127.0.0.1:{self.ports.worker_health}/ready"
-                wait_for_http(self.worker, worker_ready, 90, self.stop.check)
-                self.say(
-                    f"  worker               http://127.0.0.1:{self.ports.worker_health}/ready"
-                )
-                self.api.start(pass_fds=[lock])
-                started.append(self.api)
-                # Ready: Temporal connected and the read models readable.
-                api_ready = f"http://127.0.0.1:{self.ports.api}/ready"
-                wait_for_http(self.api, api_ready, 60, self.stop.check)
-                self.say(f"  api                  {self.api_url}  (OpenAPI: {self.api_url}/docs)")
+                # Each answers before the next starts (the worker needs Temporal and the
+                # projector's tables; the API's /ready needs Temporal and the read models).
+                projector = f"http://127.0.0.1:{self.ports.projector_http}"
+                worker = f"http://127.0.0.1:{self.ports.worker_health}/ready"
+                for child, ready, timeout, shown in (
+                    (self.projector, f"{projector}/health", 60, f"{projector}/metrics"),
+                    (self.worker, worker, 90, worker),
+                    (
+                        self.api,
+                        f"http://127.0.0.1:{self.ports.api}/ready",
+                        60,
+                        f"{self.api_url}  (OpenAPI: {self.api_url}/docs)",
+                    ),
+                ):
+                    child.start(pass_fds=[lock])
+                    started.append(child)
+                    wait_for_http(child, ready, timeout, self.stop.check)
+                    self.say(f"  {child.name:<20} {shown}")
                 yield
             finally:
                 self.stopping = True  # a closed output no longer interrupts anything

@@ -11,11 +11,12 @@ leaves nothing behind.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from a4c_api import context as api_app
@@ -266,12 +267,29 @@ def _require_pending(invitation: InvitationRecord) -> None:
         )
 
 
-async def _changed(
-    request: Request, response: Response, org: OrganizationRecord, before: InvitationRecord
+async def _change(
+    request: Request,
+    response: Response,
+    caller: Principal,
+    slug: str,
+    invitation_id: UUID,
+    update: Callable[[Client, UUID], Awaitable[object]],
 ) -> Invitation:
+    """Send ``update`` to a pending invitation's workflow (revoke, re-send); the
+    invitation as the read models show it afterwards."""
+    org = await _organization(request, caller, slug)
+    invitation = await _invitation(request, org, invitation_id)
+    _require_pending(invitation)
+    try:
+        await update(api_app.gateway_of(request).client, invitation.id)
+    except WorkflowUpdateFailedError as exc:
+        raise refusal(exc) from None
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        raise _not_running(invitation) from None
     await caught_up(request, response)
-    found = await _invitation(request, org, before.id)
-    return Invitation.of(found)
+    return Invitation.of(await _invitation(request, org, invitation.id))
 
 
 @router.post(
@@ -290,18 +308,14 @@ async def revoke(
 ) -> Invitation:
     """The link stops working; the address can be invited again (next generation).
     409 unless the invitation is pending."""
-    org = await _organization(request, caller, slug)
-    invitation = await _invitation(request, org, invitation_id)
-    _require_pending(invitation)
-    try:
-        await revoke_invitation(api_app.gateway_of(request).client, invitation.id, body.reason)
-    except WorkflowUpdateFailedError as exc:
-        raise refusal(exc) from None
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise
-        raise _not_running(invitation) from None
-    return await _changed(request, response, org, invitation)
+    return await _change(
+        request,
+        response,
+        caller,
+        slug,
+        invitation_id,
+        lambda client, found: revoke_invitation(client, found, body.reason),
+    )
 
 
 @router.post(
@@ -315,15 +329,4 @@ async def resend(
 ) -> Invitation:
     """A new link (the old one stops working), a new expiry, a new mail.
     409 unless the invitation is pending."""
-    org = await _organization(request, caller, slug)
-    invitation = await _invitation(request, org, invitation_id)
-    _require_pending(invitation)
-    try:
-        await resend_invitation(api_app.gateway_of(request).client, invitation.id)
-    except WorkflowUpdateFailedError as exc:
-        raise refusal(exc) from None
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise
-        raise _not_running(invitation) from None
-    return await _changed(request, response, org, invitation)
+    return await _change(request, response, caller, slug, invitation_id, resend_invitation)
