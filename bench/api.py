@@ -134,6 +134,7 @@ def served(env: dict[str, str], api_keys: str) -> Iterator[tuple[str, int]]:
         os.environ
         | env
         | {
+            "API_MODE": "development",  # production would need a provider and secrets
             "API_PORT": str(port),
             "API_KEYS": api_keys,
             "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",  # none: reads do not need it

@@ -123,8 +123,8 @@ def bootstrap_spec(slug: str, invitees: int) -> BootstrapInput:
                 {
                     "email": f"person{i}@{slug}.example.com",
                     "role": "admin" if i == 0 else "member",
-                    "first_name": f"First{i}",
-                    "last_name": f"Last{i}",
+                    "first_name": "First",  # names hold no digits (PersonName)
+                    "last_name": "Person",
                 }
                 for i in range(invitees)
             ],

@@ -31,6 +31,7 @@ from a4c_domain.persistence import FLAG_DEFAULTS, is_store_variable
 from a4c_projector.settings import ProjectorSettings
 from a4c_projector.settings import load_settings as load_projector
 from a4c_tool.cli import DATA_DIR_VAR
+from a4c_worker.codec_server import CodecServerSettings
 from a4c_worker.config import WorkerSettings
 from a4c_worker.config import load_settings as load_worker
 
@@ -52,7 +53,12 @@ def variables(cls: type[BaseSettings]) -> Iterator[tuple[str, str]]:
         yield name, field
 
 
-SETTINGS: tuple[type[BaseSettings], ...] = (WorkerSettings, ProjectorSettings, ApiSettings)
+SETTINGS: tuple[type[BaseSettings], ...] = (
+    WorkerSettings,
+    ProjectorSettings,
+    ApiSettings,
+    CodecServerSettings,
+)
 
 
 def store_variables() -> set[str]:
@@ -128,19 +134,35 @@ def test_every_event_store_variable_is_listed_and_nothing_unknown() -> None:
         assert listed[name] == (False, "yes" if default else "no"), name
 
 
+def load_worker_in_development(env: dict[str, str]) -> WorkerSettings:
+    # The worker's default mode, production, also needs TEMPORAL_PAYLOAD_KEYS, a secret
+    # with no default; WORKFLOW_MODE's own line is checked here.
+    assert env["WORKFLOW_MODE"] == WorkerSettings.model_fields["workflow_mode"].default
+    return load_worker({**env, "WORKFLOW_MODE": "development"}, scope="client")
+
+
+def load_api_in_development(env: dict[str, str]) -> ApiSettings:
+    # The API's default mode, production, refuses to start without a session secret and a
+    # provider, which have no defaults; API_MODE's own line is checked apart.
+    assert env["API_MODE"] == ApiSettings.model_fields["api_mode"].default
+    return load_api({**env, "API_MODE": "development"})
+
+
 @pytest.mark.parametrize(
-    ("cls", "load"),
+    ("cls", "load", "changed"),
     [
-        (WorkerSettings, lambda env: load_worker(env, scope="client")),
-        (ProjectorSettings, load_projector),
-        (ApiSettings, load_api),
+        (WorkerSettings, load_worker_in_development, {"workflow_mode": "development"}),
+        (ProjectorSettings, load_projector, {}),
+        (ApiSettings, load_api_in_development, {"api_mode": "development"}),
     ],
     ids=["worker", "projector", "api"],
 )
-def test_the_listed_values_are_each_process_defaults(cls: type[BaseSettings], load: Any) -> None:
+def test_the_listed_values_are_each_process_defaults(
+    cls: type[BaseSettings], load: Any, changed: dict[str, str]
+) -> None:
     """Loaded as the process loads its environment, the file changes nothing."""
     loaded = load(set_values())
-    assert loaded.model_dump() == cls.model_validate({}).model_dump()
+    assert loaded.model_dump() == cls.model_validate(changed).model_dump()
 
 
 def test_a_value_other_than_the_default_is_caught() -> None:

@@ -33,11 +33,12 @@ RUNTIME = {
     "httpx",
     "opentelemetry-api",
     "opentelemetry-sdk",
+    "cryptography",
     # a4c-api
     "fastapi",
+    "fastapi-offline",
     "uvicorn",
     "jinja2",
-    "python-multipart",
     "itsdangerous",
     "authlib",
     "joserfc",

@@ -14,20 +14,21 @@ from contextlib import asynccontextmanager
 from importlib.metadata import version
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.middleware.sessions import SessionMiddleware
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
-from a4c_api import pages, problems, v1
+from a4c_api import docs, pages, problems, v1
+from a4c_api.bodylimit import BodyLimit
 from a4c_api.gateway import Gateway
 from a4c_api.observability import ApiMetrics, metrics_middleware, redact_access_log
+from a4c_api.sessions import SealedSessionMiddleware
 from a4c_api.settings import ApiSettings
 from a4c_projector.queries import Location
 from a4c_service.cli import DISTRIBUTION
 
-# The session cookie: signed (itsdangerous), HTTP-only, SameSite=Lax, so a form posted
-# from another site carries no session; Secure whenever the service is reached over https.
+# The session cookie: encrypted (a4c_api.sessions), HTTP-only, SameSite=Lax, so a form
+# posted from another site carries no session; Secure whenever the service is reached over
+# https (always in production: the settings require an https API_PUBLIC_URL there).
 SESSION_COOKIE = "a4c_session"
 SESSION_MAX_AGE = 60 * 60  # seconds: long enough to sign in and accept
 
@@ -38,6 +39,7 @@ def create_app(settings: ApiSettings, location: Location) -> FastAPI:
         temporal=settings.temporal_connection(),
         task_queue=settings.temporal_task_queue,
         consistency_timeout=settings.api_consistency_timeout,
+        max_waits_per_principal=settings.api_max_waits_per_principal,
     )
     metrics = ApiMetrics()
 
@@ -55,32 +57,40 @@ def create_app(settings: ApiSettings, location: Location) -> FastAPI:
         version=version(DISTRIBUTION),
         summary="Organization onboarding: organizations, invitations and members.",
         lifespan=lifespan,
+        docs_url=None,  # a4c_api.docs serves /docs without a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.gateway = gateway
     app.state.metrics = metrics
     session_secret = (
-        settings.api_session_secret.get_secret_value()
+        settings.api_session_secret.get_secret_value().encode()
         if settings.api_session_secret is not None
-        else secrets.token_urlsafe(32)  # development: sessions end with the process
+        else secrets.token_bytes(32)  # development: sessions end with the process
     )
     app.add_middleware(
-        SessionMiddleware,
-        secret_key=session_secret,
+        SealedSessionMiddleware,
+        secret=session_secret,
+        mode=settings.api_mode,
         session_cookie=SESSION_COOKIE,
         max_age=SESSION_MAX_AGE,
         same_site="lax",
         https_only=settings.api_public_url.startswith("https://"),
     )
     app.middleware("http")(metrics_middleware(metrics))
+    # Added last, so outermost: an oversized body is refused before anything reads it.
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     problems.install(app)
-    _add_probes(app, gateway, metrics)
+    _add_probes(app, gateway)
     app.include_router(pages.router)
     app.include_router(v1.router)
+    app.openapi = docs.contract(app, settings.dns_zone)  # type: ignore[method-assign]
+    docs.install(app)
     return app
 
 
-def _add_probes(app: FastAPI, gateway: Gateway, metrics: ApiMetrics) -> None:
+def _add_probes(app: FastAPI, gateway: Gateway) -> None:
+    # /metrics is not among them: `a4c-api run` serves it on API_METRICS_PORT.
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, Any]:
         """The process answers (its event loop runs)."""
@@ -92,7 +102,3 @@ def _add_probes(app: FastAPI, gateway: Gateway, metrics: ApiMetrics) -> None:
         ok = await gateway.ready()
         reasons = [] if ok else ["Temporal not connected or read models not readable"]
         return JSONResponse({"ok": ok, "reasons": reasons}, status_code=200 if ok else 503)
-
-    @app.get("/metrics", include_in_schema=False)
-    async def prometheus(request: Request) -> PlainTextResponse:
-        return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

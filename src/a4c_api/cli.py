@@ -6,8 +6,10 @@
     a4c-api validate-config
 
 Configuration comes from the environment only (:mod:`a4c_api.settings`), read here and
-nowhere else. SIGTERM (or Ctrl-C) stops accepting connections, lets the requests in
-flight finish for up to ``API_SHUTDOWN_GRACE_SECONDS``, then exits.
+nowhere else. ``run`` serves the front door on ``API_PORT`` and ``/metrics`` on a
+listener of its own, ``API_METRICS_PORT``. SIGTERM (or Ctrl-C) stops accepting
+connections, lets the requests in flight finish for up to
+``API_SHUTDOWN_GRACE_SECONDS``, then exits.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from uuid import UUID
 import uvicorn
 
 from a4c_api.app import create_app
+from a4c_api.observability import serve_metrics
 from a4c_api.settings import API_KEY_PREFIX, ApiKeyGrant, ApiSettings, api_key_hash, load_settings
 from a4c_domain.errors import ConfigurationError
 from a4c_domain.logs import configure_logging
@@ -81,16 +84,32 @@ def serve(settings: ApiSettings) -> int:
         port=settings.api_port,
         log_config=None,  # a4c's own JSON lines (configure_logging), not uvicorn's
         proxy_headers=True,
-        forwarded_allow_ips=settings.api_forwarded_allow_ips,
+        forwarded_allow_ips=list(settings.api_forwarded_allow_ips),  # none: the peer is the client
         timeout_graceful_shutdown=int(settings.api_shutdown_grace_seconds),
         server_header=False,
     )
     server = uvicorn.Server(config)
+    try:
+        metrics = serve_metrics(
+            app.state.metrics, settings.api_metrics_host, settings.api_metrics_port
+        )
+    except OSError as exc:
+        where = f"{settings.api_metrics_host}:{settings.api_metrics_port}"
+        print(
+            f"a4c-api: cannot serve /metrics on {where} "
+            f"(API_METRICS_HOST, API_METRICS_PORT): {exc.strerror}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again for the
     # handler it found; the default one would end the process by the signal (-15), not
     # with the exit code of a clean stop. So the handler it finds does nothing.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
-    server.run()
+    try:
+        server.run()
+    finally:
+        metrics.shutdown()
+        metrics.server_close()
     return EXIT_OK if server.started else EXIT_FAILED
 
 

@@ -2,27 +2,40 @@
 
 The only seam between the HTTP layer and the system: a route never opens a connection
 itself. Writes are workflow starts and updates through ``a4c_worker.client``; reads are
-``a4c_projector.queries.ReadModel`` calls, run in a worker thread on a connection of
-that thread's own (connections are not shared between threads; there are at most as
-many as the thread pool has threads, and all are closed at shutdown).
+``a4c_projector.queries.ReadModel`` calls, run on a pool of ``READ_THREADS`` threads of
+the gateway's own, each with a connection of its own (connections are not shared
+between threads, all are closed at shutdown), so nothing else in the process can take
+the threads reads need. A read whose connection broke (the server restarted, an
+operator ended the backend) is tried once more on a new connection; when the database
+still does not answer, the request is a 503 with ``Retry-After``, never a 500.
 
 Read-your-writes: after a write, :meth:`Gateway.catch_up` waits (at most
 ``API_CONSISTENCY_TIMEOUT``) until the projection has applied everything the event
 store held when the write returned, so the answer, and the caller's next GET, show it.
+A wait holds no thread: while anyone waits, one task reads the projection's position
+every ``POLL_SECONDS`` and wakes the waits it reached, so a thousand waits cost one
+short read per poll. One caller waits at most ``API_MAX_WAITS_PER_PRINCIPAL`` times at
+once; past that its writes answer at once, saying whether the read models show them
+(``A4C-Consistent``) rather than 429: the write happened, and a refusal would invite
+the caller to make it again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from temporalio.client import Client
 
-from a4c_api.problems import problem
-from a4c_projector.queries import Location, ProjectionTimeout, ReadModel
+from a4c_api.problems import ProblemError, problem
+from a4c_api.settings import DEFAULT_MAX_WAITS_PER_PRINCIPAL
+from a4c_projector.queries import UNAVAILABLE_ERRORS, Location, ReadModel
 from a4c_worker.client import connect
 from a4c_worker.connection import TemporalConnection, connect_failure
 
@@ -31,6 +44,66 @@ log = logging.getLogger(__name__)
 
 # How long to wait between attempts to reach Temporal while it is not up yet (seconds).
 CONNECT_RETRY_MAX = 5.0
+# Threads (and so read-model connections) of one API process.
+READ_THREADS = 8
+# How often the projection's position is read while a request waits for it (seconds).
+POLL_SECONDS = 0.02
+# What a 503 for an unreachable database asks the client to wait (seconds).
+RETRY_AFTER_SECONDS = 1
+
+
+class ReadModelsUnreachable(ProblemError):
+    """The database did not answer a read, even on a new connection: 503, try again."""
+
+    def __init__(self) -> None:
+        found = problem(503, "the read models are not reachable; try again", kind="unavailable")
+        super().__init__(found.problem, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+class ProjectionWatch:
+    """Where the projection is, for every waiting request at once: while anyone waits,
+    one task reads the position every ``POLL_SECONDS`` and wakes the waits."""
+
+    def __init__(self, position: Callable[[], Awaitable[int]]) -> None:
+        self._read_position = position
+        self.position = -1  # the last one read (it only grows)
+        self._moved = asyncio.Event()
+        self._waiting = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def reach(self, target: int) -> None:
+        """Return once the projection has reached ``target`` (the caller bounds the wait)."""
+        self._waiting += 1
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._poll(), name="a4c-api-projection-watch"
+            )
+        try:
+            while self.position < target:
+                await self._moved.wait()
+        finally:
+            self._waiting -= 1
+
+    async def _poll(self) -> None:
+        failing = False
+        try:
+            while self._waiting:
+                try:
+                    self.position = await self._read_position()
+                    failing = False
+                except Exception:
+                    if not failing:  # once per outage, not once per poll
+                        log.warning("reading the projection's position failed", exc_info=True)
+                    failing = True
+                moved, self._moved = self._moved, asyncio.Event()
+                moved.set()
+                await asyncio.sleep(POLL_SECONDS)
+        finally:
+            self._task = None
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
 
 
 class Gateway:
@@ -41,16 +114,21 @@ class Gateway:
         temporal: TemporalConnection,
         task_queue: str,
         consistency_timeout: float,
+        max_waits_per_principal: int = DEFAULT_MAX_WAITS_PER_PRINCIPAL,
     ) -> None:
         self.location = location
         self.temporal = temporal
         self.task_queue = task_queue
         self.consistency_timeout = consistency_timeout
+        self.max_waits_per_principal = max_waits_per_principal
         self._client: Client | None = None
         self._connecting: asyncio.Task[None] | None = None
+        self._reads = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="a4c-api-read")
         self._local = threading.local()
         self._opened: list[ReadModel] = []
         self._lock = threading.Lock()
+        self._watch = ProjectionWatch(lambda: self.read(lambda rm: rm.position()))
+        self._waits: Counter[str] = Counter()  # waits in progress, by principal
 
     # --- Temporal ----------------------------------------------------------------------
 
@@ -105,27 +183,66 @@ class Gateway:
                 log.debug("closing a broken read-model connection failed", exc_info=True)
 
     def _call(self, query: Callable[[ReadModel], T]) -> T:
+        if getattr(self._local, "read_model", None) is not None:
+            try:
+                return query(self._read_model())
+            except UNAVAILABLE_ERRORS as exc:
+                # It broke since its last read: once more, on a new connection.
+                log.info("a read-model connection broke (%s); reading again", type(exc).__name__)
+                self._forget()
+            except Exception:
+                self._forget()
+                raise
         try:
             return query(self._read_model())
-        except ProjectionTimeout:
-            raise
+        except UNAVAILABLE_ERRORS as exc:
+            self._forget()
+            log.warning("the read models are not reachable: %s", exc)
+            raise ReadModelsUnreachable() from exc
         except Exception:
             self._forget()
             raise
 
     async def read(self, query: Callable[[ReadModel], T]) -> T:
-        """``query(read_model)`` in a worker thread."""
-        return await asyncio.to_thread(self._call, query)
+        """``query(read_model)`` on a read thread; :class:`ReadModelsUnreachable` when
+        the database does not answer."""
+        context = contextvars.copy_context()  # the request's (log fields), as to_thread does
+        return await asyncio.get_running_loop().run_in_executor(
+            self._reads, context.run, self._call, query
+        )
 
-    async def catch_up(self) -> bool:
+    async def shows_everything(self) -> bool:
+        """Whether the projection already shows every write made so far (one look)."""
+        # The head first: a position read after it that reaches it has applied it.
+        return await self.read(lambda rm: rm.head() <= rm.position())
+
+    async def catch_up(self, principal: str | None = None) -> bool:
         """Wait until the projection shows every write made so far; False if it did not
-        within ``API_CONSISTENCY_TIMEOUT`` (the answer then says so; nothing is lost)."""
+        within ``API_CONSISTENCY_TIMEOUT`` (the answer then says so; nothing is lost).
+        ``principal`` (who wrote) already waiting ``API_MAX_WAITS_PER_PRINCIPAL`` times:
+        no wait, one look."""
         if self.consistency_timeout == 0:
             return False
+        if principal is not None and self._waits[principal] >= self.max_waits_per_principal:
+            try:
+                return await self.shows_everything()
+            except ReadModelsUnreachable:
+                return False
+        if principal is not None:
+            self._waits[principal] += 1  # before any await: the bound holds exactly
         try:
-            await self.read(lambda rm: rm.catch_up(self.consistency_timeout))
-        except ProjectionTimeout:
+            async with asyncio.timeout(self.consistency_timeout):
+                target = await self.read(lambda rm: rm.head())
+                await self._watch.reach(target)
+        except TimeoutError:
             return False
+        except ReadModelsUnreachable:
+            return False  # the write happened: say it may not show yet, not "try again"
+        finally:
+            if principal is not None:
+                self._waits[principal] -= 1
+                if not self._waits[principal]:
+                    del self._waits[principal]  # kept only while someone waits
         return True
 
     async def ready(self) -> bool:
@@ -142,6 +259,8 @@ class Gateway:
     def close(self) -> None:
         if self._connecting is not None and not self._connecting.done():
             self._connecting.cancel()
+        self._watch.close()
+        self._reads.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             opened, self._opened = self._opened, []
         for read_model in opened:

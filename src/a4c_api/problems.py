@@ -12,7 +12,7 @@ stack trace.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
+from starlette.routing import Match, Mount
 
 from a4c_domain import errors
 from a4c_domain.commands import worded
@@ -111,26 +112,29 @@ def from_domain(exc: errors.A4CError) -> ProblemError:
         body.errors = [FieldError.model_validate(e) for e in exc.errors]
     if isinstance(exc, errors.Conflict):
         body.fields = sorted(exc.differences) or None
-    if isinstance(exc, errors.TooManyAttempts):
-        body.retry_after = max(1.0, round(exc.retry_after))
-        headers["Retry-After"] = str(int(body.retry_after))
     if isinstance(exc, errors.ConcurrencyError):
         headers["Retry-After"] = "1"
-    return ProblemError(body, headers)
+    found = ProblemError(body, headers)
+    if isinstance(exc, errors.TooManyAttempts):
+        _wait_for(found, exc.retry_after)
+    return found
 
 
-def from_workflow_refusal(error_type: str | None, message: str) -> ProblemError:
+def from_workflow_refusal(
+    error_type: str | None, message: str, details: Sequence[Any] = ()
+) -> ProblemError:
     """A refusal a workflow or activity reported as ``ApplicationError(type=...)``.
 
     Its message is the domain's (tokens never reach workflow errors); an unknown type is
-    a server-side failure and its text is kept out of the answer.
+    a server-side failure and its text is kept out of the answer. A limit
+    (``TooManyAttempts`` and its kind) carries the seconds to wait as its first detail.
     """
     cls = ERROR_TYPES.get(error_type or "")
     if cls is None:
         log.error("workflow failed with %s: %s", error_type, message)
         return problem(502, "the workflow failed; see the service's logs", kind="workflow-failed")
     status = status_of(cls)
-    return ProblemError(
+    found = ProblemError(
         Problem(
             type=f"urn:a4c:problem:{_kebab(cls.__name__)}",
             title=HTTPStatus(status).phrase,
@@ -138,6 +142,16 @@ def from_workflow_refusal(error_type: str | None, message: str) -> ProblemError:
             detail=message if status < 500 else None,
         )
     )
+    if issubclass(cls, errors.TooManyAttempts):
+        wait = details[0] if details and isinstance(details[0], int | float) else 60
+        _wait_for(found, float(wait))
+    return found
+
+
+def _wait_for(found: ProblemError, seconds: float) -> None:
+    """Say how long to wait: ``retry_after`` and ``Retry-After``, whole seconds, at least 1."""
+    found.problem.retry_after = max(1.0, round(seconds))
+    found.headers["Retry-After"] = str(int(found.problem.retry_after))
 
 
 def request_errors(raw: Iterable[Mapping[str, Any]]) -> list[FieldError]:
@@ -150,6 +164,39 @@ def request_errors(raw: Iterable[Mapping[str, Any]]) -> list[FieldError]:
             loc = loc[1:]
         relocated.append({**err, "loc": loc})
     return [FieldError.model_validate(e) for e in worded(relocated)]
+
+
+# What an Allow header may list (the methods the app's routes are declared with).
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app takes at the request's path. (Starlette's 405
+    names only the first matching route's, though another route takes POST there.)"""
+    return [
+        method
+        for method in METHODS
+        if any(
+            not isinstance(route, Mount)  # a mount's app answers its own 405
+            and route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+
+
+def document(openapi: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document as the service answers: problems are ``application/problem+json``.
+
+    FastAPI puts a response's model under ``application/json``; a response documented as a
+    problem (:data:`PROBLEM_JSON` in its content) gets that schema under its own type, and
+    no ``application/json``."""
+    for item in openapi.get("paths", {}).values():
+        for operation in item.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                if PROBLEM_JSON in content and "application/json" in content:
+                    content[PROBLEM_JSON] = content.pop("application/json")
+    return openapi
 
 
 def answer(problem: ProblemError) -> JSONResponse:
@@ -184,6 +231,8 @@ def install(app: FastAPI) -> None:
         said = exc.detail if exc.detail != HTTPStatus(exc.status_code).phrase else None
         found = problem(exc.status_code, said if exc.status_code < 500 else None)
         found.headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            found.headers["Allow"] = ", ".join(allowed_methods(request))
         return answer(found)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -6,13 +6,15 @@ plain dicts) and reports every mistake as ``VARIABLE: problem`` in a
 eventsourcing way (``PERSISTENCE_MODULE``, ``POSTGRES_*``, ``SQLITE_DBNAME``), Temporal
 by the worker's own variables, so one environment serves every process.
 
-``API_MODE=production`` refuses the development conveniences: the dev sign-in, a
-random session key, a missing OpenID provider.
+Production is the default (``API_MODE`` unset); it refuses the development conveniences:
+the dev sign-in, a random session key, a missing OpenID provider, an ``http://`` public
+URL. ``API_MODE=development`` must be asked for, and only on a loopback ``API_HOST``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -22,15 +24,38 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from a4c_domain.commands import field_errors
+from a4c_domain.commands import field_errors, hostname
 from a4c_domain.logs import LOG_FORMAT_VAR, LogFormat, LogLevel
-from a4c_worker.config import DEFAULT_API_URL, DEFAULT_TASK_QUEUE, SettingsError
+from a4c_service.probes import DEFAULT_HOST as PROBE_HOST
+from a4c_worker.config import (
+    DEFAULT_API_URL,
+    DEFAULT_DNS_ZONE,
+    DEFAULT_TASK_QUEUE,
+    SettingsError,
+)
 from a4c_worker.connection import MASK, TemporalSettings, displayed
+from a4c_worker.workflows.models import (
+    DEFAULT_MAX_RESENDS,
+    DEFAULT_RESEND_COOLDOWN_SECONDS,
+    CooldownSeconds,
+    MaxResends,
+    ResendLimit,
+)
 
 ApiMode = Literal["development", "production"]
 
 MIN_SESSION_SECRET_LENGTH = 32
 DEFAULT_PORT = urlsplit(DEFAULT_API_URL).port or 80
+# Writes of one caller that wait for the projection at once (API_MAX_WAITS_PER_PRINCIPAL).
+DEFAULT_MAX_WAITS_PER_PRINCIPAL = 8
+# The largest real request is an onboarding with the most invitees one may carry (200),
+# every field at its longest: about 570 KiB as JSON with every letter a \u escape pair
+# (tests/api/test_edge_limits.py builds it). 1 MiB takes it with room to spare.
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# Invitations an organization may issue per hour, and have pending at once (an
+# onboarding may invite up to 200 people, so as many may be pending).
+DEFAULT_INVITATIONS_PER_ORGANIZATION_PER_HOUR = 50
+DEFAULT_MAX_PENDING_INVITATIONS_PER_ORGANIZATION = 200
 # An API key is "a4c_" and 43 URL-safe characters (32 random bytes); only its SHA-256 is
 # configured, so a leaked configuration does not leak a key.
 API_KEY_PREFIX = "a4c_"
@@ -77,7 +102,7 @@ class ApiSettings(TemporalSettings):
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
-    api_mode: ApiMode = "development"
+    api_mode: ApiMode = "production"  # development only when asked for (DESIGN)
     api_host: str = "127.0.0.1"  # loopback unless set (the k8s manifest sets 0.0.0.0)
     api_port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
     # The address people reach the service at: the OpenID Connect redirect is built on it.
@@ -86,12 +111,33 @@ class ApiSettings(TemporalSettings):
     api_session_secret: SecretStr | None = None
     # How long a write waits for the projection to show it (read-your-writes), seconds.
     api_consistency_timeout: float = Field(default=5.0, ge=0, le=60)
+    # How many of one caller's writes wait for it at once; past that they answer at once
+    # (A4C-Consistent says whether the read models show them).
+    api_max_waits_per_principal: int = Field(default=DEFAULT_MAX_WAITS_PER_PRINCIPAL, ge=1, le=1000)
     # Accept attempts (``limits`` notation), on top of the workflow's own limit.
     api_accept_rate_per_invitation: str = "10/minute"
     api_accept_rate_per_client: str = "30/minute"
-    # Proxies whose X-Forwarded-For is believed (uvicorn's forwarded_allow_ips).
-    api_forwarded_allow_ips: str = "127.0.0.1"
+    # Proxies whose X-Forwarded-For/-Proto is believed (uvicorn's forwarded_allow_ips):
+    # addresses or networks, comma-separated. None by default: the peer is the client.
+    api_forwarded_allow_ips: tuple[str, ...] = ()
     api_shutdown_grace_seconds: float = Field(default=20.0, ge=0, le=3600)
+    # The platform's mail. Per invitation: its workflow holds it to the limit it started
+    # with (every replica and worker alike). Per organization: counted on the shared read
+    # models by the invite route (a4c_api.v1.invitations says how far that holds).
+    api_resend_cooldown_seconds: CooldownSeconds = DEFAULT_RESEND_COOLDOWN_SECONDS
+    api_max_resends: MaxResends = DEFAULT_MAX_RESENDS
+    api_invitations_per_organization_per_hour: int = Field(
+        default=DEFAULT_INVITATIONS_PER_ORGANIZATION_PER_HOUR, ge=1, le=100_000
+    )
+    api_max_pending_invitations_per_organization: int = Field(
+        default=DEFAULT_MAX_PENDING_INVITATIONS_PER_ORGANIZATION, ge=1, le=100_000
+    )
+    # The largest request body taken, in bytes (413 beyond it, before it is read).
+    api_max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024, le=64 * 1024 * 1024)
+    # /metrics is served here, never on API_PORT (the front door): a listener Prometheus
+    # reaches and the Service and ingress do not. Loopback unless set, like the daemons'.
+    api_metrics_host: str = PROBE_HOST
+    api_metrics_port: int = Field(default=9103, ge=0, le=65535)
     api_keys: tuple[ApiKeyGrant, ...] = ()
     # Who is a platform operator: a bearer token whose ``API_ROLES_CLAIM`` (a list, or a
     # space-separated string such as ``scope``) holds ``API_OPERATOR_ROLE``.
@@ -108,6 +154,9 @@ class ApiSettings(TemporalSettings):
 
     # Temporal: the worker's variables (the connection's: TemporalSettings).
     temporal_task_queue: str = Field(default=DEFAULT_TASK_QUEUE, min_length=1)
+    # The worker's DNS_ZONE: an onboarding whose domain is not below it is refused (422)
+    # before its workflow starts, instead of failing at its first step.
+    dns_zone: str = Field(default=DEFAULT_DNS_ZONE, min_length=1)
 
     log_level: LogLevel = "INFO"
     log_format: LogFormat = "json"
@@ -134,6 +183,11 @@ class ApiSettings(TemporalSettings):
             raise ValueError("must not have a query or fragment")
         return value.rstrip("/")
 
+    @field_validator("dns_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return hostname(value)
+
     @field_validator("api_session_secret")
     @classmethod
     def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
@@ -154,6 +208,25 @@ class ApiSettings(TemporalSettings):
         names = [grant.name for grant in value]
         if len(set(names)) != len(names):
             raise ValueError("each key needs its own name")
+        return value
+
+    @field_validator("api_forwarded_allow_ips", mode="before")
+    @classmethod
+    def _parse_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(entry.strip() for entry in value.split(",") if entry.strip())
+        return value
+
+    @field_validator("api_forwarded_allow_ips")
+    @classmethod
+    def _proxy_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry)  # strict: a network with host bits set is a typo
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (such as 10.42.0.0/16)"
+                ) from None
         return value
 
     @field_validator("api_accept_rate_per_invitation", "api_accept_rate_per_client")
@@ -183,6 +256,13 @@ class ApiSettings(TemporalSettings):
     def bearer_audience(self) -> str | None:
         return self.oidc_audience or self.oidc_client_id
 
+    @property
+    def resend_limit(self) -> ResendLimit:
+        """What the workflows this service starts hold each invitation's re-sends to."""
+        return ResendLimit(
+            cooldown_seconds=self.api_resend_cooldown_seconds, max_resends=self.api_max_resends
+        )
+
     def problems(self) -> list[tuple[str, str]]:
         """Mistakes spanning several variables, each naming the one to fix."""
         found = self.temporal_problems()
@@ -199,6 +279,13 @@ class ApiSettings(TemporalSettings):
                 found.append(("OIDC_ISSUER", "required when API_MODE is production"))
             if "api_public_url" not in self.model_fields_set:
                 found.append(("API_PUBLIC_URL", "required when API_MODE is production"))
+            elif urlsplit(self.api_public_url).scheme != "https":  # else cookies go in clear
+                found.append(("API_PUBLIC_URL", "must be an https URL when API_MODE is production"))
+            if self.temporal_payload_keys is None:  # else history holds personal data
+                found.append(("TEMPORAL_PAYLOAD_KEYS", "required when API_MODE is production"))
+        elif not is_loopback(self.api_host):
+            # The dev sign-in lets anyone be anyone: never where others can reach it.
+            found.append(("API_HOST", "must be a loopback address when API_MODE is development"))
         return found
 
     def masked(self) -> dict[str, Any]:
@@ -212,6 +299,16 @@ class ApiSettings(TemporalSettings):
             found[name.upper()] = value
         found["resolved"] = {"temporal": self.temporal_connection().masked()}
         return found
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) is reachable from this machine only."""
+    if host.strip().lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve anywhere
 
 
 def load_settings(environ: Mapping[str, str]) -> ApiSettings:

@@ -22,6 +22,7 @@ from pydantic import (
     SecretStr,
     StringConstraints,
     ValidationError,
+    WithJsonSchema,
 )
 
 from a4c_domain.errors import InvalidCommand
@@ -50,6 +51,24 @@ def _no_control_chars(value: str) -> str:
     return value
 
 
+# What names are made of besides letters and combining marks (U+2019: the typographic
+# apostrophe). Nothing that makes a link, an address or markup in a mail.
+_NAME_PUNCTUATION = frozenset(" -'.\u2019")
+# A dot followed by two letters is a host name ("evil.example"), not initials ("J. R.").
+_HOST_LIKE = re.compile(r"\.[^\W\d_]{2}")
+
+
+def _person_name(value: str) -> str:
+    kinds = {ch: unicodedata.category(ch)[0] for ch in value}
+    if any(kind not in "LM" and ch not in _NAME_PUNCTUATION for ch, kind in kinds.items()):
+        raise ValueError("may contain only letters, marks, spaces and - ' .")
+    if "L" not in kinds.values():
+        raise ValueError("must contain a letter")
+    if _HOST_LIKE.search("".join(ch for ch in value if kinds[ch] != "M")):
+        raise ValueError("must not contain a host name (a dot followed by letters)")
+    return value
+
+
 def _slug(value: str) -> str:
     if value != value.lower():
         raise ValueError("must be lower-case")
@@ -72,6 +91,18 @@ def _hostname(value: str) -> str:
     if len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
         raise ValueError("must be a fully qualified host name of DNS labels")
     return name
+
+
+def hostname(value: str) -> str:
+    """``value`` as a host name is compared: lower-case, without surrounding space or a
+    trailing dot."""
+    return value.strip().lower().rstrip(".")
+
+
+def inside_zone(fqdn: str, zone: str) -> bool:
+    """Whether ``fqdn`` lies strictly below ``zone`` (not its apex): where an
+    organization's DNS record may go."""
+    return hostname(fqdn).endswith("." + hostname(zone))
 
 
 def _email(value: str) -> str:
@@ -107,21 +138,106 @@ def _aware(value: datetime) -> datetime:
     return value
 
 
+# --- the rules in JSON Schema (the API's OpenAPI document) ------------------------------
+# Each restates its validator exactly, so a generated client or a fuzzer sends only what
+# is accepted (tests/domain/test_command_schemas.py checks that both agree). Patterns use
+# Unicode property escapes (\p{...}), which OpenAPI's JSON Schema validators read.
+
+# What strip_whitespace removes around a text (pydantic-core: Unicode's White_Space).
+_STRIPPED = r"[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*"
+# A character _no_control_chars lets through (categories Cc, Cf, Cs, Co, Cn are \p{C}).
+_TEXT_CHAR = r"[^\p{C}]"
+_TEXT_EDGE = r"[^\s\p{C}]"
+
+
+def _trimmed(max_length: int, char: str, edge: str, *, rules: str = "") -> str:
+    """A text of 1..max_length characters once stripped (first and last of ``edge``, the
+    others of ``char``), with any whitespace around it; ``rules``: lookaheads on it."""
+    # The length is a lookahead: a counted repetition of a Unicode class is too large a
+    # regular expression for some validators.
+    length = f"(?=[\\s\\S]{{1,{max_length}}}{_STRIPPED}$)"
+    return f"^{_STRIPPED}{length}{rules}{edge}(?:{char}*{edge})?{_STRIPPED}$"
+
+
+def _text_schema(max_length: int, description: str) -> WithJsonSchema:
+    return WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": _trimmed(max_length, _TEXT_CHAR, _TEXT_EDGE),
+            "description": f"{description}: 1-{max_length} characters once surrounding "
+            "whitespace is removed, no control or unassigned characters",
+        }
+    )
+
+
+# _person_name: letters, marks and _NAME_PUNCTUATION; a letter somewhere; never a dot
+# followed by two letters (marks between them ignored).
+_PERSON_CHAR = r"[\p{L}\p{M} '.\u2019-]"
+_PERSON_EDGE = r"[\p{L}\p{M}'.\u2019-]"
+_PERSON_RULES = r"(?=[^\n]*\p{L})(?![^\n]*\.\p{M}*\p{L}\p{M}*\p{L})"
+_LABEL_SCHEMA = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+# The common form of an address email-validator takes: dot-atom@labels.tld, not a
+# special-use domain, no IDNA-like label; 64 before the @, 254 in all.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+
+
+def any_case(name: str) -> str:
+    """A pattern matching the host name ``name`` in any case (JSON Schema has no flags)."""
+    escaped = {".": r"\."}  # nothing else in a host name is special
+    return "".join(f"[{c}{c.upper()}]" if c.isalpha() else escaped.get(c, c) for c in name.lower())
+
+
+_SPECIAL_USE = "|".join(
+    any_case(name) for name in ("arpa", "invalid", "local", "localhost", "onion", "test")
+)
+_EMAIL_LABEL = r"(?![A-Za-z0-9]{2}--)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL_SCHEMA = (
+    rf"^(?=[^@]{{1,64}}@)(?=[\s\S]{{1,254}}$){_ATOM}(?:\.{_ATOM})*"
+    rf"@(?:{_EMAIL_LABEL}\.)+(?!(?:{_SPECIAL_USE})$)[A-Za-z]{{2,63}}$"
+)
+# Upper case is accepted (and lower-cased), trailing dots dropped: 253 characters without them.
+_HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOSTNAME_LENGTH_RULE = r"(?=.{0,252}[A-Za-z0-9]\.*$)"
+
+
+def hostname_pattern(suffix: str = r"(?:\.LABEL)+") -> str:
+    """The JSON Schema pattern of a host name; ``suffix`` (with ``LABEL`` for a label)
+    is what follows its first label (the API narrows it to its DNS zone)."""
+    return f"^{HOSTNAME_LENGTH_RULE}{_HOST_LABEL}{suffix.replace('LABEL', _HOST_LABEL)}\\.*$"
+
+
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
     AfterValidator(_no_control_chars),
+    _text_schema(200, "A name"),
 ]
-PersonName = Annotated[
+# A name as events and recorded workflow inputs may hold it: names recorded before the
+# rule below still load and replay (the rule is for new commands only).
+RecordedPersonName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
     AfterValidator(_no_control_chars),
+]
+# A person's name as a new command takes it: it reaches the invitation mail's greeting.
+PersonName = Annotated[
+    RecordedPersonName,
+    AfterValidator(_person_name),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": _trimmed(100, _PERSON_CHAR, _PERSON_EDGE, rules=_PERSON_RULES),
+            "description": "1-100 letters, marks, spaces and - ' . (no host name such as "
+            "'x.example') once surrounding whitespace is removed",
+        }
+    ),
 ]
 REASON_MAX_LENGTH = 500
 Reason = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=REASON_MAX_LENGTH),
     AfterValidator(_no_control_chars),
+    _text_schema(REASON_MAX_LENGTH, "Why"),
 ]
 
 
@@ -138,10 +254,62 @@ Identifier = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
     AfterValidator(_no_control_chars),
 ]
-Slug = Annotated[str, StringConstraints(max_length=63), AfterValidator(_slug)]
-Hostname = Annotated[str, StringConstraints(max_length=254), AfterValidator(_hostname)]
-Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(_email)]
-Tags = Annotated[list[str], Field(max_length=20), AfterValidator(_tags)]
+Slug = Annotated[
+    str,
+    StringConstraints(max_length=63),
+    AfterValidator(_slug),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": 63,
+            "pattern": f"^{_LABEL_SCHEMA}$",
+            "not": {"anyOf": [{"enum": sorted(RESERVED_SLUGS)}, {"pattern": "^..--"}]},
+            "description": "A DNS label: a-z, 0-9 and '-' (not first or last, not "
+            "'--' in positions 3-4), not a reserved name",
+        }
+    ),
+]
+Hostname = Annotated[
+    str,
+    StringConstraints(max_length=254),
+    AfterValidator(_hostname),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": 254,
+            "pattern": hostname_pattern(),
+            "description": "A fully qualified host name (lower-cased, trailing dot dropped)",
+        }
+    ),
+]
+Email = Annotated[
+    str,
+    StringConstraints(max_length=320),
+    AfterValidator(_email),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "email",
+            "maxLength": 320,
+            "pattern": _EMAIL_SCHEMA,
+            "description": "An address with a public domain (stored in lower case); the "
+            "pattern is the common form, the service also takes international addresses",
+        }
+    ),
+]
+Tags = Annotated[
+    list[str],
+    Field(max_length=20),
+    AfterValidator(_tags),
+    WithJsonSchema(
+        {
+            "type": "array",
+            "maxItems": 20,
+            "items": {"type": "string", "pattern": _TAG.pattern},
+            "description": "Labels (duplicates are dropped, the rest sorted)",
+        }
+    ),
+]
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 StepName = Annotated[Identifier, StringConstraints(max_length=100)]
 # A presented invitation token: a str (or pydantic's SecretStr) of the issued shape.

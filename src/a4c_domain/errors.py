@@ -28,6 +28,10 @@
     │   └── InvalidToken
     ├── ConcurrencyError            lost a race on an aggregate; retry the command
     └── TooManyAttempts             too many wrong tokens for one invitation; wait
+        ├── ResendTooSoon           an invitation was mailed moments ago; wait
+        ├── TooManyResends          an invitation's re-sends are used up
+        ├── TooManyInvitations      an organization's invitations in the last hour
+        └── TooManyPendingInvitations  an organization's pending invitations
 
 ``retryable`` tells an orchestrator (Temporal activities) whether trying the same
 command again can succeed: only ``ConcurrencyError`` is, everything else is a
@@ -80,6 +84,10 @@ class InvalidScope(A4CError, TypeError):
 
 class ConfigurationError(A4CError):
     """A configuration value is missing or invalid."""
+
+
+class StoreUnreachable(ConfigurationError):
+    """The event store's database did not answer; the message names the variable to check."""
 
 
 class NotFound(A4CError, LookupError):
@@ -193,16 +201,66 @@ class ConcurrencyError(A4CError):
     retryable: ClassVar[bool] = True
 
 
+def _wait(retry_after: float) -> str:
+    return f"try again in {max(1, round(retry_after))} s"
+
+
 class TooManyAttempts(A4CError):
     """Too many wrong tokens were presented for one invitation; wait ``retry_after`` seconds.
 
-    Not ``retryable``: the same command fails the same way until the window passes.
+    Not ``retryable``: the same command fails the same way until the window passes. The
+    subclasses are the platform's other limits (HTTP 429 with ``Retry-After``, each its
+    own problem type); all carry ``retry_after``.
     """
 
     def __init__(self, invitation: UUID | str, retry_after: float) -> None:
+        self._refuse(f"too many wrong tokens for invitation {invitation}", retry_after)
         self.invitation = invitation
+
+    def _refuse(self, what: str, retry_after: float) -> None:
         self.retry_after = retry_after
-        super().__init__(
-            f"too many wrong tokens for invitation {invitation}; "
-            f"try again in {max(1, round(retry_after))} s"
+        A4CError.__init__(self, f"{what}; {_wait(retry_after)}")
+
+
+class ResendTooSoon(TooManyAttempts):
+    """A re-send within the cooldown that follows the invitation's last mail."""
+
+    def __init__(self, invitation: UUID | str, retry_after: float) -> None:
+        self._refuse(f"invitation {invitation} was mailed moments ago", retry_after)
+        self.invitation = invitation
+
+
+class TooManyResends(TooManyAttempts):
+    """The invitation was re-sent as often as allowed; ``retry_after`` is until it expires
+    (then the address can be invited again, subject to the organization's limits)."""
+
+    def __init__(self, invitation: UUID | str, limit: int, retry_after: float) -> None:
+        self._refuse(f"invitation {invitation} was re-sent {limit} times already", retry_after)
+        self.invitation = invitation
+        self.limit = limit
+
+
+class TooManyInvitations(TooManyAttempts):
+    """The organization issued as many invitations in the last hour as allowed."""
+
+    def __init__(self, organization: UUID | str, limit: int, retry_after: float) -> None:
+        self._refuse(
+            f"organization {_named(organization)} issued {limit} invitations in the last hour",
+            retry_after,
         )
+        self.organization = organization
+        self.limit = limit
+
+
+class TooManyPendingInvitations(TooManyAttempts):
+    """The organization has as many pending invitations as allowed; ``retry_after`` is
+    until the first of them expires (revoking one frees a place at once)."""
+
+    def __init__(self, organization: UUID | str, limit: int, retry_after: float) -> None:
+        self._refuse(
+            f"organization {_named(organization)} has {limit} pending invitations; "
+            "revoke one, or wait until one is accepted or expires",
+            retry_after,
+        )
+        self.organization = organization
+        self.limit = limit

@@ -22,6 +22,7 @@ process, eventsourcing's and ours alike.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
@@ -130,6 +131,37 @@ def postgres_connection(env: Mapping[str, str]) -> PostgresConnection:
         password=None if topic else env.get(PASSWORD_VAR),
         get_password=get_password,
     )
+
+
+# libpq's reasons for a failed connection, by the variable that fixes them.
+CONNECT_FAILURES = (
+    (re.compile(r'database "([^"]*)" does not exist'), "POSTGRES_DBNAME"),
+    (re.compile(r'role "([^"]*)" does not exist'), "POSTGRES_USER"),
+    (re.compile(r"password|authentication failed"), PASSWORD_VAR),
+    (re.compile(r"resolve host|translate host name"), "POSTGRES_HOST"),
+    (re.compile(r"SSL"), "PGSSLMODE"),  # libpq's TLS variables (see the module's notes)
+)
+
+
+def connect_failure(connection: PostgresConnection, error: Exception) -> str:
+    """Why connecting failed (the first line of libpq's ``error``), as one line naming
+    the variable to fix, with no password in it: for every process that connects once
+    itself rather than let eventsourcing's pool wait out its timeout."""
+    text = str(error).strip()
+    reason = text.splitlines()[0] if text else type(error).__name__
+    if connection.password:  # libpq does not quote it; never let a future version
+        reason = reason.replace(connection.password, "***")
+    where = f"PostgreSQL at {connection.address}, database {connection.dbname!r}"
+    unreachable = "POSTGRES_HOST/POSTGRES_PORT"
+    if "timeout expired" in reason:
+        seconds = f"{connection.connect_timeout} s ({TIMEOUT_VAR})"
+        return f"{unreachable}: no answer from {where} within {seconds}"
+    for pattern, variable in CONNECT_FAILURES:
+        if pattern.search(reason):
+            if variable == PASSWORD_VAR and connection.get_password is not None:
+                variable = PASSWORD_TOPIC_VAR
+            return f"{variable}: {where}: {reason}"
+    return f"{unreachable}: cannot connect to {where}: {reason}"
 
 
 # eventsourcing's yes/no variables: it raises a ValueError that names no variable.

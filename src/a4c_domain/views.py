@@ -40,6 +40,8 @@ class OrganizationView(View):
     created_on: datetime
     modified_on: datetime
     position: int | None = None
+    # Its invitations (every generation), for whoever must reach them all (deactivation).
+    invitation_ids: tuple[UUID, ...] = ()
 
     @classmethod
     def of(cls, org: Organization, position: int | None = None) -> OrganizationView:
@@ -62,6 +64,7 @@ class OrganizationView(View):
             created_on=org.created_on,
             modified_on=org.modified_on,
             position=position,
+            invitation_ids=tuple(sorted(org.invitation_ids)),
         )
 
 

@@ -223,12 +223,18 @@ def _rebuild(args: argparse.Namespace, settings: ProjectorSettings, store: Event
         _print({"swapped": False, "error": str(exc)})
         return 1
     bar.close()
+    warning = report.warning(settings.projection)
+    if warning is not None:
+        print(f"a4c-projector rebuild: {warning}", file=sys.stderr)
     _print(
         {
             "swapped": report.swapped,
             "position": report.position,
+            "head": report.head,
+            "behind": report.behind,
             "events": report.events,
             "differences": report.differences,
+            **({"warning": warning} if warning is not None else {}),
         }
     )
     return 0

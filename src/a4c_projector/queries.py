@@ -17,12 +17,15 @@ waits for everything committed when it was called.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
+from collections.abc import Collection
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from a4c_domain import ALL_ORGANIZATIONS, OrganizationScope, hash_token
@@ -35,6 +38,7 @@ from a4c_projector.readmodel.tracking import DEFAULT_PROJECTION, read_position
 from a4c_projector.schema import INVITATIONS, MEMBERS, ORGANIZATIONS, compared_columns
 
 __all__ = [
+    "UNAVAILABLE_ERRORS",
     "InvitationRecord",
     "Location",
     "MemberRecord",
@@ -150,6 +154,16 @@ class TokenMatch(BaseModel):
     current: bool
 
 
+# What a read raises when the database did not answer (the connection lost or refused,
+# the server shutting down, SQLite busy past its timeout), never a fault of the query:
+# worth trying once more on a new connection.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    sqlite3.OperationalError,
+)
+
+
 class ProjectionTimeout(TimeoutError):
     """The projection did not reach the wanted position in time."""
 
@@ -226,10 +240,29 @@ class ReadModel:
         return found[0] if found else None
 
     def organizations(
-        self, *, status: str | None = None, tag: str | None = None
+        self,
+        *,
+        status: str | None = None,
+        tag: str | None = None,
+        ids: Collection[UUID] | None = None,
+        member: str | None = None,
     ) -> list[OrganizationRecord]:
+        """Organizations by slug, with ``status`` and ``tag`` when given; only those of
+        ``ids`` and only those user ``member`` is a member of, when given. The database
+        does the limiting (the members index on ``user_id``): no other tenant's row is read.
+        """
+        if ids is not None and not ids:
+            return []
         clauses: list[str] = []
         params: list[Any] = []
+        if ids is not None:
+            clauses.append(f"id IN ({', '.join(['%s'] * len(ids))})")
+            params.extend(ids)
+        if member is not None:
+            clauses.append(
+                f'id IN (SELECT organization_id FROM "{self.tables.members}" WHERE user_id = %s)'
+            )
+            params.append(member)
         if status is not None:
             clauses.append("status = %s")
             params.append(status)

@@ -8,8 +8,9 @@
 * ``a4c validate`` — check configuration and every dependency, one line each.
 
 Without configuration in the environment, ``a4c`` works on the local stack's data
-folder (``--data-dir``, default ``.a4c``); set ``PERSISTENCE_MODULE``/``POSTGRES_*``,
-``A4C_TOKEN_SECRET`` and the worker's variables to point it at a deployment.
+folder (``--data-dir``, default ``.a4c``), in development; set ``PERSISTENCE_MODULE``/
+``POSTGRES_*``, ``A4C_TOKEN_SECRET`` and the worker's variables to point it at a
+deployment, which is production unless ``WORKFLOW_MODE`` says otherwise.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from urllib.parse import urlsplit
 from eventsourcing.persistence import PersistenceError
 
 from a4c_domain.application import TOKEN_SECRET_VAR
-from a4c_domain.errors import ConfigurationError
+from a4c_domain.errors import ConfigurationError, StoreUnreachable
 from a4c_service.cli import INTERRUPTED, HelpFormatter, add_version, exit_codes
-from a4c_tool.datafolder import DataFolderInUse, StoreMismatch
+from a4c_tool.datafolder import DataFolderInUse, StoreMismatch, store_identity
 from a4c_tool.devstore import DEV_DATABASE, DevDatabaseUnavailable
 from a4c_tool.processes import ChildFailed, PortInUse
 from a4c_worker.config import DEFAULT_API_URL
@@ -62,10 +63,15 @@ def local_token_secret(data_dir: Path) -> str:
 
 
 def effective_environ(data_dir: Path) -> dict[str, str]:
-    """The local stack's store and key, overridden by whatever the environment sets."""
-    from a4c_tool.stack import store_env
+    """The local stack's store, key and worker mode, overridden by whatever the environment
+    sets. Development only on the data folder's own store: pointed at another one, ``a4c``
+    works on a deployment, in production (the worker's default) unless WORKFLOW_MODE says."""
+    from a4c_tool.stack import DEV_WORKFLOW_MODE, own_store, store_env
 
-    return store_env(data_dir, local_token_secret(data_dir)) | dict(os.environ)
+    environ = store_env(data_dir, local_token_secret(data_dir)) | dict(os.environ)
+    if store_identity(environ) == store_identity(own_store(data_dir)):
+        return DEV_WORKFLOW_MODE | environ
+    return environ
 
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -85,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="a4c",
         description="The a4c tool: the local stack, the demo, tagged entities and validate.",
         epilog="Without configuration in the environment, a4c works on the local stack's data\n"
-        "folder; set PERSISTENCE_MODULE/POSTGRES_*, A4C_TOKEN_SECRET and the worker's\n"
-        "variables to point it at a deployment.\n\n" + exit_codes(EXIT_CODES),
+        "folder, in development; set PERSISTENCE_MODULE/POSTGRES_*, A4C_TOKEN_SECRET and\n"
+        "the worker's variables to point it at a deployment (production unless\n"
+        "WORKFLOW_MODE says otherwise).\n\n" + exit_codes(EXIT_CODES),
         formatter_class=HelpFormatter,
     )
     add_version(parser)
@@ -178,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DataFolderInUse, StoreMismatch, PortInUse) as exc:
         print(f"a4c dev: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    except StoreUnreachable as exc:  # before ConfigurationError: a server down, not a typo
+        print(f"a4c {args.command}: the event store cannot be opened: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except ConfigurationError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_INVALID

@@ -1,6 +1,7 @@
 """``a4c dev``: the whole stack on one machine, on embedded defaults.
 
-Starts the Temporal dev server (persisted to a SQLite file, with its Web UI), the
+Starts the Temporal dev server (persisted to a SQLite file, with its Web UI, which
+reads the sealed payloads through the codec server child), the codec server, the
 projector, the worker and the API (``a4c-api``, where the invitation links point) as
 child processes, bootstraps a sample organization with two invitees (logging DNS, mails
 kept as files), shows progress while it runs, prints the read models, where to look and
@@ -46,7 +47,7 @@ from a4c_domain.application import TOKEN_SECRET_VAR
 from a4c_domain.persistence import is_store_variable
 from a4c_projector.settings import ProjectorSettings
 from a4c_service.cli import INTERRUPTED
-from a4c_tool.datafolder import check_temporal_state, claimed, store_identity
+from a4c_tool.datafolder import EVENTS_DB, check_temporal_state, claimed, store_identity
 from a4c_tool.devstore import ensure_database, postgres_store
 from a4c_tool.processes import (
     Child,
@@ -65,6 +66,7 @@ from a4c_worker.client import (
     start_bootstrap,
     watch_bootstrap,
 )
+from a4c_worker.codec import PayloadKeys
 from a4c_worker.config import ACCEPT_PATH, DEFAULT_API_URL, DEFAULT_TASK_QUEUE, WorkerSettings
 from a4c_worker.connection import TemporalConnection, TemporalSettings
 from a4c_worker.contracts import Invitee
@@ -130,6 +132,8 @@ class Ports:
     worker_health: int
     projector_http: int
     api: int
+    api_metrics: int
+    codec_server: int
 
     @classmethod
     def choose(cls, temporal: int, ui: int, api: int) -> Ports:
@@ -144,6 +148,8 @@ class Ports:
             worker_health=free_port(),
             projector_http=free_port(),
             api=api,
+            api_metrics=free_port(),
+            codec_server=free_port(),
         )
 
 
@@ -156,6 +162,30 @@ def temporal_binary() -> str:
     return found
 
 
+def local_payload_keys(data_dir: Path) -> str:
+    """The dev stack's ``TEMPORAL_PAYLOAD_KEYS``: generated once per data folder and kept
+    beside its Temporal database, whose histories it seals (never the shell's keys)."""
+    path = data_dir / "payload-keys"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(PayloadKeys.generate("dev-1").entry())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+# The local stack's worker mode: mails to files or the log, DNS to the log. Production is
+# the worker's default, so the stack, and ``a4c`` on its data folder, ask for this.
+DEV_WORKFLOW_MODE = {"WORKFLOW_MODE": "development"}
+
+
+def own_store(data_dir: Path) -> dict[str, str]:
+    """The data folder's own event store: its SQLite file."""
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": str((data_dir / EVENTS_DB).resolve()),
+    }
+
+
 def store_env(data_dir: Path, token_secret: str, *, postgres: bool = False) -> dict[str, str]:
     """The event-store configuration every child shares (``postgres``: ``a4c dev --postgres``)."""
     env = {TOKEN_SECRET_VAR: token_secret}
@@ -165,8 +195,7 @@ def store_env(data_dir: Path, token_secret: str, *, postgres: bool = False) -> d
         env.update({k: v for k, v in os.environ.items() if k.startswith("POSTGRES_")})
         env["PERSISTENCE_MODULE"] = "eventsourcing.postgres"
     else:
-        env["PERSISTENCE_MODULE"] = "eventsourcing.sqlite"
-        env["SQLITE_DBNAME"] = str((data_dir / "events.sqlite").resolve())
+        env.update(own_store(data_dir))
     for var in ("CIPHER_TOPIC", "CIPHER_KEY"):
         if var in os.environ:
             env[var] = os.environ[var]
@@ -178,7 +207,7 @@ class OutputClosed(Exception):
 
 
 class Stack:
-    """The four children and the sample bootstrap."""
+    """The children and the sample bootstrap."""
 
     def __init__(
         self,
@@ -202,13 +231,20 @@ class Stack:
         self.mail_dir = self.data_dir / "mail"
         self.postgres = postgres
         self.store = store_env(self.data_dir, token_secret, postgres=postgres)
-        # The stack's own dev server: plain, namespace "default", whatever the shell says.
-        self.local_temporal = TemporalConnection(target_host=f"127.0.0.1:{ports.temporal}")
+        # The stack's own dev server (no TLS, namespace "default"), whatever the shell says;
+        # its payloads sealed with the data folder's own key, as production seals them.
+        payload_keys = local_payload_keys(self.data_dir)
+        self.local_temporal = TemporalConnection(
+            target_host=f"127.0.0.1:{ports.temporal}",
+            payload_keys=PayloadKeys.parse(payload_keys),
+        )
         temporal_env = {
             "TEMPORAL_ADDRESS": self.local_temporal.target_host,
             "TEMPORAL_NAMESPACE": self.local_temporal.namespace,
             "TEMPORAL_TASK_QUEUE": DEFAULT_TASK_QUEUE,
+            "TEMPORAL_PAYLOAD_KEYS": payload_keys,
         }
+        self.codec_url = f"http://127.0.0.1:{ports.codec_server}"
         base = self.child_env() | {"LOG_FORMAT": "json"}
         bin_dir = Path(sys.executable).parent
         logs = self.data_dir / "logs"
@@ -220,12 +256,26 @@ class Stack:
                 "--ip", "127.0.0.1",
                 "--port", str(ports.temporal),
                 "--ui-port", str(ports.ui),
+                # The Web UI shows sealed payloads opened by the codec server child.
+                "--ui-codec-endpoint", self.codec_url,
                 "--log-level", "warn",
                 *dev_server_args(),
             ],
             base,
             logs / "temporal.log",
         )  # fmt: skip
+        self.codec_server = Child(
+            "codec-server",
+            [str(bin_dir / "a4c-worker"), "codec-server"],
+            base
+            | {
+                **temporal_env,
+                "CODEC_SERVER_HOST": "127.0.0.1",  # loopback: no token needed
+                "CODEC_SERVER_PORT": str(ports.codec_server),
+                "CODEC_SERVER_ORIGINS": f"http://127.0.0.1:{ports.ui},http://localhost:{ports.ui}",
+            },
+            logs / "codec-server.log",
+        )
         self.projector = Child(
             "projector",
             [str(bin_dir / "a4c-projector"), "run"],
@@ -238,7 +288,7 @@ class Stack:
             base
             | {
                 TOKEN_SECRET_VAR: token_secret,  # only the worker derives tokens
-                "WORKFLOW_MODE": "development",
+                **DEV_WORKFLOW_MODE,
                 "EMAIL_PROVIDER": "file",
                 "A4C_MAIL_DIR": str(self.mail_dir),
                 **temporal_env,
@@ -261,6 +311,7 @@ class Stack:
                 "API_MODE": "development",
                 "API_HOST": "127.0.0.1",
                 "API_PORT": str(ports.api),
+                "API_METRICS_PORT": str(ports.api_metrics),
                 "API_PUBLIC_URL": self.api_url,
                 "API_KEYS": api_keys,
                 "API_SHUTDOWN_GRACE_SECONDS": "5",
@@ -272,7 +323,7 @@ class Stack:
     @property
     def children(self) -> tuple[Child, ...]:
         """In starting order; they stop in the reverse one (the API first)."""
-        return (self.temporal, self.projector, self.worker, self.api)
+        return (self.temporal, self.codec_server, self.projector, self.worker, self.api)
 
     def child_env(self) -> dict[str, str]:
         """The environment of a child: the event store's, without the token secret, and
@@ -296,7 +347,7 @@ class Stack:
 
     @contextmanager
     def running(self) -> Iterator[None]:
-        """The four children up; on leaving, by any path, every started one stopped."""
+        """The children up; on leaving, by any path, every started one stopped."""
         started: list[Child] = []
         with claimed(self.data_dir) as lock:
             check_temporal_state(self.data_dir, self.store)
@@ -311,6 +362,10 @@ class Stack:
                 started.append(self.temporal)
                 wait_for_port(self.temporal, self.ports.temporal, 90, self.stop.check)
                 self.say(f"  temporal dev server  127.0.0.1:{self.ports.temporal}")
+                self.codec_server.start(pass_fds=[lock])
+                started.append(self.codec_server)
+                wait_for_port(self.codec_server, self.ports.codec_server, 30, self.stop.check)
+                self.say(f"  codec server         {self.codec_url}")
                 # Each answers before the next starts (the worker needs Temporal and the
                 # projector's tables; the API's /ready needs Temporal and the read models).
                 projector = f"http://127.0.0.1:{self.ports.projector_http}"
@@ -425,6 +480,7 @@ class Stack:
         for what in ("organizations", "invitations", "members"):
             self.say(_run([str(bin_dir / "a4c-projector"), "show", what], env))
         self.say(f"Temporal Web UI:  http://127.0.0.1:{self.ports.ui}/namespaces/default/workflows")
+        self.say(f"  payloads sealed; the UI opens them through {self.codec_url}")
         self.say(f"mails:            {self.mail_dir}")
         for mail in sorted(self.mail_dir.glob("*.eml")):
             message = BytesParser(policy=policy.default).parsebytes(mail.read_bytes())

@@ -22,6 +22,12 @@ conflicts, bad input, missing aggregates and permanent provider refusals become 
 non-retryable ``ApplicationError`` whose ``type`` is the exception's class name (so the
 workflow can tell them apart); lost races and transient provider failures retry.
 
+An activity that ends invitations in the store as a side effect (deactivating their
+organization; issuing a newer generation, which supersedes older pending ones) signals
+their workflows (``invitation_ended``), so they end now rather than at their expiry.
+It signals every candidate on every attempt (a retry after the store wrote finds
+nothing new to write, but must still signal); a workflow that has ended is skipped.
+
 Invitation tokens are recomputed inside the activity that needs them (sending a mail,
 checking an accept) and never leave it: not returned, not logged, not in an error. A
 provider's error text is redacted (``ProviderError``; the mail activity also redacts the
@@ -39,16 +45,19 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlencode
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from a4c_domain import ALL_ORGANIZATIONS, Cause, OnboardingApplication, caused_by
+from a4c_domain.commands import hostname, inside_zone
 from a4c_domain.errors import (
     A4CError,
     DomainOutsideZone,
@@ -56,8 +65,10 @@ from a4c_domain.errors import (
     InvalidToken,
     NotFound,
 )
+from a4c_domain.ids import invitation_id
 from a4c_domain.views import InvitationView, OrganizationView
 from a4c_worker.contracts import (
+    INVITATION_ENDED_SIGNAL,
     AcceptInput,
     CompensationOutcome,
     DeactivateInput,
@@ -76,6 +87,7 @@ from a4c_worker.contracts import (
     RevokeInput,
     SendMailInput,
     accept_proof,
+    invitation_workflow_id,
     proof_check,
 )
 from a4c_worker.providers.dns import DNSProvider, DNSVerifier
@@ -107,10 +119,6 @@ UNCLAIMED = (
 DOMAIN_OUTSIDE_ZONE = DomainOutsideZone.__name__
 
 
-def _hostname(value: str) -> str:
-    return value.strip().lower().rstrip(".")
-
-
 class Links(BaseModel):
     """Where things point: the accept page, the Message-ID domain, the DNS target and zone."""
 
@@ -124,7 +132,7 @@ class Links(BaseModel):
     @field_validator("dns_target", "zone", "mail_domain")
     @classmethod
     def _normalise(cls, value: str) -> str:
-        return _hostname(value)
+        return hostname(value)
 
     def accept_url(self, token: str) -> str:
         separator = "&" if "?" in self.accept_url_base else "?"
@@ -132,9 +140,8 @@ class Links(BaseModel):
 
     def require_below_zone(self, fqdn: str) -> None:
         """``DomainOutsideZone`` unless ``fqdn`` is strictly below the zone (not its apex)."""
-        name = _hostname(fqdn)
-        if not name.endswith("." + self.zone):
-            raise DomainOutsideZone(name, self.zone)
+        if not inside_zone(fqdn, self.zone):
+            raise DomainOutsideZone(hostname(fqdn), self.zone)
 
 
 def to_application_error(exc: A4CError) -> ApplicationError:
@@ -223,6 +230,7 @@ class OnboardingActivities:
             self.reissue_token,
             self.accept_invitation,
             self.accept_proof_check,
+            self.look_up_invitation,
             self.expire_invitation,
             self.revoke_invitation,
             self.remove_dns,
@@ -317,6 +325,11 @@ class OnboardingActivities:
             last_name=input.invitee.last_name,
             generation=input.generation,
             expires_at=input.expires_at,
+        )
+        # Older generations the store may just have superseded (revoked).
+        await _signal_ended(
+            invitation_id(input.organization_id, view.email, generation)
+            for generation in range(1, input.generation)
         )
         return _invitation_outcome(view)
 
@@ -459,6 +472,12 @@ class OnboardingActivities:
         )
 
     @activity.defn
+    async def look_up_invitation(self, input: InvitationRef) -> InvitationOutcome:
+        """The stored invitation (its status): what a signalled workflow ends with."""
+        view = await self._domain(self.app.get_invitation, input.invitation_id, SYSTEM)
+        return _invitation_outcome(view)
+
+    @activity.defn
     async def expire_invitation(self, input: InvitationRef) -> InvitationOutcome:
         view = await self._domain(
             self.app.expire_invitation, organization_id=SYSTEM, invitation_id=input.invitation_id
@@ -511,7 +530,7 @@ class OnboardingActivities:
 
     async def _remove_own_record(self, input: DNSRecordInput) -> bool:
         org = await self._domain(self.app.get_organization, input.organization_id)
-        recorded = org.fqdn == _hostname(input.fqdn)
+        recorded = org.fqdn == hostname(input.fqdn)
         with temporal_errors():
             return await self.dns.remove_record(
                 input.fqdn,
@@ -527,6 +546,8 @@ class OnboardingActivities:
             reason=input.reason,
             failed_step=input.failed_step,
         )
+        if view is not None:  # its pending invitations were revoked with it
+            await _signal_ended(view.invitation_ids)
         return _compensated(view, "organization never registered")
 
     async def _absent_is_fine(
@@ -540,6 +561,18 @@ class OnboardingActivities:
             return None
         except A4CError as exc:
             raise to_application_error(exc) from exc
+
+
+async def _signal_ended(invitation_ids: Iterable[UUID]) -> None:
+    """Tell these invitations' workflows to look at the store; one that ended (or never
+    started: a bootstrap's, before its end) has nothing to be told."""
+    for found in invitation_ids:
+        handle = activity.client().get_workflow_handle(invitation_workflow_id(found))
+        try:
+            await handle.signal(INVITATION_ENDED_SIGNAL)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
 
 
 def _compensated(

@@ -18,6 +18,8 @@ the ``a4c`` tool (``a4c_tool``) is what drives both daemons.
     a4c-worker revoke 6f1c...-uuid --reason "left the company"
     a4c-worker validate-config
     a4c-worker claim-domains --dry-run   # once after upgrading to 0.3.0 (README)
+    a4c-worker new-payload-key k2        # an entry for TEMPORAL_PAYLOAD_KEYS
+    a4c-worker codec-server              # lets the Temporal Web UI open sealed payloads
 """
 
 from __future__ import annotations
@@ -38,12 +40,14 @@ from pydantic import ValidationError
 from temporalio.service import RPCError
 
 from a4c_domain.commands import field_errors
-from a4c_domain.errors import A4CError, InvalidCommand
+from a4c_domain.errors import A4CError, InvalidCommand, StoreUnreachable
 from a4c_domain.logs import configure_logging
 from a4c_service.cli import INTERRUPTED, HelpFormatter, add_version, exit_codes
 from a4c_worker import control
 from a4c_worker.claim_domains import claim_domains
 from a4c_worker.client import connect
+from a4c_worker.codec import PayloadKeys
+from a4c_worker.codec_server import CodecServerSettings, serve
 from a4c_worker.config import Scope, SettingsError, WorkerSettings, load_settings
 from a4c_worker.connection import connect_failure
 from a4c_worker.exit import run_and_exit
@@ -156,6 +160,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="claim the domains organizations took before 0.3.0, oldest first (run once)",
     )
     claim.add_argument("--dry-run", action="store_true", help="report, write nothing")
+
+    new_key = command(
+        "new-payload-key",
+        help="print a new key as a TEMPORAL_PAYLOAD_KEYS entry (id:base64key); put it first",
+    )
+    new_key.add_argument("key_id", help="the key's id, e.g. k2 or 2026-12")
+    command(
+        "codec-server",
+        help="serve /decode and /encode for the Temporal Web UI (CODEC_SERVER_* variables)",
+    )
     return parser
 
 
@@ -255,6 +269,15 @@ def main(
     out = out or sys.stdout
     err = err or sys.stderr
     args = build_parser().parse_args(argv)
+    if args.command == "new-payload-key":  # needs no configuration
+        try:
+            print(PayloadKeys.generate(args.key_id).entry(), file=out)
+        except ValueError as exc:
+            print(f"invalid input: key_id: {exc}", file=err)
+            return EXIT_INVALID
+        return EXIT_OK
+    if args.command == "codec-server":  # its own settings: none of the worker's
+        return codec_server(os.environ if environ is None else environ, err)
     try:
         settings = load_settings(os.environ if environ is None else environ, SCOPES[args.command])
     except SettingsError as exc:
@@ -275,6 +298,9 @@ def main(
     except control.CommandFailed as exc:
         print(str(exc), file=err)
         return EXIT_FAILED
+    except StoreUnreachable as exc:
+        print(str(exc), file=err)
+        return EXIT_UNREACHABLE
     except A4CError as exc:
         print(f"{type(exc).__name__}: {exc}", file=err)
         return EXIT_FAILED
@@ -284,6 +310,17 @@ def main(
     except RPCError as exc:
         print(f"Temporal refused the request: {exc.status.name}: {exc.message}", file=err)
         return EXIT_FAILED
+
+
+def codec_server(environ: Mapping[str, str], err: TextIO) -> int:
+    try:
+        settings = CodecServerSettings.load(environ)
+    except SettingsError as exc:
+        for variable, problem in exc.problems:
+            print(f"configuration error: {variable}: {problem}", file=err)
+        return EXIT_INVALID
+    configure_logging(settings.log_level, json_lines=settings.log_format == "json")
+    return EXIT_OK if serve(settings) else EXIT_FAILED
 
 
 def entry_point() -> NoReturn:

@@ -40,7 +40,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from a4c_domain.ids import organization_id as organization_id_of
 from a4c_worker.connection import TemporalConnection
 from a4c_worker.contracts import Invitee, accept_proof
-from a4c_worker.converter import DATA_CONVERTER
+from a4c_worker.converter import data_converter
 from a4c_worker.search_attributes import organization_search_attributes
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.invitation import NOT_READY, InvitationWorkflow
@@ -53,6 +53,7 @@ from a4c_worker.workflows.models import (
     InvitationInput,
     InvitationStatus,
     InvitationToIssue,
+    ResendLimit,
     StepPolicy,
     bootstrap_workflow_id,
     invitation_workflow_id,
@@ -83,19 +84,28 @@ InvitationHandle = WorkflowHandle[InvitationWorkflow, InvitationStatus]
 async def connect(connection: TemporalConnection, **options: Any) -> Client:
     """A client on ``connection`` (address, namespace, TLS, API key: one resolved
     configuration, see :mod:`a4c_worker.connection`) that speaks the workers' data
-    converter. ``options``: further ``Client.connect`` arguments (``runtime``)."""
+    converter, sealing and opening payloads with the connection's payload keys.
+    ``options``: further ``Client.connect`` arguments (``runtime``)."""
     return await Client.connect(
-        **connection.client_options(), data_converter=DATA_CONVERTER, **options
+        **connection.client_options(),
+        data_converter=data_converter(connection.payload_keys),
+        **options,
     )
 
 
 async def start_bootstrap(
-    client: Client, input: BootstrapInput | dict[str, Any], task_queue: str
+    client: Client,
+    input: BootstrapInput | dict[str, Any],
+    task_queue: str,
+    *,
+    after_failure: bool = False,
 ) -> BootstrapHandle:
     """Validate (``pydantic.ValidationError`` naming each field) and start, or join.
 
     Validation happens here, before anything reaches Temporal or the event store. The
     workflow carries its organization's search attributes from the start.
+    ``after_failure``: the caller found that the last run failed before registering
+    anything, so a new run may follow it (one that completed is still never repeated).
     """
     spec = BootstrapInput.model_validate(
         input.model_dump() if isinstance(input, BootstrapInput) else input
@@ -108,7 +118,8 @@ async def start_bootstrap(
         search_attributes=organization_search_attributes(
             organization_id_of(spec.slug), spec.slug, spec.tags
         ),
-        **ONCE_PER_ID,
+        # Started again only after a failed run, as an invitation's workflow is.
+        **(ISSUE_PER_ID if after_failure else ONCE_PER_ID),
     )
 
 
@@ -222,6 +233,7 @@ async def invite(
     ttl_seconds: float = 7 * DAY,
     reminder_before_seconds: float = DAY,
     activities: StepPolicy | None = None,
+    resends: ResendLimit | None = None,
 ) -> InvitationStatus:
     """Issue an invitation through its workflow; its status once issued.
 
@@ -230,7 +242,8 @@ async def invite(
     one workflow). Raises :class:`InviteRefused` when the domain refuses (nothing is
     stored) and :class:`InvitationClosed` when the invitation has already ended.
     ``organization_slug`` and ``organization_tags`` label the workflow for visibility
-    queries (its organization id always does).
+    queries (its organization id always does). ``resends``: how often the invitation
+    may be re-sent (the workflow holds it to that, whoever asks).
     """
     request = InvitationToIssue(
         organization_id=organization_id, invitee=invitee, generation=generation
@@ -242,6 +255,7 @@ async def invite(
         reminder_before_seconds=reminder_before_seconds,
         issue=request,
         activities=activities or StepPolicy(),
+        resends=resends or ResendLimit(),
     )
     start = WithStartWorkflowOperation(
         InvitationWorkflow.run,

@@ -49,9 +49,18 @@ DEFAULT_MAX_CONCURRENT_ACTIVITIES = 100
 # local stack listens where the default link points.
 ACCEPT_PATH = "/invitations/accept"
 DEFAULT_API_URL = "http://localhost:8080"
+# The zone organizations' DNS records go under (DNS_ZONE): the worker publishes there, and
+# a4c-api refuses an onboarding whose domain lies outside it.
+DEFAULT_DNS_ZONE = "orgs.a4c.localhost"
 
 
 DEFAULT_DNS = {"mock": "memory", "development": "logging", "production": "rfc2136"}
+REQUIRED_IN_PRODUCTION = "required when WORKFLOW_MODE is production"
+# Added to the problems when the mode was not set: production was assumed, not chosen.
+UNSET_MODE_HINT = (
+    "not set, so production (the default), which needs the variables named here "
+    "(for local use, set WORKFLOW_MODE=development)"
+)
 
 
 class SettingsError(ConfigurationError):
@@ -73,8 +82,9 @@ class WorkerSettings(TemporalSettings):
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
-    # Which providers: the mode picks defaults, the two overrides win.
-    workflow_mode: WorkflowMode = "development"
+    # Which providers: the mode picks defaults, the two overrides win. Production unless
+    # asked otherwise: a deployment that forgot the variable must not log its mails away.
+    workflow_mode: WorkflowMode = "production"
     dns_provider: DNSProviderName | None = None
     email_provider: EmailProviderName | None = None
 
@@ -137,7 +147,7 @@ class WorkerSettings(TemporalSettings):
     accept_url_base: str = DEFAULT_API_URL + ACCEPT_PATH
     mail_domain: str | None = None
     dns_target: str = "ingress.a4c.localhost"
-    dns_zone: str = "orgs.a4c.localhost"
+    dns_zone: str = DEFAULT_DNS_ZONE
 
     # The process.
     health_host: str = PROBE_HOST  # loopback unless set (the k8s manifest sets 0.0.0.0)
@@ -252,6 +262,9 @@ class WorkerSettings(TemporalSettings):
                 found.append((field.upper(), f"required {why}"))
 
         found.extend(self.temporal_problems())  # every command reaches Temporal or may
+        if self.workflow_mode == "production" and self.temporal_payload_keys is None:
+            # Every command writes or reads history, which would hold personal data in clear.
+            found.append(("TEMPORAL_PAYLOAD_KEYS", REQUIRED_IN_PRODUCTION))
         if scope == "client":
             return found
         require("a4c_token_secret", "(at least 32 bytes; it derives invitation tokens)")
@@ -290,7 +303,7 @@ class WorkerSettings(TemporalSettings):
         if self.workflow_mode == "production":
             for field in self.PRODUCTION_REQUIRED:
                 if field not in self.model_fields_set:
-                    found.append((field.upper(), "required when WORKFLOW_MODE is production"))
+                    found.append((field.upper(), REQUIRED_IN_PRODUCTION))
         return found
 
     # --- what validate-config prints -------------------------------------------------
@@ -339,6 +352,8 @@ def load_settings(environ: Mapping[str, str], scope: Scope = "worker") -> Worker
     except ValidationError as exc:
         raise SettingsError(_field_problems(exc)) from None
     problems = settings.problems(scope)
+    if problems and "workflow_mode" not in settings.model_fields_set:
+        problems.append(("WORKFLOW_MODE", UNSET_MODE_HINT))
     if problems:
         raise SettingsError(problems)
     return settings

@@ -6,7 +6,9 @@ ones Temporal's own tools read (``temporalio.envconfig``): ``TEMPORAL_ADDRESS``,
 ``TEMPORAL_NAMESPACE``, ``TEMPORAL_API_KEY``, ``TEMPORAL_TLS``, ``TEMPORAL_TLS_*`` (server
 CA, server name, client certificate and key, as ``_PATH`` files or ``_DATA`` PEM text),
 and a profile (``TEMPORAL_PROFILE``) of a TOML file (``TEMPORAL_CONFIG_FILE``), so a
-connection set up for the ``temporal`` CLI serves a4c unchanged.
+connection set up for the ``temporal`` CLI serves a4c unchanged. One more is a4c's own:
+``TEMPORAL_PAYLOAD_KEYS``, the keys that seal every payload (:mod:`a4c_worker.codec`),
+read here so every process that connects seals and opens with the same keys.
 
 Two choices differ from the SDK's defaults, on purpose:
 
@@ -34,6 +36,8 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from temporalio.envconfig import ClientConfigProfile, ClientConfigTLS
 from temporalio.service import TLSConfig
+
+from a4c_worker.codec import PAYLOAD_KEYS_VARIABLE, PayloadKeys, PayloadKeysError
 
 DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"
@@ -79,6 +83,8 @@ class TemporalConnection:
     rpc_metadata: Mapping[str, str] = field(default_factory=dict, repr=False)
     profile: str | None = None
     config_file: str | None = None
+    # None: payloads travel in clear (development without TEMPORAL_PAYLOAD_KEYS).
+    payload_keys: PayloadKeys | None = field(default=None, repr=False)
 
     @property
     def tls_mode(self) -> TLSMode:
@@ -125,6 +131,8 @@ class TemporalConnection:
             "grpc_meta": {name: MASK for name in self.rpc_metadata},
             "profile": self.profile,
             "config_file": self.config_file,
+            # Ids only: which key seals (the first) and which still open.
+            "payload_keys": self.payload_keys.ids if self.payload_keys else None,
         }
 
 
@@ -162,6 +170,8 @@ class TemporalSettings(BaseSettings):
     temporal_tls_disable_host_verification: bool | None = None
     temporal_profile: str | None = None
     temporal_config_file: str | None = None
+    # ``id:base64key,...``: the first seals every payload, each opens (a4c_worker.codec).
+    temporal_payload_keys: SecretStr | None = None
 
     @classmethod
     def variables(cls) -> frozenset[str]:
@@ -194,6 +204,7 @@ class TemporalSettings(BaseSettings):
         "temporal_tls_disable_host_verification",
         "temporal_profile",
         "temporal_config_file",
+        "temporal_payload_keys",
         mode="before",
     )
     @classmethod
@@ -216,6 +227,7 @@ class TemporalSettings(BaseSettings):
         settings are loaded); :class:`TemporalConfigError` names the variable to fix.
         """
         config_file = self.temporal_config_file
+        payload_keys = self.payload_keys()
         if self.temporal_tls_disable_host_verification:
             raise TemporalConfigError(
                 "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION",
@@ -264,7 +276,18 @@ class TemporalSettings(BaseSettings):
             rpc_metadata=dict(options.get("rpc_metadata") or {}),
             profile=(self.temporal_profile or "default") if config_file else None,
             config_file=config_file,
+            payload_keys=payload_keys,
         )
+
+    def payload_keys(self) -> PayloadKeys | None:
+        """The parsed ``TEMPORAL_PAYLOAD_KEYS`` (None if unset); what is wrong with them
+        as a :class:`TemporalConfigError` naming the variable, never quoting a key."""
+        if self.temporal_payload_keys is None:
+            return None
+        try:
+            return PayloadKeys.parse(self.temporal_payload_keys.get_secret_value())
+        except PayloadKeysError as exc:
+            raise TemporalConfigError(PAYLOAD_KEYS_VARIABLE, str(exc)) from None
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -298,6 +321,8 @@ class TemporalSettings(BaseSettings):
         for name in TemporalSettings.model_fields:
             if name in ("temporal_profile", "temporal_config_file"):
                 continue  # passed as arguments: the SDK would read them from env otherwise
+            if name == "temporal_payload_keys":
+                continue  # a4c's own: the SDK's configuration knows nothing of it
             if name == "temporal_tls_disable_host_verification":
                 continue  # true is refused; false must not switch TLS on (the SDK would)
             value = getattr(self, name)

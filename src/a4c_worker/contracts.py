@@ -25,6 +25,7 @@ from a4c_domain.commands import (
     Name,
     PersonName,
     Reason,
+    RecordedPersonName,
     RegisterOrganization,
     Role,
 )
@@ -50,13 +51,33 @@ def proof_check(proof: str) -> str:
     return hashlib.sha256(b"a4c-accept-proof-check|" + proof.encode()).hexdigest()
 
 
+# An invitation's workflow id: activities that end invitations signal it, so it is here.
+INVITATION_WORKFLOW_PREFIX = "invitation-"
+# Sent to an invitation's workflow by an activity that may have ended it in the store.
+INVITATION_ENDED_SIGNAL = "invitation_ended"
+
+
+def invitation_workflow_id(invitation_id: UUID) -> str:
+    return f"{INVITATION_WORKFLOW_PREFIX}{invitation_id}"
+
+
 class Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Invitee(Model):
+    """Someone to invite, as workflow inputs record them: names recorded before the
+    domain's name rule still decode (and replay). A new request is a :class:`NewInvitee`."""
+
     email: Email
     role: Role
+    first_name: RecordedPersonName
+    last_name: RecordedPersonName
+
+
+class NewInvitee(Invitee):
+    """An invitee as a request names them: names as the domain's ``Invite`` takes them."""
+
     first_name: PersonName
     last_name: PersonName
 

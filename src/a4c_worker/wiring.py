@@ -10,8 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
+from eventsourcing.utils import Environment
+
 from a4c_domain import OnboardingApplication
 from a4c_domain.application import INVITATION_TTL_VAR, TOKEN_SECRET_VAR
+from a4c_domain.errors import StoreUnreachable
+from a4c_domain.persistence import PostgresConnection, connect_failure, postgres_connection
 from a4c_worker.activities import Links, OnboardingActivities
 from a4c_worker.config import WorkerSettings
 from a4c_worker.providers.dns import (
@@ -76,8 +81,24 @@ def application_env(settings: WorkerSettings) -> dict[str, str]:
 
 
 def build_application(settings: WorkerSettings) -> OnboardingApplication:
-    """Open the event store (creating its table if needed)."""
-    return OnboardingApplication(application_env(settings))
+    """Open the event store (creating its table if needed). A PostgreSQL that cannot be
+    reached raises StoreUnreachable naming the variable within
+    ``POSTGRES_CONNECT_TIMEOUT``, as the projector does, rather than eventsourcing's pool
+    waiting half a minute for a connection and then naming none."""
+    env = application_env(settings)
+    if settings.persistence_module == "eventsourcing.postgres":
+        # Read as the application reads it (A4C_-prefixed names first).
+        check_reachable(postgres_connection(Environment(OnboardingApplication.name, env)))
+    return OnboardingApplication(env)
+
+
+def check_reachable(connection: PostgresConnection) -> None:
+    """Connect once; a failure raises StoreUnreachable naming the variable to fix."""
+    try:
+        with psycopg.connect(**connection.keywords()):
+            pass
+    except psycopg.OperationalError as exc:
+        raise StoreUnreachable(connect_failure(connection, exc)) from None
 
 
 def build_dns(settings: WorkerSettings) -> tuple[DNSProvider, DNSVerifier]:

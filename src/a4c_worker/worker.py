@@ -1,7 +1,8 @@
 """Building the Temporal worker: both workflows, every activity, one task queue.
 
-The client passed in must use :data:`a4c_worker.converter.DATA_CONVERTER` (see
-:func:`a4c_worker.client.connect`): the worker decodes with the client's converter.
+The client passed in must come from :func:`a4c_worker.client.connect`: the worker
+decodes and encodes with the client's data converter, which seals every payload with
+the payload keys (``TEMPORAL_PAYLOAD_KEYS``, :mod:`a4c_worker.codec`).
 """
 
 from __future__ import annotations

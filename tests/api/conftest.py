@@ -37,6 +37,7 @@ from tests.worker.flows import ZONE, bootstrap_input
 
 from a4c_api.app import create_app
 from a4c_api.cli import new_key
+from a4c_api.observability import ApiMetrics
 from a4c_api.settings import ApiSettings, load_settings
 from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication
 from a4c_projector.engine.runner import Runner, RunnerOptions
@@ -75,15 +76,17 @@ class Stack:
     operator_key: str
     settings: ApiSettings
     served: ServedApp
+    metrics: ApiMetrics  # the served API's (its /metrics listener is `a4c-api run`'s)
 
     @property
     def base_url(self) -> str:
         return self.served.base_url
 
     @contextlib.contextmanager
-    def serve(self, **overrides: str) -> Iterator[ServedApp]:
+    def serve(self, *, port: int | None = None, **overrides: str) -> Iterator[ServedApp]:
         """Another API instance on this stack: this one's environment with ``overrides``
-        (its OpenID client is this one's, so its sign-in redirect is not registered)."""
+        (its OpenID client is this one's, so its sign-in redirect is not registered), on
+        ``port`` when it must know its URL first (to register a client of its own)."""
         env = {
             "API_MODE": self.settings.api_mode,
             "OIDC_ISSUER": self.oidc.issuer,
@@ -93,9 +96,12 @@ class Stack:
             "TEMPORAL_ADDRESS": self.temporal_address,
             "TEMPORAL_TASK_QUEUE": self.task_queue,
             "API_CONSISTENCY_TIMEOUT": str(self.settings.api_consistency_timeout),
+            "DNS_ZONE": self.settings.dns_zone,
+            "API_RESEND_COOLDOWN_SECONDS": str(self.settings.api_resend_cooldown_seconds),
             **overrides,
         }
-        with serve_asgi(create_app(load_settings(env), self.store.location)) as served:
+        app = create_app(load_settings(env), self.store.location)
+        with serve_asgi(app, port=port) as served:
             yield served
 
     # --- reading ---------------------------------------------------------------------
@@ -203,6 +209,16 @@ async def api_stack(
     oidc_provider: OIDCProvider,
 ) -> AsyncIterator[Stack]:
     folder = tmp_path_factory.mktemp("api-stack")
+    async with running_stack(folder, temporal_env, oidc_provider) as stack:
+        yield stack
+
+
+@contextlib.asynccontextmanager
+async def running_stack(
+    folder: Path, temporal_env: WorkflowEnvironment, oidc_provider: OIDCProvider
+) -> AsyncIterator[Stack]:
+    """Every part of a stack, its store in ``folder``, on the session's Temporal (a task
+    queue of its own) and OpenID provider: ``api_stack``, or one a test may fill freely."""
     env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(folder / "ev.db")}
     app = OnboardingApplication(env, token_secret=TOKEN_SECRET)
     store = open_event_store(env)
@@ -231,9 +247,13 @@ async def api_stack(
             "TEMPORAL_ADDRESS": temporal_address,
             "TEMPORAL_TASK_QUEUE": task_queue,
             "API_CONSISTENCY_TIMEOUT": "10",
+            "DNS_ZONE": ZONE,  # the worker's (its Links below)
+            # Tests re-send at once; tests/api/test_v1_mail_limits.py serves the limits.
+            "API_RESEND_COOLDOWN_SECONDS": "0",
         }
     )
-    with serve_asgi(create_app(settings, store.location), port=port) as served:
+    api = create_app(settings, store.location)
+    with serve_asgi(api, port=port) as served:
         links = Links(
             accept_url_base=served.url(ACCEPT_PATH),
             mail_domain="mail.api.test",
@@ -258,6 +278,7 @@ async def api_stack(
             operator_key=operator_key,
             settings=settings,
             served=served,
+            metrics=api.state.metrics,
         )
         try:
             async with create_worker(client, task_queue, activities.all()):

@@ -8,6 +8,7 @@ screenshot under the test artefacts."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import secrets
 from collections.abc import Iterator
@@ -16,7 +17,6 @@ from typing import Any
 
 import httpx
 from playwright.async_api import Page, expect
-from prometheus_client.parser import text_string_to_metric_families
 from tests.api.conftest import Stack, unique_slug
 from tests.servers.browser import screenshot
 from tests.servers.http import ServedApp
@@ -286,14 +286,12 @@ def open_link(client: httpx.Client, link: str) -> httpx.Response:
     return opened
 
 
-def accept_count(client: httpx.Client, outcome: str) -> float:
-    """``a4c_api_invitation_accepts_total{outcome=...}`` from the server's /metrics."""
-    for family in text_string_to_metric_families(client.get("/metrics").text):
-        for sample in family.samples:
-            named = sample.name == "a4c_api_invitation_accepts_total"
-            if named and sample.labels["outcome"] == outcome:
-                return sample.value
-    return 0.0
+def accept_count(stack: Stack, outcome: str) -> float:
+    """``a4c_api_invitation_accepts_total{outcome=...}`` from the served API's metrics."""
+    found = stack.metrics.registry.get_sample_value(
+        "a4c_api_invitation_accepts_total", {"outcome": outcome}
+    )
+    return found or 0.0
 
 
 def dev_sign_in(client: httpx.Client, page_html: str, email: str) -> httpx.Response:
@@ -309,7 +307,7 @@ async def test_accept_needs_the_sessions_csrf_token(api_stack: Stack) -> None:
 
     def run() -> None:
         with session(api_stack.base_url) as client:
-            refused_before = accept_count(client, "csrf_failed")
+            refused_before = accept_count(api_stack, "csrf_failed")
             signed_in = dev_sign_in(client, open_link(client, link).text, email)
             form = {"invitation_id": INVITATION_INPUT.findall(signed_in.text)[0]}
             for csrf in (None, "", "forged-" + secrets.token_urlsafe(32)):
@@ -323,7 +321,7 @@ async def test_accept_needs_the_sessions_csrf_token(api_stack: Stack) -> None:
                 foreign = CSRF_INPUT.findall(open_link(other, link).text)[0]
             assert client.post(ACCEPT_PATH, data={**form, "csrf": foreign}).status_code == 403
             assert api_stack.invitation(slug, email).status == "pending"
-            assert accept_count(client, "csrf_failed") == refused_before + 4
+            assert accept_count(api_stack, "csrf_failed") == refused_before + 4
             # The page's own form, posted as a browser without JavaScript would.
             csrf = CSRF_INPUT.findall(signed_in.text)[0]
             joined = client.post(ACCEPT_PATH, data={**form, "csrf": csrf})
@@ -392,18 +390,23 @@ async def test_dev_sign_in_is_refused_in_production(api_stack: Stack) -> None:
     with api_stack.serve(
         API_MODE="production",
         API_SESSION_SECRET=secrets.token_urlsafe(32),
-        API_PUBLIC_URL="http://127.0.0.1:9",  # only the sign-in redirect is built on it
+        API_PUBLIC_URL="https://127.0.0.1:9",  # only the sign-in redirect is built on it
+        TEMPORAL_PAYLOAD_KEYS=f"k1:{base64.b64encode(secrets.token_bytes(32)).decode()}",
     ) as served:
 
         def run() -> tuple[httpx.Response, httpx.Response]:
-            with session(served.base_url) as client:
-                link = api_stack.link(email).replace(api_stack.base_url, served.base_url)
-                opened = open_link(client, link)
-                csrf = CSRF_INPUT.findall(opened.text)
-                tried = client.post(
-                    SIGN_IN_DEV_PATH, data={"csrf": csrf[0] if csrf else "", "email": email}
-                )
-                return opened, tried
+            # Production's cookie is Secure: carried by hand over the test's plain http.
+            link = api_stack.link(email).replace(api_stack.base_url, served.base_url)
+            cookies = dict(httpx.get(link).cookies)
+            opened = httpx.get(served.url(ACCEPT_PATH), cookies=cookies)
+            cookies |= dict(opened.cookies)
+            csrf = CSRF_INPUT.findall(opened.text)
+            tried = httpx.post(
+                served.url(SIGN_IN_DEV_PATH),
+                data={"csrf": csrf[0] if csrf else "", "email": email},
+                cookies=cookies,
+            )
+            return opened, tried
 
         opened, tried = await asyncio.to_thread(run)
     assert opened.status_code == 200

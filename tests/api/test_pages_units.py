@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,9 +17,13 @@ from a4c_api.pages.identity import (
     DEV_PREFIX,
     Identity,
     IdentityError,
+    ProviderError,
+    current,
     dev_identity,
     normalised_email,
     oidc_identity,
+    token_endpoint_auth_method,
+    with_userinfo,
 )
 from a4c_api.pages.rendering import (
     csrf_token,
@@ -28,6 +33,8 @@ from a4c_api.pages.rendering import (
 )
 from a4c_api.pages.throttle import AcceptThrottle
 from a4c_api.privacy import mask_email
+from a4c_api.sessions import session_key
+from a4c_api.settings import load_settings
 from a4c_projector.queries import InvitationRecord, OrganizationRecord, TokenMatch
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -125,6 +132,64 @@ def test_a_session_identity_is_read_back_only_when_whole() -> None:
     assert Identity.from_session({"sub": "s", "email": "a@example.com"}) is None
     assert Identity.from_session({**person.to_session(), "method": "password"}) is None
     assert Identity.from_session("s") is None
+
+
+def _signed_in(person: Identity, **env: str) -> Request:
+    """A request whose session holds ``person``, to an instance configured by ``env``."""
+    state = SimpleNamespace(settings=load_settings({"API_MODE": "development", **env}))
+    scope = {"type": "http", "session": {"identity": person.to_session()}}
+    return Request({**scope, "app": SimpleNamespace(state=state)})
+
+
+def test_an_identity_counts_only_where_its_method_is_allowed() -> None:
+    dev = Identity(sub="dev:1", email="a@example.com", method="dev")
+    oidc = Identity(sub="s-1", email="a@example.com", method="oidc")
+    provider = {
+        "OIDC_ISSUER": "https://id.example.com",
+        "OIDC_CLIENT_ID": "a4c",
+        "OIDC_CLIENT_SECRET": "s" * 20,
+    }
+    assert current(_signed_in(dev)) == dev
+    assert current(_signed_in(dev, API_DEV_SIGN_IN="false")) is None
+    assert current(_signed_in(oidc)) is None  # no provider configured
+    assert current(_signed_in(oidc, **provider)) == oidc
+
+
+def test_the_session_key_is_the_modes_own() -> None:
+    secret = b"s" * 32
+    assert session_key(secret, "development") != session_key(secret, "production")
+    assert session_key(secret, "production") == session_key(secret, "production")
+    assert len(session_key(secret, "production")) == 32
+
+
+def test_userinfo_completes_the_id_token_only_about_the_same_subject() -> None:
+    id_claims = {"sub": "s-1", "iss": "https://id.example.com"}
+    userinfo = {"sub": "s-1", "email": "A@example.com", "email_verified": True}
+    merged = with_userinfo(id_claims, userinfo)
+    assert oidc_identity(merged) == Identity(sub="s-1", email="a@example.com", method="oidc")
+    with pytest.raises(IdentityError, match="who you are") as refused:
+        with_userinfo(id_claims, {**userinfo, "sub": "s-2"})
+    assert refused.value.reason == "UserInfo names another subject than the ID token"
+
+
+@pytest.mark.parametrize(
+    ("offered", "chosen"),
+    [
+        (["client_secret_basic", "client_secret_post"], "client_secret_post"),
+        (["client_secret_basic"], "client_secret_basic"),
+        (None, "client_secret_basic"),  # unlisted: Discovery's default
+    ],
+)
+def test_the_token_endpoint_authentication_follows_discovery(
+    offered: list[str] | None, chosen: str
+) -> None:
+    metadata = {} if offered is None else {"token_endpoint_auth_methods_supported": offered}
+    assert token_endpoint_auth_method(metadata) == chosen
+
+
+def test_a_provider_offering_no_secret_method_is_named() -> None:
+    with pytest.raises(ProviderError, match="private_key_jwt"):
+        token_endpoint_auth_method({"token_endpoint_auth_methods_supported": ["private_key_jwt"]})
 
 
 def test_normalised_email_is_the_domains() -> None:

@@ -3,6 +3,7 @@ problem+json for whatever goes wrong, and no token in its access log or metrics.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -56,7 +57,7 @@ def test_api_keys_are_checked_entry_by_entry() -> None:
     assert "API_KEYS" in problems_of({"API_KEYS": "ci:nothex:operator"})
     assert "API_KEYS" in problems_of({"API_KEYS": f"ci:{digest}:admin"})
     assert "API_KEYS" in problems_of({"API_KEYS": f"ci:{digest}:operator,ci:{digest}:operator"})
-    settings = load_settings({"API_KEYS": f"ci:{digest}:operator"})
+    settings = load_settings({"API_MODE": "development", "API_KEYS": f"ci:{digest}:operator"})
     assert [g.entry() for g in settings.api_keys] == [f"ci:{digest}:operator"]
 
 
@@ -66,6 +67,7 @@ def test_production_refuses_the_development_conveniences() -> None:
         "API_SESSION_SECRET": "required when API_MODE is production",
         "OIDC_ISSUER": "required when API_MODE is production",
         "API_PUBLIC_URL": "required when API_MODE is production",
+        "TEMPORAL_PAYLOAD_KEYS": "required when API_MODE is production",
     }
     settings = load_settings(
         {
@@ -75,13 +77,52 @@ def test_production_refuses_the_development_conveniences() -> None:
             "OIDC_ISSUER": "https://id.example.com",
             "OIDC_CLIENT_ID": "a4c",
             "OIDC_CLIENT_SECRET": "s" * 20,
+            "TEMPORAL_PAYLOAD_KEYS": PRODUCTION_READY["TEMPORAL_PAYLOAD_KEYS"],
         }
     )
     assert not settings.dev_sign_in
 
 
+# Everything production needs; API_MODE unset.
+PRODUCTION_READY = {
+    "API_HOST": "0.0.0.0",
+    "API_SESSION_SECRET": "k" * 32,
+    "API_PUBLIC_URL": "https://onboard.example.com",
+    "OIDC_ISSUER": "https://id.example.com",
+    "OIDC_CLIENT_ID": "a4c",
+    "OIDC_CLIENT_SECRET": "s" * 20,
+    "TEMPORAL_PAYLOAD_KEYS": "k1:" + base64.b64encode(b"p" * 32).decode(),
+}
+
+
+def test_production_is_the_default() -> None:
+    settings = load_settings(PRODUCTION_READY)
+    assert settings.api_mode == "production"
+    assert not settings.dev_sign_in
+    assert "API_SESSION_SECRET" in problems_of({})  # unconfigured is not development
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "onboard.example.com"])
+def test_development_mode_is_refused_on_a_host_others_can_reach(host: str) -> None:
+    assert problems_of({"API_MODE": "development", "API_HOST": host}) == {
+        "API_HOST": "must be a loopback address when API_MODE is development",
+    }
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_development_mode_serves_loopback_hosts(host: str) -> None:
+    assert load_settings({"API_MODE": "development", "API_HOST": host}).dev_sign_in
+
+
+def test_production_requires_an_https_public_url() -> None:
+    insecure = {**PRODUCTION_READY, "API_PUBLIC_URL": "http://onboard.example.com"}
+    assert problems_of(insecure) == {
+        "API_PUBLIC_URL": "must be an https URL when API_MODE is production",
+    }
+
+
 def test_an_issuer_needs_its_client() -> None:
-    assert problems_of({"OIDC_ISSUER": "https://id.example.com"}) == {
+    assert problems_of({"API_MODE": "development", "OIDC_ISSUER": "https://id.example.com"}) == {
         "OIDC_CLIENT_ID": "required when OIDC_ISSUER is set",
         "OIDC_CLIENT_SECRET": "required when OIDC_ISSUER is set",
     }
@@ -104,6 +145,7 @@ def test_new_key_is_shown_once_and_only_its_hash_is_configured(
 def test_validate_config_masks_secrets(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    monkeypatch.setenv("API_MODE", "development")
     monkeypatch.setenv("API_SESSION_SECRET", "x" * 40)
     monkeypatch.setenv("API_KEYS", f"ci:{api_key_hash('a4c_k')}:operator")
     assert main(["validate-config"]) == 0
@@ -126,12 +168,15 @@ def test_bad_configuration_exits_2_naming_the_variable(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def api_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """``a4c-api run`` on a free port, Temporal unreachable, an empty SQLite store."""
-    port = free_port()
+def api_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
+    """``a4c-api run`` on a free port, Temporal unreachable, an empty SQLite store: the
+    process, the front door's base URL and the metrics listener's ``/metrics`` URL."""
+    port, metrics_port = free_port(), free_port()
     env = {
         **os.environ,
+        "API_MODE": "development",
         "API_PORT": str(port),
+        "API_METRICS_PORT": str(metrics_port),
         "SQLITE_DBNAME": str(tmp_path / "events.sqlite"),
         "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",  # nothing listens
         "LOG_FORMAT": "json",
@@ -149,7 +194,7 @@ def api_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
 
     try:
         wait_for(up, timeout=30, what="a4c-api to answer /health")
-        yield process, base
+        yield process, base, f"http://127.0.0.1:{metrics_port}/metrics"
     finally:
         if process.poll() is None:
             process.kill()
@@ -157,9 +202,9 @@ def api_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
 
 
 def test_the_process_serves_probes_and_stops_cleanly_on_sigterm(
-    api_process: tuple[subprocess.Popen[str], str],
+    api_process: tuple[subprocess.Popen[str], str, str],
 ) -> None:
-    process, base = api_process
+    process, base, metrics_url = api_process
     assert httpx.get(base + "/health").json() == {"ok": True}
     ready = httpx.get(base + "/ready")
     assert ready.status_code == 503  # Temporal is not reachable
@@ -168,7 +213,8 @@ def test_the_process_serves_probes_and_stops_cleanly_on_sigterm(
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
     assert missing.json() == {"type": "about:blank", "title": "Not Found", "status": 404}
-    metrics = httpx.get(base + "/metrics").text
+    assert httpx.get(base + "/metrics").status_code == 404  # not on the front door
+    metrics = httpx.get(metrics_url).text
     assert 'a4c_api_requests_total{method="GET",route="/health",status="200"}' in metrics
     assert 'route="(unmatched)",status="404"' in metrics  # never the requested path
     assert SECRET_TOKEN not in metrics

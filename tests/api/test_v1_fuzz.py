@@ -1,24 +1,32 @@
-"""Fuzzed bodies, paths and headers: always a 4xx problem+json, and nothing stored.
+"""Fuzzed bodies, paths and headers: always a 4xx problem+json, and nothing stored; and
+Schemathesis holding every answer to the OpenAPI document.
 
 Each strategy only produces requests that must be refused (a field is always wrong,
 or the credential is), so any 2xx is a defect. The examples are few (the suite stays
 fast) and run in a thread with a blocking client, so the session's event loop keeps
-serving the worker meanwhile.
+serving the worker meanwhile. Schemathesis runs as its command line does, in a process
+of its own, against a stack of its own (it onboards and invites for real).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import string
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.api.conftest import Stack
+from temporalio.testing import WorkflowEnvironment
+from tests.api.conftest import Stack, running_stack
+from tests.api.schemathesis_hooks import PARENT_VARIABLE
 from tests.api.v1_support import Caller, World, keyed_world, organizations_of, quiet
+from tests.servers.oidc import OIDCProvider
 
 from a4c_api.problems import PROBLEM_JSON
 
@@ -214,3 +222,65 @@ async def test_fuzzed_paths_and_queries_are_refused(world: World) -> None:
         check()
 
     await _fuzz(world, run)
+
+
+# --- the OpenAPI document as the contract -------------------------------------------------
+
+SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+# Bounded: a handful of examples per operation and phase keeps this well under a minute.
+# One worker: Python 3.11's parser is not safe to use from several threads at once, which
+# Hypothesis does when it describes a filter. ASCII text: Schemathesis reads the patterns'
+# \p{...} classes through Latin-only approximations, exact on ASCII alone (the fuzzers
+# above send any text).
+SCHEMATHESIS_ARGS = (
+    "--checks=all",
+    "--phases=examples,coverage,fuzzing,stateful",
+    "--max-examples=8",
+    "--generation-deterministic",
+    "--generation-codec=ascii",
+    "--workers=1",
+    "--request-timeout=30",
+    "--no-color",
+)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+async def own_stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    temporal_env: WorkflowEnvironment,
+    oidc_provider: OIDCProvider,
+) -> AsyncIterator[Stack]:
+    """A stack of its own: the tester onboards and invites for real, and what it leaves
+    running (timers, mails) must not touch the other tests' store."""
+    async with running_stack(
+        tmp_path_factory.mktemp("contract-stack"), temporal_env, oidc_provider
+    ) as stack:
+        yield stack
+
+
+async def test_the_openapi_document_is_the_contract(own_stack: Stack, tmp_path: Path) -> None:
+    """Schemathesis, every check and every phase (stateful included), finds nothing: each
+    answer is one the document lists, with the body, headers and media type it says, and
+    every request the document allows is taken."""
+    orgs = await organizations_of(own_stack)
+    report = tmp_path / "schemathesis.txt"
+    with report.open("wb") as output:
+        process = await asyncio.create_subprocess_exec(
+            str(SCHEMATHESIS),
+            "run",
+            own_stack.base_url + "/openapi.json",
+            f"--header=Authorization: Bearer {own_stack.operator_key}",
+            *SCHEMATHESIS_ARGS,
+            cwd=tmp_path,
+            env={
+                **os.environ,
+                "PYTHONPATH": str(ROOT),
+                "SCHEMATHESIS_HOOKS": "tests.api.schemathesis_hooks",
+                PARENT_VARIABLE: str(orgs.a_id),
+            },
+            stdout=output,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        await process.wait()
+    assert process.returncode == 0, f"{report}:\n" + report.read_text()[-20_000:]

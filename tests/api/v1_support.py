@@ -14,6 +14,7 @@ import contextlib
 import enum
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from string import ascii_uppercase
 from typing import Any
 from uuid import UUID
 
@@ -216,8 +217,8 @@ def onboarding(slug: str, *, invitees: int = 1, **extra: Any) -> dict[str, Any]:
             {
                 "email": f"person{i}@{slug}.example.com",
                 "role": "owner" if i == 0 else "member",
-                "first_name": f"First{i}",
-                "last_name": f"Last{i}",
+                "first_name": f"First {ascii_uppercase[i % 26]}",
+                "last_name": f"Last {ascii_uppercase[i % 26]}",
             }
             for i in range(invitees)
         ],

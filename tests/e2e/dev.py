@@ -22,8 +22,14 @@ from a4c_tool.processes import free_port
 A4C = str(Path(sys.executable).parent / "a4c")
 STARTUP_TIMEOUT = 150.0
 # What each line of the stack's start-up names, in starting order.
-CHILD_LINES = ("  temporal dev server ", "  projector ", "  worker ", "  api ")
-CHILD_COMMANDS = ("temporal", "a4c-projector", "a4c-worker", "a4c-api")
+CHILD_LINES = ("  temporal dev server ", "  codec server ", "  projector ", "  worker ", "  api ")
+CHILD_COMMANDS = (
+    "temporal",
+    "a4c-worker codec-server",
+    "a4c-projector",
+    "a4c-worker run",
+    "a4c-api",
+)
 
 
 def start_dev(
@@ -124,7 +130,7 @@ def assert_all_gone(processes: dict[int, str], within: float = 30.0) -> None:
 
 
 def the_stack(processes: dict[int, str]) -> None:
-    """The four children (and whatever they started) are all there."""
+    """The children (and whatever they started) are all there."""
     commands = " | ".join(processes.values())
     for name in CHILD_COMMANDS:
         assert name in commands, commands

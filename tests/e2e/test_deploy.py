@@ -31,6 +31,7 @@ from a4c_api.settings import ApiSettings
 from a4c_api.settings import load_settings as load_api_settings
 from a4c_domain.persistence import is_store_variable
 from a4c_projector.settings import ProjectorSettings
+from a4c_worker.codec import PayloadKeys
 from a4c_worker.config import ACCEPT_PATH, WorkerSettings, load_settings
 from tests.support import free_port
 
@@ -40,6 +41,8 @@ MANIFESTS = sorted((DEPLOY / "k8s").glob("*.yaml"))
 PROBE_PATHS = {"/health", "/ready"}
 HEALTHCHECK = DEPLOY / "healthcheck.py"
 BIN = Path(sys.executable).parent
+# A valid value where the example secret has a placeholder (the settings parse the keys).
+PAYLOAD_KEYS = PayloadKeys.generate("k1").entry()
 
 
 def documents(name: str) -> list[dict[str, Any]]:
@@ -80,7 +83,10 @@ def container(deployment: dict[str, Any]) -> dict[str, Any]:
     return only
 
 
-def check_probes(deployment: dict[str, Any], port: int, ready_path: str = "/ready") -> None:
+def check_probes(
+    deployment: dict[str, Any], port: int, ready_path: str = "/ready", scraped: int | None = None
+) -> None:
+    """Probed on ``port``; scraped there too, or on ``scraped`` (a listener of its own)."""
     main = container(deployment)
     ports = {p["name"]: p["containerPort"] for p in main["ports"]}
     for probe in ("livenessProbe", "readinessProbe"):
@@ -90,7 +96,7 @@ def check_probes(deployment: dict[str, Any], port: int, ready_path: str = "/read
     assert main["livenessProbe"]["httpGet"]["path"] == "/health"
     assert main["readinessProbe"]["httpGet"]["path"] == ready_path
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
-    assert int(annotations["prometheus.io/port"]) == port
+    assert int(annotations["prometheus.io/port"]) == (port if scraped is None else scraped)
     pod_security = deployment["spec"]["template"]["spec"]["securityContext"]
     assert pod_security["runAsNonRoot"] is True and pod_security["runAsUser"] != 0
     assert main["resources"]["requests"] and main["resources"]["limits"]
@@ -107,6 +113,7 @@ def test_worker_manifest_agrees_with_worker_settings() -> None:
     environ = {**config, **{k: "x" * 40 for k in secret_keys()}}
     environ["RFC2136_KEY_SECRET"] = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"
     environ["CIPHER_KEY"] = "A" * 43 + "="
+    environ["TEMPORAL_PAYLOAD_KEYS"] = PAYLOAD_KEYS
     settings = load_settings(environ)
     assert settings.workflow_mode == "production"
 
@@ -146,6 +153,7 @@ def test_api_manifest_agrees_with_api_settings() -> None:
     # The config map plus the example secret is a complete, valid production config.
     _, grant = new_key("ci", None)
     environ = {**config, **{k: "x" * 40 for k in secrets}, "API_KEYS": grant.entry()}
+    environ["TEMPORAL_PAYLOAD_KEYS"] = PAYLOAD_KEYS
     settings = load_api_settings(environ)
     assert settings.production and not settings.dev_sign_in
     # The links the worker mails lead to this service's accept page.
@@ -154,7 +162,7 @@ def test_api_manifest_agrees_with_api_settings() -> None:
     assert settings.temporal_task_queue == worker_config["TEMPORAL_TASK_QUEUE"]
 
     assert deployment["spec"]["replicas"] == 2
-    check_probes(deployment, settings.api_port)
+    check_probes(deployment, settings.api_port, scraped=settings.api_metrics_port)
     main = container(deployment)
     assert main["args"] == ["a4c-api", "run"]
     pod = deployment["spec"]["template"]["spec"]
@@ -169,10 +177,17 @@ def test_api_manifest_agrees_with_api_settings() -> None:
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
 
-    service = of_kind(docs, "Service")
-    assert service["spec"]["selector"].items() <= labels.items()
-    (port,) = service["spec"]["ports"]
-    assert port["targetPort"] in {p["name"] for p in main["ports"]}
+    # The front door's Service (the ingress's backend) carries the front door only;
+    # /metrics is on a port of its own that only the headless metrics Service names.
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    by_name = {p["name"]: p["containerPort"] for p in main["ports"]}
+    for service in services.values():
+        assert service["spec"]["selector"].items() <= labels.items()
+    (port,) = services["a4c-api"]["spec"]["ports"]
+    assert by_name[port["targetPort"]] == settings.api_port
+    (metrics,) = services["a4c-api-metrics"]["spec"]["ports"]
+    assert by_name[metrics["targetPort"]] == settings.api_metrics_port
+    assert services["a4c-api-metrics"]["spec"]["clusterIP"] == "None"
     budget = of_kind(docs, "PodDisruptionBudget")
     assert budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
     assert 1 <= budget["spec"]["minAvailable"] < deployment["spec"]["replicas"]
@@ -222,7 +237,9 @@ def test_the_health_check_asks_only_the_process_it_names(tmp_path: Path) -> None
     port, closed = str(free_port()), str(free_port())
     assert run_healthcheck("api", API_PORT=port).returncode == 1  # nothing answers yet
     env = {
+        "API_MODE": "development",  # no provider nor secrets needed to answer /health
         "API_PORT": port,
+        "API_METRICS_PORT": str(free_port()),
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
         "SQLITE_DBNAME": str(tmp_path / "events.sqlite"),
         "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",  # none there: /health answers anyway
@@ -365,9 +382,9 @@ def test_every_deployment_runs_the_package_version_with_a_budget_and_a_service(n
     # The scraped port (and the API's served one) behind a Service selecting these pods.
     scraped = int(deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"])
     by_name = {p["name"]: p["containerPort"] for p in main["ports"]}
-    (service,) = [d for d in docs if d["kind"] == "Service"]
-    assert selects(service["spec"]["selector"], deployment)
-    targets = {by_name[p["targetPort"]] for p in service["spec"]["ports"]}
+    services = [d for d in docs if d["kind"] == "Service"]
+    assert services and all(selects(s["spec"]["selector"], deployment) for s in services)
+    targets = {by_name[p["targetPort"]] for s in services for p in s["spec"]["ports"]}
     assert scraped in targets
 
 

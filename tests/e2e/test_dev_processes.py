@@ -101,7 +101,7 @@ def test_sigkill_of_the_supervisor_takes_the_children_along(data_dir: Path) -> N
     assert holders and all("a4c-worker" in cmd for cmd in holders), holders
     # The API holds its dev credential as API_KEYS, a hash; the key itself only the report shows.
     (api,) = [pid for pid, cmd in children.items() if "a4c-api" in cmd]
-    (worker,) = [pid for pid, cmd in children.items() if "a4c-worker" in cmd]
+    (worker,) = [pid for pid, cmd in children.items() if "a4c-worker run" in cmd]
     assert "SMTP_PASSWORD" in environment(worker) and "SMTP_PASSWORD" not in environment(api)
     (entry,) = environment(api)["API_KEYS"].split(",")
     name, digest, grant = entry.split(":")
@@ -128,8 +128,18 @@ def test_sigterm_while_starting_stops_what_was_started(data_dir: Path) -> None:
     [
         # Settings only the failing child reads and refuses: it exits 2 at start, which
         # the supervisor meets as an exception while waiting for it to become ready.
-        ("MAX_CONCURRENT_ACTIVITIES=0", "worker", "  projector ", ("projector", "temporal")),
-        ("API_CONSISTENCY_TIMEOUT=999", "api", "  worker ", ("worker", "projector", "temporal")),
+        (
+            "MAX_CONCURRENT_ACTIVITIES=0",
+            "worker",
+            "  projector ",
+            ("projector", "codec-server", "temporal"),
+        ),
+        (
+            "API_CONSISTENCY_TIMEOUT=999",
+            "api",
+            "  worker ",
+            ("worker", "projector", "codec-server", "temporal"),
+        ),
     ],
 )
 def test_a_failing_child_stops_the_others_and_is_named_in_one_line(

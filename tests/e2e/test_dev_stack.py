@@ -34,12 +34,14 @@ from a4c_worker.config import ACCEPT_PATH
 from tests.e2e.dev import CHILD_COMMANDS, assert_all_gone, descendants, read_until, start_dev
 from tests.servers.postgres import postgres_env
 from tests.support import wait_for
+from tests.worker.histories.contents import plain_text
 
 INVITED = SAMPLE.invitees[0].email
 # Who the dev sign-in says the invitee is.
 USER_ID = dev_identity(INVITED).sub
 
 A4C = str(Path(sys.executable).parent / "a4c")
+TEMPORAL = str(Path(sys.executable).parent / "temporal")
 
 
 def run_once(
@@ -64,6 +66,19 @@ def link_in(mail: Path) -> str:
     text: str = body.get_content()
     (link,) = [word for word in text.split() if ACCEPT_PATH in word]
     return link
+
+
+def show_history(address: str, workflow_id: str, codec: str | None = None) -> str:
+    """The workflow's history as ``temporal workflow show`` prints it (payloads decoded
+    from base64), through ``codec`` if given."""
+    through = ["--codec-endpoint", codec] if codec else []
+    done = subprocess.run(
+        [TEMPORAL, "workflow", "show", "--address", address, "--workflow-id", workflow_id,
+         "--output", "json", *through],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return plain_text(done.stdout)
 
 
 def form_value(html: str, name: str) -> str:
@@ -119,6 +134,12 @@ def test_dev_stack_bootstraps_the_sample_serves_its_links_and_a_second_run_adds_
                 return reads.member(org_id, USER_ID) is not None
 
         wait_for(projected, 30, "the new member in the read model")
+        # History as Temporal stores it holds no invitee; through the stack's codec
+        # server (the Web UI's codec endpoint) it reads in full.
+        temporal = re.findall(r"temporal dev server  (127\.0\.0\.1:\d+)", out)[0]
+        codec = re.findall(r"codec server         (http://\S+)", out)[0]
+        stored = show_history(temporal, f"org-bootstrap-{SAMPLE.slug}")
+        opened = show_history(temporal, f"org-bootstrap-{SAMPLE.slug}", codec)
     finally:
         dev.send_signal(signal.SIGINT)  # Ctrl-C
         rest, err = dev.communicate(timeout=120)
@@ -128,10 +149,14 @@ def test_dev_stack_bootstraps_the_sample_serves_its_links_and_a_second_run_adds_
     assert all(name in " | ".join(children.values()) for name in CHILD_COMMANDS), children
     # Stopped in reverse order, the API first (no request meets a worker already gone).
     stopped = [line.strip() for line in rest.splitlines() if line.startswith("  stopped ")]
-    order = ("api", "worker", "projector", "temporal")
+    order = ("api", "worker", "projector", "codec-server", "temporal")
     assert stopped == [f"stopped {name} (exit 0)" for name in order], rest
 
     assert "state=completed" in out
+    for invitee in SAMPLE.invitees:
+        for value in (invitee.email, invitee.first_name, invitee.last_name):
+            assert value not in stored, value
+            assert value in opened, value
     assert "Temporal Web UI:  http://127.0.0.1:" in out
     assert out.count(f"invitation link: {api}{ACCEPT_PATH}?token=") == 2
     assert f"  api                  {api}  (OpenAPI: {api}/docs)" in out

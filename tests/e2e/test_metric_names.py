@@ -3,11 +3,11 @@
 The real processes, started as an operator runs them: ``a4c-worker run`` (with the
 Temporal SDK's metrics on ``TEMPORAL_METRICS_PORT``, as the manifest sets it) after one
 bootstrap and one invitation have gone through it, ``a4c-projector run`` and
-``a4c-api run``; their ``/metrics`` scraped over HTTP. A name counts as exported when a
-family with it is announced (``# TYPE``), with the series names that family's type
-gives (a histogram's ``_bucket``/``_sum``/``_count``, a counter's ``_total``): a
-labelled series nobody has touched yet has no sample, but Prometheus will have it as
-soon as it moves.
+``a4c-api run``; their ``/metrics`` scraped over HTTP (the API's on its
+``API_METRICS_PORT``). A name counts as exported when a family with it is announced
+(``# TYPE``), with the series names that family's type gives (a histogram's
+``_bucket``/``_sum``/``_count``, a counter's ``_total``): a labelled series nobody has
+touched yet has no sample, but Prometheus will have it as soon as it moves.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def test_every_expression_names_at_least_one_metric() -> None:
 async def test_the_rules_and_panels_use_only_metrics_the_processes_export(
     temporal_env: WorkflowEnvironment,
     tmp_path: Path,
-    api_process: tuple[subprocess.Popen[str], str],  # noqa: F811
+    api_process: tuple[subprocess.Popen[str], str, str],  # noqa: F811
 ) -> None:
     store = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "e.db")}
     sdk_port = free_port()
@@ -128,12 +128,12 @@ async def test_the_rules_and_panels_use_only_metrics_the_processes_export(
         handle = await start_bootstrap(temporal_env.client, spec, env["TEMPORAL_TASK_QUEUE"])
         await handle.result()
         daemon.wait_serving()
-        _, api_base = api_process
+        _, _, api_metrics = api_process
         texts = {
             "a4c-worker": scrape(worker.url("/metrics")),
             "a4c-worker (Temporal SDK)": scrape(f"http://127.0.0.1:{sdk_port}/metrics"),
             "a4c-projector": scrape(f"http://127.0.0.1:{daemon.port}/metrics"),
-            "a4c-api": scrape(api_base + "/metrics"),
+            "a4c-api": scrape(api_metrics),
         }
     finally:
         daemon.close()

@@ -112,7 +112,7 @@ async def test_a4c_validate_reaches_temporal_through_tls(
 
 
 async def test_the_api_gateway_connects_through_tls(tls_proxy: TLSProxy, tmp_path: Path) -> None:
-    settings = load_api_settings(api_key(tls_proxy))
+    settings = load_api_settings({"API_MODE": "development", **api_key(tls_proxy)})
     gateway = Gateway(
         Location("sqlite", sqlite_path=str(tmp_path / "events.sqlite")),
         temporal=settings.temporal_connection(),

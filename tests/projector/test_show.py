@@ -9,10 +9,12 @@ import json
 import logging
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from a4c_domain import ALL_ORGANIZATIONS
+from a4c_domain.invitation import Invitation
 from a4c_projector import cli
 from a4c_projector.queries import ReadModel
 from tests.projector.conftest import Store, run_cli
@@ -136,9 +138,15 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(
     app = sqlite_store.app
     for n, formula in enumerate(FORMULAS):
         org = app.register_organization(name=formula, slug=f"f{n}", org_type="provider")
-        app.invite(
-            organization_id=org.id, email=f"u{n}@example.com", role="member",
-            first_name=formula, last_name="X",
+        # Invite refuses such a first name now; events recorded before it still hold them.
+        email = f"u{n}@example.com"
+        app.save(
+            Invitation(
+                organization_id=org.id, email=email, role="member", first_name=formula,
+                last_name="X", generation=1,
+                token_hash=app.tokens.token_hash(Invitation.create_id(org.id, email, 1), 1),
+                expires_at=datetime.now(UTC) + timedelta(days=1),
+            )
         )  # fmt: skip
     projector = sqlite_store.projector()
     projector.catch_up()

@@ -3,12 +3,21 @@
 One provider per session (``oidc_provider``), served by ``serve_asgi`` on a free port.
 Its issuer is its base URL. It serves discovery (``/.well-known/openid-configuration``),
 ``/jwks`` (one RSA key), ``/authorize`` (a sign-in form: type the e-mail to sign in
-as, click "Sign in"), ``/token`` (authorization code grant) and ``/userinfo``.
+as, click "Sign in"), ``/token`` (authorization code grant), ``/userinfo`` and, when
+offered, ``/logout`` (RP-initiated logout's ``end_session_endpoint``).
 
 The checks are Authlib's (``AuthorizationCodeGrant`` with ``OpenIDCode`` and PKCE's
 ``CodeChallenge``) plus this server's stricter rules: every authorization request must
 carry ``state``, ``nonce``, the ``openid`` scope and an ``S256`` code challenge; clients
-authenticate with ``client_secret_post`` or ``client_secret_basic``; a code is good once.
+authenticate with the methods it lists (``client_secret_post`` and/or
+``client_secret_basic``, the latter's credentials form-decoded as RFC 6749 §2.3.1 says,
+so a secret's ``+`` sent unencoded is a space); a code is good once.
+
+Other providers behave differently at their defaults; ``serve_provider(...)`` serves one
+that does: ``claims_in_id_token=False`` puts ``email``/``email_verified`` only in UserInfo
+(OpenID Connect Core §5.4), ``auth_methods=`` lists other client authentication methods,
+``end_session=True`` offers RP-initiated logout. What relying parties sent is recorded
+(``authorizations``, ``token_auth_methods``, ``logouts``).
 
 Tests register a client of their own (``register_client(redirect_uri)``), so tests never
 share clients; a person's ``sub`` is stable per e-mail (``sub_for``). Bearer tokens for
@@ -27,8 +36,10 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote_plus, urlencode
 
 import pytest
 from authlib.oauth2 import AuthorizationServer, OAuth2Error, OAuth2Request
@@ -37,16 +48,18 @@ from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core.grants import OpenIDCode
 from joserfc import jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 from starlette.applications import Starlette
 from starlette.datastructures import FormData, QueryParams
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from tests.servers.http import ServedApp, serve_asgi
 
 SCOPES = ("openid", "email", "profile")
+AUTH_METHODS = ("client_secret_post", "client_secret_basic")
 SIGNING_ALG = "RS256"
 CODE_LIFETIME = 600  # seconds; RFC 6749 recommends at most ten minutes
 TOKEN_LIFETIME = 300
@@ -84,6 +97,8 @@ class OIDCClient:
     client_secret: str
     redirect_uris: tuple[str, ...]
     access_token_audience: str = DEFAULT_ACCESS_TOKEN_AUDIENCE
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    auth_methods: tuple[str, ...] = AUTH_METHODS
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -102,7 +117,7 @@ class OIDCClient:
         return secrets.compare_digest(client_secret, self.client_secret)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        return method in ("client_secret_post", "client_secret_basic")
+        return method in self.auth_methods
 
     def check_response_type(self, response_type: str) -> bool:
         return response_type == "code"
@@ -154,6 +169,13 @@ class _State:
     codes: dict[str, _AuthorizationCode] = field(default_factory=dict)
     access_tokens: dict[str, OIDCUser] = field(default_factory=dict)
     unverified: set[str] = field(default_factory=set)
+    # People whose UserInfo names another subject than their ID token (a broken provider).
+    other_userinfo_sub: set[str] = field(default_factory=set)
+    # What relying parties sent: authorization request parameters, how each token request
+    # authenticated, the logout requests' parameters.
+    authorizations: list[dict[str, str]] = field(default_factory=list)
+    token_auth_methods: list[str] = field(default_factory=list)
+    logouts: list[dict[str, str]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 
@@ -220,7 +242,16 @@ class OIDCProvider:
     """The provider's state and keys, and its Starlette app (``app``); ``issuer`` and
     ``served`` are set once it is being served."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        claims_in_id_token: bool = True,
+        auth_methods: tuple[str, ...] = AUTH_METHODS,
+        end_session: bool = False,
+    ) -> None:
+        self.claims_in_id_token = claims_in_id_token
+        self.auth_methods = auth_methods
+        self.end_session = end_session
         self.kid = f"test-{secrets.token_hex(4)}"
         self.key = RSAKey.generate_key(
             2048, parameters={"kid": self.kid, "use": "sig", "alg": SIGNING_ALG}
@@ -236,6 +267,7 @@ class OIDCProvider:
                 Route("/authorize", self._authorize, methods=["GET", "POST"]),
                 Route("/token", self._token, methods=["POST"]),
                 Route("/userinfo", self._userinfo, methods=["GET", "POST"]),
+                Route("/logout", self._logout, methods=["GET"]),
             ]
         )
 
@@ -254,14 +286,19 @@ class OIDCProvider:
         redirect_uris: str | Sequence[str],
         *,
         access_token_audience: str = DEFAULT_ACCESS_TOKEN_AUDIENCE,
+        client_secret: str | None = None,
+        post_logout_redirect_uris: Sequence[str] = (),
     ) -> OIDCClient:
-        """A new confidential client (random id and secret) allowed those redirect URIs."""
+        """A new confidential client (random id; ``client_secret`` or a random one) allowed
+        those redirect URIs, authenticating by the methods this provider lists."""
         uris = (redirect_uris,) if isinstance(redirect_uris, str) else tuple(redirect_uris)
         client = OIDCClient(
             client_id=f"client-{secrets.token_hex(6)}",
-            client_secret=secrets.token_urlsafe(24),
+            client_secret=client_secret or secrets.token_urlsafe(24),
             redirect_uris=uris,
             access_token_audience=access_token_audience,
+            post_logout_redirect_uris=tuple(post_logout_redirect_uris),
+            auth_methods=self.auth_methods,
         )
         with self._state.lock:
             self._state.clients[client.client_id] = client
@@ -277,6 +314,33 @@ class OIDCProvider:
         """From now on ``email``'s tokens say ``email_verified: false``."""
         with self._state.lock:
             self._state.unverified.add(email.strip().lower())
+
+    def answer_userinfo_for_another(self, email: str) -> None:
+        """From now on ``email``'s UserInfo names a subject other than its ID token's."""
+        with self._state.lock:
+            self._state.other_userinfo_sub.add(email.strip().lower())
+
+    @property
+    def authorizations(self) -> list[dict[str, str]]:
+        """The parameters of each authorization request (the sign-in form's GET)."""
+        with self._state.lock:
+            return list(self._state.authorizations)
+
+    @property
+    def token_auth_methods(self) -> list[str]:
+        """How each token request authenticated its client, in order."""
+        with self._state.lock:
+            return list(self._state.token_auth_methods)
+
+    @property
+    def logouts(self) -> list[dict[str, str]]:
+        """The parameters of each accepted logout request."""
+        with self._state.lock:
+            return list(self._state.logouts)
+
+    def user_claims(self, user: OIDCUser) -> dict[str, Any]:
+        """What the provider says about ``user`` (UserInfo; the ID token too, by default)."""
+        return {"sub": user.sub, "email": user.email, "email_verified": user.email_verified}
 
     def forged_key(self) -> RSAKey:
         """A key that is not the provider's but carries its ``kid`` (a forger's guess)."""
@@ -354,8 +418,10 @@ class OIDCProvider:
     # -- endpoints -----------------------------------------------------------------
 
     async def _discovery(self, request: Request) -> JSONResponse:
+        logout = {"end_session_endpoint": self.url("/logout")} if self.end_session else {}
         return JSONResponse(
             {
+                **logout,
                 "issuer": self.issuer,
                 "authorization_endpoint": self.url("/authorize"),
                 "token_endpoint": self.url("/token"),
@@ -367,10 +433,7 @@ class OIDCProvider:
                 "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": [SIGNING_ALG],
                 "scopes_supported": list(SCOPES),
-                "token_endpoint_auth_methods_supported": [
-                    "client_secret_post",
-                    "client_secret_basic",
-                ],
+                "token_endpoint_auth_methods_supported": list(self.auth_methods),
                 "code_challenge_methods_supported": ["S256"],
                 "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nonce", "email",
                                      "email_verified"],
@@ -382,6 +445,8 @@ class OIDCProvider:
 
     async def _authorize(self, request: Request) -> Response:
         if request.method == "GET":
+            with self._state.lock:
+                self._state.authorizations.append(dict(request.query_params))
             oauth = _Request(request, request.query_params)
             with self._state.lock:
                 try:
@@ -405,9 +470,16 @@ class OIDCProvider:
             )
 
     async def _token(self, request: Request) -> Response:
-        oauth = _Request(request, await request.form())
+        form = await request.form()
+        oauth = _Request(request, form)
+        method = (
+            "client_secret_basic"
+            if "authorization" in request.headers
+            else ("client_secret_post" if "client_secret" in form else "none")
+        )
         # One at a time: a code is checked and spent under the lock, so it is good once.
         with self._state.lock:
+            self._state.token_auth_methods.append(method)
             return self._server.create_token_response(oauth)  # type: ignore[no-any-return]
 
     async def _userinfo(self, request: Request) -> JSONResponse:
@@ -420,9 +492,34 @@ class OIDCProvider:
                 401,
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
-        return JSONResponse(
-            {"sub": user.sub, "email": user.email, "email_verified": user.email_verified}
-        )
+        claims = self.user_claims(user)
+        with self._state.lock:
+            if user.email.lower() in self._state.other_userinfo_sub:
+                claims["sub"] = sub_for("someone-else." + user.email)
+        return JSONResponse(claims)
+
+    async def _logout(self, request: Request) -> Response:
+        """RP-initiated logout: the ID token hint must be this provider's, for a client
+        that registered the ``post_logout_redirect_uri`` (sent back there, with ``state``)."""
+        if not self.end_session:
+            return JSONResponse({"error": "not_found"}, 404)
+        params = dict(request.query_params)
+        try:
+            hint = jwt.decode(params.get("id_token_hint", ""), self.key, [SIGNING_ALG])
+        except (JoseError, ValueError):
+            return HTMLResponse("<p>Bad id_token_hint.</p>", 400)
+        with self._state.lock:
+            client = self._state.clients.get(str(hint.claims.get("aud")))
+            target = params.get("post_logout_redirect_uri")
+            if client is None or params.get("client_id", client.client_id) != client.client_id:
+                return HTMLResponse("<p>Unknown client.</p>", 400)
+            if target is not None and target not in client.post_logout_redirect_uris:
+                return HTMLResponse("<p>Unregistered post_logout_redirect_uri.</p>", 400)
+            self._state.logouts.append(params)
+        if target is None:
+            return HTMLResponse("<p>You are signed out.</p>")
+        back = {"state": params["state"]} if "state" in params else {}
+        return RedirectResponse(f"{target}?{urlencode(back)}" if back else target, 302)
 
 
 def _b64(value: Mapping[str, Any]) -> str:
@@ -530,7 +627,9 @@ def _build_server(provider: OIDCProvider) -> Any:
             }
 
         def generate_user_info(self, user: OIDCUser, scope: str) -> dict[str, Any]:
-            return {"sub": user.sub, "email": user.email, "email_verified": user.email_verified}
+            if not provider.claims_in_id_token:
+                return {"sub": user.sub}  # the rest from UserInfo (Core §5.4)
+            return provider.user_claims(user)
 
     def generate_token(
         grant_type: str,
@@ -550,7 +649,26 @@ def _build_server(provider: OIDCProvider) -> Any:
             "scope": scope or "",
         }
 
+    def client_secret_basic(query_client: Any, request: OAuth2Request) -> OIDCClient | None:
+        """RFC 6749 §2.3.1: the id and secret are form-encoded, then put in HTTP Basic; so
+        decode them as form values (``+`` is a space), stricter than Authlib's unquote."""
+        scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "basic":
+            return None
+        try:
+            decoded = base64.b64decode(credentials, validate=True).decode()
+        except ValueError:
+            return None
+        client_id, colon, secret = decoded.partition(":")
+        if not colon:
+            return None
+        client = query_client(unquote_plus(client_id))
+        if client is None or not client.check_client_secret(unquote_plus(secret)):
+            return None
+        return client  # type: ignore[no-any-return]
+
     server = Server(scopes_supported=list(SCOPES))
+    server.register_client_auth_method("client_secret_basic", client_secret_basic)
     server.register_token_generator("default", generate_token)
     server.register_grant(
         CodeGrant, [_Strict(), CodeChallenge(required=True), IDToken(require_nonce=True)]
@@ -558,11 +676,25 @@ def _build_server(provider: OIDCProvider) -> Any:
     return server
 
 
-@pytest.fixture(scope="session")
-def oidc_provider() -> Iterator[OIDCProvider]:
-    """The session's OpenID provider, served on a free port; its issuer is its URL."""
-    provider = OIDCProvider()
+@contextmanager
+def serve_provider(
+    *,
+    claims_in_id_token: bool = True,
+    auth_methods: tuple[str, ...] = AUTH_METHODS,
+    end_session: bool = False,
+) -> Iterator[OIDCProvider]:
+    """A provider of its own (see the module's docstring), served for the ``with`` block."""
+    provider = OIDCProvider(
+        claims_in_id_token=claims_in_id_token, auth_methods=auth_methods, end_session=end_session
+    )
     with serve_asgi(provider.app) as served:
         provider.issuer = served.base_url
         provider.served = served
+        yield provider
+
+
+@pytest.fixture(scope="session")
+def oidc_provider() -> Iterator[OIDCProvider]:
+    """The session's OpenID provider, served on a free port; its issuer is its URL."""
+    with serve_provider() as provider:
         yield provider

@@ -10,7 +10,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote_plus, urlsplit
 
 import httpx
 import pytest
@@ -19,9 +19,12 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
-from tests.servers.oidc import OIDCClient, OIDCProvider, other_key, sub_for
+from tests.servers.oidc import OIDCClient, OIDCProvider, other_key, serve_provider, sub_for
 
 REDIRECT = "http://127.0.0.1:9/callback"  # never contacted: the test reads the redirect
+SIGNED_OUT = "http://127.0.0.1:9/signed-out"
+# Characters a form-encoding changes: RFC 6749 §2.3.1 encodes them before HTTP Basic.
+AWKWARD_SECRET = "a+b/c=d " + secrets.token_urlsafe(16) + "+/=="
 API_AUDIENCE = "a4c-api-test"
 
 
@@ -81,6 +84,7 @@ async def exchange(
     verifier: str,
     *,
     basic: bool = False,
+    encoded: bool = True,
     redirect_uri: str | None = None,
 ) -> httpx.Response:
     data = {
@@ -90,7 +94,9 @@ async def exchange(
         "code_verifier": verifier,
     }
     if basic:
-        auth = httpx.BasicAuth(client.client_id, client.client_secret)
+        # RFC 6749 §2.3.1: form-encode each part first (``encoded=False``: as-is, wrongly).
+        form = quote_plus if encoded else str
+        auth = httpx.BasicAuth(form(client.client_id), form(client.client_secret))
         return await http.post(provider.url("/token"), data=data, auth=auth)
     data |= {"client_id": client.client_id, "client_secret": client.client_secret}
     return await http.post(provider.url("/token"), data=data)
@@ -278,3 +284,88 @@ async def test_an_unverified_email_is_said_so_in_the_id_token(
     minted = oidc_provider.mint(sub_for(email), email, audience=API_AUDIENCE)
     minted_claims = verify(oidc_provider, minted, API_AUDIENCE, oidc_provider.jwks)
     assert minted_claims["email_verified"] is False
+
+
+@pytest.mark.parametrize("basic", [False, True], ids=["client_secret_post", "client_secret_basic"])
+async def test_a_secret_with_form_special_characters_authenticates_when_encoded(
+    oidc_provider: OIDCProvider, http: httpx.AsyncClient, basic: bool
+) -> None:
+    client = oidc_provider.register_client(REDIRECT, client_secret=AWKWARD_SECRET)
+    auth = authorization(client)
+    code = code_from(await sign_in(http, oidc_provider, auth, "a@example.org"), auth)
+    response = await exchange(http, oidc_provider, client, code, auth.verifier, basic=basic)
+    assert response.status_code == 200, response.text
+    assert oidc_provider.token_auth_methods[-1] == (
+        "client_secret_basic" if basic else "client_secret_post"
+    )
+
+
+async def test_basic_credentials_not_form_encoded_are_refused(
+    oidc_provider: OIDCProvider, http: httpx.AsyncClient
+) -> None:
+    client = oidc_provider.register_client(REDIRECT, client_secret=AWKWARD_SECRET)
+    auth = authorization(client)
+    code = code_from(await sign_in(http, oidc_provider, auth, "a@example.org"), auth)
+    raw = await exchange(
+        http, oidc_provider, client, code, auth.verifier, basic=True, encoded=False
+    )
+    assert raw.status_code == 401 and raw.json()["error"] == "invalid_client"
+
+
+async def test_a_provider_may_list_only_basic_authentication(http: httpx.AsyncClient) -> None:
+    with serve_provider(auth_methods=("client_secret_basic",)) as provider:
+        discovery = (await http.get(provider.url("/.well-known/openid-configuration"))).json()
+        assert discovery["token_endpoint_auth_methods_supported"] == ["client_secret_basic"]
+        client = provider.register_client(REDIRECT)
+        auth = authorization(client)
+        code = code_from(await sign_in(http, provider, auth, "a@example.org"), auth)
+        posted = await exchange(http, provider, client, code, auth.verifier)
+        assert posted.status_code == 401 and posted.json()["error"] == "invalid_client"
+
+
+async def test_a_provider_may_share_the_address_only_through_userinfo(
+    http: httpx.AsyncClient,
+) -> None:
+    with serve_provider(claims_in_id_token=False) as provider:
+        client = provider.register_client(REDIRECT)
+        auth = authorization(client)
+        code = code_from(await sign_in(http, provider, auth, "Ada@Example.org"), auth)
+        tokens = (await exchange(http, provider, client, code, auth.verifier)).json()
+        claims = verify(provider, tokens["id_token"], client.client_id, provider.jwks)
+        assert claims["sub"] == sub_for("ada@example.org")
+        assert "email" not in claims and "email_verified" not in claims
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        userinfo = (await http.get(provider.url("/userinfo"), headers=bearer)).json()
+        assert userinfo == {
+            "sub": claims["sub"],
+            "email": "Ada@Example.org",
+            "email_verified": True,
+        }
+        provider.answer_userinfo_for_another("ada@example.org")
+        lying = (await http.get(provider.url("/userinfo"), headers=bearer)).json()
+        assert lying["sub"] != claims["sub"]
+
+
+async def test_rp_initiated_logout_checks_the_hint_and_the_registered_uri(
+    http: httpx.AsyncClient,
+) -> None:
+    with serve_provider(end_session=True) as provider:
+        discovery = (await http.get(provider.url("/.well-known/openid-configuration"))).json()
+        assert discovery["end_session_endpoint"] == provider.url("/logout")
+        client = provider.register_client(REDIRECT, post_logout_redirect_uris=[SIGNED_OUT])
+        auth = authorization(client)
+        code = code_from(await sign_in(http, provider, auth, "a@example.org"), auth)
+        id_token = (await exchange(http, provider, client, code, auth.verifier)).json()["id_token"]
+        logout = provider.url("/logout")
+        params = {"id_token_hint": id_token, "post_logout_redirect_uri": SIGNED_OUT}
+        done = await http.get(logout, params={**params, "state": "s1"})
+        assert done.status_code == 302 and done.headers["location"] == SIGNED_OUT + "?state=s1"
+        assert provider.logouts == [{**params, "state": "s1"}]
+        elsewhere = {**params, "post_logout_redirect_uri": REDIRECT}
+        assert (await http.get(logout, params=elsewhere)).status_code == 400
+        forged = {
+            **params,
+            "id_token_hint": provider.mint("s", None, audience="x", key=other_key()),
+        }
+        assert (await http.get(logout, params=forged)).status_code == 400
+        assert len(provider.logouts) == 1

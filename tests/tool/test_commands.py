@@ -31,6 +31,7 @@ PG_PASSWORD = "pg-password-never-shown-4711"
 SMTP_PASSWORD = "smtp-password-never-shown-0815"
 TSIG_SECRET = "dHNpZy1zZWNyZXQtbmV2ZXItc2hvd24tNDI="
 SECRETS = (TOKEN_SECRET, PG_PASSWORD, SMTP_PASSWORD, TSIG_SECRET)
+DEVELOPMENT = {"WORKFLOW_MODE": "development"}
 # What the process inherits from us: enough to run Python, none of our configuration.
 INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
 
@@ -79,7 +80,9 @@ def make_store(kind: str, data_dir: Path, schema: str | None) -> Store:
     data_dir.mkdir(parents=True)
     env = {"A4C_TOKEN_SECRET": TOKEN_SECRET}
     if schema is not None:
-        env |= postgres_env(schema, POSTGRES_PASSWORD=PG_PASSWORD)
+        # A store other than the data folder's is a deployment's to a4c: production
+        # unless development is asked for (test_another_store_is_taken_for_a_deployment).
+        env |= postgres_env(schema, POSTGRES_PASSWORD=PG_PASSWORD) | DEVELOPMENT
     return Store(kind, data_dir, env)
 
 
@@ -340,3 +343,22 @@ def test_bad_configuration_names_the_variable(store: Store) -> None:
     assert (checked.returncode, checked.stderr) == (1, "")
     [line] = checked.stdout.splitlines()  # nothing else can be checked without settings
     assert line.startswith("FAILING  config       SMTP_PORT: "), line
+
+
+def test_another_store_is_taken_for_a_deployment(tmp_path: Path) -> None:
+    """On the data folder's own store a4c works in development (test above); pointed at
+    another store it works on a deployment, in production unless told: a cleanup there
+    must remove DNS records, not log that it would."""
+    store = Store("postgres", tmp_path, {"A4C_TOKEN_SECRET": TOKEN_SECRET} | postgres_env("x"))
+    checked = store.a4c("validate")
+    assert (checked.returncode, checked.stderr) == (1, "")
+    lines = checked.stdout.splitlines()
+    assert all(line.startswith("FAILING  config ") for line in lines), lines
+    named = [line.split()[2].rstrip(":") for line in lines]
+    assert {"RFC2136_SERVER", "SMTP_HOST", "ACCEPT_URL_BASE", "DNS_ZONE"} <= set(named), lines
+    assert "for local use, set WORKFLOW_MODE=development" in lines[-1], lines
+
+    cleanup = store.a4c("entities", "cleanup", "--tag", "dev", "--execute")
+    assert (cleanup.returncode, cleanup.stdout) == (2, "")
+    assert cleanup.stderr.startswith("configuration error: "), cleanup.stderr
+    assert "WORKFLOW_MODE: not set, so production (the default)" in cleanup.stderr

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from a4c_tool.stack import Ports, Stack
+from a4c_worker.codec import PayloadKeys
 from a4c_worker.config import load_settings
 from a4c_worker.connection import TemporalSettings
 from tests.support import TOKEN_SECRET
@@ -22,6 +23,7 @@ SHELL = {
     "TEMPORAL_TLS_CLIENT_CERT_PATH": "/home/someone/client.pem",
     "TEMPORAL_PROFILE": "cloud",
     "TEMPORAL_CONFIG_FILE": "/home/someone/.config/temporalio/temporal.toml",
+    "TEMPORAL_PAYLOAD_KEYS": PayloadKeys.generate("cluster-key").entry(),
 }
 
 
@@ -30,16 +32,35 @@ def test_children_get_the_local_server_and_none_of_the_shells_connection(
 ) -> None:
     for name, value in SHELL.items():
         monkeypatch.setenv(name, value)  # a4c dev is an entry point: it reads os.environ
-    ports = Ports(temporal=17233, ui=18233, worker_health=18081, projector_http=18082, api=18080)
+    ports = Ports(
+        temporal=17233,
+        ui=18233,
+        worker_health=18081,
+        projector_http=18082,
+        api=18080,
+        api_metrics=18083,
+        codec_server=18084,
+    )
     stack = Stack(tmp_path, TOKEN_SECRET, ports, io.StringIO(), api_keys="")
-    for child in (stack.worker, stack.api, stack.projector):
-        leaked = set(child.env) & (
-            TemporalSettings.variables() - {"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE"}
-        )
+    own = {"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_PAYLOAD_KEYS"}
+    for child in (stack.worker, stack.api, stack.projector, stack.codec_server):
+        leaked = set(child.env) & (TemporalSettings.variables() - own)
         assert leaked == set(), child.name
+        # The stack's own payload key (kept in its data folder), never the shell's.
+        assert child.env.get("TEMPORAL_PAYLOAD_KEYS") != SHELL["TEMPORAL_PAYLOAD_KEYS"]
     for child in (stack.worker, stack.api):
         assert child.env["TEMPORAL_ADDRESS"] == "127.0.0.1:17233"
         assert child.env["TEMPORAL_NAMESPACE"] == "default"
         resolved = load_settings(child.env, "client").temporal_connection()
         assert resolved.describe() == "127.0.0.1:17233 namespace=default tls=off"
     assert stack.local_temporal.describe() == "127.0.0.1:17233 namespace=default tls=off"
+    # Every client of the stack seals with the same key, kept across runs of the folder;
+    # the Web UI opens payloads through the codec server, which allows the UI's origin.
+    keys = {child.env["TEMPORAL_PAYLOAD_KEYS"] for child in (stack.worker, stack.api)}
+    assert keys == {(tmp_path / "payload-keys").read_text()}
+    assert stack.local_temporal.payload_keys == PayloadKeys.parse(keys.pop())
+    again = Stack(tmp_path, TOKEN_SECRET, ports, io.StringIO(), api_keys="")
+    assert again.local_temporal.payload_keys == stack.local_temporal.payload_keys
+    ui = stack.temporal.argv[stack.temporal.argv.index("--ui-codec-endpoint") + 1]
+    assert ui == "http://127.0.0.1:18084" == stack.codec_url
+    assert "http://localhost:18233" in stack.codec_server.env["CODEC_SERVER_ORIGINS"]

@@ -8,6 +8,7 @@ import psycopg
 from temporalio.testing import WorkflowEnvironment
 
 from a4c_tool.validate import validate
+from a4c_worker.codec import PayloadKeys
 from tests.servers.bind import BindServer
 from tests.servers.postgres import PG_DBNAME, PG_HOST, PG_PORT, PG_USER
 from tests.servers.smtp import SMTPTestServer
@@ -42,6 +43,7 @@ def production_environ(
         "ACCEPT_URL_BASE": "https://app.a4c.test/accept",
         "DNS_TARGET": "ingress.a4c.test",
         "DNS_ZONE": bind.zone.rstrip("."),
+        "TEMPORAL_PAYLOAD_KEYS": PayloadKeys.generate("k1").entry(),
     }
 
 

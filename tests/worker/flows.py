@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from string import ascii_uppercase
 from typing import Any, TypeVar, overload
 from uuid import UUID
 
@@ -40,6 +41,7 @@ from a4c_worker.worker import create_worker
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.models import (
     BootstrapInput,
+    ResendLimit,
     StepPolicy,
 )
 
@@ -53,6 +55,8 @@ LINKS = Links(
 )
 # Every wait shortened: sub-second back-off, a few attempts, short timeouts.
 FAST_STEPS = StepPolicy(timeout_seconds=5, retry_initial_interval_seconds=0.1, max_attempts=3)
+# Re-sends as fast and as often as a test asks (tests of the limit set their own).
+UNLIMITED_RESENDS = ResendLimit(cooldown_seconds=0, max_resends=1_000)
 
 
 @overload
@@ -79,8 +83,8 @@ def bootstrap_input(
             {
                 "email": f"person{i}@{slug}.example.com",
                 "role": "admin" if i == 0 else "member",
-                "first_name": f"First{i}",
-                "last_name": f"Last{i}",
+                "first_name": f"First {ascii_uppercase[i % 26]}",
+                "last_name": f"Last {ascii_uppercase[i % 26]}",
             }
             for i in range(invitees)
         ],
@@ -90,6 +94,7 @@ def bootstrap_input(
         "invitation_ttl_seconds": 3600,
         "reminder_before_seconds": 600,
         "activities": FAST_STEPS,
+        "resends": UNLIMITED_RESENDS,
     }
     fields.update(extra)
     return BootstrapInput.model_validate(fields)

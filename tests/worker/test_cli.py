@@ -207,7 +207,7 @@ async def test_validate_config_prints_the_effective_settings_with_secrets_masked
 
 async def test_bad_bootstrap_input_exits_2_naming_the_field_before_connecting() -> None:
     # Nothing listens at this address: input is refused before any connection.
-    env = {"TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}
+    env = {"WORKFLOW_MODE": "development", "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}
     ran = await cli("bootstrap", "--slug", "Not A Slug!", "--name", "X", env=env)
     assert (ran.code, ran.err) == (EXIT_INVALID, "invalid input: slug: must be lower-case\n")
     ran = await cli("bootstrap", "--slug", "ok-slug", "--name", " ", env=env)
@@ -218,7 +218,8 @@ async def test_bad_bootstrap_input_exits_2_naming_the_field_before_connecting() 
 
 
 async def test_unreachable_temporal_exits_3() -> None:
-    ran = await cli("status", "anything", env={"TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"})
+    env = {"WORKFLOW_MODE": "development", "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}
+    ran = await cli("status", "anything", env=env)
     assert ran.code == EXIT_UNREACHABLE
     assert "cannot reach Temporal at 127.0.0.1:" in ran.err
 

@@ -27,6 +27,7 @@ TSIG_SECRET = "c2VjcmV0LXRzaWcta2V5LWZvci10ZXN0cy0xMjM0NTY="
 SMTP_PASSWORD = "smtp-pass-W3ird-9k"
 CLOUDFLARE_TOKEN = "cf-token-Xy7-unique"
 PG_PASSWORD = "pg-pass-Qq1-unique"
+PAYLOAD_KEY = "ZmFrZS1wYXlsb2FkLWtleS1mb3ItdGVzdHMtMzJieXQ="  # 32 bytes, base64
 
 PRODUCTION = {
     "WORKFLOW_MODE": "production",
@@ -48,7 +49,12 @@ PRODUCTION = {
     "POSTGRES_USER": "a4c",
     "POSTGRES_PASSWORD": PG_PASSWORD,
     "POSTGRES_POOL_SIZE": "7",
+    "TEMPORAL_PAYLOAD_KEYS": f"k1:{PAYLOAD_KEY}",
 }
+
+
+# Development is asked for, as `a4c dev` and the tests do: production is the default.
+DEVELOPMENT = {"WORKFLOW_MODE": "development", "A4C_TOKEN_SECRET": TOKEN_SECRET}
 
 
 def problems_of(environ: dict[str, str]) -> dict[str, str]:
@@ -90,12 +96,33 @@ def test_complete_production_settings_load() -> None:
         "POSTGRES_DBNAME",
         "POSTGRES_HOST",
         "POSTGRES_USER",
+        "TEMPORAL_PAYLOAD_KEYS",
     ],
 )
 def test_each_missing_production_variable_is_named(missing: str) -> None:
     problems = problems_of(without(PRODUCTION, missing))
     assert missing in problems, problems
     assert problems[missing].startswith("required") or "together" in problems[missing]
+
+
+def test_production_is_the_default() -> None:
+    settings = load_settings(without(PRODUCTION, "WORKFLOW_MODE"))
+    assert settings.workflow_mode == "production"
+    assert (settings.resolved_dns_provider, settings.resolved_email_provider) == ("rfc2136", "smtp")
+
+
+def test_a_deployment_that_forgot_the_mode_is_told_what_production_needs() -> None:
+    # Not a worker that quietly logs mails instead of sending them: it refuses to start,
+    # naming each variable production needs and how to ask for development.
+    problems = problems_of({"A4C_TOKEN_SECRET": TOKEN_SECRET})
+    for variable in ("ACCEPT_URL_BASE", "DNS_TARGET", "DNS_ZONE", "TEMPORAL_PAYLOAD_KEYS"):
+        assert problems[variable] == "required when WORKFLOW_MODE is production", problems
+    assert {"RFC2136_SERVER", "SMTP_HOST", "SMTP_FROM"} <= problems.keys()
+    assert list(problems)[-1] == "WORKFLOW_MODE", problems  # the hint comes last
+    assert problems["WORKFLOW_MODE"].startswith("not set, so production (the default)")
+    assert "for local use, set WORKFLOW_MODE=development" in problems["WORKFLOW_MODE"]
+    # Only when production was not asked for: then it is a choice, not a default.
+    assert "WORKFLOW_MODE" not in problems_of(without(PRODUCTION, "DNS_ZONE"))
 
 
 def test_empty_value_counts_as_missing() -> None:
@@ -152,7 +179,7 @@ def test_cloudflare_needs_token_zone_and_nameservers() -> None:
 
 
 def test_file_mailer_needs_a_folder() -> None:
-    problems = problems_of({"A4C_TOKEN_SECRET": TOKEN_SECRET, "EMAIL_PROVIDER": "file"})
+    problems = problems_of({**DEVELOPMENT, "EMAIL_PROVIDER": "file"})
     assert "A4C_MAIL_DIR" in problems
 
 
@@ -195,7 +222,7 @@ def test_mock_mode_needs_only_the_token_secret() -> None:
 def test_development_mode_and_overrides_select_providers(
     environ: dict[str, str], dns: type, verifier: type, mailer: type
 ) -> None:
-    settings = load_settings({"A4C_TOKEN_SECRET": TOKEN_SECRET, **environ})
+    settings = load_settings({**DEVELOPMENT, **environ})
     assert settings.workflow_mode == "development"
     providers = build_providers(settings)
     assert (type(providers.dns), type(providers.verifier), type(providers.mailer)) == (
@@ -237,9 +264,7 @@ def test_application_env_carries_store_settings_and_passthrough() -> None:
     assert env["POSTGRES_PASSWORD"] == PG_PASSWORD
     assert env["POSTGRES_POOL_SIZE"] == "7"  # eventsourcing's own knobs pass through
     assert env["A4C_TOKEN_SECRET"] == TOKEN_SECRET
-    sqlite = application_env(
-        load_settings({"A4C_TOKEN_SECRET": TOKEN_SECRET, "SQLITE_DBNAME": "/tmp/x.sqlite"})
-    )
+    sqlite = application_env(load_settings({**DEVELOPMENT, "SQLITE_DBNAME": "/tmp/x.sqlite"}))
     assert sqlite["SQLITE_DBNAME"] == "/tmp/x.sqlite"
     assert "POSTGRES_HOST" not in sqlite
 
@@ -252,7 +277,7 @@ def test_links_follow_settings() -> None:
     assert links.accept_url("abc").startswith("https://app.example.test/invitations/accept?")
 
 
-SECRETS = (TOKEN_SECRET, SMTP_PASSWORD, PG_PASSWORD, CLOUDFLARE_TOKEN, TSIG_SECRET)
+SECRETS = (TOKEN_SECRET, SMTP_PASSWORD, PG_PASSWORD, CLOUDFLARE_TOKEN, TSIG_SECRET, PAYLOAD_KEY)
 
 
 def test_secrets_never_appear_in_repr_str_masked_view_or_logs() -> None:

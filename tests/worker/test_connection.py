@@ -19,10 +19,11 @@ from temporalio.service import TLSConfig
 from tests.servers.tlsproxy import SERVER_NAME, Pki, make_pki
 from tests.support import TOKEN_SECRET
 
+from a4c_api.settings import ApiSettings
 from a4c_api.settings import load_settings as load_api_settings
 from a4c_domain.errors import ConfigurationError
 from a4c_domain.logs import JSONFormatter
-from a4c_worker.config import SettingsError
+from a4c_worker.config import SettingsError, WorkerSettings
 from a4c_worker.config import load_settings as load_worker_settings
 from a4c_worker.connection import (
     DEFAULT_ADDRESS,
@@ -36,13 +37,19 @@ API_KEY = "tmprl-api-key-Hq93-unique"
 Loader = Callable[[Mapping[str, str]], TemporalSettings]
 
 
-def worker_loader(environ: Mapping[str, str]) -> TemporalSettings:
-    return load_worker_settings(environ, "client")
+def worker_loader(environ: Mapping[str, str]) -> WorkerSettings:
+    # Development: production would also ask for the payload keys.
+    return load_worker_settings({"WORKFLOW_MODE": "development", **environ}, "client")
+
+
+def api_loader(environ: Mapping[str, str]) -> ApiSettings:
+    # Development: production would also ask for a provider, a session secret...
+    return load_api_settings({"API_MODE": "development", **environ})
 
 
 LOADERS = [
     pytest.param(worker_loader, id="worker"),
-    pytest.param(load_api_settings, id="api"),
+    pytest.param(api_loader, id="api"),
 ]
 
 
@@ -162,13 +169,12 @@ def test_client_certificate_and_key_files_make_mtls(load: Loader, pki: Pki) -> N
 
 def test_pem_text_in_variables_instead_of_files(pki: Pki) -> None:
     key = pki.client_key.read_text()
-    settings = load_worker_settings(
+    settings = worker_loader(
         {
             "TEMPORAL_TLS_SERVER_CA_CERT_DATA": pki.ca.read_text(),
             "TEMPORAL_TLS_CLIENT_CERT_DATA": pki.client_cert.read_text(),
             "TEMPORAL_TLS_CLIENT_KEY_DATA": key,
-        },
-        "client",
+        }
     )
     resolved = settings.temporal_connection()
     assert isinstance(resolved.tls, TLSConfig)
@@ -184,7 +190,7 @@ def test_empty_values_count_as_unset(pki: Pki) -> None:
     # A manifest's "TEMPORAL_TLS_CLIENT_KEY_PATH: ''" means no client key, as the SDK reads it.
     resolved = connection(
         {"TEMPORAL_TLS_CLIENT_KEY_PATH": "", "TEMPORAL_API_KEY": "", "TEMPORAL_TLS": ""},
-        load_api_settings,
+        api_loader,
     )
     assert resolved.client_options()["tls"] is False
     assert "api_key" not in resolved.client_options()
@@ -353,7 +359,7 @@ def test_a_broken_config_file_does_not_echo_its_lines(tmp_path: Path) -> None:
     file = tmp_path / "temporal.toml"
     file.write_text(f'[profile.default]\napi_key = "{API_KEY}\n')  # unterminated string
     with pytest.raises(SettingsError) as caught:
-        load_worker_settings({"TEMPORAL_CONFIG_FILE": str(file)}, "client")
+        worker_loader({"TEMPORAL_CONFIG_FILE": str(file)})
     assert caught.value.variables == ["TEMPORAL_CONFIG_FILE"]
     assert "TOML parse error" in str(caught.value)
     assert API_KEY not in str(caught.value)
@@ -372,7 +378,7 @@ def test_a_profile_naming_a_missing_file(tmp_path: Path) -> None:
 
 def test_every_mistake_is_reported_by_the_api_loader_too(tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as caught:
-        load_api_settings({"TEMPORAL_TLS_CLIENT_CERT_PATH": str(tmp_path / "x.pem")})
+        api_loader({"TEMPORAL_TLS_CLIENT_CERT_PATH": str(tmp_path / "x.pem")})
     assert caught.value.variables == ["TEMPORAL_TLS_CLIENT_CERT_PATH"]
 
 
@@ -388,7 +394,7 @@ def test_validate_config_masks_the_api_key_and_client_key(pki: Pki) -> None:
         "TEMPORAL_TLS_CLIENT_CERT_PATH": str(pki.client_cert),
         "TEMPORAL_TLS_CLIENT_KEY_DATA": key_pem,
     }
-    for shown in (load_worker_settings(environ).masked(), load_api_settings(environ).masked()):
+    for shown in (load_worker_settings(environ).masked(), api_loader(environ).masked()):
         assert shown["TEMPORAL_API_KEY"] == MASK
         assert shown["TEMPORAL_TLS_CLIENT_KEY_DATA"] == MASK
         assert shown["resolved"]["temporal"]["tls"] == "mtls"
@@ -399,13 +405,12 @@ def test_validate_config_masks_the_api_key_and_client_key(pki: Pki) -> None:
 
 
 def test_settings_and_connection_in_logs_show_no_secret(pki: Pki) -> None:
-    settings = load_worker_settings(
+    settings = worker_loader(
         {
             "TEMPORAL_API_KEY": API_KEY,
             "TEMPORAL_TLS_CLIENT_CERT_PATH": str(pki.client_cert),
             "TEMPORAL_TLS_CLIENT_KEY_PATH": str(pki.client_key),
-        },
-        "client",
+        }
     )
     resolved = settings.temporal_connection()
     stream = io.StringIO()

@@ -19,7 +19,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 from tests.servers.temporal import start_dev_server
-from tests.worker.flows import FAST_STEPS, Flows, bootstrap_input, sqlite_app
+from tests.worker.flows import FAST_STEPS, UNLIMITED_RESENDS, Flows, bootstrap_input, sqlite_app
 from tests.worker.histories.contents import plain_text
 
 from a4c_domain import ALL_ORGANIZATIONS
@@ -187,6 +187,7 @@ async def test_a_long_history_continues_as_new_carrying_the_invitation(flows: Fl
         organization_name="Long",
         activities=FAST_STEPS,
         history_events_before_continue=50,
+        resends=UNLIMITED_RESENDS,
     )
     async with flows.worker():
         handle = await start_invitation(flows.client, spec, flows.task_queue)

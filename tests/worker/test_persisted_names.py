@@ -23,6 +23,7 @@ ACTIVITIES = {
     "deactivate_organization",
     "expire_invitation",
     "issue_invitation",
+    "look_up_invitation",
     "record_dns_verified",
     "record_email_failure",
     "register_organization",
@@ -39,7 +40,12 @@ WORKFLOWS = {
         {"cancel"},
         {"request_cancel"},
     ),
-    InvitationWorkflow: ("InvitationWorkflow", {"status"}, set(), {"accept", "resend", "revoke"}),
+    InvitationWorkflow: (
+        "InvitationWorkflow",
+        {"status"},
+        {"invitation_ended"},
+        {"accept", "resend", "revoke"},
+    ),
 }
 
 

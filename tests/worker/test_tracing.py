@@ -66,7 +66,7 @@ async def test_workflow_activity_and_event_metadata_share_one_trace(flows: Flows
 
 
 def test_the_worker_setting_is_the_standard_variable_and_is_validated() -> None:
-    base = {"A4C_TOKEN_SECRET": TOKEN_SECRET}
+    base = {"WORKFLOW_MODE": "development", "A4C_TOKEN_SECRET": TOKEN_SECRET}
     assert load_settings(base).otel_traces_exporter == "none"
     assert load_settings(base | {"OTEL_TRACES_EXPORTER": "console"}).otel_traces_exporter == (
         "console"

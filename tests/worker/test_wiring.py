@@ -13,6 +13,7 @@ def test_every_store_variable_reaches_the_event_store() -> None:
     env = application_env(
         load_settings(
             {
+                "WORKFLOW_MODE": "development",
                 "A4C_TOKEN_SECRET": TOKEN_SECRET,
                 "CREATE_TABLE": "n",  # a DBA made the table (sql/001_event_store.sql)
                 "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
@@ -26,7 +27,11 @@ def test_every_store_variable_reaches_the_event_store() -> None:
 
 
 def test_trust_auth_needs_no_postgres_password(pg_schema: str) -> None:
-    environ = {**postgres_env(pg_schema), "A4C_TOKEN_SECRET": TOKEN_SECRET}
+    environ = {
+        **postgres_env(pg_schema),
+        "WORKFLOW_MODE": "development",
+        "A4C_TOKEN_SECRET": TOKEN_SECRET,
+    }
     del environ["POSTGRES_PASSWORD"]
     settings = load_settings(environ, "store")
     assert "POSTGRES_PASSWORD" not in application_env(settings)

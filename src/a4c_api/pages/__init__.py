@@ -33,6 +33,7 @@ from temporalio.service import RPCError
 
 from a4c_api import context as api
 from a4c_api.pages import identity
+from a4c_api.pages.forms import read_form
 from a4c_api.pages.rendering import (
     CSRF_FIELD,
     csrf_valid,
@@ -236,7 +237,7 @@ async def invitation_page(request: Request, token: str | None = None) -> Respons
 @router.post(ACCEPT_PATH)
 async def accept(request: Request) -> Response:
     """The Accept button: CSRF, who, rate limits, the right person, then the workflow."""
-    form = await request.form()
+    form = await read_form(request)
     metrics = api.metrics_of(request)
 
     def counted(outcome: Outcome, response: Response) -> Response:
@@ -343,17 +344,23 @@ async def sign_in_dev(request: Request) -> Response:
     """Development: sign in as the address typed (no password, no check)."""
     if not api.settings_of(request).dev_sign_in:
         return _notice(request, "not_found")
-    form = await request.form()
+    form = await read_form(request)
     if not csrf_valid(request, form.get(CSRF_FIELD)):
         return _notice(request, "csrf")
     address = form.get("email")
     try:
         person = identity.dev_identity(address if isinstance(address, str) else "")
     except identity.IdentityError as exc:
-        return _notice(request, "sign_in_failed", reason=str(exc))
+        return _sign_in_refused(request, "dev", exc)
     identity.sign_in(request, person)
     renew_csrf(request)
     return redirect(ACCEPT_PATH)
+
+
+def _sign_in_refused(request: Request, method: str, exc: identity.IdentityError) -> Response:
+    """The refusal page, and why in the log (the reason in words, never who)."""
+    log.info("%s sign-in refused: %s", method, exc.reason)
+    return _notice(request, "sign_in_failed", reason=str(exc))
 
 
 @router.get(SIGN_IN_OIDC_PATH)
@@ -362,11 +369,17 @@ async def sign_in_oidc(request: Request) -> Response:
     settings = api.settings_of(request)
     if not settings.oidc_enabled:
         return _notice(request, "not_found")
-    client = identity.oidc_client(request, settings)
+    # After a sign-out at a provider offering no logout: let the person pick an account.
+    choose = request.session.pop(identity.SELECT_ACCOUNT_SESSION_KEY, False)
+    extra = {"prompt": identity.SELECT_ACCOUNT} if choose else {}
     try:
+        client = await identity.oidc_client(request, settings)
         response: Response = await client.authorize_redirect(
-            request, settings.api_public_url + OIDC_CALLBACK_PATH
+            request, settings.api_public_url + OIDC_CALLBACK_PATH, **extra
         )
+    except identity.ProviderError as exc:
+        log.error("the OpenID provider cannot be used: %s", exc)
+        return _unavailable(request)
     except Exception:
         log.warning("the OpenID provider could not be reached", exc_info=True)
         return _unavailable(request)
@@ -381,36 +394,55 @@ async def oidc_callback(request: Request) -> Response:
     settings = api.settings_of(request)
     if not settings.oidc_enabled:
         return _notice(request, "not_found")
-    client = identity.oidc_client(request, settings)
     try:
-        token = await client.authorize_access_token(request)
-        # Only an ID token checked against the nonce says who this is (Authlib sets
-        # "userinfo" from it); an answer without one is refused, not trusted.
-        claims = token.get("userinfo")
-        if claims is None:
-            raise identity.IdentityError("The sign-in service did not say who you are.")
-        person = identity.oidc_identity(dict(claims))
+        client = await identity.oidc_client(request, settings)
+        person, id_token = await identity.oidc_sign_in(request, client)
     except identity.IdentityError as exc:
-        return _notice(request, "sign_in_failed", reason=str(exc))
+        return _sign_in_refused(request, "OpenID", exc)
     except OAuthError as exc:
-        log.info("OpenID sign-in refused: %s", exc.error)
+        # The provider's error code and Authlib's description (e.g. a state mismatch).
+        log.info("OpenID sign-in refused: %s (%s)", exc.error, exc.description)
         return _notice(request, "sign_in_failed", reason="The sign-in did not complete.")
     except Exception:
         log.warning("OpenID sign-in failed", exc_info=True)
         return _notice(request, "sign_in_failed", reason="The sign-in did not complete.")
-    identity.sign_in(request, person)
+    identity.sign_in(request, person, id_token)
     renew_csrf(request)
     return redirect(ACCEPT_PATH)
 
 
 @router.post(SIGN_OUT_PATH)
 async def sign_out(request: Request) -> Response:
-    form = await request.form()
+    """Sign out here and, for an OpenID sign-in, at the provider too (RP-initiated logout)
+    where it offers that; else its next sign-in lets the person choose an account."""
+    form = await read_form(request)
     if not csrf_valid(request, form.get(CSRF_FIELD)):
         return _notice(request, "csrf")
-    identity.sign_out(request)
+    person = identity.current(request)
+    id_token = identity.sign_out(request)
     renew_csrf(request)
-    return redirect(ACCEPT_PATH)
+    if person is None or person.method != "oidc":
+        return redirect(ACCEPT_PATH)
+    settings = api.settings_of(request)
+    try:
+        client = await identity.oidc_client(request, settings)
+        logout = await identity.logout_url(client, id_token, settings.api_public_url + ACCEPT_PATH)
+    except Exception:
+        log.warning("the OpenID provider's logout could not be found", exc_info=True)
+        logout = None
+    if logout is None:
+        request.session[identity.SELECT_ACCOUNT_SESSION_KEY] = True
+        return redirect(ACCEPT_PATH)
+    # A page that moves on (Refresh), not a redirect: browsers hold a form's redirects to
+    # the page's CSP form-action ('self'), which the provider is not.
+    return page(
+        request,
+        "signed_out.html",
+        headers={"Refresh": f"0; url={logout}"},
+        paths=PATHS,
+        logout_url=logout,
+        signed_in=None,
+    )
 
 
 @cache

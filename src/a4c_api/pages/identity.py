@@ -1,18 +1,27 @@
 """Who the invitee is: whoever the platform's sign-in says. a4c stores no passwords.
 
-The session (a signed, HTTP-only, SameSite=Lax cookie set up by :mod:`a4c_api.app`)
-holds the signed-in person as ``{sub, email, method}`` and nothing more: ``sub`` is the
-user id an accepted invitation records, ``email`` the verified address, normalised the
-way the domain normalises the invited address, so the two compare equal exactly when
-they name the same mailbox.
+The session (an encrypted, HTTP-only, SameSite=Lax cookie: :mod:`a4c_api.sessions`)
+holds the signed-in person as ``{sub, email, method}``: ``sub`` is the user id an
+accepted invitation records, ``email`` the verified address, normalised the way the
+domain normalises the invited address, so the two compare equal exactly when they name
+the same mailbox. A person signed in by a method this instance does not allow (``dev``
+where the dev sign-in is off, ``oidc`` where no provider is configured) is nobody.
 
 Two ways to sign in:
 
 * ``oidc``: OpenID Connect, authorization code flow with PKCE (S256), as a relying party
   built on Authlib's Starlette client. Authlib checks ``state`` (bound to this session)
   and the ID token: its signature against the issuer's JWKS, issuer, audience, expiry
-  and ``nonce``. This module then requires a verified e-mail; the subject becomes the
-  user id (prefixed by nothing: it is the platform's own identifier).
+  and ``nonce``. This module then requires a verified e-mail, from the ID token or, when
+  the token lacks it (OpenID Connect Core §5.4: claims asked for by scope may come only
+  from UserInfo), from UserInfo, whose ``sub`` must be the token's (§5.3.4); the subject
+  becomes the user id (prefixed by nothing: it is the platform's own identifier). The
+  client authenticates with ``client_secret_post`` where the provider offers it (a form
+  body needs no further encoding), else ``client_secret_basic`` with the id and secret
+  form-encoded first (RFC 6749 §2.3.1; Authlib sends them as they are, so a secret with
+  ``+`` fails). Signing out uses RP-initiated logout where the provider offers it
+  (``end_session_endpoint``), else the next sign-in asks it to let the person choose an
+  account (``prompt=select_account``).
 * ``dev``: development only (``API_DEV_SIGN_IN``, refused in production by the
   settings and answered 404 by the routes): anyone may claim any address; the user id
   is derived from the address, so the same person gets the same id each time.
@@ -20,31 +29,54 @@ Two ways to sign in:
 
 from __future__ import annotations
 
+import base64
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import quote_plus, urlencode
 
 from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 
+from a4c_api import context as api
 from a4c_api.settings import ApiSettings
 from a4c_domain.commands import Email
 
 SignInMethod = Literal["oidc", "dev"]
 
 SESSION_KEY = "identity"
+# The ID token of an OpenID sign-in, kept as the logout's ``id_token_hint`` unless longer
+# than this (a browser drops a cookie past 4 KiB, and the session with it; the logout then
+# names the client alone).
+ID_TOKEN_SESSION_KEY = "oidc_id_token"  # noqa: S105 - a key's name, not a secret
+MAX_KEPT_ID_TOKEN = 2048
+# Set by signing out where the provider offers no logout: the next sign-in asks it to let
+# the person choose an account.
+SELECT_ACCOUNT_SESSION_KEY = "oidc_select_account"
+SELECT_ACCOUNT = "select_account"
 # Derives dev user ids; fixed, so an id survives restarts (and matches across machines).
 DEV_NAMESPACE = uuid.UUID("8a7c4f0e-3b6d-5e21-9c4a-a4c0de7e5701")
 DEV_PREFIX = "dev:"
 # The registry name of the provider in Authlib (and the prefix of its session keys).
 OIDC_NAME = "a4c"
 DISCOVERY_PATH = "/.well-known/openid-configuration"
+# OpenID Connect Discovery §3: a provider that lists no method takes client_secret_basic.
+DEFAULT_AUTH_METHODS = ("client_secret_basic",)
 
 _EMAIL: TypeAdapter[str] = TypeAdapter(Email)
 
 
 class IdentityError(Exception):
-    """The sign-in did not establish who this is; the message is shown to the person."""
+    """The sign-in did not establish who this is; the message is shown to the person,
+    ``reason`` (the message unless given) is logged: words, never a person's data."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
+
+
+class ProviderError(Exception):
+    """The OpenID provider cannot be used as configured (its discovery says why)."""
 
 
 def normalised_email(address: str) -> str | None:
@@ -78,16 +110,37 @@ class Identity:
         return self.email == normalised_email(invited)
 
 
+def allowed_methods(settings: ApiSettings) -> frozenset[SignInMethod]:
+    """The ways of signing in this instance honours."""
+    allowed: set[SignInMethod] = set()
+    if settings.dev_sign_in:
+        allowed.add("dev")
+    if settings.oidc_enabled:
+        allowed.add("oidc")
+    return frozenset(allowed)
+
+
 def current(request: Request) -> Identity | None:
-    return Identity.from_session(request.session.get(SESSION_KEY))
+    """Who is signed in: nobody unless by a method this instance allows."""
+    person = Identity.from_session(request.session.get(SESSION_KEY))
+    if person is None or person.method not in allowed_methods(api.settings_of(request)):
+        return None
+    return person
 
 
-def sign_in(request: Request, identity: Identity) -> None:
+def sign_in(request: Request, identity: Identity, id_token: str | None = None) -> None:
     request.session[SESSION_KEY] = identity.to_session()
+    if id_token is not None and len(id_token) <= MAX_KEPT_ID_TOKEN:
+        request.session[ID_TOKEN_SESSION_KEY] = id_token
+    else:
+        request.session.pop(ID_TOKEN_SESSION_KEY, None)
 
 
-def sign_out(request: Request) -> None:
+def sign_out(request: Request) -> str | None:
+    """Forget who is signed in; the ID token of an OpenID sign-in, if there was one."""
     request.session.pop(SESSION_KEY, None)
+    id_token = request.session.pop(ID_TOKEN_SESSION_KEY, None)
+    return id_token if isinstance(id_token, str) else None
 
 
 def dev_identity(address: str) -> Identity:
@@ -100,27 +153,70 @@ def dev_identity(address: str) -> Identity:
     return Identity(sub=sub, email=email, method="dev")
 
 
+_WHO = "The sign-in service did not say who you are."
+
+
 def oidc_identity(claims: Any) -> Identity:
     """The identity in the verified ID token's (or userinfo's) ``claims``."""
     if not isinstance(claims, dict):
-        raise IdentityError("The sign-in service did not say who you are.")
+        raise IdentityError(_WHO, "no claims")
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
-        raise IdentityError("The sign-in service did not say who you are.")
+        raise IdentityError(_WHO, "no subject in the ID token")
     address = claims.get("email")
     email = normalised_email(address) if isinstance(address, str) else None
     if email is None:
-        raise IdentityError("The sign-in service did not share your e-mail address.")
+        raise IdentityError(
+            "The sign-in service did not share your e-mail address.",
+            "no e-mail address in the ID token or UserInfo"
+            if address is None
+            else "the e-mail claim is not an address",
+        )
     if claims.get("email_verified") is not True:
         raise IdentityError(
             "The sign-in service has not verified your e-mail address. "
-            "Verify it there, then sign in again."
+            "Verify it there, then sign in again.",
+            "the e-mail address is not verified (email_verified is not true)",
         )
     return Identity(sub=sub, email=email, method="oidc")
 
 
-def oidc_client(request: Request, settings: ApiSettings) -> Any:
-    """The app's OpenID Connect client (Authlib's Starlette app), made on first use.
+def with_userinfo(id_claims: dict[str, Any], userinfo: Any) -> dict[str, Any]:
+    """The ID token's claims, the address and its verification taken from ``userinfo``
+    (OpenID Connect Core §5.3.4: only if it is about the token's subject)."""
+    if not isinstance(userinfo, dict) or userinfo.get("sub") != id_claims.get("sub"):
+        raise IdentityError(_WHO, "UserInfo names another subject than the ID token")
+    return {
+        **id_claims,
+        "email": userinfo.get("email"),
+        "email_verified": userinfo.get("email_verified"),
+    }
+
+
+def _client_secret_basic(
+    auth: Any, method: str, uri: str, headers: dict[str, str], body: str
+) -> tuple[str, dict[str, str], str]:
+    """HTTP Basic as RFC 6749 §2.3.1 says: id and secret form-encoded first."""
+    credentials = f"{quote_plus(auth.client_id)}:{quote_plus(auth.client_secret)}"
+    headers["Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
+    return uri, headers, body
+
+
+def token_endpoint_auth_method(metadata: dict[str, Any]) -> str:
+    """``client_secret_post`` where the provider offers it, else ``client_secret_basic``."""
+    offered = metadata.get("token_endpoint_auth_methods_supported") or DEFAULT_AUTH_METHODS
+    for method in ("client_secret_post", "client_secret_basic"):
+        if method in offered:
+            return method
+    raise ProviderError(
+        "the provider offers neither client_secret_post nor client_secret_basic "
+        f"(token_endpoint_auth_methods_supported: {list(offered)})"
+    )
+
+
+async def oidc_client(request: Request, settings: ApiSettings) -> Any:
+    """The app's OpenID Connect client (Authlib's Starlette app), made on first use, its
+    token endpoint authentication chosen from the provider's discovery.
 
     Made lazily so nothing is fetched at start: the provider's metadata (discovery) and
     keys are fetched, and cached by Authlib, when the first person signs in.
@@ -136,6 +232,37 @@ def oidc_client(request: Request, settings: ApiSettings) -> Any:
             client_secret=settings.oidc_client_secret.get_secret_value(),
             server_metadata_url=settings.oidc_issuer + DISCOVERY_PATH,
             client_kwargs={"scope": settings.oidc_scopes, "code_challenge_method": "S256"},
+            client_auth_methods=[("client_secret_basic", _client_secret_basic)],
         )
         request.app.state.oidc_client = found
+    if "token_endpoint_auth_method" not in found.client_kwargs:
+        metadata = await found.load_server_metadata()
+        found.client_kwargs["token_endpoint_auth_method"] = token_endpoint_auth_method(metadata)
     return found
+
+
+async def oidc_sign_in(request: Request, client: Any) -> tuple[Identity, str]:
+    """Back from the provider: the person and their ID token (the logout's hint).
+
+    Authlib checks ``state``, exchanges the code and checks the ID token against the
+    ``nonce``; an answer without an ID token is refused, not trusted."""
+    token = await client.authorize_access_token(request)
+    id_token, claims = token.get("id_token"), token.get("userinfo")
+    if claims is None or not isinstance(id_token, str):
+        raise IdentityError(_WHO, "the token response holds no ID token")
+    claims = dict(claims)
+    if "email" not in claims or "email_verified" not in claims:
+        claims = with_userinfo(claims, dict(await client.userinfo(token=token)))
+    return oidc_identity(claims), id_token
+
+
+async def logout_url(client: Any, id_token: str | None, come_back_to: str) -> str | None:
+    """The provider's RP-initiated logout for this sign-in, or None where it offers none."""
+    metadata = await client.load_server_metadata()
+    endpoint = metadata.get("end_session_endpoint")
+    if not isinstance(endpoint, str) or not endpoint:
+        return None
+    params = {"client_id": client.client_id, "post_logout_redirect_uri": come_back_to}
+    if id_token is not None:
+        params["id_token_hint"] = id_token
+    return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(params)}"

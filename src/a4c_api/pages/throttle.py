@@ -4,12 +4,14 @@ On top of the workflow's own limit on wrong tokens: these limits also count righ
 tokens, wrong people and CSRF-valid retries, and they answer before anything reaches
 Temporal. A moving window (``limits``' in-memory storage) per API process: each replica
 counts its own, which bounds a client to ``replicas x rate`` (the workflow's limit is
-the global one). The client address is ``request.client.host``, which uvicorn sets from
-``X-Forwarded-For`` only for the proxies ``API_FORWARDED_ALLOW_IPS`` trusts.
+the global one). The client is ``request.client.host`` (an IPv6 client: its /64), which
+uvicorn sets from ``X-Forwarded-For`` only for the proxies ``API_FORWARDED_ALLOW_IPS``
+lists (none by default).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from dataclasses import dataclass
@@ -23,6 +25,8 @@ from starlette.requests import Request
 from a4c_api.settings import ApiSettings
 
 NAMESPACE = "a4c-accept"
+# The IPv6 prefix one client holds (RFC 6177: an end site gets a /64 or more).
+IPV6_CLIENT_PREFIX = 64
 
 
 @dataclass(frozen=True)
@@ -66,4 +70,18 @@ def throttle_of(request: Request, settings: ApiSettings) -> AcceptThrottle:
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client is not None else "unknown"
+    """Whom an attempt is counted against: the client's IPv4 address, or its IPv6 /64
+    (``2001:db8::/64``): a subscriber is given a /64 at least and picks addresses in it
+    freely, so counting each address would give one client 2^64 budgets."""
+    if request.client is None:
+        return "unknown"
+    host = request.client.host
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host  # not an IP address (a Unix socket's peer): counted as it is named
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, IPV6_CLIENT_PREFIX), strict=False))
+    return str(address)

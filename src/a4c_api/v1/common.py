@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Request, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from temporalio.client import RPCTimeoutOrCancelledError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from a4c_api import context as api_app
+from a4c_api.auth import Principal
 from a4c_api.problems import (
     PROBLEM_JSON,
     Problem,
@@ -50,11 +51,24 @@ async def temporal_errors() -> AsyncIterator[None]:
         raise found from None
 
 
-async def caught_up(request: Request, response: Response) -> bool:
-    """Wait (bounded) until the read models show every write so far; say so in the answer."""
-    consistent = await api_app.gateway_of(request).catch_up()
+async def caught_up(
+    request: Request, response: Response, caller: Principal, *, wrote: bool = True
+) -> bool:
+    """Wait (bounded, and at most ``API_MAX_WAITS_PER_PRINCIPAL`` of ``caller``'s at
+    once) until the read models show every write so far; say so in the answer.
+    ``wrote=False``, an answer that changed nothing: no wait, one look."""
+    gateway = api_app.gateway_of(request)
+    if wrote:
+        consistent = await gateway.catch_up(caller.subject)
+    else:
+        consistent = await gateway.shows_everything()
     response.headers[CONSISTENT_HEADER] = "true" if consistent else "false"
     return consistent
+
+
+def shown(response: Response) -> None:
+    """An answer that changed nothing and was read from the read models: they show it."""
+    response.headers[CONSISTENT_HEADER] = "true"
 
 
 def invalid(command: str, exc: ValidationError) -> ProblemError:
@@ -66,7 +80,7 @@ def refusal(exc: WorkflowUpdateFailedError) -> ProblemError:
     """A workflow's refusal of an update, as the problem its domain error type maps to."""
     cause = exc.cause
     if isinstance(cause, ApplicationError):
-        return from_workflow_refusal(cause.type, cause.message)
+        return from_workflow_refusal(cause.type, cause.message, cause.details)
     return from_workflow_refusal(None, str(cause))
 
 
@@ -79,7 +93,10 @@ Responses = dict[int | str, dict[str, Any]]
 COMMON_ERRORS: Responses = {
     401: _problem("No credential, or not a valid one (WWW-Authenticate: Bearer)"),
     422: _problem("The request is not valid: `errors` names each field"),
-    503: _problem("The workflow service or the identity provider is not reachable"),
+    503: _problem(
+        "The workflow service, the read models' database or the identity provider is not "
+        "reachable (Retry-After says when to try again)"
+    ),
 }
 _CONSISTENT_DOC = {
     "description": "true: the read models already show this write (a GET now sees it); "
@@ -88,15 +105,26 @@ _CONSISTENT_DOC = {
 }
 
 
-def written(status: int, description: str, *, location: bool = False) -> Responses:
-    """OpenAPI for a write's success answer: its ``A4C-Consistent`` (and ``Location``)."""
+def written(
+    status: int,
+    description: str,
+    *,
+    location: bool = False,
+    model: type[BaseModel] | None = None,
+) -> Responses:
+    """OpenAPI for a write's success answer: its ``A4C-Consistent`` (and ``Location``);
+    ``model``, its body, for a status other than the route's own (whose body FastAPI
+    documents from ``response_model``)."""
     headers: dict[str, Any] = {CONSISTENT_HEADER: _CONSISTENT_DOC}
     if location:
         headers["Location"] = {
             "description": "where to GET what was written",
             "schema": {"type": "string"},
         }
-    return {status: {"description": description, "headers": headers}}
+    found: dict[str, Any] = {"description": description, "headers": headers}
+    if model is not None:
+        found["model"] = model
+    return {status: found}
 
 
 NOT_FOUND: Responses = {
@@ -104,3 +132,8 @@ NOT_FOUND: Responses = {
 }
 FORBIDDEN: Responses = {403: _problem("In the caller's organization, but not theirs to do")}
 CONFLICT: Responses = {409: _problem("Conflicts with what exists (`fields` names what differs)")}
+# A route that takes a body: one whose bytes are not UTF-8 is refused before it is parsed.
+UNREADABLE_BODY: Responses = {400: _problem("The body is not text in UTF-8 (JSON must be)")}
+LIMITED: Responses = {
+    429: _problem("Past a limit on the platform's mail: `Retry-After` says when to try again")
+}

@@ -7,11 +7,23 @@ next generation; while one is pending, the same invitation again answers with it
 and different details are a conflict (409); once accepted, the person is a member (409).
 Each of those answers comes from the read model before anything is sent, so a refusal
 leaves nothing behind.
+
+The platform's mail is limited (429 with ``Retry-After``). Each invitation's re-sends are
+held by its workflow (``ResendTooSoon``, ``TooManyResends``), exactly, whichever replica
+asks. An organization's new invitations per hour and pending invitations are counted
+here, on the read models every replica shares (``TooManyInvitations``,
+``TooManyPendingInvitations``), so they hold across replicas up to a window: invites
+in flight at the same moment (on any replica) each see the count without the others,
+and a count taken while the projection lags misses what it has not shown yet (each
+write waits for the projection, up to ``API_CONSISTENCY_TIMEOUT``, so one caller's
+sequential invites always count each other). At worst the limit is passed by the
+organization's invites in flight at once and those the projection has not shown yet.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from uuid import UUID
 
@@ -22,15 +34,19 @@ from temporalio.service import RPCError, RPCStatusCode
 from a4c_api import context as api_app
 from a4c_api.auth import Principal, authenticate
 from a4c_api.problems import ProblemError, from_workflow_refusal, problem
+from a4c_api.settings import ApiSettings
 from a4c_api.v1.access import Action, not_found, organization_for
 from a4c_api.v1.common import (
     COMMON_ERRORS,
     CONFLICT,
     FORBIDDEN,
+    LIMITED,
     NOT_FOUND,
+    UNREADABLE_BODY,
     Responses,
     caught_up,
     refusal,
+    shown,
     written,
 )
 from a4c_api.v1.models import (
@@ -50,6 +66,8 @@ from a4c_domain.errors import (
     InvitationNotPending,
     InvitationRevoked,
     OrganizationInactive,
+    TooManyInvitations,
+    TooManyPendingInvitations,
 )
 from a4c_domain.invitation import InvitationStatus as InvitationState
 from a4c_projector.queries import InvitationRecord, OrganizationRecord
@@ -153,6 +171,28 @@ def _latest(records: list[InvitationRecord], email: str) -> InvitationRecord | N
     return max(mine, key=lambda r: r.generation) if mine else None
 
 
+# The window of API_INVITATIONS_PER_ORGANIZATION_PER_HOUR.
+HOUR = timedelta(hours=1)
+
+
+def _require_room(
+    org: OrganizationRecord, records: list[InvitationRecord], settings: ApiSettings
+) -> None:
+    """Refuse a new invitation past the organization's limits (see the module's docstring);
+    ``retry_after`` is when the first place frees up without anyone acting."""
+    now = datetime.now(UTC)
+    recent = sorted(r.invited_at for r in records if r.invited_at > now - HOUR)
+    per_hour = settings.api_invitations_per_organization_per_hour
+    if len(recent) >= per_hour:
+        frees_at = recent[len(recent) - per_hour] + HOUR
+        raise TooManyInvitations(org.slug, per_hour, (frees_at - now).total_seconds())
+    expiries = sorted(r.expires_at for r in records if r.status == "pending")
+    pending = settings.api_max_pending_invitations_per_organization
+    if len(expiries) >= pending:
+        frees_at = expiries[len(expiries) - pending]
+        raise TooManyPendingInvitations(org.slug, pending, (frees_at - now).total_seconds())
+
+
 def _issued(
     org: OrganizationRecord, body: InviteRequest, generation: int, status: InvitationStatus
 ) -> Invitation:
@@ -186,9 +226,11 @@ def _issued(
     summary="Invite someone to an organization",
     responses={
         **written(201, "Issued; its mail is on its way", location=True),
-        **written(200, "This invitation was already pending", location=True),
+        **written(200, "This invitation was already pending", location=True, model=Invitation),
         **ADMIN_ERRORS,
+        **UNREADABLE_BODY,
         **CONFLICT,
+        **LIMITED,
     },
 )
 async def invite_someone(
@@ -196,7 +238,8 @@ async def invite_someone(
 ) -> Invitation:
     """Issue an invitation (its workflow mails the link). 201 when issued; 200 with the
     pending invitation when the same one was issued before; 409 when that address has a
-    pending invitation with other details, or has accepted one already.
+    pending invitation with other details, or has accepted one already; 429 past the
+    organization's invitations per hour or pending invitations.
     ``A4C-Consistent`` says whether the read models already show it."""
     org = await _organization(request, caller, slug)
     gateway = api_app.gateway_of(request)
@@ -219,7 +262,7 @@ async def invite_someone(
                 )
             response.status_code = 200
             response.headers["Location"] = _location(request, slug, latest.id)
-            await caught_up(request, response)
+            shown(response)  # nothing written: read from the read models, so no wait
             return Invitation.of(latest)
         if latest.status == "accepted":
             raise InvitationAlreadyAccepted(
@@ -228,6 +271,8 @@ async def invite_someone(
         generation = latest.generation + 1  # after a revoked or expired one
     if org.status == "deactivated":
         raise OrganizationInactive(f"organization {slug!r} is deactivated")
+    settings = api_app.settings_of(request)
+    _require_room(org, records, settings)
     try:
         status = await invite(
             gateway.client,
@@ -238,13 +283,14 @@ async def invite_someone(
             task_queue=gateway.task_queue,
             organization_slug=org.slug,
             organization_tags=org.tags,
+            resends=settings.resend_limit,
         )
     except InviteRefused as exc:
-        raise from_workflow_refusal(exc.error_type, str(exc)) from None
+        raise from_workflow_refusal(exc.error_type, str(exc), exc.details) from None
     except InvitationClosed as exc:
         raise problem(409, str(exc), kind="invitation-closed") from None
     response.headers["Location"] = _location(request, slug, status.invitation_id)
-    await caught_up(request, response)
+    await caught_up(request, response, caller)
     found = await gateway.read(lambda rm: rm.invitation(status.invitation_id, org.id))
     return Invitation.of(found) if found is not None else _issued(org, body, generation, status)
 
@@ -288,7 +334,7 @@ async def _change(
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise
         raise _not_running(invitation) from None
-    await caught_up(request, response)
+    await caught_up(request, response, caller)
     return Invitation.of(await _invitation(request, org, invitation.id))
 
 
@@ -296,7 +342,7 @@ async def _change(
     "/organizations/{slug}/invitations/{invitation_id}/revoke",
     response_model=Invitation,
     summary="Revoke a pending invitation",
-    responses={**written(200, "Revoked"), **ADMIN_ERRORS, **CONFLICT},
+    responses={**written(200, "Revoked"), **ADMIN_ERRORS, **UNREADABLE_BODY, **CONFLICT},
 )
 async def revoke(
     slug: str,
@@ -322,11 +368,12 @@ async def revoke(
     "/organizations/{slug}/invitations/{invitation_id}/resend",
     response_model=Invitation,
     summary="Re-send a pending invitation with a new link",
-    responses={**written(200, "Re-sent with a new link"), **ADMIN_ERRORS, **CONFLICT},
+    responses={**written(200, "Re-sent with a new link"), **ADMIN_ERRORS, **CONFLICT, **LIMITED},
 )
 async def resend(
     slug: str, invitation_id: UUID, request: Request, response: Response, caller: Caller
 ) -> Invitation:
     """A new link (the old one stops working), a new expiry, a new mail.
-    409 unless the invitation is pending."""
+    409 unless the invitation is pending; 429 within the cooldown after its last mail,
+    or once it was re-sent as often as allowed."""
     return await _change(request, response, caller, slug, invitation_id, resend_invitation)

@@ -24,13 +24,15 @@ from a4c_domain.commands import (
     Role,
     Slug,
     Tags,
+    any_case,
+    hostname_pattern,
 )
 from a4c_domain.invitation import EmailStatus
 from a4c_domain.invitation import InvitationStatus as InvitationState
 from a4c_domain.organization import DNSStatus, OrganizationStatus
 from a4c_projector.queries import InvitationRecord, MemberRecord, OrganizationRecord
-from a4c_worker.contracts import Invitee
-from a4c_worker.workflows.models import DAY, BootstrapProgress
+from a4c_worker.contracts import Invitee, NewInvitee
+from a4c_worker.workflows.models import DAY, BootstrapInput, BootstrapProgress
 
 
 class Incoming(BaseModel):
@@ -48,6 +50,12 @@ class Answer(BaseModel):
 # --- organizations --------------------------------------------------------------------
 
 
+# What BootstrapInput takes when the timing is left out.
+DEFAULT_TTL = BootstrapInput.model_fields["invitation_ttl_seconds"].default
+DEFAULT_REMINDER = BootstrapInput.model_fields["reminder_before_seconds"].default
+EXAMPLE_DOMAIN = "acme.orgs.example.com"  # OnboardRequest's example; in_zone moves it
+
+
 class BootstrapTiming(Incoming):
     """How long the bootstrap waits (seconds); production's defaults when left out.
 
@@ -58,7 +66,12 @@ class BootstrapTiming(Incoming):
     dns_verify_attempts: int | None = Field(default=None, ge=1, le=50)
     dns_verify_initial_interval_seconds: float | None = Field(default=None, gt=0, le=DAY)
     invitation_ttl_seconds: float | None = Field(default=None, gt=0, le=365 * DAY)
-    reminder_before_seconds: float | None = Field(default=None, ge=0)
+    reminder_before_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description=f"Less than invitation_ttl_seconds ({DEFAULT_TTL:g} when left out); "
+        f"{DEFAULT_REMINDER:g} when left out",
+    )
 
 
 class OnboardRequest(Incoming):
@@ -76,7 +89,7 @@ class OnboardRequest(Incoming):
                     "slug": "acme",
                     "org_type": "provider",
                     "tags": ["pilot"],
-                    "domain": "acme.orgs.example.com",
+                    "domain": EXAMPLE_DOMAIN,
                     "invitees": [
                         {
                             "email": "ada@acme.example",
@@ -93,10 +106,14 @@ class OnboardRequest(Incoming):
     name: Name
     slug: Slug
     org_type: OrganizationType
-    parent_id: UUID | None = None
+    parent_id: UUID | None = Field(default=None, description="An existing organization's id")
     tags: Tags = Field(default_factory=list)
     domain: Hostname | None = None
-    invitees: list[Invitee] = Field(default_factory=list, max_length=200)
+    invitees: list[NewInvitee] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Each address once (compared in lower case)",
+    )
     timing: BootstrapTiming | None = None
 
     def bootstrap_fields(self) -> dict[str, Any]:
@@ -105,6 +122,19 @@ class OnboardRequest(Incoming):
         if self.timing is not None:
             fields.update(self.timing.model_dump(exclude_none=True))
         return fields
+
+
+def in_zone(openapi: dict[str, Any], zone: str) -> dict[str, Any]:
+    """The OpenAPI document of a service whose DNS zone is ``zone`` (DNS_ZONE): an
+    onboarding's ``domain`` is a name below it, in its schema and its example."""
+    onboarding = openapi["components"]["schemas"]["OnboardRequest"]
+    [hostname, _] = onboarding["properties"]["domain"]["anyOf"]  # the name, or null
+    hostname["pattern"] = hostname_pattern(rf"(?:\.LABEL)*\.{any_case(zone)}")
+    hostname["description"] = f"A host name below {zone} (lower-cased, trailing dot dropped)"
+    for example in onboarding.get("examples", []):
+        if example.get("domain") == EXAMPLE_DOMAIN:
+            example["domain"] = f"acme.{zone}"
+    return openapi
 
 
 class CancelBody(Incoming):

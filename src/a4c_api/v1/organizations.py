@@ -7,7 +7,10 @@ same request answers 200 with the organization, another one 409 naming what diff
 Everything that can be refused is checked before the workflow starts (fields, a
 taken slug, a parent that does not exist, a domain another organization holds), so a
 refusal leaves nothing behind; what only the workflow can find out (a domain taken in
-the meantime) shows in ``progress``.
+the meantime) shows in ``progress``, with the reason of every failure. A bootstrap that
+failed (or was cancelled) before registering anything left nothing behind: the next
+request for its slug, the same or a corrected one, starts a new one. One that registered
+the organization keeps its slug (a different request is 409).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import logging
 from collections import OrderedDict
 from datetime import timedelta
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
@@ -39,6 +43,7 @@ from a4c_api.v1.common import (
     CONFLICT,
     FORBIDDEN,
     NOT_FOUND,
+    UNREADABLE_BODY,
     caught_up,
     invalid,
     refusal,
@@ -51,6 +56,7 @@ from a4c_api.v1.models import (
     OrganizationList,
     OrganizationView,
 )
+from a4c_domain.commands import inside_zone
 from a4c_domain.errors import (
     DomainTaken,
     InvalidCommand,
@@ -61,8 +67,11 @@ from a4c_domain.ids import organization_id
 from a4c_domain.organization import OrganizationStatus
 from a4c_projector.queries import OrganizationRecord
 from a4c_worker.client import bootstrap_handle, start_bootstrap
-from a4c_worker.converter import DATA_CONVERTER
-from a4c_worker.workflows.bootstrap import CANCEL_REFUSED, OrganizationBootstrapWorkflow
+from a4c_worker.workflows.bootstrap import (
+    CANCEL_REFUSED,
+    OrganizationBootstrapWorkflow,
+    registered_nothing,
+)
 from a4c_worker.workflows.models import BootstrapInput, BootstrapProgress
 
 router: APIRouter = APIRouter(tags=["organizations"])
@@ -120,7 +129,8 @@ async def _progress(request: Request, slug: str) -> tuple[bool, BootstrapProgres
         # read model still answers; progress is shown as unknown.
         log.warning("progress of the bootstrap of %r unavailable: %s", slug, exc)
         return True, None
-    if found.state in FINAL_STATES:
+    # One that registered nothing may be followed by a new run: not final for its slug.
+    if found.state in FINAL_STATES and not registered_nothing(found):
         final[slug] = found
         while len(final) > FINAL_PROGRESS_KEPT:
             final.popitem(last=False)
@@ -181,16 +191,17 @@ async def list_organizations(
 ) -> OrganizationList:
     """Every organization for a platform operator; an organization's key sees its own;
     a person sees the organizations they are a member of. Filtered by ``tag`` and
-    ``status`` when given."""
-    gateway = api_app.gateway_of(request)
-    records = await gateway.read(lambda rm: rm.organizations(status=status, tag=tag))
+    ``status`` when given. Only those rows are read (never every tenant's)."""
+    ids: list[UUID] | None = None
+    member: str | None = None
     if not caller.operator:
         if caller.organization_id is not None:
-            visible = {caller.organization_id}
+            ids = [caller.organization_id]
         else:
-            joined = await gateway.read(lambda rm: rm.memberships(caller.subject))
-            visible = {m.organization_id for m in joined}
-        records = [r for r in records if r.id in visible]
+            member = caller.subject
+    records = await api_app.gateway_of(request).read(
+        lambda rm: rm.organizations(status=status, tag=tag, ids=ids, member=member)
+    )
     return OrganizationList(organizations=[Organization.of(r) for r in records])
 
 
@@ -199,13 +210,15 @@ async def list_organizations(
 
 async def _started_with(request: Request, slug: str) -> BootstrapInput | None:
     """The input the bootstrap of ``slug`` was started with; None if there is none."""
-    handle = bootstrap_handle(api_app.gateway_of(request).client, slug)
+    client = api_app.gateway_of(request).client
+    handle = bootstrap_handle(client, slug)
     try:
         async for event in handle.fetch_history_events(
             page_size=1, rpc_timeout=TEMPORAL_RPC_TIMEOUT
         ):
             payloads = event.workflow_execution_started_event_attributes.input.payloads
-            [found] = await DATA_CONVERTER.decode(payloads, [BootstrapInput])
+            # The client's converter: it opens payloads sealed with the payload keys.
+            [found] = await client.data_converter.decode(payloads, [BootstrapInput])
             assert isinstance(found, BootstrapInput)
             return found
     except RPCError as exc:
@@ -259,15 +272,31 @@ async def _refuse_early(request: Request, spec: BootstrapInput) -> None:
             raise DomainTaken(domain)
 
 
+def _require_inside_zone(spec: BootstrapInput, zone: str) -> None:
+    """The worker publishes records only below its zone (DNS_ZONE, which the API shares)."""
+    if spec.domain is not None and not inside_zone(spec.domain, zone):
+        raise InvalidCommand(
+            "OnboardRequest", [{"field": "domain", "message": f"must be a name below {zone}"}]
+        )
+
+
+async def _registered_nothing(request: Request, spec: BootstrapInput) -> bool:
+    """Whether the last bootstrap of ``spec.slug`` ended having registered nothing, so a
+    new one may start (the same request or a corrected one)."""
+    _, progress = await _progress(request, spec.slug)
+    return progress is not None and registered_nothing(progress)
+
+
 @router.post(
     "/organizations",
     response_model=OrganizationView,
     status_code=202,
     summary="Onboard an organization (platform operators)",
     responses={
-        **written(200, "The same request was made before", location=True),
+        **written(200, "The same request was made before", location=True, model=OrganizationView),
         **written(202, "Onboarding started; follow it with GET (Location)", location=True),
         **COMMON_ERRORS,
+        **UNREADABLE_BODY,
         **FORBIDDEN,
         **CONFLICT,
     },
@@ -281,21 +310,27 @@ async def onboard(
     on a slug already taken or a domain another organization holds.
     ``A4C-Consistent`` says whether the read models already show what was written."""
     require_operator(caller)
+    settings = api_app.settings_of(request)
     try:
-        spec = BootstrapInput.model_validate(body.bootstrap_fields())
+        spec = BootstrapInput.model_validate(
+            {**body.bootstrap_fields(), "resends": settings.resend_limit}
+        )
     except ValidationError as exc:
         raise invalid("OnboardRequest", exc) from None
+    _require_inside_zone(spec, settings.dns_zone)
     gateway = api_app.gateway_of(request)
     client = gateway.client  # 503 now, before anything else, if Temporal is not reachable
     record = await gateway.read(lambda rm: rm.organization_by_slug(spec.slug))
-    wanted = spec.model_dump(mode="json")
+    # Not the request's: this replica's limit, which another may have set otherwise.
+    wanted = spec.model_dump(mode="json", exclude={"resends"})
     if record is not None and (diff := _differences(_registration(record), _registration_of(spec))):
         raise _conflict(spec.slug, diff)
     started = await _started_with(request, spec.slug)
-    if started is None and record is None:
+    again = record is None and started is not None and await _registered_nothing(request, spec)
+    if again or (started is None and record is None):
         await _refuse_early(request, spec)
         try:
-            await start_bootstrap(client, spec, gateway.task_queue)
+            await start_bootstrap(client, spec, gateway.task_queue, after_failure=again)
             response.status_code = 202
         except WorkflowAlreadyStartedError:  # another request started it, and it ended
             response.status_code = 200
@@ -304,10 +339,11 @@ async def onboard(
     else:
         response.status_code = 200
     if started is not None:
-        diff = _differences(started.model_dump(mode="json"), wanted)
+        diff = _differences(started.model_dump(mode="json", exclude={"resends"}), wanted)
         if diff:
             raise _conflict(spec.slug, diff)
-    await caught_up(request, response)
+    # The same request again wrote nothing: it does not wait.
+    await caught_up(request, response, caller, wrote=response.status_code == 202)
     response.headers["Location"] = str(request.url_for("get_organization", slug=spec.slug).path)
     view = await _view(request, spec.slug)
     return view or OrganizationView(
@@ -322,6 +358,7 @@ async def onboard(
     responses={
         **written(200, "Cancelled and undone: the final progress"),
         **COMMON_ERRORS,
+        **UNREADABLE_BODY,
         **NOT_FOUND,
         **FORBIDDEN,
         **CONFLICT,
@@ -354,7 +391,7 @@ async def cancel(
         raise problem(
             409, f"the bootstrap of {slug!r} has ended: too late to cancel", kind="cancel-refused"
         ) from None
-    await caught_up(request, response)
+    await caught_up(request, response, caller)
     view = await _view(request, slug)
     assert view is not None  # the workflow exists
     return view.model_copy(update={"progress": progress})

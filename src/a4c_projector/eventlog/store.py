@@ -22,29 +22,18 @@ from eventsourcing.utils import Environment
 
 from a4c_domain import OnboardingApplication
 from a4c_domain.application import TOKEN_SECRET_VAR
-from a4c_domain.errors import ConfigurationError
+from a4c_domain.errors import ConfigurationError, StoreUnreachable
 from a4c_domain.persistence import (
     DEFAULT_SQLITE_DBNAME,
-    PASSWORD_TOPIC_VAR,
-    PASSWORD_VAR,
     PERSISTENCE_MODULE_VAR,
     PERSISTENCE_MODULES,
     SQLITE_DBNAME_VAR,
-    TIMEOUT_VAR,
     PostgresConnection,
+    connect_failure,
     postgres_connection,
     store_flags,
 )
 from a4c_projector.dialects.location import Location
-
-# libpq's reasons for a failed connection, by the variable that fixes them.
-CONNECT_FAILURES = (
-    (re.compile(r'database "([^"]*)" does not exist'), "POSTGRES_DBNAME"),
-    (re.compile(r'role "([^"]*)" does not exist'), "POSTGRES_USER"),
-    (re.compile(r"password|authentication failed"), PASSWORD_VAR),
-    (re.compile(r"resolve host|translate host name"), "POSTGRES_HOST"),
-    (re.compile(r"SSL"), "PGSSLMODE"),  # libpq's TLS variables (see a4c_domain.persistence)
-)
 
 
 @dataclass(frozen=True)
@@ -131,30 +120,12 @@ def _application(env: Mapping[str, str], where: str) -> OnboardingApplication:
 
 
 def check_reachable(connection: PostgresConnection) -> None:
-    """Connect once; a failure raises ConfigurationError naming the variable to fix."""
+    """Connect once; a failure raises StoreUnreachable naming the variable to fix."""
     try:
         with psycopg.connect(**connection.keywords()):
             pass
     except psycopg.OperationalError as exc:
-        raise ConfigurationError(connect_failure(connection, exc)) from None
-
-
-def connect_failure(connection: PostgresConnection, exc: psycopg.OperationalError) -> str:
-    """One line naming the variable; libpq's reason, with no password in it."""
-    reason = _first_line(exc)
-    if connection.password:  # libpq does not quote it; never let a future version
-        reason = reason.replace(connection.password, "***")
-    where = f"PostgreSQL at {connection.address}, database {connection.dbname!r}"
-    unreachable = "POSTGRES_HOST/POSTGRES_PORT"
-    if "timeout expired" in reason:
-        seconds = f"{connection.connect_timeout} s ({TIMEOUT_VAR})"
-        return f"{unreachable}: no answer from {where} within {seconds}"
-    for pattern, variable in CONNECT_FAILURES:
-        if pattern.search(reason):
-            if variable == PASSWORD_VAR and connection.get_password is not None:
-                variable = PASSWORD_TOPIC_VAR
-            return f"{variable}: {where}: {reason}"
-    return f"{unreachable}: cannot connect to {where}: {reason}"
+        raise StoreUnreachable(connect_failure(connection, exc)) from None
 
 
 def _first_line(exc: Exception) -> str:

@@ -68,10 +68,29 @@ class RebuildMismatch(Exception):
 
 @dataclass
 class RebuildReport:
+    """``position``: where the live projection was, and so the rebuilt one is; ``head``:
+    the event store's highest event then (the rebuild never passes the live position)."""
+
     position: int
     events: int
+    head: int
     differences: list[str] = field(default_factory=list)
     swapped: bool = False
+
+    @property
+    def behind(self) -> int:
+        """Events the live projection (and so the rebuilt one) had not applied."""
+        return max(0, self.head - self.position)
+
+    def warning(self, projection: str) -> str | None:
+        """What an operator must know when the live projection is behind; None if not."""
+        if not self.behind:
+            return None
+        return (
+            f"the live projection {projection!r} is {self.behind} events behind the event "
+            f"store (position {self.position} of {self.head}): the rebuild went only as far "
+            "as it; run the projector (a4c-projector run) to apply the rest"
+        )
 
 
 def rebuild(
@@ -113,12 +132,12 @@ def rebuild(
         db = builder.db
         events = _build(builder, projection, progress)
         with db.snapshot():
-            target = read_position(db, projection)
+            target, top = read_position(db, projection), head(db)
             events += _catch_up(builder, target)
             if checkpoint is not None:
                 checkpoint("compare")
             differences = differing_rows(db, LIVE, fresh)
-        report = RebuildReport(position=target, events=events, differences=differences)
+        report = RebuildReport(position=target, events=events, head=top, differences=differences)
         if differences and not force:
             raise RebuildMismatch(differences)
         _swap(builder, projection, report, force, checkpoint, swap_lock)
@@ -167,7 +186,7 @@ def _swap(
                 if checkpoint is not None:
                     checkpoint("swap")
                 compared = report.position
-                position = read_position(db, projection)
+                position, top = read_position(db, projection), head(db)
                 events = _catch_up(builder, position)
                 late = differing_rows(
                     db, LIVE, builder.tables, touched_between(db, compared, position)
@@ -176,7 +195,7 @@ def _swap(
                     raise RebuildMismatch(late)
                 replace_tables(db, LIVE, builder.tables)
                 forget_projection(db, fresh_projection)
-            report.position, report.swapped = position, True
+            report.position, report.head, report.swapped = position, top, True
             report.events += events
             report.differences += late
             return

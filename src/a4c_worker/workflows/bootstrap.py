@@ -35,6 +35,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
+    from a4c_domain.commands import field_errors
     from a4c_domain.ids import invitation_id, organization_id
     from a4c_worker.activities import OnboardingActivities
     from a4c_worker.contracts import (
@@ -95,6 +96,17 @@ CANCEL_REFUSED = "CancelRefused"
 INVALID_INPUT = "InvalidBootstrapInput"
 CANCELLED = "BootstrapCancelled"
 FAILED = "BootstrapFailed"
+
+
+def registered_nothing(progress: BootstrapProgress) -> bool:
+    """Whether a bootstrap ended (failed or cancelled) before its organization was
+    registered, and no undo found anything to undo: nothing is stored for its slug, so it
+    may be onboarded again, with other input too."""
+    return (
+        progress.state in ("failed", "cancelled")
+        and REGISTER not in progress.completed_steps
+        and all(c.outcome == "nothing_to_do" for c in progress.compensations)
+    )
 
 
 class CancelRequested(Exception):
@@ -192,6 +204,15 @@ class OrganizationBootstrapWorkflow:
             if failed_type in REFUSED_BEFORE_ACTING and self._current_step is not None:
                 self._saga.discard(self._current_step)
             detail = describe(exc)
+            # Why it failed, where the caller reads progress (the failure itself is only
+            # in the workflow's history).
+            self._errors.append(
+                StepError(
+                    step=self._current_step or "start",
+                    error_type=failed_type or type(exc).__name__,
+                    message=detail,
+                )
+            )
             await self._unwind("failed", f"failed: {detail}")
             raise ApplicationError(
                 f"bootstrap of {spec.slug!r} failed at {self._failed_step}: {detail}",
@@ -204,15 +225,17 @@ class OrganizationBootstrapWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         return result
 
-    @staticmethod
-    def _revalidate(input: BootstrapInput) -> BootstrapInput:
+    def _revalidate(self, input: BootstrapInput) -> BootstrapInput:
         """The starter validated already; a client in another language may not have."""
         try:
             return BootstrapInput.model_validate(input.model_dump())
         except ValidationError as exc:
-            raise ApplicationError(
-                f"invalid bootstrap input: {exc}", type=INVALID_INPUT, non_retryable=True
-            ) from None
+            # The fields and what is wrong with them, never their values (addresses).
+            wrong = "; ".join(f"{e['field']}: {e['message']}" for e in field_errors(exc))
+            message = f"invalid bootstrap input: {wrong}"
+            self._state = "failed"
+            self._errors.append(StepError(step="start", error_type=INVALID_INPUT, message=message))
+            raise ApplicationError(message, type=INVALID_INPUT, non_retryable=True) from None
 
     async def _bootstrap(self, spec: BootstrapInput, org_id: UUID) -> BootstrapResult:
         options = step_options(spec.activities)
@@ -429,6 +452,7 @@ class OrganizationBootstrapWorkflow:
                     already_sent=True,
                     expires_at=inv.expires_at,
                     activities=spec.activities,
+                    resends=spec.resends,
                 ),
                 id=child_id,
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,

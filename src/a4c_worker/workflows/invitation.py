@@ -7,7 +7,15 @@ type, nothing stored). Then sends the mail (unless the bootstrap already did) an
 waits for the ``accept`` or ``revoke`` update, or for the expiry timer, sending a
 reminder ``reminder_before`` ahead of it. ``resend`` moves to the next token
 generation (the old link stops working), restarts the expiry clock and mails the new
-link.
+link — at most ``resends.max_resends`` times, and never within ``resends.cooldown_seconds``
+of the last mail (``TooManyResends``, ``ResendTooSoon``; the first detail is the seconds
+to wait). The limit lives in this workflow's state, so it holds whichever API replica or
+worker process asks.
+
+The invitation can also end outside this workflow: deactivating its organization, or a
+newer generation of the same address, revokes it in the store. The activity that does
+so sends the ``invitation_ended`` signal; the run then reads the stored invitation and
+ends with its state, instead of waiting for its expiry.
 
 Update validators only look at the workflow's own state (no I/O): an update the
 validator rejects is never written to history. Changes to the invitation are
@@ -64,8 +72,10 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import TypeAdapter, ValidationError
 
     from a4c_domain.commands import Reason, field_errors
+    from a4c_domain.errors import ResendTooSoon, TooManyAttempts, TooManyResends
     from a4c_worker.activities import OnboardingActivities
     from a4c_worker.contracts import (
+        INVITATION_ENDED_SIGNAL,
         AcceptInput,
         EmailFailureInput,
         InvitationOutcome,
@@ -111,6 +121,10 @@ NOT_READY = "InvitationNotReady"
 # Patches: the proof check fetched when a run starts, and after each resend.
 PROOF_CHECK_PATCH = "accept-proof-check"
 PROOF_CHECK_ON_RESEND_PATCH = "accept-proof-check-on-resend"
+# Patches (0.5.0): a resend checks the limit again once it holds the lock; the
+# ``invitation_ended`` signal makes the run read the stored invitation.
+RESEND_LIMIT_PATCH = "resend-limit"
+ENDED_SIGNAL_PATCH = "invitation-ended-signal"
 
 
 @workflow.defn(name="InvitationWorkflow", failure_exception_types=[ValidationError])
@@ -135,6 +149,11 @@ class InvitationWorkflow:
         self._legacy = False
         # The domain's refusal to issue this run's invitation.
         self._refusal: Refusal | None = None
+        # Re-sends so far, and when the last invitation mail went out (the cooldown's start).
+        self._resends = 0
+        self._last_mailed_at: datetime | None = None
+        # The invitation_ended signal came: read the stored invitation.
+        self._look_at_store = False
         # Whether the invitation exists (or was refused): what ``issued`` waits for. Only
         # a fresh run with ``issue`` still has to issue it.
         self._issue_settled = input.issue is None or input.carried is not None
@@ -157,6 +176,7 @@ class InvitationWorkflow:
             reminder_sent=self._reminder_sent,
             accepted_by=self._accepted_by,
             last_error=self._last_error,
+            resends=self._resends,
         )
 
     @workflow.update
@@ -269,11 +289,22 @@ class InvitationWorkflow:
                 f"invalid input: {problems}", type="InvalidCommand", non_retryable=True
             ) from None
 
+    @workflow.signal(name=INVITATION_ENDED_SIGNAL)
+    def invitation_ended(self) -> None:
+        """The invitation may have ended in the store (organization deactivated, a newer
+        generation issued): look. The store decides, so a stray signal changes nothing."""
+        # Executions that ignored this signal before it had a handler replay without it.
+        if workflow.patched(ENDED_SIGNAL_PATCH):
+            self._look_at_store = True
+
     @workflow.update
     async def resend(self) -> InvitationStatus:
         """New token generation, new expiry, new mail; the old link stops working."""
         async with self._lock:
             self._require_pending()
+            # Another resend may have gone out while this one waited for the lock.
+            if workflow.patched(RESEND_LIMIT_PATCH):
+                self._require_resend_allowed()
             expires_at = workflow.now() + timedelta(seconds=self._spec.ttl_seconds)
             outcome = await _refusal_fails_update(
                 workflow.execute_activity_method(
@@ -287,6 +318,7 @@ class InvitationWorkflow:
                 )
             )
             self._generation = outcome.token_generation
+            self._resends += 1
             if workflow.patched(PROOF_CHECK_ON_RESEND_PATCH):
                 await self._fetch_proof_check()
             self._expires_at = outcome.expires_at
@@ -298,6 +330,24 @@ class InvitationWorkflow:
     @resend.validator
     def _validate_resend(self) -> None:
         self._require_pending()
+        self._require_resend_allowed()
+
+    def _require_resend_allowed(self) -> None:
+        """``TooManyResends`` past the cap, ``ResendTooSoon`` within the cooldown."""
+        limit, now = self._spec.resends, workflow.now()
+        invitation = self._spec.invitation_id
+        refused: TooManyAttempts | None = None
+        if self._resends >= limit.max_resends:
+            until_expiry = (self._expires_at - now).total_seconds() if self._expires_at else 0
+            refused = TooManyResends(invitation, limit.max_resends, max(1.0, until_expiry))
+        elif self._last_mailed_at is not None:
+            ready_at = self._last_mailed_at + timedelta(seconds=limit.cooldown_seconds)
+            if ready_at > now:
+                refused = ResendTooSoon(invitation, (ready_at - now).total_seconds())
+        if refused is not None:
+            raise ApplicationError(
+                str(refused), refused.retry_after, type=type(refused).__name__, non_retryable=True
+            )
 
     def _require_pending(self) -> None:
         if self._state == "refused":
@@ -320,6 +370,8 @@ class InvitationWorkflow:
             self._expires_at = input.expires_at or workflow.now() + timedelta(
                 seconds=input.ttl_seconds
             )
+            if input.already_sent:  # by the bootstrap, just before it started this run
+                self._last_mailed_at = workflow.now()
             async with self._lock:
                 # Only inputs with ``issue`` (which no run before it had) take this step;
                 # older inputs replay exactly as recorded, so no workflow.patched here.
@@ -342,7 +394,9 @@ class InvitationWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 raise _refusal_error(self._refusal)
         while self._state == "pending":
-            if self._history_long():
+            if self._look_at_store:
+                await self._settle_from_store()
+            elif self._history_long():
                 await self._continue_as_new()
             else:
                 await self._wait_for_next_deadline()
@@ -365,6 +419,19 @@ class InvitationWorkflow:
             self._expires_at = outcome.expires_at
             self._state = _STORED_STATE.get(outcome.status, "pending")
         self._issue_settled = True
+
+    async def _settle_from_store(self) -> None:
+        """End as the stored invitation did (revoked, accepted...), if it has ended."""
+        async with self._lock:
+            self._look_at_store = False
+            if self._state != "pending":
+                return
+            outcome = await workflow.execute_activity_method(
+                OnboardingActivities.look_up_invitation,
+                InvitationRef(invitation_id=self._spec.invitation_id),
+                **_until_answered(self._spec),
+            )
+            self._state = _STORED_STATE.get(outcome.status, "pending")
 
     async def _fetch_proof_check(self) -> None:
         outcome = await workflow.execute_activity_method(
@@ -390,8 +457,8 @@ class InvitationWorkflow:
         await workflow.wait_condition(
             lambda: workflow.all_handlers_finished() and not self._lock.locked()
         )
-        if self._state != "pending":
-            return
+        if self._state != "pending" or self._look_at_store:
+            return  # the loop looks at the store first (the flag is not carried over)
         assert self._proof_check is not None
         carried = InvitationCarry(
             token_generation=self._generation,
@@ -399,6 +466,8 @@ class InvitationWorkflow:
             reminder_sent=self._reminder_sent,
             last_error=self._last_error,
             proof_check=self._proof_check,
+            resends=self._resends,
+            last_mailed_at=self._last_mailed_at,
         )
         workflow.continue_as_new(
             self._spec.model_copy(
@@ -412,6 +481,8 @@ class InvitationWorkflow:
         self._reminder_sent = carried.reminder_sent
         self._last_error = carried.last_error
         self._proof_check = carried.proof_check
+        self._resends = carried.resends
+        self._last_mailed_at = carried.last_mailed_at
 
     @property
     def _spec(self) -> InvitationInput:
@@ -433,7 +504,10 @@ class InvitationWorkflow:
             try:
                 await workflow.wait_condition(
                     lambda: (
-                        self._state != "pending" or self._deadline_moved or self._history_long()
+                        self._state != "pending"
+                        or self._deadline_moved
+                        or self._history_long()
+                        or self._look_at_store
                     ),
                     timeout=deadline - now,
                 )
@@ -470,6 +544,8 @@ class InvitationWorkflow:
     async def _send(self, kind: MailKind) -> None:
         """Send one mail; a failure is recorded, never fatal (the invitation still stands)."""
         options = step_options(self._spec.activities)
+        if kind == "invitation":  # a refused one too: the cooldown spares the inbox
+            self._last_mailed_at = workflow.now()
         try:
             outcome = await workflow.execute_activity_method(
                 OnboardingActivities.send_invitation_email,

@@ -12,7 +12,7 @@ defaults, never rename or remove (tests/worker/histories replays the old ones).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 from uuid import UUID
 
 from pydantic import Field, field_validator, model_validator
@@ -29,20 +29,20 @@ from a4c_domain.commands import (
     Tags,
 )
 from a4c_domain.ids import invitation_id as derived_invitation_id
+
+# The invitation workflow's id is defined with the activities' contracts (they signal
+# invitations); importable from here as before.
+from a4c_worker.contracts import INVITATION_WORKFLOW_PREFIX as INVITATION_WORKFLOW_PREFIX
 from a4c_worker.contracts import Invitee, Model
+from a4c_worker.contracts import invitation_workflow_id as invitation_workflow_id
 
 DAY = 24 * 60 * 60
 BOOTSTRAP_WORKFLOW_PREFIX = "org-bootstrap-"
-INVITATION_WORKFLOW_PREFIX = "invitation-"
 
 
 def bootstrap_workflow_id(slug: str) -> str:
     """One bootstrap per slug: the id is what makes a second start join the first."""
     return f"{BOOTSTRAP_WORKFLOW_PREFIX}{slug}"
-
-
-def invitation_workflow_id(invitation_id: UUID) -> str:
-    return f"{INVITATION_WORKFLOW_PREFIX}{invitation_id}"
 
 
 class StepPolicy(Model):
@@ -51,6 +51,23 @@ class StepPolicy(Model):
     timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     retry_initial_interval_seconds: float = Field(default=1.0, gt=0, le=3600)
     max_attempts: int = Field(default=5, ge=1, le=100)
+
+
+# An invitation's re-sends: bounds and production defaults (the API's settings use them).
+CooldownSeconds = Annotated[float, Field(ge=0, le=DAY)]
+MaxResends = Annotated[int, Field(ge=0, le=1_000)]
+DEFAULT_RESEND_COOLDOWN_SECONDS = 60.0
+DEFAULT_MAX_RESENDS = 5
+
+
+class ResendLimit(Model):
+    """How often one invitation may be mailed again: not within ``cooldown_seconds`` of
+    its last mail, and at most ``max_resends`` times. Fixed in the workflow's input when
+    it starts, so every worker and every replay applies the same limit; inputs recorded
+    before it existed get these defaults."""
+
+    cooldown_seconds: CooldownSeconds = DEFAULT_RESEND_COOLDOWN_SECONDS
+    max_resends: MaxResends = DEFAULT_MAX_RESENDS
 
 
 # --- organization bootstrap ---------------------------------------------------------
@@ -76,6 +93,7 @@ class BootstrapInput(Model):
     invitation_ttl_seconds: float = Field(default=7 * DAY, gt=0, le=365 * DAY)
     reminder_before_seconds: float = Field(default=DAY, ge=0)
     activities: StepPolicy = Field(default_factory=StepPolicy)
+    resends: ResendLimit = Field(default_factory=ResendLimit)
 
     @field_validator("invitees")
     @classmethod
@@ -146,6 +164,8 @@ class InvitationCarry(Model):
     reminder_sent: bool
     last_error: str | None = None
     proof_check: str = Field(pattern=r"^[0-9a-f]{64}$")
+    resends: int = Field(default=0, ge=0)
+    last_mailed_at: datetime | None = None
 
 
 class InvitationToIssue(Model):
@@ -184,6 +204,7 @@ class InvitationInput(Model):
     history_events_before_continue: int = Field(default=2_000, ge=50, le=40_000)
     carried: InvitationCarry | None = None
     issue: InvitationToIssue | None = None
+    resends: ResendLimit = Field(default_factory=ResendLimit)
 
     @model_validator(mode="after")
     def _reminder_inside_ttl(self) -> Self:
@@ -223,3 +244,4 @@ class InvitationStatus(Model):
     reminder_sent: bool = False
     accepted_by: str | None = None
     last_error: str | None = None
+    resends: int = 0

@@ -30,6 +30,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 from tests.servers.temporal import start_dev_server
 from tests.worker.flows import (
     FAST_STEPS,
+    UNLIMITED_RESENDS,
     ZONE,
     FaultyApp,
     Flows,
@@ -150,6 +151,7 @@ class Recorder:
             organization_name=org.name,
             activities=FAST_STEPS,
             history_events_before_continue=CONTINUE_AFTER_EVENTS,
+            resends=UNLIMITED_RESENDS,
         )
         labels = organization_search_attributes(org.id, org.slug, org.tags)
         started = await start_invitation(self.client, spec, TASK_QUEUE, search_attributes=labels)

@@ -4,12 +4,15 @@ The rule follows SMTP itself: a 5xx reply is the server's final "no" (permanent)
 reply, a timeout or a dropped connection may clear up (transient). A certificate that
 does not verify or a server lacking STARTTLS is configuration, hence permanent.
 The error keeps the reply code first and the server's words redacted and bounded
-(``ProviderError``), since a refusal may quote the mail, token and all.
+(``ProviderError``), since a refusal may quote the mail, token and all. It never names
+the recipient: the text reaches progress views a plain member reads and the worker's
+log, so the address (which a server's words often quote) is shown as ``*@domain``.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import ssl
 from pathlib import Path
 from typing import Literal, Self
@@ -26,6 +29,8 @@ from a4c_worker.providers.errors import (
 )
 
 logger = logging.getLogger(__name__)
+# Shorter lines of a mail ("Hi,", "--") are redacted nowhere: they name nobody.
+_MIN_QUOTED = 6
 
 
 class SMTPSettings(BaseModel):
@@ -75,7 +80,9 @@ class SMTPMailer:
                 timeout=settings.timeout,
             )
         except (aiosmtplib.SMTPException, OSError) as exc:
-            error = classify_smtp_error(exc)
+            # A content filter's reply may quote the mail: its lines (the greeting names
+            # the invitee) are redacted like the token.
+            error = classify_smtp_error(exc, recipient=mail.to).sanitised(*_quotable(mail))
             logger.warning(
                 "mail to %s (%s) failed: %s", mail.recipient_domain, mail.message_id, error
             )
@@ -86,20 +93,40 @@ class SMTPMailer:
         return mail.message_id
 
 
-def classify_smtp_error(exc: BaseException) -> ProviderError:
-    """The provider error for an aiosmtplib (or socket) failure."""
+def classify_smtp_error(exc: BaseException, *, recipient: str | None = None) -> ProviderError:
+    """The provider error for an aiosmtplib (or socket) failure: reply codes and the
+    server's words, with ``recipient`` (the address the mail was for) shown as ``*@domain``.
+    """
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        # Not the exception's own text: its repr lists each refused address.
         codes = [r.code for r in exc.recipients]
-        return _by_code(max(codes, default=0), f"recipient refused: {exc.recipients}")
+        replies = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
+        message = f"recipient refused: {replies}"
+        return _by_code(max(codes, default=0), _without(recipient, message))
     if isinstance(exc, aiosmtplib.SMTPResponseException):
-        return _by_code(exc.code, f"server answered {exc.code} {exc.message}")
+        message = f"server answered {exc.code} {exc.message}"
+        return _by_code(exc.code, _without(recipient, message))
     if _caused_by(exc, ssl.SSLCertVerificationError):
         return PermanentProviderError(f"SMTP server certificate rejected: {exc}")
     if isinstance(exc, aiosmtplib.SMTPNotSupported):
         return PermanentProviderError(f"SMTP server lacks a required feature: {exc}")
     if isinstance(exc, (TimeoutError, ConnectionError, OSError)):
         return TransientProviderError(f"SMTP server unreachable: {exc}")
-    return PermanentProviderError(f"SMTP failed: {exc}")
+    return PermanentProviderError(_without(recipient, f"SMTP failed: {exc}"))
+
+
+def _quotable(mail: OutgoingMail) -> list[str]:
+    """What of ``mail`` a refusal may quote back: its subject and each line of its text."""
+    lines = [mail.subject, *mail.text.splitlines()]
+    return [line.strip() for line in lines if len(line.strip()) >= _MIN_QUOTED]
+
+
+def _without(recipient: str | None, text: str) -> str:
+    """``text`` with every spelling (any case) of ``recipient`` replaced by ``*@domain``."""
+    if not recipient:
+        return text
+    domain = recipient.rsplit("@", 1)[-1].lower()
+    return re.sub(re.escape(recipient), f"*@{domain}", text, flags=re.IGNORECASE)
 
 
 def _by_code(code: int, message: str) -> ProviderError:

@@ -1,0 +1,70 @@
+"""Schemathesis hooks (``SCHEMATHESIS_HOOKS``) for tests/api/test_v1_fuzz.py.
+
+The rules JSON Schema cannot say are in the document's descriptions: an onboarding's
+``parent_id`` names an existing organization, its invitees' addresses are distinct (in
+lower case), and its reminder comes before the invitation expires. The tester is held to
+them like any client: a parent id is that of the organization ``A4C_FUZZ_PARENT_ID``
+names, and a body breaking the other two is not sent.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+import schemathesis
+from schemathesis import Case, HookContext
+
+from a4c_api.v1.models import DEFAULT_REMINDER, DEFAULT_TTL
+
+PARENT_VARIABLE = "A4C_FUZZ_PARENT_ID"
+ONBOARDING = ("POST", "/v1/organizations")
+
+
+def _onboarding(case: Case[Any]) -> dict[str, Any] | None:
+    if (case.method.upper(), case.operation.path) != ONBOARDING:
+        return None
+    return case.body if isinstance(case.body, dict) else None
+
+
+def _is_uuid(value: Any) -> bool:
+    try:
+        uuid.UUID(value)
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return True
+
+
+def _distinct_invitees(body: dict[str, Any]) -> bool:
+    invitees = body.get("invitees")
+    if not isinstance(invitees, list):
+        return True
+    emails = [i["email"].lower() for i in invitees if isinstance(i, dict) and "email" in i]
+    return all(isinstance(e, str) for e in emails) and len(set(emails)) == len(emails)
+
+
+def _reminder_before_expiry(body: dict[str, Any]) -> bool:
+    timing = body.get("timing")
+    if not isinstance(timing, dict):
+        return True
+    reminder = timing.get("reminder_before_seconds", DEFAULT_REMINDER)
+    ttl = timing.get("invitation_ttl_seconds", DEFAULT_TTL)
+    reminder = DEFAULT_REMINDER if reminder is None else reminder
+    ttl = DEFAULT_TTL if ttl is None else ttl
+    numbers = all(isinstance(n, int | float) and not isinstance(n, bool) for n in (reminder, ttl))
+    return not numbers or reminder < ttl
+
+
+@schemathesis.hook
+def filter_case(context: HookContext, case: Case[Any]) -> bool:
+    body = _onboarding(case)
+    return body is None or (_distinct_invitees(body) and _reminder_before_expiry(body))
+
+
+@schemathesis.hook
+def map_case(context: HookContext, case: Case[Any]) -> Case[Any]:
+    body = _onboarding(case)
+    if body is not None and _is_uuid(body.get("parent_id")):
+        body["parent_id"] = os.environ[PARENT_VARIABLE]
+    return case

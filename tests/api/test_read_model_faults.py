@@ -1,0 +1,150 @@
+"""The API over PostgreSQL when the database drops its connections: never a 500.
+
+An operator (or a failover) ends the API's read-model backends with
+``pg_terminate_backend``: the next requests are answered, each read that met a dead
+connection having been tried again on a new one. While the database refuses new
+connections too, reads answer 503 problem+json with ``Retry-After``; once it is back,
+200 again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import httpx
+import psycopg
+import pytest
+from temporalio.testing import WorkflowEnvironment
+from tests.api.v1_support import assert_problem
+from tests.servers.http import serve_asgi
+from tests.servers.postgres import postgres_env
+from tests.support import TOKEN_SECRET
+
+from a4c_api.app import create_app
+from a4c_api.cli import new_key
+from a4c_api.settings import load_settings
+from a4c_domain import OnboardingApplication
+from a4c_projector.engine.projector import Projector
+from a4c_projector.eventlog.store import EventStore, open_event_store
+from a4c_projector.readmodel.tables import ensure_schema
+
+# More requests than the API has read threads: every thread's connection is met.
+REQUESTS = 12
+
+
+@pytest.fixture
+def own_role(pg_schema: str, pg_server: str) -> Iterator[str]:
+    """A login role owning the test schema, so the test can stop it logging in."""
+    role = f"a4c_api_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        admin.execute(f'ALTER SCHEMA "{pg_schema}" OWNER TO "{role}"')
+    try:
+        yield role
+    finally:
+        with psycopg.connect(pg_server, autocommit=True) as admin:
+            admin.execute(f'ALTER ROLE "{role}" LOGIN')
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
+                (role,),
+            )
+            admin.execute(f'DROP OWNED BY "{role}"')
+            admin.execute(f'DROP ROLE "{role}"')
+
+
+@dataclass
+class Served:
+    client: httpx.AsyncClient
+    store: EventStore
+    role: str
+    admin: psycopg.Connection[tuple[object, ...]]
+    slug: str
+    headers: dict[str, str]
+
+    def end_read_connections(self) -> int:
+        """``pg_terminate_backend`` on every read-model connection; how many it ended."""
+        ended = self.admin.execute(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) "
+            "FROM pg_stat_activity WHERE application_name = %s",
+            (self.store.location.application_name("read"),),
+        ).fetchone()
+        assert ended is not None
+        return int(str(ended[0]))
+
+    def refuse_logins(self, refused: bool) -> None:
+        self.admin.execute(f'ALTER ROLE "{self.role}" {"NOLOGIN" if refused else "LOGIN"}')
+
+    async def read(self) -> list[httpx.Response]:
+        """``REQUESTS`` reads, one after another (each a fresh look at the database)."""
+        found = []
+        for n in range(REQUESTS):
+            path = f"/v1/organizations/{self.slug}" + ("/invitations" if n % 2 else "")
+            found.append(await self.client.get(path, headers=self.headers))
+        return found
+
+
+@pytest.fixture
+async def served(
+    pg_schema: str, pg_server: str, own_role: str, temporal_env: WorkflowEnvironment
+) -> AsyncIterator[Served]:
+    env = postgres_env(pg_schema, POSTGRES_USER=own_role, A4C_TOKEN_SECRET=TOKEN_SECRET)
+    app = OnboardingApplication(env)
+    store = open_event_store(env)
+    try:
+        with store.location.connect() as db:
+            ensure_schema(db)
+        slug = f"pg-{uuid.uuid4().hex[:8]}"
+        org = app.register_organization(name="Faulty", slug=slug, org_type="provider")
+        app.activate(organization_id=org.id)
+        projector = Projector(store.location, store.mapper)
+        try:
+            projector.catch_up()
+        finally:
+            projector.close()
+        key, grant = new_key("faulty", org.id)
+        settings = load_settings(
+            {
+                "API_MODE": "development",
+                "API_KEYS": grant.entry(),
+                "TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
+                "TEMPORAL_TASK_QUEUE": f"a4c-faulty-{uuid.uuid4().hex[:8]}",
+            }
+        )
+        with (
+            serve_asgi(create_app(settings, store.location)) as http,
+            psycopg.connect(pg_server, autocommit=True) as admin,
+        ):
+            async with httpx.AsyncClient(base_url=http.base_url, timeout=30.0) as client:
+                yield Served(
+                    client, store, own_role, admin, slug, {"Authorization": f"Bearer {key}"}
+                )
+    finally:
+        app.close()
+
+
+async def test_reads_after_the_database_ended_their_connections_are_answered(
+    served: Served,
+) -> None:
+    assert [r.status_code for r in await served.read()] == [200] * REQUESTS
+    assert served.end_read_connections() >= 1
+    after = await served.read()
+    assert [r.status_code for r in after] == [200] * REQUESTS, after[0].text
+    assert after[0].json()["slug"] == served.slug
+
+
+async def test_a_database_that_stays_down_is_a_503_with_retry_after_until_it_is_back(
+    served: Served,
+) -> None:
+    assert [r.status_code for r in await served.read()] == [200] * REQUESTS
+    served.refuse_logins(True)
+    assert served.end_read_connections() >= 1
+    for answer in await served.read():
+        body = assert_problem(answer, 503)
+        assert answer.headers["Retry-After"] == "1"
+        assert body["type"] == "urn:a4c:problem:unavailable"
+        assert served.role not in answer.text, "the database's error stays in the log"
+    assert (await served.client.get("/ready")).status_code == 503
+    served.refuse_logins(False)
+    assert [r.status_code for r in await served.read()] == [200] * REQUESTS
