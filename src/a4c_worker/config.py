@@ -275,6 +275,10 @@ class WorkerSettings(TemporalSettings):
             return found
 
         dns, email = self.resolved_dns_provider, self.resolved_email_provider
+        # A provider the mode chose says so: the operator may never have named it.
+        chosen_by_mode = f" (the default when WORKFLOW_MODE is {self.workflow_mode})"
+        dns_why = "when DNS_PROVIDER is rfc2136" + ("" if self.dns_provider else chosen_by_mode)
+        smtp_why = "when EMAIL_PROVIDER is smtp" + ("" if self.email_provider else chosen_by_mode)
         if dns == "rfc2136":
             for field in (
                 "rfc2136_server",
@@ -282,7 +286,7 @@ class WorkerSettings(TemporalSettings):
                 "rfc2136_key_name",
                 "rfc2136_key_secret",
             ):
-                require(field, "when DNS_PROVIDER is rfc2136")
+                require(field, dns_why)
             if self.rfc2136_key_secret is not None and not _is_base64(self.rfc2136_key_secret):
                 found.append(("RFC2136_KEY_SECRET", "must be base64 (as tsig-keygen prints it)"))
         if dns == "cloudflare":
@@ -293,8 +297,8 @@ class WorkerSettings(TemporalSettings):
                     ("DNS_NAMESERVERS", "required when DNS_PROVIDER is cloudflare (the zone's NS)")
                 )
         if email == "smtp":
-            require("smtp_host", "when EMAIL_PROVIDER is smtp")
-            require("smtp_from", "when EMAIL_PROVIDER is smtp")
+            require("smtp_host", smtp_why)
+            require("smtp_from", smtp_why)
             if (self.smtp_username is None) != (self.smtp_password is None):
                 missing = "SMTP_PASSWORD" if self.smtp_password is None else "SMTP_USERNAME"
                 found.append((missing, "SMTP_USERNAME and SMTP_PASSWORD must be set together"))

@@ -5,36 +5,46 @@ waits), a worker writing to it, and an API serving it: tenant A floods it with n
 re-POSTs of a pending invitation and with real invitations, each of which waits for a
 projection that does not move; tenant B's reads and ``/ready`` must answer before any
 of A's waits ends. Ordering only: A's waits end when the test runs the projector.
+One caller's waits are bounded (``API_MAX_WAITS_PER_PRINCIPAL``): an API key's, and a
+person's on the accept page.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import re
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from email import policy
+from email.parser import BytesParser
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
 import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
+from tests.api.conftest import LINK
 from tests.servers.http import ServedApp, serve_asgi
 from tests.support import TOKEN_SECRET, wait_for_async
 from tests.worker.flows import ZONE
 
 from a4c_api.app import create_app
 from a4c_api.cli import new_key
+from a4c_api.pages import SIGN_IN_DEV_PATH
 from a4c_api.settings import load_settings
 from a4c_api.v1.common import CONSISTENT_HEADER
-from a4c_domain import OnboardingApplication
+from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication
 from a4c_projector.engine.runner import Runner, RunnerOptions
 from a4c_projector.eventlog.store import EventStore, open_event_store
 from a4c_projector.queries import ReadModel
 from a4c_projector.readmodel.tables import ensure_schema
 from a4c_worker.activities import Links, OnboardingActivities
+from a4c_worker.config import ACCEPT_PATH
 from a4c_worker.providers.dns import InMemoryDNSProvider, InMemoryDNSVerifier
 from a4c_worker.providers.email import FileMailer
 from a4c_worker.worker import create_worker
@@ -325,3 +335,90 @@ async def test_one_caller_waits_only_so_many_times_at_once(lagging: Lagging) -> 
         assert isinstance(waited, httpx.Response), waited
         assert waited.status_code == 201, waited.text
         assert waited.headers[CONSISTENT_HEADER] == "true", "waited until shown"
+
+
+# --- the accept page: its wait counts against the person who signed in -----------------
+
+CSRF_INPUT = re.compile(r'name="csrf" value="([^"]+)"')
+INVITATION_INPUT = re.compile(r'name="invitation_id" value="([^"]+)"')
+
+
+def _mailed_links(lagging: Lagging, email: str) -> list[str]:
+    """The accept links mailed to ``email`` (from the real .eml files), in any order."""
+    found = []
+    for path in lagging.mail_dir.glob("*.eml"):
+        message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+        body = message.get_body(preferencelist=("plain",))
+        if body is not None and email in str(message["To"]).lower():
+            found.extend(LINK.findall(body.get_content()))
+    return found
+
+
+async def _accept_form(browser: httpx.AsyncClient, link: str, email: str) -> dict[str, str]:
+    """``browser`` opens ``link`` and signs in as ``email`` (the dev sign-in); the accept
+    form its page then shows."""
+    token = parse_qs(urlsplit(link).query)["token"][0]
+    opened = await browser.get(ACCEPT_PATH, params={"token": token})
+    signed_in = await browser.post(
+        SIGN_IN_DEV_PATH, data={"csrf": CSRF_INPUT.findall(opened.text)[0], "email": email}
+    )
+    return {
+        "csrf": CSRF_INPUT.findall(signed_in.text)[0],
+        "invitation_id": INVITATION_INPUT.findall(signed_in.text)[0],
+    }
+
+
+async def test_the_accept_page_waits_within_the_persons_own_bound(lagging: Lagging) -> None:
+    """One person accepting two invitations (of A and of B) while the projection lags:
+    with ``API_MAX_WAITS_PER_PRINCIPAL=1`` the first accept holds the person's one wait,
+    so the second answers at once instead of waiting too."""
+    email = f"twice-{uuid.uuid4().hex[:6]}@example.com"
+    person = {"email": email, "role": "member", "first_name": "Two", "last_name": "Orgs"}
+    with lagging.serve(API_MAX_WAITS_PER_PRINCIPAL="1") as served:
+        async with httpx.AsyncClient(base_url=served.base_url, timeout=120.0) as api:
+            with lagging.projecting():  # both invitations issued and shown
+                for key, organization in ((lagging.key_a, lagging.a), (lagging.key_b, lagging.b)):
+                    invited = await api.post(
+                        f"/v1/organizations/{_slug(lagging, organization)}/invitations",
+                        json=person,
+                        headers={"Authorization": f"Bearer {key}"},
+                    )
+                    assert invited.status_code == 201, invited.text
+                await wait_for_async(
+                    lambda: _links_mailed(lagging, email, 2), what="both invitations mailed"
+                )
+        browser = functools.partial(
+            httpx.AsyncClient, base_url=served.base_url, follow_redirects=True, timeout=120.0
+        )
+        async with browser() as first, browser() as second:
+            first_link, second_link = _mailed_links(lagging, email)
+            first_form = await _accept_form(first, first_link, email)
+            second_form = await _accept_form(second, second_link, email)
+            waiting = asyncio.create_task(first.post(ACCEPT_PATH, data=first_form))
+            answered: Answer | None = None
+            try:
+                first_id = UUID(first_form["invitation_id"])
+                await wait_for_async(
+                    lambda: _accepted(lagging, first_id), what="the first accept written"
+                )
+                answered = asyncio.create_task(second.post(ACCEPT_PATH, data=second_form))
+                done, _ = await asyncio.wait(
+                    {waiting, answered}, return_when=asyncio.FIRST_COMPLETED
+                )
+                assert done == {answered}, "the second accept waited beside the person's first"
+                assert answered.result().status_code == 200
+                assert "You joined" in answered.result().text
+            finally:
+                with lagging.projecting():  # the first accept's wait ends now
+                    joined = await waiting
+                    if answered is not None:
+                        await answered
+    assert joined.status_code == 200 and "You joined" in joined.text
+
+
+async def _links_mailed(lagging: Lagging, email: str, count: int) -> bool:
+    return len(_mailed_links(lagging, email)) >= count
+
+
+async def _accepted(lagging: Lagging, invitation_id: UUID) -> bool:
+    return lagging.app.get_invitation(invitation_id, ALL_ORGANIZATIONS).status == "accepted"

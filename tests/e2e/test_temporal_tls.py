@@ -154,7 +154,9 @@ def _failing(proxy: TLSProxy, case: str) -> dict[str, str]:
 async def test_a_refused_connection_says_what_to_fix(
     tls_proxy: TLSProxy, case: str, hint: str
 ) -> None:
-    ran = await cli("status", "anything", env=_failing(tls_proxy, case))
+    # Development: production would first ask for TEMPORAL_PAYLOAD_KEYS.
+    env = {"WORKFLOW_MODE": "development", **_failing(tls_proxy, case)}
+    ran = await cli("status", "anything", env=env)
     assert ran.code == EXIT_UNREACHABLE, ran.out + ran.err
     assert ran.err.startswith("cannot reach Temporal at 127.0.0.1:"), ran.err
     assert hint in ran.err

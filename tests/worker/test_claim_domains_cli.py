@@ -56,11 +56,15 @@ def old_organization(app: OnboardingApplication, slug: str, domain: str) -> Orga
     return org
 
 
+# Development: production would also ask for what a worker needs (TEMPORAL_PAYLOAD_KEYS).
+DEV = {"WORKFLOW_MODE": "development"}
+
+
 def claim_domains(env: dict[str, str], *args: str) -> tuple[int, list[dict[str, Any]], str]:
     """Run the console script; (exit code, its JSON lines, stderr)."""
     done = subprocess.run(
         [str(SCRIPT), "claim-domains", *args],
-        env={"PATH": os.environ.get("PATH", ""), "A4C_TOKEN_SECRET": TOKEN_SECRET, **env},
+        env={"PATH": os.environ.get("PATH", ""), "A4C_TOKEN_SECRET": TOKEN_SECRET, **DEV, **env},
         capture_output=True,
         text=True,
         timeout=120,
@@ -142,7 +146,7 @@ def test_claim_domains_names_an_unreachable_store_and_a_missing_secret(tmp_path:
     sqlite = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "e.db")}
     done = subprocess.run(
         [str(SCRIPT), "claim-domains"],
-        env={"PATH": os.environ.get("PATH", ""), **sqlite},
+        env={"PATH": os.environ.get("PATH", ""), **DEV, **sqlite},
         capture_output=True,
         text=True,
         timeout=120,

@@ -40,6 +40,7 @@ async def test_thirty_status_commands_exit_1_and_never_abort(
 ) -> None:
     env = {
         "PATH": os.environ.get("PATH", ""),
+        "WORKFLOW_MODE": "development",  # production would also ask for the payload keys
         "TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
     }
     results: list[tuple[int, str, str]] = []

@@ -117,7 +117,15 @@ def test_a_deployment_that_forgot_the_mode_is_told_what_production_needs() -> No
     problems = problems_of({"A4C_TOKEN_SECRET": TOKEN_SECRET})
     for variable in ("ACCEPT_URL_BASE", "DNS_TARGET", "DNS_ZONE", "TEMPORAL_PAYLOAD_KEYS"):
         assert problems[variable] == "required when WORKFLOW_MODE is production", problems
-    assert {"RFC2136_SERVER", "SMTP_HOST", "SMTP_FROM"} <= problems.keys()
+    for variable, provider in (
+        ("RFC2136_SERVER", "DNS_PROVIDER is rfc2136"),
+        ("SMTP_HOST", "EMAIL_PROVIDER is smtp"),
+    ):
+        # A provider nobody named is said to be the mode's choice.
+        assert (
+            problems[variable]
+            == f"required when {provider} (the default when WORKFLOW_MODE is production)"
+        )
     assert list(problems)[-1] == "WORKFLOW_MODE", problems  # the hint comes last
     assert problems["WORKFLOW_MODE"].startswith("not set, so production (the default)")
     assert "for local use, set WORKFLOW_MODE=development" in problems["WORKFLOW_MODE"]

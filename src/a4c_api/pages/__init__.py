@@ -276,11 +276,11 @@ async def accept(request: Request) -> Response:
     try:
         await accept_invitation(gateway.client, invitation.id, token, person.sub)
     except WorkflowUpdateFailedError as exc:
-        return await _refused(request, exc.cause, invitation.id, counted)
+        return await _refused(request, exc.cause, invitation.id, person.sub, counted)
     except (ProblemError, RPCError):
         log.warning("accepting invitation %s failed", invitation.id, exc_info=True)
         return counted("unavailable", _unavailable(request))
-    await gateway.catch_up()
+    await gateway.catch_up(person.sub)  # within the person's own bound of waits
     return counted(
         "accepted",
         page(
@@ -298,9 +298,11 @@ async def _refused(
     request: Request,
     cause: BaseException | None,
     invitation_id: UUID,
+    principal: str,
     counted: Callable[[Outcome, Response], Response],
 ) -> Response:
-    """The page for a refusal the workflow answered with (its ``ApplicationError`` type)."""
+    """The page for a refusal the workflow answered with (its ``ApplicationError`` type);
+    ``principal``: who tried (the signed-in person's subject), whose waits are bounded."""
     kind = cause.type if isinstance(cause, ApplicationError) else None
     found = ERROR_TYPES.get(kind or "")
     if found is not None and issubclass(found, errors.TooManyAttempts):
@@ -316,7 +318,7 @@ async def _refused(
     ):
         # The workflow is ahead of the projection: wait for it, then show what it says.
         try:
-            await api.gateway_of(request).catch_up()
+            await api.gateway_of(request).catch_up(principal)
             state, match, organization = await _look_up(request)
         except Exception:
             log.exception("reading the invitation failed")
