@@ -43,9 +43,11 @@ from a4c_domain import OnboardingApplication
 from a4c_domain.ids import event_id
 from a4c_worker.activities import Links, OnboardingActivities
 from a4c_worker.client import start_bootstrap
-from a4c_worker.converter import DATA_CONVERTER
+from a4c_worker.codec import PayloadKeys
+from a4c_worker.converter import data_converter
 from a4c_worker.providers.dns import InMemoryDNSProvider, InMemoryDNSVerifier
 from a4c_worker.providers.email import InMemoryMailer
+from a4c_worker.search_attributes import dev_server_args
 from a4c_worker.worker import create_worker
 from a4c_worker.workflows.models import (
     BootstrapInput,
@@ -174,13 +176,16 @@ def store_figures(schema: str, bootstraps: int) -> dict[str, Any]:
     }
 
 
-async def run_bench(n: int, invitees: int) -> dict[str, Any]:
+async def run_bench(n: int, invitees: int, *, sealed: bool = True) -> dict[str, Any]:
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(pg_conninfo(), autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     with stdout_to_stderr():  # the dev server prints its banner on the inherited stdout
         env = await WorkflowEnvironment.start_local(
-            data_converter=DATA_CONVERTER,
+            # Sealed payloads, as production runs (TEMPORAL_PAYLOAD_KEYS is required there).
+            data_converter=data_converter(PayloadKeys.generate("bench") if sealed else None),
+            # The search attributes bootstraps set must be registered, as in production.
+            dev_server_extra_args=dev_server_args(),
             dev_server_existing_path=temporal_cli(),
             dev_server_log_level="error",
         )
@@ -198,6 +203,7 @@ async def run_bench(n: int, invitees: int) -> dict[str, Any]:
     return {
         "bench": "bootstrap",
         "n": n,
+        "payloads": "sealed" if sealed else "plain",
         "invitees": invitees,
         "p50_ms": bootstraps["p50_ms"],
         "p99_ms": bootstraps["p99_ms"],
@@ -260,8 +266,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=50, help="concurrent bootstraps")
     parser.add_argument("--invitees", type=int, default=2, help="invitees per bootstrap")
+    parser.add_argument(
+        "--plain", action="store_true", help="plain payloads (no codec), to see what sealing costs"
+    )
     args = parser.parse_args()
-    result = asyncio.run(run_bench(args.n, args.invitees))
+    result = asyncio.run(run_bench(args.n, args.invitees, sealed=not args.plain))
     print(json.dumps(result), flush=True)
 
 
