@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -27,12 +30,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
+import httpx
 import pytest
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from tests.servers.http import ServedApp, serve_asgi
 from tests.servers.oidc import OIDCClient, OIDCProvider
-from tests.support import TOKEN_SECRET, free_port
+from tests.support import TOKEN_SECRET, free_port, wait_for
 from tests.worker.flows import ZONE, bootstrap_input
 
 from a4c_api.app import create_app
@@ -45,14 +50,15 @@ from a4c_projector.eventlog.store import EventStore, open_event_store
 from a4c_projector.queries import InvitationRecord, ReadModel
 from a4c_projector.readmodel.tables import ensure_schema
 from a4c_worker.activities import Links, OnboardingActivities
-from a4c_worker.client import accept_invitation, start_bootstrap
+from a4c_worker.client import accept_invitation, bootstrap_handle, start_bootstrap
 from a4c_worker.config import ACCEPT_PATH
 from a4c_worker.providers.dns import InMemoryDNSProvider, InMemoryDNSVerifier
-from a4c_worker.providers.email import FileMailer
+from a4c_worker.providers.email import FileMailer, Mailer
 from a4c_worker.worker import create_worker
 from a4c_worker.workflows.models import BootstrapResult
 
 OIDC_CALLBACK_PATH = "/sign-in/oidc/callback"
+A4C_API = str(Path(sys.executable).parent / "a4c-api")
 LINK = re.compile(r"https?://[^\s\"'<>]+" + re.escape(ACCEPT_PATH) + r"\?token=[A-Za-z0-9_\-%.~]+")
 
 
@@ -120,6 +126,14 @@ class Stack:
 
     def head(self) -> int:
         return int(self.app.recorder.max_notification_id() or 0)
+
+    async def never_bootstrapped(self, slug: str) -> bool:
+        """Temporal holds no bootstrap workflow of ``slug``: none was ever started."""
+        try:
+            await bootstrap_handle(self.client, slug).describe()
+        except RPCError as exc:
+            return exc.status == RPCStatusCode.NOT_FOUND
+        return False
 
     def invitation(self, slug: str, email: str) -> InvitationRecord:
         """The latest invitation of ``email`` to ``slug`` (as projected)."""
@@ -196,6 +210,61 @@ class Stack:
             return len(rm.invitations(ALL_ORGANIZATIONS))
 
 
+def stack_activities(
+    app: OnboardingApplication, mailer: Mailer, accept_url_base: str
+) -> OnboardingActivities:
+    """The worker's activities as the tests' stacks run them: DNS in memory in the
+    worker's zone, mail through ``mailer``, accept links under ``accept_url_base``."""
+    links = Links(
+        accept_url_base=accept_url_base,
+        mail_domain="mail.api.test",
+        dns_target="edge.api.test",
+        zone=ZONE,
+    )
+    dns = InMemoryDNSProvider()
+    return OnboardingActivities(app, dns, InMemoryDNSVerifier(dns), mailer, links)
+
+
+@contextlib.contextmanager
+def a4c_api_run(folder: Path, **env: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``a4c-api run`` as an operator starts it, in development mode on a free port,
+    Temporal unreachable, an empty SQLite store in ``folder``, ``env`` on top: the
+    process (its output piped) and its base URL, once ``/health`` answers."""
+    port = free_port()
+    # The test says which proxies it trusts; the shell running the tests does not.
+    inherited = {k: v for k, v in os.environ.items() if k != "API_FORWARDED_ALLOW_IPS"}
+    process = subprocess.Popen(
+        [A4C_API, "run"],
+        env={
+            **inherited,
+            "API_MODE": "development",
+            "API_PORT": str(port),
+            "SQLITE_DBNAME": str(folder / "events.sqlite"),
+            "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",  # nothing listens
+            "LOG_FORMAT": "json",
+            **env,
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(base + "/health", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_for(up, timeout=30, what="a4c-api to answer /health")
+        yield process, base
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def _follow(runner: Runner) -> threading.Thread:
     thread = threading.Thread(target=runner.run, name="api-stack-projector", daemon=True)
     thread.start()
@@ -254,16 +323,7 @@ async def running_stack(
     )
     api = create_app(settings, store.location)
     with serve_asgi(api, port=port) as served:
-        links = Links(
-            accept_url_base=served.url(ACCEPT_PATH),
-            mail_domain="mail.api.test",
-            dns_target="edge.api.test",
-            zone=ZONE,
-        )
-        dns = InMemoryDNSProvider()
-        activities = OnboardingActivities(
-            app, dns, InMemoryDNSVerifier(dns), FileMailer(mail_dir), links
-        )
+        activities = stack_activities(app, FileMailer(mail_dir), served.url(ACCEPT_PATH))
         stack = Stack(
             folder=folder,
             env=env,

@@ -5,18 +5,13 @@ proxy forwarded the request (none is trusted by default), and an IPv6 client by 
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 from starlette.requests import Request
-from tests.api.test_service import A4C_API
-from tests.support import free_port, wait_for
+from tests.api.conftest import a4c_api_run
 
 from a4c_api.pages.throttle import AcceptThrottle, client_address
 from a4c_api.settings import ApiSettings, load_settings
@@ -66,46 +61,9 @@ def test_a_trusted_proxy_is_an_address_or_a_network(entry: str) -> None:
     assert problem == f"{entry!r} is not an IP address or network (such as 10.42.0.0/16)"
 
 
-@contextmanager
-def _served(tmp_path: Path, **env: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """``a4c-api run`` as an operator starts it (Temporal unreachable, empty store)."""
-    port = free_port()
-    inherited = {k: v for k, v in os.environ.items() if k != "API_FORWARDED_ALLOW_IPS"}
-    process = subprocess.Popen(
-        [A4C_API, "run"],
-        env={
-            **inherited,
-            "API_PORT": str(port),
-            "SQLITE_DBNAME": str(tmp_path / "events.sqlite"),
-            "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",  # nothing listens
-            "LOG_FORMAT": "json",
-            **DEVELOPMENT,
-            **env,
-        },
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(base + "/health", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        wait_for(up, timeout=30, what="a4c-api to answer /health")
-        yield process, base
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
 def _client_seen(tmp_path: Path, **env: str) -> str:
     """The client address a4c-api logs for a request forwarded "for" FORWARDED_CLIENT."""
-    with _served(tmp_path, **env) as (process, base):
+    with a4c_api_run(tmp_path, **env) as (process, base):
         httpx.get(base + PROBE, headers={"X-Forwarded-For": FORWARDED_CLIENT})
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)

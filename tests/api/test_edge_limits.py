@@ -16,7 +16,6 @@ import os
 import secrets
 import socket
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
+from tests.api.conftest import A4C_API
 from tests.servers.http import ServedApp, serve_asgi
 from tests.support import free_port
 
@@ -339,7 +339,7 @@ def test_run_names_the_metrics_port_it_cannot_listen_on(tmp_path: Path) -> None:
         taken.listen()
         busy = taken.getsockname()[1]
         done = subprocess.run(
-            [str(Path(sys.executable).parent / "a4c-api"), "run"],
+            [A4C_API, "run"],
             env={
                 **os.environ,
                 "API_MODE": "development",

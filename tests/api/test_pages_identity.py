@@ -96,13 +96,29 @@ def dev_sign_in(client: httpx.Client, link: str, email: str) -> httpx.Response:
     return signed_in
 
 
+async def invited(stack: Stack, prefix: str) -> tuple[str, str]:
+    """A new organization (``prefix``-slug) with one pending invitation: slug and address."""
+    slug = unique_slug(prefix)
+    await stack.bootstrap(slug, invitees=1, domain=False)
+    return slug, f"person0@{slug}.example.com"
+
+
+def dev_session(
+    stack: Stack, served: ServedApp, email: str
+) -> tuple[httpx.Response, dict[str, str]]:
+    """``email`` opens their invitation on ``served`` and signs in there (dev): the page
+    signed in, and a ``Cookie`` header carrying the session it made."""
+    link = stack.link(email).replace(stack.base_url, served.base_url)
+    with browser(served.base_url) as client:
+        signed_in = dev_sign_in(client, link, email)
+        return signed_in, {"Cookie": f"{SESSION_COOKIE}={client.cookies[SESSION_COOKIE]}"}
+
+
 # --- item: sessions stay in their mode -------------------------------------------------
 
 
 async def test_a_development_session_is_no_session_in_production(api_stack: Stack) -> None:
-    slug = unique_slug("ident-mode")
-    await api_stack.bootstrap(slug, invitees=1, domain=False)
-    email = f"person0@{slug}.example.com"
+    slug, email = await invited(api_stack, "ident-mode")
     shared = secrets.token_urlsafe(32)
     with (
         api_stack.serve(API_SESSION_SECRET=shared) as development,
@@ -115,10 +131,7 @@ async def test_a_development_session_is_no_session_in_production(api_stack: Stac
     ):
 
         def run() -> tuple[httpx.Response, httpx.Response]:
-            link = api_stack.link(email).replace(api_stack.base_url, development.base_url)
-            with browser(development.base_url) as client:
-                signed_in = dev_sign_in(client, link, email)
-                cookie = {"Cookie": f"{SESSION_COOKIE}={client.cookies[SESSION_COOKIE]}"}
+            signed_in, cookie = dev_session(api_stack, development, email)
             form = {
                 "csrf": CSRF_INPUT.findall(signed_in.text)[0],
                 "invitation_id": INVITATION_INPUT.findall(signed_in.text)[0],
@@ -135,9 +148,7 @@ async def test_a_development_session_is_no_session_in_production(api_stack: Stac
 
 
 async def test_a_dev_identity_is_no_identity_where_dev_sign_in_is_off(api_stack: Stack) -> None:
-    slug = unique_slug("ident-off")
-    await api_stack.bootstrap(slug, invitees=1, domain=False)
-    email = f"person0@{slug}.example.com"
+    _, email = await invited(api_stack, "ident-off")
     shared = secrets.token_urlsafe(32)
     with (
         api_stack.serve(API_SESSION_SECRET=shared) as with_dev,
@@ -145,10 +156,7 @@ async def test_a_dev_identity_is_no_identity_where_dev_sign_in_is_off(api_stack:
     ):
 
         def run() -> httpx.Response:
-            link = api_stack.link(email).replace(api_stack.base_url, with_dev.base_url)
-            with browser(with_dev.base_url) as client:
-                dev_sign_in(client, link, email)
-                cookie = {"Cookie": f"{SESSION_COOKIE}={client.cookies[SESSION_COOKIE]}"}
+            _, cookie = dev_session(api_stack, with_dev, email)
             return httpx.get(without.url(ACCEPT_PATH), headers=cookie)
 
         shown = await asyncio.to_thread(run)
@@ -215,6 +223,12 @@ def oidc_sign_in(client: httpx.Client, provider: OIDCProvider, email: str) -> ht
     return client.post(provider.url("/authorize"), data={**hidden, "email": email})
 
 
+def sign_in_once(served: ServedApp, provider: OIDCProvider, email: str) -> httpx.Response:
+    """A fresh browser signs in at ``served`` through ``provider``: the page it ends on."""
+    with browser(served.base_url) as client:
+        return oidc_sign_in(client, provider, email)
+
+
 def sign_out(client: httpx.Client, page: httpx.Response) -> httpx.Response:
     return client.post(SIGN_OUT_PATH, data={"csrf": CSRF_INPUT.findall(page.text)[0]})
 
@@ -227,12 +241,7 @@ async def test_the_address_is_read_from_userinfo_when_the_id_token_lacks_it(
         serve_provider(claims_in_id_token=False) as provider,
         instance_for(api_stack, provider) as served,
     ):
-
-        def run() -> httpx.Response:
-            with browser(served.base_url) as client:
-                return oidc_sign_in(client, provider, email)
-
-        back = await asyncio.to_thread(run)
+        back = await asyncio.to_thread(sign_in_once, served, provider, email)
     assert f"{SIGNED_IN} <strong>{email}</strong>" in back.text, back.text
 
 
@@ -246,12 +255,7 @@ async def test_userinfo_about_another_subject_is_refused_and_the_log_says_why(
         instance_for(api_stack, provider) as served,
     ):
         provider.answer_userinfo_for_another(email)
-
-        def run() -> httpx.Response:
-            with browser(served.base_url) as client:
-                return oidc_sign_in(client, provider, email)
-
-        back = await asyncio.to_thread(run)
+        back = await asyncio.to_thread(sign_in_once, served, provider, email)
     assert back.status_code == 400 and SIGNED_IN not in back.text
     said = [r.getMessage() for r in caplog.records if r.name == PAGES_LOGGER]
     assert any("UserInfo" in line and "subject" in line for line in said), said
@@ -265,12 +269,7 @@ async def test_a_refused_sign_in_is_logged_with_its_reason(
     email = f"unverified-{secrets.token_hex(4)}@example.org"
     api_stack.oidc.mark_unverified(email)
     with instance_for(api_stack, api_stack.oidc) as served:
-
-        def run() -> httpx.Response:
-            with browser(served.base_url) as client:
-                return oidc_sign_in(client, api_stack.oidc, email)
-
-        back = await asyncio.to_thread(run)
+        back = await asyncio.to_thread(sign_in_once, served, api_stack.oidc, email)
     assert back.status_code == 400
     said = [r.getMessage() for r in caplog.records if r.name == PAGES_LOGGER]
     assert any("refused" in line and "not verified" in line for line in said), said
@@ -293,12 +292,7 @@ async def test_a_client_secret_with_plus_slash_and_equals_signs_in(
         serve_provider(auth_methods=offered) as provider,
         instance_for(api_stack, provider, client_secret=AWKWARD_SECRET) as served,
     ):
-
-        def run() -> httpx.Response:
-            with browser(served.base_url) as client:
-                return oidc_sign_in(client, provider, email)
-
-        back = await asyncio.to_thread(run)
+        back = await asyncio.to_thread(sign_in_once, served, provider, email)
         assert f"{SIGNED_IN} <strong>{email}</strong>" in back.text, back.text
         assert provider.token_auth_methods == [used]
 

@@ -10,7 +10,7 @@ connections too, reads answer 503 problem+json with ``Retry-After``; once it is 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import httpx
@@ -32,26 +32,6 @@ from a4c_projector.readmodel.tables import ensure_schema
 
 # More requests than the API has read threads: every thread's connection is met.
 REQUESTS = 12
-
-
-@pytest.fixture
-def own_role(pg_schema: str, pg_server: str) -> Iterator[str]:
-    """A login role owning the test schema, so the test can stop it logging in."""
-    role = f"a4c_api_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_server, autocommit=True) as admin:
-        admin.execute(f'CREATE ROLE "{role}" LOGIN')
-        admin.execute(f'ALTER SCHEMA "{pg_schema}" OWNER TO "{role}"')
-    try:
-        yield role
-    finally:
-        with psycopg.connect(pg_server, autocommit=True) as admin:
-            admin.execute(f'ALTER ROLE "{role}" LOGIN')
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
-                (role,),
-            )
-            admin.execute(f'DROP OWNED BY "{role}"')
-            admin.execute(f'DROP ROLE "{role}"')
 
 
 @dataclass

@@ -8,21 +8,19 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.api.conftest import Stack
-from tests.support import free_port, wait_for
+from tests.api.conftest import A4C_API, Stack, a4c_api_run
+from tests.support import free_port
 
 from a4c_api.cli import main, new_key
 from a4c_api.settings import api_key_hash, load_settings
 from a4c_worker.config import SettingsError
 
 SECRET_TOKEN = "tok-" + "s3cr3t" * 8
-A4C_API = str(Path(sys.executable).parent / "a4c-api")
 
 
 def problems_of(env: dict[str, str]) -> dict[str, str]:
@@ -171,34 +169,9 @@ def test_bad_configuration_exits_2_naming_the_variable(tmp_path: Path) -> None:
 def api_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
     """``a4c-api run`` on a free port, Temporal unreachable, an empty SQLite store: the
     process, the front door's base URL and the metrics listener's ``/metrics`` URL."""
-    port, metrics_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "API_MODE": "development",
-        "API_PORT": str(port),
-        "API_METRICS_PORT": str(metrics_port),
-        "SQLITE_DBNAME": str(tmp_path / "events.sqlite"),
-        "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",  # nothing listens
-        "LOG_FORMAT": "json",
-    }
-    process = subprocess.Popen(
-        [A4C_API, "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(base + "/health", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        wait_for(up, timeout=30, what="a4c-api to answer /health")
+    metrics_port = free_port()
+    with a4c_api_run(tmp_path, API_METRICS_PORT=str(metrics_port)) as (process, base):
         yield process, base, f"http://127.0.0.1:{metrics_port}/metrics"
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def test_the_process_serves_probes_and_stops_cleanly_on_sigterm(

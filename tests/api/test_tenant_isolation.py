@@ -28,10 +28,9 @@ from uuid import UUID
 import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
-from tests.api.conftest import LINK
+from tests.api.conftest import LINK, stack_activities
 from tests.servers.http import ServedApp, serve_asgi
 from tests.support import TOKEN_SECRET, wait_for_async
-from tests.worker.flows import ZONE
 
 from a4c_api.app import create_app
 from a4c_api.cli import new_key
@@ -43,9 +42,7 @@ from a4c_projector.engine.runner import Runner, RunnerOptions
 from a4c_projector.eventlog.store import EventStore, open_event_store
 from a4c_projector.queries import ReadModel
 from a4c_projector.readmodel.tables import ensure_schema
-from a4c_worker.activities import Links, OnboardingActivities
 from a4c_worker.config import ACCEPT_PATH
-from a4c_worker.providers.dns import InMemoryDNSProvider, InMemoryDNSVerifier
 from a4c_worker.providers.email import FileMailer
 from a4c_worker.worker import create_worker
 
@@ -148,15 +145,8 @@ async def lagging(tmp_path: Path, temporal_env: WorkflowEnvironment) -> AsyncIte
     task_queue = f"a4c-lagging-{uuid.uuid4().hex[:10]}"
     mail_dir = tmp_path / "mail"
     mail_dir.mkdir()
-    links = Links(
-        accept_url_base="http://127.0.0.1:9/invitations/accept",
-        mail_domain="mail.api.test",
-        dns_target="edge.api.test",
-        zone=ZONE,
-    )
-    dns = InMemoryDNSProvider()
-    activities = OnboardingActivities(
-        app, dns, InMemoryDNSVerifier(dns), FileMailer(mail_dir), links
+    activities = stack_activities(
+        app, FileMailer(mail_dir), "http://127.0.0.1:9/invitations/accept"
     )
     lagging = Lagging(
         store=store,

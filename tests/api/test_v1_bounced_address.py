@@ -17,15 +17,13 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from tests.api.conftest import LINK, Stack, unique_slug
+from tests.api.conftest import LINK, Stack, stack_activities, unique_slug
 from tests.api.v1_support import V1_ROUTES
 from tests.servers.smtp import SMTPTestServer
-from tests.worker.flows import ZONE, bootstrap_input, smtp_mailer
+from tests.worker.flows import bootstrap_input, smtp_mailer
 
-from a4c_worker.activities import Links, OnboardingActivities
 from a4c_worker.client import accept_invitation, start_bootstrap
 from a4c_worker.config import ACCEPT_PATH
-from a4c_worker.providers.dns import InMemoryDNSProvider, InMemoryDNSVerifier
 from a4c_worker.worker import create_worker
 
 # aiosmtpd's own log is the remote server's record, not ours.
@@ -59,15 +57,8 @@ async def test_a_member_reads_no_refused_address_and_the_log_holds_none(
     )
     # A content filter refusing the message, quoting all of it (greeting and headers).
     smtp_server.reject_quoting(filtered, 554, one_line=True)
-    links = Links(
-        accept_url_base=stack.served.url(ACCEPT_PATH),
-        mail_domain="mail.api.test",
-        dns_target="edge.api.test",
-        zone=ZONE,
-    )
-    dns = InMemoryDNSProvider()
-    activities = OnboardingActivities(
-        stack.app, dns, InMemoryDNSVerifier(dns), smtp_mailer(smtp_server), links
+    activities = stack_activities(
+        stack.app, smtp_mailer(smtp_server), stack.served.url(ACCEPT_PATH)
     )
     task_queue = f"a4c-bounced-{uuid.uuid4().hex[:10]}"
     async with create_worker(stack.client, task_queue, activities.all()):

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from temporalio.client import WorkflowFailureError
-from temporalio.service import RPCError, RPCStatusCode
 from tests.api.conftest import Stack, unique_slug
 from tests.api.v1_support import (
     Caller,
@@ -25,7 +24,7 @@ from tests.api.v1_support import (
 from tests.worker.flows import ZONE
 
 from a4c_api.v1.models import OnboardRequest
-from a4c_worker.client import bootstrap_handle, start_bootstrap
+from a4c_worker.client import start_bootstrap
 from a4c_worker.workflows.models import BootstrapInput
 
 OUTSIDE_ZONE = "acme.orgs.example.com"
@@ -36,14 +35,6 @@ async def world(api_stack: Stack) -> AsyncIterator[World]:
     orgs = await organizations_of(api_stack)
     with keyed_world(api_stack, orgs) as found:
         yield found
-
-
-async def _no_workflow(stack: Stack, slug: str) -> bool:
-    try:
-        await bootstrap_handle(stack.client, slug).describe()
-    except RPCError as exc:
-        return exc.status == RPCStatusCode.NOT_FOUND
-    return False
 
 
 async def _failed_outside_zone(stack: Stack, slug: str) -> None:
@@ -67,7 +58,7 @@ async def test_a_domain_outside_the_zone_is_refused_before_anything_starts(world
     body = assert_problem(response, 422)
     assert [e["field"] for e in body["errors"]] == ["domain"]
     assert ZONE in body["errors"][0]["message"]
-    assert await _no_workflow(world.stack, slug)
+    assert await world.stack.never_bootstrapped(slug)
 
 
 async def test_a_failed_step_shows_why_in_the_progress(world: World) -> None:

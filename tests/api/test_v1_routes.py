@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from temporalio.service import RPCError, RPCStatusCode
 from tests.api.conftest import Stack, unique_slug
 from tests.api.v1_support import (
     V1_ROUTES,
@@ -27,7 +26,6 @@ from tests.support import wait_for_async
 from tests.worker.flows import ZONE
 
 from a4c_api.v1.common import CONSISTENT_HEADER
-from a4c_worker.client import bootstrap_handle
 
 OP = Caller.OPERATOR
 ADMIN_A = Caller.ADMIN_A
@@ -38,14 +36,6 @@ async def world(api_stack: Stack) -> AsyncIterator[World]:
     orgs = await organizations_of(api_stack)
     with keyed_world(api_stack, orgs) as found:
         yield found
-
-
-async def _no_workflow(stack: Stack, slug: str) -> bool:
-    try:
-        await bootstrap_handle(stack.client, slug).describe()
-    except RPCError as exc:
-        return exc.status == RPCStatusCode.NOT_FOUND
-    return False
 
 
 # --- the document -----------------------------------------------------------------------
@@ -133,7 +123,7 @@ async def test_onboarding_refuses_a_domain_another_organization_holds(world: Wor
         assert holder not in body["detail"]  # the domain only, never who holds it
         missing = await client.get(f"/v1/organizations/{latecomer}", headers=headers)
         assert missing.status_code == 404
-    assert await _no_workflow(world.stack, latecomer)
+    assert await world.stack.never_bootstrapped(latecomer)
     assert await quiet(world.stack) == head
 
 
@@ -147,7 +137,7 @@ async def test_onboarding_refuses_an_unknown_parent_before_starting(world: World
         )
     body = assert_problem(response, 422)
     assert [e["field"] for e in body["errors"]] == ["parent_id"]
-    assert await _no_workflow(world.stack, slug)
+    assert await world.stack.never_bootstrapped(slug)
 
 
 async def test_an_organization_shows_its_bootstrap_progress(world: World) -> None:

@@ -12,17 +12,14 @@ from __future__ import annotations
 import uuid
 
 import httpx
-from tests.api.conftest import Stack, unique_slug
+from tests.api.conftest import Stack, stack_activities, unique_slug
 from tests.api.v1_support import onboarding, wait_for_state
-from tests.worker.flows import ZONE
 from tests.worker.histories.contents import plain_text
 
-from a4c_worker.activities import Links, OnboardingActivities
 from a4c_worker.client import bootstrap_handle, connect
 from a4c_worker.codec import PayloadKeys
 from a4c_worker.config import ACCEPT_PATH
 from a4c_worker.connection import TemporalSettings
-from a4c_worker.providers.dns import InMemoryDNSProvider, InMemoryDNSVerifier
 from a4c_worker.providers.email import FileMailer
 from a4c_worker.worker import create_worker
 
@@ -37,15 +34,8 @@ async def test_the_api_onboards_through_sealed_history(api_stack: Stack) -> None
             temporal_address=stack.temporal_address, temporal_payload_keys=KEY
         ).temporal_connection()
     )
-    links = Links(
-        accept_url_base=stack.served.url(ACCEPT_PATH),
-        mail_domain="mail.api.test",
-        dns_target="edge.api.test",
-        zone=ZONE,
-    )
-    dns = InMemoryDNSProvider()
-    activities = OnboardingActivities(
-        stack.app, dns, InMemoryDNSVerifier(dns), FileMailer(stack.mail_dir), links
+    activities = stack_activities(
+        stack.app, FileMailer(stack.mail_dir), stack.served.url(ACCEPT_PATH)
     )
     slug = unique_slug("sealed")
     request = onboarding(slug, invitees=2)

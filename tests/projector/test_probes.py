@@ -22,11 +22,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 
 import psycopg
-import pytest
 
 from a4c_domain import Organization
 from a4c_projector.dialects.location import Location
@@ -140,25 +137,6 @@ def test_an_old_unapplied_event_turns_readiness_red_and_shows_in_metrics(
             thread.join(10)
         daemon.close()
     assert_complete(pg_store)
-
-
-@pytest.fixture
-def own_role(pg_schema: str, pg_server: str) -> Iterator[str]:
-    """A login role owning the test schema, so the test can stop it logging in."""
-    role = f"a4c_probe_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_server, autocommit=True) as admin:
-        admin.execute(f'CREATE ROLE "{role}" LOGIN')
-        admin.execute(f'ALTER SCHEMA "{pg_schema}" OWNER TO "{role}"')
-    try:
-        yield role
-    finally:
-        with psycopg.connect(pg_server, autocommit=True) as admin:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
-                (role,),
-            )
-            admin.execute(f'DROP OWNED BY "{role}"')
-            admin.execute(f'DROP ROLE "{role}"')
 
 
 def daemon_as(role: str, schema: str) -> tuple[Store, Daemon]:

@@ -69,3 +69,25 @@ def pg_schema(pg_server: str) -> Iterator[str]:
     """A fresh, empty schema, dropped after the test."""
     with fresh_schema(pg_server) as schema:
         yield schema
+
+
+@pytest.fixture
+def own_role(pg_schema: str, pg_server: str) -> Iterator[str]:
+    """A login role owning ``pg_schema``, so the test can stop it logging in
+    (``ALTER ROLE ... NOLOGIN``); its sessions ended and the role dropped after the test."""
+    role = f"a4c_role_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        admin.execute(f'ALTER SCHEMA "{pg_schema}" OWNER TO "{role}"')
+    try:
+        yield role
+    finally:
+        with psycopg.connect(pg_server, autocommit=True) as admin:
+            # Undo a refusal the test may have left (it failed before allowing logins).
+            admin.execute(f'ALTER ROLE "{role}" LOGIN')
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
+                (role,),
+            )
+            admin.execute(f'DROP OWNED BY "{role}"')
+            admin.execute(f'DROP ROLE "{role}"')
