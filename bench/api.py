@@ -52,13 +52,13 @@ import httpx
 
 from a4c_api.cli import new_key
 from a4c_domain import OnboardingApplication
+from a4c_projector.dialects.connection import connect
 from a4c_projector.engine.projector import Projector
 from a4c_projector.eventlog.store import open_event_store
 from a4c_projector.readmodel.tables import ensure_schema
 from a4c_worker.config import ACCEPT_PATH
-from common import emit, fresh_schema, ratio
+from common import CONNINFO, emit, fresh_schema, postgres_env, ratio
 
-CONNINFO = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 TOKEN_SECRET = "bench-api-token-secret-0123456789abcdefgh"
 SLUG = "bench-acme"
 WARM_UP_SECONDS = 1.0
@@ -75,16 +75,7 @@ def store(postgres: bool) -> Iterator[dict[str, str]]:
     """The event store's environment: a SQLite file, or a fresh PostgreSQL schema."""
     if postgres:
         with fresh_schema(CONNINFO, prefix="bench_api") as schema:
-            params = dict(item.split("=", 1) for item in CONNINFO.split())
-            yield {
-                "PERSISTENCE_MODULE": "eventsourcing.postgres",
-                "POSTGRES_DBNAME": params["dbname"],
-                "POSTGRES_HOST": params["host"],
-                "POSTGRES_PORT": params["port"],
-                "POSTGRES_USER": params["user"],
-                "POSTGRES_PASSWORD": "",
-                "POSTGRES_SCHEMA": schema,
-            }
+            yield postgres_env(schema)
     else:
         with tempfile.TemporaryDirectory(prefix="bench-api-") as folder:
             yield {
@@ -110,7 +101,7 @@ def seed(env: dict[str, str]) -> str:
     finally:
         app.close()
     event_store = open_event_store(env)
-    with event_store.location.connect() as db:
+    with connect(event_store.location) as db:
         ensure_schema(db)
     projector = Projector(event_store.location, event_store.mapper)
     try:

@@ -53,6 +53,7 @@ from a4c_worker.workflows.models import (
     BootstrapInput,
     StepPolicy,
 )
+from common import CONNINFO, postgres_env
 
 ZONE = "orgs.bench.test"
 TOKEN_SECRET = "bench-token-secret-0123456789abcdefghij"
@@ -91,24 +92,9 @@ def stdout_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def pg_conninfo() -> str:
-    host = os.environ.get("A4C_BENCH_PG_HOST", "127.0.0.1")
-    port = os.environ.get("A4C_BENCH_PG_PORT", "5432")
-    user = os.environ.get("A4C_BENCH_PG_USER", "postgres")
-    dbname = os.environ.get("A4C_BENCH_PG_DBNAME", "test")
-    return f"host={host} port={port} user={user} dbname={dbname}"
-
-
 def store_env(schema: str) -> dict[str, str]:
-    params = dict(item.split("=", 1) for item in pg_conninfo().split())
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "POSTGRES_DBNAME": params["dbname"],
-        "POSTGRES_HOST": params["host"],
-        "POSTGRES_PORT": params["port"],
-        "POSTGRES_USER": params["user"],
-        "POSTGRES_PASSWORD": "",
-        "POSTGRES_SCHEMA": schema,
+        **postgres_env(schema),
         "POSTGRES_POOL_SIZE": "20",
         "POSTGRES_MAX_OVERFLOW": "20",
     }
@@ -159,7 +145,7 @@ async def timed_concurrently(n: int, one: Callable[[int], Awaitable[Any]]) -> di
 
 
 def store_figures(schema: str, bootstraps: int) -> dict[str, Any]:
-    with psycopg.connect(pg_conninfo()) as conn:
+    with psycopg.connect(CONNINFO) as conn:
         rows = conn.execute(
             f'SELECT originator_id, originator_version, topic FROM "{schema}".a4c_events'
         ).fetchall()
@@ -178,7 +164,7 @@ def store_figures(schema: str, bootstraps: int) -> dict[str, Any]:
 
 async def run_bench(n: int, invitees: int, *, sealed: bool = True) -> dict[str, Any]:
     schema = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg_conninfo(), autocommit=True) as conn:
+    with psycopg.connect(CONNINFO, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     with stdout_to_stderr():  # the dev server prints its banner on the inherited stdout
         env = await WorkflowEnvironment.start_local(
@@ -198,7 +184,7 @@ async def run_bench(n: int, invitees: int, *, sealed: bool = True) -> dict[str, 
     finally:
         app.close()
         await env.shutdown()
-        with psycopg.connect(pg_conninfo(), autocommit=True) as conn:
+        with psycopg.connect(CONNINFO, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     return {
         "bench": "bootstrap",

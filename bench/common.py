@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import sys
 import time
 import uuid
@@ -17,6 +18,29 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+
+# Where the PostgreSQL the benches use is: libpq's own variables, the local server by
+# default (tests/test_benches.py passes the test server's).
+PG = {
+    "host": os.environ.get("PGHOST", "127.0.0.1"),
+    "port": os.environ.get("PGPORT", "5432"),
+    "user": os.environ.get("PGUSER", "postgres"),
+    "dbname": os.environ.get("PGDATABASE", "test"),
+}
+CONNINFO = " ".join(f"{key}={value}" for key, value in PG.items())
+
+
+def postgres_env(schema: str) -> dict[str, str]:
+    """The eventsourcing environment of an event store in ``schema`` of that server."""
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": PG["dbname"],
+        "POSTGRES_HOST": PG["host"],
+        "POSTGRES_PORT": PG["port"],
+        "POSTGRES_USER": PG["user"],
+        "POSTGRES_PASSWORD": os.environ.get("PGPASSWORD", ""),
+        "POSTGRES_SCHEMA": schema,
+    }
 
 
 def emit(record: dict[str, Any]) -> None:

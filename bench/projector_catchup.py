@@ -46,6 +46,7 @@ from eventsourcing.projection import Projection, ProjectionRunner
 from psycopg.sql import Identifier
 
 from a4c_domain import Invitation, OnboardingApplication, Organization
+from a4c_projector.dialects.connection import connect
 from a4c_projector.engine.projector import Projector
 from a4c_projector.eventlog.store import open_event_store
 from a4c_projector.maintenance.rebuild import rebuild
@@ -53,25 +54,15 @@ from a4c_projector.readmodel.handlers import RowChange, RowHandlers
 from a4c_projector.readmodel.tables import TableSet, ensure_schema
 from a4c_projector.readmodel.writer import change_statement
 from a4c_projector.settings import DEFAULT_BATCH_SIZE
-from common import emit, fresh_schema
+from common import CONNINFO, emit, fresh_schema, postgres_env
 
 TOKEN_SECRET = "bench-token-secret-0123456789abcdefghij"
-CONNINFO = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 CHUNK_ORGS = 400  # organizations advanced together, phase by phase
 BASELINE_SUFFIX = "__baseline"
 
 
 def store_env(schema: str) -> dict[str, str]:
-    return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "POSTGRES_DBNAME": "test",
-        "POSTGRES_HOST": "127.0.0.1",
-        "POSTGRES_PORT": "5432",
-        "POSTGRES_USER": "postgres",
-        "POSTGRES_PASSWORD": "",
-        "POSTGRES_SCHEMA": schema,
-        "A4C_TOKEN_SECRET": TOKEN_SECRET,
-    }
+    return {**postgres_env(schema), "A4C_TOKEN_SECRET": TOKEN_SECRET}
 
 
 # --- seeding ---------------------------------------------------------------------------
@@ -232,7 +223,7 @@ def measure_baseline(env: dict[str, str], max_events: int, max_seconds: float) -
     subscription query are left out) until ``max_events`` or ``max_seconds``.
     """
     store = open_event_store(env)
-    with store.location.connect() as db:
+    with connect(store.location) as db:
         ensure_schema(db, ReadModelView.tables)
     with ProjectionRunner(
         application_class=OnboardingApplication,

@@ -42,8 +42,8 @@ from typing import Any
 import psycopg
 
 from a4c_domain import OnboardingApplication
-from common import emit, fresh_schema
-from projector_catchup import CONNINFO, store_env
+from common import CONNINFO, emit, fresh_schema
+from projector_catchup import store_env
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Regenerate requirements.lock: the exact versions of the runtime dependencies
-# (pyproject.toml's [project] dependencies, no extra), each with the SHA-256 of every file
-# PyPI has for it. The image installs from it with --require-hashes (deploy/Dockerfile);
-# tests/test_packaging.py checks that it covers exactly the runtime dependencies.
+# Regenerate requirements.lock: the exact versions of what production runs (pyproject.toml's
+# `all` extra: the domain library and every process's packages), each with the SHA-256 of
+# every file PyPI has for it. The image installs from it with --require-hashes
+# (deploy/Dockerfile); tests/test_packaging.py checks that it covers exactly that extra.
 # Run after changing a dependency in pyproject.toml, and commit the result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +19,7 @@ if [ -z "$python_version" ]; then
     exit 1
 fi
 # Wheels only (--only-binary): building an sdist would fetch build tools unhashed.
-exec "$VENV/bin/python" -m uv pip compile pyproject.toml \
+exec "$VENV/bin/python" -m uv pip compile pyproject.toml --extra all \
     --generate-hashes --only-binary :all: \
     --python-version "$python_version" --python-platform linux \
     --custom-compile-command "bash scripts/lock.sh  (for python:${python_version}-slim, linux)" \

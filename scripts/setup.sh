@@ -11,6 +11,7 @@ fi
 stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
     "$VENV/bin/pip" install -qq --upgrade pip
+    # Every role (`dev` brings `all`: the dev stack and the tests run every process).
     "$VENV/bin/pip" install -qq -e ".[dev,test]"
     touch "$stamp"
 fi

@@ -2,7 +2,8 @@
 with ``fresh_schema``, Temporal, BIND, SMTP, uvicorn's ``serve_asgi``, Chromium's
 ``browser``/``page``, the OpenID provider ``oidc_provider``, nginx terminating TLS in
 front of Temporal ``tls_proxy``); the token secret, ``free_port`` and ``wait_for`` are
-in tests/support.py."""
+in tests/support.py; an empty event store on each backend (``store``) and an
+application on it (``app``) in tests/stores.py."""
 
 import logging
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ pytest_plugins = [
     "tests.servers.browser",
     "tests.servers.oidc",
     "tests.servers.tlsproxy",
+    "tests.stores",
 ]
 
 

@@ -26,10 +26,10 @@ from pydantic_settings import BaseSettings
 
 from a4c_api.settings import ApiSettings
 from a4c_api.settings import load_settings as load_api
-from a4c_domain.logs import LOG_FORMAT_VAR
 from a4c_domain.persistence import FLAG_DEFAULTS, is_store_variable
 from a4c_projector.settings import ProjectorSettings
 from a4c_projector.settings import load_settings as load_projector
+from a4c_service.logs import LOG_FORMAT_VAR
 from a4c_tool.cli import DATA_DIR_VAR
 from a4c_worker.codec_server import CodecServerSettings
 from a4c_worker.config import WorkerSettings

@@ -15,7 +15,6 @@ connections, lets the requests in flight finish for up to
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import secrets
@@ -31,10 +30,10 @@ from a4c_api.app import create_app
 from a4c_api.observability import serve_metrics
 from a4c_api.settings import API_KEY_PREFIX, ApiKeyGrant, ApiSettings, api_key_hash, load_settings
 from a4c_domain.errors import ConfigurationError
-from a4c_domain.logs import configure_logging
 from a4c_projector.eventlog.store import open_event_store
 from a4c_projector.settings import store_env
-from a4c_service.cli import INTERRUPTED, HelpFormatter, add_version, exit_codes
+from a4c_service.cli import INTERRUPTED, command_line, subcommands
+from a4c_service.logs import configure_logging
 from a4c_worker.exit import run_and_exit
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -47,15 +46,10 @@ EXIT_CODES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="a4c-api",
-        description="a4c's HTTP front door: invitee pages and the /v1 API.",
-        epilog=exit_codes(EXIT_CODES),
-        formatter_class=HelpFormatter,
+    parser = command_line(
+        "a4c-api", "a4c's HTTP front door: invitee pages and the /v1 API.", EXIT_CODES
     )
-    add_version(parser)
-    sub = parser.add_subparsers(dest="command")
-    command = functools.partial(sub.add_parser, formatter_class=HelpFormatter)
+    command = subcommands(parser, "command", required=False)  # none: run
     command("run", help="serve (the default)")
     key = command("new-key", help="make an API key: printed once, only its hash is configured")
     key.add_argument("--name", required=True, help="what the key is for (its API_KEYS name)")

@@ -29,7 +29,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import Scope
 
-from a4c_projector.metrics import register_process_collectors
+from a4c_service.metrics import register_process_collectors
 from a4c_service.probes import ProbeServer, start_probe_server
 
 ACCESS_LOGGER = "uvicorn.access"

@@ -2,7 +2,7 @@
 
 Like the daemons, :func:`load_settings` takes the environment as a mapping (tests pass
 plain dicts) and reports every mistake as ``VARIABLE: problem`` in a
-:class:`~a4c_worker.config.SettingsError`. The event store and read models are found the
+:class:`~a4c_service.settings.SettingsError`. The event store and read models are found the
 eventsourcing way (``PERSISTENCE_MODULE``, ``POSTGRES_*``, ``SQLITE_DBNAME``), Temporal
 by the worker's own variables, so one environment serves every process.
 
@@ -21,19 +21,15 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from a4c_domain.commands import field_errors, hostname
-from a4c_domain.logs import LOG_FORMAT_VAR, LogFormat, LogLevel
+from a4c_domain.commands import hostname
+from a4c_service.logs import LogFormat, LogLevel
 from a4c_service.probes import DEFAULT_HOST as PROBE_HOST
-from a4c_worker.config import (
-    DEFAULT_API_URL,
-    DEFAULT_DNS_ZONE,
-    DEFAULT_TASK_QUEUE,
-    SettingsError,
-)
-from a4c_worker.connection import MASK, TemporalSettings, displayed
+from a4c_service.settings import MASK, SettingsError, displayed, read_settings
+from a4c_worker.config import DEFAULT_API_URL, DEFAULT_DNS_ZONE, DEFAULT_TASK_QUEUE
+from a4c_worker.connection import TemporalSettings
 from a4c_worker.workflows.models import (
     DEFAULT_MAX_RESENDS,
     DEFAULT_RESEND_COOLDOWN_SECONDS,
@@ -313,19 +309,7 @@ def is_loopback(host: str) -> bool:
 
 def load_settings(environ: Mapping[str, str]) -> ApiSettings:
     """Validate ``environ``; :class:`SettingsError` names every wrong variable."""
-    fields: dict[str, Any] = {
-        name: environ[name.upper()]
-        for name in ApiSettings.model_fields
-        if name.upper() in environ and name != "log_format"
-    }
-    if LOG_FORMAT_VAR in environ:
-        fields["log_format"] = environ[LOG_FORMAT_VAR]
-    try:
-        settings = ApiSettings.model_validate(fields)
-    except ValidationError as exc:
-        raise SettingsError(
-            (e["field"].split(".")[0].upper(), e["message"]) for e in field_errors(exc)
-        ) from None
+    settings = read_settings(ApiSettings, environ)
     if problems := settings.problems():
         raise SettingsError(problems)
     return settings

@@ -164,11 +164,13 @@ def connect_failure(connection: PostgresConnection, error: Exception) -> str:
     return f"{unreachable}: cannot connect to {where}: {reason}"
 
 
-# eventsourcing's yes/no variables: it raises a ValueError that names no variable.
+# eventsourcing's yes/no variables: it raises a ValueError that names no variable. The
+# defaults are a4c's: the lock-free insert path is on (OnboardingApplication.env), where
+# eventsourcing's own default is off.
 FLAG_DEFAULTS = {
     "CREATE_TABLE": True,
     "SINGLE_ROW_TRACKING": True,
-    "POSTGRES_ENABLE_DB_FUNCTIONS": False,
+    "POSTGRES_ENABLE_DB_FUNCTIONS": True,
     "POSTGRES_PRE_PING": False,
 }
 

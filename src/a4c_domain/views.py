@@ -8,17 +8,27 @@ own writes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from typing import Self
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from eventsourcing.domain import Aggregate
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from a4c_domain.invitation import EmailStatus, Invitation, InvitationStatus
 from a4c_domain.organization import DNSStatus, Organization, OrganizationStatus
 
 
 class View(BaseModel):
+    """Every field but ``position`` is the aggregate's attribute of the same name."""
+
     model_config = ConfigDict(frozen=True)
+
+    @classmethod
+    def _of(cls, aggregate: Aggregate, position: int | None) -> Self:
+        view = cls.model_validate(aggregate, from_attributes=True)
+        return view.model_copy(update={"position": position})
 
 
 class OrganizationView(View):
@@ -43,29 +53,14 @@ class OrganizationView(View):
     # Its invitations (every generation), for whoever must reach them all (deactivation).
     invitation_ids: tuple[UUID, ...] = ()
 
+    @field_validator("invitation_ids", mode="before")
+    @classmethod
+    def _sorted(cls, ids: Iterable[UUID]) -> tuple[UUID, ...]:
+        return tuple(sorted(ids))  # the aggregate keeps a set
+
     @classmethod
     def of(cls, org: Organization, position: int | None = None) -> OrganizationView:
-        return cls(
-            id=org.id,
-            version=org.version,
-            name=org.name,
-            slug=org.slug,
-            org_type=org.org_type,
-            parent_id=org.parent_id,
-            tags=tuple(org.tags),
-            domain=org.domain,
-            status=org.status,
-            dns_status=org.dns_status,
-            fqdn=org.fqdn,
-            dns_target=org.dns_target,
-            dns_record_id=org.dns_record_id,
-            deactivation_reason=org.deactivation_reason,
-            failed_step=org.failed_step,
-            created_on=org.created_on,
-            modified_on=org.modified_on,
-            position=position,
-            invitation_ids=tuple(sorted(org.invitation_ids)),
-        )
+        return cls._of(org, position)
 
 
 class InvitationView(View):
@@ -93,24 +88,4 @@ class InvitationView(View):
 
     @classmethod
     def of(cls, inv: Invitation, position: int | None = None) -> InvitationView:
-        return cls(
-            id=inv.id,
-            version=inv.version,
-            organization_id=inv.organization_id,
-            email=inv.email,
-            role=inv.role,
-            first_name=inv.first_name,
-            last_name=inv.last_name,
-            generation=inv.generation,
-            token_generation=inv.token_generation,
-            expires_at=inv.expires_at,
-            status=inv.status,
-            email_status=inv.email_status,
-            message_id=inv.message_id,
-            email_error=inv.email_error,
-            accepted_by=inv.accepted_by,
-            revoke_reason=inv.revoke_reason,
-            created_on=inv.created_on,
-            modified_on=inv.modified_on,
-            position=position,
-        )
+        return cls._of(inv, position)

@@ -9,7 +9,6 @@ cannot be reached (one line naming the variable to fix).
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import logging
 import os
@@ -22,7 +21,7 @@ from typing import Any
 from uuid import UUID
 
 from a4c_domain.errors import ConfigurationError
-from a4c_domain.logs import configure_logging
+from a4c_projector.dialects.connection import connect
 from a4c_projector.engine.projector import PoisonEvent
 from a4c_projector.engine.runner import Runner, RunnerOptions
 from a4c_projector.eventlog.store import EventStore, open_event_store
@@ -40,14 +39,16 @@ from a4c_projector.maintenance.show import (
 )
 from a4c_projector.queries import ReadModel
 from a4c_projector.readmodel.deadletters import list_parked, retry_parked
-from a4c_projector.readmodel.tables import ensure_schema
+from a4c_projector.readmodel.members import backfill_members
+from a4c_projector.readmodel.tables import LIVE, ensure_schema
 from a4c_projector.settings import (
     DEFAULT_BATCH_SIZE,
     ProjectorSettings,
     load_settings,
     store_env,
 )
-from a4c_service.cli import INTERRUPTED, HelpFormatter, add_version, exit_codes
+from a4c_service.cli import INTERRUPTED, command_line, subcommands
+from a4c_service.logs import configure_logging
 
 log = logging.getLogger("a4c_projector")
 
@@ -62,16 +63,13 @@ EXIT_CODES = (
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="a4c-projector",
-        description="Keeps a4c's read models current from the event store, and maintains them.",
-        epilog="Configuration is read from environment variables (README: the projector).\n\n"
-        + exit_codes(EXIT_CODES),
-        formatter_class=HelpFormatter,
+    p = command_line(
+        "a4c-projector",
+        "Keeps a4c's read models current from the event store, and maintains them.",
+        EXIT_CODES,
+        epilog="Configuration is read from environment variables (docs/operating.md).",
     )
-    add_version(p)
-    sub = p.add_subparsers(dest="command", required=True)
-    command = functools.partial(sub.add_parser, formatter_class=HelpFormatter)
+    command = subcommands(p, "command")
     run = command("run", help="the daemon: catch up, then follow the event store")
     run.add_argument("--dead-letter", action="store_true", help="park poison events and go on")
     command("status", help="position, head and lag (JSON)")
@@ -86,8 +84,7 @@ def parser() -> argparse.ArgumentParser:
     )
     command("audit", help="list committed events up to the position not applied")
     dl = command("dead-letter", help="parked events")
-    dl_sub = dl.add_subparsers(dest="action", required=True)
-    dl_command = functools.partial(dl_sub.add_parser, formatter_class=HelpFormatter)
+    dl_command = subcommands(dl, "action")
     dl_command("list", help="the parked events (JSON)")
     retry = dl_command("retry", help="apply parked events again")
     retry.add_argument("--aggregate", type=UUID, default=None, help="only this aggregate's")
@@ -119,8 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(os.environ)
         configure_logging(settings.log_level, json_lines=settings.log_format == "json")
         store = open_event_store(store_env(os.environ), sql_dir=settings.sql_dir)
-        with store.location.connect() as db:
+        with connect(store.location) as db:
             ensure_schema(db)
+            with db.transaction():
+                backfill_members(db, LIVE)
     except (ConfigurationError, FileNotFoundError) as exc:
         print(f"a4c-projector: configuration error: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -184,7 +183,7 @@ def _run(args: argparse.Namespace, settings: ProjectorSettings, store: EventStor
 
 
 def _status(args: argparse.Namespace, settings: ProjectorSettings, store: EventStore) -> int:
-    with store.location.connect() as db, db.transaction():
+    with connect(store.location) as db, db.transaction():
         _print(
             {
                 "projection": settings.projection,
@@ -241,7 +240,7 @@ def _rebuild(args: argparse.Namespace, settings: ProjectorSettings, store: Event
 
 
 def _audit(args: argparse.Namespace, settings: ProjectorSettings, store: EventStore) -> int:
-    with store.location.connect() as db:
+    with connect(store.location) as db:
         report = audit(db, settings.projection)
     _print(
         {
@@ -257,7 +256,7 @@ def _audit(args: argparse.Namespace, settings: ProjectorSettings, store: EventSt
 
 
 def _dead_letter(args: argparse.Namespace, settings: ProjectorSettings, store: EventStore) -> int:
-    with store.location.connect(purpose="dead-letter") as db:
+    with connect(store.location, purpose="dead-letter") as db:
         if args.action == "list":
             _print([vars(p) for p in list_parked(db)])
             return 0

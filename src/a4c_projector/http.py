@@ -25,6 +25,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from a4c_projector.dialects.base import Database
+from a4c_projector.dialects.connection import connect
 from a4c_projector.engine.runner import Runner
 from a4c_projector.maintenance.lag import Lag, measure
 from a4c_service.probes import (
@@ -67,7 +68,7 @@ class Probes:
         store = self.runner.store
         with self._db_lock:
             if self._db is None:
-                self._db = store.location.connect(purpose="probes")
+                self._db = connect(store.location, purpose="probes")
             try:
                 with self._db.transaction():
                     return measure(self._db, store.mapper, self.runner.options.projection)

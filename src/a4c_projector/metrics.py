@@ -9,28 +9,11 @@ file descriptors, and Python's runtime, are on the same registry.
 
 from __future__ import annotations
 
-from prometheus_client import (
-    GC_COLLECTOR,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    GCCollector,
-    Histogram,
-    PlatformCollector,
-    ProcessCollector,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from a4c_service.metrics import register_process_collectors
 
 BATCH_SIZE_BUCKETS = (1, 5, 10, 50, 100, 500, 1000, 2000, 5000, 10000)
-
-
-def register_process_collectors(registry: CollectorRegistry) -> None:
-    """CPU, memory, file descriptors and start time of this process; Python's version and
-    garbage collector. On a registry of our own: the default one is never served.
-    (The worker has its own copy: it may not import the projector.)"""
-    ProcessCollector(registry=registry)
-    PlatformCollector(registry=registry)
-    if GC_COLLECTOR is not None:  # CPython only
-        GCCollector(registry=registry)
 
 
 class ProjectorMetrics:

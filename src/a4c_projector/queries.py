@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from a4c_domain import ALL_ORGANIZATIONS, OrganizationScope, hash_token
 from a4c_domain.scope import checked, in_scope
 from a4c_projector.dialects.base import Database
+from a4c_projector.dialects.connection import connect
 from a4c_projector.dialects.location import Location
 from a4c_projector.eventlog.source import head
 from a4c_projector.readmodel.tables import LIVE, TableSet
@@ -194,7 +195,7 @@ class ReadModel:
         self._db = (
             location
             if isinstance(location, Database)
-            else location.connect(autocommit=True, purpose="read")
+            else connect(location, autocommit=True, purpose="read")
         )
         self.projection = projection
         self.tables = tables

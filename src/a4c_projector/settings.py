@@ -12,16 +12,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from a4c_domain.commands import field_errors
-from a4c_domain.errors import ConfigurationError
-from a4c_domain.logs import LOG_FORMAT_VAR, LogFormat, LogLevel
 from a4c_domain.persistence import is_store_variable
 from a4c_projector.eventlog.guard import DEFAULT_GAP_GRACE
 from a4c_projector.readmodel.tracking import DEFAULT_PROJECTION
+from a4c_service.logs import LOG_FORMAT_VAR, LogFormat, LogLevel
 from a4c_service.probes import DEFAULT_HOST as PROBE_HOST
+from a4c_service.settings import read_settings
 
 # Events per catch-up batch. Measured with bench/projector_catchup.py: 5000 beat 2000 by
 # 10-25% (fewer commits and statements per event), and 10000 beats 5000 by 5-15% (more
@@ -66,24 +65,13 @@ class ProjectorSettings(BaseSettings):
 
 
 def load_settings(environ: Mapping[str, str]) -> ProjectorSettings:
-    """Validate; a bad value raises ConfigurationError naming the variable."""
-    try:
-        # model_validate, not the constructor: only ``environ`` counts, not os.environ.
-        fields = {
-            k[len("PROJECTOR_") :].lower(): v
-            for k, v in environ.items()
-            if k.startswith("PROJECTOR_") and k != "PROJECTOR_LOG_FORMAT"
-        }
-        if LOG_FORMAT_VAR in environ:
-            fields["log_format"] = environ[LOG_FORMAT_VAR]
-        return ProjectorSettings.model_validate(fields)
-    except ValidationError as exc:
-        problems = "; ".join(f"{_variable(e['field'])}: {e['message']}" for e in field_errors(exc))
-        raise ConfigurationError(problems) from None
+    """Validate; a bad value raises :class:`~a4c_service.settings.SettingsError` (a
+    ConfigurationError) naming the variable."""
+    return read_settings(ProjectorSettings, environ, variable=variable)
 
 
-def _variable(field: str) -> str:
-    field = field.replace(".", "_")
+def variable(field: str) -> str:
+    """The variable field ``field`` is read from (``PROJECTOR_*``; ``LOG_FORMAT`` shared)."""
     return LOG_FORMAT_VAR if field == "log_format" else f"PROJECTOR_{field.upper()}"
 
 

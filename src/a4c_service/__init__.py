@@ -1,7 +1,8 @@
-"""What both daemons and the tool share that is not the domain: standard library only.
+"""What every a4c process shares that is not the domain: the service layer.
 
-The probe/metrics HTTP server (``probes``), listings as tables or spreadsheet-safe
-CSV (``tabular``) and the console scripts' help conventions (``cli``). It sits below
-``a4c_worker``, ``a4c_projector`` and ``a4c_tool`` and imports no other a4c package, so
-the rule ``a4c_worker -> a4c_domain <- a4c_projector`` stays as it is.
+Settings from the environment (``settings``), logging set-up (``logs``), the process's
+own metrics (``metrics``), the probe/metrics HTTP server (``probes``), listings as tables
+or spreadsheet-safe CSV (``tabular``) and the console scripts' conventions (``cli``). It
+sits on ``a4c_domain`` and below every process, and uses only what they all have
+(pydantic, pydantic-settings, prometheus_client): see docs/design/service.md.
 """

@@ -1,4 +1,5 @@
-"""Conventions of the console scripts (``a4c``, ``a4c-worker``, ``a4c-projector``).
+"""Conventions of the console scripts (``a4c``, ``a4c-worker``, ``a4c-projector``,
+``a4c-api``): each builds its parser with :func:`command_line` and :func:`subcommands`.
 
 ``--help`` is plain text: every option's help ends with its default, the description
 and epilog keep their line breaks, and the epilog lists the exit codes. ``--version``
@@ -8,7 +9,8 @@ prints the installed distribution's version.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import version
 
 DISTRIBUTION = "a4c"
@@ -56,4 +58,40 @@ def add_version(parser: argparse.ArgumentParser) -> None:
     )
 
 
-__all__ = ["DISTRIBUTION", "INTERRUPTED", "HelpFormatter", "add_version", "exit_codes"]
+def command_line(
+    prog: str, description: str, codes: Iterable[tuple[int, str]], *, epilog: str = ""
+) -> argparse.ArgumentParser:
+    """A console script's parser: the help conventions, ``epilog`` (if any) then the exit
+    ``codes``, and ``--version``."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=(f"{epilog}\n\n" if epilog else "") + exit_codes(codes),
+        formatter_class=HelpFormatter,
+    )
+    add_version(parser)
+    return parser
+
+
+def subcommands(
+    parser: argparse.ArgumentParser,
+    dest: str,
+    *,
+    required: bool = True,
+    parents: Sequence[argparse.ArgumentParser] = (),
+) -> Callable[..., argparse.ArgumentParser]:
+    """Give ``parser`` subcommands (their name in ``dest``); returns what adds one, with
+    the help conventions and the options of ``parents`` each subcommand shares."""
+    sub = parser.add_subparsers(dest=dest, required=required)
+    return functools.partial(sub.add_parser, formatter_class=HelpFormatter, parents=parents)
+
+
+__all__ = [
+    "DISTRIBUTION",
+    "INTERRUPTED",
+    "HelpFormatter",
+    "add_version",
+    "command_line",
+    "exit_codes",
+    "subcommands",
+]

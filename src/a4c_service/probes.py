@@ -1,7 +1,7 @@
 """The small HTTP server behind both daemons' ``/health``, ``/ready`` and ``/metrics``.
 
-It lives in ``a4c_service``, below both daemons and beside the domain library, which
-has no business serving HTTP; it uses the standard library only. Kubernetes and Prometheus are
+It lives in ``a4c_service``, below both daemons, not in the domain library, which has
+no business serving HTTP; it uses the standard library only. Kubernetes and Prometheus are
 its clients, but anyone who can reach the port is one too, so it is built not to be held
 down by them:
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import os
 import secrets
 import sys
@@ -29,7 +28,7 @@ from eventsourcing.persistence import PersistenceError
 
 from a4c_domain.application import TOKEN_SECRET_VAR
 from a4c_domain.errors import ConfigurationError, StoreUnreachable
-from a4c_service.cli import INTERRUPTED, HelpFormatter, add_version, exit_codes
+from a4c_service.cli import INTERRUPTED, command_line, subcommands
 from a4c_tool.datafolder import DataFolderInUse, StoreMismatch, store_identity
 from a4c_tool.devstore import DEV_DATABASE, DevDatabaseUnavailable
 from a4c_tool.processes import ChildFailed, PortInUse
@@ -66,7 +65,7 @@ def effective_environ(data_dir: Path) -> dict[str, str]:
     """The local stack's store, key and worker mode, overridden by whatever the environment
     sets. Development only on the data folder's own store: pointed at another one, ``a4c``
     works on a deployment, in production (the worker's default) unless WORKFLOW_MODE says."""
-    from a4c_tool.stack import DEV_WORKFLOW_MODE, own_store, store_env
+    from a4c_tool.stackconfig import DEV_WORKFLOW_MODE, own_store, store_env
 
     environ = store_env(data_dir, local_token_secret(data_dir)) | dict(os.environ)
     if store_identity(environ) == store_identity(own_store(data_dir)):
@@ -87,16 +86,15 @@ EXIT_CODES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="a4c",
-        description="The a4c tool: the local stack, the demo, tagged entities and validate.",
+    parser = command_line(
+        "a4c",
+        "The a4c tool: the local stack, the demo, tagged entities and validate.",
+        EXIT_CODES,
         epilog="Without configuration in the environment, a4c works on the local stack's data\n"
         "folder, in development; set PERSISTENCE_MODULE/POSTGRES_*, A4C_TOKEN_SECRET and\n"
         "the worker's variables to point it at a deployment (production unless\n"
-        "WORKFLOW_MODE says otherwise).\n\n" + exit_codes(EXIT_CODES),
-        formatter_class=HelpFormatter,
+        "WORKFLOW_MODE says otherwise).",
     )
-    add_version(parser)
     parser.add_argument(
         "--data-dir",
         type=Path,
@@ -113,10 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="folder for the local stack's files (default: as given before the command)",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub_parser = functools.partial(
-        sub.add_parser, parents=[data_dir], formatter_class=HelpFormatter
-    )
+    sub_parser = subcommands(parser, "command", parents=[data_dir])
     dev = sub_parser("dev", help="run the whole stack locally until Ctrl-C")
     dev.add_argument("--once", action="store_true", help="stop after the sample bootstrap")
     dev.add_argument(
@@ -139,8 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub_parser("demo", help="run the domain scenario on SQLite, no servers")
     entities = sub_parser("entities", help="list or clean up tagged entities")
-    entities_sub = entities.add_subparsers(dest="action", required=True)
-    entity_parser = functools.partial(entities_sub.add_parser, formatter_class=HelpFormatter)
+    entity_parser = subcommands(entities, "action")
     listing = entity_parser("list", help="organizations and invitations with a tag")
     listing.add_argument("--tag", required=True, help="the tag to look for (required)")
     listing.add_argument(

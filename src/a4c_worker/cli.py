@@ -17,7 +17,7 @@ the ``a4c`` tool (``a4c_tool``) is what drives both daemons.
         --first-name Grace --last-name Hopper
     a4c-worker revoke 6f1c...-uuid --reason "left the company"
     a4c-worker validate-config
-    a4c-worker claim-domains --dry-run   # once after upgrading to 0.3.0 (README)
+    a4c-worker claim-domains --dry-run   # once after upgrading to 0.3.0 (CHANGELOG)
     a4c-worker new-payload-key k2        # an entry for TEMPORAL_PAYLOAD_KEYS
     a4c-worker codec-server              # lets the Temporal Web UI open sealed payloads
 """
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import json
 import os
 import sys
@@ -41,8 +40,8 @@ from temporalio.service import RPCError
 
 from a4c_domain.commands import field_errors
 from a4c_domain.errors import A4CError, InvalidCommand, StoreUnreachable
-from a4c_domain.logs import configure_logging
-from a4c_service.cli import INTERRUPTED, HelpFormatter, add_version, exit_codes
+from a4c_service.cli import INTERRUPTED, command_line, subcommands
+from a4c_service.logs import configure_logging
 from a4c_worker import control
 from a4c_worker.claim_domains import claim_domains
 from a4c_worker.client import connect
@@ -87,16 +86,13 @@ FROM_FILE = "(default: from --file, else the input's)"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="a4c-worker",
-        description="Temporal worker and operator commands for a4c onboarding.",
-        epilog="Configuration is read from environment variables; see validate-config.\n\n"
-        + exit_codes(EXIT_CODES),
-        formatter_class=HelpFormatter,
+    parser = command_line(
+        "a4c-worker",
+        "Temporal worker and operator commands for a4c onboarding.",
+        EXIT_CODES,
+        epilog="Configuration is read from environment variables; see validate-config.",
     )
-    add_version(parser)
-    sub = parser.add_subparsers(dest="command", required=True)
-    command = functools.partial(sub.add_parser, formatter_class=HelpFormatter)
+    command = subcommands(parser, "command")
     command("run", help="run the worker with /health, /ready and /metrics")
     command("validate-config", help="check and print the configuration, secrets masked")
 

@@ -41,7 +41,7 @@ from starlette.routing import Route
 from temporalio.api.common.v1 import Payloads
 
 from a4c_domain.commands import field_errors
-from a4c_domain.logs import LogFormat, LogLevel
+from a4c_service.logs import LogFormat, LogLevel
 from a4c_worker.codec import EncryptionCodec, UndecryptablePayload
 from a4c_worker.config import SettingsError
 from a4c_worker.connection import TemporalSettings

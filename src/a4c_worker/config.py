@@ -4,10 +4,9 @@
 the worker reads the environment (the mapping is passed in, like the domain library's
 ``env``), so tests hand in plain dicts and nothing leaks in from the machine.
 
-Problems are reported as :class:`SettingsError`, one ``(VARIABLE, problem)`` pair per
-mistake, so an operator sees ``SMTP_HOST: required when EMAIL_PROVIDER is smtp`` rather
-than a stack trace. Secrets are ``SecretStr``: their ``repr``, ``str`` and the masked
-view printed by ``validate-config`` show ``**********``.
+Problems are reported as :class:`~a4c_service.settings.SettingsError`, one
+``(VARIABLE, problem)`` pair per mistake. Secrets are ``SecretStr``: their ``repr``,
+``str`` and the masked view printed by ``validate-config`` show ``**********``.
 
 Longer than most modules on purpose: every variable the worker reads, its default and
 its cross-checks are in this one place.
@@ -17,21 +16,21 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from a4c_domain.application import MAX_INVITATION_TTL, OnboardingApplication
-from a4c_domain.commands import field_errors
-from a4c_domain.errors import ConfigurationError
-from a4c_domain.logs import LogFormat, LogLevel
 from a4c_domain.persistence import PersistenceModule, is_store_variable
+from a4c_service.logs import LogFormat, LogLevel
 from a4c_service.probes import DEFAULT_HOST as PROBE_HOST
+from a4c_service.settings import MASK, displayed, read_settings
+from a4c_service.settings import SettingsError as SettingsError  # importers reach it here too
 from a4c_worker.attempts import DEFAULT_MAX_WRONG, DEFAULT_WINDOW_SECONDS, MaxWrong, WindowSeconds
-from a4c_worker.connection import MASK, TemporalSettings, displayed
+from a4c_worker.connection import TemporalSettings
 from a4c_worker.providers.dns import Nameserver
 from a4c_worker.providers.dns.rfc2136 import TSIG_ALGORITHMS
 
@@ -61,18 +60,6 @@ UNSET_MODE_HINT = (
     "not set, so production (the default), which needs the variables named here "
     "(for local use, set WORKFLOW_MODE=development)"
 )
-
-
-class SettingsError(ConfigurationError):
-    """One or more settings are wrong; ``problems`` lists ``(VARIABLE, message)`` pairs."""
-
-    def __init__(self, problems: Iterable[tuple[str, str]]) -> None:
-        self.problems = list(problems)
-        super().__init__("; ".join(f"{var}: {msg}" for var, msg in self.problems))
-
-    @property
-    def variables(self) -> list[str]:
-        return [var for var, _ in self.problems]
 
 
 class WorkerSettings(TemporalSettings):
@@ -338,40 +325,24 @@ def load_settings(environ: Mapping[str, str], scope: Scope = "worker") -> Worker
     """Validate the variables ``scope`` needs from ``environ``; :class:`SettingsError` if wrong.
 
     Empty values count as unset, so ``SMTP_HOST=`` in a manifest is reported as missing.
+    Names are matched whatever their case (``smtp_host`` too), as they always were here.
     """
-    fields = WorkerSettings.model_fields
-    values: dict[str, Any] = {}
-    extra: dict[str, str] = {}
-    for key, value in environ.items():
-        name = key.lower()
-        if value == "":
-            continue
-        if name in fields and name != "persistence_extra":
-            values[name] = value
-        elif is_store_variable(key.upper()):  # passed through: eventsourcing documents them
-            extra[key.upper()] = value
-    values["persistence_extra"] = extra
-    try:
-        settings = WorkerSettings(**values)
-    except ValidationError as exc:
-        raise SettingsError(_field_problems(exc)) from None
+    environ = {key.upper(): value for key, value in environ.items()}
+    # The other store variables are passed through: eventsourcing documents them.
+    extra = {
+        key: value
+        for key, value in environ.items()
+        if value != "" and key.lower() not in WorkerSettings.model_fields and is_store_variable(key)
+    }
+    settings = read_settings(
+        WorkerSettings, environ, empty_is_unset=True, derived={"persistence_extra": extra}
+    )
     problems = settings.problems(scope)
     if problems and "workflow_mode" not in settings.model_fields_set:
         problems.append(("WORKFLOW_MODE", UNSET_MODE_HINT))
     if problems:
         raise SettingsError(problems)
     return settings
-
-
-def _field_problems(exc: ValidationError) -> list[tuple[str, str]]:
-    """``(VARIABLE, message)`` in the operator's terms (``field_errors``' wording)."""
-    problems = []
-    for error in field_errors(exc):
-        field = error["field"].split(".")[0]
-        variable = field.upper() if field != "(command)" else "configuration"
-        message = "required" if error["message"] == "is required" else error["message"]
-        problems.append((variable, message))
-    return problems
 
 
 def _nameserver(item: str) -> Nameserver:

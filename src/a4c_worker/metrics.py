@@ -1,47 +1,10 @@
 """Prometheus metrics of the worker, collected by a Temporal interceptor.
 
-What an operator asks, and where the answer is counted:
-
-* Activities: attempts started, failed (by activity type and error type), their duration
-  and how many run now.
-* Workflows: executions this worker began running for the first time.
-* Bootstraps: how each ended (``a4c_worker_bootstraps_total{outcome}``) and how long it
-  took (``a4c_worker_bootstrap_duration_seconds{outcome}``), what its undos did
-  (``a4c_worker_bootstrap_compensations_total{undo,outcome}``), and the bootstraps that
-  failed at a DNS step (``a4c_worker_dns_configuration_failures_total{step,error_type}``).
-* DNS: time from the first verification attempt to the record found visible
-  (``a4c_worker_dns_verification_seconds``; the propagation wait before it is the
-  bootstrap's fixed, configured timer).
-* Invitations: issued, mails sent (by kind: invitation or reminder), and closed as
-  accepted, revoked or expired.
-* Accepts refused for a wrong token, by refusal (``InvalidToken``, or ``TooManyAttempts``
-  once an invitation is throttled; see :mod:`a4c_worker.attempts`).
-* The process (CPU, memory, open files, start time) and the Python runtime.
-
-Where to count, and why never twice:
-
-* Workflow code must stay deterministic and replayable, so nothing is counted in it.
-  Bootstrap outcomes are counted by the workflow interceptor, around the workflow's run:
-  once it returns or raises, and only when that is not a replay
-  (``workflow.unsafe.is_replaying()``). A workflow whose history is replayed — after a
-  cache eviction, a worker restart, for a query on a closed workflow — reaches its end
-  again only under replay, so it is not counted again; the eviction itself is processed
-  as a replay too (the SDK says so), so a run torn down from the cache is not a failure.
-  The duration is workflow time (``workflow.now()`` less the run's start time), so it
-  is the same whichever worker ends the run.
-* Invitations and DNS verification are counted by the activity interceptor from what
-  the activities return: activities never replay. The domain commands say whether they
-  wrote (``written``; a compensation's ``done``), so a retried command that was a no-op
-  is not counted again. A mail is counted when the send activity returns ``sent``; the
-  only double count left is an attempt that succeeded but whose completion never
-  reached the server (it is retried): these are rates for dashboards and alerts.
-
-Names follow Prometheus conventions: counters end in ``_total`` (the client appends it),
-durations are ``_seconds``, label values are a small fixed set (never an address, an id
-or a message).
-
-Each :class:`WorkerMetrics` has its own ``CollectorRegistry`` (served by ``/metrics``),
-so tests and several workers in one process never share counters.
+Activities, workflows, bootstrap outcomes and undos, DNS, invitations and refused accepts,
+and the process. Nothing is counted in workflow code or on a replay; invitations are
+counted from what the activities report they wrote. Each :class:`WorkerMetrics` has its
+own registry. What each metric answers, and why nothing counts twice:
+docs/design/worker-metrics.md.
 """
 
 from __future__ import annotations
@@ -52,16 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from prometheus_client import (
-    GC_COLLECTOR,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    GCCollector,
-    Histogram,
-    PlatformCollector,
-    ProcessCollector,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from temporalio import activity, workflow
 from temporalio.exceptions import ApplicationError, is_cancelled_exception
 from temporalio.worker import (
@@ -73,14 +27,15 @@ from temporalio.worker import (
     WorkflowInterceptorClassInput,
 )
 
+from a4c_service.metrics import register_process_collectors
 from a4c_worker.contracts import CompensationOutcome, InvitationOutcome, MailOutcome, SendMailInput
-from a4c_worker.workflows.bootstrap import (
+from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
+from a4c_worker.workflows.bootstrap_progress import (
     CANCELLED,
     CONFIGURE_DNS,
     FAILED,
     RECORD_DNS_VERIFIED,
     VERIFY_DNS,
-    OrganizationBootstrapWorkflow,
 )
 from a4c_worker.workflows.models import BootstrapProgress
 from a4c_worker.workflows.saga import failure_type
@@ -96,16 +51,6 @@ DNS_STEPS = (CONFIGURE_DNS, VERIFY_DNS, RECORD_DNS_VERIFIED)
 # A bootstrap runs for minutes (DNS propagation, verification back-off), sometimes hours.
 BOOTSTRAP_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 21600)
 DNS_VERIFICATION_BUCKETS = (0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600, 1200, 3600)
-
-
-def register_process_collectors(registry: CollectorRegistry) -> None:
-    """CPU, memory, file descriptors and start time of this process; Python's version and
-    garbage collector. On a registry of our own: the default one is never served.
-    (The projector has its own copy, which the API uses: neither may import the other.)"""
-    ProcessCollector(registry=registry)
-    PlatformCollector(registry=registry)
-    if GC_COLLECTOR is not None:  # CPython only
-        GCCollector(registry=registry)
 
 
 class WorkerMetrics:

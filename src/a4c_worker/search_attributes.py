@@ -12,7 +12,7 @@ cannot hold one (the domain allows neither ``@`` in a slug nor in a tag).
 A cluster accepts only attributes registered on its namespace: ``a4c dev`` and the
 tests' dev server register :data:`SEARCH_ATTRIBUTES` when they start
 (:func:`dev_server_args`); production registers them once per namespace
-(:func:`create_commands`, quoted in the README).
+(:func:`create_commands`, quoted in docs/operating.md).
 """
 
 from __future__ import annotations

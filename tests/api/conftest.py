@@ -45,6 +45,7 @@ from a4c_api.cli import new_key
 from a4c_api.observability import ApiMetrics
 from a4c_api.settings import ApiSettings, load_settings
 from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication
+from a4c_projector.dialects.connection import connect
 from a4c_projector.engine.runner import Runner, RunnerOptions
 from a4c_projector.eventlog.store import EventStore, open_event_store
 from a4c_projector.queries import InvitationRecord, ReadModel
@@ -291,7 +292,7 @@ async def running_stack(
     env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(folder / "ev.db")}
     app = OnboardingApplication(env, token_secret=TOKEN_SECRET)
     store = open_event_store(env)
-    with store.location.connect() as db:
+    with connect(store.location) as db:
         ensure_schema(db)
     runner = Runner(store, RunnerOptions(poll_interval=0.02, gap_grace=0.05))
     projector = _follow(runner)

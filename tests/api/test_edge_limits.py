@@ -32,8 +32,8 @@ from tests.support import free_port
 
 from a4c_api.app import create_app
 from a4c_api.observability import KNOWN_METHODS, UNKNOWN_METHOD, serve_metrics
-from a4c_api.pages import SIGN_IN_DEV_PATH, SIGN_OUT_PATH
 from a4c_api.pages.forms import MAX_FORM_BYTES, MAX_FORM_FIELDS
+from a4c_api.pages.paths import SIGN_IN_DEV_PATH, SIGN_OUT_PATH
 from a4c_api.problems import PROBLEM_JSON
 from a4c_api.settings import DEFAULT_MAX_BODY_BYTES, load_settings
 from a4c_projector.eventlog.store import open_event_store

@@ -28,7 +28,12 @@ from tests.servers.oidc import OIDCProvider, serve_provider, sub_for
 from tests.support import free_port
 
 from a4c_api.app import SESSION_COOKIE
-from a4c_api.pages import OIDC_CALLBACK_PATH, SIGN_IN_DEV_PATH, SIGN_IN_OIDC_PATH, SIGN_OUT_PATH
+from a4c_api.pages.paths import (
+    OIDC_CALLBACK_PATH,
+    SIGN_IN_DEV_PATH,
+    SIGN_IN_OIDC_PATH,
+    SIGN_OUT_PATH,
+)
 from a4c_worker.config import ACCEPT_PATH
 
 CSRF_INPUT = re.compile(r'name="csrf" value="([^"]+)"')

@@ -23,8 +23,8 @@ from tests.servers.http import ServedApp
 from tests.servers.oidc import sub_for
 from tests.support import wait_for_async
 
-from a4c_api.pages import OIDC_CALLBACK_PATH, SIGN_IN_DEV_PATH, STYLESHEET_PATH
 from a4c_api.pages.identity import dev_identity
+from a4c_api.pages.paths import OIDC_CALLBACK_PATH, SIGN_IN_DEV_PATH, STYLESHEET_PATH
 from a4c_worker.client import resend_invitation, revoke_invitation
 from a4c_worker.config import ACCEPT_PATH
 

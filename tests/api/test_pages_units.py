@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from starlette.requests import Request
 
-from a4c_api.pages import NOTICE_STATUS, classify
+from a4c_api.pages.accept import classify
 from a4c_api.pages.identity import (
     DEV_PREFIX,
     Identity,
@@ -25,6 +25,7 @@ from a4c_api.pages.identity import (
     token_endpoint_auth_method,
     with_userinfo,
 )
+from a4c_api.pages.notices import NOTICE_STATUS
 from a4c_api.pages.rendering import (
     csrf_token,
     csrf_valid,

@@ -26,6 +26,7 @@ from a4c_api.app import create_app
 from a4c_api.cli import new_key
 from a4c_api.settings import load_settings
 from a4c_domain import OnboardingApplication
+from a4c_projector.dialects.connection import connect
 from a4c_projector.engine.projector import Projector
 from a4c_projector.eventlog.store import EventStore, open_event_store
 from a4c_projector.readmodel.tables import ensure_schema
@@ -73,7 +74,7 @@ async def served(
     app = OnboardingApplication(env)
     store = open_event_store(env)
     try:
-        with store.location.connect() as db:
+        with connect(store.location) as db:
             ensure_schema(db)
         slug = f"pg-{uuid.uuid4().hex[:8]}"
         org = app.register_organization(name="Faulty", slug=slug, org_type="provider")

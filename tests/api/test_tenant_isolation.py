@@ -34,10 +34,11 @@ from tests.support import TOKEN_SECRET, wait_for_async
 
 from a4c_api.app import create_app
 from a4c_api.cli import new_key
-from a4c_api.pages import SIGN_IN_DEV_PATH
+from a4c_api.pages.paths import SIGN_IN_DEV_PATH
 from a4c_api.settings import load_settings
 from a4c_api.v1.common import CONSISTENT_HEADER
 from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication
+from a4c_projector.dialects.connection import connect
 from a4c_projector.engine.runner import Runner, RunnerOptions
 from a4c_projector.eventlog.store import EventStore, open_event_store
 from a4c_projector.queries import ReadModel
@@ -113,7 +114,7 @@ async def lagging(tmp_path: Path, temporal_env: WorkflowEnvironment) -> AsyncIte
     env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "ev.db")}
     app = OnboardingApplication(env, token_secret=TOKEN_SECRET)
     store = open_event_store(env)
-    with store.location.connect() as db:
+    with connect(store.location) as db:
         ensure_schema(db)
     orgs = []
     for name in ("a", "b"):

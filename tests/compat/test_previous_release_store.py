@@ -41,6 +41,7 @@ from a4c_domain import (
 from a4c_domain.base import DomainAggregate
 from a4c_domain.claim_backfill import ClaimSummary, backfill_domain_claims
 from a4c_domain.errors import DomainTaken, OrganizationInactive
+from a4c_projector.dialects.connection import connect
 from a4c_projector.engine.projector import Projector
 from a4c_projector.eventlog.store import EventStore, open_event_store
 from a4c_projector.maintenance.audit import audit
@@ -370,7 +371,7 @@ def test_the_projector_takes_over_the_read_models_0_2_0_kept(deployed: OldStore)
         assert reads.position() == last
         acme = reads.organization_by_slug("acme")
         assert acme is not None and acme.tags == ("eu", "gold")
-    with deployed.events.location.connect() as db:
+    with connect(deployed.events.location) as db:
         assert not db.table_exists("members")  # 0.2.0 kept no members
     projector = deployed.projector()
     try:

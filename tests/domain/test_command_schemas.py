@@ -35,8 +35,12 @@ EDGY = (
     + string.digits
     + "éßЖ中"
 )
+# Code points this Python's Unicode tables know, and no surrogates (JSON cannot carry
+# them): one unassigned here (Cn) may be a letter in the newer tables of the schema's
+# regex engine (U+31350, assigned in Unicode 15), and the two would then disagree about
+# the Unicode version, not the rule.
 texts = st.one_of(
-    st.text(max_size=12),
+    st.text(st.characters(exclude_categories=("Cn", "Cs")), max_size=12),
     st.text(alphabet=EDGY, max_size=12),
     st.text(alphabet=EDGY, min_size=95, max_size=110),
 )

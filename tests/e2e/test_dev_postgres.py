@@ -21,7 +21,7 @@ import pytest
 from psycopg import sql
 
 from a4c_domain import organization_id
-from a4c_tool.stack import SAMPLE
+from a4c_tool.stackreport import SAMPLE
 from tests.e2e.dev import assert_all_gone, descendants, environment, read_until, start_dev
 from tests.servers.postgres import PG_HOST, PG_PORT, PG_USER, pg_conninfo
 

@@ -22,14 +22,15 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from a4c_api.pages import SIGN_IN_DEV_PATH
 from a4c_api.pages.identity import dev_identity
+from a4c_api.pages.paths import SIGN_IN_DEV_PATH
 from a4c_domain import OnboardingApplication, organization_id
 from a4c_projector.dialects.location import Location
 from a4c_projector.queries import ReadModel
 from a4c_tool.cli import main
 from a4c_tool.processes import free_port
-from a4c_tool.stack import SAMPLE, store_env
+from a4c_tool.stackconfig import store_env
+from a4c_tool.stackreport import SAMPLE
 from a4c_worker.config import ACCEPT_PATH
 from tests.e2e.dev import CHILD_COMMANDS, assert_all_gone, descendants, read_until, start_dev
 from tests.servers.postgres import postgres_env

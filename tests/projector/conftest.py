@@ -25,6 +25,7 @@ from eventsourcing.persistence import StoredEvent
 from prometheus_client.parser import text_string_to_metric_families
 
 from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication, Organization
+from a4c_projector.dialects.connection import connect
 from a4c_projector.dialects.location import Location
 from a4c_projector.engine.projector import Projector
 from a4c_projector.eventlog.source import head
@@ -62,7 +63,7 @@ class Store:
             projector.close()
 
     def live_rows(self) -> dict[str, Any]:
-        with self.location.connect() as db:
+        with connect(self.location) as db:
             return snapshot_rows(db, TableSet())
 
 
@@ -195,7 +196,7 @@ class Poison:
     events: int = 4  # Registered, DNSConfigured (poison), DNSVerified, Activated
 
     def repair(self, store: Store) -> None:
-        with store.location.connect() as db, db.transaction():
+        with connect(store.location) as db, db.transaction():
             # eventsourcing's SQLite recorder keeps ids as 32 hex digits
             key = self.organization_id if db.dialect == "postgres" else self.organization_id.hex
             repaired = db.execute(
@@ -342,7 +343,7 @@ class Daemon:
 
 def tracked_position(store: Store, projection: str = "a4c") -> int:
     """The projection's position; 0 before the daemon has created its tables."""
-    with store.location.connect() as db:
+    with connect(store.location) as db:
         try:
             with db.transaction():
                 return read_position(db, projection)
@@ -351,7 +352,7 @@ def tracked_position(store: Store, projection: str = "a4c") -> int:
 
 
 def store_head(store: Store) -> int:
-    with store.location.connect() as db, db.transaction():
+    with connect(store.location) as db, db.transaction():
         return head(db)
 
 
@@ -359,7 +360,7 @@ def assert_complete(store: Store) -> None:
     """The live model is at the head, equals a rebuild from scratch, and audits clean."""
     assert tracked_position(store) == store_head(store)
     assert store.live_rows() == store.rebuilt_rows()
-    with store.location.connect() as db:
+    with connect(store.location) as db:
         report = audit(db, "a4c")
     assert report.complete, report.missing
     assert report.applied + report.parked == report.checked == store_head(store)

@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from a4c_projector.dialects.base import Database
+from a4c_projector.dialects.connection import connect
 from a4c_projector.eventlog.source import head
 from a4c_projector.maintenance.audit import audit
 from a4c_projector.readmodel.tables import LIVE, ensure_schema
@@ -76,7 +77,7 @@ def test_a_parked_event_ends_a_run_and_is_audited_as_parked(any_store: Store) ->
 
 
 def test_the_per_event_log_of_earlier_versions_is_folded_into_runs(any_store: Store) -> None:
-    with any_store.location.connect() as db:
+    with connect(any_store.location) as db:
         ensure_schema(db)
         with db.transaction():
             db.execute(f'DROP TABLE "{LIVE.applied}"')

@@ -27,6 +27,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from a4c_domain import OnboardingApplication
 from a4c_domain.application import TOKEN_SECRET_VAR
+from a4c_projector.dialects.connection import connect
 from a4c_projector.dialects.postgres import PostgresDatabase
 from a4c_projector.eventlog.store import open_event_store
 from tests.projector.conftest import (
@@ -106,7 +107,7 @@ def test_a_password_libpq_would_misread_reaches_postgres_intact(
     location = open_event_store(env).location
     parsed = conninfo_to_dict(location.conninfo)
     assert (parsed["password"], parsed["port"], parsed["user"]) == (password, "5432", role)
-    with location.connect() as db:
+    with connect(location) as db:
         assert db.execute("SELECT current_user") == [(role,)]
         assert isinstance(db, PostgresDatabase)
         info = db.conn.info
@@ -150,7 +151,7 @@ def test_the_password_topic_and_connect_timeout_are_honoured(
     for token in ("first token", "rotated token"):  # asked again for every connection
         _TOPIC_PASSWORD.append(token)
         set_password(pg_server, role, token)
-        with location.connect() as db:
+        with connect(location) as db:
             assert isinstance(db, PostgresDatabase)
             assert db.conn.info.password == token
 

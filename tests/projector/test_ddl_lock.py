@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from a4c_projector.dialects.connection import connect
 from a4c_projector.dialects.location import Location
 from a4c_projector.readmodel.tables import ensure_schema
 from tests.servers.postgres import fresh_schema
@@ -29,11 +30,11 @@ def test_a_busy_store_does_not_hold_up_the_schema_of_another(
     pg_server: str, pg_schema: str, other_schema: str
 ) -> None:
     busy = Location("postgres", conninfo=pg_server, schema=pg_schema)
-    with busy.connect() as db:
+    with connect(busy) as db:
         ensure_schema(db)
     writer = psycopg.connect(pg_server)
     writer.execute(f'LOCK TABLE "{pg_schema}".organizations IN ROW EXCLUSIVE MODE')
-    stuck = busy.connect()
+    stuck = connect(busy)
     starting = threading.Thread(target=ensure_schema, args=(stuck,))
     try:
         starting.start()  # waits for the writer, holding the busy store's DDL lock
@@ -48,7 +49,7 @@ def test_a_busy_store_does_not_hold_up_the_schema_of_another(
                 starting.join(0.05)
             else:
                 raise AssertionError("the busy store's DDL never waited for its writer")
-        other = Location("postgres", conninfo=pg_server, schema=other_schema).connect()
+        other = connect(Location("postgres", conninfo=pg_server, schema=other_schema))
         try:
             with other.transaction():
                 other.execute("SET lock_timeout = '2s'")

@@ -20,6 +20,7 @@ import pytest
 from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication
 from a4c_domain.commands import Role
 from a4c_domain.errors import InvalidScope
+from a4c_projector.dialects.connection import connect
 from a4c_projector.maintenance.rebuild import rebuild
 from a4c_projector.queries import ReadModel
 from a4c_projector.readmodel.tables import LIVE
@@ -248,7 +249,7 @@ def test_a_projection_from_before_the_members_table_gets_its_members(tenants: Te
     finds nothing to differ (no ``--force``)."""
     store = tenants.store
     expected = store.live_rows()
-    with store.location.connect() as db, db.transaction():
+    with connect(store.location) as db, db.transaction():
         db.execute(f'DROP TABLE "{LIVE.members}"')  # as a 0.2 projection is
     accept(store.app, tenants.acme, tenants.ids["dave"], "u-dave")  # and one more since
     project(store)  # the new release starts
@@ -260,6 +261,20 @@ def test_a_projection_from_before_the_members_table_gets_its_members(tenants: Te
     assert len(live["members"]) == 5
     report = rebuild(store.location, store.store.mapper)
     assert report.swapped and report.differences == []
+
+
+def test_a_rebuild_of_a_projection_from_before_the_members_table_finds_nothing_to_differ(
+    tenants: Tenants,
+) -> None:
+    """Rebuilt before this release's projector ever started: the rebuild's own start
+    derives the live members first, so they equal the rebuilt ones (no ``--force``)."""
+    store = tenants.store
+    expected = store.live_rows()
+    with connect(store.location) as db, db.transaction():
+        db.execute(f'DROP TABLE "{LIVE.members}"')  # as a 0.2 projection is
+    report = rebuild(store.location, store.store.mapper)
+    assert report.swapped and report.differences == []
+    assert store.live_rows() == expected
 
 
 def test_a_big_batch_derives_every_member(any_store: Store) -> None:

@@ -21,6 +21,7 @@ import pytest
 
 from a4c_domain import Organization
 from a4c_domain.errors import ConfigurationError
+from a4c_projector.dialects.connection import connect
 from a4c_projector.engine.runner import Runner, RunnerOptions
 from a4c_projector.eventlog.guard import FetchedRow, GapGuard
 from a4c_projector.maintenance.audit import audit
@@ -96,7 +97,7 @@ def test_naive_max_id_skips_but_guard_does_not(pg_store: Store) -> None:
         thread.join()
         naive.run_batch()
         guarded.catch_up()
-        with pg_store.location.connect() as db:
+        with connect(pg_store.location) as db:
             assert [m.notification_id for m in audit(db, "naive", TableSet("__naive")).missing] == [
                 1,
                 2,
@@ -136,7 +137,7 @@ def test_concurrent_slow_writers_live(pg_schema: str, db_functions: str) -> None
             t.start()
         for t in [*writers, fast]:
             t.join()
-        with store.location.connect() as db:
+        with connect(store.location) as db:
             head = int(
                 db.execute(
                     f"SELECT max(notification_id) FROM {db.location.qualified_events_table}"
@@ -150,7 +151,7 @@ def test_concurrent_slow_writers_live(pg_schema: str, db_functions: str) -> None
     live = store.live_rows()
     assert len(live["organizations"]) == 8 * 6 + 40
     assert live == store.rebuilt_rows()
-    with store.location.connect() as db:
+    with connect(store.location) as db:
         report = audit(db, "a4c")
     assert report.complete and report.checked == report.applied == 8 * 6 * 2 + 40
 
@@ -197,7 +198,7 @@ def test_a_long_writer_elsewhere_does_not_hold_up_a_gap_but_an_events_writer_doe
         finally:
             projector.close()
         elsewhere.rollback()
-    with location.connect() as db:
+    with connect(location) as db:
         report = audit(db, "a4c")
     assert report.complete and report.applied == 4
 

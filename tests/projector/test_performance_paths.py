@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from a4c_domain.ids import event_id
+from a4c_projector.dialects.connection import connect
 from a4c_projector.engine import readahead
 from a4c_projector.engine.projector import PoisonEvent
 from a4c_projector.eventlog.source import head
@@ -52,7 +53,7 @@ def project(store: Store, suffix: str, **kwargs: Any) -> dict[str, Any]:
 
 def replay_from_zero(store: Store, suffix: str, **kwargs: Any) -> dict[str, Any]:
     """Move the position back to 0 and catch up again over the same tables."""
-    with store.location.connect() as db, db.transaction():
+    with connect(store.location) as db, db.transaction():
         db.execute(
             "UPDATE projector_tracking SET position = 0 WHERE projection = %s", ("p" + suffix,)
         )
@@ -95,7 +96,7 @@ def test_read_ahead_gives_the_same_tables(pg_store: Store, monkeypatch: pytest.M
 def test_poison_in_a_read_ahead_slice_stops_before_it(pg_store: Store) -> None:
     seed(pg_store.app, 10)  # 40 events
     poisoned = 23
-    with pg_store.location.connect() as db, db.transaction():
+    with connect(pg_store.location) as db, db.transaction():
         db.execute(
             "UPDATE a4c_events SET topic = 'no.such.module:Event' WHERE notification_id = %s",
             (poisoned,),
@@ -125,7 +126,7 @@ def test_a_run_of_rolled_back_ids_longer_than_a_batch_is_passed(pg_store: Store)
         projection="gap", tables=TableSet("__gap"), batch_size=10, gap_grace=0.01
     )
     try:
-        with pg_store.location.connect() as db:
+        with connect(pg_store.location) as db:
             top = head(db)
         assert top > 40
 

@@ -16,6 +16,7 @@ import threading
 import psycopg
 import pytest
 
+from a4c_projector.dialects.connection import connect
 from a4c_projector.engine.projector import ONE_BY_ONE_LIMIT, PoisonEvent
 from a4c_projector.maintenance.audit import audit
 from a4c_projector.maintenance.rebuild import rebuild
@@ -39,7 +40,7 @@ POISON_TOPIC = "a4c_domain.organization:Organization.DNSConfigured"
 
 
 def parked_now(store: Store) -> list[ParkedEvent]:
-    with store.location.connect() as db, db.transaction():
+    with connect(store.location) as db, db.transaction():
         return list_parked(db)
 
 
@@ -137,7 +138,7 @@ def test_retry_waits_for_the_batch_in_flight_and_takes_what_it_parked(pg_store: 
     batch_thread = threading.Thread(target=batch.run_batch)
     batch_thread.start()
     outcomes = []
-    retry_db = pg_store.location.connect(purpose="retry")
+    retry_db = connect(pg_store.location, purpose="retry")
     try:
         assert in_commit.wait(10)
         retry_thread = threading.Thread(
@@ -165,7 +166,7 @@ def test_retry_waits_for_the_batch_in_flight_and_takes_what_it_parked(pg_store: 
         retry_db.close()
     # The retry saw what the batch parked: versions 2-5, nothing left behind.
     assert [(o.applied, o.error) for o in outcomes] == [(4, None)]
-    with pg_store.location.connect() as db:
+    with connect(pg_store.location) as db:
         assert list_parked(db) == []
     with ReadModel(pg_store.location) as reads:
         row = reads.organization(poison.organization_id)
@@ -186,7 +187,7 @@ def test_sqlite_parks_and_retries_too(sqlite_store: Store) -> None:
     lenient = sqlite_store.projector(dead_letter=True)
     lenient.catch_up()
     lenient.close()
-    with sqlite_store.location.connect() as db:
+    with connect(sqlite_store.location) as db:
         assert [p.notification_id for p in list_parked(db)] == [2, 3, 4]
         assert retry_parked(db, sqlite_store.store.mapper)[0].error is not None
         assert len(list_parked(db)) == 3  # a failed retry changes nothing
@@ -202,7 +203,7 @@ def test_sqlite_parks_and_retries_too(sqlite_store: Store) -> None:
 def refuse_name(store: Store, name: str) -> None:
     """A read-model constraint that refuses one organization name (as a DBA might add):
     the event decodes and handles fine, only its row cannot be written."""
-    with store.location.connect() as db, db.transaction():
+    with connect(store.location) as db, db.transaction():
         ensure_schema(db)
         if db.dialect == "postgres":
             db.execute(f"ALTER TABLE organizations ADD CONSTRAINT refused CHECK (name <> '{name}')")
@@ -214,7 +215,7 @@ def refuse_name(store: Store, name: str) -> None:
 
 
 def allow_all_names(store: Store) -> None:
-    with store.location.connect() as db, db.transaction():
+    with connect(store.location) as db, db.transaction():
         if db.dialect == "postgres":
             db.execute("ALTER TABLE organizations DROP CONSTRAINT refused")
         else:
@@ -276,11 +277,11 @@ def test_a_row_the_read_model_refuses_is_parked_with_its_aggregate_and_retried(
     with ReadModel(any_store.location) as reads:
         assert reads.organization_by_slug("refused") is None
         assert reads.organization_by_slug("after-0") is not None  # the others went on
-    with any_store.location.connect() as db:
+    with connect(any_store.location) as db:
         report = audit(db, "a4c")
     assert report.complete and report.parked == 2  # every event applied or parked
     allow_all_names(any_store)
-    with any_store.location.connect() as db:
+    with connect(any_store.location) as db:
         outcomes = retry_parked(db, any_store.store.mapper)
     assert [(o.applied, o.error) for o in outcomes] == [(2, None)]
     with ReadModel(any_store.location) as reads:
@@ -306,5 +307,5 @@ def test_a_rebuild_parks_what_the_live_projection_parked_or_stops_naming_it(
     report = rebuild(pg_store.location, pg_store.store.mapper, dead_letter=True)
     assert report.swapped and report.differences == []
     assert [p.notification_id for p in parked_now(pg_store)] == [12, 13, 14]
-    with pg_store.location.connect() as db:
+    with connect(pg_store.location) as db:
         assert audit(db, "a4c").complete

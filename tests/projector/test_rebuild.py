@@ -12,6 +12,7 @@ from uuid import UUID
 import psycopg
 import pytest
 
+from a4c_projector.dialects.connection import connect
 from a4c_projector.maintenance.compare import differing_rows
 from a4c_projector.maintenance.rebuild import (
     RebuildMismatch,
@@ -39,7 +40,7 @@ def test_cli_rebuild_keeps_serving_reads_until_the_swap(pg_store: Store) -> None
     projector.catch_up()
     projector.close()
     expected = pg_store.live_rows()
-    with pg_store.location.connect() as db:
+    with connect(pg_store.location) as db:
         indexes = index_names(db)
 
     # Readers on their own connection all along: each read sees the whole model.
@@ -72,7 +73,7 @@ def test_cli_rebuild_keeps_serving_reads_until_the_swap(pg_store: Store) -> None
                 return False
 
             wait_for(half_built, timeout=60, what="the rebuild to be half-way")
-            with pg_store.location.connect() as db:
+            with connect(pg_store.location) as db:
                 fresh = db.execute('SELECT count(*) FROM "organizations__rebuild"')[0][0]
             assert 0 < fresh < ORGS  # a half-built model exists ...
             assert pg_store.live_rows() == expected  # ... and readers see the whole one
@@ -93,7 +94,7 @@ def test_cli_rebuild_keeps_serving_reads_until_the_swap(pg_store: Store) -> None
     assert not failures
     assert seen and set(seen) == {len([n for n in range(ORGS) if n % 3 == 0])}
     assert pg_store.live_rows() == expected
-    with pg_store.location.connect() as db:
+    with connect(pg_store.location) as db:
         assert index_names(db) == indexes
 
 
@@ -102,7 +103,7 @@ def test_a_rebuild_that_disagrees_is_not_swapped(pg_store: Store) -> None:
     projector = pg_store.projector()
     projector.catch_up()
     projector.close()
-    with pg_store.location.connect() as db, db.transaction():
+    with connect(pg_store.location) as db, db.transaction():
         (tampered,) = db.execute(
             "UPDATE organizations SET name = 'Tampered' WHERE slug = 'org-1' RETURNING id"
         )[0]
@@ -122,7 +123,7 @@ def test_a_rebuild_that_disagrees_is_not_swapped(pg_store: Store) -> None:
 def constraint_names(store: Store) -> list[str]:
     if store.location.dialect != "postgres":
         return []
-    with store.location.connect() as db:
+    with connect(store.location) as db:
         rows = db.execute(
             "SELECT conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
             "WHERE n.nspname = %s ORDER BY 1",
@@ -135,7 +136,7 @@ def test_rebuild_and_restart_leave_exactly_the_indexes_of_a_fresh_start(
     any_store: Store,
 ) -> None:
     seed(any_store.app, 2)
-    with any_store.location.connect() as db:
+    with connect(any_store.location) as db:
         ensure_schema(db)
         fresh_start = index_names(db)
     constraints = constraint_names(any_store)
@@ -145,14 +146,14 @@ def test_rebuild_and_restart_leave_exactly_the_indexes_of_a_fresh_start(
         projector.catch_up()
         projector.close()
         assert rebuild(any_store.location, any_store.store.mapper).swapped
-        with any_store.location.connect() as db:
+        with connect(any_store.location) as db:
             ensure_schema(db)  # what the next start of the daemon does
             assert index_names(db) == fresh_start
             assert index_names(db, TableSet("__rebuild")) == {
                 t: [] for t in TableSet("__rebuild").all
             }
         assert constraint_names(any_store) == constraints
-    with any_store.location.connect() as db:
+    with connect(any_store.location) as db:
         assert set(index_names(db)) == set(LIVE.all)
 
 
@@ -201,7 +202,7 @@ def test_the_comparison_reports_rows_missing_on_either_side(any_store: Store) ->
     projector = any_store.projector()
     projector.catch_up()
     projector.close()
-    with any_store.location.connect() as db, db.transaction():
+    with connect(any_store.location) as db, db.transaction():
         (removed,) = db.execute("DELETE FROM organizations WHERE slug = 'org-0' RETURNING id")[0]
     with pytest.raises(RebuildMismatch) as refused:
         rebuild(any_store.location, any_store.store.mapper)
@@ -214,7 +215,7 @@ def test_the_comparison_of_given_rows_looks_at_those_rows_only(any_store: Store)
         projector = any_store.projector(projection=f"p{tables.suffix}", tables=tables)
         projector.catch_up()
         projector.close()
-    with any_store.location.connect() as db, db.transaction():
+    with connect(any_store.location) as db, db.transaction():
         tampered = [
             UUID(
                 str(
@@ -343,6 +344,6 @@ def test_a_swap_that_never_gets_the_lock_gives_up_and_keeps_both_sets(pg_store: 
     finally:
         holder.release()
     assert pg_store.live_rows() == before
-    with pg_store.location.connect() as db, db.transaction():
+    with connect(pg_store.location) as db, db.transaction():
         fresh = db.execute('SELECT count(*) FROM "organizations__rebuild"')[0][0]
     assert fresh == 5  # the verified fresh set is kept

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from pydantic import BaseModel
 
+from a4c_projector.dialects.connection import connect
 from a4c_projector.dialects.location import Location
 from a4c_projector.dialects.sqldir import source_sql_dir, sql_files
 from a4c_projector.queries import InvitationRecord, MemberRecord, OrganizationRecord
@@ -168,7 +169,7 @@ def sqlite_printed(default: str) -> str:
 
 def test_the_derived_sqlite_ddl_creates_exactly_the_declared_schema(tmp_path: Path) -> None:
     location = Location(dialect="sqlite", sqlite_path=str(tmp_path / "models.sqlite"))
-    with location.connect() as db:
+    with connect(location) as db:
         ensure_schema(db)
     conn = sqlite3.connect(location.sqlite_path)
     try:

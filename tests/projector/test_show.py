@@ -16,7 +16,9 @@ import pytest
 from a4c_domain import ALL_ORGANIZATIONS
 from a4c_domain.invitation import Invitation
 from a4c_projector import cli
+from a4c_projector.dialects.connection import connect
 from a4c_projector.queries import ReadModel
+from a4c_projector.readmodel.tables import LIVE
 from tests.projector.conftest import Store, run_cli
 
 
@@ -190,3 +192,27 @@ def test_show_members_after_an_accept(shown: Store, capsys: pytest.CaptureFixtur
     code, out, _ = show(capsys, "members", "--tag", "gold")
     assert code == 0 and "user-alice" in out.splitlines()[2]
     assert not [s for s in secrets_of(shown) if s in out]
+
+
+def test_show_members_of_a_projection_from_before_the_members_table(
+    shown: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 0.2 projection has no members table: the first command of this release creates
+    it and derives the members of invitations accepted back then, before showing them."""
+    app = shown.app
+    with ReadModel(shown.location) as reads:
+        alice = next(i for i in reads.invitations(ALL_ORGANIZATIONS) if i.first_name == "Alice")
+    app.accept_invitation(
+        organization_id=alice.organization_id,
+        invitation_id=alice.id,
+        token=app.invitation_token(alice.id, alice.organization_id),
+        user_id="user-alice",
+    )
+    projector = shown.projector()
+    projector.catch_up()
+    projector.close()
+    with connect(shown.location) as db, db.transaction():
+        db.execute(f'DROP TABLE "{LIVE.members}"')  # as a 0.2 projection is
+    code, out, err = show(capsys, "members", "--format", "json")
+    assert (code, err) == (0, "")
+    assert [m["user_id"] for m in json.loads(out)] == ["user-alice"]

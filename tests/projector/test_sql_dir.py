@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from a4c_projector.dialects.connection import connect
 from a4c_projector.dialects.sqldir import SHARED_SQL_DIR, find_sql_dir, source_sql_dir, sql_files
 from tests.projector.conftest import Store, run_cli
 
@@ -48,5 +49,5 @@ def test_the_cli_reads_projector_sql_dir(pg_store: Store, tmp_path: Path) -> Non
     (marked / "099_marker.sql").write_text("CREATE TABLE IF NOT EXISTS ddl_marker (x int);")
     code, _, err = run_cli(pg_store.env, "status", PROJECTOR_SQL_DIR=str(marked))
     assert code == 0, err
-    with pg_store.location.connect() as db:
+    with connect(pg_store.location) as db:
         assert db.execute("SELECT to_regclass('ddl_marker') IS NOT NULL")[0][0] is True

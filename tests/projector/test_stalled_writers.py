@@ -22,6 +22,7 @@ import psycopg
 import pytest
 
 from a4c_domain.errors import ConfigurationError
+from a4c_projector.dialects.connection import connect
 from a4c_projector.eventlog.guard import GapGuard
 from a4c_projector.maintenance.audit import audit
 from a4c_projector.settings import load_settings
@@ -116,7 +117,7 @@ def test_a_writer_stalled_after_drawing_its_id_is_never_skipped(pg_store: Store)
     finally:
         writer.join(30)
         projector.close()
-    with location.connect() as db:
+    with connect(location) as db:
         report = audit(db, "a4c")
     assert report.complete and report.applied == store_head(pg_store)
 

@@ -19,6 +19,7 @@ from uuid import UUID
 import pytest
 
 from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication
+from a4c_projector.dialects.connection import connect
 from a4c_projector.maintenance.rebuild import rebuild
 from a4c_projector.queries import ProjectionTimeout, ReadModel
 from a4c_projector.readmodel.tables import LIVE
@@ -122,7 +123,7 @@ def test_one_row_per_generation_with_its_issuing_event(
 ) -> None:
     alice = reads.invitation(invitations.ids["alice"], invitations.acme)
     assert alice is not None and alice.token_reissued_at is not None
-    with invitations.store.location.connect() as db, db.transaction():
+    with connect(invitations.store.location) as db, db.transaction():
         rows = db.execute(
             "SELECT invitation_id, organization_id, token_generation, issued_at, version "
             f'FROM "{LIVE.invitation_tokens}" ORDER BY invitation_id, token_generation'
@@ -144,7 +145,7 @@ def test_one_row_per_generation_with_its_issuing_event(
 
 def test_no_table_holds_a_token_in_plain(invitations: Invitations) -> None:
     tokens = list(invitations.tokens.values())
-    with invitations.store.location.connect() as db, db.transaction():
+    with connect(invitations.store.location) as db, db.transaction():
         stored = [
             str(value)
             for table in (*LIVE.all, "projector_tracking")
@@ -175,7 +176,7 @@ def test_a_projection_from_before_the_tokens_table_gets_every_generation(
     the store), so a plain rebuild then finds nothing to differ."""
     store = invitations.store
     expected = store.live_rows()["invitation_tokens"]
-    with store.location.connect() as db, db.transaction():
+    with connect(store.location) as db, db.transaction():
         db.execute(f'DROP TABLE "{LIVE.invitation_tokens}"')  # as an older projection is
     third = resend(store.app, invitations.acme, invitations.ids["alice"])  # one more since
     project(store)  # the new release starts

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from a4c_tool.stack import Ports, Stack
+from a4c_tool.stack import Stack
+from a4c_tool.stackconfig import Ports
 from a4c_worker.codec import PayloadKeys
 from a4c_worker.config import load_settings
 from a4c_worker.connection import TemporalSettings

@@ -5,28 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication, Organization
 from a4c_domain.claim_backfill import backfill_domain_claims
 from a4c_tool.entities import cleanup, find_tagged, render
 from a4c_worker.providers.dns import InMemoryDNSProvider
-from tests.servers.postgres import postgres_env
-from tests.support import TOKEN_SECRET
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OnboardingApplication]:
-    if request.param == "sqlite":
-        env = {"SQLITE_DBNAME": str(tmp_path / "events.sqlite")}
-    else:
-        env = postgres_env(request.getfixturevalue("pg_schema"))
-    application = OnboardingApplication(env, token_secret=TOKEN_SECRET)
-    yield application
-    application.close()
 
 
 async def seed(app: OnboardingApplication, dns: InMemoryDNSProvider) -> None:

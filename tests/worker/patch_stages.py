@@ -1,6 +1,6 @@
 """The bootstrap as its next two releases would have it: the patch deprecated, then removed.
 
-README "Changing a workflow safely": a ``workflow.patched`` branch lives through three
+docs/workflows.md, "Changing workflows safely": a ``workflow.patched`` branch lives through three
 releases. Today's code (stage 1) keeps both branches; these classes are stages 2 and 3,
 built from today's methods, so tests/worker/test_bootstrap_patch.py can show which
 recorded histories each stage replays before anyone deploys it. Same workflow name as

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from uuid import uuid4
 
 import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
-from tests.worker.flows import LINKS, sqlite_app
+from tests.worker.flows import LINKS
 
 from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication, organization_id
 from a4c_domain.base import DomainAggregate
@@ -35,13 +33,6 @@ from a4c_worker.contracts import (
 from a4c_worker.providers.dns import InMemoryDNSProvider, InMemoryDNSVerifier
 from a4c_worker.providers.email import InMemoryMailer
 from a4c_worker.providers.errors import PermanentProviderError, TransientProviderError
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[OnboardingApplication]:
-    application = sqlite_app(tmp_path)
-    yield application
-    application.close()
 
 
 @pytest.fixture
@@ -92,7 +83,7 @@ async def invited(acts: OnboardingActivities, slug: str = "acts-one") -> IssueIn
     issue = IssueInvitationInput(
         organization_id=organization_id(slug),
         invitee=Invitee(email="a@example.com", role="member", first_name="A", last_name="B"),
-        expires_at=datetime.now(UTC) + timedelta(days=1),
+        expires_at=acts.app.clock() + timedelta(days=1),
     )
     await env().run(acts.issue_invitation, issue)
     return issue

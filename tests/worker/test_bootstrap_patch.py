@@ -5,7 +5,7 @@ before it, so no invitee is mailed a link that a rollback then revokes. An execu
 that mailed first replays that way; one recorded by 0.4.0 replays the new way
 (tests/worker/test_replay_histories.py replays both with today's code). Here: what each
 history shows, and which histories the next stages (tests/worker/patch_stages.py: patch
-deprecated, then removed) replay: the checks the README's "Changing a workflow safely"
+deprecated, then removed) replay: the checks docs/workflows.md
 runs before each deployment.
 """
 

@@ -11,11 +11,11 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.domain.support import Store
 from tests.servers.postgres import postgres_env
 from tests.support import TOKEN_SECRET, free_port
 
@@ -28,23 +28,11 @@ SCRIPT = Path(sys.executable).with_name("a4c-worker")
 SHOP = "shop.orgs.example.com"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
-    if request.param == "sqlite":
-        return {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(tmp_path / "e.db"),
-        }
-    env = postgres_env(request.getfixturevalue("pg_schema"))
-    env.pop("POSTGRES_PASSWORD")  # trust auth: unset, as an operator would leave it
-    return env
-
-
 @pytest.fixture
-def app(store_env: dict[str, str]) -> Iterator[OnboardingApplication]:
-    application = OnboardingApplication(store_env, token_secret=TOKEN_SECRET)
-    yield application
-    application.close()
+def store_env(store: Store) -> dict[str, str]:
+    """The configuration of ``app``'s store, as the command is given it."""
+    # Trust auth: the password unset, as an operator would leave it.
+    return {k: v for k, v in store.env.items() if k != "POSTGRES_PASSWORD"}
 
 
 def old_organization(app: OnboardingApplication, slug: str, domain: str) -> Organization:

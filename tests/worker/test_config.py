@@ -8,7 +8,7 @@ import logging
 import pytest
 from tests.support import TOKEN_SECRET
 
-from a4c_domain.logs import JSONFormatter
+from a4c_service.logs import JSONFormatter
 from a4c_worker.config import SettingsError, load_settings
 from a4c_worker.connection import MASK
 from a4c_worker.providers.dns import (

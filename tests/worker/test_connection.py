@@ -22,7 +22,7 @@ from tests.support import TOKEN_SECRET
 from a4c_api.settings import ApiSettings
 from a4c_api.settings import load_settings as load_api_settings
 from a4c_domain.errors import ConfigurationError
-from a4c_domain.logs import JSONFormatter
+from a4c_service.logs import JSONFormatter
 from a4c_worker.config import SettingsError, WorkerSettings
 from a4c_worker.config import load_settings as load_worker_settings
 from a4c_worker.connection import (

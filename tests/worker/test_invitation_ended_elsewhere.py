@@ -22,7 +22,8 @@ from a4c_worker.client import invitation_handle, invite, start_bootstrap
 from a4c_worker.contracts import Invitee
 from a4c_worker.converter import DATA_CONVERTER
 from a4c_worker.worker import WORKFLOWS, workflow_runner
-from a4c_worker.workflows.bootstrap import REGISTER, OrganizationBootstrapWorkflow
+from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
+from a4c_worker.workflows.bootstrap_progress import REGISTER
 from a4c_worker.workflows.invitation import InvitationWorkflow
 
 # Far beyond the test: only the signal can end the workflow in time (else it hangs).

@@ -18,7 +18,6 @@ from temporalio.testing import ActivityEnvironment
 from tests.servers.bind import BindServer
 from tests.worker.flows import LINKS
 from tests.worker.providers.test_rfc2136 import served_targets, settings_for
-from tests.worker.test_activities import app
 
 from a4c_domain import OnboardingApplication, Organization
 from a4c_domain.claim_backfill import backfill_domain_claims
@@ -31,8 +30,6 @@ from a4c_worker.providers.dns import (
     RFC2136DNSProvider,
 )
 from a4c_worker.providers.email import InMemoryMailer
-
-__all__ = ["app"]  # the SQLite application fixture, shared with test_activities
 
 
 @pytest.fixture

@@ -1,19 +1,24 @@
-"""The pages' forms: a handful of small fields, URL-encoded, read in memory.
+"""The pages' forms: a handful of small fields, URL-encoded, read in memory, and the
+CSRF token among them checked, by one dependency every POST route takes.
 
-The pages' own forms post a CSRF token and one or two short values as
-``application/x-www-form-urlencoded`` (what a browser sends for a form without files).
-:func:`read_form` takes nothing else: any other type is 415 before the body is looked
-at, so a multipart upload is never parsed, and nothing is ever written to disk; a body
-past :data:`MAX_FORM_BYTES` is 413 once that much is read, more fields than
-:data:`MAX_FORM_FIELDS` or text that is not UTF-8 is 400. Each refusal is problem+json.
+:func:`read_form` takes ``application/x-www-form-urlencoded`` only (any other type is
+415 before the body is looked at: nothing is parsed or written to disk), at most
+:data:`MAX_FORM_BYTES` (else 413) and :data:`MAX_FORM_FIELDS` fields of UTF-8 (else
+400); each refusal is problem+json. :func:`csrf_checked` makes the dependency; a form
+without this session's token is answered by the CSRF page (403).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Annotated
 from urllib.parse import parse_qsl
 
+from fastapi import Depends
 from starlette.requests import Request
 
+from a4c_api.pages.notices import Answered, notice
+from a4c_api.pages.rendering import CSRF_FIELD, csrf_valid
 from a4c_api.problems import problem
 
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -48,3 +53,27 @@ async def read_form(request: Request) -> dict[str, str]:
             400, f"a form has at most {MAX_FORM_FIELDS} fields", kind="invalid-form"
         ) from None
     return dict(fields)
+
+
+def csrf_checked(
+    on_refusal: Callable[[Request], None] | None = None,
+) -> Callable[[Request], Awaitable[dict[str, str]]]:
+    """The dependency of a POST route (for a :class:`~a4c_api.pages.notices.PageRoute`):
+    the form, once its CSRF token is this session's; else the CSRF page answers, after
+    ``on_refusal`` (a route that counts its outcomes counts this one)."""
+
+    async def checked_form(request: Request) -> dict[str, str]:
+        form = await read_form(request)
+        if not csrf_valid(request, form.get(CSRF_FIELD)):
+            if on_refusal is not None:
+                on_refusal(request)
+            raise Answered(notice(request, "csrf"))
+        return form
+
+    return checked_form
+
+
+# A POST route's form, its CSRF token checked (as a parameter: ``form: CheckedForm``; a
+# route that reads no field lists ``Depends(checked_form)`` among its dependencies).
+checked_form = csrf_checked()
+CheckedForm = Annotated[dict[str, str], Depends(checked_form)]

@@ -1,30 +1,11 @@
 """Who the invitee is: whoever the platform's sign-in says. a4c stores no passwords.
 
-The session (an encrypted, HTTP-only, SameSite=Lax cookie: :mod:`a4c_api.sessions`)
-holds the signed-in person as ``{sub, email, method}``: ``sub`` is the user id an
-accepted invitation records, ``email`` the verified address, normalised the way the
-domain normalises the invited address, so the two compare equal exactly when they name
-the same mailbox. A person signed in by a method this instance does not allow (``dev``
-where the dev sign-in is off, ``oidc`` where no provider is configured) is nobody.
-
-Two ways to sign in:
-
-* ``oidc``: OpenID Connect, authorization code flow with PKCE (S256), as a relying party
-  built on Authlib's Starlette client. Authlib checks ``state`` (bound to this session)
-  and the ID token: its signature against the issuer's JWKS, issuer, audience, expiry
-  and ``nonce``. This module then requires a verified e-mail, from the ID token or, when
-  the token lacks it (OpenID Connect Core §5.4: claims asked for by scope may come only
-  from UserInfo), from UserInfo, whose ``sub`` must be the token's (§5.3.4); the subject
-  becomes the user id (prefixed by nothing: it is the platform's own identifier). The
-  client authenticates with ``client_secret_post`` where the provider offers it (a form
-  body needs no further encoding), else ``client_secret_basic`` with the id and secret
-  form-encoded first (RFC 6749 §2.3.1; Authlib sends them as they are, so a secret with
-  ``+`` fails). Signing out uses RP-initiated logout where the provider offers it
-  (``end_session_endpoint``), else the next sign-in asks it to let the person choose an
-  account (``prompt=select_account``).
-* ``dev``: development only (``API_DEV_SIGN_IN``, refused in production by the
-  settings and answered 404 by the routes): anyone may claim any address; the user id
-  is derived from the address, so the same person gets the same id each time.
+The session holds the signed-in person (:class:`Identity`: ``sub``, the verified
+``email`` normalised as the domain normalises invited addresses, and the ``method``); a
+person signed in by a method this instance does not allow is nobody (:func:`current`).
+Two methods: ``oidc`` (OpenID Connect with PKCE, on Authlib; a verified address from the
+ID token or UserInfo) and ``dev`` (development only: any address, claimed). How and why:
+docs/design/pages.md.
 """
 
 from __future__ import annotations

@@ -1,24 +1,7 @@
-"""How the invitee's pages are answered: templates, security headers, the CSRF token.
-
-Every page goes through :func:`page` (or :func:`redirect`), so every answer carries the
-same headers:
-
-* ``Cache-Control: no-store``: any of these pages may carry a token (in its address, the
-  session cookie, or the form) or who is signed in; nothing keeps a copy.
-* ``Referrer-Policy: no-referrer``: a link followed from a page never tells the next
-  site the address it came from.
-* A Content-Security-Policy allowing this origin's stylesheet and nothing else: no
-  script at all (the pages work without one), no framing (``frame-ancestors 'none'``:
-  no clickjacking of the Accept button), forms posting only here.
-* ``X-Content-Type-Options: nosniff``.
-
-CSRF: a synchroniser token per session, sent in each form and compared with
-``secrets.compare_digest``. The session cookie is SameSite=Lax, so a form posted from
-another site arrives without a session and fails the check anyway; the token covers
-older browsers and same-site subdomains. (No library: the Starlette CSRF packages
-check a header or a double-submit cookie, not a form field against the session, and
-this is a dozen lines.)
-"""
+"""How the pages answer: templates (autoescaped), the same security headers on every
+answer (no caching, no referrer, no script, no framing: :data:`SECURITY_HEADERS`), and
+the session's CSRF token, compared in constant time and renewed when who is signed in
+changes. Why each: docs/design/pages.md."""
 
 from __future__ import annotations
 

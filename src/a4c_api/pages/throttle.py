@@ -1,12 +1,7 @@
-"""Accept attempts, rate limited per invitation and per client address.
-
-On top of the workflow's own limit on wrong tokens: these limits also count right
-tokens, wrong people and CSRF-valid retries, and they answer before anything reaches
-Temporal. A moving window (``limits``' in-memory storage) per API process: each replica
-counts its own, which bounds a client to ``replicas x rate`` (the workflow's limit is
-the global one). The client is ``request.client.host`` (an IPv6 client: its /64), which
-uvicorn sets from ``X-Forwarded-For`` only for the proxies ``API_FORWARDED_ALLOW_IPS``
-lists (none by default).
+"""Accept attempts, rate limited per invitation and per client address, before anything
+reaches Temporal: a moving window per API process; a client is its address (an IPv6
+client: its /64), as uvicorn sets it from ``X-Forwarded-For`` only for trusted proxies.
+Why: docs/design/pages.md.
 """
 
 from __future__ import annotations

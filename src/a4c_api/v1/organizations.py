@@ -67,11 +67,8 @@ from a4c_domain.ids import organization_id
 from a4c_domain.organization import OrganizationStatus
 from a4c_projector.queries import OrganizationRecord
 from a4c_worker.client import bootstrap_handle, start_bootstrap
-from a4c_worker.workflows.bootstrap import (
-    CANCEL_REFUSED,
-    OrganizationBootstrapWorkflow,
-    registered_nothing,
-)
+from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
+from a4c_worker.workflows.bootstrap_progress import CANCEL_REFUSED, registered_nothing
 from a4c_worker.workflows.models import BootstrapInput, BootstrapProgress
 
 router: APIRouter = APIRouter(tags=["organizations"])

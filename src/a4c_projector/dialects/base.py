@@ -5,8 +5,8 @@ SQL (DDL, reading the notification log, locks, filters over a list of ids) the
 difference is a method here, implemented once per dialect in
 :mod:`a4c_projector.dialects.postgres` and :mod:`a4c_projector.dialects.sqlite`;
 nothing outside this package branches on the dialect. Opening a connection
-(:meth:`a4c_projector.dialects.location.Location.connect`) is always explicit: nothing
-here connects at import time.
+(:func:`a4c_projector.dialects.connection.connect`) is always explicit: nothing here
+connects at import time.
 """
 
 from __future__ import annotations
@@ -14,13 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
-if TYPE_CHECKING:
-    from a4c_projector.dialects.location import Location
-    from a4c_projector.schema import Table
+from a4c_projector.dialects.location import Dialect, Location
+from a4c_projector.schema import Table
 
-Dialect = Literal["postgres", "sqlite"]
 Row = tuple[Any, ...]
 # A notification-log row: (id, originator id as UUID, version, topic, state bytes, xid).
 LogRow = tuple[int, Any, int, str, bytes, int | None]

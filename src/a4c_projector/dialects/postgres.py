@@ -6,16 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 
-from a4c_projector.dialects.base import Database, Dialect, LogRow, Row
+from a4c_projector.dialects.base import Database, LogRow, Row
+from a4c_projector.dialects.location import Dialect, Location
 from a4c_projector.dialects.sqldir import sql_files
 from a4c_projector.schema import PER_SET, Table
-
-if TYPE_CHECKING:
-    from a4c_projector.dialects.location import Location
 
 
 class PostgresDatabase(Database):

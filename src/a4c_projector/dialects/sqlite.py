@@ -15,14 +15,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
-from a4c_projector.dialects.base import Database, Dialect, LogRow, Row
+from a4c_projector.dialects.base import Database, LogRow, Row
+from a4c_projector.dialects.location import Dialect, Location
 from a4c_projector.schema import PER_SET, TABLES, Table, sqlite_ddl
-
-if TYPE_CHECKING:
-    from a4c_projector.dialects.location import Location
 
 
 def adapt_for_sqlite(value: Any) -> Any:

@@ -9,6 +9,7 @@ row's lock: :func:`a4c_projector.readmodel.tracking.claim_position`.)
 from __future__ import annotations
 
 from a4c_projector.dialects.base import Database
+from a4c_projector.dialects.connection import connect
 from a4c_projector.dialects.location import Location
 
 LOCK_NAMESPACE = "a4c_projector:"
@@ -26,7 +27,7 @@ class ProjectionLock:
         if self.location.dialect != "postgres":
             return True  # SQLite: a single process; nothing to coordinate
         if self._db is None:
-            self._db = self.location.connect(autocommit=True, purpose="lock")
+            self._db = connect(self.location, autocommit=True, purpose="lock")
         rows = self._db.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (self.key,))
         if not rows[0][0]:
             self.release()

@@ -33,6 +33,7 @@ import psycopg
 from eventsourcing.persistence import Mapper
 
 from a4c_projector.dialects.base import Database
+from a4c_projector.dialects.connection import connect
 from a4c_projector.dialects.location import Location
 from a4c_projector.dialects.postgres import PostgresDatabase
 from a4c_projector.engine.readahead import Outcome, ReadAhead, Slice
@@ -41,6 +42,7 @@ from a4c_projector.eventlog.guard import DEFAULT_GAP_GRACE, Fence, GapGuard
 from a4c_projector.eventlog.source import Notification, NotificationSource, take_fence
 from a4c_projector.readmodel.deadletters import ParkedEvent, parked_among, record_parked
 from a4c_projector.readmodel.handlers import RowChange, RowHandlers
+from a4c_projector.readmodel.members import backfill_members
 from a4c_projector.readmodel.tables import LIVE, TableSet, ensure_schema
 from a4c_projector.readmodel.tokens import backfill_tokens
 from a4c_projector.readmodel.tracking import (
@@ -158,10 +160,11 @@ class Projector:
     @property
     def db(self) -> Database:
         if self._db is None:
-            self._db = self.location.connect()
+            self._db = connect(self.location)
             ensure_schema(self._db, self.tables)
             with self._db.transaction():
                 ensure_tracking(self._db, self.projection)
+                backfill_members(self._db, self.tables)
                 # Here, not in ensure_schema: it decodes events, with this mapper.
                 backfill_tokens(self._db, self.tables, self.decoder, COPY_THRESHOLD)
         return self._db
@@ -177,7 +180,7 @@ class Projector:
     def _take_fence(self) -> Fence:
         """See :mod:`a4c_projector.eventlog.guard`; on its own autocommit connection."""
         if self._fence_db is None:
-            self._fence_db = self.location.connect(autocommit=True, purpose="fence")
+            self._fence_db = connect(self.location, autocommit=True, purpose="fence")
         assert isinstance(self._fence_db, PostgresDatabase)  # SQLite rows never need one
         return take_fence(self._fence_db)
 
@@ -297,7 +300,7 @@ class Projector:
     def _read_slice(self, start: int, limit: int, stop: int | None) -> Slice:
         """:meth:`_slice` on the read-ahead's own connection (runs in its thread)."""
         if self._reader_db is None:
-            self._reader_db = self.location.connect(autocommit=True, purpose="read-ahead")
+            self._reader_db = connect(self.location, autocommit=True, purpose="read-ahead")
         try:
             return self._slice(self._reader_db, start, limit, stop)
         except Exception:

@@ -29,6 +29,7 @@ import psycopg
 
 from a4c_domain.errors import ConfigurationError
 from a4c_projector.dialects.base import Database
+from a4c_projector.dialects.connection import connect
 from a4c_projector.engine.lock import ProjectionLock
 from a4c_projector.engine.projector import FaultHook, PoisonEvent, Projector
 from a4c_projector.eventlog.guard import DEFAULT_GAP_GRACE
@@ -185,7 +186,7 @@ class Runner:
     def _open_listen(self) -> None:
         if self.store.channel is None:
             return
-        self._listen = self.store.location.connect(autocommit=True, purpose="listen")
+        self._listen = connect(self.store.location, autocommit=True, purpose="listen")
         self._listen.execute(f'LISTEN "{self.store.channel}"')
         self.state.listening = True
 

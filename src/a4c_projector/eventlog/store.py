@@ -33,6 +33,7 @@ from a4c_domain.persistence import (
     postgres_connection,
     store_flags,
 )
+from a4c_projector.dialects.connection import connect
 from a4c_projector.dialects.location import Location
 
 
@@ -90,7 +91,7 @@ def open_event_store(env: Mapping[str, str], sql_dir: Path | None = None) -> Eve
 
 def require_events_table(location: Location) -> None:
     """With ``CREATE_TABLE=n`` nobody creates the event store: a missing one is named."""
-    with location.connect(purpose="startup") as db:
+    with connect(location, purpose="startup") as db:
         found = db.events_table_exists()
     if not found:
         where = "POSTGRES_SCHEMA" if location.dialect == "postgres" else "SQLITE_DBNAME"

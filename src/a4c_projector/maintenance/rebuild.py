@@ -36,10 +36,12 @@ from typing import Any
 import psycopg
 from eventsourcing.persistence import Mapper
 
+from a4c_projector.dialects.connection import connect
 from a4c_projector.dialects.location import Location
 from a4c_projector.engine.projector import Projector
 from a4c_projector.eventlog.source import head
 from a4c_projector.maintenance.compare import differing_rows, touched_between
+from a4c_projector.readmodel.members import backfill_members
 from a4c_projector.readmodel.tables import (
     LIVE,
     REBUILD_SUFFIX,
@@ -113,12 +115,13 @@ def rebuild(
     fresh = TableSet(REBUILD_SUFFIX)
     retired = TableSet(RETIRED_SUFFIX)
     fresh_projection = projection + REBUILD_SUFFIX
-    with location.connect() as setup:
+    with connect(location) as setup:
         ensure_schema(setup, LIVE)
         drop_tables(setup, fresh)
         drop_tables(setup, retired)
         ensure_schema(setup, fresh)
         with setup.transaction():
+            backfill_members(setup, LIVE)
             forget_projection(setup, fresh_projection)
     builder = Projector(
         location,

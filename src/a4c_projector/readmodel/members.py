@@ -13,8 +13,9 @@ other write, and makes a member row the same however the events were batched (a 
 live tables.
 
 The same statement without an id list fills the table from every accepted invitation:
-:func:`backfill_members`, run when the schema is ensured, is how a projection that ran
-before this table existed gets the members of invitations accepted back then. It is
+:func:`backfill_members`, run by whoever ensures the schema, right after it, is how a
+projection that ran before this table existed gets the members of invitations accepted
+back then. It is
 exactly what replaying those events would have written, because the invitation rows
 already hold the state at the projection's position.
 """
@@ -22,14 +23,11 @@ already hold the state at the projection's position.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 from a4c_projector.dialects.base import Database
+from a4c_projector.readmodel.tables import TableSet
 from a4c_projector.schema import MEMBERS
-
-if TYPE_CHECKING:  # tables.py ensures the schema with backfill_members
-    from a4c_projector.readmodel.tables import TableSet
 
 # Each member column and the invitation column it is taken from (MEMBERS' order).
 FROM_INVITATION = {
@@ -73,5 +71,6 @@ def write_members(db: Database, tables: TableSet, invitation_ids: Sequence[UUID]
 
 def backfill_members(db: Database, tables: TableSet) -> None:
     """Derive the member row of every accepted invitation that has none or an older one
-    (idempotent: a no-op on a projection whose members are up to date)."""
+    (idempotent: a no-op on a projection whose members are up to date). Inside a
+    transaction, after :func:`~a4c_projector.readmodel.tables.ensure_schema`."""
     db.execute(_derive(tables, "true"))

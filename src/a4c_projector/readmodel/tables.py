@@ -19,7 +19,6 @@ from pathlib import Path
 
 from a4c_projector.dialects.base import Database
 from a4c_projector.eventlog.source import check_ids_drawn_in_order
-from a4c_projector.readmodel.members import backfill_members
 from a4c_projector.schema import PER_SET
 
 REBUILD_SUFFIX = "__rebuild"
@@ -69,14 +68,12 @@ LIVE = TableSet()
 def ensure_schema(db: Database, tables: TableSet = LIVE, sql_dir: Path | None = None) -> None:
     """Create the live tables (idempotent) and, for a suffixed set, fresh empty ones.
 
-    Also derives the live members of accepted invitations that have none: on a
-    projection that ran before the members table existed (0.2) that is every member,
-    without a rebuild (:mod:`a4c_projector.readmodel.members`); afterwards a no-op.
+    The caller then derives the members a projection from before the members table (0.2)
+    lacks (:func:`a4c_projector.readmodel.members.backfill_members`).
     """
     with db.transaction():
         db.create_tables(sql_dir, tables.suffix)
         _fold_legacy_applied_log(db)
-        backfill_members(db, LIVE)
         check_ids_drawn_in_order(db)  # the store must be safe to tail before any batch
 
 

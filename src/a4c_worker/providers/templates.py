@@ -1,4 +1,5 @@
-"""Invitation and reminder mails, as plain text and HTML.
+"""Invitation and reminder mails, as plain text and HTML, from the Jinja2 templates in
+``mails/`` (each mail's words in ``<kind>.txt``, both parts' layout in ``layout.*``).
 
 Everything a user typed (organization name, names, the inviter's note) is escaped in
 the HTML part, and the accept link must be http(s), so a crafted name cannot inject
@@ -15,6 +16,10 @@ from datetime import UTC, datetime
 from html import escape
 from urllib.parse import urlsplit
 from uuid import UUID
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, pass_eval_context, select_autoescape
+from jinja2.nodes import EvalContext
+from markupsafe import Markup
 
 _DOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 
@@ -47,16 +52,7 @@ def render_invitation(
     message: str | None = None,
 ) -> RenderedMail:
     """The first mail an invitee receives; ``message`` is the inviter's own note."""
-    intro = f"You have been invited to join {organization_name} as {role}."
-    return _render(
-        subject=f"Invitation to join {organization_name}",
-        first_name=first_name,
-        last_name=last_name,
-        intro=intro,
-        note=message,
-        action=("Accept the invitation", accept_url),
-        outro=f"This invitation expires on {_when(expires_at)}.",
-    )
+    return _render("invitation", **locals())
 
 
 def render_reminder(
@@ -70,48 +66,70 @@ def render_reminder(
     message: str | None = None,
 ) -> RenderedMail:
     """Sent shortly before the invitation expires, with the same link."""
-    intro = f"Your invitation to join {organization_name} as {role} is still waiting for you."
-    return _render(
-        subject=f"Reminder: your invitation to join {organization_name}",
-        first_name=first_name,
-        last_name=last_name,
-        intro=intro,
-        note=message,
-        action=("Accept the invitation", accept_url),
-        outro=f"It expires on {_when(expires_at)}; after that you will need a new one.",
-    )
+    return _render("reminder", **locals())
 
 
 def _render(
+    kind: str,
     *,
-    subject: str,
+    organization_name: str,
     first_name: str,
     last_name: str,
-    intro: str,
-    note: str | None,
-    action: tuple[str, str],
-    outro: str,
+    role: str,
+    accept_url: str,
+    expires_at: datetime,
+    message: str | None,
 ) -> RenderedMail:
-    """Both parts from the same pieces, so text and HTML never say different things."""
-    greeting = f"Hello {' '.join(n for n in (first_name, last_name) if n)},"
-    text = [greeting, "", intro]
-    html = [f"<p>{escape(greeting)}</p>", f"<p>{escape(intro)}</p>"]
-    if note:
-        text += ["", "Message from the person who invited you:", "", note]
-        html.append(f"<blockquote>{escape(note).replace(chr(10), '<br>')}</blockquote>")
-    label, url = action
-    _check_url(url)
-    text += ["", f"{label}: {url}"]
-    html.append(f'<p><a href="{escape(url)}">{escape(label)}</a></p>')
-    if outro:
-        text += ["", outro]
-        html.append(f"<p>{escape(outro)}</p>")
-    body = "\n".join(html)
-    document = (
-        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
-        f"<title>{escape(subject)}</title></head>\n<body>\n{body}\n</body></html>\n"
+    """The ``kind``'s words (``mails/<kind>.txt``) in both layouts, so text and HTML never
+    say different things."""
+    _check_url(accept_url)
+    # The template's top-level variables (``{% set %}``), as plain text.
+    words = vars(
+        _MAILS.get_template(f"{kind}.txt").make_module(
+            {"organization_name": organization_name, "role": role, "expires_at": _when(expires_at)}
+        )
     )
-    return RenderedMail(subject=_one_line(subject), text="\n".join(text) + "\n", html=document)
+    subject = str(words["subject"])
+    values = {
+        "subject": subject,
+        "first_name": first_name,
+        "last_name": last_name,
+        "intro": str(words["intro"]),
+        "note": message,
+        "accept_url": accept_url,
+        "outro": str(words["outro"]),
+    }
+    return RenderedMail(
+        subject=_one_line(subject),
+        text=_MAILS.get_template("layout.txt").render(values),
+        html=_MAILS.get_template("layout.html").render(values),
+    )
+
+
+@pass_eval_context
+def _escape_as_before(context: EvalContext, value: object) -> object:
+    """In HTML, what is not markup yet is escaped by :func:`html.escape` (quotes as
+    ``&quot;`` and ``&#x27;``), as the mails were before templates: a mail re-sent after
+    an upgrade is byte for byte the one sent before it."""
+    if context.autoescape and isinstance(value, str) and not isinstance(value, Markup):
+        return Markup(escape(value))  # noqa: S704 - escaped here
+    return value
+
+
+def _line_breaks(text: str) -> Markup:
+    """A note's lines, escaped, as lines of HTML."""
+    return Markup(escape(text).replace("\n", "<br>"))  # noqa: S704 - escaped here
+
+
+_MAILS = Environment(
+    loader=PackageLoader("a4c_worker.providers", "mails"),
+    autoescape=select_autoescape(["html"]),
+    finalize=_escape_as_before,
+    undefined=StrictUndefined,
+    trim_blocks=True,  # a line holding only a tag leaves no line behind
+    keep_trailing_newline=True,
+)
+_MAILS.filters["line_breaks"] = _line_breaks
 
 
 def _message_id(kind: str, local: str, domain: str) -> str:

@@ -1,24 +1,10 @@
 """OrganizationBootstrapWorkflow: onboard one organization, or undo what was done.
 
-Steps: register → configure DNS → wait for propagation (durable timer) → verify DNS
-(retried with back-off) → record verified → issue invitations → activate → send the
-mails in parallel (a refused address is a recorded, non-fatal error) → start one
-InvitationWorkflow per invitation (abandoned on close: they outlive the bootstrap),
-labelled like the bootstrap with the organization's search attributes. Without a
-``domain`` the three DNS steps are skipped.
-
-Activation is the point of no return (too late to cancel after it), and the mails go
-out after it, so no invitee is mailed a link that a rollback then revokes. Executions
-started before 0.4.0 mailed first, then activated; they replay that way.
-
-Every step registers its undo before it runs. On a fatal failure, a Temporal
-cancellation, the ``cancel`` signal or the ``request_cancel`` update, the undos run in
-reverse (revoke invitations → remove DNS → deactivate with the failed step), each
-best-effort and recorded in ``progress``; then the workflow fails with an
-``ApplicationError`` (or ends cancelled, for a Temporal cancellation). It never
-"completes with an error inside".
-
-Longer than most modules: one workflow class, whose steps and undos are read together.
+register → configure, wait for and verify DNS (without a ``domain``: skipped) → issue
+invitations → activate (the point of no return) → mail them → start one
+InvitationWorkflow per invitation. On a failure or a cancel the registered undos run in
+reverse and the workflow fails; it never "completes with an error inside". Design and
+the order's history: docs/design/workflows.md.
 """
 
 from __future__ import annotations
@@ -26,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 from uuid import UUID
 
 from temporalio import workflow
@@ -39,19 +25,38 @@ with workflow.unsafe.imports_passed_through():
     from a4c_domain.ids import invitation_id, organization_id
     from a4c_worker.activities import OnboardingActivities
     from a4c_worker.contracts import (
-        CompensationOutcome,
-        DeactivateInput,
         DNSRecordInput,
-        EmailFailureInput,
         InvitationOutcome,
         IssueInvitationInput,
         MailOutcome,
         OrganizationRef,
         RegisterOrganizationInput,
-        RevokeInput,
-        SendMailInput,
     )
     from a4c_worker.search_attributes import organization_search_attributes
+    from a4c_worker.workflows.bootstrap_calls import (
+        cancel_and_settle,
+        deactivate_undo,
+        remove_dns_undo,
+        revoke_undo,
+        send_all,
+    )
+    from a4c_worker.workflows.bootstrap_progress import (
+        ACTIVATE,
+        CANCEL_REFUSED,
+        CANCELLED,
+        CONFIGURE_DNS,
+        FAILED,
+        INVALID_INPUT,
+        ISSUE_INVITATIONS,
+        PROPAGATION_WAIT,
+        RECORD_DNS_VERIFIED,
+        REFUSED_BEFORE_ACTING,
+        REGISTER,
+        SEND_INVITATIONS,
+        START_INVITATION_WORKFLOWS,
+        VERIFY_DNS,
+        ProgressBook,
+    )
     from a4c_worker.workflows.invitation import InvitationWorkflow
     from a4c_worker.workflows.models import (
         BootstrapInput,
@@ -59,7 +64,6 @@ with workflow.unsafe.imports_passed_through():
         BootstrapResult,
         BootstrapState,
         CancelRequest,
-        CompensationRecord,
         InvitationInput,
         StepError,
         invitation_workflow_id,
@@ -69,44 +73,9 @@ with workflow.unsafe.imports_passed_through():
 
 T = TypeVar("T")
 
-# Step names: recorded in progress, and as the deactivation's ``failed_step``.
-REGISTER = "register"
-CONFIGURE_DNS = "configure_dns"
-PROPAGATION_WAIT = "propagation_wait"
-VERIFY_DNS = "verify_dns"
-RECORD_DNS_VERIFIED = "record_dns_verified"
-ISSUE_INVITATIONS = "issue_invitations"
-SEND_INVITATIONS = "send_invitations"
-ACTIVATE = "activate"
-START_INVITATION_WORKFLOWS = "start_invitation_workflows"
-
-# Refusals that prove the step did nothing: its undo must not run. (Compensating a
-# register that hit another organization's slug would deactivate that organization.)
-# The domain refusals come before any event or DNS change (register, configure_dns).
-REFUSED_BEFORE_ACTING = frozenset(
-    {"InvalidCommand", "OrganizationConflict", "DomainTaken", "DomainOutsideZone"}
-)
-
-# workflow.patched (0.4.0): activate, then mail. README "Changing a workflow safely"
-# says when it becomes deprecate_patch, and when it goes.
+# workflow.patched (0.4.0): activate, then mail. docs/workflows.md says when it becomes
+# deprecate_patch, and when it goes.
 ACTIVATE_BEFORE_MAILS_PATCH = "bootstrap-activate-before-mails"
-# The refusal type of a cancel that came too late (what a caller matches on).
-CANCEL_REFUSED = "CancelRefused"
-
-INVALID_INPUT = "InvalidBootstrapInput"
-CANCELLED = "BootstrapCancelled"
-FAILED = "BootstrapFailed"
-
-
-def registered_nothing(progress: BootstrapProgress) -> bool:
-    """Whether a bootstrap ended (failed or cancelled) before its organization was
-    registered, and no undo found anything to undo: nothing is stored for its slug, so it
-    may be onboarded again, with other input too."""
-    return (
-        progress.state in ("failed", "cancelled")
-        and REGISTER not in progress.completed_steps
-        and all(c.outcome == "nothing_to_do" for c in progress.compensations)
-    )
 
 
 class CancelRequested(Exception):
@@ -116,64 +85,38 @@ class CancelRequested(Exception):
 @workflow.defn(name="OrganizationBootstrapWorkflow", failure_exception_types=[ValidationError])
 class OrganizationBootstrapWorkflow:
     def __init__(self) -> None:
-        self._state: BootstrapState = "running"
-        self._current_step: str | None = None
-        self._completed: list[str] = []
-        self._errors: list[StepError] = []
-        self._compensations: list[CompensationRecord] = []
-        self._organization_id: UUID | None = None
-        self._invitation_ids: list[UUID] = []
-        self._failed_step: str | None = None
-        self._cancel_reason: str | None = None
+        self._book = ProgressBook()
         self._saga = Saga()
-        # Activated by a bootstrap that mails afterwards: past the point of no return.
-        self._activated = False
 
     # --- the interface: query, signal, update -----------------------------------------
 
     @workflow.query
     def progress(self) -> BootstrapProgress:
-        return BootstrapProgress(
-            state=self._state,
-            current_step=self._current_step,
-            completed_steps=list(self._completed),
-            errors=list(self._errors),
-            compensations=list(self._compensations),
-            organization_id=self._organization_id,
-            invitation_ids=list(self._invitation_ids),
-            failed_step=self._failed_step,
-            cancel_reason=self._cancel_reason,
-        )
+        return self._book.snapshot()
 
     @workflow.signal
     def cancel(self, reason: str) -> None:
         """Fire-and-forget cancel; ignored once the bootstrap is past the point of no return."""
-        if self._cancellable() and self._cancel_reason is None:
-            self._cancel_reason = (reason.strip() or "cancelled by signal")[:500]
+        if self._book.cancellable() and self._book.cancel_reason is None:
+            self._book.cancel_reason = (reason.strip() or "cancelled by signal")[:500]
 
     @workflow.update
     async def request_cancel(self, reason: str) -> BootstrapProgress:
         """Cancel and wait until compensation is over; returns the final progress."""
-        if self._cancel_reason is None:
-            self._cancel_reason = CancelRequest(reason=reason).reason
-        await workflow.wait_condition(lambda: self._state in ("failed", "cancelled"))
+        if self._book.cancel_reason is None:
+            self._book.cancel_reason = CancelRequest(reason=reason).reason
+        await workflow.wait_condition(lambda: self._book.state in ("failed", "cancelled"))
         return self.progress()
 
     @request_cancel.validator
     def _validate_cancel(self, reason: str) -> None:
         CancelRequest(reason=reason)  # a readable rejection for an empty or huge reason
-        if not self._cancellable():
+        if not self._book.cancellable():
+            book = self._book
             raise ApplicationError(
-                f"the bootstrap is {self._state} at {self._current_step}: too late to cancel",
+                f"the bootstrap is {book.state} at {book.current_step}: too late to cancel",
                 type=CANCEL_REFUSED,
             )
-
-    def _cancellable(self) -> bool:
-        return (
-            self._state == "running"
-            and not self._activated
-            and self._current_step != START_INVITATION_WORKFLOWS
-        )
 
     # --- the run ------------------------------------------------------------------------
 
@@ -181,17 +124,17 @@ class OrganizationBootstrapWorkflow:
     async def run(self, input: BootstrapInput) -> BootstrapResult:
         spec = self._revalidate(input)
         org_id = organization_id(spec.slug)
-        self._organization_id = org_id
+        self._book.organization_id = org_id
         try:
             result = await self._bootstrap(spec, org_id)
         except asyncio.CancelledError:
             await self._unwind("cancelled", "cancelled: workflow cancelled")
             raise
         except CancelRequested:
-            reason = self._cancel_reason or "cancelled"
+            reason = self._book.cancel_reason or "cancelled"
             await self._unwind("cancelled", f"cancelled: {reason}")
             raise ApplicationError(
-                f"bootstrap of {spec.slug!r} cancelled at {self._failed_step}: {reason}",
+                f"bootstrap of {spec.slug!r} cancelled at {self._book.failed_step}: {reason}",
                 self.progress(),
                 type=CANCELLED,
                 non_retryable=True,
@@ -201,27 +144,27 @@ class OrganizationBootstrapWorkflow:
                 await self._unwind("cancelled", "cancelled: workflow cancelled")
                 raise
             failed_type = failure_type(exc)
-            if failed_type in REFUSED_BEFORE_ACTING and self._current_step is not None:
-                self._saga.discard(self._current_step)
+            if failed_type in REFUSED_BEFORE_ACTING and self._book.current_step is not None:
+                self._saga.discard(self._book.current_step)
             detail = describe(exc)
             # Why it failed, where the caller reads progress (the failure itself is only
             # in the workflow's history).
-            self._errors.append(
+            self._book.errors.append(
                 StepError(
-                    step=self._current_step or "start",
+                    step=self._book.current_step or "start",
                     error_type=failed_type or type(exc).__name__,
                     message=detail,
                 )
             )
             await self._unwind("failed", f"failed: {detail}")
             raise ApplicationError(
-                f"bootstrap of {spec.slug!r} failed at {self._failed_step}: {detail}",
+                f"bootstrap of {spec.slug!r} failed at {self._book.failed_step}: {detail}",
                 self.progress(),
                 type=FAILED,
                 non_retryable=True,
             ) from exc
-        self._state = "completed"
-        self._current_step = None
+        self._book.state = "completed"
+        self._book.current_step = None
         await workflow.wait_condition(workflow.all_handlers_finished)
         return result
 
@@ -233,15 +176,16 @@ class OrganizationBootstrapWorkflow:
             # The fields and what is wrong with them, never their values (addresses).
             wrong = "; ".join(f"{e['field']}: {e['message']}" for e in field_errors(exc))
             message = f"invalid bootstrap input: {wrong}"
-            self._state = "failed"
-            self._errors.append(StepError(step="start", error_type=INVALID_INPUT, message=message))
+            self._book.state = "failed"
+            error = StepError(step="start", error_type=INVALID_INPUT, message=message)
+            self._book.errors.append(error)
             raise ApplicationError(message, type=INVALID_INPUT, non_retryable=True) from None
 
     async def _bootstrap(self, spec: BootstrapInput, org_id: UUID) -> BootstrapResult:
         options = step_options(spec.activities)
         ref = OrganizationRef(organization_id=org_id)
 
-        self._saga.add("deactivate", REGISTER, self._deactivate_undo(org_id, options))
+        self._saga.add("deactivate", REGISTER, deactivate_undo(org_id, options))
         await self._step(
             REGISTER,
             lambda: workflow.execute_activity_method(
@@ -270,7 +214,7 @@ class OrganizationBootstrapWorkflow:
             emails_sent=[m.email for m in mails if m.sent],
             emails_failed=[m.email for m in mails if not m.sent],
             invitation_workflow_ids=children,
-            completed_steps=list(self._completed),
+            completed_steps=list(self._book.completed),
         )
 
     async def _activate_and_mail(
@@ -288,7 +232,7 @@ class OrganizationBootstrapWorkflow:
         invitee of a rolled-back organization got a link that was dead on arrival.
         """
         await self._activate(spec, ref)
-        self._activated = True
+        self._book.activated = True
         return await self._step(SEND_INVITATIONS, lambda: self._send_all(spec, invitations))
 
     async def _send_then_activate(
@@ -311,13 +255,7 @@ class OrganizationBootstrapWorkflow:
 
     async def _dns_steps(self, spec: BootstrapInput, record: DNSRecordInput) -> None:
         options = step_options(spec.activities)
-
-        async def remove(_: Failure) -> CompensationOutcome:
-            return await workflow.execute_activity_method(
-                OnboardingActivities.remove_dns, record, **options
-            )
-
-        self._saga.add("remove_dns", CONFIGURE_DNS, remove)
+        self._saga.add("remove_dns", CONFIGURE_DNS, remove_dns_undo(record, options))
         await self._step(
             CONFIGURE_DNS,
             lambda: workflow.execute_activity_method(
@@ -355,7 +293,7 @@ class OrganizationBootstrapWorkflow:
         for invitee in spec.invitees:
             inv_id = invitation_id(org_id, invitee.email, 1)
             self._saga.add(f"revoke_invitation:{invitee.email}", ISSUE_INVITATIONS,
-                           self._revoke_undo(inv_id, options))  # fmt: skip
+                           revoke_undo(inv_id, options))  # fmt: skip
 
         async def issue_all() -> list[InvitationOutcome]:
             # All run to the end before any failure is raised: an invite still in flight
@@ -374,7 +312,7 @@ class OrganizationBootstrapWorkflow:
                 return_exceptions=True,
             )
             issued = [r for r in results if isinstance(r, InvitationOutcome)]
-            self._invitation_ids = [i.invitation_id for i in issued]
+            self._book.invitation_ids = [i.invitation_id for i in issued]
             for result in results:
                 if isinstance(result, BaseException):
                     raise result
@@ -382,62 +320,17 @@ class OrganizationBootstrapWorkflow:
 
         return await self._step(ISSUE_INVITATIONS, issue_all)
 
-    async def _send_all(
+    def _send_all(
         self, spec: BootstrapInput, invitations: list[InvitationOutcome]
-    ) -> list[MailOutcome]:
+    ) -> Awaitable[list[MailOutcome]]:
         options = step_options(spec.activities)
-
-        async def send(inv: InvitationOutcome) -> MailOutcome:
-            outcome: MailOutcome
-            try:
-                outcome = await workflow.execute_activity_method(
-                    OnboardingActivities.send_invitation_email,
-                    SendMailInput(invitation_id=inv.invitation_id, organization_name=spec.name),
-                    **options,
-                )
-            except ActivityError as exc:
-                if is_cancelled_exception(exc):
-                    raise
-                # Retries exhausted on a transient failure: record it, go on.
-                outcome = MailOutcome(
-                    invitation_id=inv.invitation_id,
-                    email=inv.email,
-                    sent=False,
-                    error=describe(exc),
-                )
-                try:
-                    await workflow.execute_activity_method(
-                        OnboardingActivities.record_email_failure,
-                        EmailFailureInput(invitation_id=inv.invitation_id, reason=outcome.error),
-                        **options,
-                    )
-                except ActivityError as record_exc:
-                    self._errors.append(
-                        StepError(
-                            step=SEND_INVITATIONS,
-                            error_type="RecordEmailFailed",
-                            message=describe(record_exc),
-                            email=inv.email,
-                        )
-                    )
-            if not outcome.sent:
-                self._errors.append(
-                    StepError(
-                        step=SEND_INVITATIONS,
-                        error_type="EmailNotSent",
-                        message=outcome.error or "not sent",
-                        email=inv.email,
-                    )
-                )
-            return outcome
-
-        return list(await asyncio.gather(*(send(inv) for inv in invitations)))
+        return send_all(spec.name, invitations, options, self._book.errors)
 
     async def _start_invitation_workflows(
         self, spec: BootstrapInput, invitations: list[InvitationOutcome]
     ) -> list[str]:
         """Hand each invitation to its own long-lived workflow; not cancellable any more."""
-        self._current_step = START_INVITATION_WORKFLOWS
+        self._book.current_step = START_INVITATION_WORKFLOWS
         labels = organization_search_attributes(organization_id(spec.slug), spec.slug, spec.tags)
         ids: list[str] = []
         for inv in invitations:
@@ -460,75 +353,38 @@ class OrganizationBootstrapWorkflow:
                 search_attributes=labels,
             )
             ids.append(child_id)
-        self._completed.append(START_INVITATION_WORKFLOWS)
+        self._book.completed.append(START_INVITATION_WORKFLOWS)
         return ids
 
     # --- the machinery: steps, cancellation, compensation ------------------------------
 
     async def _step(self, name: str, action: Callable[[], Awaitable[T]]) -> T:
         """Run one step, racing it against a cancel request."""
-        if self._cancel_reason is not None:
+        if self._book.cancel_reason is not None:
             raise CancelRequested()
-        self._current_step = name
+        self._book.current_step = name
         task: asyncio.Task[T] = asyncio.ensure_future(action())
         try:
-            await workflow.wait_condition(lambda: task.done() or self._cancel_reason is not None)
+            await workflow.wait_condition(
+                lambda: task.done() or self._book.cancel_reason is not None
+            )
         except asyncio.CancelledError:
-            await _cancel_and_settle(task)
+            await cancel_and_settle(task)
             raise
         if not task.done():
-            await _cancel_and_settle(task)
+            await cancel_and_settle(task)
             raise CancelRequested()
         result = task.result()
-        self._completed.append(name)
+        self._book.completed.append(name)
         return result
 
     async def _unwind(self, final: BootstrapState, reason: str) -> None:
-        self._state = "compensating"
-        self._failed_step = self._current_step
-        failure = Failure(step=self._current_step or "start", reason=reason)
-        await self._saga.compensate(failure, self._compensations.append)
-        self._state = final
-        self._current_step = None
+        book = self._book
+        book.state = "compensating"
+        book.failed_step = book.current_step
+        failure = Failure(step=book.current_step or "start", reason=reason)
+        await self._saga.compensate(failure, book.compensations.append)
+        book.state = final
+        book.current_step = None
         # Let request_cancel return the final progress before the workflow closes.
         await workflow.wait_condition(workflow.all_handlers_finished)
-
-    def _deactivate_undo(
-        self, org_id: UUID, options: dict[str, Any]
-    ) -> Callable[[Failure], Awaitable[CompensationOutcome]]:
-        async def undo(failure: Failure) -> CompensationOutcome:
-            return await workflow.execute_activity_method(
-                OnboardingActivities.deactivate_organization,
-                DeactivateInput(
-                    organization_id=org_id,
-                    reason=f"bootstrap {failure.reason}"[:500],
-                    failed_step=failure.step,
-                ),
-                **options,
-            )
-
-        return undo
-
-    def _revoke_undo(
-        self, inv_id: UUID, options: dict[str, Any]
-    ) -> Callable[[Failure], Awaitable[CompensationOutcome]]:
-        async def undo(failure: Failure) -> CompensationOutcome:
-            return await workflow.execute_activity_method(
-                OnboardingActivities.revoke_invitation,
-                RevokeInput(
-                    invitation_id=inv_id,
-                    reason=f"organization bootstrap undone at {failure.step}",
-                ),
-                **options,
-            )
-
-        return undo
-
-
-async def _cancel_and_settle(task: asyncio.Task[Any]) -> None:
-    """Cancel a step's task and wait for Temporal to confirm, ignoring how it ended."""
-    task.cancel()
-    try:
-        await task
-    except (Exception, asyncio.CancelledError):
-        workflow.logger.debug("step task ended after cancellation")

@@ -54,3 +54,14 @@ def dns_verify_options(
             maximum_attempts=attempts,
         ),
     }
+
+
+def until_answered(policy: StepPolicy) -> dict[str, Any]:
+    """Options for a step that retries until the store answers (a refusal still ends it)."""
+    return {
+        "start_to_close_timeout": timedelta(seconds=policy.timeout_seconds),
+        "retry_policy": RetryPolicy(
+            initial_interval=timedelta(seconds=policy.retry_initial_interval_seconds),
+            maximum_interval=MAX_INTERVAL,
+        ),
+    }

@@ -106,3 +106,71 @@ def test_message_ids_are_deterministic_and_distinct() -> None:
     assert len(ids) == 3
     with pytest.raises(ValueError, match="domain"):
         invitation_message_id(invitation, 1, "bad domain>")
+
+
+def test_an_invitation_is_rendered_exactly_as_before_templates() -> None:
+    """The mails as the hand-written renderer produced them, byte for byte (quotes in
+    the HTML part as ``&quot;`` and ``&#x27;``), so a mail re-sent after an upgrade is
+    the one sent before it."""
+    mail = render_invitation(
+        organization_name="O'Hara & <Sons>",
+        first_name='Ada "the first"',
+        last_name="Lovelace",
+        role="admin",
+        accept_url="https://a4c.example/accept?token=abc&x=1",
+        expires_at=datetime(2026, 3, 1, 12, 30, tzinfo=UTC),
+        message="Welcome!\nSee you <soon> & 'then'.",
+    )
+    assert mail == RenderedMail(
+        subject="Invitation to join O'Hara & <Sons>",
+        text=(
+            'Hello Ada "the first" Lovelace,\n\n'
+            "You have been invited to join O'Hara & <Sons> as admin.\n\n"
+            "Message from the person who invited you:\n\n"
+            "Welcome!\nSee you <soon> & 'then'.\n\n"
+            "Accept the invitation: https://a4c.example/accept?token=abc&x=1\n\n"
+            "This invitation expires on 2026-03-01 12:30 UTC.\n"
+        ),
+        html=(
+            '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+            "<title>Invitation to join O&#x27;Hara &amp; &lt;Sons&gt;</title></head>\n"
+            "<body>\n"
+            "<p>Hello Ada &quot;the first&quot; Lovelace,</p>\n"
+            "<p>You have been invited to join O&#x27;Hara &amp; &lt;Sons&gt; as admin.</p>\n"
+            "<blockquote>Welcome!<br>See you &lt;soon&gt; &amp; &#x27;then&#x27;.</blockquote>\n"
+            '<p><a href="https://a4c.example/accept?token=abc&amp;x=1">'
+            "Accept the invitation</a></p>\n"
+            "<p>This invitation expires on 2026-03-01 12:30 UTC.</p>\n"
+            "</body></html>\n"
+        ),
+    )
+
+
+def test_a_reminder_is_rendered_exactly_as_before_templates() -> None:
+    mail = render_reminder(
+        organization_name="Acme",
+        first_name="",
+        last_name="Hopper",
+        role="member",
+        accept_url="http://localhost:8000/accept?token=t",
+        expires_at=datetime(2026, 3, 1, 12, 30, tzinfo=UTC),
+    )
+    assert mail == RenderedMail(
+        subject="Reminder: your invitation to join Acme",
+        text=(
+            "Hello Hopper,\n\n"
+            "Your invitation to join Acme as member is still waiting for you.\n\n"
+            "Accept the invitation: http://localhost:8000/accept?token=t\n\n"
+            "It expires on 2026-03-01 12:30 UTC; after that you will need a new one.\n"
+        ),
+        html=(
+            '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+            "<title>Reminder: your invitation to join Acme</title></head>\n"
+            "<body>\n"
+            "<p>Hello Hopper,</p>\n"
+            "<p>Your invitation to join Acme as member is still waiting for you.</p>\n"
+            '<p><a href="http://localhost:8000/accept?token=t">Accept the invitation</a></p>\n'
+            "<p>It expires on 2026-03-01 12:30 UTC; after that you will need a new one.</p>\n"
+            "</body></html>\n"
+        ),
+    )

@@ -66,3 +66,13 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+__all__ = [
+    "LOG_FORMAT_VAR",
+    "CauseFilter",
+    "JSONFormatter",
+    "LogFormat",
+    "LogLevel",
+    "configure_logging",
+]

@@ -1,4 +1,4 @@
-"""Structured logs: one JSON object per line, carrying the current cause."""
+"""Structured logs (a4c_service.logs): one JSON object per line, carrying the current cause."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from a4c_domain import Cause, caused_by
-from a4c_domain.logs import configure_logging
+from a4c_service.logs import configure_logging
 
 
 @pytest.fixture

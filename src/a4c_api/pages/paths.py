@@ -1,0 +1,20 @@
+"""Where the invitee pages are served: one constant per path, and the map templates link by."""
+
+from __future__ import annotations
+
+from a4c_worker.config import ACCEPT_PATH
+
+SIGN_IN_DEV_PATH = "/sign-in/dev"
+SIGN_IN_OIDC_PATH = "/sign-in/oidc"
+# Register ``API_PUBLIC_URL`` + this as the client's redirect URI at the provider.
+OIDC_CALLBACK_PATH = "/sign-in/oidc/callback"
+SIGN_OUT_PATH = "/sign-out"
+STYLESHEET_PATH = "/assets/a4c.css"
+# What the templates call each path (``{{ paths.accept }}``).
+PATHS = {
+    "accept": ACCEPT_PATH,
+    "sign_in_dev": SIGN_IN_DEV_PATH,
+    "sign_in_oidc": SIGN_IN_OIDC_PATH,
+    "sign_out": SIGN_OUT_PATH,
+    "css": STYLESHEET_PATH,
+}

@@ -1,0 +1,133 @@
+"""The bootstrap's activity calls that are not steps of their own.
+
+The undos registered before a step acts (deactivate, remove DNS, revoke), and the
+invitation mails, sent in parallel: an address not mailed is a recorded error, never
+fatal. OrganizationBootstrapWorkflow decides when each one runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from uuid import UUID
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, is_cancelled_exception
+
+with workflow.unsafe.imports_passed_through():
+    from a4c_worker.activities import OnboardingActivities
+    from a4c_worker.contracts import (
+        CompensationOutcome,
+        DeactivateInput,
+        DNSRecordInput,
+        EmailFailureInput,
+        InvitationOutcome,
+        MailOutcome,
+        RevokeInput,
+        SendMailInput,
+    )
+    from a4c_worker.workflows.bootstrap_progress import SEND_INVITATIONS
+    from a4c_worker.workflows.models import StepError
+    from a4c_worker.workflows.saga import Failure, Undo, describe
+
+
+def deactivate_undo(org_id: UUID, options: dict[str, Any]) -> Undo:
+    async def undo(failure: Failure) -> CompensationOutcome:
+        return await workflow.execute_activity_method(
+            OnboardingActivities.deactivate_organization,
+            DeactivateInput(
+                organization_id=org_id,
+                reason=f"bootstrap {failure.reason}"[:500],
+                failed_step=failure.step,
+            ),
+            **options,
+        )
+
+    return undo
+
+
+def remove_dns_undo(record: DNSRecordInput, options: dict[str, Any]) -> Undo:
+    async def undo(_: Failure) -> CompensationOutcome:
+        return await workflow.execute_activity_method(
+            OnboardingActivities.remove_dns, record, **options
+        )
+
+    return undo
+
+
+def revoke_undo(inv_id: UUID, options: dict[str, Any]) -> Undo:
+    async def undo(failure: Failure) -> CompensationOutcome:
+        return await workflow.execute_activity_method(
+            OnboardingActivities.revoke_invitation,
+            RevokeInput(
+                invitation_id=inv_id,
+                reason=f"organization bootstrap undone at {failure.step}",
+            ),
+            **options,
+        )
+
+    return undo
+
+
+async def send_all(
+    organization_name: str,
+    invitations: list[InvitationOutcome],
+    options: dict[str, Any],
+    errors: list[StepError],
+) -> list[MailOutcome]:
+    """Mail every invitation at once; each one not sent is appended to ``errors``."""
+
+    async def send(inv: InvitationOutcome) -> MailOutcome:
+        outcome: MailOutcome
+        try:
+            outcome = await workflow.execute_activity_method(
+                OnboardingActivities.send_invitation_email,
+                SendMailInput(invitation_id=inv.invitation_id, organization_name=organization_name),
+                **options,
+            )
+        except ActivityError as exc:
+            if is_cancelled_exception(exc):
+                raise
+            # Retries exhausted on a transient failure: record it, go on.
+            outcome = MailOutcome(
+                invitation_id=inv.invitation_id,
+                email=inv.email,
+                sent=False,
+                error=describe(exc),
+            )
+            try:
+                await workflow.execute_activity_method(
+                    OnboardingActivities.record_email_failure,
+                    EmailFailureInput(invitation_id=inv.invitation_id, reason=outcome.error),
+                    **options,
+                )
+            except ActivityError as record_exc:
+                errors.append(
+                    StepError(
+                        step=SEND_INVITATIONS,
+                        error_type="RecordEmailFailed",
+                        message=describe(record_exc),
+                        email=inv.email,
+                    )
+                )
+        if not outcome.sent:
+            errors.append(
+                StepError(
+                    step=SEND_INVITATIONS,
+                    error_type="EmailNotSent",
+                    message=outcome.error or "not sent",
+                    email=inv.email,
+                )
+            )
+        return outcome
+
+    return list(await asyncio.gather(*(send(inv) for inv in invitations)))
+
+
+async def cancel_and_settle(task: asyncio.Task[Any]) -> None:
+    """Cancel a step's task and wait for Temporal to confirm, ignoring how it ended."""
+    task.cancel()
+    try:
+        await task
+    except (Exception, asyncio.CancelledError):
+        workflow.logger.debug("step task ended after cancellation")
