@@ -27,7 +27,7 @@ from pydantic_settings import SettingsConfigDict
 from a4c_domain.commands import hostname
 from a4c_service.logs import LogFormat, LogLevel
 from a4c_service.probes import DEFAULT_HOST as PROBE_HOST
-from a4c_service.settings import MASK, SettingsError, displayed, read_settings
+from a4c_service.settings import MASK, SettingsError, displayed, is_loopback, read_settings
 from a4c_worker.config import DEFAULT_API_URL, DEFAULT_DNS_ZONE, DEFAULT_TASK_QUEUE
 from a4c_worker.connection import TemporalSettings
 from a4c_worker.workflows.models import (
@@ -295,16 +295,6 @@ class ApiSettings(TemporalSettings):
             found[name.upper()] = value
         found["resolved"] = {"temporal": self.temporal_connection().masked()}
         return found
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (an address or ``localhost``) is reachable from this machine only."""
-    if host.strip().lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
-    except ValueError:
-        return False  # a name other than localhost may resolve anywhere
 
 
 def load_settings(environ: Mapping[str, str]) -> ApiSettings:

@@ -8,6 +8,7 @@ stack trace and never the value (it may be a secret).
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -94,3 +95,13 @@ __all__ = [
     "read_settings",
     "variable_name",
 ]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) is reachable from this machine only."""
+    if host.strip().lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve anywhere

@@ -24,7 +24,6 @@ It opens personal data for whoever may call it, so it is shut by default:
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Mapping
@@ -33,17 +32,16 @@ from typing import Any
 import uvicorn
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, field_validator
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from temporalio.api.common.v1 import Payloads
 
-from a4c_domain.commands import field_errors
 from a4c_service.logs import LogFormat, LogLevel
+from a4c_service.settings import SettingsError, is_loopback, read_settings
 from a4c_worker.codec import EncryptionCodec, UndecryptablePayload
-from a4c_worker.config import SettingsError
 from a4c_worker.connection import TemporalSettings
 
 logger = logging.getLogger(__name__)
@@ -110,17 +108,7 @@ class CodecServerSettings(TemporalSettings):
     def load(cls, environ: Mapping[str, str]) -> CodecServerSettings:
         """The settings from ``environ`` (empty values unset); :class:`SettingsError` lists
         every problem by variable."""
-        values = {
-            key.lower(): value
-            for key, value in environ.items()
-            if key.lower() in cls.model_fields and value != ""
-        }
-        try:
-            settings = cls.model_validate(values)
-        except ValidationError as exc:
-            raise SettingsError(
-                (e["field"].split(".")[0].upper(), e["message"]) for e in field_errors(exc)
-            ) from None
+        settings = read_settings(cls, environ, empty_is_unset=True)
         problems = settings.problems()
         if problems:
             raise SettingsError(problems)
@@ -130,15 +118,6 @@ class CodecServerSettings(TemporalSettings):
         keys = self.payload_keys()
         assert keys is not None, "problems() requires TEMPORAL_PAYLOAD_KEYS"
         return EncryptionCodec(keys)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def create_app(settings: CodecServerSettings) -> Starlette:
