@@ -34,6 +34,7 @@ from a4c_projector.eventlog.store import open_event_store
 from a4c_projector.settings import store_env
 from a4c_service.cli import INTERRUPTED, command_line, subcommands
 from a4c_service.logs import configure_logging
+from a4c_service.probes import CannotListen
 from a4c_worker.exit import run_and_exit
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -87,14 +88,9 @@ def serve(settings: ApiSettings) -> int:
         metrics = serve_metrics(
             app.state.metrics, settings.api_metrics_host, settings.api_metrics_port
         )
-    except OSError as exc:
-        where = f"{settings.api_metrics_host}:{settings.api_metrics_port}"
-        print(
-            f"a4c-api: cannot serve /metrics on {where} "
-            f"(API_METRICS_HOST, API_METRICS_PORT): {exc.strerror}",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
+    except CannotListen as exc:
+        print(f"a4c-api: configuration error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again for the
     # handler it found; the default one would end the process by the signal (-15), not
     # with the exit code of a clean stop. So the handler it finds does nothing.

@@ -112,7 +112,13 @@ def serve_metrics(metrics: ApiMetrics, host: str, port: int) -> ProbeServer:
     (``0``: any free port) from a daemon thread; ``shutdown()`` then ``server_close()``
     stop it. Raises ``OSError`` when the port cannot be bound."""
     routes = {METRICS_PATH: lambda: (200, CONTENT_TYPE_LATEST, generate_latest(metrics.registry))}
-    return start_probe_server(routes, host, port, name="a4c-api-metrics")
+    return start_probe_server(
+        routes,
+        host,
+        port,
+        name="a4c-api-metrics",
+        variables=("API_METRICS_HOST", "API_METRICS_PORT"),
+    )
 
 
 class DropQueryString(logging.Filter):

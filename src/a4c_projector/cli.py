@@ -49,6 +49,7 @@ from a4c_projector.settings import (
 )
 from a4c_service.cli import INTERRUPTED, command_line, subcommands
 from a4c_service.logs import configure_logging
+from a4c_service.probes import CannotListen
 
 log = logging.getLogger("a4c_projector")
 
@@ -133,6 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     }[args.command]
     try:
         return command(args, settings, store)
+    except CannotListen as exc:  # the probes' port: another replica on this host has it
+        print(f"a4c-projector: configuration error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     except KeyboardInterrupt:  # a rebuild or an audit stopped by hand: no traceback
         print("a4c-projector: interrupted", file=sys.stderr)
         return INTERRUPTED

@@ -38,6 +38,8 @@ from a4c_service.probes import (
 )
 
 log = logging.getLogger(__name__)
+# The settings that place the probes, named when they cannot be served.
+VARIABLES = ("PROJECTOR_HTTP_HOST", "PROJECTOR_HTTP_PORT")
 
 
 class Probes:
@@ -128,4 +130,6 @@ def serve(probes: Probes, host: str, port: int, **limits: Any) -> ProbeServer:
         "/ready": ready,
         "/metrics": lambda: (200, CONTENT_TYPE_LATEST, probes.metrics()),
     }
-    return start_probe_server(routes, host, port, name="projector-http", **limits)
+    return start_probe_server(
+        routes, host, port, name="projector-http", variables=VARIABLES, **limits
+    )

@@ -1,7 +1,7 @@
-"""The small HTTP server behind both daemons' ``/health``, ``/ready`` and ``/metrics``.
+"""The small HTTP server behind the processes' ``/health``, ``/ready`` and ``/metrics``.
 
-It lives in ``a4c_service``, below both daemons, not in the domain library, which has
-no business serving HTTP; it uses the standard library only. Kubernetes and Prometheus are
+It lives in ``a4c_service``, below the processes, not in the domain library, which has
+no business serving HTTP; it serves with the standard library. Kubernetes and Prometheus are
 its clients, but anyone who can reach the port is one too, so it is built not to be held
 down by them:
 
@@ -27,6 +27,8 @@ from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+from a4c_domain.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 
@@ -159,18 +161,30 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("http: " + format, *args)
 
 
+class CannotListen(ConfigurationError):
+    """The probe server's address cannot be bound (taken, or not this machine's); the
+    message names the variables that set it."""
+
+
 def start_probe_server(
     routes: Mapping[str, Route],
     host: str,
     port: int,
     *,
     name: str,
+    variables: tuple[str, str],
     timeout: float = DEFAULT_TIMEOUT,
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
 ) -> ProbeServer:
     """Bind (``port=0``: any free port) and serve on a daemon thread named ``name``;
-    ``shutdown()`` then ``server_close()`` stop it."""
-    server = ProbeServer((host, port), routes, timeout=timeout, max_connections=max_connections)
+    ``shutdown()`` then ``server_close()`` stop it. :class:`CannotListen` names
+    ``variables`` (the host's and the port's) when the address cannot be bound: two
+    replicas on one host with the same port, say."""
+    try:
+        server = ProbeServer((host, port), routes, timeout=timeout, max_connections=max_connections)
+    except OSError as exc:
+        where = f"{host}:{port} ({', '.join(variables)})"
+        raise CannotListen(f"cannot listen on {where}: {exc.strerror or exc}") from None
     threading.Thread(target=server.serve_forever, name=name, daemon=True).start()
     return server
 
@@ -179,6 +193,7 @@ __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_TIMEOUT",
+    "CannotListen",
     "ProbeServer",
     "Response",
     "Route",

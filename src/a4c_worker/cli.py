@@ -42,6 +42,7 @@ from a4c_domain.commands import field_errors
 from a4c_domain.errors import A4CError, InvalidCommand, StoreUnreachable
 from a4c_service.cli import INTERRUPTED, command_line, subcommands
 from a4c_service.logs import configure_logging
+from a4c_service.probes import CannotListen
 from a4c_worker import control
 from a4c_worker.claim_domains import claim_domains
 from a4c_worker.client import connect
@@ -297,6 +298,9 @@ def main(
     except StoreUnreachable as exc:
         print(str(exc), file=err)
         return EXIT_UNREACHABLE
+    except CannotListen as exc:  # the health port: another worker on this host has it
+        print(f"configuration error: {exc}", file=err)
+        return EXIT_INVALID
     except A4CError as exc:
         print(f"{type(exc).__name__}: {exc}", file=err)
         return EXIT_FAILED

@@ -28,6 +28,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from a4c_service.probes import ProbeServer, json_response, not_ready, start_probe_server
 
 logger = logging.getLogger(__name__)
+# The settings that place the endpoints, named when they cannot be served.
+VARIABLES = ("HEALTH_HOST", "HEALTH_PORT")
 
 Clock = Callable[[], float]
 
@@ -122,7 +124,9 @@ class HealthServer:
             "/ready": lambda: json_response(*self.state.readiness()),
             "/metrics": lambda: (200, CONTENT_TYPE_LATEST, generate_latest(self.registry)),
         }
-        self._server = start_probe_server(routes, host, port, name="a4c-health", **self._limits)
+        self._server = start_probe_server(
+            routes, host, port, name="a4c-health", variables=VARIABLES, **self._limits
+        )
         logger.info("health endpoints on %s:%d", host, self._server.port)
         return self._server.port
 

@@ -352,7 +352,7 @@ def test_run_names_the_metrics_port_it_cannot_listen_on(tmp_path: Path) -> None:
             text=True,
             timeout=60,
         )
-    assert done.returncode == 1, done.stderr
-    assert f"cannot serve /metrics on 127.0.0.1:{busy} (API_METRICS_HOST, API_METRICS_PORT)" in (
+    assert done.returncode == 2, done.stderr
+    assert f"cannot listen on 127.0.0.1:{busy} (API_METRICS_HOST, API_METRICS_PORT)" in (
         done.stderr
     )

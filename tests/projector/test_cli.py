@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 
 from tests.projector.conftest import (
     Daemon,
@@ -67,3 +68,17 @@ def test_sigterm_stops_idle_sqlite_daemons(sqlite_store: Store) -> None:
     finally:
         for daemon in daemons:
             daemon.close()
+
+
+def test_a_taken_probe_port_is_one_line_naming_its_variables(sqlite_store: Store) -> None:
+    """Two replicas on one host with the default port: the second says which variable."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        code, _, err = run_cli(
+            sqlite_store.env, "run", PROJECTOR_HTTP_HOST="127.0.0.1", PROJECTOR_HTTP_PORT=str(busy)
+        )
+    assert code == 2, err
+    assert "Traceback" not in err, err
+    assert f"127.0.0.1:{busy} (PROJECTOR_HTTP_HOST, PROJECTOR_HTTP_PORT)" in err, err

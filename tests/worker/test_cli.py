@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -546,3 +547,24 @@ async def wait_for_metric(worker: WorkerProcess, line: str) -> None:
     await wait_for_async(
         lambda: asyncio.to_thread(lambda: line in http_get(metrics)[1]), what=f"metric {line!r}"
     )
+
+
+def test_a_taken_health_port_is_one_line_naming_its_variables(
+    temporal_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """Two workers on one host with the default port: the second says which variable."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        env = worker_env(temporal_env, sqlite=tmp_path / "e.db", HEALTH_PORT=str(busy))
+        done = subprocess.run(
+            [sys.executable, "-m", "a4c_worker.cli", "run"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == EXIT_INVALID, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert f"127.0.0.1:{busy} (HEALTH_HOST, HEALTH_PORT)" in done.stderr, done.stderr
