@@ -79,7 +79,11 @@ def create_app(settings: ApiSettings, location: Location) -> FastAPI:
     )
     app.middleware("http")(metrics_middleware(metrics))
     # Added last, so outermost: an oversized body is refused before anything reads it.
-    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.api_max_body_bytes,
+        timeout_seconds=settings.api_body_timeout_seconds,
+    )
     problems.install(app)
     _add_probes(app, gateway)
     app.include_router(pages.router)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import secrets
 import signal
@@ -25,6 +26,7 @@ from typing import NoReturn
 from uuid import UUID
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from a4c_api.app import create_app
 from a4c_api.observability import serve_metrics
@@ -36,6 +38,8 @@ from a4c_service.cli import INTERRUPTED, command_line, subcommands
 from a4c_service.logs import configure_logging
 from a4c_service.probes import CannotListen
 from a4c_worker.exit import run_and_exit
+
+logger = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 EXIT_CODES = (
@@ -70,10 +74,8 @@ def new_key(name: str, organization_id: UUID | None) -> tuple[str, ApiKeyGrant]:
     return key, grant
 
 
-def serve(settings: ApiSettings) -> int:
-    store = open_event_store(store_env(os.environ))
-    app = create_app(settings, store.location)
-    config = uvicorn.Config(
+def server_config(app: ASGIApp, settings: ApiSettings) -> uvicorn.Config:
+    return uvicorn.Config(
         app,
         host=settings.api_host,
         port=settings.api_port,
@@ -82,8 +84,17 @@ def serve(settings: ApiSettings) -> int:
         forwarded_allow_ips=list(settings.api_forwarded_allow_ips),  # none: the peer is the client
         timeout_graceful_shutdown=int(settings.api_shutdown_grace_seconds),
         server_header=False,
+        # Each connection may buffer a body of API_MAX_BODY_BYTES: bound how many at once.
+        limit_concurrency=settings.api_max_connections,
     )
-    server = uvicorn.Server(config)
+
+
+def serve(settings: ApiSettings) -> int:
+    if settings.production:
+        settings.warn_if_payloads_in_clear(logger)
+    store = open_event_store(store_env(os.environ))
+    app = create_app(settings, store.location)
+    server = uvicorn.Server(server_config(app, settings))
     try:
         metrics = serve_metrics(
             app.state.metrics, settings.api_metrics_host, settings.api_metrics_port

@@ -12,7 +12,9 @@ two share the secret.
 from __future__ import annotations
 
 import base64
+import json
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -26,12 +28,27 @@ from a4c_api.settings import ApiMode
 
 _CONTEXT = b"a4c-api session cookie, mode "
 _FERNET_KEY_BYTES = 32  # Fernet's key: 16 bytes to authenticate, 16 to encrypt
+# A Fernet token: version (1), timestamp (8), IV (16), the AES-CBC blocks, HMAC (32).
+_FERNET_OVERHEAD = 1 + 8 + 16 + 32
+_AES_BLOCK = 16
+# The longest sealed session the app sets: a browser keeps a cookie of up to 4096 bytes
+# (name and value, RFC 6265 §6.1) and drops a longer one, and with it the session; the
+# rest leaves room for the cookie's name and for what a request adds after signing in.
+SESSION_COOKIE_BUDGET = 3800
 
 
 def session_key(secret: bytes, mode: ApiMode) -> bytes:
     """The cookie key of ``mode``: HKDF-SHA256 of the secret, the mode as context."""
     info = _CONTEXT + mode.encode()
     return HKDF(algorithm=SHA256(), length=_FERNET_KEY_BYTES, salt=None, info=info).derive(secret)
+
+
+def sealed_length(session: Mapping[str, Any]) -> int:
+    """The length of the cookie value :class:`SealedSessionMiddleware` sets for ``session``
+    (the JSON Starlette makes of it, in a Fernet token, URL-safe base64 with padding)."""
+    plain = len(json.dumps(dict(session)).encode("utf-8"))
+    raw = _FERNET_OVERHEAD + (plain // _AES_BLOCK + 1) * _AES_BLOCK  # PKCS7 pads always
+    return 4 * -(-raw // 3)
 
 
 class _Sealer:

@@ -48,6 +48,12 @@ DEFAULT_MAX_WAITS_PER_PRINCIPAL = 8
 # every field at its longest: about 570 KiB as JSON with every letter a \u escape pair
 # (tests/api/test_edge_limits.py builds it). 1 MiB takes it with room to spare.
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# How long a request's body may take to arrive, whole (408 past it): without it a client
+# that stops sending holds the connection and what was buffered of its body for good.
+DEFAULT_BODY_TIMEOUT_SECONDS = 10.0
+# Connections (and so buffered bodies) served at once, per process; uvicorn answers 503
+# past it. 1000 bodies of API_MAX_BODY_BYTES at most is about 1 GiB.
+DEFAULT_MAX_CONNECTIONS = 1000
 # Invitations an organization may issue per hour, and have pending at once (an
 # onboarding may invite up to 200 people, so as many may be pending).
 DEFAULT_INVITATIONS_PER_ORGANIZATION_PER_HOUR = 50
@@ -130,6 +136,10 @@ class ApiSettings(TemporalSettings):
     )
     # The largest request body taken, in bytes (413 beyond it, before it is read).
     api_max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024, le=64 * 1024 * 1024)
+    # How long a body may take to arrive, whole (408 past it, the connection closed).
+    api_body_timeout_seconds: float = Field(default=DEFAULT_BODY_TIMEOUT_SECONDS, gt=0, le=600)
+    # Connections served at once (uvicorn's limit_concurrency: 503 past it).
+    api_max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, ge=1, le=1_000_000)
     # /metrics is served here, never on API_PORT (the front door): a listener Prometheus
     # reaches and the Service and ingress do not. Loopback unless set, like the daemons'.
     api_metrics_host: str = PROBE_HOST

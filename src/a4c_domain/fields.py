@@ -43,18 +43,26 @@ def _no_control_chars(value: str) -> str:
 # What names are made of besides letters and combining marks (U+2019: the typographic
 # apostrophe). Nothing that makes a link, an address or markup in a mail.
 _NAME_PUNCTUATION = frozenset(" -'.\u2019")
+# Letters that look like a dot: a mail client shows "evil\ua4f8com" as a link to evil.com
+# (dot-like punctuation such as U+00B7, U+2024, U+FF0E, U+3002 is no letter: refused anyway).
+_DOT_LIKE_LETTERS = "\u02cc\u02d1\u119e\u1427\u318d\ua4f8\ua78f"
 # A dot followed by two letters is a host name ("evil.example"), not initials ("J. R.").
 _HOST_LIKE = re.compile(r"\.[^\W\d_]{2}")
 
 
 def _person_name(value: str) -> str:
-    kinds = {ch: unicodedata.category(ch)[0] for ch in value}
-    if any(kind not in "LM" and ch not in _NAME_PUNCTUATION for ch, kind in kinds.items()):
-        raise ValueError("may contain only letters, marks, spaces and - ' .")
-    if "L" not in kinds.values():
-        raise ValueError("must contain a letter")
-    if _HOST_LIKE.search("".join(ch for ch in value if kinds[ch] != "M")):
-        raise ValueError("must not contain a host name (a dot followed by letters)")
+    # The rules hold for the name as written and as NFKC (what IDNA and many mail
+    # clients read) makes of it: "evil.\ufb01" is "evil.fi", "\u0140" is "l\u00b7".
+    for form in (value, unicodedata.normalize("NFKC", value)):
+        kinds = {ch: unicodedata.category(ch)[0] for ch in form}
+        if any(kind not in "LM" and ch not in _NAME_PUNCTUATION for ch, kind in kinds.items()):
+            raise ValueError("may contain only letters, marks, spaces and - ' .")
+        if "L" not in kinds.values():
+            raise ValueError("must contain a letter")
+        if any(ch in _DOT_LIKE_LETTERS for ch in form):
+            raise ValueError("must not contain a letter that looks like a dot")
+        if _HOST_LIKE.search("".join(ch for ch in form if kinds[ch] != "M")):
+            raise ValueError("must not contain a host name (a dot followed by letters)")
     return value
 
 
@@ -159,11 +167,15 @@ def _text_schema(max_length: int, description: str) -> WithJsonSchema:
     )
 
 
-# _person_name: letters, marks and _NAME_PUNCTUATION; a letter somewhere; never a dot
-# followed by two letters (marks between them ignored).
+# _person_name: letters, marks and _NAME_PUNCTUATION; a letter somewhere; no dot-like
+# letter; never a dot followed by two letters (marks between them ignored). What NFKC
+# makes of a name (the rules' second form) is beyond a pattern: it states the first.
 _PERSON_CHAR = r"[\p{L}\p{M} '.\u2019-]"
 _PERSON_EDGE = r"[\p{L}\p{M}'.\u2019-]"
-_PERSON_RULES = r"(?=[^\n]*\p{L})(?![^\n]*\.\p{M}*\p{L}\p{M}*\p{L})"
+_DOT_LIKE_CLASS = "[" + "".join(f"\\u{ord(ch):04x}" for ch in _DOT_LIKE_LETTERS) + "]"
+_PERSON_RULES = (
+    r"(?=[^\n]*\p{L})" + f"(?![^\\n]*{_DOT_LIKE_CLASS})" + r"(?![^\n]*\.\p{M}*\p{L}\p{M}*\p{L})"
+)
 _LABEL_SCHEMA = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 # The common form of an address email-validator takes: dot-atom@labels.tld, not a
 # special-use domain, no IDNA-like label; 64 before the @, 254 in all.
@@ -217,7 +229,8 @@ PersonName = Annotated[
             "type": "string",
             "pattern": _trimmed(100, _PERSON_CHAR, _PERSON_EDGE, rules=_PERSON_RULES),
             "description": "1-100 letters, marks, spaces and - ' . (no host name such as "
-            "'x.example') once surrounding whitespace is removed",
+            "'x.example', also once NFKC-normalised; no letter that looks like a dot) once "
+            "surrounding whitespace is removed",
         }
     ),
 ]

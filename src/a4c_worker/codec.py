@@ -43,6 +43,7 @@ CIPHER = "encryption-cipher"
 CIPHER_NAME = b"AES-256-GCM"
 KEY_BYTES = 32  # AES-256
 NONCE_BYTES = 12
+TAG_BYTES = 16  # AES-GCM's full-length tag, what encrypt appends
 _KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 PLAIN = "plain"
 _KEY_ID_RULE = "must be 1 to 64 letters, digits, '.', '_' or '-'"
@@ -171,14 +172,18 @@ class EncryptionCodec(PayloadCodec):
         cipher = self._ciphers.get(key_id)
         if cipher is None:
             raise UnknownPayloadKey(key_id)
+        refusal = UndecryptablePayload(
+            f"payload sealed with key {key_id!r} does not open: altered, or that id "
+            f"names another key in {PAYLOAD_KEYS_VARIABLE}"
+        )
+        # Shorter than nonce and tag, AES-GCM raises ValueError rather than InvalidTag.
+        if len(payload.data) < NONCE_BYTES + TAG_BYTES:
+            raise refusal
         nonce, sealed = payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:]
         try:
             plain = cipher.decrypt(nonce, sealed, key_id.encode())
         except InvalidTag:
-            raise UndecryptablePayload(
-                f"payload sealed with key {key_id!r} does not open: altered, or that id "
-                f"names another key in {PAYLOAD_KEYS_VARIABLE}"
-            ) from None
+            raise refusal from None
         return Payload.FromString(plain)
 
 

@@ -13,6 +13,7 @@ the variable, raised when the settings are loaded, before anything connects.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from temporalio.envconfig import ClientConfigProfile, ClientConfigTLS
 
 from a4c_service.settings import MASK
-from a4c_worker.codec import PAYLOAD_KEYS_VARIABLE, PayloadKeys, PayloadKeysError
+from a4c_worker.codec import PAYLOAD_KEYS_VARIABLE, PLAIN, PayloadKeys, PayloadKeysError
 from a4c_worker.temporal_connection import (
     DEFAULT_ADDRESS,
     DEFAULT_NAMESPACE,
@@ -194,6 +195,21 @@ class TemporalSettings(BaseSettings):
             return PayloadKeys.parse(self.temporal_payload_keys.get_secret_value())
         except PayloadKeysError as exc:
             raise TemporalConfigError(PAYLOAD_KEYS_VARIABLE, str(exc)) from None
+
+    def warn_if_payloads_in_clear(self, log: logging.Logger) -> None:
+        """Say at start, in production, that ``plain`` first seals nothing: it is the first
+        step of switching sealing on (docs/operating.md), so it is allowed, but not a
+        state to stay in unnoticed."""
+        keys = self.payload_keys()
+        if keys is not None and not keys.seals:
+            log.warning(
+                "%s starts with %r: payloads are written to Temporal in clear (keys %s only "
+                "open them) until %r is removed from it",
+                PAYLOAD_KEYS_VARIABLE,
+                PLAIN,
+                ", ".join(key.id for key in keys.keys),
+                PLAIN,
+            )
 
     # --- helpers ------------------------------------------------------------------------
 

@@ -43,6 +43,8 @@ READINESS_INTERVAL = 2.0
 
 async def run_worker(settings: WorkerSettings, stop: asyncio.Event | None = None) -> int:
     """Run until ``stop`` is set (SIGTERM/SIGINT set it); 0 on a clean shutdown."""
+    if settings.workflow_mode == "production":
+        settings.warn_if_payloads_in_clear(logger)
     stop = stop or asyncio.Event()
     _stop_on_signals(stop)
     state = HealthState()

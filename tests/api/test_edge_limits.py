@@ -31,11 +31,12 @@ from tests.servers.http import ServedApp, serve_asgi
 from tests.support import free_port
 
 from a4c_api.app import create_app
+from a4c_api.cli import server_config
 from a4c_api.observability import KNOWN_METHODS, UNKNOWN_METHOD, serve_metrics
 from a4c_api.pages.forms import MAX_FORM_BYTES, MAX_FORM_FIELDS
 from a4c_api.pages.paths import SIGN_IN_DEV_PATH, SIGN_OUT_PATH
 from a4c_api.problems import PROBLEM_JSON
-from a4c_api.settings import DEFAULT_MAX_BODY_BYTES, load_settings
+from a4c_api.settings import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, load_settings
 from a4c_projector.eventlog.store import open_event_store
 from a4c_worker.config import ACCEPT_PATH
 
@@ -231,6 +232,43 @@ def test_a_chunked_body_within_the_limit_goes_on(front_door: FrontDoor) -> None:
         headers={"Content-Type": "application/json"},
     )
     assert answer.status_code == 401, answer.text
+
+
+def test_a_body_that_stops_arriving_is_refused_not_waited_for(tmp_path: Path) -> None:
+    """The head and one chunk of a chunked body, then nothing: the server does not hold
+    the connection (and what it buffered) until the client goes, it answers 408 once
+    ``API_BODY_TIMEOUT_SECONDS`` has passed, well before this socket's own timeout."""
+    store = open_event_store(
+        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "e.db")}
+    )
+    settings = load_settings(
+        {
+            "API_MODE": "development",
+            "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",  # nothing listens
+            "API_BODY_TIMEOUT_SECONDS": "0.5",
+        }
+    )
+    assert settings.api_body_timeout_seconds * 4 < SOCKET_TIMEOUT
+    with serve_asgi(create_app(settings, store.location)) as served:
+        stalled = FrontDoor(FastAPI(), served).raw(
+            b"POST /v1/organizations HTTP/1.1\r\nHost: a4c\r\n"
+            b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"10\r\n" + b"x" * 16 + b"\r\n"  # and never the final chunk
+        )
+    status, headers, body = _status_and_body(stalled)
+    assert status == 408, stalled[:300]
+    assert headers["content-type"] == PROBLEM_JSON
+    assert headers["connection"] == "close"
+    assert json.loads(body)["type"] == "urn:a4c:problem:body-timeout"
+
+
+def test_the_server_takes_at_most_api_max_connections_at_once() -> None:
+    """Past the limit uvicorn answers 503 at once rather than holding every connection
+    (and its buffered body) a client opens."""
+    settings = load_settings({"API_MODE": "development", "API_MAX_CONNECTIONS": "7"})
+    assert server_config(FastAPI(), settings).limit_concurrency == 7
+    default = load_settings({"API_MODE": "development"})
+    assert server_config(FastAPI(), default).limit_concurrency == DEFAULT_MAX_CONNECTIONS
 
 
 @pytest.mark.parametrize("path", [ACCEPT_PATH, SIGN_IN_DEV_PATH, SIGN_OUT_PATH])

@@ -8,20 +8,29 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
+from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
+from a4c_api.app import SESSION_COOKIE
 from a4c_api.pages.accept import classify
 from a4c_api.pages.identity import (
     DEV_PREFIX,
+    OIDC_NAME,
     Identity,
     IdentityError,
     ProviderError,
     current,
     dev_identity,
+    logout_url,
     normalised_email,
     oidc_identity,
+    sign_in,
     token_endpoint_auth_method,
     with_userinfo,
 )
@@ -34,7 +43,7 @@ from a4c_api.pages.rendering import (
 )
 from a4c_api.pages.throttle import AcceptThrottle
 from a4c_api.privacy import mask_email
-from a4c_api.sessions import session_key
+from a4c_api.sessions import SealedSessionMiddleware, session_key
 from a4c_api.settings import load_settings
 from a4c_projector.queries import InvitationRecord, OrganizationRecord, TokenMatch
 
@@ -186,6 +195,71 @@ def test_the_token_endpoint_authentication_follows_discovery(
 ) -> None:
     metadata = {} if offered is None else {"token_endpoint_auth_methods_supported": offered}
     assert token_endpoint_auth_method(metadata) == chosen
+
+
+# What a browser keeps of one cookie (RFC 6265 §6.1: name and value, at least 4096 bytes).
+BROWSER_COOKIE_LIMIT = 4096
+
+
+async def _sign_in_cookie(person: Identity, id_token: str, leftover: dict[str, str]) -> str:
+    """The session cookie (``name=value``) a sign-in of ``person`` with ``id_token`` sets,
+    ``leftover`` (such as Authlib's state of another sign-in) already in the session."""
+
+    async def signed_in(request: Request) -> Response:
+        request.session.update(leftover)
+        sign_in(request, person, id_token)
+        return Response("signed in")
+
+    app = SealedSessionMiddleware(
+        Starlette(routes=[Route("/", signed_in)]),
+        secret=b"s" * 32, mode="production", session_cookie=SESSION_COOKIE,
+    )  # fmt: skip
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://a4c.test") as client:
+        header = (await client.get("/")).headers["set-cookie"]
+    return header.split(";", 1)[0]
+
+
+async def test_the_id_token_stays_in_the_session_only_while_the_cookie_fits() -> None:
+    short = Identity(sub="s-1", email="a@example.com", method="oidc")
+    long = Identity(sub="s" * 255, email="a" * 64 + "@" + "b" * 180 + ".example", method="oidc")
+    leftover = {f"_state_{OIDC_NAME}_{'x' * 43}": "y" * 400}
+    kept = await _sign_in_cookie(short, "t" * 1000, {})
+    assert len(kept) > 1000  # the hint is kept where it fits
+    for person in (short, long):
+        for extra in ({}, leftover):
+            cookie = await _sign_in_cookie(person, "t" * 2048, extra)
+            size = len(cookie.encode())
+            assert size <= BROWSER_COOKIE_LIMIT, (size, len(person.sub), len(extra))
+
+
+async def test_a_logout_without_the_id_token_names_the_client_alone() -> None:
+    async def metadata() -> dict[str, str]:
+        return {"end_session_endpoint": "https://id.example.com/logout"}
+
+    client = SimpleNamespace(client_id="a4c", load_server_metadata=metadata)
+    url = await logout_url(client, None, "https://onboard.example.com/accept")
+    assert url is not None
+    query = parse_qs(urlsplit(url).query)
+    assert query == {
+        "client_id": ["a4c"],
+        "post_logout_redirect_uri": ["https://onboard.example.com/accept"],
+    }
+    hinted = await logout_url(client, "t.o.k", "https://onboard.example.com/accept")
+    assert hinted is not None
+    assert parse_qs(urlsplit(hinted).query)["id_token_hint"] == ["t.o.k"]
+
+
+def test_userinfo_may_say_verified_as_the_string_true() -> None:
+    """Only UserInfo: the ID token's claim must be the boolean (see the test above)."""
+    userinfo = {"sub": "s-1", "email": "a@example.com"}
+    for said in (True, "true", "TRUE", "True"):
+        merged = with_userinfo({"sub": "s-1"}, {**userinfo, "email_verified": said})
+        assert oidc_identity(merged).email == "a@example.com"
+    for not_said in (False, "false", "yes", "1", 1, " true", None):
+        merged = with_userinfo({"sub": "s-1"}, {**userinfo, "email_verified": not_said})
+        with pytest.raises(IdentityError, match="not verified"):
+            oidc_identity(merged)
 
 
 def test_a_provider_offering_no_secret_method_is_named() -> None:

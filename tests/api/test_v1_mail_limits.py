@@ -192,3 +192,26 @@ async def test_names_as_people_write_them_are_taken(api_stack: Stack, names_org:
             response = await invite(client, names_org, named)
             assert response.status_code == 201, response.text
             assert (response.json()["first_name"], response.json()["last_name"]) == (first, last)
+
+
+@pytest.mark.parametrize(
+    ("setting", "kind"),
+    [
+        ("API_INVITATIONS_PER_ORGANIZATION_PER_HOUR", "too-many-invitations"),
+        ("API_MAX_PENDING_INVITATIONS_PER_ORGANIZATION", "too-many-pending-invitations"),
+    ],
+)
+async def test_invites_sent_at_once_to_one_instance_stop_at_the_limit(
+    api_stack: Stack, org: str, setting: str, kind: str
+) -> None:
+    """30 invites at once used to each see the same count and all be issued (30 mails);
+    one instance now issues exactly the limit and refuses the rest."""
+    with instances(api_stack, 1, **{setting: "3"}) as (one,):
+        async with one:
+            answers = await asyncio.gather(*(invite(one, org, person()) for _ in range(30)))
+            listed = (await one.get(f"/v1/organizations/{org}/invitations")).json()
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [201] * 3 + [429] * 27, statuses
+    for refused in (a for a in answers if a.status_code == 429):
+        limited(refused, kind)
+    assert len(listed["invitations"]) == 3

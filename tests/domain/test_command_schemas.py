@@ -9,6 +9,7 @@ escapes included) on generated text, near misses included.
 from __future__ import annotations
 
 import string
+import unicodedata
 from typing import Any
 
 import jsonschema_rs
@@ -89,7 +90,15 @@ def _agree(field_type: Any, value: Any) -> None:
 @example(value="J. R. R. Tolkien")
 @example(value="evil.example")
 @example(value="a" * 100 + " ")
+@example(value="evil\ua4f8com")
+@example(value="evil.\ufb01")
 def test_texts(field_type: Any, value: str) -> None:
+    if field_type is PersonName and unicodedata.normalize("NFKC", value.strip()) != value.strip():
+        # One way only: a person's name is also checked as NFKC makes it ("evil.\ufb01" is
+        # "evil.fi"), which no pattern can state; the pattern checks the name as written.
+        allowed, accepted = _verdicts(field_type, value)
+        assert allowed or not accepted, value
+        return
     _agree(field_type, value)
 
 

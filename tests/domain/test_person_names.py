@@ -21,6 +21,20 @@ HOSTILE = [
     "ada@evil.example",
     "-",
     "Ada\u00a0Lovelace",  # a no-break space: not a space a name is written with
+    # Letters that look like a dot make a link a mail client shows as one.
+    "evil\ua4f8com",
+    "evil\ua78fcom",
+    "evil\u318dcom",
+    "evil\u1427com",
+    "paypal\u02d1com",
+    "paypal\u02cccom",
+    "evil\u00b7com",
+    # Compatibility letters NFKC (so IDNA) turns into a host name: "evil.fi", "paypal.dz".
+    "evil.\ufb01",
+    "paypal.\u01f3",
+    "login.\ufb06",
+    "evil.\u2170\u2170",  # small roman numerals: "evil.ii"
+    "evil\uff0ecom",  # a fullwidth dot is a punctuation mark, refused like any
 ]
 NAMES = [
     "Ada",
@@ -31,6 +45,7 @@ NAMES = [
     "李小龍",
     "d\u2019Arc",
     "e\u0301mile",
+    "\u0132sbrand",  # NFKC makes the Dutch ligature "IJ": still a name
 ]
 
 

@@ -215,3 +215,19 @@ def test_a_body_over_the_limit_or_of_unknown_length_is_never_read(codec_server: 
         )
     assert too_big.status_code == 413, too_big.text
     assert streamed.status_code == 411 and SECRET not in streamed.text, streamed.text
+
+
+def test_a_sealed_payload_too_short_to_open_is_refused_not_a_crash(codec_server: str) -> None:
+    """Three bytes cannot hold nonce and tag: the answer is 422 naming the key, not 500."""
+    truncated = {
+        "payloads": [
+            {
+                "metadata": {"encoding": "YmluYXJ5L2VuY3J5cHRlZA==", "encryption-key-id": "azE="},
+                "data": "YWJj",
+            }
+        ]
+    }
+    with httpx.Client(base_url=codec_server) as client:
+        answer = client.post("/decode", content=json.dumps(truncated), headers=ui_headers())
+    assert answer.status_code == 422, answer.text
+    assert "'k1' does not open" in answer.json()["error"]

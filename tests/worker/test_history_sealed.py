@@ -11,11 +11,14 @@ kept), and replay; without the old key they fail naming it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
+import logging
 import subprocess
 import uuid
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from temporalio.api.common.v1 import Payload
@@ -29,8 +32,11 @@ from tests.worker.flows import Flows, bootstrap_input, sqlite_app
 from tests.worker.histories import recorded_histories
 from tests.worker.histories.contents import plain_text
 
+from a4c_api import cli as api_cli
+from a4c_api.settings import ApiSettings
 from a4c_api.settings import load_settings as load_api_settings
 from a4c_domain import ALL_ORGANIZATIONS
+from a4c_worker import runner
 from a4c_worker.cli import main
 from a4c_worker.client import (
     accept_invitation,
@@ -40,9 +46,15 @@ from a4c_worker.client import (
     revoke_invitation,
     start_bootstrap,
 )
-from a4c_worker.codec import ENCODING, EncryptionCodec, PayloadKeys, UnknownPayloadKey
+from a4c_worker.codec import (
+    ENCODING,
+    EncryptionCodec,
+    PayloadKeys,
+    UndecryptablePayload,
+    UnknownPayloadKey,
+)
 from a4c_worker.codec_server import CodecServerSettings, create_app
-from a4c_worker.config import SettingsError
+from a4c_worker.config import SettingsError, WorkerSettings
 from a4c_worker.config import load_settings as load_worker_settings
 from a4c_worker.connection import MASK, TemporalSettings
 from a4c_worker.converter import DATA_CONVERTER, data_converter
@@ -176,6 +188,22 @@ async def test_a_payload_sealed_under_key_1_opens_after_rotation_to_key_2() -> N
         await rotated.decode([forged])
 
 
+@pytest.mark.parametrize("length", [0, 3, 12, 27])
+async def test_a_sealed_payload_too_short_for_nonce_and_tag_is_undecryptable(
+    length: int,
+) -> None:
+    """Shorter than nonce + tag, AES-GCM refuses before authenticating (``ValueError``,
+    not ``InvalidTag``): still the codec's own error naming the key, not a crash."""
+    [sealed] = await EncryptionCodec(KEY_1).encode(
+        DATA_CONVERTER.payload_converter.to_payloads(["ada@example.com"])
+    )
+    truncated = Payload()
+    truncated.CopyFrom(sealed)
+    truncated.data = sealed.data[:length]
+    with pytest.raises(UndecryptablePayload, match="'k1' does not open"):
+        await EncryptionCodec(KEY_1).decode([truncated])
+
+
 async def test_plain_first_only_opens_so_a_key_reaches_every_process_before_it_seals() -> None:
     """Switching sealing on in two rollouts: ``plain,k1`` everywhere first (it opens what
     ``k1`` sealed, but writes in clear, so a process not yet holding ``k1`` still reads
@@ -269,3 +297,52 @@ def test_validate_config_masks_the_payload_keys_and_production_requires_them(
     with pytest.raises(SettingsError) as api:
         load_api_settings({"API_MODE": "production", "TEMPORAL_PAYLOAD_KEYS": keys})
     assert "TEMPORAL_PAYLOAD_KEYS" not in dict(api.value.problems)
+
+
+class _Started(Exception):
+    """Raised where a process would go on to open its store: its start is done."""
+
+
+def _stop_here(*_: object) -> NoReturn:
+    raise _Started
+
+
+@pytest.mark.parametrize(
+    ("mode", "keys", "warned"),
+    [
+        pytest.param("production", "plain,{k1}", True, id="production-plain-first"),
+        pytest.param("production", "{k1}", False, id="production-sealing"),
+        pytest.param("development", "plain,{k1}", False, id="development-plain-first"),
+    ],
+)
+def test_a_production_process_says_at_start_that_plain_first_seals_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    mode: str,
+    keys: str,
+    warned: bool,
+) -> None:
+    """``plain,k1`` is allowed (the first step of switching sealing on), but a worker or
+    API left that way writes history in clear: each says so, naming the variable."""
+    variable = keys.format(k1=KEY_1.entry())
+    worker = WorkerSettings(workflow_mode=mode, temporal_payload_keys=variable)
+    api = ApiSettings(api_mode=mode, temporal_payload_keys=variable)
+    monkeypatch.setattr(runner, "_stop_on_signals", _stop_here)
+    monkeypatch.setattr(api_cli, "open_event_store", _stop_here)
+    with caplog.at_level(logging.WARNING), pytest.raises(_Started):
+        asyncio.run(runner.run_worker(worker))
+    with caplog.at_level(logging.WARNING), pytest.raises(_Started):
+        api_cli.serve(api)
+    warnings = [
+        (record.name, record.getMessage())
+        for record in caplog.records
+        if "TEMPORAL_PAYLOAD_KEYS" in record.getMessage()
+    ]
+    if not warned:
+        assert warnings == []
+        return
+    assert [name for name, _ in warnings] == ["a4c_worker.runner", "a4c_api.cli"]
+    for _, message in warnings:
+        assert "written to Temporal in clear" in message
+        assert "until 'plain' is removed" in message
+        assert KEY_1.entry().partition(":")[2] not in message

@@ -20,17 +20,17 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 
 from a4c_api import context as api
+from a4c_api.sessions import SESSION_COOKIE_BUDGET, sealed_length
 from a4c_api.settings import ApiSettings
 from a4c_domain.commands import Email
 
 SignInMethod = Literal["oidc", "dev"]
 
 SESSION_KEY = "identity"
-# The ID token of an OpenID sign-in, kept as the logout's ``id_token_hint`` unless longer
-# than this (a browser drops a cookie past 4 KiB, and the session with it; the logout then
-# names the client alone).
+# The ID token of an OpenID sign-in, kept as the logout's ``id_token_hint`` only while the
+# sealed session stays within SESSION_COOKIE_BUDGET (a browser drops a cookie past 4 KiB,
+# and the session with it; the logout then names the client alone).
 ID_TOKEN_SESSION_KEY = "oidc_id_token"  # noqa: S105 - a key's name, not a secret
-MAX_KEPT_ID_TOKEN = 2048
 # Set by signing out where the provider offers no logout: the next sign-in asks it to let
 # the person choose an account.
 SELECT_ACCOUNT_SESSION_KEY = "oidc_select_account"
@@ -111,10 +111,12 @@ def current(request: Request) -> Identity | None:
 
 def sign_in(request: Request, identity: Identity, id_token: str | None = None) -> None:
     request.session[SESSION_KEY] = identity.to_session()
-    if id_token is not None and len(id_token) <= MAX_KEPT_ID_TOKEN:
+    request.session.pop(ID_TOKEN_SESSION_KEY, None)
+    if id_token is None:
+        return
+    with_hint = {**request.session, ID_TOKEN_SESSION_KEY: id_token}
+    if sealed_length(with_hint) <= SESSION_COOKIE_BUDGET:
         request.session[ID_TOKEN_SESSION_KEY] = id_token
-    else:
-        request.session.pop(ID_TOKEN_SESSION_KEY, None)
 
 
 def sign_out(request: Request) -> str | None:
@@ -167,11 +169,11 @@ def with_userinfo(id_claims: dict[str, Any], userinfo: Any) -> dict[str, Any]:
     (OpenID Connect Core §5.3.4: only if it is about the token's subject)."""
     if not isinstance(userinfo, dict) or userinfo.get("sub") != id_claims.get("sub"):
         raise IdentityError(_WHO, "UserInfo names another subject than the ID token")
-    return {
-        **id_claims,
-        "email": userinfo.get("email"),
-        "email_verified": userinfo.get("email_verified"),
-    }
+    verified = userinfo.get("email_verified")
+    # Some providers' UserInfo says it as a string; the ID token's claim stays a boolean.
+    if isinstance(verified, str) and verified.lower() == "true":
+        verified = True
+    return {**id_claims, "email": userinfo.get("email"), "email_verified": verified}
 
 
 def _client_secret_basic(

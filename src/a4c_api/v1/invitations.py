@@ -10,20 +10,20 @@ leaves nothing behind.
 
 The platform's mail is limited (429 with ``Retry-After``). Each invitation's re-sends are
 held by its workflow (``ResendTooSoon``, ``TooManyResends``), exactly, whichever replica
-asks. An organization's new invitations per hour and pending invitations are counted
-here, on the read models every replica shares (``TooManyInvitations``,
-``TooManyPendingInvitations``), so they hold across replicas up to a window: invites
-in flight at the same moment (on any replica) each see the count without the others,
-and a count taken while the projection lags misses what it has not shown yet (each
-write waits for the projection, up to ``API_CONSISTENCY_TIMEOUT``, so one caller's
-sequential invites always count each other). At worst the limit is passed by the
-organization's invites in flight at once and those the projection has not shown yet.
+asks. An organization's new invitations per hour and pending invitations
+(``TooManyInvitations``, ``TooManyPendingInvitations``) are counted on the read models
+every replica shares, together with the invitations this replica issued that they do not
+show yet (:mod:`a4c_api.v1.mail_limits`); an organization's invites are checked and
+reserved one at a time per replica, so within one replica the limits hold exactly, however
+many invites arrive at once. Across replicas, each replica counts only its own not-yet-shown
+invitations: within the projection's lag, an organization can get at most
+replicas times the limit invitations, whatever the number of invites sent at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -34,7 +34,6 @@ from temporalio.service import RPCError, RPCStatusCode
 from a4c_api import context as api_app
 from a4c_api.auth import Principal, authenticate
 from a4c_api.problems import ProblemError, from_workflow_refusal, problem
-from a4c_api.settings import ApiSettings
 from a4c_api.v1.access import Action, not_found, organization_for
 from a4c_api.v1.common import (
     COMMON_ERRORS,
@@ -49,6 +48,7 @@ from a4c_api.v1.common import (
     shown,
     written,
 )
+from a4c_api.v1.mail_limits import HOUR, ledger_of, require_room, unshown_after
 from a4c_api.v1.models import (
     Invitation,
     InvitationList,
@@ -66,8 +66,6 @@ from a4c_domain.errors import (
     InvitationNotPending,
     InvitationRevoked,
     OrganizationInactive,
-    TooManyInvitations,
-    TooManyPendingInvitations,
 )
 from a4c_domain.invitation import InvitationStatus as InvitationState
 from a4c_projector.queries import InvitationRecord, OrganizationRecord
@@ -78,7 +76,7 @@ from a4c_worker.client import (
     resend_invitation,
     revoke_invitation,
 )
-from a4c_worker.workflows.models import InvitationStatus
+from a4c_worker.workflows.models import InvitationStatus, InvitationToIssue
 
 router: APIRouter = APIRouter(tags=["invitations"])
 Caller = Annotated[Principal, Depends(authenticate)]
@@ -171,28 +169,6 @@ def _latest(records: list[InvitationRecord], email: str) -> InvitationRecord | N
     return max(mine, key=lambda r: r.generation) if mine else None
 
 
-# The window of API_INVITATIONS_PER_ORGANIZATION_PER_HOUR.
-HOUR = timedelta(hours=1)
-
-
-def _require_room(
-    org: OrganizationRecord, records: list[InvitationRecord], settings: ApiSettings
-) -> None:
-    """Refuse a new invitation past the organization's limits (see the module's docstring);
-    ``retry_after`` is when the first place frees up without anyone acting."""
-    now = datetime.now(UTC)
-    recent = sorted(r.invited_at for r in records if r.invited_at > now - HOUR)
-    per_hour = settings.api_invitations_per_organization_per_hour
-    if len(recent) >= per_hour:
-        frees_at = recent[len(recent) - per_hour] + HOUR
-        raise TooManyInvitations(org.slug, per_hour, (frees_at - now).total_seconds())
-    expiries = sorted(r.expires_at for r in records if r.status == "pending")
-    pending = settings.api_max_pending_invitations_per_organization
-    if len(expiries) >= pending:
-        frees_at = expiries[len(expiries) - pending]
-        raise TooManyPendingInvitations(org.slug, pending, (frees_at - now).total_seconds())
-
-
 def _issued(
     org: OrganizationRecord, body: InviteRequest, generation: int, status: InvitationStatus
 ) -> Invitation:
@@ -243,36 +219,43 @@ async def invite_someone(
     ``A4C-Consistent`` says whether the read models already show it."""
     org = await _organization(request, caller, slug)
     gateway = api_app.gateway_of(request)
-    invitee = body.invitee()
-    records = await gateway.read(lambda rm: rm.invitations(org.id))
-    latest = _latest(records, invitee.email)
-    generation = 1
-    if latest is not None:
-        if latest.status == "pending":
-            differences = {
-                field: (getattr(latest, field), getattr(invitee, field))
-                for field in ("role", "first_name", "last_name")
-                if getattr(latest, field) != getattr(invitee, field)
-            }
-            if differences:
-                raise InvitationConflict(
-                    f"{invitee.email} already has a pending invitation with different "
-                    f"{', '.join(sorted(differences))}; revoke it first",
-                    differences,
-                )
-            response.status_code = 200
-            response.headers["Location"] = _location(request, slug, latest.id)
-            shown(response)  # nothing written: read from the read models, so no wait
-            return Invitation.of(latest)
-        if latest.status == "accepted":
-            raise InvitationAlreadyAccepted(
-                f"{invitee.email} has already accepted an invitation to {slug!r}"
-            )
-        generation = latest.generation + 1  # after a revoked or expired one
-    if org.status == "deactivated":
-        raise OrganizationInactive(f"organization {slug!r} is deactivated")
     settings = api_app.settings_of(request)
-    _require_room(org, records, settings)
+    invitee = body.invitee()
+    ledger = ledger_of(request)
+    async with ledger.checking(org.id) as book:
+        records = await gateway.read(lambda rm: rm.invitations(org.id))
+        latest = _latest(records, invitee.email)
+        generation = 1
+        if latest is not None:
+            if latest.status == "pending":
+                differences = {
+                    name: (getattr(latest, name), getattr(invitee, name))
+                    for name in ("role", "first_name", "last_name")
+                    if getattr(latest, name) != getattr(invitee, name)
+                }
+                if differences:
+                    raise InvitationConflict(
+                        f"{invitee.email} already has a pending invitation with different "
+                        f"{', '.join(sorted(differences))}; revoke it first",
+                        differences,
+                    )
+                response.status_code = 200
+                response.headers["Location"] = _location(request, slug, latest.id)
+                shown(response)  # nothing written: read from the read models, so no wait
+                return Invitation.of(latest)
+            if latest.status == "accepted":
+                raise InvitationAlreadyAccepted(
+                    f"{invitee.email} has already accepted an invitation to {slug!r}"
+                )
+            generation = latest.generation + 1  # after a revoked or expired one
+        if org.status == "deactivated":
+            raise OrganizationInactive(f"organization {slug!r} is deactivated")
+        now = datetime.now(UTC)
+        require_room(org, records, unshown_after(book, records, now), settings, now)
+        invitation_id = InvitationToIssue(
+            organization_id=org.id, invitee=invitee, generation=generation
+        ).invitation_id
+        reserved = ledger.reserve(book, invitation_id, now)
     try:
         status = await invite(
             gateway.client,
@@ -286,9 +269,20 @@ async def invite_someone(
             resends=settings.resend_limit,
         )
     except InviteRefused as exc:
+        if reserved:
+            ledger.release(org.id, invitation_id)
         raise from_workflow_refusal(exc.error_type, str(exc), exc.details) from None
     except InvitationClosed as exc:
+        if reserved:
+            ledger.release(org.id, invitation_id)
         raise problem(409, str(exc), kind="invitation-closed") from None
+    except BaseException:
+        # The start may have gone through (the read models then show it): its place stays
+        # reserved until they do, or for the hour.
+        if reserved:
+            ledger.pending_until(org.id, invitation_id, now + HOUR)
+        raise
+    ledger.pending_until(org.id, status.invitation_id, status.expires_at)
     response.headers["Location"] = _location(request, slug, status.invitation_id)
     await caught_up(request, response, caller)
     found = await gateway.read(lambda rm: rm.invitation(status.invitation_id, org.id))

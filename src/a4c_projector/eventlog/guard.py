@@ -4,7 +4,9 @@ Rows contiguous after the position are safe. A gap holds the batch until it is p
 permanent after the grace (above 0): the event store's writers listed by a fence have all
 ended, or, only where they cannot be listed, the xid horizon has passed the fence. Both
 need ids drawn in time order (sequence ``CACHE 1``). SQLite rows are always safe. Why
-this is sound: docs/design/no-skip-guard.md.
+this is sound: docs/design/no-skip-guard.md; its section "The model" says which code step
+each step of the model check (``tests/projector/gapmodel.py``, which drives this class
+through every interleaving of writers and replicas) stands for.
 """
 
 from __future__ import annotations
