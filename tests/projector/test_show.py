@@ -164,8 +164,8 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(
     assert [o["name"] for o in json.loads(out)] == FORMULAS  # JSON is data: unchanged
 
 
-def test_show_members_after_an_accept(shown: Store, capsys: pytest.CaptureFixture[str]) -> None:
-    """Who joined, per organization (the `a4c dev` report shows them after an accept)."""
+def alice_accepts(shown: Store) -> None:
+    """Alice accepts her invitation as ``user-alice``, and the projection shows it."""
     app = shown.app
     with ReadModel(shown.location) as reads:
         alice = next(i for i in reads.invitations(ALL_ORGANIZATIONS) if i.first_name == "Alice")
@@ -178,6 +178,11 @@ def test_show_members_after_an_accept(shown: Store, capsys: pytest.CaptureFixtur
     projector = shown.projector()
     projector.catch_up()
     projector.close()
+
+
+def test_show_members_after_an_accept(shown: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    """Who joined, per organization (the `a4c dev` report shows them after an accept)."""
+    alice_accepts(shown)
     code, out, err = show(capsys, "members", "--format", "json")
     assert (code, err) == (0, "")
     [member] = json.loads(out)
@@ -199,18 +204,7 @@ def test_show_members_of_a_projection_from_before_the_members_table(
 ) -> None:
     """A 0.2 projection has no members table: the first command of this release creates
     it and derives the members of invitations accepted back then, before showing them."""
-    app = shown.app
-    with ReadModel(shown.location) as reads:
-        alice = next(i for i in reads.invitations(ALL_ORGANIZATIONS) if i.first_name == "Alice")
-    app.accept_invitation(
-        organization_id=alice.organization_id,
-        invitation_id=alice.id,
-        token=app.invitation_token(alice.id, alice.organization_id),
-        user_id="user-alice",
-    )
-    projector = shown.projector()
-    projector.catch_up()
-    projector.close()
+    alice_accepts(shown)
     with connect(shown.location) as db, db.transaction():
         db.execute(f'DROP TABLE "{LIVE.members}"')  # as a 0.2 projection is
     code, out, err = show(capsys, "members", "--format", "json")
