@@ -51,4 +51,7 @@ if [ "${1:-}" = "--tests" ]; then
     # promtool, from the prometheus package, checks and unit-tests deploy/prometheus/;
     # no Prometheus server runs (nor the exporters the package recommends).
     need --no-recommends /usr/bin/promtool prometheus
+    # pg_auto_failover: a monitor, a primary and a secondary on this machine for the
+    # failover tests and the soak (tests/servers/pgfailover.py); never a service.
+    need /usr/bin/pg_autoctl postgresql-15-auto-failover pg-auto-failover-cli
 fi

@@ -26,7 +26,7 @@ from pydantic_settings import BaseSettings
 
 from a4c_api.settings import ApiSettings
 from a4c_api.settings import load_settings as load_api
-from a4c_domain.persistence import FLAG_DEFAULTS, is_store_variable
+from a4c_domain.persistence import FLAG_DEFAULTS, SESSION_ATTRS_VAR, is_store_variable
 from a4c_projector.settings import ProjectorSettings
 from a4c_projector.settings import load_settings as load_projector
 from a4c_service.logs import LOG_FORMAT_VAR
@@ -62,8 +62,9 @@ SETTINGS: tuple[type[BaseSettings], ...] = (
 
 
 def store_variables() -> set[str]:
-    """Every event-store variable eventsourcing's factories (and its cipher) declare."""
-    declared: set[str] = {AESCipher.CIPHER_KEY}
+    """Every event-store variable eventsourcing's factories (and its cipher) declare,
+    and the one a4c adds (a4c_domain.persistence)."""
+    declared: set[str] = {AESCipher.CIPHER_KEY, SESSION_ATTRS_VAR}
     for factory in (InfrastructureFactory, PostgresFactory, SQLiteFactory):
         for attribute in dir(factory):
             value = getattr(factory, attribute)

@@ -7,7 +7,14 @@ the gateway's own, each with a connection of its own (connections are not shared
 between threads, all are closed at shutdown), so nothing else in the process can take
 the threads reads need. A read whose connection broke (the server restarted, an
 operator ended the backend) is tried once more on a new connection; when the database
-still does not answer, the request is a 503 with ``Retry-After``, never a 500.
+still does not answer, the request is a 503 with ``Retry-After``, never a 500. A read
+that does not come back within ``READ_TIMEOUT`` (a server stopped, a stuck network in
+between: TCP notices neither) is a 503 too, and its connection is broken off so the
+thread is free again.
+
+Faults answer fast: the Temporal client gives up retrying a call after
+``TEMPORAL_RETRY``'s budget (the SDK's default waits 10 s), and the answer is a 503 the
+caller may retry (writes are idempotent: deterministic ids).
 
 Read-your-writes: after a write, :meth:`Gateway.catch_up` waits (at most
 ``API_CONSISTENCY_TIMEOUT``) until the projection has applied everything the event
@@ -32,8 +39,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from temporalio.client import Client
+from temporalio.service import RetryConfig
 
-from a4c_api.problems import ProblemError, problem
+from a4c_api.problems import ProblemError, unavailable
 from a4c_api.settings import DEFAULT_MAX_WAITS_PER_PRINCIPAL
 from a4c_projector.queries import UNAVAILABLE_ERRORS, Location, ReadModel
 from a4c_worker.client import connect
@@ -48,16 +56,53 @@ CONNECT_RETRY_MAX = 5.0
 READ_THREADS = 8
 # How often the projection's position is read while a request waits for it (seconds).
 POLL_SECONDS = 0.02
-# What a 503 for an unreachable database asks the client to wait (seconds).
-RETRY_AFTER_SECONDS = 1
+# How long one read may take before it is given up on (seconds): the API's reads are
+# single indexed statements answered in milliseconds.
+READ_TIMEOUT = 3.0
+# How long the Temporal client retries a call Temporal does not answer before the request
+# is a 503: about 1.5 s (its retries run to the first of the two limits).
+TEMPORAL_RETRY = RetryConfig(
+    initial_interval_millis=100,
+    multiplier=2.0,
+    max_interval_millis=500,
+    max_elapsed_time_millis=1500,
+    max_retries=6,
+)
 
 
 class ReadModelsUnreachable(ProblemError):
     """The database did not answer a read, even on a new connection: 503, try again."""
 
     def __init__(self) -> None:
-        found = problem(503, "the read models are not reachable; try again", kind="unavailable")
-        super().__init__(found.problem, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+        found = unavailable("the read models are not reachable; try again")
+        super().__init__(found.problem, found.headers)
+
+
+class _Reading:
+    """The read-model connection one read is using, to break it off if it hangs. The
+    lock keeps the break-off from meeting a close of the same connection."""
+
+    def __init__(self) -> None:
+        self._using: ReadModel | None = None
+        self._abandoned = False
+        self._lock = threading.Lock()
+
+    def attempt(self, read_model: ReadModel, query: Callable[[ReadModel], T]) -> T:
+        with self._lock:
+            if self._abandoned:
+                raise ReadModelsUnreachable()  # given up on while it was connecting
+            self._using = read_model
+        try:
+            return query(read_model)
+        finally:
+            with self._lock:
+                self._using = None
+
+    def abandon(self) -> None:
+        with self._lock:
+            self._abandoned = True
+            if self._using is not None:
+                self._using.interrupt()
 
 
 class ProjectionWatch:
@@ -141,7 +186,7 @@ class Gateway:
         pause = 0.2
         while self._client is None:
             try:
-                self._client = await connect(self.temporal)
+                self._client = await connect(self.temporal, retry_config=TEMPORAL_RETRY)
             except RuntimeError as exc:  # the SDK's "Failed client connect"
                 log.warning("%s (retrying)", connect_failure(self.temporal, exc))
                 await asyncio.sleep(pause)
@@ -151,7 +196,7 @@ class Gateway:
     def client(self) -> Client:
         """The Temporal client; a 503 problem while it is not connected."""
         if self._client is None:
-            raise problem(503, "the workflow service is not reachable yet", kind="unavailable")
+            raise unavailable("the workflow service is not reachable yet")
         return self._client
 
     @property
@@ -182,10 +227,10 @@ class Gateway:
             except Exception:
                 log.debug("closing a broken read-model connection failed", exc_info=True)
 
-    def _call(self, query: Callable[[ReadModel], T]) -> T:
+    def _call(self, query: Callable[[ReadModel], T], reading: _Reading) -> T:
         if getattr(self._local, "read_model", None) is not None:
             try:
-                return query(self._read_model())
+                return reading.attempt(self._read_model(), query)
             except UNAVAILABLE_ERRORS as exc:
                 # It broke since its last read: once more, on a new connection.
                 log.info("a read-model connection broke (%s); reading again", type(exc).__name__)
@@ -194,7 +239,7 @@ class Gateway:
                 self._forget()
                 raise
         try:
-            return query(self._read_model())
+            return reading.attempt(self._read_model(), query)
         except UNAVAILABLE_ERRORS as exc:
             self._forget()
             log.warning("the read models are not reachable: %s", exc)
@@ -205,11 +250,18 @@ class Gateway:
 
     async def read(self, query: Callable[[ReadModel], T]) -> T:
         """``query(read_model)`` on a read thread; :class:`ReadModelsUnreachable` when
-        the database does not answer."""
+        the database does not answer, within ``READ_TIMEOUT``."""
         context = contextvars.copy_context()  # the request's (log fields), as to_thread does
-        return await asyncio.get_running_loop().run_in_executor(
-            self._reads, context.run, self._call, query
+        reading = _Reading()
+        done = asyncio.get_running_loop().run_in_executor(
+            self._reads, context.run, self._call, query, reading
         )
+        try:
+            return await asyncio.wait_for(done, READ_TIMEOUT)
+        except TimeoutError:
+            log.warning("a read of the read models took over %s s; given up", READ_TIMEOUT)
+            reading.abandon()  # its thread gets an error and drops the connection
+            raise ReadModelsUnreachable() from None
 
     async def shows_everything(self) -> bool:
         """Whether the projection already shows every write made so far (one look)."""

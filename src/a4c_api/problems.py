@@ -28,6 +28,9 @@ from a4c_domain.commands import worded
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
+# What a 503 asks the client to wait before trying again (seconds): every answer during
+# a fault (Temporal, the read models' database, a write that lost a race) says this.
+RETRY_AFTER_SECONDS = 1
 
 # The most specific class wins (looked up along the exception's MRO).
 STATUS: dict[type[errors.A4CError], int] = {
@@ -38,6 +41,7 @@ STATUS: dict[type[errors.A4CError], int] = {
     errors.RuleViolation: 409,
     errors.InvalidToken: 403,
     errors.ConcurrencyError: 503,
+    errors.StoreUnavailable: 503,
     errors.TooManyAttempts: 429,
 }
 
@@ -73,6 +77,15 @@ def problem(status: int, detail: str | None = None, *, kind: str | None = None) 
     title = HTTPStatus(status).phrase
     kind_uri = f"urn:a4c:problem:{kind}" if kind else "about:blank"
     return ProblemError(Problem(type=kind_uri, title=title, status=status, detail=detail))
+
+
+def unavailable(detail: str) -> ProblemError:
+    """503 ``urn:a4c:problem:unavailable`` with ``Retry-After``: a part the request needs
+    did not answer in time. The only 5xx a fault may give (``detail`` names the part,
+    never its error text)."""
+    found = problem(503, detail, kind="unavailable")
+    found.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return found
 
 
 def _kebab(name: str) -> str:
@@ -112,8 +125,8 @@ def from_domain(exc: errors.A4CError) -> ProblemError:
         body.errors = [FieldError.model_validate(e) for e in exc.errors]
     if isinstance(exc, errors.Conflict):
         body.fields = sorted(exc.differences) or None
-    if isinstance(exc, errors.ConcurrencyError):
-        headers["Retry-After"] = "1"
+    if isinstance(exc, errors.ConcurrencyError | errors.StoreUnavailable):
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     found = ProblemError(body, headers)
     if isinstance(exc, errors.TooManyAttempts):
         _wait_for(found, exc.retry_after)

@@ -19,6 +19,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
     ApplicationRecorder,
+    InfrastructureFactory,
     IntegrityError,
     InternalError,
     ProgrammingError,
@@ -43,6 +44,7 @@ from a4c_domain.persistence import (
     DEFAULT_SQLITE_DBNAME,
     PERSISTENCE_MODULE_VAR,
     SQLITE_DBNAME_VAR,
+    configure_pool,
     default_to_no_password,
 )
 from a4c_domain.scope import OrganizationScope, in_scope
@@ -133,6 +135,13 @@ class ApplicationBase(Application[UUID]):
         environment = Environment(name, merged)
         default_to_no_password(environment)
         return environment
+
+    def construct_factory(self, env: Environment) -> InfrastructureFactory:
+        """eventsourcing's factory, its PostgreSQL pool given ``target_session_attrs``
+        and a per-host connect timeout (a4c_domain.persistence.configure_pool)."""
+        factory = super().construct_factory(env)
+        configure_pool(factory, env)
+        return factory
 
     def construct_recorder(self) -> ApplicationRecorder:
         """The recorder, creating its tables; retried when another process does the same.

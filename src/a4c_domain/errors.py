@@ -27,6 +27,8 @@
     │   ├── InvitationNotYetExpired
     │   └── InvalidToken
     ├── ConcurrencyError            lost a race on an aggregate; retry the command
+    ├── StoreUnavailable            the event store stayed out of reach (a failover
+    │                               longer than the command waits); retry the command
     └── TooManyAttempts             too many wrong tokens for one invitation; wait
         ├── ResendTooSoon           an invitation was mailed moments ago; wait
         ├── TooManyResends          an invitation's re-sends are used up
@@ -34,8 +36,8 @@
         └── TooManyPendingInvitations  an organization's pending invitations
 
 ``retryable`` tells an orchestrator (Temporal activities) whether trying the same
-command again can succeed: only ``ConcurrencyError`` is, everything else is a
-permanent answer for that input.
+command again can succeed: only ``ConcurrencyError`` and ``StoreUnavailable`` are,
+everything else is a permanent answer for that input.
 """
 
 from __future__ import annotations
@@ -197,6 +199,14 @@ class InvalidToken(RuleViolation):
 
 class ConcurrencyError(A4CError):
     """Another writer changed the aggregate first; the command can be retried."""
+
+    retryable: ClassVar[bool] = True
+
+
+class StoreUnavailable(A4CError):
+    """The event store could not be reached, or a connection was lost, for longer than
+    a command waits (a4c_domain.lost_connection). Retrying the command is safe: it is
+    applied at most once, whatever happened to the lost commit."""
 
     retryable: ClassVar[bool] = True
 

@@ -6,6 +6,9 @@ typed: an adapter may pass a decoded JSON body as ``**fields``. For such a call 
 would raise ``TypeError`` on an unknown or missing keyword; :func:`command` turns that
 into the command model's own refusal (one ``InvalidCommand`` naming every field), as
 for any other bad input. Values are checked by the model inside the method, as before.
+
+Every command is also where a lost store connection is answered: the whole command runs
+again, bounded (a4c_domain.lost_connection says why that is safe).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 from a4c_domain.commands import Command, validate
+from a4c_domain.lost_connection import run_again_when_lost
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -42,7 +46,7 @@ def command(model: type[Command]) -> Callable[[Callable[P, R]], Callable[P, R]]:
                 if len(args) == 1:  # only ``self``: the keywords are what does not fit
                     validate(model, **kwargs)  # names each unknown or missing field
                 raise  # a positional value: a programming error, not input
-            return method(*args, **kwargs)
+            return run_again_when_lost(method.__name__, lambda: method(*args, **kwargs))
 
         COMMAND_MODELS[method.__name__] = model
         return checked

@@ -24,7 +24,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from a4c_domain.application import MAX_INVITATION_TTL, OnboardingApplication
-from a4c_domain.persistence import PersistenceModule, is_store_variable
+from a4c_domain.persistence import DEFAULT_PORT, PersistenceModule, is_store_variable, port_list
 from a4c_service.logs import LogFormat, LogLevel
 from a4c_service.probes import DEFAULT_HOST as PROBE_HOST
 from a4c_service.settings import MASK, displayed, read_settings
@@ -44,6 +44,10 @@ MIN_TOKEN_SECRET_LENGTH = 32
 # The worker's defaults, also used by whatever starts workflows or workers without settings.
 DEFAULT_TASK_QUEUE = "a4c-onboarding"
 DEFAULT_MAX_CONCURRENT_ACTIVITIES = 100
+# How long a workflow task (an update, a finished activity's next step) waits on the
+# sticky queue of the worker that has the workflow cached before any worker may take
+# it: after a worker dies, its workflows move on within this (the SDK's default is 10 s).
+DEFAULT_STICKY_QUEUE_TIMEOUT_SECONDS = 3.0
 # Where invitation links lead: a4c-api serves the accept page at this path, and in the
 # local stack listens where the default link points.
 ACCEPT_PATH = "/invitations/accept"
@@ -81,6 +85,9 @@ class WorkerSettings(TemporalSettings):
         default=DEFAULT_MAX_CONCURRENT_ACTIVITIES, ge=1, le=10_000
     )
     temporal_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    sticky_queue_timeout_seconds: float = Field(
+        default=DEFAULT_STICKY_QUEUE_TIMEOUT_SECONDS, gt=0, le=60
+    )
 
     # The domain's event store (eventsourcing's own variable names).
     persistence_module: PersistenceModule = "eventsourcing.sqlite"
@@ -88,7 +95,8 @@ class WorkerSettings(TemporalSettings):
     sqlite_dbname: str = Field(default=OnboardingApplication.env["SQLITE_DBNAME"], min_length=1)
     postgres_dbname: str | None = None
     postgres_host: str | None = None
-    postgres_port: int = Field(default=5432, ge=1, le=65535)
+    # One port, or one per host of a replicated store's POSTGRES_HOST list.
+    postgres_port: str = DEFAULT_PORT
     postgres_user: str | None = None
     postgres_password: SecretStr | None = None
     postgres_schema: str | None = None
@@ -162,6 +170,11 @@ class WorkerSettings(TemporalSettings):
             value = value.strip().lower()
             return value or None
         return value
+
+    @field_validator("postgres_port", mode="before")
+    @classmethod
+    def _ports(cls, value: Any) -> str:
+        return port_list(str(value))
 
     @field_validator("dns_nameservers", mode="before")
     @classmethod

@@ -64,6 +64,7 @@ async def run_worker(settings: WorkerSettings, stop: asyncio.Event | None = None
             settings.temporal_task_queue,
             activities.all(),
             max_concurrent_activities=settings.max_concurrent_activities,
+            sticky_queue_timeout_seconds=settings.sticky_queue_timeout_seconds,
             graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),
             accept_guard=AcceptGuard(
                 AttemptLimit(

@@ -74,7 +74,7 @@ def application_env(settings: WorkerSettings) -> dict[str, str]:
         "POSTGRES_SCHEMA": settings.postgres_schema,
     }
     env.update({key: value for key, value in optional.items() if value is not None})
-    env["POSTGRES_PORT"] = str(settings.postgres_port)
+    env["POSTGRES_PORT"] = settings.postgres_port
     if settings.postgres_password is not None:  # unset: none (the domain's default)
         env["POSTGRES_PASSWORD"] = settings.postgres_password.get_secret_value()
     return env

@@ -17,19 +17,12 @@ import httpx
 import psycopg
 import pytest
 from temporalio.testing import WorkflowEnvironment
+from tests.api.fault_support import end_read_connections, one_organization_api
 from tests.api.v1_support import assert_problem
-from tests.servers.http import serve_asgi
 from tests.servers.postgres import postgres_env
 from tests.support import TOKEN_SECRET
 
-from a4c_api.app import create_app
-from a4c_api.cli import new_key
-from a4c_api.settings import load_settings
-from a4c_domain import OnboardingApplication
-from a4c_projector.dialects.connection import connect
-from a4c_projector.engine.projector import Projector
-from a4c_projector.eventlog.store import EventStore, open_event_store
-from a4c_projector.readmodel.tables import ensure_schema
+from a4c_projector.eventlog.store import EventStore
 
 # More requests than the API has read threads: every thread's connection is met.
 REQUESTS = 12
@@ -45,14 +38,7 @@ class Served:
     headers: dict[str, str]
 
     def end_read_connections(self) -> int:
-        """``pg_terminate_backend`` on every read-model connection; how many it ended."""
-        ended = self.admin.execute(
-            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) "
-            "FROM pg_stat_activity WHERE application_name = %s",
-            (self.store.location.application_name("read"),),
-        ).fetchone()
-        assert ended is not None
-        return int(str(ended[0]))
+        return end_read_connections(self.admin, self.store)
 
     def refuse_logins(self, refused: bool) -> None:
         self.admin.execute(f'ALTER ROLE "{self.role}" {"NOLOGIN" if refused else "LOGIN"}')
@@ -71,38 +57,12 @@ async def served(
     pg_schema: str, pg_server: str, own_role: str, temporal_env: WorkflowEnvironment
 ) -> AsyncIterator[Served]:
     env = postgres_env(pg_schema, POSTGRES_USER=own_role, A4C_TOKEN_SECRET=TOKEN_SECRET)
-    app = OnboardingApplication(env)
-    store = open_event_store(env)
-    try:
-        with connect(store.location) as db:
-            ensure_schema(db)
-        slug = f"pg-{uuid.uuid4().hex[:8]}"
-        org = app.register_organization(name="Faulty", slug=slug, org_type="provider")
-        app.activate(organization_id=org.id)
-        projector = Projector(store.location, store.mapper)
-        try:
-            projector.catch_up()
-        finally:
-            projector.close()
-        key, grant = new_key("faulty", org.id)
-        settings = load_settings(
-            {
-                "API_MODE": "development",
-                "API_KEYS": grant.entry(),
-                "TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
-                "TEMPORAL_TASK_QUEUE": f"a4c-faulty-{uuid.uuid4().hex[:8]}",
-            }
-        )
-        with (
-            serve_asgi(create_app(settings, store.location)) as http,
-            psycopg.connect(pg_server, autocommit=True) as admin,
-        ):
-            async with httpx.AsyncClient(base_url=http.base_url, timeout=30.0) as client:
-                yield Served(
-                    client, store, own_role, admin, slug, {"Authorization": f"Bearer {key}"}
-                )
-    finally:
-        app.close()
+    with (
+        one_organization_api(env, temporal_env, f"pg-{uuid.uuid4().hex[:8]}") as api,
+        psycopg.connect(pg_server, autocommit=True) as admin,
+    ):
+        async with httpx.AsyncClient(base_url=api.base_url, timeout=30.0) as client:
+            yield Served(client, api.store, own_role, admin, api.slug, api.headers)
 
 
 async def test_reads_after_the_database_ended_their_connections_are_answered(

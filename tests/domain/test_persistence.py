@@ -11,7 +11,7 @@ from eventsourcing.utils import Environment
 
 from a4c_domain import OnboardingApplication
 from a4c_domain.errors import ConfigurationError
-from a4c_domain.persistence import postgres_connection
+from a4c_domain.persistence import configure_pool, postgres_connection
 from tests.servers.postgres import postgres_env
 from tests.support import TOKEN_SECRET
 
@@ -82,3 +82,52 @@ def test_a_bad_connection_setting_is_named(variable: str, value: str) -> None:
     with pytest.raises(ConfigurationError, match=f"^{variable}: ") as caught:
         postgres_connection({**postgres_env("s1"), variable: value})
     assert TOKEN_SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "attrs", "expected"),
+    [
+        ("db", "", "", ("db", "5432", None)),
+        ("a,b", "6543", "", ("a,b", "6543", "read-write")),  # one port for both
+        ("a, b", "1,2", "", ("a,b", "1,2", "read-write")),
+        ("a,b", "1,2", "any", ("a,b", "1,2", "any")),  # an explicit choice wins
+        ("db", "5432", "read-write", ("db", "5432", "read-write")),
+    ],
+)
+def test_several_hosts_reach_the_primary(
+    host: str, port: str, attrs: str, expected: tuple[str, str, str | None]
+) -> None:
+    env = {**postgres_env("s1"), "POSTGRES_HOST": host, "POSTGRES_PORT": port}
+    env["POSTGRES_TARGET_SESSION_ATTRS"] = attrs
+    connection = postgres_connection(env)
+    keywords = connection.keywords()
+    assert (keywords["host"], keywords["port"], keywords.get("target_session_attrs")) == expected
+    assert connection.address.count(":") == host.count(",") + 1
+
+
+def test_eventsourcing_pool_gets_the_same_session_attrs_and_timeout() -> None:
+    env = {**postgres_env("s1"), "POSTGRES_HOST": "a,b", "POSTGRES_PORT": "1,2"}
+    environment = Environment(OnboardingApplication.name, {**env, "POSTGRES_CONNECT_TIMEOUT": "3"})
+    factory = PostgresFactory(environment)  # builds the pool, connects nothing
+    configure_pool(factory, environment)
+    kwargs = factory.datastore.pool.kwargs
+    assert isinstance(kwargs, dict)
+    assert kwargs["target_session_attrs"] == "read-write"
+    assert kwargs["connect_timeout"] == 3
+    assert (kwargs["host"], kwargs["port"]) == ("a,b", "1,2")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("POSTGRES_PORT", "1,70000", "each port"),
+        ("POSTGRES_PORT", "1,2,3", "3 ports"),
+        ("POSTGRES_PORT", "1,", "each port"),
+        ("POSTGRES_HOST", "a,,b", "empty host"),
+        ("POSTGRES_TARGET_SESSION_ATTRS", "writable", "one of"),
+    ],
+)
+def test_a_bad_host_list_is_named(variable: str, value: str, message: str) -> None:
+    env = {**postgres_env("s1"), "POSTGRES_HOST": "a,b", "POSTGRES_PORT": "1,2", variable: value}
+    with pytest.raises(ConfigurationError, match=f"^{variable}: .*{message}"):
+        postgres_connection(env)

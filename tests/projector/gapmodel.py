@@ -81,7 +81,9 @@ class Config:
     faults: int = 1  # lease expiries (lock session cut, replica unaware) or crashes
     kills: bool = True  # a fault may also be a SIGKILL of a replica (else only expiries)
     xid_at_draw: bool = True  # nextval may WAL-log and so assign an xid (1 draw in 32)
-    prepared: bool = False  # a writer may PREPARE TRANSACTION (unwatchable, "-1/..")
+    prepared: bool = False  # a writer may PREPARE TRANSACTION (its locks then "-1/<xid>")
+    # Off: the rule before the fix, blind to prepared transactions (a counterexample).
+    observe_prepared: bool = True
     tracking_row_lock: bool = True  # claim_position: SELECT ... FOR UPDATE
     compare_and_set: bool = True  # advance_position: ... WHERE position = old
     check_one_at_a_time: bool = True  # off: to see what else goes wrong without the locks
@@ -169,13 +171,19 @@ class HorizonOnlyGuard(GapGuard):
 
 
 def vxid(index: int, writer: Writer) -> str:
-    # A prepared transaction holds its locks as "-1/<xid>": no virtual transaction to watch.
+    # A prepared transaction's locks, as pg_locks shows them where that is hardest: under
+    # "-1/<xid>", the writer's own id gone (PostgreSQL 15 keeps showing the writer's id).
     return f"-1/{writer.xid}" if writer.prepared else f"w{index}"
 
 
 def locking_writers(s: State) -> list[str]:
     """Writers holding the events table's lock: from before nextval to their end."""
     return [vxid(i, w) for i, w in enumerate(s.writers) if w.phase in (DRAWN, INSERTED)]
+
+
+def prepared_writing(s: State) -> bool:
+    """A prepared transaction holds the events table's lock (pg_locks: no pid)."""
+    return any(w.prepared and w.phase in (DRAWN, INSERTED) for w in s.writers)
 
 
 def running_xids(s: State) -> list[int]:
@@ -325,9 +333,13 @@ def replica_steps(s: State, c: Config, i: int) -> Iterator[tuple[str, State]]:
         label = f"{name} observes no writers"
         if guard.watching:
             watched = guard.writers_to_watch()
+            # source.running_transactions: the watched ids still holding a lock, and
+            # whether a prepared transaction holds the table's, in one look.
             running = {v for v in locking_writers(s) if v in watched}
-            guard.observe_writers(running)
+            prepared = prepared_writing(s) and c.observe_prepared
+            guard.observe_writers(running, prepared=prepared)
             label = f"{name} observes writers {sorted(watched)}: running {sorted(running)}"
+            label += ", a prepared writer" if prepared else ""
         yield label, set_replica(s, i, r._replace(phase=OBSERVED, guard=freeze(guard)))
     if r.phase == OBSERVED:
         rows = tuple(sorted((n, x) for n, x in committed(s).items() if n > r.start))
@@ -355,9 +367,8 @@ def judge(s: State, c: Config, i: int, gaps: tuple[FrozenGap, ...]) -> tuple[str
     fences: list[Fence] = []
 
     def take_fence() -> Fence:  # source.take_fence: a fresh xid, the table's lockers
-        writers = locking_writers(s)
-        watchable = all(v and not v.startswith("-1/") for v in writers)
-        fences.append(Fence(s.next_xid, frozenset(writers) if watchable else None))
+        writers = locking_writers(s)  # all with an id: all watchable
+        fences.append(Fence(s.next_xid, frozenset(writers)))
         return fences[-1]
 
     rows = [FetchedRow(n, x) for n, x in r.rows]

@@ -61,11 +61,21 @@ def test_a_replica_that_lost_its_lock_can_still_advance_but_only_alone() -> None
     assert result.zombie_advance is not None
 
 
-def test_a_writer_that_prepares_after_the_fence_is_taken_for_gone() -> None:
-    """FINDING in the real rule: PREPARE TRANSACTION ends the writer's virtual
-    transaction (its locks move to "-1/<xid>"), so proof (a) sees the fence's writer
-    gone while COMMIT PREPARED can still commit the id. Needs max_prepared_transactions
-    above 0 (PostgreSQL's default is 0; eventsourcing never prepares)."""
-    result = explore(Config(writers=2, replicas=1, faults=0, prepared=True, xid_at_draw=False))
+def test_writers_that_prepare_keep_their_gap_until_commit_or_rollback_prepared() -> None:
+    """PREPARE TRANSACTION ends a writer's virtual transaction (its locks shown as
+    "-1/<xid>") while COMMIT PREPARED can still commit its id: no fence's writers count
+    as gone while a prepared transaction holds the events table's lock."""
+    result = explore(Config(writers=2, replicas=2, faults=0, prepared=True))
+    print(report(result))
+    assert result.violation is None, report(result)
+
+
+def test_a_rule_blind_to_prepared_writers_passes_over_one() -> None:
+    """The rule before the fix: a writer that prepares after the fence listed it is
+    taken for gone. Needs max_prepared_transactions above 0 (PostgreSQL's default is
+    0; eventsourcing never prepares). Real servers: test_prepared_writers.py."""
+    blind = Config(writers=2, replicas=1, faults=0, prepared=True, observe_prepared=False)
+    result = explore(replace(blind, xid_at_draw=False))
     assert result.violation is not None, f"no counterexample: {report(result)}"
+    assert "passed over" in result.violation.name, report(result)
     assert any("prepares" in step for step in result.violation.trace), report(result)

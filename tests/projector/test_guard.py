@@ -64,10 +64,10 @@ def test_a_gap_passes_once_the_fences_writers_are_seen_gone_whatever_the_horizon
     assert guard.safe_prefix(batch, 5, 50, now=0.0, take_fence=fences) == 1
     assert guard.safe_prefix(batch[1:], 6, 50, now=0.3, take_fence=fences) == 0
     assert fences.taken == 1 and guard.writers_to_watch() == {"3/10", "4/22"}
-    guard.observe_writers({"4/22"})  # one is still running
+    guard.observe_writers({"4/22"}, prepared=False)  # one is still running
     assert guard.safe_prefix(batch[1:], 6, 50, now=0.4, take_fence=fences) == 0
     assert guard.writers_to_watch() == {"3/10", "4/22"}
-    guard.observe_writers(set())  # both gone before this fetch: 7 can never appear
+    guard.observe_writers(set(), prepared=False)  # both gone before this fetch: 7 never appears
     assert not guard.watching
     assert guard.safe_prefix(batch[1:], 6, 50, now=0.5, take_fence=fences) == 1
 
@@ -77,7 +77,7 @@ def test_a_fence_with_no_writers_passes_at_the_next_fetch() -> None:
     assert guard.safe_prefix(rows(6, 8), 5, 50, now=0.0, take_fence=fences) == 1
     assert guard.safe_prefix(rows(8), 6, 50, now=0.1, take_fence=fences) == 0
     assert guard.watching and guard.writers_to_watch() == frozenset()
-    guard.observe_writers(set())
+    guard.observe_writers(set(), prepared=False)
     assert guard.safe_prefix(rows(8), 6, 50, now=0.2, take_fence=fences) == 1
 
 
@@ -87,18 +87,31 @@ def test_a_listed_writer_still_running_holds_the_gap_whatever_the_horizon() -> N
     guard, fences = GapGuard(grace=0.05), Fences(500, frozenset({"3/10"}))
     assert guard.safe_prefix(rows(6, 8), 5, 1000, now=0.0, take_fence=fences) == 1
     for now in (0.1, 0.2, 5.0):
-        guard.observe_writers({"3/10"})
+        guard.observe_writers({"3/10"}, prepared=False)
         assert guard.safe_prefix(rows(8), 6, 10_000, now=now, take_fence=fences) == 0
-    guard.observe_writers(set())
+    guard.observe_writers(set(), prepared=False)
     assert guard.safe_prefix(rows(8), 6, 10_000, now=5.1, take_fence=fences) == 1
     assert fences.taken == 1
 
 
 def test_writers_that_cannot_be_watched_leave_only_the_horizon() -> None:
-    guard, fences = GapGuard(grace=0.05), Fences(500, None)  # e.g. a prepared transaction
+    guard, fences = GapGuard(grace=0.05), Fences(500, None)  # no virtual transaction id
     assert guard.safe_prefix(rows(6, 8), 5, 50, now=0.0, take_fence=fences) == 1
     assert guard.safe_prefix(rows(8), 6, 50, now=0.1, take_fence=fences) == 0
     assert not guard.watching
-    guard.observe_writers(set())
+    guard.observe_writers(set(), prepared=False)
     assert guard.safe_prefix(rows(8), 6, 50, now=0.2, take_fence=fences) == 0
     assert guard.safe_prefix(rows(8), 6, 501, now=0.3, take_fence=fences) == 1
+
+
+def test_no_writer_counts_as_gone_while_a_prepared_transaction_writes_the_table() -> None:
+    """PREPARE TRANSACTION ends the writer's session transaction, yet COMMIT PREPARED
+    can still commit its id: its virtual transaction's end is not the writer's."""
+    guard, fences = GapGuard(grace=0.05), Fences(500, frozenset({"3/10"}))
+    assert guard.safe_prefix(rows(6, 8), 5, 50, now=0.0, take_fence=fences) == 1
+    assert guard.safe_prefix(rows(8), 6, 50, now=0.1, take_fence=fences) == 0
+    guard.observe_writers(set(), prepared=True)  # "3/10" prepared: its vxid lock is gone
+    assert guard.watching
+    assert guard.safe_prefix(rows(8), 6, 10_000, now=0.2, take_fence=fences) == 0
+    guard.observe_writers(set(), prepared=False)  # COMMIT or ROLLBACK PREPARED
+    assert guard.safe_prefix(rows(8), 6, 10_000, now=0.3, take_fence=fences) == 1

@@ -158,6 +158,8 @@ def test_empty_value_counts_as_missing() -> None:
         ("LOG_FORMAT", "xml", "json"),
         ("PERSISTENCE_MODULE", "eventsourcing.mysql", "postgres"),
         ("TEMPORAL_METRICS_PORT", "nope", "integer"),
+        ("POSTGRES_PORT", "5432,x", "65535"),
+        ("POSTGRES_PORT", "70000", "65535"),
     ],
 )
 def test_bad_value_is_named_with_the_problem(variable: str, value: str, fragment: str) -> None:
@@ -275,6 +277,21 @@ def test_application_env_carries_store_settings_and_passthrough() -> None:
     sqlite = application_env(load_settings({**DEVELOPMENT, "SQLITE_DBNAME": "/tmp/x.sqlite"}))
     assert sqlite["SQLITE_DBNAME"] == "/tmp/x.sqlite"
     assert "POSTGRES_HOST" not in sqlite
+
+
+def test_a_replicated_store_reaches_the_worker_as_host_and_port_lists() -> None:
+    """A pg_auto_failover or Patroni cluster: libpq's multi-host form, as the projector
+    and the API read it (a4c_domain.persistence), with the session attributes passed on."""
+    replicated = {
+        **PRODUCTION,
+        "POSTGRES_HOST": "db1.example.test,db2.example.test",
+        "POSTGRES_PORT": "5432,5433",
+        "POSTGRES_TARGET_SESSION_ATTRS": "read-write",
+    }
+    env = application_env(load_settings(replicated))
+    assert env["POSTGRES_HOST"] == "db1.example.test,db2.example.test"
+    assert env["POSTGRES_PORT"] == "5432,5433"
+    assert env["POSTGRES_TARGET_SESSION_ATTRS"] == "read-write"
 
 
 def test_links_follow_settings() -> None:

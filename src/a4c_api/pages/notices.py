@@ -17,6 +17,7 @@ from a4c_api.pages import identity
 from a4c_api.pages.paths import PATHS
 from a4c_api.pages.rendering import page
 from a4c_api.pages.throttle import Throttled
+from a4c_api.problems import RETRY_AFTER_SECONDS
 
 # One logger for all the pages, under the package's name (what log set-ups filter on).
 log = logging.getLogger("a4c_api.pages")
@@ -56,7 +57,7 @@ def notice(
 
 def unavailable(request: Request) -> Response:
     """503: something the page needs (the read models, Temporal, the provider) failed."""
-    return notice(request, "unavailable", headers={"Retry-After": "5"})
+    return notice(request, "unavailable", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def throttled(request: Request, refusal: Throttled) -> Response:

@@ -21,7 +21,7 @@ from a4c_api.problems import (
     ProblemError,
     from_domain,
     from_workflow_refusal,
-    problem,
+    unavailable,
 )
 from a4c_domain.commands import field_errors
 from a4c_domain.errors import InvalidCommand
@@ -46,9 +46,7 @@ async def temporal_errors() -> AsyncIterator[None]:
         if isinstance(exc, RPCError) and exc.status not in TRANSIENT:
             raise
         log.warning("the workflow service did not answer: %s", exc)
-        found = problem(503, "the workflow service did not answer; try again", kind="unavailable")
-        found.headers["Retry-After"] = "1"
-        raise found from None
+        raise unavailable("the workflow service did not answer; try again") from None
 
 
 async def caught_up(

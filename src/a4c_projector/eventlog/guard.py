@@ -2,11 +2,22 @@
 
 Rows contiguous after the position are safe. A gap holds the batch until it is proven
 permanent after the grace (above 0): the event store's writers listed by a fence have all
-ended, or, only where they cannot be listed, the xid horizon has passed the fence. Both
-need ids drawn in time order (sequence ``CACHE 1``). SQLite rows are always safe. Why
-this is sound: docs/design/no-skip-guard.md; its section "The model" says which code step
-each step of the model check (``tests/projector/gapmodel.py``, which drives this class
-through every interleaving of writers and replicas) stands for.
+ended — a prepared transaction writing the table counts as one still running — or, only
+where they cannot be listed, the xid horizon has passed the fence. Both need ids drawn in
+time order (sequence ``CACHE 1``). SQLite rows are always safe. Why this is sound:
+docs/design/no-skip-guard.md.
+
+The model check (``tests/projector/gapmodel.py``) drives this class through every
+interleaving of writers and replicas; its steps stand for these code steps (the table in
+the design page's section "The model" says more):
+
+- writer draws id / writes row / prepares / commits or rolls back: an ``INSERT`` into the
+  events table (lock, ``nextval``, tuple), ``PREPARE TRANSACTION``, ``COMMIT [PREPARED]``;
+- replica claims position: ``claim_position`` (``SELECT ... FOR UPDATE``);
+- replica observes writers: ``source.running_transactions`` then :meth:`GapGuard.observe_writers`;
+- replica fetches: ``source.read_log`` (one snapshot, its xmin horizon);
+- replica judges (the grace runs out): :meth:`GapGuard.safe_prefix` with ``source.take_fence``;
+- replica moves the checkpoint: ``advance_position`` (compare-and-set) and ``COMMIT``.
 """
 
 from __future__ import annotations
@@ -102,9 +113,17 @@ class GapGuard:
     def writers_to_watch(self) -> frozenset[str]:
         return frozenset().union(*(s.unseen_writers or () for s in self.gaps.values()))
 
-    def observe_writers(self, running: Set[str]) -> None:
+    def observe_writers(self, running: Set[str], *, prepared: bool) -> None:
         """``running``: those of :meth:`writers_to_watch` still running, read *before*
-        the snapshot of the next fetch (so the rows they committed are in it)."""
+        the snapshot of the next fetch (so the rows they committed are in it).
+
+        ``prepared``: a prepared transaction holds a write lock on the events table (read
+        in the same look at the locks). ``PREPARE TRANSACTION`` ends a writer's session
+        transaction while ``COMMIT PREPARED`` can still commit the id it drew, and which
+        watched writer became which prepared transaction cannot be told: while any
+        exists, no fence's writers count as gone."""
+        if prepared:
+            return
         for state in self.gaps.values():
             unseen = state.unseen_writers
             if unseen is not None and not unseen & running:

@@ -53,7 +53,8 @@ class NotificationSource:
         upper = 2**63 - 1 if stop is None else stop
         if stop is None and self.guard.watching and isinstance(db, PostgresDatabase):
             # Before the fetch: its snapshot must include what those writers committed.
-            self.guard.observe_writers(running_transactions(db, self.guard.writers_to_watch()))
+            running, prepared = running_transactions(db, self.guard.writers_to_watch())
+            self.guard.observe_writers(running, prepared=prepared)
         fetched, horizon = read_log(db, position, min(upper, position + limit), limit)
         if not fetched and upper > position + limit:
             # A whole window of ids without a visible row (rolled-back inserts, or
@@ -136,6 +137,15 @@ def _refuse_a_cached_sequence(table: str, sequence: str, cache: int) -> None:
         )
 
 
+# A lock on the events table for writing, in this database (pg_locks; parameter: the table).
+WRITE_LOCK_SQL = (
+    "locktype = 'relation' AND relation = to_regclass(%s) "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', "
+    "'AccessExclusiveLock')"
+)
+
+
 def take_fence(db: PostgresDatabase) -> Fence:
     """A fresh xid, and the transactions now locking the events table for writing (see
     :mod:`a4c_projector.eventlog.guard`). ``db``: autocommit, so the xid is committed at once.
@@ -148,31 +158,36 @@ def take_fence(db: PostgresDatabase) -> Fence:
     row = db.execute(
         "SELECT pg_current_xact_id()::text::bigint, "
         "array(SELECT DISTINCT coalesce(virtualtransaction, '') FROM pg_locks "
-        "WHERE locktype = 'relation' AND relation = to_regclass(%s) "
-        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-        "AND mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', "
-        f"'AccessExclusiveLock')), sequence.* "
+        f"WHERE {WRITE_LOCK_SQL}), sequence.* "
         f"FROM (SELECT 1) one LEFT JOIN ({SEQUENCE_CACHE_SQL}) sequence ON true",
         (table, table),
     )[0]
     if row[3] is not None:
         _refuse_a_cached_sequence(table, str(row[2]), int(row[3]))
     writers = frozenset(str(v) for v in row[1])
-    # A prepared transaction ("-1/<xid>") holds no virtual transaction lock to watch.
-    watchable = all(v and not v.startswith("-1/") for v in writers)
-    return Fence(int(row[0]), writers if watchable else None)
+    # A prepared writer is watched too: by its locks, see running_transactions.
+    return Fence(int(row[0]), writers if all(writers) else None)
 
 
-def running_transactions(db: PostgresDatabase, ids: frozenset[str]) -> set[str]:
-    """Those of the virtual transaction ids ``ids`` still running (each running
-    transaction holds the lock on its own virtual transaction id until it ends)."""
-    if not ids:
-        return set()
+def running_transactions(db: PostgresDatabase, ids: frozenset[str]) -> tuple[set[str], bool]:
+    """Those of the virtual transaction ids ``ids`` still running, and whether a prepared
+    transaction holds a write lock on the events table (for
+    :meth:`~a4c_projector.eventlog.guard.GapGuard.observe_writers`).
+
+    A transaction holds locks under its virtual transaction id (its own, at least) until
+    it ends. ``PREPARE TRANSACTION`` moves its locks to a prepared transaction — shown
+    with no pid, and under the writer's id (PostgreSQL 15) or ``-1/<xid>`` (other
+    versions) — that can still commit. One scan of ``pg_locks``: one consistent look.
+    """
+    table = db.location.qualified_events_table
     rows = db.execute(
-        "SELECT virtualxid FROM pg_locks WHERE locktype = 'virtualxid' AND virtualxid = ANY(%s)",
-        (list(ids),),
+        "SELECT virtualtransaction, prepared FROM (SELECT virtualtransaction, "
+        f"(pid IS NULL AND {WRITE_LOCK_SQL}) AS prepared FROM pg_locks) locks "
+        "WHERE prepared OR virtualtransaction = ANY(%s)",
+        (table, list(ids)),
     )
-    return {str(r[0]) for r in rows}
+    running = {str(r[0]) for r in rows if str(r[0]) in ids}
+    return running, any(bool(r[1]) for r in rows)
 
 
 def head(db: Database) -> int:

@@ -46,9 +46,17 @@ def bootstrap_workflow_id(slug: str) -> str:
 
 
 class StepPolicy(Model):
-    """Timeout and retries of each activity; production defaults, tests shorten them."""
+    """Timeouts and retries of each activity; production defaults, tests shorten them.
+
+    ``timeout_seconds`` bounds one attempt (start to close). ``heartbeat_timeout_seconds``
+    bounds how long an attempt of a worker that died stays stranded: every worker
+    heartbeats its running activities (:mod:`a4c_worker.heartbeats`), so once the beats
+    stop for this long Temporal retries the attempt elsewhere. Inputs recorded before it
+    existed get the default.
+    """
 
     timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    heartbeat_timeout_seconds: float = Field(default=5.0, ge=1, le=3600)
     retry_initial_interval_seconds: float = Field(default=1.0, gt=0, le=3600)
     max_attempts: int = Field(default=5, ge=1, le=100)
 

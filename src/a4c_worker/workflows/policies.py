@@ -23,11 +23,12 @@ def step_options(policy: StepPolicy) -> dict[str, Any]:
 
     A cancelled step waits for its activity to finish: a write still in flight when
     compensation starts could land after its undo (an invitation created after its
-    revoke). Our activities are short and do not heartbeat, so "finish" means the
-    attempt completes or times out.
+    revoke). The heartbeats that carry the cancellation to the activity do not pass it
+    on (:mod:`a4c_worker.heartbeats`), so "finish" means the attempt completes or times
+    out.
     """
     return {
-        "start_to_close_timeout": timedelta(seconds=policy.timeout_seconds),
+        **_timeouts(policy),
         "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         "retry_policy": RetryPolicy(
             initial_interval=timedelta(seconds=policy.retry_initial_interval_seconds),
@@ -46,7 +47,7 @@ def dns_verify_options(
     Read-only, so a cancellation does not wait for an attempt in flight.
     """
     return {
-        "start_to_close_timeout": timedelta(seconds=policy.timeout_seconds),
+        **_timeouts(policy),
         "retry_policy": RetryPolicy(
             initial_interval=timedelta(seconds=initial_interval_seconds),
             backoff_coefficient=BACKOFF,
@@ -59,9 +60,19 @@ def dns_verify_options(
 def until_answered(policy: StepPolicy) -> dict[str, Any]:
     """Options for a step that retries until the store answers (a refusal still ends it)."""
     return {
-        "start_to_close_timeout": timedelta(seconds=policy.timeout_seconds),
+        **_timeouts(policy),
         "retry_policy": RetryPolicy(
             initial_interval=timedelta(seconds=policy.retry_initial_interval_seconds),
             maximum_interval=MAX_INTERVAL,
         ),
+    }
+
+
+def _timeouts(policy: StepPolicy) -> dict[str, timedelta]:
+    """Every activity's: an attempt's whole time, and how long its heartbeats may stop
+    (a dead worker's attempt is retried elsewhere after that). Not compared on replay:
+    histories recorded without a heartbeat timeout replay unchanged."""
+    return {
+        "start_to_close_timeout": timedelta(seconds=policy.timeout_seconds),
+        "heartbeat_timeout": timedelta(seconds=policy.heartbeat_timeout_seconds),
     }

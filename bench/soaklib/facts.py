@@ -1,0 +1,97 @@
+"""What a soak run knows, handed from the stack and the load to the checker.
+
+Plain data, so the checker can be tested on a small stack of its own and the soak's
+JSON line is built from the same facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class StoreFacts:
+    """Where the event store and the read models are (one PostgreSQL database)."""
+
+    conninfo: str  # libpq conninfo, multi-host with target_session_attrs=read-write
+    env: dict[str, str]  # the a4c processes' store variables (PERSISTENCE_MODULE, POSTGRES_*...)
+
+
+@dataclass(frozen=True)
+class TemporalFacts:
+    address: str  # host:port of the dev server
+    namespace: str
+    task_queue: str
+    payload_keys: str  # TEMPORAL_PAYLOAD_KEYS (a secret: never printed)
+
+
+@dataclass(frozen=True)
+class DnsFacts:
+    host: str
+    port: int
+    zone: str  # the a4c DNS_ZONE, absolute or not, as the worker was given it
+
+
+@dataclass
+class Onboarding:
+    """One organization the load asked for, and what happened to it."""
+
+    slug: str
+    domain: str | None  # the DNS name requested, None for none
+    invitees: list[str]  # e-mail addresses
+    status: int  # the API's answer to the onboarding request
+    cancelled: bool = False  # the load cancelled its bootstrap
+
+
+@dataclass
+class InvitationAction:
+    """One action on an invitation: invite, accept, revoke, resend; status as the API
+    answered (0: no answer before the load gave up)."""
+
+    kind: str  # "invite" | "accept" | "revoke" | "resend"
+    slug: str
+    email: str
+    status: int
+    # The load saw it take effect (its answer, or, on a retry, the state an earlier
+    # attempt left: "already accepted", "already revoked").
+    done: bool = False
+
+
+@dataclass
+class Ledger:
+    """Everything the load did, by kind and outcome (the soak's report counts these)."""
+
+    onboardings: list[Onboarding] = field(default_factory=list)
+    actions: list[InvitationAction] = field(default_factory=list)
+    # kind -> outcome ("201", "503", "timeout", ...) -> count; bad requests under "bad:<case>"
+    requests: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Answers no fault excuses: a 5xx other than 503 with Retry-After, a bad request that was
+    # not refused with a typed problem (or stored something). No answer within the request
+    # bound is counted as "timeout" and tried again, not a violation.
+    violations: list[str] = field(default_factory=list)
+    # Answers to good requests that are neither a success nor an excused fault (a 409 on a
+    # first revoke...): not violations by the rules, but worth reading.
+    unexpected: list[str] = field(default_factory=list)
+    # What the load's settle could not finish in its time (an onboarding never answered,
+    # an accept whose mail never came...).
+    unfinished: list[str] = field(default_factory=list)
+
+    def count(self, kind: str, outcome: str) -> None:
+        outcomes = self.requests.setdefault(kind, {})
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
+
+@dataclass
+class SoakFacts:
+    """All the checker reads after the run has stopped (every process still up)."""
+
+    store: StoreFacts
+    temporal: TemporalFacts
+    dns: DnsFacts
+    mails: list[EmailMessage]  # every message the SMTP sink accepted, in order
+    logs_dir: Path  # every process's log file
+    metrics: list[str]  # /metrics texts scraped from every process at the end
+    secrets: dict[str, str]  # name -> value that must appear nowhere (token key, API keys...)
+    ledger: Ledger

@@ -1,0 +1,286 @@
+"""The soak's stack: every a4c process twice, the Temporal dev server, BIND, an SMTP sink.
+
+The event store is given (a pg_auto_failover cluster, or any PostgreSQL for a run by
+hand); everything else is started here, each process a :class:`a4c_tool.processes.Child`
+with its log in ``root/logs``, so a fault can kill one and :meth:`SoakStack.restart`
+start it again with the same configuration, as Kubernetes would.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import dns.exception
+import dns.message
+import dns.query
+from tests.servers.bind import KEY_ALGORITHM, KEY_NAME, TEST_ZONE, find_named, write_config
+
+from a4c_api.cli import new_key
+from a4c_domain.application import TOKEN_SECRET_VAR
+from a4c_tool.processes import Child, free_port, http_ok, port_open
+from a4c_tool.stackconfig import temporal_binary
+from a4c_worker.codec import PayloadKeys
+from a4c_worker.config import ACCEPT_PATH, DEFAULT_TASK_QUEUE
+from a4c_worker.search_attributes import dev_server_args
+from soaklib.facts import DnsFacts, StoreFacts, TemporalFacts
+from soaklib.mailsink import MailSink
+
+BIN = Path(sys.executable).parent
+READY_TIMEOUT = 120.0
+ZONE = TEST_ZONE.rstrip(".")  # the worker's DNS_ZONE and RFC2136_ZONE: BIND's test zone
+
+
+@dataclass
+class Bind:
+    """``named`` serving the zone the workers update; stopped and started by a fault."""
+
+    directory: Path
+    port: int
+    secret: str
+    process: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def create(cls, directory: Path) -> Bind:
+        directory.mkdir(parents=True, exist_ok=True)
+        directory.chmod(0o777)  # named may switch to the bind user and writes its journal
+        bind = cls(directory, free_port(), base64.b64encode(secrets.token_bytes(32)).decode())
+        write_config(directory, "127.0.0.1", bind.port, bind.secret)
+        return bind
+
+    def start(self) -> None:
+        log = (self.directory / "named.log").open("ab")
+        self.process = subprocess.Popen(
+            [find_named(), "-g", "-n", "1", "-c", str(self.directory / "named.conf")],
+            stdout=log, stderr=subprocess.STDOUT, cwd=self.directory,
+        )  # fmt: skip
+        deadline = time.monotonic() + READY_TIMEOUT
+        query = dns.message.make_query(TEST_ZONE, "SOA")
+        while time.monotonic() < deadline:
+            try:
+                if dns.query.udp(query, "127.0.0.1", port=self.port, timeout=0.5).answer:
+                    return
+            except (OSError, dns.exception.Timeout):
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"named did not start; see {self.directory / 'named.log'}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class SoakStack:
+    """Two workers, two projectors, two APIs, the dev server, BIND and the SMTP sink."""
+
+    def __init__(self, root: Path, store: StoreFacts) -> None:
+        self.root = root
+        self.logs = root / "logs"
+        self.store = store
+        self.token_secret = secrets.token_urlsafe(32)
+        self.payload_keys = PayloadKeys.generate("soak-1").entry()
+        self.api_key, grant = new_key("soak-operator", None)
+        self.session_secret = secrets.token_urlsafe(32)
+        self.temporal_port = free_port()
+        self.temporal = TemporalFacts(
+            address=f"127.0.0.1:{self.temporal_port}",
+            namespace="default",
+            task_queue=DEFAULT_TASK_QUEUE,
+            payload_keys=self.payload_keys,
+        )
+        self.bind = Bind.create(root / "bind")
+        self.dns = DnsFacts(host="127.0.0.1", port=self.bind.port, zone=ZONE)
+        self.mail = MailSink(free_port())
+        self.api_ports = [free_port(), free_port()]
+        self.api_urls = [f"http://127.0.0.1:{port}" for port in self.api_ports]
+        self.probe_ports: dict[str, int] = {}
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "TEMPORAL_"))}
+        base |= store.env | {"LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1"}
+        temporal_env = {
+            "TEMPORAL_ADDRESS": self.temporal.address,
+            "TEMPORAL_NAMESPACE": self.temporal.namespace,
+            "TEMPORAL_TASK_QUEUE": self.temporal.task_queue,
+            "TEMPORAL_PAYLOAD_KEYS": self.payload_keys,
+        }
+        self.temporal_child = Child(
+            "temporal",
+            [
+                temporal_binary(), "server", "start-dev",
+                "--db-filename", str(root / "temporal.db"),
+                "--ip", "127.0.0.1", "--port", str(self.temporal_port),
+                "--headless", "--log-level", "error", *dev_server_args(),
+            ],
+            base,
+            self.logs / "temporal.log",
+        )  # fmt: skip
+        self.workers = [
+            self._child(
+                f"worker-{n}",
+                ["a4c-worker", "run"],
+                base
+                | temporal_env
+                | {
+                    TOKEN_SECRET_VAR: self.token_secret,
+                    "WORKFLOW_MODE": "development",
+                    "EMAIL_PROVIDER": "smtp",
+                    "SMTP_HOST": "127.0.0.1",
+                    "SMTP_PORT": str(self.mail.port),
+                    "SMTP_SECURITY": "none",
+                    "SMTP_FROM": "a4c soak <noreply@soak.a4c.test>",
+                    "DNS_PROVIDER": "rfc2136",
+                    "RFC2136_SERVER": "127.0.0.1",
+                    "RFC2136_PORT": str(self.bind.port),
+                    "RFC2136_ZONE": ZONE,
+                    "RFC2136_KEY_NAME": KEY_NAME,
+                    "RFC2136_KEY_SECRET": self.bind.secret,
+                    "RFC2136_ALGORITHM": KEY_ALGORITHM,
+                    "DNS_NAMESERVERS": f"127.0.0.1:{self.bind.port}",
+                    "DNS_ZONE": ZONE,
+                    "DNS_TARGET": f"ingress.{ZONE}",
+                    "ACCEPT_URL_BASE": self.api_urls[0] + ACCEPT_PATH,
+                    "HEALTH_HOST": "127.0.0.1",
+                    "HEALTH_PORT": str(self._probe(f"worker-{n}")),
+                    "SHUTDOWN_GRACE_SECONDS": "5",
+                },
+            )
+            for n in (1, 2)
+        ]
+        self.projectors = [
+            self._child(
+                f"projector-{n}",
+                ["a4c-projector", "run"],
+                base | {"PROJECTOR_HTTP_PORT": str(self._probe(f"projector-{n}"))},
+            )
+            for n in (1, 2)
+        ]
+        self.apis = [
+            self._child(
+                f"api-{n}",
+                ["a4c-api", "run"],
+                {k: v for k, v in base.items() if k != TOKEN_SECRET_VAR}
+                | temporal_env
+                | {
+                    "API_MODE": "development",
+                    "API_HOST": "127.0.0.1",
+                    "API_PORT": str(port),
+                    "API_METRICS_PORT": str(self._probe(f"api-{n}")),
+                    "API_PUBLIC_URL": self.api_urls[0],
+                    "API_KEYS": grant.entry(),
+                    "API_SESSION_SECRET": self.session_secret,
+                    "API_SHUTDOWN_GRACE_SECONDS": "2",
+                    # The load re-sends at once; the cooldown is tested elsewhere.
+                    "API_RESEND_COOLDOWN_SECONDS": "0",
+                    "DNS_ZONE": ZONE,  # the domains onboardings may ask for
+                },
+            )
+            for n, port in zip((1, 2), self.api_ports, strict=True)
+        ]
+
+    def _probe(self, name: str) -> int:
+        self.probe_ports[name] = free_port()
+        return self.probe_ports[name]
+
+    def _child(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
+        return Child(name, [str(BIN / argv[0]), *argv[1:]], env, self.logs / f"{name}.log")
+
+    @property
+    def children(self) -> list[Child]:
+        return [self.temporal_child, *self.projectors, *self.workers, *self.apis]
+
+    @property
+    def secrets(self) -> dict[str, str]:
+        """What must appear in no log, event, read model, history or metric."""
+        found = {
+            "token secret": self.token_secret,
+            "operator API key": self.api_key,
+            "session secret": self.session_secret,
+            "TSIG secret": self.bind.secret,
+        }
+        if "CIPHER_KEY" in self.store.env:
+            found["event store cipher key"] = self.store.env["CIPHER_KEY"]
+        for entry in self.payload_keys.split(","):
+            found[f"payload key {entry.split(':')[0]}"] = entry.split(":", 1)[-1]
+        return found
+
+    # --- starting and stopping --------------------------------------------------------
+
+    def start(self) -> None:
+        self.bind.start()
+        self.mail.start()
+        self.temporal_child.start()
+        self.wait_temporal()
+        for child in [*self.projectors, *self.workers, *self.apis]:
+            child.start()
+        for child in [*self.projectors, *self.workers, *self.apis]:
+            self.wait_ready(child)
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.stop(grace_seconds=5)
+        self.bind.stop()
+        self.mail.stop()
+
+    def restart(self, child: Child) -> None:
+        """Start ``child`` again (after a kill), with its configuration, and wait for it."""
+        if child.process is not None and child.process.poll() is None:
+            child.stop(grace_seconds=5)
+        elif child.process is not None:
+            child.process.wait()
+        child.start()
+        if child is self.temporal_child:
+            self.wait_temporal()
+        else:
+            self.wait_ready(child)
+
+    def wait_temporal(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not port_open(self.temporal_port):
+            self.temporal_child.check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Temporal dev server did not start")
+            time.sleep(0.2)
+
+    def health_url(self, child: Child) -> str:
+        port = self.probe_ports[child.name]
+        if child in self.apis:
+            return self.api_urls[self.apis.index(child)] + "/health"
+        return f"http://127.0.0.1:{port}/health"
+
+    def wait_ready(self, child: Child, timeout: float = READY_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while not http_ok(self.health_url(child)):
+            child.check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{child.name} not healthy in {timeout:.0f}s")
+            time.sleep(0.2)
+
+    def active_projector(self) -> Child | None:
+        """The replica answering ``/ready`` (it holds the projection's lock), if any."""
+        for child in self.projectors:
+            if http_ok(f"http://127.0.0.1:{self.probe_ports[child.name]}/ready"):
+                return child
+        return None
+
+    def metrics_urls(self) -> list[str]:
+        return [
+            f"http://127.0.0.1:{self.probe_ports[child.name]}/metrics"
+            for child in [*self.projectors, *self.workers, *self.apis]
+        ]
+
+
+def sigkill(child: Child) -> None:
+    if child.process is not None and child.process.poll() is None:
+        os.killpg(child.process.pid, signal.SIGKILL)
+        child.process.wait()
