@@ -66,7 +66,9 @@ def main() -> int:
     root = args.root or Path(tempfile.mkdtemp(prefix="a4c-soak-"))
     root.mkdir(parents=True, exist_ok=True)
     try:
-        with FailoverCluster(root / "pg") as cluster:
+        # A folder of its own, not under ``root``: the cluster runs as the postgres user,
+        # who must reach it (a --root under pytest's private tmp_path would refuse it).
+        with FailoverCluster(Path(tempfile.mkdtemp(prefix="a4c-soak-pg-"))) as cluster:
             # Encrypted as production stores it: addresses and names never in clear.
             cipher = {"CIPHER_TOPIC": CIPHER_TOPIC, "CIPHER_KEY": AESCipher.create_key(32)}
             store = StoreFacts(cluster.conninfo, cluster.store_env() | cipher)
