@@ -2,7 +2,8 @@
 
 The public API: ``OnboardingApplication`` (one method per command), the aggregates and
 their past-tense event classes, the command models, the frozen views queries return,
-the cause context, and the exception tree in :mod:`a4c_domain.errors`.
+the public form of the events (:mod:`a4c_domain.public_events`), the cause context,
+and the exception tree in :mod:`a4c_domain.errors`.
 
 Importing this package does no I/O and reads no configuration.
 """
@@ -14,12 +15,14 @@ from a4c_domain.claims import DomainClaim
 from a4c_domain.ids import domain_claim_id, event_id, invitation_id, organization_id
 from a4c_domain.invitation import Invitation
 from a4c_domain.organization import Organization
+from a4c_domain.public_events import PUBLIC_EVENTS_VERSION, PublicEvent, public_form
 from a4c_domain.scope import ALL_ORGANIZATIONS, OrganizationScope
 from a4c_domain.tokens import hash_token
 from a4c_domain.views import InvitationView, OrganizationView
 
 __all__ = [
     "ALL_ORGANIZATIONS",
+    "PUBLIC_EVENTS_VERSION",
     "Cause",
     "DomainClaim",
     "Invitation",
@@ -28,6 +31,7 @@ __all__ = [
     "Organization",
     "OrganizationScope",
     "OrganizationView",
+    "PublicEvent",
     "caused_by",
     "current_cause",
     "domain_claim_id",
@@ -36,4 +40,5 @@ __all__ = [
     "hash_token",
     "invitation_id",
     "organization_id",
+    "public_form",
 ]

@@ -216,6 +216,32 @@ INVITATION_TOKENS = Table(
     indexes=(Index("invitation_idx", ("invitation_id", "token_generation")),),
     aggregate_column="invitation_id",
 )
+# Every public event (:mod:`a4c_domain.public_events`) the projection applied, by its
+# notification id: the events API's cursor. Written by
+# :mod:`a4c_projector.readmodel.public_events` in the batch's own transaction, so only
+# positions the no-skip guard has passed are ever in it; a row is a fact, never changed.
+# ``subject_id`` (the aggregate whose event it is) is how a rebuild's comparison finds
+# the rows a range of events wrote.
+PUBLIC_EVENTS = Table(
+    "public_events",
+    (
+        _c("position", "bigint"),
+        Column("event_id", "uuid", unique=True),
+        _c("type", "text"),
+        _c("organization_id", "uuid"),
+        _c("subject_id", "uuid"),
+        _c("occurred_at", "timestamptz"),
+        _c("body", "text"),  # the PublicEvent's JSON, complete
+    ),
+    primary_key="position",
+    indexes=(
+        Index("org_position_idx", ("organization_id", "position")),  # one tenant's feed
+        Index("type_position_idx", ("type", "position")),  # a feed of some types
+        Index("occurred_at_idx", ("occurred_at",)),  # where range_start begins
+        Index("subject_idx", ("subject_id",)),  # a rebuild compares an aggregate's rows
+    ),
+    aggregate_column="subject_id",
+)
 APPLIED_RANGES = Table(
     "applied_ranges",
     (_c("first_id", "bigint"), _c("last_id", "bigint")),
@@ -243,11 +269,12 @@ TABLES = (
     INVITATIONS,
     MEMBERS,
     INVITATION_TOKENS,
+    PUBLIC_EVENTS,
     APPLIED_RANGES,
     DEAD_LETTERS,
 )
 # The read models proper: what other services query (:mod:`a4c_projector.queries`).
-READ_MODELS = (ORGANIZATIONS, INVITATIONS, MEMBERS, INVITATION_TOKENS)
+READ_MODELS = (ORGANIZATIONS, INVITATIONS, MEMBERS, INVITATION_TOKENS, PUBLIC_EVENTS)
 # A table set's tables, in the order :class:`~a4c_projector.readmodel.tables.TableSet`
 # lists them.
 PER_SET = tuple(t for t in TABLES if t.per_set)

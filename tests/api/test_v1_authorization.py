@@ -124,6 +124,10 @@ async def list_members(world: World, client: httpx.AsyncClient) -> Call:
     return Call("GET", f"/v1/organizations/{world.orgs.a}/members")
 
 
+async def list_events(world: World, client: httpx.AsyncClient) -> Call:
+    return Call("GET", f"/v1/events?organization={world.orgs.a}&limit=1")
+
+
 ORG = "/v1/organizations/{slug}"
 INVITATION = ORG + "/invitations/{invitation_id}"
 # (route template) -> (request, writes?, expected status for each of COLUMNS:
@@ -140,6 +144,7 @@ MATRIX: dict[tuple[str, str], tuple[Prepare, bool, tuple[int, ...]]] = {
     ("post", INVITATION + "/revoke"): (revoke, True, (200, 200, 200, 200, 403, 404, 401)),
     ("post", INVITATION + "/resend"): (resend, True, (200, 200, 200, 200, 403, 404, 401)),
     ("get", ORG + "/members"): (list_members, False, (200, 200, 200, 200, 403, 404, 401)),
+    ("get", "/v1/events"): (list_events, False, (200, 200, 200, 200, 403, 404, 401)),
 }
 CASES = [
     pytest.param(route, caller, expected[i], id=f"{prepare.__name__}-{caller.name.lower()}")

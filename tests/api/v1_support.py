@@ -61,6 +61,7 @@ V1_ROUTES = {
     ("post", "/v1/organizations/{slug}/invitations/{invitation_id}/revoke"),
     ("post", "/v1/organizations/{slug}/invitations/{invitation_id}/resend"),
     ("get", "/v1/organizations/{slug}/members"),
+    ("get", "/v1/events"),
 }
 OPERATOR_SUBJECT = "operator-0001"
 _organizations: dict[int, Organizations] = {}

@@ -229,6 +229,7 @@ def test_validate_can_ask_for_the_expected_tables_and_columns() -> None:
         "invitations",
         "members",
         "invitation_tokens",
+        "public_events",
     )
     assert set(expected_tables()) == {
         "projector_tracking",
@@ -236,6 +237,7 @@ def test_validate_can_ask_for_the_expected_tables_and_columns() -> None:
         "invitations",
         "members",
         "invitation_tokens",
+        "public_events",
         "applied_ranges",
         "dead_letters",
     }

@@ -3,16 +3,18 @@
 Every route takes ``Authorization: Bearer <API key or JWT>`` (:mod:`a4c_api.auth`) and
 answers errors as problem+json; who may do what is :mod:`a4c_api.v1.access`. Writes go
 through the workflows and then wait, bounded, for the read models to show them: the
-``A4C-Consistent`` header of a write's answer says whether they did.
+``A4C-Consistent`` header of a write's answer says whether they did. ``/v1/events``
+(:mod:`a4c_api.v1.events`) is the public events feed other services follow.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from a4c_api.v1 import invitations, organizations
+from a4c_api.v1 import events, invitations, organizations
 from a4c_api.v1.common import temporal_errors
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(temporal_errors)])
 router.include_router(organizations.router)
 router.include_router(invitations.router)
+router.include_router(events.router)

@@ -30,6 +30,7 @@ from a4c_domain.commands import (
 from a4c_domain.invitation import EmailStatus
 from a4c_domain.invitation import InvitationStatus as InvitationState
 from a4c_domain.organization import DNSStatus, OrganizationStatus
+from a4c_domain.public_events import PublicEvent
 from a4c_projector.queries import InvitationRecord, MemberRecord, OrganizationRecord
 from a4c_worker.contracts import Invitee, NewInvitee
 from a4c_worker.workflows.models import DAY, BootstrapInput, BootstrapProgress
@@ -280,3 +281,17 @@ class Member(Answer):
 
 class MemberList(Answer):
     members: list[Member]
+
+
+# --- events ---------------------------------------------------------------------------
+
+
+class EventPage(Answer):
+    """A page of public events, oldest first: pass ``next`` back as ``after``."""
+
+    data: list[PublicEvent]
+    next: str = Field(
+        description="Pass it as `after` next time: after the last event answered (with none, "
+        "past every event there is so far that this query would match)"
+    )
+    has_more: bool = Field(description="More events are there now: ask again at once")

@@ -43,6 +43,7 @@ from a4c_projector.eventlog.source import Notification, NotificationSource, take
 from a4c_projector.readmodel.deadletters import ParkedEvent, parked_among, record_parked
 from a4c_projector.readmodel.handlers import RowChange, RowHandlers
 from a4c_projector.readmodel.members import backfill_members
+from a4c_projector.readmodel.public_events import UnknownOrganization, backfill_public_events
 from a4c_projector.readmodel.tables import LIVE, TableSet, ensure_schema
 from a4c_projector.readmodel.tokens import backfill_tokens
 from a4c_projector.readmodel.tracking import (
@@ -68,6 +69,7 @@ ONE_BY_ONE_LIMIT = 500  # events per batch while looking for the one a write ref
 # one event's problem, found by writing the batch again event by event. Connection and
 # schema errors are not: they fail every event alike, and propagate.
 WRITE_ERRORS: tuple[type[Exception], ...] = (
+    UnknownOrganization,  # a public event whose organization's registration is parked
     psycopg.IntegrityError,
     psycopg.DataError,
     sqlite3.IntegrityError,
@@ -167,6 +169,9 @@ class Projector:
                 backfill_members(self._db, self.tables)
                 # Here, not in ensure_schema: it decodes events, with this mapper.
                 backfill_tokens(self._db, self.tables, self.decoder, COPY_THRESHOLD)
+                backfill_public_events(
+                    self._db, self.tables, self.decoder, self.projection, COPY_THRESHOLD
+                )
         return self._db
 
     def close(self) -> None:

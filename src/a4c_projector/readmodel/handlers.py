@@ -43,6 +43,9 @@ class RowChange:
     columns: dict[str, Any] = field(default_factory=dict)
     creates: bool = False  # the row is created by this change (it carries every column)
     position: int = 0  # notification id of the (last) event folded into this change
+    # The (last) event itself: its public form is written from the unfolded changes
+    # (:mod:`a4c_projector.readmodel.public_events`).
+    event: Any = None
 
     @property
     def event_id(self) -> UUID:
@@ -60,6 +63,7 @@ class RowChange:
             columns={**self.columns, **later.columns},
             creates=self.creates,
             position=later.position,
+            event=later.event,
         )
 
 
@@ -147,6 +151,7 @@ class RowHandlers:
             version=event.originator_version,
             modified_at=event.timestamp,
             columns=columns,
+            event=event,
         )
 
     # --- domain claims: no read-model row (organizations show their domain) -----------

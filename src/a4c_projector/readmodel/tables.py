@@ -1,7 +1,7 @@
 """A projection's table set, and creating, upgrading, swapping and dropping it.
 
 A projection owns a *table set*: ``organizations``, ``invitations``, ``members``,
-``invitation_tokens``, ``applied_ranges`` and ``dead_letters``
+``invitation_tokens``, ``public_events``, ``applied_ranges`` and ``dead_letters``
 (:data:`a4c_projector.schema.PER_SET`), all carrying the same ``suffix`` (empty for the
 live set). A rebuild fills a set with suffix ``__rebuild`` and then swaps names in one
 transaction, so readers never see a half-built model. The tracking table is shared,
@@ -48,6 +48,10 @@ class TableSet:
     @property
     def invitation_tokens(self) -> str:
         return self.name("invitation_tokens")
+
+    @property
+    def public_events(self) -> str:
+        return self.name("public_events")
 
     @property
     def applied(self) -> str:

@@ -25,6 +25,7 @@ from a4c_projector.dialects.base import Database
 from a4c_projector.dialects.postgres import PostgresDatabase
 from a4c_projector.readmodel.handlers import RowChange
 from a4c_projector.readmodel.members import write_members
+from a4c_projector.readmodel.public_events import write_public_events
 from a4c_projector.readmodel.staging import (
     copy_rows,
     ensure_stage,
@@ -149,6 +150,8 @@ def write_changes(
     write_members(db, tables, list({c.id: None for c in changes if c.table == "invitations"}))
     # Unfolded: every token a change issued, not only each invitation's last.
     write_tokens(db, tables, changes, copy_threshold)
+    # Unfolded too: one row per public event (after the rows it may look organizations up in).
+    write_public_events(db, tables, changes, copy_threshold)
 
 
 def runs(ids: Iterable[int]) -> list[tuple[int, int]]:
