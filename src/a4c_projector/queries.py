@@ -22,7 +22,7 @@ import sqlite3
 import time
 from collections.abc import Collection
 from contextlib import AbstractContextManager, nullcontext, suppress
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -36,6 +36,7 @@ from a4c_projector.dialects.connection import connect
 from a4c_projector.dialects.location import Location
 from a4c_projector.dialects.postgres import PostgresDatabase
 from a4c_projector.eventlog.source import head
+from a4c_projector.public_queries import PublicEventReads
 from a4c_projector.readmodel.tables import LIVE, TableSet
 from a4c_projector.readmodel.tracking import DEFAULT_PROJECTION, read_position
 from a4c_projector.schema import INVITATIONS, MEMBERS, ORGANIZATIONS, compared_columns
@@ -181,7 +182,7 @@ def _scoped(scope: OrganizationScope, **equal: object) -> tuple[str, list[Any]]:
     return ("WHERE " + where) if where else "", list(wanted.values())
 
 
-class ReadModel:
+class ReadModel(PublicEventReads):
     def __init__(
         self,
         location: Location | Database,
@@ -353,56 +354,6 @@ class ReadModel:
         where, params = _scoped(organization_id, user_id=user_id, role=role)
         found = self._members(where + " ORDER BY joined_at DESC, invitation_id LIMIT 1", params)
         return found[0] if found else None
-
-    def public_events(
-        self,
-        after: int,
-        limit: int,
-        types: frozenset[str] | None = None,
-        organization_id: UUID | None = None,
-        since: datetime | None = None,
-    ) -> list[tuple[int, str]]:
-        """Up to ``limit`` public events after position ``after``, in position order, as
-        (position, body: the ``PublicEvent`` JSON). Only positions the projection has
-        applied (so the no-skip guard has passed) exist: a caller that goes on after the
-        last position it got never misses one. ``types``: only these; ``organization_id``:
-        only that organization's (None: every organization's; who may ask is the
-        caller's to decide); ``since``: from the first event that occurred at or after it
-        (:meth:`public_events_start`; with ``after``, whichever starts later)."""
-        if since is not None:
-            after = max(after, self.public_events_start(since))
-        clauses, params = ["position > %s"], list[Any]([after])
-        if types is not None:
-            if not types:
-                return []
-            condition, wanted = self._db.in_list("type", sorted(types))
-            clauses.append(condition)
-            params.append(wanted)
-        if organization_id is not None:
-            clauses.append("organization_id = %s")
-            params.append(organization_id)
-        with self._read():
-            rows = self._db.execute(
-                f'SELECT position, body FROM "{self.tables.public_events}" '
-                f"WHERE {' AND '.join(clauses)} ORDER BY position LIMIT %s",
-                [*params, limit],
-            )
-        return [(int(r[0]), str(r[1])) for r in rows]
-
-    def public_events_start(self, since: datetime) -> int:
-        """The position to read after to start at the first public event (in feed order)
-        that occurred at or after ``since``; when none has yet, the last position, so
-        reading on from it misses nothing that comes later. A start, not a filter: every
-        later event follows, even one whose writer's clock said a little earlier."""
-        table = f'"{self.tables.public_events}"'
-        with self._read():
-            rows = self._db.execute(
-                f"SELECT (SELECT min(position) FROM {table} WHERE occurred_at >= %s), "
-                f"(SELECT max(position) FROM {table})",
-                (since.astimezone(UTC),),  # SQLite compares the times as UTC text
-            )
-        first, last = rows[0]
-        return int(first) - 1 if first is not None else int(last or 0)
 
     def position(self) -> int:
         with self._read():

@@ -41,6 +41,15 @@ from tests.support import TOKEN_SECRET
 Feed = list[tuple[int, str]]
 
 
+def catch_up(store: Store, **options: Any) -> None:
+    """A projector on ``store`` caught up past every gap, then closed."""
+    projector = store.projector(**options)
+    try:
+        catch_up_past_gaps(projector)
+    finally:
+        projector.close()
+
+
 def expected_feed(app: OnboardingApplication, leave_out: frozenset[UUID] = frozenset()) -> Feed:
     """Every public event of the store in notification order, mapped directly (but the
     events of the aggregates ``leave_out``)."""
@@ -147,11 +156,7 @@ def test_a_big_batch_writes_every_public_event(any_store: Store) -> None:
 
 def test_the_feed_is_filtered_and_paged(any_store: Store) -> None:
     every_kind_of_event(any_store.app)
-    projector = any_store.projector()
-    try:
-        catch_up_past_gaps(projector)
-    finally:
-        projector.close()
+    catch_up(any_store)
     feed = projected_feed(any_store)
     beta = json.loads(next(b for _, b in feed if '"slug":"beta"' in b))["organization"]["id"]
     by_org = projected_feed(any_store, organization_id=UUID(beta))
@@ -200,11 +205,7 @@ def test_rows_commit_with_the_position_and_a_replay_adds_nothing(any_store: Stor
     finally:
         projector.close()
     assert projected_feed(any_store) == []
-    projector = any_store.projector()
-    try:
-        catch_up_past_gaps(projector)
-    finally:
-        projector.close()
+    catch_up(any_store)
     assert projected_feed(any_store) == expected_feed(any_store.app)
 
 
@@ -235,11 +236,7 @@ def test_a_new_connection_looks_organizations_up_in_a_live_batch(any_store: Stor
     """Events of organizations and invitations an earlier connection saw: their slug and
     organization come from the read model (inside a live batch's single round trip)."""
     every_kind_of_event(any_store.app)
-    projector = any_store.projector()
-    try:
-        catch_up_past_gaps(projector)
-    finally:
-        projector.close()
+    catch_up(any_store)
     app, scope = any_store.app, ALL_ORGANIZATIONS
     acme = app.get_organization_by_slug("acme")
     dee = app.invite(
@@ -255,11 +252,7 @@ def test_a_new_connection_looks_organizations_up_in_a_live_batch(any_store: Stor
         app.deactivate(organization_id=acme.id, reason="done", failed_step=None)
     finally:
         projector.close()
-    projector = any_store.projector(batch_size=2)
-    try:
-        catch_up_past_gaps(projector)
-    finally:
-        projector.close()
+    catch_up(any_store, batch_size=2)
     assert projected_feed(any_store) == expected_feed(any_store.app)
 
 
@@ -269,21 +262,13 @@ def test_forgetting_what_was_learnt_changes_nothing(
     """Organizations learnt are forgotten between batches past the limit: looked up again."""
     monkeypatch.setattr(public_events, "FACTS_LIMIT", 1)
     every_kind_of_event(sqlite_store.app)
-    projector = sqlite_store.projector(batch_size=2)
-    try:
-        catch_up_past_gaps(projector)
-    finally:
-        projector.close()
+    catch_up(sqlite_store, batch_size=2)
     assert projected_feed(sqlite_store) == expected_feed(sqlite_store.app)
 
 
 def test_a_rebuild_swaps_in_an_equal_feed(any_store: Store) -> None:
     every_kind_of_event(any_store.app)
-    projector = any_store.projector(batch_size=2)
-    try:
-        catch_up_past_gaps(projector)
-    finally:
-        projector.close()
+    catch_up(any_store, batch_size=2)
     report = rebuild(any_store.location, any_store.store.mapper)
     assert report.swapped and report.differences == []
     assert projected_feed(any_store) == expected_feed(any_store.app)
@@ -321,11 +306,7 @@ def test_with_dead_letters_it_is_parked_and_the_rest_flows(any_store: Store) -> 
     every_kind_of_event(any_store.app)
     stray = stray_invitation(any_store)
     any_store.app.register_organization(name="After", slug="after", org_type="provider")
-    projector = any_store.projector(dead_letter=True)
-    try:
-        catch_up_past_gaps(projector)
-    finally:
-        projector.close()
+    catch_up(any_store, dead_letter=True)
     with connect(any_store.location) as db, db.transaction():
         parked = list_parked(db)
         report = audit(db, "a4c")
