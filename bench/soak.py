@@ -73,8 +73,8 @@ def main() -> int:
             cipher = {"CIPHER_TOPIC": CIPHER_TOPIC, "CIPHER_KEY": AESCipher.create_key(32)}
             store = StoreFacts(cluster.conninfo, cluster.store_env() | cipher)
             stack = SoakStack(root, store)
-            stack.start()
             try:
+                stack.start()  # inside: a part that fails to start stops the others
                 result = asyncio.run(soak(stack, cluster, seed, args.rate, args.duration))
             finally:
                 stack.stop()

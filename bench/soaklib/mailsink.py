@@ -53,12 +53,16 @@ class MailSink:
         self.port = port
         self.handler = SinkHandler()
         self._controller = Controller(self.handler, hostname="127.0.0.1", port=port)
+        self._started = False
 
     def start(self) -> None:
         self._controller.start()
+        self._started = True
 
     def stop(self) -> None:
-        self._controller.stop()
+        if self._started:
+            self._controller.stop()
+            self._started = False
 
     def messages(self) -> list[EmailMessage]:
         return self.handler.messages()
