@@ -164,7 +164,8 @@ class Faults:
         record.target = "named"
         await asyncio.to_thread(self.stack.bind.stop)
         await asyncio.sleep(OUTAGE_SECONDS)
-        await asyncio.to_thread(self.stack.bind.start)
+        self.stack.bind.start()  # from the main thread, as every child
+        await asyncio.to_thread(self.stack.bind.wait_ready)
 
     async def _temporal_restart(self, record: FaultRecord) -> None:
         child = self.stack.temporal_child

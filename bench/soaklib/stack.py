@@ -12,7 +12,6 @@ import base64
 import os
 import secrets
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -40,30 +39,34 @@ ZONE = TEST_ZONE.rstrip(".")  # the worker's DNS_ZONE and RFC2136_ZONE: BIND's t
 
 @dataclass
 class Bind:
-    """``named`` serving the zone the workers update; stopped and started by a fault."""
+    """``named`` serving the zone the workers update; stopped and started by a fault.
+
+    A :class:`Child` like the a4c processes: it dies with the soak (PR_SET_PDEATHSIG),
+    so it is started from the main thread; waiting for it to answer may be done anywhere.
+    """
 
     directory: Path
     port: int
     secret: str
-    process: subprocess.Popen[bytes] | None = None
+    child: Child
 
     @classmethod
-    def create(cls, directory: Path) -> Bind:
+    def create(cls, directory: Path, env: dict[str, str]) -> Bind:
         directory.mkdir(parents=True, exist_ok=True)
         directory.chmod(0o777)  # named may switch to the bind user and writes its journal
-        bind = cls(directory, free_port(), base64.b64encode(secrets.token_bytes(32)).decode())
-        write_config(directory, "127.0.0.1", bind.port, bind.secret)
-        return bind
+        port, secret = free_port(), base64.b64encode(secrets.token_bytes(32)).decode()
+        conf = write_config(directory, "127.0.0.1", port, secret)
+        argv = [find_named(), "-g", "-n", "1", "-c", str(conf)]
+        return cls(directory, port, secret, Child("named", argv, env, directory / "named.log"))
 
     def start(self) -> None:
-        log = (self.directory / "named.log").open("ab")
-        self.process = subprocess.Popen(
-            [find_named(), "-g", "-n", "1", "-c", str(self.directory / "named.conf")],
-            stdout=log, stderr=subprocess.STDOUT, cwd=self.directory,
-        )  # fmt: skip
+        self.child.start()
+
+    def wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
         query = dns.message.make_query(TEST_ZONE, "SOA")
         while time.monotonic() < deadline:
+            self.child.check_alive()
             try:
                 if dns.query.udp(query, "127.0.0.1", port=self.port, timeout=0.5).answer:
                     return
@@ -73,13 +76,7 @@ class Bind:
         raise RuntimeError(f"named did not start; see {self.directory / 'named.log'}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        self.child.stop(grace_seconds=10)
 
 
 class SoakStack:
@@ -100,7 +97,7 @@ class SoakStack:
             task_queue=DEFAULT_TASK_QUEUE,
             payload_keys=self.payload_keys,
         )
-        self.bind = Bind.create(root / "bind")
+        self.bind = Bind.create(root / "bind", dict(os.environ))
         self.dns = DnsFacts(host="127.0.0.1", port=self.bind.port, zone=ZONE)
         self.mail = MailSink(free_port())
         self.api_ports = [free_port(), free_port()]
@@ -218,6 +215,7 @@ class SoakStack:
 
     def start(self) -> None:
         self.bind.start()
+        self.bind.wait_ready()
         self.mail.start()
         self.temporal_child.start()
         self.wait_temporal()

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
@@ -57,6 +57,9 @@ from a4c_worker.providers.dns import InMemoryDNSProvider, InMemoryDNSVerifier
 from a4c_worker.providers.email import FileMailer, Mailer
 from a4c_worker.worker import create_worker
 from a4c_worker.workflows.models import BootstrapResult
+
+if TYPE_CHECKING:
+    from tests.api.v1_support import World
 
 OIDC_CALLBACK_PATH = "/sign-in/oidc/callback"
 A4C_API = str(Path(sys.executable).parent / "a4c-api")
@@ -348,3 +351,14 @@ async def running_stack(
             runner.stop()
             projector.join(timeout=10)
             app.close()
+
+
+@pytest.fixture(scope="module")
+async def world(api_stack: Stack) -> AsyncIterator[World]:
+    """Every caller of the /v1 matrix (operators, each organization's admins, keys and
+    members, the anonymous), over the stack's organizations; one per test module."""
+    from tests.api.v1_support import keyed_world, organizations_of  # it imports this module
+
+    orgs = await organizations_of(api_stack)
+    with keyed_world(api_stack, orgs) as found:
+        yield found

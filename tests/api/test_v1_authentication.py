@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 from uuid import uuid4
 
@@ -18,15 +18,13 @@ import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey
-from tests.api.conftest import Stack, unique_slug
+from tests.api.conftest import unique_slug
 from tests.api.v1_support import (
     OPERATOR_SUBJECT,
     Caller,
     World,
     assert_problem,
-    keyed_world,
     onboarding,
-    organizations_of,
 )
 from tests.servers.oidc import other_key
 from tests.support import free_port
@@ -39,14 +37,6 @@ from a4c_api.settings import API_KEY_PREFIX, ApiSettings
 from a4c_api.v1.models import OrganizationView
 from a4c_api.v1.organizations import masked_for_members
 from a4c_worker.workflows.models import BootstrapProgress, StepError
-
-
-@pytest.fixture(scope="module")
-async def world(api_stack: Stack) -> AsyncIterator[World]:
-    orgs = await organizations_of(api_stack)
-    with keyed_world(api_stack, orgs) as found:
-        yield found
-
 
 # --- pure rules -------------------------------------------------------------------------
 

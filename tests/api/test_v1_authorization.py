@@ -9,35 +9,31 @@ get 401. A refused write changes nothing (the event store's head stays put).
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from tests.api.conftest import Stack, unique_slug
+from tests.api.conftest import unique_slug
 from tests.api.v1_support import (
+    ADM_A,
+    ADM_B,
+    ANON,
+    KEY_A,
+    MEM_A,
+    OP,
+    OPK,
     V1_ROUTES,
     Caller,
     World,
     assert_problem,
-    keyed_world,
     not_found_body,
     onboarding,
-    organizations_of,
     quiet,
     wait_for_state,
 )
 
-OP, OPK, ADM_A, KEY_A, MEM_A, ADM_B, ANON = (
-    Caller.OPERATOR,
-    Caller.OPERATOR_KEY,
-    Caller.ADMIN_A,
-    Caller.KEY_A,
-    Caller.MEMBER_A,
-    Caller.ADMIN_B,
-    Caller.ANONYMOUS,
-)
 COLUMNS = (OP, OPK, ADM_A, KEY_A, MEM_A, ADM_B, ANON)
 
 
@@ -151,13 +147,6 @@ CASES = [
     for route, (prepare, _, expected) in MATRIX.items()
     for i, caller in enumerate(COLUMNS)
 ]
-
-
-@pytest.fixture(scope="module")
-async def world(api_stack: Stack) -> AsyncIterator[World]:
-    orgs = await organizations_of(api_stack)
-    with keyed_world(api_stack, orgs) as found:
-        yield found
 
 
 def test_the_matrix_has_a_row_for_every_v1_route() -> None:

@@ -10,24 +10,15 @@ security policy.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from playwright.async_api import ConsoleMessage, Page, Route
-from tests.api.conftest import Stack
-from tests.api.v1_support import V1_ROUTES, Caller, World, keyed_world, organizations_of
+from tests.api.v1_support import V1_ROUTES, Caller, World
 from tests.worker.flows import ZONE
 
 from a4c_api.problems import PROBLEM_JSON
-
-
-@pytest.fixture(scope="module")
-async def world(api_stack: Stack) -> AsyncIterator[World]:
-    orgs = await organizations_of(api_stack)
-    with keyed_world(api_stack, orgs) as found:
-        yield found
 
 
 @pytest.fixture(scope="module")

@@ -10,36 +10,28 @@ tests/api/test_v1_events_no_skip.py.
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.api.conftest import Stack, unique_slug
+from tests.api.conftest import unique_slug
 from tests.api.events_support import Event, follow, ids, public_ids, query, same_then_newer
 from tests.api.v1_support import (
-    Caller,
+    ADM_A,
+    ADM_B,
+    ANON,
+    KEY_A,
+    MEM_A,
+    OP,
+    OPK,
     World,
     assert_problem,
-    keyed_world,
     not_found_body,
-    organizations_of,
     quiet,
 )
 
 from a4c_api.v1.cursor import CURSOR_PATTERN, decode_cursor, encode_cursor, parse_time
-
-OP, OPK, ADM_A, KEY_A, MEM_A, ADM_B, ANON = (
-    Caller.OPERATOR,
-    Caller.OPERATOR_KEY,
-    Caller.ADMIN_A,
-    Caller.KEY_A,
-    Caller.MEMBER_A,
-    Caller.ADMIN_B,
-    Caller.ANONYMOUS,
-)
-
 
 # --- the cursor (no servers) -------------------------------------------------------------
 
@@ -81,13 +73,6 @@ def test_range_start_is_rfc3339_with_an_offset() -> None:
 
 
 # --- against the stack --------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-async def world(api_stack: Stack) -> AsyncIterator[World]:
-    orgs = await organizations_of(api_stack)
-    with keyed_world(api_stack, orgs) as found:
-        yield found
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from temporalio.testing import WorkflowEnvironment
 from tests.api.conftest import Stack, running_stack
 from tests.api.schemathesis_hooks import PARENT_VARIABLE
-from tests.api.v1_support import Caller, World, keyed_world, organizations_of, quiet
+from tests.api.v1_support import Caller, World, organizations_of, quiet
 from tests.servers.oidc import OIDCProvider
 
 from a4c_api.problems import PROBLEM_JSON
@@ -85,13 +85,6 @@ invite_bodies = st.one_of(
     ),
 )
 header_text = st.text(alphabet=string.printable.strip("\r\n\x0b\x0c"), max_size=120).map(str.strip)
-
-
-@pytest.fixture(scope="module")
-async def world(api_stack: Stack) -> AsyncIterator[World]:
-    orgs = await organizations_of(api_stack)
-    with keyed_world(api_stack, orgs) as found:
-        yield found
 
 
 def _refused(response: httpx.Response) -> None:

@@ -4,21 +4,13 @@ still answers the status and tag filters."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.api.conftest import Stack
-from tests.api.v1_support import Caller, World, keyed_world, organizations_of
+from tests.api.v1_support import Caller, World
 
 from a4c_projector.queries import ReadModel
-
-
-@pytest.fixture(scope="module")
-async def world(api_stack: Stack) -> AsyncIterator[World]:
-    orgs = await organizations_of(api_stack)
-    with keyed_world(api_stack, orgs) as found:
-        yield found
 
 
 @pytest.fixture

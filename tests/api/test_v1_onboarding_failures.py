@@ -6,7 +6,6 @@ anything."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,9 +15,7 @@ from tests.api.v1_support import (
     Caller,
     World,
     assert_problem,
-    keyed_world,
     onboarding,
-    organizations_of,
     wait_for_state,
 )
 from tests.worker.flows import ZONE
@@ -28,13 +25,6 @@ from a4c_worker.client import start_bootstrap
 from a4c_worker.workflows.models import BootstrapInput
 
 OUTSIDE_ZONE = "acme.orgs.example.com"
-
-
-@pytest.fixture(scope="module")
-async def world(api_stack: Stack) -> AsyncIterator[World]:
-    orgs = await organizations_of(api_stack)
-    with keyed_world(api_stack, orgs) as found:
-        yield found
 
 
 async def _failed_outside_zone(stack: Stack, slug: str) -> None:

@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
-from tests.api.conftest import Stack, unique_slug
+from tests.api.conftest import unique_slug
 from tests.api.v1_support import (
     V1_ROUTES,
     Caller,
     World,
     assert_problem,
-    keyed_world,
     onboarding,
-    organizations_of,
     quiet,
     wait_for_state,
 )
@@ -29,13 +25,6 @@ from a4c_api.v1.common import CONSISTENT_HEADER
 
 OP = Caller.OPERATOR
 ADMIN_A = Caller.ADMIN_A
-
-
-@pytest.fixture(scope="module")
-async def world(api_stack: Stack) -> AsyncIterator[World]:
-    orgs = await organizations_of(api_stack)
-    with keyed_world(api_stack, orgs) as found:
-        yield found
 
 
 # --- the document -----------------------------------------------------------------------

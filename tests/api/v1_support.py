@@ -36,6 +36,18 @@ class Caller(enum.Enum):
     ANONYMOUS = "anonymous"
 
 
+# The matrix's columns, short (the authorization and events tests' tables).
+OP, OPK, ADM_A, KEY_A, MEM_A, ADM_B, ANON = (
+    Caller.OPERATOR,
+    Caller.OPERATOR_KEY,
+    Caller.ADMIN_A,
+    Caller.KEY_A,
+    Caller.MEMBER_A,
+    Caller.ADMIN_B,
+    Caller.ANONYMOUS,
+)
+
+
 @dataclass(frozen=True)
 class Organizations:
     a: str
