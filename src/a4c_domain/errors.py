@@ -115,6 +115,15 @@ class InvitationNotFound(NotFound):
         super().__init__(f"invitation {_named(key)} not found")
 
 
+class WebhookEndpointNotFound(NotFound):
+    """``key``: the endpoint's id, or its name. Another owner's endpoint is exactly as
+    "not found" as one never created."""
+
+    def __init__(self, key: UUID | str) -> None:
+        self.key = key
+        super().__init__(f"webhook endpoint {_named(key)} not found")
+
+
 class Conflict(A4CError):
     """The natural key already exists with different content."""
 
@@ -128,6 +137,10 @@ class OrganizationConflict(Conflict):
 
 
 class InvitationConflict(Conflict):
+    pass
+
+
+class WebhookEndpointConflict(Conflict):
     pass
 
 
@@ -149,6 +162,10 @@ class RuleViolation(A4CError):
 
 class OrganizationInactive(RuleViolation):
     pass
+
+
+class WebhookEndpointDeleted(RuleViolation):
+    """The endpoint was deleted: only creating it again (same name) brings it back."""
 
 
 class DNSNotConfigured(RuleViolation):

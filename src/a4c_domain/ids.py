@@ -15,6 +15,9 @@ ORGANIZATION_NAMESPACE = UUID("6f1d3a52-3c1e-5b7a-9a4e-0c4f2d9e7a10")
 INVITATION_NAMESPACE = UUID("b0a6e5c4-8d2f-5e19-8c7b-5a3e1f0d9c21")
 EVENT_NAMESPACE = UUID("2d8c9f7e-1a4b-5c3d-9e6f-7a8b9c0d1e32")
 DOMAIN_NAMESPACE = UUID("9c3e7b1a-5d2f-5a84-b6e0-3f1d8c2a7e45")
+WEBHOOK_ENDPOINT_NAMESPACE = UUID("4e7a2c91-6b3d-5f08-a1c5-8d9e0b2f3a64")
+# The owner of the platform's own webhook endpoints (operators'), in their ids.
+PLATFORM_OWNER = "platform"
 
 
 def organization_id(slug: str) -> UUID:
@@ -30,6 +33,13 @@ def domain_claim_id(fqdn: str) -> UUID:
 def invitation_id(organization: UUID, email: str, generation: int = 1) -> UUID:
     """The ID of the ``generation``-th invitation of normalised ``email`` to an org."""
     return uuid5(INVITATION_NAMESPACE, f"{organization}|{email}|{generation}")
+
+
+def webhook_endpoint_id(owner_id: UUID | None, name: str) -> UUID:
+    """The ID of the webhook endpoint ``name`` (already validated) of an organization, or
+    of the platform when ``owner_id`` is None."""
+    owner = PLATFORM_OWNER if owner_id is None else str(owner_id)
+    return uuid5(WEBHOOK_ENDPOINT_NAMESPACE, f"{owner}|{name}")
 
 
 def event_id(originator_id: UUID, originator_version: int) -> UUID:

@@ -49,6 +49,7 @@ from a4c_domain.fields import AwareDatetime
 from a4c_domain.ids import event_id as _event_id
 from a4c_domain.invitation import Invitation
 from a4c_domain.organization import Organization
+from a4c_domain.webhook_endpoint import WebhookEndpoint
 
 PUBLIC_EVENTS_VERSION: Final = 1
 
@@ -182,6 +183,20 @@ PUBLIC_FORMS: Mapping[type[DomainAggregate.Event], Public | Internal] = MappingP
         DomainClaim.Claimed: Internal(
             "which organization holds a domain; organization.registered and "
             "organization.dns_configured name the domain"
+        ),
+        # Webhook endpoints are the platform's delivery settings, read through
+        # /v1/webhook-endpoints (their secrets are sealed in the events): not a feed item.
+        **dict.fromkeys(
+            (
+                WebhookEndpoint.Added,
+                WebhookEndpoint.Changed,
+                WebhookEndpoint.SecretRotated,
+                WebhookEndpoint.Disabled,
+                WebhookEndpoint.Enabled,
+                WebhookEndpoint.Deleted,
+                WebhookEndpoint.Reinstated,
+            ),
+            Internal("webhook delivery settings, read through /v1/webhook-endpoints"),
         ),
     }
 )

@@ -30,6 +30,7 @@ from a4c_domain import (
     hash_token,
 )
 from a4c_domain.base import DomainAggregate
+from a4c_domain.webhook_endpoint import WebhookEndpoint
 from a4c_domain.public_events import (
     PUBLIC_EVENT_TYPES,
     PUBLIC_EVENTS_VERSION,
@@ -45,7 +46,7 @@ from a4c_domain.public_events import (
 from tests.domain.support import FakeClock, events, sqlite_store
 from tests.support import TOKEN_SECRET
 
-AGGREGATES = (Organization, Invitation, DomainClaim)
+AGGREGATES = (Organization, Invitation, DomainClaim, WebhookEndpoint)
 # Names a public field must never have: what lets someone accept, decrypt or reach into
 # a provider, and the bookkeeping that is nobody else's business.
 FORBIDDEN_NAME = re.compile(
@@ -84,7 +85,7 @@ def test_every_event_class_has_a_public_form_entry() -> None:
     classes = event_classes()
     assert unmapped(classes) == []
     assert set(PUBLIC_FORMS) == set(classes)  # and no entry for a class that is gone
-    assert len(classes) == 15  # the finder sees them all: 7 + 7 + 1
+    assert len(classes) == 22  # the finder sees them all: 7 + 7 + 1 + 7
 
 
 def test_a_class_without_an_entry_is_found_and_refused() -> None:
@@ -107,7 +108,11 @@ def test_types_are_unique_named_after_their_subject_and_internal_ones_say_why() 
         else:
             assert isinstance(form, Internal) and form.why
     internal = {c for c, f in PUBLIC_FORMS.items() if isinstance(f, Internal)}
-    assert internal == {Organization.InvitationIssued, DomainClaim.Claimed}
+    webhook_settings = {
+        c for c in vars(WebhookEndpoint).values() if isinstance(c, type) and c in PUBLIC_FORMS
+    }
+    assert len(webhook_settings) == 7  # sealed secrets ride in them: never a feed item
+    assert internal == {Organization.InvitationIssued, DomainClaim.Claimed, *webhook_settings}
 
 
 def test_each_data_field_is_an_attribute_of_its_event_and_none_is_named_like_a_secret() -> None:
