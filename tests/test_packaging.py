@@ -57,6 +57,9 @@ PRODUCTION = {
     "authlib",
     "joserfc",
     "limits",
+    # a4c-webhooks
+    "standardwebhooks",
+    "httpcore",
 }
 
 # Each role's extra and the modules whose imports it must cover (the console scripts).
@@ -65,7 +68,8 @@ ROLES = {
     "projector": ("a4c_projector.cli",),
     "worker": ("a4c_worker.cli",),
     "api": ("a4c_api.cli",),
-    "all": ("a4c_projector.cli", "a4c_worker.cli", "a4c_api.cli"),
+    "webhooks": ("a4c_webhooks.cli",),
+    "all": ("a4c_projector.cli", "a4c_worker.cli", "a4c_api.cli", "a4c_webhooks.cli"),
 }
 
 
