@@ -60,6 +60,11 @@ _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 # "name" (127.1, 2130706433, 0x7f.1) as an IPv4 address. No top-level domain looks so.
 _NUMERIC_LABEL = re.compile(r"(?:\d+|0x[0-9a-f]*)", re.IGNORECASE)
 _LOCALHOST = re.compile(r"(?:.*\.)?localhost", re.IGNORECASE)
+# Letters, digits, '-' and '_' (found in real names), 1-63 per label, dot-separated.
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?", re.IGNORECASE)
+MAX_HOST_NAME = 253
+MAX_PORT = 65535
 
 
 class UnsafeURL(ValueError):
@@ -161,7 +166,8 @@ def _parse(url: str) -> httpx.URL:
 
 def _check(parsed: httpx.URL, policy: OutboundPolicy) -> None:
     if parsed.scheme not in DEFAULT_PORTS:
-        raise UnsafeURL("https is required" + (" (or http)" if policy.allow_http else ""))
+        allowed = "https or http is required" if policy.allow_http else "https is required"
+        raise UnsafeURL(f"the scheme {parsed.scheme!r} is not allowed: {allowed}")
     if parsed.scheme == "http" and not policy.allow_http:
         raise UnsafeURL("https is required")
     if parsed.userinfo:
@@ -170,11 +176,17 @@ def _check(parsed: httpx.URL, policy: OutboundPolicy) -> None:
     if not host:
         raise UnsafeURL("the URL has no host")
     port = parsed.port
-    if port is not None and port not in ALLOWED_LOW_PORTS and port < FIRST_HIGH_PORT:
+    if (
+        port is not None
+        and port not in ALLOWED_LOW_PORTS
+        and not FIRST_HIGH_PORT <= port <= MAX_PORT
+    ):
         raise UnsafeURL(f"port {port} is not allowed (only 80, 443 or 1024-65535)")
     address = _ip_literal(host)
     if address is None:
         name = host.rstrip(".")
+        if len(name) > MAX_HOST_NAME or not _HOST_NAME.fullmatch(host):
+            raise UnsafeURL("the host is not a valid name")
         if _NUMERIC_LABEL.fullmatch(name.rsplit(".", 1)[-1]):
             raise UnsafeURL(f"the host {host} is neither a name nor a valid IP address")
         if _LOCALHOST.fullmatch(name) and not policy.allow_private:
@@ -212,8 +224,9 @@ async def _checked_addresses(
         for address in addresses:
             problem = address_problem(address)
             if problem is not None:
-                resolves = "" if literal is not None else f" ({host} resolves to it)"
-                raise UnsafeURL(f"the address {address} is {problem}{resolves}")
+                if literal is not None:
+                    raise UnsafeURL(f"the address {address} is {problem}")
+                raise UnsafeURL(f"{host} resolves to {address}, which is {problem}")
     return addresses
 
 

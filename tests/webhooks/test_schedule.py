@@ -38,8 +38,14 @@ def test_durations_take_units_or_plain_seconds() -> None:
 
 @pytest.mark.parametrize(
     ("text", "item"),
-    [("", "item 1 ('')"), ("0,5x,5m", "item 2 ('5x')"), ("1,2,-3", "item 3 ('-3')"),
-     ("5m,,1h", "item 2 ('')"), ("1e3", "item 1 ('1e3')"), ("9" * 400, "too long")],
+    [
+        ("", "item 1 ('')"),
+        ("0,5x,5m", "item 2 ('5x')"),
+        ("1,2,-3", "item 3 ('-3')"),
+        ("5m,,1h", "item 2 ('')"),
+        ("1e3", "item 1 ('1e3')"),
+        ("9" * 400, "too long"),
+    ],
 )
 def test_a_bad_item_is_named(text: str, item: str) -> None:
     with pytest.raises(ScheduleError) as refused:

@@ -92,7 +92,9 @@ def test_signing_needs_a_secret() -> None:
         signature_header([], "evt_06", int(time.time()), BODY)
 
 
-@given(body=st.binary(max_size=512), msg_id=st.text(min_size=1, max_size=40).filter(str.isprintable))
+@given(
+    body=st.binary(max_size=512), msg_id=st.text(min_size=1, max_size=40).filter(str.isprintable)
+)
 def test_any_body_bytes_verify(body: bytes, msg_id: str) -> None:
     secret = new_secret()
     headers = delivery_headers([secret], msg_id, int(time.time()), body)
