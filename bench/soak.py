@@ -40,14 +40,17 @@ from common import emit  # noqa: E402
 from soaklib.check import check  # noqa: E402
 from soaklib.facts import Ledger, SoakFacts, StoreFacts  # noqa: E402
 from soaklib.faults import Faults, summary  # noqa: E402
+from soaklib.feed import FeedConsumer  # noqa: E402
 from soaklib.lag import LagProbe  # noqa: E402
 from soaklib.load import Load  # noqa: E402
+from soaklib.load_http import Http  # noqa: E402
 from soaklib.stack import ZONE, SoakStack  # noqa: E402
 from soaklib.temporal import bootstrap_timings  # noqa: E402
 
 CIPHER_TOPIC = "eventsourcing.cryptography:AESCipher"
 WARMUP_SECONDS = 8.0
 SETTLE_SECONDS = 120.0
+FEED_TIMEOUT = 10.0  # seconds one events page may take (as the load's requests)
 
 
 def arguments() -> argparse.Namespace:
@@ -102,6 +105,11 @@ async def soak(
         stack, probe, random.Random(f"{seed}-faults"), stack.logs / "faults.jsonl", cluster
     )
     faults_done = asyncio.Event()
+    # Another service following the events feed through it all (its own Http: its
+    # answers are judged like the load's).
+    feed = FeedConsumer(Http(stack.api_urls, stack.api_key, ledger, FEED_TIMEOUT))
+    stop_feed = asyncio.Event()
+    feed_task = asyncio.create_task(feed.run(stop_feed))
 
     async def strike() -> None:
         try:
@@ -116,6 +124,12 @@ async def soak(
     caught_up = await probe.wait_caught_up(SETTLE_SECONDS)
     stop_probe.set()
     await probe_task
+    stop_feed.set()
+    await feed_task
+    drained = await feed.drain()
+    await feed.http.aclose()
+    if not drained:
+        violations.append("the events feed did not come to its end after the load")
     facts = SoakFacts(
         store=stack.store,
         temporal=stack.temporal,
@@ -125,6 +139,7 @@ async def soak(
         metrics=[scrape(url) for url in stack.metrics_urls()],
         secrets=stack.secrets,
         ledger=ledger,
+        feed=feed.received,
     )
     found = await check(facts)
     violations += [f"{v.check}: {v.detail}" for v in found]
@@ -152,6 +167,7 @@ async def soak(
         "unfinished": ledger.unfinished[:20],
         "onboardings": len(ledger.onboardings),
         "mails": len(facts.mails),
+        "feed": {"events": len(feed.received), "pages": feed.pages},
         "faults": summary(faults.records),
         "failover_write_unavailable_s": {
             "p50": statistics.median(failovers) if failovers else None,

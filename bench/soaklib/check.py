@@ -72,6 +72,7 @@ async def check(facts: SoakFacts, *, timeout: float = 120) -> list[Violation]:  
     """Every violation found, in check order; ``[]`` when every promise holds."""
     # Imported here: the check modules import Violation from this one.
     from soaklib.check_dns import check_dns
+    from soaklib.check_feed import check_feed
     from soaklib.check_leaks import Needles, check_leaks
     from soaklib.check_mail import check_mail
     from soaklib.check_model import check_audit, check_duplicates, check_members, check_read_models
@@ -96,6 +97,7 @@ async def check(facts: SoakFacts, *, timeout: float = 120) -> list[Violation]:  
         ("dns", lambda: check_dns(facts.dns, store)),
         ("mail", lambda: asyncio.to_thread(check_mail, facts.mails, store)),
         ("leaks", lambda: check_leaks(facts, store, needles)),
+        ("feed", lambda: asyncio.to_thread(check_feed, facts.feed, store)),
     ]
     for name, run in checks:
         left = deadline - time.monotonic()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -95,3 +96,5 @@ class SoakFacts:
     metrics: list[str]  # /metrics texts scraped from every process at the end
     secrets: dict[str, str]  # name -> value that must appear nowhere (token key, API keys...)
     ledger: Ledger
+    # The events a consumer of GET /v1/events received, in order (soaklib.feed).
+    feed: list[dict[str, Any]] = field(default_factory=list)

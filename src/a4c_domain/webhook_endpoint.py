@@ -52,6 +52,7 @@ class WebhookEndpoint(DomainAggregate):
 
     class SecretRotated(DomainAggregate.Event):
         secret: str  # sealed
+        previous_secret: str  # sealed: the one replaced (the read model keeps it too)
         previous_secret_expires_at: datetime
 
     class Disabled(DomainAggregate.Event):
@@ -202,7 +203,11 @@ class WebhookEndpoint(DomainAggregate):
         self.require_not_deleted("rotate its secret")
         if secret == self.secret:
             return
-        self._secret_rotated(secret=secret, previous_secret_expires_at=previous_secret_expires_at)
+        self._secret_rotated(
+            secret=secret,
+            previous_secret=self.secret,
+            previous_secret_expires_at=previous_secret_expires_at,
+        )
 
     def disable(self, reason: str, automatic: bool) -> None:
         self.require_not_deleted("disable it")
@@ -234,8 +239,10 @@ class WebhookEndpoint(DomainAggregate):
         self._assign(url, event_types, organization_id, description)
 
     @event(SecretRotated)
-    def _secret_rotated(self, secret: str, previous_secret_expires_at: datetime) -> None:
-        self.previous_secret = self.secret
+    def _secret_rotated(
+        self, secret: str, previous_secret: str, previous_secret_expires_at: datetime
+    ) -> None:
+        self.previous_secret = previous_secret
         self.previous_secret_expires_at = previous_secret_expires_at
         self.secret = secret
 

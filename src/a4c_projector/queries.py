@@ -40,6 +40,7 @@ from a4c_projector.public_queries import PublicEventReads
 from a4c_projector.readmodel.tables import LIVE, TableSet
 from a4c_projector.readmodel.tracking import DEFAULT_PROJECTION, read_position
 from a4c_projector.schema import INVITATIONS, MEMBERS, ORGANIZATIONS, compared_columns
+from a4c_projector.webhook_queries import WebhookEndpointReads, WebhookEndpointRow
 
 __all__ = [
     "UNAVAILABLE_ERRORS",
@@ -50,6 +51,7 @@ __all__ = [
     "ProjectionTimeout",
     "ReadModel",
     "TokenMatch",
+    "WebhookEndpointRow",
 ]
 
 # The columns a record is read from: every column of its table but ``updated_at``
@@ -182,7 +184,7 @@ def _scoped(scope: OrganizationScope, **equal: object) -> tuple[str, list[Any]]:
     return ("WHERE " + where) if where else "", list(wanted.values())
 
 
-class ReadModel(PublicEventReads):
+class ReadModel(PublicEventReads, WebhookEndpointReads):
     def __init__(
         self,
         location: Location | Database,

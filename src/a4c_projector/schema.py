@@ -20,7 +20,7 @@ from typing import Literal
 
 # Column types as PostgreSQL spells them in ``sql/``; SQLite stores each with the
 # affinity below (uuids, timestamps and text arrays as text; arrays as a JSON list).
-Type = Literal["uuid", "text", "text[]", "timestamptz", "bigint", "integer"]
+Type = Literal["uuid", "text", "text[]", "timestamptz", "bigint", "integer", "boolean"]
 SQLITE_AFFINITY: dict[Type, str] = {
     "uuid": "TEXT",
     "text": "TEXT",
@@ -28,6 +28,7 @@ SQLITE_AFFINITY: dict[Type, str] = {
     "timestamptz": "TEXT",
     "bigint": "INTEGER",
     "integer": "INTEGER",
+    "boolean": "INTEGER",  # 0 or 1
 }
 # Defaults, by meaning: the time of the insert, an empty array, zero.
 Default = Literal["now", "empty", "zero"]
@@ -242,6 +243,39 @@ PUBLIC_EVENTS = Table(
     ),
     aggregate_column="subject_id",
 )
+# Where, and for which events, webhooks are delivered: one row per
+# :class:`a4c_domain.webhook_endpoint.WebhookEndpoint` (a deleted one keeps its row, status
+# ``deleted``). The signing secrets are kept **sealed** (cipher text under the webhook
+# secret keys), as the events carry them. ``enabled_since`` is the notification id of the
+# event that last enabled it (Added, Reinstated, Enabled): the delivery daemon's fan-out
+# delivers an event at position p only if p > enabled_since, so an endpoint never gets
+# what happened while it was disabled or before it existed.
+WEBHOOK_ENDPOINTS = Table(
+    "webhook_endpoints",
+    (
+        _c("id", "uuid"),
+        _c("owner_id", "uuid", null=True),  # None: the platform's (operators')
+        _c("name", "text"),
+        _c("url", "text"),
+        _c("event_types", "text", null=True),  # a sorted JSON array; None: every type
+        _c("organization_id", "uuid", null=True),  # only this organization's events
+        _c("description", "text"),
+        _c("secret", "text"),  # sealed, never the secret itself
+        _c("previous_secret", "text", null=True),  # sealed; signs until it expires
+        _c("previous_secret_expires_at", "timestamptz", null=True),
+        _c("status", "text"),  # enabled | disabled | deleted
+        _c("disabled_reason", "text", null=True),
+        _c("disabled_automatically", "boolean"),
+        _c("enabled_since", "bigint"),
+        _c("created_at", "timestamptz"),  # the Added event's time (kept when reinstated)
+        *BOOKKEEPING,
+    ),
+    primary_key="id",
+    indexes=(
+        Index("owner_idx", ("owner_id",)),  # an owner's endpoints
+        Index("status_idx", ("status",)),  # the daemon's enabled ones
+    ),
+)
 APPLIED_RANGES = Table(
     "applied_ranges",
     (_c("first_id", "bigint"), _c("last_id", "bigint")),
@@ -270,11 +304,19 @@ TABLES = (
     MEMBERS,
     INVITATION_TOKENS,
     PUBLIC_EVENTS,
+    WEBHOOK_ENDPOINTS,
     APPLIED_RANGES,
     DEAD_LETTERS,
 )
 # The read models proper: what other services query (:mod:`a4c_projector.queries`).
-READ_MODELS = (ORGANIZATIONS, INVITATIONS, MEMBERS, INVITATION_TOKENS, PUBLIC_EVENTS)
+READ_MODELS = (
+    ORGANIZATIONS,
+    INVITATIONS,
+    MEMBERS,
+    INVITATION_TOKENS,
+    PUBLIC_EVENTS,
+    WEBHOOK_ENDPOINTS,
+)
 # A table set's tables, in the order :class:`~a4c_projector.readmodel.tables.TableSet`
 # lists them.
 PER_SET = tuple(t for t in TABLES if t.per_set)

@@ -15,12 +15,14 @@ breaking one after those that need it sound.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import dns.name
@@ -38,6 +40,7 @@ from a4c_domain.ids import organization_id
 from a4c_projector.engine.projector import Projector
 from a4c_projector.eventlog.source import head
 from a4c_projector.eventlog.store import open_event_store
+from a4c_projector.queries import ReadModel
 from a4c_worker.client import accept_invitation, start_bootstrap
 from a4c_worker.codec import PayloadKeys
 from a4c_worker.contracts import invitation_workflow_id
@@ -68,6 +71,19 @@ class Built:
     accepted: UUID  # its accepted invitation
     pending: UUID  # and its pending one
     bind: BindServer
+
+
+def served_feed(env: dict[str, str]) -> list[dict[str, Any]]:
+    """What a consumer following ``GET /v1/events`` from the start receives: the rows the
+    API serves (the public-events read model, in position order), page by page."""
+    store = open_event_store(env)
+    received: list[dict[str, Any]] = []
+    with ReadModel(store.location) as read_model:
+        after = 0
+        while page := read_model.public_events(after, 100):
+            received.extend(json.loads(body) for _, body in page)
+            after = page[-1][0]
+    return received
 
 
 def project_to_head(env: dict[str, str]) -> None:
@@ -145,6 +161,7 @@ async def built(
                 logs_dir=logs,
                 metrics=['a4c_worker_mails_total{outcome="sent"} 2.0\n'],
                 secrets={"API_KEY": API_KEY, "A4C_TOKEN_SECRET": TOKEN_SECRET},
+                feed=served_feed(env),
                 ledger=Ledger(
                     onboardings=[
                         Onboarding(active, spec.domain, [i.email for i in spec.invitees], 202),
@@ -173,6 +190,13 @@ async def test_a_mail_sent_twice_is_no_violation(built: Built) -> None:
     twice = dataclasses.replace(built.facts, mails=[*mails, mails[0]])
     assert duplicate_mails(twice.mails) == duplicate_mails(mails) + 1 == 1
     assert await check(twice, timeout=60) == []
+
+
+async def test_a_feed_served_out_of_order_is_named(built: Built) -> None:
+    feed = built.facts.feed
+    swapped = dataclasses.replace(built.facts, feed=[feed[1], feed[0], *feed[2:]])
+    found = await check(swapped, timeout=60)
+    assert [str(v) for v in found] == ["feed: served out of store order from event number 1 on"]
 
 
 def update_zone(bind: BindServer, *, remove: str, add: str) -> None:
@@ -279,8 +303,10 @@ async def test_every_kind_of_breakage_is_named(built: Built, tmp_path: Path) -> 
     )
     # The accepted invitation's mail lost (its EmailSent then names no mail), a stray one.
     mails = [m for m in facts.mails if str(built.accepted) not in str(m["Message-ID"])]
+    # The feed: its second event never served, its fourth served twice.
+    feed = [facts.feed[0], *facts.feed[2:4], facts.feed[3], *facts.feed[4:]]
     broken = dataclasses.replace(
-        facts, mails=[*mails, stray], logs_dir=logs, metrics=metrics, ledger=ledger
+        facts, mails=[*mails, stray], logs_dir=logs, metrics=metrics, ledger=ledger, feed=feed
     )
 
     found = await check(broken, timeout=60)
@@ -308,6 +334,8 @@ async def test_every_kind_of_breakage_is_named(built: Built, tmp_path: Path) -> 
             "workflows", f"{bootstrap_workflow_id(stranded)} does not carry its organization's"
         ),
         "ended too soon": named("workflows", f"invitation {built.pending}", "ended terminated"),
+        "event not served": named("feed", "public events never served", facts.feed[1]["id"]),
+        "event served twice": named("feed", "1 events served twice", facts.feed[3]["id"]),
     }
     missed = [kind for kind, caught in expected.items() if not caught]
     assert not missed, (missed, "\n".join(map(str, found)))

@@ -44,6 +44,7 @@ PG_TYPE = {
     "timestamptz": "timestamp with time zone",
     "bigint": "bigint",
     "integer": "integer",
+    "boolean": "boolean",
 }
 PG_DEFAULT = {"now": "now()", "empty": "'{}'::text[]", "zero": "0"}
 
@@ -230,6 +231,7 @@ def test_validate_can_ask_for_the_expected_tables_and_columns() -> None:
         "members",
         "invitation_tokens",
         "public_events",
+        "webhook_endpoints",
     )
     assert set(expected_tables()) == {
         "projector_tracking",
@@ -238,6 +240,7 @@ def test_validate_can_ask_for_the_expected_tables_and_columns() -> None:
         "members",
         "invitation_tokens",
         "public_events",
+        "webhook_endpoints",
         "applied_ranges",
         "dead_letters",
     }

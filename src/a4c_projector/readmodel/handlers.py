@@ -17,6 +17,7 @@ them would scatter the one table an event-type change has to be read against.)
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +27,7 @@ from uuid import UUID, SafeUUID
 from a4c_domain import DomainClaim, Invitation, Organization
 from a4c_domain.base import DomainAggregate
 from a4c_domain.ids import EVENT_NAMESPACE
+from a4c_domain.webhook_endpoint import WebhookEndpoint
 
 
 class UnhandledEvent(Exception):
@@ -36,16 +38,37 @@ class UnhandledEvent(Exception):
 class RowChange:
     """What one event (or a fold of consecutive events) does to one read-model row."""
 
-    table: str  # "organizations" | "invitations"
+    table: str  # "organizations" | "invitations" | "webhook_endpoints"
     id: UUID
     version: int
     modified_at: datetime
     columns: dict[str, Any] = field(default_factory=dict)
     creates: bool = False  # the row is created by this change (it carries every column)
-    position: int = 0  # notification id of the (last) event folded into this change
+    # Notification id of the (last) event folded into this change: see ``position``.
+    notification_id: int = 0
     # The (last) event itself: its public form is written from the unfolded changes
     # (:mod:`a4c_projector.readmodel.public_events`).
     event: Any = None
+    # Columns that record the notification id of this change's own event (a webhook
+    # endpoint's ``enabled_since``): filled in when ``position`` is set.
+    stamps: tuple[str, ...] = ()
+
+    @property
+    def position(self) -> int:
+        """Notification id of the (last) event folded into this change.
+
+        Set by whoever read the event from the log, once it is handled: a handler is a
+        function of the event alone and cannot know where the event was stored. Setting
+        it also sets each column of ``stamps`` to it, so a handler can still record its
+        event's position in a column.
+        """
+        return self.notification_id
+
+    @position.setter
+    def position(self, value: int) -> None:
+        self.notification_id = value
+        for column in self.stamps:
+            self.columns[column] = value
 
     @property
     def event_id(self) -> UUID:
@@ -53,7 +76,8 @@ class RowChange:
         return fast_event_id(self.id, self.version)
 
     def then(self, later: RowChange) -> RowChange:
-        """This change followed by ``later`` (same row), as one change."""
+        """This change followed by ``later`` (same row), as one change (each already has
+        its position: a stamp an earlier event wrote is kept unless ``later`` wrote it)."""
         assert later.id == self.id and later.version > self.version
         return RowChange(
             table=self.table,
@@ -62,8 +86,9 @@ class RowChange:
             modified_at=later.modified_at,
             columns={**self.columns, **later.columns},
             creates=self.creates,
-            position=later.position,
+            notification_id=later.notification_id,
             event=later.event,
+            stamps=later.stamps,
         )
 
 
@@ -153,6 +178,14 @@ class RowHandlers:
             columns=columns,
             event=event,
         )
+
+    @classmethod
+    def _enabling(cls, event: DomainAggregate.Event, **columns: Any) -> RowChange:
+        """A webhook endpoint's change that (re-)enables it: ``enabled_since`` becomes
+        its event's notification id (0 until the position is set)."""
+        change = cls._change("webhook_endpoints", event, **columns, enabled_since=0)
+        change.stamps = ("enabled_since",)
+        return change
 
     # --- domain claims: no read-model row (organizations show their domain) -----------
 
@@ -326,6 +359,88 @@ class RowHandlers:
     @handles(Invitation.Expired)
     def _invitation_expired(self, event: Invitation.Expired) -> RowChange:
         return self._change("invitations", event, status="expired", expired_at=event.timestamp)
+
+    # --- webhook endpoints (the secrets as the events carry them: sealed) -------------
+
+    @staticmethod
+    def _endpoint_settings(
+        event: WebhookEndpoint.Added | WebhookEndpoint.Changed | WebhookEndpoint.Reinstated,
+    ) -> dict[str, Any]:
+        types = event.event_types
+        return {
+            "url": event.url,
+            # JSON text on both databases (a sorted array; None: every type).
+            "event_types": None if types is None else json.dumps(sorted(types)),
+            "organization_id": event.organization_id,
+            "description": event.description,
+        }
+
+    @handles(WebhookEndpoint.Added)
+    def _webhook_endpoint_added(self, event: WebhookEndpoint.Added) -> RowChange:
+        change = self._enabling(
+            event,
+            owner_id=event.owner_id,
+            name=event.name,
+            **self._endpoint_settings(event),
+            secret=event.secret,
+            previous_secret=None,
+            previous_secret_expires_at=None,
+            status="enabled",
+            disabled_reason=None,
+            disabled_automatically=False,
+            created_at=event.timestamp,
+        )
+        change.creates = True
+        return change
+
+    @handles(WebhookEndpoint.Changed)
+    def _webhook_endpoint_changed(self, event: WebhookEndpoint.Changed) -> RowChange:
+        return self._change("webhook_endpoints", event, **self._endpoint_settings(event))
+
+    @handles(WebhookEndpoint.SecretRotated)
+    def _webhook_secret_rotated(self, event: WebhookEndpoint.SecretRotated) -> RowChange:
+        return self._change(
+            "webhook_endpoints",
+            event,
+            secret=event.secret,
+            previous_secret=event.previous_secret,
+            previous_secret_expires_at=event.previous_secret_expires_at,
+        )
+
+    @handles(WebhookEndpoint.Disabled)
+    def _webhook_endpoint_disabled(self, event: WebhookEndpoint.Disabled) -> RowChange:
+        return self._change(
+            "webhook_endpoints",
+            event,
+            status="disabled",
+            disabled_reason=event.reason,
+            disabled_automatically=event.automatic,
+        )
+
+    @handles(WebhookEndpoint.Enabled)
+    def _webhook_endpoint_enabled(self, event: WebhookEndpoint.Enabled) -> RowChange:
+        return self._enabling(
+            event, status="enabled", disabled_reason=None, disabled_automatically=False
+        )
+
+    @handles(WebhookEndpoint.Deleted)
+    def _webhook_endpoint_deleted(self, event: WebhookEndpoint.Deleted) -> RowChange:
+        return self._change("webhook_endpoints", event, status="deleted")
+
+    @handles(WebhookEndpoint.Reinstated)
+    def _webhook_endpoint_reinstated(self, event: WebhookEndpoint.Reinstated) -> RowChange:
+        # A new life under the same id: a new secret, enabled from this event on; the
+        # row keeps when the endpoint was first added.
+        return self._enabling(
+            event,
+            **self._endpoint_settings(event),
+            secret=event.secret,
+            previous_secret=None,
+            previous_secret_expires_at=None,
+            status="enabled",
+            disabled_reason=None,
+            disabled_automatically=False,
+        )
 
 
 RowHandlers._collect()

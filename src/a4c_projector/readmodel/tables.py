@@ -1,7 +1,8 @@
 """A projection's table set, and creating, upgrading, swapping and dropping it.
 
 A projection owns a *table set*: ``organizations``, ``invitations``, ``members``,
-``invitation_tokens``, ``public_events``, ``applied_ranges`` and ``dead_letters``
+``invitation_tokens``, ``public_events``, ``webhook_endpoints``, ``applied_ranges`` and
+``dead_letters``
 (:data:`a4c_projector.schema.PER_SET`), all carrying the same ``suffix`` (empty for the
 live set). A rebuild fills a set with suffix ``__rebuild`` and then swaps names in one
 transaction, so readers never see a half-built model. The tracking table is shared,
@@ -52,6 +53,10 @@ class TableSet:
     @property
     def public_events(self) -> str:
         return self.name("public_events")
+
+    @property
+    def webhook_endpoints(self) -> str:
+        return self.name("webhook_endpoints")
 
     @property
     def applied(self) -> str:
