@@ -318,3 +318,105 @@ StepName = Annotated[Identifier, StringConstraints(max_length=100)]
 Token = Annotated[SecretStr, AfterValidator(_token_shape)]
 Role = Literal["owner", "admin", "member", "viewer"]
 OrganizationType = Literal["provider", "partner"]
+
+# --- webhook endpoints ------------------------------------------------------------------
+
+_ENDPOINT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_URL_SCHEME = re.compile(r"^[hH][tT][tT][pP][sS]?://")
+# A host: a registered name (unreserved characters, percent-encoding) or an IP literal.
+_URL_HOST = r"(?:[A-Za-z0-9._~%-]+|\[[0-9A-Fa-f:.]+\])"
+_URL_PORT = r"(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+# Path and query: printable ASCII but '#' (no fragment: it is never sent anyway).
+WEBHOOK_URL_PATTERN = (
+    _URL_SCHEME.pattern + _URL_HOST + "(?::" + _URL_PORT + ")?" + r'(?:[/?][!"$-~]*)?$'
+)
+_WEBHOOK_URL = re.compile(WEBHOOK_URL_PATTERN)
+WEBHOOK_URL_MAX_LENGTH = 2048
+DESCRIPTION_MAX_LENGTH = 500
+SEALED_SECRET_MAX_LENGTH = 512
+
+
+def _endpoint_name(value: str) -> str:
+    if not _ENDPOINT_NAME.fullmatch(value):
+        raise ValueError("must be 1-63 of a-z, 0-9 and '-', starting with a letter or digit")
+    return value
+
+
+def _webhook_url(value: str) -> str:
+    # Syntax only: whether the host may be reached (https in production, no private
+    # address) is the API's and the delivery daemon's decision, at their edge. The
+    # specific refusals first, then the whole rule (WEBHOOK_URL_PATTERN, the schema's).
+    if any(not "!" <= ch <= "~" for ch in value):
+        raise ValueError(
+            "must be printable ASCII without spaces (an IDNA host name, the rest percent-encoded)"
+        )
+    if not _URL_SCHEME.match(value):
+        raise ValueError("must be an absolute http or https URL")
+    if "#" in value:
+        raise ValueError("must not have a fragment (#...)")
+    if "@" in re.split(r"[/?]", value.split("//", 1)[1], maxsplit=1)[0]:
+        raise ValueError("must not contain user information (user:password@)")
+    if not _WEBHOOK_URL.fullmatch(value):
+        raise ValueError("must be scheme://host[:port][/path][?query], a port up to 65535")
+    return value
+
+
+# A webhook endpoint's name, chosen by its owner: part of its id, never changed.
+EndpointName = Annotated[
+    str,
+    StringConstraints(max_length=63),
+    AfterValidator(_endpoint_name),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": 63,
+            "pattern": _ENDPOINT_NAME.pattern,
+            "description": "1-63 of a-z, 0-9 and '-', starting with a letter or digit",
+        }
+    ),
+]
+# Where webhooks go: its syntax (reachability and safety are checked where it is used).
+WebhookURL = Annotated[
+    str,
+    StringConstraints(max_length=WEBHOOK_URL_MAX_LENGTH),
+    AfterValidator(_webhook_url),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": WEBHOOK_URL_MAX_LENGTH,
+            "pattern": WEBHOOK_URL_PATTERN,
+            "description": "An absolute http or https URL in printable ASCII: a host name "
+            "or IP literal, an optional port, path and query; no user information, no "
+            "fragment",
+        }
+    ),
+]
+# Free text an owner keeps with an endpoint; may be empty.
+Description = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=DESCRIPTION_MAX_LENGTH),
+    AfterValidator(_no_control_chars),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": f"^{_STRIPPED}$|" + _trimmed(DESCRIPTION_MAX_LENGTH, _TEXT_CHAR, _TEXT_EDGE),
+            "description": f"0-{DESCRIPTION_MAX_LENGTH} characters once surrounding "
+            "whitespace is removed, no control or unassigned characters",
+        }
+    ),
+]
+
+
+def _printable(value: str) -> str:
+    if any(ch.isspace() or unicodedata.category(ch)[0] == "C" for ch in value):
+        raise ValueError("must be sealed text (no whitespace or control characters)")
+    return value
+
+
+# A secret sealed under the platform's keys (a4c_webhooks.sealing): opaque here, never
+# the secret itself. Refusals never echo it (field_errors leaves the input out).
+SealedSecret = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=SEALED_SECRET_MAX_LENGTH),
+    AfterValidator(_printable),
+]

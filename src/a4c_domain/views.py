@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from a4c_domain.invitation import EmailStatus, Invitation, InvitationStatus
 from a4c_domain.organization import DNSStatus, Organization, OrganizationStatus
+from a4c_domain.webhook_endpoint import WebhookEndpoint, WebhookEndpointStatus
 
 
 class View(BaseModel):
@@ -89,3 +90,30 @@ class InvitationView(View):
     @classmethod
     def of(cls, inv: Invitation, position: int | None = None) -> InvitationView:
         return cls._of(inv, position)
+
+
+class WebhookEndpointView(View):
+    """An endpoint as callers see it: no secret, sealed or not, current or previous.
+
+    ``position`` None from ``add_webhook_endpoint`` means it existed already with these
+    settings: nothing was created now (the API then shows no new secret).
+    """
+
+    id: UUID
+    version: int
+    owner_id: UUID | None
+    name: str
+    url: str
+    event_types: tuple[str, ...] | None
+    organization_id: UUID | None
+    description: str
+    status: WebhookEndpointStatus
+    disabled_reason: str | None
+    disabled_automatically: bool
+    created_on: datetime
+    modified_on: datetime
+    position: int | None = None
+
+    @classmethod
+    def of(cls, endpoint: WebhookEndpoint, position: int | None = None) -> WebhookEndpointView:
+        return cls._of(endpoint, position)

@@ -12,20 +12,25 @@ follows from the invitation (organization, normalised address, generation): the 
 request while it runs joins it; after it failed (the domain refused, nothing stored)
 a new run may ask again; after it ended otherwise the invitation is settled
 (:class:`InvitationClosed`).
+
+Webhook endpoint changes (:func:`change_webhook_endpoint`) each run a short workflow of
+their own; the domain's refusals come back as :class:`WebhookEndpointRefused`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
-from typing import Any
-from uuid import UUID
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+from uuid import UUID, uuid4
 
+from pydantic import ValidationError
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
     WorkflowExecutionStatus,
+    WorkflowFailureError,
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
@@ -37,7 +42,10 @@ from temporalio.common import (
 )
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
+from a4c_domain.commands import field_errors
 from a4c_domain.ids import organization_id as organization_id_of
+from a4c_domain.views import WebhookEndpointView
+from a4c_worker.config import DEFAULT_TASK_QUEUE
 from a4c_worker.connection import TemporalConnection
 from a4c_worker.contracts import Invitee, accept_proof
 from a4c_worker.converter import data_converter
@@ -46,6 +54,7 @@ from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.invitation import NOT_READY, InvitationWorkflow
 from a4c_worker.workflows.models import (
     DAY,
+    WEBHOOK_ENDPOINT_WORKFLOW_PREFIX,
     AcceptRequest,
     BootstrapInput,
     BootstrapProgress,
@@ -55,9 +64,11 @@ from a4c_worker.workflows.models import (
     InvitationToIssue,
     ResendLimit,
     StepPolicy,
+    WebhookEndpointChange,
     bootstrap_workflow_id,
     invitation_workflow_id,
 )
+from a4c_worker.workflows.webhook_endpoint import WebhookEndpointWorkflow
 
 # One workflow per id: a start while it runs joins it, a start after it closed is refused.
 ONCE_PER_ID: dict[str, Any] = {
@@ -343,3 +354,84 @@ async def revoke_invitation(client: Client, invitation_id: UUID, reason: str) ->
 
 async def resend_invitation(client: Client, invitation_id: UUID) -> InvitationStatus:
     return await invitation_handle(client, invitation_id).execute_update(InvitationWorkflow.resend)
+
+
+# --- webhook endpoints --------------------------------------------------------------
+
+WebhookRefusal = Literal["not_found", "conflict", "deleted", "invalid"]
+# The domain's refusals, by error type, as the API maps them (404, 409, 410, 422).
+WEBHOOK_REFUSALS: dict[str, WebhookRefusal] = {
+    "WebhookEndpointNotFound": "not_found",
+    "WebhookEndpointConflict": "conflict",
+    "WebhookEndpointDeleted": "deleted",
+    "InvalidCommand": "invalid",
+    "InvalidScope": "invalid",
+}
+
+
+class WebhookEndpointRefused(Exception):
+    """The domain refused the change; nothing was stored.
+
+    ``kind``: ``not_found`` (also another organization's endpoint), ``conflict`` (added
+    again with other settings: ``differences`` is ``{field: [recorded, given]}``),
+    ``deleted``, ``invalid`` (``errors``: ``{"field", "message"}`` per problem).
+    """
+
+    def __init__(
+        self,
+        kind: WebhookRefusal,
+        message: str,
+        differences: Mapping[str, Any] | None = None,
+        errors: Sequence[Mapping[str, str]] = (),
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.differences = dict(differences or {})
+        self.errors = [dict(e) for e in errors]
+
+
+async def change_webhook_endpoint(
+    client: Client,
+    change: WebhookEndpointChange | dict[str, Any],
+    *,
+    task_queue: str = DEFAULT_TASK_QUEUE,
+) -> WebhookEndpointView:
+    """Run ``change`` through its workflow; the endpoint once it is applied.
+
+    Bad input and the domain's refusals raise :class:`WebhookEndpointRefused`; a store
+    that stayed out of reach fails the workflow (``WorkflowFailureError``), to retry.
+    Every change is a workflow of its own (the commands are idempotent: the same change
+    again is a no-op).
+    """
+    try:
+        spec = WebhookEndpointChange.model_validate(
+            change.model_dump() if isinstance(change, WebhookEndpointChange) else change
+        )
+    except ValidationError as exc:
+        raise WebhookEndpointRefused(
+            "invalid", "invalid webhook endpoint change", errors=field_errors(exc)
+        ) from None
+    try:
+        return await client.execute_workflow(
+            WebhookEndpointWorkflow.run,
+            spec,
+            id=f"{WEBHOOK_ENDPOINT_WORKFLOW_PREFIX}{spec.endpoint_id}-{uuid4().hex}",
+            task_queue=task_queue,
+        )
+    except WorkflowFailureError as exc:
+        refused = exc.cause
+        if not isinstance(refused, ApplicationError) or refused.type not in WEBHOOK_REFUSALS:
+            raise
+        raise _refused(refused) from None
+
+
+def _refused(failure: ApplicationError) -> WebhookEndpointRefused:
+    kind = WEBHOOK_REFUSALS[failure.type or ""]
+    details = list(failure.details)
+    first = details[0] if details else None
+    if kind == "conflict" and isinstance(first, Mapping):
+        return WebhookEndpointRefused(kind, failure.message, differences=first)
+    if kind == "invalid" and isinstance(first, list):
+        return WebhookEndpointRefused(kind, failure.message, errors=first)
+    return WebhookEndpointRefused(kind, failure.message)

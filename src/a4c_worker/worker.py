@@ -1,4 +1,4 @@
-"""Building the Temporal worker: both workflows, every activity, one task queue.
+"""Building the Temporal worker: every workflow, every activity, one task queue.
 
 The client passed in must come from :func:`a4c_worker.client.connect`: the worker
 decodes and encodes with the client's data converter, which seals every payload with
@@ -23,8 +23,9 @@ from a4c_worker.config import (
 from a4c_worker.heartbeats import MAX_HEARTBEAT_THROTTLE, ActivityHeartbeats
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.invitation import InvitationWorkflow
+from a4c_worker.workflows.webhook_endpoint import WebhookEndpointWorkflow
 
-WORKFLOWS: list[type] = [OrganizationBootstrapWorkflow, InvitationWorkflow]
+WORKFLOWS: list[type] = [OrganizationBootstrapWorkflow, InvitationWorkflow, WebhookEndpointWorkflow]
 # Validation libraries the workflow models use, loaded lazily on first use: share the
 # worker's copy instead of re-importing them inside each sandboxed run.
 PASSTHROUGH_MODULES = (
@@ -54,7 +55,7 @@ def create_worker(
     accept_guard: AcceptGuard | None = None,
     **worker_options: Any,
 ) -> Worker:
-    """A worker for the onboarding workflows; ``activities`` is ``OnboardingActivities.all()``.
+    """A worker for every workflow; ``activities`` is ``OnboardingActivities.all()``.
 
     Every worker limits wrong invitation tokens (``accept_guard``, default limits if
     None) and heartbeats its running activities (:mod:`a4c_worker.heartbeats`: the

@@ -14,10 +14,12 @@ from temporalio import activity, workflow
 from a4c_worker.activities import OnboardingActivities
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.invitation import InvitationWorkflow
+from a4c_worker.workflows.webhook_endpoint import WebhookEndpointWorkflow
 
 ACTIVITIES = {
     "accept_invitation",
     "accept_proof_check",
+    "change_webhook_endpoint",
     "activate_organization",
     "configure_dns",
     "deactivate_organization",
@@ -31,6 +33,7 @@ ACTIVITIES = {
     "remove_dns",
     "revoke_invitation",
     "send_invitation_email",
+    "send_webhook_disabled_mail",
     "verify_dns",
 }
 WORKFLOWS = {
@@ -46,6 +49,7 @@ WORKFLOWS = {
         {"invitation_ended"},
         {"accept", "resend", "revoke"},
     ),
+    WebhookEndpointWorkflow: ("WebhookEndpointWorkflow", set(), set(), set()),
 }
 
 

@@ -10,7 +10,8 @@ show without decoding) is a decision someone makes, not an accident:
 - activity inputs (``issue_invitation``) and results (the invitation and mail outcomes;
   the mail's provider message id looks like an address too);
 - an invitation that issues itself (``a4c_worker.client.invite``, since 0.3.0): its input
-  and its ``issued`` update's argument name the invitee, as a bootstrap's input does.
+  and its ``issued`` update's argument name the invitee, as a bootstrap's input does;
+- a webhook endpoint's automatic disable (since 0.5.0): the admins it mails.
 
 Always inside a payload (encoded data, never a plain-text field of the event).
 """
@@ -27,6 +28,7 @@ RECORDED = {name: path.read_text() for name, path in recorded_histories().items(
 ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 BOOTSTRAP = "OrganizationBootstrapWorkflow"
 INVITATION = "InvitationWorkflow"
+WEBHOOK = "WebhookEndpointWorkflow"
 ALLOWED = {
     (BOOTSTRAP, "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"),
     (BOOTSTRAP, "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"),
@@ -39,6 +41,12 @@ ALLOWED = {
     (INVITATION, "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"),
     (INVITATION, "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED"),
     (INVITATION, "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"),
+    # A webhook endpoint's automatic disable (since 0.5.0): the admins to tell are its
+    # input (``notify``) and each mail activity's input; the mail's Message-ID (it looks
+    # like an address) is that activity's result.
+    (WEBHOOK, "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"),
+    (WEBHOOK, "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"),
+    (WEBHOOK, "EVENT_TYPE_ACTIVITY_TASK_COMPLETED"),
 }
 
 

@@ -11,15 +11,17 @@ defaults, never rename or remove (tests/worker/histories replays the old ones).
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Annotated, Literal, Self
 from uuid import UUID
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from a4c_domain.commands import (
     FIRST_GENERATION,
     MAX_GENERATION,
+    Email,
     Hostname,
     Identifier,
     Name,
@@ -29,6 +31,9 @@ from a4c_domain.commands import (
     Tags,
 )
 from a4c_domain.ids import invitation_id as derived_invitation_id
+
+# The webhook endpoint workflow's input extends what its activity issues.
+from a4c_worker.activities.webhooks import WebhookCommand as WebhookCommand
 
 # The invitation workflow's id is defined with the activities' contracts (they signal
 # invitations); importable from here as before.
@@ -253,3 +258,42 @@ class InvitationStatus(Model):
     accepted_by: str | None = None
     last_error: str | None = None
     resends: int = 0
+
+
+# --- webhook endpoints --------------------------------------------------------------
+
+WEBHOOK_ENDPOINT_WORKFLOW_PREFIX = "webhook-endpoint-"
+# Addresses one disable mail may go to (an organization's admins).
+MAX_NOTIFY = 100
+_EMAIL: TypeAdapter[str] = TypeAdapter(Email)
+
+
+class WebhookEndpointChange(WebhookCommand):
+    """One change to a webhook endpoint, and who to tell when it is an automatic disable.
+
+    ``notify``: the addresses mailed (once each) when this change is the delivery
+    daemon's automatic disable that took effect now; ignored for any other change. An
+    address that is no deliverable one is dropped rather than refused: who is told must
+    never stop the disable itself. ``secret`` is sealed text (a4c_webhooks.sealing),
+    never the secret itself.
+    """
+
+    notify: list[Email] = Field(default_factory=list, max_length=MAX_NOTIFY)
+    activities: StepPolicy = Field(default_factory=StepPolicy)
+
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _deliverable_once_each(cls, notify: object) -> object:
+        if not isinstance(notify, list | tuple):
+            return notify  # refused by the type, naming the field
+        kept: set[str] = set()
+        for address in notify:
+            with contextlib.suppress(ValidationError):
+                kept.add(_EMAIL.validate_python(address))  # normalised: lower-case
+        return sorted(kept)[:MAX_NOTIFY]
+
+    def command(self) -> WebhookCommand:
+        """What the activity issues: the change without its notification and timeouts."""
+        return WebhookCommand.model_validate(
+            self.model_dump(include=set(WebhookCommand.model_fields))
+        )
