@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import random
 import secrets
 import shutil
@@ -36,11 +37,15 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]  # tests.servers, soaklib
 from eventsourcing.cryptography import AESCipher  # noqa: E402
 from tests.servers.pgfailover import FailoverCluster  # noqa: E402
 
+from a4c_projector.eventlog.store import open_event_store  # noqa: E402
 from common import emit  # noqa: E402
 from soaklib.check import check  # noqa: E402
+from soaklib.check_store import connect  # noqa: E402
+from soaklib.check_webhooks import repeats  # noqa: E402
 from soaklib.facts import Ledger, SoakFacts, StoreFacts  # noqa: E402
 from soaklib.faults import Faults, summary  # noqa: E402
 from soaklib.feed import FeedConsumer  # noqa: E402
+from soaklib.hooks import Hooks, settle  # noqa: E402
 from soaklib.lag import LagProbe  # noqa: E402
 from soaklib.load import Load  # noqa: E402
 from soaklib.load_http import Http  # noqa: E402
@@ -101,13 +106,18 @@ async def soak(
         stack.api_urls, stack.api_key, stack.mail, random.Random(f"{seed}-load"), rate, ledger,
         dns_zone=ZONE,
     )  # fmt: skip
+    # Two webhook endpoints, created before the load (every event after them is theirs).
+    hooks = Hooks(random.Random(f"{seed}-hooks"))
+    http = Http(stack.api_urls, stack.api_key, ledger, FEED_TIMEOUT)
+    await hooks.create(http)
     faults = Faults(
-        stack, probe, random.Random(f"{seed}-faults"), stack.logs / "faults.jsonl", cluster
-    )
+        stack, probe, random.Random(f"{seed}-faults"), stack.logs / "faults.jsonl", cluster,
+        hooks,
+    )  # fmt: skip
     faults_done = asyncio.Event()
     # Another service following the events feed through it all (its own Http: its
     # answers are judged like the load's).
-    feed = FeedConsumer(Http(stack.api_urls, stack.api_key, ledger, FEED_TIMEOUT))
+    feed = FeedConsumer(http)
     stop_feed = asyncio.Event()
     feed_task = asyncio.create_task(feed.run(stop_feed))
 
@@ -127,9 +137,19 @@ async def soak(
     stop_feed.set()
     await feed_task
     drained = await feed.drain()
-    await feed.http.aclose()
+    await http.aclose()
     if not drained:
         violations.append("the events feed did not come to its end after the load")
+    location = open_event_store(stack.store.env).location
+    delivered = await asyncio.to_thread(
+        settle,
+        lambda: connect(dataclasses.replace(location, conninfo=stack.store.conninfo)),
+        SETTLE_SECONDS,
+    )
+    if not delivered:
+        violations.append("the webhook daemon did not deliver everything after the load")
+    arrivals = hooks.arrivals()
+    hooks.close()
     facts = SoakFacts(
         store=stack.store,
         temporal=stack.temporal,
@@ -137,9 +157,10 @@ async def soak(
         mails=stack.mail.messages(),
         logs_dir=stack.logs,
         metrics=[scrape(url) for url in stack.metrics_urls()],
-        secrets=stack.secrets,
+        secrets=stack.secrets | hooks.secrets,
         ledger=ledger,
         feed=feed.received,
+        webhooks=arrivals,
     )
     found = await check(facts)
     violations += [f"{v.check}: {v.detail}" for v in found]
@@ -168,6 +189,14 @@ async def soak(
         "onboardings": len(ledger.onboardings),
         "mails": len(facts.mails),
         "feed": {"events": len(feed.received), "pages": feed.pages},
+        "webhooks": {
+            name: {
+                "requests": len(got),
+                "events": len({a.webhook_id for a in got}),
+                "repeats": repeats(got),
+            }
+            for name, got in arrivals.items()
+        },
         "faults": summary(faults.records),
         "failover_write_unavailable_s": {
             "p50": statistics.median(failovers) if failovers else None,

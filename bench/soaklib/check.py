@@ -77,6 +77,7 @@ async def check(facts: SoakFacts, *, timeout: float = 120) -> list[Violation]:  
     from soaklib.check_mail import check_mail
     from soaklib.check_model import check_audit, check_duplicates, check_members, check_read_models
     from soaklib.check_store import read_store
+    from soaklib.check_webhooks import check_webhooks
     from soaklib.check_workflows import check_workflows
 
     deadline = time.monotonic() + timeout
@@ -98,6 +99,7 @@ async def check(facts: SoakFacts, *, timeout: float = 120) -> list[Violation]:  
         ("mail", lambda: asyncio.to_thread(check_mail, facts.mails, store)),
         ("leaks", lambda: check_leaks(facts, store, needles)),
         ("feed", lambda: asyncio.to_thread(check_feed, facts.feed, store)),
+        ("webhooks", lambda: asyncio.to_thread(check_webhooks, facts.webhooks, store)),
     ]
     for name, run in checks:
         left = deadline - time.monotonic()

@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the checker's own type (check_webhooks imports this module's)
+    from soaklib.check_webhooks import Arrival
 
 
 @dataclass(frozen=True)
@@ -98,3 +101,5 @@ class SoakFacts:
     ledger: Ledger
     # The events a consumer of GET /v1/events received, in order (soaklib.feed).
     feed: list[dict[str, Any]] = field(default_factory=list)
+    # Each webhook endpoint's requests (by the endpoint's name), in arrival order.
+    webhooks: dict[str, list[Arrival]] = field(default_factory=dict)

@@ -24,6 +24,7 @@ from typing import Protocol
 import psycopg
 
 from a4c_tool.processes import Child
+from soaklib.hooks import Hooks
 from soaklib.lag import LagProbe
 from soaklib.stack import SoakStack, sigkill
 
@@ -39,10 +40,13 @@ KINDS = (
     "temporal_restart",  # the Temporal dev server killed and started again
     "pg_failover",  # pg_autoctl perform failover
     "pg_primary_kill",  # SIGKILL of the primary's postmaster (and keeper)
+    "webhooks_kill",  # SIGKILL of the active webhook daemon mid-delivery
+    "receiver_down",  # a webhook receiver refuses connections for a while
 )
 FAILOVER_KINDS = frozenset({"pg_failover", "pg_primary_kill"})
+RECEIVER_KINDS = frozenset({"receiver_down"})
 STOP_SECONDS = 3.0  # SIGSTOP: well past the projector's gap grace (0.25 s)
-OUTAGE_SECONDS = 5.0  # SMTP refusing, BIND down
+OUTAGE_SECONDS = 5.0  # SMTP refusing, BIND down, a webhook receiver down
 RECOVERY_TIMEOUT = 90.0
 # One fault this often in a long run; a short one still gets every kind once.
 FAULT_SPACING_SECONDS = 12.0
@@ -73,13 +77,15 @@ class Faults:
     rng: random.Random
     log_path: Path
     cluster: Cluster | None = None
+    hooks: Hooks | None = None
     records: list[FaultRecord] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
 
     def kinds(self) -> tuple[str, ...]:
-        if self.cluster is None:
-            return tuple(k for k in KINDS if k not in FAILOVER_KINDS)
-        return KINDS
+        left_out = (FAILOVER_KINDS if self.cluster is None else frozenset()) | (
+            RECEIVER_KINDS if self.hooks is None else frozenset()
+        )
+        return tuple(k for k in KINDS if k not in left_out)
 
     def schedule(self, duration: float, warmup: float) -> list[tuple[float, str]]:
         """When each fault starts (seconds since the run's start) and which: every kind once
@@ -138,6 +144,19 @@ class Faults:
 
     async def _api_kill(self, record: FaultRecord) -> None:
         await self._kill_and_restart(self.rng.choice(self.stack.apis), record)
+
+    async def _webhooks_kill(self, record: FaultRecord) -> None:
+        active = await asyncio.to_thread(self.stack.active_webhooks)
+        await self._kill_and_restart(active or self.rng.choice(self.stack.webhooks), record)
+
+    async def _receiver_down(self, record: FaultRecord) -> None:
+        assert self.hooks is not None
+        hook = self.hooks.receiver_down(self.rng)
+        record.target = f"receiver of {hook.name}"
+        try:
+            await asyncio.sleep(OUTAGE_SECONDS)
+        finally:
+            hook.receiver.up()  # on the same port: the endpoint's URL stays right
 
     async def _backend_terminate(self, record: FaultRecord) -> None:
         record.target = "every a4c backend on the primary"

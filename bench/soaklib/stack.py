@@ -30,6 +30,7 @@ from a4c_worker.codec import PayloadKeys
 from a4c_worker.config import ACCEPT_PATH, DEFAULT_TASK_QUEUE
 from a4c_worker.search_attributes import dev_server_args
 from soaklib.facts import DnsFacts, StoreFacts, TemporalFacts
+from soaklib.hooks import DAEMON_TIMEOUT_SECONDS, RETRY_SCHEDULE
 from soaklib.mailsink import MailSink
 
 BIN = Path(sys.executable).parent
@@ -80,7 +81,8 @@ class Bind:
 
 
 class SoakStack:
-    """Two workers, two projectors, two APIs, the dev server, BIND and the SMTP sink."""
+    """Two workers, two projectors, two APIs, two webhook daemons, the dev server, BIND and
+    the SMTP sink."""
 
     def __init__(self, root: Path, store: StoreFacts) -> None:
         self.root = root
@@ -90,6 +92,8 @@ class SoakStack:
         self.payload_keys = PayloadKeys.generate("soak-1").entry()
         self.api_key, grant = new_key("soak-operator", None)
         self.session_secret = secrets.token_urlsafe(32)
+        # Seals the webhook endpoints' signing secrets (the API seals, the daemon opens).
+        self.webhook_keys = PayloadKeys.generate("soak-hooks-1").entry()
         self.temporal_port = free_port()
         self.temporal = TemporalFacts(
             address=f"127.0.0.1:{self.temporal_port}",
@@ -180,9 +184,31 @@ class SoakStack:
                     # The load re-sends at once; the cooldown is tested elsewhere.
                     "API_RESEND_COOLDOWN_SECONDS": "0",
                     "DNS_ZONE": ZONE,  # the domains onboardings may ask for
+                    "WEBHOOK_SECRET_KEYS": self.webhook_keys,
+                    "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true",  # the receivers are on 127.0.0.1
                 },
             )
             for n, port in zip((1, 2), self.api_ports, strict=True)
+        ]
+        # Two delivery daemons: one active (its advisory lock), one standing by.
+        self.webhooks = [
+            self._child(
+                f"webhooks-{n}",
+                ["a4c-webhooks", "run"],
+                {k: v for k, v in base.items() if k != TOKEN_SECRET_VAR}
+                | temporal_env
+                | {
+                    "WEBHOOK_SECRET_KEYS": self.webhook_keys,
+                    "WEBHOOKS_MODE": "development",
+                    "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true",
+                    "WEBHOOK_RETRY_SCHEDULE": RETRY_SCHEDULE,
+                    "WEBHOOK_TIMEOUT": str(DAEMON_TIMEOUT_SECONDS),
+                    "WEBHOOK_SHUTDOWN_GRACE": "2",
+                    "WEBHOOK_HTTP_HOST": "127.0.0.1",
+                    "WEBHOOK_HTTP_PORT": str(self._probe(f"webhooks-{n}")),
+                },
+            )
+            for n in (1, 2)
         ]
 
     def _probe(self, name: str) -> int:
@@ -194,7 +220,12 @@ class SoakStack:
 
     @property
     def children(self) -> list[Child]:
-        return [self.temporal_child, *self.projectors, *self.workers, *self.apis]
+        return [self.temporal_child, *self.services]
+
+    @property
+    def services(self) -> list[Child]:
+        """The a4c processes, in starting order."""
+        return [*self.projectors, *self.workers, *self.apis, *self.webhooks]
 
     @property
     def secrets(self) -> dict[str, str]:
@@ -205,6 +236,8 @@ class SoakStack:
             "session secret": self.session_secret,
             "TSIG secret": self.bind.secret,
         }
+        for entry in self.webhook_keys.split(","):
+            found[f"webhook secret key {entry.split(':')[0]}"] = entry.split(":", 1)[-1]
         if "CIPHER_KEY" in self.store.env:
             found["event store cipher key"] = self.store.env["CIPHER_KEY"]
         for entry in self.payload_keys.split(","):
@@ -219,9 +252,9 @@ class SoakStack:
         self.mail.start()
         self.temporal_child.start()
         self.wait_temporal()
-        for child in [*self.projectors, *self.workers, *self.apis]:
+        for child in self.services:
             child.start()
-        for child in [*self.projectors, *self.workers, *self.apis]:
+        for child in self.services:
             self.wait_ready(child)
 
     def stop(self) -> None:
@@ -266,15 +299,21 @@ class SoakStack:
 
     def active_projector(self) -> Child | None:
         """The replica answering ``/ready`` (it holds the projection's lock), if any."""
-        for child in self.projectors:
+        return self._ready_one(self.projectors)
+
+    def active_webhooks(self) -> Child | None:
+        """The delivery daemon answering ``/ready`` (it holds the delivery lock), if any."""
+        return self._ready_one(self.webhooks)
+
+    def _ready_one(self, replicas: list[Child]) -> Child | None:
+        for child in replicas:
             if http_ok(f"http://127.0.0.1:{self.probe_ports[child.name]}/ready"):
                 return child
         return None
 
     def metrics_urls(self) -> list[str]:
         return [
-            f"http://127.0.0.1:{self.probe_ports[child.name]}/metrics"
-            for child in [*self.projectors, *self.workers, *self.apis]
+            f"http://127.0.0.1:{self.probe_ports[child.name]}/metrics" for child in self.services
         ]
 
 

@@ -36,7 +36,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from temporalio.testing import WorkflowEnvironment
 
 from a4c_domain import OnboardingApplication
-from a4c_domain.ids import organization_id
+from a4c_domain.ids import organization_id, webhook_endpoint_id
 from a4c_projector.engine.projector import Projector
 from a4c_projector.eventlog.source import head
 from a4c_projector.eventlog.store import open_event_store
@@ -51,6 +51,7 @@ from soaklib import check_leaks
 from soaklib.check import Violation, check
 from soaklib.check_leaks import Findings, Needles, mail_text, tokens_in
 from soaklib.check_mail import duplicate_mails
+from soaklib.check_webhooks import Arrival
 from soaklib.facts import DnsFacts, Ledger, Onboarding, SoakFacts, StoreFacts, TemporalFacts
 from tests.servers.bind import BindServer
 from tests.servers.postgres import fresh_schema, postgres_env
@@ -84,6 +85,19 @@ def served_feed(env: dict[str, str]) -> list[dict[str, Any]]:
             received.extend(json.loads(body) for _, body in page)
             after = page[-1][0]
     return received
+
+
+def delivered_webhooks(env: dict[str, str]) -> dict[str, list[Arrival]]:
+    """What a receiver of the platform endpoint ``soak-all`` got when all went well: each
+    public event after the endpoint was enabled, once, in order, signed."""
+    store = open_event_store(env)
+    with ReadModel(store.location) as read_model:
+        endpoint = read_model.webhook_endpoint(webhook_endpoint_id(None, "soak-all"))
+        assert endpoint is not None
+        rows = read_model.public_events(endpoint.enabled_since, 10_000)
+    return {
+        "soak-all": [Arrival(json.loads(body)["id"], body.encode(), True, True) for _, body in rows]
+    }
 
 
 def project_to_head(env: dict[str, str]) -> None:
@@ -121,6 +135,15 @@ async def built(
         }
         env = postgres_env(schema, **cipher)
         app = OnboardingApplication(env, token_secret=TOKEN_SECRET)
+        # A platform endpoint for every event, there before anything happens.
+        app.add_webhook_endpoint(
+            owner_id=None,
+            name="soak-all",
+            url="https://hooks.example.com/a4c",
+            event_types=None,
+            organization_id=None,
+            secret="k1:sealed-by-the-api",
+        )
         flows = Flows(app=app, client=client, task_queue=task_queue)
         flows.use_bind(bind_server)
         flows.mailer = smtp_mailer(smtp_server)  # type: ignore[assignment]  # a real one
@@ -162,6 +185,7 @@ async def built(
                 metrics=['a4c_worker_mails_total{outcome="sent"} 2.0\n'],
                 secrets={"API_KEY": API_KEY, "A4C_TOKEN_SECRET": TOKEN_SECRET},
                 feed=served_feed(env),
+                webhooks=delivered_webhooks(env),
                 ledger=Ledger(
                     onboardings=[
                         Onboarding(active, spec.domain, [i.email for i in spec.invitees], 202),
@@ -197,6 +221,32 @@ async def test_a_feed_served_out_of_order_is_named(built: Built) -> None:
     swapped = dataclasses.replace(built.facts, feed=[feed[1], feed[0], *feed[2:]])
     found = await check(swapped, timeout=60)
     assert [str(v) for v in found] == ["feed: served out of store order from event number 1 on"]
+
+
+async def test_webhooks_lost_unsigned_reordered_or_altered_are_named(built: Built) -> None:
+    got = built.facts.webhooks["soak-all"]
+    assert len(got) >= 6
+    lost = [got[0], *got[2:]]
+    unsigned = [dataclasses.replace(got[0], verified=False), *got[1:]]
+    swapped = [got[1], got[0], *got[2:]]  # the first two are the same organization's
+    altered = [*got[:-1], dataclasses.replace(got[-1], body=got[-1].body.replace(b"{", b"{ ", 1))]
+    refused_only = [dataclasses.replace(got[0], accepted=False), *got[1:]]
+    again = [*got, got[2]]  # a repeat (at least once) is no violation
+    cases = {
+        "lost": (lost, "1 events never delivered, the first at position"),
+        "unsigned": (unsigned, "1 requests whose signature did not verify"),
+        "swapped": (swapped, "arrived after a later one"),
+        "altered": (altered, "body is not the events API's"),
+        "two bodies": ([*got, altered[-1]], "arrived with two bodies"),
+        "refused only": (refused_only, "1 events never delivered"),
+    }
+    for case, (arrivals, words) in cases.items():
+        broken = dataclasses.replace(built.facts, webhooks={"soak-all": arrivals})
+        found = await check(broken, timeout=60)
+        assert [v.check for v in found] == ["webhooks (soak-all)"], (case, found)
+        assert words in found[0].detail, (case, found)
+    repeated = dataclasses.replace(built.facts, webhooks={"soak-all": again})
+    assert await check(repeated, timeout=60) == []
 
 
 def update_zone(bind: BindServer, *, remove: str, add: str) -> None:
