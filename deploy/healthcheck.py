@@ -1,10 +1,11 @@
-"""A container health check for one a4c process: ``python healthcheck.py worker|projector|api``.
+"""A container health check for one a4c process: ``python healthcheck.py <process>``.
 
-One image runs any of the three processes, one per container, each answering ``/health``
-on its own port; the image has no ``HEALTHCHECK`` (Kubernetes ignores it and probes each
-process itself, deploy/k8s/), so a runtime that wants one (Compose) names the process it
-runs and this asks that process's port only: a projector container is never reported
-healthy because some other port answers, nor unhealthy because the worker's is closed.
+``<process>`` is ``worker``, ``projector``, ``api`` or ``webhooks``. One image runs any
+of the four processes, one per container, each answering ``/health`` on its own port;
+the image has no ``HEALTHCHECK`` (Kubernetes ignores it and probes each process itself,
+deploy/k8s/), so a runtime that wants one (Compose) names the process it runs and this
+asks that process's port only: a projector container is never reported healthy because
+some other port answers, nor unhealthy because the worker's is closed.
 Standard library only, so a check costs a bare interpreter start. Exit 0 healthy, 1 not,
 2 usage.
 """
@@ -18,11 +19,13 @@ import urllib.request
 from collections.abc import Mapping
 
 # Each process's listening address, as its own settings read it (WorkerSettings,
-# ProjectorSettings, ApiSettings; tests/e2e/test_deploy.py checks the names).
+# ProjectorSettings, ApiSettings, WebhookSettings; tests/e2e/test_deploy.py checks the
+# names).
 PROCESSES = {
     "worker": ("HEALTH_HOST", "HEALTH_PORT"),
     "projector": ("PROJECTOR_HTTP_HOST", "PROJECTOR_HTTP_PORT"),
     "api": ("API_HOST", "API_PORT"),
+    "webhooks": ("WEBHOOK_HTTP_HOST", "WEBHOOK_HTTP_PORT"),
 }
 # A process listening on every address is asked on loopback.
 ANY_ADDRESS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104

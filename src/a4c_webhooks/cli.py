@@ -6,7 +6,7 @@ database is the event store's (``POSTGRES_*``). Exit codes: 0 success, 1 nothing
 including a database that cannot be reached.
 
 Positions (``replay --after``/``--until``) are the events feed's: the notification ids
-``GET /v1/events`` pages by (a cursor of that API holds one).
+``GET /v1/events`` pages by, given as a number or as that API's cursor (its ``next``).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import NoReturn
 from uuid import UUID
 
 from a4c_domain.errors import ConfigurationError
+from a4c_domain.feed_cursor import decode_cursor
 from a4c_projector.dialects.connection import connect
 from a4c_projector.dialects.location import Location
 from a4c_projector.eventlog.store import open_event_store
@@ -85,7 +86,9 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("--endpoint", type=UUID, required=True, help="the endpoint's id")
     start = replay.add_mutually_exclusive_group(required=True)
     start.add_argument(
-        "--after", type=_position, help="from the event after this position (a feed position)"
+        "--after",
+        type=_position,
+        help="from the event after this position (a feed position, or an events API cursor)",
     )
     start.add_argument(
         "--since", type=_time, help="from the first event that occurred at or after (ISO)"
@@ -94,12 +97,20 @@ def parser() -> argparse.ArgumentParser:
         "--until",
         type=_bound,
         default=None,
-        help="up to this position, or before this time (ISO); default: everything",
+        help="up to this position (or cursor), or before this time (ISO); default: everything",
     )
     return p
 
 
 def _position(text: str) -> int:
+    """A feed position, as a number or as the events API's cursor (an answer's ``next``)."""
+    if not text.isdigit() and not text.startswith("-"):
+        try:
+            return decode_cursor(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"not a position nor an events cursor: {text!r}"
+            ) from None
     try:
         value = int(text)
     except ValueError:
@@ -120,7 +131,15 @@ def _time(text: str) -> datetime:
 
 
 def _bound(text: str) -> int | datetime:
-    return _position(text) if text.isdigit() else _time(text)
+    return _position(text) if text.isdigit() or _is_cursor(text) else _time(text)
+
+
+def _is_cursor(text: str) -> bool:
+    try:
+        decode_cursor(text)
+    except ValueError:
+        return False
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:

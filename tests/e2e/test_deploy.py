@@ -31,6 +31,9 @@ from a4c_api.settings import ApiSettings
 from a4c_api.settings import load_settings as load_api_settings
 from a4c_domain.persistence import is_store_variable
 from a4c_projector.settings import ProjectorSettings
+from a4c_webhooks.schedule import DEFAULT_SCHEDULE
+from a4c_webhooks.settings import DEFAULT_DISABLE_AFTER, WebhookSettings
+from a4c_webhooks.settings import load_settings as load_webhook_settings
 from a4c_worker.codec import PayloadKeys
 from a4c_worker.config import ACCEPT_PATH, WorkerSettings, load_settings
 from tests.support import free_port
@@ -43,6 +46,9 @@ HEALTHCHECK = DEPLOY / "healthcheck.py"
 BIN = Path(sys.executable).parent
 # A valid value where the example secret has a placeholder (the settings parse the keys).
 PAYLOAD_KEYS = PayloadKeys.generate("k1").entry()
+WEBHOOK_KEYS = PayloadKeys.generate("w1").entry()  # the same format, a key ring of its own
+# Each Deployment's manifest, by the process it runs (the health check's names).
+PROCESS_MANIFESTS = {"worker", "projector", "api", "webhooks"}
 
 
 def documents(name: str) -> list[dict[str, Any]]:
@@ -65,6 +71,10 @@ def api_reads(variable: str) -> bool:
 def projector_reads(variable: str) -> bool:
     reads = {f"PROJECTOR_{name.upper()}" for name in ProjectorSettings.model_fields}
     return variable in reads or is_store_variable(variable)
+
+
+def webhooks_reads(variable: str) -> bool:
+    return variable.lower() in WebhookSettings.model_fields or is_store_variable(variable)
 
 
 def secret_keys(name: str = "a4c-secrets") -> set[str]:
@@ -154,8 +164,12 @@ def test_api_manifest_agrees_with_api_settings() -> None:
     _, grant = new_key("ci", None)
     environ = {**config, **{k: "x" * 40 for k in secrets}, "API_KEYS": grant.entry()}
     environ["TEMPORAL_PAYLOAD_KEYS"] = PAYLOAD_KEYS
+    environ["WEBHOOK_SECRET_KEYS"] = WEBHOOK_KEYS
     settings = load_api_settings(environ)
     assert settings.production and not settings.dev_sign_in
+    # It seals the endpoints' secrets the webhooks daemon opens: the same key ring.
+    assert settings.webhook_secret_keys is not None
+    assert not settings.webhook_allow_private_addresses
     # The links the worker mails lead to this service's accept page.
     worker_config = of_kind(documents("worker.yaml"), "ConfigMap")["data"]
     assert worker_config["ACCEPT_URL_BASE"] == settings.api_public_url + ACCEPT_PATH
@@ -193,6 +207,52 @@ def test_api_manifest_agrees_with_api_settings() -> None:
     assert 1 <= budget["spec"]["minAvailable"] < deployment["spec"]["replicas"]
 
 
+def test_webhooks_manifest_agrees_with_webhooks_settings() -> None:
+    docs = documents("webhooks.yaml")
+    config = of_kind(docs, "ConfigMap")["data"]
+    unknown = [v for v in config if not webhooks_reads(v)]
+    assert unknown == [], f"variables a4c-webhooks never reads: {unknown}"
+    deployment = of_kind(docs, "Deployment")
+    secrets = secret_keys(secret_ref(deployment))
+    assert [v for v in secrets if not webhooks_reads(v)] == []
+    # It decodes no event (the projector's public rows), derives no token, mails nobody.
+    assert not secrets & {"A4C_TOKEN_SECRET", "CIPHER_KEY", "RFC2136_KEY_SECRET"}
+    assert not secrets & {"SMTP_USERNAME", "SMTP_PASSWORD"}
+    # The API seals the endpoint secrets this daemon opens: both are given the key ring.
+    assert "WEBHOOK_SECRET_KEYS" in secrets & secret_keys("a4c-api-secrets")
+
+    # The config map plus the example secret is a complete, valid production config.
+    environ = {**config, **{k: "x" * 40 for k in secrets}}
+    environ["WEBHOOK_SECRET_KEYS"] = WEBHOOK_KEYS
+    environ["TEMPORAL_PAYLOAD_KEYS"] = PAYLOAD_KEYS
+    settings = load_webhook_settings(environ)
+    assert settings.temporal_problems() == []
+    assert settings.webhooks_mode == "production"
+    assert not settings.webhook_allow_private_addresses  # nothing inside the cluster
+    policy = settings.outbound_policy
+    assert not policy.allow_http and not policy.allow_private
+    # The stated schedule and disable delay are the documented defaults, not others.
+    assert settings.webhook_retry_schedule == DEFAULT_SCHEDULE
+    assert settings.webhook_disable_after == DEFAULT_DISABLE_AFTER
+    # An automatic disable is the worker's workflow, on the worker's queue.
+    worker_config = of_kind(documents("worker.yaml"), "ConfigMap")["data"]
+    assert settings.temporal_task_queue == worker_config["TEMPORAL_TASK_QUEUE"]
+    assert settings.temporal_address == worker_config["TEMPORAL_ADDRESS"]
+
+    main = container(deployment)
+    assert main["args"] == ["a4c-webhooks", "run"]
+    assert deployment["spec"]["replicas"] == 2  # one active (the advisory lock), one standby
+    # Ready while alive, as the projector: a standby is never /ready.
+    check_probes(deployment, settings.webhook_http_port, ready_path="/health")
+    grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert grace > settings.webhook_shutdown_grace
+    (service,) = [d for d in docs if d["kind"] == "Service"]
+    assert service["spec"]["clusterIP"] == "None"  # each replica scraped on its own
+    (port,) = service["spec"]["ports"]
+    by_name = {p["name"]: p["containerPort"] for p in main["ports"]}
+    assert by_name[port["targetPort"]] == settings.webhook_http_port
+
+
 def image_env(dockerfile: str) -> dict[str, str]:
     """The ``ENV`` instructions' ``NAME=value`` pairs (continuation lines joined)."""
     joined = dockerfile.replace("\\\n", " ")
@@ -214,18 +274,21 @@ def test_image_ports_are_the_manifests_and_each_process_reads_its_own() -> None:
     )
     projector = of_kind(documents("projector.yaml"), "ConfigMap")["data"]
     assert env["PROJECTOR_HTTP_PORT"] == projector["PROJECTOR_HTTP_PORT"]
+    webhooks = of_kind(documents("webhooks.yaml"), "ConfigMap")["data"]
+    assert env["WEBHOOK_HTTP_PORT"] == webhooks["WEBHOOK_HTTP_PORT"]
     exposed = next(row for row in dockerfile.splitlines() if row.startswith("EXPOSE"))
     assert sorted(exposed.split()[1:]) == sorted(
-        env[v] for v in ("API_PORT", "HEALTH_PORT", "PROJECTOR_HTTP_PORT")
+        env[v] for v in ("API_PORT", "HEALTH_PORT", "PROJECTOR_HTTP_PORT", "WEBHOOK_HTTP_PORT")
     )
     assert api_reads("API_PORT") and worker_reads("HEALTH_PORT")
-    assert projector_reads("PROJECTOR_HTTP_PORT")
+    assert projector_reads("PROJECTOR_HTTP_PORT") and webhooks_reads("WEBHOOK_HTTP_PORT")
 
 
 def run_healthcheck(process: str, **env: str) -> subprocess.CompletedProcess[str]:
     """The image's health check for ``process``, with these variables (and no others of its)."""
     known = {"API_HOST", "API_PORT", "HEALTH_HOST", "HEALTH_PORT"}
     known |= {"PROJECTOR_HTTP_HOST", "PROJECTOR_HTTP_PORT"}
+    known |= {"WEBHOOK_HTTP_HOST", "WEBHOOK_HTTP_PORT"}
     base = {k: v for k, v in os.environ.items() if k not in known}
     return subprocess.run(
         [sys.executable, str(HEALTHCHECK), process],
@@ -258,6 +321,8 @@ def test_the_health_check_asks_only_the_process_it_names(tmp_path: Path) -> None
         # Another process's check never counts the API's answer: it asks its own port.
         worker = run_healthcheck("worker", API_PORT=port, HEALTH_PORT=closed)
         projector = run_healthcheck("projector", API_PORT=port, HEALTH_PORT=port)
+        webhooks = run_healthcheck("webhooks", API_PORT=port, PROJECTOR_HTTP_PORT=port)
+        webhooks_closed = run_healthcheck("webhooks", API_PORT=port, WEBHOOK_HTTP_PORT=closed)
         usage = run_healthcheck("scheduler", API_PORT=port)
     finally:
         api.terminate()
@@ -265,15 +330,18 @@ def test_the_health_check_asks_only_the_process_it_names(tmp_path: Path) -> None
     assert api.returncode == 0, err  # SIGTERM is a clean stop
     assert worker.returncode == 1
     assert projector.returncode == 1 and "PROJECTOR_HTTP_PORT is not set" in projector.stderr
-    assert usage.returncode == 2 and "worker|projector|api" in usage.stderr
+    assert webhooks.returncode == 1 and "WEBHOOK_HTTP_PORT is not set" in webhooks.stderr
+    assert webhooks_closed.returncode == 1
+    assert usage.returncode == 2 and "worker|projector|api|webhooks" in usage.stderr
 
 
 def test_the_health_check_reads_each_process_own_variables() -> None:
     names = healthcheck_processes()
-    assert set(names) == {"worker", "projector", "api"}
+    assert set(names) == PROCESS_MANIFESTS
     assert all(worker_reads(v) for v in names["worker"])
     assert all(projector_reads(v) for v in names["projector"])
     assert all(api_reads(v) for v in names["api"])
+    assert all(webhooks_reads(v) for v in names["webhooks"])
     # The image sets each process's port; the manifests' commands are those processes.
     env = image_env((DEPLOY / "Dockerfile").read_text())
     assert {port for _, port in names.values()} <= env.keys()
@@ -348,6 +416,11 @@ def deployments() -> dict[str, list[dict[str, Any]]]:
 def selects(selector: dict[str, str], deployment: dict[str, Any]) -> bool:
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     return bool(selector) and selector.items() <= labels.items()
+
+
+def test_the_parametrized_checks_cover_every_process_manifest() -> None:
+    """They enumerate deploy/k8s/: a process's manifest is there, with its Deployment."""
+    assert set(deployments()) == {f"{p}.yaml" for p in PROCESS_MANIFESTS}
 
 
 @pytest.mark.parametrize("name", sorted(deployments()))
