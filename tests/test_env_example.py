@@ -22,6 +22,7 @@ from eventsourcing.cryptography import AESCipher
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
+from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings
 
 from a4c_api.settings import ApiSettings
@@ -31,6 +32,9 @@ from a4c_projector.settings import ProjectorSettings
 from a4c_projector.settings import load_settings as load_projector
 from a4c_service.logs import LOG_FORMAT_VAR
 from a4c_tool.cli import DATA_DIR_VAR
+from a4c_webhooks.settings import WebhookSettings
+from a4c_webhooks.settings import load_settings as load_webhooks
+from a4c_worker.codec import PayloadKeys
 from a4c_worker.codec_server import CodecServerSettings
 from a4c_worker.config import WorkerSettings
 from a4c_worker.config import load_settings as load_worker
@@ -58,6 +62,7 @@ SETTINGS: tuple[type[BaseSettings], ...] = (
     ProjectorSettings,
     ApiSettings,
     CodecServerSettings,
+    WebhookSettings,
 )
 
 
@@ -104,7 +109,9 @@ def defaults() -> dict[str, Any]:
     found: dict[str, Any] = {}
     for cls in SETTINGS:
         for name, field in variables(cls):
-            found[name] = cls.model_fields[field].get_default(call_default_factory=True)
+            default = cls.model_fields[field].get_default(call_default_factory=True)
+            # A required field (the daemon's key ring) has no default either.
+            found[name] = None if default is PydanticUndefined else default
     return found
 
 
@@ -149,14 +156,23 @@ def load_api_in_development(env: dict[str, str]) -> ApiSettings:
     return load_api({**env, "API_MODE": "development"})
 
 
+# The daemon's key ring has no default (it is a secret): the same one is given to both.
+WEBHOOK_KEYS = PayloadKeys.generate("k1").entry()
+
+
+def load_webhooks_with_keys(env: dict[str, str]) -> WebhookSettings:
+    return load_webhooks({**env, "WEBHOOK_SECRET_KEYS": WEBHOOK_KEYS})
+
+
 @pytest.mark.parametrize(
     ("cls", "load", "changed"),
     [
         (WorkerSettings, load_worker_in_development, {"workflow_mode": "development"}),
         (ProjectorSettings, load_projector, {}),
         (ApiSettings, load_api_in_development, {"api_mode": "development"}),
+        (WebhookSettings, load_webhooks_with_keys, {"webhook_secret_keys": WEBHOOK_KEYS}),
     ],
-    ids=["worker", "projector", "api"],
+    ids=["worker", "projector", "api", "webhooks"],
 )
 def test_the_listed_values_are_each_process_defaults(
     cls: type[BaseSettings], load: Any, changed: dict[str, str]
