@@ -38,5 +38,8 @@ CREATE TABLE IF NOT EXISTS webhook_streams (
     parked_at        timestamptz,
     parked_reason    text,
     failing_since    timestamptz,
+    -- The endpoint's enabled_since when the stream began to fail: enabling the endpoint
+    -- again moves it, and the stream then starts afresh (unparked, its clock forgotten).
+    enabled_since    bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (endpoint_id, organization_id)
 );

@@ -37,6 +37,7 @@ PROGRAMS = {
     "a4c-worker": "a4c_worker.cli",
     "a4c-projector": "a4c_projector.cli",
     "a4c-api": "a4c_api.cli",
+    "a4c-webhooks": "a4c_webhooks.cli",
 }
 
 

@@ -121,7 +121,9 @@ class Daemon:
         self._db: Database | None = None
         self._lock = DeliveryLock(location)
         self._in_flight: dict[tuple[UUID, UUID], asyncio.Task[None]] = {}
-        self._held: dict[UUID, float] = {}  # endpoint → when its disable was asked for
+        # Endpoint → when its disable was asked for, and under which enabling of it (its
+        # enabled_since): held back until the disable shows, or it is enabled again.
+        self._held: dict[UUID, tuple[float, int]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -216,14 +218,17 @@ class Daemon:
         self.state.fanout_position = fanned.position
         if fanned.deliveries:
             log.debug("fanned out %s events into %s deliveries", fanned.events, fanned.deliveries)
+        restarted = await self._call(store.restart_reenabled)
+        if restarted:
+            log.info("%s streams of endpoints enabled again start afresh", restarted)
         await self._sweep()
         free = self.options.concurrency - len(self._in_flight)
         if free <= 0:
             return
         now = time.monotonic()
-        self._held = {e: t for e, t in self._held.items() if now - t < DISABLE_HOLD}
+        self._held = {e: h for e, h in self._held.items() if now - h[0] < DISABLE_HOLD}
         heads = await self._call(store.due, set(self._in_flight), free + len(self._held))
-        for head in [h for h in heads if h.endpoint_id not in self._held][:free]:
+        for head in [h for h in heads if not self._holds(h.endpoint_id, h.enabled_since)][:free]:
             task = asyncio.create_task(self._deliver(outbound, head))
             self._in_flight[head.stream] = task
             self.metrics.in_flight.set(len(self._in_flight))
@@ -263,9 +268,16 @@ class Daemon:
             "stream parked" if retry_in is None else f"next try in {retry_in:.1f} s",
         )
         if outcome.kind == "gone":
-            self._request_disable(head.endpoint_id, head.owner_id, "the endpoint answered 410 Gone")
+            self._request_disable(
+                head.endpoint_id,
+                head.owner_id,
+                head.enabled_since,
+                "the endpoint answered 410 Gone",
+            )
         elif (datetime.now(UTC) - since).total_seconds() > self.options.disable_after:
-            self._request_disable(head.endpoint_id, head.owner_id, self._failing_reason())
+            self._request_disable(
+                head.endpoint_id, head.owner_id, head.enabled_since, self._failing_reason()
+            )
 
     def _failing_reason(self) -> str:
         return f"deliveries failed for more than {_span(self.options.disable_after)}"
@@ -276,15 +288,23 @@ class Daemon:
         if now - self._last_sweep < SWEEP_INTERVAL:
             return
         self._last_sweep = now
-        for endpoint_id, owner_id in await self._call(
+        for endpoint_id, owner_id, enabled_since in await self._call(
             store.long_failing, self.options.disable_after
         ):
-            self._request_disable(endpoint_id, owner_id, self._failing_reason())
+            self._request_disable(endpoint_id, owner_id, enabled_since, self._failing_reason())
 
-    def _request_disable(self, endpoint_id: UUID, owner_id: UUID | None, reason: str) -> None:
-        if endpoint_id in self._held:
+    def _holds(self, endpoint_id: UUID, enabled_since: int) -> bool:
+        """Whether deliveries to the endpoint wait for its disable to show: not once it was
+        enabled again after the disable was asked for."""
+        held = self._held.get(endpoint_id)
+        return held is not None and held[1] >= enabled_since
+
+    def _request_disable(
+        self, endpoint_id: UUID, owner_id: UUID | None, enabled_since: int, reason: str
+    ) -> None:
+        if self._holds(endpoint_id, enabled_since):
             return
-        self._held[endpoint_id] = time.monotonic()
+        self._held[endpoint_id] = (time.monotonic(), enabled_since)
         self.metrics.disables.inc()
         task = asyncio.create_task(self._disable(endpoint_id, owner_id, reason))
         self._background.add(task)

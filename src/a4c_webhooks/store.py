@@ -81,6 +81,7 @@ class Due:
     previous_secret: str | None = field(repr=False)  # sealed
     previous_secret_expires_at: datetime | None
     failing_since: datetime | None
+    enabled_since: int  # the endpoint's: which enabling of it this head is sent under
 
     @property
     def stream(self) -> tuple[UUID, UUID]:
@@ -109,7 +110,7 @@ def due(db: Database, busy: set[tuple[UUID, UUID]], limit: int) -> list[Due]:
             f"WITH RECURSIVE {_HEADS} "
             "SELECT h.endpoint_id, h.organization_id, h.position, d.event_id, d.type, "
             "e.owner_id, d.attempts, p.occurred_at, p.body, e.url, e.secret, e.previous_secret, "
-            "e.previous_secret_expires_at, s.failing_since "
+            "e.previous_secret_expires_at, s.failing_since, e.enabled_since "
             "FROM heads h JOIN webhook_deliveries d "
             "ON d.endpoint_id = h.endpoint_id AND d.position = h.position "
             f"JOIN {EVENTS} p ON p.position = h.position "
@@ -163,14 +164,14 @@ def record_failure(
         )
         rows = db.execute(
             "INSERT INTO webhook_streams AS s (endpoint_id, organization_id, failing_since, "
-            "parked_at, parked_reason) VALUES (%s, %s, now(), "
-            "CASE WHEN %s THEN now() END, CASE WHEN %s THEN %s END) "
+            "parked_at, parked_reason, enabled_since) VALUES (%s, %s, now(), "
+            "CASE WHEN %s THEN now() END, CASE WHEN %s THEN %s END, %s) "
             "ON CONFLICT (endpoint_id, organization_id) DO UPDATE SET "
             "failing_since = coalesce(s.failing_since, now()), "
             "parked_at = coalesce(EXCLUDED.parked_at, s.parked_at), "
             "parked_reason = coalesce(EXCLUDED.parked_reason, s.parked_reason) "
             "RETURNING failing_since",
-            (head.endpoint_id, head.organization_id, park, park, error[:500]),
+            (head.endpoint_id, head.organization_id, park, park, error[:500], head.enabled_since),
         )
     since: datetime = rows[0][0]
     return since
@@ -241,6 +242,26 @@ def unpark(db: Database, endpoint_id: UUID, organization_id: UUID | None = None)
     return len(rows)
 
 
+def restart_reenabled(db: Database) -> int:
+    """Streams of endpoints enabled again since they began to fail start afresh: unparked,
+    their failure clock forgotten, their undelivered events due now with a full schedule
+    (whoever enabled the endpoint has fixed what failed, or says to try again). Returns
+    how many streams restarted."""
+    with db.transaction():
+        rows = db.execute(
+            "WITH stale AS (DELETE FROM webhook_streams s "
+            f"USING {ENDPOINTS} e WHERE e.id = s.endpoint_id AND e.status = 'enabled' "
+            "AND e.enabled_since > s.enabled_since "
+            "RETURNING s.endpoint_id, s.organization_id), "
+            "restarted AS (UPDATE webhook_deliveries d SET state = 'pending', attempts = 0, "
+            "next_attempt_at = now() FROM stale WHERE d.endpoint_id = stale.endpoint_id "
+            "AND d.organization_id = stale.organization_id AND d.state <> 'delivered' "
+            "RETURNING 1) "
+            "SELECT (SELECT count(*) FROM stale), (SELECT count(*) FROM restarted)"
+        )
+    return int(rows[0][0])
+
+
 def endpoint_exists(db: Database, endpoint_id: UUID) -> bool:
     with db.transaction():
         return bool(db.execute(f"SELECT 1 FROM {ENDPOINTS} WHERE id = %s", (endpoint_id,)))
@@ -288,17 +309,18 @@ def position_at(db: Database, when: datetime, *, start: bool) -> int:
     return int(rows[0][0])
 
 
-def long_failing(db: Database, seconds: float) -> list[tuple[UUID, UUID | None]]:
-    """Enabled endpoints (id, owner) with a stream failing (parked or not) for longer
-    than ``seconds``: the ones to disable."""
+def long_failing(db: Database, seconds: float) -> list[tuple[UUID, UUID | None, int]]:
+    """Enabled endpoints (id, owner, enabled_since) with a stream failing (parked or not)
+    for longer than ``seconds`` since their last enabling: the ones to disable."""
     with db.transaction():
         rows = db.execute(
-            f"SELECT DISTINCT e.id, e.owner_id FROM webhook_streams s JOIN {ENDPOINTS} e "
-            "ON e.id = s.endpoint_id AND e.status = 'enabled' "
+            "SELECT DISTINCT e.id, e.owner_id, e.enabled_since FROM webhook_streams s "
+            f"JOIN {ENDPOINTS} e ON e.id = s.endpoint_id AND e.status = 'enabled' "
+            "AND e.enabled_since <= s.enabled_since "
             "WHERE s.failing_since < now() - make_interval(secs => %s)",
             (seconds,),
         )
-    return [(row[0], row[1]) for row in rows]
+    return [(row[0], row[1], int(row[2])) for row in rows]
 
 
 @dataclass(frozen=True)

@@ -406,3 +406,62 @@ def test_the_daemon_waits_for_the_projectors_read_models(
         assert receiver.wait_delivered(len(expected)) == expected
     finally:
         receiver.close()
+
+
+def _disable_and_enable(world: World, endpoint: UUID) -> None:
+    """What the disable workflow records, then an admin's enable once the receiver works."""
+    world.app.disable_webhook_endpoint(
+        scope=ALL_ORGANIZATIONS, endpoint_id=endpoint, reason="failing", automatic=True
+    )
+    world.app.enable_webhook_endpoint(scope=ALL_ORGANIZATIONS, endpoint_id=endpoint)
+    world.project()
+
+
+def test_enabling_an_endpoint_again_forgets_its_old_failures(
+    world: World, running: list[RunningDaemon]
+) -> None:
+    """Disabled for failing too long, then enabled again once the receiver is fixed: it is
+    delivered to at once and not disabled a second time for the same outage."""
+    receiver = Receiver([])
+    alpha = world.organization("alpha")
+    endpoint, secret = world.endpoint(receiver.url)
+    receiver.secrets = [secret]
+    receiver.default = Answer(503)
+    world.activity(alpha, 2)
+    world.project()
+    try:
+        daemon = RunningDaemon(world, schedule=(0.0, 0.3, 0.3, 0.3), disable_after=0.5)
+        running.append(daemon)
+        wait_for(lambda: daemon.disabler.requests != [], what="a disable")
+        receiver.default = Answer(200)
+        _disable_and_enable(world, endpoint)
+        expected = world.expected(endpoint)
+        assert receiver.wait_delivered(len(expected)) == expected
+        wait_for(lambda: _streams(world) == [], what="the stream healthy")
+        assert len(daemon.disabler.requests) == 1
+    finally:
+        receiver.close()
+
+
+def test_enabling_an_endpoint_again_resumes_its_parked_streams(
+    world: World, running: list[RunningDaemon]
+) -> None:
+    """A parked stream resumes when an admin enables its endpoint again: no operator's
+    ``retry`` needed (an organization's admins cannot run one)."""
+    receiver = Receiver([])
+    alpha = world.organization("alpha")
+    endpoint, secret = world.endpoint(receiver.url)
+    receiver.secrets = [secret]
+    receiver.default = Answer(500)
+    world.activity(alpha, 2)
+    world.project()
+    try:
+        running.append(RunningDaemon(world, schedule=(0.0, 0.2, 0.2)))
+        wait_for(lambda: [s["state"] for s in _streams(world)] == ["parked"], what="parked")
+        receiver.default = Answer(200)
+        _disable_and_enable(world, endpoint)
+        expected = world.expected(endpoint)
+        assert receiver.wait_delivered(len(expected)) == expected
+        wait_for(lambda: _streams(world) == [], what="the stream healthy")
+    finally:
+        receiver.close()
