@@ -146,7 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         settings = load_settings(os.environ)
-        problems = settings.temporal_problems()  # files read now, not at the first disable
+        # Files read now, not at the first disable; only the daemon starts workflows.
+        problems = settings.problems() if args.command == "run" else settings.temporal_problems()
         if problems:
             raise SettingsError(problems)
         configure_logging(settings.log_level, json_lines=settings.log_format == "json")

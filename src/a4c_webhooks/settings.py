@@ -103,6 +103,14 @@ class WebhookSettings(TemporalSettings):
     def _disable_after(cls, value: Any) -> Any:
         return _duration(value) if isinstance(value, str) else value
 
+    def problems(self) -> list[tuple[str, str]]:
+        """Mistakes spanning several variables, each naming the one to fix."""
+        found = self.temporal_problems()
+        if self.webhooks_mode == "production" and self.temporal_payload_keys is None:
+            # A disable's workflow input names the organization's admins (addresses).
+            found.append(("TEMPORAL_PAYLOAD_KEYS", "required when WEBHOOKS_MODE is production"))
+        return found
+
     @property
     def secret_keys(self) -> SecretKeys:
         return SecretKeys.parse(self.webhook_secret_keys.get_secret_value())

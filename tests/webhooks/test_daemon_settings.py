@@ -10,6 +10,7 @@ import pytest
 from a4c_service.settings import SettingsError
 from a4c_webhooks.schedule import DEFAULT_SCHEDULE
 from a4c_webhooks.settings import DEFAULT_DISABLE_AFTER, load_settings
+from a4c_worker.codec import PayloadKeys
 from tests.webhooks.delivery_support import World, run_cli, secret_keys_text, world
 
 __all__ = ["world"]  # fixture
@@ -99,3 +100,21 @@ def test_streams_lists_nothing_on_a_healthy_store(world: World) -> None:
     ]
     code, out, _ = run_cli(world.env(), "streams", "--format", "json")
     assert code == 0 and out.strip() == "[]"
+
+
+def test_production_needs_the_payload_keys_development_does_not() -> None:
+    """A disable's workflow input holds the organization's admins' addresses: in
+    production they go to Temporal sealed, or the daemon does not start."""
+    base = {"WEBHOOK_SECRET_KEYS": secret_keys_text()}
+    assert [v for v, _ in load_settings(base).problems()] == ["TEMPORAL_PAYLOAD_KEYS"]
+    development = load_settings({**base, "WEBHOOKS_MODE": "development"})
+    assert development.problems() == []
+    sealed = load_settings({**base, "TEMPORAL_PAYLOAD_KEYS": PayloadKeys.generate("p1").entry()})
+    assert sealed.problems() == []
+
+
+def test_run_refuses_production_without_payload_keys(world: World) -> None:
+    env = {k: v for k, v in world.env().items() if k != "TEMPORAL_PAYLOAD_KEYS"}
+    code, _, err = run_cli({**env, "WEBHOOKS_MODE": "production"}, "run")
+    assert code == 2
+    assert "TEMPORAL_PAYLOAD_KEYS" in err
