@@ -39,6 +39,7 @@ from a4c_tool.stackconfig import (
     api_env,
     api_url,
     local_payload_keys,
+    local_webhook_keys,
     store_env,
     temporal_binary,
 )
@@ -96,6 +97,15 @@ class Stack:
             "TEMPORAL_PAYLOAD_KEYS": payload_keys,
         }
         self.codec_url = f"http://127.0.0.1:{ports.codec_server}"
+        webhook_env = (
+            {
+                "WEBHOOK_SECRET_KEYS": local_webhook_keys(self.data_dir),
+                # A developer's receiver runs on this machine.
+                "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true",
+            }
+            if postgres
+            else {}
+        )
         base = self.child_env() | {"LOG_FORMAT": "json"}
         bin_dir = Path(sys.executable).parent
         logs = self.logs_dir
@@ -167,14 +177,35 @@ class Stack:
                 "API_KEYS": api_keys,
                 "API_SHUTDOWN_GRACE_SECONDS": "5",
                 **temporal_env,
+                **webhook_env,
             },
             logs / "api.log",
         )
+        # Webhooks are delivered from PostgreSQL only (a4c-webhooks refuses SQLite): with
+        # --postgres the stack runs the daemon, and the API seals endpoint secrets for it;
+        # on the SQLite store the API's webhook routes say webhooks are not configured.
+        self.webhooks: Child | None = None
+        if postgres:
+            self.webhooks = Child(
+                "webhooks",
+                [str(bin_dir / "a4c-webhooks"), "run"],
+                base
+                | {
+                    **temporal_env,
+                    **webhook_env,
+                    "WEBHOOKS_MODE": "development",  # http receivers
+                    "WEBHOOK_HTTP_HOST": "127.0.0.1",
+                    "WEBHOOK_HTTP_PORT": str(ports.webhooks_http),
+                    "WEBHOOK_SHUTDOWN_GRACE": "5",
+                },
+                logs / "webhooks.log",
+            )
 
     @property
     def children(self) -> tuple[Child, ...]:
         """In starting order; they stop in the reverse one (the API first)."""
-        return (self.temporal, self.codec_server, self.projector, self.worker, self.api)
+        first = (self.temporal, self.codec_server, self.projector, self.worker, self.api)
+        return first if self.webhooks is None else (*first, self.webhooks)
 
     def child_env(self) -> dict[str, str]:
         """The environment of a child: the event store's, without the token secret, and
@@ -221,7 +252,7 @@ class Stack:
                 # projector's tables; the API's /ready needs Temporal and the read models).
                 projector = f"http://127.0.0.1:{self.ports.projector_http}"
                 worker = f"http://127.0.0.1:{self.ports.worker_health}/ready"
-                for child, ready, timeout, shown in (
+                order = [
                     (self.projector, f"{projector}/health", 60, f"{projector}/metrics"),
                     (self.worker, worker, 90, worker),
                     (
@@ -230,7 +261,11 @@ class Stack:
                         60,
                         f"{self.api_url}  (OpenAPI: {self.api_url}/docs)",
                     ),
-                ):
+                ]
+                if self.webhooks is not None:
+                    hooks = f"http://127.0.0.1:{self.ports.webhooks_http}"
+                    order.append((self.webhooks, f"{hooks}/health", 60, f"{hooks}/metrics"))
+                for child, ready, timeout, shown in order:
                     child.start(pass_fds=[lock])
                     started.append(child)
                     wait_for_http(child, ready, timeout, self.stop.check)

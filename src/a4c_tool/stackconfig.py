@@ -68,6 +68,7 @@ class Ports:
     api: int
     api_metrics: int
     codec_server: int
+    webhooks_http: int
 
     @classmethod
     def choose(cls, temporal: int, ui: int, api: int) -> Ports:
@@ -84,6 +85,7 @@ class Ports:
             api=api,
             api_metrics=free_port(),
             codec_server=free_port(),
+            webhooks_http=free_port(),
         )
 
 
@@ -99,9 +101,20 @@ def temporal_binary() -> str:
 def local_payload_keys(data_dir: Path) -> str:
     """The dev stack's ``TEMPORAL_PAYLOAD_KEYS``: generated once per data folder and kept
     beside its Temporal database, whose histories it seals (never the shell's keys)."""
-    path = data_dir / "payload-keys"
+    return _local_key_ring(data_dir / "payload-keys")
+
+
+def local_webhook_keys(data_dir: Path) -> str:
+    """The dev stack's ``WEBHOOK_SECRET_KEYS`` (the API seals endpoint secrets with it,
+    the delivery daemon opens them): kept in the data folder, whose read models hold the
+    sealed secrets."""
+    return _local_key_ring(data_dir / "webhook-secret-keys")
+
+
+def _local_key_ring(path: Path) -> str:
+    """A key ring generated once into ``path`` (owner-only), then read from it."""
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(PayloadKeys.generate("dev-1").entry())
         path.chmod(0o600)
     return path.read_text().strip()

@@ -1,9 +1,9 @@
 """``a4c dev --postgres``: the whole stack on the local PostgreSQL, in a database of its own.
 
-The real Temporal dev server, worker, projector and API as children of ``a4c dev``, as a
-user runs it with the one flag: the database is created, every child stores and reads
-there (no SQLite file appears), the sample bootstrap completes and the API serves it
-from the PostgreSQL read models. Each test runs on a database of its own name
+The real Temporal dev server, worker, projector, API and webhook daemon as children of
+``a4c dev``, as a user runs it with the one flag: the database is created, every child
+stores and reads there (no SQLite file appears), the sample bootstrap completes and the
+API serves it from the PostgreSQL read models. Each test runs on a database of its own name
 (``POSTGRES_DBNAME``, which ``--postgres`` honours), dropped afterwards.
 """
 
@@ -76,8 +76,10 @@ def test_dev_postgres_runs_the_whole_stack_in_its_own_database(
     where = f"PostgreSQL database {dev_database!r} on 127.0.0.1:5432 (schema 'public')"
     assert f"  event store          {where} (created)" in out, out
     assert "state=completed" in out, out
-    # Every a4c child (projector, worker, API) was pointed at that database, not SQLite.
-    assert len(envs) == 3, children
+    # Every a4c child (projector, worker, API, webhook daemon) was pointed at that
+    # database, not SQLite.
+    assert len(envs) == 4, children
+    assert "  webhooks             http://127.0.0.1:" in out, out
     for env in envs:
         assert env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
         assert env["POSTGRES_DBNAME"] == dev_database and "SQLITE_DBNAME" not in env

@@ -41,6 +41,7 @@ def test_children_get_the_local_server_and_none_of_the_shells_connection(
         api=18080,
         api_metrics=18083,
         codec_server=18084,
+        webhooks_http=18085,
     )
     stack = Stack(tmp_path, TOKEN_SECRET, ports, io.StringIO(), api_keys="")
     own = {"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_PAYLOAD_KEYS"}
