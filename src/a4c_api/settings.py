@@ -9,6 +9,11 @@ by the worker's own variables, so one environment serves every process.
 Production is the default (``API_MODE`` unset); it refuses the development conveniences:
 the dev sign-in, a random session key, a missing OpenID provider, an ``http://`` public
 URL. ``API_MODE=development`` must be asked for, and only on a loopback ``API_HOST``.
+
+Webhooks (:mod:`a4c_api.v1.webhooks`) need ``WEBHOOK_SECRET_KEYS``, the delivery
+daemon's key ring (endpoint secrets are sealed with it); without it their routes answer
+503. Their URLs are https only, http too in development; private, loopback and
+link-local destinations only with ``WEBHOOK_ALLOW_PRIVATE_ADDRESSES``.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from a4c_domain.commands import hostname
 from a4c_service.logs import LogFormat, LogLevel
 from a4c_service.probes import DEFAULT_HOST as PROBE_HOST
 from a4c_service.settings import MASK, SettingsError, displayed, is_loopback, read_settings
+from a4c_webhooks.sealing import SecretKeys, SecretKeysError
 from a4c_worker.config import DEFAULT_API_URL, DEFAULT_DNS_ZONE, DEFAULT_TASK_QUEUE
 from a4c_worker.connection import TemporalSettings
 from a4c_worker.workflows.models import (
@@ -164,6 +170,11 @@ class ApiSettings(TemporalSettings):
     # before its workflow starts, instead of failing at its first step.
     dns_zone: str = Field(default=DEFAULT_DNS_ZONE, min_length=1)
 
+    # Webhooks: the key ring sealing endpoint secrets (the daemon's WEBHOOK_SECRET_KEYS;
+    # unset: the webhook routes answer 503), and whether endpoints may be private addresses.
+    webhook_secret_keys: SecretStr | None = None
+    webhook_allow_private_addresses: bool = False
+
     log_level: LogLevel = "INFO"
     log_format: LogFormat = "json"
 
@@ -199,6 +210,25 @@ class ApiSettings(TemporalSettings):
     def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value().encode()) < MIN_SESSION_SECRET_LENGTH:
             raise ValueError(f"must be at least {MIN_SESSION_SECRET_LENGTH} bytes")
+        return value
+
+    @field_validator("webhook_secret_keys", mode="before")
+    @classmethod
+    def _unset_when_blank(cls, value: Any) -> Any:
+        """``WEBHOOK_SECRET_KEYS=`` (as .env.example lists it) is unset, not a bad ring."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("webhook_secret_keys")
+    @classmethod
+    def _secret_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        try:
+            SecretKeys.parse(value.get_secret_value())
+        except SecretKeysError as exc:  # its text names no key
+            raise ValueError(str(exc).removeprefix("WEBHOOK_SECRET_KEYS: ")) from None
         return value
 
     @field_validator("api_keys", mode="before")

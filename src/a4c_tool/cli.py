@@ -6,6 +6,8 @@
 * ``a4c demo`` — the domain scenario on a SQLite file, no servers.
 * ``a4c entities list|cleanup --tag TAG`` — tagged (development/seed) entities.
 * ``a4c validate`` — check configuration and every dependency, one line each.
+* ``a4c webhooks create|list|show|update|disable|enable|delete|rotate-secret`` — webhook
+  endpoints, through the ``/v1`` API (:mod:`a4c_tool.webhooks`; the key in ``A4C_API_KEY``).
 
 Without configuration in the environment, ``a4c`` works on the local stack's data
 folder (``--data-dir``, default ``.a4c``), in development; set ``PERSISTENCE_MODULE``/
@@ -78,7 +80,8 @@ EXIT_CODES = (
     (EXIT_OK, "success"),
     (
         EXIT_FAILED,
-        "a child process, a check, the sample bootstrap, a cleanup step or the store failed",
+        "a child process, a check, the sample bootstrap, a cleanup step or the store failed; "
+        "the API refused a webhooks request or did not answer",
     ),
     (EXIT_INVALID, "bad configuration or usage; the data folder is in use or another store's"),
     (INTERRUPTED, "interrupted (Ctrl-C) before the stack was running"),
@@ -88,7 +91,7 @@ EXIT_CODES = (
 def build_parser() -> argparse.ArgumentParser:
     parser = command_line(
         "a4c",
-        "The a4c tool: the local stack, the demo, tagged entities and validate.",
+        "The a4c tool: the local stack, the demo, tagged entities, validate and webhook endpoints.",
         EXIT_CODES,
         epilog="Without configuration in the environment, a4c works on the local stack's data\n"
         "folder, in development; set PERSISTENCE_MODULE/POSTGRES_*, A4C_TOKEN_SECRET and\n"
@@ -144,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     clean.add_argument("--tag", required=True, help="the tag to clean up (required)")
     clean.add_argument("--execute", action="store_true", help="really do it (else a dry run)")
     sub_parser("validate", help="check configuration and every dependency")
+    from a4c_tool.webhooks import add_parser as add_webhooks
+
+    add_webhooks(sub_parser)
     return parser
 
 
@@ -172,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "entities":
             return _entities(args, effective_environ(data_dir))
+        if args.command == "webhooks":
+            from a4c_tool.webhooks import run as run_webhooks
+
+            return run_webhooks(args)
         if args.command == "validate":
             from a4c_tool.validate import main_validate
 

@@ -14,6 +14,7 @@ mode, other rates, other keys) on the same store and Temporal.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import re
@@ -62,6 +63,8 @@ if TYPE_CHECKING:
     from tests.api.v1_support import World
 
 OIDC_CALLBACK_PATH = "/sign-in/oidc/callback"
+# The stacks' webhook secret keys (a4c_webhooks.sealing): their webhook routes answer.
+WEBHOOK_SECRET_KEYS = "k1:" + base64.b64encode(b"api-stack-webhook-secret-key-32b").decode()
 A4C_API = str(Path(sys.executable).parent / "a4c-api")
 LINK = re.compile(r"https?://[^\s\"'<>]+" + re.escape(ACCEPT_PATH) + r"\?token=[A-Za-z0-9_\-%.~]+")
 
@@ -108,6 +111,7 @@ class Stack:
             "API_CONSISTENCY_TIMEOUT": str(self.settings.api_consistency_timeout),
             "DNS_ZONE": self.settings.dns_zone,
             "API_RESEND_COOLDOWN_SECONDS": str(self.settings.api_resend_cooldown_seconds),
+            "WEBHOOK_SECRET_KEYS": WEBHOOK_SECRET_KEYS,
             **overrides,
         }
         app = create_app(load_settings(env), self.store.location)
@@ -323,6 +327,7 @@ async def running_stack(
             "DNS_ZONE": ZONE,  # the worker's (its Links below)
             # Tests re-send at once; tests/api/test_v1_mail_limits.py serves the limits.
             "API_RESEND_COOLDOWN_SECONDS": "0",
+            "WEBHOOK_SECRET_KEYS": WEBHOOK_SECRET_KEYS,
         }
     )
     api = create_app(settings, store.location)

@@ -124,6 +124,42 @@ async def list_events(world: World, client: httpx.AsyncClient) -> Call:
     return Call("GET", f"/v1/events?organization={world.orgs.a}&limit=1")
 
 
+# Webhook endpoints, A's (nested) or the platform's, at a public address (nothing is
+# delivered on this stack).
+WEBHOOK_URL = "https://93.184.215.14/matrix"
+
+
+def _hooks(world: World, platform: bool) -> str:
+    if platform:
+        return "/v1/webhook-endpoints"
+    return f"/v1/organizations/{world.orgs.a}/webhook-endpoints"
+
+
+def webhook_case(
+    platform: bool, method: str, suffix: str = "", body: dict[str, Any] | None = None
+) -> Prepare:
+    """A request on A's endpoints or the platform's: on the list itself (no ``suffix``),
+    or on a fresh endpoint the operator key creates first (``suffix`` from "/{name}")."""
+
+    async def prepare(world: World, client: httpx.AsyncClient) -> Call:
+        base = _hooks(world, platform)
+        name = f"matrix-{uuid.uuid4().hex[:8]}"
+        if method == "POST" and not suffix:  # the create itself
+            return Call(method, base, {"name": name, "url": WEBHOOK_URL})
+        if not suffix:
+            return Call(method, base)
+        made = await client.post(
+            base, json={"name": name, "url": WEBHOOK_URL}, headers=world.headers(OPK)
+        )
+        assert made.status_code == 201, made.text
+        return Call(method, base + suffix.replace("{name}", name), body)
+
+    whose = "platform" if platform else "organization"
+    action = suffix.replace("/{name}", "").strip("/").replace("-", "_") or "all"
+    prepare.__name__ = f"{whose}_webhook_{method.lower()}_{action}"
+    return prepare
+
+
 ORG = "/v1/organizations/{slug}"
 INVITATION = ORG + "/invitations/{invitation_id}"
 # (route template) -> (request, writes?, expected status for each of COLUMNS:
@@ -142,6 +178,31 @@ MATRIX: dict[tuple[str, str], tuple[Prepare, bool, tuple[int, ...]]] = {
     ("get", ORG + "/members"): (list_members, False, (200, 200, 200, 200, 403, 404, 401)),
     ("get", "/v1/events"): (list_events, False, (200, 200, 200, 200, 403, 404, 401)),
 }
+HOOKS, PLATFORM_HOOKS = ORG + "/webhook-endpoints", "/v1/webhook-endpoints"
+# (method, path after the list, body, writes?, the status of a success)
+WEBHOOK_ROUTES: list[tuple[str, str, dict[str, Any] | None, bool, int]] = [
+    ("POST", "", None, True, 201),
+    ("GET", "", None, False, 200),
+    ("GET", "/{name}", None, False, 200),
+    ("PATCH", "/{name}", {"description": "matrix"}, True, 200),
+    ("DELETE", "/{name}", None, True, 200),
+    ("POST", "/{name}/disable", {"reason": "matrix"}, True, 200),
+    ("POST", "/{name}/enable", None, True, 200),
+    ("POST", "/{name}/rotate-secret", {}, True, 200),
+]
+for method, suffix, body, writes, ok in WEBHOOK_ROUTES:
+    # A's: its admins and key as operators; its plain member 403; B's admin A's 404.
+    MATRIX[(method.lower(), HOOKS + suffix)] = (
+        webhook_case(False, method, suffix, body),
+        writes,
+        (ok, ok, ok, ok, 403, 404, 401),
+    )
+    # The platform's: operators only.
+    MATRIX[(method.lower(), PLATFORM_HOOKS + suffix)] = (
+        webhook_case(True, method, suffix, body),
+        writes,
+        (ok, ok, 403, 403, 403, 403, 401),
+    )
 CASES = [
     pytest.param(route, caller, expected[i], id=f"{prepare.__name__}-{caller.name.lower()}")
     for route, (prepare, _, expected) in MATRIX.items()

@@ -74,6 +74,20 @@ V1_ROUTES = {
     ("post", "/v1/organizations/{slug}/invitations/{invitation_id}/resend"),
     ("get", "/v1/organizations/{slug}/members"),
     ("get", "/v1/events"),
+    *(
+        (method, base + path)
+        for base in ("/v1/organizations/{slug}/webhook-endpoints", "/v1/webhook-endpoints")
+        for method, path in (
+            ("post", ""),
+            ("get", ""),
+            ("get", "/{name}"),
+            ("patch", "/{name}"),
+            ("delete", "/{name}"),
+            ("post", "/{name}/disable"),
+            ("post", "/{name}/enable"),
+            ("post", "/{name}/rotate-secret"),
+        )
+    ),
 }
 OPERATOR_SUBJECT = "operator-0001"
 _organizations: dict[int, Organizations] = {}
