@@ -49,4 +49,9 @@ def test_the_short_soak_loses_duplicates_and_leaks_nothing(tmp_path: Path) -> No
     }  # fmt: skip
     assert {"onboard", "accept", "revoke", "resend"} <= succeeded, result["requests"]
     assert result["mails"] > 0
+    # The events feed's consumer and both webhook endpoints followed all of it (the
+    # checker proved each got every event it should, once by id, in order).
+    assert result["feed"]["events"] > 0
+    assert result["webhooks"]["soak-all"]["events"] == result["feed"]["events"]
+    assert 0 < result["webhooks"]["soak-people"]["events"] < result["feed"]["events"]
     assert result["bootstraps"]["open"] == 0, result["bootstraps"]
