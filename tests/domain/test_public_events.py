@@ -30,7 +30,6 @@ from a4c_domain import (
     hash_token,
 )
 from a4c_domain.base import DomainAggregate
-from a4c_domain.webhook_endpoint import WebhookEndpoint
 from a4c_domain.public_events import (
     PUBLIC_EVENT_TYPES,
     PUBLIC_EVENTS_VERSION,
@@ -43,6 +42,7 @@ from a4c_domain.public_events import (
     public_body,
     public_form,
 )
+from a4c_domain.webhook_endpoint import WebhookEndpoint
 from tests.domain.support import FakeClock, events, sqlite_store
 from tests.support import TOKEN_SECRET
 
