@@ -167,6 +167,18 @@ def _text_schema(max_length: int, description: str) -> WithJsonSchema:
     )
 
 
+def _string_schema(
+    max_length: int, pattern: str, description: str, *, excluded: object = None
+) -> WithJsonSchema:
+    """What a string type checked by a validator documents: its length, the pattern the
+    validator enforces, what else it refuses (``excluded``: a schema) and what it is."""
+    schema: dict[str, object] = {"type": "string", "maxLength": max_length, "pattern": pattern}
+    if excluded is not None:
+        schema["not"] = excluded
+    schema["description"] = description
+    return WithJsonSchema(schema)
+
+
 # _person_name: letters, marks and _NAME_PUNCTUATION; a letter somewhere; no dot-like
 # letter; never a dot followed by two letters (marks between them ignored). What NFKC
 # makes of a name (the rules' second form) is beyond a pattern: it states the first.
@@ -260,28 +272,22 @@ Slug = Annotated[
     str,
     StringConstraints(max_length=63),
     AfterValidator(_slug),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "maxLength": 63,
-            "pattern": f"^{_LABEL_SCHEMA}$",
-            "not": {"anyOf": [{"enum": sorted(RESERVED_SLUGS)}, {"pattern": "^..--"}]},
-            "description": "A DNS label: a-z, 0-9 and '-' (not first or last, not "
-            "'--' in positions 3-4), not a reserved name",
-        }
+    _string_schema(
+        63,
+        f"^{_LABEL_SCHEMA}$",
+        "A DNS label: a-z, 0-9 and '-' (not first or last, not '--' in positions 3-4), "
+        "not a reserved name",
+        excluded={"anyOf": [{"enum": sorted(RESERVED_SLUGS)}, {"pattern": "^..--"}]},
     ),
 ]
 Hostname = Annotated[
     str,
     StringConstraints(max_length=254),
     AfterValidator(_hostname),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "maxLength": 254,
-            "pattern": hostname_pattern(),
-            "description": "A fully qualified host name (lower-cased, trailing dot dropped)",
-        }
+    _string_schema(
+        254,
+        hostname_pattern(),
+        "A fully qualified host name (lower-cased, trailing dot dropped)",
     ),
 ]
 Email = Annotated[
@@ -366,13 +372,8 @@ EndpointName = Annotated[
     str,
     StringConstraints(max_length=63),
     AfterValidator(_endpoint_name),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "maxLength": 63,
-            "pattern": _ENDPOINT_NAME.pattern,
-            "description": "1-63 of a-z, 0-9 and '-', starting with a letter or digit",
-        }
+    _string_schema(
+        63, _ENDPOINT_NAME.pattern, "1-63 of a-z, 0-9 and '-', starting with a letter or digit"
     ),
 ]
 # Where webhooks go: its syntax (reachability and safety are checked where it is used).
@@ -380,15 +381,11 @@ WebhookURL = Annotated[
     str,
     StringConstraints(max_length=WEBHOOK_URL_MAX_LENGTH),
     AfterValidator(_webhook_url),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "maxLength": WEBHOOK_URL_MAX_LENGTH,
-            "pattern": WEBHOOK_URL_PATTERN,
-            "description": "An absolute http or https URL in printable ASCII: a host name "
-            "or IP literal, an optional port, path and query; no user information, no "
-            "fragment",
-        }
+    _string_schema(
+        WEBHOOK_URL_MAX_LENGTH,
+        WEBHOOK_URL_PATTERN,
+        "An absolute http or https URL in printable ASCII: a host name or IP literal, an "
+        "optional port, path and query; no user information, no fragment",
     ),
 ]
 # Free text an owner keeps with an endpoint; may be empty.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Self
+from typing import Generic, Self, TypeVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -20,19 +20,23 @@ from a4c_domain.invitation import EmailStatus, Invitation, InvitationStatus
 from a4c_domain.organization import DNSStatus, Organization, OrganizationStatus
 from a4c_domain.webhook_endpoint import WebhookEndpoint, WebhookEndpointStatus
 
+TAggregate = TypeVar("TAggregate", bound=Aggregate)
 
-class View(BaseModel):
-    """Every field but ``position`` is the aggregate's attribute of the same name."""
+
+class View(BaseModel, Generic[TAggregate]):
+    """Every field but ``position`` is the aggregate's attribute of the same name.
+
+    ``TAggregate``, the aggregate a view is of, is for :meth:`of`'s type only."""
 
     model_config = ConfigDict(frozen=True)
 
     @classmethod
-    def _of(cls, aggregate: Aggregate, position: int | None) -> Self:
+    def of(cls, aggregate: TAggregate, position: int | None = None) -> Self:
         view = cls.model_validate(aggregate, from_attributes=True)
         return view.model_copy(update={"position": position})
 
 
-class OrganizationView(View):
+class OrganizationView(View[Organization]):
     id: UUID
     version: int
     name: str
@@ -59,12 +63,8 @@ class OrganizationView(View):
     def _sorted(cls, ids: Iterable[UUID]) -> tuple[UUID, ...]:
         return tuple(sorted(ids))  # the aggregate keeps a set
 
-    @classmethod
-    def of(cls, org: Organization, position: int | None = None) -> OrganizationView:
-        return cls._of(org, position)
 
-
-class InvitationView(View):
+class InvitationView(View[Invitation]):
     """An invitation as callers see it: no token, no token hash."""
 
     id: UUID
@@ -87,12 +87,8 @@ class InvitationView(View):
     modified_on: datetime
     position: int | None = None
 
-    @classmethod
-    def of(cls, inv: Invitation, position: int | None = None) -> InvitationView:
-        return cls._of(inv, position)
 
-
-class WebhookEndpointView(View):
+class WebhookEndpointView(View[WebhookEndpoint]):
     """An endpoint as callers see it: no secret, sealed or not, current or previous.
 
     ``position`` None from ``add_webhook_endpoint`` means it existed already with these
@@ -113,7 +109,3 @@ class WebhookEndpointView(View):
     created_on: datetime
     modified_on: datetime
     position: int | None = None
-
-    @classmethod
-    def of(cls, endpoint: WebhookEndpoint, position: int | None = None) -> WebhookEndpointView:
-        return cls._of(endpoint, position)

@@ -21,12 +21,25 @@ from a4c_domain.fields import AwareDatetime
 from a4c_domain.scope import ALL_ORGANIZATIONS, OrganizationScope, ScopeField, checked
 from a4c_domain.signatures import command
 from a4c_domain.views import WebhookEndpointView
-from a4c_domain.webhook_endpoint import WebhookEndpoint
+from a4c_domain.webhook_endpoint import EndpointSettings, WebhookEndpoint
 
 
 def _visible(endpoint: WebhookEndpoint, scope: object) -> bool:
     """The owner sees its endpoints; the platform's (owner None) only ALL_ORGANIZATIONS."""
     return checked(scope) is ALL_ORGANIZATIONS or endpoint.owner_id == scope
+
+
+def _recorded_settings(
+    cmd: w.AddWebhookEndpoint | w.ChangeWebhookEndpoint, owner_id: UUID | None
+) -> EndpointSettings:
+    """The command's settings as recorded: an organization's endpoint filters on its
+    owner's events (the models refused any other organization)."""
+    return EndpointSettings(
+        url=cmd.url,
+        event_types=cmd.event_types,
+        organization_id=cmd.organization_id if owner_id is None else owner_id,
+        description=cmd.description,
+    )
 
 
 class WebhookCommands(ApplicationBase):
@@ -61,27 +74,14 @@ class WebhookCommands(ApplicationBase):
             description=description,
             secret=secret,
         )
-        owner = cmd.owner_id
-        recorded_organization = owner if owner is not None else cmd.organization_id
+        settings = _recorded_settings(cmd, cmd.owner_id)
 
         def decide(endpoint: WebhookEndpoint | None) -> WebhookEndpoint | None:
             if endpoint is None:
                 return WebhookEndpoint(
-                    owner_id=cmd.owner_id,
-                    name=cmd.name,
-                    url=cmd.url,
-                    event_types=cmd.event_types,
-                    organization_id=recorded_organization,
-                    description=cmd.description,
-                    secret=cmd.secret,
+                    owner_id=cmd.owner_id, name=cmd.name, **settings, secret=cmd.secret
                 )
-            reinstated = endpoint.reinstate(
-                url=cmd.url,
-                event_types=cmd.event_types,
-                organization_id=recorded_organization,
-                description=cmd.description,
-                secret=cmd.secret,
-            )
+            reinstated = endpoint.reinstate(**settings, secret=cmd.secret)
             return endpoint if reinstated else None
 
         endpoint_id = WebhookEndpoint.create_id(cmd.owner_id, cmd.name)
@@ -117,14 +117,7 @@ class WebhookCommands(ApplicationBase):
                     "ChangeWebhookEndpoint",
                     [{"field": "organization_id", "message": w.OWNER_ORGANIZATION}],
                 )
-            endpoint.change(
-                url=cmd.url,
-                event_types=cmd.event_types,
-                organization_id=(
-                    cmd.organization_id if endpoint.owner_id is None else endpoint.owner_id
-                ),
-                description=cmd.description,
-            )
+            endpoint.change(**_recorded_settings(cmd, endpoint.owner_id))
 
         return self._endpoint_command(cmd, change)
 

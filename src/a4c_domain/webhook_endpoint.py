@@ -19,8 +19,9 @@ Command methods decide (no-op, conflict, new event); the ``@event`` methods only
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -30,6 +31,20 @@ from a4c_domain.errors import WebhookEndpointConflict, WebhookEndpointDeleted
 from a4c_domain.ids import webhook_endpoint_id
 
 WebhookEndpointStatus = Literal["enabled", "disabled", "deleted"]
+
+
+class EndpointSettings(TypedDict):
+    """What an owner sets on an endpoint and may change (the name and secret aside):
+    the keywords every settings command takes, and the fields of ``Changed``."""
+
+    url: str
+    event_types: list[str] | None  # None: every public event type
+    organization_id: UUID | None  # only this organization's events (an owner's own)
+    description: str
+
+
+# Their names, in the order a conflict's differences list them.
+_SETTINGS: tuple[str, ...] = tuple(EndpointSettings.__annotations__)
 
 
 class WebhookEndpoint(DomainAggregate):
@@ -89,13 +104,23 @@ class WebhookEndpoint(DomainAggregate):
     ) -> None:
         self.owner_id = owner_id
         self.name = name
+        self._begin(url, event_types, organization_id, description, secret)
+
+    def _begin(
+        self,
+        url: str,
+        event_types: list[str] | None,
+        organization_id: UUID | None,
+        description: str,
+        secret: str,
+    ) -> None:
+        """A new life (added, or added again once deleted): these settings and secret,
+        no previous secret, enabled."""
         self._assign(url, event_types, organization_id, description)
         self.secret = secret
         self.previous_secret: str | None = None
         self.previous_secret_expires_at: datetime | None = None
-        self.status: WebhookEndpointStatus = "enabled"
-        self.disabled_reason: str | None = None
-        self.disabled_automatically = False
+        self._set_enabled()
 
     def _assign(
         self,
@@ -109,30 +134,19 @@ class WebhookEndpoint(DomainAggregate):
         self.organization_id = organization_id
         self.description = description
 
+    def _set_enabled(self) -> None:
+        self.status: WebhookEndpointStatus = "enabled"
+        self.disabled_reason: str | None = None
+        self.disabled_automatically = False
+
     # --- queries on state -------------------------------------------------------------
 
-    def settings_differences(
-        self,
-        *,
-        url: str,
-        event_types: list[str] | None,
-        organization_id: UUID | None,
-        description: str,
-    ) -> dict[str, tuple[Any, Any]]:
+    def settings_differences(self, **given: Unpack[EndpointSettings]) -> dict[str, tuple[Any, Any]]:
         """Fields where the given settings differ from the recorded ones."""
-        recorded = {
-            "url": self.url,
-            "event_types": self.event_types,
-            "organization_id": self.organization_id,
-            "description": self.description,
+        values: Mapping[str, object] = given  # read by name (a TypedDict takes literals only)
+        return {
+            k: (getattr(self, k), values[k]) for k in _SETTINGS if getattr(self, k) != values[k]
         }
-        given = {
-            "url": url,
-            "event_types": event_types,
-            "organization_id": organization_id,
-            "description": description,
-        }
-        return {k: (recorded[k], given[k]) for k in recorded if recorded[k] != given[k]}
 
     def require_not_deleted(self, action: str) -> None:
         if self.status == "deleted":
@@ -142,23 +156,10 @@ class WebhookEndpoint(DomainAggregate):
 
     # --- commands ---------------------------------------------------------------------
 
-    def reinstate(
-        self,
-        *,
-        url: str,
-        event_types: list[str] | None,
-        organization_id: UUID | None,
-        description: str,
-        secret: str,
-    ) -> bool:
+    def reinstate(self, *, secret: str, **settings: Unpack[EndpointSettings]) -> bool:
         """Create again under the same name: a no-op (False) unless it was deleted."""
         if self.status != "deleted":
-            differences = self.settings_differences(
-                url=url,
-                event_types=event_types,
-                organization_id=organization_id,
-                description=description,
-            )
+            differences = self.settings_differences(**settings)
             if differences:
                 raise WebhookEndpointConflict(
                     f"webhook endpoint {self.name!r} already exists with different "
@@ -166,37 +167,14 @@ class WebhookEndpoint(DomainAggregate):
                     differences,
                 )
             return False
-        self._reinstated(
-            url=url,
-            event_types=event_types,
-            organization_id=organization_id,
-            description=description,
-            secret=secret,
-        )
+        self._reinstated(**settings, secret=secret)
         return True
 
-    def change(
-        self,
-        *,
-        url: str,
-        event_types: list[str] | None,
-        organization_id: UUID | None,
-        description: str,
-    ) -> None:
+    def change(self, **settings: Unpack[EndpointSettings]) -> None:
         self.require_not_deleted("change it")
-        if not self.settings_differences(
-            url=url,
-            event_types=event_types,
-            organization_id=organization_id,
-            description=description,
-        ):
+        if not self.settings_differences(**settings):
             return
-        self._changed(
-            url=url,
-            event_types=event_types,
-            organization_id=organization_id,
-            description=description,
-        )
+        self._changed(**settings)
 
     def rotate_secret(self, secret: str, previous_secret_expires_at: datetime) -> None:
         """The same sealed secret again is a no-op (a retried rotation)."""
@@ -254,9 +232,7 @@ class WebhookEndpoint(DomainAggregate):
 
     @event(Enabled)
     def _enabled(self) -> None:
-        self.status = "enabled"
-        self.disabled_reason = None
-        self.disabled_automatically = False
+        self._set_enabled()
 
     @event(Deleted)
     def _deleted(self) -> None:
@@ -271,10 +247,4 @@ class WebhookEndpoint(DomainAggregate):
         description: str,
         secret: str,
     ) -> None:
-        self._assign(url, event_types, organization_id, description)
-        self.secret = secret
-        self.previous_secret = None
-        self.previous_secret_expires_at = None
-        self.status = "enabled"
-        self.disabled_reason = None
-        self.disabled_automatically = False
+        self._begin(url, event_types, organization_id, description, secret)

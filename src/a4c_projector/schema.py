@@ -297,17 +297,6 @@ DEAD_LETTERS = Table(
     indexes=(Index("originator_idx", ("originator_id", "originator_version")),),
 )
 
-TABLES = (
-    TRACKING,
-    ORGANIZATIONS,
-    INVITATIONS,
-    MEMBERS,
-    INVITATION_TOKENS,
-    PUBLIC_EVENTS,
-    WEBHOOK_ENDPOINTS,
-    APPLIED_RANGES,
-    DEAD_LETTERS,
-)
 # The read models proper: what other services query (:mod:`a4c_projector.queries`).
 READ_MODELS = (
     ORGANIZATIONS,
@@ -317,6 +306,8 @@ READ_MODELS = (
     PUBLIC_EVENTS,
     WEBHOOK_ENDPOINTS,
 )
+# Every live table: the read models between the projector's own bookkeeping.
+TABLES = (TRACKING, *READ_MODELS, APPLIED_RANGES, DEAD_LETTERS)
 # A table set's tables, in the order :class:`~a4c_projector.readmodel.tables.TableSet`
 # lists them.
 PER_SET = tuple(t for t in TABLES if t.per_set)

@@ -17,10 +17,18 @@ in a GET, a log line or an error. Without ``WEBHOOK_SECRET_KEYS`` every route an
 every address is public (``WEBHOOK_ALLOW_PRIVATE_ADDRESSES`` lifts that); the delivery
 daemon checks again at each connection, against DNS rebinding. Writes go through the
 endpoint's workflow, then wait for the read models like any write (``A4C-Consistent``).
-What each route does is :mod:`a4c_api.v1.webhook_endpoints`, once for both owners.
+What each route does is :mod:`a4c_api.v1.webhook_endpoints`, once for both owners; the
+routes themselves are written once too (:func:`add_routes`), each owner (:class:`OwnerKind`)
+giving only its paths, route names, OpenAPI words and body models.
 """
 
 from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -38,6 +46,7 @@ from a4c_api.v1.webhook_endpoints import (
     Caller,
     Name,
     OrganizationOwner,
+    Owner,
     PlatformOwner,
     answer_of,
     change,
@@ -82,9 +91,8 @@ CREATED: Responses = {
 }
 
 ORG = "/organizations/{slug}/webhook-endpoints"
-ORG_ONE = ORG + "/{name}"
 PLATFORM = "/webhook-endpoints"
-PLATFORM_ONE = PLATFORM + "/{name}"
+ONE = "/{name}"
 _DELETED = written(200, "Deleted: nothing is delivered to it any more")
 _DISABLED = written(200, "Disabled: nothing is delivered to it until it is enabled")
 _ENABLED = written(200, "Enabled: events from now on are delivered")
@@ -92,257 +100,222 @@ _ROTATED = written(200, "The new secret, this once")
 _CHANGED = written(200, "Changed (or already so: then nothing was written)")
 
 
-# --- an organization's ------------------------------------------------------------------
+# The body of a create or an update, whichever owner's.
+Body = EndpointSettings | EndpointChanges
+Route = TypeVar("Route", bound=Callable[..., Awaitable[Any]])
 
 
-@router.post(
-    ORG,
-    response_model=WebhookEndpointSecret,
-    status_code=201,
-    summary="Create an organization's webhook endpoint",
-    responses={**CREATED, **WRITE_ERRORS},
+@dataclass(frozen=True)
+class OwnerKind:
+    """What one owner's routes have of their own; all else they share (:func:`add_routes`)."""
+
+    path: str  # the endpoints' collection
+    owner: Any  # the type of a route's ``owner``: an :class:`Owner`, with the dependency giving it
+    prefix: str  # in each route's name (so its operationId and url_for name), after the verb
+    one: str  # an endpoint, in the summaries
+    every: str  # the endpoints listed, in the list's summary
+    settings: type[EndpointSettings]  # a create's body
+    changes: type[EndpointChanges]  # an update's body
+    # Whose events the endpoint gets, from a create's or an update's body.
+    organization: Callable[[Request, Owner, Body], Awaitable[UUID | None]]
+    # A route's OpenAPI description, by the route's verb (cleaned as a docstring is); a verb
+    # not here has none.
+    descriptions: Mapping[str, str]
+
+
+async def _its_own(request: Request, owner: Owner, body: Body) -> UUID | None:
+    """An organization's endpoint gets that organization's events, whatever the body."""
+    return owner.id
+
+
+async def _named(request: Request, owner: Owner, body: Body) -> UUID | None:
+    """A platform endpoint gets the events of the organization its body names (422 if
+    none has that slug), or every organization's."""
+    assert isinstance(body, PlatformEndpointSettings | PlatformEndpointChanges)
+    return await organization_filter(request, body.organization)
+
+
+ORGANIZATION_OWNED = OwnerKind(
+    path=ORG,
+    owner=OrganizationOwner,
+    prefix="",
+    one="an organization's webhook endpoint",
+    every="an organization's webhook endpoints",
+    settings=EndpointSettings,
+    changes=EndpointChanges,
+    organization=_its_own,
+    descriptions={
+        "create": """
+            It gets the organization's events (those of ``event_types``, or every type).
+            201 with the signing secret, shown this once; 200 without it when the same endpoint
+            exists; 409 naming the fields when one of that name has other settings; 422 for a
+            URL the rules refuse.""",
+        "list": "By name; deleted ones are not listed.",
+        "update": "Its URL (checked as on create), event types or description; the name stays.",
+        "delete": """
+            Gone from lists and reads (404); creating it again under its name brings it
+            back, with a new secret.""",
+        "disable": """
+            Events that happen while it is disabled are not sent later (replay them if wanted).""",
+        "rotate": """
+            A new secret, shown this once; the previous one signs too (a second signature in
+            ``webhook-signature``) for ``overlap_seconds``, so receivers can switch over.""",
+    },
 )
-async def create_webhook_endpoint(
-    body: EndpointSettings,
-    request: Request,
-    response: Response,
-    owner: OrganizationOwner,
-    caller: Caller,
-) -> JSONResponse:
-    """It gets the organization's events (those of ``event_types``, or every type).
-    201 with the signing secret, shown this once; 200 without it when the same endpoint
-    exists; 409 naming the fields when one of that name has other settings; 422 for a
-    URL the rules refuse."""
-    return await create(request, response, caller, owner, body, owner.id)
-
-
-@router.get(
-    ORG,
-    response_model=WebhookEndpointList,
-    summary="List an organization's webhook endpoints",
-    responses=ERRORS,
+PLATFORM_OWNED = OwnerKind(
+    path=PLATFORM,
+    owner=PlatformOwner,
+    prefix="platform_",
+    one="a platform webhook endpoint (operators)",
+    every="every webhook endpoint (operators)",
+    settings=PlatformEndpointSettings,
+    changes=PlatformEndpointChanges,
+    organization=_named,
+    descriptions={
+        "create": """
+            It gets every organization's events, or ``organization``'s only; answers as an
+            organization's create does.""",
+        "list": """
+            Every endpoint, the platform's first, then each organization's (``owner``), by
+            name; deleted ones are not listed.""",
+        "update": "Its URL (checked as on create), event types, organization or description.",
+    },
 )
-async def list_webhook_endpoints(request: Request, owner: OrganizationOwner) -> WebhookEndpointList:
-    """By name; deleted ones are not listed."""
-    return await list_of(request, owner)
 
 
-@router.get(
-    ORG_ONE,
-    response_model=WebhookEndpoint,
-    summary="Get an organization's webhook endpoint",
-    responses=ERRORS,
-)
-async def get_webhook_endpoint(
-    name: Name, request: Request, owner: OrganizationOwner
-) -> WebhookEndpoint:
-    return await answer_of(request, await endpoint_row(request, owner, name))
+def add_routes(router: APIRouter, kind: OwnerKind) -> None:
+    """``kind``'s eight routes on ``router``, what they do being
+    :mod:`a4c_api.v1.webhook_endpoints`'. Each function is named as the organization's
+    route is (``kind`` renames it) and has no docstring: its OpenAPI description is
+    ``kind``'s."""
+
+    def route(
+        method: str, path: str, summary: str, *, body: type[Any] | None = None, **options: Any
+    ) -> Callable[[Route], Route]:
+        def register(endpoint: Route) -> Route:
+            verb, rest = endpoint.__name__.split("_", 1)
+            name = f"{verb}_{kind.prefix}{rest}"
+            # FastAPI reads the owner's dependency and the body's model from the annotations.
+            endpoint.__annotations__["owner"] = kind.owner
+            if body is not None:
+                endpoint.__annotations__["body"] = body
+            endpoint.__name__ = endpoint.__qualname__ = name
+            router.add_api_route(
+                kind.path + path,
+                endpoint,
+                methods=[method],
+                name=name,
+                summary=summary,
+                description=inspect.cleandoc(kind.descriptions.get(verb, "")),
+                **options,
+            )
+            return endpoint
+
+        return register
+
+    @route(
+        "POST",
+        "",
+        f"Create {kind.one}",
+        body=kind.settings,
+        response_model=WebhookEndpointSecret,
+        status_code=201,
+        responses={**CREATED, **WRITE_ERRORS},
+    )
+    async def create_webhook_endpoint(
+        body: EndpointSettings, request: Request, response: Response, owner: Owner, caller: Caller
+    ) -> JSONResponse:
+        organization = await kind.organization(request, owner, body)
+        return await create(request, response, caller, owner, body, organization)
+
+    @route("GET", "", f"List {kind.every}", response_model=WebhookEndpointList, responses=ERRORS)
+    async def list_webhook_endpoints(request: Request, owner: Owner) -> WebhookEndpointList:
+        return await list_of(request, owner)
+
+    @route("GET", ONE, f"Get {kind.one}", response_model=WebhookEndpoint, responses=ERRORS)
+    async def get_webhook_endpoint(name: Name, request: Request, owner: Owner) -> WebhookEndpoint:
+        return await answer_of(request, await endpoint_row(request, owner, name))
+
+    @route(
+        "PATCH",
+        ONE,
+        f"Change {kind.one}",
+        body=kind.changes,
+        response_model=WebhookEndpoint,
+        responses={**_CHANGED, **WRITE_ERRORS},
+    )
+    async def update_webhook_endpoint(
+        name: Name,
+        body: EndpointChanges,
+        request: Request,
+        response: Response,
+        owner: Owner,
+        caller: Caller,
+    ) -> WebhookEndpoint:
+        organization = await kind.organization(request, owner, body)
+        return await update(request, response, caller, owner, name, body, organization)
+
+    @route(
+        "DELETE",
+        ONE,
+        f"Delete {kind.one}",
+        response_model=WebhookEndpoint,
+        responses={**_DELETED, **ERRORS},
+    )
+    async def delete_webhook_endpoint(
+        name: Name, request: Request, response: Response, owner: Owner, caller: Caller
+    ) -> WebhookEndpoint:
+        view = await change(request, response, caller, owner, name, "delete")
+        return await answer_of(request, view)
+
+    @route(
+        "POST",
+        ONE + "/disable",
+        f"Disable {kind.one}",
+        response_model=WebhookEndpoint,
+        responses={**_DISABLED, **WRITE_ERRORS},
+    )
+    async def disable_webhook_endpoint(
+        name: Name,
+        body: DisableBody,
+        request: Request,
+        response: Response,
+        owner: Owner,
+        caller: Caller,
+    ) -> WebhookEndpoint:
+        view = await change(request, response, caller, owner, name, "disable", reason=body.reason)
+        return await answer_of(request, view)
+
+    @route(
+        "POST",
+        ONE + "/enable",
+        f"Enable {kind.one}",
+        response_model=WebhookEndpoint,
+        responses={**_ENABLED, **ERRORS},
+    )
+    async def enable_webhook_endpoint(
+        name: Name, request: Request, response: Response, owner: Owner, caller: Caller
+    ) -> WebhookEndpoint:
+        view = await change(request, response, caller, owner, name, "enable")
+        return await answer_of(request, view)
+
+    @route(
+        "POST",
+        ONE + "/rotate-secret",
+        f"Rotate the signing secret of {kind.one}",
+        response_model=RotatedWebhookEndpoint,
+        responses={**_ROTATED, **WRITE_ERRORS},
+    )
+    async def rotate_webhook_secret(
+        name: Name,
+        body: RotateBody,
+        request: Request,
+        response: Response,
+        owner: Owner,
+        caller: Caller,
+    ) -> RotatedWebhookEndpoint:
+        return await rotate(request, response, caller, owner, name, body)
 
 
-@router.patch(
-    ORG_ONE,
-    response_model=WebhookEndpoint,
-    summary="Change an organization's webhook endpoint",
-    responses={**_CHANGED, **WRITE_ERRORS},
-)
-async def update_webhook_endpoint(
-    name: Name,
-    body: EndpointChanges,
-    request: Request,
-    response: Response,
-    owner: OrganizationOwner,
-    caller: Caller,
-) -> WebhookEndpoint:
-    """Its URL (checked as on create), event types or description; the name stays."""
-    return await update(request, response, caller, owner, name, body, owner.id)
-
-
-@router.delete(
-    ORG_ONE,
-    response_model=WebhookEndpoint,
-    summary="Delete an organization's webhook endpoint",
-    responses={**_DELETED, **ERRORS},
-)
-async def delete_webhook_endpoint(
-    name: Name, request: Request, response: Response, owner: OrganizationOwner, caller: Caller
-) -> WebhookEndpoint:
-    """Gone from lists and reads (404); creating it again under its name brings it
-    back, with a new secret."""
-    return await answer_of(request, await change(request, response, caller, owner, name, "delete"))
-
-
-@router.post(
-    ORG_ONE + "/disable",
-    response_model=WebhookEndpoint,
-    summary="Disable an organization's webhook endpoint",
-    responses={**_DISABLED, **WRITE_ERRORS},
-)
-async def disable_webhook_endpoint(
-    name: Name,
-    body: DisableBody,
-    request: Request,
-    response: Response,
-    owner: OrganizationOwner,
-    caller: Caller,
-) -> WebhookEndpoint:
-    """Events that happen while it is disabled are not sent later (replay them if wanted)."""
-    view = await change(request, response, caller, owner, name, "disable", reason=body.reason)
-    return await answer_of(request, view)
-
-
-@router.post(
-    ORG_ONE + "/enable",
-    response_model=WebhookEndpoint,
-    summary="Enable an organization's webhook endpoint",
-    responses={**_ENABLED, **ERRORS},
-)
-async def enable_webhook_endpoint(
-    name: Name, request: Request, response: Response, owner: OrganizationOwner, caller: Caller
-) -> WebhookEndpoint:
-    return await answer_of(request, await change(request, response, caller, owner, name, "enable"))
-
-
-@router.post(
-    ORG_ONE + "/rotate-secret",
-    response_model=RotatedWebhookEndpoint,
-    summary="Rotate the signing secret of an organization's webhook endpoint",
-    responses={**_ROTATED, **WRITE_ERRORS},
-)
-async def rotate_webhook_secret(
-    name: Name,
-    body: RotateBody,
-    request: Request,
-    response: Response,
-    owner: OrganizationOwner,
-    caller: Caller,
-) -> RotatedWebhookEndpoint:
-    """A new secret, shown this once; the previous one signs too (a second signature in
-    ``webhook-signature``) for ``overlap_seconds``, so receivers can switch over."""
-    return await rotate(request, response, caller, owner, name, body)
-
-
-# --- the platform's (operators) -----------------------------------------------------------
-
-
-@router.post(
-    PLATFORM,
-    response_model=WebhookEndpointSecret,
-    status_code=201,
-    summary="Create a platform webhook endpoint (operators)",
-    responses={**CREATED, **WRITE_ERRORS},
-)
-async def create_platform_webhook_endpoint(
-    body: PlatformEndpointSettings,
-    request: Request,
-    response: Response,
-    owner: PlatformOwner,
-    caller: Caller,
-) -> JSONResponse:
-    """It gets every organization's events, or ``organization``'s only; answers as an
-    organization's create does."""
-    organization = await organization_filter(request, body.organization)
-    return await create(request, response, caller, owner, body, organization)
-
-
-@router.get(
-    PLATFORM,
-    response_model=WebhookEndpointList,
-    summary="List every webhook endpoint (operators)",
-    responses=ERRORS,
-)
-async def list_platform_webhook_endpoints(
-    request: Request, owner: PlatformOwner
-) -> WebhookEndpointList:
-    """Every endpoint, the platform's first, then each organization's (``owner``), by
-    name; deleted ones are not listed."""
-    return await list_of(request, owner)
-
-
-@router.get(
-    PLATFORM_ONE,
-    response_model=WebhookEndpoint,
-    summary="Get a platform webhook endpoint (operators)",
-    responses=ERRORS,
-)
-async def get_platform_webhook_endpoint(
-    name: Name, request: Request, owner: PlatformOwner
-) -> WebhookEndpoint:
-    return await answer_of(request, await endpoint_row(request, owner, name))
-
-
-@router.patch(
-    PLATFORM_ONE,
-    response_model=WebhookEndpoint,
-    summary="Change a platform webhook endpoint (operators)",
-    responses={**_CHANGED, **WRITE_ERRORS},
-)
-async def update_platform_webhook_endpoint(
-    name: Name,
-    body: PlatformEndpointChanges,
-    request: Request,
-    response: Response,
-    owner: PlatformOwner,
-    caller: Caller,
-) -> WebhookEndpoint:
-    """Its URL (checked as on create), event types, organization or description."""
-    organization = await organization_filter(request, body.organization)
-    return await update(request, response, caller, owner, name, body, organization)
-
-
-@router.delete(
-    PLATFORM_ONE,
-    response_model=WebhookEndpoint,
-    summary="Delete a platform webhook endpoint (operators)",
-    responses={**_DELETED, **ERRORS},
-)
-async def delete_platform_webhook_endpoint(
-    name: Name, request: Request, response: Response, owner: PlatformOwner, caller: Caller
-) -> WebhookEndpoint:
-    return await answer_of(request, await change(request, response, caller, owner, name, "delete"))
-
-
-@router.post(
-    PLATFORM_ONE + "/disable",
-    response_model=WebhookEndpoint,
-    summary="Disable a platform webhook endpoint (operators)",
-    responses={**_DISABLED, **WRITE_ERRORS},
-)
-async def disable_platform_webhook_endpoint(
-    name: Name,
-    body: DisableBody,
-    request: Request,
-    response: Response,
-    owner: PlatformOwner,
-    caller: Caller,
-) -> WebhookEndpoint:
-    view = await change(request, response, caller, owner, name, "disable", reason=body.reason)
-    return await answer_of(request, view)
-
-
-@router.post(
-    PLATFORM_ONE + "/enable",
-    response_model=WebhookEndpoint,
-    summary="Enable a platform webhook endpoint (operators)",
-    responses={**_ENABLED, **ERRORS},
-)
-async def enable_platform_webhook_endpoint(
-    name: Name, request: Request, response: Response, owner: PlatformOwner, caller: Caller
-) -> WebhookEndpoint:
-    return await answer_of(request, await change(request, response, caller, owner, name, "enable"))
-
-
-@router.post(
-    PLATFORM_ONE + "/rotate-secret",
-    response_model=RotatedWebhookEndpoint,
-    summary="Rotate the signing secret of a platform webhook endpoint (operators)",
-    responses={**_ROTATED, **WRITE_ERRORS},
-)
-async def rotate_platform_webhook_secret(
-    name: Name,
-    body: RotateBody,
-    request: Request,
-    response: Response,
-    owner: PlatformOwner,
-    caller: Caller,
-) -> RotatedWebhookEndpoint:
-    return await rotate(request, response, caller, owner, name, body)
+add_routes(router, ORGANIZATION_OWNED)
+add_routes(router, PLATFORM_OWNED)

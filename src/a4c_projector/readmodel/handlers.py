@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
@@ -28,6 +28,13 @@ from a4c_domain import DomainClaim, Invitation, Organization
 from a4c_domain.base import DomainAggregate
 from a4c_domain.ids import EVENT_NAMESPACE
 from a4c_domain.webhook_endpoint import WebhookEndpoint
+
+# A webhook endpoint row's columns while it is enabled (added, enabled, reinstated).
+_ENDPOINT_ENABLED: Mapping[str, Any] = {
+    "status": "enabled",
+    "disabled_reason": None,
+    "disabled_automatically": False,
+}
 
 
 class UnhandledEvent(Exception):
@@ -183,7 +190,7 @@ class RowHandlers:
     def _enabling(cls, event: DomainAggregate.Event, **columns: Any) -> RowChange:
         """A webhook endpoint's change that (re-)enables it: ``enabled_since`` becomes
         its event's notification id (0 until the position is set)."""
-        change = cls._change("webhook_endpoints", event, **columns, enabled_since=0)
+        change = cls._endpoint_change(event, **columns, enabled_since=0)
         change.stamps = ("enabled_since",)
         return change
 
@@ -375,19 +382,31 @@ class RowHandlers:
             "description": event.description,
         }
 
+    @classmethod
+    def _endpoint_life(
+        cls, event: WebhookEndpoint.Added | WebhookEndpoint.Reinstated
+    ) -> dict[str, Any]:
+        """The columns a new life sets (added, or added again once deleted): its
+        settings, a new secret and no previous one, enabled."""
+        return {
+            **cls._endpoint_settings(event),
+            "secret": event.secret,
+            "previous_secret": None,
+            "previous_secret_expires_at": None,
+            **_ENDPOINT_ENABLED,
+        }
+
+    @classmethod
+    def _endpoint_change(cls, event: DomainAggregate.Event, **columns: Any) -> RowChange:
+        return cls._change("webhook_endpoints", event, **columns)
+
     @handles(WebhookEndpoint.Added)
     def _webhook_endpoint_added(self, event: WebhookEndpoint.Added) -> RowChange:
         change = self._enabling(
             event,
             owner_id=event.owner_id,
             name=event.name,
-            **self._endpoint_settings(event),
-            secret=event.secret,
-            previous_secret=None,
-            previous_secret_expires_at=None,
-            status="enabled",
-            disabled_reason=None,
-            disabled_automatically=False,
+            **self._endpoint_life(event),
             created_at=event.timestamp,
         )
         change.creates = True
@@ -395,12 +414,11 @@ class RowHandlers:
 
     @handles(WebhookEndpoint.Changed)
     def _webhook_endpoint_changed(self, event: WebhookEndpoint.Changed) -> RowChange:
-        return self._change("webhook_endpoints", event, **self._endpoint_settings(event))
+        return self._endpoint_change(event, **self._endpoint_settings(event))
 
     @handles(WebhookEndpoint.SecretRotated)
     def _webhook_secret_rotated(self, event: WebhookEndpoint.SecretRotated) -> RowChange:
-        return self._change(
-            "webhook_endpoints",
+        return self._endpoint_change(
             event,
             secret=event.secret,
             previous_secret=event.previous_secret,
@@ -409,8 +427,7 @@ class RowHandlers:
 
     @handles(WebhookEndpoint.Disabled)
     def _webhook_endpoint_disabled(self, event: WebhookEndpoint.Disabled) -> RowChange:
-        return self._change(
-            "webhook_endpoints",
+        return self._endpoint_change(
             event,
             status="disabled",
             disabled_reason=event.reason,
@@ -419,28 +436,17 @@ class RowHandlers:
 
     @handles(WebhookEndpoint.Enabled)
     def _webhook_endpoint_enabled(self, event: WebhookEndpoint.Enabled) -> RowChange:
-        return self._enabling(
-            event, status="enabled", disabled_reason=None, disabled_automatically=False
-        )
+        return self._enabling(event, **_ENDPOINT_ENABLED)
 
     @handles(WebhookEndpoint.Deleted)
     def _webhook_endpoint_deleted(self, event: WebhookEndpoint.Deleted) -> RowChange:
-        return self._change("webhook_endpoints", event, status="deleted")
+        return self._endpoint_change(event, status="deleted")
 
     @handles(WebhookEndpoint.Reinstated)
     def _webhook_endpoint_reinstated(self, event: WebhookEndpoint.Reinstated) -> RowChange:
         # A new life under the same id: a new secret, enabled from this event on; the
         # row keeps when the endpoint was first added.
-        return self._enabling(
-            event,
-            **self._endpoint_settings(event),
-            secret=event.secret,
-            previous_secret=None,
-            previous_secret_expires_at=None,
-            status="enabled",
-            disabled_reason=None,
-            disabled_automatically=False,
-        )
+        return self._enabling(event, **self._endpoint_life(event))
 
 
 RowHandlers._collect()

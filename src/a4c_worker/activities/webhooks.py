@@ -34,7 +34,7 @@ from a4c_domain.commands import Email
 from a4c_domain.errors import A4CError, InvalidCommand, WebhookEndpointConflict
 from a4c_domain.redaction import redact
 from a4c_domain.views import WebhookEndpointView
-from a4c_domain.webhook_endpoint import WebhookEndpoint
+from a4c_domain.webhook_endpoint import EndpointSettings, WebhookEndpoint
 from a4c_worker.activities.base import (
     ActivityBase,
     current_activity_cause,
@@ -93,6 +93,15 @@ class WebhookCommand(Model):
     @property
     def acting_for(self) -> OrganizationScope:
         return ALL_ORGANIZATIONS if self.scope is None else self.scope
+
+    def settings(self) -> EndpointSettings:
+        """The endpoint's settings, for ``add`` and ``change`` (which require a URL)."""
+        return EndpointSettings(
+            url=_given(self.url),
+            event_types=self.event_types,
+            organization_id=self.organization_id,
+            description=self.description,
+        )
 
 
 class WebhookEndpointOutcome(Model):
@@ -200,22 +209,11 @@ class WebhookActivities(ActivityBase):
                     [{"field": "endpoint_id", "message": "must be the id of this owner's name"}],
                 )
             return app.add_webhook_endpoint(
-                owner_id=cmd.owner_id,
-                name=name,
-                url=_given(cmd.url),
-                event_types=cmd.event_types,
-                organization_id=cmd.organization_id,
-                description=cmd.description,
-                secret=_given(cmd.secret),
+                owner_id=cmd.owner_id, name=name, **cmd.settings(), secret=_given(cmd.secret)
             )
         if cmd.action == "change":
             return app.change_webhook_endpoint(
-                scope=scope,
-                endpoint_id=endpoint_id,
-                url=_given(cmd.url),
-                event_types=cmd.event_types,
-                organization_id=cmd.organization_id,
-                description=cmd.description,
+                scope=scope, endpoint_id=endpoint_id, **cmd.settings()
             )
         if cmd.action == "rotate":
             return app.rotate_webhook_secret(
