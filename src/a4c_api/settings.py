@@ -32,8 +32,16 @@ from pydantic_settings import SettingsConfigDict
 from a4c_domain.commands import hostname
 from a4c_service.logs import LogFormat, LogLevel
 from a4c_service.probes import DEFAULT_HOST as PROBE_HOST
-from a4c_service.settings import MASK, SettingsError, displayed, is_loopback, read_settings
-from a4c_webhooks.sealing import SecretKeys, SecretKeysError
+from a4c_service.settings import (
+    MASK,
+    SettingsError,
+    displayed,
+    is_loopback,
+    lowercase,
+    read_settings,
+    uppercase,
+)
+from a4c_webhooks.settings import SecretKeysText
 from a4c_worker.config import DEFAULT_API_URL, DEFAULT_DNS_ZONE, DEFAULT_TASK_QUEUE
 from a4c_worker.connection import TemporalSettings
 from a4c_worker.workflows.models import (
@@ -172,21 +180,14 @@ class ApiSettings(TemporalSettings):
 
     # Webhooks: the key ring sealing endpoint secrets (the daemon's WEBHOOK_SECRET_KEYS;
     # unset: the webhook routes answer 503), and whether endpoints may be private addresses.
-    webhook_secret_keys: SecretStr | None = None
+    webhook_secret_keys: SecretKeysText | None = None
     webhook_allow_private_addresses: bool = False
 
     log_level: LogLevel = "INFO"
     log_format: LogFormat = "json"
 
-    @field_validator("api_mode", "log_format", mode="before")
-    @classmethod
-    def _lower(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) else value
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper(cls, value: Any) -> Any:
-        return value.strip().upper() if isinstance(value, str) else value
+    _lowercase = field_validator("api_mode", "log_format", mode="before")(lowercase)
+    _uppercase = field_validator("log_level", mode="before")(uppercase)
 
     @field_validator("api_public_url", "oidc_issuer")
     @classmethod
@@ -218,17 +219,6 @@ class ApiSettings(TemporalSettings):
         """``WEBHOOK_SECRET_KEYS=`` (as .env.example lists it) is unset, not a bad ring."""
         if isinstance(value, str) and not value.strip():
             return None
-        return value
-
-    @field_validator("webhook_secret_keys")
-    @classmethod
-    def _secret_keys(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None:
-            return None
-        try:
-            SecretKeys.parse(value.get_secret_value())
-        except SecretKeysError as exc:  # its text names no key
-            raise ValueError(str(exc).removeprefix("WEBHOOK_SECRET_KEYS: ")) from None
         return value
 
     @field_validator("api_keys", mode="before")

@@ -47,19 +47,22 @@ from a4c_projector.settings import (
     load_settings,
     store_env,
 )
-from a4c_service.cli import INTERRUPTED, command_line, subcommands
+from a4c_service.cli import (
+    EXIT_INVALID,
+    FROM_ENVIRONMENT,
+    INTERRUPTED,
+    command_line,
+    daemon_exit_codes,
+    subcommands,
+)
 from a4c_service.logs import configure_logging
 from a4c_service.probes import CannotListen
 
 log = logging.getLogger("a4c_projector")
 
 
-EXIT_OK, EXIT_PROBLEM, EXIT_INVALID = 0, 1, 2
-EXIT_CODES = (
-    (EXIT_OK, "success"),
-    (EXIT_PROBLEM, "a problem was found: poison event, audit gap, rebuild mismatch, failed retry"),
-    (EXIT_INVALID, "bad configuration or usage, or a database that cannot be reached"),
-    (INTERRUPTED, "interrupted (Ctrl-C) outside the daemon, which stops cleanly with 0"),
+EXIT_CODES = daemon_exit_codes(
+    "a problem was found: poison event, audit gap, rebuild mismatch, failed retry"
 )
 
 
@@ -68,7 +71,7 @@ def parser() -> argparse.ArgumentParser:
         "a4c-projector",
         "Keeps a4c's read models current from the event store, and maintains them.",
         EXIT_CODES,
-        epilog="Configuration is read from environment variables (docs/operating.md).",
+        epilog=FROM_ENVIRONMENT,
     )
     command = subcommands(p, "command")
     run = command("run", help="the daemon: catch up, then follow the event store")

@@ -16,25 +16,21 @@ The server is ``a4c_service.probes`` (bounded threads, socket timeouts, query ig
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
-import time
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import generate_latest
 
 from a4c_projector.dialects.base import Database
 from a4c_projector.dialects.connection import connect
 from a4c_projector.engine.runner import Runner
 from a4c_projector.maintenance.lag import Lag, measure
 from a4c_service.probes import (
+    KeptConnection,
     ProbeServer,
-    Response,
-    Route,
-    json_response,
-    not_ready,
-    start_probe_server,
+    Verdict,
+    heartbeat_health,
+    serve_checks,
 )
 
 log = logging.getLogger(__name__)
@@ -49,36 +45,24 @@ class Probes:
         self.runner = runner
         self.ready_max_age = ready_max_age
         self.heartbeat_max_age = heartbeat_max_age
-        self._db: Database | None = None
-        self._db_lock = threading.Lock()  # the HTTP server answers on several threads
+        self._db: KeptConnection[Database] = KeptConnection(
+            lambda: connect(runner.store.location, purpose="probes")
+        )
 
     def close(self) -> None:
-        with self._db_lock:
-            self._drop_connection()
+        self._db.close()
 
-    def _drop_connection(self) -> None:
-        if self._db is not None:
-            with contextlib.suppress(Exception):  # it may be broken already
-                self._db.close()
-            self._db = None
-
-    def health(self) -> tuple[bool, dict[str, Any]]:
-        age = time.monotonic() - self.runner.state.heartbeat
-        return age <= self.heartbeat_max_age, {"heartbeat_age": round(age, 3)}
+    def health(self) -> Verdict:
+        return heartbeat_health(self.runner.state.heartbeat, self.heartbeat_max_age)
 
     def lag(self) -> Lag:
-        store = self.runner.store
-        with self._db_lock:
-            if self._db is None:
-                self._db = connect(store.location, purpose="probes")
-            try:
-                with self._db.transaction():
-                    return measure(self._db, store.mapper, self.runner.options.projection)
-            except Exception:
-                self._drop_connection()  # the next probe opens a new one
-                raise
+        return self._db.read(self._measure)
 
-    def ready(self) -> tuple[bool, dict[str, Any]]:
+    def _measure(self, db: Database) -> Lag:
+        with db.transaction():
+            return measure(db, self.runner.store.mapper, self.runner.options.projection)
+
+    def ready(self) -> Verdict:
         alive, body = self.health()
         state = self.runner.state
         body.update(active=state.active, listening=state.listening)
@@ -116,20 +100,4 @@ class Probes:
 
 def serve(probes: Probes, host: str, port: int, **limits: Any) -> ProbeServer:
     """Serve ``probes`` on a daemon thread; ``limits``: ``timeout``, ``max_connections``."""
-
-    def health() -> Response:
-        ok, body = probes.health()
-        return json_response(ok, {**body, "status": "ok" if ok else "unavailable"})
-
-    def ready() -> Response:
-        ok, body = probes.ready()
-        return json_response(ok, {**body, "status": not_ready(body["reasons"])})
-
-    routes: dict[str, Route] = {
-        "/health": health,
-        "/ready": ready,
-        "/metrics": lambda: (200, CONTENT_TYPE_LATEST, probes.metrics()),
-    }
-    return start_probe_server(
-        routes, host, port, name="projector-http", variables=VARIABLES, **limits
-    )
+    return serve_checks(probes, host, port, name="projector-http", variables=VARIABLES, **limits)

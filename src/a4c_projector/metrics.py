@@ -9,44 +9,32 @@ file descriptors, and Python's runtime, are on the same registry.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-from a4c_service.metrics import register_process_collectors
+from a4c_service.metrics import ProcessMetrics
 
 BATCH_SIZE_BUCKETS = (1, 5, 10, 50, 100, 500, 1000, 2000, 5000, 10000)
 
 
-class ProjectorMetrics:
+class ProjectorMetrics(ProcessMetrics):
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        r = self.registry
-        register_process_collectors(r)
-        self.position = Gauge("a4c_projector_position", "Tracked position", registry=r)
-        self.head = Gauge("a4c_projector_head", "Highest notification id in the store", registry=r)
-        self.lag_events = Gauge(
-            "a4c_projector_lag_events", "Committed events not applied", registry=r
+        super().__init__()
+        self.position = self.gauge("a4c_projector_position", "Tracked position")
+        self.head = self.gauge("a4c_projector_head", "Highest notification id in the store")
+        self.lag_events = self.gauge("a4c_projector_lag_events", "Committed events not applied")
+        self.lag_seconds = self.gauge(
+            "a4c_projector_lag_seconds", "Age of the oldest unapplied event"
         )
-        self.lag_seconds = Gauge(
-            "a4c_projector_lag_seconds", "Age of the oldest unapplied event", registry=r
+        self.batch_events = self.histogram(
+            "a4c_projector_batch_events", "Events per batch", buckets=BATCH_SIZE_BUCKETS
         )
-        self.batch_events = Histogram(
-            "a4c_projector_batch_events",
-            "Events per batch",
-            buckets=BATCH_SIZE_BUCKETS,
-            registry=r,
+        self.batch_duration = self.histogram(
+            "a4c_projector_batch_duration_seconds", "Batch transaction duration"
         )
-        self.batch_duration = Histogram(
-            "a4c_projector_batch_duration_seconds", "Batch transaction duration", registry=r
-        )
-        self.errors = Counter("a4c_projector_errors", "Errors in the loop", ["kind"], registry=r)
-        self.parked = Gauge(
-            "a4c_projector_parked_events", "Events in the dead-letter table", registry=r
-        )
-        self.heartbeat = Gauge(
+        self.errors = self.counter("a4c_projector_errors", "Errors in the loop", ["kind"])
+        self.parked = self.gauge("a4c_projector_parked_events", "Events in the dead-letter table")
+        self.heartbeat = self.gauge(
             "a4c_projector_heartbeat_timestamp_seconds",
             "Unix time of the loop's last beat (every poll interval, also idle or standing by)",
-            registry=r,
         )
-        self.active = Gauge(
-            "a4c_projector_active", "1 while this replica holds the projection lock", registry=r
+        self.active = self.gauge(
+            "a4c_projector_active", "1 while this replica holds the projection lock"
         )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,7 +19,7 @@ from a4c_projector.eventlog.guard import DEFAULT_GAP_GRACE
 from a4c_projector.readmodel.tracking import DEFAULT_PROJECTION
 from a4c_service.logs import LOG_FORMAT_VAR, LogFormat, LogLevel
 from a4c_service.probes import DEFAULT_HOST as PROBE_HOST
-from a4c_service.settings import read_settings
+from a4c_service.settings import lowercase, read_settings, uppercase
 
 # Events per catch-up batch. Measured with bench/projector_catchup.py: 5000 beat 2000 by
 # 10-25% (fewer commits and statements per event), and 10000 beats 5000 by 5-15% (more
@@ -49,15 +48,8 @@ class ProjectorSettings(BaseSettings):
     # Where the read-model DDL is (default: the source tree, then <prefix>/share/a4c/sql).
     sql_dir: Path | None = None
 
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper_level(cls, value: Any) -> Any:
-        return value.strip().upper() if isinstance(value, str) else value
-
-    @field_validator("log_format", mode="before")
-    @classmethod
-    def _lower_format(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) else value
+    _lowercase = field_validator("log_format", mode="before")(lowercase)
+    _uppercase = field_validator("log_level", mode="before")(uppercase)
 
     @property
     def heartbeat_limit(self) -> float:

@@ -1,9 +1,13 @@
 """Conventions of the console scripts (``a4c``, ``a4c-worker``, ``a4c-projector``,
-``a4c-api``): each builds its parser with :func:`command_line` and :func:`subcommands`.
+``a4c-webhooks``, ``a4c-api``): each builds its parser with :func:`command_line` and
+:func:`subcommands`.
 
 ``--help`` is plain text: every option's help ends with its default, the description
 and epilog keep their line breaks, and the epilog lists the exit codes. ``--version``
 prints the installed distribution's version.
+
+The daemons' scripts (``a4c-projector``, ``a4c-webhooks``) share their exit codes but
+for what 1 means: :func:`daemon_exit_codes`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,11 @@ from importlib.metadata import version
 DISTRIBUTION = "a4c"
 # The exit code of a console script stopped by Ctrl-C (128 + SIGINT, as shells report it).
 INTERRUPTED = 130
+# A daemon's script: 0 success, 1 what the script says (:func:`daemon_exit_codes`), 2 bad
+# configuration, usage or an unreachable database.
+EXIT_OK, EXIT_PROBLEM, EXIT_INVALID = 0, 1, 2
+# Where a daemon's script reads its configuration (its epilog).
+FROM_ENVIRONMENT = "Configuration is read from environment variables (docs/operating.md)."
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -47,6 +56,16 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 def exit_codes(codes: Iterable[tuple[int, str]]) -> str:
     """The epilog's list of exit codes, one per line."""
     return "exit codes:\n" + "\n".join(f"  {code:<4} {meaning}" for code, meaning in codes)
+
+
+def daemon_exit_codes(problem: str) -> tuple[tuple[int, str], ...]:
+    """A daemon's script's exit codes, ``problem`` the meaning of :data:`EXIT_PROBLEM`."""
+    return (
+        (EXIT_OK, "success"),
+        (EXIT_PROBLEM, problem),
+        (EXIT_INVALID, "bad configuration or usage, or a database that cannot be reached"),
+        (INTERRUPTED, "interrupted (Ctrl-C) outside the daemon, which stops cleanly with 0"),
+    )
 
 
 def add_version(parser: argparse.ArgumentParser) -> None:
@@ -88,10 +107,15 @@ def subcommands(
 
 __all__ = [
     "DISTRIBUTION",
+    "EXIT_INVALID",
+    "EXIT_OK",
+    "EXIT_PROBLEM",
+    "FROM_ENVIRONMENT",
     "INTERRUPTED",
     "HelpFormatter",
     "add_version",
     "command_line",
+    "daemon_exit_codes",
     "exit_codes",
     "subcommands",
 ]

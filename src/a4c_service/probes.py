@@ -13,10 +13,15 @@ down by them:
   that is answered ``503`` at once and closed, so idle clients cannot grow the threads;
 * the query string is ignored (``/health?x=1`` is ``/health``); an unknown path is 404;
   a check that raises is a bare 500, its text goes to the log, never to the client.
+
+The daemons (projector, webhooks) answer the same three paths the same way: they hand
+:func:`serve_checks` their :class:`Checks`, and keep the one database connection their
+checks read through in a :class:`KeptConnection`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -25,8 +30,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
+
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from a4c_domain.errors import ConfigurationError
 
@@ -38,6 +45,7 @@ DEFAULT_MAX_CONNECTIONS = 16
 
 Response = tuple[int, str, bytes]  # status, content type, body
 Route = Callable[[], Response]
+Verdict = tuple[bool, dict[str, Any]]  # green or red, and the JSON body's fields
 
 _BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
@@ -53,6 +61,84 @@ def not_ready(reasons: Sequence[str]) -> str:
 def json_response(ok: bool, body: Mapping[str, Any]) -> Response:
     """200 with ``body`` when ``ok``, else 503."""
     return (200 if ok else 503), "application/json", json.dumps(body).encode()
+
+
+def heartbeat_health(heartbeat: float, max_age: float) -> Verdict:
+    """``/health`` of a loop that beats (``heartbeat``: its last beat, monotonic): alive
+    while the beat is at most ``max_age`` seconds old."""
+    age = time.monotonic() - heartbeat
+    return age <= max_age, {"heartbeat_age": round(age, 3)}
+
+
+class Checks(Protocol):
+    """What a daemon's probes answer: ``ready``'s body lists its red ``reasons``."""
+
+    def health(self) -> Verdict: ...
+
+    def ready(self) -> Verdict: ...
+
+    def metrics(self) -> bytes:
+        """Prometheus text."""
+        ...
+
+
+def check_routes(checks: Checks) -> dict[str, Route]:
+    """``/health`` (status ``ok`` or ``unavailable``), ``/ready`` (``ok`` or ``not_ready:
+    <first reason>``) and ``/metrics`` of ``checks``."""
+
+    def health() -> Response:
+        ok, body = checks.health()
+        return json_response(ok, {**body, "status": "ok" if ok else "unavailable"})
+
+    def ready() -> Response:
+        ok, body = checks.ready()
+        return json_response(ok, {**body, "status": not_ready(body["reasons"])})
+
+    return {
+        "/health": health,
+        "/ready": ready,
+        "/metrics": lambda: (200, CONTENT_TYPE_LATEST, checks.metrics()),
+    }
+
+
+class Closeable(Protocol):
+    def close(self) -> None: ...
+
+
+Connection = TypeVar("Connection", bound=Closeable)
+T = TypeVar("T")
+
+
+class KeptConnection(Generic[Connection]):
+    """The one connection a daemon's checks read through, shared by the server's threads
+    (one read at a time): opened on first use, and dropped when a read through it fails,
+    so the next probe opens a new one instead of failing on a broken one for ever."""
+
+    def __init__(self, open_connection: Callable[[], Connection]) -> None:
+        self._open = open_connection
+        self._connection: Connection | None = None
+        self._lock = threading.Lock()  # the HTTP server answers on several threads
+
+    def read(self, read: Callable[[Connection], T]) -> T:
+        """``read(connection)``; what it raises is raised, the connection dropped."""
+        with self._lock:
+            if self._connection is None:
+                self._connection = self._open()
+            try:
+                return read(self._connection)
+            except Exception:
+                self._drop()
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(Exception):  # it may be broken already
+                self._connection.close()
+            self._connection = None
 
 
 class ProbeServer(ThreadingHTTPServer):
@@ -189,15 +275,37 @@ def start_probe_server(
     return server
 
 
+def serve_checks(
+    checks: Checks,
+    host: str,
+    port: int,
+    *,
+    name: str,
+    variables: tuple[str, str],
+    **limits: Any,
+) -> ProbeServer:
+    """:func:`start_probe_server` with :func:`check_routes`; ``limits``: ``timeout``,
+    ``max_connections``."""
+    return start_probe_server(
+        check_routes(checks), host, port, name=name, variables=variables, **limits
+    )
+
+
 __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_TIMEOUT",
     "CannotListen",
+    "Checks",
+    "KeptConnection",
     "ProbeServer",
     "Response",
     "Route",
+    "Verdict",
+    "check_routes",
+    "heartbeat_health",
     "json_response",
     "not_ready",
+    "serve_checks",
     "start_probe_server",
 ]

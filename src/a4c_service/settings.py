@@ -4,6 +4,12 @@ An entry point hands :func:`read_settings` the environment as a mapping (tests p
 dicts) and gets a validated model, or a :class:`SettingsError` listing every mistake as
 ``(VARIABLE, problem)``: ``SMTP_HOST: required when EMAIL_PROVIDER is smtp``, never a
 stack trace and never the value (it may be a secret).
+
+A choice is read in any case, blanks around it ignored: a model folds its choices'
+fields with ``_lowercase = field_validator(<fields>, mode="before")(lowercase)`` (and
+:func:`uppercase` for the log level). Not as ``Annotated[Mode, BeforeValidator(...)]``:
+typing caches ``Annotated`` by equal arguments, and two Literals of the same values in
+another order are equal, so a model would get the other's order in its messages.
 """
 
 from __future__ import annotations
@@ -33,6 +39,16 @@ class SettingsError(ConfigurationError):
     @property
     def variables(self) -> list[str]:
         return [var for var, _ in self.problems]
+
+
+def lowercase(value: Any) -> Any:
+    """A text setting stripped and in lower case; anything else as it is."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def uppercase(value: Any) -> Any:
+    """A text setting stripped and in upper case; anything else as it is."""
+    return value.strip().upper() if isinstance(value, str) else value
 
 
 def variable_name(field: str) -> str:
@@ -92,7 +108,9 @@ __all__ = [
     "SettingsError",
     "displayed",
     "field_problems",
+    "lowercase",
     "read_settings",
+    "uppercase",
     "variable_name",
 ]
 

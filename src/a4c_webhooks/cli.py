@@ -31,7 +31,15 @@ from a4c_projector.dialects.location import Location
 from a4c_projector.eventlog.store import open_event_store
 from a4c_projector.queries import ReadModel
 from a4c_projector.settings import store_env
-from a4c_service.cli import INTERRUPTED, command_line, subcommands
+from a4c_service.cli import (
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_PROBLEM,
+    FROM_ENVIRONMENT,
+    command_line,
+    daemon_exit_codes,
+    subcommands,
+)
 from a4c_service.logs import configure_logging
 from a4c_service.probes import CannotListen
 from a4c_service.settings import SettingsError
@@ -46,13 +54,8 @@ from a4c_worker.exit import run_and_exit
 
 log = logging.getLogger("a4c_webhooks")
 
-EXIT_OK, EXIT_NOTHING, EXIT_INVALID = 0, 1, 2
-EXIT_CODES = (
-    (EXIT_OK, "success"),
-    (EXIT_NOTHING, "nothing done: no parked stream to retry, or an unknown endpoint"),
-    (EXIT_INVALID, "bad configuration or usage, or a database that cannot be reached"),
-    (INTERRUPTED, "interrupted (Ctrl-C) outside the daemon, which stops cleanly with 0"),
-)
+EXIT_NOTHING = EXIT_PROBLEM
+EXIT_CODES = daemon_exit_codes("nothing done: no parked stream to retry, or an unknown endpoint")
 STREAM_COLUMNS = (
     "state",
     "endpoint",
@@ -71,7 +74,7 @@ def parser() -> argparse.ArgumentParser:
         "a4c-webhooks",
         "Delivers public events to webhook endpoints (Standard Webhooks), and manages them.",
         EXIT_CODES,
-        epilog="Configuration is read from environment variables (docs/operating.md).",
+        epilog=FROM_ENVIRONMENT,
     )
     command = subcommands(p, "command")
     command("run", help="the daemon: fan out public events and deliver them")

@@ -15,23 +15,19 @@ The server is ``a4c_service.probes`` (bounded threads, socket timeouts), as the 
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
-import time
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import generate_latest
 
 from a4c_projector.dialects.base import Database
 from a4c_projector.dialects.connection import connect
 from a4c_service.probes import (
+    KeptConnection,
     ProbeServer,
-    Response,
-    Route,
-    json_response,
-    not_ready,
-    start_probe_server,
+    Verdict,
+    heartbeat_health,
+    serve_checks,
 )
 from a4c_webhooks import store
 from a4c_webhooks.daemon import Daemon
@@ -47,34 +43,20 @@ class Probes:
         self.daemon = daemon
         self.heartbeat_max_age = heartbeat_max_age
         self.ready_max_lag = ready_max_lag
-        self._db: Database | None = None
-        self._db_lock = threading.Lock()  # the HTTP server answers on several threads
+        self._db: KeptConnection[Database] = KeptConnection(
+            lambda: connect(daemon.location, purpose="webhooks-probes")
+        )
 
     def close(self) -> None:
-        with self._db_lock:
-            self._drop_connection()
-
-    def _drop_connection(self) -> None:
-        if self._db is not None:
-            with contextlib.suppress(Exception):
-                self._db.close()
-            self._db = None
+        self._db.close()
 
     def gauges(self) -> store.Gauges:
-        with self._db_lock:
-            if self._db is None:
-                self._db = connect(self.daemon.location, purpose="webhooks-probes")
-            try:
-                return store.gauges(self._db)
-            except Exception:
-                self._drop_connection()
-                raise
+        return self._db.read(store.gauges)
 
-    def health(self) -> tuple[bool, dict[str, Any]]:
-        age = time.monotonic() - self.daemon.state.heartbeat
-        return age <= self.heartbeat_max_age, {"heartbeat_age": round(age, 3)}
+    def health(self) -> Verdict:
+        return heartbeat_health(self.daemon.state.heartbeat, self.heartbeat_max_age)
 
-    def ready(self) -> tuple[bool, dict[str, Any]]:
+    def ready(self) -> Verdict:
         alive, body = self.health()
         body["active"] = self.daemon.state.active
         reasons: list[str] = []
@@ -109,23 +91,7 @@ class Probes:
 
 def serve(probes: Probes, host: str, port: int, **limits: Any) -> ProbeServer:
     """Serve ``probes`` on a daemon thread; ``limits``: ``timeout``, ``max_connections``."""
-
-    def health() -> Response:
-        ok, body = probes.health()
-        return json_response(ok, {**body, "status": "ok" if ok else "unavailable"})
-
-    def ready() -> Response:
-        ok, body = probes.ready()
-        return json_response(ok, {**body, "status": not_ready(body["reasons"])})
-
-    routes: dict[str, Route] = {
-        "/health": health,
-        "/ready": ready,
-        "/metrics": lambda: (200, CONTENT_TYPE_LATEST, probes.metrics()),
-    }
-    return start_probe_server(
-        routes, host, port, name="webhooks-http", variables=VARIABLES, **limits
-    )
+    return serve_checks(probes, host, port, name="webhooks-http", variables=VARIABLES, **limits)
 
 
 __all__ = ["VARIABLES", "Probes", "serve"]

@@ -9,9 +9,7 @@ refreshed on each scrape.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-from a4c_service.metrics import register_process_collectors
+from a4c_service.metrics import ProcessMetrics
 from a4c_webhooks.delivery import OUTCOMES
 from a4c_webhooks.store import Gauges
 
@@ -20,53 +18,44 @@ LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 216
 ERROR_KINDS = ("loop", "record", "disable", "metrics")
 
 
-class WebhookMetrics:
+class WebhookMetrics(ProcessMetrics):
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        r = self.registry
-        register_process_collectors(r)
-        self.deliveries = Counter(
-            "a4c_webhooks_deliveries", "Delivery attempts by outcome", ["outcome"], registry=r
+        super().__init__()
+        self.deliveries = self.counter(
+            "a4c_webhooks_deliveries", "Delivery attempts by outcome", ["outcome"], preset=OUTCOMES
         )
-        for outcome in OUTCOMES:
-            self.deliveries.labels(outcome=outcome)
-        self.delivery_lag = Histogram(
+        self.delivery_lag = self.histogram(
             "a4c_webhooks_delivery_lag_seconds",
             "From the event's occurred_at to its delivery (2xx)",
             buckets=LAG_BUCKETS,
-            registry=r,
         )
-        self.parked_streams = Gauge(
-            "a4c_webhooks_parked_streams", "Streams whose retries are exhausted", registry=r
+        self.parked_streams = self.gauge(
+            "a4c_webhooks_parked_streams", "Streams whose retries are exhausted"
         )
-        self.failing_streams = Gauge(
-            "a4c_webhooks_failing_streams", "Streams failing, not yet parked", registry=r
+        self.failing_streams = self.gauge(
+            "a4c_webhooks_failing_streams", "Streams failing, not yet parked"
         )
-        self.disabled_endpoints = Gauge(
-            "a4c_webhooks_disabled_endpoints", "Endpoints disabled", registry=r
+        self.disabled_endpoints = self.gauge(
+            "a4c_webhooks_disabled_endpoints", "Endpoints disabled"
         )
-        self.fanout_lag = Gauge(
+        self.fanout_lag = self.gauge(
             "a4c_webhooks_fanout_lag_events",
             "Public events the fan-out has not turned into deliveries yet",
-            registry=r,
         )
-        self.pending = Gauge(
-            "a4c_webhooks_pending_deliveries", "Deliveries not yet delivered", registry=r
+        self.pending = self.gauge("a4c_webhooks_pending_deliveries", "Deliveries not yet delivered")
+        self.disables = self.counter(
+            "a4c_webhooks_disable_requests", "Automatic disables requested"
         )
-        self.disables = Counter(
-            "a4c_webhooks_disable_requests", "Automatic disables requested", registry=r
+        self.in_flight = self.gauge("a4c_webhooks_in_flight", "Deliveries being sent now")
+        self.errors = self.counter(
+            "a4c_webhooks_errors", "Errors by kind", ["kind"], preset=ERROR_KINDS
         )
-        self.in_flight = Gauge("a4c_webhooks_in_flight", "Deliveries being sent now", registry=r)
-        self.errors = Counter("a4c_webhooks_errors", "Errors by kind", ["kind"], registry=r)
-        for kind in ERROR_KINDS:
-            self.errors.labels(kind=kind)
-        self.heartbeat = Gauge(
+        self.heartbeat = self.gauge(
             "a4c_webhooks_heartbeat_timestamp_seconds",
             "Unix time of the loop's last beat (also idle or standing by)",
-            registry=r,
         )
-        self.active = Gauge(
-            "a4c_webhooks_active", "1 while this replica holds the delivery lock", registry=r
+        self.active = self.gauge(
+            "a4c_webhooks_active", "1 while this replica holds the delivery lock"
         )
 
     def update(self, gauges: Gauges) -> None:

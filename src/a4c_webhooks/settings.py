@@ -15,13 +15,13 @@ unless ``WEBHOOK_ALLOW_PRIVATE_ADDRESSES`` is true (development, tests).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator
 
 from a4c_service.logs import LogFormat, LogLevel
 from a4c_service.probes import DEFAULT_HOST as PROBE_HOST
-from a4c_service.settings import read_settings
+from a4c_service.settings import lowercase, read_settings, uppercase
 from a4c_webhooks.schedule import DEFAULT_SCHEDULE, ScheduleError, parse_schedule
 from a4c_webhooks.sealing import SecretKeys, SecretKeysError
 from a4c_webhooks.transport import OutboundPolicy
@@ -44,10 +44,23 @@ def _duration(text: str) -> float:
     return seconds
 
 
+def _key_ring(value: SecretStr) -> SecretStr:
+    try:
+        SecretKeys.parse(value.get_secret_value())
+    except SecretKeysError as error:
+        # The parser's words name key ids at most; drop its own variable prefix.
+        raise ValueError(str(error).removeprefix("WEBHOOK_SECRET_KEYS: ")) from None
+    return value
+
+
+# ``WEBHOOK_SECRET_KEYS`` as the daemon and the API read it: a key ring that opens.
+SecretKeysText = Annotated[SecretStr, AfterValidator(_key_ring)]
+
+
 class WebhookSettings(TemporalSettings):
     """Field ``x_y`` is variable ``X_Y``."""
 
-    webhook_secret_keys: SecretStr
+    webhook_secret_keys: SecretKeysText
     webhooks_mode: WebhooksMode = "production"
     webhook_allow_private_addresses: bool = False
     webhook_retry_schedule: tuple[float, ...] = DEFAULT_SCHEDULE
@@ -68,25 +81,8 @@ class WebhookSettings(TemporalSettings):
     log_level: LogLevel = "INFO"
     log_format: LogFormat = "json"
 
-    @field_validator("webhooks_mode", "log_format", mode="before")
-    @classmethod
-    def _lower(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) else value
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper(cls, value: Any) -> Any:
-        return value.strip().upper() if isinstance(value, str) else value
-
-    @field_validator("webhook_secret_keys")
-    @classmethod
-    def _keys(cls, value: SecretStr) -> SecretStr:
-        try:
-            SecretKeys.parse(value.get_secret_value())
-        except SecretKeysError as error:
-            # The parser's words name key ids at most; drop its own variable prefix.
-            raise ValueError(str(error).removeprefix("WEBHOOK_SECRET_KEYS: ")) from None
-        return value
+    _lowercase = field_validator("webhooks_mode", "log_format", mode="before")(lowercase)
+    _uppercase = field_validator("log_level", mode="before")(uppercase)
 
     @field_validator("webhook_retry_schedule", mode="before")
     @classmethod
@@ -134,6 +130,7 @@ def load_settings(environ: Mapping[str, str]) -> WebhookSettings:
 __all__ = [
     "DEFAULT_CONCURRENCY",
     "DEFAULT_DISABLE_AFTER",
+    "SecretKeysText",
     "WebhookSettings",
     "WebhooksMode",
     "load_settings",

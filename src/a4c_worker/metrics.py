@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 from temporalio import activity, workflow
 from temporalio.exceptions import ApplicationError, is_cancelled_exception
 from temporalio.worker import (
@@ -27,7 +27,7 @@ from temporalio.worker import (
     WorkflowInterceptorClassInput,
 )
 
-from a4c_service.metrics import register_process_collectors
+from a4c_service.metrics import ProcessMetrics
 from a4c_worker.contracts import CompensationOutcome, InvitationOutcome, MailOutcome, SendMailInput
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.bootstrap_progress import (
@@ -53,97 +53,81 @@ BOOTSTRAP_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 21
 DNS_VERIFICATION_BUCKETS = (0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600, 1200, 3600)
 
 
-class WorkerMetrics:
+class WorkerMetrics(ProcessMetrics):
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
-        r = self.registry
-        register_process_collectors(r)
-        self.activities_started = Counter(
+        super().__init__(registry)
+        self.activities_started = self.counter(
             "a4c_worker_activities_started",
             "Activity attempts started, by activity type.",
             ["activity_type"],
-            registry=r,
         )
-        self.activities_failed = Counter(
+        self.activities_failed = self.counter(
             "a4c_worker_activities_failed",
             "Activity attempts that raised, by activity type and error type.",
             ["activity_type", "error_type"],
-            registry=r,
         )
-        self.activity_seconds = Histogram(
+        self.activity_seconds = self.histogram(
             "a4c_worker_activity_seconds",
             "Duration of activity attempts, by activity type.",
             ["activity_type"],
-            registry=r,
         )
-        self.activities_running = Gauge(
+        self.activities_running = self.gauge(
             "a4c_worker_activities_running",
             "Activity attempts running now.",
-            registry=r,
         )
-        self.workflows_started = Counter(
+        self.workflows_started = self.counter(
             "a4c_worker_workflows_started",
             "Workflow executions this worker ran for the first time, by workflow type.",
             ["workflow_type"],
-            registry=r,
         )
-        self.bootstraps = Counter(
+        self.bootstraps = self.counter(
             "a4c_worker_bootstraps",
             "Organization bootstraps ended, by outcome: completed; compensated (failed at a "
             "step, and every undo succeeded); failed (any other failure: an undo failed, or "
             "the input was refused before any step); cancelled.",
             ["outcome"],
-            registry=r,
         )
-        self.bootstrap_seconds = Histogram(
+        self.bootstrap_seconds = self.histogram(
             "a4c_worker_bootstrap_duration_seconds",
             "Time from a bootstrap's start to its end (workflow time), by outcome.",
             ["outcome"],
             buckets=BOOTSTRAP_BUCKETS,
-            registry=r,
         )
-        self.bootstrap_compensations = Counter(
+        self.bootstrap_compensations = self.counter(
             "a4c_worker_bootstrap_compensations",
             "Undo actions run by failed or cancelled bootstraps, by undo and outcome "
             "(done, nothing_to_do, failed).",
             ["undo", "outcome"],
-            registry=r,
         )
-        self.dns_configuration_failures = Counter(
+        self.dns_configuration_failures = self.counter(
             "a4c_worker_dns_configuration_failures",
             "Bootstraps that failed at a DNS step (configure_dns, verify_dns, "
             "record_dns_verified), by step and error type.",
             ["step", "error_type"],
-            registry=r,
         )
-        self.dns_verification_seconds = Histogram(
+        self.dns_verification_seconds = self.histogram(
             "a4c_worker_dns_verification_seconds",
             "Time from the first DNS verification attempt to the record found visible.",
             buckets=DNS_VERIFICATION_BUCKETS,
-            registry=r,
         )
-        self.invitations_issued = Counter(
+        self.invitations_issued = self.counter(
             "a4c_worker_invitations_issued",
             "Invitations issued (stored).",
-            registry=r,
         )
-        self.invitations_sent = Counter(
+        self.invitations_sent = self.counter(
             "a4c_worker_invitations_sent",
             "Invitation mails handed to the mail provider, by kind (invitation, reminder).",
             ["kind"],
-            registry=r,
         )
-        self.invitations_closed = Counter(
+        self.invitations_closed = self.counter(
             "a4c_worker_invitations_closed",
             "Invitations closed, by outcome (accepted, revoked, expired).",
             ["outcome"],
-            registry=r,
         )
-        self.accept_proofs_refused = Counter(
+        self.accept_proofs_refused = self.counter(
             "a4c_worker_accept_proofs_refused",
             "Invitation accepts refused for a wrong token, by refusal type.",
             ["refusal"],
-            registry=r,
         )
 
     def count_refused_accept(self, refusal: str) -> None:

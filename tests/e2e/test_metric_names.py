@@ -31,8 +31,8 @@ from a4c_worker.workflows.models import BootstrapInput
 from tests.api.test_service import api_process  # noqa: F401  (the fixture, reused)
 from tests.projector.conftest import Daemon, parse_metrics
 from tests.support import free_port, wait_for
-from tests.webhooks.delivery_support import World, world  # noqa: F401  (the fixture)
-from tests.webhooks.test_daemon_kill import DaemonProcess
+from tests.webhooks.conftest import world  # noqa: F401  (the fixture)
+from tests.webhooks.delivery_support import WebhooksDaemon, World
 from tests.worker.test_cli import start_worker, stop_worker, worker_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,7 +117,7 @@ async def test_the_rules_and_panels_use_only_metrics_the_processes_export(
     # public event projected): active and its database gauges readable once /ready.
     world.activity(world.organization("metric-names"), 1)
     world.project()
-    webhooks = DaemonProcess(world.env())
+    webhooks = WebhooksDaemon(world.env())
     try:
         # Through the worker once, so the SDK's workflow and activity metrics exist.
         spec = BootstrapInput.model_validate(

@@ -255,8 +255,9 @@ def parse_metrics(text: str) -> dict[str, float]:
     return samples
 
 
-class Daemon:
-    """``a4c-projector run`` in its own process, with its probes on a port it chose.
+class DaemonProcess:
+    """A daemon's ``run`` in its own process (``proc``, its pipes text), with its probes on
+    a port it chose: ``a4c-projector``'s (:class:`Daemon`), ``a4c-webhooks``'.
 
     The daemon binds port 0 and logs the port it got: a port picked by the test and
     bound later by the daemon can be taken meanwhile (by any outgoing connection on the
@@ -265,9 +266,8 @@ class Daemon:
     and a daemon that died says so (with its stderr) instead of a probe timing out.
     """
 
-    def __init__(self, env: dict[str, str], *args: str, **extra: str) -> None:
-        settings = {"PROJECTOR_HTTP_PORT": "0", "PROJECTOR_POLL_INTERVAL": "0.1"}
-        self.proc = projector_cli(env, "run", *args, **{**settings, **extra})
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
         self._lines: list[str] = []
         self._drains = [
             threading.Thread(target=self._drain, args=(stream, lines), daemon=True)
@@ -339,6 +339,14 @@ class Daemon:
         if self.proc.poll() is None:
             self.kill()
         self.wait(10)
+
+
+class Daemon(DaemonProcess):
+    """``a4c-projector run``, polling every 0.1 s."""
+
+    def __init__(self, env: dict[str, str], *args: str, **extra: str) -> None:
+        settings = {"PROJECTOR_HTTP_PORT": "0", "PROJECTOR_POLL_INTERVAL": "0.1"}
+        super().__init__(projector_cli(env, "run", *args, **{**settings, **extra}))
 
 
 def tracked_position(store: Store, projection: str = "a4c") -> int:

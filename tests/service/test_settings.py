@@ -4,15 +4,16 @@ mistake by variable, never the value."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import pytest
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from a4c_api.settings import load_settings as load_api
 from a4c_domain.errors import ConfigurationError
 from a4c_projector.settings import load_settings as load_projector
-from a4c_service.settings import SettingsError, read_settings
+from a4c_service.settings import SettingsError, lowercase, read_settings, uppercase
+from a4c_webhooks.settings import load_settings as load_webhooks
 from a4c_worker.config import load_settings as load_worker
 
 
@@ -65,3 +66,81 @@ def test_every_process_reports_its_settings_the_same_way(process: str) -> None:
         ("LOG_FORMAT", "must be 'json' or 'text'"),
     ]
     assert "lots" not in str(caught.value) and "xml" not in str(caught.value)
+
+
+CHOICES: dict[str, tuple[Callable[[Mapping[str, str]], Any], dict[str, str], str, str]] = {
+    "projector": (load_projector, {"PROJECTOR_LOG_LEVEL": " warning "}, "log_level", "WARNING"),
+    "api": (load_api, {"API_MODE": " Development "}, "api_mode", "development"),
+    "webhooks": (
+        load_webhooks,
+        {"WEBHOOK_SECRET_KEYS": "k1:" + "A" * 43 + "=", "WEBHOOKS_MODE": "DEVELOPMENT"},
+        "webhooks_mode",
+        "development",
+    ),
+}
+
+
+@pytest.mark.parametrize("process", sorted(CHOICES))
+def test_a_choice_is_read_in_any_case_blanks_around_it_ignored(process: str) -> None:
+    """Each process folds its choices with the same validators (Lowercase, Uppercase)."""
+    load, environ, field, expected = CHOICES[process]
+    settings = load(environ | {"LOG_FORMAT": " TEXT"})
+    assert (getattr(settings, field), settings.log_format) == (expected, "text")
+
+
+class Folded(BaseModel):
+    mode: Literal["on", "off"] = "off"
+    level: Literal["INFO", "DEBUG"] = "INFO"
+    port: int = 80
+
+    _lowercase = field_validator("mode", "port", mode="before")(lowercase)
+    _uppercase = field_validator("level", mode="before")(uppercase)
+
+
+class Reordered(BaseModel):
+    """The same choices as Folded's in another order: its messages keep its order."""
+
+    mode: Literal["off", "on"] = "off"
+
+    _lowercase = field_validator("mode", mode="before")(lowercase)
+
+
+def test_lowercase_and_uppercase_fold_text_only() -> None:
+    settings = read_settings(Folded, {"MODE": " On", "LEVEL": "debug ", "PORT": "81"})
+    assert (settings.mode, settings.level, settings.port) == ("on", "DEBUG", 81)
+    assert Folded.model_validate({"port": 82}).port == 82  # not text: left as it is
+    for model, message in ((Folded, "must be 'on' or 'off'"), (Reordered, "must be 'off' or 'on'")):
+        with pytest.raises(SettingsError) as caught:
+            read_settings(model, {"MODE": "maybe"})
+        assert caught.value.problems == [("MODE", message)]
+
+
+@pytest.mark.parametrize("process", ["api", "webhooks"])
+def test_the_api_and_the_daemon_read_the_webhook_key_ring_alike(process: str) -> None:
+    """One rule for ``WEBHOOK_SECRET_KEYS`` (a4c_webhooks.settings.SecretKeysText): a ring
+    that opens, its mistakes named by key id, never by key."""
+    load, environ = (
+        (load_api, {"API_MODE": "development"})
+        if process == "api"
+        else (
+            load_webhooks,
+            {},
+        )
+    )
+    with pytest.raises(SettingsError) as caught:
+        load(environ | {"WEBHOOK_SECRET_KEYS": "k1:not-base64!"})
+    assert caught.value.problems == [("WEBHOOK_SECRET_KEYS", "key 'k1' is not base64")]
+    assert "not-base64" not in str(caught.value)
+    ring = load(environ | {"WEBHOOK_SECRET_KEYS": "k1:" + "A" * 43 + "="}).webhook_secret_keys
+    assert ring is not None and ring.get_secret_value().startswith("k1:")
+
+
+def test_each_process_names_its_own_choices_in_its_own_order() -> None:
+    """The API's and the daemon's modes are the same two values in another order."""
+    with pytest.raises(SettingsError) as api:
+        load_api({"API_MODE": "staging"})
+    keys = "k1:" + "A" * 43 + "="
+    with pytest.raises(SettingsError) as webhooks:
+        load_webhooks({"WEBHOOK_SECRET_KEYS": keys, "WEBHOOKS_MODE": "staging"})
+    assert ("API_MODE", "must be 'development' or 'production'") in api.value.problems
+    assert webhooks.value.problems == [("WEBHOOKS_MODE", "must be 'production' or 'development'")]

@@ -1,6 +1,7 @@
 """What the delivery tests share: a store with organizations and endpoints, projected; the
 daemon in-process (on a thread with its own event loop) or as a real process; the
-public events an endpoint should get, read from the projector's feed."""
+public events an endpoint should get, read from the projector's feed. The fixtures over
+them (``world``, ``running``) are in this directory's conftest."""
 
 from __future__ import annotations
 
@@ -11,20 +12,19 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-import pytest
-
 from a4c_domain import OnboardingApplication
+from a4c_domain.errors import ConcurrencyError
 from a4c_projector.queries import ReadModel
 from a4c_webhooks.daemon import Daemon, DaemonOptions
 from a4c_webhooks.sealing import SecretKeys
 from a4c_webhooks.signing import new_secret
 from a4c_webhooks.transport import OutboundPolicy
-from tests.projector.conftest import ROOT, Store, catch_up_past_gaps, make_pg_store
+from tests.projector.conftest import ROOT, DaemonProcess, Store, catch_up_past_gaps, make_pg_store
+from tests.webhooks.receiver import Receiver
 
 TEST_SCHEDULE = (0.0, 0.2, 0.4)  # three attempts, then the stream parks
 
@@ -55,15 +55,22 @@ class World:
         return view.id
 
     def activity(self, organization_id: UUID, n: int, prefix: str = "user") -> None:
-        """``n`` public events of the organization (invitations)."""
+        """``n`` public events of the organization (invitations), each retried while
+        another writer wins the race for the organization (two writers of one
+        organization conflict, by design)."""
         for i in range(n):
-            self.app.invite(
-                organization_id=organization_id,
-                email=f"{prefix}{i}@example.com",
-                role="member",
-                first_name="A",
-                last_name="B",
-            )
+            while True:
+                try:
+                    self.app.invite(
+                        organization_id=organization_id,
+                        email=f"{prefix}{i}@example.com",
+                        role="member",
+                        first_name="A",
+                        last_name="B",
+                    )
+                    break
+                except ConcurrencyError:
+                    continue
 
     def endpoint(
         self,
@@ -86,6 +93,19 @@ class World:
             secret=self.keys.seal(secret),
         )
         return view.id, secret
+
+    def subscribed(
+        self, receiver: Receiver, events: int, *, owned: bool = False
+    ) -> tuple[UUID, UUID]:
+        """Organization ``alpha`` with ``events`` public events, projected, and an endpoint
+        delivering them to ``receiver``, which holds its secret (``owned``: alpha's own
+        endpoint, else the platform's): ``(alpha, endpoint)``."""
+        alpha = self.organization("alpha")
+        endpoint, secret = self.endpoint(receiver.url, owner_id=alpha if owned else None)
+        receiver.secrets = [secret]
+        self.activity(alpha, events)
+        self.project()
+        return alpha, endpoint
 
     def project(self) -> None:
         projector = self.store.projector()
@@ -128,13 +148,6 @@ class World:
 
 def make_world(schema: str, **env: str) -> World:
     return World(make_pg_store(schema, **env), secret_keys_text())
-
-
-@pytest.fixture
-def world(pg_schema: str) -> Iterator[World]:
-    made = make_world(pg_schema)
-    yield made
-    made.app.close()
 
 
 class RecordingDisabler:
@@ -182,16 +195,6 @@ class RunningDaemon:
         self._loop.close()
 
 
-@pytest.fixture
-def running(world: World) -> Iterator[list[RunningDaemon]]:
-    """Daemons a test starts (``running.append(RunningDaemon(world))``), stopped after."""
-    started: list[RunningDaemon] = []
-    yield started
-    for daemon in started:
-        if daemon._thread.is_alive():
-            daemon.stop()
-
-
 def webhooks_cli(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     """``python -m a4c_webhooks ARGS`` from the source tree, with exactly ``env``."""
     return subprocess.Popen(
@@ -208,3 +211,10 @@ def run_cli(env: dict[str, str], *args: str, timeout: float = 60) -> tuple[int, 
     proc = webhooks_cli(env, *args)
     out, err = proc.communicate(timeout=timeout)
     return proc.returncode, out, err
+
+
+class WebhooksDaemon(DaemonProcess):
+    """``a4c-webhooks run`` as a real process, with exactly ``env``."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        super().__init__(webhooks_cli(env, "run"))

@@ -11,9 +11,7 @@ from a4c_service.settings import SettingsError
 from a4c_webhooks.schedule import DEFAULT_SCHEDULE
 from a4c_webhooks.settings import DEFAULT_DISABLE_AFTER, load_settings
 from a4c_worker.codec import PayloadKeys
-from tests.webhooks.delivery_support import World, run_cli, secret_keys_text, world
-
-__all__ = ["world"]  # fixture
+from tests.webhooks.delivery_support import World, run_cli, secret_keys_text
 
 
 def test_defaults_and_durations() -> None:

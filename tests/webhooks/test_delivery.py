@@ -18,31 +18,22 @@ from typing import Any
 from uuid import UUID
 
 from a4c_domain import ALL_ORGANIZATIONS
-from a4c_domain.errors import ConcurrencyError
 from a4c_projector.engine.runner import Runner, RunnerOptions
 from a4c_projector.queries import ReadModel
 from a4c_webhooks.signing import new_secret
 from tests.servers.postgres import fresh_schema, pg_conninfo
 from tests.support import wait_for
-from tests.webhooks.delivery_support import (
-    RunningDaemon,
-    World,
-    make_world,
-    run_cli,
-    running,
-    world,
-)
+from tests.webhooks.delivery_support import RunningDaemon, World, make_world, run_cli
 from tests.webhooks.receiver import Answer, Receiver
-
-__all__ = ["running", "world"]  # fixtures
 
 
 def organization_of(event: dict[str, Any]) -> str:
     return str(event["organization"]["id"])
 
 
-def test_each_event_once_in_order_signed(world: World, running: list[RunningDaemon]) -> None:
-    receiver = Receiver([])
+def test_each_event_once_in_order_signed(
+    world: World, running: list[RunningDaemon], receiver: Receiver
+) -> None:
     alpha, beta = world.organization("alpha"), world.organization("beta")
     everything, secret = world.endpoint(receiver.url, "everything")
     only_beta, beta_secret = world.endpoint(receiver.url, "beta", organization_id=beta)
@@ -61,29 +52,24 @@ def test_each_event_once_in_order_signed(world: World, running: list[RunningDaem
     ]
     total = sum(len(ids) for ids in wanted)
     assert all(wanted)
-    try:
-        running.append(RunningDaemon(world))
-        receiver.wait_delivered(total)
-        time.sleep(0.5)  # nothing more, nothing twice
-        got = receiver.snapshot()
-        assert len(got) == total
-        # Each request verifies with its endpoint's secret and no other; an endpoint gets
-        # its events once each, each organization's in feed order (the streams of two
-        # organizations go side by side).
-        for n, ids in enumerate(wanted):
-            mine = [r for r in got if r.verified[n]]
-            assert all(sum(r.verified) == 1 for r in mine)
-            assert sorted(r.webhook_id for r in mine) == sorted(ids)
-            for organization in (alpha, beta):
-                theirs = [
-                    r.webhook_id for r in mine if organization_of(r.event) == str(organization)
-                ]
-                assert theirs == [e for e in ids if e in set(world.feed(organization))]
-        # The body is the feed's, byte for byte; webhook-id is the event's id.
-        feed = {json.loads(body)["id"]: body.encode() for body in _bodies(world)}
-        assert all(r.body == feed[r.webhook_id] for r in got)
-    finally:
-        receiver.close()
+    running.append(RunningDaemon(world))
+    receiver.wait_delivered(total)
+    time.sleep(0.5)  # nothing more, nothing twice
+    got = receiver.snapshot()
+    assert len(got) == total
+    # Each request verifies with its endpoint's secret and no other; an endpoint gets
+    # its events once each, each organization's in feed order (the streams of two
+    # organizations go side by side).
+    for n, ids in enumerate(wanted):
+        mine = [r for r in got if r.verified[n]]
+        assert all(sum(r.verified) == 1 for r in mine)
+        assert sorted(r.webhook_id for r in mine) == sorted(ids)
+        for organization in (alpha, beta):
+            theirs = [r.webhook_id for r in mine if organization_of(r.event) == str(organization)]
+            assert theirs == [e for e in ids if e in set(world.feed(organization))]
+    # The body is the feed's, byte for byte; webhook-id is the event's id.
+    feed = {json.loads(body)["id"]: body.encode() for body in _bodies(world)}
+    assert all(r.body == feed[r.webhook_id] for r in got)
 
 
 def _bodies(world: World) -> list[str]:
@@ -92,14 +78,9 @@ def _bodies(world: World) -> list[str]:
 
 
 def test_failures_are_retried_in_order_and_retry_after_is_honoured(
-    world: World, running: list[RunningDaemon]
+    world: World, running: list[RunningDaemon], receiver: Receiver
 ) -> None:
-    receiver = Receiver([])
-    alpha = world.organization("alpha")
-    endpoint, secret = world.endpoint(receiver.url)
-    receiver.secrets = [secret]
-    world.activity(alpha, 3)
-    world.project()
+    _, endpoint = world.subscribed(receiver, 3)
     expected = world.expected(endpoint)
     # First event: 500, then 429 asking for 1 s (the schedule would wait 0.4 s), then ok.
     # Second: a hang past the daemon's 2 s timeout, then ok.
@@ -109,23 +90,19 @@ def test_failures_are_retried_in_order_and_retry_after_is_honoured(
         Answer(200),
         Answer(200, hang=3.0),
     )
-    try:
-        running.append(RunningDaemon(world, schedule=(0.0, 0.2, 0.4, 0.4)))
-        assert receiver.wait_delivered(len(expected)) == expected
-        got = receiver.snapshot()
-        ids = [r.webhook_id for r in got]
-        assert ids[:3] == [expected[0]] * 3  # the same webhook-id each time
-        assert got[2].at - got[1].at >= 0.95  # Retry-After, not the schedule's 0.4 s
-        assert ids[3:5] == [expected[1]] * 2  # the hung one sent again
-        assert all(r.verified == (True,) for r in got)
-    finally:
-        receiver.close()
+    running.append(RunningDaemon(world, schedule=(0.0, 0.2, 0.4, 0.4)))
+    assert receiver.wait_delivered(len(expected)) == expected
+    got = receiver.snapshot()
+    ids = [r.webhook_id for r in got]
+    assert ids[:3] == [expected[0]] * 3  # the same webhook-id each time
+    assert got[2].at - got[1].at >= 0.95  # Retry-After, not the schedule's 0.4 s
+    assert ids[3:5] == [expected[1]] * 2  # the hung one sent again
+    assert all(r.verified == (True,) for r in got)
 
 
 def test_an_exhausted_stream_parks_others_flow_and_retry_unparks(
-    world: World, running: list[RunningDaemon]
+    world: World, running: list[RunningDaemon], receiver: Receiver
 ) -> None:
-    receiver = Receiver([])
     alpha, beta = world.organization("alpha"), world.organization("beta")
     endpoint, secret = world.endpoint(receiver.url)
     receiver.secrets = [secret]
@@ -136,37 +113,34 @@ def test_an_exhausted_stream_parks_others_flow_and_retry_unparks(
     world.project()
     alpha_expected = world.expected(endpoint, alpha)
     beta_expected = world.expected(endpoint, beta)
-    try:
-        running.append(RunningDaemon(world))
-        receiver.wait_for(
-            lambda got: [r.webhook_id for r in got if r.answered.status == 200] == beta_expected,
-            what="beta's events",
-        )
-        wait_for(lambda: _streams(world) != [], what="alpha's stream parked")
-        wait_for(lambda: _streams(world)[0]["state"] == "parked", what="parked")
-        (stream,) = _streams(world)
-        assert stream["organization_id"] == str(alpha)
-        assert stream["endpoint_id"] == str(endpoint)
-        assert stream["head_attempts"] == 3 and stream["last_status"] == 500
-        attempts = [r.webhook_id for r in receiver.snapshot() if r.answered.status == 500]
-        assert attempts == [alpha_expected[0]] * 3  # never alpha's second while parked
-        time.sleep(0.5)
-        assert len(receiver.snapshot()) == len(beta_expected) + 3  # parked: nothing sent
+    running.append(RunningDaemon(world))
+    receiver.wait_for(
+        lambda got: [r.webhook_id for r in got if r.answered.status == 200] == beta_expected,
+        what="beta's events",
+    )
+    wait_for(lambda: _streams(world) != [], what="alpha's stream parked")
+    wait_for(lambda: _streams(world)[0]["state"] == "parked", what="parked")
+    (stream,) = _streams(world)
+    assert stream["organization_id"] == str(alpha)
+    assert stream["endpoint_id"] == str(endpoint)
+    assert stream["head_attempts"] == 3 and stream["last_status"] == 500
+    attempts = [r.webhook_id for r in receiver.snapshot() if r.answered.status == 500]
+    assert attempts == [alpha_expected[0]] * 3  # never alpha's second while parked
+    time.sleep(0.5)
+    assert len(receiver.snapshot()) == len(beta_expected) + 3  # parked: nothing sent
 
-        receiver.rule = None
-        code, out, err = run_cli(
-            world.env(), "retry", "--endpoint", str(endpoint), "--organization", str(alpha)
-        )
-        assert code == 0, err
-        assert "unparked 1 stream" in out
-        # Beta's were all delivered before; now alpha's follow, in order, each once.
-        total = len(beta_expected) + len(alpha_expected)
-        assert receiver.wait_delivered(total) == beta_expected + alpha_expected
-        assert _streams(world) == []
-        code, out, _ = run_cli(world.env(), "retry", "--endpoint", str(endpoint))
-        assert code == 1 and "unparked 0 streams" in out
-    finally:
-        receiver.close()
+    receiver.rule = None
+    code, out, err = run_cli(
+        world.env(), "retry", "--endpoint", str(endpoint), "--organization", str(alpha)
+    )
+    assert code == 0, err
+    assert "unparked 1 stream" in out
+    # Beta's were all delivered before; now alpha's follow, in order, each once.
+    total = len(beta_expected) + len(alpha_expected)
+    assert receiver.wait_delivered(total) == beta_expected + alpha_expected
+    assert _streams(world) == []
+    code, out, _ = run_cli(world.env(), "retry", "--endpoint", str(endpoint))
+    assert code == 1 and "unparked 0 streams" in out
 
 
 def _streams(world: World) -> list[dict[str, Any]]:
@@ -177,164 +151,108 @@ def _streams(world: World) -> list[dict[str, Any]]:
 
 
 def test_a_receiver_that_is_down_parks_then_gets_everything_after_retry(
-    world: World, running: list[RunningDaemon]
+    world: World, running: list[RunningDaemon], receiver: Receiver
 ) -> None:
-    receiver = Receiver([])
-    alpha = world.organization("alpha")
-    endpoint, secret = world.endpoint(receiver.url)
-    receiver.secrets = [secret]
+    _, endpoint = world.subscribed(receiver, 2)
     receiver.down()
-    world.activity(alpha, 2)
-    world.project()
-    try:
-        running.append(RunningDaemon(world))
-        wait_for(lambda: [s["state"] for s in _streams(world)] == ["parked"], what="stream parked")
-        (stream,) = _streams(world)
-        assert "cannot connect" in stream["last_error"]
-        receiver.up()
-        code, out, err = run_cli(world.env(), "streams")
-        assert code == 0 and "parked" in out and str(endpoint) in out, err
-        assert run_cli(world.env(), "retry", "--endpoint", str(endpoint))[0] == 0
-        assert receiver.wait_delivered(len(world.expected(endpoint))) == world.expected(endpoint)
-    finally:
-        receiver.close()
+    running.append(RunningDaemon(world))
+    wait_for(lambda: [s["state"] for s in _streams(world)] == ["parked"], what="stream parked")
+    (stream,) = _streams(world)
+    assert "cannot connect" in stream["last_error"]
+    receiver.up()
+    code, out, err = run_cli(world.env(), "streams")
+    assert code == 0 and "parked" in out and str(endpoint) in out, err
+    assert run_cli(world.env(), "retry", "--endpoint", str(endpoint))[0] == 0
+    assert receiver.wait_delivered(len(world.expected(endpoint))) == world.expected(endpoint)
 
 
 def test_410_disables_the_endpoint_and_tells_its_admins(
-    world: World, running: list[RunningDaemon]
+    world: World, running: list[RunningDaemon], receiver: Receiver
 ) -> None:
-    receiver = Receiver([])
-    alpha = world.organization("alpha")
-    endpoint, secret = world.endpoint(receiver.url, owner_id=alpha)
-    receiver.secrets = [secret]
+    alpha, endpoint = world.subscribed(receiver, 3, owned=True)
     receiver.default = Answer(410)
-    world.activity(alpha, 3)
-    world.project()
-    try:
-        daemon = RunningDaemon(world)
-        running.append(daemon)
-        wait_for(lambda: daemon.disabler.requests != [], what="a disable")
-        time.sleep(0.5)
-        ((disabled, reason, notify),) = daemon.disabler.requests
-        assert disabled == endpoint
-        assert "410" in reason
-        assert notify == [f"admin@{alpha}.example"]
-        assert len(receiver.snapshot()) == 1  # held back once gone
-    finally:
-        receiver.close()
+    daemon = RunningDaemon(world)
+    running.append(daemon)
+    wait_for(lambda: daemon.disabler.requests != [], what="a disable")
+    time.sleep(0.5)
+    ((disabled, reason, notify),) = daemon.disabler.requests
+    assert disabled == endpoint
+    assert "410" in reason
+    assert notify == [f"admin@{alpha}.example"]
+    assert len(receiver.snapshot()) == 1  # held back once gone
 
 
 def test_a_stream_failing_too_long_disables_the_endpoint(
-    world: World, running: list[RunningDaemon]
+    world: World, running: list[RunningDaemon], receiver: Receiver
 ) -> None:
-    receiver = Receiver([])
-    alpha = world.organization("alpha")
-    endpoint, secret = world.endpoint(receiver.url)
-    receiver.secrets = [secret]
+    _, endpoint = world.subscribed(receiver, 1)
     receiver.default = Answer(503)
-    world.activity(alpha, 1)
-    world.project()
-    try:
-        daemon = RunningDaemon(world, schedule=(0.0, 0.3, 0.3, 0.3, 0.3), disable_after=0.5)
-        running.append(daemon)
-        wait_for(lambda: daemon.disabler.requests != [], what="a disable")
-        ((disabled, reason, notify),) = daemon.disabler.requests
-        assert disabled == endpoint
-        assert "failed for more than" in reason
-        assert notify == []  # the platform's endpoint: no organization's admins
-    finally:
-        receiver.close()
+    daemon = RunningDaemon(world, schedule=(0.0, 0.3, 0.3, 0.3, 0.3), disable_after=0.5)
+    running.append(daemon)
+    wait_for(lambda: daemon.disabler.requests != [], what="a disable")
+    ((disabled, reason, notify),) = daemon.disabler.requests
+    assert disabled == endpoint
+    assert "failed for more than" in reason
+    assert notify == []  # the platform's endpoint: no organization's admins
 
 
 def test_rotation_signs_with_both_secrets_during_the_overlap(
-    world: World, running: list[RunningDaemon]
+    world: World, running: list[RunningDaemon], receiver: Receiver
 ) -> None:
-    receiver = Receiver([])
     alpha = world.organization("alpha")
     endpoint, old = world.endpoint(receiver.url)
     new = new_secret()
     receiver.secrets = [old, new]
     world.activity(alpha, 1, prefix="before")
     world.project()
-    try:
-        running.append(RunningDaemon(world))
-        first = receiver.wait_delivered(len(world.expected(endpoint)))
-        assert {r.verified for r in receiver.snapshot()} == {(True, False)}
-        world.app.rotate_webhook_secret(
-            scope=ALL_ORGANIZATIONS,
-            endpoint_id=endpoint,
-            secret=world.keys.seal(new),
-            previous_secret_expires_at=datetime.now(UTC) + timedelta(hours=1),
-        )
-        world.activity(alpha, 2, prefix="after")
-        world.project()
-        expected = world.expected(endpoint)
-        assert receiver.wait_delivered(len(expected)) == expected
-        later = receiver.snapshot()[len(first) :]
-        assert later and all(r.verified == (True, True) for r in later)
-    finally:
-        receiver.close()
+    running.append(RunningDaemon(world))
+    first = receiver.wait_delivered(len(world.expected(endpoint)))
+    assert {r.verified for r in receiver.snapshot()} == {(True, False)}
+    world.app.rotate_webhook_secret(
+        scope=ALL_ORGANIZATIONS,
+        endpoint_id=endpoint,
+        secret=world.keys.seal(new),
+        previous_secret_expires_at=datetime.now(UTC) + timedelta(hours=1),
+    )
+    world.activity(alpha, 2, prefix="after")
+    world.project()
+    expected = world.expected(endpoint)
+    assert receiver.wait_delivered(len(expected)) == expected
+    later = receiver.snapshot()[len(first) :]
+    assert later and all(r.verified == (True, True) for r in later)
 
 
 def test_replay_resends_a_range_with_the_same_ids_in_order(
-    world: World, running: list[RunningDaemon]
+    world: World, running: list[RunningDaemon], receiver: Receiver
 ) -> None:
-    receiver = Receiver([])
-    alpha = world.organization("alpha")
-    endpoint, secret = world.endpoint(receiver.url)
-    receiver.secrets = [secret]
-    world.activity(alpha, 4)
-    world.project()
+    _, endpoint = world.subscribed(receiver, 4)
     expected = world.expected(endpoint)
     since = world.enabled_since(endpoint)
-    try:
-        running.append(RunningDaemon(world))
-        assert receiver.wait_delivered(len(expected)) == expected
-        positions = _positions(world, since)
-        code, out, err = run_cli(
-            world.env(),
-            "replay",
-            "--endpoint",
-            str(endpoint),
-            "--after",
-            str(positions[0]),
-            "--until",
-            str(positions[2]),
-        )
-        assert code == 0, err
-        assert "queued 2 deliveries" in out
-        assert receiver.wait_delivered(len(expected) + 2)[len(expected) :] == expected[1:3]
-        code, out, err = run_cli(
-            world.env(), "replay", "--endpoint", str(endpoint), "--since", "2000-01-01T00:00:00Z"
-        )
-        assert code == 0, err
-        everything = world.feed()
-        total = len(expected) + 2 + len(everything)
-        assert receiver.wait_delivered(total)[len(expected) + 2 :] == everything
-        code, _, err = run_cli(
-            world.env(), "replay", "--endpoint", str(UUID(int=1)), "--after", "0"
-        )
-        assert code == 1 and "no endpoint" in err
-    finally:
-        receiver.close()
-
-
-def _invite_many(world: World, organization: UUID, prefix: str, count: int) -> None:
-    """``count`` invitations, each retried while another writer wins the race for the
-    organization (two writers of one organization conflict, by design)."""
-    for n in range(count):
-        while True:
-            try:
-                world.app.invite(
-                    organization_id=organization,
-                    email=f"{prefix}{n}@example.com",
-                    role="member",
-                    first_name="A",
-                    last_name="B",
-                )
-                break
-            except ConcurrencyError:
-                continue
+    running.append(RunningDaemon(world))
+    assert receiver.wait_delivered(len(expected)) == expected
+    positions = _positions(world, since)
+    code, out, err = run_cli(
+        world.env(),
+        "replay",
+        "--endpoint",
+        str(endpoint),
+        "--after",
+        str(positions[0]),
+        "--until",
+        str(positions[2]),
+    )
+    assert code == 0, err
+    assert "queued 2 deliveries" in out
+    assert receiver.wait_delivered(len(expected) + 2)[len(expected) :] == expected[1:3]
+    code, out, err = run_cli(
+        world.env(), "replay", "--endpoint", str(endpoint), "--since", "2000-01-01T00:00:00Z"
+    )
+    assert code == 0, err
+    everything = world.feed()
+    total = len(expected) + 2 + len(everything)
+    assert receiver.wait_delivered(total)[len(expected) + 2 :] == everything
+    code, _, err = run_cli(world.env(), "replay", "--endpoint", str(UUID(int=1)), "--after", "0")
+    assert code == 1 and "no endpoint" in err
 
 
 def _positions(world: World, after: int) -> list[int]:
@@ -344,8 +262,8 @@ def _positions(world: World, after: int) -> list[int]:
 
 def test_per_organization_order_under_concurrent_lock_free_writers(
     running: list[RunningDaemon],
+    receiver: Receiver,
 ) -> None:
-    receiver = Receiver([])
     with fresh_schema(pg_conninfo()) as schema:
         world = make_world(schema, POSTGRES_ENABLE_DB_FUNCTIONS="y")
         runner = Runner(
@@ -360,7 +278,7 @@ def test_per_organization_order_under_concurrent_lock_free_writers(
             projecting.start()
             running.append(RunningDaemon(world, concurrency=4))
             writers = [
-                threading.Thread(target=_invite_many, args=(world, organization, f"w{w}-", 8))
+                threading.Thread(target=world.activity, args=(organization, 8, f"w{w}-"))
                 for organization in organizations
                 for w in range(2)
             ]
@@ -387,25 +305,20 @@ def test_per_organization_order_under_concurrent_lock_free_writers(
             if projecting.is_alive():
                 projecting.join(10)
             world.app.close()
-            receiver.close()
 
 
 def test_the_daemon_waits_for_the_projectors_read_models(
-    world: World, running: list[RunningDaemon]
+    world: World, running: list[RunningDaemon], receiver: Receiver
 ) -> None:
-    receiver = Receiver([])
     alpha = world.organization("alpha")
     endpoint, secret = world.endpoint(receiver.url)
     receiver.secrets = [secret]
     world.activity(alpha, 2)
-    try:
-        running.append(RunningDaemon(world))  # no public_events table yet
-        time.sleep(0.3)
-        world.project()
-        expected = world.expected(endpoint)
-        assert receiver.wait_delivered(len(expected)) == expected
-    finally:
-        receiver.close()
+    running.append(RunningDaemon(world))  # no public_events table yet
+    time.sleep(0.3)
+    world.project()
+    expected = world.expected(endpoint)
+    assert receiver.wait_delivered(len(expected)) == expected
 
 
 def _disable_and_enable(world: World, endpoint: UUID) -> None:
@@ -418,50 +331,36 @@ def _disable_and_enable(world: World, endpoint: UUID) -> None:
 
 
 def test_enabling_an_endpoint_again_forgets_its_old_failures(
-    world: World, running: list[RunningDaemon]
+    world: World, running: list[RunningDaemon], receiver: Receiver
 ) -> None:
     """Disabled for failing too long, then enabled again once the receiver is fixed: it is
     delivered to at once and not disabled a second time for the same outage."""
-    receiver = Receiver([])
-    alpha = world.organization("alpha")
-    endpoint, secret = world.endpoint(receiver.url)
-    receiver.secrets = [secret]
+    _, endpoint = world.subscribed(receiver, 2)
     receiver.default = Answer(503)
-    world.activity(alpha, 2)
-    world.project()
-    try:
-        daemon = RunningDaemon(world, schedule=(0.0, 0.3, 0.3, 0.3), disable_after=0.5)
-        running.append(daemon)
-        wait_for(lambda: daemon.disabler.requests != [], what="a disable")
-        receiver.default = Answer(200)
-        _disable_and_enable(world, endpoint)
-        expected = world.expected(endpoint)
-        assert receiver.wait_delivered(len(expected)) == expected
-        wait_for(lambda: _streams(world) == [], what="the stream healthy")
-        assert len(daemon.disabler.requests) == 1
-    finally:
-        receiver.close()
+    daemon = RunningDaemon(world, schedule=(0.0, 0.3, 0.3, 0.3), disable_after=0.5)
+    running.append(daemon)
+    wait_for(lambda: daemon.disabler.requests != [], what="a disable")
+    expected = world.expected(endpoint)  # fanned out before the disable: still owed
+    assert expected
+    receiver.default = Answer(200)
+    _disable_and_enable(world, endpoint)
+    assert receiver.wait_delivered(len(expected)) == expected
+    wait_for(lambda: _streams(world) == [], what="the stream healthy")
+    assert len(daemon.disabler.requests) == 1
 
 
 def test_enabling_an_endpoint_again_resumes_its_parked_streams(
-    world: World, running: list[RunningDaemon]
+    world: World, running: list[RunningDaemon], receiver: Receiver
 ) -> None:
     """A parked stream resumes when an admin enables its endpoint again: no operator's
     ``retry`` needed (an organization's admins cannot run one)."""
-    receiver = Receiver([])
-    alpha = world.organization("alpha")
-    endpoint, secret = world.endpoint(receiver.url)
-    receiver.secrets = [secret]
+    _, endpoint = world.subscribed(receiver, 2)
     receiver.default = Answer(500)
-    world.activity(alpha, 2)
-    world.project()
-    try:
-        running.append(RunningDaemon(world, schedule=(0.0, 0.2, 0.2)))
-        wait_for(lambda: [s["state"] for s in _streams(world)] == ["parked"], what="parked")
-        receiver.default = Answer(200)
-        _disable_and_enable(world, endpoint)
-        expected = world.expected(endpoint)
-        assert receiver.wait_delivered(len(expected)) == expected
-        wait_for(lambda: _streams(world) == [], what="the stream healthy")
-    finally:
-        receiver.close()
+    running.append(RunningDaemon(world, schedule=(0.0, 0.2, 0.2)))
+    wait_for(lambda: [s["state"] for s in _streams(world)] == ["parked"], what="parked")
+    expected = world.expected(endpoint)  # fanned out before the disable: still owed
+    assert expected
+    receiver.default = Answer(200)
+    _disable_and_enable(world, endpoint)
+    assert receiver.wait_delivered(len(expected)) == expected
+    wait_for(lambda: _streams(world) == [], what="the stream healthy")

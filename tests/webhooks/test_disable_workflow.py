@@ -19,23 +19,16 @@ from a4c_webhooks.transport import OutboundPolicy
 from a4c_worker.activities.webhooks import WebhookActivities
 from a4c_worker.worker import create_worker
 from tests.support import wait_for_async
-from tests.webhooks.delivery_support import TEST_SCHEDULE, World, world
+from tests.webhooks.delivery_support import TEST_SCHEDULE, World
 from tests.webhooks.receiver import Answer, Receiver
 from tests.worker.flows import LINKS, Flows
 
-__all__ = ["world"]  # fixture
-
 
 async def test_a_410_disables_the_endpoint_through_the_worker(
-    world: World, temporal_client: Client, task_queue: str
+    world: World, temporal_client: Client, task_queue: str, receiver: Receiver
 ) -> None:
-    receiver = Receiver([])
     receiver.default = Answer(410)
-    alpha = world.organization("alpha")
-    endpoint, secret = world.endpoint(receiver.url, owner_id=alpha)
-    receiver.secrets = [secret]
-    world.activity(alpha, 2)
-    world.project()
+    _, endpoint = world.subscribed(receiver, 2, owned=True)
     flows = Flows(app=world.app, client=temporal_client, task_queue=task_queue)
     assert flows.verifier is not None
     activities = WebhookActivities(world.app, flows.dns, flows.verifier, flows.mailer, LINKS)
@@ -55,24 +48,21 @@ async def test_a_410_disables_the_endpoint_through_the_worker(
         view = await asyncio.to_thread(world.app.get_webhook_endpoint, ALL_ORGANIZATIONS, endpoint)
         return view.status == "disabled"
 
-    try:
-        async with create_worker(temporal_client, task_queue, activities.webhook_activities()):
-            running = asyncio.create_task(daemon.run())
-            try:
-                await wait_for_async(disabled, 60, "the endpoint disabled")
-            finally:
-                daemon.stop()
-                assert await running == 0
-        view = world.app.get_webhook_endpoint(ALL_ORGANIZATIONS, endpoint)
-        assert view.disabled_automatically
-        assert view.disabled_reason is not None and "410" in view.disabled_reason
-        world.project()
-        with ReadModel(world.store.location) as read_model:
-            row = read_model.webhook_endpoint(endpoint)
-        assert row is not None and row.status == "disabled"
-        with connect(world.store.location) as db:
-            assert store.gauges(db).disabled_endpoints == 1
-            assert store.due(db, set(), 10) == []  # nothing more is sent to it
-        assert len(receiver.snapshot()) == 1
-    finally:
-        receiver.close()
+    async with create_worker(temporal_client, task_queue, activities.webhook_activities()):
+        running = asyncio.create_task(daemon.run())
+        try:
+            await wait_for_async(disabled, 60, "the endpoint disabled")
+        finally:
+            daemon.stop()
+            assert await running == 0
+    view = world.app.get_webhook_endpoint(ALL_ORGANIZATIONS, endpoint)
+    assert view.disabled_automatically
+    assert view.disabled_reason is not None and "410" in view.disabled_reason
+    world.project()
+    with ReadModel(world.store.location) as read_model:
+        row = read_model.webhook_endpoint(endpoint)
+    assert row is not None and row.status == "disabled"
+    with connect(world.store.location) as db:
+        assert store.gauges(db).disabled_endpoints == 1
+        assert store.due(db, set(), 10) == []  # nothing more is sent to it
+    assert len(receiver.snapshot()) == 1
