@@ -1,6 +1,7 @@
 """The console scripts' command lines: --version, plain help, defaults, exit codes.
 
-``a4c-projector`` follows the same conventions (a4c_service.cli) in its own package.
+``a4c-projector`` and ``a4c-webhooks`` follow the same conventions (a4c_service.cli) in
+their own packages.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 
 from a4c_projector import cli as projector_cli
 from a4c_tool import cli as tool_cli
+from a4c_webhooks import cli as webhooks_cli
 from a4c_worker import cli as worker_cli
 
 BIN = Path(sys.executable).parent
@@ -24,6 +26,7 @@ PARSERS: dict[str, tuple[Callable[[], argparse.ArgumentParser], tuple[tuple[int,
     "a4c": (tool_cli.build_parser, tool_cli.EXIT_CODES),
     "a4c-worker": (worker_cli.build_parser, worker_cli.EXIT_CODES),
     "a4c-projector": (projector_cli.parser, projector_cli.EXIT_CODES),
+    "a4c-webhooks": (webhooks_cli.parser, webhooks_cli.EXIT_CODES),
 }
 # reStructuredText that leaks from docstrings: ``literal``, :mod:`x`, :func:`x`...
 MARKUP = re.compile(r"``|:[a-z]+:`")

@@ -83,24 +83,33 @@ def parser() -> argparse.ArgumentParser:
         "--format", choices=["table", "json", "csv"], default="table", help="output format"
     )
     retry = command("retry", help="unpark an endpoint's streams: their heads are sent again")
-    retry.add_argument("--endpoint", type=UUID, required=True, help="the endpoint's id")
-    retry.add_argument("--organization", type=UUID, default=None, help="only this stream")
+    retry.add_argument("--endpoint", type=UUID, required=True, help="the endpoint's id (required)")
+    retry.add_argument(
+        "--organization",
+        type=UUID,
+        default=None,
+        help="only this organization's stream (default: every one of the endpoint's)",
+    )
     replay = command("replay", help="send an endpoint a range of events again, same ids")
-    replay.add_argument("--endpoint", type=UUID, required=True, help="the endpoint's id")
+    replay.add_argument("--endpoint", type=UUID, required=True, help="the endpoint's id (required)")
     start = replay.add_mutually_exclusive_group(required=True)
     start.add_argument(
         "--after",
         type=_position,
-        help="from the event after this position (a feed position, or an events API cursor)",
+        help="from the event after this position (a feed position, or an events API "
+        "cursor); this or --since (required)",
     )
     start.add_argument(
-        "--since", type=_time, help="from the first event that occurred at or after (ISO)"
+        "--since",
+        type=_time,
+        help="from the first event that occurred at or after this time (ISO); this or "
+        "--after (required)",
     )
     replay.add_argument(
         "--until",
         type=_bound,
         default=None,
-        help="up to this position (or cursor), or before this time (ISO); default: everything",
+        help="up to this position (or cursor), or before this time (ISO) (default: everything)",
     )
     return p
 
