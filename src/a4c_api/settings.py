@@ -72,6 +72,9 @@ DEFAULT_MAX_CONNECTIONS = 1000
 # onboarding may invite up to 200 people, so as many may be pending).
 DEFAULT_INVITATIONS_PER_ORGANIZATION_PER_HOUR = 50
 DEFAULT_MAX_PENDING_INVITATIONS_PER_ORGANIZATION = 200
+# Webhook endpoints an organization may have (not deleted): each one multiplies every
+# event of the organization into deliveries. The platform's (the operators') are not limited.
+DEFAULT_MAX_WEBHOOK_ENDPOINTS_PER_ORGANIZATION = 10
 # An API key is "a4c_" and 43 URL-safe characters (32 random bytes); only its SHA-256 is
 # configured, so a leaked configuration does not leak a key.
 API_KEY_PREFIX = "a4c_"
@@ -182,6 +185,9 @@ class ApiSettings(TemporalSettings):
     # unset: the webhook routes answer 503), and whether endpoints may be private addresses.
     webhook_secret_keys: SecretKeysText | None = None
     webhook_allow_private_addresses: bool = False
+    api_max_webhook_endpoints_per_organization: int = Field(
+        default=DEFAULT_MAX_WEBHOOK_ENDPOINTS_PER_ORGANIZATION, ge=1, le=10_000
+    )
 
     log_level: LogLevel = "INFO"
     log_format: LogFormat = "json"

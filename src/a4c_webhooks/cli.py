@@ -203,6 +203,7 @@ def _run(settings: WebhookSettings, location: Location) -> int:
             concurrency=settings.webhook_concurrency,
             poll_interval=settings.webhook_poll_interval,
             shutdown_grace=settings.webhook_shutdown_grace,
+            max_in_flight_per_owner=settings.webhook_max_in_flight_per_owner,
         ),
         TemporalDisabler(
             functools.partial(connect_temporal, settings.temporal_connection()),

@@ -6,8 +6,9 @@ interval or so of its session ending. Each beat of the loop, the active one:
 
 1. fans out the public events that arrived (:mod:`a4c_webhooks.fanout`);
 2. takes stream heads that are due (:func:`a4c_webhooks.store.due`), at most
-   ``WEBHOOK_CONCURRENCY`` in flight, never two of one stream, and sends each on a
-   task of its own;
+   ``WEBHOOK_CONCURRENCY`` in flight, never two of one stream, at most
+   ``WEBHOOK_MAX_IN_FLIGHT_PER_OWNER`` of one owner (:func:`owner_of`), and sends each
+   on a task of its own;
 3. records each outcome as it comes (delivered; or retry at the schedule's next delay,
    a 429/503's ``Retry-After`` honoured; or, the schedule used up, the stream parked)
    and beats again at once, so a stream's next event follows its delivery directly.
@@ -21,6 +22,12 @@ Nothing is marked before it is sent: a daemon killed mid-request leaves the row 
 and the next one sends it again with the same ``webhook-id``. SIGTERM stops taking new
 heads and gives those in flight ``WEBHOOK_SHUTDOWN_GRACE`` to finish.
 
+One tenant never takes every slot: an organization whose endpoints all hang (each
+request until the timeout) holds at most its cap of them, and the heads of other owners
+due later go out meanwhile. The store's page of heads is oldest first, so the heads of
+owners at their cap may fill it; the page grows (to :data:`MAX_PAGE` heads) until enough
+of the others are found or none is left.
+
 Database calls are synchronous (the projector's :class:`Database`), made one at a time
 on a thread of their own; the HTTP requests are asyncio, many at once.
 """
@@ -32,6 +39,7 @@ import contextlib
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -60,6 +68,9 @@ SWEEP_INTERVAL = 60.0  # seconds between looks for streams failing too long
 # A disable asked for is not asked for again (same endpoint) for this long; meanwhile
 # the endpoint's heads are held back, as if it were disabled already.
 DISABLE_HOLD = 600.0
+# The most due heads read in one beat while looking past owners at their cap (the page
+# starts at the free slots and grows fourfold): a bound on one beat's query.
+MAX_PAGE = 512
 
 
 class EndpointDisabler(Protocol):
@@ -83,6 +94,7 @@ class DaemonOptions:
     concurrency: int = 16
     poll_interval: float = 0.5
     shutdown_grace: float = 20.0
+    max_in_flight_per_owner: int = 4  # per owner_of(head), at least 1
 
 
 @dataclass
@@ -121,6 +133,7 @@ class Daemon:
         self._db: Database | None = None
         self._lock = DeliveryLock(location)
         self._in_flight: dict[tuple[UUID, UUID], asyncio.Task[None]] = {}
+        self._owners_in_flight: Counter[UUID] = Counter()  # owner_of(head) → in flight
         # Endpoint → when its disable was asked for, and under which enabling of it (its
         # enabled_since): held back until the disable shows, or it is enabled again.
         self._held: dict[UUID, tuple[float, int]] = {}
@@ -227,11 +240,36 @@ class Daemon:
             return
         now = time.monotonic()
         self._held = {e: h for e, h in self._held.items() if now - h[0] < DISABLE_HOLD}
-        heads = await self._call(store.due, set(self._in_flight), free + len(self._held))
-        for head in [h for h in heads if not self._holds(h.endpoint_id, h.enabled_since)][:free]:
+        for head in await self._choose(free):
             task = asyncio.create_task(self._deliver(outbound, head))
             self._in_flight[head.stream] = task
+            self._owners_in_flight[owner_of(head)] += 1
             self.metrics.in_flight.set(len(self._in_flight))
+
+    async def _choose(self, free: int) -> list[Due]:
+        """Up to ``free`` due heads to send now, the longest waiting first: none held back
+        for a disable, none beyond its owner's cap (owners already at it are left out by
+        the query; the page's own heads are counted here). Heads passed over may still
+        fill a page: then a bigger one is read, up to :data:`MAX_PAGE`, unless the store
+        had no more."""
+        cap = self.options.max_in_flight_per_owner
+        want = free + len(self._held)
+        while True:
+            load = Counter(self._owners_in_flight)
+            full = frozenset(owner for owner, n in load.items() if n >= cap)
+            heads = await self._call(store.due, set(self._in_flight), want, full)
+            chosen: list[Due] = []
+            for head in heads:
+                owner = owner_of(head)
+                if load[owner] >= cap or self._holds(head.endpoint_id, head.enabled_since):
+                    continue
+                load[owner] += 1
+                chosen.append(head)
+                if len(chosen) == free:
+                    return chosen
+            if len(heads) < want or want >= MAX_PAGE:
+                return chosen
+            want = min(want * 4, MAX_PAGE)
 
     async def _deliver(self, outbound: Outbound, head: Due) -> None:
         try:
@@ -244,6 +282,10 @@ class Daemon:
             log.warning("delivery %s: not recorded: %s", head.event_id, _describe(error))
         finally:
             self._in_flight.pop(head.stream, None)
+            owner = owner_of(head)
+            self._owners_in_flight[owner] -= 1
+            if self._owners_in_flight[owner] <= 0:
+                del self._owners_in_flight[owner]  # keyed by what is in flight only
             self.metrics.in_flight.set(len(self._in_flight))
             self._wake.set()
 
@@ -364,6 +406,12 @@ class Daemon:
             self._db = None
 
 
+def owner_of(head: Due) -> UUID:
+    """Whose share of the slots a head takes: its endpoint's organization; each of the
+    platform's endpoints (the operators') is a share of its own."""
+    return head.owner_id if head.owner_id is not None else head.endpoint_id
+
+
 def _describe(error: BaseException) -> str:
     """An error as logged: its type and first line (driver errors name no secret)."""
     text = str(error).strip().splitlines()
@@ -383,4 +431,5 @@ __all__ = [
     "DaemonState",
     "DeliveryLock",
     "EndpointDisabler",
+    "owner_of",
 ]

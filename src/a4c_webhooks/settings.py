@@ -31,6 +31,9 @@ from a4c_worker.connection import TemporalSettings
 WebhooksMode = Literal["production", "development"]
 DEFAULT_DISABLE_AFTER = 5 * 86400.0  # five days failing: the endpoint is disabled
 DEFAULT_CONCURRENCY = 16
+# One endpoint owner's share of the slots: an organization whose endpoints hang cannot
+# hold them all (each of the platform's endpoints is an owner of its own).
+DEFAULT_MAX_IN_FLIGHT_PER_OWNER = 4
 
 
 def _duration(text: str) -> float:
@@ -66,6 +69,9 @@ class WebhookSettings(TemporalSettings):
     webhook_retry_schedule: tuple[float, ...] = DEFAULT_SCHEDULE
     webhook_disable_after: float = Field(default=DEFAULT_DISABLE_AFTER, gt=0)
     webhook_concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=1024)
+    webhook_max_in_flight_per_owner: int = Field(
+        default=DEFAULT_MAX_IN_FLIGHT_PER_OWNER, ge=1, le=1024
+    )
     webhook_timeout: float = Field(default=15.0, gt=0, le=60)
     webhook_max_response_bytes: int = Field(default=64 * 1024, ge=0, le=1024 * 1024)
     # How often the fan-out looks for new public events and the scheduler for due ones.
@@ -130,6 +136,7 @@ def load_settings(environ: Mapping[str, str]) -> WebhookSettings:
 __all__ = [
     "DEFAULT_CONCURRENCY",
     "DEFAULT_DISABLE_AFTER",
+    "DEFAULT_MAX_IN_FLIGHT_PER_OWNER",
     "SecretKeysText",
     "WebhookSettings",
     "WebhooksMode",

@@ -102,9 +102,16 @@ _HEADS = (
 )
 
 
-def due(db: Database, busy: set[tuple[UUID, UUID]], limit: int) -> list[Due]:
+def due(
+    db: Database,
+    busy: set[tuple[UUID, UUID]],
+    limit: int,
+    skip_owners: frozenset[UUID] = frozenset(),
+) -> list[Due]:
     """Up to ``limit`` stream heads due now, the longest waiting first, but none of the
-    ``busy`` streams (in flight), nor of parked streams or endpoints not enabled."""
+    ``busy`` streams (in flight), nor of parked streams or endpoints not enabled, nor of
+    ``skip_owners``' endpoints (an organization's id, or a platform endpoint's own: owners
+    at their cap of deliveries in flight, so they cannot fill the page)."""
     with db.transaction():
         rows = db.execute(
             f"WITH RECURSIVE {_HEADS} "
@@ -118,8 +125,9 @@ def due(db: Database, busy: set[tuple[UUID, UUID]], limit: int) -> list[Due]:
             "LEFT JOIN webhook_streams s ON s.endpoint_id = h.endpoint_id "
             "AND s.organization_id = h.organization_id "
             "WHERE d.state = 'pending' AND d.next_attempt_at <= now() AND s.parked_at IS NULL "
+            "AND coalesce(e.owner_id, e.id) <> ALL(%s::uuid[]) "
             "ORDER BY d.next_attempt_at, h.position LIMIT %s",
-            (limit + len(busy),),
+            (sorted(skip_owners), limit + len(busy)),
         )
     found = [Due(*row) for row in rows]
     return [d for d in found if d.stream not in busy][:limit]

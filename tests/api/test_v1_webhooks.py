@@ -12,6 +12,7 @@ secret in no GET, no log record and no access-log line.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import secrets
@@ -434,3 +435,76 @@ async def test_no_secret_in_any_read_log_or_access_log(
         for record in caplog.records:
             assert body not in record.getMessage()
         assert not any(body in line for line in hooks.served.access_log)
+
+
+# --- limits -----------------------------------------------------------------------------
+
+LIMIT = "2"  # API_MAX_WEBHOOK_ENDPOINTS_PER_ORGANIZATION
+
+
+def too_many(answer: httpx.Response) -> None:
+    body = assert_problem(answer, 429)
+    assert body["type"] == "urn:a4c:problem:too-many-webhook-endpoints", body
+    assert "2 webhook endpoints" in body["detail"], body  # names the limit
+
+
+async def test_an_organizations_endpoints_are_limited(hooks: World) -> None:
+    """Each endpoint multiplies every event of its organization into deliveries: past
+    ``API_MAX_WEBHOOK_ENDPOINTS_PER_ORGANIZATION`` a create is refused (not the same
+    create again, nor a re-create of an existing name), deleting one makes room, and the
+    platform's endpoints (the operators') are not limited."""
+    slug = unique_slug("hooklimit")
+    await hooks.stack.bootstrap(slug, invitees=0, domain=False)
+    base = f"/v1/organizations/{slug}/webhook-endpoints"
+    headers = hooks.headers(OPK)
+    first, second, third = name(), name(), name()
+    with hooks.stack.serve(API_MAX_WEBHOOK_ENDPOINTS_PER_ORGANIZATION=LIMIT) as served:
+        async with httpx.AsyncClient(base_url=served.base_url, timeout=60) as client:
+            for hook in (first, second):
+                made = await client.post(base, json=endpoint(hook), headers=headers)
+                assert made.status_code == 201, made.text
+            too_many(await client.post(base, json=endpoint(third), headers=headers))
+            again = await client.post(base, json=endpoint(first), headers=headers)
+            assert again.status_code == 200, again.text
+            other = await client.post(
+                base, json=endpoint(first, description="other"), headers=headers
+            )
+            assert assert_problem(other, 409)["fields"] == ["description"]
+
+            platform = [name() for _ in range(3)]
+            for hook in platform:
+                made = await client.post(
+                    "/v1/webhook-endpoints", json=endpoint(hook), headers=headers
+                )
+                assert made.status_code == 201, made.text
+            for hook in platform:
+                gone = await client.delete(f"/v1/webhook-endpoints/{hook}", headers=headers)
+                assert gone.status_code == 200, gone.text
+
+            deleted = await client.delete(f"{base}/{second}", headers=headers)
+            assert deleted.status_code == 200, deleted.text
+            made = await client.post(base, json=endpoint(third), headers=headers)
+            assert made.status_code == 201, made.text
+            too_many(await client.post(base, json=endpoint(second), headers=headers))
+            listed = (await client.get(base, headers=headers)).json()["webhook_endpoints"]
+    assert sorted(e["name"] for e in listed) == sorted([first, third])
+
+
+async def test_creates_sent_at_once_stop_at_the_limit(hooks: World) -> None:
+    """Eight creates at once used to each see the same count and all be made; one
+    instance now makes exactly the limit and refuses the rest."""
+    slug = unique_slug("hookburst")
+    await hooks.stack.bootstrap(slug, invitees=0, domain=False)
+    base = f"/v1/organizations/{slug}/webhook-endpoints"
+    headers = hooks.headers(OPK)
+    with hooks.stack.serve(API_MAX_WEBHOOK_ENDPOINTS_PER_ORGANIZATION=LIMIT) as served:
+        async with httpx.AsyncClient(base_url=served.base_url, timeout=60) as client:
+            answers = await asyncio.gather(
+                *(client.post(base, json=endpoint(name()), headers=headers) for _ in range(8))
+            )
+            listed = (await client.get(base, headers=headers)).json()["webhook_endpoints"]
+    statuses = sorted(a.status_code for a in answers)  # no text: the 201s hold secrets
+    assert statuses == [201] * 2 + [429] * 6, statuses
+    for refused in (a for a in answers if a.status_code == 429):
+        too_many(refused)
+    assert len(listed) == 2

@@ -49,6 +49,7 @@ def test_defaults_and_durations() -> None:
         ({"WEBHOOK_RETRY_SCHEDULE": "0,soon"}, "WEBHOOK_RETRY_SCHEDULE"),
         ({"WEBHOOK_DISABLE_AFTER": "1d,2d"}, "WEBHOOK_DISABLE_AFTER"),
         ({"WEBHOOK_CONCURRENCY": "0"}, "WEBHOOK_CONCURRENCY"),
+        ({"WEBHOOK_MAX_IN_FLIGHT_PER_OWNER": "0"}, "WEBHOOK_MAX_IN_FLIGHT_PER_OWNER"),
         ({"WEBHOOKS_MODE": "staging"}, "WEBHOOKS_MODE"),
     ],
 )

@@ -364,3 +364,37 @@ def test_enabling_an_endpoint_again_resumes_its_parked_streams(
     _disable_and_enable(world, endpoint)
     assert receiver.wait_delivered(len(expected)) == expected
     wait_for(lambda: _streams(world) == [], what="the stream healthy")
+
+
+def test_an_owner_with_hanging_endpoints_leaves_slots_to_the_others(
+    world: World, running: list[RunningDaemon], receiver: Receiver
+) -> None:
+    """Organization A's three endpoints hang (each request until the daemon's 2 s
+    timeout); B's one endpoint answers at once. With three slots and at most one in
+    flight per owner, A holds one slot and B's events go through the others while A's
+    request hangs: they do not wait for A's timeouts."""
+    alpha, beta = world.organization("alpha"), world.organization("beta")
+    hanging = Receiver([])
+    try:
+        hanging.default = Answer(200, hang=30.0)  # past the timeout: released at the end
+        for n in range(3):
+            world.endpoint(hanging.url, f"slow-{n}", owner_id=alpha)
+        healthy, secret = world.endpoint(receiver.url, "healthy", owner_id=beta)
+        receiver.secrets = [secret]
+        world.activity(alpha, 2)  # A's events first: the longest waiting
+        world.activity(beta, 3)
+        world.project()
+        expected = world.expected(healthy, beta)
+        assert len(expected) >= 3
+        running.append(RunningDaemon(world, concurrency=3, max_in_flight_per_owner=1))
+        assert receiver.wait_delivered(len(expected), timeout=10) == expected
+        first = hanging.wait_count(1)[0]
+        # Every one of B's arrived before A's first request timed out, and meanwhile A
+        # had that one request in flight, not three.
+        assert receiver.delivered()[-1].at < first.at + 2.0
+        assert len(hanging.snapshot()) == 1
+        # A goes on one request at a time: its next only after the first timed out.
+        second = hanging.wait_count(2)[1]
+        assert second.at - first.at >= 1.9
+    finally:
+        hanging.close()

@@ -5,13 +5,22 @@ change through the endpoint's workflow.
 Secrets: :func:`create` and :func:`rotate` generate one (:func:`a4c_webhooks.signing.new_secret`),
 seal it at once with ``WEBHOOK_SECRET_KEYS`` and send only the sealed text; the secret
 itself goes into their answer and nowhere else (no log line, no error, no workflow).
+
+An organization has at most ``API_MAX_WEBHOOK_ENDPOINTS_PER_ORGANIZATION`` endpoints (not
+deleted): each multiplies every event of it into deliveries. :func:`create` counts them on
+the read model with the ones this replica created that it does not show yet
+(:class:`CreateLedger`), one create at a time per organization and replica; across
+replicas, within the projection's lag, an organization gets at most replicas times the
+limit. The platform's endpoints (the operators') are not limited.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
@@ -45,6 +54,7 @@ from a4c_domain.fields import EndpointName
 from a4c_domain.ids import organization_id, webhook_endpoint_id
 from a4c_domain.scope import ALL_ORGANIZATIONS
 from a4c_domain.views import WebhookEndpointView
+from a4c_projector.queries import ReadModel
 from a4c_projector.webhook_queries import WebhookEndpointRow
 from a4c_webhooks.sealing import SecretKeys
 from a4c_webhooks.signing import new_secret
@@ -284,6 +294,73 @@ def _json(answer: WebhookEndpoint, response: Response, status: int) -> JSONRespo
     return JSONResponse(answer.model_dump(mode="json"), status_code=status, headers=headers)
 
 
+@dataclass
+class Creating:
+    """One organization's creates on this replica: one at a time, and the endpoints they
+    made that the read model did not show yet when they answered."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+    unshown: set[UUID] = field(default_factory=set)
+
+
+class CreateLedger:
+    """Per organization (a fixed set: they exist and the caller administers them), its
+    creates in progress and the endpoints the read model does not show yet (at most the
+    limit: each passed the check). An organization leaves with its last entry."""
+
+    def __init__(self) -> None:
+        self._books: dict[UUID, Creating] = {}
+
+    @contextlib.asynccontextmanager
+    async def checking(self, organization_id: UUID) -> AsyncIterator[Creating]:
+        """The organization's book, to one create at a time: count, check and create
+        within, so that each check sees every earlier create of this replica."""
+        book = self._books.setdefault(organization_id, Creating())
+        book.users += 1
+        try:
+            async with book.lock:
+                yield book
+        finally:
+            book.users -= 1
+            if not book.users and not book.unshown and self._books.get(organization_id) is book:
+                del self._books[organization_id]
+
+
+def ledger_of(request: Request) -> CreateLedger:
+    """The app's ledger, made on first use (one per app: one per replica)."""
+    found = getattr(request.app.state, "webhook_create_ledger", None)
+    if not isinstance(found, CreateLedger):
+        found = request.app.state.webhook_create_ledger = CreateLedger()
+    return found
+
+
+async def _require_room(request: Request, owner: Owner, book: Creating, endpoint_id: UUID) -> None:
+    """Refuse a new endpoint of an organization that has as many as allowed (429
+    ``too-many-webhook-endpoints`` naming the limit; deleting one makes room). The same
+    create again, or another of an existing name, is the workflow's to answer."""
+    org_id = owner.id
+    assert org_id is not None  # the platform's are not limited
+    unshown = sorted(book.unshown)
+
+    def count(rm: ReadModel) -> tuple[set[UUID], set[UUID]]:
+        rows = rm.webhook_endpoints(org_id)
+        shown = {e for e in unshown if rm.webhook_endpoint(e) is not None}
+        return {r.id for r in rows}, shown
+
+    live, shown = await api_app.gateway_of(request).read(count)
+    book.unshown -= shown
+    live |= book.unshown
+    limit = api_app.settings_of(request).api_max_webhook_endpoints_per_organization
+    if endpoint_id not in live and len(live) >= limit:
+        raise problem(
+            429,
+            f"organization {owner.slug!r} has {limit} webhook endpoints, as many as "
+            "allowed; delete one first",
+            kind="too-many-webhook-endpoints",
+        )
+
+
 async def create(
     request: Request,
     response: Response,
@@ -296,23 +373,30 @@ async def create(
     keys = secret_keys(request)
     assert keys is not None  # webhook_caller saw to it
     secret = new_secret()
-    view = await _send(
-        request,
-        WebhookEndpointChange(
-            action="add",
-            scope=owner.id,
-            endpoint_id=owner.endpoint_id(body.name),
-            owner_id=owner.id,
-            name=body.name,
-            url=body.url,
-            event_types=body.event_types,
-            organization_id=organization,
-            description=body.description,
-            secret=keys.seal(secret),
-        ),
+    endpoint_id = owner.endpoint_id(body.name)
+    adding = WebhookEndpointChange(
+        action="add",
+        scope=owner.id,
+        endpoint_id=endpoint_id,
+        owner_id=owner.id,
+        name=body.name,
+        url=body.url,
+        event_types=body.event_types,
+        organization_id=organization,
+        description=body.description,
+        secret=keys.seal(secret),
     )
-    created = view.position is not None  # else it existed with these settings
-    await caught_up(request, response, caller, wrote=created)
+    if owner.id is None:
+        view = await _send(request, adding)
+        created = view.position is not None  # else it existed with these settings
+        await caught_up(request, response, caller, wrote=created)
+    else:
+        async with ledger_of(request).checking(owner.id) as book:
+            await _require_room(request, owner, book, endpoint_id)
+            view = await _send(request, adding)
+            created = view.position is not None
+            if not await caught_up(request, response, caller, wrote=created) and created:
+                book.unshown.add(endpoint_id)  # counted until the read model shows it
     response.headers["Location"] = _location(request, owner, body.name)
     answer = await answer_of(request, view)
     if not created:

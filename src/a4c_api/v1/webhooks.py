@@ -82,6 +82,16 @@ NOT_CONFIGURED: Responses = {
     }
 }
 ERRORS: Responses = {**COMMON_ERRORS, **NOT_CONFIGURED, **NOT_FOUND, **FORBIDDEN}
+# An organization's create past API_MAX_WEBHOOK_ENDPOINTS_PER_ORGANIZATION (no Retry-After:
+# nothing frees a place but a delete).
+TOO_MANY_ENDPOINTS: Responses = {
+    429: {
+        "description": "The organization has as many webhook endpoints as allowed "
+        "(API_MAX_WEBHOOK_ENDPOINTS_PER_ORGANIZATION): delete one first",
+        "model": COMMON_ERRORS[422]["model"],
+        "content": COMMON_ERRORS[422]["content"],
+    }
+}
 WRITE_ERRORS: Responses = {**ERRORS, **UNREADABLE_BODY, **CONFLICT}
 CREATED: Responses = {
     **written(201, "Created (or again after a delete): the secret, this once", location=True),
@@ -121,6 +131,8 @@ class OwnerKind:
     # A route's OpenAPI description, by the route's verb (cleaned as a docstring is); a verb
     # not here has none.
     descriptions: Mapping[str, str]
+    # What a create may answer besides what every owner's may (an organization's limit).
+    create_errors: Responses
 
 
 async def _its_own(request: Request, owner: Owner, body: Body) -> UUID | None:
@@ -144,12 +156,14 @@ ORGANIZATION_OWNED = OwnerKind(
     settings=EndpointSettings,
     changes=EndpointChanges,
     organization=_its_own,
+    create_errors=TOO_MANY_ENDPOINTS,
     descriptions={
         "create": """
             It gets the organization's events (those of ``event_types``, or every type).
             201 with the signing secret, shown this once; 200 without it when the same endpoint
             exists; 409 naming the fields when one of that name has other settings; 422 for a
-            URL the rules refuse.""",
+            URL the rules refuse; 429 when the organization has as many endpoints as
+            allowed (``API_MAX_WEBHOOK_ENDPOINTS_PER_ORGANIZATION``).""",
         "list": "By name; deleted ones are not listed.",
         "update": "Its URL (checked as on create), event types or description; the name stays.",
         "delete": """
@@ -171,6 +185,7 @@ PLATFORM_OWNED = OwnerKind(
     settings=PlatformEndpointSettings,
     changes=PlatformEndpointChanges,
     organization=_named,
+    create_errors={},
     descriptions={
         "create": """
             It gets every organization's events, or ``organization``'s only; answers as an
@@ -220,7 +235,7 @@ def add_routes(router: APIRouter, kind: OwnerKind) -> None:
         body=kind.settings,
         response_model=WebhookEndpointSecret,
         status_code=201,
-        responses={**CREATED, **WRITE_ERRORS},
+        responses={**CREATED, **WRITE_ERRORS, **kind.create_errors},
     )
     async def create_webhook_endpoint(
         body: EndpointSettings, request: Request, response: Response, owner: Owner, caller: Caller
