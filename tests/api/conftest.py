@@ -112,6 +112,9 @@ class Stack:
             "DNS_ZONE": self.settings.dns_zone,
             "API_RESEND_COOLDOWN_SECONDS": str(self.settings.api_resend_cooldown_seconds),
             "WEBHOOK_SECRET_KEYS": WEBHOOK_SECRET_KEYS,
+            "API_MAX_WEBHOOK_ENDPOINTS_PER_ORGANIZATION": str(
+                self.settings.api_max_webhook_endpoints_per_organization
+            ),
             **overrides,
         }
         app = create_app(load_settings(env), self.store.location)
@@ -328,6 +331,9 @@ async def running_stack(
             # Tests re-send at once; tests/api/test_v1_mail_limits.py serves the limits.
             "API_RESEND_COOLDOWN_SECONDS": "0",
             "WEBHOOK_SECRET_KEYS": WEBHOOK_SECRET_KEYS,
+            # The shared organizations take endpoints in many tests (the authorization
+            # matrix alone makes dozens); tests/api/test_v1_webhooks.py serves the limit.
+            "API_MAX_WEBHOOK_ENDPOINTS_PER_ORGANIZATION": "10000",
         }
     )
     api = create_app(settings, store.location)
