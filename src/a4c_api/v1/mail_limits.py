@@ -9,9 +9,7 @@ at a time per replica. Across replicas the window is described in
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -19,6 +17,7 @@ from uuid import UUID
 from fastapi import Request
 
 from a4c_api.settings import ApiSettings
+from a4c_api.v1.books import OrganizationBook, OrganizationBooks, app_state
 from a4c_domain.errors import TooManyInvitations, TooManyPendingInvitations
 from a4c_projector.queries import InvitationRecord, OrganizationRecord
 
@@ -42,36 +41,26 @@ class Unshown:
 
 
 @dataclass
-class Book:
+class Book(OrganizationBook):
     """One organization's not-yet-shown invitations, and who is checking them."""
 
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    users: int = 0
     unshown: dict[UUID, Unshown] = field(default_factory=dict)
 
+    def empty(self) -> bool:
+        return not self.unshown
 
-class IssuedLedger:
+
+class IssuedLedger(OrganizationBooks[Book]):
     """Per organization, the invitations this replica issued that the read models do not show
     yet, counted with the read models' records by :func:`require_room`. Its entries are
     issued invitations only (which the limits cap); each leaves once the read models show it
-    or it can no longer count, and an organization leaves with its last entry."""
+    or it can no longer count, and an organization leaves with its last entry.
+    :meth:`~a4c_api.v1.books.OrganizationBooks.checking`: read the read models, check and
+    reserve within, so that each check sees every earlier reservation and a read at least
+    as recent as any before it (dropping what it shows is then safe)."""
 
     def __init__(self) -> None:
-        self._books: dict[UUID, Book] = {}
-
-    @contextlib.asynccontextmanager
-    async def checking(self, organization_id: UUID) -> AsyncIterator[Book]:
-        """The organization's book, to one request at a time: read the read models, check
-        and reserve within, so that each check sees every earlier reservation and a read
-        at least as recent as any before it (dropping what it shows is then safe)."""
-        book = self._books.setdefault(organization_id, Book())
-        book.users += 1
-        try:
-            async with book.lock:
-                yield book
-        finally:
-            book.users -= 1
-            self._tidy(organization_id, book)
+        super().__init__(Book)
 
     def reserve(self, book: Book, invitation_id: UUID, now: datetime) -> bool:
         """Count ``invitation_id`` from now; False if it was already counted (the same
@@ -85,29 +74,22 @@ class IssuedLedger:
         self, organization_id: UUID, invitation_id: UUID, expires_at: datetime | None
     ) -> None:
         """The invitation counts as pending until ``expires_at`` (its workflow's answer)."""
-        book = self._books.get(organization_id)
+        book = self.get(organization_id)
         found = book.unshown.get(invitation_id) if book is not None else None
         if found is not None:
             found.expires_at = expires_at
 
     def release(self, organization_id: UUID, invitation_id: UUID) -> None:
         """The invitation was not issued: its place is free again."""
-        book = self._books.get(organization_id)
+        book = self.get(organization_id)
         if book is not None:
             book.unshown.pop(invitation_id, None)
-            self._tidy(organization_id, book)
-
-    def _tidy(self, organization_id: UUID, book: Book) -> None:
-        if not book.users and not book.unshown and self._books.get(organization_id) is book:
-            del self._books[organization_id]
+            self.tidy(organization_id, book)
 
 
 def ledger_of(request: Request) -> IssuedLedger:
-    """The app's ledger, made on first use (one per app: one per replica)."""
-    found = getattr(request.app.state, "issued_ledger", None)
-    if not isinstance(found, IssuedLedger):
-        found = request.app.state.issued_ledger = IssuedLedger()
-    return found
+    """The app's ledger (one per replica)."""
+    return app_state(request, "issued_ledger", IssuedLedger, IssuedLedger)
 
 
 def unshown_after(book: Book, records: list[InvitationRecord], now: datetime) -> list[Unshown]:

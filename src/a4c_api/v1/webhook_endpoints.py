@@ -9,7 +9,7 @@ itself goes into their answer and nowhere else (no log line, no error, no workfl
 An organization has at most ``API_MAX_WEBHOOK_ENDPOINTS_PER_ORGANIZATION`` endpoints (not
 deleted): each multiplies every event of it into deliveries. :func:`create` counts them on
 the read model with the ones this replica created that it does not show yet
-(:class:`CreateLedger`), one create at a time per organization and replica; across
+(:func:`ledger_of`, :mod:`a4c_api.v1.books`), one create at a time per organization and replica; across
 replicas, within the projection's lag, an organization gets at most replicas times the
 limit. The platform's endpoints (the operators') are not limited.
 """
@@ -17,9 +17,7 @@ limit. The platform's endpoints (the operators') are not limited.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -34,6 +32,7 @@ from a4c_api import context as api_app
 from a4c_api.auth import Principal, authenticate
 from a4c_api.problems import ProblemError, from_domain, problem
 from a4c_api.v1.access import Action, not_found, organization_for, require_operator
+from a4c_api.v1.books import OrganizationBook, OrganizationBooks, app_state
 from a4c_api.v1.common import caught_up
 from a4c_api.v1.webhook_models import (
     EndpointChanges,
@@ -295,44 +294,22 @@ def _json(answer: WebhookEndpoint, response: Response, status: int) -> JSONRespo
 
 
 @dataclass
-class Creating:
+class Creating(OrganizationBook):
     """One organization's creates on this replica: one at a time, and the endpoints they
     made that the read model did not show yet when they answered."""
 
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    users: int = 0
     unshown: set[UUID] = field(default_factory=set)
 
-
-class CreateLedger:
-    """Per organization (a fixed set: they exist and the caller administers them), its
-    creates in progress and the endpoints the read model does not show yet (at most the
-    limit: each passed the check). An organization leaves with its last entry."""
-
-    def __init__(self) -> None:
-        self._books: dict[UUID, Creating] = {}
-
-    @contextlib.asynccontextmanager
-    async def checking(self, organization_id: UUID) -> AsyncIterator[Creating]:
-        """The organization's book, to one create at a time: count, check and create
-        within, so that each check sees every earlier create of this replica."""
-        book = self._books.setdefault(organization_id, Creating())
-        book.users += 1
-        try:
-            async with book.lock:
-                yield book
-        finally:
-            book.users -= 1
-            if not book.users and not book.unshown and self._books.get(organization_id) is book:
-                del self._books[organization_id]
+    def empty(self) -> bool:
+        return not self.unshown
 
 
-def ledger_of(request: Request) -> CreateLedger:
-    """The app's ledger, made on first use (one per app: one per replica)."""
-    found = getattr(request.app.state, "webhook_create_ledger", None)
-    if not isinstance(found, CreateLedger):
-        found = request.app.state.webhook_create_ledger = CreateLedger()
-    return found
+def ledger_of(request: Request) -> OrganizationBooks[Creating]:
+    """Per organization (one per replica), its creates in progress and the endpoints the
+    read model does not show yet (at most the limit: each passed the check)."""
+    return app_state(
+        request, "webhook_create_ledger", lambda: OrganizationBooks(Creating), OrganizationBooks
+    )
 
 
 async def _require_room(request: Request, owner: Owner, book: Creating, endpoint_id: UUID) -> None:
