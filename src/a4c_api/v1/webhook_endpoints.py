@@ -7,11 +7,11 @@ seal it at once with ``WEBHOOK_SECRET_KEYS`` and send only the sealed text; the 
 itself goes into their answer and nowhere else (no log line, no error, no workflow).
 
 An organization has at most ``API_MAX_WEBHOOK_ENDPOINTS_PER_ORGANIZATION`` endpoints (not
-deleted): each multiplies every event of it into deliveries. :func:`create` counts them on
-the read model with the ones this replica created that it does not show yet
-(:func:`ledger_of`, :mod:`a4c_api.v1.books`), one create at a time per organization and replica; across
-replicas, within the projection's lag, an organization gets at most replicas times the
-limit. The platform's endpoints (the operators') are not limited.
+deleted): each multiplies every event of it into deliveries. :func:`create` counts them
+on the read model with the ones this replica created that it does not show yet
+(:func:`ledger_of`, :mod:`a4c_api.v1.books`), one create at a time per organization and
+replica; across replicas, within the projection's lag, an organization gets at most
+replicas times the limit. The platform's endpoints (the operators') are not limited.
 """
 
 from __future__ import annotations
