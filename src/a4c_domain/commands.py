@@ -25,6 +25,7 @@ from a4c_domain.fields import (
     Hostname,
     Identifier,
     Name,
+    OrganizationMailKind,
     OrganizationType,
     PersonName,
     Reason,
@@ -65,11 +66,13 @@ __all__ = [
     "Invite",
     "Name",
     "OrganizationCommand",
+    "OrganizationMailKind",
     "OrganizationType",
     "PersonName",
     "Reason",
     "RecordEmailFailed",
     "RecordEmailSent",
+    "RecordOrganizationEmailSent",
     "RecordedPersonName",
     "RegisterOrganization",
     "ReissueToken",
@@ -140,6 +143,11 @@ class ActivateOrganization(OrganizationCommand):
 class DeactivateOrganization(OrganizationCommand):
     reason: Reason
     failed_step: StepName | None = None
+
+
+class RecordOrganizationEmailSent(OrganizationCommand):
+    kind: OrganizationMailKind
+    message_id: Identifier
 
 
 # Generations of one address's invitation (each a new invitation id).

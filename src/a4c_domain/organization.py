@@ -24,9 +24,11 @@ from a4c_domain.errors import (
     OrganizationConflict,
     OrganizationInactive,
 )
+from a4c_domain.fields import OrganizationMailKind
 from a4c_domain.ids import organization_id
 
 OrganizationType = Literal["provider", "partner"]
+
 OrganizationStatus = Literal["registered", "active", "deactivated"]
 DNSStatus = Literal["none", "configured", "verified", "removed"]
 
@@ -77,6 +79,13 @@ class Organization(DomainAggregate):
         # organization's version makes an invite racing a deactivation retry.
         invitation_id: UUID
 
+    class EmailSent(DomainAggregate.Event):
+        # One mail about the organization went out. No address: the deterministic
+        # message id names its recipient by a hash (a4c_worker.providers.templates), so
+        # a retried send finds it here and does not send again.
+        kind: str
+        message_id: str
+
     @staticmethod
     def create_id(slug: str) -> UUID:
         return organization_id(slug)
@@ -109,6 +118,8 @@ class Organization(DomainAggregate):
         self.dns_configurations: set[tuple[str, str, str]] = set()
         # Invitations issued since this index exists (older ones are not listed).
         self.invitation_ids: set[UUID] = set()
+        # Message ids of the mails sent about the organization (EmailSent).
+        self.emails_sent: set[str] = set()
 
     # --- queries on state -------------------------------------------------------------
 
@@ -223,6 +234,16 @@ class Organization(DomainAggregate):
             return
         self._invitation_issued(invitation_id=invitation_id)
 
+    def record_email_sent(self, kind: OrganizationMailKind, message_id: str) -> None:
+        """Record a mail sent about the organization; the same message again is a no-op.
+
+        Allowed after deactivation: the provisioning-failed and offboarded mails are
+        sent once the organization is deactivated.
+        """
+        if message_id in self.emails_sent:
+            return
+        self._email_sent(kind=kind, message_id=message_id)
+
     def require_not_deactivated(self, action: str) -> None:
         if self.is_deactivated:
             raise OrganizationInactive(
@@ -260,3 +281,7 @@ class Organization(DomainAggregate):
     @event(InvitationIssued)
     def _invitation_issued(self, invitation_id: UUID) -> None:
         self.invitation_ids.add(invitation_id)
+
+    @event(EmailSent)
+    def _email_sent(self, kind: str, message_id: str) -> None:
+        self.emails_sent.add(message_id)

@@ -217,6 +217,32 @@ class OrganizationCommands(ApplicationBase):
         org, position = self._save_together(f"organization {cmd.organization_id}", decide)
         return OrganizationView.of(org, position)
 
+    @command(c.RecordOrganizationEmailSent)
+    def record_organization_email_sent(
+        self,
+        *,
+        organization_id: UUID,
+        kind: c.OrganizationMailKind,
+        message_id: c.Identifier,
+    ) -> OrganizationView:
+        """Record a mail sent about the organization (welcome, provisioning failed,
+        offboarded); the same ``message_id`` again is a no-op. Allowed after
+        deactivation: the failure and offboarding mails follow it."""
+        cmd = c.validate(
+            c.RecordOrganizationEmailSent,
+            organization_id=organization_id,
+            kind=kind,
+            message_id=message_id,
+        )
+        return self._organization_command(
+            cmd.organization_id, lambda o: o.record_email_sent(cmd.kind, cmd.message_id)
+        )
+
+    def organization_email_sent(self, organization_id: UUID, message_id: str) -> bool:
+        """Whether the mail ``message_id`` about the organization was recorded as sent
+        (``OrganizationNotFound`` for an unknown organization)."""
+        return message_id in self._get_organization(organization_id).emails_sent
+
     def get_organization(self, organization_id: UUID) -> OrganizationView:
         return OrganizationView.of(self._get_organization(organization_id))
 

@@ -45,7 +45,7 @@ from pydantic import (
 
 from a4c_domain.base import DomainAggregate
 from a4c_domain.claims import DomainClaim
-from a4c_domain.fields import AwareDatetime
+from a4c_domain.fields import AwareDatetime, OrganizationMailKind
 from a4c_domain.ids import event_id as _event_id
 from a4c_domain.invitation import Invitation
 from a4c_domain.organization import Organization
@@ -101,6 +101,10 @@ class DNSRemovedData(_Data):
 class DeactivatedData(_Data):
     reason: str
     failed_step: str | None
+
+
+class OrganizationEmailSentData(_Data):
+    kind: OrganizationMailKind  # never whom, never the message id
 
 
 class InvitedData(_Data):
@@ -170,6 +174,7 @@ PUBLIC_FORMS: Mapping[type[DomainAggregate.Event], Public | Internal] = MappingP
         Organization.DNSRemoved: Public("organization.dns_removed", DNSRemovedData),
         Organization.Activated: Public("organization.activated", NoData),
         Organization.Deactivated: Public("organization.deactivated", DeactivatedData),
+        Organization.EmailSent: Public("organization.email_sent", OrganizationEmailSentData),
         Organization.InvitationIssued: Internal(
             "the organization's index of its invitations; invitation.invited says it"
         ),

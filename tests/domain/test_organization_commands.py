@@ -242,3 +242,56 @@ def test_lookup_by_invalid_slug_is_a_typed_error(app: OnboardingApplication) -> 
     with pytest.raises(InvalidCommand) as info:
         app.get_organization_by_slug("Not A Slug")
     assert info.value.fields == ["slug"]
+
+
+def test_a_mail_about_the_organization_is_recorded_once_even_after_deactivation(
+    app: OnboardingApplication,
+) -> None:
+    org = app.register_organization(**org_fields())
+    sent = app.record_organization_email_sent(
+        organization_id=org.id, kind="welcome", message_id="<welcome.1@mail.example.com>"
+    )
+    assert sent.version == 2
+    assert app.organization_email_sent(org.id, "<welcome.1@mail.example.com>")
+    assert not app.organization_email_sent(org.id, "<welcome.2@mail.example.com>")
+    assert_noop(
+        app,
+        app.record_organization_email_sent,
+        sent,
+        organization_id=org.id,
+        kind="welcome",
+        message_id="<welcome.1@mail.example.com>",
+    )
+    # The failure and offboarding mails go out once the organization is deactivated.
+    app.deactivate(organization_id=org.id, reason="bootstrap failed", failed_step="verify_dns")
+    after = app.record_organization_email_sent(
+        organization_id=org.id, kind="provisioning_failed", message_id="<failed.1@m.example.com>"
+    )
+    assert after.position is not None
+    mails = [e for e in events(app) if isinstance(e, Organization.EmailSent)]
+    recorded = [(e.kind, e.message_id) for e in mails]
+    assert recorded == [
+        ("welcome", "<welcome.1@mail.example.com>"),
+        ("provisioning_failed", "<failed.1@m.example.com>"),
+    ]
+
+
+def test_a_mail_of_no_known_kind_or_for_no_organization_is_refused(
+    app: OnboardingApplication,
+) -> None:
+    org = app.register_organization(**org_fields())
+    with pytest.raises(InvalidCommand) as info:
+        app.record_organization_email_sent(
+            organization_id=org.id,
+            kind="newsletter",  # type: ignore[arg-type]  # what an untyped caller may send
+            message_id="<m@x.example>",
+        )
+    assert info.value.fields == ["kind"]
+    assert_refused(
+        app,
+        OrganizationNotFound,
+        app.record_organization_email_sent,
+        organization_id=organization_id("nobody"),
+        kind="welcome",
+        message_id="<m@x.example>",
+    )

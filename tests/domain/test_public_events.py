@@ -55,6 +55,7 @@ FORBIDDEN_NAME = re.compile(
 )
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 MESSAGE_ID = "provider-message-7f3a"
+ORGANIZATION_MAIL_ID = "<welcome.acme.5f1c2e8d9a0b3c4d@mail.example.com>"  # hashes whom
 RECORD_ID = "provider-record-91c2"
 
 
@@ -85,7 +86,7 @@ def test_every_event_class_has_a_public_form_entry() -> None:
     classes = event_classes()
     assert unmapped(classes) == []
     assert set(PUBLIC_FORMS) == set(classes)  # and no entry for a class that is gone
-    assert len(classes) == 22  # the finder sees them all: 7 + 7 + 1 + 7
+    assert len(classes) == 23  # the finder sees them all: 8 + 7 + 1 + 7
 
 
 def test_a_class_without_an_entry_is_found_and_refused() -> None:
@@ -99,7 +100,7 @@ def test_a_class_without_an_entry_is_found_and_refused() -> None:
 
 def test_types_are_unique_named_after_their_subject_and_internal_ones_say_why() -> None:
     public = [f for f in PUBLIC_FORMS.values() if isinstance(f, Public)]
-    assert len({f.type for f in public}) == len(public) == len(PUBLIC_EVENT_TYPES) == 13
+    assert len({f.type for f in public}) == len(public) == len(PUBLIC_EVENT_TYPES) == 14
     for event_class, form in PUBLIC_FORMS.items():
         aggregate = event_class.__qualname__.split(".")[0]
         if isinstance(form, Public):
@@ -192,8 +193,11 @@ def run_every_command(tmp_path: Path) -> tuple[OnboardingApplication, list[str]]
     beta = app.register_organization(name="Beta", slug="beta", org_type="partner")
     app.remove_dns(organization_id=beta.id)
     app.deactivate(organization_id=beta.id, reason="cancelled", failed_step="dns")
+    app.record_organization_email_sent(
+        organization_id=acme.id, kind="welcome", message_id=ORGANIZATION_MAIL_ID
+    )
     secrets += [hash_token(token) for token in secrets]
-    return app, [*secrets, TOKEN_SECRET, MESSAGE_ID, RECORD_ID]
+    return app, [*secrets, TOKEN_SECRET, MESSAGE_ID, RECORD_ID, ORGANIZATION_MAIL_ID, "5f1c2e8d"]
 
 
 def public_stream(app: OnboardingApplication) -> list[tuple[Any, PublicEvent | None]]:

@@ -38,6 +38,7 @@ ALL_TOPICS = {
             "Organization.Activated",
             "Organization.Deactivated",
             "Organization.InvitationIssued",
+            "Organization.EmailSent",
         ),
         "invitation": (
             "Invitation.Invited",
@@ -79,6 +80,9 @@ def write_every_event_type(store: Store) -> None:
     other = app.register_organization(name="Gone Ltd", slug="gone", org_type="provider")
     app.remove_dns(organization_id=other.id)
     app.deactivate(organization_id=other.id, reason="cancelled", failed_step="activate")
+    app.record_organization_email_sent(
+        organization_id=other.id, kind="provisioning_failed", message_id="<failed.1@m.example>"
+    )
     invitations = [
         app.invite(
             organization_id=org.id,

@@ -275,6 +275,12 @@ class RowHandlers:
         # but its version (the invitations table has the invitation itself).
         return self._change("organizations", event)
 
+    @handles(Organization.EmailSent)
+    def _organization_email_sent(self, event: Organization.EmailSent) -> RowChange:
+        # A mail about the organization went out: the row shows nothing of it (its
+        # public form, organization.email_sent, says which kind), only its version.
+        return self._change("organizations", event)
+
     # --- invitations ------------------------------------------------------------------
 
     @handles(Invitation.Invited)
