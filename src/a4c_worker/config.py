@@ -24,6 +24,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from a4c_domain.application import MAX_INVITATION_TTL, OnboardingApplication
+from a4c_domain.commands import Email
 from a4c_domain.persistence import DEFAULT_PORT, PersistenceModule, is_store_variable, port_list
 from a4c_service.logs import LogFormat, LogLevel
 from a4c_service.probes import DEFAULT_HOST as PROBE_HOST
@@ -143,6 +144,10 @@ class WorkerSettings(TemporalSettings):
     mail_domain: str | None = None
     dns_target: str = "ingress.a4c.localhost"
     dns_zone: str = DEFAULT_DNS_ZONE
+    # Named in the provisioning-failed, welcome and offboarded mails; unset: the sender.
+    support_email: Email | None = None
+    # Where a failed onboarding is reported (operators); unset: no such mail.
+    provisioning_failed_mail_to: Email | None = None
 
     # The process.
     health_host: str = PROBE_HOST  # loopback unless set (the k8s manifest sets 0.0.0.0)
@@ -247,6 +252,11 @@ class WorkerSettings(TemporalSettings):
     def from_address(self) -> str:
         return self.smtp_from or f"a4c@{self.resolved_mail_domain}"
 
+    @property
+    def resolved_support_email(self) -> str:
+        """``SUPPORT_EMAIL``, else the address the mails come from."""
+        return self.support_email or self.from_address
+
     # --- checks that span several variables ----------------------------------------
 
     def problems(self, scope: Scope = "worker") -> list[tuple[str, str]]:
@@ -329,6 +339,7 @@ class WorkerSettings(TemporalSettings):
             "email_provider": self.resolved_email_provider,
             "dns_nameservers": [f"{ns.host}:{ns.port}" for ns in self.resolved_nameservers],
             "mail_domain": self.resolved_mail_domain,
+            "support_email": self.resolved_support_email,
             "temporal": self.temporal_connection().masked(),
         }
         return shown

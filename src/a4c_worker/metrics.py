@@ -28,6 +28,7 @@ from temporalio.worker import (
 )
 
 from a4c_service.metrics import ProcessMetrics
+from a4c_worker.activities.organization_mail import OrganizationMailOutcome
 from a4c_worker.contracts import CompensationOutcome, InvitationOutcome, MailOutcome, SendMailInput
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.bootstrap_progress import (
@@ -119,6 +120,13 @@ class WorkerMetrics(ProcessMetrics):
             "Invitation mails handed to the mail provider, by kind (invitation, reminder).",
             ["kind"],
         )
+        self.organization_mails = self.counter(
+            "a4c_worker_organization_mails",
+            "Mails about an organization, by kind (welcome, provisioning_failed, "
+            "offboarded) and result (sent; already_sent: a retry found it recorded; "
+            "refused for good; no_address configured).",
+            ["kind", "result"],
+        )
         self.invitations_closed = self.counter(
             "a4c_worker_invitations_closed",
             "Invitations closed, by outcome (accepted, revoked, expired).",
@@ -171,6 +179,8 @@ class WorkerMetrics(ProcessMetrics):
                 self.invitations_closed.labels("accepted").inc()
             elif activity_type == "expire_invitation" and result.status == "expired":
                 self.invitations_closed.labels("expired").inc()
+        elif isinstance(result, OrganizationMailOutcome):
+            self.organization_mails.labels(result.kind, result.result).inc()
         elif isinstance(result, MailOutcome) and result.sent and args:
             request = args[0]
             kind = request.kind if isinstance(request, SendMailInput) else "invitation"

@@ -115,6 +115,8 @@ async def _serve(
         settings.resolved_dns_provider,
         settings.resolved_email_provider,
     )
+    if settings.provisioning_failed_mail_to is None:
+        logger.info("PROVISIONING_FAILED_MAIL_TO is not set: failed onboardings are not mailed")
     async with _cancelling(watching, stopping):
         await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
         state.begin_shutdown()

@@ -164,6 +164,8 @@ def build_links(settings: WorkerSettings) -> Links:
         mail_domain=settings.resolved_mail_domain,
         dns_target=settings.dns_target,
         zone=settings.dns_zone,
+        support_email=settings.resolved_support_email,
+        provisioning_failed_mail_to=settings.provisioning_failed_mail_to,
     )
 
 

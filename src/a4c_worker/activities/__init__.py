@@ -23,13 +23,19 @@ from a4c_worker.activities.dns import DNS_NOT_VISIBLE, UNCLAIMED, DNSActivities
 from a4c_worker.activities.invitations import InvitationActivities
 from a4c_worker.activities.mail import MailActivities
 from a4c_worker.activities.organization import OrganizationActivities
+from a4c_worker.activities.organization_mail import OrganizationMailActivities
 from a4c_worker.activities.webhooks import WebhookActivities
 
 DOMAIN_OUTSIDE_ZONE = DomainOutsideZone.__name__
 
 
 class OnboardingActivities(
-    OrganizationActivities, DNSActivities, InvitationActivities, MailActivities, WebhookActivities
+    OrganizationActivities,
+    DNSActivities,
+    InvitationActivities,
+    MailActivities,
+    OrganizationMailActivities,
+    WebhookActivities,
 ):
     """The activities, bound to their dependencies. Register :meth:`all` with a worker.
 
@@ -55,6 +61,7 @@ class OnboardingActivities(
             self.revoke_invitation,
             self.remove_dns,
             self.deactivate_organization,
+            self.send_organization_mail,
             *self.webhook_activities(),
         ]
 

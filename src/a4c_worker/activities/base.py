@@ -44,7 +44,8 @@ P = ParamSpec("P")
 
 
 class Links(BaseModel):
-    """Where things point: the accept page, the Message-ID domain, the DNS target and zone."""
+    """Where things point: the accept page, the Message-ID domain, the DNS target and zone,
+    and the addresses the mails about an organization name or go to."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -52,6 +53,16 @@ class Links(BaseModel):
     mail_domain: str = Field(min_length=1)
     dns_target: str = Field(min_length=1, description="CNAME target of every org record")
     zone: str = Field(min_length=1, description="parent zone of the org records")
+    support_email: str | None = Field(
+        default=None, description="SUPPORT_EMAIL, named in the mails; None: a4c@mail_domain"
+    )
+    provisioning_failed_mail_to: str | None = Field(
+        default=None, description="PROVISIONING_FAILED_MAIL_TO; None: no such mail"
+    )
+
+    @property
+    def support_address(self) -> str:
+        return self.support_email or f"a4c@{self.mail_domain}"
 
     @field_validator("dns_target", "zone", "mail_domain")
     @classmethod

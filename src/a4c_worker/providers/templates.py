@@ -1,5 +1,7 @@
 """Invitation and reminder mails, as plain text and HTML, from the Jinja2 templates in
-``mails/`` (each mail's words in ``<kind>.txt``, both parts' layout in ``layout.*``).
+``mails/`` (each mail's words in ``<kind>.txt``, both parts' layout in ``layout.*``), and
+the mails about an organization (welcome, provisioning failed, offboarded: each a
+``<kind>.txt`` and ``<kind>.html`` extending the layout), which carry no link at all.
 
 Everything a user typed (organization name, names, the inviter's note) is escaped in
 the HTML part, and the accept link must be http(s), so a crafted name cannot inject
@@ -10,7 +12,9 @@ same message, while a re-issued token (new generation) is a new one.
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
@@ -39,6 +43,98 @@ def invitation_message_id(invitation_id: UUID, token_generation: int, domain: st
 def reminder_message_id(invitation_id: UUID, token_generation: int, domain: str) -> str:
     """``<reminder.{id}.{generation}@{domain}>``: one reminder per token generation."""
     return _message_id("reminder", f"{invitation_id}.{token_generation}", domain)
+
+
+def organization_message_id(kind: str, organization_id: UUID, address: str, domain: str) -> str:
+    """``<{kind}.{organization id}.{hash}@{domain}>``: one message per kind, organization
+    and recipient, named by the first 16 hex digits of the SHA-256 of the normalised
+    address (so the id, recorded on ``Organization.EmailSent``, never spells it out)."""
+    digest = hashlib.sha256(address.strip().lower().encode()).hexdigest()[:16]
+    return _message_id(kind, f"{organization_id}.{digest}", domain)
+
+
+@dataclass(frozen=True)
+class Undo:
+    """One compensation a provisioning-failed mail lists: what it undid, and how it went."""
+
+    step: str
+    outcome: str
+
+
+def render_welcome(
+    *,
+    organization_name: str,
+    first_name: str,
+    last_name: str,
+    role: str,
+    completed_at: datetime,
+    support_email: str,
+) -> RenderedMail:
+    """To an admin or owner of a freshly onboarded organization (no link: the invitation
+    mail has it)."""
+    return _render_organization_mail(
+        "welcome",
+        f"{organization_name} is ready",
+        organization_name=organization_name,
+        first_name=first_name,
+        last_name=last_name,
+        role=role,
+        completed_at=_when(completed_at),
+        support_email=support_email,
+    )
+
+
+def render_provisioning_failed(
+    *,
+    organization_name: str,
+    slug: str,
+    failed_step: str,
+    reason: str,
+    undone: Sequence[Undo],
+    support_email: str,
+) -> RenderedMail:
+    """To the operators: where an onboarding stopped, why, and what was undone."""
+    return _render_organization_mail(
+        "provisioning_failed",
+        f"Onboarding of {organization_name} failed at {failed_step}",
+        organization_name=organization_name,
+        slug=slug,
+        failed_step=failed_step,
+        reason=reason,
+        undone=list(undone),
+        support_email=support_email,
+    )
+
+
+def render_offboarded(
+    *,
+    organization_name: str,
+    first_name: str,
+    last_name: str,
+    reason: str,
+    offboarded_at: datetime,
+    support_email: str,
+) -> RenderedMail:
+    """To an admin of an organization that was offboarded."""
+    return _render_organization_mail(
+        "offboarded",
+        f"{organization_name} was offboarded",
+        organization_name=organization_name,
+        first_name=first_name,
+        last_name=last_name,
+        reason=reason,
+        offboarded_at=_when(offboarded_at),
+        support_email=support_email,
+    )
+
+
+def _render_organization_mail(kind: str, subject: str, **values: object) -> RenderedMail:
+    values["subject"] = subject = _one_line(subject)
+    return RenderedMail(
+        subject=subject,
+        text=_MAILS.get_template(f"{kind}.txt").render(values),
+        html=_MAILS.get_template(f"{kind}.html").render(values),
+    )
 
 
 def render_invitation(
@@ -146,7 +242,7 @@ def _check_url(url: str) -> None:
 
 def _when(moment: datetime) -> str:
     if moment.tzinfo is None:
-        raise ValueError("expires_at must be timezone-aware")
+        raise ValueError("times in mails must be timezone-aware")
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
