@@ -36,7 +36,7 @@ from a4c_worker.providers.dns import (
     RFC2136DNSProvider,
     RFC2136Settings,
 )
-from a4c_worker.providers.email import InMemoryMailer, SMTPMailer, SMTPSettings
+from a4c_worker.providers.email import InMemoryMailer, OutgoingMail, SMTPMailer, SMTPSettings
 from a4c_worker.worker import create_worker
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.models import (
@@ -157,6 +157,12 @@ class Flows:
                 (type(ev).__qualname__, ev.originator_id, ev.originator_version, ev.metadata)
             )
         return out
+
+    def invitation_mails(self, address: str) -> list[OutgoingMail]:
+        """The invitation and reminder mails ``address`` received (not the welcome mail
+        an admin invitee also gets): the ones with a link."""
+        kinds = ("<invitation.", "<reminder.")
+        return [m for m in self.mailer.sent_to(address) if m.message_id.startswith(kinds)]
 
     def event_names(self, aggregate_id: UUID) -> list[str]:
         return [name for name, agg, _, _ in self.events() if agg == aggregate_id]

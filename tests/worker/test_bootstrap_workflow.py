@@ -14,6 +14,7 @@ from tests.worker.flows import Flows, bootstrap_input, sqlite_app
 
 from a4c_domain import ALL_ORGANIZATIONS, organization_id
 from a4c_worker.client import start_bootstrap
+from a4c_worker.providers.templates import organization_message_id
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 
 
@@ -48,7 +49,14 @@ async def test_happy_path_activates_the_organization_and_mails_every_invitee(flo
     for inv_id in result.invitation_ids:
         inv = flows.app.get_invitation(inv_id, ALL_ORGANIZATIONS)
         assert (inv.status, inv.email_status) == ("pending", "sent")
-        assert [m.message_id for m in flows.mailer.sent_to(inv.email)] == [inv.message_id]
+        invitation_mail = flows.mailer.sent_to(inv.email)[0]
+        assert invitation_mail.message_id == inv.message_id
+    # The admin invitee (person0) is welcomed once the bootstrap is past the point of no
+    # return; the member is not.
+    admin, member = "person0@happy-one.example.com", "person1@happy-one.example.com"
+    welcome_id = organization_message_id("welcome", org_id, admin, flows.links.mail_domain)
+    assert [m.message_id for m in flows.mailer.sent_to(admin)][1:] == [welcome_id]
+    assert len(flows.mailer.sent_to(member)) == 1
     assert flows.event_names(org_id) == [
         "Organization.Registered",
         "Organization.DNSConfigured",
@@ -56,6 +64,7 @@ async def test_happy_path_activates_the_organization_and_mails_every_invitee(flo
         "Organization.InvitationIssued",
         "Organization.InvitationIssued",
         "Organization.Activated",
+        "Organization.EmailSent",
     ]
     assert flows.event_counts()["Invitation.Invited"] == 2
     assert flows.event_counts()["Invitation.EmailSent"] == 2

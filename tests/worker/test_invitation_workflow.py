@@ -49,7 +49,7 @@ async def bootstrapped_invitation(flows: Flows, slug: str, **extra: Any) -> UUID
 def token_of(flows: Flows, inv_id: UUID) -> str:
     """What the invitee finds in the mail's link (the real mail, not recomputed)."""
     inv = flows.app.get_invitation(inv_id, ALL_ORGANIZATIONS)
-    text = flows.mailer.sent_to(inv.email)[-1].text
+    text = flows.invitation_mails(inv.email)[-1].text
     return text.split("?token=", 1)[1].split()[0]
 
 
@@ -140,7 +140,7 @@ async def test_resend_issues_a_new_token_and_the_old_link_stops_working(flows: F
     assert accepted.state == "accepted"
     inv = flows.app.get_invitation(inv_id, ALL_ORGANIZATIONS)
     assert (inv.token_generation, inv.status) == (2, "accepted")
-    ids = [m.message_id for m in flows.mailer.sent_to(inv.email)]
+    ids = [m.message_id for m in flows.invitation_mails(inv.email)]
     assert ids == [
         f"<invitation.{inv_id}.1@mail.a4c.test>",
         f"<invitation.{inv_id}.2@mail.a4c.test>",
@@ -157,7 +157,7 @@ async def test_an_unanswered_invitation_gets_a_reminder_then_expires(flows: Flow
     assert final.reminder_sent
     inv = flows.app.get_invitation(inv_id, ALL_ORGANIZATIONS)
     assert inv.status == "expired"
-    subjects = [m.subject for m in flows.mailer.sent_to(inv.email)]
+    subjects = [m.subject for m in flows.invitation_mails(inv.email)]
     assert subjects == [
         "Invitation to join Org expire-one",
         "Reminder: your invitation to join Org expire-one",

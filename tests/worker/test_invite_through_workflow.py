@@ -189,7 +189,7 @@ async def test_inviting_someone_a_bootstrap_invited_returns_that_invitation(
         assert status.invitation_id == result.invitation_ids[0]
         await revoke_invitation(flows.client, status.invitation_id, "test over")
     assert len(invitations_created(flows)) == 1
-    assert len(flows.mailer.sent_to(spec.invitees[0].email)) == 1  # no second mail
+    assert len(flows.invitation_mails(spec.invitees[0].email)) == 1  # no second mail
 
 
 async def test_an_invitation_settled_before_its_workflow_ran_is_reported_as_settled(

@@ -157,7 +157,7 @@ async def test_the_provisioning_failed_mail_names_step_undos_and_support_and_esc
     (mail,) = [
         m for m in smtp_server.messages_to("ops@a4c.example") if org.slug in body(m, "plain")
     ]
-    assert mail["Subject"] == "Onboarding of Smith & Sons failed at verify_dns"
+    assert mail["Subject"] == "Onboarding of Smith & Sons stopped at verify_dns"
     text, html = body(mail, "plain"), body(mail, "html")
     for part in (text, html):
         assert "verify_dns" in part and "remove_dns: done" in part and "deactivate: done" in part

@@ -27,7 +27,7 @@ def flows(tmp_path: Path, temporal_client: Client, task_queue: str) -> Iterator[
 
 def mailed_token(flows: Flows, email: str) -> str:
     """What the invitee finds in the mail's link."""
-    text = flows.mailer.sent_to(email)[-1].text
+    text = flows.invitation_mails(email)[-1].text
     return text.split("?token=", 1)[1].split()[0]
 
 

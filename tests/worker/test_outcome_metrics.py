@@ -71,7 +71,7 @@ def ended(metrics: WorkerMetrics, outcome: str) -> dict[str, float]:
 
 def token_of(flows: Flows, inv_id: UUID) -> str:
     inv = flows.app.get_invitation(inv_id, ALL_ORGANIZATIONS)
-    text = flows.mailer.sent_to(inv.email)[-1].text
+    text = flows.invitation_mails(inv.email)[-1].text
     return text.split("?token=", 1)[1].split()[0]
 
 

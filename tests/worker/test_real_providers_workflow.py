@@ -59,7 +59,9 @@ async def test_bootstrap_publishes_real_dns_and_mails_a_working_token(
             result = await handle.result()
 
             assert await resolve_cname(bind_server, f"real-one.{zone}") == ["edge.a4c.test."]
-            [mail] = smtp_server.messages_to("person0@real-one.example.com")
+            # The admin's invitation, then the welcome mail (no link).
+            mail, welcome = smtp_server.messages_to("person0@real-one.example.com")
+            assert str(welcome["Message-ID"]).strip().startswith("<welcome.")
             inv_id = result.invitation_ids[0]
             assert mail["Message-ID"] == f"<invitation.{inv_id}.1@mail.a4c.test>"
             body = mail.get_body(("plain",))

@@ -96,7 +96,7 @@ def render_provisioning_failed(
     """To the operators: where an onboarding stopped, why, and what was undone."""
     return _render_organization_mail(
         "provisioning_failed",
-        f"Onboarding of {organization_name} failed at {failed_step}",
+        f"Onboarding of {organization_name} stopped at {failed_step}",
         organization_name=organization_name,
         slug=slug,
         failed_step=failed_step,

@@ -39,6 +39,8 @@ with workflow.unsafe.imports_passed_through():
         remove_dns_undo,
         revoke_undo,
         send_all,
+        send_provisioning_failed_mail,
+        send_welcome_mails,
     )
     from a4c_worker.workflows.bootstrap_progress import (
         ACTIVATE,
@@ -76,6 +78,9 @@ T = TypeVar("T")
 # workflow.patched (0.4.0): activate, then mail. docs/workflows.md says when it becomes
 # deprecate_patch, and when it goes.
 ACTIVATE_BEFORE_MAILS_PATCH = "bootstrap-activate-before-mails"
+# workflow.patched (0.5.0): the welcome mails once the invitation workflows are started,
+# and the provisioning-failed mail once a failed or cancelled bootstrap is undone.
+ORGANIZATION_MAILS_PATCH = "bootstrap-organization-mails"
 
 
 class CancelRequested(Exception):
@@ -87,6 +92,7 @@ class OrganizationBootstrapWorkflow:
     def __init__(self) -> None:
         self._book = ProgressBook()
         self._saga = Saga()
+        self._spec: BootstrapInput | None = None
 
     # --- the interface: query, signal, update -----------------------------------------
 
@@ -125,6 +131,7 @@ class OrganizationBootstrapWorkflow:
         spec = self._revalidate(input)
         org_id = organization_id(spec.slug)
         self._book.organization_id = org_id
+        self._spec = spec
         try:
             result = await self._bootstrap(spec, org_id)
         except asyncio.CancelledError:
@@ -208,6 +215,9 @@ class OrganizationBootstrapWorkflow:
         invitations = await self._issue_invitations(spec, org_id)
         mails = await self._activate_and_mail(spec, ref, invitations)
         children = await self._start_invitation_workflows(spec, invitations)
+        if workflow.patched(ORGANIZATION_MAILS_PATCH):
+            # Past the point of no return: the organization stays, whatever a mail does.
+            await send_welcome_mails(spec, org_id, options, self._book.errors)
         return BootstrapResult(
             organization_id=org_id,
             invitation_ids=[i.invitation_id for i in invitations],
@@ -384,7 +394,32 @@ class OrganizationBootstrapWorkflow:
         book.failed_step = book.current_step
         failure = Failure(step=book.current_step or "start", reason=reason)
         await self._saga.compensate(failure, book.compensations.append)
+        await self._report_undone(failure)
         book.state = final
         book.current_step = None
         # Let request_cancel return the final progress before the workflow closes.
         await workflow.wait_condition(workflow.all_handlers_finished)
+
+    async def _report_undone(self, failure: Failure) -> None:
+        """The provisioning-failed mail, for failures and cancels alike: either way an
+        organization was registered and undone, which the operators are told. Not when
+        this bootstrap registered nothing (the slug may be another one's organization)."""
+        spec, book = self._spec, self._book
+        deactivated = any(
+            c.step == "deactivate" and c.outcome == "done" for c in book.compensations
+        )
+        if spec is None or book.organization_id is None:
+            return
+        if REGISTER not in book.completed and not deactivated:
+            return
+        if not workflow.patched(ORGANIZATION_MAILS_PATCH):
+            return
+        await send_provisioning_failed_mail(
+            spec,
+            book.organization_id,
+            failure.step,
+            failure.reason,
+            book.compensations,
+            step_options(spec.activities),
+            book.errors,
+        )

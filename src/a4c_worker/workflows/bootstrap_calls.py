@@ -1,8 +1,9 @@
 """The bootstrap's activity calls that are not steps of their own.
 
-The undos registered before a step acts (deactivate, remove DNS, revoke), and the
-invitation mails, sent in parallel: an address not mailed is a recorded error, never
-fatal. OrganizationBootstrapWorkflow decides when each one runs.
+The undos registered before a step acts (deactivate, remove DNS, revoke), the
+invitation mails, sent in parallel, and the mails about the organization (welcome,
+provisioning failed): an address not mailed is a recorded error, never fatal.
+OrganizationBootstrapWorkflow decides when each one runs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from a4c_worker.activities import OnboardingActivities
+    from a4c_worker.activities.organization_mail import (
+        OrganizationMailInput,
+        OrganizationMailOutcome,
+        UndoDone,
+    )
     from a4c_worker.contracts import (
         CompensationOutcome,
         DeactivateInput,
@@ -26,8 +32,12 @@ with workflow.unsafe.imports_passed_through():
         RevokeInput,
         SendMailInput,
     )
-    from a4c_worker.workflows.bootstrap_progress import SEND_INVITATIONS
-    from a4c_worker.workflows.models import StepError
+    from a4c_worker.workflows.bootstrap_progress import (
+        SEND_INVITATIONS,
+        SEND_PROVISIONING_FAILED_MAIL,
+        SEND_WELCOME_MAILS,
+    )
+    from a4c_worker.workflows.models import BootstrapInput, CompensationRecord, StepError
     from a4c_worker.workflows.saga import Failure, Undo, describe
 
 
@@ -122,6 +132,71 @@ async def send_all(
         return outcome
 
     return list(await asyncio.gather(*(send(inv) for inv in invitations)))
+
+
+# Who gets the welcome mail: the invitees who will run the organization.
+WELCOMED_ROLES = frozenset({"owner", "admin"})
+
+
+async def send_welcome_mails(
+    spec: BootstrapInput, org_id: UUID, options: dict[str, Any], errors: list[StepError]
+) -> None:
+    """Welcome each admin or owner invitee, at once; a mail not sent is a recorded error."""
+    now = workflow.now()
+    welcomed = [i for i in spec.invitees if i.role in WELCOMED_ROLES]
+    mails = [
+        OrganizationMailInput(
+            organization_id=org_id,
+            kind="welcome",
+            to=invitee.email,
+            first_name=invitee.first_name,
+            last_name=invitee.last_name,
+            role=invitee.role,
+            occurred_at=now,
+        )
+        for invitee in welcomed
+    ]
+    await asyncio.gather(*(_mail(m, SEND_WELCOME_MAILS, options, errors) for m in mails))
+
+
+async def send_provisioning_failed_mail(
+    spec: BootstrapInput,
+    org_id: UUID,
+    failed_step: str,
+    reason: str,
+    compensations: list[CompensationRecord],
+    options: dict[str, Any],
+    errors: list[StepError],
+) -> None:
+    """Tell the operators (``spec.failure_mail_to``, else the worker's configured
+    address) where the bootstrap stopped, why, and what each undo did."""
+    mail = OrganizationMailInput(
+        organization_id=org_id,
+        kind="provisioning_failed",
+        to=spec.failure_mail_to,
+        failed_step=failed_step[:100],
+        reason=reason[:500],
+        undone=[UndoDone(step=c.step[:400], outcome=c.outcome) for c in compensations],
+        occurred_at=workflow.now(),
+    )
+    await _mail(mail, SEND_PROVISIONING_FAILED_MAIL, options, errors)
+
+
+async def _mail(
+    mail: OrganizationMailInput, step: str, options: dict[str, Any], errors: list[StepError]
+) -> None:
+    try:
+        outcome: OrganizationMailOutcome = await workflow.execute_activity_method(
+            OnboardingActivities.send_organization_mail, mail, **options
+        )
+    except ActivityError as exc:
+        if is_cancelled_exception(exc):
+            raise
+        errors.append(StepError(step=step, error_type="EmailNotSent", message=describe(exc)))
+        return
+    if outcome.result == "refused":
+        message = outcome.error or "refused"
+        errors.append(StepError(step=step, error_type="EmailNotSent", message=message))
 
 
 async def cancel_and_settle(task: asyncio.Task[Any]) -> None:

@@ -26,6 +26,10 @@ ISSUE_INVITATIONS = "issue_invitations"
 SEND_INVITATIONS = "send_invitations"
 ACTIVATE = "activate"
 START_INVITATION_WORKFLOWS = "start_invitation_workflows"
+# The mails about the organization (behind the bootstrap-organization-mails patch):
+# never steps that can fail the bootstrap; only their errors are recorded under them.
+SEND_WELCOME_MAILS = "send_welcome_mails"
+SEND_PROVISIONING_FAILED_MAIL = "send_provisioning_failed_mail"
 
 # Refusals that prove the step did nothing: its undo must not run. (Compensating a
 # register that hit another organization's slug would deactivate that organization.)

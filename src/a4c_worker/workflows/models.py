@@ -107,6 +107,9 @@ class BootstrapInput(Model):
     reminder_before_seconds: float = Field(default=DAY, ge=0)
     activities: StepPolicy = Field(default_factory=StepPolicy)
     resends: ResendLimit = Field(default_factory=ResendLimit)
+    # Where the provisioning-failed mail goes; None: the worker's PROVISIONING_FAILED_MAIL_TO
+    # (resolved by the activity, so the configured address stays out of history).
+    failure_mail_to: Email | None = None
 
     @field_validator("invitees")
     @classmethod

@@ -72,6 +72,10 @@ class Recorder:
         self.client = client
         self.app = sqlite_app(folder, FaultyApp)
         self.flows = Flows(app=self.app, client=client, task_queue=TASK_QUEUE)
+        # A failed bootstrap mails the operators (0.5.0): their address is the worker's.
+        self.flows.links = self.flows.links.model_copy(
+            update={"provisioning_failed_mail_to": "operators@history.example.com"}
+        )
         self.save = save
 
     PATHS = (
@@ -82,6 +86,8 @@ class Recorder:
         "bootstrap_cancelled",
         "invitation_continued_as_new",
         "invitation_issued_by_its_workflow",
+        "bootstrap_welcomed",
+        "bootstrap_failed_mailed",
     )
 
     async def record(self, only: Sequence[str] = ()) -> None:
@@ -191,6 +197,25 @@ class Recorder:
         await accept_invitation(self.client, status.invitation_id, token, "user-i")
         await self.save_invitation("invitation_issued_accepted", status.invitation_id)
 
+    async def bootstrap_welcomed(self) -> None:
+        """0.5.0: the admin invitee is welcomed once the bootstrap completed; then accepts."""
+        spec = bootstrap_input("history-welcome", domain=False)
+        welcomed = await start_bootstrap(self.client, spec, TASK_QUEUE)
+        admin_invitation, _ = (await welcomed.result()).invitation_ids
+        await self.save_bootstrap("bootstrap_welcome_mail", welcomed, fails=False)
+        await self.idle(admin_invitation)
+        token = self.token_of(admin_invitation)
+        await accept_invitation(self.client, admin_invitation, token, "user-w")
+        await self.save_invitation("invitation_welcomed_accepted", admin_invitation)
+
+    async def bootstrap_failed_mailed(self) -> None:
+        """0.5.0: a failure after the invitations were issued, undone, then mailed to the
+        operators (the worker's configured address)."""
+        self.app.fail("activate", DNSNotVerified("recorded failure"))
+        spec = bootstrap_input("history-mailfail")
+        failing = await start_bootstrap(self.client, spec, TASK_QUEUE)
+        await self.save_bootstrap("bootstrap_provisioning_failed_mail", failing, fails=True)
+
     # --- helpers ---------------------------------------------------------------------
 
     async def runs(self, workflow_id: str, run_id: str | None = None) -> list[WorkflowHistory]:
@@ -233,10 +258,11 @@ class Recorder:
         raise RuntimeError(f"invitation {inv_id} never started waiting")
 
     def token_of(self, inv_id: UUID) -> str:
-        """The token in the last mail the invitee received."""
+        """The token in the last mail with a link the invitee received (a welcome mail
+        has none)."""
         invitation = self.app.get_invitation(inv_id, ALL_ORGANIZATIONS)
-        text = self.flows.mailer.sent_to(invitation.email)[-1].text
-        return text.split("?token=", 1)[1].split()[0]
+        texts = [m.text for m in self.flows.mailer.sent_to(invitation.email) if "?token=" in m.text]
+        return texts[-1].split("?token=", 1)[1].split()[0]
 
 
 async def main() -> None:
