@@ -26,6 +26,7 @@ from a4c_domain.fields import (
     Identifier,
     Name,
     OrganizationMailKind,
+    OrganizationName,
     OrganizationType,
     PersonName,
     Reason,
@@ -67,6 +68,7 @@ __all__ = [
     "Name",
     "OrganizationCommand",
     "OrganizationMailKind",
+    "OrganizationName",
     "OrganizationType",
     "PersonName",
     "Reason",
@@ -100,7 +102,7 @@ class Command(BaseModel):
 
 
 class RegisterOrganization(Command):
-    name: Name
+    name: OrganizationName
     slug: Slug
     org_type: OrganizationType
     parent_id: UUID | None = None

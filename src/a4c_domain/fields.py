@@ -50,20 +50,50 @@ _DOT_LIKE_LETTERS = "\u02cc\u02d1\u119e\u1427\u318d\ua4f8\ua78f"
 _HOST_LIKE = re.compile(r"\.[^\W\d_]{2}")
 
 
-def _person_name(value: str) -> str:
+# An organization's name may also hold digits ("3M"), '&' and ',' ("Smith & Sons, Ltd."):
+# escaped in every HTML part, none of them makes a link. A dot before a digit does
+# ("10.0.0.1"), so that is refused for organizations as host names are for everyone.
+_ORGANIZATION_PUNCTUATION = _NAME_PUNCTUATION | frozenset("&,")
+_DOT_DIGIT = re.compile(r"\.\d")
+
+
+def _name_rules(value: str, punctuation: frozenset[str], *, digits: bool, what: str) -> str:
     # The rules hold for the name as written and as NFKC (what IDNA and many mail
     # clients read) makes of it: "evil.\ufb01" is "evil.fi", "\u0140" is "l\u00b7".
+    allowed_kinds = "LMN" if digits else "LM"
     for form in (value, unicodedata.normalize("NFKC", value)):
         kinds = {ch: unicodedata.category(ch)[0] for ch in form}
-        if any(kind not in "LM" and ch not in _NAME_PUNCTUATION for ch, kind in kinds.items()):
-            raise ValueError("may contain only letters, marks, spaces and - ' .")
+        if any(
+            (kind not in allowed_kinds or (kind == "N" and not ch.isdecimal()))
+            and ch not in punctuation
+            for ch, kind in kinds.items()
+        ):
+            raise ValueError(f"may contain only {what}")
         if "L" not in kinds.values():
             raise ValueError("must contain a letter")
         if any(ch in _DOT_LIKE_LETTERS for ch in form):
             raise ValueError("must not contain a letter that looks like a dot")
-        if _HOST_LIKE.search("".join(ch for ch in form if kinds[ch] != "M")):
+        unmarked = "".join(ch for ch in form if kinds[ch] != "M")
+        if _HOST_LIKE.search(unmarked):
             raise ValueError("must not contain a host name (a dot followed by letters)")
+        if digits and _DOT_DIGIT.search(unmarked):
+            raise ValueError("must not contain an address (a dot followed by a digit)")
     return value
+
+
+def _person_name(value: str) -> str:
+    return _name_rules(
+        value, _NAME_PUNCTUATION, digits=False, what="letters, marks, spaces and - ' ."
+    )
+
+
+def _organization_name(value: str) -> str:
+    return _name_rules(
+        value,
+        _ORGANIZATION_PUNCTUATION,
+        digits=True,
+        what="letters, marks, digits, spaces and - ' . & ,",
+    )
 
 
 def _slug(value: str) -> str:
@@ -243,6 +273,29 @@ PersonName = Annotated[
             "description": "1-100 letters, marks, spaces and - ' . (no host name such as "
             "'x.example', also once NFKC-normalised; no letter that looks like a dot) once "
             "surrounding whitespace is removed",
+        }
+    ),
+]
+# An organization's name as a new registration takes it: it reaches every mail about the
+# organization. Events and recorded workflow inputs keep ``Name`` (older names load).
+_ORGANIZATION_CHAR = r"[\p{L}\p{M}\p{Nd} '.\u2019&,-]"
+_ORGANIZATION_EDGE = r"[\p{L}\p{M}\p{Nd}'.\u2019&,-]"
+OrganizationName = Annotated[
+    Name,
+    AfterValidator(_organization_name),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": _trimmed(
+                200,
+                _ORGANIZATION_CHAR,
+                _ORGANIZATION_EDGE,
+                rules=_PERSON_RULES + r"(?![^\n]*\.\p{M}*\p{Nd})",
+            ),
+            "description": "1-200 letters, marks, digits, spaces and - ' . & , (no host "
+            "name such as 'x.example' or address such as '10.0.0.1', also once "
+            "NFKC-normalised; no letter that looks like a dot) once surrounding whitespace "
+            "is removed",
         }
     ),
 ]

@@ -32,7 +32,7 @@ class OrganizationCommands(ApplicationBase):
     def register_organization(
         self,
         *,
-        name: c.Name,
+        name: c.OrganizationName,
         slug: c.Slug,
         org_type: c.OrganizationType,
         parent_id: UUID | None = None,
@@ -247,7 +247,7 @@ class OrganizationCommands(ApplicationBase):
         return OrganizationView.of(self._get_organization(organization_id))
 
     def get_organization_by_slug(self, slug: str) -> OrganizationView:
-        cmd = c.validate(c.RegisterOrganization, name="-", slug=slug, org_type="provider")
+        cmd = c.validate(c.RegisterOrganization, name="x", slug=slug, org_type="provider")
         try:
             return self.get_organization(organization_id(cmd.slug))
         except OrganizationNotFound:

@@ -68,7 +68,8 @@ def test_the_field_rules_are_in_the_schema(document: dict[str, Any]) -> None:
     [domain, _] = onboarding["domain"]["anyOf"]
     assert re.fullmatch(domain["pattern"], f"acme.{ZONE}")
     assert not re.fullmatch(domain["pattern"], "acme.orgs.example.com")
-    assert "\\p{C}" in onboarding["name"]["pattern"]  # no control characters
+    # What an organization's name is made of (no control character, no markup, no link).
+    assert "[\\p{L}\\p{M}\\p{Nd} '.\\u2019&,-]" in onboarding["name"]["pattern"]
     invitee = schemas["NewInvitee"]["properties"]
     assert invitee["email"]["format"] == "email"
     assert invitee["first_name"]["pattern"]

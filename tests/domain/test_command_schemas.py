@@ -23,6 +23,7 @@ from a4c_domain.commands import (
     Email,
     Hostname,
     Name,
+    OrganizationName,
     PersonName,
     Reason,
     Slug,
@@ -82,7 +83,9 @@ def _agree(field_type: Any, value: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "field_type", [Name, Reason, PersonName], ids=["Name", "Reason", "PersonName"]
+    "field_type",
+    [Name, Reason, PersonName, OrganizationName],
+    ids=["Name", "Reason", "PersonName", "OrganizationName"],
 )
 @CHECKED
 @given(value=texts)
@@ -92,8 +95,13 @@ def _agree(field_type: Any, value: Any) -> None:
 @example(value="a" * 100 + " ")
 @example(value="evil\ua4f8com")
 @example(value="evil.\ufb01")
+@example(value="Smith & Sons, Ltd.")
+@example(value="Acme 10.0.0.1")
+@example(value="Acme\u00b2")
+@example(value="3M")
 def test_texts(field_type: Any, value: str) -> None:
-    if field_type is PersonName and unicodedata.normalize("NFKC", value.strip()) != value.strip():
+    renormalised = unicodedata.normalize("NFKC", value.strip()) != value.strip()
+    if field_type in (PersonName, OrganizationName) and renormalised:
         # One way only: a person's name is also checked as NFKC makes it ("evil.\ufb01" is
         # "evil.fi"), which no pattern can state; the pattern checks the name as written.
         allowed, accepted = _verdicts(field_type, value)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from a4c_domain.commands import (
     Email,
     Hostname,
-    Name,
+    OrganizationName,
     OrganizationType,
     PersonName,
     Reason,
@@ -104,7 +104,7 @@ class OnboardRequest(Incoming):
         },
     )
 
-    name: Name
+    name: OrganizationName
     slug: Slug
     org_type: OrganizationType
     parent_id: UUID | None = Field(default=None, description="An existing organization's id")
