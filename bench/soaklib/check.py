@@ -96,7 +96,10 @@ async def check(facts: SoakFacts, *, timeout: float = 120) -> list[Violation]:  
         ("duplicate-events", lambda: asyncio.to_thread(check_duplicates, store)),
         ("members", lambda: asyncio.to_thread(check_members, store)),
         ("dns", lambda: check_dns(facts.dns, store)),
-        ("mail", lambda: asyncio.to_thread(check_mail, facts.mails, store)),
+        (
+            "mail",
+            lambda: asyncio.to_thread(check_mail, facts.mails, store, facts.ledger.onboardings),
+        ),
         ("leaks", lambda: check_leaks(facts, store, needles)),
         ("feed", lambda: asyncio.to_thread(check_feed, facts.feed, store)),
         ("webhooks", lambda: asyncio.to_thread(check_webhooks, facts.webhooks, store)),

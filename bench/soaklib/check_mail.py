@@ -9,7 +9,14 @@ A mail's Message-ID is deterministic (:mod:`a4c_worker.providers.templates`):
   addressed to anyone but the invitation's invitee;
 - a reminder (``<reminder.{id}.{generation}@domain>``) is not recorded as an event by
   design: it must name an invitation and a token generation it has had;
-- any other mail is a violation (the platform mailed something no invitation sent);
+- a mail about an organization (``<{kind}.{organization id}.{address hash}@domain>``:
+  welcome, provisioning_failed, offboarded) must be recorded by the organization's
+  ``EmailSent`` and addressed to the one address its hash names; a welcome mail only
+  for an active organization, a provisioning-failed one only for a deactivated one;
+- every admin or owner invitee of an onboarding the load asked for whose organization
+  is active gets its welcome mail (the provisioning-failed mail goes to an operators'
+  address the soak may not configure: it is checked when it arrives, not expected);
+- any other mail is a violation (the platform mailed something nothing sent);
 - an ``EmailSent`` no mail matches is a violation (recorded sent, never delivered).
 
 **Duplicates are not violations.** Mail is at-least-once: the activity sends, then
@@ -21,18 +28,36 @@ lets a receiver drop the copy. :func:`duplicate_mails` counts them for the soak'
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import getaddresses
 from uuid import UUID
 
+from a4c_domain import organization_id
 from soaklib.check import Violation
 from soaklib.check_store import StoreReading
+from soaklib.facts import Onboarding
 
 MESSAGE_ID = re.compile(
     r"^<(?P<kind>invitation|reminder)\.(?P<id>[0-9a-f-]{36})\.(?P<generation>\d+)@[^>]+>$"
 )
+
+
+ORGANIZATION_MESSAGE_ID = re.compile(
+    r"^<(?P<kind>welcome|provisioning_failed|offboarded)\.(?P<id>[0-9a-f-]{36})"
+    r"\.(?P<hash>[0-9a-f]{16})@[^>]+>$"
+)
+# The organization's read-model status each kind of mail is sent in.
+STATUS_OF_KIND = {"welcome": "active", "provisioning_failed": "deactivated"}
+WELCOMED_ROLES = ("owner", "admin")
+
+
+def address_hash(address: str) -> str:
+    """What an organization mail's Message-ID names its recipient by."""
+    return hashlib.sha256(address.strip().lower().encode()).hexdigest()[:16]
 
 
 def message_id(mail: EmailMessage) -> str:
@@ -44,7 +69,9 @@ def duplicate_mails(mails: list[EmailMessage]) -> int:
     return sum(count - 1 for count in Counter(message_id(m) for m in mails).values())
 
 
-def check_mail(mails: list[EmailMessage], store: StoreReading) -> list[Violation]:
+def check_mail(
+    mails: list[EmailMessage], store: StoreReading, onboardings: Sequence[Onboarding] = ()
+) -> list[Violation]:
     found = [
         Violation("mail", f"EmailSent of invitation {u} cannot be decoded")
         for u in store.undecodable
@@ -54,7 +81,11 @@ def check_mail(mails: list[EmailMessage], store: StoreReading) -> list[Violation
     for position, mail in enumerate(mails, 1):
         mid = message_id(mail)
         delivered.add(mid)
-        problem = _unmatched(mail, mid, sent, store)
+        organization_mail = ORGANIZATION_MESSAGE_ID.match(mid)
+        if organization_mail is not None:
+            problem = _unmatched_organization_mail(mail, organization_mail, store)
+        else:
+            problem = _unmatched(mail, mid, sent, store)
         if problem is not None:
             found.append(
                 Violation("mail", f"mail #{position} ({mid or 'no Message-ID'}): {problem}")
@@ -66,6 +97,73 @@ def check_mail(mails: list[EmailMessage], store: StoreReading) -> list[Violation
                     "mail",
                     f"invitation {fact.invitation_id}: EmailSent of token "
                     f"{fact.token_generation} ({fact.message_id}) but no such mail arrived",
+                )
+            )
+    for org_mail in store.organization_mails:
+        if org_mail.message_id not in delivered:
+            found.append(
+                Violation(
+                    "mail",
+                    f"organization {org_mail.organization_id}: EmailSent of its "
+                    f"{org_mail.kind} mail ({org_mail.message_id}) but no such mail arrived",
+                )
+            )
+    found.extend(_missing_welcomes(store, onboardings))
+    return found
+
+
+def _unmatched_organization_mail(
+    mail: EmailMessage, parsed: re.Match[str], store: StoreReading
+) -> str | None:
+    """Why a mail about an organization matches nothing recorded; None when it does."""
+    org_id, kind = UUID(parsed["id"]), parsed["kind"]
+    organization = store.organizations.get(org_id)
+    if organization is None:
+        return "names no organization the store holds"
+    recorded = {(m.organization_id, m.message_id) for m in store.organization_mails}
+    if (org_id, parsed.group(0)) not in recorded:
+        return f"no EmailSent of the organization records this {kind} mail"
+    recipients = [a.lower() for _, a in getaddresses(mail.get_all("To", []))]
+    if len(recipients) != 1 or address_hash(recipients[0]) != parsed["hash"]:
+        return "not addressed (only) to the recipient its Message-ID names"
+    wanted = STATUS_OF_KIND.get(kind)
+    if wanted is not None and organization["status"] != wanted:
+        return f"a {kind} mail for an organization that is {organization['status']}"
+    return None
+
+
+def _missing_welcomes(store: StoreReading, onboardings: Sequence[Onboarding]) -> list[Violation]:
+    """Each admin or owner invitee of an onboarding whose organization is active was
+    welcomed (its welcome mail recorded; the delivery is checked above)."""
+    parsed = ((m, ORGANIZATION_MESSAGE_ID.match(m.message_id)) for m in store.organization_mails)
+    welcomed = {
+        (m.organization_id, named["hash"])
+        for m, named in parsed
+        if m.kind == "welcome" and named is not None
+    }
+    found: list[Violation] = []
+    for onboarding in onboardings:
+        if onboarding.cancelled:
+            continue
+        org_id = organization_id(onboarding.slug)
+        organization = store.organizations.get(org_id)
+        if organization is None or organization["status"] != "active":
+            continue
+        invited = {address.lower() for address in onboarding.invitees}
+        admins = sorted(
+            str(row["email"]).lower()
+            for row in store.invitations.values()
+            if row["organization_id"] == org_id
+            and row["role"] in WELCOMED_ROLES
+            and str(row["email"]).lower() in invited
+        )
+        missing = sum((org_id, address_hash(a)) not in welcomed for a in admins)
+        if missing:
+            found.append(
+                Violation(
+                    "mail",
+                    f"onboarding {onboarding.slug}: {missing} of its {len(admins)} admin "
+                    "invitees were never welcomed",
                 )
             )
     return found

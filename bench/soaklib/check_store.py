@@ -17,7 +17,7 @@ from uuid import UUID
 import psycopg
 from eventsourcing.persistence import Mapper, StoredEvent
 
-from a4c_domain import Invitation
+from a4c_domain import Invitation, Organization
 from a4c_projector.dialects.location import Location
 from a4c_projector.eventlog.store import open_event_store
 from a4c_projector.readmodel.tracking import DEFAULT_PROJECTION
@@ -50,6 +50,15 @@ class EmailSentFact:
     message_id: str
 
 
+@dataclass(frozen=True)
+class OrganizationMailFact:
+    """A mail about an organization recorded as sent (welcome, provisioning failed...)."""
+
+    organization_id: UUID
+    kind: str
+    message_id: str
+
+
 @dataclass
 class StoreReading:
     location: Location
@@ -61,6 +70,7 @@ class StoreReading:
     invitations: dict[UUID, dict[str, Any]]
     members: dict[UUID, dict[str, Any]]
     emails_sent: list[EmailSentFact] = field(default_factory=list)
+    organization_mails: list[OrganizationMailFact] = field(default_factory=list)
     undecodable: list[str] = field(default_factory=list)  # "<aggregate> v<version>"
 
     def connect(self, **options: Any) -> psycopg.Connection[Any]:
@@ -109,7 +119,8 @@ def _rows(conn: psycopg.Connection[Any], table: str, key: str) -> dict[UUID, dic
 
 
 def _decode_mail_facts(reading: StoreReading) -> None:
-    """The ``EmailSent`` events, decoded (their message ids are sealed with the rest)."""
+    """The ``EmailSent`` events of invitations and organizations, decoded (their message
+    ids are sealed with the rest)."""
     for row in reading.events:
         if row.kind != "EmailSent":
             continue
@@ -123,6 +134,11 @@ def _decode_mail_facts(reading: StoreReading) -> None:
             event = reading.mapper.to_domain_event(stored)
         except Exception:  # reported by the mail check, named by id only
             reading.undecodable.append(f"{row.originator_id} v{row.originator_version}")
+            continue
+        if isinstance(event, Organization.EmailSent):
+            reading.organization_mails.append(
+                OrganizationMailFact(row.originator_id, event.kind, event.message_id)
+            )
             continue
         assert isinstance(event, Invitation.EmailSent)
         reading.emails_sent.append(

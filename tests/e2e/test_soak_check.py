@@ -50,7 +50,7 @@ from a4c_worker.workflows.models import bootstrap_workflow_id
 from soaklib import check_leaks
 from soaklib.check import Violation, check
 from soaklib.check_leaks import Findings, Needles, mail_text, tokens_in
-from soaklib.check_mail import duplicate_mails
+from soaklib.check_mail import address_hash, duplicate_mails
 from soaklib.check_webhooks import Arrival
 from soaklib.facts import DnsFacts, Ledger, Onboarding, SoakFacts, StoreFacts, TemporalFacts
 from tests.servers.bind import BindServer
@@ -312,6 +312,13 @@ async def test_every_kind_of_breakage_is_named(built: Built, tmp_path: Path) -> 
     stray["To"] = facts.ledger.onboardings[0].invitees[1]
     stray["Message-ID"] = f"<invitation.{built.pending}.2@mail.a4c.test>"
     stray.set_content("no EmailSent records this one")
+    # A welcome mail for the cancelled organization, which nobody welcomed.
+    stray_welcome = EmailMessage()
+    stray_welcome["To"] = invitee
+    stray_welcome["Message-ID"] = (
+        f"<welcome.{organization_id(built.cancelled)}.{address_hash(invitee)}@mail.a4c.test>"
+    )
+    stray_welcome.set_content("no EmailSent records this one")
     # A token, a secret and an address where none may be.
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -351,12 +358,23 @@ async def test_every_kind_of_breakage_is_named(built: Built, tmp_path: Path) -> 
             Onboarding(stranded, spec.domain, [i.email for i in spec.invitees], 202),
         ],
     )
-    # The accepted invitation's mail lost (its EmailSent then names no mail), a stray one.
-    mails = [m for m in facts.mails if str(built.accepted) not in str(m["Message-ID"])]
+    # The accepted invitation's mail and the admin's welcome mail lost (their EmailSent
+    # then name no mail), stray ones.
+    mails = [
+        m
+        for m in facts.mails
+        if str(built.accepted) not in str(m["Message-ID"])
+        and not str(m["Message-ID"]).strip().startswith("<welcome.")
+    ]
     # The feed: its second event never served, its fourth served twice.
     feed = [facts.feed[0], *facts.feed[2:4], facts.feed[3], *facts.feed[4:]]
     broken = dataclasses.replace(
-        facts, mails=[*mails, stray], logs_dir=logs, metrics=metrics, ledger=ledger, feed=feed
+        facts,
+        mails=[*mails, stray, stray_welcome],
+        logs_dir=logs,
+        metrics=metrics,
+        ledger=ledger,
+        feed=feed,
     )
 
     found = await check(broken, timeout=60)
@@ -373,6 +391,10 @@ async def test_every_kind_of_breakage_is_named(built: Built, tmp_path: Path) -> 
         "record left": named("dns", f"deactivated organization {built.cancelled}: BIND still"),
         "stray mail": named("mail", str(built.pending), "no EmailSent records it (token 2)"),
         "lost mail": named("mail", str(built.accepted), "but no such mail arrived"),
+        "lost welcome": named("mail", str(org), "welcome mail", "but no such mail arrived"),
+        "stray welcome": named(
+            "mail", str(organization_id(built.cancelled)), "no EmailSent of the organization"
+        ),
         "token in a log": named("leaks", "invitation token", "the log file api.log"),
         "token in a read model": named("leaks", "invitation token", "table dead_letters"),
         "secret in a log": named("leaks", "the secret API_KEY", "the log file api.log"),
