@@ -162,7 +162,7 @@ class Flows:
         """The invitation and reminder mails ``address`` received (not the welcome mail
         an admin invitee also gets): the ones with a link."""
         kinds = ("<invitation.", "<reminder.")
-        return [m for m in self.mailer.sent_to(address) if m.message_id.startswith(kinds)]
+        return [m for m in self.mailer.sent_to(address) if (m.message_id or "").startswith(kinds)]
 
     def event_names(self, aggregate_id: UUID) -> list[str]:
         return [name for name, agg, _, _ in self.events() if agg == aggregate_id]
