@@ -8,6 +8,7 @@ import asyncio
 import uuid
 
 import httpx
+import pytest
 from tests.api.conftest import unique_slug
 from tests.api.v1_support import (
     V1_ROUTES,
@@ -126,6 +127,24 @@ async def test_onboarding_refuses_an_unknown_parent_before_starting(world: World
         )
     body = assert_problem(response, 422)
     assert [e["field"] for e in body["errors"]] == ["parent_id"]
+    assert await world.stack.never_bootstrapped(slug)
+
+
+@pytest.mark.parametrize("name", ["See http://x", "<a>Acme</a>"])
+async def test_onboarding_refuses_an_organization_name_that_is_not_a_name(
+    world: World, name: str
+) -> None:
+    """The name reaches every mail about the organization: no link, no markup in it."""
+    slug = unique_slug("named")
+    async with world.client() as client:
+        response = await client.post(
+            "/v1/organizations",
+            json={**onboarding(slug), "name": name},
+            headers=world.headers(OP),
+        )
+    body = assert_problem(response, 422)
+    assert [e["field"] for e in body["errors"]] == ["name"]
+    assert name not in response.text
     assert await world.stack.never_bootstrapped(slug)
 
 
