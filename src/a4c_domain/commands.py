@@ -57,6 +57,7 @@ __all__ = [
     "Command",
     "ConfigureDNS",
     "DeactivateOrganization",
+    "OffboardOrganization",
     "DomainName",
     "Email",
     "ExpireInvitation",
@@ -150,6 +151,8 @@ class DeactivateOrganization(OrganizationCommand):
 class RecordOrganizationEmailSent(OrganizationCommand):
     kind: OrganizationMailKind
     message_id: Identifier
+class OffboardOrganization(OrganizationCommand):
+    reason: Reason
 
 
 # Generations of one address's invitation (each a new invitation id).

@@ -40,6 +40,7 @@ EXPIRY_CLOCK_TOLERANCE = timedelta(seconds=5)
 
 # Revoke reasons the domain itself records.
 ORGANIZATION_DEACTIVATED = "organization deactivated"
+ORGANIZATION_OFFBOARDED = "organization offboarded"
 
 
 def superseded_reason(generation: int) -> str:

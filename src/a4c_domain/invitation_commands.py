@@ -70,7 +70,7 @@ class InvitationCommands(ApplicationBase):
         def decide() -> tuple[Invitation, list[Aggregate]]:
             org = self._get_organization(cmd.organization_id)
             if org.is_deactivated:
-                raise OrganizationInactive(f"organization {org.slug!r} is deactivated")
+                raise OrganizationInactive(f"organization {org.slug!r} is {org.status}")
             existing = self._load(inv_id, Invitation)
             if existing is not None:
                 differences = existing.invitation_differences(

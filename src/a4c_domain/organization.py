@@ -1,7 +1,10 @@
 """The Organization aggregate: registered → DNS configured → DNS verified → activated.
 
 Compensations (DNS removed, deactivated) are always allowed; after deactivation they are
-the only thing allowed. The domain an organization registers or configures DNS for is
+the only thing allowed. Offboarding (``Offboarded``) ends an organization that was in
+use, on request: it is told apart from a bootstrap that was undone (``deactivated``) in
+the status, the read model and the public events, and it is as final (see
+:data:`INACTIVE_STATUSES`). The domain an organization registers or configures DNS for is
 claimed for it (:mod:`a4c_domain.claims`, saved with the event by the application); the
 claim stays with the organization after its DNS is removed and after deactivation.
 Public command methods check invariants and decide whether the command is a no-op
@@ -28,8 +31,16 @@ from a4c_domain.fields import OrganizationMailKind
 from a4c_domain.ids import organization_id
 
 OrganizationType = Literal["provider", "partner"]
+OrganizationStatus = Literal["registered", "active", "deactivated", "offboarded"]
+# The statuses of an organization that has ended: a bootstrap undone (``deactivated``) or
+# an organization offboarded on request. Nothing but compensation is allowed then, none
+# of its invitations can be accepted, and its API keys and members' rights end.
+INACTIVE_STATUSES: frozenset[str] = frozenset({"deactivated", "offboarded"})
 
-OrganizationStatus = Literal["registered", "active", "deactivated"]
+
+def is_inactive(status: str) -> bool:
+    """Whether an organization with this status has ended (the one test for it)."""
+    return status in INACTIVE_STATUSES
 DNSStatus = Literal["none", "configured", "verified", "removed"]
 
 
@@ -72,6 +83,11 @@ class Organization(DomainAggregate):
     class Deactivated(DomainAggregate.Event):
         reason: str
         failed_step: str | None
+
+    class Offboarded(DomainAggregate.Event):
+        # Not a ``Deactivated``: consumers tell an organization ended on request from a
+        # bootstrap that was undone by the event's type.
+        reason: str
 
     class InvitationIssued(DomainAggregate.Event):
         # Recorded in the same save as the invitation's own first event: deactivation
@@ -125,7 +141,8 @@ class Organization(DomainAggregate):
 
     @property
     def is_deactivated(self) -> bool:
-        return self.status == "deactivated"
+        """Ended: deactivated (a bootstrap undone) or offboarded."""
+        return is_inactive(self.status)
 
     def registration_differences(
         self,
@@ -211,7 +228,12 @@ class Organization(DomainAggregate):
         self._activated()
 
     def deactivate(self, reason: str, failed_step: str | None) -> None:
-        """Compensation: the same deactivation again is a no-op, a different one conflicts."""
+        """Compensation: the same deactivation again is a no-op, a different one conflicts.
+
+        An offboarded organization has ended already: a bootstrap's compensation that
+        reaches it late has nothing left to do (a no-op)."""
+        if self.status == "offboarded":
+            return
         if self.is_deactivated:
             recorded = (self.deactivation_reason, self.failed_step)
             if recorded == (reason, failed_step):
@@ -226,6 +248,20 @@ class Organization(DomainAggregate):
                 ),
             )
         self._deactivated(reason=reason, failed_step=failed_step)
+
+    def offboard(self, reason: str) -> None:
+        """End the organization on request. The same offboarding again is a no-op,
+        another reason conflicts; one whose bootstrap was undone (deactivated) has
+        nothing to offboard (``OrganizationInactive``)."""
+        if self.status == "offboarded":
+            if self.deactivation_reason == reason:
+                return
+            raise OrganizationConflict(
+                f"organization {self.slug!r} was already offboarded: {self.deactivation_reason}",
+                {"reason": (self.deactivation_reason, reason)},
+            )
+        self.require_not_deactivated("offboard")
+        self._offboarded(reason=reason)
 
     def record_invitation(self, invitation_id: UUID) -> None:
         """List a new invitation of this organization (the application saves both)."""
@@ -246,9 +282,7 @@ class Organization(DomainAggregate):
 
     def require_not_deactivated(self, action: str) -> None:
         if self.is_deactivated:
-            raise OrganizationInactive(
-                f"cannot {action}: organization {self.slug!r} is deactivated"
-            )
+            raise OrganizationInactive(f"cannot {action}: organization {self.slug!r} is {self.status}")
 
     # --- events: bodies only assign ---------------------------------------------------
 
@@ -277,6 +311,12 @@ class Organization(DomainAggregate):
         self.status = "deactivated"
         self.deactivation_reason = reason
         self.failed_step = failed_step
+
+    @event(Offboarded)
+    def _offboarded(self, reason: str) -> None:
+        self.status = "offboarded"
+        self.deactivation_reason = reason
+        self.failed_step = None
 
     @event(InvitationIssued)
     def _invitation_issued(self, invitation_id: UUID) -> None:

@@ -16,7 +16,7 @@ from a4c_domain.application_base import ApplicationBase
 from a4c_domain.claims import DomainClaim
 from a4c_domain.errors import OrganizationConflict, OrganizationInactive, OrganizationNotFound
 from a4c_domain.ids import domain_claim_id, organization_id
-from a4c_domain.invitation import ORGANIZATION_DEACTIVATED, Invitation
+from a4c_domain.invitation import ORGANIZATION_DEACTIVATED, ORGANIZATION_OFFBOARDED, Invitation
 from a4c_domain.organization import Organization
 from a4c_domain.signatures import command
 from a4c_domain.views import OrganizationView
@@ -58,7 +58,7 @@ class OrganizationCommands(ApplicationBase):
         if cmd.parent_id is not None:
             parent = self._get_organization(cmd.parent_id)
             if parent.is_deactivated:
-                raise OrganizationInactive(f"parent organization {parent.slug!r} is deactivated")
+                raise OrganizationInactive(f"parent organization {parent.slug!r} is {parent.status}")
 
         def decide(org: Organization | None) -> Organization | None:
             if org is None:
@@ -204,15 +204,7 @@ class OrganizationCommands(ApplicationBase):
         def decide() -> tuple[Organization, list[Aggregate]]:
             org = self._get_organization(cmd.organization_id)
             org.deactivate(cmd.reason, cmd.failed_step)
-            if not org.pending_events:  # the same deactivation again: already done
-                return org, []
-            ended: list[Aggregate] = [org]
-            for inv_id in sorted(org.invitation_ids):
-                inv = self._load(inv_id, Invitation)
-                if inv is not None and inv.status == "pending":
-                    inv.revoke(ORGANIZATION_DEACTIVATED)
-                    ended.append(inv)
-            return org, ended
+            return org, self._ending(org, ORGANIZATION_DEACTIVATED)
 
         org, position = self._save_together(f"organization {cmd.organization_id}", decide)
         return OrganizationView.of(org, position)
@@ -242,6 +234,35 @@ class OrganizationCommands(ApplicationBase):
         """Whether the mail ``message_id`` about the organization was recorded as sent
         (``OrganizationNotFound`` for an unknown organization)."""
         return message_id in self._get_organization(organization_id).emails_sent
+    @command(c.OffboardOrganization)
+    def offboard(self, *, organization_id: UUID, reason: c.Reason) -> OrganizationView:
+        """End an organization on request (``Offboarded``), revoking its pending
+        invitations in the same save (reason ``"organization offboarded"``), as
+        :meth:`deactivate` does. The same offboarding again is a no-op, another reason an
+        ``OrganizationConflict``; ``OrganizationInactive`` for one whose bootstrap was
+        undone (deactivated: nothing to offboard)."""
+        cmd = c.validate(c.OffboardOrganization, organization_id=organization_id, reason=reason)
+
+        def decide() -> tuple[Organization, list[Aggregate]]:
+            org = self._get_organization(cmd.organization_id)
+            org.offboard(cmd.reason)
+            return org, self._ending(org, ORGANIZATION_OFFBOARDED)
+
+        org, position = self._save_together(f"organization {cmd.organization_id}", decide)
+        return OrganizationView.of(org, position)
+
+    def _ending(self, org: Organization, revoke_reason: str) -> list[Aggregate]:
+        """What ending ``org`` saves: itself and its pending invitations, revoked; nothing
+        when the command was a no-op (already done)."""
+        if not org.pending_events:
+            return []
+        ended: list[Aggregate] = [org]
+        for inv_id in sorted(org.invitation_ids):
+            inv = self._load(inv_id, Invitation)
+            if inv is not None and inv.status == "pending":
+                inv.revoke(revoke_reason)
+                ended.append(inv)
+        return ended
 
     def get_organization(self, organization_id: UUID) -> OrganizationView:
         return OrganizationView.of(self._get_organization(organization_id))

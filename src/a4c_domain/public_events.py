@@ -105,6 +105,8 @@ class DeactivatedData(_Data):
 
 class OrganizationEmailSentData(_Data):
     kind: OrganizationMailKind  # never whom, never the message id
+class OffboardedData(_Data):
+    reason: str
 
 
 class InvitedData(_Data):
@@ -175,6 +177,7 @@ PUBLIC_FORMS: Mapping[type[DomainAggregate.Event], Public | Internal] = MappingP
         Organization.Activated: Public("organization.activated", NoData),
         Organization.Deactivated: Public("organization.deactivated", DeactivatedData),
         Organization.EmailSent: Public("organization.email_sent", OrganizationEmailSentData),
+        Organization.Offboarded: Public("organization.offboarded", OffboardedData),
         Organization.InvitationIssued: Internal(
             "the organization's index of its invitations; invitation.invited says it"
         ),

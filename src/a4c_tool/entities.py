@@ -22,7 +22,7 @@ from eventsourcing.utils import get_topic
 from a4c_domain import Cause, InvitationView, OnboardingApplication, OrganizationView, caused_by
 from a4c_domain.errors import A4CError
 from a4c_domain.invitation import Invitation
-from a4c_domain.organization import Organization
+from a4c_domain.organization import Organization, is_inactive
 from a4c_service.tabular import render_text
 from a4c_worker.activities import UNCLAIMED
 from a4c_worker.providers.dns import DNSProvider
@@ -106,7 +106,7 @@ async def cleanup(
                     dry_run,
                     functools.partial(_remove_dns, app, dns, org),
                 )
-            if org.status != "deactivated":
+            if not is_inactive(org.status):
                 await _step(
                     report,
                     f"deactivate organization {org.slug}",

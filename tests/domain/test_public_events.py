@@ -196,6 +196,8 @@ def run_every_command(tmp_path: Path) -> tuple[OnboardingApplication, list[str]]
     app.record_organization_email_sent(
         organization_id=acme.id, kind="welcome", message_id=ORGANIZATION_MAIL_ID
     )
+    gamma = app.register_organization(name="Gamma", slug="gamma", org_type="partner")
+    app.offboard(organization_id=gamma.id, reason="customer left")
     secrets += [hash_token(token) for token in secrets]
     return app, [*secrets, TOKEN_SECRET, MESSAGE_ID, RECORD_ID, ORGANIZATION_MAIL_ID, "5f1c2e8d"]
 
@@ -261,7 +263,7 @@ def test_every_public_type_from_a_real_store_without_a_secret(tmp_path: Path) ->
             "id": str(event.originator_id),
             "version": event.originator_version,
         }
-        assert document["organization"]["slug"] in ("acme", "beta")
+        assert document["organization"]["slug"] in ("acme", "beta", "gamma")
     by_type = {p.type: json.loads(p.model_dump_json())["data"] for _, p in published}
     assert by_type["invitation.invited"]["email"] in (
         "ada@example.com",

@@ -233,6 +233,33 @@ def test_a_deactivated_organizations_members_stay(tenants: Tenants) -> None:
         assert dave is not None and dave.status == "revoked"
 
 
+def test_an_offboarded_organizations_members_stay_and_its_status_says_offboarded(
+    tenants: Tenants,
+) -> None:
+    """Offboarding keeps the members' history too; the row tells it from a bootstrap
+    undone by its status (``offboarded``) and carries the reason."""
+    app = tenants.store.app
+    done = app.offboard(organization_id=tenants.acme, reason="contract ended")
+    project(tenants.store)
+    with ReadModel(tenants.store.location) as reads:
+        reads.wait_until(done.position)
+        assert [m.user_id for m in reads.members(tenants.acme)] == ["u-alice", "u-carol"]
+        org = reads.organization(tenants.acme)
+        assert org is not None
+        assert (org.status, org.deactivation_reason, org.failed_step) == (
+            "offboarded",
+            "contract ended",
+            None,
+        )
+        assert org.deactivated_at is not None
+        assert [o.slug for o in reads.organizations(status="offboarded")] == [org.slug]
+        dave = reads.invitation(tenants.ids["dave"], tenants.acme)
+        assert dave is not None and (dave.status, dave.revoke_reason) == (
+            "revoked",
+            "organization offboarded",
+        )
+
+
 def test_a_rebuild_equals_the_live_members(tenants: Tenants) -> None:
     store = tenants.store
     live = store.live_rows()

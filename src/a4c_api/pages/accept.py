@@ -32,6 +32,7 @@ from a4c_api.privacy import mask_email
 from a4c_api.problems import ERROR_TYPES, ProblemError
 from a4c_domain import errors
 from a4c_domain.commands import Token
+from a4c_domain.organization import is_inactive
 from a4c_projector.queries import OrganizationRecord, ReadModel
 from a4c_worker.client import accept_invitation
 from a4c_worker.config import ACCEPT_PATH
@@ -69,7 +70,7 @@ def classify(
     if match is None or organization is None:
         return "unknown"
     invitation = match.invitation
-    if organization.status == "deactivated":
+    if is_inactive(organization.status):
         return "inactive"
     if invitation.status == "accepted":
         return "accepted"

@@ -68,6 +68,7 @@ from a4c_domain.errors import (
     OrganizationInactive,
 )
 from a4c_domain.invitation import InvitationStatus as InvitationState
+from a4c_domain.organization import is_inactive
 from a4c_projector.queries import InvitationRecord, OrganizationRecord
 from a4c_worker.client import (
     InvitationClosed,
@@ -248,8 +249,8 @@ async def invite_someone(
                     f"{invitee.email} has already accepted an invitation to {slug!r}"
                 )
             generation = latest.generation + 1  # after a revoked or expired one
-        if org.status == "deactivated":
-            raise OrganizationInactive(f"organization {slug!r} is deactivated")
+        if is_inactive(org.status):
+            raise OrganizationInactive(f"organization {slug!r} is {org.status}")
         now = datetime.now(UTC)
         require_room(org, records, unshown_after(book, records, now), settings, now)
         invitation_id = InvitationToIssue(

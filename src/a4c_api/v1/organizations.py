@@ -64,7 +64,7 @@ from a4c_domain.errors import (
     OrganizationInactive,
 )
 from a4c_domain.ids import organization_id
-from a4c_domain.organization import OrganizationStatus
+from a4c_domain.organization import OrganizationStatus, is_inactive
 from a4c_projector.queries import OrganizationRecord
 from a4c_worker.client import bootstrap_handle, start_bootstrap
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
@@ -257,13 +257,13 @@ async def _refuse_early(request: Request, spec: BootstrapInput) -> None:
             raise InvalidCommand(
                 "OnboardRequest", [{"field": "parent_id", "message": "no organization has this id"}]
             )
-        if parent.status == "deactivated":
-            raise OrganizationInactive(f"parent organization {parent.slug!r} is deactivated")
+        if is_inactive(parent.status):
+            raise OrganizationInactive(f"parent organization {parent.slug!r} is {parent.status}")
     if spec.domain is not None:
         domain = spec.domain
         holders = await gateway.read(lambda rm: rm.organizations())
         if any(
-            o.slug != spec.slug and domain in (o.domain, o.fqdn) and o.status != "deactivated"
+            o.slug != spec.slug and domain in (o.domain, o.fqdn) and not is_inactive(o.status)
             for o in holders
         ):
             raise DomainTaken(domain)

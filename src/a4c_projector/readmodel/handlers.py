@@ -269,6 +269,18 @@ class RowHandlers:
             deactivated_at=event.timestamp,
         )
 
+    @handles(Organization.Offboarded)
+    def _organization_offboarded(self, event: Organization.Offboarded) -> RowChange:
+        # Its own status: an organization ended on request, not a bootstrap undone.
+        return self._change(
+            "organizations",
+            event,
+            status="offboarded",
+            deactivation_reason=event.reason,
+            failed_step=None,
+            deactivated_at=event.timestamp,
+        )
+
     @handles(Organization.InvitationIssued)
     def _organization_invitation_issued(self, event: Organization.InvitationIssued) -> RowChange:
         # The organization's index of its invitations: nothing the row shows changes
