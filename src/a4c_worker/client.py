@@ -13,6 +13,11 @@ request while it runs joins it; after it failed (the domain refused, nothing sto
 a new run may ask again; after it ended otherwise the invitation is settled
 (:class:`InvitationClosed`).
 
+Offboardings (:func:`start_offboarding`) are one per slug at a time: a start while one
+runs joins it; after one completed a start is refused (``WorkflowAlreadyStartedError``:
+the organization is offboarded, read that run's progress); after one failed or was
+cancelled a new one may run (each of its steps is idempotent).
+
 Webhook endpoint changes (:func:`change_webhook_endpoint`) each run a short workflow of
 their own; the domain's refusals come back as :class:`WebhookEndpointRefused`.
 """
@@ -52,6 +57,7 @@ from a4c_worker.converter import data_converter
 from a4c_worker.search_attributes import organization_search_attributes
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.invitation import NOT_READY, InvitationWorkflow
+from a4c_worker.workflows.offboarding import OrganizationOffboardingWorkflow
 from a4c_worker.workflows.models import (
     DAY,
     WEBHOOK_ENDPOINT_WORKFLOW_PREFIX,
@@ -65,8 +71,11 @@ from a4c_worker.workflows.models import (
     ResendLimit,
     StepPolicy,
     WebhookEndpointChange,
+    OffboardingInput,
+    OffboardingResult,
     bootstrap_workflow_id,
     invitation_workflow_id,
+    offboarding_workflow_id,
 )
 from a4c_worker.workflows.webhook_endpoint import WebhookEndpointWorkflow
 
@@ -90,6 +99,7 @@ POLL_INTERVAL = 0.5
 
 BootstrapHandle = WorkflowHandle[OrganizationBootstrapWorkflow, BootstrapResult]
 InvitationHandle = WorkflowHandle[InvitationWorkflow, InvitationStatus]
+OffboardingHandle = WorkflowHandle[OrganizationOffboardingWorkflow, OffboardingResult]
 
 
 async def connect(connection: TemporalConnection, **options: Any) -> Client:
@@ -176,6 +186,39 @@ async def _query_progress(handle: BootstrapHandle) -> BootstrapProgress | None:
         return await handle.query(OrganizationBootstrapWorkflow.progress)
     except WorkflowQueryFailedError:
         return None
+
+
+async def start_offboarding(
+    client: Client,
+    input: OffboardingInput | dict[str, Any],
+    task_queue: str,
+    *,
+    tags: Sequence[str] = (),
+) -> OffboardingHandle:
+    """Validate and start the offboarding of ``input.slug``, or join the one running.
+
+    Raises ``WorkflowAlreadyStartedError`` when one completed already (the organization
+    is offboarded). ``tags``: the organization's, for its search attributes (as the
+    bootstrap's)."""
+    spec = OffboardingInput.model_validate(
+        input.model_dump() if isinstance(input, OffboardingInput) else input
+    )
+    return await client.start_workflow(
+        OrganizationOffboardingWorkflow.run,
+        spec,
+        id=offboarding_workflow_id(spec.slug),
+        task_queue=task_queue,
+        search_attributes=organization_search_attributes(
+            organization_id_of(spec.slug), spec.slug, tags
+        ),
+        **ISSUE_PER_ID,
+    )
+
+
+def offboarding_handle(client: Client, slug: str) -> OffboardingHandle:
+    return client.get_workflow_handle_for(
+        OrganizationOffboardingWorkflow.run, offboarding_workflow_id(slug)
+    )
 
 
 async def start_invitation(

@@ -104,6 +104,23 @@ class DeactivateInput(Model):
     failed_step: str | None = None
 
 
+class OffboardInput(Model):
+    organization_id: UUID
+    reason: Reason
+
+
+class OffboardingPlan(Model):
+    """What offboarding an organization has to undo, as the event store says now."""
+
+    organization_id: UUID
+    slug: str
+    status: str
+    # The name whose record to remove (the configured one, else the registered domain);
+    # None once removed, or when the organization never had one.
+    fqdn: str | None
+    pending_invitation_ids: list[UUID] = Field(default_factory=list)
+
+
 class OrganizationOutcome(Model):
     organization_id: UUID
     status: str

@@ -178,6 +178,7 @@ COMMANDS = (
     "remove_dns",
     "activate",
     "deactivate",
+    "offboard",
     "invite",
     "record_email_sent",
     "record_email_failed",

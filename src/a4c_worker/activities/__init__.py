@@ -62,6 +62,9 @@ class OnboardingActivities(
             self.remove_dns,
             self.deactivate_organization,
             self.send_organization_mail,
+            self.offboarding_plan,
+            self.end_invitation,
+            self.offboard_organization,
             *self.webhook_activities(),
         ]
 

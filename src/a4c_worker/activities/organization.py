@@ -1,15 +1,20 @@
-"""The organization's activities: register, record DNS verified, activate, deactivate.
+"""The organization's activities: register, record DNS verified, activate, deactivate,
+and offboarding's: look at what to undo, revoke one invitation and end its workflow,
+offboard.
 
 Registering refuses a domain outside the worker's zone before anything is stored.
-Deactivating (a compensation: never registered is nothing to do) revokes the
-organization's pending invitations and signals their workflows.
+Deactivating (a compensation: never registered is nothing to do) and offboarding revoke
+the organization's pending invitations and signal their workflows.
 """
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from temporalio import activity
 
 from a4c_worker.activities.base import (
+    SYSTEM,
     ActivityBase,
     compensated,
     organization_outcome,
@@ -19,9 +24,12 @@ from a4c_worker.activities.base import (
 from a4c_worker.contracts import (
     CompensationOutcome,
     DeactivateInput,
+    OffboardingPlan,
+    OffboardInput,
     OrganizationOutcome,
     OrganizationRef,
     RegisterOrganizationInput,
+    RevokeInput,
 )
 
 
@@ -63,3 +71,48 @@ class OrganizationActivities(ActivityBase):
         if view is not None:  # its pending invitations were revoked with it
             await signal_ended(view.invitation_ids)
         return compensated(view, "organization never registered")
+
+    # --- offboarding ------------------------------------------------------------------
+
+    @activity.defn
+    async def offboarding_plan(self, input: OrganizationRef) -> OffboardingPlan:
+        """Read only: the organization's state, the record to remove, its pending
+        invitations (``OrganizationNotFound`` if there is no such organization)."""
+        org = await self._domain(self.app.get_organization, input.organization_id)
+        pending: list[UUID] = []
+        for found in org.invitation_ids:
+            inv = await self._domain(self.app.get_invitation, found, SYSTEM)
+            if inv.status == "pending":
+                pending.append(found)
+        fqdn = None if org.dns_status == "removed" else (org.fqdn or org.domain)
+        return OffboardingPlan(
+            organization_id=org.id,
+            slug=org.slug,
+            status=org.status,
+            fqdn=fqdn,
+            pending_invitation_ids=pending,
+        )
+
+    @activity.defn
+    async def end_invitation(self, input: RevokeInput) -> CompensationOutcome:
+        """Revoke one invitation (one command; revoked already is a no-op) and tell its
+        workflow at once, with the signal every ending in the store sends."""
+        view = await self._absent_is_fine(
+            self.app.revoke_invitation,
+            organization_id=SYSTEM,
+            invitation_id=input.invitation_id,
+            reason=input.reason,
+        )
+        if view is not None:
+            await signal_ended([input.invitation_id])
+        return compensated(view, "invitation never issued")
+
+    @activity.defn
+    async def offboard_organization(self, input: OffboardInput) -> OrganizationOutcome:
+        """Offboard (its pending invitations revoked in the same save) and signal the
+        workflows of its invitations; the same offboarding again is a no-op."""
+        view = await self._domain(
+            self.app.offboard, organization_id=input.organization_id, reason=input.reason
+        )
+        await signal_ended(view.invitation_ids)
+        return organization_outcome(view)

@@ -50,6 +50,14 @@ def bootstrap_workflow_id(slug: str) -> str:
     return f"{BOOTSTRAP_WORKFLOW_PREFIX}{slug}"
 
 
+OFFBOARDING_WORKFLOW_PREFIX = "org-offboard-"
+
+
+def offboarding_workflow_id(slug: str) -> str:
+    """One offboarding per slug at a time: a second start joins the running one."""
+    return f"{OFFBOARDING_WORKFLOW_PREFIX}{slug}"
+
+
 class StepPolicy(Model):
     """Timeouts and retries of each activity; production defaults, tests shorten them.
 
@@ -167,6 +175,50 @@ class BootstrapResult(Model):
 
 class CancelRequest(Model):
     reason: Reason = "cancelled by request"
+
+
+# --- organization offboarding ------------------------------------------------------
+
+MAX_GRACE_PERIOD_SECONDS = 30 * DAY
+# Addresses the offboarding mail may go to (the organization's admins).
+MAX_ADMINS = 100
+
+
+class OffboardingInput(Model):
+    """What to offboard, why, and who to tell.
+
+    ``grace_period_seconds``: how long the workflow waits before it changes anything;
+    until then a cancel (signal or update) ends it with nothing changed. ``admins``: the
+    addresses the offboarding mail goes to (kept for it; never a search attribute).
+    """
+
+    slug: Slug
+    reason: Reason
+    grace_period_seconds: float = Field(default=0.0, ge=0, le=MAX_GRACE_PERIOD_SECONDS)
+    admins: list[Email] = Field(default_factory=list, max_length=MAX_ADMINS)
+    activities: StepPolicy = Field(default_factory=StepPolicy)
+
+
+# waiting: inside the grace period (cancellable); running: past it, changing things.
+OffboardingState = Literal["waiting", "running", "completed", "failed", "cancelled"]
+
+
+class OffboardingProgress(Model):
+    state: OffboardingState = "waiting"
+    current_step: str | None = None
+    completed_steps: list[str] = Field(default_factory=list)
+    errors: list[StepError] = Field(default_factory=list)
+    organization_id: UUID | None = None
+    grace_ends_at: datetime | None = None
+    revoked_invitation_ids: list[UUID] = Field(default_factory=list)
+    cancel_reason: str | None = None
+
+
+class OffboardingResult(Model):
+    organization_id: UUID
+    revoked_invitation_ids: list[UUID]
+    dns_removed: str | None
+    completed_steps: list[str]
 
 
 # --- invitation lifecycle -----------------------------------------------------------

@@ -1,0 +1,233 @@
+"""OrganizationOffboardingWorkflow on the real dev server (and real BIND for DNS).
+
+Happy path, joining, the grace period's cancel leaving everything untouched, refusals,
+a retried activity duplicating nothing, and another organization's record kept.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from tests.servers.bind import BindServer
+from tests.support import wait_for_async
+from tests.worker.flows import FAST_STEPS, FaultyApp, Flows, bootstrap_input, sqlite_app
+from tests.worker.test_dns_tenancy import TARGET, served
+
+from a4c_domain import ALL_ORGANIZATIONS, Organization, organization_id
+from a4c_domain.errors import StoreUnavailable
+from a4c_worker.client import (
+    invitation_handle,
+    start_bootstrap,
+    start_offboarding,
+)
+from a4c_worker.search_attributes import ORGANIZATION_ID, ORGANIZATION_SLUG
+from a4c_worker.workflows.invitation import InvitationWorkflow
+from a4c_worker.workflows.models import OffboardingInput, offboarding_workflow_id
+from a4c_worker.workflows.offboarding import OrganizationOffboardingWorkflow
+
+
+def offboarding(slug: str, **extra: object) -> OffboardingInput:
+    fields: dict[str, object] = {
+        "slug": slug,
+        "reason": "contract ended",
+        "admins": [f"admin@{slug}.example.com"],
+        "activities": FAST_STEPS,
+    }
+    fields.update(extra)
+    return OffboardingInput.model_validate(fields)
+
+
+@pytest.fixture
+def flows(tmp_path: Path, temporal_client: Client, task_queue: str) -> Iterator[Flows]:
+    app = sqlite_app(tmp_path)
+    yield Flows(app=app, client=temporal_client, task_queue=task_queue)
+    app.close()
+
+
+async def onboarded(flows: Flows, slug: str, **extra: object) -> list[uuid.UUID]:
+    handle = await start_bootstrap(flows.client, bootstrap_input(slug, **extra), flows.task_queue)
+    return (await handle.result()).invitation_ids
+
+
+async def test_offboarding_revokes_ends_invitation_workflows_removes_dns_and_offboards(
+    flows: Flows,
+) -> None:
+    async with flows.worker():
+        invitations = await onboarded(flows, "leaver")
+        org = flows.app.get_organization(organization_id("leaver"))
+        assert org.fqdn is not None and flows.dns.lookup(org.fqdn) is not None
+        handle = await start_offboarding(flows.client, offboarding("leaver"), flows.task_queue)
+        result = await handle.result()
+        progress = await handle.query(OrganizationOffboardingWorkflow.progress)
+        # Each invitation's workflow ended at once (told by the signal), revoked.
+        for inv_id in invitations:
+            status = await invitation_handle(flows.client, inv_id).result()
+            assert status.state == "revoked"
+        described = await handle.describe()
+
+    gone = flows.app.get_organization(org.id)
+    assert (gone.status, gone.deactivation_reason, gone.dns_status) == (
+        "offboarded",
+        "contract ended",
+        "removed",
+    )
+    assert flows.dns.lookup(org.fqdn) is None
+    for inv_id in invitations:
+        inv = flows.app.get_invitation(inv_id, ALL_ORGANIZATIONS)
+        assert (inv.status, inv.revoke_reason) == ("revoked", "organization offboarded")
+    assert sorted(result.revoked_invitation_ids) == sorted(invitations)
+    assert result.dns_removed == org.fqdn
+    assert progress.state == "completed" and progress.errors == []
+    assert progress.completed_steps == [
+        "grace_period",
+        "revoke_invitations",
+        "remove_dns",
+        "offboard",
+        "mail_admins",
+    ]
+    assert flows.event_names(org.id)[-2:] == ["Organization.DNSRemoved", "Organization.Offboarded"]
+    assert described.id == offboarding_workflow_id("leaver") == "org-offboard-leaver"
+    attributes = described.typed_search_attributes
+    assert attributes.get(ORGANIZATION_SLUG) == "leaver"
+    assert attributes.get(ORGANIZATION_ID) == str(org.id)
+
+
+async def test_a_second_start_joins_the_first_and_after_it_completed_is_refused(
+    flows: Flows,
+) -> None:
+    async with flows.worker():
+        await onboarded(flows, "twice", invitees=1, domain=False)
+        first = await start_offboarding(
+            flows.client, offboarding("twice", grace_period_seconds=1), flows.task_queue
+        )
+        second = await start_offboarding(
+            flows.client, offboarding("twice", grace_period_seconds=1), flows.task_queue
+        )
+        assert second.result_run_id == first.result_run_id  # joined, not a second run
+        await first.result()
+        before = flows.events()
+        with pytest.raises(WorkflowAlreadyStartedError):
+            await start_offboarding(flows.client, offboarding("twice"), flows.task_queue)
+    assert flows.events() == before
+    assert flows.event_counts()["Organization.Offboarded"] == 1
+
+
+async def test_a_cancel_inside_the_grace_period_leaves_everything_untouched(
+    flows: Flows,
+) -> None:
+    async with flows.worker():
+        invitations = await onboarded(flows, "stayer")
+        before = flows.events()
+        handle = await start_offboarding(
+            flows.client, offboarding("stayer", grace_period_seconds=600), flows.task_queue
+        )
+
+        async def waiting() -> bool:
+            progress = await handle.query(OrganizationOffboardingWorkflow.progress)
+            return progress.current_step == "grace_period"
+
+        await wait_for_async(waiting, what="the grace period")
+        progress = await handle.execute_update(
+            OrganizationOffboardingWorkflow.request_cancel, "customer stays"
+        )
+        assert (progress.state, progress.cancel_reason) == ("cancelled", "customer stays")
+        assert progress.grace_ends_at is not None
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+        for inv_id in invitations:
+            state = await invitation_handle(flows.client, inv_id).query(InvitationWorkflow.status)
+            assert state.state == "pending"
+        # Cancelled is not offboarded: a later request may run again.
+        again = await start_offboarding(flows.client, offboarding("stayer"), flows.task_queue)
+        assert again.result_run_id != handle.result_run_id
+        await again.result()
+    cause = failed.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "OffboardingCancelled"
+    assert flows.events()[: len(before)] == before
+    # Nothing happened during the cancelled run: the next events are the second run's.
+    first_after = flows.events()[len(before)]
+    assert first_after[3]["workflow_id"] == "org-offboard-stayer"
+    assert first_after[3]["run_id"] == again.result_run_id
+
+
+@pytest.mark.parametrize("case", ["missing", "compensated"])
+async def test_refused_before_anything_changes(flows: Flows, case: str) -> None:
+    slug = f"refused-{case}"
+    if case == "compensated":
+        org = flows.app.register_organization(name="Gone", slug=slug, org_type="provider")
+        flows.app.deactivate(organization_id=org.id, reason="bootstrap failed", failed_step="x")
+    before = flows.events()
+    async with flows.worker():
+        handle = await start_offboarding(flows.client, offboarding(slug), flows.task_queue)
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+        progress = await handle.query(OrganizationOffboardingWorkflow.progress)
+    cause = failed.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "OffboardingRefused"
+    expected = "OrganizationNotFound" if case == "missing" else "OrganizationInactive"
+    assert [e.error_type for e in progress.errors] == [expected]
+    assert flows.events() == before
+
+
+async def test_a_retried_activity_duplicates_nothing(tmp_path: Path, flows: Flows) -> None:
+    """Each command commits, then its activity attempt fails as if the connection was
+    lost before the answer: Temporal retries it, and the retry lands as a no-op."""
+    faulty = sqlite_app(tmp_path, FaultyApp)
+    lost = StoreUnavailable("connection lost after commit")
+    for command in ("offboard", "revoke_invitation", "remove_dns"):
+        faulty.fail(command, lost, after_commit=True)
+    try:
+        async with flows.worker(faulty):
+            invitations = await onboarded(flows, "retried", invitees=1)
+            handle = await start_offboarding(flows.client, offboarding("retried"), flows.task_queue)
+            progress = await handle.query(OrganizationOffboardingWorkflow.progress)
+            await handle.result()
+        assert faulty.calls["offboard"] == 2
+        assert faulty.calls["revoke_invitation"] == 2
+        assert faulty.calls["remove_dns"] == 2
+    finally:
+        faulty.close()
+    assert progress.errors == []
+    counts = flows.event_counts()
+    assert counts["Organization.Offboarded"] == 1
+    assert counts["Organization.DNSRemoved"] == 1
+    assert counts["Invitation.Revoked"] == len(invitations) == 1
+
+
+async def test_offboarding_never_removes_another_organizations_record(
+    tmp_path: Path, temporal_client: Client, task_queue: str, bind_server: BindServer
+) -> None:
+    """An organization from before domain claims (0.2.0) configured the name another one
+    now holds: offboarding it removes nothing under that name."""
+    app = sqlite_app(tmp_path)
+    flows = Flows(app=app, client=temporal_client, task_queue=task_queue)
+    flows.use_bind(bind_server)
+    fqdn = f"keep-{uuid.uuid4().hex[:8]}.{bind_server.zone.rstrip('.')}"
+    try:
+        async with flows.worker():
+            spec = bootstrap_input("keeper", invitees=0).model_copy(update={"domain": fqdn})
+            await (await start_bootstrap(flows.client, spec, flows.task_queue)).result()
+            kept = app.get_organization(organization_id("keeper"))
+            assert served(bind_server, fqdn) == [TARGET]
+            old = Organization(
+                name="Old", slug="old-goner", org_type="provider", parent_id=None, tags=[],
+                domain=fqdn,
+            )  # fmt: skip
+            old.configure_dns(fqdn, flows.links.dns_target, kept.dns_record_id or "")
+            app.save(old)
+            handle = await start_offboarding(
+                flows.client, offboarding("old-goner"), flows.task_queue
+            )
+            await handle.result()
+        assert served(bind_server, fqdn) == [TARGET]
+        assert app.get_organization(kept.id).model_dump(exclude={"position"}) == kept.model_dump(
+            exclude={"position"}
+        )
+        assert app.get_organization(organization_id("old-goner")).status == "offboarded"
+    finally:
+        app.close()
