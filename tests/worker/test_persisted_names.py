@@ -14,6 +14,7 @@ from temporalio import activity, workflow
 from a4c_worker.activities import OnboardingActivities
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.invitation import InvitationWorkflow
+from a4c_worker.workflows.offboarding import OrganizationOffboardingWorkflow
 from a4c_worker.workflows.webhook_endpoint import WebhookEndpointWorkflow
 
 ACTIVITIES = {
@@ -23,9 +24,12 @@ ACTIVITIES = {
     "activate_organization",
     "configure_dns",
     "deactivate_organization",
+    "end_invitation",
     "expire_invitation",
     "issue_invitation",
     "look_up_invitation",
+    "offboard_organization",
+    "offboarding_plan",
     "record_dns_verified",
     "record_email_failure",
     "register_organization",
@@ -50,6 +54,12 @@ WORKFLOWS = {
         {"accept", "resend", "revoke"},
     ),
     WebhookEndpointWorkflow: ("WebhookEndpointWorkflow", set(), set(), set()),
+    OrganizationOffboardingWorkflow: (
+        "OrganizationOffboardingWorkflow",
+        {"progress"},
+        {"cancel"},
+        {"request_cancel"},
+    ),
 }
 
 

@@ -11,7 +11,8 @@ show without decoding) is a decision someone makes, not an accident:
   the mail's provider message id looks like an address too);
 - an invitation that issues itself (``a4c_worker.client.invite``, since 0.3.0): its input
   and its ``issued`` update's argument name the invitee, as a bootstrap's input does;
-- a webhook endpoint's automatic disable (since 0.5.0): the admins it mails.
+- a webhook endpoint's automatic disable (since 0.5.0): the admins it mails;
+- an organization's offboarding (since 0.5.0): its input names the admins to tell.
 
 Always inside a payload (encoded data, never a plain-text field of the event).
 """
@@ -29,6 +30,7 @@ ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 BOOTSTRAP = "OrganizationBootstrapWorkflow"
 INVITATION = "InvitationWorkflow"
 WEBHOOK = "WebhookEndpointWorkflow"
+OFFBOARDING = "OrganizationOffboardingWorkflow"
 ALLOWED = {
     (BOOTSTRAP, "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"),
     (BOOTSTRAP, "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"),
@@ -47,6 +49,8 @@ ALLOWED = {
     (WEBHOOK, "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"),
     (WEBHOOK, "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"),
     (WEBHOOK, "EVENT_TYPE_ACTIVITY_TASK_COMPLETED"),
+    # An offboarding (since 0.5.0): the admins to tell are its input (``admins``).
+    (OFFBOARDING, "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"),
 }
 
 
