@@ -16,6 +16,9 @@ Two kinds of credential share the one header:
   claim (a list, or a space-separated string such as ``scope``) holds
   ``API_OPERATOR_ROLE``.
 
+An organization's key stops authenticating once its organization has ended
+(deactivated or offboarded): the read model's status says so.
+
 A missing or wrong credential is a 401 problem with ``WWW-Authenticate: Bearer``; the
 answer never repeats the credential, and nothing here logs it.
 """
@@ -37,8 +40,10 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from a4c_api import context as api_app
 from a4c_api.problems import ProblemError, problem
 from a4c_api.settings import API_KEY_PREFIX, ApiSettings, api_key_hash
+from a4c_domain.organization import is_inactive
 
 log = logging.getLogger(__name__)
 
@@ -251,6 +256,14 @@ def verifier_of(request: Request) -> BearerVerifier | None:
     return found
 
 
+async def _require_live_organization(request: Request, org_id: UUID) -> None:
+    """An organization's key stops working once its organization has ended
+    (deactivated or offboarded): answered as any key that is not valid."""
+    record = await api_app.gateway_of(request).read(lambda rm: rm.organization(org_id))
+    if record is not None and is_inactive(record.status):
+        raise unauthenticated(INVALID)
+
+
 # auto_error=False: a missing header is answered as problem+json here, not FastAPI's 403.
 bearer_scheme = HTTPBearer(
     auto_error=False,
@@ -270,7 +283,10 @@ async def authenticate(
     if not credential or len(credential) > MAX_CREDENTIAL_LENGTH:
         raise unauthenticated(INVALID)
     if credential.startswith(API_KEY_PREFIX):
-        return api_key_principal(credential, _settings(request))
+        principal = api_key_principal(credential, _settings(request))
+        if principal.organization_id is not None:
+            await _require_live_organization(request, principal.organization_id)
+        return principal
     verifier = verifier_of(request)
     if verifier is None:
         raise unauthenticated(INVALID)

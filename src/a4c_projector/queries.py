@@ -262,10 +262,12 @@ class ReadModel(PublicEventReads, WebhookEndpointReads):
         tag: str | None = None,
         ids: Collection[UUID] | None = None,
         member: str | None = None,
+        parent_id: UUID | None = None,
     ) -> list[OrganizationRecord]:
         """Organizations by slug, with ``status`` and ``tag`` when given; only those of
-        ``ids`` and only those user ``member`` is a member of, when given. The database
-        does the limiting (the members index on ``user_id``): no other tenant's row is read.
+        ``ids``, only those user ``member`` is a member of, and only the children of
+        ``parent_id``, when given. The database does the limiting (the members index on
+        ``user_id``, the organizations' on ``parent_id``): no other tenant's row is read.
         """
         if ids is not None and not ids:
             return []
@@ -279,6 +281,9 @@ class ReadModel(PublicEventReads, WebhookEndpointReads):
                 f'id IN (SELECT organization_id FROM "{self.tables.members}" WHERE user_id = %s)'
             )
             params.append(member)
+        if parent_id is not None:
+            clauses.append("parent_id = %s")
+            params.append(parent_id)
         if status is not None:
             clauses.append("status = %s")
             params.append(status)

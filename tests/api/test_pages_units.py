@@ -76,6 +76,7 @@ def _match(status: str = "pending", *, current: bool = True, expires_in: float =
         (_match(), _organization(), "pending"),
         (_match(), _organization("registered"), "pending"),
         (_match(), _organization("deactivated"), "inactive"),
+        (_match(), _organization("offboarded"), "inactive"),
         (_match("accepted"), _organization(), "accepted"),
         (_match("accepted", current=False, expires_in=-1), _organization(), "accepted"),
         (_match("revoked"), _organization(), "revoked"),

@@ -81,6 +81,44 @@ async def cancel(world: World, client: httpx.AsyncClient) -> Call:
     return Call("POST", f"/v1/organizations/{world.orgs.a}/cancel", {"reason": "matrix"})
 
 
+# Offboarding A: with a grace period of an hour, so nothing changes; each case that
+# started one cancels it after (as the operator key), and A stays as it was.
+WAIT = 3600
+
+
+async def offboard(world: World, client: httpx.AsyncClient) -> Call:
+    return Call(
+        "POST",
+        f"/v1/organizations/{world.orgs.a}/offboard",
+        {"reason": "matrix", "grace_period_seconds": WAIT},
+    )
+
+
+async def delete_organization(world: World, client: httpx.AsyncClient) -> Call:
+    return Call("DELETE", f"/v1/organizations/{world.orgs.a}?reason=matrix&grace_period_seconds={WAIT}")
+
+
+async def get_offboarding(world: World, client: httpx.AsyncClient) -> Call:
+    return Call("GET", f"/v1/organizations/{world.orgs.a}/offboarding")
+
+
+async def cancel_offboarding(world: World, client: httpx.AsyncClient) -> Call:
+    start = await offboard(world, client)
+    started = await client.post(start.path, json=start.body, headers=world.headers(OPK))
+    assert started.status_code == 202, started.text
+    return Call("POST", f"/v1/organizations/{world.orgs.a}/offboard/cancel", {"reason": "matrix"})
+
+
+async def call_offboarding_off(world: World, client: httpx.AsyncClient) -> None:
+    """Whatever a case left waiting out its grace period, cancelled (none: a 409)."""
+    response = await client.post(
+        f"/v1/organizations/{world.orgs.a}/offboard/cancel",
+        json={"reason": "matrix"},
+        headers=world.headers(OPK),
+    )
+    assert response.status_code in (200, 409), response.text
+
+
 async def invite(world: World, client: httpx.AsyncClient) -> Call:
     return Call(
         "POST",
@@ -170,6 +208,15 @@ MATRIX: dict[tuple[str, str], tuple[Prepare, bool, tuple[int, ...]]] = {
     ("get", ORG): (get_organization, False, (200, 200, 200, 200, 200, 404, 401)),
     # A finished bootstrap cannot be cancelled: 409 for those allowed to ask.
     ("post", ORG + "/cancel"): (cancel, True, (409, 409, 403, 403, 403, 404, 401)),
+    # Operators and A's owners only (A's admin is no owner); an hour's grace, cancelled.
+    ("post", ORG + "/offboard"): (offboard, True, (202, 202, 403, 403, 403, 404, 401)),
+    ("delete", ORG): (delete_organization, True, (202, 202, 403, 403, 403, 404, 401)),
+    ("get", ORG + "/offboarding"): (get_offboarding, False, (200, 200, 200, 200, 200, 404, 401)),
+    ("post", ORG + "/offboard/cancel"): (
+        cancel_offboarding,
+        True,
+        (200, 200, 403, 403, 403, 404, 401),
+    ),
     ("post", ORG + "/invitations"): (invite, True, (201, 201, 201, 201, 403, 404, 401)),
     ("get", ORG + "/invitations"): (list_invitations, False, (200, 200, 200, 200, 403, 404, 401)),
     ("get", INVITATION): (get_invitation, False, (200, 200, 200, 200, 403, 404, 401)),
@@ -239,6 +286,8 @@ async def test_authorization_matrix(
                 assert body["type"] == "urn:a4c:problem:forbidden"
         if head is not None:
             assert await quiet(world.stack) == head, "a refused write stored something"
+        if prepare in (offboard, delete_organization, cancel_offboarding):
+            await call_offboarding_off(world, client)
         if prepare is onboard and expected == 202:
             # Let it finish, so its writes do not run into the next case's check.
             await wait_for_state(

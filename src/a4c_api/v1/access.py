@@ -6,6 +6,11 @@
 - A person acts on an organization as the members read model says: its owners and
   admins read it and manage its invitations (invite, list, revoke, re-send) and list its
   members; its other members (member, viewer) may only read the organization itself.
+- Offboarding an organization is for platform operators and its owners (not its admins,
+  not its API key).
+- Once an organization has ended (deactivated or offboarded), its API keys no longer
+  authenticate (:mod:`a4c_api.auth`) and its members' rights in it end: every request
+  of theirs on it is a 403 ``organization-inactive``; operators still read it.
 - Any other organization is answered exactly as one that does not exist (404, same
   body): a caller learns nothing about organizations that are not theirs. A 403 is
   only ever given inside the caller's own organization.
@@ -25,8 +30,10 @@ from a4c_api.problems import ProblemError, from_domain, problem
 from a4c_domain.commands import Slug
 from a4c_domain.errors import OrganizationNotFound
 from a4c_domain.ids import organization_id
+from a4c_domain.organization import is_inactive
 
 ADMIN_ROLES = frozenset({"owner", "admin"})
+OWNER_ROLES = frozenset({"owner"})
 _SLUG: TypeAdapter[str] = TypeAdapter(Slug)
 
 
@@ -34,6 +41,7 @@ class Action(Enum):
     READ = "read"  # see the organization (any member)
     ADMINISTER = "administer"  # invitations and members (owners, admins)
     OPERATE = "operate"  # onboard, cancel (platform operators)
+    OFFBOARD = "offboard"  # end the organization (platform operators, its owners)
 
 
 def not_found(slug: str) -> ProblemError:
@@ -41,11 +49,20 @@ def not_found(slug: str) -> ProblemError:
     return from_domain(OrganizationNotFound(slug))
 
 
+_WHO = {
+    Action.OPERATE: "platform operators",
+    Action.OFFBOARD: "platform operators and the organization's owners",
+}
+
+
 def forbidden(action: Action) -> ProblemError:
-    who = (
-        "platform operators" if action is Action.OPERATE else "the organization's owners and admins"
-    )
+    who = _WHO.get(action, "the organization's owners and admins")
     return problem(403, f"only {who} may do this", kind="forbidden")
+
+
+def ended(slug: str, status: str) -> ProblemError:
+    """A member's request on an organization that has ended: their rights ended with it."""
+    return problem(403, f"organization {slug!r} is {status}", kind="organization-inactive")
 
 
 def require_operator(principal: Principal) -> None:
@@ -71,15 +88,21 @@ async def organization_for(
     if principal.organization_id is not None:  # an organization's API key
         if principal.organization_id != org_id:
             raise not_found(slug)
-        if action is Action.OPERATE:
+        if action in (Action.OPERATE, Action.OFFBOARD):
             raise forbidden(action)
-        return org_id
-    member = await api_app.gateway_of(request).read(lambda rm: rm.member(org_id, principal.subject))
+        return org_id  # authenticated: its organization has not ended
+    member, organization = await api_app.gateway_of(request).read(
+        lambda rm: (rm.member(org_id, principal.subject), rm.organization(org_id))
+    )
     if member is None:
         raise not_found(slug)
+    if organization is not None and is_inactive(organization.status):
+        raise ended(valid, organization.status)
     if action is Action.OPERATE:
         raise forbidden(action)
     if action is Action.ADMINISTER and member.role not in ADMIN_ROLES:
+        raise forbidden(action)
+    if action is Action.OFFBOARD and member.role not in OWNER_ROLES:
         raise forbidden(action)
     return org_id
 

@@ -33,7 +33,13 @@ from a4c_domain.organization import DNSStatus, OrganizationStatus
 from a4c_domain.public_events import PublicEvent
 from a4c_projector.queries import InvitationRecord, MemberRecord, OrganizationRecord
 from a4c_worker.contracts import Invitee, NewInvitee
-from a4c_worker.workflows.models import DAY, BootstrapInput, BootstrapProgress
+from a4c_worker.workflows.models import (
+    DAY,
+    MAX_GRACE_PERIOD_SECONDS,
+    BootstrapInput,
+    BootstrapProgress,
+    OffboardingProgress,
+)
 
 
 class Incoming(BaseModel):
@@ -181,6 +187,35 @@ class OrganizationView(Answer):
     slug: str
     organization: Organization | None
     progress: BootstrapProgress | None
+
+
+class OffboardRequest(Incoming):
+    """Why the organization leaves, and how long it may still be called off."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"examples": [{"reason": "contract ended", "grace_period_seconds": 0}]},
+    )
+
+    reason: Reason
+    grace_period_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        le=MAX_GRACE_PERIOD_SECONDS,
+        description="Wait this long before changing anything; until then it can be cancelled",
+    )
+
+
+class OffboardingView(Answer):
+    """An organization and its offboarding: ``organization`` is the read model's row
+    (null until the projection shows it), ``offboarding`` the offboarding workflow's
+    live progress (null when there is none, or it has not run yet)."""
+
+    id: UUID
+    slug: str
+    organization: Organization | None
+    offboarding: OffboardingProgress | None
 
 
 class OrganizationList(Answer):
