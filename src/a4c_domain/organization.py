@@ -32,6 +32,7 @@ from a4c_domain.ids import organization_id
 
 OrganizationType = Literal["provider", "partner"]
 OrganizationStatus = Literal["registered", "active", "deactivated", "offboarded"]
+DNSStatus = Literal["none", "configured", "verified", "removed"]
 # The statuses of an organization that has ended: a bootstrap undone (``deactivated``) or
 # an organization offboarded on request. Nothing but compensation is allowed then, none
 # of its invitations can be accepted, and its API keys and members' rights end.
@@ -41,7 +42,6 @@ INACTIVE_STATUSES: frozenset[str] = frozenset({"deactivated", "offboarded"})
 def is_inactive(status: str) -> bool:
     """Whether an organization with this status has ended (the one test for it)."""
     return status in INACTIVE_STATUSES
-DNSStatus = Literal["none", "configured", "verified", "removed"]
 
 
 class Organization(DomainAggregate):
@@ -282,7 +282,9 @@ class Organization(DomainAggregate):
 
     def require_not_deactivated(self, action: str) -> None:
         if self.is_deactivated:
-            raise OrganizationInactive(f"cannot {action}: organization {self.slug!r} is {self.status}")
+            raise OrganizationInactive(
+                f"cannot {action}: organization {self.slug!r} is {self.status}"
+            )
 
     # --- events: bodies only assign ---------------------------------------------------
 

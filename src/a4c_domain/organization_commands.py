@@ -58,7 +58,9 @@ class OrganizationCommands(ApplicationBase):
         if cmd.parent_id is not None:
             parent = self._get_organization(cmd.parent_id)
             if parent.is_deactivated:
-                raise OrganizationInactive(f"parent organization {parent.slug!r} is {parent.status}")
+                raise OrganizationInactive(
+                    f"parent organization {parent.slug!r} is {parent.status}"
+                )
 
         def decide(org: Organization | None) -> Organization | None:
             if org is None:

@@ -57,7 +57,6 @@ from a4c_worker.converter import data_converter
 from a4c_worker.search_attributes import organization_search_attributes
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.invitation import NOT_READY, InvitationWorkflow
-from a4c_worker.workflows.offboarding import OrganizationOffboardingWorkflow
 from a4c_worker.workflows.models import (
     DAY,
     WEBHOOK_ENDPOINT_WORKFLOW_PREFIX,
@@ -68,15 +67,16 @@ from a4c_worker.workflows.models import (
     InvitationInput,
     InvitationStatus,
     InvitationToIssue,
+    OffboardingInput,
+    OffboardingResult,
     ResendLimit,
     StepPolicy,
     WebhookEndpointChange,
-    OffboardingInput,
-    OffboardingResult,
     bootstrap_workflow_id,
     invitation_workflow_id,
     offboarding_workflow_id,
 )
+from a4c_worker.workflows.offboarding import OrganizationOffboardingWorkflow
 from a4c_worker.workflows.webhook_endpoint import WebhookEndpointWorkflow
 
 # One workflow per id: a start while it runs joins it, a start after it closed is refused.

@@ -22,8 +22,8 @@ from a4c_worker.config import (
 )
 from a4c_worker.heartbeats import MAX_HEARTBEAT_THROTTLE, ActivityHeartbeats
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
-from a4c_worker.workflows.offboarding import OrganizationOffboardingWorkflow
 from a4c_worker.workflows.invitation import InvitationWorkflow
+from a4c_worker.workflows.offboarding import OrganizationOffboardingWorkflow
 from a4c_worker.workflows.webhook_endpoint import WebhookEndpointWorkflow
 
 WORKFLOWS: list[type] = [

@@ -95,7 +95,9 @@ async def offboard(world: World, client: httpx.AsyncClient) -> Call:
 
 
 async def delete_organization(world: World, client: httpx.AsyncClient) -> Call:
-    return Call("DELETE", f"/v1/organizations/{world.orgs.a}?reason=matrix&grace_period_seconds={WAIT}")
+    return Call(
+        "DELETE", f"/v1/organizations/{world.orgs.a}?reason=matrix&grace_period_seconds={WAIT}"
+    )
 
 
 async def get_offboarding(world: World, client: httpx.AsyncClient) -> Call:

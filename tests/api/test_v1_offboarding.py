@@ -77,7 +77,9 @@ async def test_an_owner_offboards_and_everything_of_the_organization_ends(
     as_key = {"Authorization": f"Bearer {key}"}
     with stack.serve(API_KEYS=keys, API_PUBLIC_URL=stack.settings.api_public_url) as served:
         async with httpx.AsyncClient(base_url=served.base_url, timeout=60.0) as client:
-            assert (await client.get(f"/v1/organizations/{slug}", headers=as_key)).status_code == 200
+            assert (
+                await client.get(f"/v1/organizations/{slug}", headers=as_key)
+            ).status_code == 200
             started = await client.post(
                 f"/v1/organizations/{slug}/offboard",
                 json={"reason": "contract ended"},
@@ -87,9 +89,9 @@ async def test_an_owner_offboards_and_everything_of_the_organization_ends(
             assert started.headers["Location"] == f"/v1/organizations/{slug}/offboarding"
             done = await until(client, slug, world.headers(OP), {"completed"})
             await stack.settle()
-            row = (
-                await client.get(f"/v1/organizations/{slug}", headers=world.headers(OP))
-            ).json()["organization"]
+            row = (await client.get(f"/v1/organizations/{slug}", headers=world.headers(OP))).json()[
+                "organization"
+            ]
             # The organization's key stops working; its members' rights end.
             refused_key = await client.get(f"/v1/organizations/{slug}", headers=as_key)
             refused_owner = await client.get(f"/v1/organizations/{slug}", headers=as_owner)
@@ -104,7 +106,9 @@ async def test_an_owner_offboards_and_everything_of_the_organization_ends(
                 headers=world.headers(OPK),
             )  # fmt: skip
             # The members' history stays.
-            members = await client.get(f"/v1/organizations/{slug}/members", headers=world.headers(OP))
+            members = await client.get(
+                f"/v1/organizations/{slug}/members", headers=world.headers(OP)
+            )
             # Offboarding again: already done, nothing written.
             head = await quiet(stack)
             again = await client.delete(f"/v1/organizations/{slug}", headers=world.headers(OP))

@@ -9,9 +9,14 @@ from a4c_domain.ids import organization_id
 from a4c_domain.invitation import ORGANIZATION_OFFBOARDED
 from a4c_domain.organization import INACTIVE_STATUSES, is_inactive
 from a4c_domain.public_events import form_of, public_form
-from tests.domain.support import assert_noop, assert_refused, events, org_fields
+from tests.domain.support import Invitee, assert_noop, assert_refused, events, org_fields
 
-PERSON = {"email": "bob@example.com", "role": "admin", "first_name": "Bob", "last_name": "Ross"}
+PERSON: Invitee = {
+    "email": "bob@example.com",
+    "role": "admin",
+    "first_name": "Bob",
+    "last_name": "Ross",
+}
 
 
 def test_offboard_ends_the_organization_and_revokes_its_pending_invitations(
@@ -66,7 +71,11 @@ def test_a_compensated_bootstrap_is_not_offboarded(app: OnboardingApplication) -
 
 def test_offboarding_a_missing_organization_is_not_found(app: OnboardingApplication) -> None:
     assert_refused(
-        app, OrganizationNotFound, app.offboard, organization_id=organization_id("nobody"), reason="x"
+        app,
+        OrganizationNotFound,
+        app.offboard,
+        organization_id=organization_id("nobody"),
+        reason="x",
     )
 
 

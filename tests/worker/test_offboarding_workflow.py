@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowFailureError
@@ -49,7 +50,7 @@ def flows(tmp_path: Path, temporal_client: Client, task_queue: str) -> Iterator[
     app.close()
 
 
-async def onboarded(flows: Flows, slug: str, **extra: object) -> list[uuid.UUID]:
+async def onboarded(flows: Flows, slug: str, **extra: Any) -> list[uuid.UUID]:
     handle = await start_bootstrap(flows.client, bootstrap_input(slug, **extra), flows.task_queue)
     return (await handle.result()).invitation_ids
 

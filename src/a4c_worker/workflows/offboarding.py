@@ -20,10 +20,11 @@ a failed one) runs every step again and finishes the job.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 from uuid import UUID
 
 from temporalio import workflow
@@ -200,7 +201,7 @@ class OrganizationOffboardingWorkflow:
     async def _look(self, ref: OrganizationRef, options: dict[str, Any]) -> OffboardingPlan:
         self._progress.current_step = LOOK
         try:
-            plan = await workflow.execute_activity_method(
+            plan: OffboardingPlan = await workflow.execute_activity_method(
                 OnboardingActivities.offboarding_plan, ref, **options
             )
         except ActivityError as exc:
@@ -215,7 +216,7 @@ class OrganizationOffboardingWorkflow:
             )
         return plan
 
-    def _refuse(self, error_type: str, message: str) -> None:
+    def _refuse(self, error_type: str, message: str) -> NoReturn:
         """Before the grace period ends: nothing has changed. Raises."""
         self._progress.state = "failed"
         self._progress.errors.append(StepError(step=LOOK, error_type=error_type, message=message))
@@ -226,12 +227,10 @@ class OrganizationOffboardingWorkflow:
         self._progress.current_step = GRACE_PERIOD
         if seconds > 0:
             self._progress.grace_ends_at = workflow.now() + timedelta(seconds=seconds)
-            try:
+            with contextlib.suppress(TimeoutError):  # the grace period is over
                 await workflow.wait_condition(
                     lambda: self._progress.cancel_reason is not None, timeout=seconds
                 )
-            except TimeoutError:
-                pass
         if self._progress.cancel_reason is not None:
             return True
         self._progress.completed_steps.append(GRACE_PERIOD)

@@ -18,10 +18,11 @@ from pathlib import Path
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 from tests.servers.temporal import start_dev_server
+from tests.support import wait_for_async
 from tests.worker.flows import FAST_STEPS, Flows, bootstrap_input, sqlite_app
 from tests.worker.histories import release_folder
 
-from a4c_worker.client import start_bootstrap, start_offboarding
+from a4c_worker.client import OffboardingHandle, start_bootstrap, start_offboarding
 from a4c_worker.workflows.models import OffboardingInput
 from a4c_worker.workflows.offboarding import OrganizationOffboardingWorkflow
 
@@ -39,6 +40,11 @@ def spec(slug: str, grace_period_seconds: float = 0) -> OffboardingInput:
     )
 
 
+async def at_grace_period(handle: OffboardingHandle) -> bool:
+    progress = await handle.query(OrganizationOffboardingWorkflow.progress)
+    return progress.current_step == "grace_period"
+
+
 async def record(client: Client, scratch: Path) -> dict[str, WorkflowHistory]:
     app = sqlite_app(scratch)
     flows = Flows(app=app, client=client, task_queue=TASK_QUEUE)
@@ -54,10 +60,9 @@ async def record(client: Client, scratch: Path) -> dict[str, WorkflowHistory]:
             recorded["offboarding_completed"] = await done.fetch_history()
 
             waiting = await start_offboarding(client, spec("history-stayer", 600), TASK_QUEUE)
-            while (await waiting.query(OrganizationOffboardingWorkflow.progress)).current_step != (
-                "grace_period"
-            ):
-                await asyncio.sleep(0.05)
+            await wait_for_async(
+                lambda: at_grace_period(waiting), what="the grace period", interval=0.05
+            )
             await waiting.execute_update(
                 OrganizationOffboardingWorkflow.request_cancel, "recorded: customer stays"
             )
