@@ -18,6 +18,7 @@ from a4c_domain.errors import (
     InvalidCommand,
     OrganizationConflict,
 )
+from a4c_domain.ids import invitation_id
 from a4c_worker.activities import OnboardingActivities, to_application_error
 from a4c_worker.contracts import (
     AcceptInput,
@@ -224,3 +225,23 @@ def test_accept_urls_carry_the_token_as_a_query_parameter() -> None:
     assert LINKS.accept_url("a-b_c") == "http://localhost:8080/invitations/accept?token=a-b_c"
     with_query = LINKS.model_copy(update={"accept_url_base": "https://x.test/a?lang=en"})
     assert with_query.accept_url("t") == "https://x.test/a?lang=en&token=t"
+
+
+async def test_ending_an_invitation_that_was_accepted_meanwhile_is_nothing_to_do(
+    acts: OnboardingActivities,
+) -> None:
+    """Offboarding revokes what was pending when it looked; one accepted since is a
+    member now: nothing to revoke, and no failure (no workflow is signalled)."""
+    await registered(acts)
+    issue = await invited(acts)
+    inv_id = invitation_id(issue.organization_id, issue.invitee.email, 1)
+    token = acts.app.tokens.token(inv_id, 1)
+    acts.app.accept_invitation(
+        organization_id=ALL_ORGANIZATIONS, invitation_id=inv_id, token=token, user_id="u-1"
+    )
+    outcome = await env().run(
+        acts.end_invitation, RevokeInput(invitation_id=inv_id, reason="organization offboarded")
+    )
+    assert outcome.outcome == "nothing_to_do"
+    assert outcome.detail == "invitation already accepted"
+    assert acts.app.get_invitation(inv_id, ALL_ORGANIZATIONS).status == "accepted"

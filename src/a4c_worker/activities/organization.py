@@ -12,7 +12,9 @@ from __future__ import annotations
 from uuid import UUID
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
+from a4c_domain.errors import InvitationAlreadyAccepted, InvitationExpired
 from a4c_worker.activities.base import (
     SYSTEM,
     ActivityBase,
@@ -31,6 +33,12 @@ from a4c_worker.contracts import (
     RegisterOrganizationInput,
     RevokeInput,
 )
+
+# An invitation that ended since offboarding saw it pending: the refusal's type, and how.
+ENDED_OTHERWISE = {
+    InvitationAlreadyAccepted.__name__: "accepted",
+    InvitationExpired.__name__: "expired",
+}
 
 
 class OrganizationActivities(ActivityBase):
@@ -96,13 +104,23 @@ class OrganizationActivities(ActivityBase):
     @activity.defn
     async def end_invitation(self, input: RevokeInput) -> CompensationOutcome:
         """Revoke one invitation (one command; revoked already is a no-op) and tell its
-        workflow at once, with the signal every ending in the store sends."""
-        view = await self._absent_is_fine(
-            self.app.revoke_invitation,
-            organization_id=SYSTEM,
-            invitation_id=input.invitation_id,
-            reason=input.reason,
-        )
+        workflow at once, with the signal every ending in the store sends. One that
+        ended otherwise since it was seen pending (accepted: a member now; expired) is
+        nothing to do, not a failure."""
+        try:
+            view = await self._absent_is_fine(
+                self.app.revoke_invitation,
+                organization_id=SYSTEM,
+                invitation_id=input.invitation_id,
+                reason=input.reason,
+            )
+        except ApplicationError as exc:
+            ended = ENDED_OTHERWISE.get(exc.type or "")
+            if ended is None:
+                raise
+            return CompensationOutcome(
+                outcome="nothing_to_do", detail=f"invitation already {ended}"
+            )
         if view is not None:
             await signal_ended([input.invitation_id])
         return compensated(view, "invitation never issued")
