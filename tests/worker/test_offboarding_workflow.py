@@ -20,7 +20,7 @@ from tests.worker.flows import FAST_STEPS, FaultyApp, Flows, bootstrap_input, sq
 from tests.worker.test_dns_tenancy import TARGET, served
 
 from a4c_domain import ALL_ORGANIZATIONS, Organization, organization_id
-from a4c_domain.errors import StoreUnavailable
+from a4c_domain.errors import OrganizationConflict, StoreUnavailable
 from a4c_worker.client import (
     invitation_handle,
     start_bootstrap,
@@ -232,3 +232,46 @@ async def test_offboarding_never_removes_another_organizations_record(
         assert app.get_organization(organization_id("old-goner")).status == "offboarded"
     finally:
         app.close()
+
+
+async def test_a_step_that_fails_does_not_stop_the_offboarding_and_a_new_run_finishes_it(
+    tmp_path: Path, flows: Flows
+) -> None:
+    """Past the grace period the steps roll forward: the DNS removal fails for good, the
+    organization is offboarded all the same, the run fails naming the step; the next
+    run (allowed after a failed one) does what is left and nothing twice."""
+    faulty = sqlite_app(tmp_path, FaultyApp)
+    faulty.fail("remove_dns", OrganizationConflict("injected: the provider said no", {}))
+    try:
+        async with flows.worker(faulty):
+            await onboarded(flows, "half", invitees=1)
+            fqdn = flows.app.get_organization(organization_id("half")).fqdn or ""
+            first = await start_offboarding(flows.client, offboarding("half"), flows.task_queue)
+            with pytest.raises(WorkflowFailureError) as failed:
+                await first.result()
+            progress = await first.query(OrganizationOffboardingWorkflow.progress)
+            half = flows.app.get_organization(organization_id("half"))
+            # Half done: the record was deleted at the provider, its removal not recorded.
+            assert (half.status, half.dns_status) == ("offboarded", "verified")
+            assert flows.dns.lookup(fqdn) is None
+            second = await start_offboarding(flows.client, offboarding("half"), flows.task_queue)
+            assert second.result_run_id != first.result_run_id
+            result = await second.result()
+    finally:
+        faulty.close()
+    cause = failed.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "OffboardingFailed"
+    assert [(e.step, e.error_type) for e in progress.errors] == [
+        ("remove_dns", "OrganizationConflict")
+    ]
+    assert progress.completed_steps == [
+        "grace_period",
+        "revoke_invitations",
+        "offboard",
+        "mail_admins",
+    ]
+    assert result.dns_removed == fqdn
+    assert flows.dns.lookup(fqdn) is None
+    counts = flows.event_counts()
+    assert (counts["Organization.Offboarded"], counts["Organization.DNSRemoved"]) == (1, 1)
+    assert counts["Invitation.Revoked"] == 1
