@@ -134,11 +134,15 @@ def invitation_outcome(view: InvitationView) -> InvitationOutcome:
     )
 
 
+# A compensation's outcome when the store had it done already (the command was a no-op).
+ALREADY_COMPENSATED = "already compensated"
+
+
 def compensated(view: OrganizationView | InvitationView | None, absent: str) -> CompensationOutcome:
     if view is None:
         return CompensationOutcome(outcome="nothing_to_do", detail=absent)
     if view.position is None:
-        return CompensationOutcome(outcome="nothing_to_do", detail="already compensated")
+        return CompensationOutcome(outcome="nothing_to_do", detail=ALREADY_COMPENSATED)
     return CompensationOutcome(outcome="done")
 
 

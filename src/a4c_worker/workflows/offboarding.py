@@ -36,7 +36,9 @@ with workflow.unsafe.imports_passed_through():
     from a4c_domain.ids import organization_id
     from a4c_domain.invitation import ORGANIZATION_OFFBOARDED
     from a4c_worker.activities import OnboardingActivities
+    from a4c_worker.activities.base import ALREADY_COMPENSATED
     from a4c_worker.contracts import (
+        CompensationOutcome,
         DNSRecordInput,
         OffboardingPlan,
         OffboardInput,
@@ -241,12 +243,14 @@ class OrganizationOffboardingWorkflow:
         (the offboard step revokes what is still pending in its own save)."""
 
         async def end(invitation_id: UUID) -> None:
-            await workflow.execute_activity_method(
+            outcome: CompensationOutcome = await workflow.execute_activity_method(
                 OnboardingActivities.end_invitation,
                 RevokeInput(invitation_id=invitation_id, reason=ORGANIZATION_OFFBOARDED),
                 **options,
             )
-            self._progress.revoked_invitation_ids.append(invitation_id)
+            # Revoked now, or before (a retry); not one accepted or expired meanwhile.
+            if outcome.outcome == "done" or outcome.detail == ALREADY_COMPENSATED:
+                self._progress.revoked_invitation_ids.append(invitation_id)
 
         results = await asyncio.gather(
             *(end(i) for i in plan.pending_invitation_ids), return_exceptions=True
