@@ -37,6 +37,7 @@ ALL_TOPICS = {
             "Organization.DNSRemoved",
             "Organization.Activated",
             "Organization.Deactivated",
+            "Organization.Offboarded",
             "Organization.InvitationIssued",
             "Organization.EmailSent",
         ),
@@ -83,6 +84,8 @@ def write_every_event_type(store: Store) -> None:
     app.record_organization_email_sent(
         organization_id=other.id, kind="provisioning_failed", message_id="<failed.1@m.example>"
     )
+    left = app.register_organization(name="Left Ltd", slug="left", org_type="provider")
+    app.offboard(organization_id=left.id, reason="contract ended")
     invitations = [
         app.invite(
             organization_id=org.id,
@@ -221,7 +224,7 @@ def test_a_catch_up_writes_the_rows_the_mapper_path_writes(full_store: Store) ->
 
     fast_rows, mapper_rows = project("__fast", True), project("__mapper", False)
     assert fast_rows == mapper_rows
-    assert len(fast_rows["organizations"]) == 3 and len(fast_rows["invitations"]) == 4
+    assert len(fast_rows["organizations"]) == 4 and len(fast_rows["invitations"]) == 4
 
 
 def test_rows_the_fast_path_must_not_decode_go_through_the_mapper() -> None:
