@@ -45,6 +45,7 @@ steps = st.one_of(
     st.builds(lambda s: Step("remove_dns", (s,)), slug),
     st.builds(lambda s: Step("activate", (s,)), slug),
     st.builds(lambda s, v: Step("deactivate", (s, v)), slug, variant),
+    st.builds(lambda s, v: Step("offboard", (s, v)), slug, variant),
     st.builds(lambda s, e, r: Step("invite", (s, e, r)), slug, email, variant),
     st.builds(
         lambda s, e, g, v: Step("email_sent", (s, e, g, v)), slug, email, st.integers(1, 3), variant
@@ -126,6 +127,10 @@ class Runner:
         if k == "deactivate":
             return Issued(
                 "deactivate", {"organization_id": organization_id(a[0]), "reason": f"reason {a[1]}"}
+            )
+        if k == "offboard":
+            return Issued(
+                "offboard", {"organization_id": organization_id(a[0]), "reason": f"left {a[1]}"}
             )
         if k == "invite":
             s, e, r = a

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 
 from a4c_domain import DomainClaim, Organization, organization_id
 from a4c_domain.errors import A4CError
+from a4c_domain.organization import is_inactive
 from a4c_domain.views import InvitationView, OrganizationView
 from tests.domain.scenario import Issued, Runner, Step, sequences
 from tests.domain.support import (
@@ -43,7 +44,7 @@ def check_view(view: OrganizationView | InvitationView) -> None:
             assert view.dns_status in ("verified", "removed")
         if view.dns_status in ("configured", "verified"):
             assert view.fqdn is not None and view.dns_record_id is not None
-        assert (view.status == "deactivated") == (view.deactivation_reason is not None)
+        assert is_inactive(view.status) == (view.deactivation_reason is not None)
     else:
         assert view.token_generation >= 1
         assert (view.status == "accepted") == (view.accepted_by is not None)
@@ -67,9 +68,11 @@ def check_history(stored: list[Any]) -> None:
             assert names.count("Activated") <= 1 and names.count("Deactivated") <= 1
             if "Activated" in names and stream[0].domain is not None:
                 assert "DNSVerified" in names[: names.index("Activated")]
-            if "Deactivated" in names:
-                after = names[names.index("Deactivated") + 1 :]
-                assert set(after) <= {"DNSRemoved"}  # only compensation after deactivation
+            ends = [n for n in names if n in ("Deactivated", "Offboarded")]
+            assert len(ends) <= 1  # ended once: undone or offboarded, never both
+            if ends:
+                after = names[names.index(ends[0]) + 1 :]
+                assert set(after) <= {"DNSRemoved"}  # only compensation after the end
             if "DNSRemoved" in names:
                 assert "DNSConfigured" not in names[names.index("DNSRemoved") :]
         elif isinstance(stream[0], DomainClaim.Claimed):

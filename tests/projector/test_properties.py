@@ -26,7 +26,7 @@ EMAILS = ["a@example.com", "b@example.com"]
 commands = st.lists(
     st.tuples(
         st.sampled_from(
-            ["register", "dns", "verify", "remove", "activate", "deactivate",
+            ["register", "dns", "verify", "remove", "activate", "deactivate", "offboard",
              "invite", "sent", "failed", "reissue", "accept", "revoke", "expire"]
         ),
         st.sampled_from(SLUGS),
@@ -66,6 +66,7 @@ def apply(app: OnboardingApplication, kind: str, slug: str, email: str) -> None:
         "remove": lambda: app.remove_dns(organization_id=org_id),
         "activate": lambda: app.activate(organization_id=org_id),
         "deactivate": lambda: app.deactivate(organization_id=org_id, reason="r", failed_step="s"),
+        "offboard": lambda: app.offboard(organization_id=org_id, reason="o"),
         "invite": lambda: app.invite(
             organization_id=org_id,
             email=email,
