@@ -16,7 +16,14 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from tests.servers.bind import BindServer
 from tests.support import wait_for_async
-from tests.worker.flows import FAST_STEPS, FaultyApp, Flows, bootstrap_input, sqlite_app
+from tests.worker.flows import (
+    FAST_STEPS,
+    FaultyApp,
+    Flows,
+    bootstrap_input,
+    sqlite_app,
+    wait_for_step,
+)
 from tests.worker.test_dns_tenancy import TARGET, served
 
 from a4c_domain import ALL_ORGANIZATIONS, Organization, organization_id
@@ -275,3 +282,27 @@ async def test_a_step_that_fails_does_not_stop_the_offboarding_and_a_new_run_fin
     counts = flows.event_counts()
     assert (counts["Organization.Offboarded"], counts["Organization.DNSRemoved"]) == (1, 1)
     assert counts["Invitation.Revoked"] == 1
+
+
+async def test_offboarding_during_a_bootstrap_ends_it_and_the_bootstrap_undoes_nothing_more(
+    flows: Flows,
+) -> None:
+    """The bootstrap waits for DNS propagation when the offboarding runs: its next step
+    is refused, and its compensation finds the organization ended (a no-op)."""
+    async with flows.worker():
+        spec = bootstrap_input("racing", invitees=1, propagation_wait_seconds=3)
+        bootstrap = await start_bootstrap(flows.client, spec, flows.task_queue)
+        await wait_for_step(bootstrap, "propagation_wait")
+        offboarded = await start_offboarding(flows.client, offboarding("racing"), flows.task_queue)
+        await offboarded.result()
+        with pytest.raises(WorkflowFailureError):
+            await bootstrap.result()
+    org = flows.app.get_organization(organization_id("racing"))
+    assert (org.status, org.deactivation_reason, org.dns_status) == (
+        "offboarded",
+        "contract ended",
+        "removed",
+    )
+    assert org.fqdn is not None and flows.dns.lookup(org.fqdn) is None
+    counts = flows.event_counts()
+    assert (counts["Organization.Offboarded"], counts["Organization.Deactivated"]) == (1, 0)
