@@ -7,7 +7,16 @@ from __future__ import annotations
 import grimp
 import pytest
 
-PACKAGES = ("a4c_domain", "a4c_service", "a4c_projector", "a4c_worker", "a4c_api", "a4c_tool")
+PACKAGES = (
+    "a4c_domain",
+    "a4c_service",
+    "a4c_outbound",
+    "a4c_projector",
+    "a4c_worker",
+    "a4c_webhooks",
+    "a4c_api",
+    "a4c_tool",
+)
 
 
 @pytest.fixture(scope="module")

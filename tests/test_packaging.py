@@ -113,7 +113,14 @@ def test_each_version_range_is_written_once() -> None:
 
 @cache
 def graph() -> grimp.ImportGraph:
-    packages = ("a4c_domain", "a4c_service", "a4c_projector", "a4c_worker", "a4c_api")
+    packages = (
+        "a4c_domain",
+        "a4c_service",
+        "a4c_outbound",
+        "a4c_projector",
+        "a4c_worker",
+        "a4c_api",
+    )
     return grimp.build_graph(*packages, include_external_packages=True)
 
 

@@ -47,6 +47,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
+from a4c_outbound.transport import Outbound, OutboundPolicy
 from a4c_projector.dialects.base import Database
 from a4c_projector.dialects.connection import connect
 from a4c_projector.dialects.location import Location
@@ -57,7 +58,6 @@ from a4c_webhooks.metrics import WebhookMetrics
 from a4c_webhooks.schedule import next_delay
 from a4c_webhooks.sealing import SecretKeys
 from a4c_webhooks.store import Due
-from a4c_webhooks.transport import Outbound, OutboundPolicy
 
 log = logging.getLogger("a4c_webhooks")
 T = TypeVar("T")

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from a4c_outbound.transport import DeliveryFailed, DestinationRefused, Outbound
 from a4c_webhooks.schedule import parse_retry_after
 from a4c_webhooks.sealing import SealedSecretError, SecretKeys
 from a4c_webhooks.signing import delivery_headers
 from a4c_webhooks.store import Due
-from a4c_webhooks.transport import DeliveryFailed, DestinationRefused, Outbound
 
 # The outcomes as the deliveries metric labels them: a fixed set.
 OutcomeKind = Literal["delivered", "http_error", "network_error", "refused", "gone", "unsigned"]

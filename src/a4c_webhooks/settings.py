@@ -19,12 +19,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, SecretStr, field_validator
 
+from a4c_outbound.transport import OutboundPolicy
 from a4c_service.logs import LogFormat, LogLevel
 from a4c_service.probes import DEFAULT_HOST as PROBE_HOST
 from a4c_service.settings import lowercase, read_settings, uppercase
 from a4c_webhooks.schedule import DEFAULT_SCHEDULE, ScheduleError, parse_schedule
 from a4c_webhooks.sealing import SecretKeys, SecretKeysError
-from a4c_webhooks.transport import OutboundPolicy
 from a4c_worker.config import DEFAULT_TASK_QUEUE
 from a4c_worker.connection import TemporalSettings
 

@@ -18,11 +18,11 @@ from uuid import UUID
 
 from a4c_domain import OnboardingApplication
 from a4c_domain.errors import ConcurrencyError
+from a4c_outbound.transport import OutboundPolicy
 from a4c_projector.queries import ReadModel
 from a4c_webhooks.daemon import Daemon, DaemonOptions
 from a4c_webhooks.sealing import SecretKeys
 from a4c_webhooks.signing import new_secret
-from a4c_webhooks.transport import OutboundPolicy
 from tests.projector.conftest import ROOT, DaemonProcess, Store, catch_up_past_gaps, make_pg_store
 from tests.webhooks.receiver import Receiver
 

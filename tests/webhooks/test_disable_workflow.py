@@ -10,12 +10,12 @@ import asyncio
 from temporalio.client import Client
 
 from a4c_domain import ALL_ORGANIZATIONS
+from a4c_outbound.transport import OutboundPolicy
 from a4c_projector.dialects.connection import connect
 from a4c_projector.queries import ReadModel
 from a4c_webhooks import store
 from a4c_webhooks.daemon import Daemon, DaemonOptions
 from a4c_webhooks.disable import TemporalDisabler
-from a4c_webhooks.transport import OutboundPolicy
 from a4c_worker.activities.webhooks import WebhookActivities
 from a4c_worker.worker import create_worker
 from tests.support import wait_for_async

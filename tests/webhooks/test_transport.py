@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from a4c_webhooks.schedule import parse_retry_after
 from a4c_webhooks.signing import delivery_headers, new_secret
-from a4c_webhooks.transport import (
+from a4c_outbound.transport import (
     DeliveryFailed,
     DestinationRefused,
     IPAddress,

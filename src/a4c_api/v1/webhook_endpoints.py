@@ -53,11 +53,11 @@ from a4c_domain.fields import EndpointName
 from a4c_domain.ids import organization_id, webhook_endpoint_id
 from a4c_domain.scope import ALL_ORGANIZATIONS
 from a4c_domain.views import WebhookEndpointView
+from a4c_outbound.transport import OutboundPolicy, UnsafeURL, check_destination
 from a4c_projector.queries import ReadModel
 from a4c_projector.webhook_queries import WebhookEndpointRow
 from a4c_webhooks.sealing import SecretKeys
 from a4c_webhooks.signing import new_secret
-from a4c_webhooks.transport import OutboundPolicy, UnsafeURL, check_destination
 from a4c_worker.client import WebhookEndpointRefused, change_webhook_endpoint
 from a4c_worker.workflows.models import WebhookEndpointChange
 
