@@ -1,6 +1,7 @@
-"""Posting deliveries to endpoints without becoming a way into our own network (SSRF).
+"""Requests to customers' URLs without becoming a way into our own network (SSRF).
 
-An endpoint's URL is chosen by a customer, so every request to it is checked:
+A webhook endpoint's URL, an organization's identity provider: each is chosen by a
+customer, so every request to it is checked:
 
 - :func:`check_url` (no DNS, for the API when an endpoint is created or changed): https
   only (http when the policy allows it), no user info, a host that is a name or a public
@@ -88,6 +89,10 @@ class DeliveryFailed(Exception):
 
 class DestinationRefused(DeliveryFailed):
     """The delivery was not sent: the URL or an address its name resolves to is refused."""
+
+
+class NoResponseInTime(DeliveryFailed):
+    """The whole request (resolving, connecting, sending, reading) outlasted the timeout."""
 
 
 @dataclass(frozen=True)
@@ -341,7 +346,8 @@ class _GuardedTransport(httpx.AsyncBaseTransport):
 
 
 class Outbound:
-    """Posts deliveries under an :class:`OutboundPolicy`; one per daemon, closed at exit.
+    """Requests (deliveries, an identity provider's documents) under an
+    :class:`OutboundPolicy`; one per process or task, closed at exit.
 
     ``resolver`` and ``ssl_context`` are for tests (a fake DNS, a test CA); by default
     the system's resolver and httpx's certificate verification (certifi's CAs).
@@ -371,6 +377,10 @@ class Outbound:
             headers={"accept-encoding": "identity"},
         )
 
+    @property
+    def policy(self) -> OutboundPolicy:
+        return self._policy
+
     async def __aenter__(self) -> Self:
         return self
 
@@ -389,8 +399,18 @@ class Outbound:
         """POST ``body`` to ``url``; any HTTP status is a :class:`Response`.
 
         Raises :class:`DestinationRefused` when the rules refuse the URL or an address,
-        :class:`DeliveryFailed` when no response came (in time).
+        :class:`DeliveryFailed` when no response came (in time: :class:`NoResponseInTime`).
         """
+        return await self.request("POST", url, headers, body)
+
+    async def get(self, url: str, headers: Mapping[str, str] | None = None) -> Response:
+        """GET ``url`` under the same rules and bounds as :meth:`post`."""
+        return await self.request("GET", url, headers or {}, b"")
+
+    async def request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes
+    ) -> Response:
+        """One request to ``url`` under the policy; see :meth:`post` for what it raises."""
         try:
             parsed = _parse(url)
             _check(parsed, self._policy)
@@ -400,17 +420,17 @@ class Outbound:
         started = time.monotonic()
         try:
             async with asyncio.timeout(self._policy.timeout):
-                return await self._exchange(parsed, headers, body, started)
+                return await self._exchange(method, parsed, headers, body, started)
         except UnsafeURL as error:
             raise DestinationRefused(f"not sent to {where}: {error.reason}") from None
         except _NoAddress as error:
             raise DeliveryFailed(f"{error} ({where})") from None
         except TimeoutError:
-            raise DeliveryFailed(
+            raise NoResponseInTime(
                 f"no response from {where} within {self._policy.timeout:g} s"
             ) from None
         except (httpcore.TimeoutException, httpx.TimeoutException) as error:
-            raise DeliveryFailed(
+            raise NoResponseInTime(
                 f"{type(error).__name__} from {where} (timeout {self._policy.timeout:g} s)"
             ) from None
         except (httpcore.ConnectError, httpx.ConnectError) as error:
@@ -423,10 +443,15 @@ class Outbound:
             ) from None
 
     async def _exchange(
-        self, url: httpx.URL, headers: Mapping[str, str], body: bytes, started: float
+        self,
+        method: str,
+        url: httpx.URL,
+        headers: Mapping[str, str],
+        body: bytes,
+        started: float,
     ) -> Response:
         cap = self._policy.max_response_bytes
-        async with self._client.stream("POST", url, headers=dict(headers), content=body) as answer:
+        async with self._client.stream(method, url, headers=dict(headers), content=body) as answer:
             prefix = bytearray()
             truncated = False
             async for chunk in answer.aiter_raw():
@@ -454,6 +479,7 @@ __all__ = [
     "DeliveryFailed",
     "DestinationRefused",
     "IPAddress",
+    "NoResponseInTime",
     "Outbound",
     "OutboundPolicy",
     "Resolver",

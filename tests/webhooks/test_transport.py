@@ -26,12 +26,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from a4c_webhooks.schedule import parse_retry_after
-from a4c_webhooks.signing import delivery_headers, new_secret
 from a4c_outbound.transport import (
     DeliveryFailed,
     DestinationRefused,
     IPAddress,
+    NoResponseInTime,
     Outbound,
     OutboundPolicy,
     Resolver,
@@ -40,6 +39,8 @@ from a4c_outbound.transport import (
     check_url,
     system_resolver,
 )
+from a4c_webhooks.schedule import parse_retry_after
+from a4c_webhooks.signing import delivery_headers, new_secret
 from tests.servers.http import ServedApp, serve_asgi
 from tests.servers.tlsproxy import SERVER_NAME, make_pki
 from tests.support import free_port
@@ -201,13 +202,17 @@ def silent_port() -> Iterator[int]:
         yield int(listener.getsockname()[1])
 
 
-async def test_a_hanging_endpoint_hits_the_timeout(silent_port: int) -> None:
+@pytest.mark.parametrize("method", ["POST", "GET"])
+async def test_a_hanging_endpoint_hits_the_timeout(silent_port: int, method: str) -> None:
     policy = OutboundPolicy(allow_http=True, allow_private=True, timeout=0.5)
     url = f"http://127.0.0.1:{silent_port}/hooks?token={TOKEN}"
     started = time.monotonic()
     async with Outbound(policy) as outbound:
-        with pytest.raises(DeliveryFailed) as failed:
-            await outbound.post(url, headers(), BODY)
+        with pytest.raises(NoResponseInTime) as failed:
+            if method == "POST":
+                await outbound.post(url, headers(), BODY)
+            else:
+                await outbound.get(url)
     assert time.monotonic() - started < 3
     assert f"http://127.0.0.1:{silent_port}" in failed.value.reason
     assert "0.5 s" in failed.value.reason
@@ -242,6 +247,18 @@ async def test_loopback_is_refused_unless_private_addresses_are_allowed(
     async with Outbound(LOCAL) as outbound:
         assert (await outbound.post(receiver.url("/ok"), headers(), BODY)).status == 200
     assert receiver.paths() == ["/ok"]
+
+
+async def test_a_get_is_held_to_the_same_rules(receiver: Receiver) -> None:
+    async with Outbound(PUBLIC_ONLY) as outbound:
+        with pytest.raises(DestinationRefused, match=r"127\.0\.0\.1 is loopback"):
+            await outbound.get(receiver.url("/landed"))
+    assert receiver.seen == []
+    async with Outbound(LOCAL) as outbound:
+        answer = await outbound.get(receiver.url("/landed"), {"accept": "application/json"})
+    assert answer.status == 200 and answer.body == b'{"received":true}'
+    [(path, sent, body)] = receiver.seen
+    assert path == "/landed" and sent["accept"] == "application/json" and body == b""
 
 
 async def test_http_is_refused_unless_allowed(receiver: Receiver) -> None:
