@@ -19,6 +19,15 @@ that does: ``claims_in_id_token=False`` puts ``email``/``email_verified`` only i
 ``end_session=True`` offers RP-initiated logout. What relying parties sent is recorded
 (``authorizations``, ``token_auth_methods``, ``logouts``).
 
+Each provider has keys of its own, so ``serve_provider()`` is also a second, independent
+provider (an organization's own, next to the session's). Misbehaving ones, for the
+checks a relying party makes of a provider (``a4c_sso.discovery``):
+``discovery_overrides=`` replaces fields of the discovery document (``None`` drops one;
+``{"issuer": ...}`` is a provider lying about its issuer), ``published_keys=`` publishes
+those JWKs instead of its signing key (``shared_secret_keys()``,
+``encryption_only_keys()``: no usable key), ``delay=`` holds each discovery and JWKS
+answer that many seconds (a provider slower than the caller's timeout).
+
 Tests register a client of their own (``register_client(redirect_uri)``), so tests never
 share clients; a person's ``sub`` is stable per e-mail (``sub_for``). Bearer tokens for
 the API tests come from ``mint``; bad ones from its arguments (``expires_in=-60``,
@@ -28,6 +37,7 @@ from ``mint_unsigned`` (``alg: none``).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import html
 import json
@@ -49,7 +59,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core.grants import OpenIDCode
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet, RSAKey
+from joserfc.jwk import KeySet, OctKey, RSAKey
 from starlette.applications import Starlette
 from starlette.datastructures import FormData, QueryParams
 from starlette.requests import Request
@@ -71,6 +81,17 @@ _SUB_NAMESPACE = uuid.UUID("5d0c5a2e-4a4c-4f1d-9d0e-a4c0de5e0001")
 def sub_for(email: str) -> str:
     """The stable subject of the person signing in as ``email`` (case-insensitive)."""
     return str(uuid.uuid5(_SUB_NAMESPACE, email.strip().lower()))
+
+
+def shared_secret_keys() -> list[dict[str, Any]]:
+    """A key set with only an HS256 shared secret: nothing to verify a signature with."""
+    return [OctKey.generate_key(256, parameters={"kid": "hs", "alg": "HS256"}).as_dict()]
+
+
+def encryption_only_keys() -> list[dict[str, Any]]:
+    """A key set with only an RSA key for encryption (``use: enc``)."""
+    key = RSAKey.generate_key(2048, parameters={"kid": "enc", "use": "enc", "alg": "RSA-OAEP"})
+    return [key.as_dict(private=False)]
 
 
 def other_key(kid: str | None = None) -> RSAKey:
@@ -248,10 +269,16 @@ class OIDCProvider:
         claims_in_id_token: bool = True,
         auth_methods: tuple[str, ...] = AUTH_METHODS,
         end_session: bool = False,
+        discovery_overrides: Mapping[str, Any] | None = None,
+        published_keys: Sequence[Mapping[str, Any]] | None = None,
+        delay: float = 0.0,
     ) -> None:
         self.claims_in_id_token = claims_in_id_token
         self.auth_methods = auth_methods
         self.end_session = end_session
+        self.discovery_overrides = dict(discovery_overrides or {})
+        self.published_keys = None if published_keys is None else [dict(k) for k in published_keys]
+        self.delay = delay
         self.kid = f"test-{secrets.token_hex(4)}"
         self.key = RSAKey.generate_key(
             2048, parameters={"kid": self.kid, "use": "sig", "alg": SIGNING_ALG}
@@ -279,6 +306,8 @@ class OIDCProvider:
     @property
     def jwks(self) -> dict[str, Any]:
         """The published key set (public parts only), as ``/jwks`` serves it."""
+        if self.published_keys is not None:
+            return {"keys": self.published_keys}
         return dict(KeySet([self.key]).as_dict(private=False))
 
     def register_client(
@@ -418,29 +447,31 @@ class OIDCProvider:
     # -- endpoints -----------------------------------------------------------------
 
     async def _discovery(self, request: Request) -> JSONResponse:
+        await asyncio.sleep(self.delay)
         logout = {"end_session_endpoint": self.url("/logout")} if self.end_session else {}
-        return JSONResponse(
-            {
-                **logout,
-                "issuer": self.issuer,
-                "authorization_endpoint": self.url("/authorize"),
-                "token_endpoint": self.url("/token"),
-                "userinfo_endpoint": self.url("/userinfo"),
-                "jwks_uri": self.url("/jwks"),
-                "response_types_supported": ["code"],
-                "response_modes_supported": ["query"],
-                "grant_types_supported": ["authorization_code"],
-                "subject_types_supported": ["public"],
-                "id_token_signing_alg_values_supported": [SIGNING_ALG],
-                "scopes_supported": list(SCOPES),
-                "token_endpoint_auth_methods_supported": list(self.auth_methods),
-                "code_challenge_methods_supported": ["S256"],
-                "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nonce", "email",
-                                     "email_verified"],
-            }
-        )  # fmt: skip
+        document = {
+            **logout,
+            "issuer": self.issuer,
+            "authorization_endpoint": self.url("/authorize"),
+            "token_endpoint": self.url("/token"),
+            "userinfo_endpoint": self.url("/userinfo"),
+            "jwks_uri": self.url("/jwks"),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": [SIGNING_ALG],
+            "scopes_supported": list(SCOPES),
+            "token_endpoint_auth_methods_supported": list(self.auth_methods),
+            "code_challenge_methods_supported": ["S256"],
+            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nonce", "email",
+                                 "email_verified"],
+        }  # fmt: skip
+        document.update(self.discovery_overrides)
+        return JSONResponse({k: v for k, v in document.items() if v is not None})
 
     async def _jwks(self, request: Request) -> JSONResponse:
+        await asyncio.sleep(self.delay)
         return JSONResponse(self.jwks)
 
     async def _authorize(self, request: Request) -> Response:
@@ -682,10 +713,18 @@ def serve_provider(
     claims_in_id_token: bool = True,
     auth_methods: tuple[str, ...] = AUTH_METHODS,
     end_session: bool = False,
+    discovery_overrides: Mapping[str, Any] | None = None,
+    published_keys: Sequence[Mapping[str, Any]] | None = None,
+    delay: float = 0.0,
 ) -> Iterator[OIDCProvider]:
     """A provider of its own (see the module's docstring), served for the ``with`` block."""
     provider = OIDCProvider(
-        claims_in_id_token=claims_in_id_token, auth_methods=auth_methods, end_session=end_session
+        claims_in_id_token=claims_in_id_token,
+        auth_methods=auth_methods,
+        end_session=end_session,
+        discovery_overrides=discovery_overrides,
+        published_keys=published_keys,
+        delay=delay,
     )
     with serve_asgi(provider.app) as served:
         provider.issuer = served.base_url
