@@ -11,6 +11,7 @@ PACKAGES = (
     "a4c_domain",
     "a4c_service",
     "a4c_outbound",
+    "a4c_sso",
     "a4c_projector",
     "a4c_worker",
     "a4c_webhooks",
