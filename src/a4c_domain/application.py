@@ -16,12 +16,13 @@ from a4c_domain.application_base import Clock as Clock
 from a4c_domain.invitation_commands import InvitationCommands
 from a4c_domain.organization_commands import DNSRemoval as DNSRemoval
 from a4c_domain.organization_commands import OrganizationCommands
+from a4c_domain.sso_commands import SSOCommands
 from a4c_domain.tokens import TOKEN_SECRET_VAR as TOKEN_SECRET_VAR
 from a4c_domain.webhook_commands import WebhookCommands
 
 
-class OnboardingApplication(OrganizationCommands, InvitationCommands, WebhookCommands):
-    """Organizations, invitations and webhook endpoints, event-sourced.
+class OnboardingApplication(OrganizationCommands, InvitationCommands, WebhookCommands, SSOCommands):
+    """Organizations, invitations, webhook endpoints and single sign-on, event-sourced.
 
     ``env`` is the eventsourcing environment (``PERSISTENCE_MODULE``, ``SQLITE_DBNAME``,
     ``POSTGRES_*``, ``CIPHER_TOPIC``/``CIPHER_KEY``...; no ``POSTGRES_PASSWORD``: none,
@@ -32,5 +33,7 @@ class OnboardingApplication(OrganizationCommands, InvitationCommands, WebhookCom
     Invitation commands and queries take the ``organization_id`` the caller acts for:
     the invitation's organization, or ``ALL_ORGANIZATIONS``; for any other organization
     the invitation is ``InvitationNotFound``, as one never issued (a4c_domain.scope).
-    Webhook endpoint commands take a ``scope`` the same way (a4c_domain.webhook_commands).
+    Webhook endpoint commands take a ``scope`` the same way (a4c_domain.webhook_commands);
+    single sign-on and e-mail domain commands the organization they act for
+    (a4c_domain.sso_commands).
     """

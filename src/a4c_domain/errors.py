@@ -8,11 +8,14 @@
     ├── ConfigurationError          a setting is missing or wrong (names the variable)
     ├── NotFound
     │   ├── OrganizationNotFound
-    │   └── InvitationNotFound      also another organization's invitation (same text)
+    │   ├── InvitationNotFound      also another organization's invitation (same text)
+    │   ├── SSOConnectionNotFound   the organization has configured no single sign-on
+    │   └── EmailDomainNotFound     the organization asked for no such e-mail domain
     ├── Conflict                    same natural key, different content
     │   ├── OrganizationConflict    e.g. the slug is registered with another name
     │   ├── InvitationConflict
-    │   └── DomainTaken             the domain (fqdn) belongs to another organization
+    │   ├── DomainTaken             the domain (fqdn) belongs to another organization
+    │   └── EmailDomainTaken        the e-mail domain belongs to another organization
     ├── RuleViolation               the command breaks an aggregate invariant
     │   ├── OrganizationInactive    deactivated: only compensation is allowed, and
     │   │                           none of its invitations can be accepted
@@ -25,7 +28,9 @@
     │   │   ├── InvitationRevoked
     │   │   └── InvitationExpired
     │   ├── InvitationNotYetExpired
-    │   └── InvalidToken
+    │   ├── InvalidToken
+    │   ├── SSOConfigurationNotPending  that SSO configuration is not the one being tried
+    │   └── SSONotTested            no activation before a test sign-in
     ├── ConcurrencyError            lost a race on an aggregate; retry the command
     ├── StoreUnavailable            the event store stayed out of reach (a failover
     │                               longer than the command waits); retry the command
@@ -34,6 +39,9 @@
         ├── TooManyResends          an invitation's re-sends are used up
         ├── TooManyInvitations      an organization's invitations in the last hour
         └── TooManyPendingInvitations  an organization's pending invitations
+
+An organization's identity provider refused by its checks is ``a4c_sso.errors``'s
+``ProviderRefused`` tree (under ``A4CError`` too; it lives with the checks).
 
 ``retryable`` tells an orchestrator (Temporal activities) whether trying the same
 command again can succeed: only ``ConcurrencyError`` and ``StoreUnavailable`` are,
@@ -115,6 +123,23 @@ class InvitationNotFound(NotFound):
         super().__init__(f"invitation {_named(key)} not found")
 
 
+class SSOConnectionNotFound(NotFound):
+    """``key``: the organization's id (its connection's is derived from it)."""
+
+    def __init__(self, key: UUID) -> None:
+        self.key = key
+        super().__init__(f"organization {key} has no single sign-on configured")
+
+
+class EmailDomainNotFound(NotFound):
+    """The organization never asked to verify this e-mail domain (another organization's
+    request is exactly as "not found")."""
+
+    def __init__(self, domain: str) -> None:
+        self.domain = domain
+        super().__init__(f"e-mail domain {domain!r} not found")
+
+
 class WebhookEndpointNotFound(NotFound):
     """``key``: the endpoint's id, or its name. Another owner's endpoint is exactly as
     "not found" as one never created."""
@@ -154,6 +179,15 @@ class DomainTaken(Conflict):
     def __init__(self, fqdn: str) -> None:
         self.fqdn = fqdn
         super().__init__(f"domain {fqdn} is already taken by another organization", {})
+
+
+class EmailDomainTaken(Conflict):
+    """The e-mail domain is claimed by another organization; nothing was stored. The
+    message names the domain only (which organization holds it is that one's business)."""
+
+    def __init__(self, domain: str) -> None:
+        self.domain = domain
+        super().__init__(f"e-mail domain {domain} is already taken by another organization", {})
 
 
 class RuleViolation(A4CError):
@@ -212,6 +246,25 @@ class InvitationNotYetExpired(RuleViolation):
 
 class InvalidToken(RuleViolation):
     """The presented token does not match the invitation's current token."""
+
+
+class SSOConfigurationNotPending(RuleViolation):
+    """The SSO configuration named (its ``generation``) is not the one being tried: a
+    newer one replaced it, or it was abandoned; the connection in force is unchanged."""
+
+    def __init__(self, generation: int) -> None:
+        self.generation = generation
+        super().__init__(
+            f"SSO configuration {generation} is not the one being tried (replaced or abandoned)"
+        )
+
+
+class SSONotTested(RuleViolation):
+    """An SSO configuration is activated only after a test sign-in through it."""
+
+    def __init__(self, generation: int) -> None:
+        self.generation = generation
+        super().__init__(f"SSO configuration {generation} has not passed a test sign-in yet")
 
 
 class ConcurrencyError(A4CError):

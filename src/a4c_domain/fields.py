@@ -443,6 +443,32 @@ WebhookURL = Annotated[
         "optional port, path and query; no user information, no fragment",
     ),
 ]
+
+
+def _issuer_url(value: str) -> str:
+    _webhook_url(value)
+    if "?" in value:
+        raise ValueError("must not have a query (?...): an issuer is scheme://host[:port][/path]")
+    return value
+
+
+ISSUER_URL_PATTERN = WEBHOOK_URL_PATTERN.replace("(?:[/?]", "(?:/").replace(
+    r'[!"$-~]*', r'[!"$-=@-~]*'
+)
+# An OpenID Connect issuer (Discovery 1.0 section 2): a URL without query or fragment.
+# Its syntax only: https in production, its address and its discovery document are
+# checked where it is used (a4c_sso.discovery).
+IssuerURL = Annotated[
+    str,
+    StringConstraints(max_length=WEBHOOK_URL_MAX_LENGTH),
+    AfterValidator(_issuer_url),
+    _string_schema(
+        WEBHOOK_URL_MAX_LENGTH,
+        ISSUER_URL_PATTERN,
+        "An OpenID Connect issuer: an absolute http or https URL in printable ASCII, "
+        "without user information, query or fragment",
+    ),
+]
 # Free text an owner keeps with an endpoint; may be empty.
 Description = Annotated[
     str,

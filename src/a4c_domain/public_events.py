@@ -45,10 +45,12 @@ from pydantic import (
 
 from a4c_domain.base import DomainAggregate
 from a4c_domain.claims import DomainClaim
+from a4c_domain.email_domains import EmailDomainClaim, EmailDomainVerification
 from a4c_domain.fields import AwareDatetime, OrganizationMailKind
 from a4c_domain.ids import event_id as _event_id
 from a4c_domain.invitation import Invitation
 from a4c_domain.organization import Organization
+from a4c_domain.sso_connection import SSOConnection
 from a4c_domain.webhook_endpoint import WebhookEndpoint
 
 PUBLIC_EVENTS_VERSION: Final = 1
@@ -205,6 +207,28 @@ PUBLIC_FORMS: Mapping[type[DomainAggregate.Event], Public | Internal] = MappingP
                 WebhookEndpoint.Reinstated,
             ),
             Internal("webhook delivery settings, read through /v1/webhook-endpoints"),
+        ),
+        # An organization's sign-in settings (client secrets sealed in them) and its
+        # requests for e-mail domains: the organization's own configuration, not a feed
+        # item. (Whether an organization.sso_activated is worth publishing, without any
+        # of it, is a question for when consumers ask: adding a type is compatible.)
+        **dict.fromkeys(
+            (
+                SSOConnection.Configured,
+                SSOConnection.Reconfigured,
+                SSOConnection.Tested,
+                SSOConnection.Activated,
+                SSOConnection.Abandoned,
+                SSOConnection.Deactivated,
+            ),
+            Internal("an organization's single sign-on settings, its own configuration"),
+        ),
+        **dict.fromkeys(
+            (EmailDomainVerification.Requested, EmailDomainVerification.Verified),
+            Internal("an organization's proof that it owns an e-mail domain"),
+        ),
+        EmailDomainClaim.Claimed: Internal(
+            "which organization owns an e-mail domain, once it proved it"
         ),
     }
 )

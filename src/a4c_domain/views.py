@@ -16,8 +16,10 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from a4c_domain.email_domains import EmailDomainStatus, EmailDomainVerification
 from a4c_domain.invitation import EmailStatus, Invitation, InvitationStatus
 from a4c_domain.organization import DNSStatus, Organization, OrganizationStatus
+from a4c_domain.sso_connection import SSOConnection, SSOStatus
 from a4c_domain.webhook_endpoint import WebhookEndpoint, WebhookEndpointStatus
 
 TAggregate = TypeVar("TAggregate", bound=Aggregate)
@@ -106,6 +108,47 @@ class WebhookEndpointView(View[WebhookEndpoint]):
     status: WebhookEndpointStatus
     disabled_reason: str | None
     disabled_automatically: bool
+    created_on: datetime
+    modified_on: datetime
+    position: int | None = None
+
+
+class SSOConnectionView(View[SSOConnection]):
+    """An organization's sign-in provider as callers see it: the configuration in force
+    and the one being tried, without their client secrets (sealed or not)."""
+
+    id: UUID
+    version: int
+    organization_id: UUID
+    status: SSOStatus
+    generation: int  # the latest configuration's number
+    active_generation: int | None
+    active_issuer: str | None
+    active_client_id: str | None
+    pending_generation: int | None
+    pending_issuer: str | None
+    pending_client_id: str | None
+    pending_tested: bool
+    tested_email_domain: str | None
+    deactivation_reason: str | None
+    abandon_reason: str | None
+    created_on: datetime
+    modified_on: datetime
+    position: int | None = None
+
+
+class EmailDomainView(View[EmailDomainVerification]):
+    """An organization's e-mail domain: the TXT record that proves it owns the domain
+    (``record_name``, ``record_value``: what its DNS must publish) and whether it did."""
+
+    id: UUID
+    version: int
+    organization_id: UUID
+    domain: str
+    challenge: str  # published in DNS: not a secret
+    record_name: str
+    record_value: str
+    status: EmailDomainStatus
     created_on: datetime
     modified_on: datetime
     position: int | None = None

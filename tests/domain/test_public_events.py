@@ -23,9 +23,12 @@ from pydantic import ValidationError
 from a4c_domain import (
     ALL_ORGANIZATIONS,
     DomainClaim,
+    EmailDomainClaim,
+    EmailDomainVerification,
     Invitation,
     OnboardingApplication,
     Organization,
+    SSOConnection,
     event_id,
     hash_token,
 )
@@ -46,7 +49,15 @@ from a4c_domain.webhook_endpoint import WebhookEndpoint
 from tests.domain.support import FakeClock, events, sqlite_store
 from tests.support import TOKEN_SECRET
 
-AGGREGATES = (Organization, Invitation, DomainClaim, WebhookEndpoint)
+AGGREGATES = (
+    Organization,
+    Invitation,
+    DomainClaim,
+    WebhookEndpoint,
+    SSOConnection,
+    EmailDomainVerification,
+    EmailDomainClaim,
+)
 # Names a public field must never have: what lets someone accept, decrypt or reach into
 # a provider, and the bookkeeping that is nobody else's business.
 FORBIDDEN_NAME = re.compile(
@@ -86,7 +97,7 @@ def test_every_event_class_has_a_public_form_entry() -> None:
     classes = event_classes()
     assert unmapped(classes) == []
     assert set(PUBLIC_FORMS) == set(classes)  # and no entry for a class that is gone
-    assert len(classes) == 23  # the finder sees them all: 8 + 7 + 1 + 7
+    assert len(classes) == 33  # the finder sees them all: 9 + 7 + 1 + 7 + 6 + 2 + 1
 
 
 def test_a_class_without_an_entry_is_found_and_refused() -> None:
@@ -109,11 +120,22 @@ def test_types_are_unique_named_after_their_subject_and_internal_ones_say_why() 
         else:
             assert isinstance(form, Internal) and form.why
     internal = {c for c, f in PUBLIC_FORMS.items() if isinstance(f, Internal)}
-    webhook_settings = {
-        c for c in vars(WebhookEndpoint).values() if isinstance(c, type) and c in PUBLIC_FORMS
-    }
+
+    def events_of(aggregate: type) -> set[type]:
+        return {c for c in vars(aggregate).values() if isinstance(c, type) and c in PUBLIC_FORMS}
+
+    webhook_settings = events_of(WebhookEndpoint)
     assert len(webhook_settings) == 7  # sealed secrets ride in them: never a feed item
-    assert internal == {Organization.InvitationIssued, DomainClaim.Claimed, *webhook_settings}
+    sso_settings = events_of(SSOConnection)
+    assert len(sso_settings) == 6  # sealed client secrets too
+    email_domains = events_of(EmailDomainVerification) | events_of(EmailDomainClaim)
+    assert internal == {
+        Organization.InvitationIssued,
+        DomainClaim.Claimed,
+        *webhook_settings,
+        *sso_settings,
+        *email_domains,
+    }
 
 
 def test_each_data_field_is_an_attribute_of_its_event_and_none_is_named_like_a_secret() -> None:

@@ -26,7 +26,9 @@ from uuid import UUID, SafeUUID
 
 from a4c_domain import DomainClaim, Invitation, Organization
 from a4c_domain.base import DomainAggregate
+from a4c_domain.email_domains import EmailDomainClaim, EmailDomainVerification
 from a4c_domain.ids import EVENT_NAMESPACE
+from a4c_domain.sso_connection import SSOConnection
 from a4c_domain.webhook_endpoint import WebhookEndpoint
 
 # A webhook endpoint row's columns while it is enabled (added, enabled, reinstated).
@@ -198,6 +200,21 @@ class RowHandlers:
 
     @handles(DomainClaim.Claimed)
     def _domain_claimed(self, event: DomainClaim.Claimed) -> None:
+        return None
+
+    # --- single sign-on and e-mail domains: no read model yet (read from the store) ---
+    # (one handler for the base classes: every event of these aggregates changes no row)
+
+    @handles(SSOConnection.Event)
+    def _sso_connection_changed(self, event: SSOConnection.Event) -> None:
+        return None
+
+    @handles(EmailDomainVerification.Event)
+    def _email_domain_verification_changed(self, event: EmailDomainVerification.Event) -> None:
+        return None
+
+    @handles(EmailDomainClaim.Event)
+    def _email_domain_claimed(self, event: EmailDomainClaim.Event) -> None:
         return None
 
     # --- organizations ----------------------------------------------------------------
