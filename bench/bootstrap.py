@@ -45,7 +45,7 @@ from a4c_worker.activities import Links, OnboardingActivities
 from a4c_worker.client import start_bootstrap
 from a4c_worker.codec import PayloadKeys
 from a4c_worker.converter import data_converter
-from a4c_worker.providers.dns import InMemoryDNSProvider, InMemoryDNSVerifier
+from a4c_worker.providers.dns import InMemoryDNSProvider, InMemoryDNSVerifier, InMemoryTXTLookup
 from a4c_worker.providers.email import InMemoryMailer
 from a4c_worker.search_attributes import dev_server_args
 from a4c_worker.worker import create_worker
@@ -235,6 +235,7 @@ async def measure_bootstraps(
             dns_target="edge.bench.test",
             zone=ZONE,
         ),
+        txt=InMemoryTXTLookup(),
     )
     async with create_worker(client, queue, activities.all(), max_concurrent_activities=100):
         warm = await start_bootstrap(client, bootstrap_spec("bench-warm-up", invitees), queue)

@@ -128,6 +128,9 @@ class WorkerSettings(TemporalSettings):
 
     # Verification: the zone's authoritative servers ("host[:port],...").
     dns_nameservers: list[Nameserver] = Field(default_factory=list)
+    # E-mail domain challenges (TXT records of customers' domains): recursive resolvers
+    # ("host[:port],..."); empty: the system's (/etc/resolv.conf).
+    email_domain_nameservers: list[Nameserver] = Field(default_factory=list)
 
     # SMTP.
     smtp_host: str | None = None
@@ -181,7 +184,7 @@ class WorkerSettings(TemporalSettings):
     def _ports(cls, value: Any) -> str:
         return port_list(str(value))
 
-    @field_validator("dns_nameservers", mode="before")
+    @field_validator("dns_nameservers", "email_domain_nameservers", mode="before")
     @classmethod
     def _parse_nameservers(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -327,7 +330,7 @@ class WorkerSettings(TemporalSettings):
         shown: dict[str, Any] = {}
         for name in type(self).model_fields:
             value = displayed(name, getattr(self, name))
-            if name == "dns_nameservers":
+            if name in ("dns_nameservers", "email_domain_nameservers"):
                 value = [f"{ns.host}:{ns.port}" for ns in value]
             elif name == "persistence_extra":
                 value = {

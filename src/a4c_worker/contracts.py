@@ -98,6 +98,20 @@ class DNSRecordInput(Model):
     fqdn: Hostname
 
 
+class EmailDomainInput(Model):
+    """An organization's e-mail domain whose challenge is to be checked in its DNS."""
+
+    organization_id: UUID
+    domain: Hostname
+
+
+class EmailDomainOutcome(Model):
+    organization_id: UUID
+    domain: str
+    status: Literal["pending", "verified"]
+    written: bool  # False: verified already (a retry after the write, or a second check)
+
+
 class DeactivateInput(Model):
     organization_id: UUID
     reason: Reason

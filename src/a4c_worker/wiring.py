@@ -26,12 +26,15 @@ from a4c_worker.providers.dns import (
     DNSVerifier,
     InMemoryDNSProvider,
     InMemoryDNSVerifier,
+    InMemoryTXTLookup,
     LoggingDNSProvider,
     ResolverDNSVerifier,
     ResolverSettings,
+    ResolverTXTLookup,
     RFC2136DNSProvider,
     RFC2136Settings,
     StaticDNSVerifier,
+    TXTLookup,
 )
 from a4c_worker.providers.email import (
     FileMailer,
@@ -48,6 +51,7 @@ class Providers:
     dns: DNSProvider
     verifier: DNSVerifier
     mailer: Mailer
+    txt: TXTLookup
 
 
 def application_env(settings: WorkerSettings) -> dict[str, str]:
@@ -153,9 +157,20 @@ def build_mailer(settings: WorkerSettings) -> Mailer:
     )
 
 
+def build_txt(settings: WorkerSettings) -> TXTLookup:
+    """How customers' domains' TXT records are read: nothing outside in mock mode (an
+    in-memory table nobody publishes to), else ``EMAIL_DOMAIN_NAMESERVERS`` or the
+    system's resolvers."""
+    if settings.workflow_mode == "mock":
+        return InMemoryTXTLookup()
+    return ResolverTXTLookup(settings.email_domain_nameservers)
+
+
 def build_providers(settings: WorkerSettings) -> Providers:
     dns, verifier = build_dns(settings)
-    return Providers(dns=dns, verifier=verifier, mailer=build_mailer(settings))
+    return Providers(
+        dns=dns, verifier=verifier, mailer=build_mailer(settings), txt=build_txt(settings)
+    )
 
 
 def build_links(settings: WorkerSettings) -> Links:
@@ -177,5 +192,5 @@ def build_activities(
     """What ``a4c-worker run`` registers; ``providers`` default to the configured ones."""
     chosen = providers or build_providers(settings)
     return OnboardingActivities(
-        app, chosen.dns, chosen.verifier, chosen.mailer, build_links(settings)
+        app, chosen.dns, chosen.verifier, chosen.mailer, build_links(settings), txt=chosen.txt
     )

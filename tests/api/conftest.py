@@ -54,7 +54,7 @@ from a4c_projector.readmodel.tables import ensure_schema
 from a4c_worker.activities import Links, OnboardingActivities
 from a4c_worker.client import accept_invitation, bootstrap_handle, start_bootstrap
 from a4c_worker.config import ACCEPT_PATH
-from a4c_worker.providers.dns import InMemoryDNSProvider, InMemoryDNSVerifier
+from a4c_worker.providers.dns import InMemoryDNSProvider, InMemoryDNSVerifier, InMemoryTXTLookup
 from a4c_worker.providers.email import FileMailer, Mailer
 from a4c_worker.worker import create_worker
 from a4c_worker.workflows.models import BootstrapResult
@@ -233,7 +233,9 @@ def stack_activities(
         zone=ZONE,
     )
     dns = InMemoryDNSProvider()
-    return OnboardingActivities(app, dns, InMemoryDNSVerifier(dns), mailer, links)
+    return OnboardingActivities(
+        app, dns, InMemoryDNSVerifier(dns), mailer, links, txt=InMemoryTXTLookup()
+    )
 
 
 @contextlib.contextmanager

@@ -18,8 +18,11 @@ from pathlib import Path
 
 import dns.exception
 import dns.message
+import dns.name
 import dns.query
 import dns.rcode
+import dns.tsigkeyring
+import dns.update
 import pytest
 
 from tests.support import free_port
@@ -46,6 +49,17 @@ class BindServer:
     def fqdn(self, label: str) -> str:
         """An absolute name inside the test zone."""
         return f"{label}.{self.zone}"
+
+    def add_record(self, fqdn: str, rdtype: str, data: str, ttl: int = 300) -> None:
+        """Publish a record as someone else would (an operator, another tool, a domain's
+        owner): a TSIG-signed update, not through any provider of a4c's."""
+        keyring = dns.tsigkeyring.from_text({self.key_name: self.secret})
+        update = dns.update.UpdateMessage(
+            self.zone, keyring=keyring, keyalgorithm=dns.name.from_text(self.algorithm)
+        )
+        update.add(fqdn, ttl, rdtype, data)
+        response = dns.query.tcp(update, self.host, port=self.port, timeout=5)
+        assert response.rcode() == dns.rcode.NOERROR, response
 
 
 def find_named() -> str:

@@ -31,7 +31,9 @@ async def test_a_410_disables_the_endpoint_through_the_worker(
     _, endpoint = world.subscribed(receiver, 2, owned=True)
     flows = Flows(app=world.app, client=temporal_client, task_queue=task_queue)
     assert flows.verifier is not None
-    activities = WebhookActivities(world.app, flows.dns, flows.verifier, flows.mailer, LINKS)
+    activities = WebhookActivities(
+        world.app, flows.dns, flows.verifier, flows.mailer, LINKS, txt=flows.txt
+    )
 
     async def client() -> Client:
         return temporal_client

@@ -30,6 +30,7 @@ from a4c_worker.client import BootstrapHandle
 from a4c_worker.providers.dns import (
     InMemoryDNSProvider,
     InMemoryDNSVerifier,
+    InMemoryTXTLookup,
     Nameserver,
     ResolverDNSVerifier,
     ResolverSettings,
@@ -111,6 +112,7 @@ class Flows:
     mailer: InMemoryMailer = field(default_factory=InMemoryMailer)
     verifier: InMemoryDNSVerifier | None = None
     links: Links = LINKS
+    txt: InMemoryTXTLookup = field(default_factory=InMemoryTXTLookup)
 
     def __post_init__(self) -> None:
         if self.verifier is None:
@@ -118,7 +120,9 @@ class Flows:
 
     def activities(self) -> OnboardingActivities:
         assert self.verifier is not None
-        return OnboardingActivities(self.app, self.dns, self.verifier, self.mailer, self.links)
+        return OnboardingActivities(
+            self.app, self.dns, self.verifier, self.mailer, self.links, txt=self.txt
+        )
 
     @asynccontextmanager
     async def worker(self, app: OnboardingApplication | None = None) -> AsyncIterator[None]:

@@ -31,7 +31,7 @@ from a4c_worker.contracts import (
     SendMailInput,
     accept_proof,
 )
-from a4c_worker.providers.dns import InMemoryDNSProvider, InMemoryDNSVerifier
+from a4c_worker.providers.dns import InMemoryDNSProvider, InMemoryDNSVerifier, InMemoryTXTLookup
 from a4c_worker.providers.email import InMemoryMailer
 from a4c_worker.providers.errors import PermanentProviderError, TransientProviderError
 
@@ -44,7 +44,9 @@ def mailer() -> InMemoryMailer:
 @pytest.fixture
 def acts(app: OnboardingApplication, mailer: InMemoryMailer) -> OnboardingActivities:
     dns = InMemoryDNSProvider()
-    return OnboardingActivities(app, dns, InMemoryDNSVerifier(dns), mailer, LINKS)
+    return OnboardingActivities(
+        app, dns, InMemoryDNSVerifier(dns), mailer, LINKS, txt=InMemoryTXTLookup()
+    )
 
 
 def env(attempt: int = 1) -> ActivityEnvironment:

@@ -15,8 +15,10 @@ from a4c_worker.providers.dns import (
     CloudflareDNSProvider,
     InMemoryDNSProvider,
     InMemoryDNSVerifier,
+    InMemoryTXTLookup,
     LoggingDNSProvider,
     ResolverDNSVerifier,
+    ResolverTXTLookup,
     RFC2136DNSProvider,
     StaticDNSVerifier,
 )
@@ -201,6 +203,7 @@ def test_mock_mode_needs_only_the_token_secret() -> None:
     assert type(providers.mailer) is InMemoryMailer
     # The verifier sees exactly what the mock provider published.
     assert providers.verifier.provider is providers.dns
+    assert type(providers.txt) is InMemoryTXTLookup  # no customer's DNS is asked
 
 
 @pytest.mark.parametrize(
@@ -265,6 +268,16 @@ def test_production_selects_real_providers_and_overrides_win() -> None:
     providers = build_providers(settings)
     assert type(providers.dns) is CloudflareDNSProvider
     assert type(providers.mailer) is LoggingMailer
+
+
+def test_email_domain_challenges_are_read_through_the_configured_or_system_resolvers() -> None:
+    system = build_providers(load_settings(PRODUCTION)).txt
+    assert isinstance(system, ResolverTXTLookup) and system.nameservers == []
+    configured = load_settings({**PRODUCTION, "EMAIL_DOMAIN_NAMESERVERS": "10.0.0.53,[::1]:5353"})
+    txt = build_providers(configured).txt
+    assert isinstance(txt, ResolverTXTLookup)
+    assert [(ns.host, ns.port) for ns in txt.nameservers] == [("10.0.0.53", 53), ("::1", 5353)]
+    assert configured.masked()["EMAIL_DOMAIN_NAMESERVERS"] == ["10.0.0.53:53", "::1:5353"]
 
 
 def test_application_env_carries_store_settings_and_passthrough() -> None:

@@ -24,6 +24,7 @@ from a4c_domain.claim_backfill import backfill_domain_claims
 from a4c_worker.activities import OnboardingActivities
 from a4c_worker.contracts import DNSRecordInput
 from a4c_worker.providers.dns import (
+    InMemoryTXTLookup,
     Nameserver,
     ResolverDNSVerifier,
     ResolverSettings,
@@ -39,7 +40,9 @@ def acts(app: OnboardingApplication, bind_server: BindServer) -> OnboardingActiv
     verifier = ResolverDNSVerifier(
         ResolverSettings(nameservers=[Nameserver(host=bind_server.host, port=bind_server.port)])
     )
-    return OnboardingActivities(app, dns, verifier, InMemoryMailer(), links)
+    return OnboardingActivities(
+        app, dns, verifier, InMemoryMailer(), links, txt=InMemoryTXTLookup()
+    )
 
 
 async def old_organization_with_dns(acts: OnboardingActivities, bind: BindServer) -> str:

@@ -74,7 +74,7 @@ async def running(
     if mailer is not None:
         flows.mailer = mailer
     assert flows.verifier is not None
-    webhooks = WebhookActivities(app, flows.dns, flows.verifier, flows.mailer, LINKS)
+    webhooks = WebhookActivities(app, flows.dns, flows.verifier, flows.mailer, LINKS, txt=flows.txt)
     activities = {
         a.__name__: a for a in [*flows.activities().all(), *webhooks.webhook_activities()]
     }

@@ -20,6 +20,7 @@ from a4c_worker.activities.base import (
     to_application_error,
 )
 from a4c_worker.activities.dns import DNS_NOT_VISIBLE, UNCLAIMED, DNSActivities
+from a4c_worker.activities.email_domains import EMAIL_DOMAIN_NOT_PUBLISHED, EmailDomainActivities
 from a4c_worker.activities.invitations import InvitationActivities
 from a4c_worker.activities.mail import MailActivities
 from a4c_worker.activities.organization import OrganizationActivities
@@ -36,6 +37,7 @@ class OnboardingActivities(
     MailActivities,
     OrganizationMailActivities,
     WebhookActivities,
+    EmailDomainActivities,
 ):
     """The activities, bound to their dependencies. Register :meth:`all` with a worker.
 
@@ -65,6 +67,7 @@ class OnboardingActivities(
             self.offboarding_plan,
             self.end_invitation,
             self.offboard_organization,
+            self.verify_email_domain,
             *self.webhook_activities(),
         ]
 
@@ -72,6 +75,7 @@ class OnboardingActivities(
 __all__ = [
     "DNS_NOT_VISIBLE",
     "DOMAIN_OUTSIDE_ZONE",
+    "EMAIL_DOMAIN_NOT_PUBLISHED",
     "UNCLAIMED",
     "Links",
     "OnboardingActivities",

@@ -30,7 +30,7 @@ from a4c_worker.contracts import (
     OrganizationOutcome,
     invitation_workflow_id,
 )
-from a4c_worker.providers.dns import DNSProvider, DNSVerifier
+from a4c_worker.providers.dns import DNSProvider, DNSVerifier, TXTLookup
 from a4c_worker.providers.email import Mailer
 from a4c_worker.providers.errors import ProviderError
 from a4c_worker.tracing import current_trace_ids
@@ -168,12 +168,15 @@ class ActivityBase:
         verifier: DNSVerifier,
         mailer: Mailer,
         links: Links,
+        *,
+        txt: TXTLookup,
     ) -> None:
         self.app = app
         self.dns = dns
         self.verifier = verifier
         self.mailer = mailer
         self.links = links
+        self.txt = txt  # any domain's TXT records: e-mail domain challenges
 
     async def _domain(self, command: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a blocking domain call in a thread, under this activity's cause.

@@ -36,7 +36,7 @@ async def record(client: Client, scratch: Path) -> dict[str, WorkflowHistory]:
     app = sqlite_app(scratch)
     flows = Flows(app=app, client=client, task_queue=TASK_QUEUE)
     assert flows.verifier is not None
-    webhooks = WebhookActivities(app, flows.dns, flows.verifier, flows.mailer, LINKS)
+    webhooks = WebhookActivities(app, flows.dns, flows.verifier, flows.mailer, LINKS, txt=flows.txt)
     activities = {
         a.__name__: a for a in [*flows.activities().all(), *webhooks.webhook_activities()]
     }

@@ -2,6 +2,7 @@
 
 Pick one ``DNSProvider`` (RFC 2136, Cloudflare, logging, in-memory) and one
 ``DNSVerifier`` (resolver at the authoritative servers, or in-memory/static for mock mode).
+``TXTLookup`` reads the TXT records of any domain (e-mail domain challenges).
 """
 
 from a4c_worker.providers.dns.cloudflare import CloudflareDNSProvider, CloudflareSettings
@@ -14,6 +15,7 @@ from a4c_worker.providers.dns.memory import (
 )
 from a4c_worker.providers.dns.protocol import DNSProvider, DNSVerifier
 from a4c_worker.providers.dns.rfc2136 import RFC2136DNSProvider, RFC2136Settings
+from a4c_worker.providers.dns.txt import InMemoryTXTLookup, ResolverTXTLookup, TXTLookup
 from a4c_worker.providers.dns.verify import Nameserver, ResolverDNSVerifier, ResolverSettings
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "DNSVerifier",
     "InMemoryDNSProvider",
     "InMemoryDNSVerifier",
+    "InMemoryTXTLookup",
     "LoggingDNSProvider",
     "MemoryRecord",
     "Nameserver",
@@ -30,5 +33,7 @@ __all__ = [
     "RFC2136Settings",
     "ResolverDNSVerifier",
     "ResolverSettings",
+    "ResolverTXTLookup",
     "StaticDNSVerifier",
+    "TXTLookup",
 ]
