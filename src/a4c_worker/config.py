@@ -131,6 +131,9 @@ class WorkerSettings(TemporalSettings):
     # E-mail domain challenges (TXT records of customers' domains): recursive resolvers
     # ("host[:port],..."); empty: the system's (/etc/resolv.conf).
     email_domain_nameservers: list[Nameserver] = Field(default_factory=list)
+    # Organizations' identity providers on private, loopback or link-local addresses
+    # (development, tests); https is required in production whatever this says.
+    sso_allow_private_addresses: bool = False
 
     # SMTP.
     smtp_host: str | None = None

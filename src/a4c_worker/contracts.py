@@ -29,6 +29,7 @@ from a4c_domain.commands import (
     RegisterOrganization,
     Role,
 )
+from a4c_domain.fields import IssuerURL, SealedSecret
 
 
 def accept_proof(token: str) -> str:
@@ -110,6 +111,47 @@ class EmailDomainOutcome(Model):
     domain: str
     status: Literal["pending", "verified"]
     written: bool  # False: verified already (a retry after the write, or a second check)
+
+
+class SSOProviderInput(Model):
+    """An identity provider to check before an organization may use it."""
+
+    issuer: IssuerURL
+
+
+class SSOConfigureInput(Model):
+    organization_id: UUID
+    issuer: IssuerURL
+    client_id: Identifier
+    client_secret: SealedSecret  # sealed (a4c_webhooks.sealing), never the secret itself
+
+
+class SSOTestInput(Model):
+    """A test sign-in that succeeded: who (the provider's subject) and the domain of their
+    verified address; never the address."""
+
+    organization_id: UUID
+    generation: int = Field(ge=1)
+    subject: Identifier
+    email_domain: Hostname
+
+
+class SSOGenerationInput(Model):
+    organization_id: UUID
+    generation: int = Field(ge=1)
+
+
+class SSOAbandonInput(SSOGenerationInput):
+    reason: Reason
+
+
+class SSOConnectionOutcome(Model):
+    organization_id: UUID
+    status: Literal["inactive", "active"]
+    generation: int  # the latest configuration's number
+    active_generation: int | None
+    pending_generation: int | None
+    written: bool
 
 
 class DeactivateInput(Model):

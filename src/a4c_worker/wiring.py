@@ -17,6 +17,8 @@ from a4c_domain import OnboardingApplication
 from a4c_domain.application import INVITATION_TTL_VAR, TOKEN_SECRET_VAR
 from a4c_domain.errors import StoreUnreachable
 from a4c_domain.persistence import PostgresConnection, connect_failure, postgres_connection
+from a4c_outbound.transport import OutboundPolicy
+from a4c_sso.discovery import provider_policy
 from a4c_worker.activities import Links, OnboardingActivities
 from a4c_worker.config import WorkerSettings
 from a4c_worker.providers.dns import (
@@ -192,5 +194,20 @@ def build_activities(
     """What ``a4c-worker run`` registers; ``providers`` default to the configured ones."""
     chosen = providers or build_providers(settings)
     return OnboardingActivities(
-        app, chosen.dns, chosen.verifier, chosen.mailer, build_links(settings), txt=chosen.txt
+        app,
+        chosen.dns,
+        chosen.verifier,
+        chosen.mailer,
+        build_links(settings),
+        txt=chosen.txt,
+        sso_policy=build_sso_policy(settings),
+    )
+
+
+def build_sso_policy(settings: WorkerSettings) -> OutboundPolicy:
+    """How organizations' identity providers are reached: https unless the worker runs
+    in mock or development mode; private addresses only with SSO_ALLOW_PRIVATE_ADDRESSES."""
+    return provider_policy(
+        production=settings.workflow_mode == "production",
+        allow_private=settings.sso_allow_private_addresses,
     )

@@ -24,6 +24,7 @@ from a4c_worker.heartbeats import MAX_HEARTBEAT_THROTTLE, ActivityHeartbeats
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.invitation import InvitationWorkflow
 from a4c_worker.workflows.offboarding import OrganizationOffboardingWorkflow
+from a4c_worker.workflows.sso_configuration import SSOConfigurationWorkflow
 from a4c_worker.workflows.webhook_endpoint import WebhookEndpointWorkflow
 
 WORKFLOWS: list[type] = [
@@ -31,6 +32,7 @@ WORKFLOWS: list[type] = [
     OrganizationOffboardingWorkflow,
     InvitationWorkflow,
     WebhookEndpointWorkflow,
+    SSOConfigurationWorkflow,
 ]
 # Validation libraries the workflow models use, loaded lazily on first use: share the
 # worker's copy instead of re-importing them inside each sandboxed run.

@@ -25,7 +25,9 @@ from tests.support import TOKEN_SECRET, wait_for_async
 
 from a4c_domain import OnboardingApplication
 from a4c_domain.base import DomainAggregate
+from a4c_outbound.transport import OutboundPolicy
 from a4c_worker.activities import Links, OnboardingActivities
+from a4c_worker.activities.base import PRODUCTION_SSO_POLICY
 from a4c_worker.client import BootstrapHandle
 from a4c_worker.providers.dns import (
     InMemoryDNSProvider,
@@ -113,6 +115,7 @@ class Flows:
     verifier: InMemoryDNSVerifier | None = None
     links: Links = LINKS
     txt: InMemoryTXTLookup = field(default_factory=InMemoryTXTLookup)
+    sso_policy: OutboundPolicy = PRODUCTION_SSO_POLICY
 
     def __post_init__(self) -> None:
         if self.verifier is None:
@@ -121,7 +124,13 @@ class Flows:
     def activities(self) -> OnboardingActivities:
         assert self.verifier is not None
         return OnboardingActivities(
-            self.app, self.dns, self.verifier, self.mailer, self.links, txt=self.txt
+            self.app,
+            self.dns,
+            self.verifier,
+            self.mailer,
+            self.links,
+            txt=self.txt,
+            sso_policy=self.sso_policy,
         )
 
     @asynccontextmanager

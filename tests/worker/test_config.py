@@ -23,7 +23,7 @@ from a4c_worker.providers.dns import (
     StaticDNSVerifier,
 )
 from a4c_worker.providers.email import FileMailer, InMemoryMailer, LoggingMailer, SMTPMailer
-from a4c_worker.wiring import application_env, build_links, build_providers
+from a4c_worker.wiring import application_env, build_links, build_providers, build_sso_policy
 
 TSIG_SECRET = "c2VjcmV0LXRzaWcta2V5LWZvci10ZXN0cy0xMjM0NTY="
 SMTP_PASSWORD = "smtp-pass-W3ird-9k"
@@ -268,6 +268,16 @@ def test_production_selects_real_providers_and_overrides_win() -> None:
     providers = build_providers(settings)
     assert type(providers.dns) is CloudflareDNSProvider
     assert type(providers.mailer) is LoggingMailer
+
+
+def test_identity_providers_are_reached_by_production_rules_unless_configured() -> None:
+    production = build_sso_policy(load_settings(PRODUCTION))
+    assert (production.allow_http, production.allow_private) == (False, False)
+    # Production keeps https whatever SSO_ALLOW_PRIVATE_ADDRESSES says.
+    private = build_sso_policy(load_settings({**PRODUCTION, "SSO_ALLOW_PRIVATE_ADDRESSES": "true"}))
+    assert (private.allow_http, private.allow_private) == (False, True)
+    development = build_sso_policy(load_settings(DEVELOPMENT))
+    assert (development.allow_http, development.allow_private) == (True, False)
 
 
 def test_email_domain_challenges_are_read_through_the_configured_or_system_resolvers() -> None:

@@ -15,6 +15,7 @@ from a4c_worker.activities import OnboardingActivities
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.invitation import InvitationWorkflow
 from a4c_worker.workflows.offboarding import OrganizationOffboardingWorkflow
+from a4c_worker.workflows.sso_configuration import SSOConfigurationWorkflow
 from a4c_worker.workflows.webhook_endpoint import WebhookEndpointWorkflow
 
 ACTIVITIES = {
@@ -39,6 +40,13 @@ ACTIVITIES = {
     "send_invitation_email",
     "send_webhook_disabled_mail",
     "verify_dns",
+    # 0.5.0: single sign-on and e-mail domains.
+    "validate_sso_provider",
+    "configure_sso",
+    "record_sso_test",
+    "activate_sso",
+    "abandon_sso_configuration",
+    "verify_email_domain",
 }
 WORKFLOWS = {
     OrganizationBootstrapWorkflow: (
@@ -59,6 +67,12 @@ WORKFLOWS = {
         {"progress"},
         {"cancel"},
         {"request_cancel"},
+    ),
+    SSOConfigurationWorkflow: (
+        "SSOConfigurationWorkflow",
+        {"progress"},
+        set(),
+        {"test_passed", "test_failed"},
     ),
 }
 

@@ -24,7 +24,7 @@ from a4c_worker.activities.email_domains import EMAIL_DOMAIN_NOT_PUBLISHED, Emai
 from a4c_worker.activities.invitations import InvitationActivities
 from a4c_worker.activities.mail import MailActivities
 from a4c_worker.activities.organization import OrganizationActivities
-from a4c_worker.activities.organization_mail import OrganizationMailActivities
+from a4c_worker.activities.sso import SSOActivities
 from a4c_worker.activities.webhooks import WebhookActivities
 
 DOMAIN_OUTSIDE_ZONE = DomainOutsideZone.__name__
@@ -38,6 +38,7 @@ class OnboardingActivities(
     OrganizationMailActivities,
     WebhookActivities,
     EmailDomainActivities,
+    SSOActivities,
 ):
     """The activities, bound to their dependencies. Register :meth:`all` with a worker.
 
@@ -69,6 +70,7 @@ class OnboardingActivities(
             self.offboard_organization,
             self.verify_email_domain,
             *self.webhook_activities(),
+            *self.sso_activities(),
         ]
 
 

@@ -23,6 +23,8 @@ from a4c_domain import ALL_ORGANIZATIONS, Cause, OnboardingApplication, caused_b
 from a4c_domain.commands import hostname, inside_zone
 from a4c_domain.errors import A4CError, DomainOutsideZone, InvalidCommand, NotFound
 from a4c_domain.views import InvitationView, OrganizationView
+from a4c_outbound.transport import OutboundPolicy
+from a4c_sso.discovery import provider_policy
 from a4c_worker.contracts import (
     INVITATION_ENDED_SIGNAL,
     CompensationOutcome,
@@ -35,6 +37,9 @@ from a4c_worker.providers.email import Mailer
 from a4c_worker.providers.errors import ProviderError
 from a4c_worker.tracing import current_trace_ids
 
+# Production's rules for identity providers: the default, so only a worker configured for
+# development reaches an http or private one.
+PRODUCTION_SSO_POLICY = provider_policy(production=True, allow_private=False)
 # Activities act for the platform on the invitation their workflow issued (the workflow
 # was started for that invitation id): they see every organization, on purpose.
 SYSTEM = ALL_ORGANIZATIONS
@@ -170,6 +175,7 @@ class ActivityBase:
         links: Links,
         *,
         txt: TXTLookup,
+        sso_policy: OutboundPolicy = PRODUCTION_SSO_POLICY,
     ) -> None:
         self.app = app
         self.dns = dns
@@ -177,6 +183,9 @@ class ActivityBase:
         self.mailer = mailer
         self.links = links
         self.txt = txt  # any domain's TXT records: e-mail domain challenges
+        # How organizations' identity providers are reached (https, public addresses
+        # only, unless the worker's settings allow otherwise).
+        self.sso_policy = sso_policy
 
     async def _domain(self, command: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a blocking domain call in a thread, under this activity's cause.

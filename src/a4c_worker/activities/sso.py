@@ -1,0 +1,103 @@
+"""The single sign-on activities: check an organization's provider, then record each step
+of its configuration (try, tested, activate, abandon) on its ``SSOConnection``.
+
+The check (:func:`a4c_sso.discovery.validate_provider`) fetches the provider's discovery
+document and keys through the outbound SSRF rules (``self.sso_policy``: https only in
+production, private addresses only with ``SSO_ALLOW_PRIVATE_ADDRESSES``). A refusal
+leaves as an ``ApplicationError`` typed by its class (``IssuerMismatch``,
+``NoUsableKey``...), retryable only when asking again can help (too slow, unreachable);
+its text quotes at most a short printable excerpt of what the provider sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import activity
+
+from a4c_domain.views import SSOConnectionView
+from a4c_outbound.transport import Outbound
+from a4c_sso.discovery import ProviderMetadata, validate_provider
+from a4c_worker.activities.base import ActivityBase, temporal_errors
+from a4c_worker.contracts import (
+    SSOAbandonInput,
+    SSOConfigureInput,
+    SSOConnectionOutcome,
+    SSOGenerationInput,
+    SSOProviderInput,
+    SSOTestInput,
+)
+
+
+def sso_outcome(view: SSOConnectionView) -> SSOConnectionOutcome:
+    return SSOConnectionOutcome(
+        organization_id=view.organization_id,
+        status=view.status,
+        generation=view.generation,
+        active_generation=view.active_generation,
+        pending_generation=view.pending_generation,
+        written=view.position is not None,
+    )
+
+
+class SSOActivities(ActivityBase):
+    @activity.defn
+    async def validate_sso_provider(self, input: SSOProviderInput) -> ProviderMetadata:
+        """The provider's metadata, once its discovery document and keys pass the checks."""
+        with temporal_errors():
+            async with Outbound(self.sso_policy) as outbound:
+                return await validate_provider(input.issuer, outbound)
+
+    @activity.defn
+    async def configure_sso(self, input: SSOConfigureInput) -> SSOConnectionOutcome:
+        """Try this configuration (its number in ``generation``); the active one stays."""
+        view = await self._domain(
+            self.app.configure_sso,
+            organization_id=input.organization_id,
+            issuer=input.issuer,
+            client_id=input.client_id,
+            client_secret=input.client_secret,
+        )
+        return sso_outcome(view)
+
+    @activity.defn
+    async def record_sso_test(self, input: SSOTestInput) -> SSOConnectionOutcome:
+        view = await self._domain(
+            self.app.record_sso_test,
+            organization_id=input.organization_id,
+            generation=input.generation,
+            subject=input.subject,
+            email_domain=input.email_domain,
+        )
+        return sso_outcome(view)
+
+    @activity.defn
+    async def activate_sso(self, input: SSOGenerationInput) -> SSOConnectionOutcome:
+        view = await self._domain(
+            self.app.activate_sso,
+            organization_id=input.organization_id,
+            generation=input.generation,
+        )
+        return sso_outcome(view)
+
+    @activity.defn
+    async def abandon_sso_configuration(self, input: SSOAbandonInput) -> SSOConnectionOutcome:
+        """Stop trying configuration ``generation``; the active one stays (a no-op once
+        it was replaced, activated or abandoned)."""
+        view = await self._domain(
+            self.app.abandon_sso_configuration,
+            organization_id=input.organization_id,
+            generation=input.generation,
+            reason=input.reason,
+        )
+        return sso_outcome(view)
+
+    def sso_activities(self) -> list[Any]:
+        """These activities, bound, for ``Worker(activities=...)``."""
+        return [
+            self.validate_sso_provider,
+            self.configure_sso,
+            self.record_sso_test,
+            self.activate_sso,
+            self.abandon_sso_configuration,
+        ]

@@ -1,0 +1,216 @@
+"""SSOConfigurationWorkflow: an organization's own OpenID Connect provider, from checked to
+in force.
+
+1. Check the provider (``validate_sso_provider``: its discovery document and keys). A
+   refusal ends the run with the check's error type (``IssuerMismatch``,
+   ``NoUsableKey``, ``ProviderTooSlow``...) and nothing is recorded.
+2. Try the configuration (``configure_sso``): recorded as pending, with its
+   ``generation``; the connection in force, if any, stays in force.
+3. Wait for the test sign-in: an admin signs in through the organization's provider on
+   an a4c page, which verifies the sign-in and sends the ``test_passed`` update (the
+   subject and the e-mail domain, never the address) or ``test_failed``. An update for
+   another generation, or once the run stopped waiting, is refused by its validator
+   (``SSOTestRefused``) before it reaches history.
+4. Record the test and activate the configuration.
+
+No test within ``test_timeout_seconds`` (``SSOTestTimedOut``), a failed test
+(``SSOTestFailed``) or a cancellation abandons the pending configuration: the one in
+force stays. A cancellation while the configuration is being recorded leaves it
+pending until the next configuration replaces it; pending is never in force.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from a4c_sso.discovery import ProviderMetadata
+    from a4c_worker.activities.sso import SSOActivities
+    from a4c_worker.contracts import (
+        SSOAbandonInput,
+        SSOConfigureInput,
+        SSOConnectionOutcome,
+        SSOGenerationInput,
+        SSOProviderInput,
+        SSOTestInput,
+    )
+    from a4c_worker.workflows.policies import step_options
+    from a4c_worker.workflows.saga import application_cause, describe
+    from a4c_worker.workflows.sso_models import (
+        SSO_TEST_FAILED,
+        SSO_TEST_REFUSED,
+        SSO_TEST_TIMED_OUT,
+        SSOConfigurationInput,
+        SSOConfigurationProgress,
+        SSOTestFailed,
+        SSOTestPassed,
+    )
+
+
+@workflow.defn
+class SSOConfigurationWorkflow:
+    def __init__(self) -> None:
+        self._progress: SSOConfigurationProgress | None = None
+        self._passed: SSOTestPassed | None = None
+        self._failed: SSOTestFailed | None = None
+
+    # --- queries and updates ------------------------------------------------------------
+
+    @workflow.query
+    def progress(self) -> SSOConfigurationProgress:
+        assert self._progress is not None  # set first thing in run
+        return self._progress
+
+    @workflow.update
+    async def test_passed(self, result: SSOTestPassed) -> SSOConfigurationProgress:
+        """The test sign-in succeeded; returns once the configuration is active (or the
+        run ended otherwise)."""
+        self._passed = result
+        await workflow.wait_condition(lambda: self._state in ("active", "abandoned"))
+        return self.progress()
+
+    @test_passed.validator
+    def _validate_passed(self, result: SSOTestPassed) -> None:
+        self._require_waiting(result.generation)
+
+    @workflow.update
+    async def test_failed(self, result: SSOTestFailed) -> SSOConfigurationProgress:
+        """The test sign-in failed; returns once the configuration is abandoned."""
+        self._failed = result
+        await workflow.wait_condition(lambda: self._state == "abandoned")
+        return self.progress()
+
+    @test_failed.validator
+    def _validate_failed(self, result: SSOTestFailed) -> None:
+        self._require_waiting(result.generation)
+
+    def _require_waiting(self, generation: int) -> None:
+        progress = self._progress
+        if progress is None or progress.state != "waiting_for_test":
+            state = "starting" if progress is None else progress.state
+            raise ApplicationError(
+                f"no test sign-in is awaited (the configuration is {state})",
+                type=SSO_TEST_REFUSED,
+            )
+        if generation != progress.generation or self._passed or self._failed:
+            raise ApplicationError(
+                f"configuration {generation} is not the one awaiting its test "
+                f"({progress.generation})",
+                type=SSO_TEST_REFUSED,
+            )
+
+    # --- the run ------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: SSOConfigurationInput) -> SSOConfigurationProgress:
+        self._progress = SSOConfigurationProgress(
+            organization_id=input.organization_id,
+            state="checking_provider",
+            issuer=input.issuer,
+            client_id=input.client_id,
+        )
+        metadata = await self._check_provider(input)
+        self._update(
+            state="configuring",
+            authorization_endpoint=metadata.authorization_endpoint,
+            token_endpoint=metadata.token_endpoint,
+            userinfo_endpoint=metadata.userinfo_endpoint,
+            jwks_uri=metadata.jwks_uri,
+            signing_algorithms=list(metadata.signing_algorithms),
+        )
+        tried: SSOConnectionOutcome = await workflow.execute_activity_method(
+            SSOActivities.configure_sso,
+            SSOConfigureInput(
+                organization_id=input.organization_id,
+                issuer=input.issuer,
+                client_id=input.client_id,
+                client_secret=input.client_secret,
+            ),
+            **step_options(input.activities),
+        )
+        generation = tried.generation
+        self._update(state="waiting_for_test", generation=generation)
+        try:
+            await workflow.wait_condition(
+                lambda: self._passed is not None or self._failed is not None,
+                timeout=timedelta(seconds=input.test_timeout_seconds),
+            )
+        except TimeoutError:
+            why = f"no test sign-in within {input.test_timeout_seconds:g} s"
+            await self._abandon(input, generation, why)
+            raise ApplicationError(why, self.progress(), type=SSO_TEST_TIMED_OUT) from None
+        except asyncio.CancelledError:
+            await self._abandon(input, generation, "cancelled")
+            raise
+        if self._failed is not None:
+            why = f"test sign-in failed: {self._failed.reason}"
+            await self._abandon(input, generation, why)
+            raise ApplicationError(why, self.progress(), type=SSO_TEST_FAILED)
+        assert self._passed is not None
+        self._update(state="activating")
+        await workflow.execute_activity_method(
+            SSOActivities.record_sso_test,
+            SSOTestInput(
+                organization_id=input.organization_id,
+                generation=generation,
+                subject=self._passed.subject,
+                email_domain=self._passed.email_domain,
+            ),
+            **step_options(input.activities),
+        )
+        await workflow.execute_activity_method(
+            SSOActivities.activate_sso,
+            SSOGenerationInput(organization_id=input.organization_id, generation=generation),
+            **step_options(input.activities),
+        )
+        self._update(state="active")
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.progress()
+
+    async def _check_provider(self, input: SSOConfigurationInput) -> ProviderMetadata:
+        try:
+            metadata: ProviderMetadata = await workflow.execute_activity_method(
+                SSOActivities.validate_sso_provider,
+                SSOProviderInput(issuer=input.issuer),
+                **step_options(input.activities),
+            )
+        except ActivityError as exc:
+            refused = application_cause(exc)
+            self._update(state="refused", error=describe(exc))
+            if refused is None:
+                raise
+            # The check's own refusal, so the caller reads its type (IssuerMismatch...).
+            raise ApplicationError(
+                refused.message, self.progress(), type=refused.type, non_retryable=True
+            ) from None
+        return metadata
+
+    async def _abandon(self, input: SSOConfigurationInput, generation: int, why: str) -> None:
+        """Stop trying this configuration; the one in force stays. Best-effort: a failure
+        to record it leaves the configuration pending, which is never in force."""
+        try:
+            await workflow.execute_activity_method(
+                SSOActivities.abandon_sso_configuration,
+                SSOAbandonInput(
+                    organization_id=input.organization_id, generation=generation, reason=why
+                ),
+                **step_options(input.activities),
+            )
+        except ActivityError as exc:
+            workflow.logger.warning("SSO configuration not abandoned: %s", describe(exc))
+        self._update(state="abandoned", error=why)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+
+    # --- state ----------------------------------------------------------------------------
+
+    @property
+    def _state(self) -> str | None:
+        return None if self._progress is None else self._progress.state
+
+    def _update(self, **changes: object) -> None:
+        assert self._progress is not None
+        self._progress = self._progress.model_copy(update=changes)

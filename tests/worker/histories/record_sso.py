@@ -1,0 +1,119 @@
+"""Record the SSO configuration workflow's histories: ``python -m
+tests.worker.histories.record_sso <release>``.
+
+Like :mod:`tests.worker.histories.record_webhooks` (a fresh dev server, a SQLite store in
+a temporary folder), with test OpenID providers served for the run as the
+organization's: a configuration tested and activated, one whose provider lies about its
+issuer (refused), and one whose test never comes (abandoned at its timeout). The
+organizations' slugs, so their ids and the workflow ids, are fixed. Files that exist are
+never replaced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowHistory
+from tests.servers.oidc import serve_provider
+from tests.servers.temporal import start_dev_server
+from tests.support import wait_for_async
+from tests.worker.flows import FAST_STEPS, Flows, sqlite_app
+from tests.worker.histories import release_folder
+
+from a4c_sso.discovery import provider_policy
+from a4c_worker.workflows.sso_configuration import SSOConfigurationWorkflow
+from a4c_worker.workflows.sso_models import (
+    SSOConfigurationInput,
+    SSOConfigurationProgress,
+    SSOTestPassed,
+    sso_configuration_workflow_id,
+)
+
+TASK_QUEUE = "a4c-record-sso-histories"
+PATHS = ("sso_configuration_activated", "sso_configuration_refused", "sso_configuration_timed_out")
+SEALED = "k1:cmVjb3JkZWQtY2xpZW50LXNlY3JldA"
+
+
+async def record(client: Client, scratch: Path) -> dict[str, WorkflowHistory]:
+    app = sqlite_app(scratch)
+    flows = Flows(app=app, client=client, task_queue=TASK_QUEUE)
+    flows.sso_policy = provider_policy(production=False, allow_private=True)
+
+    async def start(
+        slug: str, issuer: str, **extra: Any
+    ) -> WorkflowHandle[Any, SSOConfigurationProgress]:
+        org = app.register_organization(name=f"Org {slug}", slug=slug, org_type="provider")
+        spec = SSOConfigurationInput(
+            organization_id=org.id,
+            issuer=issuer,
+            client_id=f"{slug}-client",
+            client_secret=SEALED,
+            activities=FAST_STEPS,
+            **extra,
+        )
+        return await client.start_workflow(
+            SSOConfigurationWorkflow.run,
+            spec,
+            id=sso_configuration_workflow_id(org.id),
+            task_queue=TASK_QUEUE,
+        )
+
+    async def ended(handle: WorkflowHandle[Any, SSOConfigurationProgress]) -> WorkflowHistory:
+        with contextlib.suppress(WorkflowFailureError):
+            await handle.result()
+        return await handle.fetch_history()
+
+    recorded: dict[str, WorkflowHistory] = {}
+    try:
+        async with flows.worker():
+            with serve_provider() as provider:
+                handle = await start("history-sso", provider.issuer)
+
+                async def waiting() -> bool:
+                    progress = await handle.query(SSOConfigurationWorkflow.progress)
+                    return progress.state == "waiting_for_test"
+
+                await wait_for_async(waiting, what="the test sign-in to be awaited")
+                tester = provider.user("admin@history-sso.example.com")
+                passed = SSOTestPassed(
+                    generation=1, subject=tester.sub, email_domain="history-sso.example.com"
+                )
+                await handle.execute_update(SSOConfigurationWorkflow.test_passed, passed)
+                recorded["sso_configuration_activated"] = await ended(handle)
+                handle = await start("history-sso-late", provider.issuer, test_timeout_seconds=1)
+                recorded["sso_configuration_timed_out"] = await ended(handle)
+            lying = {"issuer": "https://accounts.history.example.com"}
+            with serve_provider(discovery_overrides=lying) as liar:
+                handle = await start("history-sso-liar", liar.issuer)
+                recorded["sso_configuration_refused"] = await ended(handle)
+    finally:
+        app.close()
+    return recorded
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("release", help="the version being released, e.g. 0.5.0")
+    args = parser.parse_args()
+    folder = release_folder(args.release)
+    if taken := sorted(name for name in PATHS if (folder / f"{name}.json").exists()):
+        raise SystemExit(f"not replacing recorded histories: {', '.join(taken)}")
+    env = await start_dev_server()
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            recorded = await record(env.client, Path(scratch))
+    finally:
+        await env.shutdown()
+    folder.mkdir(exist_ok=True)
+    for name, history in recorded.items():
+        (folder / f"{name}.json").write_text(history.to_json())
+        print(f"recorded {folder.name}/{name}.json ({len(history.events)} events)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,237 @@
+"""SSOConfigurationWorkflow on the real Temporal dev server, with a second test OpenID
+provider (keys of its own) as the organization's: the provider is checked, the
+configuration tried, a real code-flow sign-in through the provider verified and sent as
+the test, then the configuration is in force. A provider that lies about its issuer is
+refused with that type and nothing is recorded; no test in time, a failed test and a
+cancellation abandon the new configuration and leave the one in force; an update for
+another configuration is refused before it reaches history."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.exceptions import ApplicationError, CancelledError
+from tests.servers.oidc import OIDCProvider, serve_provider
+from tests.servers.test_oidc import authorization, code_from, exchange, sign_in, verify
+from tests.support import wait_for_async
+from tests.worker.flows import FAST_STEPS, Flows, sqlite_app
+
+from a4c_domain import OnboardingApplication
+from a4c_domain.errors import SSOConnectionNotFound
+from a4c_sso.discovery import provider_policy
+from a4c_worker.workflows.sso_configuration import SSOConfigurationWorkflow
+from a4c_worker.workflows.sso_models import (
+    SSO_TEST_FAILED,
+    SSO_TEST_REFUSED,
+    SSO_TEST_TIMED_OUT,
+    SSOConfigurationInput,
+    SSOConfigurationProgress,
+    SSOTestFailed,
+    SSOTestPassed,
+    sso_configuration_workflow_id,
+)
+
+SEALED = "k1:c2VhbGVkLWNsaWVudC1zZWNyZXQ"  # sealed text, as the API would pass it
+CALLBACK = "http://127.0.0.1:9/sso/test/callback"  # never contacted: the test reads it
+
+
+@pytest.fixture
+async def flows(tmp_path: Path, temporal_client: Client, task_queue: str) -> AsyncIterator[Flows]:
+    app = sqlite_app(tmp_path)
+    running = Flows(app=app, client=temporal_client, task_queue=task_queue)
+    # The providers run on this machine, over http.
+    running.sso_policy = provider_policy(production=False, allow_private=True)
+    try:
+        async with running.worker():
+            yield running
+    finally:
+        app.close()
+
+
+@pytest.fixture
+def own_provider() -> Iterator[OIDCProvider]:
+    with serve_provider() as provider:
+        yield provider
+
+
+def organization(app: OnboardingApplication) -> uuid.UUID:
+    slug = f"sso-{uuid.uuid4().hex[:8]}"
+    return app.register_organization(name="SSO Org", slug=slug, org_type="provider").id
+
+
+async def start(
+    flows: Flows, org: uuid.UUID, issuer: str, client_id: str = "a4c", **extra: Any
+) -> WorkflowHandle[Any, SSOConfigurationProgress]:
+    spec = SSOConfigurationInput(
+        organization_id=org,
+        issuer=issuer,
+        client_id=client_id,
+        client_secret=SEALED,
+        activities=FAST_STEPS,
+        **extra,
+    )
+    return await flows.client.start_workflow(
+        SSOConfigurationWorkflow.run,
+        spec,
+        id=sso_configuration_workflow_id(org),
+        task_queue=flows.task_queue,
+    )
+
+
+async def waiting_for_test(
+    handle: WorkflowHandle[Any, SSOConfigurationProgress],
+) -> SSOConfigurationProgress:
+    async def waiting() -> bool:
+        progress = await handle.query(SSOConfigurationWorkflow.progress)
+        return progress.state == "waiting_for_test"
+
+    await wait_for_async(waiting, what="the test sign-in to be awaited")
+    return await handle.query(SSOConfigurationWorkflow.progress)
+
+
+async def failure_type(handle: WorkflowHandle[Any, Any]) -> str | None:
+    with pytest.raises(WorkflowFailureError) as failed:
+        await handle.result()
+    cause = failed.value.cause
+    return cause.type if isinstance(cause, ApplicationError) else None
+
+
+async def test_a_provider_is_checked_tried_tested_through_a_real_sign_in_and_activated(
+    flows: Flows, own_provider: OIDCProvider, oidc_provider: OIDCProvider
+) -> None:
+    assert own_provider.kid != oidc_provider.kid  # the organization's, not the platform's
+    org = organization(flows.app)
+    client = own_provider.register_client(CALLBACK)
+    handle = await start(flows, org, own_provider.issuer, client_id=client.client_id)
+    progress = await waiting_for_test(handle)
+    assert progress.generation == 1
+    assert progress.authorization_endpoint == own_provider.url("/authorize")
+    assert progress.signing_algorithms == ["RS256"]
+    pending = flows.app.get_sso_connection(org)
+    assert (pending.status, pending.pending_issuer) == ("inactive", own_provider.issuer)
+
+    # What the a4c test page does: the code flow at the organization's provider, the ID
+    # token verified against its published keys, then only the verified claims sent on.
+    async with httpx.AsyncClient() as http:
+        auth = authorization(client)
+        code = code_from(await sign_in(http, own_provider, auth, "Ada@Acme.Example"), auth)
+        tokens = (await exchange(http, own_provider, client, code, auth.verifier)).json()
+        keys = (await http.get(progress.jwks_uri or "")).json()
+    claims = verify(own_provider, tokens["id_token"], client.client_id, keys)
+    assert claims["email_verified"] is True
+    result = SSOTestPassed(
+        generation=1, subject=claims["sub"], email_domain=claims["email"].rsplit("@", 1)[1]
+    )
+    done = await handle.execute_update(SSOConfigurationWorkflow.test_passed, result)
+    assert done.state == "active"
+    assert (await handle.result()).state == "active"
+    active = flows.app.get_sso_connection(org)
+    assert (active.status, active.active_issuer, active.active_client_id) == (
+        "active",
+        own_provider.issuer,
+        client.client_id,
+    )
+    assert active.tested_email_domain is None  # kept with the pending one, now in force
+    history = (await handle.fetch_history()).to_json()
+    assert "Ada@Acme.Example".lower() not in history.lower()  # the domain only, never the address
+    assert client.client_secret not in history
+
+
+async def test_a_provider_lying_about_its_issuer_is_refused_and_nothing_is_recorded(
+    flows: Flows,
+) -> None:
+    org = organization(flows.app)
+    with serve_provider(discovery_overrides={"issuer": "https://accounts.example.com"}) as liar:
+        handle = await start(flows, org, liar.issuer)
+        assert await failure_type(handle) == "IssuerMismatch"
+    progress = await handle.query(SSOConfigurationWorkflow.progress)
+    assert progress.state == "refused" and "accounts.example.com" in (progress.error or "")
+    with pytest.raises(SSOConnectionNotFound):
+        flows.app.get_sso_connection(org)
+
+
+async def test_no_test_in_time_abandons_the_new_configuration_and_the_old_one_stays(
+    flows: Flows, own_provider: OIDCProvider
+) -> None:
+    org = organization(flows.app)
+    app = flows.app
+    app.configure_sso(
+        organization_id=org, issuer="https://old.example.com", client_id="old", client_secret=SEALED
+    )
+    app.record_sso_test(organization_id=org, generation=1, subject="s", email_domain="a.example")
+    app.activate_sso(organization_id=org, generation=1)
+    handle = await start(flows, org, own_provider.issuer, test_timeout_seconds=1)
+    assert await failure_type(handle) == SSO_TEST_TIMED_OUT
+    kept = app.get_sso_connection(org)
+    assert (kept.status, kept.active_issuer, kept.pending_generation) == (
+        "active",
+        "https://old.example.com",
+        None,
+    )
+    assert kept.abandon_reason == "no test sign-in within 1 s"
+
+
+async def test_a_failed_test_abandons_and_a_second_update_is_refused(
+    flows: Flows, own_provider: OIDCProvider
+) -> None:
+    org = organization(flows.app)
+    handle = await start(flows, org, own_provider.issuer)
+    await waiting_for_test(handle)
+    events_before = len((await handle.fetch_history()).events)
+    refusals = [
+        handle.execute_update(
+            SSOConfigurationWorkflow.test_passed,
+            SSOTestPassed(generation=2, subject="s", email_domain="a.example"),
+        ),
+        handle.execute_update(
+            SSOConfigurationWorkflow.test_failed,
+            SSOTestFailed(generation=7, reason="not this one"),
+        ),
+    ]
+    for refusal in refusals:
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await refusal
+        assert isinstance(refused.value.cause, ApplicationError)
+        assert refused.value.cause.type == SSO_TEST_REFUSED
+    # A refused update is not in history (the validator ran before it was accepted).
+    assert len((await handle.fetch_history()).events) == events_before
+    done = await handle.execute_update(
+        SSOConfigurationWorkflow.test_failed,
+        SSOTestFailed(generation=1, reason="the provider said access_denied"),
+    )
+    assert done.state == "abandoned"
+    assert await failure_type(handle) == SSO_TEST_FAILED
+    connection = flows.app.get_sso_connection(org)
+    assert connection.pending_generation is None and connection.status == "inactive"
+    assert connection.abandon_reason == "test sign-in failed: the provider said access_denied"
+
+
+async def test_a_cancellation_abandons_the_new_configuration(
+    flows: Flows, own_provider: OIDCProvider
+) -> None:
+    org = organization(flows.app)
+    handle = await start(flows, org, own_provider.issuer)
+    await waiting_for_test(handle)
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError) as failed:
+        await handle.result()
+    assert isinstance(failed.value.cause, CancelledError)
+
+    async def abandoned() -> bool:
+        view = await asyncio.to_thread(flows.app.get_sso_connection, org)
+        return view.pending_generation is None
+
+    await wait_for_async(abandoned, what="the configuration to be abandoned")
+    assert flows.app.get_sso_connection(org).abandon_reason == "cancelled"
