@@ -31,6 +31,13 @@ from tests.worker.flows import FAST_STEPS, Flows, sqlite_app
 from a4c_domain import OnboardingApplication
 from a4c_domain.errors import SSOConnectionNotFound
 from a4c_sso.discovery import provider_policy
+from a4c_worker.sso_client import (
+    SSOConfigurationRunning,
+    SSOTestRefused,
+    report_sso_test,
+    sso_configuration_progress,
+    start_sso_configuration,
+)
 from a4c_worker.workflows.sso_configuration import SSOConfigurationWorkflow
 from a4c_worker.workflows.sso_models import (
     SSO_TEST_FAILED,
@@ -40,7 +47,6 @@ from a4c_worker.workflows.sso_models import (
     SSOConfigurationProgress,
     SSOTestFailed,
     SSOTestPassed,
-    sso_configuration_workflow_id,
 )
 
 SEALED = "k1:c2VhbGVkLWNsaWVudC1zZWNyZXQ"  # sealed text, as the API would pass it
@@ -82,12 +88,7 @@ async def start(
         activities=FAST_STEPS,
         **extra,
     )
-    return await flows.client.start_workflow(
-        SSOConfigurationWorkflow.run,
-        spec,
-        id=sso_configuration_workflow_id(org),
-        task_queue=flows.task_queue,
-    )
+    return await start_sso_configuration(flows.client, spec, task_queue=flows.task_queue)
 
 
 async def waiting_for_test(
@@ -235,3 +236,29 @@ async def test_a_cancellation_abandons_the_new_configuration(
 
     await wait_for_async(abandoned, what="the configuration to be abandoned")
     assert flows.app.get_sso_connection(org).abandon_reason == "cancelled"
+
+
+async def test_one_configuration_runs_at_a_time_and_reports_it_does_not_await_are_refused(
+    flows: Flows, own_provider: OIDCProvider
+) -> None:
+    org = organization(flows.app)
+    assert await sso_configuration_progress(flows.client, org) is None
+    handle = await start(flows, org, own_provider.issuer)
+    await waiting_for_test(handle)
+    with pytest.raises(SSOConfigurationRunning):
+        await start(flows, org, own_provider.issuer, client_id="another")
+    with pytest.raises(SSOTestRefused, match="not the one awaiting its test"):
+        await report_sso_test(
+            flows.client, org, SSOTestPassed(generation=5, subject="s", email_domain="a.example")
+        )
+    done = await report_sso_test(
+        flows.client, org, SSOTestPassed(generation=1, subject="s", email_domain="a.example")
+    )
+    assert done.state == "active"
+    assert (await sso_configuration_progress(flows.client, org)) == done
+    with pytest.raises(SSOTestRefused):
+        await report_sso_test(flows.client, org, SSOTestFailed(generation=1, reason="late"))
+    # Once it ended, the organization may configure again: the next generation.
+    again = await start(flows, org, own_provider.issuer, client_id="another")
+    assert (await waiting_for_test(again)).generation == 2
+    assert flows.app.get_sso_connection(org).active_generation == 1

@@ -1,0 +1,120 @@
+"""Client-side helpers of single sign-on: start an organization's configuration, read
+where it is, and report its test sign-in (what the API's routes and test page call).
+
+One configuration runs at a time per organization (its workflow id follows from the
+organization): a start while one runs is refused (:class:`SSOConfigurationRunning`:
+cancel it, or wait for it to end); once it ended, a new one may start. A test report
+the run does not await (another generation, already reported, or the run is past
+waiting) is refused before it reaches history (:class:`SSOTestRefused`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from temporalio.client import (
+    Client,
+    RPCError,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCStatusCode
+
+from a4c_worker.config import DEFAULT_TASK_QUEUE
+from a4c_worker.search_attributes import organization_search_attributes
+from a4c_worker.workflows.sso_configuration import SSOConfigurationWorkflow
+from a4c_worker.workflows.sso_models import (
+    SSO_TEST_REFUSED,
+    SSOConfigurationInput,
+    SSOConfigurationProgress,
+    SSOTestFailed,
+    SSOTestPassed,
+    sso_configuration_workflow_id,
+)
+
+SSOHandle = WorkflowHandle[Any, SSOConfigurationProgress]
+
+
+class SSOConfigurationRunning(Exception):
+    """A configuration of this organization is already running."""
+
+    def __init__(self, organization_id: UUID) -> None:
+        self.organization_id = organization_id
+        super().__init__(
+            f"a single sign-on configuration of organization {organization_id} is running: "
+            "cancel it or wait for it to end"
+        )
+
+
+class SSOTestRefused(Exception):
+    """The configuration does not await this test report (the message says why)."""
+
+
+async def start_sso_configuration(
+    client: Client,
+    spec: SSOConfigurationInput,
+    *,
+    slug: str | None = None,
+    task_queue: str = DEFAULT_TASK_QUEUE,
+) -> SSOHandle:
+    """Start checking, trying and (once tested) activating ``spec``'s provider."""
+    try:
+        return await client.start_workflow(
+            SSOConfigurationWorkflow.run,
+            spec,
+            id=sso_configuration_workflow_id(spec.organization_id),
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            search_attributes=organization_search_attributes(spec.organization_id, slug),
+        )
+    except WorkflowAlreadyStartedError:
+        raise SSOConfigurationRunning(spec.organization_id) from None
+
+
+def sso_configuration_handle(client: Client, organization_id: UUID) -> SSOHandle:
+    """The organization's latest configuration run."""
+    return client.get_workflow_handle_for(
+        SSOConfigurationWorkflow.run, sso_configuration_workflow_id(organization_id)
+    )
+
+
+async def sso_configuration_progress(
+    client: Client, organization_id: UUID
+) -> SSOConfigurationProgress | None:
+    """Where the organization's latest configuration is; None if it never had one."""
+    try:
+        return await sso_configuration_handle(client, organization_id).query(
+            SSOConfigurationWorkflow.progress
+        )
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    except WorkflowQueryFailedError:
+        return None  # it failed before its first step set the progress
+
+
+async def report_sso_test(
+    client: Client, organization_id: UUID, result: SSOTestPassed | SSOTestFailed
+) -> SSOConfigurationProgress:
+    """Tell the running configuration how its test sign-in went; returns once it is in
+    force (passed) or abandoned (failed)."""
+    handle = sso_configuration_handle(client, organization_id)
+    try:
+        if isinstance(result, SSOTestPassed):
+            return await handle.execute_update(SSOConfigurationWorkflow.test_passed, result)
+        return await handle.execute_update(SSOConfigurationWorkflow.test_failed, result)
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        if isinstance(cause, ApplicationError) and cause.type == SSO_TEST_REFUSED:
+            raise SSOTestRefused(cause.message) from None
+        raise
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise SSOTestRefused("no single sign-on configuration is running") from None
+        raise
