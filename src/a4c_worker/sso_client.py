@@ -1,5 +1,6 @@
 """Client-side helpers of single sign-on: start an organization's configuration, read
-where it is, and report its test sign-in (what the API's routes and test page call).
+where it is, and report its test sign-in; start the check of an e-mail domain's
+challenge (what the API's routes and test page call).
 
 One configuration runs at a time per organization (its workflow id follows from the
 organization): a start while one runs is refused (:class:`SSOConfigurationRunning`:
@@ -25,14 +26,18 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCStatusCode
 
 from a4c_worker.config import DEFAULT_TASK_QUEUE
+from a4c_worker.contracts import EmailDomainOutcome
 from a4c_worker.search_attributes import organization_search_attributes
+from a4c_worker.workflows.email_domain import EmailDomainVerificationWorkflow
 from a4c_worker.workflows.sso_configuration import SSOConfigurationWorkflow
 from a4c_worker.workflows.sso_models import (
     SSO_TEST_REFUSED,
+    EmailDomainVerificationInput,
     SSOConfigurationInput,
     SSOConfigurationProgress,
     SSOTestFailed,
     SSOTestPassed,
+    email_domain_workflow_id,
     sso_configuration_workflow_id,
 )
 
@@ -118,3 +123,23 @@ async def report_sso_test(
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise SSOTestRefused("no single sign-on configuration is running") from None
         raise
+
+
+async def start_email_domain_verification(
+    client: Client,
+    spec: EmailDomainVerificationInput,
+    *,
+    slug: str | None = None,
+    task_queue: str = DEFAULT_TASK_QUEUE,
+) -> WorkflowHandle[Any, EmailDomainOutcome]:
+    """Start checking the domain's DNS for its challenge; a start while a check of the
+    same domain runs joins it, one after it ended checks again."""
+    return await client.start_workflow(
+        EmailDomainVerificationWorkflow.run,
+        spec,
+        id=email_domain_workflow_id(spec.organization_id, spec.domain),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        search_attributes=organization_search_attributes(spec.organization_id, slug),
+    )

@@ -22,6 +22,7 @@ from a4c_worker.config import (
 )
 from a4c_worker.heartbeats import MAX_HEARTBEAT_THROTTLE, ActivityHeartbeats
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
+from a4c_worker.workflows.email_domain import EmailDomainVerificationWorkflow
 from a4c_worker.workflows.invitation import InvitationWorkflow
 from a4c_worker.workflows.offboarding import OrganizationOffboardingWorkflow
 from a4c_worker.workflows.sso_configuration import SSOConfigurationWorkflow
@@ -33,6 +34,7 @@ WORKFLOWS: list[type] = [
     InvitationWorkflow,
     WebhookEndpointWorkflow,
     SSOConfigurationWorkflow,
+    EmailDomainVerificationWorkflow,
 ]
 # Validation libraries the workflow models use, loaded lazily on first use: share the
 # worker's copy instead of re-importing them inside each sandboxed run.

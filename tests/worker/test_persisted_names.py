@@ -13,6 +13,7 @@ from temporalio import activity, workflow
 
 from a4c_worker.activities import OnboardingActivities
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
+from a4c_worker.workflows.email_domain import EmailDomainVerificationWorkflow
 from a4c_worker.workflows.invitation import InvitationWorkflow
 from a4c_worker.workflows.offboarding import OrganizationOffboardingWorkflow
 from a4c_worker.workflows.sso_configuration import SSOConfigurationWorkflow
@@ -74,6 +75,7 @@ WORKFLOWS = {
         set(),
         {"test_passed", "test_failed"},
     ),
+    EmailDomainVerificationWorkflow: ("EmailDomainVerificationWorkflow", set(), set(), set()),
 }
 
 

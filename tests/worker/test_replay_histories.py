@@ -33,9 +33,9 @@ def test_histories_of_every_release_are_found() -> None:
     for folder in releases:
         kinds = {path.stem.split("_")[0] for path in RECORDED.values() if path.parent == folder}
         # Every release records both onboarding workflows; 0.5.0 adds the webhook
-        # endpoint's, the offboarding's and the SSO configuration's (its folder holds only
-        # those until the release records the rest).
-        extras = {"webhook", "offboarding", "sso"}
+        # endpoint's, the offboarding's and single sign-on's (the SSO configuration and
+        # the e-mail domain verification).
+        extras = {"webhook", "offboarding", "sso", "email"}
         assert kinds - extras in ({"bootstrap", "invitation"}, set()), folder
         assert kinds, folder
 

@@ -14,6 +14,11 @@ from a4c_worker.contracts import Model
 from a4c_worker.workflows.models import DAY, StepPolicy
 
 SSO_CONFIGURATION_WORKFLOW_PREFIX = "sso-configuration-"
+EMAIL_DOMAIN_WORKFLOW_PREFIX = "email-domain-"
+# The run's failure when the challenge never showed within its checks.
+EMAIL_DOMAIN_NOT_VERIFIED = "EmailDomainNotVerified"
+DEFAULT_CHECK_ATTEMPTS = 20  # from a minute, doubling up to five: about an hour and a half
+DEFAULT_FIRST_CHECK_INTERVAL_SECONDS = 60.0
 DEFAULT_TEST_TIMEOUT_SECONDS = float(DAY)
 # The error types a run ends with (besides a provider's refusal, typed by its check:
 # IssuerMismatch, NoUsableKey...).
@@ -36,6 +41,25 @@ def sso_configuration_workflow_id(organization_id: UUID) -> str:
     """One configuration at a time per organization: a second start is refused while
     one runs."""
     return f"{SSO_CONFIGURATION_WORKFLOW_PREFIX}{organization_id}"
+
+
+def email_domain_workflow_id(organization_id: UUID, domain: str) -> str:
+    """One check at a time per organization and domain: a second start joins it."""
+    return f"{EMAIL_DOMAIN_WORKFLOW_PREFIX}{organization_id}-{domain}"
+
+
+class EmailDomainVerificationInput(Model):
+    """An organization's e-mail domain to verify once its challenge shows in its DNS:
+    ``check_attempts`` checks, the first after ``first_check_interval_seconds``, each
+    wait doubling (up to five minutes)."""
+
+    organization_id: UUID
+    domain: Hostname
+    check_attempts: int = Field(default=DEFAULT_CHECK_ATTEMPTS, ge=1, le=100)
+    first_check_interval_seconds: float = Field(
+        default=DEFAULT_FIRST_CHECK_INTERVAL_SECONDS, gt=0, le=3600
+    )
+    activities: StepPolicy = Field(default_factory=StepPolicy)
 
 
 class SSOConfigurationInput(Model):

@@ -1,12 +1,13 @@
-"""Record the SSO configuration workflow's histories: ``python -m
+"""Record the single sign-on workflows' histories: ``python -m
 tests.worker.histories.record_sso <release>``.
 
 Like :mod:`tests.worker.histories.record_webhooks` (a fresh dev server, a SQLite store in
 a temporary folder), with test OpenID providers served for the run as the
 organization's: a configuration tested and activated, one whose provider lies about its
-issuer (refused), and one whose test never comes (abandoned at its timeout). The
-organizations' slugs, so their ids and the workflow ids, are fixed. Files that exist are
-never replaced.
+issuer (refused), one whose test never comes (abandoned at its timeout); and an e-mail
+domain verified once its challenge shows (in the in-memory TXT table). The
+organizations' slugs, so their ids and the workflow ids, are fixed. Every path is run;
+only the files missing are written (those that exist are never replaced).
 """
 
 from __future__ import annotations
@@ -26,16 +27,24 @@ from tests.worker.flows import FAST_STEPS, Flows, sqlite_app
 from tests.worker.histories import release_folder
 
 from a4c_sso.discovery import provider_policy
+from a4c_worker.workflows.email_domain import EmailDomainVerificationWorkflow
 from a4c_worker.workflows.sso_configuration import SSOConfigurationWorkflow
 from a4c_worker.workflows.sso_models import (
+    EmailDomainVerificationInput,
     SSOConfigurationInput,
     SSOConfigurationProgress,
     SSOTestPassed,
+    email_domain_workflow_id,
     sso_configuration_workflow_id,
 )
 
 TASK_QUEUE = "a4c-record-sso-histories"
-PATHS = ("sso_configuration_activated", "sso_configuration_refused", "sso_configuration_timed_out")
+PATHS = (
+    "sso_configuration_activated",
+    "sso_configuration_refused",
+    "sso_configuration_timed_out",
+    "email_domain_verified",
+)
 SEALED = "k1:cmVjb3JkZWQtY2xpZW50LXNlY3JldA"
 
 
@@ -91,9 +100,33 @@ async def record(client: Client, scratch: Path) -> dict[str, WorkflowHistory]:
             with serve_provider(discovery_overrides=lying) as liar:
                 handle = await start("history-sso-liar", liar.issuer)
                 recorded["sso_configuration_refused"] = await ended(handle)
+            recorded["email_domain_verified"] = await verify_email_domain(flows)
     finally:
         app.close()
     return recorded
+
+
+async def verify_email_domain(flows: Flows) -> WorkflowHistory:
+    slug = "history-mail"
+    org = flows.app.register_organization(name=f"Org {slug}", slug=slug, org_type="provider")
+    domain = "history-mail.example.com"
+    request = flows.app.request_email_domain_verification(organization_id=org.id, domain=domain)
+    handle = await flows.client.start_workflow(
+        EmailDomainVerificationWorkflow.run,
+        EmailDomainVerificationInput(
+            organization_id=org.id,
+            domain=domain,
+            check_attempts=10,
+            first_check_interval_seconds=0.2,
+            activities=FAST_STEPS,
+        ),
+        id=email_domain_workflow_id(org.id, domain),
+        task_queue=TASK_QUEUE,
+    )
+    await asyncio.sleep(0.5)  # a check or two find nothing yet
+    flows.txt.records[request.record_name] = [request.record_value]
+    await handle.result()
+    return await handle.fetch_history()
 
 
 async def main() -> None:
@@ -101,8 +134,9 @@ async def main() -> None:
     parser.add_argument("release", help="the version being released, e.g. 0.5.0")
     args = parser.parse_args()
     folder = release_folder(args.release)
-    if taken := sorted(name for name in PATHS if (folder / f"{name}.json").exists()):
-        raise SystemExit(f"not replacing recorded histories: {', '.join(taken)}")
+    missing = [name for name in PATHS if not (folder / f"{name}.json").exists()]
+    if not missing:
+        raise SystemExit(f"every history is recorded for {args.release} already")
     env = await start_dev_server()
     try:
         with tempfile.TemporaryDirectory() as scratch:
@@ -110,7 +144,8 @@ async def main() -> None:
     finally:
         await env.shutdown()
     folder.mkdir(exist_ok=True)
-    for name, history in recorded.items():
+    for name in missing:
+        history = recorded[name]
         (folder / f"{name}.json").write_text(history.to_json())
         print(f"recorded {folder.name}/{name}.json ({len(history.events)} events)")
 
