@@ -40,6 +40,7 @@ from a4c_worker.tracing import current_trace_ids
 # Production's rules for identity providers: the default, so only a worker configured for
 # development reaches an http or private one.
 PRODUCTION_SSO_POLICY = provider_policy(production=True, allow_private=False)
+
 # Activities act for the platform on the invitation their workflow issued (the workflow
 # was started for that invitation id): they see every organization, on purpose.
 SYSTEM = ALL_ORGANIZATIONS
