@@ -12,7 +12,8 @@ OpenID Connect Discovery 1.0 requires of them (sections 3 and 4.3):
   ``userinfo_endpoint`` and ``end_session_endpoint`` when there, are URLs the outbound
   rules allow; ``response_types_supported`` includes ``code``;
 - ``id_token_signing_alg_values_supported`` includes one of :data:`SUPPORTED_ALGORITHMS`
-  (asymmetric only: ``none`` and the shared-secret HS algorithms are never used);
+  (asymmetric only: ``none`` and the shared-secret HS algorithms are never used), and
+  the token endpoint takes a client secret (``client_secret_basic`` or ``_post``);
 - the key set has at least one public signing key for such an algorithm, read by
   joserfc (RSA of at least 2048 bits, P-256, Ed25519/Ed448), not marked for encryption.
 
@@ -61,7 +62,11 @@ SUPPORTED_ALGORITHMS = ("RS256", "ES256", "PS256", "EdDSA")
 _KEY_TYPE = {"RS256": "RSA", "PS256": "RSA", "ES256": "EC", "EdDSA": "OKP"}
 _EDWARDS_CURVES = frozenset({"Ed25519", "Ed448"})
 MIN_RSA_BITS = 2048
-MAX_ISSUER_LENGTH = 2048
+MAX_URL_LENGTH = 2048  # an issuer's or an endpoint's
+# How a4c, a confidential client, can authenticate at the token endpoint (its order of
+# preference), and the PKCE methods it knows.
+CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+CODE_CHALLENGE_METHODS = ("S256", "plain")
 MAX_KEYS = 100  # more than any real provider publishes; only these are looked at
 # A discovery document is a few KB, a key set with a dozen keys a few tens: a cap well
 # above both, so a provider cannot make a4c read (or keep) megabytes.
@@ -107,6 +112,19 @@ async def validate_provider(issuer: str, outbound: Outbound) -> ProviderMetadata
     policy = outbound.policy
     _check_issuer(issuer, policy)
     document = await _fetch_object(outbound, issuer.rstrip("/") + DISCOVERY_PATH, _DISCOVERY)
+    discovered = check_discovery(issuer, document, policy)
+    keys = await _fetch_object(outbound, discovered.jwks_uri, _JWKS)
+    usable = usable_algorithms(keys, discovered.signing_algorithms)
+    return discovered.model_copy(update={"signing_algorithms": usable})
+
+
+def check_discovery(
+    issuer: str, document: Mapping[str, Any], policy: OutboundPolicy
+) -> ProviderMetadata:
+    """What ``document`` (the discovery document fetched for ``issuer``) says, checked:
+    ``signing_algorithms`` are those offered that a4c accepts, before any key is seen.
+    Only what a4c uses is kept (known values, bounded URLs), so no provider can make the
+    result, which workflow history records, large."""
     found = document.get("issuer")
     if found != issuer:
         if found is None:
@@ -125,8 +143,15 @@ async def validate_provider(issuer: str, outbound: Outbound) -> ProviderMetadata
     algorithms = tuple(a for a in SUPPORTED_ALGORITHMS if a in offered)
     if not algorithms:
         raise UnsupportedAlgorithms(offered, SUPPORTED_ALGORITHMS)
-    keys = await _fetch_object(outbound, endpoints["jwks_uri"], _JWKS)
-    usable = usable_algorithms(keys, algorithms)
+    # Discovery 1.0 section 3: client_secret_basic when the field is omitted.
+    methods = _strings(document, "token_endpoint_auth_methods_supported", ("client_secret_basic",))
+    auth_methods = tuple(m for m in CLIENT_AUTH_METHODS if m in methods)
+    if not auth_methods:
+        raise MissingField(
+            "token_endpoint_auth_methods_supported",
+            f"offers none of {', '.join(CLIENT_AUTH_METHODS)} (how a4c authenticates)",
+        )
+    challenges = _strings(document, "code_challenge_methods_supported", ())
     return ProviderMetadata(
         issuer=issuer,
         authorization_endpoint=endpoints["authorization_endpoint"],
@@ -134,12 +159,9 @@ async def validate_provider(issuer: str, outbound: Outbound) -> ProviderMetadata
         jwks_uri=endpoints["jwks_uri"],
         userinfo_endpoint=optional.get("userinfo_endpoint"),
         end_session_endpoint=optional.get("end_session_endpoint"),
-        signing_algorithms=usable,
-        # Discovery 1.0 section 3: client_secret_basic when the field is omitted.
-        token_endpoint_auth_methods=_strings(
-            document, "token_endpoint_auth_methods_supported", ("client_secret_basic",)
-        ),
-        code_challenge_methods=_strings(document, "code_challenge_methods_supported", ()),
+        signing_algorithms=algorithms,
+        token_endpoint_auth_methods=auth_methods,
+        code_challenge_methods=tuple(m for m in CODE_CHALLENGE_METHODS if m in challenges),
     )
 
 
@@ -158,8 +180,8 @@ def _check_url(what: str, url: str, policy: OutboundPolicy) -> httpx.URL:
 
 
 def _check_issuer(issuer: str, policy: OutboundPolicy) -> None:
-    if not issuer or len(issuer) > MAX_ISSUER_LENGTH:
-        raise InvalidIssuer(f"it must be a URL of at most {MAX_ISSUER_LENGTH} characters")
+    if not issuer or len(issuer) > MAX_URL_LENGTH:
+        raise InvalidIssuer(f"it must be a URL of at most {MAX_URL_LENGTH} characters")
     parsed = _check_url("issuer", issuer, policy)
     if parsed.query or parsed.fragment or "?" in issuer or "#" in issuer:
         raise InvalidIssuer("an issuer URL has no query and no fragment")
@@ -169,8 +191,8 @@ def _endpoint(document: Mapping[str, Any], name: str, policy: OutboundPolicy) ->
     value = document.get(name)
     if value is None:
         raise MissingField(name)
-    if not isinstance(value, str) or not value:
-        raise MissingField(name, "is not a URL")
+    if not isinstance(value, str) or not value or len(value) > MAX_URL_LENGTH:
+        raise MissingField(name, f"is not a URL of at most {MAX_URL_LENGTH} characters")
     _check_url(name, value, policy)
     return value
 
@@ -276,6 +298,7 @@ __all__ = [
     "SUPPORTED_ALGORITHMS",
     "TIMEOUT",
     "ProviderMetadata",
+    "check_discovery",
     "excerpt",
     "provider_policy",
     "usable_algorithms",

@@ -15,12 +15,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from a4c_outbound.transport import IPAddress, Outbound, OutboundPolicy, system_resolver
 from a4c_sso.discovery import (
     MAX_DOCUMENT_BYTES,
     SUPPORTED_ALGORITHMS,
+    check_discovery,
     provider_policy,
     usable_algorithms,
     validate_provider,
@@ -164,6 +167,16 @@ async def test_a_discovery_that_is_no_document_is_refused(outbound: Outbound) ->
         ({"token_endpoint": None}, MissingField, "'token_endpoint' is missing"),
         ({"jwks_uri": 42}, MissingField, "'jwks_uri' is not a URL"),
         (
+            {"authorization_endpoint": "https://idp.example.com/" + "a" * 3000},
+            MissingField,
+            "'authorization_endpoint' is not a URL of at most 2048 characters",
+        ),
+        (
+            {"token_endpoint_auth_methods_supported": ["private_key_jwt"]},
+            MissingField,
+            "offers none of client_secret_basic, client_secret_post",
+        ),
+        (
             {"response_types_supported": ["id_token"]},
             MissingField,
             "'response_types_supported' does not include 'code'",
@@ -262,3 +275,59 @@ def test_an_excerpt_is_printable_ascii_and_bounded() -> None:
     assert excerpt("a\nb\x00c\u0430") == "a?b?c?"
     assert excerpt("y" * 500) == "y" * EXCERPT_LENGTH + "…"
     assert excerpt(["RS512", 7]) == '["RS512", 7]'
+
+
+# --- any document: a result or a typed refusal, bounded either way ----------------------
+
+ISSUER = "https://idp.example.com"
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=12,
+)
+GOOD = {
+    "issuer": ISSUER,
+    "authorization_endpoint": ISSUER + "/authorize",
+    "token_endpoint": ISSUER + "/token",
+    "jwks_uri": ISSUER + "/jwks",
+    "response_types_supported": ["code"],
+    "id_token_signing_alg_values_supported": ["RS256"],
+}
+documents = st.one_of(
+    st.dictionaries(st.text(max_size=40), json_values, max_size=8),
+    # A good document with some fields replaced by anything (or a plausible value).
+    st.builds(
+        lambda changes: {**GOOD, **changes},
+        st.dictionaries(
+            st.sampled_from([*GOOD, "userinfo_endpoint", "token_endpoint_auth_methods_supported",
+                             "code_challenge_methods_supported", "end_session_endpoint"]),
+            json_values
+            | st.sampled_from(["http://10.0.0.1/x", "javascript:alert(1)", "https://a.b/" + "é" * 3,
+                               ["code", "id_token"], ["ES256", "none"], ["S256"], ISSUER + "/"]),
+            max_size=4,
+        ),
+    ),
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(document=documents)
+def test_any_document_gives_metadata_or_a_typed_bounded_refusal(document: dict[str, Any]) -> None:
+    try:
+        metadata = check_discovery(ISSUER, document, PRODUCTION_LOCAL)
+    except ProviderRefused as refused:
+        text = str(refused)
+        assert len(text) < 600 and text.isprintable(), text
+        return
+    assert metadata.issuer == ISSUER and metadata.signing_algorithms
+    assert len(metadata.model_dump_json()) < 12_000  # what history would record, bounded
+    for url in (metadata.authorization_endpoint, metadata.token_endpoint, metadata.jwks_uri):
+        assert url.startswith("https://")
+
+
+def test_the_fuzzed_documents_start_from_one_that_passes() -> None:
+    metadata = check_discovery(ISSUER, GOOD, PRODUCTION_LOCAL)
+    assert metadata.signing_algorithms == ("RS256",)
+    assert metadata.token_endpoint_auth_methods == ("client_secret_basic",)  # the default
+    unknown = {**GOOD, "code_challenge_methods_supported": ["S256", "x" * 5000]}
+    assert check_discovery(ISSUER, unknown, PRODUCTION_LOCAL).code_challenge_methods == ("S256",)
