@@ -151,6 +151,8 @@ class DeactivateOrganization(OrganizationCommand):
 class RecordOrganizationEmailSent(OrganizationCommand):
     kind: OrganizationMailKind
     message_id: Identifier
+
+
 class OffboardOrganization(OrganizationCommand):
     reason: Reason
 

@@ -236,6 +236,7 @@ class OrganizationCommands(ApplicationBase):
         """Whether the mail ``message_id`` about the organization was recorded as sent
         (``OrganizationNotFound`` for an unknown organization)."""
         return message_id in self._get_organization(organization_id).emails_sent
+
     @command(c.OffboardOrganization)
     def offboard(self, *, organization_id: UUID, reason: c.Reason) -> OrganizationView:
         """End an organization on request (``Offboarded``), revoking its pending

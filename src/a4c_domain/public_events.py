@@ -107,6 +107,8 @@ class DeactivatedData(_Data):
 
 class OrganizationEmailSentData(_Data):
     kind: OrganizationMailKind  # never whom, never the message id
+
+
 class OffboardedData(_Data):
     reason: str
 

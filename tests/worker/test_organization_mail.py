@@ -27,7 +27,7 @@ from a4c_worker.activities.organization_mail import (
     OrganizationMailOutcome,
 )
 from a4c_worker.metrics import WorkerMetrics
-from a4c_worker.providers.dns import InMemoryDNSProvider, InMemoryDNSVerifier
+from a4c_worker.providers.dns import InMemoryDNSProvider, InMemoryDNSVerifier, InMemoryTXTLookup
 from a4c_worker.providers.email import InMemoryMailer, Mailer
 from a4c_worker.providers.errors import PermanentProviderError
 from a4c_worker.providers.templates import organization_message_id
@@ -59,7 +59,9 @@ class RecordFailsApp(OnboardingApplication):
 
 def activities(app: OnboardingApplication, mailer: Mailer) -> OnboardingActivities:
     dns = InMemoryDNSProvider()
-    return OnboardingActivities(app, dns, InMemoryDNSVerifier(dns), mailer, LINKS_WITH_SUPPORT)
+    return OnboardingActivities(
+        app, dns, InMemoryDNSVerifier(dns), mailer, LINKS_WITH_SUPPORT, txt=InMemoryTXTLookup()
+    )
 
 
 def attempt(number: int) -> ActivityEnvironment:
@@ -199,7 +201,9 @@ async def test_no_configured_address_no_provisioning_failed_mail(app: RecordFail
     org = app.register_organization(name="Quiet", slug=f"q-{uuid4().hex[:8]}", org_type="provider")
     mailer = InMemoryMailer()
     dns = InMemoryDNSProvider()
-    acts = OnboardingActivities(app, dns, InMemoryDNSVerifier(dns), mailer, LINKS)
+    acts = OnboardingActivities(
+        app, dns, InMemoryDNSVerifier(dns), mailer, LINKS, txt=InMemoryTXTLookup()
+    )
     outcome = await attempt(1).run(
         acts.send_organization_mail,
         OrganizationMailInput(organization_id=org.id, kind="provisioning_failed"),

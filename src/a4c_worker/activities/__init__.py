@@ -24,6 +24,7 @@ from a4c_worker.activities.email_domains import EMAIL_DOMAIN_NOT_PUBLISHED, Emai
 from a4c_worker.activities.invitations import InvitationActivities
 from a4c_worker.activities.mail import MailActivities
 from a4c_worker.activities.organization import OrganizationActivities
+from a4c_worker.activities.organization_mail import OrganizationMailActivities
 from a4c_worker.activities.sso import SSOActivities
 from a4c_worker.activities.webhooks import WebhookActivities
 
