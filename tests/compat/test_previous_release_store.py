@@ -55,6 +55,7 @@ SECRET: str = MANIFEST["token_secret"]
 NEW_SINCE = {
     "a4c_domain.claims:DomainClaim.Claimed",
     "a4c_domain.organization:Organization.InvitationIssued",
+    "a4c_domain.organization:Organization.EmailSent",
 }
 
 ACME, ACME_EU, GLOBEX, INITECH, HOOLI, PIPER, UMBRELLA = (
