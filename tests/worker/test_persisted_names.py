@@ -39,6 +39,7 @@ ACTIVITIES = {
     "remove_dns",
     "revoke_invitation",
     "send_invitation_email",
+    "send_organization_mail",
     "send_webhook_disabled_mail",
     "verify_dns",
     # 0.5.0: single sign-on and e-mail domains.
