@@ -162,6 +162,8 @@ def test_empty_value_counts_as_missing() -> None:
         ("TEMPORAL_METRICS_PORT", "nope", "integer"),
         ("POSTGRES_PORT", "5432,x", "65535"),
         ("POSTGRES_PORT", "70000", "65535"),
+        ("SUPPORT_EMAIL", "help desk", "@"),
+        ("PROVISIONING_FAILED_MAIL_TO", "ops@localhost", "after the @"),
     ],
 )
 def test_bad_value_is_named_with_the_problem(variable: str, value: str, fragment: str) -> None:
@@ -323,6 +325,22 @@ def test_links_follow_settings() -> None:
     assert links.dns_target == "ingress.example.test"
     assert links.mail_domain == "mail.example.test"
     assert links.accept_url("abc").startswith("https://app.example.test/invitations/accept?")
+    # Unset: the mails name the sender as support, and no operators' address is mailed.
+    assert links.support_address == load_settings(PRODUCTION).from_address
+    assert links.provisioning_failed_mail_to is None
+    mails = build_links(
+        load_settings(
+            {
+                **PRODUCTION,
+                "SUPPORT_EMAIL": "Help@Example.com",
+                "PROVISIONING_FAILED_MAIL_TO": "ops@example.com",
+            }
+        )
+    )
+    assert (mails.support_address, mails.provisioning_failed_mail_to) == (
+        "help@example.com",
+        "ops@example.com",
+    )
 
 
 SECRETS = (TOKEN_SECRET, SMTP_PASSWORD, PG_PASSWORD, CLOUDFLARE_TOKEN, TSIG_SECRET, PAYLOAD_KEY)
