@@ -6,6 +6,7 @@ server (aiosmtpd) where the test reads the mail itself."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from uuid import uuid4
@@ -25,6 +26,7 @@ from tests.worker.flows import (
 from a4c_domain import Organization, organization_id
 from a4c_domain.errors import DNSNotVerified, OrganizationConflict
 from a4c_worker.client import start_bootstrap
+from a4c_worker.providers.email import InMemoryMailer, OutgoingMail
 from a4c_worker.providers.errors import PermanentProviderError
 from a4c_worker.providers.templates import organization_message_id
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
@@ -137,3 +139,34 @@ async def test_a_welcome_mail_refused_for_good_never_fails_the_bootstrap(flows: 
     assert flows.mailer.sent_to(admin) == []
     assert len(flows.mailer.sent_to(f"person1@{slug}.example.com")) == 1
     assert [kind for kind, _ in mails_of(flows, result.organization_id)] == ["welcome"]
+
+
+class SlowWelcomes(InMemoryMailer):
+    """Welcome mails take a while: long enough to cancel the workflow during one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.welcoming = asyncio.Event()
+
+    async def send(self, mail: OutgoingMail) -> str:
+        if (mail.message_id or "").startswith("<welcome."):
+            self.welcoming.set()
+            await asyncio.sleep(1.5)
+        return await super().send(mail)
+
+
+async def test_a_cancel_during_the_welcome_mails_undoes_nothing(flows: Flows) -> None:
+    """Past the point of no return a Temporal cancellation ends the welcome mails only:
+    the organization stays active, its invitations pending, and the bootstrap completes."""
+    mailer = SlowWelcomes()
+    flows.mailer = mailer
+    slug = "welcome-cancelled"
+    async with flows.worker():
+        handle = await start_bootstrap(flows.client, bootstrap_input(slug), flows.task_queue)
+        await asyncio.wait_for(mailer.welcoming.wait(), 30)
+        await handle.cancel()
+        result = await handle.result()
+        progress = await handle.query(OrganizationBootstrapWorkflow.progress)
+    assert progress.state == "completed" and progress.compensations == []
+    assert [e.error_type for e in progress.errors if e.step == SEND_WELCOME_MAILS] == ["Cancelled"]
+    assert flows.app.get_organization(result.organization_id).status == "active"

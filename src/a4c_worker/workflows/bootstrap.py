@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from temporalio import workflow
@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         REFUSED_BEFORE_ACTING,
         REGISTER,
         SEND_INVITATIONS,
+        SEND_WELCOME_MAILS,
         START_INVITATION_WORKFLOWS,
         VERIFY_DNS,
         ProgressBook,
@@ -216,8 +217,7 @@ class OrganizationBootstrapWorkflow:
         mails = await self._activate_and_mail(spec, ref, invitations)
         children = await self._start_invitation_workflows(spec, invitations)
         if workflow.patched(ORGANIZATION_MAILS_PATCH):
-            # Past the point of no return: the organization stays, whatever a mail does.
-            await send_welcome_mails(spec, org_id, options, self._book.errors)
+            await self._welcome(spec, org_id, options)
         return BootstrapResult(
             organization_id=org_id,
             invitation_ids=[i.invitation_id for i in invitations],
@@ -226,6 +226,23 @@ class OrganizationBootstrapWorkflow:
             invitation_workflow_ids=children,
             completed_steps=list(self._book.completed),
         )
+
+    async def _welcome(self, spec: BootstrapInput, org_id: UUID, options: dict[str, Any]) -> None:
+        """Past the point of no return the organization stays, whatever a mail does: even
+        a cancellation of the workflow now only ends the welcome mails (it must not undo
+        an active organization's onboarding for them)."""
+        try:
+            await send_welcome_mails(spec, org_id, options, self._book.errors)
+        except (asyncio.CancelledError, ActivityError) as exc:
+            if isinstance(exc, ActivityError) and not is_cancelled_exception(exc):
+                raise
+            self._book.errors.append(
+                StepError(
+                    step=SEND_WELCOME_MAILS,
+                    error_type="Cancelled",
+                    message="the workflow was cancelled: welcome mails not sent yet stay unsent",
+                )
+            )
 
     async def _activate_and_mail(
         self, spec: BootstrapInput, ref: OrganizationRef, invitations: list[InvitationOutcome]
