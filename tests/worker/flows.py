@@ -195,6 +195,7 @@ COMMANDS = (
     "invite",
     "record_email_sent",
     "record_email_failed",
+    "record_organization_email_sent",
     "revoke_invitation",
     "accept_invitation",
     "expire_invitation",

@@ -1,7 +1,8 @@
 """OrganizationOffboardingWorkflow on the real dev server (and real BIND for DNS).
 
 Happy path, joining, the grace period's cancel leaving everything untouched, refusals,
-a retried activity duplicating nothing, and another organization's record kept.
+a retried activity duplicating nothing, another organization's record kept, and the
+offboarded mail to each admin (through a real SMTP server, aiosmtpd) never failing it.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import pytest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from tests.servers.bind import BindServer
+from tests.servers.smtp import SMTPTestServer
 from tests.support import wait_for_async
 from tests.worker.flows import (
     FAST_STEPS,
     FaultyApp,
     Flows,
     bootstrap_input,
+    smtp_mailer,
     sqlite_app,
     wait_for_step,
 )
@@ -33,6 +36,8 @@ from a4c_worker.client import (
     start_bootstrap,
     start_offboarding,
 )
+from a4c_worker.providers.errors import PermanentProviderError
+from a4c_worker.providers.templates import organization_message_id
 from a4c_worker.search_attributes import ORGANIZATION_ID, ORGANIZATION_SLUG
 from a4c_worker.workflows.invitation import InvitationWorkflow
 from a4c_worker.workflows.models import OffboardingInput, offboarding_workflow_id
@@ -98,7 +103,11 @@ async def test_offboarding_revokes_ends_invitation_workflows_removes_dns_and_off
         "offboard",
         "mail_admins",
     ]
-    assert flows.event_names(org.id)[-2:] == ["Organization.DNSRemoved", "Organization.Offboarded"]
+    assert flows.event_names(org.id)[-3:] == [
+        "Organization.DNSRemoved",
+        "Organization.Offboarded",
+        "Organization.EmailSent",  # the one admin told
+    ]
     assert described.id == offboarding_workflow_id("leaver") == "org-offboard-leaver"
     attributes = described.typed_search_attributes
     assert attributes.get(ORGANIZATION_SLUG) == "leaver"
@@ -306,3 +315,83 @@ async def test_offboarding_during_a_bootstrap_ends_it_and_the_bootstrap_undoes_n
     assert org.fqdn is not None and flows.dns.lookup(org.fqdn) is None
     counts = flows.event_counts()
     assert (counts["Organization.Offboarded"], counts["Organization.Deactivated"]) == (1, 0)
+
+
+def offboarded_mails(flows: Flows, org_id: uuid.UUID) -> list[str]:
+    """The message ids of the offboarded mails recorded on the organization."""
+    return [
+        e.message_id
+        for e in flows.app.events.get(org_id)
+        if isinstance(e, Organization.EmailSent) and e.kind == "offboarded"
+    ]
+
+
+async def test_each_admin_gets_one_offboarded_mail_even_when_its_activity_is_retried(
+    tmp_path: Path, flows: Flows, smtp_server: SMTPTestServer
+) -> None:
+    """The first record of a sent mail commits, then its attempt fails (the answer lost):
+    the retry finds it recorded and sends nothing again."""
+    slug = f"mailed-{uuid.uuid4().hex[:8]}"
+    admins = [f"ada-{slug}@example.com", f"grace-{slug}@example.com"]
+    flows.mailer = smtp_mailer(smtp_server)  # type: ignore[assignment]  # the real one
+    faulty = sqlite_app(tmp_path, FaultyApp)
+    lost = StoreUnavailable("connection lost after commit")
+    faulty.fail("record_organization_email_sent", lost, after_commit=True)
+    try:
+        async with flows.worker(faulty):
+            await onboarded(flows, slug, invitees=0, domain=False)
+            spec = offboarding(slug, admins=admins, reason="contract ended <b>now</b>")
+            handle = await start_offboarding(flows.client, spec, flows.task_queue)
+            await handle.result()
+            progress = await handle.query(OrganizationOffboardingWorkflow.progress)
+            history = await handle.fetch_history()
+        # Two sends recorded; one attempt failed after its record and was retried: the
+        # retry found the record and neither sent nor recorded again.
+        assert faulty.calls["record_organization_email_sent"] == 2
+        attempts = [
+            e.activity_task_started_event_attributes.attempt
+            for e in history.events
+            if e.HasField("activity_task_started_event_attributes")
+        ]
+        assert max(attempts) == 2
+    finally:
+        faulty.close()
+    assert (progress.state, progress.errors) == ("completed", [])
+    assert progress.completed_steps[-2:] == ["offboard", "mail_admins"]
+    org_id = organization_id(slug)
+    expected = []
+    for admin in admins:
+        (mail,) = smtp_server.messages_to(admin)
+        message_id = organization_message_id("offboarded", org_id, admin, flows.links.mail_domain)
+        assert str(mail["Message-ID"]).strip() == message_id
+        assert mail["Subject"] == f"Org {slug} was offboarded"
+        text = str(mail.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+        html = str(mail.get_body(("html",)).get_content())  # type: ignore[union-attr]
+        assert "Why: contract ended <b>now</b>" in text
+        assert "contract ended &lt;b&gt;now&lt;/b&gt;" in html and "<b>" not in html
+        expected.append(message_id)
+    assert sorted(offboarded_mails(flows, org_id)) == sorted(expected)
+
+
+async def test_an_offboarded_mail_refused_for_good_never_fails_the_offboarding(
+    flows: Flows,
+) -> None:
+    slug = "mail-bounced"
+    gone, kept = f"gone@{slug}.example.com", f"kept@{slug}.example.com"
+    flows.mailer.fail_for(gone, PermanentProviderError("550 mailbox gone"))
+    async with flows.worker():
+        await onboarded(flows, slug, invitees=0, domain=False)
+        handle = await start_offboarding(
+            flows.client, offboarding(slug, admins=[gone, kept]), flows.task_queue
+        )
+        result = await handle.result()
+        progress = await handle.query(OrganizationOffboardingWorkflow.progress)
+    assert progress.state == "completed"
+    assert [(e.step, e.error_type) for e in progress.errors] == [("mail_admins", "EmailNotSent")]
+    assert gone not in progress.errors[0].message
+    # Not every admin was told: the step is not complete, the offboarding is.
+    assert result.completed_steps[-1] == "offboard" and "mail_admins" not in result.completed_steps
+    assert flows.mailer.sent_to(gone) == []
+    assert [m.subject for m in flows.mailer.sent_to(kept)] == [f"Org {slug} was offboarded"]
+    assert len(offboarded_mails(flows, organization_id(slug))) == 1
+    assert flows.app.get_organization(organization_id(slug)).status == "offboarded"

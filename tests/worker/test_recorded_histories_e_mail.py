@@ -12,7 +12,8 @@ show without decoding) is a decision someone makes, not an accident:
 - an invitation that issues itself (``a4c_worker.client.invite``, since 0.3.0): its input
   and its ``issued`` update's argument name the invitee, as a bootstrap's input does;
 - a webhook endpoint's automatic disable (since 0.5.0): the admins it mails;
-- an organization's offboarding (since 0.5.0): its input names the admins to tell.
+- an organization's offboarding (since 0.5.0): its input names the admins to tell, and
+  each offboarded mail activity's input and result (its Message-ID), as the webhook's.
 
 Always inside a payload (encoded data, never a plain-text field of the event).
 """
@@ -49,8 +50,11 @@ ALLOWED = {
     (WEBHOOK, "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"),
     (WEBHOOK, "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"),
     (WEBHOOK, "EVENT_TYPE_ACTIVITY_TASK_COMPLETED"),
-    # An offboarding (since 0.5.0): the admins to tell are its input (``admins``).
+    # An offboarding (since 0.5.0): the admins to tell are its input (``admins``) and
+    # each offboarded mail activity's input; the mail's Message-ID is its result.
     (OFFBOARDING, "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"),
+    (OFFBOARDING, "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"),
+    (OFFBOARDING, "EVENT_TYPE_ACTIVITY_TASK_COMPLETED"),
 }
 
 

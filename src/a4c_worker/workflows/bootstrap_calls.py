@@ -3,7 +3,8 @@
 The undos registered before a step acts (deactivate, remove DNS, revoke), the
 invitation mails, sent in parallel, and the mails about the organization (welcome,
 provisioning failed): an address not mailed is a recorded error, never fatal.
-OrganizationBootstrapWorkflow decides when each one runs.
+OrganizationBootstrapWorkflow decides when each one runs (the offboarding's mail goes
+through :func:`mail_organization` too).
 """
 
 from __future__ import annotations
@@ -156,7 +157,9 @@ async def send_welcome_mails(
         )
         for invitee in welcomed
     ]
-    await asyncio.gather(*(_mail(m, SEND_WELCOME_MAILS, options, errors) for m in mails))
+    await asyncio.gather(
+        *(mail_organization(m, SEND_WELCOME_MAILS, options, errors) for m in mails)
+    )
 
 
 async def send_provisioning_failed_mail(
@@ -179,12 +182,14 @@ async def send_provisioning_failed_mail(
         undone=[UndoDone(step=c.step[:400], outcome=c.outcome) for c in compensations],
         occurred_at=workflow.now(),
     )
-    await _mail(mail, SEND_PROVISIONING_FAILED_MAIL, options, errors)
+    await mail_organization(mail, SEND_PROVISIONING_FAILED_MAIL, options, errors)
 
 
-async def _mail(
+async def mail_organization(
     mail: OrganizationMailInput, step: str, options: dict[str, Any], errors: list[StepError]
 ) -> None:
+    """One mail about an organization; not sent (refused, or its retries exhausted) is an
+    ``EmailNotSent`` error of ``step`` in ``errors``, never raised (a cancel is)."""
     try:
         outcome: OrganizationMailOutcome = await workflow.execute_activity_method(
             OnboardingActivities.send_organization_mail, mail, **options

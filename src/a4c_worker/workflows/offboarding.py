@@ -4,7 +4,8 @@ look (the organization exists and has not ended) → grace period (cancellable: 
 has changed yet) → look again → revoke each pending invitation and end its workflow at
 once → remove the DNS record it owns (never another's: ``remove_dns`` keeps the domain
 claim rule) → offboard (``Organization.Offboarded``; invitations issued meanwhile are
-revoked in the same save) → mail the admins.
+revoked in the same save) → mail the admins (``send_organization_mail``, kind
+``offboarded``, one activity per address of the input, at once).
 
 Child organizations are not this workflow's to find: the starter (``/v1``) refuses
 while an organization has children that are not offboarded, and the caller offboards
@@ -14,7 +15,10 @@ Past the grace period nothing is undone (a revoked invitation cannot be un-revok
 each step is idempotent, a failed revocation or DNS removal is recorded and the later
 steps still run, so the organization ends even when its DNS provider is down. The run
 then fails naming what failed, and starting the offboarding again (a new run may follow
-a failed one) runs every step again and finishes the job.
+a failed one) runs every step again and finishes the job. A mail not sent is recorded
+in the progress (an ``EmailNotSent`` error of ``mail_admins``, the step not completed)
+and never fails the offboarding: the organization has ended either way. A new run mails
+nobody twice (each mail's record is found by its deterministic Message-ID).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from a4c_domain.invitation import ORGANIZATION_OFFBOARDED
     from a4c_worker.activities import OnboardingActivities
     from a4c_worker.activities.base import ALREADY_COMPENSATED
+    from a4c_worker.activities.organization_mail import OrganizationMailInput
     from a4c_worker.contracts import (
         CompensationOutcome,
         DNSRecordInput,
@@ -45,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         OrganizationRef,
         RevokeInput,
     )
+    from a4c_worker.workflows.bootstrap_calls import mail_organization
     from a4c_worker.workflows.bootstrap_progress import CANCEL_REFUSED
     from a4c_worker.workflows.models import (
         CancelRequest,
@@ -176,9 +182,8 @@ class OrganizationOffboardingWorkflow:
             ),
         ):
             return self._failed(spec)  # raises
-        await self._mail_admins(spec)
-        self._progress.completed_steps.append(MAIL_ADMINS)
-        if self._progress.errors:
+        await self._mail_admins(spec, org_id, options)
+        if any(e.step != MAIL_ADMINS for e in self._progress.errors):
             return self._failed(spec)  # raises: offboarded, but something was left
         self._progress.state = "completed"
         self._progress.current_step = None
@@ -189,14 +194,29 @@ class OrganizationOffboardingWorkflow:
             completed_steps=list(self._progress.completed_steps),
         )
 
-    async def _mail_admins(self, spec: OffboardingInput) -> None:
-        """The offboarding mail to ``spec.admins``: WIRED IN THE MERGE.
-
-        Deliberately a no-op until the lead wires it to ``send_organization_mail``
-        (kind ``offboarded``, one message per address, idempotent by its message id).
-        Nothing is mailed yet, and nothing claims it was: no activity runs here.
-        """
+    async def _mail_admins(
+        self, spec: OffboardingInput, org_id: UUID, options: dict[str, Any]
+    ) -> None:
+        """The offboarded mail to each of ``spec.admins``, at once; one not sent is a
+        recorded error, never a failed offboarding."""
         self._progress.current_step = MAIL_ADMINS
+        now = workflow.now()
+        mails = [
+            OrganizationMailInput(
+                organization_id=org_id,
+                kind="offboarded",
+                to=admin,
+                reason=spec.reason,
+                occurred_at=now,
+            )
+            for admin in spec.admins
+        ]
+        errors = len(self._progress.errors)
+        await asyncio.gather(
+            *(mail_organization(m, MAIL_ADMINS, options, self._progress.errors) for m in mails)
+        )
+        if len(self._progress.errors) == errors:
+            self._progress.completed_steps.append(MAIL_ADMINS)
 
     # --- the steps --------------------------------------------------------------------
 
