@@ -1,10 +1,10 @@
 """Prometheus metrics of the worker, collected by a Temporal interceptor.
 
-Activities, workflows, bootstrap outcomes and undos, DNS, invitations and refused accepts,
-and the process. Nothing is counted in workflow code or on a replay; invitations are
-counted from what the activities report they wrote. Each :class:`WorkerMetrics` has its
-own registry. What each metric answers, and why nothing counts twice:
-docs/design/worker-metrics.md.
+Activities, workflows, bootstrap outcomes and undos, offboarding outcomes, DNS,
+invitations and refused accepts, and the process. Nothing is counted in workflow code
+or on a replay; invitations are counted from what the activities report they wrote.
+Each :class:`WorkerMetrics` has its own registry. What each metric answers, and why
+nothing counts twice: docs/design/worker-metrics.md.
 """
 
 from __future__ import annotations
@@ -39,6 +39,11 @@ from a4c_worker.workflows.bootstrap_progress import (
     VERIFY_DNS,
 )
 from a4c_worker.workflows.models import BootstrapProgress
+from a4c_worker.workflows.offboarding import (
+    OFFBOARDING_CANCELLED,
+    OFFBOARDING_REFUSED,
+    OrganizationOffboardingWorkflow,
+)
 from a4c_worker.workflows.saga import failure_type
 
 BootstrapOutcome = Literal["completed", "compensated", "failed", "cancelled"]
@@ -47,6 +52,13 @@ BOOTSTRAP_OUTCOMES: tuple[BootstrapOutcome, ...] = (
     "compensated",
     "failed",
     "cancelled",
+)
+OffboardingOutcome = Literal["completed", "cancelled", "failed", "refused"]
+OFFBOARDING_OUTCOMES: tuple[OffboardingOutcome, ...] = (
+    "completed",
+    "cancelled",
+    "failed",
+    "refused",
 )
 DNS_STEPS = (CONFIGURE_DNS, VERIFY_DNS, RECORD_DNS_VERIFIED)
 # A bootstrap runs for minutes (DNS propagation, verification back-off), sometimes hours.
@@ -99,6 +111,14 @@ class WorkerMetrics(ProcessMetrics):
             "Undo actions run by failed or cancelled bootstraps, by undo and outcome "
             "(done, nothing_to_do, failed).",
             ["undo", "outcome"],
+        )
+        self.offboardings = self.counter(
+            "a4c_worker_offboardings",
+            "Organization offboardings ended, by outcome: completed; cancelled (inside the "
+            "grace period: nothing changed); refused (no such organization, or it had "
+            "ended: nothing changed); failed (a step failed and something is left: start "
+            "the offboarding again).",
+            ["outcome"],
         )
         self.dns_configuration_failures = self.counter(
             "a4c_worker_dns_configuration_failures",
@@ -165,6 +185,10 @@ class WorkerMetrics(ProcessMetrics):
             error_type = (failure_type(cause) or type(cause).__name__) if cause else "unknown"
             self.dns_configuration_failures.labels(progress.failed_step, error_type).inc()
 
+    def count_offboarding(self, error: BaseException | None) -> None:
+        """An offboarding ended: returned (``error`` None) or raised ``error``."""
+        self.offboardings.labels(offboarding_outcome(error)).inc()
+
     def count_activity_result(self, activity_type: str, args: Sequence[Any], result: Any) -> None:
         """What a returning activity did, for the activities that answer an operator's
         question (the rest are counted as attempts only)."""
@@ -211,6 +235,20 @@ def bootstrap_outcome(
     return "failed"
 
 
+def offboarding_outcome(error: BaseException | None) -> OffboardingOutcome:
+    """How an offboarding ended, from what its run raised (None: it completed)."""
+    if error is None:
+        return "completed"
+    if isinstance(error, asyncio.CancelledError) or is_cancelled_exception(error):
+        return "cancelled"  # a Temporal cancellation
+    if isinstance(error, ApplicationError) and error.type == OFFBOARDING_CANCELLED:
+        return "cancelled"  # the cancel signal or update, inside the grace period
+    if isinstance(error, ApplicationError) and error.type == OFFBOARDING_REFUSED:
+        return "refused"
+    # OffboardingFailed, an invalid input, or a failure it does not describe.
+    return "failed"
+
+
 class MetricsInterceptor(Interceptor):
     def __init__(self, metrics: WorkerMetrics) -> None:
         self.metrics = metrics
@@ -228,23 +266,29 @@ class MetricsInterceptor(Interceptor):
                 info = workflow.info()
                 if not workflow.unsafe.is_replaying():
                     metrics.workflows_started.labels(info.workflow_type).inc()
-                if not _is_bootstrap(input.type):
+                if _is(input.type, OrganizationBootstrapWorkflow):
+                    count = _count_bootstrap
+                elif _is(input.type, OrganizationOffboardingWorkflow):
+                    count = _count_offboarding
+                else:
                     return await super().execute_workflow(input)
                 try:
                     result = await super().execute_workflow(input)
                 except BaseException as exc:
-                    _count_bootstrap(metrics, info, exc)
+                    count(metrics, info, exc)
                     raise
-                _count_bootstrap(metrics, info, None)
+                count(metrics, info, None)
                 return result
 
         return _WorkflowMetrics
 
 
-def _is_bootstrap(cls: type) -> bool:
+def _is(cls: type, workflow_class: type) -> bool:
     # By name: the sandbox runs its own import of the workflow's module, another class object.
-    bootstrap = OrganizationBootstrapWorkflow
-    return (cls.__module__, cls.__qualname__) == (bootstrap.__module__, bootstrap.__qualname__)
+    return (cls.__module__, cls.__qualname__) == (
+        workflow_class.__module__,
+        workflow_class.__qualname__,
+    )
 
 
 def _count_bootstrap(
@@ -265,6 +309,19 @@ def _count_bootstrap(
     except Exception:
         # A metric must never fail the workflow task (it would be retried forever).
         workflow.logger.exception("counting the end of a bootstrap failed")
+
+
+def _count_offboarding(
+    metrics: WorkerMetrics, info: workflow.Info, error: BaseException | None
+) -> None:
+    """Count the end of an offboarding run, unless this is a replay."""
+    if workflow.unsafe.is_replaying():
+        return
+    try:
+        metrics.count_offboarding(error)
+    except Exception:
+        # A metric must never fail the workflow task (it would be retried forever).
+        workflow.logger.exception("counting the end of an offboarding failed")
 
 
 class _ActivityMetrics(ActivityInboundInterceptor):

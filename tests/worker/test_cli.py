@@ -39,6 +39,9 @@ from a4c_worker.contracts import Invitee
 from a4c_worker.workflows.models import BootstrapInput
 
 READY_TIMEOUT = 60.0
+# The worker process runs this checkout's code (as the webhooks daemon's tests do), not
+# whichever the virtualenv was installed from.
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 @dataclass
@@ -80,6 +83,7 @@ def worker_env(
         store = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(sqlite)}
     return {
         "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(SRC),
         "WORKFLOW_MODE": "mock",
         "A4C_TOKEN_SECRET": TOKEN_SECRET,
         "TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
