@@ -1,5 +1,7 @@
 """Writes while the Temporal dev server is down: 503 with ``Retry-After``, never
 another 5xx, within the bound — and they succeed once it is back, the API not restarted.
+Reads of an organization answer from the read models, or 503 when only Temporal could
+say whether it exists.
 
 The dev server is the test's own, SIGKILLed (some requests already in flight) and
 started again on the same port with its persisted database (``--db-filename``); the
@@ -179,6 +181,15 @@ async def test_writes_while_temporal_is_down_are_503s_and_succeed_once_it_is_bac
             for kind, send in during.items():
                 response = await timed(send())
                 assert_unavailable(response, page=kind == "accept")
+            # Reads: an organization the read models hold is answered from them; one
+            # they do not hold may be a bootstrap only Temporal knows of: not found is
+            # not known, and it is no 200 with nothing in it either.
+            known = await timed(
+                http.get(f"/v1/organizations/{writes.slug}", headers=writes.headers)
+            )
+            assert known.status_code == 200 and known.json()["organization"] is not None
+            nobody = f"/v1/organizations/{unique_slug('nobody')}"
+            assert_unavailable(await timed(http.get(nobody, headers=writes.headers)))
             temporal.start()
             # Back: each write succeeds, the API not restarted; 503s meanwhile only.
             after = writes.all(unique_slug("after"))

@@ -30,7 +30,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from a4c_api import context as api_app
 from a4c_api.auth import Principal, authenticate
 from a4c_api.privacy import mask_email
-from a4c_api.problems import problem
+from a4c_api.problems import problem, unavailable
 from a4c_api.v1.access import (
     Action,
     may_see_emails,
@@ -102,9 +102,10 @@ def _final_progress(request: Request) -> OrderedDict[str, BootstrapProgress]:
     return found
 
 
-async def _progress(request: Request, slug: str) -> tuple[bool, BootstrapProgress | None]:
-    """Whether a bootstrap workflow exists for ``slug``, and its live progress (None if
-    there is none, it has not run yet, or Temporal is not reachable)."""
+async def _progress(request: Request, slug: str) -> tuple[bool | None, BootstrapProgress | None]:
+    """Whether a bootstrap workflow exists for ``slug`` (None: Temporal did not say),
+    and its live progress (None if there is none, it has not run yet, or Temporal is not
+    reachable)."""
     final = _final_progress(request)
     if slug in final:
         final.move_to_end(slug)
@@ -122,10 +123,10 @@ async def _progress(request: Request, slug: str) -> tuple[bool, BootstrapProgres
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:  # the one answer that means "none"
             return False, None
-        # It exists, but no worker answered in time (or Temporal is struggling): the
-        # read model still answers; progress is shown as unknown.
+        # No worker answered in time, or Temporal is struggling: whether it exists is
+        # not known (the read model may still answer); progress is shown as unknown.
         log.warning("progress of the bootstrap of %r unavailable: %s", slug, exc)
-        return True, None
+        return None, None
     # One that registered nothing may be followed by a new run: not final for its slug.
     if found.state in FINAL_STATES and not registered_nothing(found):
         final[slug] = found
@@ -134,9 +135,17 @@ async def _progress(request: Request, slug: str) -> tuple[bool, BootstrapProgres
     return True, found
 
 
-async def _view(request: Request, slug: str) -> OrganizationView | None:
+async def _view(request: Request, slug: str, *, started: bool = False) -> OrganizationView | None:
+    """The organization's row and its bootstrap's progress; None when neither exists.
+    ``started``: the caller knows its bootstrap exists (it just started or updated it)."""
     record = await api_app.gateway_of(request).read(lambda rm: rm.organization_by_slug(slug))
     exists, progress = await _progress(request, slug)
+    if exists is None:  # Temporal did not say
+        if record is None and not started:
+            # Only Temporal could say whether a bootstrap for it runs (one that has not
+            # registered yet): neither found nor "not found" is known.
+            raise unavailable("the workflow service did not answer: try again")
+        exists = True  # shown, its progress unknown
     if record is None and not exists:
         return None
     return OrganizationView(
@@ -342,7 +351,7 @@ async def onboard(
     # The same request again wrote nothing: it does not wait.
     await caught_up(request, response, caller, wrote=response.status_code == 202)
     response.headers["Location"] = str(request.url_for("get_organization", slug=spec.slug).path)
-    view = await _view(request, spec.slug)
+    view = await _view(request, spec.slug, started=True)
     return view or OrganizationView(
         id=organization_id(spec.slug), slug=spec.slug, organization=None, progress=None
     )
@@ -389,6 +398,6 @@ async def cancel(
             409, f"the bootstrap of {slug!r} has ended: too late to cancel", kind="cancel-refused"
         ) from None
     await caught_up(request, response, caller)
-    view = await _view(request, slug)
+    view = await _view(request, slug, started=True)
     assert view is not None  # the workflow exists
     return view.model_copy(update={"progress": progress})
