@@ -187,6 +187,7 @@ async def soak(
         "unexpected": ledger.unexpected[:20],
         "unfinished": ledger.unfinished[:20],
         "onboardings": len(ledger.onboardings),
+        "offboardings": offboardings(ledger),
         "mails": len(facts.mails),
         "feed": {"events": len(feed.received), "pages": feed.pages},
         "webhooks": {
@@ -206,6 +207,20 @@ async def soak(
         "max_lag_s": round(probe.max_lag(), 3),
         "violation_count": len(violations),
         "violations": violations[:50],
+    }
+
+
+def offboardings(ledger: Ledger) -> dict[str, int]:
+    """The offboardings the load planned, asked for (answered 2xx), saw end offboarded
+    or kept (cancelled in the grace period), and started again after a failed run."""
+    asked = [o for o in ledger.offboardings if 200 <= o.status < 300]
+    return {
+        "planned": len(ledger.offboardings),
+        "asked": len(asked),
+        "offboarded": sum(o.ended == "offboarded" for o in asked),
+        "kept": sum(o.ended == "kept" for o in asked),
+        "cancelled": sum(o.cancelled for o in asked),
+        "restarted": sum(max(0, o.starts - 1) for o in asked),
     }
 
 

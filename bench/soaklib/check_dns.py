@@ -4,9 +4,9 @@ Asked of BIND itself (not a resolver's cache), over UDP then TCP on truncation:
 
 - an active organization with a domain: BIND serves its CNAME, pointing at the target
   its ``DNSConfigured`` named (the read model's ``dns_target``);
-- a deactivated one (failed or cancelled, compensated): BIND serves nothing at its
-  domain — unless an active organization holds that domain (the deactivated one lost
-  the claim, and nothing may remove a record it did not create).
+- a deactivated one (failed or cancelled, compensated) or an offboarded one: BIND
+  serves nothing at its domain — unless an active organization holds that domain (the
+  ended one lost the claim, and nothing may remove a record it did not create).
 
 Organizations still ``registered`` are the workflows check's business: their bootstrap
 has not ended, so no DNS state is promised yet.
@@ -27,6 +27,7 @@ from soaklib.check import Violation
 from soaklib.check_store import StoreReading
 from soaklib.facts import DnsFacts
 
+ENDED = ("deactivated", "offboarded")
 QUERY_TIMEOUT = 5.0
 PARALLEL = 16
 
@@ -72,10 +73,10 @@ async def check_dns(server: DnsFacts, store: StoreReading) -> list[Violation]:
                 return Violation(
                     "dns", f"active organization {slug}: BIND points at {served}, not {expected}"
                 )
-        elif row["status"] == "deactivated" and served is not None and domain not in held:
+        elif row["status"] in ENDED and served is not None and domain not in held:
             return Violation(
                 "dns",
-                f"deactivated organization {slug}: BIND still serves its record ({served})",
+                f"{row['status']} organization {slug}: BIND still serves its record ({served})",
             )
         return None
 

@@ -12,10 +12,13 @@ A mail's Message-ID is deterministic (:mod:`a4c_worker.providers.templates`):
 - a mail about an organization (``<{kind}.{organization id}.{address hash}@domain>``:
   welcome, provisioning_failed, offboarded) must be recorded by the organization's
   ``EmailSent`` and addressed to the one address its hash names; a welcome mail only
-  for an active organization, a provisioning-failed one only for a deactivated one;
+  for an active organization (or one offboarded since), a provisioning-failed one only
+  for a deactivated one, an offboarded one only for an offboarded one (that each admin
+  got exactly one is the ``offboarding`` check's: :mod:`soaklib.check_offboarding`);
 - every admin or owner invitee of an onboarding the load asked for whose organization
-  is active gets its welcome mail (the provisioning-failed mail goes to an operators'
-  address the soak may not configure: it is checked when it arrives, not expected);
+  is active (or offboarded since) gets its welcome mail (the provisioning-failed mail
+  goes to an operators' address the soak may not configure: it is checked when it
+  arrives, not expected);
 - any other mail is a violation (the platform mailed something nothing sent);
 - an ``EmailSent`` no mail matches is a violation (recorded sent, never delivered).
 
@@ -50,14 +53,25 @@ ORGANIZATION_MESSAGE_ID = re.compile(
     r"^<(?P<kind>welcome|provisioning_failed|offboarded)\.(?P<id>[0-9a-f-]{36})"
     r"\.(?P<hash>[0-9a-f]{16})@[^>]+>$"
 )
-# The organization's read-model status each kind of mail is sent in.
-STATUS_OF_KIND = {"welcome": "active", "provisioning_failed": "deactivated"}
+# The organization's read-model statuses each kind of mail may be found with: a welcome
+# is sent to an active organization, which may have been offboarded since.
+STATUSES_OF_KIND = {
+    "welcome": ("active", "offboarded"),
+    "provisioning_failed": ("deactivated",),
+    "offboarded": ("offboarded",),
+}
 WELCOMED_ROLES = ("owner", "admin")
 
 
 def address_hash(address: str) -> str:
     """What an organization mail's Message-ID names its recipient by."""
     return hashlib.sha256(address.strip().lower().encode()).hexdigest()[:16]
+
+
+def organization_mail_hash(message_id: str) -> str | None:
+    """The recipient's address hash an organization mail's Message-ID names."""
+    parsed = ORGANIZATION_MESSAGE_ID.match(message_id)
+    return parsed["hash"] if parsed is not None else None
 
 
 def message_id(mail: EmailMessage) -> str:
@@ -126,8 +140,7 @@ def _unmatched_organization_mail(
     recipients = [a.lower() for _, a in getaddresses(mail.get_all("To", []))]
     if len(recipients) != 1 or address_hash(recipients[0]) != parsed["hash"]:
         return "not addressed (only) to the recipient its Message-ID names"
-    wanted = STATUS_OF_KIND.get(kind)
-    if wanted is not None and organization["status"] != wanted:
+    if organization["status"] not in STATUSES_OF_KIND[kind]:
         return f"a {kind} mail for an organization that is {organization['status']}"
     return None
 
@@ -147,7 +160,7 @@ def _missing_welcomes(store: StoreReading, onboardings: Sequence[Onboarding]) ->
             continue
         org_id = organization_id(onboarding.slug)
         organization = store.organizations.get(org_id)
-        if organization is None or organization["status"] != "active":
+        if organization is None or organization["status"] not in ("active", "offboarded"):
             continue
         invited = {address.lower() for address in onboarding.invitees}
         admins = sorted(

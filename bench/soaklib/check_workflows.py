@@ -5,7 +5,8 @@ latest run counts (an invitation continues as new). What the domain state (the r
 models, already checked against the events) expects:
 
 - **bootstrap** (``org-bootstrap-<slug>``): none still running. Completed: its
-  organization is active and every invitation it reports is stored. Failed, cancelled
+  organization is active (or offboarded since: :mod:`soaklib.check_offboarding`) and
+  every invitation it reports is stored. Failed, cancelled
   or terminated: its organization, if registered at all, is deactivated and compensated
   (DNS removed or never configured, no invitation left pending). Every onboarding the
   API accepted (2xx) has a bootstrap; one the load did not cancel completed.
@@ -160,7 +161,7 @@ async def _bootstrap(
             OrganizationBootstrapWorkflow.run, run.id, run_id=run.run_id
         )
         result = await handle.result(follow_runs=False)
-        if org is None or org["status"] != "active":
+        if org is None or org["status"] not in ("active", "offboarded"):
             state = "not registered" if org is None else org["status"]
             return [Violation("workflows", f"{where} completed but its organization is {state}")]
         if result.organization_id != org["id"]:

@@ -50,6 +50,19 @@ class Onboarding:
 
 
 @dataclass
+class Offboarding:
+    """One offboarding the load asked for (``POST …/offboard``), and what became of it."""
+
+    slug: str
+    grace_period_seconds: float
+    cancel: bool  # planned: the load cancels it inside its grace period
+    status: int = 0  # the API's answer to the (last) offboard request; 0: none yet
+    starts: int = 0  # offboard requests answered 2xx (a new run after a failed one)
+    cancelled: bool = False  # the load saw its cancel answered 200
+    ended: str | None = None  # "offboarded" | "kept" (cancelled in grace), as GET said
+
+
+@dataclass
 class InvitationAction:
     """One action on an invitation: invite, accept, revoke, resend; status as the API
     answered (0: no answer before the load gave up)."""
@@ -68,6 +81,7 @@ class Ledger:
     """Everything the load did, by kind and outcome (the soak's report counts these)."""
 
     onboardings: list[Onboarding] = field(default_factory=list)
+    offboardings: list[Offboarding] = field(default_factory=list)
     actions: list[InvitationAction] = field(default_factory=list)
     # kind -> outcome ("201", "503", "timeout", ...) -> count; bad requests under "bad:<case>"
     requests: dict[str, dict[str, int]] = field(default_factory=dict)

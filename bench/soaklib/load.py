@@ -4,8 +4,10 @@
 loop: a slow or dead API does not slow the arrivals), spread over every API:
 onboardings with 0-3 invitees (some with a domain below ``dns_zone``, some planned to be
 cancelled while their bootstrap waits for DNS), the next step of an invitee whose mail
-came (accept through the pages, revoke, re-send), invites through the API, cancels, and
-about 10% deliberately bad requests (:mod:`soaklib.load_bad`). How each is sent, retried
+came (accept through the pages, revoke, re-send), invites through the API, cancels,
+offboardings of completed organizations (some cancelled in their grace period:
+:mod:`soaklib.load_offboard`), and about 10% deliberately bad requests
+(:mod:`soaklib.load_bad`). How each is sent, retried
 and judged: :mod:`soaklib.load_ops`, :mod:`soaklib.load_http`.
 
 Bounded: at most ``max_in_flight`` requests at once, at most ``max_pending`` operations
@@ -14,14 +16,15 @@ alive (in flight or waiting to try again); an arrival past that is shed and coun
 
 ``Load.settle`` (after the faults stop) finishes every invitee's plan (accepting the
 invitations whose mails came late, re-sending one whose mail never came), asks again what
-gave up, cancels what was planned, and waits for every bootstrap to end, within its
-timeout; what it could not finish is listed in ``Ledger.unfinished``.
+gave up, cancels what was planned, offboards every completed organization planned to be
+offboarded and waits for every bootstrap and offboarding to end, within its timeout;
+what it could not finish is listed in ``Ledger.unfinished``.
 
 Requests are counted by kind: ``onboard``, ``get_organization``, ``list_invitations``,
-``get_invitation``, ``invite``, ``revoke``, ``resend``, ``cancel``, the accept pages'
-``accept_page`` (the link), ``sign_in`` (dev) and ``accept`` (the button), ``bad:<case>``
-and ``bad_lookup`` (the "nothing stored" look); ``load`` counts arrivals shed or never
-started.
+``get_invitation``, ``invite``, ``revoke``, ``resend``, ``cancel``, ``offboard``,
+``get_offboarding``, ``cancel_offboarding``, the accept pages' ``accept_page`` (the
+link), ``sign_in`` (dev) and ``accept`` (the button), ``bad:<case>`` and ``bad_lookup``
+(the "nothing stored" look); ``load`` counts arrivals shed or never started.
 
 The APIs should run with ``API_RESEND_COOLDOWN_SECONDS=0`` (the load re-sends once the
 first mail came; with the 60 s default a re-send waits out its 429s) and must share
@@ -41,6 +44,7 @@ from collections.abc import Coroutine
 from email.message import EmailMessage
 from typing import Any, Protocol, TypeVar
 
+from soaklib import load_offboard
 from soaklib.facts import Ledger, Onboarding
 from soaklib.load_bad import Existing, draw
 from soaklib.load_http import Http
@@ -48,7 +52,8 @@ from soaklib.load_ops import FINAL, Ops
 from soaklib.load_plan import Invitee, Mailbox, Org, fate, person
 
 # Shares of the operations drawn (a kind with nothing to act on falls back to onboarding).
-WEIGHTS = {"onboard": 0.28, "step": 0.42, "invite": 0.08, "cancel": 0.12, "bad": 0.10}
+WEIGHTS = {"onboard": 0.28, "step": 0.42, "invite": 0.08, "cancel": 0.12, "bad": 0.10,
+           "offboard": 0.05}  # fmt: skip
 CANCEL_SHARE = 0.5  # of onboardings with a domain: planned to be cancelled
 DOMAIN_SHARE = 0.6  # of onboardings: with a DNS name below the zone
 # A bootstrap's timing: no propagation wait, verified as soon as BIND answers.
@@ -190,7 +195,7 @@ class Load:
             invitee = one(ready)
             self._spawn(self._step(invitee), invitee)
         elif kind == "invite":
-            if not (orgs := self._orgs_in("completed")):
+            if not (orgs := self._live()):
                 return False
             invitee = self._new_invitee(one(orgs), ["invite", *fate(own)], own)
             self._spawn(self._ops.invite(invitee), invitee)
@@ -199,8 +204,13 @@ class Load:
                 return False
             org = one(planned)
             self._spawn(self._ops.cancel(org), org)
+        elif kind == "offboard":
+            if not (planned := self._to_offboard()):
+                return False
+            org = one(planned)
+            self._spawn(load_offboard.offboard(self._ops, org), org)
         elif kind == "bad":
-            done = self._orgs_in("completed")
+            done = self._live()
             target = one(done) if done else None
             existing = Existing(target.slug, target.name, target.request()) if target else None
             bad = draw(own, self.zone, existing, self._ops.max_body_bytes)
@@ -230,8 +240,11 @@ class Load:
         for _ in range(rng.randint(0, 3)):
             self._new_invitee(org, fate(rng), rng)
         org.record.invitees = [i.email for i in org.invitees]
+        org.offboard = load_offboard.plan(rng, slug)
         self._orgs.append(org)
         self.ledger.onboardings.append(org.record)
+        if org.offboard is not None:
+            self.ledger.offboardings.append(org.offboard)
         return org
 
     def _new_invitee(self, org: Org, steps: list[str], rng: random.Random) -> Invitee:
@@ -243,6 +256,14 @@ class Load:
     def _orgs_in(self, state: str) -> list[Org]:
         return [o for o in self._orgs if o.state == state and not o.busy]
 
+    def _live(self) -> list[Org]:
+        """Organizations to invite people to: completed (or kept after a cancelled
+        offboarding), and not being offboarded."""
+        return [o for o in self._orgs if o.live and not (o.busy or o.ending)]
+
+    def _to_offboard(self) -> list[Org]:
+        return [o for o in self._orgs_in("completed") if o.offboard is not None]
+
     def _ready(self) -> list[Invitee]:
         """Invitees whose next step can be taken now (its mail came, for an accept or a
         re-send; its bootstrap has completed and its invitation's id is known)."""
@@ -250,7 +271,8 @@ class Load:
             i
             for i in self._invitees
             if not (i.busy or i.finished or i.invitation_id is None)
-            and i.org.state == "completed"
+            and i.org.live
+            and not i.org.ending
             and i.steps[0] != "invite"
             and (i.steps[0] == "revoke" or self._mailbox.count(i.email) >= i.mails_needed)
         ]
@@ -308,6 +330,9 @@ class Load:
             if org.next_check <= now and not org.cancel:
                 self._spawn(self._ops.check(org), org)
                 checking += 1
+        for org in self._orgs_in("offboarding"):
+            if org.next_check <= now:
+                self._spawn(load_offboard.follow(self._ops, org), org)
 
     def _finish_plans(self) -> None:
         """The settle's share: every step that can be taken now, every onboarding or
@@ -318,10 +343,12 @@ class Load:
                 self._spawn(self._ops.onboard(org), org)
             elif not org.busy and org.state == "started" and org.cancel:
                 self._spawn(self._ops.cancel(org), org)
+        for org in self._to_offboard():
+            self._spawn(load_offboard.offboard(self._ops, org), org)
         for invitee in self._ready():
             self._spawn(self._step(invitee), invitee)
         for invitee in self._invitees:
-            if invitee.busy or invitee.finished or invitee.org.state != "completed":
+            if invitee.busy or invitee.finished or not invitee.org.live or invitee.org.ending:
                 continue
             if invitee.steps[0] == "invite":
                 self._spawn(self._ops.invite(invitee), invitee)
@@ -334,13 +361,14 @@ class Load:
                 self._spawn(self._ops.resend(invitee, rescue=True), invitee)
 
     def _all_done(self) -> bool:
-        """Every bootstrap ended, every plan done, every drawn invite made (steps and
-        cancels drawn but never started are moot: the plans cover them)."""
+        """Every bootstrap and offboarding ended, every plan done, every drawn invite
+        made (steps and cancels drawn but never started are moot: the plans cover them)."""
         invites_owed = any(kind == "invite" for kind, _, _ in self._owed)
         return (
             all(o.state in FINAL or o.state == "refused" for o in self._orgs)
+            and not any(o.offboard is not None for o in self._orgs_in("completed"))
             and all(i.finished for i in self._invitees)
-            and not (invites_owed and self._orgs_in("completed"))
+            and not (invites_owed and self._live())
         )
 
     def _note_unfinished(self) -> None:
@@ -349,6 +377,8 @@ class Load:
         for org in self._orgs:
             if org.state not in FINAL and org.state != "refused":
                 self.ledger.unfinished.append(f"onboarding {org.slug}: {org.state}")
+            elif org.state == "completed" and org.offboard is not None:
+                self.ledger.unfinished.append(f"offboarding {org.slug}: never started")
         for i in self._invitees:
             if not i.finished:
                 self.ledger.unfinished.append(

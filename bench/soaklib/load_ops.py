@@ -30,7 +30,8 @@ MAX_ATTEMPTS = 40
 UNKNOWN_LINK_TRIES = 5
 BAD_CLIENT = 0  # the browser number of bad page requests (invitees count from 1)
 ORGS = "/v1/organizations"
-FINAL = frozenset({"completed", "cancelled", "failed"})
+# A bootstrap's end; offboarded and kept (its offboarding cancelled) end the plan too.
+FINAL = frozenset({"completed", "cancelled", "failed", "offboarded", "kept"})
 # Before the first look at a bootstrap, and the most between two looks (seconds).
 FIRST_CHECK = 1.0
 MAX_CHECK_INTERVAL = 3.0
@@ -53,14 +54,14 @@ class Ops:
         self._in_flight = asyncio.Semaphore(in_flight)
         self.deadline = float("inf")  # loop time past which nothing is tried again
 
-    def _now(self) -> float:
+    def now(self) -> float:
         return asyncio.get_running_loop().time()
 
-    def _unexpected(self, what: str, reply: Reply) -> None:
+    def unexpected(self, what: str, reply: Reply) -> None:
         said = reply.problem_type() or reply.page_state() or ""
         self.ledger.unexpected.append(f"{what}: {reply.outcome} {said}".rstrip())
 
-    async def _answered(
+    async def answered(
         self,
         send: Callable[[int], Awaitable[Reply]],
         again: Callable[[Reply], bool] = lambda _: False,
@@ -78,7 +79,7 @@ class Ops:
             if wait is None:
                 return reply, attempt > 0
             attempt += 1
-            if attempt >= MAX_ATTEMPTS or self._now() + wait > self.deadline:
+            if attempt >= MAX_ATTEMPTS or self.now() + wait > self.deadline:
                 return None, True
             await asyncio.sleep(wait)
 
@@ -92,7 +93,7 @@ class Ops:
 
     async def onboard(self, org: Org) -> None:
         body = org.request()
-        reply, _ = await self._answered(
+        reply, _ = await self.answered(
             lambda n: self.http.v1("onboard", "POST", ORGS, attempt=n, json_body=body)
         )
         if reply is None:
@@ -100,9 +101,9 @@ class Ops:
         org.record.status = reply.status or 0
         if reply.status in (200, 202):
             org.state = "started"
-            org.next_check = self._now() + FIRST_CHECK
+            org.next_check = self.now() + FIRST_CHECK
             return
-        self._unexpected(f"onboard {org.slug}", reply)
+        self.unexpected(f"onboard {org.slug}", reply)
         org.state = "refused"
         for invitee in org.invitees:
             invitee.dead = True
@@ -110,13 +111,13 @@ class Ops:
     async def check(self, org: Org) -> None:
         """Look at the bootstrap; once completed, learn its invitations' ids."""
         org.checks += 1
-        org.next_check = self._now() + min(MAX_CHECK_INTERVAL, FIRST_CHECK * org.checks)
-        reply, _ = await self._answered(
+        org.next_check = self.now() + min(MAX_CHECK_INTERVAL, FIRST_CHECK * org.checks)
+        reply, _ = await self.answered(
             lambda n: self.http.v1("get_organization", "GET", f"{ORGS}/{org.slug}", attempt=n)
         )
         if reply is None or reply.status != 200:
             if reply is not None and reply.status != 404:  # 404: not shown yet
-                self._unexpected(f"get_organization {org.slug}", reply)
+                self.unexpected(f"get_organization {org.slug}", reply)
             return
         view = reply.body()
         progress = view.get("progress") if isinstance(view, dict) else None
@@ -129,14 +130,14 @@ class Ops:
         elif state == "completed" and await self._learn_ids(org):
             org.state = "completed"
             for invitee in org.invitees:
-                invitee.waiting_since = self._now()
+                invitee.waiting_since = self.now()
 
     async def _learn_ids(self, org: Org) -> bool:
         """The invitations' ids by address (the latest generation); whether all are known."""
         if all(i.invitation_id is not None or i.invited for i in org.invitees):
             return True
         path = f"{ORGS}/{org.slug}/invitations"
-        reply, _ = await self._answered(
+        reply, _ = await self.answered(
             lambda n: self.http.v1("list_invitations", "GET", path, attempt=n)
         )
         body = reply.body() if reply is not None and reply.status == 200 else None
@@ -159,20 +160,20 @@ class Ops:
     async def cancel(self, org: Org) -> None:
         path = f"{ORGS}/{org.slug}/cancel"
         body = {"reason": "soak: cancelled"}
-        reply, _ = await self._answered(
+        reply, _ = await self.answered(
             lambda n: self.http.v1("cancel", "POST", path, attempt=n, json_body=body)
         )
         if reply is None:
             return  # still planned: the settle asks again
         org.cancel = False
-        org.next_check = self._now()
+        org.next_check = self.now()
         if reply.status == 200:
             org.state = "cancelled"
             org.record.cancelled = True
             for invitee in org.invitees:
                 invitee.dead = True
         elif reply.problem_type() != "urn:a4c:problem:cancel-refused":
-            self._unexpected(f"cancel {org.slug}", reply)
+            self.unexpected(f"cancel {org.slug}", reply)
         # Refused: too late (the bootstrap went on), or an earlier attempt cancelled it
         # already; the next look at the bootstrap says which.
 
@@ -181,7 +182,7 @@ class Ops:
     async def invite(self, invitee: Invitee) -> None:
         path = f"{ORGS}/{invitee.org.slug}/invitations"
         body = invitee.request()
-        reply, _ = await self._answered(
+        reply, _ = await self.answered(
             lambda n: self.http.v1("invite", "POST", path, attempt=n, json_body=body)
         )
         found = reply.body() if reply is not None and reply.status in (200, 201) else None
@@ -189,12 +190,13 @@ class Ops:
         if reply is None:
             return  # the settle tries again
         if not isinstance(found, dict):
-            self._unexpected(f"invite at {invitee.org.slug}", reply)
+            if not invitee.org.ending:  # refused for an organization being offboarded
+                self.unexpected(f"invite at {invitee.org.slug}", reply)
             invitee.dead = True
             return
         invitee.invitation_id = UUID(str(found["id"]))
         invitee.token_generation = int(found["token_generation"])
-        invitee.waiting_since = self._now()
+        invitee.waiting_since = self.now()
         invitee.steps.pop(0)
 
     def _invitation_path(self, invitee: Invitee, action: str = "") -> str:
@@ -204,7 +206,7 @@ class Ops:
     async def revoke(self, invitee: Invitee) -> None:
         path = self._invitation_path(invitee, "revoke")
         body = {"reason": "soak: revoked"}
-        reply, retried = await self._answered(
+        reply, retried = await self.answered(
             lambda n: self.http.v1("revoke", "POST", path, attempt=n, json_body=body)
         )
         if reply is None:
@@ -214,8 +216,8 @@ class Ops:
             retried and reply.problem_type() == "urn:a4c:problem:invitation-revoked"
         )
         self._act("revoke", invitee, reply, done=done)
-        if not done:
-            self._unexpected(f"revoke at {invitee.org.slug}", reply)
+        if not done and not invitee.org.ending:
+            self.unexpected(f"revoke at {invitee.org.slug}", reply)
         invitee.steps.clear()  # revoked, or cannot be: nothing more to do either way
 
     async def resend(self, invitee: Invitee, *, rescue: bool = False) -> None:
@@ -228,19 +230,20 @@ class Ops:
             path = self._invitation_path(invitee, "resend")
             return await self.http.v1("resend", "POST", path, attempt=attempt)
 
-        reply, _ = await self._answered(once)
+        reply, _ = await self.answered(once)
         self._act("resend", invitee, reply, done=reply is not None and reply.ok)
         if reply is None:
             return
         if not reply.ok:
-            self._unexpected(f"resend at {invitee.org.slug}", reply)
+            if not invitee.org.ending:
+                self.unexpected(f"resend at {invitee.org.slug}", reply)
             invitee.steps.clear()
             return
         found = reply.body()
         if isinstance(found, dict) and "token_generation" in found:
             invitee.token_generation = int(found["token_generation"])
         invitee.mails_needed = mails_before + 1
-        invitee.waiting_since = self._now()
+        invitee.waiting_since = self.now()
         if rescue:
             invitee.rescues += 1
         elif invitee.steps[:1] == ["resend"]:
@@ -267,7 +270,7 @@ class Ops:
             unknown += reply.page_state() == "unknown"
             return reply.page_state() == "unknown" and unknown <= UNKNOWN_LINK_TRIES
 
-        reply, retried = await self._answered(
+        reply, retried = await self.answered(
             lambda n: self._accept_flow(invitee, where, n), again=lagging
         )
         if reply is None:
@@ -282,9 +285,12 @@ class Ops:
             invitee.steps.clear()
         elif state == "superseded":  # a newer link is on its way: wait for it
             invitee.mails_needed = self.mailbox.count(invitee.email) + 1
-            invitee.waiting_since = self._now()
+            invitee.waiting_since = self.now()
         else:
-            self._unexpected(f"accept at {invitee.org.slug}", reply)
+            # "inactive" (the organization is no longer active) is expected once its
+            # offboarding was asked for: the link was opened as it ended.
+            if not (invitee.org.ending and state in ("inactive", "revoked")):
+                self.unexpected(f"accept at {invitee.org.slug}", reply)
             invitee.steps.clear()
 
     async def _accept_flow(self, invitee: Invitee, where: str, attempt: int) -> Reply:
@@ -321,7 +327,7 @@ class Ops:
                     browser, kind, bad.method, bad.path, attempt=attempt, data=bad.form
                 )
 
-        reply, _ = await self._answered(once)
+        reply, _ = await self.answered(once)
         if reply is None:
             return
         if reply.ok:
@@ -337,7 +343,7 @@ class Ops:
             await self._unchanged(kind, bad, expected_name)
 
     async def _nothing_stored(self, kind: str, slug: str) -> None:
-        reply, _ = await self._answered(
+        reply, _ = await self.answered(
             lambda n: self.http.v1("bad_lookup", "GET", f"{ORGS}/{slug}", attempt=n)
         )
         if reply is not None and reply.status != 404:
@@ -345,7 +351,7 @@ class Ops:
 
     async def _unchanged(self, kind: str, bad: Bad, name: str) -> None:
         slug = bad.json_body["slug"]
-        reply, _ = await self._answered(
+        reply, _ = await self.answered(
             lambda n: self.http.v1("bad_lookup", "GET", f"{ORGS}/{slug}", attempt=n)
         )
         found = reply.body() if reply is not None and reply.status == 200 else None

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from a4c_worker.config import ACCEPT_PATH
-from soaklib.facts import Onboarding
+from soaklib.facts import Offboarding, Onboarding
 
 FIRST_NAMES = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken")
 LAST_NAMES = ("Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson")
@@ -32,7 +32,14 @@ FATES: tuple[tuple[float, tuple[str, ...]], ...] = (
 )
 LINK = re.compile(r"https?://[^\s\"'<>]+" + re.escape(ACCEPT_PATH) + r"\?token=[A-Za-z0-9_\-]+")
 
-OrgState = Literal["new", "started", "completed", "cancelled", "failed", "refused"]
+# offboarding: its offboard request was answered 2xx; offboarded: done; kept: its
+# offboarding was cancelled inside the grace period (the organization lives on).
+OrgState = Literal[
+    "new", "started", "completed", "cancelled", "failed", "refused",
+    "offboarding", "offboarded", "kept",
+]  # fmt: skip
+# Where an organization's invitees may take their steps and new invitees be invited.
+LIVE: frozenset[OrgState] = frozenset({"completed", "kept"})
 
 
 @dataclass(eq=False)
@@ -80,11 +87,21 @@ class Org:
     timing: dict[str, Any]
     cancel: bool  # planned: the load cancels its bootstrap (a long DNS wait leaves time)
     record: Onboarding
+    # Planned: the load offboards it once completed (None: it stays); the plan records
+    # whether that offboarding is cancelled inside its grace period.
+    offboard: Offboarding | None = None
+    # The load asked for its offboarding (not one to be cancelled): its invitees' steps
+    # stop, and an answer that it has ended (an accept's "no longer active") is expected.
+    ending: bool = False
     invitees: list[Invitee] = field(default_factory=list)
     state: OrgState = "new"
     busy: bool = False
     next_check: float = 0.0
     checks: int = 0
+
+    @property
+    def live(self) -> bool:
+        return self.state in LIVE
 
     def request(self) -> dict[str, Any]:
         return {

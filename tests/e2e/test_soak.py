@@ -47,7 +47,9 @@ def test_the_short_soak_loses_duplicates_and_leaks_nothing(tmp_path: Path) -> No
         kind for kind, outcomes in result["requests"].items()
         if any(outcome.startswith("2") for outcome in outcomes)
     }  # fmt: skip
-    assert {"onboard", "accept", "revoke", "resend"} <= succeeded, result["requests"]
+    assert {"onboard", "accept", "revoke", "resend", "offboard"} <= succeeded, result["requests"]
+    # Organizations offboarded under the faults (the checker proved each left nothing).
+    assert result["offboardings"]["offboarded"] > 0, result["offboardings"]
     assert result["mails"] > 0
     # The events feed's consumer and both webhook endpoints followed all of it (the
     # checker proved each got every event it should, once by id, in order).

@@ -4,7 +4,8 @@ The stack: a PostgreSQL event store with the cipher on (a schema of the test's o
 worker in-process on the session's Temporal dev server with sealed payloads, DNS through
 RFC 2136 at the session's BIND, mail through the session's aiosmtpd, and the projector's
 engine brought to the head. One organization is onboarded (an invitee accepts, one stays
-pending), one is cancelled during its propagation wait (compensated). ``check`` finds
+pending), one is cancelled during its propagation wait (compensated), one is onboarded
+and then offboarded (its admin mailed, its record removed). ``check`` finds
 nothing wrong there (nor in a mail delivered twice); then every kind of breakage is made
 at once, and each is named. The stack is the module's: the tests run in file order, the
 breaking one after those that need it sound.
@@ -41,18 +42,26 @@ from a4c_projector.engine.projector import Projector
 from a4c_projector.eventlog.source import head
 from a4c_projector.eventlog.store import open_event_store
 from a4c_projector.queries import ReadModel
-from a4c_worker.client import accept_invitation, start_bootstrap
+from a4c_worker.client import accept_invitation, start_bootstrap, start_offboarding
 from a4c_worker.codec import PayloadKeys
 from a4c_worker.contracts import invitation_workflow_id
 from a4c_worker.converter import DATA_CONVERTER, data_converter
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
-from a4c_worker.workflows.models import bootstrap_workflow_id
+from a4c_worker.workflows.models import OffboardingInput, bootstrap_workflow_id
 from soaklib import check_leaks
 from soaklib.check import Violation, check
 from soaklib.check_leaks import Findings, Needles, mail_text, tokens_in
 from soaklib.check_mail import address_hash, duplicate_mails
 from soaklib.check_webhooks import Arrival
-from soaklib.facts import DnsFacts, Ledger, Onboarding, SoakFacts, StoreFacts, TemporalFacts
+from soaklib.facts import (
+    DnsFacts,
+    Ledger,
+    Offboarding,
+    Onboarding,
+    SoakFacts,
+    StoreFacts,
+    TemporalFacts,
+)
 from tests.servers.bind import BindServer
 from tests.servers.postgres import fresh_schema, postgres_env
 from tests.servers.smtp import SMTPTestServer
@@ -69,6 +78,7 @@ class Built:
     client: Client
     active: str  # the onboarded organization's slug
     cancelled: str
+    offboarded: str
     accepted: UUID  # its accepted invitation
     pending: UUID  # and its pending one
     bind: BindServer
@@ -127,7 +137,7 @@ async def built(
     client = await Client.connect(address, data_converter=data_converter(PayloadKeys.parse(keys)))
     task_queue = f"a4c-soak-check-{uuid.uuid4().hex[:10]}"
     tag = uuid.uuid4().hex[:8]
-    active, cancelled = f"soak-ok-{tag}", f"soak-cancel-{tag}"
+    active, cancelled, offboarded = f"soak-ok-{tag}", f"soak-cancel-{tag}", f"soak-off-{tag}"
     with fresh_schema(pg_server) as schema:
         cipher = {
             "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
@@ -154,6 +164,11 @@ async def built(
         doomed = bootstrap_input(cancelled, propagation_wait_seconds=600).model_copy(
             update={"domain": f"{cancelled}.{zone}"}
         )
+        leaver = bootstrap_input(offboarded, domain=False).model_copy(
+            update={"domain": f"{offboarded}.{zone}"}
+        )
+        admin = leaver.invitees[0].email
+        ending = OffboardingInput(slug=offboarded, reason="the load offboards", admins=[admin])
         try:
             async with flows.worker():
                 result = await (await start_bootstrap(client, spec, task_queue)).result()
@@ -162,10 +177,12 @@ async def built(
                 await handle.signal(OrganizationBootstrapWorkflow.cancel, "the load cancels")
                 with pytest.raises(WorkflowFailureError):
                     await handle.result()
+                await (await start_bootstrap(client, leaver, task_queue)).result()
+                await (await start_offboarding(client, ending, task_queue)).result()
                 mails = [
                     m
                     for m in smtp_server.handler.messages
-                    if f"@{active}.example.com" in str(m["To"])
+                    if any(f"@{slug}.example.com" in str(m["To"]) for slug in (active, offboarded))
                 ]
                 accepted, pending = result.invitation_ids
                 [link_mail] = [m for m in mails if str(accepted) in str(m["Message-ID"])]
@@ -190,10 +207,17 @@ async def built(
                     onboardings=[
                         Onboarding(active, spec.domain, [i.email for i in spec.invitees], 202),
                         Onboarding(cancelled, doomed.domain, [], 202, cancelled=True),
-                    ]
+                        Onboarding(offboarded, leaver.domain, [admin], 202),
+                    ],
+                    offboardings=[
+                        Offboarding(offboarded, 0, False, 202, starts=1, ended="offboarded")
+                    ],
                 ),
             )
-            yield Built(facts, schema, client, active, cancelled, accepted, pending, bind_server)
+            yield Built(
+                facts, schema, client, active, cancelled, offboarded, accepted, pending,
+                bind_server,
+            )  # fmt: skip
         finally:
             app.close()
             async for run in client.list_workflows(
@@ -267,10 +291,16 @@ def update_zone(bind: BindServer, *, remove: str, add: str) -> None:
 def break_the_store(built: Built, conninfo: str, address: str, token: str) -> None:
     """A duplicated event row (the key dropped first), an event written without the
     cipher, an edited organization row, a deleted member, the applied log forgotten, a
-    token quoted in a parked event's error."""
+    token quoted in a parked event's error, the offboarded organization's last event
+    (the record of its admin's offboarded mail) lost."""
     table = f'"{built.schema}".a4c_events'
     org = organization_id(built.active)
     with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(
+            f"DELETE FROM {table} WHERE originator_id = %(id)s AND originator_version = "
+            f"(SELECT max(originator_version) FROM {table} WHERE originator_id = %(id)s)",
+            {"id": organization_id(built.offboarded)},
+        )
         [(key,)] = conn.execute(
             "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'",
             (table,),
@@ -307,6 +337,7 @@ async def test_every_kind_of_breakage_is_named(built: Built, tmp_path: Path) -> 
     break_the_store(built, facts.store.conninfo, invitee, token)
     zone = facts.dns.zone
     update_zone(built.bind, remove=f"{built.active}.{zone}", add=f"{built.cancelled}.{zone}")
+    update_zone(built.bind, remove=f"nothing.{zone}", add=f"{built.offboarded}.{zone}")
     # A mail for a token generation the pending invitation never had.
     stray = EmailMessage()
     stray["To"] = facts.ledger.onboardings[0].invitees[1]
@@ -351,12 +382,14 @@ async def test_every_kind_of_breakage_is_named(built: Built, tmp_path: Path) -> 
 
     await wait_for_async(listed, what="the stranded bootstrap to be listed")
     # The ledger knows the stranded bootstrap's invitees (their addresses are looked for).
+    # And an offboarding of the active organization the API accepted, never run.
     ledger = dataclasses.replace(
         facts.ledger,
         onboardings=[
             *facts.ledger.onboardings,
             Onboarding(stranded, spec.domain, [i.email for i in spec.invitees], 202),
         ],
+        offboardings=[*facts.ledger.offboardings, Offboarding(built.active, 0, False, 202)],
     )
     # The accepted invitation's mail and the admin's welcome mail lost (their EmailSent
     # then name no mail), stray ones.
@@ -389,6 +422,15 @@ async def test_every_kind_of_breakage_is_named(built: Built, tmp_path: Path) -> 
         "forgotten applied log": named("audit", "never applied nor parked"),
         "removed record": named("dns", f"active organization {built.active}: BIND serves no"),
         "record left": named("dns", f"deactivated organization {built.cancelled}: BIND still"),
+        "offboarded record left": named(
+            "dns", f"offboarded organization {built.offboarded}: BIND still"
+        ),
+        "offboarded mail not recorded": named(
+            "offboarding", built.offboarded, "0 offboarded mails recorded for its 1 admins"
+        ),
+        "offboarding never run": named(
+            "offboarding", built.active, "no offboarding workflow exists"
+        ),
         "stray mail": named("mail", str(built.pending), "no EmailSent records it (token 2)"),
         "lost mail": named("mail", str(built.accepted), "but no such mail arrived"),
         "lost welcome": named("mail", str(org), "welcome mail", "but no such mail arrived"),

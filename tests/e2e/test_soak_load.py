@@ -3,7 +3,8 @@
 Two a4c-api instances (uvicorn, development mode: the dev sign-in) on one SQLite store,
 the projector following it, a worker on the session's Temporal dev server mailing
 through SMTP to aiosmtpd: the load's every operation kind succeeds at least once
-(onboard, invite, the accept pages' flow, revoke, re-send, cancel), every deliberately
+(onboard, invite, the accept pages' flow, revoke, re-send, cancel, offboard and an
+offboarding cancelled in its grace period), every deliberately
 bad request is refused with its documented type and stores nothing, no answer is a
 violation, and the settle finishes every plan.
 """
@@ -37,6 +38,7 @@ from a4c_projector.readmodel.tables import ensure_schema
 from a4c_worker.config import ACCEPT_PATH
 from a4c_worker.providers.email.smtp import SMTPMailer, SMTPSettings
 from a4c_worker.worker import create_worker
+from soaklib import load_offboard
 from soaklib.facts import Ledger, Onboarding
 from soaklib.load import Load
 from soaklib.load_bad import CASES, Existing, draw
@@ -177,6 +179,7 @@ async def test_the_load_runs_every_operation_refuses_every_bad_request_and_settl
     assert any(o.cancelled for o in ledger.onboardings), report
     for kind in ("invite", "accept", "revoke", "resend"):
         assert any(a.kind == kind and a.done for a in ledger.actions), (kind, report)
+    assert any(o.ended == "offboarded" for o in ledger.offboardings), report
     # Bad requests: several cases, each refused as documented (no violation above),
     # and never answered 2xx or 5xx.
     bad = {kind: outcomes for kind, outcomes in ledger.requests.items() if kind.startswith("bad:")}
@@ -184,6 +187,33 @@ async def test_the_load_runs_every_operation_refuses_every_bad_request_and_settl
     assert set(bad) <= {f"bad:{case}" for case in CASES}
     for kind, outcomes in bad.items():
         assert all(o.startswith("4") for o in outcomes), (kind, outcomes)
+
+
+async def test_offboardings_end_organizations_midway_and_one_is_kept_in_its_grace_period(
+    load_stack: LoadStack, smtp_server: SMTPTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Most organizations offboarded, some while their invitees are midway (an accept
+    then finds them no longer active: expected, not unexpected), half of them with a
+    grace period their cancel arrives in (kept: their invitees go on)."""
+    monkeypatch.setattr(load_offboard, "OFFBOARD_SHARE", 0.8)
+    monkeypatch.setattr(load_offboard, "CANCEL_SHARE", 0.4)
+    monkeypatch.setattr(load_offboard, "GRACE", 8.0)
+    ledger = Ledger()
+    load = Load(
+        load_stack.api_urls, load_stack.operator_key, Sink(smtp_server), random.Random(SEED),
+        RATE, ledger, dns_zone=ZONE, request_timeout=15.0, prefix=f"ob{uuid.uuid4().hex[:6]}",
+    )  # fmt: skip
+    await load.run(DURATION)
+    await asyncio.wait_for(load.settle(SETTLE), SETTLE + 15)
+
+    report = f"{ledger.requests}\n{ledger.unexpected}\n{ledger.unfinished}"
+    assert (ledger.violations, ledger.unexpected, ledger.unfinished) == ([], [], []), report
+    asked = [o for o in ledger.offboardings if 200 <= o.status < 300]
+    ended = {o.ended for o in asked}
+    assert ended == {"offboarded", "kept"}, ([(o.cancel, o.ended) for o in asked], report)
+    assert any(o.cancelled for o in asked), report
+    assert _succeeded(ledger, "offboard", "202") and _succeeded(ledger, "get_offboarding", "200")
+    assert _succeeded(ledger, "cancel_offboarding", "200"), report
 
 
 async def test_every_bad_case_is_refused_as_documented_and_stores_nothing(
