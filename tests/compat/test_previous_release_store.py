@@ -56,6 +56,7 @@ NEW_SINCE = {
     "a4c_domain.claims:DomainClaim.Claimed",
     "a4c_domain.organization:Organization.InvitationIssued",
     "a4c_domain.organization:Organization.EmailSent",
+    "a4c_domain.organization:Organization.Offboarded",
 }
 
 ACME, ACME_EU, GLOBEX, INITECH, HOOLI, PIPER, UMBRELLA = (

@@ -111,7 +111,7 @@ def test_a_class_without_an_entry_is_found_and_refused() -> None:
 
 def test_types_are_unique_named_after_their_subject_and_internal_ones_say_why() -> None:
     public = [f for f in PUBLIC_FORMS.values() if isinstance(f, Public)]
-    assert len({f.type for f in public}) == len(public) == len(PUBLIC_EVENT_TYPES) == 14
+    assert len({f.type for f in public}) == len(public) == len(PUBLIC_EVENT_TYPES) == 15
     for event_class, form in PUBLIC_FORMS.items():
         aggregate = event_class.__qualname__.split(".")[0]
         if isinstance(form, Public):

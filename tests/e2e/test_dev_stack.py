@@ -38,6 +38,19 @@ from tests.support import wait_for
 from tests.worker.histories.contents import plain_text
 
 INVITED = SAMPLE.invitees[0].email
+
+
+def invitation_mails(data_dir: Path) -> list[Path]:
+    """The sample's two invitation mails, after checking the folder holds only them and
+    the one welcome of its admin (which carries no link)."""
+    mails = sorted((data_dir / "mail").glob("*.eml"))
+    invitations = [m for m in mails if m.name.startswith("invitation.")]
+    [welcome] = [m for m in mails if m.name.startswith("welcome.")]
+    assert len(invitations) == 2 and len(mails) == 3, mails
+    assert "Ada" in welcome.read_text() and "token=" not in welcome.read_text()
+    return invitations
+
+
 # Who the dev sign-in says the invitee is.
 USER_ID = dev_identity(INVITED).sub
 
@@ -99,8 +112,7 @@ def test_dev_stack_bootstraps_the_sample_serves_its_links_and_a_second_run_adds_
     try:
         out = "".join(read_until(dev, "running; press Ctrl-C to stop"))
         children = descendants(dev.pid)
-        mails = sorted((data_dir / "mail").glob("*.eml"))
-        assert len(mails) == 2
+        mails = invitation_mails(data_dir)
         # The invitee's first step: the link in the mail reaches the API child.
         link = link_in(next(m for m in mails if INVITED in m.read_text()))
         assert link.startswith(f"{api}{ACCEPT_PATH}?token="), link
@@ -203,8 +215,7 @@ def test_dev_stack_bootstraps_the_sample_serves_its_links_and_a_second_run_adds_
         assert {i.email_status for i in invitations} == {"sent"}
         assert reads.position() == events_after_first
 
-    mails = sorted((data_dir / "mail").glob("*.eml"))
-    assert len(mails) == 2
+    mails = invitation_mails(data_dir)
     for mail in mails:
         assert "token=" in mail.read_text()
 
@@ -220,7 +231,7 @@ def test_dev_stack_bootstraps_the_sample_serves_its_links_and_a_second_run_adds_
         assert app.recorder.max_notification_id() == events_after_first
     finally:
         app.close()
-    assert sorted((data_dir / "mail").glob("*.eml")) == mails
+    assert invitation_mails(data_dir) == mails  # and still the one welcome: nothing new
 
     # The same folder pointed at PostgreSQL: its Temporal state's events are in the
     # SQLite file, so the run is refused, naming both stores, before anything starts.

@@ -117,14 +117,26 @@ async def test_a_bootstrap_that_registered_nothing_mails_nobody(flows: Flows) ->
     assert flows.mailer.sent == []
 
 
+class RefusesWelcomes(InMemoryMailer):
+    """Takes every invitation mail, refuses for good the welcome mails to ``address``."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__()
+        self.address = address
+
+    async def send(self, mail: OutgoingMail) -> str:
+        if mail.to == self.address and (mail.message_id or "").startswith("<welcome."):
+            raise PermanentProviderError("550 mailbox gone")
+        return await super().send(mail)
+
+
 async def test_a_welcome_mail_refused_for_good_never_fails_the_bootstrap(flows: Flows) -> None:
     slug = "welcome-bounced"
     admin = f"person0@{slug}.example.com"
     spec = bootstrap_input(slug, invitees=3)
     owner = spec.invitees[2].model_copy(update={"role": "owner"})
     spec = spec.model_copy(update={"invitees": [*spec.invitees[:2], owner]})
-    # Both the admin's invitation and welcome mails are refused: neither fails anything.
-    flows.mailer.fail_for(admin, PermanentProviderError("550 mailbox gone"))
+    flows.mailer = RefusesWelcomes(admin)
     async with flows.worker():
         handle = await start_bootstrap(flows.client, spec, flows.task_queue)
         result = await handle.result()
@@ -133,12 +145,28 @@ async def test_a_welcome_mail_refused_for_good_never_fails_the_bootstrap(flows: 
     welcome_errors = [e for e in progress.errors if e.step == SEND_WELCOME_MAILS]
     assert [e.error_type for e in welcome_errors] == ["EmailNotSent"]
     assert admin not in welcome_errors[0].message
-    # The owner was welcomed, the member was not.
+    # The owner was welcomed, the admin only invited, the member only invited.
     owner_mails = flows.mailer.sent_to(owner.email)
     assert [m.subject for m in owner_mails][1:] == [f"Org {slug} is ready"]
-    assert flows.mailer.sent_to(admin) == []
+    assert len(flows.mailer.sent_to(admin)) == 1
     assert len(flows.mailer.sent_to(f"person1@{slug}.example.com")) == 1
     assert [kind for kind, _ in mails_of(flows, result.organization_id)] == ["welcome"]
+
+
+async def test_an_address_that_refused_its_invitation_is_not_welcomed(flows: Flows) -> None:
+    """A second mail to an address that refused the first for good would be refused too:
+    the refusal is on record (the invitation's), the welcome is not tried."""
+    slug = "invite-bounced"
+    admin = f"person0@{slug}.example.com"
+    spec = bootstrap_input(slug, invitees=2)
+    flows.mailer.fail_for(admin, PermanentProviderError("550 mailbox gone"))
+    async with flows.worker():
+        handle = await start_bootstrap(flows.client, spec, flows.task_queue)
+        result = await handle.result()
+        progress = await handle.query(OrganizationBootstrapWorkflow.progress)
+    assert progress.state == "completed" and admin in result.emails_failed
+    assert [e for e in progress.errors if e.step == SEND_WELCOME_MAILS] == []
+    assert mails_of(flows, result.organization_id) == []
 
 
 class SlowWelcomes(InMemoryMailer):

@@ -217,7 +217,7 @@ class OrganizationBootstrapWorkflow:
         mails = await self._activate_and_mail(spec, ref, invitations)
         children = await self._start_invitation_workflows(spec, invitations)
         if workflow.patched(ORGANIZATION_MAILS_PATCH):
-            await self._welcome(spec, org_id, options)
+            await self._welcome(spec, org_id, {m.email for m in mails if m.sent}, options)
         return BootstrapResult(
             organization_id=org_id,
             invitation_ids=[i.invitation_id for i in invitations],
@@ -227,12 +227,14 @@ class OrganizationBootstrapWorkflow:
             completed_steps=list(self._book.completed),
         )
 
-    async def _welcome(self, spec: BootstrapInput, org_id: UUID, options: dict[str, Any]) -> None:
+    async def _welcome(
+        self, spec: BootstrapInput, org_id: UUID, reached: set[str], options: dict[str, Any]
+    ) -> None:
         """Past the point of no return the organization stays, whatever a mail does: even
         a cancellation of the workflow now only ends the welcome mails (it must not undo
         an active organization's onboarding for them)."""
         try:
-            await send_welcome_mails(spec, org_id, options, self._book.errors)
+            await send_welcome_mails(spec, org_id, reached, options, self._book.errors)
         except (asyncio.CancelledError, ActivityError) as exc:
             if isinstance(exc, ActivityError) and not is_cancelled_exception(exc):
                 raise

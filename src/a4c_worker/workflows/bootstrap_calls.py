@@ -140,11 +140,17 @@ WELCOMED_ROLES = frozenset({"owner", "admin"})
 
 
 async def send_welcome_mails(
-    spec: BootstrapInput, org_id: UUID, options: dict[str, Any], errors: list[StepError]
+    spec: BootstrapInput,
+    org_id: UUID,
+    reached: set[str],
+    options: dict[str, Any],
+    errors: list[StepError],
 ) -> None:
-    """Welcome each admin or owner invitee, at once; a mail not sent is a recorded error."""
+    """Welcome each admin or owner invitee whose invitation mail went out (``reached``),
+    at once; a mail not sent is a recorded error. An address that refused its invitation
+    is not mailed again: it would refuse the welcome too, and the refusal is on record."""
     now = workflow.now()
-    welcomed = [i for i in spec.invitees if i.role in WELCOMED_ROLES]
+    welcomed = [i for i in spec.invitees if i.role in WELCOMED_ROLES and i.email in reached]
     mails = [
         OrganizationMailInput(
             organization_id=org_id,
