@@ -10,17 +10,14 @@ organization). Workflow ids and slugs are fixed. Files that exist are never repl
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import tempfile
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
-from tests.servers.temporal import start_dev_server
 from tests.support import wait_for_async
 from tests.worker.flows import FAST_STEPS, Flows, bootstrap_input, sqlite_app
-from tests.worker.histories import release_folder
+from tests.worker.histories.recording import record_release
 
 from a4c_worker.client import OffboardingHandle, start_bootstrap, start_offboarding
 from a4c_worker.workflows.models import OffboardingInput
@@ -80,22 +77,7 @@ async def record(client: Client, scratch: Path) -> dict[str, WorkflowHistory]:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("release", help="the version being released, e.g. 0.5.0")
-    args = parser.parse_args()
-    folder = release_folder(args.release)
-    if taken := sorted(name for name in PATHS if (folder / f"{name}.json").exists()):
-        raise SystemExit(f"not replacing recorded histories: {', '.join(taken)}")
-    env = await start_dev_server()
-    try:
-        with tempfile.TemporaryDirectory() as scratch:
-            recorded = await record(env.client, Path(scratch))
-    finally:
-        await env.shutdown()
-    folder.mkdir(exist_ok=True)
-    for name, history in recorded.items():
-        (folder / f"{name}.json").write_text(history.to_json())
-        print(f"recorded {folder.name}/{name}.json ({len(history.events)} events)")
+    await record_release(__doc__.splitlines()[0], PATHS, record)
 
 
 if __name__ == "__main__":

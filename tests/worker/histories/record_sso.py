@@ -12,19 +12,16 @@ only the files missing are written (those that exist are never replaced).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowHistory
 from tests.servers.oidc import serve_provider
-from tests.servers.temporal import start_dev_server
 from tests.support import wait_for_async
 from tests.worker.flows import FAST_STEPS, Flows, sqlite_app
-from tests.worker.histories import release_folder
+from tests.worker.histories.recording import record_release
 
 from a4c_sso.discovery import provider_policy
 from a4c_worker.workflows.email_domain import EmailDomainVerificationWorkflow
@@ -130,24 +127,7 @@ async def verify_email_domain(flows: Flows) -> WorkflowHistory:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("release", help="the version being released, e.g. 0.5.0")
-    args = parser.parse_args()
-    folder = release_folder(args.release)
-    missing = [name for name in PATHS if not (folder / f"{name}.json").exists()]
-    if not missing:
-        raise SystemExit(f"every history is recorded for {args.release} already")
-    env = await start_dev_server()
-    try:
-        with tempfile.TemporaryDirectory() as scratch:
-            recorded = await record(env.client, Path(scratch))
-    finally:
-        await env.shutdown()
-    folder.mkdir(exist_ok=True)
-    for name in missing:
-        history = recorded[name]
-        (folder / f"{name}.json").write_text(history.to_json())
-        print(f"recorded {folder.name}/{name}.json ({len(history.events)} events)")
+    await record_release(__doc__.splitlines()[0], PATHS, record)
 
 
 if __name__ == "__main__":
