@@ -53,6 +53,10 @@ class SSOConnection(DomainAggregate):
 
     class Activated(DomainAggregate.Event):
         generation: int
+        # The configuration put in force, named so a reader of this event alone (the
+        # projector's row) knows which provider now signs the organization's members in.
+        issuer: str
+        client_id: str
 
     class Abandoned(DomainAggregate.Event):
         generation: int
@@ -153,9 +157,12 @@ class SSOConnection(DomainAggregate):
             return
         if generation != self.pending_generation:
             raise SSOConfigurationNotPending(generation)
-        if self.tested_subject is None:
+        if self.tested_subject is None or self.pending_issuer is None:
             raise SSONotTested(generation)
-        self._activated(generation=generation)
+        assert self.pending_client_id is not None  # set with the issuer
+        self._activated(
+            generation=generation, issuer=self.pending_issuer, client_id=self.pending_client_id
+        )
 
     def abandon(self, generation: int, reason: str) -> None:
         """Stop trying configuration ``generation`` (its test failed, timed out or was
@@ -184,10 +191,10 @@ class SSOConnection(DomainAggregate):
         self.tested_email_domain = email_domain
 
     @event(Activated)
-    def _activated(self, generation: int) -> None:
+    def _activated(self, generation: int, issuer: str, client_id: str) -> None:
         self.active_generation = generation
-        self.active_issuer = self.pending_issuer
-        self.active_client_id = self.pending_client_id
+        self.active_issuer = issuer
+        self.active_client_id = client_id
         self.active_client_secret = self.pending_client_secret
         self.deactivation_reason = None
         self._clear_pending()

@@ -40,16 +40,19 @@ from a4c_projector.public_queries import PublicEventReads
 from a4c_projector.readmodel.tables import LIVE, TableSet
 from a4c_projector.readmodel.tracking import DEFAULT_PROJECTION, read_position
 from a4c_projector.schema import INVITATIONS, MEMBERS, ORGANIZATIONS, compared_columns
+from a4c_projector.sso_queries import EmailDomainRecord, SSOConnectionRecord, SSOReads
 from a4c_projector.webhook_queries import WebhookEndpointReads, WebhookEndpointRow
 
 __all__ = [
     "UNAVAILABLE_ERRORS",
+    "EmailDomainRecord",
     "InvitationRecord",
     "Location",
     "MemberRecord",
     "OrganizationRecord",
     "ProjectionTimeout",
     "ReadModel",
+    "SSOConnectionRecord",
     "TokenMatch",
     "WebhookEndpointRow",
 ]
@@ -184,7 +187,7 @@ def _scoped(scope: OrganizationScope, **equal: object) -> tuple[str, list[Any]]:
     return ("WHERE " + where) if where else "", list(wanted.values())
 
 
-class ReadModel(PublicEventReads, WebhookEndpointReads):
+class ReadModel(PublicEventReads, WebhookEndpointReads, SSOReads):
     def __init__(
         self,
         location: Location | Database,

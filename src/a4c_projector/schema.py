@@ -276,6 +276,58 @@ WEBHOOK_ENDPOINTS = Table(
         Index("status_idx", ("status",)),  # the daemon's enabled ones
     ),
 )
+# An organization's own sign-in provider: one row per
+# :class:`a4c_domain.sso_connection.SSOConnection` (one per organization). ``status`` says
+# whether single sign-on is in force (``active``, through ``active_issuer``) or not
+# (``none``); a configuration being tried is in the ``pending_*`` columns until it is
+# activated or abandoned (the query record's ``state`` reads ``pending`` then). NO client
+# secret, not even sealed: the worker reads it from the aggregate when it exchanges a
+# sign-in's code, and no reader of the read model needs it.
+SSO_CONNECTIONS = Table(
+    "sso_connections",
+    (
+        _c("id", "uuid"),
+        Column("organization_id", "uuid", unique=True),
+        _c("status", "text"),  # active | none
+        _c("generation", "bigint"),  # the latest configuration's number
+        _c("active_generation", "bigint", null=True),
+        _c("active_issuer", "text", null=True),
+        _c("active_client_id", "text", null=True),
+        _c("activated_at", "timestamptz", null=True),
+        _c("pending_generation", "bigint", null=True),
+        _c("pending_issuer", "text", null=True),
+        _c("pending_client_id", "text", null=True),
+        _c("pending_tested", "boolean"),  # its test sign-in passed
+        _c("pending_since", "timestamptz", null=True),
+        _c("abandon_reason", "text", null=True),  # why the last one tried was dropped
+        _c("deactivation_reason", "text", null=True),
+        _c("deactivated_at", "timestamptz", null=True),
+        _c("configured_at", "timestamptz"),  # the first configuration's time
+        *BOOKKEEPING,
+    ),
+    primary_key="id",
+)
+# The e-mail domains organizations asked to own: one row per
+# :class:`a4c_domain.email_domains.EmailDomainVerification` (organization, domain). The
+# challenge is public (the organization publishes it in DNS), so it is kept as is.
+EMAIL_DOMAINS = Table(
+    "email_domains",
+    (
+        _c("id", "uuid"),
+        _c("organization_id", "uuid"),
+        _c("domain", "text"),
+        _c("challenge", "text"),
+        _c("status", "text"),  # pending | verified
+        _c("requested_at", "timestamptz"),
+        _c("verified_at", "timestamptz", null=True),
+        *BOOKKEEPING,
+    ),
+    primary_key="id",
+    indexes=(
+        Index("organization_idx", ("organization_id",)),  # an organization's domains
+        Index("domain_idx", ("domain",)),  # who owns an invitee's domain
+    ),
+)
 APPLIED_RANGES = Table(
     "applied_ranges",
     (_c("first_id", "bigint"), _c("last_id", "bigint")),
@@ -305,6 +357,8 @@ READ_MODELS = (
     INVITATION_TOKENS,
     PUBLIC_EVENTS,
     WEBHOOK_ENDPOINTS,
+    SSO_CONNECTIONS,
+    EMAIL_DOMAINS,
 )
 # Every live table: the read models between the projector's own bookkeeping.
 TABLES = (TRACKING, *READ_MODELS, APPLIED_RANGES, DEAD_LETTERS)

@@ -20,14 +20,22 @@ from pydantic import BaseModel
 from a4c_projector.dialects.connection import connect
 from a4c_projector.dialects.location import Location
 from a4c_projector.dialects.sqldir import source_sql_dir, sql_files
-from a4c_projector.queries import InvitationRecord, MemberRecord, OrganizationRecord
+from a4c_projector.queries import (
+    EmailDomainRecord,
+    InvitationRecord,
+    MemberRecord,
+    OrganizationRecord,
+    SSOConnectionRecord,
+)
 from a4c_projector.readmodel.tables import ensure_schema
 from a4c_projector.schema import (
+    EMAIL_DOMAINS,
     INVITATIONS,
     MEMBERS,
     ORGANIZATIONS,
     SQLITE_AFFINITY,
     SQLITE_DEFAULT,
+    SSO_CONNECTIONS,
     TABLES,
     Column,
     Table,
@@ -218,6 +226,8 @@ def test_the_derived_sqlite_ddl_creates_exactly_the_declared_schema(tmp_path: Pa
         (OrganizationRecord, ORGANIZATIONS),
         (InvitationRecord, INVITATIONS),
         (MemberRecord, MEMBERS),
+        (SSOConnectionRecord, SSO_CONNECTIONS),
+        (EmailDomainRecord, EMAIL_DOMAINS),
     ],
 )
 def test_each_query_record_holds_its_tables_columns(record: type[BaseModel], table: Table) -> None:
@@ -232,6 +242,8 @@ def test_validate_can_ask_for_the_expected_tables_and_columns() -> None:
         "invitation_tokens",
         "public_events",
         "webhook_endpoints",
+        "sso_connections",
+        "email_domains",
     )
     assert set(expected_tables()) == {
         "projector_tracking",
@@ -241,6 +253,8 @@ def test_validate_can_ask_for_the_expected_tables_and_columns() -> None:
         "invitation_tokens",
         "public_events",
         "webhook_endpoints",
+        "sso_connections",
+        "email_domains",
         "applied_ranges",
         "dead_letters",
     }

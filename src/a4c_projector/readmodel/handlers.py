@@ -47,7 +47,7 @@ class UnhandledEvent(Exception):
 class RowChange:
     """What one event (or a fold of consecutive events) does to one read-model row."""
 
-    table: str  # "organizations" | "invitations" | "webhook_endpoints"
+    table: str  # a TableSet property: "organizations", "invitations", ...
     id: UUID
     version: int
     modified_at: datetime
@@ -202,17 +202,115 @@ class RowHandlers:
     def _domain_claimed(self, event: DomainClaim.Claimed) -> None:
         return None
 
-    # --- single sign-on and e-mail domains: no read model yet (read from the store) ---
-    # (one handler for the base classes: every event of these aggregates changes no row)
+    # --- single sign-on: the provider in force and the one tried (never a secret) -----
 
-    @handles(SSOConnection.Event)
-    def _sso_connection_changed(self, event: SSOConnection.Event) -> None:
-        return None
+    @staticmethod
+    def _pending(event: SSOConnection.Configured | SSOConnection.Reconfigured) -> dict[str, Any]:
+        # Configured is the first configuration; each Reconfigured names its number.
+        generation = event.generation if isinstance(event, SSOConnection.Reconfigured) else 1
+        return {
+            "generation": generation,
+            "pending_generation": generation,
+            "pending_issuer": event.issuer,
+            "pending_client_id": event.client_id,
+            "pending_tested": False,
+            "pending_since": event.timestamp,
+        }
 
-    @handles(EmailDomainVerification.Event)
-    def _email_domain_verification_changed(self, event: EmailDomainVerification.Event) -> None:
-        return None
+    _NOT_PENDING: ClassVar[Mapping[str, Any]] = {
+        "pending_generation": None,
+        "pending_issuer": None,
+        "pending_client_id": None,
+        "pending_tested": False,
+        "pending_since": None,
+    }
 
+    @handles(SSOConnection.Configured)
+    def _sso_configured(self, event: SSOConnection.Configured) -> RowChange:
+        change = self._change(
+            "sso_connections",
+            event,
+            organization_id=event.organization_id,
+            status="none",
+            active_generation=None,
+            active_issuer=None,
+            active_client_id=None,
+            activated_at=None,
+            **self._pending(event),
+            abandon_reason=None,
+            deactivation_reason=None,
+            deactivated_at=None,
+            configured_at=event.timestamp,
+        )
+        change.creates = True
+        return change
+
+    @handles(SSOConnection.Reconfigured)
+    def _sso_reconfigured(self, event: SSOConnection.Reconfigured) -> RowChange:
+        return self._change("sso_connections", event, **self._pending(event))
+
+    @handles(SSOConnection.Tested)
+    def _sso_tested(self, event: SSOConnection.Tested) -> RowChange:
+        # Who tested (subject, e-mail domain) stays in the store: the row says only that.
+        return self._change("sso_connections", event, pending_tested=True)
+
+    @handles(SSOConnection.Activated)
+    def _sso_activated(self, event: SSOConnection.Activated) -> RowChange:
+        return self._change(
+            "sso_connections",
+            event,
+            status="active",
+            active_generation=event.generation,
+            active_issuer=event.issuer,
+            active_client_id=event.client_id,
+            activated_at=event.timestamp,
+            deactivation_reason=None,
+            deactivated_at=None,
+            **self._NOT_PENDING,
+        )
+
+    @handles(SSOConnection.Abandoned)
+    def _sso_abandoned(self, event: SSOConnection.Abandoned) -> RowChange:
+        return self._change(
+            "sso_connections", event, abandon_reason=event.reason, **self._NOT_PENDING
+        )
+
+    @handles(SSOConnection.Deactivated)
+    def _sso_deactivated(self, event: SSOConnection.Deactivated) -> RowChange:
+        return self._change(
+            "sso_connections",
+            event,
+            status="none",
+            active_generation=None,
+            active_issuer=None,
+            active_client_id=None,
+            activated_at=None,
+            deactivation_reason=event.reason,
+            deactivated_at=event.timestamp,
+        )
+
+    # --- e-mail domains: the challenge is public (published in DNS) -------------------
+
+    @handles(EmailDomainVerification.Requested)
+    def _email_domain_requested(self, event: EmailDomainVerification.Requested) -> RowChange:
+        change = self._change(
+            "email_domains",
+            event,
+            organization_id=event.organization_id,
+            domain=event.domain,
+            challenge=event.challenge,
+            status="pending",
+            requested_at=event.timestamp,
+            verified_at=None,
+        )
+        change.creates = True
+        return change
+
+    @handles(EmailDomainVerification.Verified)
+    def _email_domain_verified(self, event: EmailDomainVerification.Verified) -> RowChange:
+        return self._change("email_domains", event, status="verified", verified_at=event.timestamp)
+
+    # The one owner of an e-mail domain: the verified row says it (no row of its own).
     @handles(EmailDomainClaim.Event)
     def _email_domain_claimed(self, event: EmailDomainClaim.Event) -> None:
         return None

@@ -1,8 +1,8 @@
 """A projection's table set, and creating, upgrading, swapping and dropping it.
 
 A projection owns a *table set*: ``organizations``, ``invitations``, ``members``,
-``invitation_tokens``, ``public_events``, ``webhook_endpoints``, ``applied_ranges`` and
-``dead_letters``
+``invitation_tokens``, ``public_events``, ``webhook_endpoints``, ``sso_connections``,
+``email_domains``, ``applied_ranges`` and ``dead_letters``
 (:data:`a4c_projector.schema.PER_SET`), all carrying the same ``suffix`` (empty for the
 live set). A rebuild fills a set with suffix ``__rebuild`` and then swaps names in one
 transaction, so readers never see a half-built model. The tracking table is shared,
@@ -57,6 +57,14 @@ class TableSet:
     @property
     def webhook_endpoints(self) -> str:
         return self.name("webhook_endpoints")
+
+    @property
+    def sso_connections(self) -> str:
+        return self.name("sso_connections")
+
+    @property
+    def email_domains(self) -> str:
+        return self.name("email_domains")
 
     @property
     def applied(self) -> str:
