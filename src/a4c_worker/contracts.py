@@ -145,6 +145,11 @@ class SSOAbandonInput(SSOGenerationInput):
     reason: Reason
 
 
+class SSODeactivateInput(Model):
+    organization_id: UUID
+    reason: Reason
+
+
 class SSOConnectionOutcome(Model):
     organization_id: UUID
     status: Literal["inactive", "active"]

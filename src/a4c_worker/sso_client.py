@@ -26,19 +26,23 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCStatusCode
 
 from a4c_worker.config import DEFAULT_TASK_QUEUE
-from a4c_worker.contracts import EmailDomainOutcome
+from a4c_worker.contracts import EmailDomainOutcome, SSOConnectionOutcome
 from a4c_worker.search_attributes import organization_search_attributes
 from a4c_worker.workflows.email_domain import EmailDomainVerificationWorkflow
 from a4c_worker.workflows.sso_configuration import SSOConfigurationWorkflow
+from a4c_worker.workflows.sso_deactivation import SSODeactivationWorkflow
 from a4c_worker.workflows.sso_models import (
     SSO_TEST_REFUSED,
     EmailDomainVerificationInput,
     SSOConfigurationInput,
     SSOConfigurationProgress,
+    SSODeactivationInput,
     SSOTestFailed,
     SSOTestPassed,
+    email_domain_request_workflow_id,
     email_domain_workflow_id,
     sso_configuration_workflow_id,
+    sso_deactivation_workflow_id,
 )
 
 SSOHandle = WorkflowHandle[Any, SSOConfigurationProgress]
@@ -123,6 +127,49 @@ async def report_sso_test(
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise SSOTestRefused("no single sign-on configuration is running") from None
         raise
+
+
+async def deactivate_sso(
+    client: Client,
+    spec: SSODeactivationInput,
+    *,
+    slug: str | None = None,
+    task_queue: str = DEFAULT_TASK_QUEUE,
+) -> SSOConnectionOutcome:
+    """End the organization's single sign-on (joins a deactivation already running)."""
+    handle = await client.start_workflow(
+        SSODeactivationWorkflow.run,
+        spec,
+        id=sso_deactivation_workflow_id(spec.organization_id),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        search_attributes=organization_search_attributes(spec.organization_id, slug),
+    )
+    return await handle.result()
+
+
+async def request_email_domain(
+    client: Client,
+    organization_id: UUID,
+    domain: str,
+    *,
+    slug: str | None = None,
+    task_queue: str = DEFAULT_TASK_QUEUE,
+) -> EmailDomainOutcome:
+    """Give the organization its challenge for ``domain`` (no check): returns once it is
+    recorded. Refusals come as ``WorkflowFailureError`` (``EmailDomainTaken``...)."""
+    spec = EmailDomainVerificationInput(organization_id=organization_id, domain=domain, check=False)
+    handle = await client.start_workflow(
+        EmailDomainVerificationWorkflow.run,
+        spec,
+        id=email_domain_request_workflow_id(organization_id, domain),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        search_attributes=organization_search_attributes(organization_id, slug),
+    )
+    return await handle.result()
 
 
 async def start_email_domain_verification(

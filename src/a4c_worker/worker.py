@@ -26,6 +26,7 @@ from a4c_worker.workflows.email_domain import EmailDomainVerificationWorkflow
 from a4c_worker.workflows.invitation import InvitationWorkflow
 from a4c_worker.workflows.offboarding import OrganizationOffboardingWorkflow
 from a4c_worker.workflows.sso_configuration import SSOConfigurationWorkflow
+from a4c_worker.workflows.sso_deactivation import SSODeactivationWorkflow
 from a4c_worker.workflows.webhook_endpoint import WebhookEndpointWorkflow
 
 WORKFLOWS: list[type] = [
@@ -34,6 +35,7 @@ WORKFLOWS: list[type] = [
     InvitationWorkflow,
     WebhookEndpointWorkflow,
     SSOConfigurationWorkflow,
+    SSODeactivationWorkflow,
     EmailDomainVerificationWorkflow,
 ]
 # Validation libraries the workflow models use, loaded lazily on first use: share the

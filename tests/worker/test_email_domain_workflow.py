@@ -18,7 +18,7 @@ from tests.worker.flows import FAST_STEPS, Flows, sqlite_app
 
 from a4c_domain import OnboardingApplication
 from a4c_worker.providers.dns import Nameserver, ResolverTXTLookup
-from a4c_worker.sso_client import start_email_domain_verification
+from a4c_worker.sso_client import request_email_domain, start_email_domain_verification
 from a4c_worker.workflows.sso_models import EMAIL_DOMAIN_NOT_VERIFIED, EmailDomainVerificationInput
 
 
@@ -114,3 +114,22 @@ async def test_a_domain_another_organization_owns_is_refused(
     cause = failed.value.cause
     assert isinstance(cause, ApplicationError) and cause.type == "EmailDomainTaken"
     assert flows.app.get_email_domain_owner(domain) == first
+
+
+async def test_a_request_without_a_check_gives_the_challenge_and_stays_pending(
+    flows: Flows, bind_server: BindServer
+) -> None:
+    org = organization(flows.app)
+    domain = customer_domain(bind_server)
+    first = await request_email_domain(flows.client, org, domain, task_queue=flows.task_queue)
+    assert (first.status, first.written) == ("pending", True)
+    again = await request_email_domain(flows.client, org, domain, task_queue=flows.task_queue)
+    assert (again.status, again.written) == ("pending", False)  # the first challenge stands
+    request = flows.app.get_email_domain(org, domain)
+    # A check started without a request of its own finds the one made, and verifies it.
+    bind_server.add_record(request.record_name + ".", "TXT", f'"{request.record_value}"')
+    handle = await start_email_domain_verification(
+        flows.client, check(org, domain), task_queue=flows.task_queue
+    )
+    assert (await handle.result()).status == "verified"
+    assert flows.app.get_email_domain(org, domain).challenge == request.challenge

@@ -17,6 +17,7 @@ from a4c_worker.workflows.email_domain import EmailDomainVerificationWorkflow
 from a4c_worker.workflows.invitation import InvitationWorkflow
 from a4c_worker.workflows.offboarding import OrganizationOffboardingWorkflow
 from a4c_worker.workflows.sso_configuration import SSOConfigurationWorkflow
+from a4c_worker.workflows.sso_deactivation import SSODeactivationWorkflow
 from a4c_worker.workflows.webhook_endpoint import WebhookEndpointWorkflow
 
 ACTIVITIES = {
@@ -48,6 +49,8 @@ ACTIVITIES = {
     "record_sso_test",
     "activate_sso",
     "abandon_sso_configuration",
+    "deactivate_sso",
+    "request_email_domain",
     "verify_email_domain",
 }
 WORKFLOWS = {
@@ -77,6 +80,7 @@ WORKFLOWS = {
         {"test_passed", "test_failed"},
     ),
     EmailDomainVerificationWorkflow: ("EmailDomainVerificationWorkflow", set(), set(), set()),
+    SSODeactivationWorkflow: ("SSODeactivationWorkflow", set(), set(), set()),
 }
 
 

@@ -34,6 +34,7 @@ from a4c_sso.discovery import provider_policy
 from a4c_worker.sso_client import (
     SSOConfigurationRunning,
     SSOTestRefused,
+    deactivate_sso,
     report_sso_test,
     sso_configuration_progress,
     start_sso_configuration,
@@ -45,6 +46,7 @@ from a4c_worker.workflows.sso_models import (
     SSO_TEST_TIMED_OUT,
     SSOConfigurationInput,
     SSOConfigurationProgress,
+    SSODeactivationInput,
     SSOTestFailed,
     SSOTestPassed,
 )
@@ -148,6 +150,21 @@ async def test_a_provider_is_checked_tried_tested_through_a_real_sign_in_and_act
     history = (await handle.fetch_history()).to_json()
     assert "Ada@Acme.Example".lower() not in history.lower()  # the domain only, never the address
     assert client.client_secret not in history
+
+    # Deactivated: none in force; deactivating again writes nothing.
+    off = await deactivate_sso(
+        flows.client,
+        SSODeactivationInput(organization_id=org, reason="moving providers", activities=FAST_STEPS),
+        task_queue=flows.task_queue,
+    )
+    assert (off.status, off.written) == ("inactive", True)
+    again = await deactivate_sso(
+        flows.client,
+        SSODeactivationInput(organization_id=org, reason="again", activities=FAST_STEPS),
+        task_queue=flows.task_queue,
+    )
+    assert (again.status, again.written) == ("inactive", False)
+    assert flows.app.get_sso_connection(org).deactivation_reason == "moving providers"
 
 
 async def test_a_provider_lying_about_its_issuer_is_refused_and_nothing_is_recorded(

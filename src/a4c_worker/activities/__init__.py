@@ -69,6 +69,7 @@ class OnboardingActivities(
             self.offboarding_plan,
             self.end_invitation,
             self.offboard_organization,
+            self.request_email_domain,
             self.verify_email_domain,
             *self.webhook_activities(),
             *self.sso_activities(),

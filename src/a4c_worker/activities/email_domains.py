@@ -15,6 +15,7 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from a4c_domain.views import EmailDomainView
 from a4c_worker.activities.base import ActivityBase, temporal_errors
 from a4c_worker.contracts import EmailDomainInput, EmailDomainOutcome
 
@@ -22,7 +23,27 @@ from a4c_worker.contracts import EmailDomainInput, EmailDomainOutcome
 EMAIL_DOMAIN_NOT_PUBLISHED = "EmailDomainChallengeNotPublished"
 
 
+def domain_outcome(view: EmailDomainView) -> EmailDomainOutcome:
+    return EmailDomainOutcome(
+        organization_id=view.organization_id,
+        domain=view.domain,
+        status=view.status,
+        written=view.position is not None,
+    )
+
+
 class EmailDomainActivities(ActivityBase):
+    @activity.defn
+    async def request_email_domain(self, input: EmailDomainInput) -> EmailDomainOutcome:
+        """Give the organization its challenge for ``domain`` (asked again: the same one,
+        nothing written). Another organization owns it: ``EmailDomainTaken``."""
+        view = await self._domain(
+            self.app.request_email_domain_verification,
+            organization_id=input.organization_id,
+            domain=input.domain,
+        )
+        return domain_outcome(view)
+
     @activity.defn
     async def verify_email_domain(self, input: EmailDomainInput) -> EmailDomainOutcome:
         """Verify ``domain`` for the organization once its challenge is in its DNS.
@@ -43,9 +64,4 @@ class EmailDomainActivities(ActivityBase):
             organization_id=input.organization_id,
             domain=input.domain,
         )
-        return EmailDomainOutcome(
-            organization_id=view.organization_id,
-            domain=view.domain,
-            status=view.status,
-            written=view.position is not None,
-        )
+        return domain_outcome(view)

@@ -23,6 +23,7 @@ from a4c_worker.contracts import (
     SSOAbandonInput,
     SSOConfigureInput,
     SSOConnectionOutcome,
+    SSODeactivateInput,
     SSOGenerationInput,
     SSOProviderInput,
     SSOTestInput,
@@ -92,6 +93,14 @@ class SSOActivities(ActivityBase):
         )
         return sso_outcome(view)
 
+    @activity.defn
+    async def deactivate_sso(self, input: SSODeactivateInput) -> SSOConnectionOutcome:
+        """End single sign-on for the organization (none in force: nothing written)."""
+        view = await self._domain(
+            self.app.deactivate_sso, organization_id=input.organization_id, reason=input.reason
+        )
+        return sso_outcome(view)
+
     def sso_activities(self) -> list[Any]:
         """These activities, bound, for ``Worker(activities=...)``."""
         return [
@@ -100,4 +109,5 @@ class SSOActivities(ActivityBase):
             self.record_sso_test,
             self.activate_sso,
             self.abandon_sso_configuration,
+            self.deactivate_sso,
         ]

@@ -1,6 +1,11 @@
 """EmailDomainVerificationWorkflow: an organization's e-mail domain, verified once the
 challenge it was given shows in the domain's DNS.
 
+First the request (``request_email_domain``: the challenge, the same one when asked
+again; a domain another organization owns is ``EmailDomainTaken``). With ``check``
+false the run ends there (the API's ``POST …/email-domains``: the admin publishes the
+record, then asks for the check); else the check follows.
+
 One activity (``verify_email_domain``), retried with back-off while the challenge is not
 published (``EmailDomainChallengeNotPublished``): ``check_attempts`` checks, the waits
 doubling. Never found: the run fails with ``EmailDomainNotVerified`` and the request
@@ -20,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
         EmailDomainActivities,
     )
     from a4c_worker.contracts import EmailDomainInput, EmailDomainOutcome
-    from a4c_worker.workflows.policies import dns_verify_options
+    from a4c_worker.workflows.policies import dns_verify_options, step_options
     from a4c_worker.workflows.saga import application_cause
     from a4c_worker.workflows.sso_models import (
         EMAIL_DOMAIN_NOT_VERIFIED,
@@ -32,6 +37,21 @@ with workflow.unsafe.imports_passed_through():
 class EmailDomainVerificationWorkflow:
     @workflow.run
     async def run(self, input: EmailDomainVerificationInput) -> EmailDomainOutcome:
+        try:
+            requested: EmailDomainOutcome = await workflow.execute_activity_method(
+                EmailDomainActivities.request_email_domain,
+                EmailDomainInput(organization_id=input.organization_id, domain=input.domain),
+                **step_options(input.activities),
+            )
+        except ActivityError as exc:
+            refused = application_cause(exc)
+            if refused is None:
+                raise
+            raise ApplicationError(
+                refused.message, *refused.details, type=refused.type, non_retryable=True
+            ) from None
+        if not input.check or requested.status == "verified":
+            return requested
         try:
             outcome: EmailDomainOutcome = await workflow.execute_activity_method(
                 EmailDomainActivities.verify_email_domain,

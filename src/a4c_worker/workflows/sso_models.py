@@ -14,7 +14,9 @@ from a4c_worker.contracts import Model
 from a4c_worker.workflows.models import DAY, StepPolicy
 
 SSO_CONFIGURATION_WORKFLOW_PREFIX = "sso-configuration-"
+SSO_DEACTIVATION_WORKFLOW_PREFIX = "sso-deactivation-"
 EMAIL_DOMAIN_WORKFLOW_PREFIX = "email-domain-"
+EMAIL_DOMAIN_REQUEST_WORKFLOW_PREFIX = "email-domain-request-"
 # The run's failure when the challenge never showed within its checks.
 EMAIL_DOMAIN_NOT_VERIFIED = "EmailDomainNotVerified"
 DEFAULT_CHECK_ATTEMPTS = 20  # from a minute, doubling up to five: about an hour and a half
@@ -43,9 +45,19 @@ def sso_configuration_workflow_id(organization_id: UUID) -> str:
     return f"{SSO_CONFIGURATION_WORKFLOW_PREFIX}{organization_id}"
 
 
+def sso_deactivation_workflow_id(organization_id: UUID) -> str:
+    return f"{SSO_DEACTIVATION_WORKFLOW_PREFIX}{organization_id}"
+
+
 def email_domain_workflow_id(organization_id: UUID, domain: str) -> str:
     """One check at a time per organization and domain: a second start joins it."""
     return f"{EMAIL_DOMAIN_WORKFLOW_PREFIX}{organization_id}-{domain}"
+
+
+def email_domain_request_workflow_id(organization_id: UUID, domain: str) -> str:
+    """A request without a check (``check`` false): apart from the checks, so a check
+    asked for never joins a run that does not check."""
+    return f"{EMAIL_DOMAIN_REQUEST_WORKFLOW_PREFIX}{organization_id}-{domain}"
 
 
 class EmailDomainVerificationInput(Model):
@@ -55,6 +67,7 @@ class EmailDomainVerificationInput(Model):
 
     organization_id: UUID
     domain: Hostname
+    check: bool = True  # False: only the request (the challenge), no check
     check_attempts: int = Field(default=DEFAULT_CHECK_ATTEMPTS, ge=1, le=100)
     first_check_interval_seconds: float = Field(
         default=DEFAULT_FIRST_CHECK_INTERVAL_SECONDS, gt=0, le=3600
@@ -74,6 +87,12 @@ class SSOConfigurationInput(Model):
     client_id: Identifier
     client_secret: SealedSecret  # sealed (a4c_webhooks.sealing)
     test_timeout_seconds: float = Field(default=DEFAULT_TEST_TIMEOUT_SECONDS, gt=0, le=7 * DAY)
+    activities: StepPolicy = Field(default_factory=StepPolicy)
+
+
+class SSODeactivationInput(Model):
+    organization_id: UUID
+    reason: Reason
     activities: StepPolicy = Field(default_factory=StepPolicy)
 
 

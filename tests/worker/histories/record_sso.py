@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowHistory
 from tests.servers.oidc import serve_provider
@@ -26,13 +27,16 @@ from tests.worker.histories.recording import record_release
 from a4c_sso.discovery import provider_policy
 from a4c_worker.workflows.email_domain import EmailDomainVerificationWorkflow
 from a4c_worker.workflows.sso_configuration import SSOConfigurationWorkflow
+from a4c_worker.workflows.sso_deactivation import SSODeactivationWorkflow
 from a4c_worker.workflows.sso_models import (
     EmailDomainVerificationInput,
     SSOConfigurationInput,
     SSOConfigurationProgress,
+    SSODeactivationInput,
     SSOTestPassed,
     email_domain_workflow_id,
     sso_configuration_workflow_id,
+    sso_deactivation_workflow_id,
 )
 
 TASK_QUEUE = "a4c-record-sso-histories"
@@ -41,6 +45,7 @@ PATHS = (
     "sso_configuration_refused",
     "sso_configuration_timed_out",
     "email_domain_verified",
+    "sso_deactivated",
 )
 SEALED = "k1:cmVjb3JkZWQtY2xpZW50LXNlY3JldA"
 
@@ -91,6 +96,7 @@ async def record(client: Client, scratch: Path) -> dict[str, WorkflowHistory]:
                 )
                 await handle.execute_update(SSOConfigurationWorkflow.test_passed, passed)
                 recorded["sso_configuration_activated"] = await ended(handle)
+                handle_org = (await handle.query(SSOConfigurationWorkflow.progress)).organization_id
                 handle = await start("history-sso-late", provider.issuer, test_timeout_seconds=1)
                 recorded["sso_configuration_timed_out"] = await ended(handle)
             lying = {"issuer": "https://accounts.history.example.com"}
@@ -98,6 +104,7 @@ async def record(client: Client, scratch: Path) -> dict[str, WorkflowHistory]:
                 handle = await start("history-sso-liar", liar.issuer)
                 recorded["sso_configuration_refused"] = await ended(handle)
             recorded["email_domain_verified"] = await verify_email_domain(flows)
+            recorded["sso_deactivated"] = await deactivate(flows, handle_org)
     finally:
         app.close()
     return recorded
@@ -107,7 +114,6 @@ async def verify_email_domain(flows: Flows) -> WorkflowHistory:
     slug = "history-mail"
     org = flows.app.register_organization(name=f"Org {slug}", slug=slug, org_type="provider")
     domain = "history-mail.example.com"
-    request = flows.app.request_email_domain_verification(organization_id=org.id, domain=domain)
     handle = await flows.client.start_workflow(
         EmailDomainVerificationWorkflow.run,
         EmailDomainVerificationInput(
@@ -120,8 +126,23 @@ async def verify_email_domain(flows: Flows) -> WorkflowHistory:
         id=email_domain_workflow_id(org.id, domain),
         task_queue=TASK_QUEUE,
     )
-    await asyncio.sleep(0.5)  # a check or two find nothing yet
+    await asyncio.sleep(0.5)  # requested, and a check or two find nothing yet
+    request = flows.app.get_email_domain(org.id, domain)
     flows.txt.records[request.record_name] = [request.record_value]
+    await handle.result()
+    return await handle.fetch_history()
+
+
+async def deactivate(flows: Flows, organization_id: UUID) -> WorkflowHistory:
+    """The organization whose configuration was activated ends its single sign-on."""
+    handle = await flows.client.start_workflow(
+        SSODeactivationWorkflow.run,
+        SSODeactivationInput(
+            organization_id=organization_id, reason="moving providers", activities=FAST_STEPS
+        ),
+        id=sso_deactivation_workflow_id(organization_id),
+        task_queue=TASK_QUEUE,
+    )
     await handle.result()
     return await handle.fetch_history()
 
