@@ -25,6 +25,7 @@ from starlette.routing import Match, Mount
 
 from a4c_domain import errors
 from a4c_domain.commands import worded
+from a4c_sso.errors import ProviderRefused
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ STATUS: dict[type[errors.A4CError], int] = {
     errors.ConcurrencyError: 503,
     errors.StoreUnavailable: 503,
     errors.TooManyAttempts: 429,
+    # An organization's identity provider a4c cannot use: the type names why.
+    ProviderRefused: 422,
 }
 
 

@@ -13,7 +13,8 @@ URL. ``API_MODE=development`` must be asked for, and only on a loopback ``API_HO
 Webhooks (:mod:`a4c_api.v1.webhooks`) need ``WEBHOOK_SECRET_KEYS``, the delivery
 daemon's key ring (endpoint secrets are sealed with it); without it their routes answer
 503. Their URLs are https only, http too in development; private, loopback and
-link-local destinations only with ``WEBHOOK_ALLOW_PRIVATE_ADDRESSES``.
+link-local destinations only with ``WEBHOOK_ALLOW_PRIVATE_ADDRESSES``. Single sign-on
+(:mod:`a4c_api.v1.sso`) needs ``SSO_SECRET_KEYS`` likewise.
 """
 
 from __future__ import annotations
@@ -189,6 +190,11 @@ class ApiSettings(TemporalSettings):
         default=DEFAULT_MAX_WEBHOOK_ENDPOINTS_PER_ORGANIZATION, ge=1, le=10_000
     )
 
+    # Single sign-on: the key ring sealing organizations' client secrets (the webhook
+    # ring's format; the worker opens them with the same ring to exchange a sign-in's
+    # code). Unset: the SSO routes answer 503.
+    sso_secret_keys: SecretKeysText | None = None
+
     log_level: LogLevel = "INFO"
     log_format: LogFormat = "json"
 
@@ -219,7 +225,7 @@ class ApiSettings(TemporalSettings):
             raise ValueError(f"must be at least {MIN_SESSION_SECRET_LENGTH} bytes")
         return value
 
-    @field_validator("webhook_secret_keys", mode="before")
+    @field_validator("webhook_secret_keys", "sso_secret_keys", mode="before")
     @classmethod
     def _unset_when_blank(cls, value: Any) -> Any:
         """``WEBHOOK_SECRET_KEYS=`` (as .env.example lists it) is unset, not a bad ring."""

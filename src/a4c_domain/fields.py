@@ -321,6 +321,8 @@ Identifier = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
     AfterValidator(_no_control_chars),
 ]
+# An identifier a caller gives (an OpenID client id): as checked, documented for OpenAPI.
+ClientId = Annotated[Identifier, _text_schema(255, "A client id at an identity provider")]
 Slug = Annotated[
     str,
     StringConstraints(max_length=63),

@@ -111,6 +111,9 @@ class EmailDomainOutcome(Model):
     domain: str
     status: Literal["pending", "verified"]
     written: bool  # False: verified already (a retry after the write, or a second check)
+    # The organization's challenge (public: it publishes it in DNS), for the caller that
+    # shows the TXT record before the read models do.
+    challenge: str | None = None
 
 
 class SSOProviderInput(Model):

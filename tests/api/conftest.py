@@ -51,6 +51,7 @@ from a4c_projector.engine.runner import Runner, RunnerOptions
 from a4c_projector.eventlog.store import EventStore, open_event_store
 from a4c_projector.queries import InvitationRecord, ReadModel
 from a4c_projector.readmodel.tables import ensure_schema
+from a4c_sso.discovery import provider_policy
 from a4c_worker.activities import Links, OnboardingActivities
 from a4c_worker.client import accept_invitation, bootstrap_handle, start_bootstrap
 from a4c_worker.config import ACCEPT_PATH
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
 OIDC_CALLBACK_PATH = "/sign-in/oidc/callback"
 # The stacks' webhook secret keys (a4c_webhooks.sealing): their webhook routes answer.
 WEBHOOK_SECRET_KEYS = "k1:" + base64.b64encode(b"api-stack-webhook-secret-key-32b").decode()
+SSO_SECRET_KEYS = "s1:" + base64.b64encode(b"api-stack-sso-client-secret-k32b").decode()
 A4C_API = str(Path(sys.executable).parent / "a4c-api")
 LINK = re.compile(r"https?://[^\s\"'<>]+" + re.escape(ACCEPT_PATH) + r"\?token=[A-Za-z0-9_\-%.~]+")
 
@@ -90,6 +92,8 @@ class Stack:
     settings: ApiSettings
     served: ServedApp
     metrics: ApiMetrics  # the served API's (its /metrics listener is `a4c-api run`'s)
+    # The worker's DNS as customers publish it (e-mail domains' challenges), in memory.
+    txt: InMemoryTXTLookup
 
     @property
     def base_url(self) -> str:
@@ -112,6 +116,7 @@ class Stack:
             "DNS_ZONE": self.settings.dns_zone,
             "API_RESEND_COOLDOWN_SECONDS": str(self.settings.api_resend_cooldown_seconds),
             "WEBHOOK_SECRET_KEYS": WEBHOOK_SECRET_KEYS,
+            "SSO_SECRET_KEYS": SSO_SECRET_KEYS,
             "API_MAX_WEBHOOK_ENDPOINTS_PER_ORGANIZATION": str(
                 self.settings.api_max_webhook_endpoints_per_organization
             ),
@@ -222,10 +227,15 @@ class Stack:
 
 
 def stack_activities(
-    app: OnboardingApplication, mailer: Mailer, accept_url_base: str
+    app: OnboardingApplication,
+    mailer: Mailer,
+    accept_url_base: str,
+    txt: InMemoryTXTLookup | None = None,
 ) -> OnboardingActivities:
     """The worker's activities as the tests' stacks run them: DNS in memory in the
-    worker's zone, mail through ``mailer``, accept links under ``accept_url_base``."""
+    worker's zone (customers' TXT records in ``txt``), mail through ``mailer``, accept
+    links under ``accept_url_base``, organizations' identity providers on this machine
+    over http."""
     links = Links(
         accept_url_base=accept_url_base,
         mail_domain="mail.api.test",
@@ -234,7 +244,13 @@ def stack_activities(
     )
     dns = InMemoryDNSProvider()
     return OnboardingActivities(
-        app, dns, InMemoryDNSVerifier(dns), mailer, links, txt=InMemoryTXTLookup()
+        app,
+        dns,
+        InMemoryDNSVerifier(dns),
+        mailer,
+        links,
+        txt=txt or InMemoryTXTLookup(),
+        sso_policy=provider_policy(production=False, allow_private=True),
     )
 
 
@@ -333,6 +349,7 @@ async def running_stack(
             # Tests re-send at once; tests/api/test_v1_mail_limits.py serves the limits.
             "API_RESEND_COOLDOWN_SECONDS": "0",
             "WEBHOOK_SECRET_KEYS": WEBHOOK_SECRET_KEYS,
+            "SSO_SECRET_KEYS": SSO_SECRET_KEYS,
             # The shared organizations take endpoints in many tests (the authorization
             # matrix alone makes dozens); tests/api/test_v1_webhooks.py serves the limit.
             "API_MAX_WEBHOOK_ENDPOINTS_PER_ORGANIZATION": "10000",
@@ -340,7 +357,8 @@ async def running_stack(
     )
     api = create_app(settings, store.location)
     with serve_asgi(api, port=port) as served:
-        activities = stack_activities(app, FileMailer(mail_dir), served.url(ACCEPT_PATH))
+        txt = InMemoryTXTLookup()
+        activities = stack_activities(app, FileMailer(mail_dir), served.url(ACCEPT_PATH), txt)
         stack = Stack(
             folder=folder,
             env=env,
@@ -356,6 +374,7 @@ async def running_stack(
             settings=settings,
             served=served,
             metrics=api.state.metrics,
+            txt=txt,
         )
         try:
             async with create_worker(client, task_queue, activities.all()):

@@ -9,7 +9,7 @@ get 401. A refused write changes nothing (the event store's head stays put).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ from tests.api.v1_support import (
     quiet,
     wait_for_state,
 )
+from tests.servers.oidc import serve_provider
 
 COLUMNS = (OP, OPK, ADM_A, KEY_A, MEM_A, ADM_B, ANON)
 
@@ -200,6 +201,57 @@ def webhook_case(
     return prepare
 
 
+# Single sign-on: A's configuration at a provider served for the module (each case that
+# started one cancels it after), A's e-mail domains (each a new one; verified at once,
+# its record published first).
+_SSO_PROVIDER: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sso_provider() -> Iterator[None]:
+    with serve_provider() as provider:
+        _SSO_PROVIDER["issuer"] = provider.issuer
+        yield
+
+
+def _sso(world: World) -> str:
+    return f"/v1/organizations/{world.orgs.a}/sso"
+
+
+async def put_sso(world: World, client: httpx.AsyncClient) -> Call:
+    body = {"issuer": _SSO_PROVIDER["issuer"], "client_id": "matrix", "client_secret": "matrix-s"}
+    return Call("PUT", _sso(world), body)
+
+
+async def get_sso(world: World, client: httpx.AsyncClient) -> Call:
+    return Call("GET", _sso(world))
+
+
+async def delete_sso(world: World, client: httpx.AsyncClient) -> Call:
+    return Call("DELETE", _sso(world))
+
+
+def _domains(world: World) -> str:
+    return f"/v1/organizations/{world.orgs.a}/email-domains"
+
+
+async def post_email_domain(world: World, client: httpx.AsyncClient) -> Call:
+    return Call("POST", _domains(world), {"domain": f"matrix-{uuid.uuid4().hex[:8]}.example.com"})
+
+
+async def list_email_domains(world: World, client: httpx.AsyncClient) -> Call:
+    return Call("GET", _domains(world))
+
+
+async def verify_email_domain(world: World, client: httpx.AsyncClient) -> Call:
+    domain = f"matrix-{uuid.uuid4().hex[:8]}.example.com"
+    asked = await client.post(_domains(world), json={"domain": domain}, headers=world.headers(OPK))
+    assert asked.status_code == 202, asked.text
+    record = asked.json()["record"]
+    world.stack.txt.records[record["name"]] = [record["value"]]
+    return Call("POST", f"{_domains(world)}/{domain}/verify")
+
+
 ORG = "/v1/organizations/{slug}"
 INVITATION = ORG + "/invitations/{invitation_id}"
 # (route template) -> (request, writes?, expected status for each of COLUMNS:
@@ -226,6 +278,25 @@ MATRIX: dict[tuple[str, str], tuple[Prepare, bool, tuple[int, ...]]] = {
     ("post", INVITATION + "/resend"): (resend, True, (200, 200, 200, 200, 403, 404, 401)),
     ("get", ORG + "/members"): (list_members, False, (200, 200, 200, 200, 403, 404, 401)),
     ("get", "/v1/events"): (list_events, False, (200, 200, 200, 200, 403, 404, 401)),
+    # A's owners, admins and key, as operators; its plain member 403; B's admin A's 404.
+    ("put", ORG + "/sso"): (put_sso, True, (202, 202, 202, 202, 403, 404, 401)),
+    ("get", ORG + "/sso"): (get_sso, False, (200, 200, 200, 200, 403, 404, 401)),
+    ("delete", ORG + "/sso"): (delete_sso, True, (200, 200, 200, 200, 403, 404, 401)),
+    ("post", ORG + "/email-domains"): (
+        post_email_domain,
+        True,
+        (202, 202, 202, 202, 403, 404, 401),
+    ),
+    ("get", ORG + "/email-domains"): (
+        list_email_domains,
+        False,
+        (200, 200, 200, 200, 403, 404, 401),
+    ),
+    ("post", ORG + "/email-domains/{domain}/verify"): (
+        verify_email_domain,
+        True,
+        (202, 202, 202, 202, 403, 404, 401),
+    ),
 }
 HOOKS, PLATFORM_HOOKS = ORG + "/webhook-endpoints", "/v1/webhook-endpoints"
 # (method, path after the list, body, writes?, the status of a success)
@@ -290,6 +361,9 @@ async def test_authorization_matrix(
             assert await quiet(world.stack) == head, "a refused write stored something"
         if prepare in (offboard, delete_organization, cancel_offboarding):
             await call_offboarding_off(world, client)
+        if prepare is put_sso:
+            ended = await client.delete(_sso(world), headers=world.headers(OPK))
+            assert ended.status_code == 200, ended.text
         if prepare is onboard and expected == 202:
             # Let it finish, so its writes do not run into the next case's check.
             await wait_for_state(

@@ -78,6 +78,12 @@ V1_ROUTES = {
     ("post", "/v1/organizations/{slug}/invitations/{invitation_id}/resend"),
     ("get", "/v1/organizations/{slug}/members"),
     ("get", "/v1/events"),
+    ("put", "/v1/organizations/{slug}/sso"),
+    ("get", "/v1/organizations/{slug}/sso"),
+    ("delete", "/v1/organizations/{slug}/sso"),
+    ("post", "/v1/organizations/{slug}/email-domains"),
+    ("get", "/v1/organizations/{slug}/email-domains"),
+    ("post", "/v1/organizations/{slug}/email-domains/{domain}/verify"),
     *(
         (method, base + path)
         for base in ("/v1/organizations/{slug}/webhook-endpoints", "/v1/webhook-endpoints")

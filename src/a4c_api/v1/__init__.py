@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from a4c_api.v1 import events, invitations, offboarding, organizations, webhooks
+from a4c_api.v1 import events, invitations, offboarding, organizations, sso, webhooks
 from a4c_api.v1.common import temporal_errors
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(temporal_errors)])
@@ -22,3 +22,4 @@ router.include_router(offboarding.router)
 router.include_router(invitations.router)
 router.include_router(events.router)
 router.include_router(webhooks.router)
+router.include_router(sso.router)

@@ -29,6 +29,7 @@ def domain_outcome(view: EmailDomainView) -> EmailDomainOutcome:
         domain=view.domain,
         status=view.status,
         written=view.position is not None,
+        challenge=view.challenge,
     )
 
 
