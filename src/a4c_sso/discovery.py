@@ -111,9 +111,9 @@ async def validate_provider(issuer: str, outbound: Outbound) -> ProviderMetadata
     """The provider at ``issuer``, checked; :class:`a4c_sso.errors.ProviderRefused` if not."""
     policy = outbound.policy
     _check_issuer(issuer, policy)
-    document = await _fetch_object(outbound, issuer.rstrip("/") + DISCOVERY_PATH, _DISCOVERY)
+    document = await fetch_object(outbound, issuer.rstrip("/") + DISCOVERY_PATH, _DISCOVERY)
     discovered = check_discovery(issuer, document, policy)
-    keys = await _fetch_object(outbound, discovered.jwks_uri, _JWKS)
+    keys = await fetch_object(outbound, discovered.jwks_uri, _JWKS)
     usable = usable_algorithms(keys, discovered.signing_algorithms)
     return discovered.model_copy(update={"signing_algorithms": usable})
 
@@ -210,7 +210,7 @@ def _strings(
     return tuple(value)
 
 
-async def _fetch_object(outbound: Outbound, url: str, what: str) -> dict[str, Any]:
+async def fetch_object(outbound: Outbound, url: str, what: str) -> dict[str, Any]:
     try:
         answer = await outbound.get(url, {"accept": "application/json"})
     except DestinationRefused as error:
@@ -244,7 +244,7 @@ def usable_algorithms(key_set: Mapping[str, Any], algorithms: tuple[str, ...]) -
     usable: set[str] = set()
     unusable: Counter[str] = Counter()
     for entry in keys[:MAX_KEYS]:
-        found = _verifies(entry, algorithms)
+        found = key_algorithms(entry, algorithms)
         if isinstance(found, str):
             unusable[found] += 1
         else:
@@ -255,7 +255,7 @@ def usable_algorithms(key_set: Mapping[str, Any], algorithms: tuple[str, ...]) -
     return tuple(a for a in algorithms if a in usable)
 
 
-def _verifies(entry: object, algorithms: tuple[str, ...]) -> tuple[str, ...] | str:
+def key_algorithms(entry: object, algorithms: tuple[str, ...]) -> tuple[str, ...] | str:
     """The algorithms a JWK can verify, or why it can verify none (a fixed phrase)."""
     if not isinstance(entry, dict):
         return "not a key (not a JSON object)"

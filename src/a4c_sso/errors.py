@@ -139,10 +139,56 @@ class NoUsableKey(ProviderRefused):
         )
 
 
+class SignInFailed(A4CError):
+    """A sign-in through the organization's provider did not prove who signed in; the
+    message says why (never the code, a token, or what the token claimed beyond a short
+    excerpt)."""
+
+    problem: ClassVar[str] = "sign_in_failed"
+
+
+class CodeRejected(SignInFailed):
+    """The token endpoint did not exchange the code (spent, expired, not this client's,
+    a wrong PKCE verifier or client secret)."""
+
+    problem = "code_rejected"
+
+    def __init__(self, status: int, error: object) -> None:
+        super().__init__(
+            f"the provider's token endpoint refused the code (HTTP {status}, {excerpt(error)!r})"
+        )
+
+
+class InvalidIDToken(SignInFailed):
+    """The ID token is missing, or does not verify (signature, issuer, audience, times,
+    nonce)."""
+
+    problem = "invalid_id_token"
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"the provider's ID token is not valid: {why}")
+
+
+class EmailNotVerified(SignInFailed):
+    """The provider does not vouch for the address (no ``email``, or ``email_verified``
+    not true)."""
+
+    problem = "email_not_verified"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the provider does not say the address is verified (email_verified): a4c "
+            "signs in only verified addresses"
+        )
+
+
 __all__ = [
     "EXCERPT_LENGTH",
     "AddressRefused",
+    "CodeRejected",
+    "EmailNotVerified",
     "InvalidDocument",
+    "InvalidIDToken",
     "InvalidIssuer",
     "IssuerMismatch",
     "MissingField",
@@ -151,6 +197,7 @@ __all__ = [
     "ProviderRefused",
     "ProviderTooSlow",
     "ProviderUnreachable",
+    "SignInFailed",
     "UnsupportedAlgorithms",
     "excerpt",
 ]
