@@ -24,11 +24,16 @@ from a4c_domain import sso_command_models as s
 from a4c_domain.application_base import ApplicationBase
 from a4c_domain.commands import Reason, validate
 from a4c_domain.email_domains import EmailDomainClaim, EmailDomainVerification
-from a4c_domain.errors import EmailDomainNotFound, EmailDomainTaken, SSOConnectionNotFound
+from a4c_domain.errors import (
+    EmailDomainNotFound,
+    EmailDomainTaken,
+    SSOConfigurationNotPending,
+    SSOConnectionNotFound,
+)
 from a4c_domain.fields import Hostname, Identifier, IssuerURL, SealedSecret
 from a4c_domain.ids import email_domain_claim_id, email_domain_verification_id
 from a4c_domain.signatures import command
-from a4c_domain.sso_connection import SSOConnection
+from a4c_domain.sso_connection import SSOClientCredentials, SSOConnection
 from a4c_domain.views import EmailDomainView, SSOConnectionView
 
 CHALLENGE_BYTES = 24  # 192 random bits: no one guesses another's challenge
@@ -127,6 +132,19 @@ class SSOCommands(ApplicationBase):
         if connection is None:
             raise SSOConnectionNotFound(organization_id)
         return SSOConnectionView.of(connection)
+
+    def get_sso_client_credentials(
+        self, organization_id: UUID, generation: int | None = None
+    ) -> SSOClientCredentials:
+        """The client of configuration ``generation`` (None: the one in force) with its
+        SEALED secret: what the worker needs to exchange a sign-in's code, and only it."""
+        connection = self._load(SSOConnection.create_id(organization_id), SSOConnection)
+        if connection is None:
+            raise SSOConnectionNotFound(organization_id)
+        wanted = connection.active_generation if generation is None else generation
+        if wanted is None:
+            raise SSOConfigurationNotPending(0)
+        return connection.credentials(wanted)
 
     def _sso_command(
         self, cmd: s.SSOCommand, command: Callable[[SSOConnection], None]

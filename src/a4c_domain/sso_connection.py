@@ -19,6 +19,7 @@ Command methods decide (no-op, refusal, new event); the ``@event`` methods only 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Literal
 from uuid import UUID
 
@@ -29,6 +30,18 @@ from a4c_domain.errors import SSOConfigurationNotPending, SSONotTested
 from a4c_domain.ids import sso_connection_id
 
 SSOStatus = Literal["inactive", "active"]
+
+
+@dataclass(frozen=True)
+class SSOClientCredentials:
+    """How a4c signs in at one configuration's provider: for the worker's exchange of a
+    sign-in's code only (never a view, a read model or an answer). The secret is sealed;
+    opening it is the worker's (``SSO_SECRET_KEYS``)."""
+
+    generation: int
+    issuer: str
+    client_id: str
+    sealed_client_secret: str = field(repr=False)
 
 
 class SSOConnection(DomainAggregate):
@@ -122,6 +135,26 @@ class SSOConnection(DomainAggregate):
             self.active_client_id,
             self.active_client_secret,
         ) == (issuer, client_id, client_secret)
+
+    def credentials(self, generation: int) -> SSOClientCredentials:
+        """Configuration ``generation``'s client, if it is the one tried or the one in
+        force; else :class:`SSOConfigurationNotPending`."""
+        if generation == self.pending_generation:
+            issuer, client_id, secret = (
+                self.pending_issuer,
+                self.pending_client_id,
+                self.pending_client_secret,
+            )
+        elif generation == self.active_generation:
+            issuer, client_id, secret = (
+                self.active_issuer,
+                self.active_client_id,
+                self.active_client_secret,
+            )
+        else:
+            raise SSOConfigurationNotPending(generation)
+        assert issuer is not None and client_id is not None and secret is not None
+        return SSOClientCredentials(generation, issuer, client_id, secret)
 
     # --- commands ---------------------------------------------------------------------
 

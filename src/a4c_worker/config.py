@@ -34,6 +34,7 @@ from a4c_worker.attempts import DEFAULT_MAX_WRONG, DEFAULT_WINDOW_SECONDS, MaxWr
 from a4c_worker.connection import TemporalSettings
 from a4c_worker.providers.dns import Nameserver
 from a4c_worker.providers.dns.rfc2136 import TSIG_ALGORITHMS
+from a4c_worker.sealing import SecretKeys, SecretKeysError
 
 WorkflowMode = Literal["mock", "development", "production"]
 DNSProviderName = Literal["rfc2136", "cloudflare", "logging", "memory"]
@@ -42,6 +43,7 @@ EmailProviderName = Literal["smtp", "file", "logging", "memory"]
 Scope = Literal["client", "store", "worker"]
 
 MIN_TOKEN_SECRET_LENGTH = 32
+SSO_SECRET_KEYS_VARIABLE = "SSO_SECRET_KEYS"  # noqa: S105 - the variable's name
 # The worker's defaults, also used by whatever starts workflows or workers without settings.
 DEFAULT_TASK_QUEUE = "a4c-onboarding"
 DEFAULT_MAX_CONCURRENT_ACTIVITIES = 100
@@ -134,6 +136,10 @@ class WorkerSettings(TemporalSettings):
     # Organizations' identity providers on private, loopback or link-local addresses
     # (development, tests); https is required in production whatever this says.
     sso_allow_private_addresses: bool = False
+    # The key ring organizations' SSO client secrets are sealed with (the API's
+    # SSO_SECRET_KEYS, the format of WEBHOOK_SECRET_KEYS): opened only to exchange a
+    # sign-in's code. Unset: sign-ins through organizations' providers fail.
+    sso_secret_keys: SecretStr | None = None
 
     # SMTP.
     smtp_host: str | None = None
@@ -199,6 +205,21 @@ class WorkerSettings(TemporalSettings):
     def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value().encode()) < MIN_TOKEN_SECRET_LENGTH:
             raise ValueError(f"must be at least {MIN_TOKEN_SECRET_LENGTH} bytes")
+        return value
+
+    @field_validator("sso_secret_keys", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("sso_secret_keys")
+    @classmethod
+    def _key_ring(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                SecretKeys.parse(value.get_secret_value(), SSO_SECRET_KEYS_VARIABLE)
+            except SecretKeysError as error:
+                raise ValueError(str(error)) from None
         return value
 
     @field_validator("rfc2136_algorithm")

@@ -148,6 +148,21 @@ class SSOAbandonInput(SSOGenerationInput):
     reason: Reason
 
 
+class SSOCodeInput(Model):
+    """A sign-in through an organization's provider, to exchange and verify: its one-time
+    authorization ``code`` and PKCE ``code_verifier`` (spent by the exchange; the
+    payload codec encrypts them in history), the ``redirect_uri`` and ``nonce`` the
+    sign-in started with. ``generation``: the configuration signed in through (None: the
+    one in force)."""
+
+    organization_id: UUID
+    generation: int | None = Field(default=None, ge=1)
+    code: str = Field(min_length=1, max_length=2048, repr=False)
+    code_verifier: str = Field(min_length=43, max_length=128, repr=False)
+    redirect_uri: str = Field(min_length=1, max_length=2048)
+    nonce: str = Field(min_length=1, max_length=255)
+
+
 class SSODeactivateInput(Model):
     organization_id: UUID
     reason: Reason

@@ -22,7 +22,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCStatusCode
 
 from a4c_worker.config import DEFAULT_TASK_QUEUE
@@ -38,7 +38,7 @@ from a4c_worker.workflows.sso_models import (
     SSOConfigurationProgress,
     SSODeactivationInput,
     SSOTestFailed,
-    SSOTestPassed,
+    SSOTestSignIn,
     email_domain_request_workflow_id,
     email_domain_workflow_id,
     sso_configuration_workflow_id,
@@ -108,20 +108,34 @@ async def sso_configuration_progress(
         return None  # it failed before its first step set the progress
 
 
+class SSOSignInFailed(Exception):
+    """The test sign-in proved nothing (``type``: ``CodeRejected``, ``InvalidIDToken``,
+    ``EmailNotVerified``, or why the provider could not be asked); the run still waits."""
+
+    def __init__(self, type: str | None, message: str) -> None:
+        self.type = type
+        super().__init__(message)
+
+
 async def report_sso_test(
-    client: Client, organization_id: UUID, result: SSOTestPassed | SSOTestFailed
+    client: Client, organization_id: UUID, result: SSOTestSignIn | SSOTestFailed
 ) -> SSOConfigurationProgress:
-    """Tell the running configuration how its test sign-in went; returns once it is in
-    force (passed) or abandoned (failed)."""
+    """Give the running configuration its test sign-in (exchanged and verified by the
+    worker) or the admin's word that it failed; returns once the configuration is in
+    force or abandoned. :class:`SSOSignInFailed` when the sign-in proved nothing."""
     handle = sso_configuration_handle(client, organization_id)
     try:
-        if isinstance(result, SSOTestPassed):
-            return await handle.execute_update(SSOConfigurationWorkflow.test_passed, result)
+        if isinstance(result, SSOTestSignIn):
+            return await handle.execute_update(SSOConfigurationWorkflow.test_sign_in, result)
         return await handle.execute_update(SSOConfigurationWorkflow.test_failed, result)
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         if isinstance(cause, ApplicationError) and cause.type == SSO_TEST_REFUSED:
             raise SSOTestRefused(cause.message) from None
+        if isinstance(cause, ApplicationError):
+            raise SSOSignInFailed(cause.type, cause.message) from None
+        if isinstance(cause, ActivityError) and isinstance(cause.cause, ApplicationError):
+            raise SSOSignInFailed(cause.cause.type, cause.cause.message) from None
         raise
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:

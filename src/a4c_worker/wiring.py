@@ -20,7 +20,7 @@ from a4c_domain.persistence import PostgresConnection, connect_failure, postgres
 from a4c_outbound.transport import OutboundPolicy
 from a4c_sso.discovery import provider_policy
 from a4c_worker.activities import Links, OnboardingActivities
-from a4c_worker.config import WorkerSettings
+from a4c_worker.config import SSO_SECRET_KEYS_VARIABLE, WorkerSettings
 from a4c_worker.providers.dns import (
     CloudflareDNSProvider,
     CloudflareSettings,
@@ -46,6 +46,7 @@ from a4c_worker.providers.email import (
     SMTPMailer,
     SMTPSettings,
 )
+from a4c_worker.sealing import SecretKeys
 
 
 @dataclass(frozen=True)
@@ -201,7 +202,16 @@ def build_activities(
         build_links(settings),
         txt=chosen.txt,
         sso_policy=build_sso_policy(settings),
+        sso_keys=build_sso_keys(settings),
     )
+
+
+def build_sso_keys(settings: WorkerSettings) -> SecretKeys | None:
+    """The key ring organizations' client secrets open with (None: SSO_SECRET_KEYS unset)."""
+    ring = settings.sso_secret_keys
+    if ring is None:
+        return None
+    return SecretKeys.parse(ring.get_secret_value(), SSO_SECRET_KEYS_VARIABLE)
 
 
 def build_sso_policy(settings: WorkerSettings) -> OutboundPolicy:

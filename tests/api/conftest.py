@@ -57,6 +57,7 @@ from a4c_worker.client import accept_invitation, bootstrap_handle, start_bootstr
 from a4c_worker.config import ACCEPT_PATH
 from a4c_worker.providers.dns import InMemoryDNSProvider, InMemoryDNSVerifier, InMemoryTXTLookup
 from a4c_worker.providers.email import FileMailer, Mailer
+from a4c_worker.sealing import SecretKeys
 from a4c_worker.worker import create_worker
 from a4c_worker.workflows.models import BootstrapResult
 
@@ -251,6 +252,7 @@ def stack_activities(
         links,
         txt=txt or InMemoryTXTLookup(),
         sso_policy=provider_policy(production=False, allow_private=True),
+        sso_keys=SecretKeys.parse(SSO_SECRET_KEYS, "SSO_SECRET_KEYS"),
     )
 
 

@@ -17,12 +17,13 @@ import pytest
 from tests.api.v1_support import ADM_A, ADM_B, OPK, World, assert_problem
 from tests.servers.oidc import OIDCProvider, serve_provider
 from tests.support import wait_for_async
+from tests.worker.flows import provider_sign_in
 
 from a4c_domain.email_domains import CHALLENGE_PREFIX
 from a4c_worker.sso_client import report_sso_test
-from a4c_worker.workflows.sso_models import SSOTestPassed
 
 SECRET = "the-client-secret-" + uuid.uuid4().hex
+CALLBACK = "http://127.0.0.1:9/sso/callback"  # never contacted: the test reads it
 
 
 @pytest.fixture
@@ -108,12 +109,19 @@ async def test_a_provider_lying_about_its_issuer_is_refused_by_name(
 async def test_the_connection_in_force_is_ended_by_delete(
     world: World, client: httpx.AsyncClient, own_provider: OIDCProvider
 ) -> None:
-    put = await client.put(sso_path(world), json=settings(own_provider), headers=world.headers(OPK))
+    relying = own_provider.register_client(CALLBACK)
+    body = {
+        "issuer": own_provider.issuer,
+        "client_id": relying.client_id,
+        "client_secret": relying.client_secret,
+    }
+    put = await client.put(sso_path(world), json=body, headers=world.headers(OPK))
     assert put.status_code == 202, put.text
     generation = put.json()["pending_generation"]
-    # What the test sign-in page reports once it verified a sign-in.
-    passed = SSOTestPassed(generation=generation, subject="tester", email_domain="a.example.com")
-    assert (await report_sso_test(world.stack.client, world.orgs.a_id, passed)).state == "active"
+    # What the test sign-in page sends once the admin is back from the provider.
+    signed_in = await provider_sign_in(own_provider, relying, "admin@a.example.com", generation)
+    done = await report_sso_test(world.stack.client, world.orgs.a_id, signed_in)
+    assert done.state == "active"
 
     async def active() -> bool:
         got = await client.get(sso_path(world), headers=world.headers(ADM_A))
@@ -121,7 +129,10 @@ async def test_the_connection_in_force_is_ended_by_delete(
 
     await wait_for_async(active, what="single sign-on in force")
     got = (await client.get(sso_path(world), headers=world.headers(ADM_A))).json()
-    assert (got["active_issuer"], got["active_client_id"]) == (own_provider.issuer, "a4c-org")
+    assert (got["active_issuer"], got["active_client_id"]) == (
+        own_provider.issuer,
+        relying.client_id,
+    )
     ended = await client.delete(
         sso_path(world) + "?reason=moving+providers", headers=world.headers(ADM_A)
     )

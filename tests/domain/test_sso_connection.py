@@ -352,3 +352,25 @@ def test_any_sequence_follows_the_rules_and_replays_to_the_same_state_and_ids(
         first = _run(Path(tmp) / "one.sqlite", sequence)
         second = _run(Path(tmp) / "two.sqlite", sequence)
     assert first == second
+
+
+def test_the_worker_reads_a_configurations_client_with_its_sealed_secret_only_by_generation(
+    app: OnboardingApplication, org: UUID
+) -> None:
+    with pytest.raises(SSOConnectionNotFound):
+        app.get_sso_client_credentials(org, 1)
+    _activate_first(app, org)
+    app.configure_sso(organization_id=org, **configuration(client_secret="k1:SEALED-2"))
+    active = app.get_sso_client_credentials(org)  # None: the one in force
+    tried = app.get_sso_client_credentials(org, 2)
+    assert (active.generation, active.sealed_client_secret) == (1, "k1:SEALED-1")
+    assert (tried.generation, tried.issuer, tried.sealed_client_secret) == (
+        2,
+        ISSUER,
+        "k1:SEALED-2",
+    )
+    assert "SEALED" not in repr(tried)  # a credentials object may end up in a log line
+    with pytest.raises(SSOConfigurationNotPending):
+        app.get_sso_client_credentials(org, 3)
+    # The views callers get never hold it.
+    assert "SEALED" not in repr(app.get_sso_connection(org))

@@ -7,6 +7,7 @@ temporary folder; duplicate and retry tests pass a PostgreSQL app instead.
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -17,10 +18,13 @@ from string import ascii_uppercase
 from typing import Any, TypeVar, overload
 from uuid import UUID
 
+import httpx
 from pydantic import SecretStr
 from temporalio.client import Client
 from tests.servers.bind import BindServer
+from tests.servers.oidc import OIDCClient, OIDCProvider
 from tests.servers.smtp import SMTPTestServer
+from tests.servers.test_oidc import authorization, code_from, sign_in
 from tests.support import TOKEN_SECRET, wait_for_async
 
 from a4c_domain import OnboardingApplication
@@ -40,6 +44,7 @@ from a4c_worker.providers.dns import (
     RFC2136Settings,
 )
 from a4c_worker.providers.email import InMemoryMailer, OutgoingMail, SMTPMailer, SMTPSettings
+from a4c_worker.sealing import SecretKeys
 from a4c_worker.worker import create_worker
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.models import (
@@ -47,6 +52,7 @@ from a4c_worker.workflows.models import (
     ResendLimit,
     StepPolicy,
 )
+from a4c_worker.workflows.sso_models import SSOTestSignIn
 
 App = TypeVar("App", bound=OnboardingApplication)
 ZONE = "orgs.a4c.test"
@@ -103,6 +109,29 @@ def bootstrap_input(
     return BootstrapInput.model_validate(fields)
 
 
+# The tests' SSO key ring: what the API seals organizations' client secrets with and
+# the worker opens them with.
+SSO_SECRET_KEYS = "s1:" + base64.b64encode(b"tests-sso-client-secret-key-32b!").decode()
+SSO_KEYS = SecretKeys.parse(SSO_SECRET_KEYS, "SSO_SECRET_KEYS")
+
+
+async def provider_sign_in(
+    provider: OIDCProvider, client: OIDCClient, email: str, generation: int = 1
+) -> SSOTestSignIn:
+    """A real code-flow sign-in at ``provider`` as ``email``, as the a4c test page gets
+    it back: its code, the PKCE verifier, the redirect URI and nonce it started with."""
+    auth = authorization(client)
+    async with httpx.AsyncClient() as http:
+        code = code_from(await sign_in(http, provider, auth, email), auth)
+    return SSOTestSignIn(
+        generation=generation,
+        code=code,
+        code_verifier=auth.verifier,
+        redirect_uri=auth.params["redirect_uri"],
+        nonce=auth.params["nonce"],
+    )
+
+
 @dataclass
 class Flows:
     """Everything a workflow test touches."""
@@ -116,6 +145,7 @@ class Flows:
     links: Links = LINKS
     txt: InMemoryTXTLookup = field(default_factory=InMemoryTXTLookup)
     sso_policy: OutboundPolicy = PRODUCTION_SSO_POLICY
+    sso_keys: SecretKeys = field(default_factory=lambda: SSO_KEYS)
 
     def __post_init__(self) -> None:
         if self.verifier is None:
@@ -131,6 +161,7 @@ class Flows:
             self.links,
             txt=self.txt,
             sso_policy=self.sso_policy,
+            sso_keys=self.sso_keys,
         )
 
     @asynccontextmanager

@@ -50,6 +50,7 @@ ACTIVITIES = {
     "activate_sso",
     "abandon_sso_configuration",
     "deactivate_sso",
+    "exchange_sso_code",
     "request_email_domain",
     "verify_email_domain",
 }
@@ -77,7 +78,7 @@ WORKFLOWS = {
         "SSOConfigurationWorkflow",
         {"progress"},
         set(),
-        {"test_passed", "test_failed"},
+        {"test_sign_in", "test_failed"},
     ),
     EmailDomainVerificationWorkflow: ("EmailDomainVerificationWorkflow", set(), set(), set()),
     SSODeactivationWorkflow: ("SSODeactivationWorkflow", set(), set(), set()),

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from temporalio.client import (
     Client,
@@ -24,15 +23,15 @@ from temporalio.client import (
 )
 from temporalio.exceptions import ApplicationError, CancelledError
 from tests.servers.oidc import OIDCProvider, serve_provider
-from tests.servers.test_oidc import authorization, code_from, exchange, sign_in, verify
 from tests.support import wait_for_async
-from tests.worker.flows import FAST_STEPS, Flows, sqlite_app
+from tests.worker.flows import FAST_STEPS, SSO_KEYS, Flows, provider_sign_in, sqlite_app
 
 from a4c_domain import OnboardingApplication
 from a4c_domain.errors import SSOConnectionNotFound
 from a4c_sso.discovery import provider_policy
 from a4c_worker.sso_client import (
     SSOConfigurationRunning,
+    SSOSignInFailed,
     SSOTestRefused,
     deactivate_sso,
     report_sso_test,
@@ -48,10 +47,9 @@ from a4c_worker.workflows.sso_models import (
     SSOConfigurationProgress,
     SSODeactivationInput,
     SSOTestFailed,
-    SSOTestPassed,
+    SSOTestSignIn,
 )
 
-SEALED = "k1:c2VhbGVkLWNsaWVudC1zZWNyZXQ"  # sealed text, as the API would pass it
 CALLBACK = "http://127.0.0.1:9/sso/test/callback"  # never contacted: the test reads it
 
 
@@ -80,13 +78,18 @@ def organization(app: OnboardingApplication) -> uuid.UUID:
 
 
 async def start(
-    flows: Flows, org: uuid.UUID, issuer: str, client_id: str = "a4c", **extra: Any
+    flows: Flows,
+    org: uuid.UUID,
+    issuer: str,
+    client_id: str = "a4c",
+    secret: str = "not-a-registered-client",
+    **extra: Any,
 ) -> WorkflowHandle[Any, SSOConfigurationProgress]:
     spec = SSOConfigurationInput(
         organization_id=org,
         issuer=issuer,
         client_id=client_id,
-        client_secret=SEALED,
+        client_secret=SSO_KEYS.seal(secret),  # as the API seals it
         activities=FAST_STEPS,
         **extra,
     )
@@ -117,7 +120,9 @@ async def test_a_provider_is_checked_tried_tested_through_a_real_sign_in_and_act
     assert own_provider.kid != oidc_provider.kid  # the organization's, not the platform's
     org = organization(flows.app)
     client = own_provider.register_client(CALLBACK)
-    handle = await start(flows, org, own_provider.issuer, client_id=client.client_id)
+    handle = await start(
+        flows, org, own_provider.issuer, client_id=client.client_id, secret=client.client_secret
+    )
     progress = await waiting_for_test(handle)
     assert progress.generation == 1
     assert progress.authorization_endpoint == own_provider.url("/authorize")
@@ -125,19 +130,22 @@ async def test_a_provider_is_checked_tried_tested_through_a_real_sign_in_and_act
     pending = flows.app.get_sso_connection(org)
     assert (pending.status, pending.pending_issuer) == ("inactive", own_provider.issuer)
 
-    # What the a4c test page does: the code flow at the organization's provider, the ID
-    # token verified against its published keys, then only the verified claims sent on.
-    async with httpx.AsyncClient() as http:
-        auth = authorization(client)
-        code = code_from(await sign_in(http, own_provider, auth, "Ada@Acme.Example"), auth)
-        tokens = (await exchange(http, own_provider, client, code, auth.verifier)).json()
-        keys = (await http.get(progress.jwks_uri or "")).json()
-    claims = verify(own_provider, tokens["id_token"], client.client_id, keys)
-    assert claims["email_verified"] is True
-    result = SSOTestPassed(
-        generation=1, subject=claims["sub"], email_domain=claims["email"].rsplit("@", 1)[1]
-    )
-    done = await handle.execute_update(SSOConfigurationWorkflow.test_passed, result)
+    # What the a4c test page does: the code flow at the organization's provider, then
+    # the code and PKCE verifier to the workflow, whose worker exchanges and verifies.
+    # A sign-in that proves nothing (a code already spent, another nonce) fails the
+    # update with its type, and the run keeps waiting.
+    first = await provider_sign_in(own_provider, client, "Ada@Acme.Example")
+    with pytest.raises(SSOSignInFailed) as bad:
+        await report_sso_test(
+            flows.client, org, first.model_copy(update={"nonce": "not-the-sign-ins"})
+        )
+    assert bad.value.type == "InvalidIDToken"
+    with pytest.raises(SSOSignInFailed) as spent:
+        await report_sso_test(flows.client, org, first)  # its code was spent above
+    assert spent.value.type == "CodeRejected"
+    assert (await handle.query(SSOConfigurationWorkflow.progress)).state == "waiting_for_test"
+    result = await provider_sign_in(own_provider, client, "Ada@Acme.Example")
+    done = await handle.execute_update(SSOConfigurationWorkflow.test_sign_in, result)
     assert done.state == "active"
     assert (await handle.result()).state == "active"
     active = flows.app.get_sso_connection(org)
@@ -147,9 +155,16 @@ async def test_a_provider_is_checked_tried_tested_through_a_real_sign_in_and_act
         client.client_id,
     )
     assert active.tested_email_domain is None  # kept with the pending one, now in force
-    history = (await handle.fetch_history()).to_json()
-    assert "Ada@Acme.Example".lower() not in history.lower()  # the domain only, never the address
-    assert client.client_secret not in history
+    # The domain keeps the subject and the address's domain only, never the address; the
+    # history never holds the client secret itself (sealed in the input), and what it
+    # holds of the sign-in (code, verifier, claims) the payload codec encrypts.
+    stored = [
+        n.state.decode(errors="replace")
+        for n in flows.app.recorder.select_notifications(start=1, limit=10_000)
+        if "SSOConnection" in n.topic
+    ]
+    assert stored and not any("ada@acme.example" in s.lower() for s in stored)
+    assert client.client_secret not in (await handle.fetch_history()).to_json()
 
     # Deactivated: none in force; deactivating again writes nothing.
     off = await deactivate_sso(
@@ -186,7 +201,10 @@ async def test_no_test_in_time_abandons_the_new_configuration_and_the_old_one_st
     org = organization(flows.app)
     app = flows.app
     app.configure_sso(
-        organization_id=org, issuer="https://old.example.com", client_id="old", client_secret=SEALED
+        organization_id=org,
+        issuer="https://old.example.com",
+        client_id="old",
+        client_secret=SSO_KEYS.seal("old"),
     )
     app.record_sso_test(organization_id=org, generation=1, subject="s", email_domain="a.example")
     app.activate_sso(organization_id=org, generation=1)
@@ -210,8 +228,10 @@ async def test_a_failed_test_abandons_and_a_second_update_is_refused(
     events_before = len((await handle.fetch_history()).events)
     refusals = [
         handle.execute_update(
-            SSOConfigurationWorkflow.test_passed,
-            SSOTestPassed(generation=2, subject="s", email_domain="a.example"),
+            SSOConfigurationWorkflow.test_sign_in,
+            SSOTestSignIn(
+                generation=2, code="c", code_verifier="v" * 43, redirect_uri=CALLBACK, nonce="n"
+            ),
         ),
         handle.execute_update(
             SSOConfigurationWorkflow.test_failed,
@@ -259,17 +279,20 @@ async def test_one_configuration_runs_at_a_time_and_reports_it_does_not_await_ar
     flows: Flows, own_provider: OIDCProvider
 ) -> None:
     org = organization(flows.app)
+    client = own_provider.register_client(CALLBACK)
     assert await sso_configuration_progress(flows.client, org) is None
-    handle = await start(flows, org, own_provider.issuer)
+    handle = await start(
+        flows, org, own_provider.issuer, client_id=client.client_id, secret=client.client_secret
+    )
     await waiting_for_test(handle)
     with pytest.raises(SSOConfigurationRunning):
         await start(flows, org, own_provider.issuer, client_id="another")
     with pytest.raises(SSOTestRefused, match="not the one awaiting its test"):
         await report_sso_test(
-            flows.client, org, SSOTestPassed(generation=5, subject="s", email_domain="a.example")
+            flows.client, org, await provider_sign_in(own_provider, client, "a@a.example", 5)
         )
     done = await report_sso_test(
-        flows.client, org, SSOTestPassed(generation=1, subject="s", email_domain="a.example")
+        flows.client, org, await provider_sign_in(own_provider, client, "a@a.example")
     )
     assert done.state == "active"
     assert (await sso_configuration_progress(flows.client, org)) == done

@@ -61,7 +61,8 @@ from a4c_api.v1.sso_models import (
 from a4c_domain.commands import Reason
 from a4c_domain.errors import EmailDomainNotFound, OrganizationInactive
 from a4c_domain.organization import is_inactive
-from a4c_webhooks.sealing import SecretKeys
+from a4c_worker.config import SSO_SECRET_KEYS_VARIABLE
+from a4c_worker.sealing import SecretKeys
 from a4c_worker.sso_client import (
     SSOConfigurationRunning,
     SSOHandle,
@@ -95,7 +96,9 @@ def sso_secret_keys(request: Request) -> SecretKeys | None:
     if not hasattr(state, "sso_secret_keys"):
         configured = api_app.settings_of(request).sso_secret_keys
         state.sso_secret_keys = (
-            None if configured is None else SecretKeys.parse(configured.get_secret_value())
+            None
+            if configured is None
+            else SecretKeys.parse(configured.get_secret_value(), SSO_SECRET_KEYS_VARIABLE)
         )
     found: SecretKeys | None = state.sso_secret_keys
     return found
@@ -168,9 +171,14 @@ async def _checked(handle: SSOHandle) -> None:
             )
         except WorkflowQueryFailedError:
             progress = None  # not run its first step yet
+        except RPCError as exc:  # a busy worker: ask again until the deadline, then 202
+            log.warning("an SSO configuration's check not readable yet: %s", exc.status)
+            progress = None
         if progress is not None and progress.state == "refused":
             try:
                 await handle.result(rpc_timeout=TEMPORAL_RPC_TIMEOUT)
+            except RPCError:
+                return  # its refusal shows in GET
             except WorkflowFailureError as exc:
                 cause = exc.cause
                 if isinstance(cause, ApplicationError):

@@ -35,6 +35,7 @@ from a4c_worker.contracts import (
 from a4c_worker.providers.dns import DNSProvider, DNSVerifier, TXTLookup
 from a4c_worker.providers.email import Mailer
 from a4c_worker.providers.errors import ProviderError
+from a4c_worker.sealing import SecretKeys
 from a4c_worker.tracing import current_trace_ids
 
 # Production's rules for identity providers: the default, so only a worker configured for
@@ -177,6 +178,7 @@ class ActivityBase:
         *,
         txt: TXTLookup,
         sso_policy: OutboundPolicy = PRODUCTION_SSO_POLICY,
+        sso_keys: SecretKeys | None = None,
     ) -> None:
         self.app = app
         self.dns = dns
@@ -187,6 +189,8 @@ class ActivityBase:
         # How organizations' identity providers are reached (https, public addresses
         # only, unless the worker's settings allow otherwise).
         self.sso_policy = sso_policy
+        # Opens organizations' sealed client secrets (SSO_SECRET_KEYS); None: unset.
+        self.sso_keys = sso_keys
 
     async def _domain(self, command: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a blocking domain call in a thread, under this activity's cause.

@@ -14,13 +14,16 @@ from __future__ import annotations
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from a4c_domain.views import SSOConnectionView
 from a4c_outbound.transport import Outbound
 from a4c_sso.discovery import ProviderMetadata, validate_provider
+from a4c_sso.exchange import SignInClaims, exchange_code
 from a4c_worker.activities.base import ActivityBase, temporal_errors
 from a4c_worker.contracts import (
     SSOAbandonInput,
+    SSOCodeInput,
     SSOConfigureInput,
     SSOConnectionOutcome,
     SSODeactivateInput,
@@ -28,6 +31,10 @@ from a4c_worker.contracts import (
     SSOProviderInput,
     SSOTestInput,
 )
+from a4c_worker.sealing import SealedSecretError
+
+# The run's error when the worker cannot open client secrets (no or another key ring).
+SSO_KEYS_MISSING = "SSOSecretKeysMissing"
 
 
 def sso_outcome(view: SSOConnectionView) -> SSOConnectionOutcome:
@@ -94,6 +101,40 @@ class SSOActivities(ActivityBase):
         return sso_outcome(view)
 
     @activity.defn
+    async def exchange_sso_code(self, input: SSOCodeInput) -> SignInClaims:
+        """Exchange a sign-in's code at the organization's provider (configuration
+        ``generation``, else the one in force) and verify its ID token: the verified
+        claims only. The client secret is opened here and nowhere else. A sign-in that
+        proves nothing is a non-retryable ``CodeRejected``, ``InvalidIDToken`` or
+        ``EmailNotVerified``; a provider that cannot be asked retries as the check does."""
+        credentials = await self._domain(
+            self.app.get_sso_client_credentials, input.organization_id, input.generation
+        )
+        if self.sso_keys is None:
+            raise ApplicationError(
+                "SSO_SECRET_KEYS is not set on the worker: it cannot open the client secret",
+                type=SSO_KEYS_MISSING,
+                non_retryable=True,
+            )
+        try:
+            secret = self.sso_keys.open(credentials.sealed_client_secret)
+        except SealedSecretError as error:
+            raise ApplicationError(str(error), type=SSO_KEYS_MISSING, non_retryable=True) from None
+        with temporal_errors():
+            async with Outbound(self.sso_policy) as outbound:
+                metadata = await validate_provider(credentials.issuer, outbound)
+                return await exchange_code(
+                    metadata,
+                    outbound,
+                    client_id=credentials.client_id,
+                    client_secret=secret,
+                    code=input.code,
+                    code_verifier=input.code_verifier,
+                    redirect_uri=input.redirect_uri,
+                    nonce=input.nonce,
+                )
+
+    @activity.defn
     async def deactivate_sso(self, input: SSODeactivateInput) -> SSOConnectionOutcome:
         """End single sign-on for the organization (none in force: nothing written)."""
         view = await self._domain(
@@ -110,4 +151,5 @@ class SSOActivities(ActivityBase):
             self.activate_sso,
             self.abandon_sso_configuration,
             self.deactivate_sso,
+            self.exchange_sso_code,
         ]

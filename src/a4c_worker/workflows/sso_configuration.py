@@ -7,10 +7,15 @@ in force.
 2. Try the configuration (``configure_sso``): recorded as pending, with its
    ``generation``; the connection in force, if any, stays in force.
 3. Wait for the test sign-in: an admin signs in through the organization's provider on
-   an a4c page, which verifies the sign-in and sends the ``test_passed`` update (the
-   subject and the e-mail domain, never the address) or ``test_failed``. An update for
-   another generation, or once the run stopped waiting, is refused by its validator
-   (``SSOTestRefused``) before it reaches history.
+   an a4c page, which sends the sign-in's one-time code and PKCE verifier with the
+   ``test_sign_in`` update; its handler exchanges them (``exchange_sso_code``, in the
+   worker, which alone opens the client secret) and keeps only the verified subject and
+   e-mail domain (never the address). A sign-in that proves nothing fails the update
+   with its type (``CodeRejected``, ``InvalidIDToken``, ``EmailNotVerified``) and the
+   run keeps waiting for another; ``test_failed`` is the admin saying it did not work.
+   An update for another generation, while another sign-in is being exchanged, or once
+   the run stopped waiting, is refused by its validator (``SSOTestRefused``) before it
+   reaches history.
 4. Record the test and activate the configuration.
 
 No test within ``test_timeout_seconds`` (``SSOTestTimedOut``), a failed test
@@ -28,10 +33,14 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from a4c_sso.discovery import ProviderMetadata
+    from a4c_sso.exchange import SignInClaims
     from a4c_worker.activities.sso import SSOActivities
     from a4c_worker.contracts import (
         SSOAbandonInput,
+        SSOCodeInput,
         SSOConfigureInput,
         SSOConnectionOutcome,
         SSOGenerationInput,
@@ -48,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         SSOConfigurationProgress,
         SSOTestFailed,
         SSOTestPassed,
+        SSOTestSignIn,
     )
 
 
@@ -55,8 +65,10 @@ with workflow.unsafe.imports_passed_through():
 class SSOConfigurationWorkflow:
     def __init__(self) -> None:
         self._progress: SSOConfigurationProgress | None = None
+        self._input: SSOConfigurationInput | None = None
         self._passed: SSOTestPassed | None = None
         self._failed: SSOTestFailed | None = None
+        self._exchanging = False  # a test sign-in's code is being exchanged
 
     # --- queries and updates ------------------------------------------------------------
 
@@ -66,16 +78,49 @@ class SSOConfigurationWorkflow:
         return self._progress
 
     @workflow.update
-    async def test_passed(self, result: SSOTestPassed) -> SSOConfigurationProgress:
-        """The test sign-in succeeded; returns once the configuration is active (or the
-        run ended otherwise)."""
-        self._passed = result
+    async def test_sign_in(self, sign_in: SSOTestSignIn) -> SSOConfigurationProgress:
+        """An admin's test sign-in: exchanged and verified by the worker; returns once
+        the configuration is active (or the run ended otherwise). A sign-in that proves
+        nothing fails this update with its type; the run keeps waiting."""
+        assert self._input is not None  # run set it before waiting
+        self._exchanging = True
+        try:
+            claims: SignInClaims = await workflow.execute_activity_method(
+                SSOActivities.exchange_sso_code,
+                SSOCodeInput(
+                    organization_id=self._input.organization_id,
+                    generation=sign_in.generation,
+                    code=sign_in.code,
+                    code_verifier=sign_in.code_verifier,
+                    redirect_uri=sign_in.redirect_uri,
+                    nonce=sign_in.nonce,
+                ),
+                **step_options(self._input.activities),
+            )
+            passed = SSOTestPassed(
+                generation=sign_in.generation,
+                subject=claims.subject,
+                email_domain=claims.email_domain,
+            )
+        except ActivityError as exc:
+            refused = application_cause(exc)
+            if refused is None:
+                raise
+            raise ApplicationError(refused.message, type=refused.type) from None
+        except ValidationError:
+            raise ApplicationError(
+                "the provider's subject or address is not one a4c can record",
+                type="InvalidIDToken",
+            ) from None
+        finally:
+            self._exchanging = False
+        self._passed = passed
         await workflow.wait_condition(lambda: self._state in ("active", "abandoned"))
         return self.progress()
 
-    @test_passed.validator
-    def _validate_passed(self, result: SSOTestPassed) -> None:
-        self._require_waiting(result.generation)
+    @test_sign_in.validator
+    def _validate_sign_in(self, sign_in: SSOTestSignIn) -> None:
+        self._require_waiting(sign_in.generation)
 
     @workflow.update
     async def test_failed(self, result: SSOTestFailed) -> SSOConfigurationProgress:
@@ -96,7 +141,7 @@ class SSOConfigurationWorkflow:
                 f"no test sign-in is awaited (the configuration is {state})",
                 type=SSO_TEST_REFUSED,
             )
-        if generation != progress.generation or self._passed or self._failed:
+        if generation != progress.generation or self._passed or self._failed or self._exchanging:
             raise ApplicationError(
                 f"configuration {generation} is not the one awaiting its test "
                 f"({progress.generation})",
@@ -107,6 +152,7 @@ class SSOConfigurationWorkflow:
 
     @workflow.run
     async def run(self, input: SSOConfigurationInput) -> SSOConfigurationProgress:
+        self._input = input
         self._progress = SSOConfigurationProgress(
             organization_id=input.organization_id,
             state="checking_provider",

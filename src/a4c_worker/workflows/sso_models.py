@@ -96,9 +96,22 @@ class SSODeactivationInput(Model):
     activities: StepPolicy = Field(default_factory=StepPolicy)
 
 
+class SSOTestSignIn(Model):
+    """An admin's test sign-in through configuration ``generation``, as the a4c page
+    received it: the one-time authorization ``code`` and the PKCE ``code_verifier``
+    (single-use, spent by the exchange the workflow runs; encrypted in history by the
+    payload codec), and the ``redirect_uri`` and ``nonce`` the sign-in started with."""
+
+    generation: int = Field(ge=1)
+    code: str = Field(min_length=1, max_length=2048, repr=False)
+    code_verifier: str = Field(min_length=43, max_length=128, repr=False)
+    redirect_uri: str = Field(min_length=1, max_length=2048)
+    nonce: str = Field(min_length=1, max_length=255)
+
+
 class SSOTestPassed(Model):
-    """What the a4c page that ran the test sign-in verified: the configuration it used,
-    the provider's subject and the domain of the verified address (never the address)."""
+    """What the exchange of a test sign-in verified: the configuration it used, the
+    provider's subject and the domain of the verified address (never the address)."""
 
     generation: int = Field(ge=1)
     subject: Identifier

@@ -21,7 +21,7 @@ from uuid import UUID
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowHistory
 from tests.servers.oidc import serve_provider
 from tests.support import wait_for_async
-from tests.worker.flows import FAST_STEPS, Flows, sqlite_app
+from tests.worker.flows import FAST_STEPS, SSO_KEYS, Flows, provider_sign_in, sqlite_app
 from tests.worker.histories.recording import record_release
 
 from a4c_sso.discovery import provider_policy
@@ -33,7 +33,6 @@ from a4c_worker.workflows.sso_models import (
     SSOConfigurationInput,
     SSOConfigurationProgress,
     SSODeactivationInput,
-    SSOTestPassed,
     email_domain_workflow_id,
     sso_configuration_workflow_id,
     sso_deactivation_workflow_id,
@@ -47,7 +46,7 @@ PATHS = (
     "email_domain_verified",
     "sso_deactivated",
 )
-SEALED = "k1:cmVjb3JkZWQtY2xpZW50LXNlY3JldA"
+CALLBACK = "http://127.0.0.1:9/sso/callback"  # never contacted: the recorder reads it
 
 
 async def record(client: Client, scratch: Path) -> dict[str, WorkflowHistory]:
@@ -56,14 +55,18 @@ async def record(client: Client, scratch: Path) -> dict[str, WorkflowHistory]:
     flows.sso_policy = provider_policy(production=False, allow_private=True)
 
     async def start(
-        slug: str, issuer: str, **extra: Any
+        slug: str,
+        issuer: str,
+        client_id: str | None = None,
+        secret: str = "unregistered",
+        **extra: Any,
     ) -> WorkflowHandle[Any, SSOConfigurationProgress]:
         org = app.register_organization(name=f"Org {slug}", slug=slug, org_type="provider")
         spec = SSOConfigurationInput(
             organization_id=org.id,
             issuer=issuer,
-            client_id=f"{slug}-client",
-            client_secret=SEALED,
+            client_id=client_id or f"{slug}-client",
+            client_secret=SSO_KEYS.seal(secret),
             activities=FAST_STEPS,
             **extra,
         )
@@ -83,18 +86,20 @@ async def record(client: Client, scratch: Path) -> dict[str, WorkflowHistory]:
     try:
         async with flows.worker():
             with serve_provider() as provider:
-                handle = await start("history-sso", provider.issuer)
+                relying = provider.register_client(CALLBACK)
+                handle = await start(
+                    "history-sso", provider.issuer, relying.client_id, relying.client_secret
+                )
 
                 async def waiting() -> bool:
                     progress = await handle.query(SSOConfigurationWorkflow.progress)
                     return progress.state == "waiting_for_test"
 
                 await wait_for_async(waiting, what="the test sign-in to be awaited")
-                tester = provider.user("admin@history-sso.example.com")
-                passed = SSOTestPassed(
-                    generation=1, subject=tester.sub, email_domain="history-sso.example.com"
+                signed_in = await provider_sign_in(
+                    provider, relying, "admin@history-sso.example.com"
                 )
-                await handle.execute_update(SSOConfigurationWorkflow.test_passed, passed)
+                await handle.execute_update(SSOConfigurationWorkflow.test_sign_in, signed_in)
                 recorded["sso_configuration_activated"] = await ended(handle)
                 handle_org = (await handle.query(SSOConfigurationWorkflow.progress)).organization_id
                 handle = await start("history-sso-late", provider.issuer, test_timeout_seconds=1)
