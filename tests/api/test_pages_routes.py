@@ -20,6 +20,8 @@ from a4c_api.pages.paths import (
     SIGN_IN_DEV_PATH,
     SIGN_IN_OIDC_PATH,
     SIGN_OUT_PATH,
+    SSO_CALLBACK_PATH,
+    SSO_TEST_PATH,
     STYLESHEET_PATH,
 )
 from a4c_worker.config import ACCEPT_PATH
@@ -38,6 +40,8 @@ def test_the_pages_serve_their_routes_and_no_others() -> None:
         ("POST", ACCEPT_PATH),
         ("POST", SIGN_IN_DEV_PATH),
         ("GET", SIGN_IN_OIDC_PATH),
+        ("GET", SSO_TEST_PATH + "/{slug}"),
+        ("GET", SSO_CALLBACK_PATH),
         ("GET", OIDC_CALLBACK_PATH),
         ("POST", SIGN_OUT_PATH),
         ("GET", STYLESHEET_PATH),

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from a4c_api.pages import accept, assets, signin
+from a4c_api.pages import accept, assets, signin, sso_test
 
 router = APIRouter(include_in_schema=False)
-for _part in (accept, signin, assets):
+for _part in (accept, signin, sso_test, assets):
     router.include_router(_part.router)

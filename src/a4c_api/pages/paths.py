@@ -9,6 +9,10 @@ SIGN_IN_OIDC_PATH = "/sign-in/oidc"
 # Register ``API_PUBLIC_URL`` + this as the client's redirect URI at the provider.
 OIDC_CALLBACK_PATH = "/sign-in/oidc/callback"
 SIGN_OUT_PATH = "/sign-out"
+# An organization's single sign-on test (its admins), and where its provider sends them
+# back: register ``API_PUBLIC_URL`` + SSO_CALLBACK_PATH at the organization's provider.
+SSO_TEST_PATH = "/sso/test"
+SSO_CALLBACK_PATH = "/sso/callback"
 STYLESHEET_PATH = "/assets/a4c.css"
 # What the templates call each path (``{{ paths.accept }}``).
 PATHS = {

@@ -5,6 +5,8 @@ token. Who a sign-in establishes is :mod:`a4c_api.pages.identity`'s to say."""
 
 from __future__ import annotations
 
+import re
+
 from fastapi import Depends, Request
 from starlette.responses import Response
 
@@ -18,13 +20,25 @@ from a4c_api.pages.paths import (
     SIGN_IN_DEV_PATH,
     SIGN_IN_OIDC_PATH,
     SIGN_OUT_PATH,
+    SSO_TEST_PATH,
 )
 from a4c_api.pages.rendering import page, redirect, renew_csrf, secured
 from a4c_worker.config import ACCEPT_PATH
 
 router = page_router()
+NEXT_SESSION_KEY = "next"  # a4c_api.pages.sso_test's
+_SSO_TEST_NEXT = re.compile(re.escape(SSO_TEST_PATH) + r"/[a-z0-9-]{1,63}")
 # What a failed OpenID round trip shows (why goes to the log).
 _DID_NOT_COMPLETE = "The sign-in did not complete."
+
+
+def _next(request: Request) -> str:
+    """Where a sign-in returns to: the SSO test page it started from, else the
+    invitation (never anywhere else: the value is ours, and checked all the same)."""
+    wanted = request.session.pop(NEXT_SESSION_KEY, None)
+    if isinstance(wanted, str) and _SSO_TEST_NEXT.fullmatch(wanted):
+        return wanted
+    return ACCEPT_PATH
 
 
 def dev_sign_in_offered(request: Request) -> None:
@@ -56,7 +70,7 @@ async def sign_in_dev(request: Request, form: CheckedForm) -> Response:
         return _sign_in_refused(request, "dev", exc)
     identity.sign_in(request, person)
     renew_csrf(request)
-    return redirect(ACCEPT_PATH)
+    return redirect(_next(request))
 
 
 @router.get(SIGN_IN_OIDC_PATH, dependencies=[Depends(oidc_offered)])
@@ -99,7 +113,7 @@ async def oidc_callback(request: Request) -> Response:
         return notice(request, "sign_in_failed", reason=_DID_NOT_COMPLETE)
     identity.sign_in(request, person, id_token)
     renew_csrf(request)
-    return redirect(ACCEPT_PATH)
+    return redirect(_next(request))
 
 
 @router.post(SIGN_OUT_PATH, dependencies=[Depends(checked_form)])
