@@ -380,7 +380,7 @@ Token = Annotated[SecretStr, AfterValidator(_token_shape)]
 Role = Literal["owner", "admin", "member", "viewer"]
 OrganizationType = Literal["provider", "partner"]
 # The mails the platform sends about an organization (a4c_worker.activities.organization_mail).
-OrganizationMailKind = Literal["welcome", "provisioning_failed", "offboarded"]
+OrganizationMailKind = Literal["welcome", "provisioning_failed", "offboarded", "sso_activated"]
 
 # --- webhook endpoints ------------------------------------------------------------------
 

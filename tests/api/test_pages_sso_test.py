@@ -90,6 +90,14 @@ async def test_an_admin_tests_the_providers_sign_in_and_it_becomes_active(
 
     await wait_for_async(active, what="the connection in force in the read model")
 
+    async def admin_told() -> bool:
+        return any(
+            "Single sign-on is active" in text and admin in text
+            for text in (p.read_text() for p in api_stack.mail_dir.glob("*.eml"))
+        )
+
+    await wait_for_async(admin_told, what="the sso_activated mail to the admin")
+
 
 async def test_a_sign_in_the_provider_refuses_shows_why_and_the_test_still_waits(
     api_stack: Stack, page: Page, own_provider: OIDCProvider

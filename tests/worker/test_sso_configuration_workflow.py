@@ -121,7 +121,12 @@ async def test_a_provider_is_checked_tried_tested_through_a_real_sign_in_and_act
     org = organization(flows.app)
     client = own_provider.register_client(CALLBACK)
     handle = await start(
-        flows, org, own_provider.issuer, client_id=client.client_id, secret=client.client_secret
+        flows,
+        org,
+        own_provider.issuer,
+        client_id=client.client_id,
+        secret=client.client_secret,
+        admins=["owner@acme.example", "admin@acme.example"],
     )
     progress = await waiting_for_test(handle)
     assert progress.generation == 1
@@ -148,6 +153,10 @@ async def test_a_provider_is_checked_tried_tested_through_a_real_sign_in_and_act
     done = await handle.execute_update(SSOConfigurationWorkflow.test_sign_in, result)
     assert done.state == "active"
     assert (await handle.result()).state == "active"
+    # Each admin is told, once for this activation.
+    mails = [m for m in flows.mailer.sent if "Single sign-on is active" in m.subject]
+    assert sorted(m.to for m in mails) == ["admin@acme.example", "owner@acme.example"]
+    assert all(".1@" in (m.message_id or "") for m in mails)  # this activation's messages
     active = flows.app.get_sso_connection(org)
     assert (active.status, active.active_issuer, active.active_client_id) == (
         "active",

@@ -39,7 +39,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from a4c_api import context as api_app
 from a4c_api.auth import Principal, authenticate
 from a4c_api.problems import ProblemError, from_domain, from_workflow_refusal, problem
-from a4c_api.v1.access import Action, not_found, organization_for
+from a4c_api.v1.access import ADMIN_ROLES, Action, not_found, organization_for
 from a4c_api.v1.common import (
     COMMON_ERRORS,
     CONFLICT,
@@ -72,6 +72,7 @@ from a4c_worker.sso_client import (
     start_email_domain_verification,
     start_sso_configuration,
 )
+from a4c_worker.workflows.models import MAX_ADMINS
 from a4c_worker.workflows.sso_configuration import SSOConfigurationWorkflow
 from a4c_worker.workflows.sso_models import (
     EmailDomainVerificationInput,
@@ -227,11 +228,16 @@ async def put_sso(
     keys = sso_secret_keys(request)
     assert keys is not None  # sso_caller
     gateway = api_app.gateway_of(request)
+    # Told once it is active: the organization's owners and admins, as the offboarding's.
+    admins = await gateway.read(
+        lambda rm: sorted({m.email for m in rm.members(org_id) if m.role in ADMIN_ROLES})
+    )
     spec = SSOConfigurationInput(
         organization_id=org_id,
         issuer=body.issuer,
         client_id=body.client_id,
         client_secret=keys.seal(body.client_secret.get_secret_value()),
+        admins=admins[:MAX_ADMINS],
     )
     try:
         handle = await start_sso_configuration(

@@ -1,4 +1,5 @@
-"""The mails about an organization: welcome, provisioning failed, offboarded.
+"""The mails about an organization: welcome, provisioning failed, offboarded, single
+sign-on activated.
 
 One activity, :meth:`OrganizationMailActivities.send_organization_mail`, one recipient
 per call (a retry re-sends to nobody else). Each mail has a deterministic Message-ID
@@ -36,12 +37,18 @@ from a4c_worker.providers.templates import (
     organization_message_id,
     render_offboarded,
     render_provisioning_failed,
+    render_sso_activated,
     render_welcome,
 )
 
 MailResult = Literal["sent", "already_sent", "refused", "no_address"]
 MAIL_RESULTS: tuple[MailResult, ...] = ("sent", "already_sent", "refused", "no_address")
-MAIL_KINDS: tuple[OrganizationMailKind, ...] = ("welcome", "provisioning_failed", "offboarded")
+MAIL_KINDS: tuple[OrganizationMailKind, ...] = (
+    "welcome",
+    "provisioning_failed",
+    "offboarded",
+    "sso_activated",
+)
 # What a failure reason may be in a mail, once redacted (the workflow shortens it too).
 REASON_LENGTH = 500
 
@@ -58,7 +65,9 @@ class OrganizationMailInput(Model):
 
     - ``welcome``: the invitee's ``first_name``, ``last_name`` and ``role``;
     - ``provisioning_failed``: ``failed_step``, ``reason`` and ``undone``;
-    - ``offboarded``: the admin's names and ``reason``.
+    - ``offboarded``: the admin's names and ``reason``;
+    - ``sso_activated``: ``occasion``, the configuration's number (each activation is a
+      message of its own).
 
     ``occurred_at``: when it completed, failed or was offboarded (workflow time).
     """
@@ -73,6 +82,7 @@ class OrganizationMailInput(Model):
     reason: str | None = Field(default=None, max_length=2_000)
     undone: list[UndoDone] = Field(default_factory=list, max_length=300)
     occurred_at: datetime | None = None
+    occasion: int | None = Field(default=None, ge=1)  # which time this kind of mail is sent
 
 
 class OrganizationMailOutcome(Model):
@@ -97,7 +107,9 @@ class OrganizationMailActivities(ActivityBase):
         if to is None:
             return OrganizationMailOutcome(kind=input.kind, result="no_address")
         org = await self._domain(self.app.get_organization, input.organization_id)
-        message_id = organization_message_id(input.kind, org.id, to, self.links.mail_domain)
+        message_id = organization_message_id(
+            input.kind, org.id, to, self.links.mail_domain, occasion=input.occasion
+        )
         if await self._domain(self.app.organization_email_sent, org.id, message_id):
             # A retry after the send was recorded: the mail is out, do not send it twice.
             return OrganizationMailOutcome(
@@ -158,6 +170,10 @@ class OrganizationMailActivities(ActivityBase):
                 reason=reason,
                 undone=[Undo(step=u.step, outcome=u.outcome) for u in input.undone],
                 support_email=support,
+            )
+        if input.kind == "sso_activated":
+            return render_sso_activated(
+                organization_name=org.name, activated_at=when, support_email=support
             )
         return render_offboarded(
             organization_name=org.name,

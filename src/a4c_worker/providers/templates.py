@@ -45,12 +45,17 @@ def reminder_message_id(invitation_id: UUID, token_generation: int, domain: str)
     return _message_id("reminder", f"{invitation_id}.{token_generation}", domain)
 
 
-def organization_message_id(kind: str, organization_id: UUID, address: str, domain: str) -> str:
+def organization_message_id(
+    kind: str, organization_id: UUID, address: str, domain: str, *, occasion: int | None = None
+) -> str:
     """``<{kind}.{organization id}.{hash}@{domain}>``: one message per kind, organization
     and recipient, named by the first 16 hex digits of the SHA-256 of the normalised
-    address (so the id, recorded on ``Organization.EmailSent``, never spells it out)."""
+    address (so the id, recorded on ``Organization.EmailSent``, never spells it out).
+    ``occasion``: a kind sent more than once (each SSO activation, its configuration's
+    number) gets ``.{occasion}`` after the hash, one message per occasion."""
     digest = hashlib.sha256(address.strip().lower().encode()).hexdigest()[:16]
-    return _message_id(kind, f"{organization_id}.{digest}", domain)
+    suffix = "" if occasion is None else f".{occasion}"
+    return _message_id(kind, f"{organization_id}.{digest}{suffix}", domain)
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,19 @@ def render_offboarded(
         last_name=last_name,
         reason=reason,
         offboarded_at=_when(offboarded_at),
+        support_email=support_email,
+    )
+
+
+def render_sso_activated(
+    *, organization_name: str, activated_at: datetime, support_email: str
+) -> RenderedMail:
+    """To an admin of an organization whose own identity provider is now in force."""
+    return _render_organization_mail(
+        "sso_activated",
+        f"Single sign-on is active for {organization_name}",
+        organization_name=organization_name,
+        activated_at=_when(activated_at),
         support_email=support_email,
     )
 

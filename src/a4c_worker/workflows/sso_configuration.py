@@ -16,7 +16,8 @@ in force.
    An update for another generation, while another sign-in is being exchanged, or once
    the run stopped waiting, is refused by its validator (``SSOTestRefused``) before it
    reaches history.
-4. Record the test and activate the configuration.
+4. Record the test and activate the configuration, then mail ``admins`` (kind
+   ``sso_activated``, one message per address and configuration; best effort).
 
 No test within ``test_timeout_seconds`` (``SSOTestTimedOut``), a failed test
 (``SSOTestFailed``) or a cancellation abandons the pending configuration: the one in
@@ -37,6 +38,8 @@ with workflow.unsafe.imports_passed_through():
 
     from a4c_sso.discovery import ProviderMetadata
     from a4c_sso.exchange import SignInClaims
+    from a4c_worker.activities import OnboardingActivities
+    from a4c_worker.activities.organization_mail import OrganizationMailInput
     from a4c_worker.activities.sso import SSOActivities
     from a4c_worker.contracts import (
         SSOAbandonInput,
@@ -214,8 +217,28 @@ class SSOConfigurationWorkflow:
             **step_options(input.activities),
         )
         self._update(state="active")
+        await self._mail_admins(input, generation)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.progress()
+
+    async def _mail_admins(self, input: SSOConfigurationInput, generation: int) -> None:
+        """Tell each admin it is active (one message per address and activation). Best
+        effort: a mail never undoes the activation it reports."""
+        for address in input.admins:
+            try:
+                await workflow.execute_activity_method(
+                    OnboardingActivities.send_organization_mail,
+                    OrganizationMailInput(
+                        organization_id=input.organization_id,
+                        kind="sso_activated",
+                        to=address,
+                        occurred_at=workflow.now(),
+                        occasion=generation,
+                    ),
+                    **step_options(input.activities),
+                )
+            except ActivityError as exc:
+                workflow.logger.warning("SSO activation mail not sent: %s", describe(exc))
 
     async def _check_provider(self, input: SSOConfigurationInput) -> ProviderMetadata:
         try:

@@ -8,10 +8,10 @@ from uuid import UUID
 
 from pydantic import Field
 
-from a4c_domain.commands import Hostname, Identifier, Reason
+from a4c_domain.commands import Email, Hostname, Identifier, Reason
 from a4c_domain.fields import IssuerURL, SealedSecret
 from a4c_worker.contracts import Model
-from a4c_worker.workflows.models import DAY, StepPolicy
+from a4c_worker.workflows.models import DAY, MAX_ADMINS, StepPolicy
 
 SSO_CONFIGURATION_WORKFLOW_PREFIX = "sso-configuration-"
 SSO_DEACTIVATION_WORKFLOW_PREFIX = "sso-deactivation-"
@@ -87,6 +87,9 @@ class SSOConfigurationInput(Model):
     client_id: Identifier
     client_secret: SealedSecret  # sealed (a4c_webhooks.sealing)
     test_timeout_seconds: float = Field(default=DEFAULT_TEST_TIMEOUT_SECONDS, gt=0, le=7 * DAY)
+    # Who is told once it is active (the API reads the organization's owners and admins
+    # from the members read model, as for the offboarding).
+    admins: list[Email] = Field(default_factory=list, max_length=MAX_ADMINS)
     activities: StepPolicy = Field(default_factory=StepPolicy)
 
 

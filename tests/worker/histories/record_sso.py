@@ -67,6 +67,7 @@ async def record(client: Client, scratch: Path) -> dict[str, WorkflowHistory]:
             issuer=issuer,
             client_id=client_id or f"{slug}-client",
             client_secret=SSO_KEYS.seal(secret),
+            admins=[f"admin@{slug}.example.com"],
             activities=FAST_STEPS,
             **extra,
         )
