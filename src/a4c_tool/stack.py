@@ -39,6 +39,7 @@ from a4c_tool.stackconfig import (
     api_env,
     api_url,
     local_payload_keys,
+    local_sso_keys,
     local_webhook_keys,
     store_env,
     temporal_binary,
@@ -106,6 +107,9 @@ class Stack:
             if postgres
             else {}
         )
+        # Single sign-on: the API seals client secrets, the worker opens them; a
+        # developer's test provider runs on this machine (http in development mode).
+        sso_keys = {"SSO_SECRET_KEYS": local_sso_keys(self.data_dir)}
         base = self.child_env() | {"LOG_FORMAT": "json"}
         bin_dir = Path(sys.executable).parent
         logs = self.logs_dir
@@ -158,6 +162,8 @@ class Stack:
                 "HEALTH_PORT": str(ports.worker_health),
                 "DNS_ZONE": "orgs.a4c.localhost",
                 "SHUTDOWN_GRACE_SECONDS": "10",
+                **sso_keys,
+                "SSO_ALLOW_PRIVATE_ADDRESSES": "true",
             },
             logs / "worker.log",
         )
@@ -178,6 +184,7 @@ class Stack:
                 "API_SHUTDOWN_GRACE_SECONDS": "5",
                 **temporal_env,
                 **webhook_env,
+                **sso_keys,
             },
             logs / "api.log",
         )

@@ -111,6 +111,13 @@ def local_webhook_keys(data_dir: Path) -> str:
     return _local_key_ring(data_dir / "webhook-secret-keys")
 
 
+def local_sso_keys(data_dir: Path) -> str:
+    """The dev stack's ``SSO_SECRET_KEYS`` (the API seals organizations' client secrets
+    with it, the worker opens them to exchange a sign-in's code): kept in the data
+    folder, whose event store holds the sealed secrets."""
+    return _local_key_ring(data_dir / "sso-secret-keys")
+
+
 def _local_key_ring(path: Path) -> str:
     """A key ring generated once into ``path`` (owner-only), then read from it."""
     if not path.exists():

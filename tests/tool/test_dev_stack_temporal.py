@@ -66,3 +66,25 @@ def test_children_get_the_local_server_and_none_of_the_shells_connection(
     ui = stack.temporal.argv[stack.temporal.argv.index("--ui-codec-endpoint") + 1]
     assert ui == "http://127.0.0.1:18084" == stack.codec_url
     assert "http://localhost:18233" in stack.codec_server.env["CODEC_SERVER_ORIGINS"]
+
+
+def test_the_api_and_worker_share_the_data_folders_sso_key_ring(tmp_path: Path) -> None:
+    """Single sign-on in the dev stack: the API seals client secrets with a key ring kept
+    in the data folder, the worker opens them with the same one and reaches providers on
+    this machine (a developer's own test provider)."""
+    ports = Ports(
+        temporal=17233,
+        ui=18233,
+        worker_health=18081,
+        projector_http=18082,
+        api=18080,
+        api_metrics=18083,
+        codec_server=18084,
+        webhooks_http=18085,
+    )
+    stack = Stack(tmp_path, TOKEN_SECRET, ports, io.StringIO(), api_keys="")
+    ring = (tmp_path / "sso-secret-keys").read_text()
+    assert stack.api.env["SSO_SECRET_KEYS"] == stack.worker.env["SSO_SECRET_KEYS"] == ring
+    assert stack.worker.env["SSO_ALLOW_PRIVATE_ADDRESSES"] == "true"
+    assert "SSO_SECRET_KEYS" not in stack.projector.env
+    assert load_settings(stack.worker.env, "run").sso_secret_keys is not None
