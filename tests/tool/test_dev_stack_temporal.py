@@ -87,4 +87,4 @@ def test_the_api_and_worker_share_the_data_folders_sso_key_ring(tmp_path: Path) 
     assert stack.api.env["SSO_SECRET_KEYS"] == stack.worker.env["SSO_SECRET_KEYS"] == ring
     assert stack.worker.env["SSO_ALLOW_PRIVATE_ADDRESSES"] == "true"
     assert "SSO_SECRET_KEYS" not in stack.projector.env
-    assert load_settings(stack.worker.env, "run").sso_secret_keys is not None
+    assert load_settings(stack.worker.env, "worker").sso_secret_keys is not None
