@@ -4,7 +4,8 @@ The rules JSON Schema cannot say are in the document's descriptions: an onboardi
 ``parent_id`` names an existing organization, its invitees' addresses are distinct (in
 lower case), and its reminder comes before the invitation expires. The tester is held to
 them like any client: a parent id is that of the organization ``A4C_FUZZ_PARENT_ID``
-names, and a body breaking the other two is not sent.
+names, and a body breaking the other two is not sent. A webhook URL or an SSO issuer the
+document allows is replaced by one that answers (a URL is refused for where it points).
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ from schemathesis import Case, HookContext
 
 from a4c_api.v1.models import DEFAULT_REMINDER, DEFAULT_TTL
 from a4c_domain.commands import Slug
-from a4c_domain.fields import WebhookURL
+from a4c_domain.fields import IssuerURL, WebhookURL
 
 PARENT_VARIABLE = "A4C_FUZZ_PARENT_ID"
+# A test OpenID provider served for the run: an organization's SSO configuration whose
+# issuer the document allows points at it (any other is refused for where it points:
+# it must answer as a provider, which no generated URL does).
+SSO_ISSUER_VARIABLE = "A4C_FUZZ_SSO_ISSUER"
 ONBOARDING = ("POST", "/v1/organizations")
 WEBHOOK_URL = "https://93.184.215.14/fuzzed"
 
@@ -82,6 +87,25 @@ def _documented_url(value: Any) -> bool:
     )
 
 
+_ISSUER_SCHEMA = TypeAdapter(IssuerURL).json_schema()
+_ISSUER_PATTERN = re.compile(_ISSUER_SCHEMA["pattern"])
+
+
+def _documented_issuer(value: Any) -> bool:
+    return (
+        isinstance(value, str)
+        and len(value) <= _ISSUER_SCHEMA["maxLength"]
+        and _ISSUER_PATTERN.search(value) is not None
+    )
+
+
+def _sso_settings(case: Case[Any]) -> dict[str, Any] | None:
+    """A PUT of an organization's SSO configuration."""
+    if case.method.upper() != "PUT" or not case.operation.path.endswith("/sso"):
+        return None
+    return case.body if isinstance(case.body, dict) else None
+
+
 def _is_slug(value: Any) -> bool:
     try:
         _SLUG.validate_python(value)
@@ -112,4 +136,7 @@ def map_case(context: HookContext, case: Case[Any]) -> Case[Any]:
             hook["url"] = WEBHOOK_URL
         if _is_slug(hook.get("organization")):
             hook["organization"] = None
+    sso = _sso_settings(case)
+    if sso is not None and _documented_issuer(sso.get("issuer")):
+        sso["issuer"] = os.environ[SSO_ISSUER_VARIABLE]
     return case

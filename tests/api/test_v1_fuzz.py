@@ -14,7 +14,7 @@ import asyncio
 import os
 import string
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from temporalio.testing import WorkflowEnvironment
 from tests.api.conftest import Stack, running_stack
-from tests.api.schemathesis_hooks import PARENT_VARIABLE
+from tests.api.schemathesis_hooks import PARENT_VARIABLE, SSO_ISSUER_VARIABLE
 from tests.api.v1_support import Caller, World, organizations_of, quiet
-from tests.servers.oidc import OIDCProvider
+from tests.servers.oidc import OIDCProvider, serve_provider
 
 from a4c_api.problems import PROBLEM_JSON
 
@@ -252,7 +252,17 @@ async def own_stack(
         yield stack
 
 
-async def test_the_openapi_document_is_the_contract(own_stack: Stack, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def sso_provider() -> Iterator[OIDCProvider]:
+    """An organization's own provider the tester's SSO configurations point at (a
+    documented issuer it sends is replaced by this one: see the hooks)."""
+    with serve_provider() as provider:
+        yield provider
+
+
+async def test_the_openapi_document_is_the_contract(
+    own_stack: Stack, tmp_path: Path, sso_provider: OIDCProvider
+) -> None:
     """Schemathesis, every check and every phase (stateful included), finds nothing: each
     answer is one the document lists, with the body, headers and media type it says, and
     every request the document allows is taken."""
@@ -271,6 +281,7 @@ async def test_the_openapi_document_is_the_contract(own_stack: Stack, tmp_path: 
                 "PYTHONPATH": str(ROOT),
                 "SCHEMATHESIS_HOOKS": "tests.api.schemathesis_hooks",
                 PARENT_VARIABLE: str(orgs.a_id),
+                SSO_ISSUER_VARIABLE: sso_provider.issuer,
             },
             stdout=output,
             stderr=asyncio.subprocess.STDOUT,
