@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.api.conftest import unique_slug
+from tests.api.conftest import Stack, unique_slug
 from tests.api.v1_support import (
     ADM_A,
     ADM_B,
@@ -208,7 +208,9 @@ _SSO_PROVIDER: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module", autouse=True)
-def sso_provider() -> Iterator[None]:
+def sso_provider(api_stack: Stack) -> Iterator[None]:
+    # After the stack (a served app restores the loggers it found when it stops: one
+    # started before the session's stack would take the stack's access-log capture along).
     with serve_provider() as provider:
         _SSO_PROVIDER["issuer"] = provider.issuer
         yield

@@ -253,9 +253,10 @@ async def own_stack(
 
 
 @pytest.fixture(scope="module")
-def sso_provider() -> Iterator[OIDCProvider]:
+def sso_provider(own_stack: Stack) -> Iterator[OIDCProvider]:
     """An organization's own provider the tester's SSO configurations point at (a
-    documented issuer it sends is replaced by this one: see the hooks)."""
+    documented issuer it sends is replaced by this one: see the hooks); served after the
+    stack, so stopping it restores the stack's log capture, not what came before it."""
     with serve_provider() as provider:
         yield provider
 
