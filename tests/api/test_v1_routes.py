@@ -148,6 +148,32 @@ async def test_onboarding_refuses_an_organization_name_that_is_not_a_name(
     assert await world.stack.never_bootstrapped(slug)
 
 
+@pytest.mark.parametrize("value", [False, True, "30"])
+@pytest.mark.parametrize(
+    ("route", "field"),
+    [
+        ("onboard", "propagation_wait_seconds"),
+        ("onboard", "dns_verify_attempts"),
+        ("offboard", "grace_period_seconds"),
+    ],
+)
+async def test_a_number_is_a_json_number_not_a_boolean_or_a_string(
+    world: World, route: str, field: str, value: object
+) -> None:
+    """JSON's ``false`` is not 0 seconds, nor ``true`` one attempt (found by the fuzz
+    test): a 422 naming the field, and nothing started."""
+    slug = unique_slug("typed")
+    if route == "onboard":
+        path, body = "/v1/organizations", {**onboarding(slug), "timing": {field: value}}
+    else:
+        path, body = f"/v1/organizations/{slug}/offboard", {"reason": "r", field: value}
+    async with world.client() as client:
+        response = await client.post(path, json=body, headers=world.headers(OP))
+    problem = assert_problem(response, 422)
+    assert [e["field"].rsplit(".", 1)[-1] for e in problem["errors"]] == [field], problem
+    assert await world.stack.never_bootstrapped(slug)
+
+
 async def test_an_organization_shows_its_bootstrap_progress(world: World) -> None:
     async with world.client() as client:
         response = await client.get(f"/v1/organizations/{world.orgs.a}", headers=world.headers(OP))

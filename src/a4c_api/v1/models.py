@@ -66,16 +66,21 @@ EXAMPLE_DOMAIN = "acme.orgs.example.com"  # OnboardRequest's example; in_zone mo
 class BootstrapTiming(Incoming):
     """How long the bootstrap waits (seconds); production's defaults when left out.
 
+    Each is a JSON number (``strict``): ``false`` is not 0 seconds, nor ``"30"`` 30.
+
     Meant for tests and staging; onboarding is a platform operator's action anyway.
     """
 
-    propagation_wait_seconds: float | None = Field(default=None, ge=0, le=DAY)
-    dns_verify_attempts: int | None = Field(default=None, ge=1, le=50)
-    dns_verify_initial_interval_seconds: float | None = Field(default=None, gt=0, le=DAY)
-    invitation_ttl_seconds: float | None = Field(default=None, gt=0, le=365 * DAY)
+    propagation_wait_seconds: float | None = Field(default=None, ge=0, le=DAY, strict=True)
+    dns_verify_attempts: int | None = Field(default=None, ge=1, le=50, strict=True)
+    dns_verify_initial_interval_seconds: float | None = Field(
+        default=None, gt=0, le=DAY, strict=True
+    )
+    invitation_ttl_seconds: float | None = Field(default=None, gt=0, le=365 * DAY, strict=True)
     reminder_before_seconds: float | None = Field(
         default=None,
         ge=0,
+        strict=True,
         description=f"Less than invitation_ttl_seconds ({DEFAULT_TTL:g} when left out); "
         f"{DEFAULT_REMINDER:g} when left out",
     )
@@ -202,6 +207,7 @@ class OffboardRequest(Incoming):
     grace_period_seconds: float = Field(
         default=0.0,
         ge=0,
+        strict=True,
         le=MAX_GRACE_PERIOD_SECONDS,
         description="Wait this long before changing anything; until then it can be cancelled",
     )
