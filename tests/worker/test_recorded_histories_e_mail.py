@@ -13,7 +13,10 @@ show without decoding) is a decision someone makes, not an accident:
   and its ``issued`` update's argument name the invitee, as a bootstrap's input does;
 - a webhook endpoint's automatic disable (since 0.5.0): the admins it mails;
 - an organization's offboarding (since 0.5.0): its input names the admins to tell, and
-  each offboarded mail activity's input and result (its Message-ID), as the webhook's.
+  each offboarded mail activity's input and result (its Message-ID), as the webhook's;
+- an SSO configuration (since 0.5.0): its input names the admins to tell of the
+  activation, as the offboarding's, each mail activity's input and result, and the
+  code exchange's result (the verified claims: the tester's address).
 
 Always inside a payload (encoded data, never a plain-text field of the event).
 """
@@ -32,6 +35,7 @@ BOOTSTRAP = "OrganizationBootstrapWorkflow"
 INVITATION = "InvitationWorkflow"
 WEBHOOK = "WebhookEndpointWorkflow"
 OFFBOARDING = "OrganizationOffboardingWorkflow"
+SSO = "SSOConfigurationWorkflow"
 ALLOWED = {
     (BOOTSTRAP, "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"),
     (BOOTSTRAP, "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"),
@@ -55,6 +59,12 @@ ALLOWED = {
     (OFFBOARDING, "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"),
     (OFFBOARDING, "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"),
     (OFFBOARDING, "EVENT_TYPE_ACTIVITY_TASK_COMPLETED"),
+    # An SSO configuration (since 0.5.0): the admins to tell are its input and each
+    # sso_activated mail activity's input; the exchange's verified claims and the mail's
+    # Message-ID are activity results.
+    (SSO, "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"),
+    (SSO, "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"),
+    (SSO, "EVENT_TYPE_ACTIVITY_TASK_COMPLETED"),
 }
 
 
