@@ -94,7 +94,11 @@ class SoakStack:
         self.session_secret = secrets.token_urlsafe(32)
         # Seals the webhook endpoints' signing secrets (the API seals, the daemon opens).
         self.webhook_keys = PayloadKeys.generate("soak-hooks-1").entry()
-        self.temporal_port = free_port()
+        # Every port the stack hands out, so none is handed out twice: the kernel may
+        # give a port just released to the next bind(0) (seen: projector-1's probes and
+        # webhooks-2's on one port, and webhooks-2 could not start).
+        self._given_ports: set[int] = set()
+        self.temporal_port = self._free_port()
         self.temporal = TemporalFacts(
             address=f"127.0.0.1:{self.temporal_port}",
             namespace="default",
@@ -103,8 +107,8 @@ class SoakStack:
         )
         self.bind = Bind.create(root / "bind", dict(os.environ))
         self.dns = DnsFacts(host="127.0.0.1", port=self.bind.port, zone=ZONE)
-        self.mail = MailSink(free_port())
-        self.api_ports = [free_port(), free_port()]
+        self.mail = MailSink(self._free_port())
+        self.api_ports = [self._free_port(), self._free_port()]
         self.api_urls = [f"http://127.0.0.1:{port}" for port in self.api_ports]
         self.probe_ports: dict[str, int] = {}
         base = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "TEMPORAL_"))}
@@ -211,8 +215,15 @@ class SoakStack:
             for n in (1, 2)
         ]
 
+    def _free_port(self) -> int:
+        """A free port this stack has not handed out before."""
+        while (port := free_port()) in self._given_ports:
+            pass
+        self._given_ports.add(port)
+        return port
+
     def _probe(self, name: str) -> int:
-        self.probe_ports[name] = free_port()
+        self.probe_ports[name] = self._free_port()
         return self.probe_ports[name]
 
     def _child(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
