@@ -31,3 +31,8 @@ CREATE TABLE IF NOT EXISTS invitations (
 );
 CREATE INDEX IF NOT EXISTS invitations_org_status_idx ON invitations (organization_id, status);
 CREATE INDEX IF NOT EXISTS invitations_token_hash_idx ON invitations (token_hash);
+-- 0.5: the identity that accepted (the provider's issuer and the subject there; NULL for
+-- the dev sign-in and for invitations accepted before 0.5). Appended, after the
+-- bookkeeping, on fresh and upgraded databases alike.
+ALTER TABLE invitations ADD COLUMN IF NOT EXISTS accepted_issuer text;
+ALTER TABLE invitations ADD COLUMN IF NOT EXISTS accepted_subject text;

@@ -23,3 +23,8 @@ CREATE TABLE IF NOT EXISTS members (
 CREATE INDEX IF NOT EXISTS members_org_role_idx ON members (organization_id, role);
 -- The API's authorization question: is user U a member of organization X (with role R)?
 CREATE INDEX IF NOT EXISTS members_org_user_idx ON members (organization_id, user_id);
+-- 0.5: the identity each member signed in with when accepting (issuer + subject; NULL for
+-- the dev sign-in and for members from before 0.5). Filled from the invitation row like
+-- every other column.
+ALTER TABLE members ADD COLUMN IF NOT EXISTS issuer text;
+ALTER TABLE members ADD COLUMN IF NOT EXISTS subject text;

@@ -30,3 +30,6 @@ CREATE TABLE IF NOT EXISTS sso_connections (
     last_position        bigint NOT NULL,
     updated_at           timestamptz NOT NULL DEFAULT now()
 );
+-- Where members' sign-ins through the active provider start (its checked discovery's
+-- authorization_endpoint); appended for projections of the first builds of this table.
+ALTER TABLE sso_connections ADD COLUMN IF NOT EXISTS active_authorization_endpoint text;

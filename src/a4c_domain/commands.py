@@ -41,6 +41,7 @@ from a4c_domain.fields import (
     hostname_pattern,
     inside_zone,
 )
+from a4c_domain.identity import SignInIdentity
 from a4c_domain.scope import ScopeField
 
 # The field types are re-exported: callers import them from here.
@@ -201,6 +202,9 @@ class ReissueToken(InvitationCommand):
 class AcceptInvitation(InvitationCommand):
     token: Token
     user_id: Identifier
+    # Who signed in (None: a caller of the 0.4 API, trusted as before, which an
+    # organization's single sign-on then refuses).
+    identity: SignInIdentity | None = None
 
 
 class RevokeInvitation(InvitationCommand):

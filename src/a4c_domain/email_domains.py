@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Literal
 from uuid import UUID
 
+from email_validator import EmailNotValidError, validate_email
 from eventsourcing.domain import event
 
 from a4c_domain.base import DomainAggregate
@@ -33,6 +34,17 @@ EmailDomainStatus = Literal["pending", "verified"]
 # domain's own TXT records (SPF...) are left alone.
 CHALLENGE_LABEL = "_a4c-challenge"
 CHALLENGE_PREFIX = "a4c-domain-verification="
+
+
+def email_domain_of(address: str) -> str:
+    """The e-mail domain of ``address`` as e-mail domains are verified and claimed: its
+    ASCII form (an international domain in IDNA), lower-case; so an invited address
+    written with a Unicode domain is covered by the same claim as its ASCII spelling."""
+    try:
+        domain = validate_email(address, check_deliverability=False).ascii_domain
+    except EmailNotValidError:
+        domain = address.rpartition("@")[2]  # stored addresses were validated on the way in
+    return domain.lower().rstrip(".")
 
 
 def challenge_record_name(domain: str) -> str:

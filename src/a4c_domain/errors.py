@@ -29,6 +29,9 @@
     │   │   └── InvitationExpired
     │   ├── InvitationNotYetExpired
     │   ├── InvalidToken
+    │   ├── SSORequired             the invitee must sign in through the organization's
+    │   │                           own provider (its single sign-on covers the address)
+    │   ├── IdentityMismatch        who signed in is not the invited address
     │   ├── SSOConfigurationNotPending  that SSO configuration is not the one being tried
     │   └── SSONotTested            no activation before a test sign-in
     ├── ConcurrencyError            lost a race on an aggregate; retry the command
@@ -246,6 +249,30 @@ class InvitationNotYetExpired(RuleViolation):
 
 class InvalidToken(RuleViolation):
     """The presented token does not match the invitation's current token."""
+
+
+class SSORequired(RuleViolation):
+    """The invitation's address is in an e-mail domain its organization verified, and the
+    organization's single sign-on is active: only a sign-in through that provider (its
+    ``issuer``) may accept it; the platform's sign-in and the dev sign-in may not."""
+
+    def __init__(self, invitation_id: UUID, issuer: str) -> None:
+        self.invitation_id = invitation_id
+        self.issuer = issuer
+        super().__init__(
+            f"invitation {invitation_id} must be accepted by signing in through the "
+            f"organization's single sign-on ({issuer})"
+        )
+
+
+class IdentityMismatch(RuleViolation):
+    """The person who signed in is not the invited address (no address in the text)."""
+
+    def __init__(self, invitation_id: UUID) -> None:
+        self.invitation_id = invitation_id
+        super().__init__(
+            f"the address signed in with is not the one invitation {invitation_id} was sent to"
+        )
 
 
 class SSOConfigurationNotPending(RuleViolation):

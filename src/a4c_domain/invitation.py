@@ -20,6 +20,7 @@ from eventsourcing.domain import event
 
 from a4c_domain.base import DomainAggregate
 from a4c_domain.errors import (
+    IdentityMismatch,
     InvalidToken,
     InvitationAlreadyAccepted,
     InvitationConflict,
@@ -28,7 +29,9 @@ from a4c_domain.errors import (
     InvitationNotYetExpired,
     InvitationRevoked,
     OrganizationInactive,
+    SSORequired,
 )
+from a4c_domain.identity import SignInIdentity
 from a4c_domain.ids import invitation_id
 from a4c_domain.tokens import token_matches
 
@@ -74,7 +77,19 @@ class Invitation(DomainAggregate):
         expires_at: datetime
 
     class Accepted(DomainAggregate.Event):
+        # v1 named only the user id; v2 adds the identity they signed in with: the
+        # provider's ``issuer`` (None: the development sign-in, or a v1 event) and the
+        # ``subject`` there.
+        class_version = 2
+
         user_id: str
+        issuer: str | None
+        subject: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["issuer"] = None
+            state["subject"] = None
 
     class Revoked(DomainAggregate.Event):
         reason: str
@@ -112,6 +127,8 @@ class Invitation(DomainAggregate):
         self.message_id: str | None = None
         self.email_error: str | None = None
         self.accepted_by: str | None = None
+        self.accepted_issuer: str | None = None
+        self.accepted_subject: str | None = None
         self.revoke_reason: str | None = None
         # Every e-mail outcome ever recorded, as (outcome, token generation, detail): a
         # late retry of one is a no-op even after a later outcome or a new generation.
@@ -163,8 +180,22 @@ class Invitation(DomainAggregate):
             token_generation=token_generation, token_hash=token_hash, expires_at=expires_at
         )
 
-    def accept(self, token: str, user_id: str, now: datetime, *, organization_active: bool) -> None:
-        """Accept with the current token, while the organization is not deactivated."""
+    def accept(
+        self,
+        token: str,
+        user_id: str,
+        now: datetime,
+        *,
+        organization_active: bool,
+        identity: SignInIdentity | None = None,
+        required_issuer: str | None = None,
+    ) -> None:
+        """Accept with the current token, while the organization is not deactivated.
+
+        ``identity``: who signed in (its address, when given, must be the invited one);
+        ``required_issuer``: the provider the organization's single sign-on makes this
+        invitee sign in through (None: any sign-in the platform offers).
+        """
         # The token is checked first so nobody learns an invitation's state without it.
         if not token_matches(token, self.token_hash):
             raise InvalidToken(f"the token does not match invitation {self.id}")
@@ -177,7 +208,16 @@ class Invitation(DomainAggregate):
                 return
             raise InvitationAlreadyAccepted(f"invitation {self.id} was already accepted")
         self._require_pending(now=now)
-        self._accepted(user_id=user_id)
+        if identity is not None and identity.email != self.email:
+            raise IdentityMismatch(self.id)
+        issuer = identity.issuer if identity is not None else None
+        if required_issuer is not None and issuer != required_issuer:
+            raise SSORequired(self.id, required_issuer)
+        self._accepted(
+            user_id=user_id,
+            issuer=issuer,
+            subject=identity.subject if identity is not None else None,
+        )
 
     def revoke(self, reason: str) -> None:
         """End a pending invitation; revoking a revoked one again (any reason) is a no-op."""
@@ -239,9 +279,11 @@ class Invitation(DomainAggregate):
         self.email_error = None
 
     @event(Accepted)
-    def _accepted(self, user_id: str) -> None:
+    def _accepted(self, user_id: str, issuer: str | None, subject: str | None) -> None:
         self.status = "accepted"
         self.accepted_by = user_id
+        self.accepted_issuer = issuer
+        self.accepted_subject = subject
 
     @event(Revoked)
     def _revoked(self, reason: str) -> None:

@@ -15,11 +15,14 @@ from pydantic import SecretStr
 
 from a4c_domain import commands as c
 from a4c_domain.application_base import ApplicationBase
+from a4c_domain.email_domains import EmailDomainClaim, email_domain_of
 from a4c_domain.errors import InvalidCommand, InvitationConflict, OrganizationInactive
+from a4c_domain.identity import SignInIdentity
 from a4c_domain.invitation import Invitation, superseded_reason
 from a4c_domain.organization import Organization
 from a4c_domain.scope import OrganizationScope
 from a4c_domain.signatures import command
+from a4c_domain.sso_connection import SSOConnection
 from a4c_domain.views import InvitationView
 
 
@@ -212,10 +215,14 @@ class InvitationCommands(ApplicationBase):
         invitation_id: UUID,
         token: str | SecretStr,
         user_id: c.Identifier,
+        identity: SignInIdentity | None = None,
     ) -> InvitationView:
-        """Accept with the token; ``OrganizationInactive`` once the organization is
-        deactivated (checked in the same decision, so a racing deactivation that revoked
-        the invitation makes this save lose and decide again).
+        """Accept with the token as ``user_id``, who signed in as ``identity``;
+        ``OrganizationInactive`` once the organization is deactivated (checked in the same
+        decision, so a racing deactivation that revoked the invitation makes this save
+        lose and decide again). ``IdentityMismatch`` when ``identity``'s address is not
+        the invited one; ``SSORequired`` when the organization's single sign-on covers
+        the invited address and ``identity`` is not a sign-in through its provider.
         """
         cmd = c.validate(
             c.AcceptInvitation,
@@ -223,15 +230,35 @@ class InvitationCommands(ApplicationBase):
             invitation_id=invitation_id,
             token=token,
             user_id=user_id,
+            identity=identity,
         )
         token = cmd.token.get_secret_value()
 
         def accept(inv: Invitation) -> None:
             org = self._load(inv.organization_id, Organization)
             active = org is not None and not org.is_deactivated
-            inv.accept(token, cmd.user_id, self.clock(), organization_active=active)
+            inv.accept(
+                token,
+                cmd.user_id,
+                self.clock(),
+                organization_active=active,
+                identity=cmd.identity,
+                required_issuer=self._required_issuer(inv),
+            )
 
         return self._invitation_command(cmd, accept)
+
+    def _required_issuer(self, invitation: Invitation) -> str | None:
+        """The provider the invitee must sign in through: their organization's single
+        sign-on in force, when that organization verified their address's e-mail domain;
+        else None. Read in the accept's decision (a racing activation is seen next time)."""
+        domain = email_domain_of(invitation.email)
+        claim = self._load(EmailDomainClaim.create_id(domain), EmailDomainClaim)
+        if claim is None or claim.organization_id != invitation.organization_id:
+            return None
+        connection_id = SSOConnection.create_id(invitation.organization_id)
+        connection = self._load(connection_id, SSOConnection)
+        return connection.active_issuer if connection is not None else None
 
     @command(c.RevokeInvitation)
     def revoke_invitation(

@@ -12,7 +12,7 @@ from uuid import UUID
 from pydantic import Field
 
 from a4c_domain.commands import Command, Reason
-from a4c_domain.fields import Hostname, Identifier, IssuerURL, SealedSecret
+from a4c_domain.fields import Hostname, Identifier, IssuerURL, SealedSecret, WebhookURL
 
 __all__ = [
     "AbandonSSOConfiguration",
@@ -45,6 +45,8 @@ class RecordSSOTest(SSOCommand):
 
 class ActivateSSO(SSOCommand):
     generation: int = Field(ge=1)
+    # The provider's, from its checked discovery document (an http(s) URL's syntax).
+    authorization_endpoint: WebhookURL | None = None
 
 
 class AbandonSSOConfiguration(SSOCommand):

@@ -30,7 +30,7 @@ from a4c_domain.errors import (
     SSOConfigurationNotPending,
     SSOConnectionNotFound,
 )
-from a4c_domain.fields import Hostname, Identifier, IssuerURL, SealedSecret
+from a4c_domain.fields import Hostname, Identifier, IssuerURL, SealedSecret, WebhookURL
 from a4c_domain.ids import email_domain_claim_id, email_domain_verification_id
 from a4c_domain.signatures import command
 from a4c_domain.sso_connection import SSOClientCredentials, SSOConnection
@@ -100,13 +100,28 @@ class SSOCommands(ApplicationBase):
         )
 
     @command(s.ActivateSSO)
-    def activate_sso(self, *, organization_id: UUID, generation: int) -> SSOConnectionView:
-        """Put the tested configuration ``generation`` in force for the organization."""
-        cmd = validate(s.ActivateSSO, organization_id=organization_id, generation=generation)
+    def activate_sso(
+        self,
+        *,
+        organization_id: UUID,
+        generation: int,
+        authorization_endpoint: WebhookURL | None = None,
+    ) -> SSOConnectionView:
+        """Put the tested configuration ``generation`` in force for the organization;
+        ``authorization_endpoint`` (its provider's, as checked) is where its members'
+        sign-ins start."""
+        cmd = validate(
+            s.ActivateSSO,
+            organization_id=organization_id,
+            generation=generation,
+            authorization_endpoint=authorization_endpoint,
+        )
         self._get_organization(cmd.organization_id).require_not_deactivated(
             "activate single sign-on"
         )
-        return self._sso_command(cmd, lambda c: c.activate(cmd.generation))
+        return self._sso_command(
+            cmd, lambda c: c.activate(cmd.generation, cmd.authorization_endpoint)
+        )
 
     @command(s.AbandonSSOConfiguration)
     def abandon_sso_configuration(

@@ -70,6 +70,9 @@ class SSOConnection(DomainAggregate):
         # projector's row) knows which provider now signs the organization's members in.
         issuer: str
         client_id: str
+        # Where its members' browsers are sent to sign in (from the provider's discovery,
+        # checked when the configuration was tried); None in events of earlier builds.
+        authorization_endpoint: str | None = None
 
     class Abandoned(DomainAggregate.Event):
         generation: int
@@ -91,6 +94,7 @@ class SSOConnection(DomainAggregate):
         self.active_issuer: str | None = None
         self.active_client_id: str | None = None
         self.active_client_secret: str | None = None
+        self.active_authorization_endpoint: str | None = None
         self.deactivation_reason: str | None = None
         self.abandon_reason: str | None = None
         self._pend(1, issuer, client_id, client_secret)
@@ -184,8 +188,9 @@ class SSOConnection(DomainAggregate):
             return
         raise SSOConfigurationNotPending(generation)
 
-    def activate(self, generation: int) -> None:
-        """Put configuration ``generation`` in force; it must have passed its test."""
+    def activate(self, generation: int, authorization_endpoint: str | None = None) -> None:
+        """Put configuration ``generation`` in force; it must have passed its test.
+        ``authorization_endpoint``: its provider's, as its check found it."""
         if generation == self.active_generation:  # numbers are never reused
             return
         if generation != self.pending_generation:
@@ -194,7 +199,10 @@ class SSOConnection(DomainAggregate):
             raise SSONotTested(generation)
         assert self.pending_client_id is not None  # set with the issuer
         self._activated(
-            generation=generation, issuer=self.pending_issuer, client_id=self.pending_client_id
+            generation=generation,
+            issuer=self.pending_issuer,
+            client_id=self.pending_client_id,
+            authorization_endpoint=authorization_endpoint,
         )
 
     def abandon(self, generation: int, reason: str) -> None:
@@ -224,10 +232,13 @@ class SSOConnection(DomainAggregate):
         self.tested_email_domain = email_domain
 
     @event(Activated)
-    def _activated(self, generation: int, issuer: str, client_id: str) -> None:
+    def _activated(
+        self, generation: int, issuer: str, client_id: str, authorization_endpoint: str | None
+    ) -> None:
         self.active_generation = generation
         self.active_issuer = issuer
         self.active_client_id = client_id
+        self.active_authorization_endpoint = authorization_endpoint
         self.active_client_secret = self.pending_client_secret
         self.deactivation_reason = None
         self._clear_pending()
@@ -243,4 +254,5 @@ class SSOConnection(DomainAggregate):
         self.active_issuer = None
         self.active_client_id = None
         self.active_client_secret = None
+        self.active_authorization_endpoint = None
         self.deactivation_reason = reason

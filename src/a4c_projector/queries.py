@@ -133,11 +133,15 @@ class InvitationRecord(Record):
     version: int
     last_event_id: UUID
     last_position: int
+    accepted_issuer: str | None
+    accepted_subject: str | None
 
 
 class MemberRecord(Record):
     """Someone who accepted an invitation: ``user_id`` is the identity that accepted,
-    ``joined_at`` when. Kept when the organization is deactivated (read its status)."""
+    ``joined_at`` when; ``issuer`` and ``subject`` the sign-in they accepted with (None:
+    the dev sign-in, or before 0.5). Kept when the organization is deactivated (read
+    its status)."""
 
     invitation_id: UUID
     organization_id: UUID
@@ -151,6 +155,8 @@ class MemberRecord(Record):
     version: int
     last_event_id: UUID
     last_position: int
+    issuer: str | None
+    subject: str | None
 
 
 class TokenMatch(BaseModel):

@@ -166,6 +166,10 @@ INVITATIONS = Table(
         _c("revoked_at", "timestamptz", null=True),
         _c("expired_at", "timestamptz", null=True),
         *BOOKKEEPING,
+        # Added in 0.5 (after the bookkeeping, where a migration appends them): who
+        # accepted, as their sign-in named them (None: the dev sign-in, or before 0.5).
+        _c("accepted_issuer", "text", null=True),
+        _c("accepted_subject", "text", null=True),
     ),
     primary_key="id",
     indexes=(
@@ -190,6 +194,10 @@ MEMBERS = Table(
         _c("last_name", "text"),
         _c("joined_at", "timestamptz"),  # the invitation's accepted_at
         *BOOKKEEPING,  # the invitation row's: a member row changes with its invitation
+        # The identity the member signed in with (0.5; see INVITATIONS): the provider's
+        # issuer and the subject there. None for the dev sign-in and earlier members.
+        _c("issuer", "text", null=True),
+        _c("subject", "text", null=True),
     ),
     primary_key="invitation_id",
     indexes=(
@@ -304,6 +312,9 @@ SSO_CONNECTIONS = Table(
         _c("deactivated_at", "timestamptz", null=True),
         _c("configured_at", "timestamptz"),  # the first configuration's time
         *BOOKKEEPING,
+        # Where the members' sign-ins through the active provider start (from its
+        # checked discovery); added after the first builds of this table, so appended.
+        _c("active_authorization_endpoint", "text", null=True),
     ),
     primary_key="id",
 )

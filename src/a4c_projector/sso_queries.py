@@ -52,6 +52,7 @@ class SSOConnectionRecord(BaseModel):
     version: int
     last_event_id: UUID
     last_position: int
+    active_authorization_endpoint: str | None
 
     @property
     def state(self) -> SSOState:

@@ -48,11 +48,12 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from a4c_domain.commands import field_errors
+from a4c_domain.identity import SignInIdentity
 from a4c_domain.ids import organization_id as organization_id_of
 from a4c_domain.views import WebhookEndpointView
 from a4c_worker.config import DEFAULT_TASK_QUEUE
 from a4c_worker.connection import TemporalConnection
-from a4c_worker.contracts import Invitee, accept_proof
+from a4c_worker.contracts import Invitee, SignInCode, accept_proof
 from a4c_worker.converter import data_converter
 from a4c_worker.search_attributes import organization_search_attributes
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
@@ -70,6 +71,7 @@ from a4c_worker.workflows.models import (
     OffboardingInput,
     OffboardingResult,
     ResendLimit,
+    SSOAcceptRequest,
     StepPolicy,
     WebhookEndpointChange,
     bootstrap_workflow_id,
@@ -363,22 +365,49 @@ def invitation_handle(client: Client, invitation_id: UUID) -> InvitationHandle:
 
 
 async def accept_invitation(
-    client: Client, invitation_id: UUID, token: str, user_id: str
+    client: Client,
+    invitation_id: UUID,
+    token: str,
+    user_id: str,
+    identity: SignInIdentity | None = None,
 ) -> InvitationStatus:
     """Accept with the token from the mail; only its proof is sent (history never sees it).
 
-    A wrong token fails with ``WorkflowUpdateFailedError`` whose cause has type
+    ``identity``: who signed in (the platform's provider, or the dev sign-in with no
+    issuer). A wrong token fails with ``WorkflowUpdateFailedError`` whose cause has type
     ``InvalidToken`` (``TooManyAttempts`` once the invitation has seen too many wrong
     ones lately; its first detail is the seconds to wait); the invitation keeps waiting.
-    While a just-started invitation fetches what it checks proofs against, it answers
-    ``InvitationNotReady``: that is retried here for up to :data:`NOT_READY_PATIENCE`.
+    ``SSORequired``: the organization's single sign-on covers the invited address (see
+    :func:`accept_invitation_with_sso`). While a just-started invitation fetches what it
+    checks proofs against, it answers ``InvitationNotReady``: that is retried here for up
+    to :data:`NOT_READY_PATIENCE`.
     """
-    request = AcceptRequest(token_proof=accept_proof(token), user_id=user_id)
+    request = AcceptRequest(token_proof=accept_proof(token), user_id=user_id, identity=identity)
+    return await _accept(client, invitation_id, InvitationWorkflow.accept, request)
+
+
+async def accept_invitation_with_sso(
+    client: Client, invitation_id: UUID, token: str, sign_in: SignInCode
+) -> InvitationStatus:
+    """Accept by a sign-in through the organization's own provider: its code is exchanged
+    and verified by the worker, and the verified person accepts (``accepted_by`` is
+    their user id, :func:`a4c_domain.identity.sso_user_id`). Refusals as
+    :func:`accept_invitation`'s, and a sign-in that proves nothing (``CodeRejected``,
+    ``InvalidIDToken``, ``EmailNotVerified``), or a person who is not the invited address
+    (``IdentityMismatch``)."""
+    request = SSOAcceptRequest(token_proof=accept_proof(token), **sign_in.model_dump())
+    return await _accept(client, invitation_id, InvitationWorkflow.accept_with_sso, request)
+
+
+async def _accept(
+    client: Client, invitation_id: UUID, update: Any, request: AcceptRequest | SSOAcceptRequest
+) -> InvitationStatus:
     handle = invitation_handle(client, invitation_id)
     pause, waited = 0.05, 0.0
     while True:
         try:
-            return await handle.execute_update(InvitationWorkflow.accept, request)
+            status: InvitationStatus = await handle.execute_update(update, request)
+            return status
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
             not_ready = isinstance(cause, ApplicationError) and cause.type == NOT_READY

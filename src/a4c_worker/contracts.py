@@ -30,6 +30,7 @@ from a4c_domain.commands import (
     Role,
 )
 from a4c_domain.fields import IssuerURL, SealedSecret
+from a4c_domain.identity import SignInIdentity
 
 
 def accept_proof(token: str) -> str:
@@ -144,23 +145,40 @@ class SSOGenerationInput(Model):
     generation: int = Field(ge=1)
 
 
+class SSOActivateInput(SSOGenerationInput):
+    # The provider's, from the run's checked discovery (None: a run recorded before it).
+    authorization_endpoint: str | None = None
+
+
 class SSOAbandonInput(SSOGenerationInput):
     reason: Reason
 
 
-class SSOCodeInput(Model):
+class SignInCode(Model):
     """A sign-in through an organization's provider, to exchange and verify: its one-time
     authorization ``code`` and PKCE ``code_verifier`` (spent by the exchange; the
     payload codec encrypts them in history), the ``redirect_uri`` and ``nonce`` the
-    sign-in started with. ``generation``: the configuration signed in through (None: the
-    one in force)."""
+    sign-in started with."""
 
-    organization_id: UUID
-    generation: int | None = Field(default=None, ge=1)
     code: str = Field(min_length=1, max_length=2048, repr=False)
     code_verifier: str = Field(min_length=43, max_length=128, repr=False)
     redirect_uri: str = Field(min_length=1, max_length=2048)
     nonce: str = Field(min_length=1, max_length=255)
+
+
+class SSOCodeInput(SignInCode):
+    """An admin's test sign-in: ``generation`` is the configuration signed in through
+    (None: the one in force)."""
+
+    organization_id: UUID
+    generation: int | None = Field(default=None, ge=1)
+
+
+class InviteeCodeInput(SignInCode):
+    """An invitee's sign-in through their organization's provider (the one in force);
+    the invitation names the organization."""
+
+    invitation_id: UUID
 
 
 class SSODeactivateInput(Model):
@@ -275,6 +293,9 @@ class AcceptInput(Model):
     invitation_id: UUID
     token_proof: str = Field(pattern=r"^[0-9a-f]{64}$")
     user_id: Identifier
+    # Who signed in (None in inputs recorded before 0.5): the domain checks the address
+    # and, where the organization's single sign-on covers it, the provider.
+    identity: SignInIdentity | None = None
 
 
 class ProofCheckOutcome(Model):

@@ -20,7 +20,7 @@ from uuid import UUID
 
 from a4c_projector.dialects.base import Database, LogRow, Row
 from a4c_projector.dialects.location import Dialect, Location
-from a4c_projector.schema import PER_SET, TABLES, Table, sqlite_ddl
+from a4c_projector.schema import PER_SET, SQLITE_AFFINITY, TABLES, Table, sqlite_ddl
 
 
 def adapt_for_sqlite(value: Any) -> Any:
@@ -132,10 +132,23 @@ class SQLiteDatabase(Database):
         for table in TABLES:
             for statement in sqlite_ddl(table):
                 self.execute(statement)
+            self._add_missing_columns(table)
         if suffix:
             for table in PER_SET:
                 for statement in sqlite_ddl(table, suffix):
                     self.execute(statement)
+
+    def _add_missing_columns(self, table: Table) -> None:
+        """A table an earlier release created lacks the columns added since: appended
+        (nullable, as ``sql/``'s ``ADD COLUMN IF NOT EXISTS`` migrations add them)."""
+        present = {row[1] for row in self.execute(f'PRAGMA table_info("{table.name}")')}
+        for column in table.columns:
+            if column.name not in present:
+                assert column.nullable, f"{table.name}.{column.name} added without a default"
+                self.execute(
+                    f'ALTER TABLE "{table.name}" ADD COLUMN {column.name} '
+                    f"{SQLITE_AFFINITY[column.type]}"
+                )
 
     def replace_table(self, table: Table, live: str, fresh: str) -> None:
         """SQLite cannot rename an index: the fresh table's are dropped and the live

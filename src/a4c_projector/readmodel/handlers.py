@@ -235,6 +235,7 @@ class RowHandlers:
             active_generation=None,
             active_issuer=None,
             active_client_id=None,
+            active_authorization_endpoint=None,
             activated_at=None,
             **self._pending(event),
             abandon_reason=None,
@@ -263,6 +264,7 @@ class RowHandlers:
             active_generation=event.generation,
             active_issuer=event.issuer,
             active_client_id=event.client_id,
+            active_authorization_endpoint=event.authorization_endpoint,
             activated_at=event.timestamp,
             deactivation_reason=None,
             deactivated_at=None,
@@ -284,6 +286,7 @@ class RowHandlers:
             active_generation=None,
             active_issuer=None,
             active_client_id=None,
+            active_authorization_endpoint=None,
             activated_at=None,
             deactivation_reason=event.reason,
             deactivated_at=event.timestamp,
@@ -484,6 +487,8 @@ class RowHandlers:
             status="accepted",
             accepted_by=event.user_id,
             accepted_at=event.timestamp,
+            accepted_issuer=event.issuer,
+            accepted_subject=event.subject,
         )
 
     @handles(Invitation.Revoked)

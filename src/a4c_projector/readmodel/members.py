@@ -44,6 +44,8 @@ FROM_INVITATION = {
     "last_event_id": "last_event_id",
     "last_position": "last_position",
     "updated_at": "updated_at",
+    "issuer": "accepted_issuer",
+    "subject": "accepted_subject",
 }
 assert tuple(FROM_INVITATION) == MEMBERS.column_names, "a members column has no source"
 

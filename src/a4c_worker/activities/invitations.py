@@ -81,6 +81,7 @@ class InvitationActivities(ActivityBase):
             invitation_id=inv.id,
             token=token,
             user_id=input.user_id,
+            identity=input.identity,
         )
         return invitation_outcome(view)
 

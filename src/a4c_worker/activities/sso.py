@@ -12,6 +12,7 @@ its text quotes at most a short printable excerpt of what the provider sent.
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -20,14 +21,16 @@ from a4c_domain.views import SSOConnectionView
 from a4c_outbound.transport import Outbound
 from a4c_sso.discovery import ProviderMetadata, validate_provider
 from a4c_sso.exchange import SignInClaims, exchange_code
-from a4c_worker.activities.base import ActivityBase, temporal_errors
+from a4c_worker.activities.base import SYSTEM, ActivityBase, temporal_errors
 from a4c_worker.contracts import (
+    InviteeCodeInput,
+    SignInCode,
     SSOAbandonInput,
+    SSOActivateInput,
     SSOCodeInput,
     SSOConfigureInput,
     SSOConnectionOutcome,
     SSODeactivateInput,
-    SSOGenerationInput,
     SSOProviderInput,
     SSOTestInput,
 )
@@ -80,11 +83,12 @@ class SSOActivities(ActivityBase):
         return sso_outcome(view)
 
     @activity.defn
-    async def activate_sso(self, input: SSOGenerationInput) -> SSOConnectionOutcome:
+    async def activate_sso(self, input: SSOActivateInput) -> SSOConnectionOutcome:
         view = await self._domain(
             self.app.activate_sso,
             organization_id=input.organization_id,
             generation=input.generation,
+            authorization_endpoint=input.authorization_endpoint,
         )
         return sso_outcome(view)
 
@@ -107,8 +111,21 @@ class SSOActivities(ActivityBase):
         claims only. The client secret is opened here and nowhere else. A sign-in that
         proves nothing is a non-retryable ``CodeRejected``, ``InvalidIDToken`` or
         ``EmailNotVerified``; a provider that cannot be asked retries as the check does."""
+        return await self._exchange(input.organization_id, input.generation, input)
+
+    @activity.defn
+    async def exchange_invitee_sso_code(self, input: InviteeCodeInput) -> SignInClaims:
+        """An invitee's sign-in through their organization's provider in force, exchanged
+        and verified as :meth:`exchange_sso_code` does (the invitation names the
+        organization; ``SSOConfigurationNotPending`` when none is in force)."""
+        invitation = await self._domain(self.app.get_invitation, input.invitation_id, SYSTEM)
+        return await self._exchange(invitation.organization_id, None, input)
+
+    async def _exchange(
+        self, organization_id: UUID, generation: int | None, sign_in: SignInCode
+    ) -> SignInClaims:
         credentials = await self._domain(
-            self.app.get_sso_client_credentials, input.organization_id, input.generation
+            self.app.get_sso_client_credentials, organization_id, generation
         )
         if self.sso_keys is None:
             raise ApplicationError(
@@ -128,10 +145,10 @@ class SSOActivities(ActivityBase):
                     outbound,
                     client_id=credentials.client_id,
                     client_secret=secret,
-                    code=input.code,
-                    code_verifier=input.code_verifier,
-                    redirect_uri=input.redirect_uri,
-                    nonce=input.nonce,
+                    code=sign_in.code,
+                    code_verifier=sign_in.code_verifier,
+                    redirect_uri=sign_in.redirect_uri,
+                    nonce=sign_in.nonce,
                 )
 
     @activity.defn
@@ -152,4 +169,5 @@ class SSOActivities(ActivityBase):
             self.abandon_sso_configuration,
             self.deactivate_sso,
             self.exchange_sso_code,
+            self.exchange_invitee_sso_code,
         ]

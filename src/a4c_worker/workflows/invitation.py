@@ -20,11 +20,14 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
+    from a4c_domain.identity import SignInIdentity, sso_user_id
+    from a4c_sso.exchange import SignInClaims
     from a4c_worker.activities import OnboardingActivities
     from a4c_worker.contracts import (
         INVITATION_ENDED_SIGNAL,
         AcceptInput,
         InvitationRef,
+        InviteeCodeInput,
         MailKind,
         ReissueInput,
         RevokeInput,
@@ -49,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         InvitationInput,
         InvitationStatus,
         InvitationToIssue,
+        SSOAcceptRequest,
     )
     from a4c_worker.workflows.policies import step_options, until_answered
     from a4c_worker.workflows.saga import describe, failure_type
@@ -130,24 +134,72 @@ class InvitationWorkflow:
             require_pending(self._book.state)
             # A resend may have moved the token on while this update waited for the lock.
             self._require_expected_proof(request.token_proof)
-            outcome = await refusal_fails_update(
-                workflow.execute_activity_method(
-                    OnboardingActivities.accept_invitation,
-                    AcceptInput(
-                        invitation_id=self._spec.invitation_id,
-                        token_proof=request.token_proof,
-                        user_id=request.user_id,
-                    ),
-                    **until_answered(self._spec.activities),
+            await self._accept(
+                AcceptInput(
+                    invitation_id=self._spec.invitation_id,
+                    token_proof=request.token_proof,
+                    user_id=request.user_id,
+                    identity=request.identity,
                 )
             )
-            self._book.state = "accepted"
-            self._book.accepted_by = request.user_id
-            self._book.generation = outcome.token_generation
         return self.status()
 
     @accept.validator
     def _validate_accept(self, request: AcceptRequest) -> None:
+        self._require_acceptable(request.token_proof)
+
+    @workflow.update
+    async def accept_with_sso(self, request: SSOAcceptRequest) -> InvitationStatus:
+        """Accept as whoever the organization's provider vouches for: the sign-in's code
+        is exchanged and verified by the worker (a sign-in that proves nothing fails this
+        update with its type: ``CodeRejected``, ``InvalidIDToken``, ``EmailNotVerified``),
+        then the domain accepts if the verified address is the invited one and the
+        provider is the one the organization's single sign-on requires."""
+        async with self._lock:
+            require_pending(self._book.state)
+            self._require_expected_proof(request.token_proof)
+            claims: SignInClaims = await refusal_fails_update(
+                workflow.execute_activity_method(
+                    OnboardingActivities.exchange_invitee_sso_code,
+                    InviteeCodeInput(
+                        invitation_id=self._spec.invitation_id,
+                        code=request.code,
+                        code_verifier=request.code_verifier,
+                        redirect_uri=request.redirect_uri,
+                        nonce=request.nonce,
+                    ),
+                    **step_options(self._spec.activities),
+                )
+            )
+            await self._accept(
+                AcceptInput(
+                    invitation_id=self._spec.invitation_id,
+                    token_proof=request.token_proof,
+                    user_id=sso_user_id(claims.issuer, claims.subject),
+                    identity=SignInIdentity(
+                        issuer=claims.issuer, subject=claims.subject, email=claims.email
+                    ),
+                )
+            )
+        return self.status()
+
+    @accept_with_sso.validator
+    def _validate_accept_with_sso(self, request: SSOAcceptRequest) -> None:
+        self._require_acceptable(request.token_proof)
+
+    async def _accept(self, accept: AcceptInput) -> None:
+        outcome = await refusal_fails_update(
+            workflow.execute_activity_method(
+                OnboardingActivities.accept_invitation,
+                accept,
+                **until_answered(self._spec.activities),
+            )
+        )
+        self._book.state = "accepted"
+        self._book.accepted_by = accept.user_id
+        self._book.generation = outcome.token_generation
+
+    def _require_acceptable(self, token_proof: str) -> None:
         require_pending(self._book.state)
         if self._book.proof_check is None and not self._legacy:
             raise ApplicationError(
@@ -155,7 +207,7 @@ class InvitationWorkflow:
                 type=NOT_READY,
                 non_retryable=True,
             )
-        self._require_expected_proof(request.token_proof)
+        self._require_expected_proof(token_proof)
 
     def _require_expected_proof(self, proof: str) -> None:
         expected = self._book.proof_check

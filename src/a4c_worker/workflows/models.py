@@ -30,6 +30,7 @@ from a4c_domain.commands import (
     Slug,
     Tags,
 )
+from a4c_domain.identity import SignInIdentity
 from a4c_domain.ids import invitation_id as derived_invitation_id
 
 # The webhook endpoint workflow's input extends what its activity issues.
@@ -38,7 +39,7 @@ from a4c_worker.activities.webhooks import WebhookCommand as WebhookCommand
 # The invitation workflow's id is defined with the activities' contracts (they signal
 # invitations); importable from here as before.
 from a4c_worker.contracts import INVITATION_WORKFLOW_PREFIX as INVITATION_WORKFLOW_PREFIX
-from a4c_worker.contracts import Invitee, Model
+from a4c_worker.contracts import Invitee, Model, SignInCode
 from a4c_worker.contracts import invitation_workflow_id as invitation_workflow_id
 
 DAY = 24 * 60 * 60
@@ -288,10 +289,22 @@ class InvitationInput(Model):
 
 
 class AcceptRequest(Model):
-    """``token_proof`` is :func:`accept_proof` of the token (never the token itself)."""
+    """``token_proof`` is :func:`accept_proof` of the token (never the token itself);
+    ``identity`` who signed in (the platform's provider or the dev sign-in; None in
+    requests from before 0.5, which an organization's single sign-on refuses)."""
 
     token_proof: str = Field(pattern=r"^[0-9a-f]{64}$")
     user_id: Identifier
+    identity: SignInIdentity | None = None
+
+
+class SSOAcceptRequest(SignInCode):
+    """Accept by signing in through the organization's own provider: ``token_proof`` as
+    :class:`AcceptRequest`'s, and the sign-in's code to exchange (the worker verifies it
+    and the domain checks the address and the provider; who accepts is the verified
+    subject, never a caller's word)."""
+
+    token_proof: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class RevokeRequest(Model):

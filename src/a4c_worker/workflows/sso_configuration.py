@@ -43,10 +43,10 @@ with workflow.unsafe.imports_passed_through():
     from a4c_worker.activities.sso import SSOActivities
     from a4c_worker.contracts import (
         SSOAbandonInput,
+        SSOActivateInput,
         SSOCodeInput,
         SSOConfigureInput,
         SSOConnectionOutcome,
-        SSOGenerationInput,
         SSOProviderInput,
         SSOTestInput,
     )
@@ -213,7 +213,11 @@ class SSOConfigurationWorkflow:
         )
         await workflow.execute_activity_method(
             SSOActivities.activate_sso,
-            SSOGenerationInput(organization_id=input.organization_id, generation=generation),
+            SSOActivateInput(
+                organization_id=input.organization_id,
+                generation=generation,
+                authorization_endpoint=metadata.authorization_endpoint,
+            ),
             **step_options(input.activities),
         )
         self._update(state="active")
