@@ -84,6 +84,10 @@ class InvitationView(View[Invitation]):
     message_id: str | None
     email_error: str | None
     accepted_by: str | None
+    # The sign-in that accepted: its provider (None: the dev sign-in, or before 0.5)
+    # and the subject there.
+    accepted_issuer: str | None = None
+    accepted_subject: str | None = None
     revoke_reason: str | None
     created_on: datetime
     modified_on: datetime
