@@ -89,6 +89,17 @@ class EmailDomainRecord(BaseModel):
     last_position: int
 
 
+class InviteeSSO(BaseModel):
+    """The provider an invitee must sign in through: their organization's single sign-on
+    in force, which covers their address's verified e-mail domain."""
+
+    model_config = ConfigDict(frozen=True)
+
+    issuer: str
+    client_id: str
+    authorization_endpoint: str | None  # None: activated by a build that did not keep it
+
+
 class SSOReads:
     """Mixed into :class:`a4c_projector.queries.ReadModel`, which provides these."""
 
@@ -144,3 +155,22 @@ class SSOReads:
                 (domain.lower(),),
             )
         return UUID(str(rows[0][0])) if rows else None
+
+    def invitee_sso(self, organization_id: UUID, email_domain: str) -> InviteeSSO | None:
+        """The provider an invitee of ``organization_id`` whose address is in
+        ``email_domain`` (as :func:`a4c_domain.email_domains.email_domain_of` gives it)
+        must sign in through; None when the organization's single sign-on does not
+        cover them (none in force, or the domain not verified by this organization)."""
+        with self._read():
+            rows = self._db.execute(
+                "SELECT c.active_issuer, c.active_client_id, c.active_authorization_endpoint "
+                f'FROM "{self.tables.sso_connections}" c JOIN "{self.tables.email_domains}" d '
+                "ON d.organization_id = c.organization_id "
+                "WHERE c.organization_id = %s AND c.status = 'active' "
+                "AND d.domain = %s AND d.status = 'verified'",
+                (organization_id, email_domain.lower()),
+            )
+        if not rows:
+            return None
+        issuer, client_id, endpoint = rows[0]
+        return InviteeSSO(issuer=issuer, client_id=client_id, authorization_endpoint=endpoint)

@@ -10,6 +10,7 @@ through the invitation's workflow, every outcome counted in
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from uuid import UUID
@@ -32,8 +33,10 @@ from a4c_api.privacy import mask_email
 from a4c_api.problems import ERROR_TYPES, ProblemError
 from a4c_domain import errors
 from a4c_domain.commands import Token
+from a4c_domain.email_domains import email_domain_of
 from a4c_domain.organization import is_inactive
 from a4c_projector.queries import OrganizationRecord, ReadModel
+from a4c_projector.sso_queries import InviteeSSO
 from a4c_worker.client import accept_invitation
 from a4c_worker.config import ACCEPT_PATH
 
@@ -60,6 +63,8 @@ Outcome = Literal[
     "invalid_token",
     "stale_form",
     "unavailable",
+    "sso_required",
+    "sign_in_failed",
 ]
 
 
@@ -100,38 +105,65 @@ def _well_formed(token: str) -> bool:
     return True
 
 
-def _find(token: str) -> Any:
-    def query(read_model: ReadModel) -> tuple[TokenMatch | None, OrganizationRecord | None]:
+@dataclass(frozen=True)
+class LookedUp:
+    """What the read models say of the session's invitation: its ``state``, the token's
+    ``match`` and ``organization`` (None when unknown), and ``sso``: the provider its
+    organization's single sign-on makes this invitee sign in through, if any."""
+
+    state: State
+    match: TokenMatch | None = None
+    organization: OrganizationRecord | None = None
+    sso: InviteeSSO | None = None
+
+
+def _find(token: str) -> Callable[[ReadModel], LookedUp]:
+    def query(read_model: ReadModel) -> LookedUp:
         match = read_model.token_match(token)
         if match is None:
-            return None, None
-        return match, read_model.organization(match.invitation.organization_id)
+            return LookedUp("unknown")
+        invitation = match.invitation
+        organization = read_model.organization(invitation.organization_id)
+        sso = read_model.invitee_sso(invitation.organization_id, email_domain_of(invitation.email))
+        state = classify(match, organization, datetime.now(UTC))
+        return LookedUp(state, match, organization, sso)
 
     return query
 
 
-async def _look_up(
-    request: Request,
-) -> tuple[State, TokenMatch | None, OrganizationRecord | None]:
+async def look_up(request: Request) -> LookedUp:
+    """The session's invitation, as the read models have it."""
     token = request.session.get(TOKEN_SESSION_KEY)
     if not isinstance(token, str) or not _well_formed(token):
-        return "unknown", None, None
-    match, organization = await api.gateway_of(request).read(_find(token))
-    return classify(match, organization, datetime.now(UTC)), match, organization
+        return LookedUp("unknown")
+    return await api.gateway_of(request).read(_find(token))
 
 
-def _state_page(
-    request: Request,
-    state: State,
-    match: TokenMatch | None,
-    organization: OrganizationRecord | None,
-) -> Response:
+def state_page(request: Request, found: LookedUp, state: State | None = None) -> Response:
+    """The page for ``found`` (shown as ``state`` when given: what a refusal told)."""
+    state = state or found.state
+    match, organization = found.match, found.organization
     signed_in = identity.current(request)
     if state != "pending" or match is None or organization is None:
         name = organization.name if organization is not None and state != "unknown" else None
         return notice(request, state, organization_name=name)
     invitation = match.invitation
     settings = api.settings_of(request)
+    sign_ins: dict[str, Any] = {
+        "is_invited": signed_in is not None and signed_in.is_invited(invitation.email),
+        "sso_state": None,
+        "dev_sign_in": settings.dev_sign_in,
+        "oidc_sign_in": settings.oidc_enabled,
+    }
+    if found.sso is not None:
+        # Only the organization's provider, and signing in there is the acceptance.
+        ready = found.sso.authorization_endpoint is not None
+        sign_ins = {
+            "is_invited": False,
+            "sso_state": "ready" if ready else "unreachable",
+            "dev_sign_in": False,
+            "oidc_sign_in": False,
+        }
     return page(
         request,
         "invitation.html",
@@ -142,18 +174,16 @@ def _state_page(
         expires=_utc(invitation.expires_at),
         invitation_id=str(invitation.id),
         signed_in=signed_in,
-        is_invited=signed_in is not None and signed_in.is_invited(invitation.email),
-        dev_sign_in=settings.dev_sign_in,
-        oidc_sign_in=settings.oidc_enabled,
+        **sign_ins,
     )
 
 
-def _count(request: Request, outcome: Outcome) -> None:
+def count(request: Request, outcome: Outcome) -> None:
     api.metrics_of(request).accepts.labels(outcome).inc()
 
 
 def _csrf_failed(request: Request) -> None:
-    _count(request, "csrf_failed")
+    count(request, "csrf_failed")
 
 
 # The Accept button's form; a refused CSRF token is an accept outcome too.
@@ -167,20 +197,18 @@ async def invitation_page(request: Request, token: str | None = None) -> Respons
         request.session[TOKEN_SESSION_KEY] = token[:MAX_TOKEN_INPUT]
         return redirect(ACCEPT_PATH)
     try:
-        state, match, organization = await _look_up(request)
+        found = await look_up(request)
     except Exception:
         log.exception("reading the invitation failed")
         return unavailable(request)
-    return _state_page(request, state, match, organization)
+    return state_page(request, found)
 
 
 @router.post(ACCEPT_PATH)
 async def accept(request: Request, form: AcceptForm) -> Response:
     """The Accept button: who, rate limits, the right person, then the workflow."""
 
-    def counted(outcome: Outcome, response: Response) -> Response:
-        _count(request, outcome)
-        return response
+    counted = counter(request)
 
     person = identity.current(request)
     if person is None:
@@ -189,12 +217,17 @@ async def accept(request: Request, form: AcceptForm) -> Response:
     if refusal := await throttle.client(client_address(request)):
         return counted("rate_limited", throttled(request, refusal))
     try:
-        state, match, organization = await _look_up(request)
+        found = await look_up(request)
     except Exception:
         log.exception("reading the invitation failed")
         return counted("unavailable", unavailable(request))
-    if state != "pending" or match is None or organization is None:
-        return counted("not_pending", _state_page(request, state, match, organization))
+    match, organization = found.match, found.organization
+    if found.state != "pending" or match is None or organization is None:
+        return counted("not_pending", state_page(request, found))
+    if found.sso is not None:
+        # Only a sign-in through the organization's provider accepts (the domain refuses
+        # any other too): the page says so.
+        return counted("sso_required", state_page(request, found))
     invitation = match.invitation
     if form.get("invitation_id") != str(invitation.id):
         # The page was for another invitation (a second link opened in another tab since):
@@ -210,9 +243,15 @@ async def accept(request: Request, form: AcceptForm) -> Response:
     token = request.session[TOKEN_SESSION_KEY]
     gateway = api.gateway_of(request)
     try:
-        await accept_invitation(gateway.client, invitation.id, token, person.sub)
+        await accept_invitation(
+            gateway.client,
+            invitation.id,
+            token,
+            person.sub,
+            person.sign_in_identity(api.settings_of(request)),
+        )
     except WorkflowUpdateFailedError as exc:
-        return await _refused(request, exc.cause, invitation.id, person.sub, counted)
+        return await refused(request, exc.cause, invitation.id, person.sub, counted)
     except (ProblemError, RPCError):
         log.warning("accepting invitation %s failed", invitation.id, exc_info=True)
         return counted("unavailable", unavailable(request))
@@ -230,7 +269,17 @@ async def accept(request: Request, form: AcceptForm) -> Response:
     )
 
 
-async def _refused(
+def counter(request: Request) -> Callable[[Outcome, Response], Response]:
+    """Counts a response in ``a4c_api_invitation_accepts{outcome}`` and returns it."""
+
+    def counted(outcome: Outcome, response: Response) -> Response:
+        count(request, outcome)
+        return response
+
+    return counted
+
+
+async def refused(
     request: Request,
     cause: BaseException | None,
     invitation_id: UUID,
@@ -250,18 +299,19 @@ async def _refused(
         # The read model had it as current: a re-send raced this accept.
         return counted("invalid_token", notice(request, "superseded"))
     if found is not None and issubclass(
-        found, errors.InvitationNotPending | errors.OrganizationInactive
+        found, errors.InvitationNotPending | errors.OrganizationInactive | errors.SSORequired
     ):
         # The workflow is ahead of the projection: wait for it, then show what it says.
         try:
             await api.gateway_of(request).catch_up(principal)
-            state, match, organization = await _look_up(request)
+            now = await look_up(request)
         except Exception:
             log.exception("reading the invitation failed")
             return counted("unavailable", unavailable(request))
-        if state == "pending":
-            state = _STATE_OF_REFUSAL.get(found, "expired")
-        return counted("not_pending", _state_page(request, state, match, organization))
+        if issubclass(found, errors.SSORequired):
+            return counted("sso_required", state_page(request, now))
+        state = _STATE_OF_REFUSAL.get(found, "expired") if now.state == "pending" else None
+        return counted("not_pending", state_page(request, now, state))
     log.error("accepting invitation %s failed: %s", invitation_id, kind)
     return counted("unavailable", unavailable(request))
 

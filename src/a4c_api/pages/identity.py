@@ -3,9 +3,10 @@
 The session holds the signed-in person (:class:`Identity`: ``sub``, the verified
 ``email`` normalised as the domain normalises invited addresses, and the ``method``); a
 person signed in by a method this instance does not allow is nobody (:func:`current`).
-Two methods: ``oidc`` (OpenID Connect with PKCE, on Authlib; a verified address from the
-ID token or UserInfo) and ``dev`` (development only: any address, claimed). How and why:
-docs/design/pages.md.
+Three methods: ``oidc`` (OpenID Connect with PKCE, on Authlib; a verified address from the
+ID token or UserInfo), ``sso`` (an organization's own provider, verified by the worker
+while it accepted an invitation: :mod:`a4c_api.pages.sso_accept`) and ``dev``
+(development only: any address, claimed). How and why: docs/design/pages.md.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import base64
 import uuid
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import quote_plus, urlencode
 
 from pydantic import TypeAdapter, ValidationError
@@ -23,9 +24,11 @@ from a4c_api import context as api
 from a4c_api.sessions import SESSION_COOKIE_BUDGET, sealed_length
 from a4c_api.settings import ApiSettings
 from a4c_domain.commands import Email
+from a4c_domain.identity import SignInIdentity
 
-SignInMethod = Literal["oidc", "dev"]
+SignInMethod = Literal["oidc", "dev", "sso"]
 
+SIGN_IN_METHODS: tuple[SignInMethod, ...] = get_args(SignInMethod)
 SESSION_KEY = "identity"
 # The ID token of an OpenID sign-in, kept as the logout's ``id_token_hint`` only while the
 # sealed session stays within SESSION_COOKIE_BUDGET (a browser drops a cookie past 4 KiB,
@@ -70,21 +73,43 @@ def normalised_email(address: str) -> str | None:
 
 @dataclass(frozen=True)
 class Identity:
+    """``sub``: the user id a4c knows the person by; for ``sso``, also the organization's
+    provider (``issuer``) and the ``subject`` there."""
+
     sub: str
     email: str
     method: SignInMethod
+    issuer: str | None = None
+    subject: str | None = None
 
     def to_session(self) -> dict[str, str]:
-        return {"sub": self.sub, "email": self.email, "method": self.method}
+        kept = {"sub": self.sub, "email": self.email, "method": self.method}
+        if self.issuer is not None and self.subject is not None:
+            kept |= {"issuer": self.issuer, "subject": self.subject}
+        return kept
 
     @classmethod
     def from_session(cls, value: Any) -> Identity | None:
         if not isinstance(value, dict):
             return None
         sub, email, method = value.get("sub"), value.get("email"), value.get("method")
-        if not (isinstance(sub, str) and isinstance(email, str) and method in ("oidc", "dev")):
+        if not (isinstance(sub, str) and isinstance(email, str) and method in SIGN_IN_METHODS):
             return None
+        issuer, subject = value.get("issuer"), value.get("subject")
+        if method == "sso":
+            if not (isinstance(issuer, str) and isinstance(subject, str)):
+                return None
+            return cls(sub=sub, email=email, method=method, issuer=issuer, subject=subject)
         return cls(sub=sub, email=email, method=method)
+
+    def sign_in_identity(self, settings: ApiSettings) -> SignInIdentity:
+        """Who this is, as the domain checks an acceptance: the provider that said so
+        (None for the dev sign-in), the subject there, the address."""
+        if self.method == "sso":
+            assert self.issuer is not None and self.subject is not None
+            return SignInIdentity(issuer=self.issuer, subject=self.subject, email=self.email)
+        issuer = settings.oidc_issuer if self.method == "oidc" else None
+        return SignInIdentity(issuer=issuer, subject=self.sub, email=self.email)
 
     def is_invited(self, invited: str) -> bool:
         """Whether this person is the invited address (both normalised by the domain)."""
@@ -92,8 +117,9 @@ class Identity:
 
 
 def allowed_methods(settings: ApiSettings) -> frozenset[SignInMethod]:
-    """The ways of signing in this instance honours."""
-    allowed: set[SignInMethod] = set()
+    """The ways of signing in this instance honours (an organization's own provider
+    always: its organization configured it)."""
+    allowed: set[SignInMethod] = {"sso"}
     if settings.dev_sign_in:
         allowed.add("dev")
     if settings.oidc_enabled:

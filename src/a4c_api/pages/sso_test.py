@@ -14,22 +14,19 @@ exchanges and verifies them; the page shows the connection active, or the typed 
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import secrets
 from typing import Any
-from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import Request
 from starlette.responses import Response
 
 from a4c_api import context as api
-from a4c_api.pages import identity
+from a4c_api.pages import identity, sso_flight
 from a4c_api.pages.notices import log, page_router, unavailable
 from a4c_api.pages.paths import PATHS, SSO_CALLBACK_PATH, SSO_TEST_PATH
 from a4c_api.pages.rendering import page
 from a4c_api.pages.signin import NEXT_SESSION_KEY
+from a4c_api.pages.sso_accept import SSO_ACCEPT_SESSION_KEY, finish_accept
 from a4c_api.v1.access import ADMIN_ROLES
 from a4c_domain.ids import organization_id
 from a4c_domain.organization import is_inactive
@@ -44,7 +41,6 @@ from a4c_worker.workflows.sso_models import SSOTestSignIn
 router = page_router()
 # The session entry of a test sign-in in flight (state, nonce, PKCE verifier...).
 SSO_TEST_SESSION_KEY = "sso_test"
-SCOPES = "openid email profile"
 _STATUS = {
     "sign_in": 200,
     "ready": 200,
@@ -65,11 +61,6 @@ def _page(request: Request, state: str, **context: Any) -> Response:
         signed_in=identity.current(request),
         **context,
     )
-
-
-def _challenge(verifier: str) -> str:
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 async def _admin_of(request: Request, slug: str, person: identity.Identity) -> tuple[UUID, str]:
@@ -117,30 +108,13 @@ async def sso_test(request: Request, slug: str) -> Response:
         or progress.generation is None
     ):
         return _page(request, "not_pending", organization_name=name)
-    state, nonce, verifier = (secrets.token_urlsafe(24) for _ in range(3))
-    redirect_uri = settings.api_public_url + SSO_CALLBACK_PATH
-    request.session[SSO_TEST_SESSION_KEY] = {
-        "slug": slug,
-        "generation": progress.generation,
-        "state": state,
-        "nonce": nonce,
-        "verifier": verifier + secrets.token_urlsafe(16),  # 54+ characters
-        "redirect_uri": redirect_uri,
-    }
-    query = urlencode(
-        {
-            "response_type": "code",
-            "client_id": progress.client_id,
-            "redirect_uri": redirect_uri,
-            "scope": SCOPES,
-            "state": state,
-            "nonce": nonce,
-            "code_challenge": _challenge(request.session[SSO_TEST_SESSION_KEY]["verifier"]),
-            "code_challenge_method": "S256",
-        }
+    target = sso_flight.start(
+        request,
+        SSO_TEST_SESSION_KEY,
+        authorization_endpoint=progress.authorization_endpoint,
+        client_id=progress.client_id,
+        keep={"slug": slug, "generation": progress.generation},
     )
-    separator = "&" if "?" in progress.authorization_endpoint else "?"
-    target = progress.authorization_endpoint + separator + query
     # A link, not a redirect: this page is often reached by the sign-in form's redirect,
     # and the pages' CSP (form-action 'self') rightly stops a form's redirect chain from
     # leaving for another origin.
@@ -151,9 +125,12 @@ async def sso_test(request: Request, slug: str) -> Response:
 async def sso_callback(
     request: Request, code: str | None = None, state: str | None = None, error: str | None = None
 ) -> Response:
-    """Back from the organization's provider: its code to the configuration's workflow."""
-    flight = request.session.pop(SSO_TEST_SESSION_KEY, None)
-    if not isinstance(flight, dict) or state is None or state != flight.get("state"):
+    """Back from the organization's provider: an invitee's acceptance (their flight), else
+    an admin's test, its code to the configuration's workflow."""
+    if (accepting := sso_flight.take(request, SSO_ACCEPT_SESSION_KEY, state)) is not None:
+        return await finish_accept(request, accepting, code, error)
+    flight = sso_flight.take(request, SSO_TEST_SESSION_KEY, state)
+    if flight is None:
         return _page(request, "not_pending")
     slug = str(flight["slug"])
     again = f"{SSO_TEST_PATH}/{slug}"
@@ -170,11 +147,7 @@ async def sso_callback(
     if not gateway.connected:
         return unavailable(request)
     sign_in = SSOTestSignIn(
-        generation=int(flight["generation"]),
-        code=code[:2048],
-        code_verifier=str(flight["verifier"]),
-        redirect_uri=str(flight["redirect_uri"]),
-        nonce=str(flight["nonce"]),
+        generation=int(flight["generation"]), **sso_flight.sign_in_code(flight, code).model_dump()
     )
     org_id = organization_id(slug)
     try:

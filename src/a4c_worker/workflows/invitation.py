@@ -197,6 +197,9 @@ class InvitationWorkflow:
         )
         self._book.state = "accepted"
         self._book.accepted_by = accept.user_id
+        if accept.identity is not None:
+            self._book.accepted_issuer = accept.identity.issuer
+            self._book.accepted_subject = accept.identity.subject
         self._book.generation = outcome.token_generation
 
     def _require_acceptable(self, token_proof: str) -> None:

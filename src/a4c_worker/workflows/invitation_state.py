@@ -21,6 +21,9 @@ class InvitationBook:
     emails_sent: int = 0
     reminder_sent: bool = False
     accepted_by: str | None = None
+    # The provider and subject of the sign-in that accepted (None: the dev sign-in).
+    accepted_issuer: str | None = None
+    accepted_subject: str | None = None
     last_error: str | None = None
     # proof_check() of the current token's proof; None until fetched.
     proof_check: str | None = None
@@ -37,6 +40,8 @@ class InvitationBook:
             emails_sent=self.emails_sent,
             reminder_sent=self.reminder_sent,
             accepted_by=self.accepted_by,
+            accepted_issuer=self.accepted_issuer,
+            accepted_subject=self.accepted_subject,
             last_error=self.last_error,
             resends=self.resends,
         )

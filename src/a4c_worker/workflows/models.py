@@ -324,6 +324,8 @@ class InvitationStatus(Model):
     emails_sent: int = 0
     reminder_sent: bool = False
     accepted_by: str | None = None
+    accepted_issuer: str | None = None
+    accepted_subject: str | None = None
     last_error: str | None = None
     resends: int = 0
 
