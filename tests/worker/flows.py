@@ -132,6 +132,24 @@ async def provider_sign_in(
     )
 
 
+def cover_with_sso(
+    app: OnboardingApplication, org: UUID, domain: str, issuer: str, client: OIDCClient
+) -> None:
+    """What the e-mail domain and SSO configuration workflows record, in short."""
+    app.request_email_domain_verification(organization_id=org, domain=domain)
+    app.verify_email_domain(organization_id=org, domain=domain)
+    app.configure_sso(
+        organization_id=org,
+        issuer=issuer,
+        client_id=client.client_id,
+        client_secret=SSO_KEYS.seal(client.client_secret),
+    )
+    app.record_sso_test(organization_id=org, generation=1, subject="tester", email_domain=domain)
+    app.activate_sso(
+        organization_id=org, generation=1, authorization_endpoint=issuer + "/authorize"
+    )
+
+
 @dataclass
 class Flows:
     """Everything a workflow test touches."""

@@ -16,9 +16,15 @@ import pytest
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from tests.servers.oidc import OIDCClient, OIDCProvider, serve_provider, sub_for
-from tests.worker.flows import SSO_KEYS, Flows, bootstrap_input, provider_sign_in, sqlite_app
+from tests.worker.flows import (
+    Flows,
+    bootstrap_input,
+    cover_with_sso,
+    provider_sign_in,
+    sqlite_app,
+)
 
-from a4c_domain import ALL_ORGANIZATIONS, OnboardingApplication
+from a4c_domain import ALL_ORGANIZATIONS
 from a4c_domain.email_domains import email_domain_of
 from a4c_domain.identity import SignInIdentity, sso_user_id
 from a4c_sso.discovery import provider_policy
@@ -48,24 +54,6 @@ async def flows(tmp_path: Path, temporal_client: Client, task_queue: str) -> Asy
 def own_provider() -> Iterator[OIDCProvider]:
     with serve_provider() as provider:
         yield provider
-
-
-def cover_with_sso(
-    app: OnboardingApplication, org: UUID, domain: str, issuer: str, client: OIDCClient
-) -> None:
-    """What the e-mail domain and SSO configuration workflows record, in short."""
-    app.request_email_domain_verification(organization_id=org, domain=domain)
-    app.verify_email_domain(organization_id=org, domain=domain)
-    app.configure_sso(
-        organization_id=org,
-        issuer=issuer,
-        client_id=client.client_id,
-        client_secret=SSO_KEYS.seal(client.client_secret),
-    )
-    app.record_sso_test(organization_id=org, generation=1, subject="tester", email_domain=domain)
-    app.activate_sso(
-        organization_id=org, generation=1, authorization_endpoint=issuer + "/authorize"
-    )
 
 
 def token_of(flows: Flows, inv_id: UUID) -> str:

@@ -44,7 +44,9 @@ ALLOWED = {
     (BOOTSTRAP, "EVENT_TYPE_ACTIVITY_TASK_COMPLETED"),
     (INVITATION, "EVENT_TYPE_ACTIVITY_TASK_COMPLETED"),
     # An invitation issued by its own workflow: the invitee is its input, the issued
-    # update's argument and the issue_invitation activity's input.
+    # update's argument and the issue_invitation activity's input. Since 0.5.0 who
+    # accepted too: the accept update's and accept_invitation's identity, and the
+    # verified claims the exchange of an accept_with_sso returns.
     (INVITATION, "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"),
     (INVITATION, "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED"),
     (INVITATION, "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"),
