@@ -314,6 +314,12 @@ class Member(Answer):
     last_name: str
     joined_at: datetime
     invitation_id: UUID
+    issuer: str | None = Field(
+        description="The identity provider they signed in with to accept (the platform's or "
+        "their organization's own); null for the development sign-in and members from "
+        "before 0.5"
+    )
+    subject: str | None = Field(description="Who they are at that provider (its `sub`)")
 
     @classmethod
     def of(cls, record: MemberRecord) -> Member:
