@@ -42,6 +42,7 @@ from a4c_projector.schema import (
     compared_columns,
     expected_columns,
     expected_tables,
+    sqlite_ddl,
 )
 
 # How PostgreSQL prints each declared type and default (format_type, pg_get_expr).
@@ -216,6 +217,42 @@ def test_the_derived_sqlite_ddl_creates_exactly_the_declared_schema(tmp_path: Pa
                 "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table.name,)
             ).fetchone()[0]
             assert table.check is None or f"CHECK ({table.check})" in sql
+    finally:
+        conn.close()
+
+
+# Columns added after 0.4 (``ADD COLUMN IF NOT EXISTS`` in sql/; appended on SQLite).
+ADDED_SINCE_0_4 = {
+    "invitations": ("accepted_issuer", "accepted_subject"),
+    "members": ("issuer", "subject"),
+}
+
+
+def test_a_sqlite_projection_of_0_4_gets_the_columns_added_since(tmp_path: Path) -> None:
+    """A store made before a column existed gets it when the projector starts, after the
+    columns it had (as PostgreSQL's ``ADD COLUMN`` appends), keeping its rows."""
+    location = Location(dialect="sqlite", sqlite_path=str(tmp_path / "old.sqlite"))
+    conn = sqlite3.connect(location.sqlite_path)
+    for name, added in ADDED_SINCE_0_4.items():
+        (table,) = (t for t in TABLES if t.name == name)
+        older = replace(table, columns=tuple(c for c in table.columns if c.name not in added))
+        for statement in sqlite_ddl(older):
+            conn.execute(statement)
+    conn.execute("INSERT INTO members (invitation_id, organization_id, user_id, email, role, "
+                 "first_name, last_name, joined_at, modified_at, version, last_event_id, "
+                 "last_position) VALUES ('m', 'o', 'u', 'e', 'r', 'f', 'l', 't', 't', 1, "
+                 "'x', 1)")  # fmt: skip
+    conn.commit()
+    conn.close()
+    with connect(location) as db:
+        ensure_schema(db)
+    conn = sqlite3.connect(location.sqlite_path)
+    try:
+        for name in ADDED_SINCE_0_4:
+            columns = [r[1] for r in conn.execute(f'PRAGMA table_info("{name}")')]
+            assert tuple(columns) == expected_columns(name), name
+        row = conn.execute("SELECT user_id, issuer, subject FROM members").fetchone()
+        assert row == ("u", None, None)
     finally:
         conn.close()
 
