@@ -10,15 +10,14 @@ person, and the invitation still waits."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import httpx
-import pytest
 from playwright.async_api import Page, expect
 from tests.api.conftest import Stack, unique_slug
 from tests.api.test_pages_journey import CSRF_INPUT, HEADINGS, accept_count
+from tests.api.test_pages_sso_test import configure_sso
 from tests.servers.browser import screenshot
-from tests.servers.oidc import OIDCProvider, serve_provider, sub_for
+from tests.servers.oidc import OIDCProvider, sub_for
 from tests.support import wait_for_async
 from tests.worker.flows import provider_sign_in
 
@@ -27,12 +26,6 @@ from a4c_api.pages.paths import SIGN_IN_DEV_PATH, SSO_CALLBACK_PATH, SSO_TEST_PA
 from a4c_domain.identity import sso_user_id
 from a4c_worker.config import ACCEPT_PATH
 from a4c_worker.sso_client import report_sso_test
-
-
-@pytest.fixture
-def own_provider() -> Iterator[OIDCProvider]:
-    with serve_provider() as provider:
-        yield provider
 
 
 async def organization_with_sso(stack: Stack, provider: OIDCProvider) -> str:
@@ -44,7 +37,6 @@ async def organization_with_sso(stack: Stack, provider: OIDCProvider) -> str:
     await stack.make_member(slug, admin, dev_identity(admin).sub)
     domain = f"{slug}.example.com"
     operator = {"Authorization": f"Bearer {stack.operator_key}"}
-    relying = provider.register_client(stack.served.url(SSO_CALLBACK_PATH))
     async with httpx.AsyncClient(base_url=stack.base_url, timeout=60, headers=operator) as http:
         domains = f"/v1/organizations/{slug}/email-domains"
         asked = await http.post(domains, json={"domain": domain})
@@ -52,15 +44,7 @@ async def organization_with_sso(stack: Stack, provider: OIDCProvider) -> str:
         record = asked.json()["record"]
         stack.txt.records[record["name"]] = [record["value"]]
         assert (await http.post(f"{domains}/{domain}/verify")).status_code == 202
-        put = await http.put(
-            f"/v1/organizations/{slug}/sso",
-            json={
-                "issuer": provider.issuer,
-                "client_id": relying.client_id,
-                "client_secret": relying.client_secret,
-            },
-        )
-        assert put.status_code == 202, put.text
+    relying = await configure_sso(stack, slug, provider)
     # The admin's test sign-in, as the test page sends it (tests/api/test_pages_sso_test.py
     # drives that page in the browser).
     test = await provider_sign_in(provider, relying, f"it@{domain}")

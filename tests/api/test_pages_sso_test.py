@@ -8,24 +8,16 @@ leaves the configuration waiting."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import httpx
-import pytest
 from playwright.async_api import Page, expect
 from tests.api.conftest import Stack, unique_slug
 from tests.servers.browser import screenshot
-from tests.servers.oidc import OIDCProvider, serve_provider
+from tests.servers.oidc import OIDCClient, OIDCProvider
 from tests.support import wait_for_async
 
 from a4c_api.pages.identity import dev_identity
 from a4c_api.pages.paths import SSO_CALLBACK_PATH, SSO_TEST_PATH
-
-
-@pytest.fixture
-def own_provider() -> Iterator[OIDCProvider]:
-    with serve_provider() as provider:
-        yield provider
 
 
 async def organization_with_pending_sso(
@@ -38,6 +30,13 @@ async def organization_with_pending_sso(
     admin, member = f"person0@{slug}.example.com", f"person1@{slug}.example.com"
     await stack.make_member(slug, admin, dev_identity(admin).sub)
     await stack.make_member(slug, member, dev_identity(member).sub)
+    await configure_sso(stack, slug, provider)
+    return slug, admin, member
+
+
+async def configure_sso(stack: Stack, slug: str, provider: OIDCProvider) -> OIDCClient:
+    """``provider`` configured for ``slug`` through /v1 (a client registered for the
+    stack's callback), waiting for its test: the client."""
     relying = provider.register_client(stack.served.url(SSO_CALLBACK_PATH))
     async with httpx.AsyncClient(base_url=stack.base_url, timeout=60) as http:
         put = await http.put(
@@ -51,7 +50,7 @@ async def organization_with_pending_sso(
         )
     assert put.status_code == 202, put.text
     assert put.json()["configuration"]["state"] == "waiting_for_test"
-    return slug, admin, member
+    return relying
 
 
 async def test_an_admin_tests_the_providers_sign_in_and_it_becomes_active(

@@ -51,6 +51,18 @@ def accept(app: OnboardingApplication, inv: InvitationView, **fields: Any) -> An
     )
 
 
+def refuses_the_dev_sign_in(app: OnboardingApplication, inv: InvitationView) -> None:
+    assert_refused(
+        app,
+        SSORequired,
+        app.accept_invitation,
+        organization_id=inv.organization_id,
+        invitation_id=inv.id,
+        token=app.invitation_token(inv.id, inv.organization_id),
+        user_id="dev:1",
+    )
+
+
 def identity(email: str, issuer: str | None = ISSUER, subject: str = "s-1") -> SignInIdentity:
     return SignInIdentity(issuer=issuer, subject=subject, email=email)
 
@@ -117,15 +129,7 @@ def test_deactivating_sso_opens_the_other_sign_ins_again(
 ) -> None:
     cover(app, org, "acme.example")
     inv = invite(app, org, "ada@acme.example")
-    assert_refused(
-        app,
-        SSORequired,
-        app.accept_invitation,
-        organization_id=org,
-        invitation_id=inv.id,
-        token=app.invitation_token(inv.id, org),
-        user_id="dev:1",
-    )
+    refuses_the_dev_sign_in(app, inv)
     app.deactivate_sso(organization_id=org, reason="moving providers")
     assert accept(app, inv, user_id="dev:1").status == "accepted"
 
@@ -136,15 +140,7 @@ def test_an_international_domain_is_covered_in_either_spelling(
     cover(app, org, "xn--bcher-kva.example")
     assert email_domain_of("ada@Bücher.example") == "xn--bcher-kva.example"
     inv = invite(app, org, "ada@bücher.example")
-    assert_refused(
-        app,
-        SSORequired,
-        app.accept_invitation,
-        organization_id=org,
-        invitation_id=inv.id,
-        token=app.invitation_token(inv.id, org),
-        user_id="dev:1",
-    )
+    refuses_the_dev_sign_in(app, inv)
 
 
 def test_an_accepted_event_from_0_4_reads_with_no_identity() -> None:

@@ -737,3 +737,11 @@ def oidc_provider() -> Iterator[OIDCProvider]:
     """The session's OpenID provider, served on a free port; its issuer is its URL."""
     with serve_provider() as provider:
         yield provider
+
+
+@pytest.fixture
+def own_provider() -> Iterator[OIDCProvider]:
+    """A provider of the test's own (keys of its own): an organization's, beside the
+    session's ``oidc_provider`` as the platform's."""
+    with serve_provider() as provider:
+        yield provider

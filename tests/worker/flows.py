@@ -30,6 +30,7 @@ from tests.support import TOKEN_SECRET, wait_for_async
 from a4c_domain import OnboardingApplication
 from a4c_domain.base import DomainAggregate
 from a4c_outbound.transport import OutboundPolicy
+from a4c_sso.discovery import provider_policy
 from a4c_worker.activities import Links, OnboardingActivities
 from a4c_worker.activities.base import PRODUCTION_SSO_POLICY
 from a4c_worker.client import BootstrapHandle
@@ -330,3 +331,17 @@ def smtp_mailer(server: SMTPTestServer) -> SMTPMailer:
             from_address="a4c@mail.a4c.test",
         )
     )
+
+
+@asynccontextmanager
+async def sso_flows(folder: Path, client: Client, task_queue: str) -> AsyncIterator[Flows]:
+    """Flows on a SQLite store in ``folder``, their worker running, which takes
+    organizations' providers on this machine over http (the test providers)."""
+    app = sqlite_app(folder)
+    running = Flows(app=app, client=client, task_queue=task_queue)
+    running.sso_policy = provider_policy(production=False, allow_private=True)
+    try:
+        async with running.worker():
+            yield running
+    finally:
+        app.close()

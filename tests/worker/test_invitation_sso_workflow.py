@@ -8,26 +8,24 @@ subject, the invitation still waiting after each refusal."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
-from uuid import UUID
 
 import pytest
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from tests.servers.oidc import OIDCClient, OIDCProvider, serve_provider, sub_for
+from tests.servers.oidc import OIDCClient, OIDCProvider, sub_for
 from tests.worker.flows import (
     Flows,
     bootstrap_input,
     cover_with_sso,
     provider_sign_in,
-    sqlite_app,
+    sso_flows,
 )
+from tests.worker.test_invitation_workflow import token_of, update_failure_type
 
 from a4c_domain import ALL_ORGANIZATIONS
 from a4c_domain.email_domains import email_domain_of
 from a4c_domain.identity import SignInIdentity, sso_user_id
-from a4c_sso.discovery import provider_policy
 from a4c_worker.client import (
     accept_invitation,
     accept_invitation_with_sso,
@@ -40,31 +38,8 @@ from a4c_worker.workflows.invitation import InvitationWorkflow
 
 @pytest.fixture
 async def flows(tmp_path: Path, temporal_client: Client, task_queue: str) -> AsyncIterator[Flows]:
-    app = sqlite_app(tmp_path)
-    running = Flows(app=app, client=temporal_client, task_queue=task_queue)
-    running.sso_policy = provider_policy(production=False, allow_private=True)
-    try:
-        async with running.worker():
-            yield running
-    finally:
-        app.close()
-
-
-@pytest.fixture
-def own_provider() -> Iterator[OIDCProvider]:
-    with serve_provider() as provider:
-        yield provider
-
-
-def token_of(flows: Flows, inv_id: UUID) -> str:
-    inv = flows.app.get_invitation(inv_id, ALL_ORGANIZATIONS)
-    text = flows.invitation_mails(inv.email)[-1].text
-    return text.split("?token=", 1)[1].split()[0]
-
-
-def refusal(exc: WorkflowUpdateFailedError) -> str | None:
-    cause = exc.cause
-    return cause.type if isinstance(cause, ApplicationError) else None
+    async with sso_flows(tmp_path, temporal_client, task_queue) as running:
+        yield running
 
 
 async def code(provider: OIDCProvider, client: OIDCClient, email: str) -> SignInCode:
@@ -88,23 +63,23 @@ async def test_an_invitee_covered_by_sso_accepts_only_through_the_organizations_
     dev = SignInIdentity(issuer=None, subject="dev:1", email=inv.email)
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await accept_invitation(flows.client, inv_id, token, "dev:1", dev)
-    assert refusal(refused.value) == "SSORequired"
+    assert update_failure_type(refused.value) == "SSORequired"
 
     colleague = f"colleague@{email_domain_of(inv.email)}"
     with pytest.raises(WorkflowUpdateFailedError) as wrong:
         await accept_invitation_with_sso(
             flows.client, inv_id, token, await code(own_provider, client, colleague)
         )
-    assert refusal(wrong.value) == "IdentityMismatch"
+    assert update_failure_type(wrong.value) == "IdentityMismatch"
 
     spent = await code(own_provider, client, inv.email)
     forged = spent.model_copy(update={"nonce": "not-the-sign-ins"})
     with pytest.raises(WorkflowUpdateFailedError) as unproven:
         await accept_invitation_with_sso(flows.client, inv_id, token, forged)
-    assert refusal(unproven.value) == "InvalidIDToken"
+    assert update_failure_type(unproven.value) == "InvalidIDToken"
     with pytest.raises(WorkflowUpdateFailedError) as reused:
         await accept_invitation_with_sso(flows.client, inv_id, token, spent)  # spent above
-    assert refusal(reused.value) == "CodeRejected"
+    assert update_failure_type(reused.value) == "CodeRejected"
     status = await invitation_handle(flows.client, inv_id).query(InvitationWorkflow.status)
     assert status.state == "pending"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,10 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError, CancelledError
 from tests.servers.oidc import OIDCProvider, serve_provider
 from tests.support import wait_for_async
-from tests.worker.flows import FAST_STEPS, SSO_KEYS, Flows, provider_sign_in, sqlite_app
+from tests.worker.flows import FAST_STEPS, SSO_KEYS, Flows, provider_sign_in, sso_flows
 
 from a4c_domain import OnboardingApplication
 from a4c_domain.errors import SSOConnectionNotFound
-from a4c_sso.discovery import provider_policy
 from a4c_worker.sso_client import (
     SSOConfigurationRunning,
     SSOSignInFailed,
@@ -55,21 +54,8 @@ CALLBACK = "http://127.0.0.1:9/sso/test/callback"  # never contacted: the test r
 
 @pytest.fixture
 async def flows(tmp_path: Path, temporal_client: Client, task_queue: str) -> AsyncIterator[Flows]:
-    app = sqlite_app(tmp_path)
-    running = Flows(app=app, client=temporal_client, task_queue=task_queue)
-    # The providers run on this machine, over http.
-    running.sso_policy = provider_policy(production=False, allow_private=True)
-    try:
-        async with running.worker():
-            yield running
-    finally:
-        app.close()
-
-
-@pytest.fixture
-def own_provider() -> Iterator[OIDCProvider]:
-    with serve_provider() as provider:
-        yield provider
+    async with sso_flows(tmp_path, temporal_client, task_queue) as running:
+        yield running
 
 
 def organization(app: OnboardingApplication) -> uuid.UUID:

@@ -256,16 +256,20 @@ async def accept(request: Request, form: AcceptForm) -> Response:
         log.warning("accepting invitation %s failed", invitation.id, exc_info=True)
         return counted("unavailable", unavailable(request))
     await gateway.catch_up(person.sub)  # within the person's own bound of waits
-    return counted(
-        "accepted",
-        page(
-            request,
-            "joined.html",
-            paths=PATHS,
-            organization_name=organization.name,
-            role=invitation.role,
-            signed_in=person,
-        ),
+    return counted("accepted", joined(request, organization, invitation.role, person))
+
+
+def joined(
+    request: Request, organization: OrganizationRecord, role: str, person: identity.Identity
+) -> Response:
+    """The page of someone who just joined ``organization`` as ``role``."""
+    return page(
+        request,
+        "joined.html",
+        paths=PATHS,
+        organization_name=organization.name,
+        role=role,
+        signed_in=person,
     )
 
 

@@ -25,8 +25,8 @@ from temporalio.service import RPCError
 from a4c_api import context as api
 from a4c_api.pages import accept, identity, sso_flight
 from a4c_api.pages.notices import log, notice, page_router, unavailable
-from a4c_api.pages.paths import PATHS, SIGN_IN_SSO_PATH
-from a4c_api.pages.rendering import page, redirect, renew_csrf, secured
+from a4c_api.pages.paths import SIGN_IN_SSO_PATH
+from a4c_api.pages.rendering import redirect, renew_csrf, secured
 from a4c_api.privacy import mask_email
 from a4c_api.problems import ProblemError
 from a4c_sso.errors import CodeRejected, EmailNotVerified, InvalidIDToken
@@ -115,15 +115,7 @@ async def finish_accept(
     identity.sign_in(request, person)
     renew_csrf(request)
     await gateway.catch_up(person.sub)  # within the person's own bound of waits
-    joined = page(
-        request,
-        "joined.html",
-        paths=PATHS,
-        organization_name=organization.name,
-        role=invitation.role,
-        signed_in=person,
-    )
-    return counted("accepted", joined)
+    return counted("accepted", accept.joined(request, organization, invitation.role, person))
 
 
 def _sign_in_failed(request: Request) -> Response:

@@ -23,6 +23,7 @@ from tests.worker.flows import (
     sqlite_app,
 )
 from tests.worker.histories.recording import record_release
+from tests.worker.test_invitation_workflow import token_of
 
 from a4c_domain import ALL_ORGANIZATIONS
 from a4c_domain.email_domains import email_domain_of
@@ -54,8 +55,7 @@ async def record(client: Client, scratch: Path) -> dict[str, WorkflowHistory]:
                 inv = app.get_invitation(done.invitation_ids[0], ALL_ORGANIZATIONS)
                 domain = email_domain_of(inv.email)
                 cover_with_sso(app, inv.organization_id, domain, provider.issuer, relying)
-                mail = flows.invitation_mails(inv.email)[-1].text
-                token = mail.split("?token=", 1)[1].split()[0]
+                token = token_of(flows, inv.id)
 
                 async def sign_in(email: str) -> SignInCode:
                     signed = await provider_sign_in(provider, relying, email)
