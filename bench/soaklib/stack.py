@@ -52,10 +52,11 @@ class Bind:
     child: Child
 
     @classmethod
-    def create(cls, directory: Path, env: dict[str, str]) -> Bind:
+    def create(cls, directory: Path, env: dict[str, str], port: int) -> Bind:
+        """``port``: from the stack's ports, so no other part is handed it too."""
         directory.mkdir(parents=True, exist_ok=True)
         directory.chmod(0o777)  # named may switch to the bind user and writes its journal
-        port, secret = free_port(), base64.b64encode(secrets.token_bytes(32)).decode()
+        secret = base64.b64encode(secrets.token_bytes(32)).decode()
         conf = write_config(directory, "127.0.0.1", port, secret)
         argv = [find_named(), "-g", "-n", "1", "-c", str(conf)]
         return cls(directory, port, secret, Child("named", argv, env, directory / "named.log"))
@@ -105,7 +106,7 @@ class SoakStack:
             task_queue=DEFAULT_TASK_QUEUE,
             payload_keys=self.payload_keys,
         )
-        self.bind = Bind.create(root / "bind", dict(os.environ))
+        self.bind = Bind.create(root / "bind", dict(os.environ), self._free_port())
         self.dns = DnsFacts(host="127.0.0.1", port=self.bind.port, zone=ZONE)
         self.mail = MailSink(self._free_port())
         self.api_ports = [self._free_port(), self._free_port()]
