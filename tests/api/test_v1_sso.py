@@ -19,6 +19,7 @@ from tests.servers.oidc import OIDCProvider, serve_provider
 from tests.support import wait_for_async
 from tests.worker.flows import provider_sign_in
 
+from a4c_api.v1 import sso as sso_routes
 from a4c_domain.email_domains import CHALLENGE_PREFIX
 from a4c_worker.sso_client import report_sso_test
 
@@ -92,6 +93,30 @@ async def test_a_provider_is_checked_then_awaits_its_test_and_the_secret_never_s
     assert ended.status_code == 200, ended.text
     assert ended.json()["state"] == "none"
     assert ended.json()["configuration"]["state"] == "abandoned"
+
+
+async def test_a_check_still_running_when_the_wait_is_over_answers_202_and_get_shows_its_end(
+    world: World, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The API waits a second for the check; the provider takes three to answer each of
+    # its two requests (discovery, keys), well inside the check's own timeout.
+    monkeypatch.setattr(sso_routes, "CHECK_WAIT_SECONDS", 1.0)
+    with serve_provider(delay=3.0) as slow:
+        put = await client.put(sso_path(world), json=settings(slow), headers=world.headers(ADM_A))
+        assert put.status_code == 202, put.text
+        body = put.json()
+        assert body["state"] == "none"  # nothing recorded yet: still checking
+        assert body["configuration"]["state"] == "checking_provider"
+        assert put.headers["Location"] == sso_path(world)
+
+        async def checked() -> bool:
+            got = await client.get(sso_path(world), headers=world.headers(ADM_A))
+            return bool(got.json()["configuration"]["state"] == "waiting_for_test")
+
+        await wait_for_async(checked, what="the slow provider's check to end")
+    got = (await client.get(sso_path(world), headers=world.headers(ADM_A))).json()
+    assert (got["state"], got["issuer"]) == ("pending", slow.issuer)
+    assert SECRET not in put.text
 
 
 async def test_a_provider_lying_about_its_issuer_is_refused_by_name(
