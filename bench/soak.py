@@ -104,7 +104,7 @@ async def soak(
     probe_task = asyncio.create_task(probe.run(stop_probe))
     load = Load(
         stack.api_urls, stack.api_key, stack.mail, random.Random(f"{seed}-load"), rate, ledger,
-        dns_zone=ZONE,
+        dns_zone=ZONE, sso=stack.sso_setup(),
     )  # fmt: skip
     # Two webhook endpoints, created before the load (every event after them is theirs).
     hooks = Hooks(random.Random(f"{seed}-hooks"))
@@ -188,6 +188,7 @@ async def soak(
         "unfinished": ledger.unfinished[:20],
         "onboardings": len(ledger.onboardings),
         "offboardings": offboardings(ledger),
+        "sso": single_sign_ons(ledger),
         "mails": len(facts.mails),
         "feed": {"events": len(feed.received), "pages": feed.pages},
         "webhooks": {
@@ -221,6 +222,20 @@ def offboardings(ledger: Ledger) -> dict[str, int]:
         "kept": sum(o.ended == "kept" for o in asked),
         "cancelled": sum(o.cancelled for o in asked),
         "restarted": sum(max(0, o.starts - 1) for o in asked),
+    }
+
+
+def single_sign_ons(ledger: Ledger) -> dict[str, int]:
+    """The organizations the load gave their own provider: configured (PUT answered),
+    e-mail domain verified, test sign-ins refused as planned, activated (seen active),
+    deactivated (DELETE seen ending it)."""
+    return {
+        "planned": len(ledger.sso),
+        "configured": sum(t.configured for t in ledger.sso),
+        "domains_verified": sum(t.domain_verified for t in ledger.sso),
+        "failed_tests": sum(t.failed_tests for t in ledger.sso),
+        "activated": sum(t.activated for t in ledger.sso),
+        "deactivated": sum(t.deactivated for t in ledger.sso),
     }
 
 

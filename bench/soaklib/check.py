@@ -15,6 +15,9 @@ Each check is a function of its own, in a module by what it reads:
                               (:mod:`soaklib.check_model`)
 ``offboarding``               every offboarding ended as asked and left nothing behind
                               (:mod:`soaklib.check_offboarding`)
+``sso``                       every single sign-on and e-mail domain: store, read models,
+                              activation mails and the load agree
+                              (:mod:`soaklib.check_sso`)
 ``dns``                       BIND serves exactly the active organizations' records
                               (:mod:`soaklib.check_dns`)
 ``mail``                      every mail matches an ``EmailSent`` and back
@@ -79,6 +82,7 @@ async def check(facts: SoakFacts, *, timeout: float = 120) -> list[Violation]:  
     from soaklib.check_mail import check_mail
     from soaklib.check_model import check_audit, check_duplicates, check_members, check_read_models
     from soaklib.check_offboarding import check_offboardings
+    from soaklib.check_sso import check_sso
     from soaklib.check_store import read_store
     from soaklib.check_webhooks import check_webhooks
     from soaklib.check_workflows import check_workflows
@@ -99,6 +103,7 @@ async def check(facts: SoakFacts, *, timeout: float = 120) -> list[Violation]:  
         ("duplicate-events", lambda: asyncio.to_thread(check_duplicates, store)),
         ("members", lambda: asyncio.to_thread(check_members, store)),
         ("offboarding", lambda: check_offboardings(facts, store)),
+        ("sso", lambda: check_sso(facts, store)),
         ("dns", lambda: check_dns(facts.dns, store)),
         (
             "mail",

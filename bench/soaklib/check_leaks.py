@@ -21,6 +21,8 @@ workflow histories (raw, sealed)  forbidden   forbidden   forbidden: only sealed
                                                           address) are stored
 log files                         forbidden   forbidden   forbidden (logs name a domain)
 metrics texts                     forbidden   forbidden   forbidden (fixed label sets)
+mails                             allowed     forbidden   allowed (their links, their
+                                                          recipients)
 ================================  ==========  ==========  ==============================
 
 (DESIGN: "Personal data (addresses, names) is encrypted wherever it rests: the event
@@ -121,17 +123,21 @@ class Needles:
                         label = table.get(text[start : start + size])
                         if label is not None and at + start + size > after:
                             yield label
+        yield from self.find_secrets(data, after=after)
+        if addresses and self.addresses:
+            for match in ADDRESS.finditer(data.lower()):
+                label = self.addresses.get(match.group().replace(b"%40", b"@"))
+                if label is not None and match.end() > after:
+                    yield label
+
+    def find_secrets(self, data: bytes, *, after: int = 0) -> Iterator[str]:
+        """The label of every secret in ``data`` (as :meth:`find`, secrets only)."""
         for secret, label in self.secrets.items():
             start = data.find(secret)
             while start >= 0:
                 if start + len(secret) > after:
                     yield label
                 start = data.find(secret, start + 1)
-        if addresses and self.addresses:
-            for match in ADDRESS.finditer(data.lower()):
-                label = self.addresses.get(match.group().replace(b"%40", b"@"))
-                if label is not None and match.end() > after:
-                    yield label
 
 
 def mail_text(mail: EmailMessage) -> str:
@@ -184,6 +190,9 @@ async def check_leaks(facts: SoakFacts, store: StoreReading, needles: Needles) -
     await asyncio.to_thread(scan_logs, facts.logs_dir, needles, findings)
     for number, text in enumerate(facts.metrics, 1):
         findings.add(needles.find(text.encode(), addresses=True), "the metrics", f"text #{number}")
+    for mail in facts.mails:  # a mail carries its token and its recipient, by design
+        findings.add(needles.find_secrets(mail.as_bytes()), "the mails", message_id(mail))
+        findings.add(needles.find_secrets(mail_text(mail).encode()), "the mails", message_id(mail))
     return blind + findings.violations()
 
 

@@ -10,11 +10,13 @@ A mail's Message-ID is deterministic (:mod:`a4c_worker.providers.templates`):
 - a reminder (``<reminder.{id}.{generation}@domain>``) is not recorded as an event by
   design: it must name an invitation and a token generation it has had;
 - a mail about an organization (``<{kind}.{organization id}.{address hash}@domain>``:
-  welcome, provisioning_failed, offboarded) must be recorded by the organization's
+  welcome, provisioning_failed, offboarded; ``sso_activated`` with ``.{configuration}``
+  after the hash) must be recorded by the organization's
   ``EmailSent`` and addressed to the one address its hash names; a welcome mail only
   for an active organization (or one offboarded since), a provisioning-failed one only
   for a deactivated one, an offboarded one only for an offboarded one (that each admin
-  got exactly one is the ``offboarding`` check's: :mod:`soaklib.check_offboarding`);
+  got exactly one is the ``offboarding`` check's: :mod:`soaklib.check_offboarding`; of
+  an SSO activation's, the ``sso`` check's: :mod:`soaklib.check_sso`);
 - every admin or owner invitee of an onboarding the load asked for whose organization
   is active (or offboarded since) gets its welcome mail (the provisioning-failed mail
   goes to an operators' address the soak may not configure: it is checked when it
@@ -50,8 +52,8 @@ MESSAGE_ID = re.compile(
 
 
 ORGANIZATION_MESSAGE_ID = re.compile(
-    r"^<(?P<kind>welcome|provisioning_failed|offboarded)\.(?P<id>[0-9a-f-]{36})"
-    r"\.(?P<hash>[0-9a-f]{16})@[^>]+>$"
+    r"^<(?P<kind>welcome|provisioning_failed|offboarded|sso_activated)\.(?P<id>[0-9a-f-]{36})"
+    r"\.(?P<hash>[0-9a-f]{16})(?:\.(?P<occasion>\d+))?@[^>]+>$"
 )
 # The organization's read-model statuses each kind of mail may be found with: a welcome
 # is sent to an active organization, which may have been offboarded since.
@@ -59,6 +61,8 @@ STATUSES_OF_KIND = {
     "welcome": ("active", "offboarded"),
     "provisioning_failed": ("deactivated",),
     "offboarded": ("offboarded",),
+    # Sent once single sign-on is active; the organization may be offboarded since.
+    "sso_activated": ("active", "offboarded"),
 }
 WELCOMED_ROLES = ("owner", "admin")
 
@@ -72,6 +76,13 @@ def organization_mail_hash(message_id: str) -> str | None:
     """The recipient's address hash an organization mail's Message-ID names."""
     parsed = ORGANIZATION_MESSAGE_ID.match(message_id)
     return parsed["hash"] if parsed is not None else None
+
+
+def organization_mail_occasion(message_id: str) -> int | None:
+    """The occasion (an SSO activation's configuration number) a Message-ID names."""
+    parsed = ORGANIZATION_MESSAGE_ID.match(message_id)
+    occasion = parsed["occasion"] if parsed is not None else None
+    return int(occasion) if occasion is not None else None
 
 
 def message_id(mail: EmailMessage) -> str:

@@ -69,6 +69,8 @@ class StoreReading:
     organizations: dict[UUID, dict[str, Any]]
     invitations: dict[UUID, dict[str, Any]]
     members: dict[UUID, dict[str, Any]]
+    sso_connections: dict[UUID, dict[str, Any]] = field(default_factory=dict)  # by org id
+    email_domains: dict[UUID, dict[str, Any]] = field(default_factory=dict)
     emails_sent: list[EmailSentFact] = field(default_factory=list)
     organization_mails: list[OrganizationMailFact] = field(default_factory=list)
     undecodable: list[str] = field(default_factory=list)  # "<aggregate> v<version>"
@@ -99,6 +101,8 @@ def read_store(facts: StoreFacts) -> StoreReading:
         organizations = _rows(conn, "organizations", "id")
         invitations = _rows(conn, "invitations", "id")
         members = _rows(conn, "members", "invitation_id")
+        sso_connections = _rows(conn, "sso_connections", "organization_id")
+        email_domains = _rows(conn, "email_domains", "id")
     reading = StoreReading(
         location=location,
         mapper=opened.mapper,
@@ -107,9 +111,29 @@ def read_store(facts: StoreFacts) -> StoreReading:
         organizations=organizations,
         invitations=invitations,
         members=members,
+        sso_connections=sso_connections,
+        email_domains=email_domains,
     )
     _decode_mail_facts(reading)
     return reading
+
+
+def aggregates(reading: StoreReading, class_name: str) -> dict[UUID, Any]:
+    """Every aggregate of the class ``class_name`` (``SSOConnection``...), rebuilt from
+    its stored events by id, as the application would (cipher and upcasting applied)."""
+    found: dict[UUID, Any] = {}
+    for row in reading.events:
+        if row.topic.rsplit(":", 1)[-1].split(".")[0] != class_name:
+            continue
+        stored = StoredEvent(
+            originator_id=row.originator_id,
+            originator_version=row.originator_version,
+            topic=row.topic,
+            state=row.state,
+        )
+        event: Any = reading.mapper.to_domain_event(stored)
+        found[row.originator_id] = event.mutate(found.get(row.originator_id))
+    return found
 
 
 def _rows(conn: psycopg.Connection[Any], table: str, key: str) -> dict[UUID, dict[str, Any]]:

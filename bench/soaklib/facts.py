@@ -63,6 +63,24 @@ class Offboarding:
 
 
 @dataclass
+class SSOTrial:
+    """One organization the load gives its own identity provider (``PUT …/sso``), the
+    e-mail domain it proves, the admin's test sign-in, and what became of them."""
+
+    slug: str
+    issuer: str
+    domain: str  # the e-mail domain of the organization's invitees
+    fail_first: bool  # planned: a first test sign-in the provider's answer must fail
+    deactivate: bool  # planned: DELETE …/sso once it is active
+    status: int = 0  # the API's answer to the (last) PUT; 0: none yet
+    configured: bool = False  # a PUT was answered 2xx (or "running" after an earlier try)
+    domain_verified: bool = False  # the load saw the domain verified
+    failed_tests: int = 0  # test sign-ins refused as planned (EmailNotVerified)
+    activated: bool = False  # the load saw the connection active
+    deactivated: bool = False  # DELETE answered 200 with no single sign-on in force
+
+
+@dataclass
 class InvitationAction:
     """One action on an invitation: invite, accept, revoke, resend; status as the API
     answered (0: no answer before the load gave up)."""
@@ -82,6 +100,7 @@ class Ledger:
 
     onboardings: list[Onboarding] = field(default_factory=list)
     offboardings: list[Offboarding] = field(default_factory=list)
+    sso: list[SSOTrial] = field(default_factory=list)
     actions: list[InvitationAction] = field(default_factory=list)
     # kind -> outcome ("201", "503", "timeout", ...) -> count; bad requests under "bad:<case>"
     requests: dict[str, dict[str, int]] = field(default_factory=dict)

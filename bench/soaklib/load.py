@@ -6,7 +6,9 @@ onboardings with 0-3 invitees (some with a domain below ``dns_zone``, some plann
 cancelled while their bootstrap waits for DNS), the next step of an invitee whose mail
 came (accept through the pages, revoke, re-send), invites through the API, cancels,
 offboardings of completed organizations (some cancelled in their grace period:
-:mod:`soaklib.load_offboard`), and about 10% deliberately bad requests
+:mod:`soaklib.load_offboard`), single sign-on through the organization's own provider
+for a few completed ones (:mod:`soaklib.load_sso`, when given an ``sso`` setup), and
+about 10% deliberately bad requests
 (:mod:`soaklib.load_bad`). How each is sent, retried
 and judged: :mod:`soaklib.load_ops`, :mod:`soaklib.load_http`.
 
@@ -17,14 +19,19 @@ alive (in flight or waiting to try again); an arrival past that is shed and coun
 ``Load.settle`` (after the faults stop) finishes every invitee's plan (accepting the
 invitations whose mails came late, re-sending one whose mail never came), asks again what
 gave up, cancels what was planned, offboards every completed organization planned to be
-offboarded and waits for every bootstrap and offboarding to end, within its timeout;
+offboarded, takes every single sign-on's remaining steps and waits for every bootstrap
+and offboarding to end, within its timeout;
 what it could not finish is listed in ``Ledger.unfinished``.
 
 Requests are counted by kind: ``onboard``, ``get_organization``, ``list_invitations``,
 ``get_invitation``, ``invite``, ``revoke``, ``resend``, ``cancel``, ``offboard``,
 ``get_offboarding``, ``cancel_offboarding``, the accept pages' ``accept_page`` (the
 link), ``sign_in`` (dev) and ``accept`` (the button), ``bad:<case>`` and ``bad_lookup``
-(the "nothing stored" look); ``load`` counts arrivals shed or never started.
+(the "nothing stored" look); single sign-on's ``put_sso``, ``get_sso``,
+``post_email_domain``, ``verify_email_domain``, ``list_email_domains``, the test
+sign-in's ``sso_test_page``, ``sso_sign_in``, ``sso_provider_form``,
+``sso_provider_sign_in``, ``sso_callback``, and ``delete_sso``; ``publish_txt`` (the
+challenges published at BIND); ``load`` counts arrivals shed or never started.
 
 The APIs should run with ``API_RESEND_COOLDOWN_SECONDS=0`` (the load re-sends once the
 first mail came; with the 60 s default a re-send waits out its 429s) and must share
@@ -44,7 +51,7 @@ from collections.abc import Coroutine
 from email.message import EmailMessage
 from typing import Any, Protocol, TypeVar
 
-from soaklib import load_offboard
+from soaklib import load_offboard, load_sso
 from soaklib.facts import Ledger, Onboarding
 from soaklib.load_bad import Existing, draw
 from soaklib.load_http import Http
@@ -53,7 +60,7 @@ from soaklib.load_plan import Invitee, Mailbox, Org, fate, person
 
 # Shares of the operations drawn (a kind with nothing to act on falls back to onboarding).
 WEIGHTS = {"onboard": 0.28, "step": 0.42, "invite": 0.08, "cancel": 0.12, "bad": 0.10,
-           "offboard": 0.05}  # fmt: skip
+           "offboard": 0.05, "sso": 0.05}  # fmt: skip
 CANCEL_SHARE = 0.5  # of onboardings with a domain: planned to be cancelled
 DOMAIN_SHARE = 0.6  # of onboardings: with a DNS name below the zone
 # A bootstrap's timing: no propagation wait, verified as soon as BIND answers.
@@ -89,10 +96,12 @@ class Load:
         max_body_bytes: int = 1 << 20,
         mail_grace: float = 10.0,
         prefix: str = "soak",
+        sso: load_sso.SSOSetup | None = None,
     ) -> None:
         """``dns_zone``: the worker's DNS_ZONE; ``max_body_bytes``: the APIs'
         API_MAX_BODY_BYTES; ``mail_grace``: how long the settle waits for a mail before
-        re-sending the invitation; ``prefix``: of every slug."""
+        re-sending the invitation; ``prefix``: of every slug; ``sso``: the provider
+        organizations are given (None: no single sign-on is drawn)."""
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = rate
@@ -102,6 +111,10 @@ class Load:
         self.prefix = prefix
         self.max_pending = max_pending
         self._rng = rng
+        self._sso = sso
+        self._weights = (
+            WEIGHTS if sso is not None else {k: v for k, v in WEIGHTS.items() if k != "sso"}
+        )
         self._mails = mails
         self._mailbox = Mailbox()
         self._http = Http(api_urls, api_key, ledger, request_timeout)
@@ -166,7 +179,7 @@ class Load:
     def _arrive(self) -> None:
         """One arrival: what it is, drawn now (so a seed draws the same sequence whatever
         the timing); started now, or as soon as there is something to do it on."""
-        kinds, shares = zip(*WEIGHTS.items(), strict=True)
+        kinds, shares = zip(*self._weights.items(), strict=True)
         kind = self._rng.choices(kinds, shares)[0]
         pick = self._rng.random()  # which candidate, among those there are then
         own = random.Random(self._rng.getrandbits(64))  # its names, fates, bad case
@@ -209,6 +222,13 @@ class Load:
                 return False
             org = one(planned)
             self._spawn(load_offboard.offboard(self._ops, org), org)
+        elif kind == "sso":
+            if self._sso is None or not (chosen := load_sso.candidates(self._orgs)):
+                return False
+            org = one(chosen)
+            org.sso = load_sso.plan(own, org, self._sso)
+            self.ledger.sso.append(org.sso.record)
+            self._spawn(load_sso.advance(self._ops, self._sso, org), org)
         elif kind == "bad":
             done = self._live()
             target = one(done) if done else None
@@ -333,6 +353,15 @@ class Load:
         for org in self._orgs_in("offboarding"):
             if org.next_check <= now:
                 self._spawn(load_offboard.follow(self._ops, org), org)
+        self._advance_sso(now)
+
+    def _advance_sso(self, now: float) -> None:
+        """Take again the single sign-on steps that gave up for a while."""
+        if self._sso is None:
+            return
+        for org in self._orgs:
+            if load_sso.due(org, now):
+                self._spawn(load_sso.advance(self._ops, self._sso, org), org)
 
     def _finish_plans(self) -> None:
         """The settle's share: every step that can be taken now, every onboarding or
@@ -345,6 +374,7 @@ class Load:
                 self._spawn(self._ops.cancel(org), org)
         for org in self._to_offboard():
             self._spawn(load_offboard.offboard(self._ops, org), org)
+        self._advance_sso(now)
         for invitee in self._ready():
             self._spawn(self._step(invitee), invitee)
         for invitee in self._invitees:
@@ -368,6 +398,7 @@ class Load:
             all(o.state in FINAL or o.state == "refused" for o in self._orgs)
             and not any(o.offboard is not None for o in self._orgs_in("completed"))
             and all(i.finished for i in self._invitees)
+            and not any(load_sso.unfinished(o) for o in self._orgs)
             and not (invites_owed and self._live())
         )
 
@@ -379,6 +410,8 @@ class Load:
                 self.ledger.unfinished.append(f"onboarding {org.slug}: {org.state}")
             elif org.state == "completed" and org.offboard is not None:
                 self.ledger.unfinished.append(f"offboarding {org.slug}: never started")
+            if (left := load_sso.unfinished(org)) is not None:
+                self.ledger.unfinished.append(left)
         for i in self._invitees:
             if not i.finished:
                 self.ledger.unfinished.append(

@@ -38,7 +38,8 @@ MAX_CHECK_INTERVAL = 3.0
 _FIELD = {name: re.compile(rf'name="{name}" value="([^"]+)"') for name in ("csrf", "invitation_id")}
 
 
-def _field(reply: Reply, name: str) -> str | None:
+def form_field(reply: Reply, name: str) -> str | None:
+    """The value of the page's form field ``name`` (``csrf``, ``invitation_id``)."""
     found = _FIELD[name].search(reply.text)
     return found.group(1) if found else None
 
@@ -282,6 +283,7 @@ class Ops:
         )
         self._act("accept", invitee, reply, done=done)
         if done:
+            invitee.accepted = True
             invitee.steps.clear()
         elif state == "superseded":  # a newer link is on its way: wait for it
             invitee.mails_needed = self.mailbox.count(invitee.email) + 1
@@ -298,14 +300,14 @@ class Ops:
         async with self.http.browser(self.http.next_api(), invitee.number) as browser:
             send = self.http.send
             page = await send(browser, "accept_page", "GET", where, attempt=attempt)
-            csrf = _field(page, "csrf")
+            csrf = form_field(page, "csrf")
             if page.status != 200 or csrf is None:
                 return page
             form = {"csrf": csrf, "email": invitee.email}
             page = await send(
                 browser, "sign_in", "POST", SIGN_IN_DEV_PATH, attempt=attempt, data=form
             )
-            csrf, invitation = _field(page, "csrf"), _field(page, "invitation_id")
+            csrf, invitation = form_field(page, "csrf"), form_field(page, "invitation_id")
             if page.status != 200 or csrf is None or invitation is None:
                 return page
             form = {"csrf": csrf, "invitation_id": invitation}

@@ -17,11 +17,14 @@ from typing import Any, Literal
 from uuid import UUID
 
 from a4c_worker.config import ACCEPT_PATH
-from soaklib.facts import Offboarding, Onboarding
+from soaklib.facts import Offboarding, Onboarding, SSOTrial
 
 FIRST_NAMES = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken")
 LAST_NAMES = ("Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson")
 ROLES = ("owner", "admin", "member", "viewer")
+# Every invitee's address is in ``<slug>.<MAIL_ZONE>``: the organization's e-mail domain
+# (the soak's BIND serves this zone too, where the load publishes a domain's challenge).
+MAIL_ZONE = "example.com"
 # An invitee's fate, as the steps the load takes for it (none: it stays pending).
 FATES: tuple[tuple[float, tuple[str, ...]], ...] = (
     (0.55, ("accept",)),
@@ -62,6 +65,7 @@ class Invitee:
     waiting_since: float = 0.0  # when it started waiting for a mail (loop time)
     busy: bool = False
     dead: bool = False  # its invitation ended by another path (org cancelled, refused)
+    accepted: bool = False  # the load saw its accept take effect: a member now
 
     @property
     def finished(self) -> bool:
@@ -94,6 +98,8 @@ class Org:
     # stop, and an answer that it has ended (an accept's "no longer active") is expected.
     ending: bool = False
     invitees: list[Invitee] = field(default_factory=list)
+    # The load gives it its own identity provider (soaklib.load_sso); None: it does not.
+    sso: SSOPlan | None = None
     state: OrgState = "new"
     busy: bool = False
     next_check: float = 0.0
@@ -115,18 +121,44 @@ class Org:
         }
 
 
+# The steps of an organization's single sign-on, in order (soaklib.load_sso).
+SSOStep = Literal["configure", "domain", "test", "deactivate", "done"]
+
+
+@dataclass(eq=False)
+class SSOPlan:
+    """How far the load got with an organization's single sign-on; ``record`` is the
+    ledger's account of it."""
+
+    record: SSOTrial
+    admin: Invitee  # an owner or admin who accepted: the test sign-in is theirs
+    steps: list[SSOStep]
+    next_try: float = 0.0  # loop time of the next look, after one that gave up
+    configures: int = 0  # PUTs answered (a refused or abandoned one is asked again)
+    sign_ins: int = 0  # test sign-ins tried
+
+    @property
+    def done(self) -> bool:
+        return self.steps == ["done"]
+
+
 def person(rng: random.Random, number: int, org: Org, steps: list[str]) -> Invitee:
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
     return Invitee(
         invited=steps[:1] == ["invite"],
         number=number,
         org=org,
-        email=f"{first.lower()}.{number}@{org.slug}.example.com",
+        email=f"{first.lower()}.{number}@{mail_domain(org.slug)}",
         role=rng.choice(ROLES),
         first_name=first,
         last_name=last,
         steps=steps,
     )
+
+
+def mail_domain(slug: str) -> str:
+    """The e-mail domain of the organization ``slug``'s invitees."""
+    return f"{slug}.{MAIL_ZONE}"
 
 
 def fate(rng: random.Random) -> list[str]:

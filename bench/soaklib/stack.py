@@ -1,9 +1,14 @@
-"""The soak's stack: every a4c process twice, the Temporal dev server, BIND, an SMTP sink.
+"""The soak's stack: every a4c process twice, the Temporal dev server, BIND, an SMTP sink,
+and an OpenID provider for the organizations that bring their own.
 
 The event store is given (a pg_auto_failover cluster, or any PostgreSQL for a run by
 hand); everything else is started here, each process a :class:`a4c_tool.processes.Child`
 with its log in ``root/logs``, so a fault can kill one and :meth:`SoakStack.restart`
-start it again with the same configuration, as Kubernetes would.
+start it again with the same configuration, as Kubernetes would. BIND also serves the
+invitees' mail zone (:data:`soaklib.load_plan.MAIL_ZONE`), where the load publishes
+e-mail domains' challenges and the workers look for them. The organizations' provider
+(``tests.servers.oidc``, keys of its own) is served from the soak's own process: no fault
+reaches it, as none reaches a customer's provider.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import secrets
 import signal
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,16 +27,20 @@ import dns.exception
 import dns.message
 import dns.query
 from tests.servers.bind import KEY_ALGORITHM, KEY_NAME, TEST_ZONE, find_named, write_config
+from tests.servers.oidc import OIDCClient, OIDCProvider, serve_provider
 
 from a4c_api.cli import new_key
+from a4c_api.pages.paths import SSO_CALLBACK_PATH
 from a4c_domain.application import TOKEN_SECRET_VAR
 from a4c_tool.processes import Child, free_port, http_ok, port_open
 from a4c_tool.stackconfig import temporal_binary
 from a4c_worker.codec import PayloadKeys
-from a4c_worker.config import ACCEPT_PATH, DEFAULT_TASK_QUEUE
+from a4c_worker.config import ACCEPT_PATH, DEFAULT_TASK_QUEUE, SSO_SECRET_KEYS_VARIABLE
 from a4c_worker.search_attributes import dev_server_args
 from soaklib.facts import DnsFacts, StoreFacts, TemporalFacts
 from soaklib.hooks import DAEMON_TIMEOUT_SECONDS, RETRY_SCHEDULE
+from soaklib.load_plan import MAIL_ZONE
+from soaklib.load_sso import SSOSetup, TxtPublisher
 from soaklib.mailsink import MailSink
 
 BIN = Path(sys.executable).parent
@@ -57,7 +67,7 @@ class Bind:
         directory.mkdir(parents=True, exist_ok=True)
         directory.chmod(0o777)  # named may switch to the bind user and writes its journal
         secret = base64.b64encode(secrets.token_bytes(32)).decode()
-        conf = write_config(directory, "127.0.0.1", port, secret)
+        conf = write_config(directory, "127.0.0.1", port, secret, other_zones=[MAIL_ZONE])
         argv = [find_named(), "-g", "-n", "1", "-c", str(conf)]
         return cls(directory, port, secret, Child("named", argv, env, directory / "named.log"))
 
@@ -80,6 +90,9 @@ class Bind:
     def stop(self) -> None:
         self.child.stop(grace_seconds=10)
 
+    def publisher(self, zone: str) -> TxtPublisher:
+        return TxtPublisher("127.0.0.1", self.port, zone, KEY_NAME, self.secret, KEY_ALGORITHM)
+
 
 class SoakStack:
     """Two workers, two projectors, two APIs, two webhook daemons, the dev server, BIND and
@@ -95,6 +108,12 @@ class SoakStack:
         self.session_secret = secrets.token_urlsafe(32)
         # Seals the webhook endpoints' signing secrets (the API seals, the daemon opens).
         self.webhook_keys = PayloadKeys.generate("soak-hooks-1").entry()
+        # Seals organizations' client secrets (the API seals, the worker opens).
+        self.sso_keys = PayloadKeys.generate("soak-sso-1").entry()
+        # The organizations' own provider, served by start(); one client for them all.
+        self.provider: OIDCProvider | None = None
+        self.sso_client: OIDCClient | None = None
+        self._served = ExitStack()
         # Every port the stack hands out, so none is handed out twice: the kernel may
         # give a port just released to the next bind(0) (seen: projector-1's probes and
         # webhooks-2's on one port, and webhooks-2 could not start).
@@ -155,6 +174,11 @@ class SoakStack:
                     "DNS_NAMESERVERS": f"127.0.0.1:{self.bind.port}",
                     "DNS_ZONE": ZONE,
                     "DNS_TARGET": f"ingress.{ZONE}",
+                    # Where e-mail domains' challenges are looked for: BIND serves the
+                    # invitees' mail zone too.
+                    "EMAIL_DOMAIN_NAMESERVERS": f"127.0.0.1:{self.bind.port}",
+                    SSO_SECRET_KEYS_VARIABLE: self.sso_keys,
+                    "SSO_ALLOW_PRIVATE_ADDRESSES": "true",  # the provider is on 127.0.0.1
                     "ACCEPT_URL_BASE": self.api_urls[0] + ACCEPT_PATH,
                     "HEALTH_HOST": "127.0.0.1",
                     "HEALTH_PORT": str(self._probe(f"worker-{n}")),
@@ -191,6 +215,7 @@ class SoakStack:
                     "DNS_ZONE": ZONE,  # the domains onboardings may ask for
                     "WEBHOOK_SECRET_KEYS": self.webhook_keys,
                     "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true",  # the receivers are on 127.0.0.1
+                    SSO_SECRET_KEYS_VARIABLE: self.sso_keys,
                 },
             )
             for n, port in zip((1, 2), self.api_ports, strict=True)
@@ -250,6 +275,10 @@ class SoakStack:
         }
         for entry in self.webhook_keys.split(","):
             found[f"webhook secret key {entry.split(':')[0]}"] = entry.split(":", 1)[-1]
+        for entry in self.sso_keys.split(","):
+            found[f"SSO secret key {entry.split(':')[0]}"] = entry.split(":", 1)[-1]
+        if self.sso_client is not None:
+            found["organizations' client secret"] = self.sso_client.client_secret
         if "CIPHER_KEY" in self.store.env:
             found["event store cipher key"] = self.store.env["CIPHER_KEY"]
         for entry in self.payload_keys.split(","):
@@ -259,6 +288,10 @@ class SoakStack:
     # --- starting and stopping --------------------------------------------------------
 
     def start(self) -> None:
+        self.provider = self._served.enter_context(serve_provider())
+        # The test page sends the admin back to its API's public URL: every replica's.
+        callbacks = sorted({self.public_url(api) + SSO_CALLBACK_PATH for api in self.apis})
+        self.sso_client = self.provider.register_client(callbacks)
         self.bind.start()
         self.bind.wait_ready()
         self.mail.start()
@@ -274,6 +307,20 @@ class SoakStack:
             child.stop(grace_seconds=5)
         self.bind.stop()
         self.mail.stop()
+        self._served.close()
+
+    def public_url(self, api: Child) -> str:
+        return api.env["API_PUBLIC_URL"]
+
+    def sso_setup(self) -> SSOSetup:
+        """What the load gives organizations their own provider with (once started)."""
+        assert self.provider is not None and self.sso_client is not None  # start()
+        return SSOSetup(
+            provider=self.provider,
+            client_id=self.sso_client.client_id,
+            client_secret=self.sso_client.client_secret,
+            txt=self.bind.publisher(MAIL_ZONE),
+        )
 
     def restart(self, child: Child) -> None:
         """Start ``child`` again (after a kill), with its configuration, and wait for it."""

@@ -50,6 +50,10 @@ def test_the_short_soak_loses_duplicates_and_leaks_nothing(tmp_path: Path) -> No
     assert {"onboard", "accept", "revoke", "resend", "offboard"} <= succeeded, result["requests"]
     # Organizations offboarded under the faults (the checker proved each left nothing).
     assert result["offboardings"]["offboarded"] > 0, result["offboardings"]
+    # Organizations' own providers put in force by an admin's test sign-in, their e-mail
+    # domains verified (the checker proved the store, read models and mails agree).
+    assert result["sso"]["activated"] > 0, result["sso"]
+    assert result["sso"]["domains_verified"] > 0, result["sso"]
     assert result["mails"] > 0
     # The events feed's consumer and both webhook endpoints followed all of it (the
     # checker proved each got every event it should, once by id, in order).

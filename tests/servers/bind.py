@@ -12,7 +12,7 @@ import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,13 +73,27 @@ def find_named() -> str:
     )
 
 
-def write_config(directory: Path, host: str, port: int, secret: str) -> Path:
-    zone = TEST_ZONE.rstrip(".")
-    (directory / "zone.db").write_text(
-        "$TTL 300\n"
-        f"@ IN SOA ns1.{TEST_ZONE} hostmaster.{TEST_ZONE} 1 3600 600 86400 60\n"
-        "@ IN NS ns1\n"
-        f"ns1 IN A {host}\n"
+def write_config(
+    directory: Path, host: str, port: int, secret: str, *, other_zones: Sequence[str] = ()
+) -> Path:
+    """``named.conf`` serving :data:`TEST_ZONE` and ``other_zones`` (customers' domains,
+    say), each updatable with the ``a4c-test`` key."""
+    zones = [TEST_ZONE.rstrip("."), *(z.rstrip(".") for z in other_zones)]
+    for zone in zones:
+        (directory / _zone_file(zone)).write_text(
+            "$TTL 300\n"
+            f"@ IN SOA ns1.{zone}. hostmaster.{zone}. 1 3600 600 86400 60\n"
+            "@ IN NS ns1\n"
+            f"ns1 IN A {host}\n"
+        )
+    stanzas = "".join(
+        f"""zone "{zone}" {{
+    type primary;
+    file "{directory}/{_zone_file(zone)}";
+    allow-update {{ key "{KEY_NAME}"; }};
+}};
+"""
+        for zone in zones
     )
     conf = directory / "named.conf"
     conf.write_text(
@@ -98,14 +112,13 @@ options {{
 }};
 controls {{ }};
 key "{KEY_NAME}" {{ algorithm {KEY_ALGORITHM}; secret "{secret}"; }};
-zone "{zone}" {{
-    type primary;
-    file "{directory}/zone.db";
-    allow-update {{ key "{KEY_NAME}"; }};
-}};
-"""
+{stanzas}"""
     )
     return conf
+
+
+def _zone_file(zone: str) -> str:
+    return "zone.db" if zone == TEST_ZONE.rstrip(".") else f"{zone}.db"
 
 
 def wait_for_soa(process: subprocess.Popen[bytes], host: str, port: int, log: Path) -> None:
