@@ -48,10 +48,11 @@ from a4c_worker.contracts import invitation_workflow_id
 from a4c_worker.converter import DATA_CONVERTER, data_converter
 from a4c_worker.workflows.bootstrap import OrganizationBootstrapWorkflow
 from a4c_worker.workflows.models import OffboardingInput, bootstrap_workflow_id
-from soaklib import check_leaks
+from soaklib import check_leaks, check_sso
 from soaklib.check import Violation, check
 from soaklib.check_leaks import Findings, Needles, mail_text, tokens_in
-from soaklib.check_mail import address_hash, duplicate_mails
+from soaklib.check_mail import address_hash, duplicate_mails, organization_mail_occasion
+from soaklib.check_store import OrganizationMailFact
 from soaklib.check_webhooks import Arrival
 from soaklib.facts import (
     DnsFacts,
@@ -59,6 +60,7 @@ from soaklib.facts import (
     Offboarding,
     Onboarding,
     SoakFacts,
+    SSOTrial,
     StoreFacts,
     TemporalFacts,
 )
@@ -481,3 +483,65 @@ async def test_the_check_is_bounded_in_time(built: Built) -> None:
     """Out of time, the checker says so (a violation) rather than hang the soak."""
     found = await check(built.facts, timeout=0.001)
     assert found and all(v.check == "checker" for v in found), found
+
+
+# --- single sign-on (soaklib.check_sso): what the checker makes of bad inputs ----------
+
+SSO_ORG = uuid.UUID("00000000-0000-4000-8000-0000000000aa")
+ISSUER = "http://127.0.0.1:9/"
+
+
+def sso_activated(org: UUID, address: str, generation: int) -> OrganizationMailFact:
+    message = f"<sso_activated.{org}.{address_hash(address)}.{generation}@soak.a4c.test>"
+    return OrganizationMailFact(org, "sso_activated", message)
+
+
+def test_an_sso_read_model_row_disagreeing_with_the_store_is_named() -> None:
+    held = check_sso.Connection("active", 2, 2, ISSUER, None)
+    slugs = {SSO_ORG: "soak-sso"}
+    assert check_sso.connection_violations({SSO_ORG: held}, {SSO_ORG: held}, slugs) == []
+    stale = dataclasses.replace(held, status="none", active_generation=None, active_issuer=None)
+    (found,) = check_sso.connection_violations({SSO_ORG: held}, {SSO_ORG: stale}, slugs)
+    assert found.check == "sso" and "soak-sso" in found.detail
+    (missing,) = check_sso.connection_violations({SSO_ORG: held}, {}, slugs)
+    assert "no read-model row" in missing.detail
+    (orphan,) = check_sso.connection_violations({}, {SSO_ORG: held}, slugs)
+    assert "no SSOConnection" in orphan.detail
+    key = uuid.uuid4()
+    assert check_sso.domain_violations({key: "verified"}, {key: "verified"}) == []
+    assert len(check_sso.domain_violations({key: "verified"}, {key: "pending"})) == 1
+
+
+def test_an_activation_mail_missing_duplicated_or_for_no_activation_is_named() -> None:
+    admins = ("ada@soak-sso.example.com", "alan@soak-sso.example.com")
+    activation = check_sso.Activation(SSO_ORG, 2, admins)
+    each = [sso_activated(SSO_ORG, a, 2) for a in admins]
+    slugs = {SSO_ORG: "soak-sso"}
+    assert check_sso.mail_violations([activation], each, slugs) == []
+    assert organization_mail_occasion(each[0].message_id) == 2
+    (twice,) = check_sso.mail_violations([activation], [*each, each[0]], slugs)
+    assert "3 sso_activated mails recorded for its 2 admins" in twice.detail
+    (short,) = check_sso.mail_violations([activation], each[:1], slugs)
+    assert "1 sso_activated mails recorded for its 2 admins" in short.detail
+    stray = sso_activated(SSO_ORG, admins[0], 1)
+    (extra,) = check_sso.mail_violations([activation], [*each, stray], slugs)
+    assert "configuration 1" in extra.detail and "no completed" in extra.detail
+    assert not any(a in str(v) for v in (twice, short, extra) for a in admins)
+
+
+def test_what_the_load_saw_of_single_sign_on_is_held_against_the_store() -> None:
+    trial = SSOTrial(
+        slug="soak-sso", issuer=ISSUER, domain="soak-sso.example.com", fail_first=False,
+        deactivate=True, configured=True, domain_verified=True, activated=True,
+    )  # fmt: skip
+    active = check_sso.Connection("active", 1, 1, ISSUER, None)
+    ended = check_sso.Connection("none", 1, None, None, None)
+    assert check_sso.trial_violations(dataclasses.replace(trial, deactivated=True), ended,
+                                      {trial.domain}) == []  # fmt: skip
+    (still,) = check_sso.trial_violations(dataclasses.replace(trial, deactivated=True), active,
+                                          {trial.domain})  # fmt: skip
+    assert "ended by DELETE" in still.detail
+    (lost,) = check_sso.trial_violations(trial, ended, {trial.domain})
+    assert "seen active" in lost.detail
+    (unverified,) = check_sso.trial_violations(trial, active, set())
+    assert "e-mail domain" in unverified.detail

@@ -38,13 +38,13 @@ from a4c_projector.readmodel.tables import ensure_schema
 from a4c_worker.config import ACCEPT_PATH
 from a4c_worker.providers.email.smtp import SMTPMailer, SMTPSettings
 from a4c_worker.worker import create_worker
-from soaklib import load_offboard
-from soaklib.facts import Ledger, Onboarding
+from soaklib import load_offboard, load_sso
+from soaklib.facts import Ledger, Offboarding, Onboarding
 from soaklib.load import Load
 from soaklib.load_bad import CASES, Existing, draw
 from soaklib.load_http import Http
 from soaklib.load_ops import Ops
-from soaklib.load_plan import Mailbox, Org
+from soaklib.load_plan import Mailbox, Org, person
 from tests.api.conftest import stack_activities
 from tests.servers.http import serve_asgi
 from tests.servers.smtp import SMTPTestServer
@@ -351,3 +351,44 @@ async def test_an_api_that_dies_and_a_projector_that_stops_are_ridden_out(
     assert ledger.unfinished == [], report
     assert any("connect_error" in outcomes for outcomes in ledger.requests.values()), report
     assert any(a.kind == "accept" and a.done for a in ledger.actions), report
+
+
+class _Provider:
+    issuer = "http://127.0.0.1:9/"
+
+    def mark_unverified(self, email: str) -> None:
+        pass
+
+
+def test_single_sign_on_goes_to_organizations_with_an_admin_member_and_no_offboarding() -> None:
+    setup = load_sso.SSOSetup(
+        _Provider(), "client", "secret", load_sso.TxtPublisher("127.0.0.1", 9, "example.com",
+                                                                "key", "c2VjcmV0", "hmac-sha256"),
+    )  # fmt: skip
+
+    def org(number: int, role: str, *, accepted: bool = True, offboarded: bool = False) -> Org:
+        made = Org(
+            number=number, slug=f"soak-{number}", name="Org", domain=None, timing={},
+            cancel=False, record=Onboarding(f"soak-{number}", None, [], 202), state="completed",
+            offboard=Offboarding(f"soak-{number}", 0.0, cancel=False) if offboarded else None,
+        )  # fmt: skip
+        invitee = person(random.Random(number), number, made, [])
+        invitee.role, invitee.accepted = role, accepted
+        made.invitees.append(invitee)
+        return made
+
+    fit, member, pending, leaving = (
+        org(1, "admin"), org(2, "member"), org(3, "owner", accepted=False),
+        org(4, "owner", offboarded=True),
+    )  # fmt: skip
+    assert load_sso.candidates([fit, member, pending, leaving]) == [fit]
+    plans = [load_sso.plan(random.Random(n), fit, setup) for n in range(40)]
+    assert all(p.admin is fit.invitees[0] for p in plans)
+    assert all(p.record.domain == f"{fit.slug}.example.com" for p in plans)
+    assert {tuple(p.steps) for p in plans} == {
+        ("configure", "domain", "test", "done"),
+        ("configure", "domain", "test", "deactivate", "done"),
+    }
+    assert {p.record.fail_first for p in plans} == {True, False}
+    fit.sso = plans[0]
+    assert load_sso.candidates([fit]) == []  # one configuration an organization
