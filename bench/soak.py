@@ -228,7 +228,8 @@ def offboardings(ledger: Ledger) -> dict[str, int]:
 def single_sign_ons(ledger: Ledger) -> dict[str, int]:
     """The organizations the load gave their own provider: configured (PUT answered),
     e-mail domain verified, test sign-ins refused as planned, activated (seen active),
-    deactivated (DELETE seen ending it)."""
+    deactivated (DELETE seen ending it), and the invitees who joined by signing in
+    through their organization's provider."""
     return {
         "planned": len(ledger.sso),
         "configured": sum(t.configured for t in ledger.sso),
@@ -236,6 +237,7 @@ def single_sign_ons(ledger: Ledger) -> dict[str, int]:
         "failed_tests": sum(t.failed_tests for t in ledger.sso),
         "activated": sum(t.activated for t in ledger.sso),
         "deactivated": sum(t.deactivated for t in ledger.sso),
+        "invitees_joined": sum(len(t.accepted_through) for t in ledger.sso),
     }
 
 

@@ -11,7 +11,11 @@ the mails and what the load saw agree.
   ``Organization.EmailSent`` per admin for that configuration's number, no more, and
   none for a configuration never activated (delivery is the ``mail`` check's);
 - what the load saw: one it saw active and did not end is in force with the load's
-  issuer; one it saw ended (``DELETE``) is not; a domain it saw verified is verified.
+  issuer; one it saw ended (``DELETE``) is not; a domain it saw verified is verified;
+- every member (the members read model) is who their invitation says accepted: the same
+  user id, issuer and subject; a member with an ``sso:`` user id is exactly
+  ``sso_user_id(issuer, subject)``; and each invitee the load saw join through the
+  organization's provider is its member as the provider's subject (the load's issuer).
 
 That the client secret is nowhere is the ``leaks`` check's (it is one of the stack's
 secrets).
@@ -27,6 +31,7 @@ from uuid import UUID
 
 from temporalio.client import Client, WorkflowExecution
 
+from a4c_domain.identity import SSO_USER_PREFIX, sso_user_id
 from a4c_domain.ids import organization_id
 from a4c_worker.workflows.sso_configuration import SSOConfigurationWorkflow
 from a4c_worker.workflows.sso_models import SSOConfigurationInput
@@ -105,6 +110,60 @@ async def check_sso(facts: SoakFacts, store: StoreReading) -> list[Violation]:
         found += trial_violations(
             trial, Connection.of_aggregate(held) if held is not None else None, verified
         )
+        found += joined_violations(trial, org_id, store.members.values())
+    found += identity_violations(store.members, store.invitations)
+    return found
+
+
+def joined_violations(
+    trial: SSOTrial, org_id: UUID, members: Iterable[Mapping[str, Any]]
+) -> list[Violation]:
+    """Each invitee the load saw join through ``trial``'s provider is a member of its
+    organization as a subject of that provider."""
+    found = []
+    for email in trial.accepted_through:
+        rows = [m for m in members if m["organization_id"] == org_id and m["email"] == email]
+        if not any(
+            m["issuer"] == trial.issuer
+            and m["subject"]
+            and m["user_id"] == sso_user_id(trial.issuer, m["subject"])
+            for m in rows
+        ):
+            found.append(
+                Violation(
+                    "sso",
+                    f"single sign-on of {trial.slug}: an invitee joined through its provider, "
+                    "yet no member of it has the provider's issuer and subject",
+                )
+            )
+    return found
+
+
+def identity_violations(
+    members: Mapping[UUID, Mapping[str, Any]], invitations: Mapping[UUID, Mapping[str, Any]]
+) -> list[Violation]:
+    """A member is who its invitation says accepted (user id, issuer, subject), and an
+    ``sso:`` user id is the one its issuer and subject make."""
+    found = []
+    for invitation_id, member in members.items():
+        invitation = invitations.get(invitation_id, {})
+        accepted = (
+            invitation.get("accepted_by"),
+            invitation.get("accepted_issuer"),
+            invitation.get("accepted_subject"),
+        )
+        if (member["user_id"], member["issuer"], member["subject"]) != accepted:
+            found.append(
+                Violation("sso", f"member {invitation_id}: not who its invitation says accepted")
+            )
+        elif str(member["user_id"]).startswith(SSO_USER_PREFIX) and (
+            member["issuer"] is None
+            or member["subject"] is None
+            or member["user_id"] != sso_user_id(member["issuer"], member["subject"])
+        ):
+            found.append(
+                Violation("sso", f"member {invitation_id}: its sso user id is not its identity's")
+            )
     return found
 
 

@@ -78,6 +78,8 @@ class SSOTrial:
     failed_tests: int = 0  # test sign-ins refused as planned (EmailNotVerified)
     activated: bool = False  # the load saw the connection active
     deactivated: bool = False  # DELETE answered 200 with no single sign-on in force
+    # Invitees who accepted by signing in through the provider (their addresses).
+    accepted_through: list[str] = field(default_factory=list)
 
 
 @dataclass

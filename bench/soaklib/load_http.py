@@ -55,6 +55,7 @@ class Reply:
     text: str = ""
     content_type: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
+    url: str = ""  # where the answer came from (after the redirects followed)
 
     @property
     def answered(self) -> bool:
@@ -233,6 +234,7 @@ class Http:
             text=answer.text,
             content_type=answer.headers.get("content-type", ""),
             headers=dict(answer.headers),
+            url=str(answer.url),
         )
 
     def browser(self, api: str, client_number: int) -> httpx.AsyncClient:

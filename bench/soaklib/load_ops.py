@@ -18,14 +18,19 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from a4c_api.pages.paths import SIGN_IN_DEV_PATH
+import httpx
+
+from a4c_api.pages.paths import SIGN_IN_DEV_PATH, SIGN_IN_SSO_PATH
 from a4c_worker.config import ACCEPT_PATH
 from soaklib.facts import InvitationAction, Ledger
 from soaklib.load_bad import Bad, refused_as_documented
 from soaklib.load_http import Http, Reply, backoff
 from soaklib.load_plan import Invitee, Mailbox, Org
+from soaklib.load_provider import sign_in_at_provider
 
 MAX_ATTEMPTS = 40
+# What the invitation page shows when only the organization's provider may accept.
+SSO_ONLY = 'id="sign-in-sso"'
 # How often an accept link the pages do not know is tried again before giving up.
 UNKNOWN_LINK_TRIES = 5
 BAD_CLIENT = 0  # the browser number of bad page requests (invitees count from 1)
@@ -296,10 +301,15 @@ class Ops:
             invitee.steps.clear()
 
     async def _accept_flow(self, invitee: Invitee, where: str, attempt: int) -> Reply:
-        """Open the link, sign in (dev), press Accept: the last page reached."""
+        """Open the link, sign in (dev), press Accept: the last page reached. Where the
+        organization's single sign-on covers the invitee (the page offers only its
+        provider, or says so once single sign-on went active meanwhile), sign in there
+        instead, which accepts."""
         async with self.http.browser(self.http.next_api(), invitee.number) as browser:
             send = self.http.send
             page = await send(browser, "accept_page", "GET", where, attempt=attempt)
+            if SSO_ONLY in page.text:
+                return await self._accept_through_provider(browser, invitee, attempt)
             csrf = form_field(page, "csrf")
             if page.status != 200 or csrf is None:
                 return page
@@ -311,7 +321,29 @@ class Ops:
             if page.status != 200 or csrf is None or invitation is None:
                 return page
             form = {"csrf": csrf, "invitation_id": invitation}
-            return await send(browser, "accept", "POST", ACCEPT_PATH, attempt=attempt, data=form)
+            page = await send(browser, "accept", "POST", ACCEPT_PATH, attempt=attempt, data=form)
+            if SSO_ONLY in page.text:
+                return await self._accept_through_provider(browser, invitee, attempt)
+            return page
+
+    async def _accept_through_provider(
+        self, browser: httpx.AsyncClient, invitee: Invitee, attempt: int
+    ) -> Reply:
+        """Off to the organization's provider (the browser follows a4c's redirect to its
+        sign-in form), signed in there as the invitee: the page it came back to."""
+        form = await self.http.send(
+            browser, "sso_accept_start", "GET", SIGN_IN_SSO_PATH, attempt=attempt
+        )
+        if form.status != 200 or urlsplit(form.url).path != "/authorize":
+            return form  # a4c's own page: the invitation is no longer pending, say
+        reply = await sign_in_at_provider(
+            self.http, browser, form, form.url, invitee.email, kind="sso_accept", attempt=attempt
+        )
+        if reply.status == 200 and "You joined" in reply.text:
+            trial = next((t for t in self.ledger.sso if t.slug == invitee.org.slug), None)
+            if trial is not None and invitee.email not in trial.accepted_through:
+                trial.accepted_through.append(invitee.email)
+        return reply
 
     # --- bad requests --------------------------------------------------------------------
 

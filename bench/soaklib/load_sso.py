@@ -39,7 +39,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
-from urllib.parse import urljoin
 
 import dns.asyncquery
 import dns.exception
@@ -54,6 +53,7 @@ from soaklib.facts import SSOTrial
 from soaklib.load_http import Reply, backoff
 from soaklib.load_ops import ORGS, Ops, form_field
 from soaklib.load_plan import Org, SSOPlan, SSOStep, mail_domain
+from soaklib.load_provider import sign_in_at_provider
 
 FAIL_FIRST_SHARE = 0.4  # of the organizations: a first test sign-in that must fail
 DEACTIVATE_SHARE = 0.4  # of them: single sign-on ended once active
@@ -67,7 +67,6 @@ MAX_SIGN_INS = 8  # test sign-ins tried for one organization
 DNS_TIMEOUT = 5.0
 NOT_VERIFIED = "EmailNotVerified"
 _AUTHORIZE = re.compile(r'id="continue" href="([^"]+)"')
-_HIDDEN = re.compile(r'<input type="hidden" name="([^"]*)" value="([^"]*)">')
 _FAILURE = re.compile(r'id="failure" data-type="([^"]*)"')
 
 
@@ -352,10 +351,7 @@ async def _sign_in(
     """One test sign-in as the admin's browser: the last page reached (the callback's,
     or the one where it stopped)."""
     send = ops.http.send
-    async with (
-        ops.http.browser(ops.http.next_api(), sso.admin.number) as browser,
-        httpx.AsyncClient(timeout=ops.http.timeout, follow_redirects=False) as provider,
-    ):
+    async with ops.http.browser(ops.http.next_api(), sso.admin.number) as browser:
         where = f"{SSO_TEST_PATH}/{org.slug}"
         page = await send(browser, "sso_test_page", "GET", where, attempt=attempt)
         csrf = form_field(page, "csrf")
@@ -369,22 +365,13 @@ async def _sign_in(
         if page.status != 200 or page.page_state() != "ready" or link is None:
             return page
         authorize = html.unescape(link.group(1))
-        found = await send(provider, "sso_provider_form", "GET", authorize, attempt=attempt)
+        async with httpx.AsyncClient(timeout=ops.http.timeout) as provider:
+            found = await send(provider, "sso_provider_form", "GET", authorize, attempt=attempt)
         if found.status != 200:
             return found
-        fields = {html.unescape(k): html.unescape(v) for k, v in _HIDDEN.findall(found.text)}
-        signed = await send(
-            provider,
-            "sso_provider_sign_in",
-            "POST",
-            urljoin(authorize, "/authorize"),
-            attempt=attempt,
-            data={**fields, "email": address},
+        return await sign_in_at_provider(
+            ops.http, browser, found, authorize, address, kind="sso", attempt=attempt
         )
-        back = signed.headers.get("location")
-        if signed.status != 302 or back is None:
-            return signed
-        return await send(browser, "sso_callback", "GET", back, attempt=attempt)
 
 
 async def _deactivate(ops: Ops, setup: SSOSetup, org: Org, sso: SSOPlan) -> bool:

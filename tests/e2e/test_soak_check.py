@@ -37,6 +37,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from temporalio.testing import WorkflowEnvironment
 
 from a4c_domain import OnboardingApplication
+from a4c_domain.identity import sso_user_id
 from a4c_domain.ids import organization_id, webhook_endpoint_id
 from a4c_projector.engine.projector import Projector
 from a4c_projector.eventlog.source import head
@@ -545,3 +546,37 @@ def test_what_the_load_saw_of_single_sign_on_is_held_against_the_store() -> None
     assert "seen active" in lost.detail
     (unverified,) = check_sso.trial_violations(trial, active, set())
     assert "e-mail domain" in unverified.detail
+
+
+def test_a_member_must_be_who_its_invitation_says_accepted_and_an_sso_id_its_identity() -> None:
+    invitation_id = uuid.uuid4()
+    user = sso_user_id(ISSUER, "sub-1")
+    accepted = {"accepted_by": user, "accepted_issuer": ISSUER, "accepted_subject": "sub-1"}
+    member = {"user_id": user, "issuer": ISSUER, "subject": "sub-1"}
+    invitations = {invitation_id: accepted}
+    assert check_sso.identity_violations({invitation_id: member}, invitations) == []
+    (other,) = check_sso.identity_violations(
+        {invitation_id: {**member, "subject": "sub-2"}}, invitations
+    )
+    assert "not who its invitation says accepted" in other.detail
+    forged = {"accepted_by": "sso:x", "accepted_issuer": ISSUER, "accepted_subject": "sub-1"}
+    (made_up,) = check_sso.identity_violations(
+        {invitation_id: {**member, "user_id": "sso:x"}}, {invitation_id: forged}
+    )
+    assert "sso user id" in made_up.detail
+
+
+def test_an_invitee_seen_joining_through_the_provider_must_be_its_member_so() -> None:
+    trial = SSOTrial(
+        slug="soak-sso", issuer=ISSUER, domain="soak-sso.example.com", fail_first=False,
+        deactivate=False, accepted_through=["ann@soak-sso.example.com"],
+    )  # fmt: skip
+    member = {
+        "organization_id": SSO_ORG, "email": "ann@soak-sso.example.com",
+        "user_id": sso_user_id(ISSUER, "s"), "issuer": ISSUER, "subject": "s",
+    }  # fmt: skip
+    assert check_sso.joined_violations(trial, SSO_ORG, [member]) == []
+    dev = {**member, "user_id": "dev:1", "issuer": None, "subject": "dev:1"}
+    (found,) = check_sso.joined_violations(trial, SSO_ORG, [dev])
+    assert "joined through its provider" in found.detail and "ann@" not in found.detail
+    assert len(check_sso.joined_violations(trial, SSO_ORG, [])) == 1
