@@ -10,6 +10,7 @@ person, and the invitation still waits."""
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from playwright.async_api import Page, expect
@@ -18,11 +19,17 @@ from tests.api.test_pages_journey import CSRF_INPUT, HEADINGS, accept_count
 from tests.api.test_pages_sso_test import configure_sso
 from tests.servers.browser import screenshot
 from tests.servers.oidc import OIDCProvider, sub_for
+from tests.servers.test_oidc import Authorization, sign_in
 from tests.support import wait_for_async
 from tests.worker.flows import provider_sign_in
 
 from a4c_api.pages.identity import dev_identity
-from a4c_api.pages.paths import SIGN_IN_DEV_PATH, SSO_CALLBACK_PATH, SSO_TEST_PATH
+from a4c_api.pages.paths import (
+    SIGN_IN_DEV_PATH,
+    SIGN_IN_SSO_PATH,
+    SSO_CALLBACK_PATH,
+    SSO_TEST_PATH,
+)
 from a4c_domain.identity import sso_user_id
 from a4c_worker.config import ACCEPT_PATH
 from a4c_worker.sso_client import report_sso_test
@@ -135,4 +142,34 @@ async def test_the_dev_sign_in_cannot_accept_for_an_invitee_covered_by_sso(
     assert 'id="sso-required"' in posted.text
     assert accept_count(api_stack, "sso_required") == before + 1
     await api_stack.settle()
+    assert api_stack.invitation(slug, invitee).status == "pending"
+
+
+async def test_sso_ended_while_the_invitee_was_at_the_provider_opens_the_other_sign_ins(
+    api_stack: Stack, own_provider: OIDCProvider
+) -> None:
+    slug = await organization_with_sso(api_stack, own_provider)
+    invitee = f"person1@{slug}.example.com"
+    before = accept_count(api_stack, "stale_form")
+    async with (
+        httpx.AsyncClient(base_url=api_stack.base_url, timeout=60) as browser,
+        httpx.AsyncClient(timeout=60) as at_provider,
+    ):
+        await browser.get(api_stack.link(invitee))
+        started = await browser.get(SIGN_IN_SSO_PATH)
+        assert started.status_code in (302, 303), started.text
+        authorize = started.headers["location"]
+        assert authorize.startswith(own_provider.url("/authorize"))
+        params = {k: v[0] for k, v in parse_qs(urlsplit(authorize).query).items()}
+        ended = await browser.delete(
+            f"/v1/organizations/{slug}/sso",
+            headers={"Authorization": f"Bearer {api_stack.operator_key}"},
+        )
+        assert ended.status_code == 200, ended.text
+        signed = await sign_in(at_provider, own_provider, Authorization(params, ""), invitee)
+        back = await browser.get(signed.headers["location"])
+        assert back.status_code == 303 and back.headers["location"] == ACCEPT_PATH
+        page = await browser.get(ACCEPT_PATH)
+    assert accept_count(api_stack, "stale_form") == before + 1
+    assert 'id="sign-in-dev"' in page.text and 'id="sign-in-sso"' not in page.text
     assert api_stack.invitation(slug, invitee).status == "pending"

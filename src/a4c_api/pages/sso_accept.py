@@ -29,6 +29,7 @@ from a4c_api.pages.paths import SIGN_IN_SSO_PATH
 from a4c_api.pages.rendering import redirect, renew_csrf, secured
 from a4c_api.privacy import mask_email
 from a4c_api.problems import ProblemError
+from a4c_domain.errors import SSOConfigurationNotPending, SSOConnectionNotFound
 from a4c_sso.errors import CodeRejected, EmailNotVerified, InvalidIDToken
 from a4c_worker.client import accept_invitation_with_sso
 from a4c_worker.config import ACCEPT_PATH
@@ -39,6 +40,10 @@ SSO_ACCEPT_SESSION_KEY = "sso_accept"
 # Refusals that mean the sign-in proved nothing: the person may simply try again.
 _SIGN_IN_FAILED = frozenset(e.__name__ for e in (CodeRejected, InvalidIDToken, EmailNotVerified))
 _DID_NOT_COMPLETE = "The sign-in did not complete."
+# The organization has no provider in force any more (deactivated meanwhile).
+_NO_PROVIDER_IN_FORCE = frozenset(
+    e.__name__ for e in (SSOConfigurationNotPending, SSOConnectionNotFound)
+)
 
 
 @router.get(SIGN_IN_SSO_PATH)
@@ -98,6 +103,10 @@ async def finish_accept(
         if kind in _SIGN_IN_FAILED:
             log.info("SSO sign-in proved nothing: %s", kind)
             return counted("sign_in_failed", _sign_in_failed(request))
+        if kind in _NO_PROVIDER_IN_FORCE:
+            # Single sign-on ended while the person was at the provider: the page now
+            # offers the other sign-ins.
+            return counted("stale_form", redirect(ACCEPT_PATH))
         return await accept.refused(request, cause, invitation.id, str(invitation.id), counted)
     except (ProblemError, RPCError):
         log.warning("accepting invitation %s failed", invitation.id, exc_info=True)
