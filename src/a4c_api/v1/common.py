@@ -34,6 +34,17 @@ CONSISTENT_HEADER = "A4C-Consistent"
 TRANSIENT = frozenset(
     {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
 )
+# How the SDK reports a connection lost mid-call (the server killed, a proxy cut): status
+# UNKNOWN with this message. Writes are idempotent, so trying again is safe.
+LOST_CONNECTION = "transport error"
+
+
+def transient(exc: RPCError) -> bool:
+    """Whether this answer of the workflow service means "try again"."""
+    lost = exc.status == RPCStatusCode.UNKNOWN and exc.message.startswith(LOST_CONNECTION)
+    return exc.status in TRANSIENT or lost
+
+
 log = logging.getLogger(__name__)
 
 
@@ -43,7 +54,7 @@ async def temporal_errors() -> AsyncIterator[None]:
     try:
         yield
     except (RPCError, RPCTimeoutOrCancelledError) as exc:
-        if isinstance(exc, RPCError) and exc.status not in TRANSIENT:
+        if isinstance(exc, RPCError) and not transient(exc):
             raise
         log.warning("the workflow service did not answer: %s", exc)
         raise unavailable("the workflow service did not answer; try again") from None
