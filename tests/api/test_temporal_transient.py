@@ -6,6 +6,8 @@ answer stays what it is."""
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -14,10 +16,10 @@ from a4c_api.v1.common import temporal_errors
 
 
 async def answer_of(exc: BaseException) -> BaseException:
-    guard = temporal_errors()
-    await guard.__anext__()
+    """What the dependency lets out when the route under it raises ``exc``."""
     try:
-        await guard.athrow(exc)
+        async with asynccontextmanager(temporal_errors)():
+            raise exc
     except BaseException as raised:
         return raised
     raise AssertionError("the dependency swallowed the error")
