@@ -10,6 +10,7 @@ person, and the invitation still waits."""
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -145,31 +146,63 @@ async def test_the_dev_sign_in_cannot_accept_for_an_invitee_covered_by_sso(
     assert api_stack.invitation(slug, invitee).status == "pending"
 
 
+async def provider_round_trip(
+    browser: httpx.AsyncClient, provider: OIDCProvider, email: str, before_sign_in: Any = None
+) -> httpx.Response:
+    """From the session's invitation page to the provider (signed in there as ``email``)
+    and back to a4c's callback, as a browser does it; ``before_sign_in`` is awaited
+    while the person is at the provider."""
+    started = await browser.get(SIGN_IN_SSO_PATH)
+    assert started.status_code in (302, 303), started.text
+    authorize = started.headers["location"]
+    assert authorize.startswith(provider.url("/authorize"))
+    params = {k: v[0] for k, v in parse_qs(urlsplit(authorize).query).items()}
+    if before_sign_in is not None:
+        await before_sign_in()
+    async with httpx.AsyncClient(timeout=60) as at_provider:
+        signed = await sign_in(at_provider, provider, Authorization(params, ""), email)
+    back = urlsplit(signed.headers["location"])
+    return await browser.get(f"{back.path}?{back.query}")
+
+
 async def test_sso_ended_while_the_invitee_was_at_the_provider_opens_the_other_sign_ins(
     api_stack: Stack, own_provider: OIDCProvider
 ) -> None:
     slug = await organization_with_sso(api_stack, own_provider)
     invitee = f"person1@{slug}.example.com"
     before = accept_count(api_stack, "stale_form")
-    async with (
-        httpx.AsyncClient(base_url=api_stack.base_url, timeout=60) as browser,
-        httpx.AsyncClient(timeout=60) as at_provider,
-    ):
-        await browser.get(api_stack.link(invitee))
-        started = await browser.get(SIGN_IN_SSO_PATH)
-        assert started.status_code in (302, 303), started.text
-        authorize = started.headers["location"]
-        assert authorize.startswith(own_provider.url("/authorize"))
-        params = {k: v[0] for k, v in parse_qs(urlsplit(authorize).query).items()}
+
+    async def end_sso() -> None:
         ended = await browser.delete(
             f"/v1/organizations/{slug}/sso",
             headers={"Authorization": f"Bearer {api_stack.operator_key}"},
         )
         assert ended.status_code == 200, ended.text
-        signed = await sign_in(at_provider, own_provider, Authorization(params, ""), invitee)
-        back = await browser.get(signed.headers["location"])
+
+    async with httpx.AsyncClient(base_url=api_stack.base_url, timeout=60) as browser:
+        await browser.get(api_stack.link(invitee))
+        back = await provider_round_trip(browser, own_provider, invitee, end_sso)
         assert back.status_code == 303 and back.headers["location"] == ACCEPT_PATH
         page = await browser.get(ACCEPT_PATH)
     assert accept_count(api_stack, "stale_form") == before + 1
     assert 'id="sign-in-dev"' in page.text and 'id="sign-in-sso"' not in page.text
+    assert api_stack.invitation(slug, invitee).status == "pending"
+
+
+async def test_sign_ins_through_the_provider_count_against_the_accept_limits(
+    api_stack: Stack, own_provider: OIDCProvider
+) -> None:
+    slug = await organization_with_sso(api_stack, own_provider)
+    invitee = f"person1@{slug}.example.com"
+    # The callback the provider knows stays the stack's (the flight carries it).
+    public = api_stack.settings.api_public_url
+    with api_stack.serve(
+        API_ACCEPT_RATE_PER_INVITATION="1/minute", API_PUBLIC_URL=public
+    ) as served:
+        async with httpx.AsyncClient(base_url=served.base_url, timeout=60) as browser:
+            await browser.get(api_stack.link(invitee).replace(api_stack.base_url, served.base_url))
+            colleague = f"colleague@{slug}.example.com"
+            answers = [await provider_round_trip(browser, own_provider, colleague) for _ in "12"]
+    assert [a.status_code for a in answers] == [403, 429]
+    assert HEADINGS["rate_limited"] in answers[1].text
     assert api_stack.invitation(slug, invitee).status == "pending"

@@ -9,7 +9,8 @@ and the PKCE verifier in the sealed session). Back at ``SSO_CALLBACK_PATH``, the
 goes to the invitation's workflow (``accept_with_sso``), whose worker exchanges and
 verifies it; the domain accepts if the verified address is the invited one. The person
 is then signed in as the provider said (method ``sso``). Every outcome is counted in
-``a4c_api_invitation_accepts{outcome}``.
+``a4c_api_invitation_accepts{outcome}``; the accept limits (per client, per
+invitation) hold as for the Accept button.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from temporalio.service import RPCError
 
 from a4c_api import context as api
 from a4c_api.pages import accept, identity, sso_flight
-from a4c_api.pages.notices import log, notice, page_router, unavailable
+from a4c_api.pages.notices import log, notice, page_router, throttled, unavailable
 from a4c_api.pages.paths import SIGN_IN_SSO_PATH
 from a4c_api.pages.rendering import redirect, renew_csrf, secured
+from a4c_api.pages.throttle import client_address, throttle_of
 from a4c_api.privacy import mask_email
 from a4c_api.problems import ProblemError
 from a4c_domain.errors import SSOConfigurationNotPending, SSOConnectionNotFound
@@ -78,6 +80,9 @@ async def finish_accept(
     if error is not None or code is None:
         log.info("SSO sign-in refused by the provider: %s", (error or "no code")[:40])
         return counted("sign_in_failed", _sign_in_failed(request))
+    throttle = throttle_of(request, api.settings_of(request))
+    if refusal := await throttle.client(client_address(request)):
+        return counted("rate_limited", throttled(request, refusal))
     try:
         found = await accept.look_up(request)
     except Exception:
@@ -89,6 +94,8 @@ async def finish_accept(
     invitation = match.invitation
     if flight.get("invitation_id") != str(invitation.id):
         return counted("stale_form", redirect(ACCEPT_PATH))  # another link opened since
+    if refusal := await throttle.invitation(invitation.id):
+        return counted("rate_limited", throttled(request, refusal))
     gateway = api.gateway_of(request)
     token = request.session[accept.TOKEN_SESSION_KEY]
     sign_in = sso_flight.sign_in_code(flight, code)
