@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
+import re
 import signal
 import socket
 import subprocess
@@ -20,6 +22,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -28,14 +31,17 @@ from temporalio.testing import WorkflowEnvironment
 from tests.api.conftest import Stack, running_stack, unique_slug
 from tests.api.fault_support import BOUND, assert_no_other_5xx, assert_unavailable, timed
 from tests.api.test_pages_journey import CSRF_INPUT, INVITATION_INPUT, dev_sign_in, open_link
+from tests.api.test_pages_sso_test import organization_with_pending_sso
 from tests.api.v1_support import onboarding
 from tests.servers.http import serve_asgi
 from tests.servers.oidc import OIDCProvider
 from tests.servers.temporal import find_temporal_cli
+from tests.servers.test_oidc import Authorization, sign_in
 from tests.support import free_port, wait_for
 
 from a4c_api.app import create_app
 from a4c_api.cli import new_key
+from a4c_api.pages.paths import SIGN_IN_DEV_PATH, SSO_TEST_PATH
 from a4c_api.settings import load_settings
 from a4c_projector.dialects.connection import connect
 from a4c_projector.eventlog.store import open_event_store
@@ -43,6 +49,9 @@ from a4c_projector.readmodel.tables import ensure_schema
 from a4c_worker.config import ACCEPT_PATH
 from a4c_worker.converter import DATA_CONVERTER
 from a4c_worker.search_attributes import dev_server_args
+
+# The "continue to your provider" link of the single sign-on test page.
+READY_LINK = re.compile(r'id="continue" href="([^"]+)"')
 
 
 @dataclass
@@ -243,3 +252,29 @@ async def test_writes_before_temporal_was_ever_reached_are_503s_with_retry_after
                 )
             )
     assert_unavailable(response)
+
+
+async def test_the_sso_test_pages_answer_503_while_temporal_is_down(
+    temporal: Temporal, tmp_path: Path, oidc_provider: OIDCProvider, own_provider: OIDCProvider
+) -> None:
+    """An admin's single sign-on test while the dev server is down: the page that asks the
+    configuration where it is, and the provider's return that reports the sign-in (seen
+    in the soak as a 500), answer the unavailable page (503, Retry-After)."""
+    async with stack_on(temporal, tmp_path, oidc_provider) as stack:
+        slug, admin, _ = await organization_with_pending_sso(stack, own_provider)
+        async with httpx.AsyncClient(base_url=stack.base_url, timeout=60) as browser:
+            page = await browser.get(f"{SSO_TEST_PATH}/{slug}")
+            form = {"csrf": CSRF_INPUT.findall(page.text)[0], "email": admin}
+            ready = await browser.post(SIGN_IN_DEV_PATH, data=form, follow_redirects=True)
+            authorize = html.unescape(READY_LINK.findall(ready.text)[0])
+            params = {k: v[0] for k, v in parse_qs(urlsplit(authorize).query).items()}
+            async with httpx.AsyncClient(timeout=60) as at_provider:
+                signed = await sign_in(at_provider, own_provider, Authorization(params, ""), admin)
+            back = urlsplit(signed.headers["location"])
+            temporal.kill()
+            answers = [
+                await browser.get(f"{back.path}?{back.query}"),
+                await browser.get(f"{SSO_TEST_PATH}/{slug}"),
+            ]
+    for answer in answers:
+        assert_unavailable(answer, page=True)

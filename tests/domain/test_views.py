@@ -101,6 +101,8 @@ def test_an_invitation_view_is_its_state_without_the_token_hash() -> None:
         "message_id": None,
         "email_error": "mailbox full",
         "accepted_by": None,
+        "accepted_issuer": None,
+        "accepted_subject": None,
         "revoke_reason": "changed our mind",
         "created_on": inv.created_on,
         "modified_on": inv.modified_on,

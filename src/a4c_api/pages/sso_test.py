@@ -19,6 +19,7 @@ from uuid import UUID
 
 from fastapi import Request
 from starlette.responses import Response
+from temporalio.service import RPCError
 
 from a4c_api import context as api
 from a4c_api.pages import identity, sso_flight
@@ -100,7 +101,11 @@ async def sso_test(request: Request, slug: str) -> Response:
     gateway = api.gateway_of(request)
     if not gateway.connected:
         return unavailable(request)
-    progress = await sso_configuration_progress(gateway.client, org_id)
+    try:
+        progress = await sso_configuration_progress(gateway.client, org_id)
+    except RPCError:
+        log.warning("the workflow service did not answer the SSO test page", exc_info=True)
+        return unavailable(request)
     if (
         progress is None
         or progress.state != "waiting_for_test"
@@ -158,6 +163,11 @@ async def sso_callback(
         )
     except SSOTestRefused:
         return _page(request, "not_pending")
+    except RPCError:
+        # The workflow service did not answer: the code may not have been spent, but the
+        # person starts again from the test page (a code is good once, and briefly).
+        log.warning("the workflow service did not take the SSO test sign-in", exc_info=True)
+        return unavailable(request)
     if progress.state != "active":
         return _page(
             request,
