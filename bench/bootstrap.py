@@ -9,6 +9,10 @@ The baseline, measured in the same run on the same server and worker process, is
 concurrent no-op workflows: ``latency_ratio_p50`` says how many no-op round trips one
 bootstrap costs, ``throughput_ratio`` what fraction of the no-op rate bootstraps reach.
 
+Also per bootstrap (and per no-op, in the baseline): the CPU seconds this process (the
+worker, its activities, the client) and the dev server used, and the history events of
+a bootstrap and of an invitation workflow it started (a sample of the first ones).
+
 Prints one JSON line. Duplicates are counted from the store, two ways: rows sharing an
 (aggregate, version) and rows sharing a deterministic event id (both 0 when correct);
 plus organizations whose ``Registered`` event appears more than once.
@@ -144,6 +148,53 @@ async def timed_concurrently(n: int, one: Callable[[int], Awaitable[Any]]) -> di
     }
 
 
+# Histories read for the events-per-workflow figure (the first ones of the run).
+HISTORY_SAMPLE = 20
+
+
+def dev_server_pid() -> int | None:
+    """The dev server this process started (its child ``temporal`` process), if found."""
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        children = (task / "children").read_text().split() if (task / "children").exists() else []
+        for child in children:
+            if "temporal" in Path(f"/proc/{child}/comm").read_text():
+                return int(child)
+    return None
+
+
+def cpu_seconds(server_pid: int | None) -> tuple[float, float]:
+    """CPU seconds used so far by this process (the worker, its activities and the
+    client) and by the dev server (0 when it was not found)."""
+    server = 0.0
+    if server_pid is not None:
+        fields = Path(f"/proc/{server_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        server = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return time.process_time(), server
+
+
+async def cpu_per_workflow(
+    n: int, server_pid: int | None, run: Callable[[], Awaitable[dict[str, float]]]
+) -> dict[str, float]:
+    """``run()``'s figures, with the CPU seconds each of its ``n`` workflows cost the
+    worker's process and the dev server."""
+    own_before, server_before = cpu_seconds(server_pid)
+    figures = await run()
+    own_after, server_after = cpu_seconds(server_pid)
+    return {
+        **figures,
+        "worker_cpu_s_per_workflow": round((own_after - own_before) / n, 4),
+        "server_cpu_s_per_workflow": round((server_after - server_before) / n, 4),
+    }
+
+
+async def history_events(client: Client, workflow_ids: list[str]) -> float:
+    """The mean number of history events of these workflows' (latest) runs."""
+    counts = [
+        len((await client.get_workflow_handle(w).fetch_history()).events) for w in workflow_ids
+    ]
+    return round(sum(counts) / len(counts), 1)
+
+
 def store_figures(schema: str, bootstraps: int) -> dict[str, Any]:
     with psycopg.connect(CONNINFO) as conn:
         rows = conn.execute(
@@ -176,10 +227,11 @@ async def run_bench(n: int, invitees: int, *, sealed: bool = True) -> dict[str, 
             dev_server_log_level="error",
         )
     app = OnboardingApplication(store_env(schema), token_secret=TOKEN_SECRET)
+    server = dev_server_pid()
     try:
         client = env.client
-        baseline = await measure_noop(client, n)
-        bootstraps = await measure_bootstraps(client, app, n, invitees)
+        baseline = await measure_noop(client, n, server)
+        bootstraps = await measure_bootstraps(client, app, n, invitees, server)
         figures = store_figures(schema, n + 1)  # the warm-up bootstrap is stored too
     finally:
         app.close()
@@ -195,6 +247,10 @@ async def run_bench(n: int, invitees: int, *, sealed: bool = True) -> dict[str, 
         "p99_ms": bootstraps["p99_ms"],
         "workflows_per_s": bootstraps["per_second"],
         "elapsed_s": bootstraps["elapsed_s"],
+        "worker_cpu_s_per_bootstrap": bootstraps["worker_cpu_s_per_workflow"],
+        "server_cpu_s_per_bootstrap": bootstraps["server_cpu_s_per_workflow"],
+        "history_events_per_bootstrap": bootstraps["history_events"],
+        "history_events_per_invitation": bootstraps["invitation_history_events"],
         **figures,
         "baseline_noop": baseline,
         "latency_ratio_p50": round(bootstraps["p50_ms"] / baseline["p50_ms"], 2),
@@ -202,7 +258,7 @@ async def run_bench(n: int, invitees: int, *, sealed: bool = True) -> dict[str, 
     }
 
 
-async def measure_noop(client: Client, n: int) -> dict[str, float]:
+async def measure_noop(client: Client, n: int, server: int | None) -> dict[str, float]:
     queue = f"bench-noop-{uuid.uuid4().hex[:8]}"
     async with Worker(client, task_queue=queue, workflows=[NoopWorkflow]):
         await client.execute_workflow(NoopWorkflow.run, -1, id=f"{queue}-warm", task_queue=queue)
@@ -216,12 +272,14 @@ async def measure_noop(client: Client, n: int) -> dict[str, float]:
                 execution_timeout=timedelta(minutes=5),
             )
 
-        return await timed_concurrently(n, one)
+        return await cpu_per_workflow(n, server, lambda: timed_concurrently(n, one))
 
 
 async def measure_bootstraps(
-    client: Client, app: OnboardingApplication, n: int, invitees: int
+    client: Client, app: OnboardingApplication, n: int, invitees: int, server: int | None
 ) -> dict[str, float]:
+    """Bootstraps' latency and rate, and the mean history events of a sample of them
+    (``history_events``) and of the invitation workflows they started."""
     queue = f"bench-bootstrap-{uuid.uuid4().hex[:8]}"
     dns = InMemoryDNSProvider()
     activities = OnboardingActivities(
@@ -241,12 +299,27 @@ async def measure_bootstraps(
         warm = await start_bootstrap(client, bootstrap_spec("bench-warm-up", invitees), queue)
         await warm.result()
 
+        children: list[str] = []
+        bootstraps: list[str] = []
+
         async def one(i: int) -> Any:
             handle = await start_bootstrap(client, bootstrap_spec(f"bench-{i}", invitees), queue)
-            return await handle.result()
+            result = await handle.result()
+            if i < HISTORY_SAMPLE:
+                bootstraps.append(handle.id)
+                children.extend(result.invitation_workflow_ids)
+            return result
 
-        figures = await timed_concurrently(n, one)
-    return figures
+        figures = await cpu_per_workflow(n, server, lambda: timed_concurrently(n, one))
+        # Read after the timing; an invitation's run waits for its deadline (or accept),
+        # so its history is what it holds by then: issued, mailed, proof check fetched.
+        return {
+            **figures,
+            "history_events": await history_events(client, bootstraps),
+            "invitation_history_events": await history_events(client, children)
+            if children
+            else 0.0,
+        }
 
 
 def main() -> None:
