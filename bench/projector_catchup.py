@@ -33,9 +33,15 @@ those reads waited (the swap takes the live tables' lock briefly).
 from __future__ import annotations
 
 import argparse
+import io
+import multiprocessing
+import resource
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Callable
+from contextlib import ExitStack, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,7 +49,7 @@ import psycopg
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection, ProjectionRunner
-from psycopg.sql import Identifier
+from psycopg.sql import SQL, Identifier
 
 from a4c_domain import Invitation, OnboardingApplication, Organization
 from a4c_projector.dialects.connection import connect
@@ -54,6 +60,7 @@ from a4c_projector.readmodel.handlers import RowChange, RowHandlers
 from a4c_projector.readmodel.tables import TableSet, ensure_schema
 from a4c_projector.readmodel.writer import change_statement
 from a4c_projector.settings import DEFAULT_BATCH_SIZE
+from catchup_profile import Phases, profiled
 from common import CONNINFO, emit, fresh_schema, postgres_env
 
 TOKEN_SECRET = "bench-token-secret-0123456789abcdefghij"
@@ -247,21 +254,98 @@ def measure_baseline(env: dict[str, str], max_events: int, max_seconds: float) -
 # --- ours ------------------------------------------------------------------------------
 
 
-def measure_ours(
-    env: dict[str, str], tables: TableSet, projection: str, batch_size: int
-) -> tuple[int, float]:
+def measure_ours(env: dict[str, str], batch_size: int, detail: str) -> dict[str, Any]:
+    """Our catch-up from 0 into the live tables; ``detail``: "phases" (timers per step,
+    read-ahead off: see ``catchup_profile``), "profile" (cProfile to stderr) or ""."""
     store = open_event_store(env)
-    projector = Projector(
-        store.location, store.mapper, projection=projection, tables=tables, batch_size=batch_size
-    )
+    projector = Projector(store.location, store.mapper, projection="a4c", batch_size=batch_size)
+    phases = Phases()
     try:
         projector.db  # noqa: B018 - connect and create the tables outside the timing
-        started = time.perf_counter()
-        position = projector.catch_up()
-        elapsed = time.perf_counter() - started
+        if detail == "phases":
+            phases.install(projector)
+        with profiled() if detail == "profile" else nullcontext(io.StringIO()) as profile:
+            started = time.perf_counter()
+            position = projector.catch_up()
+            elapsed = time.perf_counter() - started
     finally:
         projector.close()
-    return position, elapsed
+    print(profile.getvalue(), file=sys.stderr)
+    figures: dict[str, Any] = {"position": position, "seconds": elapsed}
+    if detail == "phases":
+        figures["phases"] = phases.report(elapsed)
+    return figures
+
+
+# --- the physical limit: the same rows read undecoded, the final rows written by COPY --
+
+
+PHYSICAL_SUFFIX = "__physical"
+
+
+def dump_final_rows(conn: psycopg.Connection[Any], schema: str, files: ExitStack) -> dict[str, Any]:
+    """Each non-empty live read-model table as binary ``COPY`` data in a temporary file,
+    and an empty table beside it with the same columns, constraints and indexes."""
+    dumps: dict[str, Any] = {}
+    for table in TableSet().all:
+        live = Identifier(schema, table)
+        fresh = Identifier(schema, table + PHYSICAL_SUFFIX)
+        conn.execute(SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(fresh, live))
+        dump = files.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 - closed by files
+        with conn.cursor().copy(SQL("COPY {} TO STDOUT (FORMAT BINARY)").format(live)) as copy:
+            for block in copy:
+                dump.write(block)
+        if dump.tell() > 0:
+            dump.seek(0)
+            dumps[table + PHYSICAL_SUFFIX] = dump
+    return dumps
+
+
+def measure_physical(schema: str, events: int, batch_size: int) -> float:
+    """Seconds to read every event row as the projector's batches do (id windows of
+    ``batch_size``, in id order) with no decoding, then write the final read-model rows
+    our catch-up ended with by ``COPY`` into fresh tables, in one transaction.
+
+    The same bytes read and written, none of the work of getting from one to the other:
+    the hardware's (and PostgreSQL's) limit for this catch-up.
+    """
+    select = SQL(
+        "SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
+        "WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id LIMIT %s"
+    ).format(Identifier(schema, "a4c_events"))
+    with psycopg.connect(CONNINFO, autocommit=True) as conn, ExitStack() as files:
+        dumps = dump_final_rows(conn, schema, files)
+        last = conn.execute(
+            SQL("SELECT max(notification_id) FROM {}").format(Identifier(schema, "a4c_events"))
+        ).fetchone()
+        assert last is not None
+        started = time.perf_counter()
+        position, read = 0, 0
+        with conn.cursor(binary=True) as cur:
+            while position < last[0]:
+                cur.execute(select, (position, position + batch_size, batch_size))
+                read += len(cur.fetchall())
+                position += batch_size
+        with conn.transaction():
+            for table, dump in dumps.items():
+                statement = SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(
+                    Identifier(schema, table)
+                )
+                with conn.cursor().copy(statement) as copy:
+                    while block := dump.read(1 << 20):
+                        copy.write(block)
+        elapsed = time.perf_counter() - started
+    assert read == events, (read, events)
+    return elapsed
+
+
+def bytes_per_event(schema: str, events: int) -> float:
+    with psycopg.connect(CONNINFO, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT pg_total_relation_size(%s)", (f'"{schema}".a4c_events',)
+        ).fetchone()
+    assert row is not None
+    return round(int(row[0]) / events, 1)
 
 
 def measure_rebuild(env: dict[str, str]) -> dict[str, float]:
@@ -300,6 +384,32 @@ def measure_rebuild(env: dict[str, str]) -> dict[str, float]:
     }
 
 
+# --- each measurement in a process of its own, for its peak memory ----------------------
+
+
+def _child(out: Any, target: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        result = target(*args)
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        out.put((result, round(peak_mb, 1), None))
+    except BaseException as exc:  # report instead of leaving the parent waiting
+        out.put((None, 0.0, f"{type(exc).__name__}: {exc}"))
+
+
+def in_child(target: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+    """``target(*args)`` run in a fresh process: its result and the process's peak RSS
+    (MB), which is then the projector's alone (not the seeding's)."""
+    ctx = multiprocessing.get_context("spawn")
+    out: Any = ctx.Queue()
+    process = ctx.Process(target=_child, args=(out, target, args))
+    process.start()
+    result, peak_mb, error = out.get()
+    process.join()
+    if error:
+        raise RuntimeError(f"{target.__name__} failed: {error}")
+    return result, peak_mb
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
@@ -307,6 +417,9 @@ def main() -> None:
     parser.add_argument("--baseline-seconds", type=float, default=60.0)
     parser.add_argument("--rebuild-events", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    detail = parser.add_mutually_exclusive_group()
+    detail.add_argument("--phases", action="store_const", const="phases", dest="detail")
+    detail.add_argument("--profile", action="store_const", const="profile", dest="detail")
     args = parser.parse_args()
     with fresh_schema(CONNINFO) as schema:
         env = store_env(schema)
@@ -317,24 +430,32 @@ def main() -> None:
         app.close()
         print(f"seeded {written} events in {seed_seconds:.1f}s", file=sys.stderr)
         settle(schema)
-        position, elapsed = measure_ours(env, TableSet(), "a4c", args.batch_size)
-        ours = position / elapsed
+        ours, ours_peak_mb = in_child(measure_ours, env, args.batch_size, args.detail or "")
+        rate = ours["position"] / ours["seconds"]
+        physical = written / measure_physical(schema, written, args.batch_size)
         base_events, base_elapsed = measure_baseline(
             env, args.baseline_events, args.baseline_seconds
         )
         baseline = base_events / base_elapsed
         figures: dict[str, Any] = {
             "events": written,
-            "ours_events_per_s": round(ours, 1),
-            "ours_seconds": round(elapsed, 2),
+            "ours_events_per_s": round(rate, 1),
+            "ours_seconds": round(ours["seconds"], 2),
+            "ours_peak_rss_mb": ours_peak_mb,
             "batch_size": args.batch_size,
+            "physical_events_per_s": round(physical, 1),
+            "ratio_to_physical": round(rate / physical, 3),
             "baseline_events_per_s": round(baseline, 1),
             "baseline_events": base_events,
-            "ratio": round(ours / baseline, 1),
+            "ratio": round(rate / baseline, 1),
             "commit_ms": commit_latency_ms(schema),
+            "event_table_bytes_per_event": bytes_per_event(schema, written),
         }
+        if "phases" in ours:
+            figures["phases"] = ours["phases"]
         if args.rebuild_events:
-            figures.update(measure_rebuild(env))
+            rebuilt, rebuild_peak_mb = in_child(measure_rebuild, env)
+            figures.update(rebuilt, rebuild_peak_rss_mb=rebuild_peak_mb)
         emit(figures)
 
 

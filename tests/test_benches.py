@@ -30,11 +30,11 @@ SMALL = {
     "bootstrap.py": ["--n", "2", "--invitees", "1"],
     "projector_catchup.py": [
         *("--events", "200", "--baseline-events", "50", "--baseline-seconds", "5"),
-        *("--rebuild-events", "300"),
+        *("--rebuild-events", "300", "--phases"),  # --phases: its timers too
     ],
     "projector_lag.py": ["--seconds", "1", "--rate", "20", "--writers", "2"],
 }
-SHARED = {"common.py"}  # helpers, not a bench
+SHARED = {"common.py", "catchup_profile.py"}  # helpers, not a bench
 # Benches with a test of their own, which reads their result (not only that they ran).
 OWN_TEST = {"soak.py": "tests/e2e/test_soak.py"}
 # The slowest (bootstrap: a Temporal dev server) takes a few seconds alone; the machine
