@@ -3,7 +3,8 @@
 * COPY staging (large groups) vs ``executemany`` (small groups): same rows, and a
   replay through either changes nothing (version guards).
 * Read-ahead: a catch-up with it equals one without it; a poison event met in a
-  read-ahead slice still stops the projection at the event before it.
+  read-ahead slice still stops the projection at the event before it; public events'
+  rows built with the slice equal those built when written.
 * The bounded fetch window: a run of rolled-back ids longer than a batch is looked past.
 * ``fast_event_id`` is the domain's ``event_id``.
 """
@@ -20,11 +21,12 @@ from hypothesis import strategies as st
 
 from a4c_domain.ids import event_id
 from a4c_projector.dialects.connection import connect
+from a4c_projector.engine import projector as projector_module
 from a4c_projector.engine import readahead
-from a4c_projector.engine.projector import PoisonEvent
+from a4c_projector.engine.projector import PoisonEvent, Projector
 from a4c_projector.eventlog.source import head
 from a4c_projector.maintenance.compare import snapshot_rows
-from a4c_projector.readmodel import writer
+from a4c_projector.readmodel import public_events, writer
 from a4c_projector.readmodel.handlers import fast_event_id
 from a4c_projector.readmodel.tables import TableSet
 from a4c_projector.readmodel.tracking import read_position
@@ -91,6 +93,52 @@ def test_read_ahead_gives_the_same_tables(pg_store: Store, monkeypatch: pytest.M
     monkeypatch.setattr(readahead.ReadAhead, "start", lambda self, *args: None)
     without = project(pg_store, "__plain", batch_size=9)
     assert with_read_ahead == without
+
+
+def test_public_rows_built_ahead_or_when_written_give_the_same_tables(
+    pg_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slice read ahead builds its public events' rows while the batch before it is
+    written; where one names an organization that only that batch's uncommitted rows
+    know, it leaves them to be built when written. Here each batch waits, before its
+    commit, for the slice read ahead: the second batch's first event is an invitation's
+    e-mail sent whose ``Invited`` the first batch holds, so that slice cannot build its
+    rows (the later ones can: what they need is committed or read by the thread)."""
+    seed(pg_store.app, 25)  # 5 events per organization: batches of 9 split them
+    built: list[bool] = []
+    original = public_events.public_rows_by_position
+
+    def recording(*args: Any) -> Any:
+        rows = original(*args)
+        built.append(rows is not None)
+        return rows
+
+    monkeypatch.setattr(projector_module, "public_rows_by_position", recording)
+    tables = TableSet("__ahead")
+    waiting: list[Projector] = []
+
+    def before_commit_the_read_ahead_is_done(stage: str, _: int) -> None:
+        if stage == "before_commit":
+            waiting[0].read_ahead.join()
+
+    projector = pg_store.projector(
+        projection="p__ahead",
+        tables=tables,
+        batch_size=9,
+        fault=before_commit_the_read_ahead_is_done,
+    )
+    waiting.append(projector)
+    try:
+        projector.catch_up()
+        with projector.db.transaction():
+            ahead = snapshot_rows(projector.db, tables)
+    finally:
+        projector.close()
+    assert built[:3] == [True, False, True], built  # the first slice is the batch's own
+    monkeypatch.setattr(projector_module, "public_rows_by_position", lambda *args: None)
+    when_written = project(pg_store, "__written", batch_size=9)
+    assert ahead == when_written
+    assert len(ahead["public_events"]) == 25 * 4  # every event but the claim
 
 
 def test_poison_in_a_read_ahead_slice_stops_before_it(pg_store: Store) -> None:
