@@ -3,15 +3,15 @@
 * COPY staging (large groups) vs ``executemany`` (small groups): same rows, and a
   replay through either changes nothing (version guards).
 * Read-ahead: a catch-up with it equals one without it; a poison event met in a
-  read-ahead slice still stops the projection at the event before it; public events'
-  rows built with the slice equal those built when written.
+  read-ahead slice still stops the projection at the event before it.
 * The bounded fetch window: a run of rolled-back ids longer than a batch is looked past.
-* ``fast_event_id`` is the domain's ``event_id``.
+* ``fast_event_id`` is the domain's ``event_id``, computed once per event.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -21,13 +21,12 @@ from hypothesis import strategies as st
 
 from a4c_domain.ids import event_id
 from a4c_projector.dialects.connection import connect
-from a4c_projector.engine import projector as projector_module
 from a4c_projector.engine import readahead
-from a4c_projector.engine.projector import PoisonEvent, Projector
+from a4c_projector.engine.projector import PoisonEvent
 from a4c_projector.eventlog.source import head
 from a4c_projector.maintenance.compare import snapshot_rows
-from a4c_projector.readmodel import public_events, writer
-from a4c_projector.readmodel.handlers import fast_event_id
+from a4c_projector.readmodel import handlers, writer
+from a4c_projector.readmodel.handlers import RowChange, fast_event_id
 from a4c_projector.readmodel.tables import TableSet
 from a4c_projector.readmodel.tracking import read_position
 from tests.projector.conftest import Store, seed
@@ -38,6 +37,25 @@ from tests.support import wait_for
 @given(originator=st.uuids(), version=st.integers(min_value=1, max_value=2**40))
 def test_fast_event_id_is_the_domain_event_id(originator: uuid.UUID, version: int) -> None:
     assert fast_event_id(originator, version) == event_id(originator, version)
+
+
+def test_an_events_id_is_computed_once_for_its_change_and_the_fold_ending_with_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[int] = []
+
+    def counting(originator: uuid.UUID, version: int) -> uuid.UUID:
+        calls.append(version)
+        return fast_event_id(originator, version)
+
+    monkeypatch.setattr(handlers, "fast_event_id", counting)
+    row, now = uuid.uuid4(), datetime.now(UTC)
+    first = RowChange("invitations", row, 1, now, {"status": "pending"}, creates=True)
+    later = RowChange("invitations", row, 2, now, {"status": "accepted"})
+    folded = first.then(later)
+    assert folded.event_id == later.event_id == event_id(row, 2)
+    assert later.event_id is folded.event_id
+    assert calls == [2]  # the public event, the token row and the folded row share it
 
 
 def project(store: Store, suffix: str, **kwargs: Any) -> dict[str, Any]:
@@ -93,52 +111,6 @@ def test_read_ahead_gives_the_same_tables(pg_store: Store, monkeypatch: pytest.M
     monkeypatch.setattr(readahead.ReadAhead, "start", lambda self, *args: None)
     without = project(pg_store, "__plain", batch_size=9)
     assert with_read_ahead == without
-
-
-def test_public_rows_built_ahead_or_when_written_give_the_same_tables(
-    pg_store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A slice read ahead builds its public events' rows while the batch before it is
-    written; where one names an organization that only that batch's uncommitted rows
-    know, it leaves them to be built when written. Here each batch waits, before its
-    commit, for the slice read ahead: the second batch's first event is an invitation's
-    e-mail sent whose ``Invited`` the first batch holds, so that slice cannot build its
-    rows (the later ones can: what they need is committed or read by the thread)."""
-    seed(pg_store.app, 25)  # 5 events per organization: batches of 9 split them
-    built: list[bool] = []
-    original = public_events.public_rows_by_position
-
-    def recording(*args: Any) -> Any:
-        rows = original(*args)
-        built.append(rows is not None)
-        return rows
-
-    monkeypatch.setattr(projector_module, "public_rows_by_position", recording)
-    tables = TableSet("__ahead")
-    waiting: list[Projector] = []
-
-    def before_commit_the_read_ahead_is_done(stage: str, _: int) -> None:
-        if stage == "before_commit":
-            waiting[0].read_ahead.join()
-
-    projector = pg_store.projector(
-        projection="p__ahead",
-        tables=tables,
-        batch_size=9,
-        fault=before_commit_the_read_ahead_is_done,
-    )
-    waiting.append(projector)
-    try:
-        projector.catch_up()
-        with projector.db.transaction():
-            ahead = snapshot_rows(projector.db, tables)
-    finally:
-        projector.close()
-    assert built[:3] == [True, False, True], built  # the first slice is the batch's own
-    monkeypatch.setattr(projector_module, "public_rows_by_position", lambda *args: None)
-    when_written = project(pg_store, "__written", batch_size=9)
-    assert ahead == when_written
-    assert len(ahead["public_events"]) == 25 * 4  # every event but the claim
 
 
 def test_poison_in_a_read_ahead_slice_stops_before_it(pg_store: Store) -> None:

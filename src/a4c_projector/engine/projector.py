@@ -43,11 +43,7 @@ from a4c_projector.eventlog.source import Notification, NotificationSource, take
 from a4c_projector.readmodel.deadletters import ParkedEvent, parked_among, record_parked
 from a4c_projector.readmodel.handlers import RowChange, RowHandlers
 from a4c_projector.readmodel.members import backfill_members
-from a4c_projector.readmodel.public_events import (
-    UnknownOrganization,
-    backfill_public_events,
-    public_rows_by_position,
-)
+from a4c_projector.readmodel.public_events import UnknownOrganization, backfill_public_events
 from a4c_projector.readmodel.tables import LIVE, TableSet, ensure_schema
 from a4c_projector.readmodel.tokens import backfill_tokens
 from a4c_projector.readmodel.tracking import (
@@ -127,15 +123,6 @@ class BatchResult:
     @property
     def size(self) -> int:
         return self.applied + self.parked
-
-
-def _public_rows_of(ahead: Slice, changes: list[RowChange]) -> list[list[Any]] | None:
-    """The public-event rows the slice built for the changes a batch writes (those of
-    its events not parked, before any poison), or None to build them when written."""
-    if ahead.public_rows is None:
-        return None
-    built = ahead.public_rows
-    return [built[c.position] for c in changes if c.position in built]
 
 
 class Projector:
@@ -274,14 +261,13 @@ class Projector:
                     changes.append(outcome)
                 applied.append(row.notification_id)
                 position = row.notification_id
-            public_rows = _public_rows_of(ahead, changes)
             if poison is None and ahead.full and position != stop and not one_by_one:
                 self._read_ahead_from(db, position, limit, stop)
             if position != start:
                 self._writing_upto = position
                 self._hook("before_write", position)
                 with one_round_trip(db, len(applied) + len(parked)):
-                    write_changes(db, self.tables, changes, public_rows=public_rows)
+                    write_changes(db, self.tables, changes)
                     record_applied(db, self.tables, applied)
                     record_parked(db, self.tables, parked)
                 advance_position(db, self.projection, start, position)
@@ -314,9 +300,7 @@ class Projector:
             if change is not None:
                 change.position = row.notification_id
             outcomes.append(change)
-        changes = [outcome for outcome in outcomes if isinstance(outcome, RowChange)]
-        public = public_rows_by_position(db, self.tables, changes)
-        return Slice(start, limit, stop, rows, outcomes, self.source.blocked, public)
+        return Slice(start, limit, stop, rows, outcomes, self.source.blocked)
 
     def _read_slice(self, start: int, limit: int, stop: int | None) -> Slice:
         """:meth:`_slice` on the read-ahead's own connection (runs in its thread)."""

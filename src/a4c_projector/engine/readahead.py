@@ -23,7 +23,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from a4c_projector.eventlog.source import Notification
 from a4c_projector.readmodel.handlers import RowChange
@@ -42,10 +41,6 @@ class Slice:
     rows: list[Notification]
     outcomes: list[Outcome]
     blocked: bool
-    # The ``public_events`` row of each public event among the outcomes, by notification
-    # id, built with the slice (in the read-ahead thread, so while the batch before is
-    # written); None: to be built when written (see ``Projector._slice``).
-    public_rows: dict[int, list[Any]] | None = None
 
     @property
     def full(self) -> bool:

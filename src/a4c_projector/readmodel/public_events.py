@@ -179,26 +179,6 @@ def public_event_rows(
     return rows
 
 
-def public_rows_by_position(
-    db: Database, tables: TableSet, changes: Sequence[RowChange]
-) -> dict[int, list[Any]] | None:
-    """:func:`public_event_rows` by notification id, built before the batch that writes
-    them (with a slice read ahead), or None where that cannot be done yet.
-
-    A row depends only on its event and on facts that never change, so building it
-    early gives the row building it when written gives. Only an organization may not be
-    known yet: one whose registration the batch still being written holds, when the
-    read-ahead connection (which sees committed rows only) asks the read model. Then,
-    and on any other error, None: the batch builds the rows when it writes them, as
-    without read-ahead, and meets any error there.
-    """
-    try:
-        rows = public_event_rows(db, tables, changes)
-    except Exception:
-        return None
-    return {row[0]: row for row in rows}
-
-
 _INSERT = (
     f"INSERT INTO {{table}} ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "
     "ON CONFLICT (position) DO NOTHING"
@@ -208,11 +188,7 @@ _COPY_TYPES = ("int8", "uuid", "text", "uuid", "uuid", "timestamptz", "text")
 
 
 def write_public_events(
-    db: Database,
-    tables: TableSet,
-    changes: Sequence[RowChange],
-    copy_threshold: int,
-    rows: list[list[Any]] | None = None,
+    db: Database, tables: TableSet, changes: Sequence[RowChange], copy_threshold: int
 ) -> int:
     """Write the public events among a batch's (unfolded) changes, after the row
     changes; how many.
@@ -223,11 +199,9 @@ def write_public_events(
     position past it, so none of a batch's rows can exist yet; should one (a replay
     nobody foresaw), the duplicate key fails the batch, which is then written event
     by event (:data:`a4c_projector.engine.projector.WRITE_ERRORS`) through the
-    ``executemany`` below, which skips a row already there. ``rows``: those of
-    ``changes``, already built (:func:`public_rows_by_position`).
+    ``executemany`` below, which skips a row already there.
     """
-    if rows is None:
-        rows = public_event_rows(db, tables, changes)
+    rows = public_event_rows(db, tables, changes)
     if isinstance(db, PostgresDatabase) and len(rows) >= copy_threshold:
         statement = (
             f'COPY "{tables.public_events}" ({", ".join(COLUMNS)}) FROM STDIN (FORMAT BINARY)'

@@ -120,13 +120,11 @@ def write_changes(
     changes: Iterable[RowChange],
     *,
     copy_threshold: int = COPY_THRESHOLD,
-    public_rows: list[list[Any]] | None = None,
 ) -> None:
     """Apply ``changes`` with version guards: few statements, however many rows.
 
     On PostgreSQL a group of at least ``copy_threshold`` rows goes through a stage
     (:mod:`a4c_projector.readmodel.staging`); smaller ones (live batches) are one ``executemany``.
-    ``public_rows``: the public events of ``changes``, if already built.
     """
     now = datetime.now(UTC)
     stages: dict[str, str] = {}
@@ -153,7 +151,7 @@ def write_changes(
     # Unfolded: every token a change issued, not only each invitation's last.
     write_tokens(db, tables, changes, copy_threshold)
     # Unfolded too: one row per public event (after the rows it may look organizations up in).
-    write_public_events(db, tables, changes, copy_threshold, public_rows)
+    write_public_events(db, tables, changes, copy_threshold)
 
 
 def runs(ids: Iterable[int]) -> list[tuple[int, int]]:
