@@ -57,7 +57,7 @@ from a4c_projector.engine.projector import Projector
 from a4c_projector.eventlog.store import open_event_store
 from a4c_projector.readmodel.tables import ensure_schema
 from a4c_worker.config import ACCEPT_PATH
-from common import CONNINFO, emit, fresh_schema, postgres_env, ratio
+from common import CONNINFO, cpu_seconds, emit, fresh_schema, postgres_env, ratio
 
 TOKEN_SECRET = "bench-api-token-secret-0123456789abcdefgh"
 SLUG = "bench-acme"
@@ -109,12 +109,6 @@ def seed(env: dict[str, str]) -> str:
     finally:
         projector.close()
     return token
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time ``pid`` has used (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager

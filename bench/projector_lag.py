@@ -28,11 +28,14 @@ ms, and the writers' own command latency p50 as a yardstick.
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from multiprocessing.synchronize import Event as EventType
@@ -42,10 +45,12 @@ from typing import Any
 import psycopg
 
 from a4c_domain import OnboardingApplication
-from common import CONNINFO, emit, fresh_schema
+from common import CONNINFO, cpu_seconds, emit, fresh_schema, machine_cpu_seconds
+from lag_trace import explain, ordering_floor
 from projector_catchup import store_env
 
-ROOT = Path(__file__).resolve().parents[1]
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
 
 
 # --- writers ---------------------------------------------------------------------------
@@ -96,9 +101,12 @@ def writer(
     end: float,
     out: Any,
 ) -> None:
-    """Commands on a fixed schedule (no drift); (notification id, commit time, latency)."""
+    """Commands on a fixed schedule (no drift); (notification id, commit time, latency)
+    of each, and the CPU seconds the writer used."""
     try:
-        out.put(scheduled_commands(env, prefix, interval, begin, end))
+        cpu = time.process_time()
+        records = scheduled_commands(env, prefix, interval, begin, end)
+        out.put((records, time.process_time() - cpu))
     except Exception as exc:  # reported to the parent, which fails the benchmark
         out.put(f"writer {prefix} failed: {type(exc).__name__}: {exc}")
 
@@ -189,7 +197,13 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="events/s, all writers")
     parser.add_argument("--writers", type=int, default=4)
     parser.add_argument("--poll-ms", type=float, default=1.0)
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="run the projector with timers (bench/lag_trace.py) and say where the lag went",
+    )
     args = parser.parse_args()
+    trace_file = Path(tempfile.mkdtemp(prefix="a4c-lag-")) / "trace.json"
     ctx = multiprocessing.get_context("spawn")
     with fresh_schema(CONNINFO) as schema:
         env = {**store_env(schema), "POSTGRES_ENABLE_DB_FUNCTIONS": "y"}
@@ -199,9 +213,14 @@ def main() -> None:
             **env,
             "PROJECTOR_HTTP_PORT": "0",
             "PROJECTOR_LOG_LEVEL": "WARNING",
+            "LAG_TRACE_FILE": str(trace_file),
         }
+        command = [str(BENCH / "lag_trace.py")] if args.trace else ["-m", "a4c_projector"]
         daemon = subprocess.Popen(
-            [sys.executable, "-m", "a4c_projector", "run"], env=daemon_env, cwd=ROOT
+            [sys.executable, *command, "run"],
+            # PYTHONPATH passed on: the projector runs the code of the checkout the bench is.
+            env={**daemon_env, "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+            cwd=ROOT,
         )
         try:
             wait_for_projector(schema, daemon, timeout=30)
@@ -221,12 +240,18 @@ def main() -> None:
             ]
             for process in writers:
                 process.start()
+            time.sleep(max(0.0, begin - time.monotonic()))
+            machine, projector_cpu = machine_cpu_seconds(), cpu_seconds(daemon.pid)
             records: list[tuple[int, float, float]] = []
+            writers_cpu = 0.0
             for _ in writers:
                 result = results.get(timeout=args.seconds + 120)
                 if isinstance(result, str):
                     raise RuntimeError(result)
-                records.extend(result)
+                records.extend(result[0])
+                writers_cpu += result[1]
+            busy, total = (b - a for a, b in zip(machine, machine_cpu_seconds(), strict=True))
+            projector_cpu = cpu_seconds(daemon.pid) - projector_cpu
             for process in writers:
                 process.join()
             time.sleep(1.0)  # let the projector apply the last events
@@ -236,6 +261,8 @@ def main() -> None:
         finally:
             daemon.terminate()
             daemon.wait(timeout=30)
+    ready = ordering_floor(records)
+    floor = [(ready[n] - committed) * 1000 for n, committed, _ in records]
     lags: list[float] = []
     unseen = 0
     for notification_id, committed, _ in records:
@@ -244,6 +271,12 @@ def main() -> None:
             unseen += 1
         else:
             lags.append(max(0.0, visible - committed) * 1000)
+    p99 = percentile(lags, 0.99)
+    explained: dict[str, Any] = {}
+    if args.trace:
+        trace = json.loads(trace_file.read_text())
+        explained = explain(records, lambda n: visible_at(seen, n), trace, tail_ms=p99)
+    shutil.rmtree(trace_file.parent)
     emit(
         {
             "events": len(records),
@@ -253,11 +286,20 @@ def main() -> None:
             "writers": args.writers,
             "insert_mode": "POSTGRES_ENABLE_DB_FUNCTIONS=y",
             "lag_p50_ms": round(percentile(lags, 0.50), 1),
-            "lag_p99_ms": round(percentile(lags, 0.99), 1),
+            "lag_p99_ms": round(p99, 1),
             "lag_max_ms": round(max(lags), 1),
             "not_visible": unseen,
             "command_p50_ms": round(statistics.median(r[2] for r in records) * 1000, 1),
+            "command_p99_ms": round(percentile([r[2] * 1000 for r in records], 0.99), 1),
+            "order_floor_p50_ms": round(percentile(floor, 0.50), 1),
+            "order_floor_p99_ms": round(percentile(floor, 0.99), 1),
+            # CPU over the writing: the machine's share busy (1.0: every core), and the
+            # cores' worth the writers and the projector (not its database) used.
+            "machine_busy": round(busy / total, 2),
+            "writers_cpu": round(writers_cpu / args.seconds, 2),
+            "projector_cpu": round(projector_cpu / args.seconds, 2),
             "poll_ms": args.poll_ms,
+            **({"trace": explained} if explained else {}),
         }
     )
 
