@@ -135,7 +135,10 @@ def seed(app: OnboardingApplication, count: int, prefix: str = "org") -> list[An
 
 
 def projector_cli(env: dict[str, str], *args: str, **extra_env: str) -> subprocess.Popen[str]:
-    full = {"PATH": os.environ.get("PATH", ""), **env, **extra_env}
+    # PYTHONPATH passed on: the daemon runs the code under test (a checkout other than
+    # the one installed in the environment, e.g. a clone sharing a venv), not the installed one.
+    inherited = {name: os.environ.get(name, "") for name in ("PATH", "PYTHONPATH")}
+    full = {**inherited, **env, **extra_env}
     return subprocess.Popen(
         [sys.executable, "-m", "a4c_projector", *args],
         env=full,

@@ -91,6 +91,15 @@ class PoisonEvent(Exception):
         )
 
 
+class NothingApplied(Exception):
+    """A batch that changed nothing ends in a rollback, not a commit.
+
+    It holds an xid (``claim_position`` locks the tracking row), so a commit would wait
+    for a WAL flush, alongside the writers' commits, for nothing: a live projector runs
+    many such batches (a wake-up whose events the previous batch already applied).
+    """
+
+
 @contextlib.contextmanager
 def cyclic_gc_paused() -> Iterator[None]:
     """No cyclic garbage collection while a batch runs; reference counting still frees.
@@ -226,11 +235,10 @@ class Projector:
         db = self.db
         limit = limit or self.batch_size
         poison: PoisonEvent | None = None
-        with db.transaction():
+        with contextlib.suppress(NothingApplied), db.transaction():
             start = claim_position(db, self.projection)
-            ahead = self.read_ahead.take(start, limit, stop)
-            if ahead is None:
-                ahead = self._slice(db, start, limit, stop)
+            taken = self.read_ahead.take(start, limit, stop)
+            ahead = taken if taken is not None else self._slice(db, start, limit, stop)
             rows = ahead.rows
             parked_aggregates = parked_among(db, self.tables, (r.originator_id for r in rows))
             changes: list[RowChange] = []
@@ -272,6 +280,8 @@ class Projector:
                     record_parked(db, self.tables, parked)
                 advance_position(db, self.projection, start, position)
                 self._hook("before_commit", position)
+            else:
+                raise NothingApplied  # rolled back: its row lock is not worth a WAL flush
         if position != start:
             self._hook("after_commit", position)
         if poison is not None:
