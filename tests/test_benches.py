@@ -32,9 +32,10 @@ SMALL = {
         *("--events", "200", "--baseline-events", "50", "--baseline-seconds", "5"),
         *("--rebuild-events", "300", "--phases"),  # --phases: its timers too
     ],
-    "projector_lag.py": ["--seconds", "1", "--rate", "20", "--writers", "2"],
+    # --trace: the projector runs under bench/lag_trace.py's timers, and the lag is explained.
+    "projector_lag.py": ["--seconds", "1", "--rate", "20", "--writers", "2", "--trace"],
 }
-SHARED = {"common.py", "catchup_profile.py"}  # helpers, not a bench
+SHARED = {"common.py", "catchup_profile.py", "lag_trace.py"}  # helpers, not benches
 # Benches with a test of their own, which reads their result (not only that they ran).
 OWN_TEST = {"soak.py": "tests/e2e/test_soak.py"}
 # The slowest (bootstrap: a Temporal dev server) takes a few seconds alone; the machine
