@@ -14,6 +14,7 @@ would cost a little on every batch.
 from __future__ import annotations
 
 import atexit
+import cProfile
 import functools
 import json
 import os
@@ -121,6 +122,20 @@ def install() -> None:
     runner_module.Runner._wait = traced_wait(runner_module.Runner._wait)  # type: ignore[method-assign]
 
 
+def profiled(function: F, path: str) -> F:
+    """``function`` under cProfile (in the thread that calls it: the loop's)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        profiler = cProfile.Profile()
+        try:
+            return profiler.runcall(function, *args, **kwargs)
+        finally:
+            profiler.dump_stats(path)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def dump(path: str) -> None:
     with open(path, "w") as out:
         json.dump({"batches": batches, "waits": waits}, out)
@@ -129,6 +144,10 @@ def dump(path: str) -> None:
 if __name__ == "__main__":
     install()
     atexit.register(dump, os.environ["LAG_TRACE_FILE"])
+    if os.environ.get("LAG_PROFILE"):  # where the loop's CPU goes: cProfile, stats file
+        runner_module.Runner.run = profiled(  # type: ignore[method-assign]
+            runner_module.Runner.run, os.environ["LAG_PROFILE"]
+        )
     sys.exit(cli.main())
 
 

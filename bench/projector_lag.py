@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing
 import os
 import shutil
@@ -37,12 +38,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from eventsourcing.persistence import StoredEvent
 
 from a4c_domain import OnboardingApplication
 from common import CONNINFO, cpu_seconds, emit, fresh_schema, machine_cpu_seconds
@@ -97,38 +99,76 @@ def writer(
     env: dict[str, str],
     prefix: str,
     interval: float,
-    begin: float,
-    end: float,
+    schedule: tuple[float, float, Any, EventType],
+    stored: bool,
     out: Any,
 ) -> None:
-    """Commands on a fixed schedule (no drift); (notification id, commit time, latency)
-    of each, and the CPU seconds the writer used."""
+    """Writes on a fixed schedule (no drift); (notification id, commit time, latency)
+    of each, and the CPU seconds the writer used. ``schedule``: its offset and length,
+    and the common start (set by the parent once every writer is ready, then the event)."""
     try:
+        count = math.ceil(schedule[1] / interval)
+        write = stored_writes(env, prefix, count) if stored else commands(env, prefix)
+        out.put(("ready", prefix))
+        schedule[3].wait()
+        begin = schedule[2].value + schedule[0]
         cpu = time.process_time()
-        records = scheduled_commands(env, prefix, interval, begin, end)
+        records = scheduled(write, interval, begin, count)
         out.put((records, time.process_time() - cpu))
     except Exception as exc:  # reported to the parent, which fails the benchmark
         out.put(f"writer {prefix} failed: {type(exc).__name__}: {exc}")
 
 
-def scheduled_commands(
-    env: dict[str, str], prefix: str, interval: float, begin: float, end: float
+def commands(env: dict[str, str], prefix: str) -> Callable[[], int]:
+    """Each call: the next domain command (one event), its notification id."""
+    stream = one_event_commands(OnboardingApplication(env), prefix)
+
+    def write() -> int:
+        view = next(stream)
+        assert view.position is not None, "every scheduled command stores one event"
+        return int(view.position)
+
+    return write
+
+
+def stored_writes(env: dict[str, str], prefix: str, count: int) -> Callable[[], int]:
+    """Each call: one of the same commands' events, made beforehand in memory, inserted
+    as the command would (the recorder's insert, one event per transaction, its NOTIFY):
+    the writers' Python then costs next to nothing, so the rate can pass what the
+    machine's cores could command."""
+    memory = OnboardingApplication({**env, "PERSISTENCE_MODULE": "eventsourcing.popo"})
+    stream = one_event_commands(memory, prefix)
+    for _ in range(count):
+        next(stream)
+    events = [
+        StoredEvent(n.originator_id, n.originator_version, n.topic, n.state)
+        for n in memory.recorder.select_notifications(start=1, limit=count)
+    ]
+    store = OnboardingApplication(env)  # held: its connection pool closes with it
+    pending = iter(events)
+
+    def write() -> int:
+        ids = store.recorder.insert_events([next(pending)])
+        assert ids, "the PostgreSQL recorder returns the notification ids"
+        return int(ids[0])
+
+    return write
+
+
+def scheduled(
+    write: Callable[[], int], interval: float, begin: float, count: int
 ) -> list[tuple[int, float, float]]:
-    app = OnboardingApplication(env)
     records: list[tuple[int, float, float]] = []
-    commands = one_event_commands(app, prefix)
     due = begin
-    while due < end:
+    for _ in range(count):
         delay = due - time.monotonic()
         if delay > 0:
             time.sleep(delay)
         issued = time.monotonic()
-        view = next(commands)
+        notification_id = write()
         committed = time.monotonic()
-        assert view.position is not None, "every scheduled command stores one event"
-        records.append((view.position, committed, committed - issued))
+        records.append((notification_id, committed, committed - issued))
         due += interval
-    app.close()
     return records
 
 
@@ -198,6 +238,11 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=4)
     parser.add_argument("--poll-ms", type=float, default=1.0)
     parser.add_argument(
+        "--stored",
+        action="store_true",
+        help="writers insert the commands' events made beforehand (a rate past the CPU's)",
+    )
+    parser.add_argument(
         "--trace",
         action="store_true",
         help="run the projector with timers (bench/lag_trace.py) and say where the lag went",
@@ -214,6 +259,7 @@ def main() -> None:
             "PROJECTOR_HTTP_PORT": "0",
             "PROJECTOR_LOG_LEVEL": "WARNING",
             "LAG_TRACE_FILE": str(trace_file),
+            "LAG_PROFILE": os.environ.get("LAG_PROFILE", ""),  # with --trace: cProfile's file
         }
         command = [str(BENCH / "lag_trace.py")] if args.trace else ["-m", "a4c_projector"]
         daemon = subprocess.Popen(
@@ -228,18 +274,31 @@ def main() -> None:
             stop = ctx.Event()
             watch = ctx.Process(target=observer, args=(schema, args.poll_ms / 1000, stop, results))
             watch.start()
-            begin = time.monotonic() + 2.0  # every writer connected and ready
-            end = begin + args.seconds
             interval = args.writers / args.rate
             offsets = [w * interval / args.writers for w in range(args.writers)]  # staggered
+            start, go = ctx.Value("d", 0.0), ctx.Event()
             writers = [
                 ctx.Process(
-                    target=writer, args=(env, f"w{w}", interval, begin + offset, end, results)
+                    target=writer,
+                    args=(
+                        env,
+                        f"w{w}",
+                        interval,
+                        (offset, args.seconds, start, go),
+                        args.stored,
+                        results,
+                    ),
                 )
                 for w, offset in enumerate(offsets)
             ]
             for process in writers:
                 process.start()
+            for _ in writers:  # each has its events or its application ready
+                ready = results.get(timeout=600)
+                if isinstance(ready, str):
+                    raise RuntimeError(ready)
+            begin = start.value = time.monotonic() + 0.5
+            go.set()
             time.sleep(max(0.0, begin - time.monotonic()))
             machine, projector_cpu = machine_cpu_seconds(), cpu_seconds(daemon.pid)
             records: list[tuple[int, float, float]] = []
@@ -252,6 +311,8 @@ def main() -> None:
                 writers_cpu += result[1]
             busy, total = (b - a for a, b in zip(machine, machine_cpu_seconds(), strict=True))
             projector_cpu = cpu_seconds(daemon.pid) - projector_cpu
+            # Writers behind their schedule go on past the end until every write is issued.
+            writing = max(committed for _, committed, _ in records) - begin
             for process in writers:
                 process.join()
             time.sleep(1.0)  # let the projector apply the last events
@@ -282,9 +343,11 @@ def main() -> None:
             "events": len(records),
             "seconds": args.seconds,
             "target_rate": args.rate,
-            "achieved_rate": round(len(records) / args.seconds, 1),
+            "writing_seconds": round(writing, 1),
+            "achieved_rate": round(len(records) / writing, 1),
             "writers": args.writers,
             "insert_mode": "POSTGRES_ENABLE_DB_FUNCTIONS=y",
+            "writes": "stored events" if args.stored else "domain commands",
             "lag_p50_ms": round(percentile(lags, 0.50), 1),
             "lag_p99_ms": round(p99, 1),
             "lag_max_ms": round(max(lags), 1),
@@ -296,8 +359,8 @@ def main() -> None:
             # CPU over the writing: the machine's share busy (1.0: every core), and the
             # cores' worth the writers and the projector (not its database) used.
             "machine_busy": round(busy / total, 2),
-            "writers_cpu": round(writers_cpu / args.seconds, 2),
-            "projector_cpu": round(projector_cpu / args.seconds, 2),
+            "writers_cpu": round(writers_cpu / writing, 2),
+            "projector_cpu": round(projector_cpu / writing, 2),
             "poll_ms": args.poll_ms,
             **({"trace": explained} if explained else {}),
         }
