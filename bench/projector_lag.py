@@ -19,10 +19,14 @@ How lag is measured, and why it is honest:
   event and every one before it are in the read model" — what a reader waiting with
   ``queries.wait_until`` sees. The polling adds up to one interval (and errs long too).
 
-Lag = visible - commit, per event. Prints one JSON line: events, rate, p50/p99/max in
-ms, and the writers' own command latency p50 as a yardstick.
+Lag = visible - commit, per event. Prints one JSON line: events, the rate achieved over
+the writers' real span, p50/p99/max in ms, the writers' own latency as a yardstick, the
+ordering floor (:func:`lag_trace.ordering_floor`) and the CPU used. ``--stored``: the
+writers insert events made beforehand instead of issuing commands (past the rate the
+cores can command); ``--trace``: where the lag went (bench/lag_trace.py).
 
     .venv/bin/python bench/projector_lag.py [--seconds 30] [--rate 200] [--writers 4]
+        [--stored] [--trace]
 """
 
 from __future__ import annotations
