@@ -57,7 +57,7 @@ from a4c_worker.workflows.models import (
     BootstrapInput,
     StepPolicy,
 )
-from common import CONNINFO, postgres_env
+from common import CONNINFO, cpu_seconds, postgres_env
 
 ZONE = "orgs.bench.test"
 TOKEN_SECRET = "bench-token-secret-0123456789abcdefghij"
@@ -162,14 +162,10 @@ def dev_server_pid() -> int | None:
     return None
 
 
-def cpu_seconds(server_pid: int | None) -> tuple[float, float]:
+def own_and_server_cpu(server_pid: int | None) -> tuple[float, float]:
     """CPU seconds used so far by this process (the worker, its activities and the
     client) and by the dev server (0 when it was not found)."""
-    server = 0.0
-    if server_pid is not None:
-        fields = Path(f"/proc/{server_pid}/stat").read_text().rsplit(")", 1)[1].split()
-        server = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return time.process_time(), server
+    return time.process_time(), cpu_seconds(server_pid) if server_pid is not None else 0.0
 
 
 async def cpu_per_workflow(
@@ -177,9 +173,9 @@ async def cpu_per_workflow(
 ) -> dict[str, float]:
     """``run()``'s figures, with the CPU seconds each of its ``n`` workflows cost the
     worker's process and the dev server."""
-    own_before, server_before = cpu_seconds(server_pid)
+    own_before, server_before = own_and_server_cpu(server_pid)
     figures = await run()
-    own_after, server_after = cpu_seconds(server_pid)
+    own_after, server_after = own_and_server_cpu(server_pid)
     return {
         **figures,
         "worker_cpu_s_per_workflow": round((own_after - own_before) / n, 4),
