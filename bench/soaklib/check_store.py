@@ -125,15 +125,19 @@ def aggregates(reading: StoreReading, class_name: str) -> dict[UUID, Any]:
     for row in reading.events:
         if row.topic.rsplit(":", 1)[-1].split(".")[0] != class_name:
             continue
-        stored = StoredEvent(
-            originator_id=row.originator_id,
-            originator_version=row.originator_version,
-            topic=row.topic,
-            state=row.state,
-        )
-        event: Any = reading.mapper.to_domain_event(stored)
+        event: Any = reading.mapper.to_domain_event(_stored(row))
         found[row.originator_id] = event.mutate(found.get(row.originator_id))
     return found
+
+
+def _stored(row: Any) -> StoredEvent:
+    """A row of the store as eventsourcing's mapper reads it."""
+    return StoredEvent(
+        originator_id=row.originator_id,
+        originator_version=row.originator_version,
+        topic=row.topic,
+        state=row.state,
+    )
 
 
 def _rows(conn: psycopg.Connection[Any], table: str, key: str) -> dict[UUID, dict[str, Any]]:
@@ -148,14 +152,8 @@ def _decode_mail_facts(reading: StoreReading) -> None:
     for row in reading.events:
         if row.kind != "EmailSent":
             continue
-        stored = StoredEvent(
-            originator_id=row.originator_id,
-            originator_version=row.originator_version,
-            topic=row.topic,
-            state=row.state,
-        )
         try:
-            event = reading.mapper.to_domain_event(stored)
+            event = reading.mapper.to_domain_event(_stored(row))
         except Exception:  # reported by the mail check, named by id only
             reading.undecodable.append(f"{row.originator_id} v{row.originator_version}")
             continue
