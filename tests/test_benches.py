@@ -33,6 +33,8 @@ SMALL = {
         *("--rebuild-events", "300", "--phases"),  # --phases: its timers too
     ],
     # --trace: the projector runs under bench/lag_trace.py's timers, and the lag is explained.
+    # A tiny population, every query and its plan (tiny tables: plans may differ from big ones).
+    "read_queries.py": ["--organizations", "200", "--samples", "20"],
     "projector_lag.py": ["--seconds", "1", "--rate", "20", "--writers", "2", "--trace"],
 }
 SHARED = {"common.py", "catchup_profile.py", "lag_trace.py"}  # helpers, not benches
