@@ -39,8 +39,10 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 
@@ -57,14 +59,18 @@ from a4c_projector.schema import (
     INVITATIONS,
     MEMBERS,
     ORGANIZATIONS,
-    Table,
     compared_columns,
 )
 from common import CONNINFO, emit, fresh_schema
 
 BASELINE_SQL = "SELECT 1 FROM organizations WHERE id = %s"
 WARM_UP_ROUNDS = 200  # untimed rounds first: connection, prepared statements, caches
-COPY_CHUNK_ROWS = 20_000
+COPY_CHUNK_ROWS = 20_000  # organizations per COPY of each table
+# The tables seeded, and the columns written: every one but updated_at (its default,
+# now()), which is what a query record holds.
+SEEDED = {
+    t.name: compared_columns(t) for t in (ORGANIZATIONS, INVITATIONS, MEMBERS, INVITATION_TOKENS)
+}
 
 # --- the seeded population: everything derived from an organization's number n -------
 
@@ -117,7 +123,7 @@ class People:
 
     organizations: int
 
-    @property
+    @cached_property
     def _factor(self) -> int:
         factor = 7_919 * 104_729  # two primes; made prime to 2N
         while math.gcd(factor, 2 * self.organizations) != 1:
@@ -239,9 +245,7 @@ def token_row(n: int, k: int, generation: int) -> dict[str, Any]:
 
 def rows_of(first: int, count: int, people: People) -> dict[str, list[dict[str, Any]]]:
     """Every row organizations first..first+count-1 have, by table."""
-    rows: dict[str, list[dict[str, Any]]] = {
-        t.name: [] for t in (ORGANIZATIONS, INVITATIONS, MEMBERS, INVITATION_TOKENS)
-    }
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in SEEDED}
     for n in range(first, first + count):
         rows["organizations"].append(organization_row(n))
         for k in range(invitees(n)):
@@ -262,34 +266,52 @@ def copy_text(row: dict[str, Any], columns: Sequence[str]) -> str:
     return "\t".join("\\N" if row[c] is None else str(row[c]) for c in columns) + "\n"
 
 
+def copy_texts(first: int, count: int, people: People) -> dict[str, tuple[str, int]]:
+    """COPY's text of every row of organizations first..first+count-1, and the number of
+    rows, by table."""
+    return {
+        name: ("".join(copy_text(r, SEEDED[name]) for r in rows), len(rows))
+        for name, rows in rows_of(first, count, people).items()
+    }
+
+
 def seed(location: Location, organizations: int) -> dict[str, int]:
     """The read models of ``organizations`` organizations; rows written, by table."""
     with connect(location) as db:
         ensure_schema(db)  # the projector's own DDL, indexes and all
-    tables: dict[str, Table] = {
-        t.name: t for t in (ORGANIZATIONS, INVITATIONS, MEMBERS, INVITATION_TOKENS)
-    }
-    # Every column but updated_at (its default, now()): what a query record holds.
-    columns = {name: compared_columns(table) for name, table in tables.items()}
     people = People(organizations)
-    written = dict.fromkeys(tables, 0)
-    with psycopg.connect(CONNINFO, options=f"-c search_path={location.schema}") as conn:
-        copies = {
-            name: SQL("COPY {} ({}) FROM STDIN").format(
-                Identifier(name), SQL(", ").join(map(Identifier, columns[name]))
-            )
-            for name in tables
-        }
-        with conn.cursor() as cur:
-            for first in range(0, organizations, COPY_CHUNK_ROWS):
-                chunk = rows_of(first, min(COPY_CHUNK_ROWS, organizations - first), people)
-                for name, rows in chunk.items():
-                    with cur.copy(copies[name]) as copy:
-                        copy.write("".join(copy_text(r, columns[name]) for r in rows))
-                    written[name] += len(rows)
+    written = dict.fromkeys(SEEDED, 0)
+    copies = {
+        name: SQL("COPY {} ({}) FROM STDIN").format(
+            Identifier(name), SQL(", ").join(map(Identifier, columns))
+        )
+        for name, columns in SEEDED.items()
+    }
+    chunks = range(0, organizations, COPY_CHUNK_ROWS)
+
+    def texts(first: int) -> dict[str, tuple[str, int]]:
+        return copy_texts(first, min(COPY_CHUNK_ROWS, organizations - first), people)
+
+    # The next chunk's text is made while the server takes in this one's (psycopg lets
+    # the GIL go while it waits): the seeding is then bound by the slower of the two.
+    with (
+        psycopg.connect(CONNINFO, options=f"-c search_path={location.schema}") as conn,
+        conn.cursor() as cur,
+        ThreadPoolExecutor(1) as ahead,
+    ):
+        upcoming = ahead.submit(texts, chunks[0]) if chunks else None
+        for index in range(len(chunks)):
+            assert upcoming is not None
+            chunk = upcoming.result()
+            if index + 1 < len(chunks):
+                upcoming = ahead.submit(texts, chunks[index + 1])
+            for name, (text, rows) in chunk.items():
+                with cur.copy(copies[name]) as copy:
+                    copy.write(text)
+                written[name] += rows
         conn.commit()
     with psycopg.connect(CONNINFO, autocommit=True) as conn:
-        for name in tables:
+        for name in SEEDED:
             conn.execute(SQL("VACUUM ANALYZE {}").format(Identifier(location.schema, name)))
     return written
 
