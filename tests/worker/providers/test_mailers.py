@@ -5,7 +5,9 @@ from __future__ import annotations
 import email
 import email.policy
 import logging
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,3 +109,23 @@ def test_outgoing_mail_rejects_header_injection(fields: dict[str, object], probl
     values.update(fields)
     with pytest.raises(ValueError, match=problem):
         OutgoingMail(**values)  # type: ignore[arg-type]  # bad values are the test
+
+
+async def test_a_file_mail_being_written_is_no_eml_file_yet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader watching the folder for ``*.eml`` (the dev stack's users, the tests) never
+    meets a message still being written: the temporary file has another suffix (one
+    with ``.eml`` was read half-way by a test once, and was gone when opened)."""
+    outbox = tmp_path / "outbox"
+    seen: list[list[str]] = []
+    rename = os.replace
+
+    def watching(source: Any, target: Any) -> None:
+        seen.append(sorted(p.name for p in outbox.glob("*.eml")))
+        rename(source, target)
+
+    monkeypatch.setattr(os, "replace", watching)
+    await FileMailer(outbox).send(mail())
+    assert seen == [[]]
+    assert len(list(outbox.glob("*.eml"))) == 1

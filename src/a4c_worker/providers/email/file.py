@@ -47,7 +47,8 @@ class FileMailer:
 def _write_atomically(path: Path, data: bytes) -> None:
     """Readers never see half a message: write a temporary file, then rename it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".eml")
+    # Not ".eml": a reader watching the folder for messages must not meet this one yet.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".partial")
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
