@@ -23,6 +23,7 @@ from a4c_domain.errors import InvalidScope
 from a4c_projector.dialects.connection import connect
 from a4c_projector.maintenance.rebuild import rebuild
 from a4c_projector.queries import ReadModel
+from a4c_projector.readmodel.members import backfill_members
 from a4c_projector.readmodel.tables import LIVE
 from tests.projector.conftest import Store, catch_up_past_gaps
 
@@ -316,3 +317,52 @@ def test_a_big_batch_derives_every_member(any_store: Store) -> None:
         members = reads.members(org)
     assert sorted(m.user_id for m in members) == sorted(f"u-{n}" for n in range(80))
     assert any_store.rebuilt_rows() == any_store.live_rows()
+
+
+@pytest.mark.parametrize("any_store", ["postgres"], indirect=True)
+def test_the_backfill_on_up_to_date_members_takes_no_row_lock(tenants: Tenants) -> None:
+    """Every ``a4c-projector`` command (``status`` too) and every replica that starts runs
+    the members backfill, beside the active replica's batches. On members that are up to
+    date it must change nothing and so lock nothing: locking every member row, in its own
+    scan order, waited behind a batch writing one and could deadlock with it."""
+    store = tenants.store
+    before = store.live_rows()["members"]
+    with connect(store.location) as batch, batch.transaction():
+        # A batch in flight holds one member row's lock until it commits.
+        batch.execute(
+            f'UPDATE "{LIVE.members}" SET updated_at = updated_at WHERE invitation_id = %s',
+            (tenants.ids["carol"],),
+        )
+        with connect(store.location) as other, other.transaction():
+            other.execute("SET LOCAL lock_timeout = '2s'")
+            backfill_members(other, LIVE)  # LockNotAvailable when it locks carol's row
+    assert store.live_rows()["members"] == before
+
+
+def test_the_backfill_writes_only_missing_or_older_members(tenants: Tenants) -> None:
+    """A member row behind its invitation (or missing) is brought up to date; the others
+    are left as they are (their ``updated_at`` tells)."""
+    store = tenants.store
+    with connect(store.location) as db, db.transaction():
+        db.execute(
+            f'DELETE FROM "{LIVE.members}" WHERE invitation_id = %s', (tenants.ids["carol"],)
+        )
+        db.execute(
+            f'UPDATE "{LIVE.members}" SET version = version - 1, role = %s '
+            "WHERE invitation_id = %s",
+            ("member", tenants.ids["frank"]),
+        )
+        stamps = {
+            str(r[0]): r[1]
+            for r in db.execute(f'SELECT invitation_id, updated_at FROM "{LIVE.members}"')
+        }
+    expected = store.rebuilt_rows()["members"]
+    with connect(store.location) as db, db.transaction():
+        backfill_members(db, LIVE)
+        after = {
+            str(r[0]): r[1]
+            for r in db.execute(f'SELECT invitation_id, updated_at FROM "{LIVE.members}"')
+        }
+    assert store.live_rows()["members"] == expected
+    untouched = set(stamps) - {str(tenants.ids["frank"])}
+    assert {k: after[k] for k in untouched} == {k: stamps[k] for k in untouched}

@@ -98,6 +98,11 @@ class Database:
         """Lock ``tables`` against readers and writers until the transaction ends."""
         raise NotImplementedError
 
+    def lock_against_writers(self, tables: Sequence[str]) -> None:
+        """Lock ``tables`` against other writers (readers go on) until the transaction
+        ends; two transactions taking this lock take turns."""
+        raise NotImplementedError
+
     def close(self) -> None:
         raise NotImplementedError
 

@@ -158,5 +158,10 @@ class PostgresDatabase(Database):
         self.execute(f"SET LOCAL lock_timeout = '{int(timeout * 1000)}ms'")
         self.execute(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE")
 
+    def lock_against_writers(self, tables: Sequence[str]) -> None:
+        names = ", ".join(f'"{t}"' for t in tables)
+        # SHARE ROW EXCLUSIVE conflicts with itself and with every write (ROW EXCLUSIVE).
+        self.execute(f"LOCK TABLE {names} IN SHARE ROW EXCLUSIVE MODE")
+
     def close(self) -> None:
         self.conn.close()

@@ -167,5 +167,8 @@ class SQLiteDatabase(Database):
     def lock_exclusively(self, tables: Sequence[str], timeout: float) -> None:
         pass  # the write transaction already excludes every other writer
 
+    def lock_against_writers(self, tables: Sequence[str]) -> None:
+        pass  # the write transaction already excludes every other writer
+
     def close(self) -> None:
         self.conn.close()

@@ -73,6 +73,25 @@ def write_members(db: Database, tables: TableSet, invitation_ids: Sequence[UUID]
 
 def backfill_members(db: Database, tables: TableSet) -> None:
     """Derive the member row of every accepted invitation that has none or an older one
-    (idempotent: a no-op on a projection whose members are up to date). Inside a
-    transaction, after :func:`~a4c_projector.readmodel.tables.ensure_schema`."""
-    db.execute(_derive(tables, "true"))
+    (idempotent). Inside a transaction, after
+    :func:`~a4c_projector.readmodel.tables.ensure_schema`.
+
+    It runs beside the active replica's batches (every ``a4c-projector`` command and
+    every starting replica runs it), so on members that are up to date it is one read
+    and locks nothing: an upsert of every row would lock each in its own scan order,
+    wait behind a batch writing one and could deadlock with it. Rows that do need it
+    are written under a lock that admits one backfill at a time and no batch beside it.
+    """
+    behind = _behind(tables)
+    if db.execute(f"SELECT EXISTS ({behind})")[0][0]:
+        db.lock_against_writers([tables.members])
+        db.execute(_derive(tables, f"id IN ({behind})"))
+
+
+def _behind(tables: TableSet) -> str:
+    """The accepted invitations whose member row is missing or older than they are."""
+    return (
+        f"SELECT i.id FROM \"{tables.invitations}\" i WHERE i.status = 'accepted' AND NOT EXISTS "
+        f'(SELECT 1 FROM "{tables.members}" m '
+        "WHERE m.invitation_id = i.id AND m.version >= i.version)"
+    )
