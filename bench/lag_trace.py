@@ -49,6 +49,27 @@ def timed(stage: str, function: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def timed_until_read(stage: str, function: F) -> F:
+    """For a step that sends now and reads later (it returns the reader): from the call
+    until the read returns, the round trip it shares with what was sent beside it."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        began = time.monotonic()
+        read = function(*args, **kwargs)
+
+        def timed_read() -> Any:
+            try:
+                return read()
+            finally:
+                current[stage] = current.get(stage, 0.0) + time.monotonic() - began
+                current[f"{stage}_calls"] = current.get(f"{stage}_calls", 0) + 1
+
+        return timed_read
+
+    return wrapper  # type: ignore[return-value]
+
+
 def traced_batch(function: F) -> F:
     @functools.wraps(function)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -97,14 +118,17 @@ def traced_hook(function: F) -> F:
 
 def install() -> None:
     for name, stage in (
-        ("claim_position", "claim"),
         ("parked_among", "parked"),
         ("write_changes", "write"),
         ("record_applied", "write"),
         ("record_parked", "write"),
-        ("advance_position", "advance"),
     ):
         setattr(projector_module, name, timed(stage, getattr(projector_module, name)))
+    for name, stage in (
+        ("claim_position", "claim"),  # with the dead-letter probe
+        ("advance_position", "advance"),  # with the batch's writes
+    ):
+        setattr(projector_module, name, timed_until_read(stage, getattr(projector_module, name)))
     projector_module.Projector._slice = timed(  # type: ignore[method-assign]
         "fetch_decode", projector_module.Projector._slice
     )

@@ -11,8 +11,8 @@ connects at import time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,21 @@ class Database:
 
     def executemany(self, statement: str, params: Iterable[Sequence[Any]]) -> None:
         raise NotImplementedError
+
+    def execute_later(self, statement: str, params: Sequence[Any] = ()) -> Callable[[], list[Row]]:
+        """Send ``statement`` now; its rows when the returned function is called.
+
+        Inside :meth:`pipeline` nothing waits for the server until something is read,
+        so statements sent together, and read after, cost one round trip. Here (no
+        pipeline): executed at once.
+        """
+        rows = self.execute(statement, params)
+        return lambda: rows
+
+    def pipeline(self) -> AbstractContextManager[None]:
+        """Statements sent inside go to the server together: one round trip for all,
+        when the block ends or something is read (no ``COPY`` inside)."""
+        return nullcontext()
 
     def transaction(self) -> AbstractContextManager[None]:
         raise NotImplementedError

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,15 @@ class PostgresDatabase(Database):
     def __init__(self, conn: psycopg.Connection[Any], location: Location) -> None:
         self.conn = conn
         self.location = location
+        self._pipeline: psycopg.Pipeline | None = None
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
         with self.conn.cursor() as cur:
             cur.execute(statement.encode(), params or None)
+            if self._pipeline is not None:
+                # Nothing has come back yet (no description either): wait for it, or a
+                # read would find no rows. A write that needs no answer: executemany.
+                self._pipeline.sync()
             return list(cur.fetchall()) if cur.description else []
 
     def executemany(self, statement: str, params: Iterable[Sequence[Any]]) -> None:
@@ -33,6 +38,26 @@ class PostgresDatabase(Database):
         if rows:
             with self.conn.cursor() as cur:
                 cur.executemany(statement.encode(), rows)
+
+    def execute_later(self, statement: str, params: Sequence[Any] = ()) -> Callable[[], list[Row]]:
+        cur = self.conn.cursor()
+        cur.execute(statement.encode(), params or None)
+
+        def rows() -> list[Row]:
+            with cur:
+                return list(cur.fetchall()) if cur.description else []
+
+        return rows
+
+    @contextmanager
+    def pipeline(self) -> Iterator[None]:
+        outer = self._pipeline
+        with self.conn.pipeline() as pipeline:
+            self._pipeline = pipeline
+            try:
+                yield
+            finally:
+                self._pipeline = outer
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

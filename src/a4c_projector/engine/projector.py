@@ -40,7 +40,12 @@ from a4c_projector.engine.readahead import Outcome, ReadAhead, Slice
 from a4c_projector.eventlog.decoding import EventDecoder
 from a4c_projector.eventlog.guard import DEFAULT_GAP_GRACE, Fence, GapGuard
 from a4c_projector.eventlog.source import Notification, NotificationSource, take_fence
-from a4c_projector.readmodel.deadletters import ParkedEvent, parked_among, record_parked
+from a4c_projector.readmodel.deadletters import (
+    ParkedEvent,
+    any_parked,
+    parked_among,
+    record_parked,
+)
 from a4c_projector.readmodel.handlers import RowChange, RowHandlers
 from a4c_projector.readmodel.members import backfill_members
 from a4c_projector.readmodel.public_events import UnknownOrganization, backfill_public_events
@@ -236,11 +241,20 @@ class Projector:
         limit = limit or self.batch_size
         poison: PoisonEvent | None = None
         with contextlib.suppress(NothingApplied), db.transaction():
-            start = claim_position(db, self.projection)
+            # One round trip. The claim first: the probe then sees what the batch the
+            # claim may have waited for committed (parked events included).
+            with db.pipeline():
+                claimed = claim_position(db, self.projection)
+                parked_before = any_parked(db, self.tables)
+            start = claimed()
             taken = self.read_ahead.take(start, limit, stop)
             ahead = taken if taken is not None else self._slice(db, start, limit, stop)
             rows = ahead.rows
-            parked_aggregates = parked_among(db, self.tables, (r.originator_id for r in rows))
+            parked_aggregates = (
+                parked_among(db, self.tables, (r.originator_id for r in rows))
+                if parked_before()
+                else set()
+            )
             changes: list[RowChange] = []
             applied: list[int] = []
             parked: list[ParkedEvent] = []
@@ -278,7 +292,8 @@ class Projector:
                     write_changes(db, self.tables, changes)
                     record_applied(db, self.tables, applied)
                     record_parked(db, self.tables, parked)
-                advance_position(db, self.projection, start, position)
+                    moved = advance_position(db, self.projection, start, position)
+                moved()
                 self._hook("before_commit", position)
             else:
                 raise NothingApplied  # rolled back: its row lock is not worth a WAL flush

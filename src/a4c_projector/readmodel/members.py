@@ -68,7 +68,8 @@ def write_members(db: Database, tables: TableSet, invitation_ids: Sequence[UUID]
     statement, however many ids."""
     if invitation_ids:
         condition, wanted = db.in_list("id", invitation_ids)
-        db.execute(_derive(tables, condition), (wanted,))
+        # executemany: sent without waiting for an answer (a batch's pipeline goes on).
+        db.executemany(_derive(tables, condition), [(wanted,)])
 
 
 def backfill_members(db: Database, tables: TableSet) -> None:

@@ -12,6 +12,7 @@ two runners ever overlap.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from a4c_projector.dialects.base import Database
@@ -38,29 +39,47 @@ def read_position(db: Database, projection: str) -> int:
     return int(rows[0][0]) if rows else 0
 
 
-def claim_position(db: Database, projection: str) -> int:
-    """Lock the projection's tracking row until the transaction ends; its position.
+def claim_position(db: Database, projection: str) -> Callable[[], int]:
+    """Send the lock of the projection's tracking row (held until the transaction ends);
+    call what it returns for the position (the lock is granted by then).
 
-    Call inside a transaction (SQLite's ``BEGIN IMMEDIATE`` already admits one writer).
+    Sent, not waited for, so a batch's other questions travel with it in one round trip
+    (:meth:`~a4c_projector.dialects.base.Database.pipeline`). Call inside a transaction
+    (SQLite's ``BEGIN IMMEDIATE`` already admits one writer).
     """
-    rows = db.execute(
+    claimed = db.execute_later(
         f"SELECT position FROM {TRACKING_TABLE} WHERE projection = %s{db.row_lock}",
         (projection,),
     )
-    return int(rows[0][0]) if rows else 0
+
+    def position() -> int:
+        rows = claimed()
+        return int(rows[0][0]) if rows else 0
+
+    return position
 
 
-def advance_position(db: Database, projection: str, old: int, new: int) -> None:
-    """Move the position; fails if it is no longer ``old`` (someone else is writing)."""
-    rows = db.execute(
+def advance_position(db: Database, projection: str, old: int, new: int) -> Callable[[], None]:
+    """Send the move of the position; call what it returns before committing: it raises
+    if the position was no longer ``old`` (someone else is writing).
+
+    Sent, not waited for, so it travels with the batch's writes in one round trip
+    (:meth:`~a4c_projector.dialects.base.Database.pipeline`); the check reads its result.
+    """
+    moved = db.execute_later(
         f"UPDATE {TRACKING_TABLE} SET position = %s, updated_at = %s "
         "WHERE projection = %s AND position = %s RETURNING position",
         (new, datetime.now(UTC), projection, old),
     )
-    if not rows:
-        raise TrackingConflict(
-            f"projection {projection!r} moved away from position {old}: another runner is active"
-        )
+
+    def check() -> None:
+        if not moved():
+            raise TrackingConflict(
+                f"projection {projection!r} moved away from position {old}: "
+                "another runner is active"
+            )
+
+    return check
 
 
 def forget_projection(db: Database, projection: str) -> None:

@@ -194,8 +194,8 @@ def one_round_trip(db: Database, events: int) -> Iterator[None]:
     for statements whose results are not read: inside a pipeline a result is not there
     until the pipeline syncs.
     """
-    if isinstance(db, PostgresDatabase) and events < COPY_THRESHOLD:
-        with db.conn.pipeline():
+    if events < COPY_THRESHOLD:
+        with db.pipeline():
             yield
     else:
         yield
