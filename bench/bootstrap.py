@@ -27,17 +27,21 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 import statistics
 import sys
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from prometheus_client.parser import text_string_to_metric_families
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -162,6 +166,27 @@ def dev_server_pid() -> int | None:
     return None
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def server_requests(metrics_port: int) -> Counter[str]:
+    """The dev server's requests so far, by operation (its frontend's ``service_requests``
+    counter: every call a worker or client made, polls included)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as page:
+        text = page.read().decode()
+    found: Counter[str] = Counter()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "service_requests_total" or (
+                sample.name == "service_requests" and family.type != "counter"
+            ):
+                found[sample.labels.get("operation", "?")] += int(sample.value)
+    return found
+
+
 def own_and_server_cpu(server_pid: int | None) -> tuple[float, float]:
     """CPU seconds used so far by this process (the worker, its activities and the
     client) and by the dev server (0 when it was not found)."""
@@ -169,17 +194,25 @@ def own_and_server_cpu(server_pid: int | None) -> tuple[float, float]:
 
 
 async def cpu_per_workflow(
-    n: int, server_pid: int | None, run: Callable[[], Awaitable[dict[str, float]]]
-) -> dict[str, float]:
+    n: int, server: Server, run: Callable[[], Awaitable[dict[str, float]]]
+) -> dict[str, Any]:
     """``run()``'s figures, with the CPU seconds each of its ``n`` workflows cost the
-    worker's process and the dev server."""
-    own_before, server_before = own_and_server_cpu(server_pid)
+    worker's process and the dev server, and the server requests each made (in all, and
+    the most frequent operations)."""
+    own_before, server_before = own_and_server_cpu(server.pid)
+    requests_before = server_requests(server.metrics_port)
     figures = await run()
-    own_after, server_after = own_and_server_cpu(server_pid)
+    own_after, server_after = own_and_server_cpu(server.pid)
+    requests = server_requests(server.metrics_port)
+    requests.subtract(requests_before)
     return {
         **figures,
         "worker_cpu_s_per_workflow": round((own_after - own_before) / n, 4),
         "server_cpu_s_per_workflow": round((server_after - server_before) / n, 4),
+        "server_requests_per_workflow": round(sum(requests.values()) / n, 1),
+        "server_requests_by_operation": {
+            operation: round(count / n, 1) for operation, count in requests.most_common(8)
+        },
     }
 
 
@@ -209,21 +242,41 @@ def store_figures(schema: str, bootstraps: int) -> dict[str, Any]:
     }
 
 
-async def run_bench(n: int, invitees: int, *, sealed: bool = True) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Server:
+    pid: int | None
+    metrics_port: int
+
+
+# Activities dispatched to the worker in the reply to the workflow task that schedules
+# them, when it has a free slot, instead of through a poll (a server setting; the SDK asks
+# for it by default).
+EAGER_ACTIVITIES = ("--dynamic-config-value", "system.enableActivityEagerExecution=true")
+
+
+async def run_bench(
+    n: int, invitees: int, *, sealed: bool = True, eager_activities: bool = False
+) -> dict[str, Any]:
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(CONNINFO, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
+    metrics_port = free_port()
     with stdout_to_stderr():  # the dev server prints its banner on the inherited stdout
         env = await WorkflowEnvironment.start_local(
             # Sealed payloads, as production runs (TEMPORAL_PAYLOAD_KEYS is required there).
             data_converter=data_converter(PayloadKeys.generate("bench") if sealed else None),
             # The search attributes bootstraps set must be registered, as in production.
-            dev_server_extra_args=dev_server_args(),
+            dev_server_extra_args=[
+                *dev_server_args(),
+                "--metrics-port",
+                str(metrics_port),
+                *(EAGER_ACTIVITIES if eager_activities else ()),
+            ],
             dev_server_existing_path=temporal_cli(),
             dev_server_log_level="error",
         )
     app = OnboardingApplication(store_env(schema), token_secret=TOKEN_SECRET)
-    server = dev_server_pid()
+    server = Server(dev_server_pid(), metrics_port)
     try:
         client = env.client
         baseline = await measure_noop(client, n, server)
@@ -238,6 +291,7 @@ async def run_bench(n: int, invitees: int, *, sealed: bool = True) -> dict[str, 
         "bench": "bootstrap",
         "n": n,
         "payloads": "sealed" if sealed else "plain",
+        "eager_activities": eager_activities,
         "invitees": invitees,
         "p50_ms": bootstraps["p50_ms"],
         "p99_ms": bootstraps["p99_ms"],
@@ -247,6 +301,8 @@ async def run_bench(n: int, invitees: int, *, sealed: bool = True) -> dict[str, 
         "server_cpu_s_per_bootstrap": bootstraps["server_cpu_s_per_workflow"],
         "history_events_per_bootstrap": bootstraps["history_events"],
         "history_events_per_invitation": bootstraps["invitation_history_events"],
+        "server_requests_per_bootstrap": bootstraps["server_requests_per_workflow"],
+        "server_requests_by_operation": bootstraps["server_requests_by_operation"],
         **figures,
         "baseline_noop": baseline,
         "latency_ratio_p50": round(bootstraps["p50_ms"] / baseline["p50_ms"], 2),
@@ -254,7 +310,7 @@ async def run_bench(n: int, invitees: int, *, sealed: bool = True) -> dict[str, 
     }
 
 
-async def measure_noop(client: Client, n: int, server: int | None) -> dict[str, float]:
+async def measure_noop(client: Client, n: int, server: Server) -> dict[str, Any]:
     queue = f"bench-noop-{uuid.uuid4().hex[:8]}"
     async with Worker(client, task_queue=queue, workflows=[NoopWorkflow]):
         await client.execute_workflow(NoopWorkflow.run, -1, id=f"{queue}-warm", task_queue=queue)
@@ -272,8 +328,8 @@ async def measure_noop(client: Client, n: int, server: int | None) -> dict[str, 
 
 
 async def measure_bootstraps(
-    client: Client, app: OnboardingApplication, n: int, invitees: int, server: int | None
-) -> dict[str, float]:
+    client: Client, app: OnboardingApplication, n: int, invitees: int, server: Server
+) -> dict[str, Any]:
     """Bootstraps' latency and rate, and the mean history events of a sample of them
     (``history_events``) and of the invitation workflows they started."""
     queue = f"bench-bootstrap-{uuid.uuid4().hex[:8]}"
@@ -325,8 +381,17 @@ def main() -> None:
     parser.add_argument(
         "--plain", action="store_true", help="plain payloads (no codec), to see what sealing costs"
     )
+    parser.add_argument(
+        "--eager-activities",
+        action="store_true",
+        help="the dev server dispatches activities eagerly (system.enableActivityEagerExecution)",
+    )
     args = parser.parse_args()
-    result = asyncio.run(run_bench(args.n, args.invitees, sealed=not args.plain))
+    result = asyncio.run(
+        run_bench(
+            args.n, args.invitees, sealed=not args.plain, eager_activities=args.eager_activities
+        )
+    )
     print(json.dumps(result), flush=True)
 
 

@@ -3,17 +3,21 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from a4c_projector.dialects.base import Database, LogRow, Row
 from a4c_projector.dialects.location import Dialect, Location
 from a4c_projector.dialects.sqldir import sql_files
 from a4c_projector.schema import PER_SET, Table
+
+IDLE = TransactionStatus.IDLE
 
 
 class PostgresDatabase(Database):
@@ -23,8 +27,17 @@ class PostgresDatabase(Database):
         self.conn = conn
         self.location = location
         self._pipeline: psycopg.Pipeline | None = None
+        self._begin_pending = False  # batch_transaction: BEGIN not sent yet
+
+    def _begin(self) -> None:
+        """Send a :meth:`batch_transaction`'s BEGIN before the first statement of it (in a
+        pipeline: with it, not waited for)."""
+        if self._begin_pending:
+            self._begin_pending = False
+            self.conn.execute(b"BEGIN")
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
+        self._begin()
         with self.conn.cursor() as cur:
             cur.execute(statement.encode(), params or None)
             if self._pipeline is not None:
@@ -36,10 +49,12 @@ class PostgresDatabase(Database):
     def executemany(self, statement: str, params: Iterable[Sequence[Any]]) -> None:
         rows = list(params)
         if rows:
+            self._begin()
             with self.conn.cursor() as cur:
                 cur.executemany(statement.encode(), rows)
 
     def execute_later(self, statement: str, params: Sequence[Any] = ()) -> Callable[[], list[Row]]:
+        self._begin()
         cur = self.conn.cursor()
         cur.execute(statement.encode(), params or None)
 
@@ -54,6 +69,7 @@ class PostgresDatabase(Database):
         outer = self._pipeline
         with self.conn.pipeline() as pipeline:
             self._pipeline = pipeline
+            self._begin()
             try:
                 yield
             finally:
@@ -61,8 +77,31 @@ class PostgresDatabase(Database):
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        self._begin()
         with self.conn.transaction():
             yield
+
+    @contextmanager
+    def batch_transaction(self) -> Iterator[None]:
+        """On a connection in autocommit mode (the projector's), BEGIN goes with the first
+        statements, in their :meth:`pipeline` (psycopg's own waits for BEGIN's reply)."""
+        if not self.conn.autocommit or self.conn.info.transaction_status != IDLE:
+            with self.transaction():
+                yield
+            return
+        self._begin_pending = True
+        try:
+            yield
+        except BaseException:
+            if not self._begin_pending:
+                with contextlib.suppress(psycopg.Error):  # a broken connection rolled back
+                    self.conn.execute(b"ROLLBACK")
+            raise
+        else:
+            if not self._begin_pending:
+                self.conn.execute(b"COMMIT")
+        finally:
+            self._begin_pending = False
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -90,6 +129,7 @@ class PostgresDatabase(Database):
         """With each row its writer's xid, and the snapshot's xmin horizon
         (:mod:`a4c_projector.eventlog.guard`). Results are binary: bytea and uuid arrive
         as bytes, not as hex and text to parse."""
+        self._begin()
         with self.conn.cursor(binary=True) as cur:
             cur.execute(
                 "SELECT notification_id, originator_id, originator_version, topic, state, "

@@ -176,7 +176,9 @@ class Projector:
     @property
     def db(self) -> Database:
         if self._db is None:
-            self._db = connect(self.location)
+            # Autocommit: every statement is in an explicit transaction, and a batch's
+            # BEGIN can go with its first statements (Database.batch_transaction).
+            self._db = connect(self.location, autocommit=True)
             ensure_schema(self._db, self.tables)
             with self._db.transaction():
                 ensure_tracking(self._db, self.projection)
@@ -240,9 +242,9 @@ class Projector:
         db = self.db
         limit = limit or self.batch_size
         poison: PoisonEvent | None = None
-        with contextlib.suppress(NothingApplied), db.transaction():
-            # One round trip. The claim first: the probe then sees what the batch the
-            # claim may have waited for committed (parked events included).
+        with contextlib.suppress(NothingApplied), db.batch_transaction():
+            # One round trip, BEGIN included. The claim first: the probe then sees what
+            # the batch the claim may have waited for committed (parked events included).
             with db.pipeline():
                 claimed = claim_position(db, self.projection)
                 parked_before = any_parked(db, self.tables)
