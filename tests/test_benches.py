@@ -27,8 +27,8 @@ SMALL = {
     # Both insert modes, writer processes, one round of 4 events per path.
     "append.py": ["--events", "4", "--rounds", "1", "--writers", "2"],
     "api.py": ["--seconds", "0.3", "--clients", "2", "--postgres"],
-    # With eager activity dispatch: the dev server takes the flag.
-    "bootstrap.py": ["--n", "2", "--invitees", "1", "--eager-activities"],
+    # Without eager activity dispatch: the dev server takes the setting.
+    "bootstrap.py": ["--n", "2", "--invitees", "1", "--polled-activities"],
     "projector_catchup.py": [
         *("--events", "200", "--baseline-events", "50", "--baseline-seconds", "5"),
         *("--rebuild-events", "300", "--phases"),  # --phases: its timers too
