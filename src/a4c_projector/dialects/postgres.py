@@ -105,6 +105,7 @@ class PostgresDatabase(Database):
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
+        self._begin()
         with self.conn.transaction():  # nested in an open transaction: a savepoint
             yield
 
