@@ -259,8 +259,14 @@ POLLED_ACTIVITIES = ("--dynamic-config-value", "system.enableActivityEagerExecut
 
 
 async def run_bench(
-    n: int, invitees: int, *, sealed: bool = True, eager_activities: bool = True
+    n: int,
+    invitees: int,
+    *,
+    sealed: bool = True,
+    eager_activities: bool = True,
+    worker_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    worker_options = worker_options or {}
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(CONNINFO, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
@@ -284,7 +290,7 @@ async def run_bench(
     try:
         client = env.client
         baseline = await measure_noop(client, n, server)
-        bootstraps = await measure_bootstraps(client, app, n, invitees, server)
+        bootstraps = await measure_bootstraps(client, app, n, invitees, server, worker_options)
         figures = store_figures(schema, n + 1)  # the warm-up bootstrap is stored too
     finally:
         app.close()
@@ -296,6 +302,7 @@ async def run_bench(
         "n": n,
         "payloads": "sealed" if sealed else "plain",
         "eager_activities": eager_activities,
+        "worker_options": worker_options,
         "invitees": invitees,
         "p50_ms": bootstraps["p50_ms"],
         "p99_ms": bootstraps["p99_ms"],
@@ -332,7 +339,12 @@ async def measure_noop(client: Client, n: int, server: Server) -> dict[str, Any]
 
 
 async def measure_bootstraps(
-    client: Client, app: OnboardingApplication, n: int, invitees: int, server: Server
+    client: Client,
+    app: OnboardingApplication,
+    n: int,
+    invitees: int,
+    server: Server,
+    worker_options: dict[str, Any],
 ) -> dict[str, Any]:
     """Bootstraps' latency and rate, and the mean history events of a sample of them
     (``history_events``) and of the invitation workflows they started."""
@@ -351,7 +363,9 @@ async def measure_bootstraps(
         ),
         txt=InMemoryTXTLookup(),
     )
-    async with create_worker(client, queue, activities.all(), max_concurrent_activities=100):
+    async with create_worker(
+        client, queue, activities.all(), max_concurrent_activities=100, **worker_options
+    ):
         warm = await start_bootstrap(client, bootstrap_spec("bench-warm-up", invitees), queue)
         await warm.result()
 
@@ -390,13 +404,23 @@ def main() -> None:
         action="store_true",
         help="no eager activity dispatch (system.enableActivityEagerExecution=false)",
     )
+    parser.add_argument(
+        "--max-cached-workflows",
+        type=int,
+        help="the worker's workflow cache (the SDK's default: 1,000 runs); an open workflow "
+        "evicted from it is replayed from its history on its next task",
+    )
     args = parser.parse_args()
+    options: dict[str, Any] = {}
+    if args.max_cached_workflows is not None:
+        options["max_cached_workflows"] = args.max_cached_workflows
     result = asyncio.run(
         run_bench(
             args.n,
             args.invitees,
             sealed=not args.plain,
             eager_activities=not args.polled_activities,
+            worker_options=options,
         )
     )
     print(json.dumps(result), flush=True)
