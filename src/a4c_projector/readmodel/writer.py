@@ -190,9 +190,9 @@ def one_round_trip(db: Database, events: int) -> Iterator[None]:
 
     A live batch of a few events otherwise pays one round trip per statement group,
     which is most of its latency. Batches of ``COPY_THRESHOLD`` events or more may use
-    ``COPY`` (not allowed in a pipeline) and are dominated by their rows anyway. Only
-    for statements whose results are not read: inside a pipeline a result is not there
-    until the pipeline syncs.
+    ``COPY`` (not allowed in a pipeline) and are dominated by their rows anyway. A read
+    inside (``Database.execute``) waits for its rows, a round trip of its own: writes go
+    through ``executemany``, and what must be read after is sent with ``execute_later``.
     """
     if events < COPY_THRESHOLD:
         with db.pipeline():
