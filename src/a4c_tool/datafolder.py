@@ -58,7 +58,7 @@ def claimed(data_dir: Path) -> Iterator[int]:
         os.close(fd)
 
 
-def holders(data_dir: Path) -> dict[int, str]:
+def holders(data_dir: Path, *, proc: Path = Path("/proc")) -> dict[int, str]:
     """Other processes with one of the folder's held files open: pid → what it is.
 
     Read from ``/proc`` (Linux); elsewhere, or for another user's processes, the lock
@@ -66,19 +66,28 @@ def holders(data_dir: Path) -> dict[int, str]:
     """
     held = {str((data_dir / name).resolve()) for name in HELD_FILES}
     found: dict[int, str] = {}
-    proc = Path("/proc")
     if not proc.is_dir():
         return found
     for entry in proc.iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            targets = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
+            descriptors = list((entry / "fd").iterdir())
         except OSError:  # gone, or not ours to look at
             continue
-        if any(_is_held(target, held) for target in targets):
+        if any(_is_held(target, held) for target in _targets(descriptors)):
             found[int(entry.name)] = _what(entry)
     return found
+
+
+def _targets(descriptors: list[Path]) -> Iterator[str]:
+    """What each descriptor points at; one closed while we look is skipped, not the
+    process (a busy holder such as the Temporal dev server opens and closes many)."""
+    for descriptor in descriptors:
+        try:
+            yield os.readlink(descriptor)
+        except OSError:
+            continue
 
 
 def _is_held(target: str, held: set[str]) -> bool:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from a4c_tool.datafolder import (
+    TEMPORAL_DB,
     DataFolderInUse,
     StoreMismatch,
     check_temporal_state,
@@ -87,3 +88,21 @@ def test_a_process_holding_the_event_store_is_named_and_the_claim_refused(
     refused = pytest.raises(DataFolderInUse, match="another run holds")
     with claimed(tmp_path), refused, claimed(tmp_path):
         pytest.fail("claimed a folder this process holds already")
+
+
+def test_a_holder_whose_other_descriptor_closes_during_the_look_is_still_named(
+    tmp_path: Path,
+) -> None:
+    """A busy process (the Temporal dev server) opens and closes descriptors while /proc
+    is read: one gone between listing and reading must not hide the others (a second
+    stack was refused without naming the dev server holding temporal.db; seen once)."""
+    data_dir = tmp_path / "a4c"
+    data_dir.mkdir()
+    (data_dir / TEMPORAL_DB).touch()
+    proc = tmp_path / "proc"
+    fds = proc / "4242" / "fd"
+    fds.mkdir(parents=True)
+    (fds / "3").write_text("")  # not a link: reading it fails, as a closed descriptor's does
+    (fds / "4").symlink_to(data_dir / TEMPORAL_DB)
+    (proc / "4242" / "cmdline").write_bytes(b"/usr/bin/temporal\0server\0start-dev\0")
+    assert holders(data_dir, proc=proc) == {4242: "a Temporal dev server"}
